@@ -1,0 +1,301 @@
+package stash
+
+import (
+	"encoding/base64"
+	"net/url"
+	"strings"
+)
+
+// Address limits. Addresses arrive in messages and are untrusted: the parser
+// is strict, allocation is bounded, and nothing it accepts can name a path
+// outside a store.
+const (
+	// MaxAddressLength bounds every address but inline ones.
+	MaxAddressLength = 1024
+	// MaxNameLength bounds a stash name (without the digest).
+	MaxNameLength = 200
+	// MaxNamespaceLength bounds a namespace (a DNS label, an S3 bucket name).
+	MaxNamespaceLength = 63
+	// MaxScopes bounds how many scope components a namespace may carry.
+	MaxScopes = 8
+	// maxInlineAddress bounds an inline address before decoding.
+	maxInlineAddress = 64 << 10
+)
+
+// Well-known schemes. Backends may register more (see RegisterScheme).
+const (
+	SchemeInline = "inline"
+	SchemeMem    = "mem"
+	SchemeFile   = "file"
+	SchemeS3     = "s3"
+	SchemeNATS   = "nats"
+)
+
+// Digest algorithms an address can carry, told apart by length.
+const (
+	DigestSHA256 = "sha256" // 64 hex characters: what claimstash writes
+	DigestMD5    = "md5"    // 32 hex characters: kstash's legacy form, read-only
+)
+
+// Scope is one ordered component of a namespace's scope, as Sentry
+// objectstore's scopes: "org=42". Keys are [a-z][a-z0-9_]*; values are
+// [A-Za-z0-9_-] plus dots, never "." or "..".
+type Scope struct {
+	Key, Value string
+}
+
+func (s Scope) String() string { return s.Key + "=" + s.Value }
+
+// Address is a parsed stash address:
+//
+//	scheme://namespace[/key=value...]/name.<hex digest>
+//	inline://namespace[/key=value...]/name?data=<url-escaped base64>
+//
+// The grammar is kstash's, with optional scope segments between the
+// namespace and the name. The zero Address is not valid.
+type Address struct {
+	Scheme    string
+	Namespace string
+	Scopes    []Scope
+	Name      string
+	// Digest is lowercase hex: SHA-256 (64 characters) or, for addresses
+	// written by kstash, MD5 (32). Empty for inline addresses.
+	Digest string
+	// Data is the payload of an inline address.
+	Data []byte
+}
+
+// DigestAlgorithm tells which hash Digest is: DigestSHA256, DigestMD5, or ""
+// for inline addresses.
+func (a Address) DigestAlgorithm() string {
+	switch len(a.Digest) {
+	case 64:
+		return DigestSHA256
+	case 32:
+		return DigestMD5
+	}
+	return ""
+}
+
+// IsInline reports whether the payload travels in the address itself.
+func (a Address) IsInline() bool { return a.Scheme == SchemeInline }
+
+// Key is the part of the address after the namespace, as drivers receive it:
+// scope segments then "name.<digest>".
+func (a Address) Key() string {
+	var b strings.Builder
+	for _, s := range a.Scopes {
+		b.WriteString(s.Key)
+		b.WriteByte('=')
+		b.WriteString(s.Value)
+		b.WriteByte('/')
+	}
+	b.WriteString(a.Name)
+	if a.Digest != "" {
+		b.WriteByte('.')
+		b.WriteString(a.Digest)
+	}
+	return b.String()
+}
+
+// String formats the address; ParseAddress(a.String()) gives a back.
+func (a Address) String() string {
+	s := a.Scheme + "://" + a.Namespace + "/" + a.Key()
+	if a.IsInline() {
+		s += "?data=" + url.QueryEscape(base64.StdEncoding.EncodeToString(a.Data))
+	}
+	return s
+}
+
+// ParseAddress parses and validates a stash address. Anything malformed —
+// an unknown scheme, a bad digest, a name or namespace outside the grammar,
+// percent-encoding, "..", an absolute or empty path segment, a NUL, a query on
+// a non-inline address, an overlong address — is an error that matches
+// ErrInvalidAddress. It never panics.
+func ParseAddress(s string) (Address, error) {
+	var a Address
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return a, invalid("missing scheme")
+	}
+	if !knownScheme(scheme) {
+		return a, invalid("unknown scheme %q", truncate(scheme))
+	}
+	a.Scheme = scheme
+	path, query := rest, ""
+	if a.IsInline() {
+		if len(s) > maxInlineAddress {
+			return a, invalid("inline address longer than %d bytes", maxInlineAddress)
+		}
+		var hasQuery bool
+		path, query, hasQuery = strings.Cut(rest, "?")
+		if !hasQuery {
+			return a, invalid("inline address without data")
+		}
+	} else if len(s) > MaxAddressLength {
+		return a, invalid("address longer than %d bytes", MaxAddressLength)
+	}
+	segs := strings.Split(path, "/")
+	if len(segs) < 2 {
+		return a, invalid("want scheme://namespace/name")
+	}
+	if err := validNamespace(segs[0]); err != nil {
+		return a, err
+	}
+	a.Namespace = segs[0]
+	if n := len(segs) - 2; n > MaxScopes {
+		return a, invalid("more than %d scopes", MaxScopes)
+	}
+	for _, seg := range segs[1 : len(segs)-1] {
+		sc, err := parseScope(seg)
+		if err != nil {
+			return Address{}, err
+		}
+		a.Scopes = append(a.Scopes, sc)
+	}
+	last := segs[len(segs)-1]
+	if a.IsInline() {
+		if err := validName(last); err != nil {
+			return Address{}, err
+		}
+		a.Name = last
+		data, err := parseInlineQuery(query)
+		if err != nil {
+			return Address{}, err
+		}
+		a.Data = data
+		return a, nil
+	}
+	dot := strings.LastIndexByte(last, '.')
+	if dot < 0 {
+		return Address{}, invalid("name without digest")
+	}
+	name, digest := last[:dot], last[dot+1:]
+	if err := validName(name); err != nil {
+		return Address{}, err
+	}
+	if err := validDigest(digest); err != nil {
+		return Address{}, err
+	}
+	a.Name, a.Digest = name, digest
+	return a, nil
+}
+
+func parseInlineQuery(q string) ([]byte, error) {
+	enc, ok := strings.CutPrefix(q, "data=")
+	if !ok || strings.ContainsAny(enc, "&=#") && !onlyPadding(enc) {
+		return nil, invalid("inline address wants exactly one query parameter, data")
+	}
+	raw, err := url.QueryUnescape(enc)
+	if err != nil {
+		return nil, invalid("inline data: %v", err)
+	}
+	data, err := base64.StdEncoding.Strict().DecodeString(raw)
+	if err != nil {
+		return nil, invalid("inline data is not base64: %v", err)
+	}
+	return data, nil
+}
+
+// onlyPadding allows '=' only as unescaped base64 padding at the end.
+func onlyPadding(s string) bool {
+	t := strings.TrimRight(s, "=")
+	return !strings.ContainsAny(t, "&=#") && len(s)-len(t) <= 2
+}
+
+func validNamespace(ns string) error {
+	if ns == "" {
+		return invalid("empty namespace")
+	}
+	if len(ns) > MaxNamespaceLength {
+		return invalid("namespace longer than %d characters", MaxNamespaceLength)
+	}
+	for i := 0; i < len(ns); i++ {
+		c := ns[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(ns)-1
+		if !ok {
+			return invalid("namespace %q: want lowercase letters, digits and inner hyphens", truncate(ns))
+		}
+	}
+	return nil
+}
+
+// ValidateNamespace reports whether ns is a valid namespace.
+func ValidateNamespace(ns string) error { return validNamespace(ns) }
+
+// ValidateName reports whether name is a valid stash name: 1 to
+// MaxNameLength characters of [A-Za-z0-9_.-], not starting with a dot.
+func ValidateName(name string) error { return validName(name) }
+
+func validName(name string) error {
+	if name == "" {
+		return invalid("empty name")
+	}
+	if len(name) > MaxNameLength {
+		return invalid("name longer than %d characters", MaxNameLength)
+	}
+	if name[0] == '.' || name[0] == '-' {
+		return invalid("name %q starts with %q", truncate(name), name[:1])
+	}
+	for i := 0; i < len(name); i++ {
+		if !nameByte(name[i]) {
+			return invalid("name %q: want [A-Za-z0-9_.-]", truncate(name))
+		}
+	}
+	return nil
+}
+
+func nameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+}
+
+func parseScope(seg string) (Scope, error) {
+	k, v, ok := strings.Cut(seg, "=")
+	if !ok {
+		return Scope{}, invalid("path segment %q is neither a scope (key=value) nor the last", truncate(seg))
+	}
+	sc := Scope{Key: k, Value: v}
+	return sc, sc.Validate()
+}
+
+// Validate reports whether the scope's key and value are in the grammar.
+func (s Scope) Validate() error {
+	if s.Key == "" || len(s.Key) > 32 || s.Key[0] < 'a' || s.Key[0] > 'z' {
+		return invalid("scope key %q: want [a-z][a-z0-9_]{0,31}", truncate(s.Key))
+	}
+	for i := 0; i < len(s.Key); i++ {
+		c := s.Key[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return invalid("scope key %q: want [a-z][a-z0-9_]{0,31}", truncate(s.Key))
+		}
+	}
+	if s.Value == "" || len(s.Value) > 64 || s.Value == "." || s.Value == ".." {
+		return invalid("scope value %q: want 1 to 64 of [A-Za-z0-9_.-], not . or ..", truncate(s.Value))
+	}
+	for i := 0; i < len(s.Value); i++ {
+		if !nameByte(s.Value[i]) {
+			return invalid("scope value %q: want [A-Za-z0-9_.-]", truncate(s.Value))
+		}
+	}
+	return nil
+}
+
+func validDigest(d string) error {
+	if len(d) != 64 && len(d) != 32 {
+		return invalid("digest of %d characters: want 64 (sha256) or 32 (md5)", len(d))
+	}
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return invalid("digest is not lowercase hex")
+		}
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

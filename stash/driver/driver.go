@@ -1,0 +1,149 @@
+// Package driver defines the interface that stash backends implement.
+//
+// It is for backend authors. Users hold a *stash.Engine, which does the
+// hashing, compression, integrity checks, expiry and error wrapping once, for
+// every backend; a driver is little more than the storage calls. New drivers
+// run the conformance suite in package stash/stashtest.
+//
+// Drivers report failures with errors for which errors.Is matches one of the
+// sentinels below (ErrNotFound above all); anything else is treated as a
+// backend failure and wrapped with the address it concerns.
+package driver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Package stash re-exports them under the same names, so a
+// driver and its users compare against the same values.
+var (
+	// ErrNotFound: no object under that key (or no such namespace).
+	ErrNotFound = errors.New("stash: not found")
+	// ErrExpired: the object exists but its expiry has passed. It matches
+	// ErrNotFound too (see IsExpired).
+	ErrExpired error = expiredError{}
+	// ErrIntegrity: the bytes read do not match the digest they are stored under.
+	ErrIntegrity = errors.New("stash: integrity check failed")
+	// ErrInvalidAddress: an address or name that does not parse or is not allowed.
+	ErrInvalidAddress = errors.New("stash: invalid address")
+	// ErrUnsupported: the backend does not implement the operation or option.
+	ErrUnsupported = errors.New("stash: unsupported")
+	// ErrTooLarge: a payload over a configured limit, or a decoded size over
+	// the recorded one (a decompression bomb).
+	ErrTooLarge = errors.New("stash: too large")
+	// ErrExists: returned by Put when the key already holds an object. The
+	// engine treats it as success: keys are content addressed.
+	ErrExists = errors.New("stash: already exists")
+)
+
+type expiredError struct{}
+
+func (expiredError) Error() string { return "stash: expired" }
+
+// Is makes errors.Is(ErrExpired, ErrNotFound) true: an expired stash is gone
+// as far as a reader is concerned.
+func (expiredError) Is(target error) bool { return target == ErrNotFound }
+
+// Encoding names how the stored bytes are encoded.
+type Encoding string
+
+const (
+	// EncodingIdentity: stored as given.
+	EncodingIdentity Encoding = ""
+	// EncodingZstd: stored zstd-compressed.
+	EncodingZstd Encoding = "zstd"
+)
+
+// Attributes is what a driver stores beside the bytes and hands back on Get
+// and Stat, unchanged. Drivers persist every field; they interpret none of
+// them except to support their own expiry (for example S3 lifecycle rules).
+type Attributes struct {
+	// Size is the length of the payload as the caller gave it (decoded).
+	Size int64 `json:"size"`
+	// StoredSize is the length of the bytes the driver holds (encoded).
+	StoredSize int64 `json:"stored_size"`
+	// Encoding of the stored bytes.
+	Encoding Encoding `json:"encoding,omitempty"`
+	// Digest is the hex SHA-256 of the decoded payload.
+	Digest string `json:"digest"`
+	// ContentType of the payload, if known.
+	ContentType string `json:"content_type,omitempty"`
+	// Metadata is caller-defined string key-values.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// Origin says who created the stash (a service name, a host).
+	Origin string `json:"origin,omitempty"`
+	// Created is when the stash was first written.
+	Created time.Time `json:"created"`
+	// ExpiresAt is the time-to-live deadline; zero means none.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// TTI is the time-to-idle: the stash expires TTI after LastAccess.
+	// Zero means none.
+	TTI time.Duration `json:"tti,omitempty"`
+	// LastAccess is the last read (or the creation) for time-to-idle.
+	LastAccess time.Time `json:"last_access,omitzero"`
+}
+
+// Expired reports whether the attributes say the object has expired at now.
+func (a *Attributes) Expired(now time.Time) bool {
+	if !a.ExpiresAt.IsZero() && !now.Before(a.ExpiresAt) {
+		return true
+	}
+	if a.TTI > 0 {
+		last := a.LastAccess
+		if last.IsZero() {
+			last = a.Created
+		}
+		if !now.Before(last.Add(a.TTI)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Driver is a backend. Namespace is the first component of an address (a
+// directory, a bucket); key is the rest of its path: optional scope segments
+// then "name.<digest>", for example "org=42/project=1/orders.3f0a…". Both
+// arrive validated: a driver may use them as path components as they are.
+//
+// Implementations are safe for concurrent use.
+type Driver interface {
+	// Put stores size bytes from r under key, with attrs, atomically: a
+	// concurrent or later Get sees all of it or nothing, and a failed or
+	// cancelled Put leaves nothing readable. If key already exists, Put
+	// returns ErrExists (or nil) without replacing it.
+	Put(ctx context.Context, namespace, key string, r io.Reader, size int64, attrs *Attributes) error
+	// Get opens the stored bytes. The reader yields the encoded bytes exactly
+	// as they were put; the engine decodes and verifies them.
+	Get(ctx context.Context, namespace, key string) (io.ReadCloser, *Attributes, error)
+	// Stat returns the attributes without the bytes.
+	Stat(ctx context.Context, namespace, key string) (*Attributes, error)
+	// Delete removes the object. Deleting a missing key returns ErrNotFound.
+	Delete(ctx context.Context, namespace, key string) error
+	// Close releases the driver's resources.
+	Close() error
+}
+
+// Updater is an optional capability: replace the attributes of an existing
+// object without rewriting its bytes. The engine uses it to record reads for
+// time-to-idle and to extend the expiry when the same content is created
+// again. Drivers without it keep the attributes they were put with.
+type Updater interface {
+	UpdateAttributes(ctx context.Context, namespace, key string, attrs *Attributes) error
+}
+
+// Lister is an optional capability used by Sweep: call fn for every object
+// in every namespace the driver holds. Returning an error from fn stops the
+// walk with that error.
+type Lister interface {
+	List(ctx context.Context, fn func(namespace, key string, attrs *Attributes) error) error
+}
+
+// Signer is an optional capability: a driver that can presign a GET URL
+// natively (S3). The engine falls back to its own HMAC-signed links for
+// drivers without it.
+type Signer interface {
+	SignedURL(ctx context.Context, namespace, key string, ttl time.Duration) (string, error)
+}

@@ -1,0 +1,514 @@
+package stash
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// Engine is the portable stash store that users hold. It does the hashing,
+// compression, integrity checks, expiry and error wrapping once, over an
+// ordered list of backends (drivers). It is safe for concurrent use.
+type Engine struct {
+	backends      []*backend
+	byScheme      map[string]*backend
+	namespace     string
+	scopes        []Scope
+	inlineMax     int
+	compressFloor int64
+	maxSize       int64
+	defaults      struct {
+		ttl, tti time.Duration
+		origin   string
+	}
+	logger  *slog.Logger
+	now     func() time.Time
+	tempDir string
+	links   linkConfig
+}
+
+type backend struct {
+	scheme  string
+	driver  driver.Driver
+	maxSize int64
+	owned   bool
+}
+
+// New builds an Engine. It needs at least one backend (WithBackend or
+// WithBackendURL) unless it is only ever to create inline stashes; see the
+// Default* constants for everything else.
+func New(opts ...Option) (*Engine, error) {
+	e := &Engine{
+		byScheme:      map[string]*backend{},
+		namespace:     DefaultNamespace,
+		inlineMax:     DefaultInlineMax,
+		compressFloor: DefaultCompressFloor,
+		maxSize:       DefaultMaxSize,
+		now:           time.Now,
+		logger:        slog.Default(),
+	}
+	for _, o := range opts {
+		if err := o(e); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+	}
+	if len(e.backends) == 0 && e.inlineMax < 0 {
+		return nil, errors.New("stash: no backend configured and inline disabled: add WithBackend or WithBackendURL")
+	}
+	return e, nil
+}
+
+func (e *Engine) addBackend(b *backend) error {
+	if b.driver == nil {
+		return errors.New("stash: WithBackend: nil driver")
+	}
+	if b.scheme == SchemeInline || !knownScheme(b.scheme) {
+		return fmt.Errorf("stash: WithBackend: scheme %q is not registered", b.scheme)
+	}
+	if _, dup := e.byScheme[b.scheme]; dup {
+		return fmt.Errorf("stash: WithBackend: scheme %q added twice", b.scheme)
+	}
+	e.backends = append(e.backends, b)
+	e.byScheme[b.scheme] = b
+	return nil
+}
+
+func schemeOf(rawURL string) string {
+	s, _, _ := strings.Cut(rawURL, ":")
+	return s
+}
+
+// Close closes the backends the engine opened itself (WithBackendURL).
+func (e *Engine) Close() error {
+	var errs []error
+	for _, b := range e.backends {
+		if b.owned {
+			errs = append(errs, b.driver.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Namespace is the engine's default namespace.
+func (e *Engine) Namespace() string { return e.namespace }
+
+// Backend returns the driver configured for scheme, if any.
+func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
+	b, ok := e.byScheme[scheme]
+	if !ok {
+		return nil, false
+	}
+	return b.driver, true
+}
+
+func (e *Engine) createOpts(opts []CreateOption) (createOptions, error) {
+	o := createOptions{namespace: e.namespace, scopes: e.scopes, ttl: e.defaults.ttl, tti: e.defaults.tti, origin: e.defaults.origin}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.noExpiry {
+		o.ttl, o.tti = 0, 0
+	}
+	if o.ttl < 0 || o.tti < 0 {
+		return o, errors.New("negative TTL or TTI")
+	}
+	if err := validNamespace(o.namespace); err != nil {
+		return o, err
+	}
+	return o, validScopes(o.scopes)
+}
+
+func validScopes(scopes []Scope) error {
+	if len(scopes) > MaxScopes {
+		return invalid("more than %d scopes", MaxScopes)
+	}
+	for _, s := range scopes {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) attrs(o *createOptions, size int64, digest string) *driver.Attributes {
+	now := e.now().UTC()
+	a := &driver.Attributes{
+		Size:        size,
+		Digest:      digest,
+		ContentType: o.contentType,
+		Metadata:    o.metadata,
+		Origin:      o.origin,
+		Created:     now,
+		TTI:         o.tti,
+	}
+	if o.ttl > 0 {
+		a.ExpiresAt = now.Add(o.ttl)
+	}
+	if o.tti > 0 {
+		a.LastAccess = now
+	}
+	return a
+}
+
+// inlineData returns the inline encoding of payload if it is allowed and fits.
+func (e *Engine) inlineData(o *createOptions, payload []byte) (string, bool) {
+	if e.inlineMax < 0 || o.noInline || len(o.metadata) > 0 || o.contentType != "" || o.ttl > 0 || o.tti > 0 {
+		return "", false
+	}
+	if base64.StdEncoding.EncodedLen(len(payload)) > e.inlineMax {
+		return "", false
+	}
+	enc := url.QueryEscape(base64.StdEncoding.EncodeToString(payload))
+	return enc, len(enc) <= e.inlineMax
+}
+
+func (e *Engine) pick(size int64) (*backend, error) {
+	for _, b := range e.backends {
+		if b.maxSize == 0 || size <= b.maxSize {
+			return b, nil
+		}
+	}
+	if len(e.backends) == 0 {
+		return nil, fmt.Errorf("%w: payload of %d bytes does not fit inline and no backend is configured", ErrTooLarge, size)
+	}
+	return nil, fmt.Errorf("%w: no backend accepts %d bytes", ErrTooLarge, size)
+}
+
+// Create stores payload under name and returns its stash, whose address is
+// content addressed: the same payload under the same name and namespace gives
+// the same address, and a second Create writes nothing (it only extends the
+// expiry if the new one is later). The address is returned only once the
+// backend has durably written the stash.
+func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (*Stash, error) {
+	s, err := e.create(ctx, name, payload, opts)
+	if err != nil {
+		return nil, opError("create", errAddr(s, name), err)
+	}
+	return s, nil
+}
+
+func errAddr(s *Stash, name string) string {
+	if s != nil && s.Address.Scheme != "" {
+		return s.Address.String()
+	}
+	return name
+}
+
+func (e *Engine) create(ctx context.Context, name string, payload []byte, opts []CreateOption) (*Stash, error) {
+	o, err := e.createOpts(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	size := int64(len(payload))
+	if size > e.maxSize {
+		return nil, fmt.Errorf("%w: %d bytes over the limit of %d", ErrTooLarge, size, e.maxSize)
+	}
+	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name}
+	if _, ok := e.inlineData(&o, payload); ok {
+		addr.Scheme, addr.Data = SchemeInline, payload
+		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
+	}
+	sum := sha256.Sum256(payload)
+	addr.Digest = hex.EncodeToString(sum[:])
+	b, err := e.pick(size)
+	if err != nil {
+		return nil, err
+	}
+	addr.Scheme = b.scheme
+	attrs := e.attrs(&o, size, addr.Digest)
+	s, err := e.existing(ctx, b, addr, attrs)
+	if s != nil || err != nil {
+		if s != nil {
+			s.Data = payload
+		}
+		return s, err
+	}
+	stored, enc := encode(o.compression, e.compressFloor, payload)
+	attrs.Encoding, attrs.StoredSize = enc, int64(len(stored))
+	err = b.driver.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(stored), attrs.StoredSize, attrs)
+	if enc == driver.EncodingZstd {
+		putBuffer(stored)
+	}
+	if err != nil && !errors.Is(err, driver.ErrExists) {
+		return &Stash{Address: addr}, err
+	}
+	s = stashFrom(addr, attrs)
+	s.Data = payload
+	return s, nil
+}
+
+// existing returns the stash already stored under addr, if it is there and
+// not expired, after extending its expiry to cover want. An expired leftover
+// is deleted so the caller can write afresh.
+func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *driver.Attributes) (*Stash, error) {
+	have, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return &Stash{Address: addr}, err
+	}
+	if have.Expired(e.now()) {
+		if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+			return &Stash{Address: addr}, err
+		}
+		return nil, nil
+	}
+	if merged, changed := extend(have, want); changed {
+		if u, ok := b.driver.(driver.Updater); ok {
+			if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged); err != nil {
+				return &Stash{Address: addr}, err
+			}
+			have = merged
+		} else {
+			e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
+		}
+	}
+	return stashFrom(addr, have), nil
+}
+
+// extend returns have with its expiry pushed out to cover want's.
+func extend(have, want *driver.Attributes) (*driver.Attributes, bool) {
+	m := *have
+	changed := false
+	if !m.ExpiresAt.IsZero() && (want.ExpiresAt.IsZero() || want.ExpiresAt.After(m.ExpiresAt)) {
+		m.ExpiresAt, changed = want.ExpiresAt, true
+	}
+	if m.TTI > 0 && (want.TTI == 0 || want.TTI > m.TTI) {
+		m.TTI, changed = want.TTI, true
+	}
+	if m.TTI > 0 && want.Created.After(m.LastAccess) {
+		m.LastAccess, changed = want.Created, true
+	}
+	return &m, changed
+}
+
+// Retrieve reads a whole stash into memory and verifies it against the
+// digest in its address. A mismatch is ErrIntegrity and no data is returned;
+// an expired stash is ErrExpired. Use Open for payloads too large to hold.
+func (e *Engine) Retrieve(ctx context.Context, address string) (*Stash, error) {
+	s, err := e.retrieve(ctx, address)
+	if err != nil {
+		return nil, opError("retrieve", address, err)
+	}
+	return s, nil
+}
+
+func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
+	if isLink(address) {
+		return e.retrieveLink(ctx, address)
+	}
+	addr, b, err := e.resolve(address)
+	if err != nil {
+		return nil, err
+	}
+	if addr.IsInline() {
+		return inlineStash(addr), nil
+	}
+	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if err := e.check(addr, attrs); err != nil {
+		return nil, err
+	}
+	data := make([]byte, attrs.Size)
+	if err := readVerified(rc, attrs, addr, data); err != nil {
+		return nil, err
+	}
+	e.touch(ctx, b, addr, attrs)
+	s := stashFrom(addr, attrs)
+	s.Data = data
+	return s, nil
+}
+
+func inlineStash(addr Address) *Stash {
+	n := int64(len(addr.Data))
+	return &Stash{Address: addr, Size: n, StoredSize: n, Data: addr.Data}
+}
+
+// resolve parses an address and finds its backend.
+func (e *Engine) resolve(address string) (Address, *backend, error) {
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return addr, nil, err
+	}
+	if addr.IsInline() {
+		return addr, nil, nil
+	}
+	b, ok := e.byScheme[addr.Scheme]
+	if !ok {
+		return addr, nil, fmt.Errorf("%w: no backend configured for scheme %q", ErrUnsupported, addr.Scheme)
+	}
+	return addr, b, nil
+}
+
+// check refuses expired stashes and sizes over the limit before any read.
+func (e *Engine) check(addr Address, a *driver.Attributes) error {
+	if a.Expired(e.now()) {
+		return ErrExpired
+	}
+	if a.Size < 0 || a.StoredSize < 0 {
+		return fmt.Errorf("%w: negative recorded size", ErrIntegrity)
+	}
+	if a.Size > e.maxSize {
+		return fmt.Errorf("%w: recorded size %d over the limit of %d", ErrTooLarge, a.Size, e.maxSize)
+	}
+	if a.Digest != "" && a.Digest != addr.Digest {
+		return fmt.Errorf("%w: stored digest %.12s… does not match the address", ErrIntegrity, a.Digest)
+	}
+	return nil
+}
+
+// touch records a read for time-to-idle. It writes at most once per tenth of
+// the TTI, and a failure only costs idle time, so it is logged, not returned.
+func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.Attributes) {
+	if a.TTI <= 0 {
+		return
+	}
+	now := e.now().UTC()
+	if now.Sub(a.LastAccess) < a.TTI/10 {
+		return
+	}
+	u, ok := b.driver.(driver.Updater)
+	if !ok {
+		return
+	}
+	m := *a
+	m.LastAccess = now
+	if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), &m); err != nil {
+		e.logger.WarnContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
+	}
+}
+
+func newHash(addr Address) hash.Hash {
+	if addr.DigestAlgorithm() == DigestMD5 {
+		return md5.New()
+	}
+	return sha256.New()
+}
+
+// Open opens a stash for streaming. The reader verifies as it goes: it
+// returns ErrIntegrity instead of io.EOF if the bytes do not match the
+// digest, so a caller that reads to a clean EOF has the exact payload.
+// Bytes read before the error are unverified: treat them as tentative.
+func (e *Engine) Open(ctx context.Context, address string) (*Reader, error) {
+	r, err := e.open(ctx, address)
+	if err != nil {
+		return nil, opError("open", address, err)
+	}
+	return r, nil
+}
+
+func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
+	if isLink(address) {
+		s, err := e.retrieveLink(ctx, address)
+		if err != nil {
+			return nil, err
+		}
+		return bytesReader(s), nil
+	}
+	addr, b, err := e.resolve(address)
+	if err != nil {
+		return nil, err
+	}
+	if addr.IsInline() {
+		return bytesReader(inlineStash(addr)), nil
+	}
+	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.check(addr, attrs); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	r, err := newReader(rc, attrs, addr)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	e.touch(ctx, b, addr, attrs)
+	return r, nil
+}
+
+// Stat returns a stash's attributes without its data.
+func (e *Engine) Stat(ctx context.Context, address string) (*Stash, error) {
+	addr, b, err := e.resolve(address)
+	if err != nil {
+		return nil, opError("stat", address, err)
+	}
+	if addr.IsInline() {
+		s := inlineStash(addr)
+		s.Data = nil
+		return s, nil
+	}
+	a, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
+	if err == nil && a.Expired(e.now()) {
+		err = ErrExpired
+	}
+	if err != nil {
+		return nil, opError("stat", address, err)
+	}
+	return stashFrom(addr, a), nil
+}
+
+// Delete removes a stash. Deleting an inline stash does nothing; deleting a
+// missing one is ErrNotFound.
+func (e *Engine) Delete(ctx context.Context, address string) error {
+	addr, b, err := e.resolve(address)
+	if err != nil {
+		return opError("delete", address, err)
+	}
+	if addr.IsInline() {
+		return nil
+	}
+	return opError("delete", address, b.driver.Delete(ctx, addr.Namespace, addr.Key()))
+}
+
+// Sweep deletes expired stashes from every backend that can list its
+// contents (driver.Lister), and returns how many it deleted. Expired stashes
+// already read as ErrExpired; Sweep reclaims their space.
+func (e *Engine) Sweep(ctx context.Context) (int, error) {
+	n := 0
+	now := e.now()
+	for _, b := range e.backends {
+		l, ok := b.driver.(driver.Lister)
+		if !ok {
+			continue
+		}
+		err := l.List(ctx, func(ns, key string, a *driver.Attributes) error {
+			if !a.Expired(now) {
+				return nil
+			}
+			err := b.driver.Delete(ctx, ns, key)
+			if err == nil {
+				n++
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return ctx.Err()
+		})
+		if err != nil {
+			return n, opError("sweep", b.scheme+"://", err)
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,196 @@
+// Package memstash is a process-local, concurrency-safe stash backend that
+// keeps everything in memory. Use it in tests and for single-process
+// pipelines (a Watermill Go channel, say) where stashes need not outlive the
+// process.
+//
+// URL: "mem://" opens a new, empty store; it takes no parameters.
+// Addresses: mem://namespace/name.<digest>.
+package memstash
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"sync"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+func init() {
+	stash.RegisterScheme(stash.SchemeMem, func(_ context.Context, u *url.URL) (driver.Driver, error) {
+		if u.Host != "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return nil, fmt.Errorf("memstash: URL %q: want mem:// with nothing after it", u.Redacted())
+		}
+		return New(), nil
+	})
+}
+
+type object struct {
+	data  []byte
+	attrs driver.Attributes
+}
+
+// Store is an in-memory backend. The zero value is not usable; call New.
+type Store struct {
+	mu      sync.RWMutex
+	objects map[string]*object // namespace + "/" + key
+}
+
+var (
+	_ driver.Driver  = (*Store)(nil)
+	_ driver.Updater = (*Store)(nil)
+	_ driver.Lister  = (*Store)(nil)
+)
+
+// New returns an empty store.
+func New() *Store { return &Store{objects: map[string]*object{}} }
+
+func id(ns, key string) string { return ns + "/" + key }
+
+func copyAttrs(a *driver.Attributes) *driver.Attributes {
+	c := *a
+	if a.Metadata != nil {
+		c.Metadata = make(map[string]string, len(a.Metadata))
+		for k, v := range a.Metadata {
+			c.Metadata[k] = v
+		}
+	}
+	return &c
+}
+
+// Put implements driver.Driver.
+func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	_, exists := s.objects[id(ns, key)]
+	s.mu.RUnlock()
+	if exists {
+		return driver.ErrExists
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return fmt.Errorf("memstash: reading payload: %w", err)
+	}
+	if n, _ := r.Read(make([]byte, 1)); n > 0 {
+		return fmt.Errorf("memstash: payload longer than %d bytes", size)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, exists := s.objects[id(ns, key)]; exists {
+		return driver.ErrExists
+	}
+	s.objects[id(ns, key)] = &object{data: data, attrs: *copyAttrs(attrs)}
+	return nil
+}
+
+// Get implements driver.Driver. The reader reads the stored bytes in place.
+func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o, ok := s.objects[id(ns, key)]
+	if !ok {
+		return nil, nil, driver.ErrNotFound
+	}
+	return io.NopCloser(bytes.NewReader(o.data)), copyAttrs(&o.attrs), nil
+}
+
+// Stat implements driver.Driver.
+func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o, ok := s.objects[id(ns, key)]
+	if !ok {
+		return nil, driver.ErrNotFound
+	}
+	return copyAttrs(&o.attrs), nil
+}
+
+// Delete implements driver.Driver.
+func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.objects[id(ns, key)]; !ok {
+		return driver.ErrNotFound
+	}
+	delete(s.objects, id(ns, key))
+	return nil
+}
+
+// UpdateAttributes implements driver.Updater.
+func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[id(ns, key)]
+	if !ok {
+		return driver.ErrNotFound
+	}
+	o.attrs = *copyAttrs(attrs)
+	return nil
+}
+
+// List implements driver.Lister, in key order.
+func (s *Store) List(ctx context.Context, fn func(ns, key string, attrs *driver.Attributes) error) error {
+	s.mu.RLock()
+	ids := make([]string, 0, len(s.objects))
+	for k := range s.objects {
+		ids = append(ids, k)
+	}
+	s.mu.RUnlock()
+	sort.Strings(ids)
+	for _, full := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ns, key, _ := cutFirst(full)
+		a, err := s.Stat(ctx, ns, key)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		if err := fn(ns, key, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cutFirst(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// Corrupt flips one bit of the stored bytes at offset (modulo their length),
+// for tests of integrity checking. It reports whether the object exists.
+func (s *Store) Corrupt(ns, key string, offset int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[id(ns, key)]
+	if !ok || len(o.data) == 0 {
+		return false
+	}
+	c := append([]byte(nil), o.data...)
+	c[offset%int64(len(c))] ^= 0x01
+	o.data = c
+	return true
+}
+
+// Close implements driver.Driver; the store stays readable.
+func (s *Store) Close() error { return nil }
