@@ -105,6 +105,16 @@ func (e *Engine) Close() error {
 // Namespace is the engine's default namespace.
 func (e *Engine) Namespace() string { return e.namespace }
 
+// Schemes lists the schemes of the engine's backends, in the order they are
+// tried.
+func (e *Engine) Schemes() []string {
+	out := make([]string, len(e.backends))
+	for i, b := range e.backends {
+		out[i] = b.scheme
+	}
+	return out
+}
+
 // Backend returns the driver configured for scheme, if any.
 func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
 	b, ok := e.byScheme[scheme]
