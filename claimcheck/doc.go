@@ -1,4 +1,43 @@
-// Package claimcheck is the claim-check policy: when a message body is
-// offloaded to a stash, how a claim-checked message is marked on the wire,
-// and how it is offloaded and rehydrated. Transports build on it.
+// Package claimcheck is the claim-check policy shared by every transport:
+// when a message body is offloaded to a stash, how a claim-checked message is
+// marked on the wire, and how it is offloaded and rehydrated.
+//
+// A Checker wraps a *stash.Engine. On send, Offload stores a body whose
+// counted size (body + headers + a margin) is over the threshold and returns
+// its address as the new body, with the contract headers set; the address is
+// returned only after the stash is written. On receive, Rehydrate checks the
+// address against the stores the consumer may read, reads and verifies the
+// stash and restores the body. Messages under the threshold pass through
+// byte-for-byte, headers too.
+//
+// # Wire contract (version 1)
+//
+// A claim-checked message's body is one stash address; the header
+// "claimstash-version" (HeaderVersion) marks it and carries the contract
+// version, "1"; "claimstash-size" (HeaderSize) carries the original body
+// size in bytes. The producer's headers are kept. A producer may set
+// "claimstash-offload" (HeaderOffload) to "always" or "never" on a message;
+// the checker removes it before sending. Reference reads the contract
+// without fetching anything.
+//
+// # Failures
+//
+// Errors are *Error values that carry the topic and address and unwrap to
+// the cause: the stash package's sentinels (stash.ErrNotFound,
+// stash.ErrExpired, stash.ErrIntegrity, ...) or this package's
+// (ErrNotAllowed, ErrUnsupportedVersion, ErrMalformed, ErrBadOverride). A
+// transport that cannot rehydrate a message nacks it (or routes it as
+// configured); it never hands the address to a handler as if it were the
+// payload.
+//
+// # Defaults
+//
+//	threshold       DefaultThreshold (256 KiB), counting body + headers + margin
+//	margin          DefaultMargin (1 KiB)
+//	mode            Auto
+//	stash name      the topic (DefaultNamer)
+//	namespace       the engine's
+//	readable stores the engine's backends in that namespace, and inline
+//	share links     no host trusted (AllowLinkHost)
+//	delete on ack   off: stashes live until their TTL (DeleteAfterAck)
 package claimcheck

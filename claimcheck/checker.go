@@ -1,0 +1,339 @@
+package claimcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claimstash/claimstash/stash"
+)
+
+// Defaults, in one place.
+const (
+	// DefaultThreshold: messages whose counted size (body + headers +
+	// margin) is above it are offloaded. 256 KiB fits every broker's limit
+	// (SNS, the smallest, takes 256 KB) with room to spare.
+	DefaultThreshold = 256 << 10
+	// DefaultMargin is added to the counted size for headers that are added
+	// after the checker runs (tracing, broker-added metadata).
+	DefaultMargin = 1 << 10
+)
+
+// Mode is the offload policy.
+type Mode int
+
+const (
+	// Auto offloads messages whose counted size is over the threshold.
+	Auto Mode = iota
+	// Always offloads every message.
+	Always
+	// Never offloads nothing (rehydration still works).
+	Never
+)
+
+// Checker applies the claim-check policy. It is safe for concurrent use.
+type Checker struct {
+	engine      *stash.Engine
+	threshold   int
+	margin      int
+	mode        Mode
+	name        func(topic string, h Headers) string
+	stashOpts   []stash.CreateOption
+	namespace   string
+	allow       map[string]map[string]bool // scheme -> namespace set ("*" = any)
+	linkHosts   map[string]bool
+	observer    Observer
+	deleteOnAck bool
+	now         func() time.Time
+}
+
+// An Option configures a Checker.
+type Option func(*Checker) error
+
+// WithThreshold sets the size above which messages are offloaded
+// (DefaultThreshold).
+func WithThreshold(n int) Option {
+	return func(c *Checker) error {
+		if n < 0 {
+			return errors.New("claimcheck: negative threshold")
+		}
+		c.threshold = n
+		return nil
+	}
+}
+
+// WithMargin sets the bytes added to the counted size (DefaultMargin).
+func WithMargin(n int) Option {
+	return func(c *Checker) error {
+		if n < 0 {
+			return errors.New("claimcheck: negative margin")
+		}
+		c.margin = n
+		return nil
+	}
+}
+
+// WithMode sets the offload policy (Auto).
+func WithMode(m Mode) Option { return func(c *Checker) error { c.mode = m; return nil } }
+
+// WithNamer sets how a stash is named from the message's topic and headers.
+// The default is the topic with characters outside the stash name grammar
+// replaced by '-' ("message" when there is no topic). The result must pass
+// stash.ValidateName.
+func WithNamer(f func(topic string, h Headers) string) Option {
+	return func(c *Checker) error { c.name = f; return nil }
+}
+
+// WithStashOptions adds options to every stash the checker creates: TTL,
+// compression, content type, origin. Use WithNamespace, not
+// stash.InNamespace, to change the namespace, so that consumers built with
+// the same options accept it.
+func WithStashOptions(opts ...stash.CreateOption) Option {
+	return func(c *Checker) error { c.stashOpts = append(c.stashOpts, opts...); return nil }
+}
+
+// WithNamespace stores stashes in ns (the engine's namespace by default) and
+// allows reading from it.
+func WithNamespace(ns string) Option {
+	return func(c *Checker) error {
+		if err := stash.ValidateNamespace(ns); err != nil {
+			return err
+		}
+		c.namespace = ns
+		return nil
+	}
+}
+
+// AllowStore lets the consumer read addresses of scheme in namespace ("*"
+// for any namespace of that scheme). By default a checker reads only from
+// its engine's backends in its own namespace (and inline addresses, which
+// carry their data).
+func AllowStore(scheme, namespace string) Option {
+	return func(c *Checker) error {
+		if c.allow[scheme] == nil {
+			c.allow[scheme] = map[string]bool{}
+		}
+		c.allow[scheme][namespace] = true
+		return nil
+	}
+}
+
+// AllowLinkHost lets the consumer fetch share links (https://) from host
+// (host[:port]). No host is trusted by default.
+func AllowLinkHost(host string) Option {
+	return func(c *Checker) error { c.linkHosts[strings.ToLower(host)] = true; return nil }
+}
+
+// WithObserver reports offloads, rehydrations and failures to o.
+func WithObserver(o Observer) Option { return func(c *Checker) error { c.observer = o; return nil } }
+
+// DeleteAfterAck makes Acked delete the stash of a message once it is
+// acknowledged. Use it only in single-consumer pipelines: with fan-out, the
+// first consumer to ack would delete what the others still need. By default
+// stashes live until their TTL.
+func DeleteAfterAck() Option { return func(c *Checker) error { c.deleteOnAck = true; return nil } }
+
+// New returns a Checker over engine.
+func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
+	if engine == nil {
+		return nil, errors.New("claimcheck: nil engine")
+	}
+	c := &Checker{
+		engine:    engine,
+		threshold: DefaultThreshold,
+		margin:    DefaultMargin,
+		name:      DefaultNamer,
+		allow:     map[string]map[string]bool{},
+		linkHosts: map[string]bool{},
+		observer:  nopObserver{},
+		now:       time.Now,
+	}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.namespace == "" {
+		c.namespace = engine.Namespace()
+	}
+	for _, s := range engine.Schemes() {
+		if c.allow[s] == nil {
+			c.allow[s] = map[string]bool{}
+		}
+		c.allow[s][c.namespace] = true
+	}
+	return c, nil
+}
+
+// Engine returns the checker's stash engine.
+func (c *Checker) Engine() *stash.Engine { return c.engine }
+
+// DefaultNamer names a stash after the topic.
+func DefaultNamer(topic string, _ Headers) string {
+	if topic == "" {
+		return "message"
+	}
+	b := []byte(topic)
+	if len(b) > stash.MaxNameLength {
+		b = b[:stash.MaxNameLength]
+	}
+	for i, ch := range b {
+		ok := ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-' || ch == '.' && i > 0
+		if !ok {
+			b[i] = '-'
+		}
+	}
+	if b[0] == '-' {
+		b[0] = '_'
+	}
+	return string(b)
+}
+
+// Size is what the threshold compares: body plus headers plus the margin.
+func (c *Checker) Size(body []byte, h Headers) int {
+	return len(body) + h.WireSize() + c.margin
+}
+
+// ShouldOffload reports whether the policy offloads this message. It reads
+// HeaderOffload but does not remove it.
+func (c *Checker) ShouldOffload(body []byte, h Headers) (bool, error) {
+	if IsClaimChecked(h) {
+		return false, nil // never claim-check twice
+	}
+	if v, ok := h.Get(HeaderOffload); ok {
+		switch v {
+		case OffloadAlways:
+			return true, nil
+		case OffloadNever:
+			return false, nil
+		default:
+			return false, fmt.Errorf("%w: %q", ErrBadOverride, v)
+		}
+	}
+	switch c.mode {
+	case Always:
+		return true, nil
+	case Never:
+		return false, nil
+	}
+	return c.Size(body, h) > c.threshold, nil
+}
+
+// Offload applies the policy to one outgoing message. If the message is to
+// be offloaded, it stores body, and only once the stash is written does it
+// return the address as the new body and set the contract headers on h;
+// otherwise it returns body and h as they were (less HeaderOffload, if the
+// producer set it). address is "" when nothing was offloaded. On error h is
+// unchanged and nothing should be sent.
+func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
+	offload, err := c.ShouldOffload(body, h)
+	if err != nil {
+		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
+	}
+	if !offload {
+		if _, ok := h.Get(HeaderOffload); ok {
+			h.Del(HeaderOffload)
+		}
+		return body, "", nil
+	}
+	start := c.now()
+	name := c.name(topic, h)
+	opts := append([]stash.CreateOption{stash.InNamespace(c.namespace), stash.NoInline()}, c.stashOpts...)
+	s, err := c.engine.Create(ctx, name, body, opts...)
+	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Duration: c.now().Sub(start)}
+	if err != nil {
+		ev.Err = err
+		c.observer.Observe(ctx, ev)
+		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
+	}
+	address = s.Address.String()
+	ev.Address, ev.StoredSize = address, s.StoredSize
+	h.Del(HeaderOffload)
+	h.Set(HeaderVersion, ContractVersion)
+	h.Set(HeaderSize, strconv.Itoa(len(body)))
+	c.observer.Observe(ctx, ev)
+	return []byte(address), address, nil
+}
+
+// Rehydrate restores one incoming message. For a message that is not
+// claim-checked it returns body unchanged and address "". For a claim-checked
+// one it checks the address against the stores this checker may read, reads
+// and verifies the stash, removes the contract headers from h and returns the
+// payload. On error h is unchanged; the error carries the address and
+// unwraps to the cause (stash.ErrNotFound, stash.ErrExpired,
+// stash.ErrIntegrity, ErrNotAllowed, ...). Never hand the body of a failed
+// rehydrate to a handler.
+func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
+	address, size, ok, err := Reference(body, h)
+	if !ok {
+		return body, "", nil
+	}
+	fail := func(err error) ([]byte, string, error) {
+		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Err: err})
+		return nil, address, &Error{Op: "rehydrate", Topic: topic, Address: address, Err: err}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := c.Allowed(address); err != nil {
+		return fail(err)
+	}
+	start := c.now()
+	s, err := c.engine.Retrieve(ctx, address)
+	if err != nil {
+		return fail(err)
+	}
+	if int64(len(s.Data)) != size {
+		return fail(fmt.Errorf("%w: payload is %d bytes, header %s says %d", stash.ErrIntegrity, len(s.Data), HeaderSize, size))
+	}
+	h.Del(HeaderVersion)
+	h.Del(HeaderSize)
+	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start)})
+	return s.Data, address, nil
+}
+
+// Allowed reports whether this checker may read address: nil, or an error
+// matching ErrNotAllowed (or stash.ErrInvalidAddress for one that does not
+// parse).
+func (c *Checker) Allowed(address string) error {
+	if strings.HasPrefix(address, "https://") || strings.HasPrefix(address, "http://") {
+		u, err := url.Parse(address)
+		if err != nil {
+			return fmt.Errorf("%w: %v", stash.ErrInvalidAddress, err)
+		}
+		if u.Scheme != "https" || !c.linkHosts[strings.ToLower(u.Host)] {
+			return fmt.Errorf("%w: share link host %q is not trusted", ErrNotAllowed, u.Host)
+		}
+		return nil
+	}
+	a, err := stash.ParseAddress(address)
+	if err != nil {
+		return err
+	}
+	if a.IsInline() {
+		return nil
+	}
+	ns := c.allow[a.Scheme]
+	if ns == nil || !(ns[a.Namespace] || ns["*"]) {
+		return fmt.Errorf("%w: %s://%s is not a configured store", ErrNotAllowed, a.Scheme, a.Namespace)
+	}
+	return nil
+}
+
+// Acked tells the checker a rehydrated message was acknowledged. With
+// DeleteAfterAck it deletes the stash (a stash already gone is not an error);
+// otherwise it does nothing.
+func (c *Checker) Acked(ctx context.Context, address string) error {
+	if !c.deleteOnAck || address == "" {
+		return nil
+	}
+	err := c.engine.Delete(ctx, address)
+	if err != nil && !errors.Is(err, stash.ErrNotFound) {
+		return &Error{Op: "delete", Address: address, Err: err}
+	}
+	return nil
+}

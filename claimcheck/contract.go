@@ -1,0 +1,103 @@
+package claimcheck
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The wire contract, version 1. It is the same for every transport; the
+// README's "Wire contract" section is its specification.
+//
+// A claim-checked message has:
+//   - a body that is exactly one stash address (UTF-8, see stash.ParseAddress);
+//   - the header HeaderVersion, whose presence marks the message as
+//     claim-checked and whose value is the contract version ("1");
+//   - the header HeaderSize, the original body size in bytes (decimal);
+//   - every header the producer set, unchanged.
+//
+// Header names are lowercase ASCII and are compared exactly: NATS and Kafka
+// headers are case-sensitive. A message without HeaderVersion is not
+// claim-checked and passes through byte-for-byte, headers too.
+const (
+	// ContractVersion is the version this package writes and reads.
+	ContractVersion = "1"
+	// HeaderVersion marks a claim-checked message and carries the contract
+	// version.
+	HeaderVersion = "claimstash-version"
+	// HeaderSize carries the original body size in bytes.
+	HeaderSize = "claimstash-size"
+	// HeaderOffload is a producer-side per-message override: "always" or
+	// "never". The checker removes it before the message is sent.
+	HeaderOffload = "claimstash-offload"
+)
+
+// Override values for HeaderOffload.
+const (
+	OffloadAlways = "always"
+	OffloadNever  = "never"
+)
+
+// Headers is the view of a message's headers the checker works through.
+// Each transport adapts its own header type (Watermill metadata, Kafka record
+// headers, NATS headers) to it.
+type Headers interface {
+	// Get returns the value of key and whether it is set.
+	Get(key string) (string, bool)
+	// Set sets key to value, replacing any value it had.
+	Set(key, value string)
+	// Del removes key.
+	Del(key string)
+	// WireSize is the number of bytes the headers take on the wire, as
+	// near as the transport can tell (keys plus values is a fair
+	// estimate). The threshold counts it.
+	WireSize() int
+}
+
+// MapHeaders adapts a map[string]string (Watermill's message.Metadata has
+// that type) to Headers. A nil MapHeaders reads as empty; Set on it panics,
+// as on a nil map.
+type MapHeaders map[string]string
+
+func (m MapHeaders) Get(k string) (string, bool) { v, ok := m[k]; return v, ok }
+func (m MapHeaders) Set(k, v string)             { m[k] = v }
+func (m MapHeaders) Del(k string)                { delete(m, k) }
+
+// WireSize counts keys and values.
+func (m MapHeaders) WireSize() int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// IsClaimChecked reports whether h marks a claim-checked message.
+func IsClaimChecked(h Headers) bool {
+	_, ok := h.Get(HeaderVersion)
+	return ok
+}
+
+// Reference reads the contract from a claim-checked message without
+// fetching anything: the address in the body and the original size. It is
+// what a consumer without claimstash needs, written down as code. It returns
+// ok == false for a message that is not claim-checked.
+func Reference(body []byte, h Headers) (address string, size int64, ok bool, err error) {
+	v, marked := h.Get(HeaderVersion)
+	if !marked {
+		return "", 0, false, nil
+	}
+	if v != ContractVersion {
+		return "", 0, true, fmt.Errorf("%w: %q (this build reads %q)", ErrUnsupportedVersion, v, ContractVersion)
+	}
+	sv, _ := h.Get(HeaderSize)
+	size, perr := strconv.ParseInt(sv, 10, 64)
+	if perr != nil || size < 0 {
+		return "", 0, true, fmt.Errorf("%w: header %s is %q", ErrMalformed, HeaderSize, sv)
+	}
+	address = string(body)
+	if address == "" || strings.ContainsAny(address, " \t\r\n") {
+		return "", 0, true, fmt.Errorf("%w: body is not a stash address", ErrMalformed)
+	}
+	return address, size, true, nil
+}

@@ -1,0 +1,45 @@
+package claimcheck
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors; test with errors.Is. Failures of the stash itself unwrap
+// to the stash package's sentinels (stash.ErrNotFound, stash.ErrExpired,
+// stash.ErrIntegrity, ...).
+var (
+	// ErrNotAllowed: the address names a store this consumer was not
+	// configured to read (another scheme, namespace or host).
+	ErrNotAllowed = errors.New("claimcheck: address not allowed")
+	// ErrUnsupportedVersion: the message carries a contract version this
+	// build does not read.
+	ErrUnsupportedVersion = errors.New("claimcheck: unsupported contract version")
+	// ErrMalformed: the message is marked claim-checked but its headers or
+	// body do not follow the contract.
+	ErrMalformed = errors.New("claimcheck: malformed claim-checked message")
+	// ErrBadOverride: HeaderOffload has a value other than "always" or "never".
+	ErrBadOverride = errors.New("claimcheck: bad " + HeaderOffload + " header")
+)
+
+// Error gives the context of a failed offload or rehydrate. It unwraps to
+// the cause.
+type Error struct {
+	Op      string // "offload" or "rehydrate"
+	Topic   string
+	Address string // the stash address, when there is one
+	Err     error
+}
+
+func (e *Error) Error() string {
+	s := "claimcheck: " + e.Op
+	if e.Topic != "" {
+		s += " on " + e.Topic
+	}
+	if e.Address != "" {
+		s += " " + e.Address
+	}
+	return fmt.Sprintf("%s: %v", s, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
