@@ -1,0 +1,74 @@
+// Package filestash is the stash backend over a local directory: the
+// embedded default, for a single host, a shared volume, tests and demos.
+//
+// Import it for its side effect to open it by URL, or call New:
+//
+//	import _ "github.com/claimstash/claimstash/stash/filestash"
+//
+//	eng, err := stash.New(stash.WithBackendURL(ctx, "file:///var/lib/claimstash"))
+//
+// # URL
+//
+// file:///absolute/dir (three slashes: no host; the path must be absolute).
+// Query parameters, each true or false, map onto the options of New; any
+// other parameter is refused:
+//
+//	create_dir  create the directory if missing (CreateDir); default false
+//	nosync      skip fsync, for tests and scratch space only (NoSync); default false
+//
+// Addresses are file://namespace[/key=value...]/name.<digest>; they name a
+// stash inside the configured directory, never a path of their own.
+//
+// # Layout
+//
+// Each stash is a directory holding two files:
+//
+//	<dir>/<namespace>/[<scope key>=<value>/...]<name>.<digest>/data        the stored (encoded) bytes
+//	<dir>/<namespace>/[<scope key>=<value>/...]<name>.<digest>/attrs.json  driver.Attributes as JSON
+//
+// Entries whose names start with a dot belong to the driver: ".tmp-*" are
+// writes in progress (or an attribute update in progress, inside a stash
+// directory), ".del-*" deletes in progress. The address grammar forbids
+// names, namespaces and scopes that start with a dot, so none of them can be
+// addressed, and List skips them.
+//
+// # Atomicity and durability
+//
+// Put writes data and attrs.json into a fresh ".tmp-*" directory beside the
+// stash's, fsyncs both files and that directory, renames it to the stash's
+// name and fsyncs the parent (and, when it created them, the namespace and
+// scope directories up to the store). The rename is the commit: a reader
+// sees no stash or a complete one with its attributes, and a crash at any
+// point leaves either nothing readable or the whole stash. A Put of an
+// existing key returns driver.ErrExists without replacing anything;
+// concurrent Puts of one key, in one process or several, leave exactly one
+// of them. A Put whose reader fails, whose context is cancelled, or whose
+// payload is shorter or longer than announced removes its temporary
+// directory and leaves nothing visible.
+//
+// UpdateAttributes (time-to-idle, expiry extension) writes a ".tmp-*" file
+// inside the stash directory, fsyncs it and renames it over attrs.json. Delete
+// renames the stash directory to ".del-*" (the commit) and then removes it.
+// Get opens the data and the attributes through one handle on the stash
+// directory, so it returns a consistent pair even while the stash is being
+// deleted or re-created.
+//
+// # Safety
+//
+// The engine validates namespaces and keys; the driver checks them again
+// (the same grammar, plus: no empty, hidden, "." or ".." segment, no
+// separator, no NUL) and refuses anything else with an error matching
+// driver.ErrInvalidAddress. All file access goes through an os.Root on the
+// directory, so not even a symbolic link planted inside the store can lead
+// outside it. Files are created 0600 and directories 0700: stashes hold
+// message bodies.
+//
+// # Limits
+//
+// One directory per stash, two files in it: expect two inodes per stash and
+// file system limits on entries per directory (use scopes to spread a large
+// store). A crash during a Put leaves a ".tmp-*" directory behind (hidden,
+// never read); remove those older than any Put in flight at leisure.
+// Namespace and scope directories are not removed when they empty. Sweep
+// (the engine's, through List) deletes expired stashes.
+package filestash

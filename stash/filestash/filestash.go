@@ -1,0 +1,629 @@
+package filestash
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// Names inside the store. Everything the driver creates that is not a
+// namespace, a scope or a stash starts with a dot, and no namespace, scope or
+// stash name can (the address grammar forbids it), so a temporary entry never
+// matches a key the engine can ask for.
+const (
+	// DataFile is the file holding a stash's stored (encoded) bytes, inside
+	// the stash's directory.
+	DataFile = "data"
+	// AttrsFile is the JSON file holding the stash's driver.Attributes,
+	// beside DataFile.
+	AttrsFile = "attrs.json"
+
+	tempPrefix    = ".tmp-" // a stash directory being written, or an attribute file
+	deletedPrefix = ".del-" // a stash directory being removed
+
+	dirPerm  = 0o700
+	filePerm = 0o600
+
+	maxAttrsSize = 1 << 20 // an attribute file larger than this is not ours
+	copyBufSize  = 1 << 20
+)
+
+func init() {
+	stash.RegisterScheme(stash.SchemeFile, openURL)
+}
+
+// openURL opens "file:///abs/dir[?create_dir=true&nosync=true]".
+func openURL(_ context.Context, u *url.URL) (driver.Driver, error) {
+	if u.Opaque != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("filestash: URL %q: want file:///absolute/dir (three slashes, no host)", u.Redacted())
+	}
+	var opts []Option
+	for k, vs := range u.Query() {
+		if len(vs) != 1 {
+			return nil, fmt.Errorf("filestash: URL %q: parameter %q given %d times", u.Redacted(), k, len(vs))
+		}
+		on, err := strconv.ParseBool(vs[0])
+		if err != nil {
+			return nil, fmt.Errorf("filestash: URL %q: parameter %q: want true or false", u.Redacted(), k)
+		}
+		switch k {
+		case "create_dir":
+			if on {
+				opts = append(opts, CreateDir())
+			}
+		case "nosync":
+			if on {
+				opts = append(opts, NoSync())
+			}
+		default:
+			return nil, fmt.Errorf("filestash: URL %q: unknown parameter %q (known: create_dir, nosync)", u.Redacted(), k)
+		}
+	}
+	p := u.Path
+	if runtime.GOOS == "windows" && len(p) >= 3 && p[0] == '/' && p[2] == ':' {
+		p = p[1:] // file:///C:/dir
+	}
+	p = filepath.FromSlash(p)
+	if p == "" || !filepath.IsAbs(p) {
+		return nil, fmt.Errorf("filestash: URL %q: the directory must be an absolute path, as in file:///var/lib/claimstash", u.Redacted())
+	}
+	return New(p, opts...)
+}
+
+// An Option configures a Store.
+type Option func(*options)
+
+type options struct {
+	noSync    bool
+	createDir bool
+}
+
+// CreateDir makes New create the directory (and its parents) if it does not
+// exist. Without it, a missing directory is an error, so a typo in a
+// configuration does not silently start an empty store. URL: create_dir=true.
+func CreateDir() Option { return func(o *options) { o.createDir = true } }
+
+// NoSync skips every fsync. Writes stay atomic for other processes (a reader
+// never sees a partial stash), but a power loss or kernel crash may lose or
+// truncate recent stashes. For tests and scratch directories only.
+// URL: nosync=true.
+func NoSync() Option { return func(o *options) { o.noSync = true } }
+
+// Store is a stash backend over a directory. It is safe for concurrent use,
+// also by several processes sharing the directory. The zero value is not
+// usable; call New.
+type Store struct {
+	dir  string
+	root *os.Root
+	sync bool
+}
+
+var (
+	_ driver.Driver  = (*Store)(nil)
+	_ driver.Updater = (*Store)(nil)
+	_ driver.Lister  = (*Store)(nil)
+)
+
+// New opens a store over dir, which must exist unless CreateDir is given. A
+// relative dir is made absolute against the working directory now.
+func New(dir string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if dir == "" {
+		return nil, errors.New("filestash: empty directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("filestash: directory %q: %w", dir, err)
+	}
+	if o.createDir {
+		if err := os.MkdirAll(abs, dirPerm); err != nil {
+			return nil, fmt.Errorf("filestash: %w", err)
+		}
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("filestash: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("filestash: %s is not a directory", abs)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("filestash: %w", err)
+	}
+	return &Store{dir: abs, root: root, sync: !o.noSync}, nil
+}
+
+// Dir is the store's directory, absolute.
+func (s *Store) Dir() string { return s.dir }
+
+// Close implements driver.Driver. Operations after Close fail.
+func (s *Store) Close() error { return s.root.Close() }
+
+// keyPath validates namespace and key and returns the slash-separated path of
+// the stash directory relative to the store and the path of its parent. The
+// engine has validated both already; this is defence in depth, so that no
+// input can name anything outside the store or any of the driver's own
+// files. os.Root enforces the same at every call, symbolic links included.
+func keyPath(ns, key string) (rel, parent string, err error) {
+	if err := checkSegment(ns); err != nil {
+		return "", "", err
+	}
+	segs := strings.Split(key, "/")
+	for _, seg := range segs {
+		if err := checkSegment(seg); err != nil {
+			return "", "", err
+		}
+	}
+	// The full grammar, the engine's own: scopes, then name.<digest>.
+	a, err := stash.ParseAddress(stash.SchemeFile + "://" + ns + "/" + key)
+	if err != nil {
+		return "", "", err
+	}
+	if a.Namespace != ns || a.Key() != key {
+		return "", "", fmt.Errorf("%w: filestash: %q/%q is not canonical", driver.ErrInvalidAddress, ns, key)
+	}
+	rel = ns + "/" + key
+	return rel, path.Dir(rel), nil
+}
+
+// checkSegment refuses a path segment that is empty, ".", "..", hidden (our
+// own files start with a dot), or that holds a separator or a NUL.
+func checkSegment(seg string) error {
+	if seg == "" || seg[0] == '.' || strings.ContainsAny(seg, "/\\:\x00") || !filepath.IsLocal(seg) {
+		return fmt.Errorf("%w: filestash: path segment %q", driver.ErrInvalidAddress, seg)
+	}
+	return nil
+}
+
+// mapErr turns file system errors into driver sentinels where they mean one.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: %v", driver.ErrNotFound, err)
+	case escapes(err):
+		return fmt.Errorf("%w: filestash: %v", driver.ErrInvalidAddress, err)
+	}
+	return fmt.Errorf("filestash: %w", err)
+}
+
+// escapes reports whether os.Root refused a path for leaving the store (a
+// symbolic link pointing outside it). os does not export that error.
+func escapes(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
+}
+
+func tempName(prefix string) string { return prefix + rand.Text() }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// ctxReader fails reads once ctx is done, so a cancelled Put stops promptly.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// onlyWriter hides os.File's ReadFrom, so io.CopyBuffer uses our buffer.
+type onlyWriter struct{ io.Writer }
+
+// Put implements driver.Driver. It writes the bytes and the attributes into a
+// fresh hidden directory beside the stash's, fsyncs both files and the
+// directory, then renames the directory into place and fsyncs its parent.
+// The rename is the commit: before it nothing is visible, after it the data
+// and its attributes are visible together. An existing stash is never
+// replaced: Put returns driver.ErrExists.
+func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if size < 0 {
+		return fmt.Errorf("filestash: negative size %d", size)
+	}
+	rel, parent, err := keyPath(ns, key)
+	if err != nil {
+		return err
+	}
+	if _, err := s.root.Lstat(rel); err == nil {
+		return driver.ErrExists
+	}
+	meta, err := json.Marshal(attrs)
+	if err != nil {
+		return fmt.Errorf("filestash: encoding attributes: %w", err)
+	}
+	created, err := s.mkdirs(parent)
+	if err != nil {
+		return mapErr(err)
+	}
+	tmp := parent + "/" + tempName(tempPrefix)
+	if err := s.root.Mkdir(tmp, dirPerm); err != nil {
+		return mapErr(err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.root.RemoveAll(tmp)
+		}
+	}()
+	if err := s.writeFile(tmp+"/"+AttrsFile, meta); err != nil {
+		return err
+	}
+	if err := s.writeData(ctx, tmp+"/"+DataFile, r, size); err != nil {
+		return err
+	}
+	if err := s.syncDir(tmp); err != nil {
+		return err
+	}
+	if err := s.root.Rename(tmp, rel); err != nil {
+		if _, serr := s.root.Lstat(rel); serr == nil {
+			return driver.ErrExists // a concurrent Put won
+		}
+		return mapErr(err)
+	}
+	// Committed: from here on the stash is visible, so a failure to make
+	// the rename durable must not remove it.
+	if err := s.syncDir(parent); err != nil {
+		return err
+	}
+	if created {
+		return s.syncAncestors(parent)
+	}
+	return nil
+}
+
+// mkdirs creates dir (slash-separated, relative) and its missing parents,
+// and reports whether it created any.
+func (s *Store) mkdirs(dir string) (bool, error) {
+	if fi, err := s.root.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return false, fmt.Errorf("filestash: %s is not a directory", dir)
+		}
+		return false, nil
+	}
+	if err := s.root.MkdirAll(dir, dirPerm); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *Store) writeFile(name string, data []byte) error {
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return mapErr(err)
+	}
+	_, err = f.Write(data)
+	return s.finish(f, err)
+}
+
+func (s *Store) writeData(ctx context.Context, name string, r io.Reader, size int64) error {
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return mapErr(err)
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	cr := ctxReader{ctx, r}
+	n, err := io.CopyBuffer(onlyWriter{f}, io.LimitReader(cr, size), *bp)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("filestash: writing payload: %w", err)
+	case n < size:
+		err = fmt.Errorf("filestash: payload of %d bytes, want %d: %w", n, size, io.ErrUnexpectedEOF)
+	default:
+		var one [1]byte
+		if m, _ := io.ReadFull(cr, one[:]); m > 0 {
+			err = fmt.Errorf("filestash: payload longer than %d bytes", size)
+		}
+	}
+	return s.finish(f, err)
+}
+
+// finish syncs and closes f, keeping the first error.
+func (s *Store) finish(f *os.File, err error) error {
+	if err == nil && s.sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !strings.HasPrefix(err.Error(), "filestash:") {
+		err = fmt.Errorf("filestash: %w", err)
+	}
+	return err
+}
+
+// syncDir fsyncs a directory, making renames and creations in it durable.
+func (s *Store) syncDir(dir string) error {
+	if !s.sync || runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := s.root.Open(dir)
+	if err != nil {
+		return mapErr(err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("filestash: syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// syncAncestors fsyncs every directory above dir up to the store's, so that
+// directories created for a new namespace or scope survive a crash.
+func (s *Store) syncAncestors(dir string) error {
+	for dir != "." {
+		dir = path.Dir(dir)
+		if err := s.syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeAttrs(b []byte) (*driver.Attributes, error) {
+	var a driver.Attributes
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("%w: filestash: attribute file: %v", driver.ErrIntegrity, err)
+	}
+	return &a, nil
+}
+
+func readAttrs(r *os.Root, name string) (*driver.Attributes, error) {
+	f, err := r.Open(name)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxAttrsSize+1))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if len(b) > maxAttrsSize {
+		return nil, fmt.Errorf("%w: filestash: attribute file over %d bytes", driver.ErrIntegrity, maxAttrsSize)
+	}
+	return decodeAttrs(b)
+}
+
+// Get implements driver.Driver. The data and the attributes come from the
+// same stash directory, even if it is deleted or replaced meanwhile: the
+// reader is the open data file.
+func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	rel, _, err := keyPath(ns, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	sub, err := s.root.OpenRoot(rel)
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	defer sub.Close()
+	f, err := sub.Open(DataFile)
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	a, err := readAttrs(sub, AttrsFile)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, mapErr(err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != a.StoredSize {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: filestash: data file of %d bytes, attributes say %d", driver.ErrIntegrity, fi.Size(), a.StoredSize)
+	}
+	return f, a, nil
+}
+
+// Stat implements driver.Driver.
+func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rel, _, err := keyPath(ns, key)
+	if err != nil {
+		return nil, err
+	}
+	return readAttrs(s.root, rel+"/"+AttrsFile)
+}
+
+// Delete implements driver.Driver. It renames the stash directory to a
+// hidden name (the commit: the stash is gone for every reader), then removes
+// it. A leftover of a crash in between is removed by the next List.
+func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rel, parent, err := keyPath(ns, key)
+	if err != nil {
+		return err
+	}
+	if fi, err := s.root.Lstat(rel); err != nil {
+		return mapErr(err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%w: filestash: %s is not a stash directory", driver.ErrNotFound, rel)
+	}
+	gone := parent + "/" + tempName(deletedPrefix)
+	if err := s.root.Rename(rel, gone); err != nil {
+		return mapErr(err) // ErrNotFound if a concurrent Delete won
+	}
+	if err := s.syncDir(parent); err != nil {
+		return err
+	}
+	s.removeAll(gone)
+	return nil
+}
+
+// removeAll removes a directory that is no longer visible as a stash. A
+// failure leaves garbage, not a wrong answer, so it is not reported; List
+// retries.
+func (s *Store) removeAll(dir string) {
+	for range 3 {
+		if err := s.root.RemoveAll(dir); err == nil {
+			return
+		}
+	}
+}
+
+// UpdateAttributes implements driver.Updater: it writes the new attributes
+// to a hidden file in the stash directory, fsyncs it and renames it over the
+// old ones, so a reader sees the old or the new attributes, never a mix.
+func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rel, _, err := keyPath(ns, key)
+	if err != nil {
+		return err
+	}
+	meta, err := json.Marshal(attrs)
+	if err != nil {
+		return fmt.Errorf("filestash: encoding attributes: %w", err)
+	}
+	sub, err := s.root.OpenRoot(rel)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer sub.Close()
+	if _, err := sub.Lstat(AttrsFile); err != nil {
+		return mapErr(err)
+	}
+	tmp := tempName(tempPrefix)
+	f, err := sub.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer func() {
+		if err != nil {
+			_ = sub.Remove(tmp)
+		}
+	}()
+	_, err = f.Write(meta)
+	if err := s.finish(f, err); err != nil {
+		return err
+	}
+	if err := sub.Rename(tmp, AttrsFile); err != nil {
+		return mapErr(err)
+	}
+	if !s.sync || runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := sub.Open(".")
+	if err != nil {
+		return mapErr(err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("filestash: syncing %s: %w", rel, err)
+	}
+	return nil
+}
+
+// List implements driver.Lister. It walks every namespace and scope
+// directory, in no particular order, and calls fn for every stash it finds.
+// Hidden entries (writes in progress) are skipped; leftovers of interrupted
+// deletes are removed on the way. Entries that are not stashes are ignored.
+func (s *Store) List(ctx context.Context, fn func(ns, key string, attrs *driver.Attributes) error) error {
+	return s.walk(ctx, ".", "", "", fn)
+}
+
+// walk lists dir: the store (ns == ""), a namespace, or a scope directory.
+func (s *Store) walk(ctx context.Context, dir, ns, prefix string, fn func(ns, key string, attrs *driver.Attributes) error) error {
+	d, err := s.root.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed meanwhile
+		}
+		return mapErr(err)
+	}
+	defer d.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ents, rerr := d.ReadDir(256)
+		for _, e := range ents {
+			if err := s.visit(ctx, dir, ns, prefix, e, fn); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return mapErr(rerr)
+		}
+	}
+}
+
+func (s *Store) visit(ctx context.Context, dir, ns, prefix string, e fs.DirEntry, fn func(ns, key string, attrs *driver.Attributes) error) error {
+	name := e.Name()
+	if strings.HasPrefix(name, ".") {
+		if ns != "" && strings.HasPrefix(name, deletedPrefix) {
+			s.removeAll(dir + "/" + name)
+		}
+		return nil
+	}
+	if !e.IsDir() {
+		return nil
+	}
+	if ns == "" {
+		if stash.ValidateNamespace(name) != nil {
+			return nil
+		}
+		return s.walk(ctx, name, name, "", fn)
+	}
+	if strings.Contains(name, "=") {
+		return s.walk(ctx, dir+"/"+name, ns, prefix+name+"/", fn)
+	}
+	key := prefix + name
+	if _, _, err := keyPath(ns, key); err != nil {
+		return nil // not a stash
+	}
+	a, err := s.Stat(ctx, ns, key)
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		return nil // deleted meanwhile
+	case errors.Is(err, driver.ErrIntegrity):
+		return nil // not ours, or damaged: a read reports it
+	case err != nil:
+		return err
+	}
+	return fn(ns, key, a)
+}
