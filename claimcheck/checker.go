@@ -48,6 +48,7 @@ type Checker struct {
 	linkHosts   map[string]bool
 	observer    Observer
 	deleteOnAck bool
+	onFailure   FailureHandler
 	now         func() time.Time
 }
 
@@ -136,6 +137,51 @@ func WithObserver(o Observer) Option { return func(c *Checker) error { c.observe
 // first consumer to ack would delete what the others still need. By default
 // stashes live until their TTL.
 func DeleteAfterAck() Option { return func(c *Checker) error { c.deleteOnAck = true; return nil } }
+
+// A Failure is a claim-checked message that could not be rehydrated, as it
+// arrived: Body is the address, Headers still carry the contract.
+type Failure struct {
+	Topic   string
+	Body    []byte
+	Headers Headers
+	// Err is the *Error Rehydrate returned; errors.Is sees its cause
+	// (stash.ErrNotFound for a stash that is gone, ErrNotAllowed, ...).
+	Err error
+	// Message is the transport's own message (*message.Message for
+	// Watermill, *sarama.ConsumerMessage, *nats.Msg), for handlers that
+	// republish it elsewhere. It may be nil.
+	Message any
+}
+
+// A FailureHandler decides what happens to a message that could not be
+// rehydrated. Returning nil means the handler dealt with it (published it to
+// a poison topic, recorded it for replay): the transport acknowledges it and
+// moves on. Returning an error (f.Err itself, typically) makes the transport
+// nack it, so it is redelivered per the transport's own rules. Either way the
+// message never reaches the application's handler.
+type FailureHandler func(ctx context.Context, f Failure) error
+
+// OnRehydrateFailure routes messages that cannot be rehydrated (a stash that
+// expired or was deleted, a refused address, a tampered payload) to h
+// instead of nacking them. By default the failure surfaces and the message is
+// nacked.
+func OnRehydrateFailure(h FailureHandler) Option {
+	return func(c *Checker) error { c.onFailure = h; return nil }
+}
+
+// RehydrateFailed applies the failure policy to a message whose Rehydrate
+// failed. Transports call it and acknowledge the message if it returns nil,
+// nack it otherwise. Without OnRehydrateFailure it returns f.Err.
+func (c *Checker) RehydrateFailed(ctx context.Context, f Failure) error {
+	if c.onFailure == nil {
+		return f.Err
+	}
+	return c.onFailure(ctx, f)
+}
+
+// DeletesAfterAck reports whether the checker was built with DeleteAfterAck,
+// so a transport can skip watching for acks when it does not.
+func (c *Checker) DeletesAfterAck() bool { return c.deleteOnAck }
 
 // New returns a Checker over engine.
 func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
@@ -331,9 +377,12 @@ func (c *Checker) Acked(ctx context.Context, address string) error {
 	if !c.deleteOnAck || address == "" {
 		return nil
 	}
+	start := c.now()
 	err := c.engine.Delete(ctx, address)
 	if err != nil && !errors.Is(err, stash.ErrNotFound) {
+		c.observer.Observe(ctx, Event{Op: OpDelete, Address: address, Err: err})
 		return &Error{Op: "delete", Address: address, Err: err}
 	}
+	c.observer.Observe(ctx, Event{Op: OpDelete, Address: address, Duration: c.now().Sub(start)})
 	return nil
 }

@@ -28,7 +28,9 @@
 // (ErrNotAllowed, ErrUnsupportedVersion, ErrMalformed, ErrBadOverride). A
 // transport that cannot rehydrate a message nacks it (or routes it as
 // configured); it never hands the address to a handler as if it were the
-// payload.
+// payload. OnRehydrateFailure routes such messages elsewhere instead (a
+// poison topic, a callback): the transport acknowledges a message the
+// handler dealt with.
 //
 // # Defaults
 //
@@ -40,4 +42,5 @@
 //	readable stores the engine's backends in that namespace, and inline
 //	share links     no host trusted (AllowLinkHost)
 //	delete on ack   off: stashes live until their TTL (DeleteAfterAck)
+//	on failure      nack, redelivered per the transport (OnRehydrateFailure)
 package claimcheck

@@ -25,7 +25,7 @@ var (
 // Error gives the context of a failed offload or rehydrate. It unwraps to
 // the cause.
 type Error struct {
-	Op      string // "offload" or "rehydrate"
+	Op      string // "offload", "rehydrate" or "delete"
 	Topic   string
 	Address string // the stash address, when there is one
 	Err     error

@@ -11,6 +11,9 @@ import (
 const (
 	OpOffload   = "offload"
 	OpRehydrate = "rehydrate"
+	// OpDelete reports a stash deleted after its message was acknowledged
+	// (DeleteAfterAck).
+	OpDelete = "delete"
 )
 
 // Event describes one offload or rehydration, successful or not. Messages
@@ -71,6 +74,7 @@ type Counters struct {
 	offloadBytes, rehydrateBytes   atomic.Int64
 	storedBytes                    atomic.Int64
 	offloadFailed, rehydrateFailed atomic.Int64
+	deleted, deleteFailed          atomic.Int64
 }
 
 // CountersSnapshot is a copy of Counters at one moment.
@@ -79,6 +83,7 @@ type CountersSnapshot struct {
 	OffloadedBytes, RehydratedBytes    int64
 	StoredBytes                        int64
 	OffloadFailures, RehydrateFailures int64
+	Deleted, DeleteFailures            int64
 }
 
 // Observe implements Observer.
@@ -95,6 +100,10 @@ func (c *Counters) Observe(_ context.Context, ev Event) {
 	case ev.Op == OpRehydrate:
 		c.rehydrated.Add(1)
 		c.rehydrateBytes.Add(ev.Size)
+	case ev.Op == OpDelete && ev.Err != nil:
+		c.deleteFailed.Add(1)
+	case ev.Op == OpDelete:
+		c.deleted.Add(1)
 	}
 }
 
@@ -105,5 +114,6 @@ func (c *Counters) Snapshot() CountersSnapshot {
 		OffloadedBytes: c.offloadBytes.Load(), RehydratedBytes: c.rehydrateBytes.Load(),
 		StoredBytes:     c.storedBytes.Load(),
 		OffloadFailures: c.offloadFailed.Load(), RehydrateFailures: c.rehydrateFailed.Load(),
+		Deleted: c.deleted.Load(), DeleteFailures: c.deleteFailed.Load(),
 	}
 }

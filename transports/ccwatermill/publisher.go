@@ -1,0 +1,72 @@
+package ccwatermill
+
+import (
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/claimstash/claimstash/claimcheck"
+)
+
+// PublisherDecorator returns a decorator for Router.AddPublisherDecorators
+// (or for wrapping a publisher by hand) that claim-checks every message the
+// publisher sends: a message over the checker's threshold is stored in the
+// stash first, and only once the stash is written does the message go out,
+// its payload replaced by the address and the contract metadata set.
+// Messages under the threshold are sent as they are.
+//
+// Messages are edited in place (Payload and Metadata), as Watermill allows a
+// publisher to do; the stash write runs under the message's context. If a
+// stash write fails, Publish returns that error and sends nothing.
+// A message that is already claim-checked is never claim-checked again, so
+// decorating twice, or retrying a Publish, is harmless.
+func PublisherDecorator(c *claimcheck.Checker) message.PublisherDecorator {
+	return func(pub message.Publisher) (message.Publisher, error) {
+		return NewPublisher(pub, c), nil
+	}
+}
+
+// NewPublisher wraps pub as PublisherDecorator does.
+func NewPublisher(pub message.Publisher, c *claimcheck.Checker) message.Publisher {
+	return &publisher{pub: pub, c: c}
+}
+
+type publisher struct {
+	pub message.Publisher
+	c   *claimcheck.Checker
+}
+
+var _ message.Publisher = (*publisher)(nil)
+
+// Publish offloads each message that the policy selects, then publishes
+// them all.
+func (p *publisher) Publish(topic string, messages ...*message.Message) error {
+	for _, msg := range messages {
+		if err := Offload(p.c, topic, msg); err != nil {
+			return err
+		}
+	}
+	return p.pub.Publish(topic, messages...)
+}
+
+// Close closes the wrapped publisher.
+func (p *publisher) Close() error { return p.pub.Close() }
+
+// Offload applies c's policy to one outgoing message, in place. It is what
+// the publisher decorator does to each message; use it where messages are
+// sent by other means (a Router handler's produced messages go through the
+// decorated publisher already).
+func Offload(c *claimcheck.Checker, topic string, msg *message.Message) error {
+	h := claimcheck.MapHeaders(msg.Metadata)
+	if msg.Metadata == nil {
+		// Offload may set headers; a nil map cannot take them.
+		msg.Metadata = message.Metadata{}
+		h = claimcheck.MapHeaders(msg.Metadata)
+	}
+	out, addr, err := c.Offload(msg.Context(), topic, msg.Payload, h)
+	if err != nil {
+		return err
+	}
+	if addr != "" {
+		msg.Payload = out
+	}
+	return nil
+}
