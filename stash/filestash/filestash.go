@@ -80,8 +80,8 @@ func openURL(_ context.Context, u *url.URL) (driver.Driver, error) {
 		p = p[1:] // file:///C:/dir
 	}
 	p = filepath.FromSlash(p)
-	if p == "" || !filepath.IsAbs(p) {
-		return nil, fmt.Errorf("filestash: URL %q: the directory must be an absolute path, as in file:///var/lib/claimstash", u.Redacted())
+	if p == "" || !filepath.IsAbs(p) || filepath.Dir(filepath.Clean(p)) == filepath.Clean(p) {
+		return nil, fmt.Errorf("filestash: URL %q: the directory must be an absolute path below the file system root, as in file:///var/lib/claimstash", u.Redacted())
 	}
 	return New(p, opts...)
 }
@@ -211,8 +211,12 @@ func mapErr(err error) error {
 // escapes reports whether os.Root refused a path for leaving the store (a
 // symbolic link pointing outside it). os does not export that error.
 func escapes(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "path escapes from parent" {
+			return true
+		}
+	}
+	return false
 }
 
 func tempName(prefix string) string { return prefix + rand.Text() }
@@ -282,8 +286,11 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		return err
 	}
 	if err := s.root.Rename(tmp, rel); err != nil {
-		if _, serr := s.root.Lstat(rel); serr == nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			return driver.ErrExists // a concurrent Put won
+		}
+		if _, serr := s.root.Lstat(rel); serr == nil {
+			return driver.ErrExists
 		}
 		return mapErr(err)
 	}
