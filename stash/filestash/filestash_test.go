@@ -360,7 +360,7 @@ func TestInvalidAddressesRefused(t *testing.T) {
 		{"ns", "na\x00me." + digest},
 		{"ns", ".tmp-x." + digest},
 		{"ns", ".del-x"},
-		{"ns", "name"},                         // no digest
+		{"ns", "name"},                          // no digest
 		{"ns", "name." + digest + "/" + "data"}, // inside a stash directory
 		{"ns", "name." + digest + "/" + filestash.AttrsFile},
 		{"ns", "name.XYZ"},
