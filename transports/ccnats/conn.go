@@ -1,0 +1,207 @@
+package ccnats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/claimstash/claimstash/claimcheck"
+)
+
+// Conn claim-checks what it publishes on a core NATS connection: a message
+// over the checker's threshold is stored first and sent as its stash
+// address, with the contract in headers. It is safe for concurrent use; the
+// connection stays the caller's to close.
+type Conn struct {
+	nc  *nats.Conn
+	cc  *claimcheck.Checker
+	cfg base
+}
+
+// NewConn wraps nc. It refuses a connection whose server does not support
+// headers (ErrHeadersNotSupported): without them, a claim-checked message
+// could not be told from one that is not.
+func NewConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...PublisherOption) (*Conn, error) {
+	if nc == nil || cc == nil {
+		return nil, errors.New("ccnats: NewConn: nil connection or checker")
+	}
+	if !nc.HeadersSupported() {
+		return nil, ErrHeadersNotSupported
+	}
+	c := &Conn{nc: nc, cc: cc, cfg: newBase()}
+	for _, o := range opts {
+		o.applyPublisher(&c.cfg)
+	}
+	return c, nil
+}
+
+// NATS returns the wrapped connection.
+func (c *Conn) NATS() *nats.Conn { return c.nc }
+
+// Checker returns the claim checker.
+func (c *Conn) Checker() *claimcheck.Checker { return c.cc }
+
+// Publish publishes data on subj, offloading it first if the checker says
+// so. The stash is written under ctx; a failure to write it is returned
+// (a *claimcheck.Error that unwraps to the stash error) and nothing is
+// sent.
+func (c *Conn) Publish(ctx context.Context, subj string, data []byte) error {
+	m, err := offload(ctx, c.cc, &nats.Msg{Subject: subj, Data: data})
+	if err != nil {
+		return err
+	}
+	if m.Header == nil {
+		return c.nc.Publish(subj, m.Data)
+	}
+	return c.nc.PublishMsg(m)
+}
+
+// PublishMsg publishes m, offloading its body first if the checker says so.
+// m itself is not changed: an offloaded message is sent as a copy.
+func (c *Conn) PublishMsg(ctx context.Context, m *nats.Msg) error {
+	out, err := offload(ctx, c.cc, m)
+	if err != nil {
+		return err
+	}
+	return c.nc.PublishMsg(out)
+}
+
+// Request sends data on subj as a request and waits for the reply until ctx
+// is done (give it a deadline). Both ways are claim-checked: the request is
+// offloaded if need be, and a claim-checked reply is rehydrated.
+func (c *Conn) Request(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
+	return c.RequestMsg(ctx, &nats.Msg{Subject: subj, Data: data})
+}
+
+// RequestMsg is Request for a message with headers.
+func (c *Conn) RequestMsg(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
+	out, err := offload(ctx, c.cc, m)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := c.nc.RequestMsgWithContext(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	if err := rehydrateCore(ctx, c.cc, reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+// Respond replies to req with data, offloading it if need be. req must
+// have a reply subject (nats.ErrMsgNoReply otherwise).
+func (c *Conn) Respond(ctx context.Context, req *nats.Msg, data []byte) error {
+	return c.RespondMsg(ctx, req, &nats.Msg{Data: data})
+}
+
+// RespondMsg replies to req with resp (its subject is ignored), offloading
+// its body if need be.
+func (c *Conn) RespondMsg(ctx context.Context, req, resp *nats.Msg) error {
+	if req == nil || req.Reply == "" {
+		return nats.ErrMsgNoReply
+	}
+	r := &nats.Msg{Subject: req.Reply, Header: resp.Header, Data: resp.Data}
+	out, err := offload(ctx, c.cc, r)
+	if err != nil {
+		return err
+	}
+	return c.nc.PublishMsg(out)
+}
+
+// Subscribe subscribes h to subj through MsgHandler: claim-checked messages
+// reach h rehydrated.
+func (c *Conn) Subscribe(subj string, h nats.MsgHandler, opts ...HandlerOption) (*nats.Subscription, error) {
+	return c.nc.Subscribe(subj, MsgHandler(c.cc, h, opts...))
+}
+
+// QueueSubscribe subscribes h to subj in queue group queue through
+// MsgHandler. Each message goes to one member of the group, which
+// rehydrates it.
+func (c *Conn) QueueSubscribe(subj, queue string, h nats.MsgHandler, opts ...HandlerOption) (*nats.Subscription, error) {
+	return c.nc.QueueSubscribe(subj, queue, MsgHandler(c.cc, h, opts...))
+}
+
+// offload applies the policy to m and returns the message to send: m itself
+// when nothing changed, otherwise a new message with the stash address as
+// its body and a copy of m's headers with the contract set.
+func offload(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) (*nats.Msg, error) {
+	if m == nil {
+		return nil, nats.ErrInvalidMsg
+	}
+	h := &cowHeader{src: m.Header}
+	data, _, err := cc.Offload(ctx, m.Subject, m.Data, h)
+	if err != nil {
+		return nil, err
+	}
+	if !h.copied {
+		return m, nil
+	}
+	return &nats.Msg{Subject: m.Subject, Reply: m.Reply, Header: h.dst, Data: data}, nil
+}
+
+// rehydrateCore rehydrates m in place: its body is replaced and the
+// contract headers are removed. On error m is unchanged.
+func rehydrateCore(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) error {
+	if m.Header == nil {
+		return nil
+	}
+	h := Header(m.Header)
+	if !claimcheck.IsClaimChecked(h) {
+		return nil
+	}
+	data, _, err := cc.Rehydrate(ctx, m.Subject, m.Data, h)
+	if err != nil {
+		return err
+	}
+	m.Data = data
+	return nil
+}
+
+func defaultCoreError(b *base) func(*nats.Msg, error) {
+	return func(m *nats.Msg, err error) {
+		b.logger.Error("ccnats: message dropped", "subject", m.Subject, "err", err)
+	}
+}
+
+// MsgHandler decorates a core NATS handler, for plain subscriptions and
+// queue groups alike. A claim-checked message is rehydrated in place (body
+// replaced, contract headers removed) before next sees it; other messages
+// pass through untouched. If the stash cannot be read, next is not called
+// and the error goes to the OnError handler. Core NATS has no redelivery: a
+// message that fails here is lost unless the error handler does something
+// with it (respond to the requester, republish it elsewhere); use JetStream
+// and MessageHandler where that matters.
+//
+// With claimcheck.DeleteAfterAck, the stash is deleted once next returns.
+func MsgHandler(cc *claimcheck.Checker, next nats.MsgHandler, opts ...HandlerOption) nats.MsgHandler {
+	cfg := &handlerConfig{base: newBase()}
+	for _, o := range opts {
+		o.applyHandler(cfg)
+	}
+	if cfg.onError == nil {
+		cfg.onError = defaultCoreError(&cfg.base)
+	}
+	return func(m *nats.Msg) {
+		if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
+			next(m)
+			return
+		}
+		ctx, cancel := cfg.context()
+		data, addr, err := cc.Rehydrate(ctx, m.Subject, m.Data, Header(m.Header))
+		cancel()
+		if err != nil {
+			cfg.onError(m, err)
+			return
+		}
+		m.Data = data
+		next(m)
+		ctx, cancel = cfg.context()
+		defer cancel()
+		if err := cc.Acked(ctx, addr); err != nil {
+			cfg.onError(m, fmt.Errorf("ccnats: after handling: %w", err))
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package ccnats
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/claimstash/claimstash/claimcheck"
+)
+
+// JetStream is a jetstream.JetStream whose publishes are claim-checked: a
+// message over the checker's threshold is stored first and published as its
+// stash address, with the contract in headers. Everything else (streams,
+// consumers, key-value and object stores) is the wrapped JetStream's.
+//
+// A publish that fails after its stash was written leaves the stash to its
+// TTL; publishing the same body again reuses it (stash addresses are
+// content-addressed), so retrying, with jetstream.WithMsgID for
+// deduplication, is safe.
+type JetStream struct {
+	jetstream.JetStream
+	cc  *claimcheck.Checker
+	cfg base
+}
+
+var _ jetstream.JetStream = (*JetStream)(nil)
+
+// NewJetStream wraps js. It refuses one whose connection's server does not
+// support headers (ErrHeadersNotSupported).
+func NewJetStream(js jetstream.JetStream, cc *claimcheck.Checker, opts ...PublisherOption) (*JetStream, error) {
+	if js == nil || cc == nil {
+		return nil, errors.New("ccnats: NewJetStream: nil JetStream or checker")
+	}
+	if nc := js.Conn(); nc == nil || !nc.HeadersSupported() {
+		return nil, ErrHeadersNotSupported
+	}
+	j := &JetStream{JetStream: js, cc: cc, cfg: newBase()}
+	for _, o := range opts {
+		o.applyPublisher(&j.cfg)
+	}
+	return j, nil
+}
+
+// Unwrap returns the wrapped JetStream.
+func (j *JetStream) Unwrap() jetstream.JetStream { return j.JetStream }
+
+// Checker returns the claim checker.
+func (j *JetStream) Checker() *claimcheck.Checker { return j.cc }
+
+// Publish publishes payload on subject and waits for the acknowledgement,
+// offloading it first if the checker says so. A stash that cannot be
+// written is an error (a *claimcheck.Error) and nothing is published.
+func (j *JetStream) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	return j.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: payload}, opts...)
+}
+
+// PublishMsg is Publish for a message with headers. msg itself is not
+// changed.
+func (j *JetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	out, err := offload(ctx, j.cc, msg)
+	if err != nil {
+		return nil, err
+	}
+	return j.JetStream.PublishMsg(ctx, out, opts...)
+}
+
+// PublishAsync publishes without waiting for the acknowledgement. The stash,
+// if any, is written before it returns, under the WithContext context and
+// WithTimeout bound; only the publish itself is asynchronous.
+func (j *JetStream) PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	return j.PublishMsgAsync(&nats.Msg{Subject: subject, Data: payload}, opts...)
+}
+
+// PublishMsgAsync is PublishAsync for a message with headers.
+func (j *JetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	ctx, cancel := j.cfg.context()
+	out, err := offload(ctx, j.cc, msg)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	return j.JetStream.PublishMsgAsync(out, opts...)
+}
