@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/claimstash/claimstash/stash"
 )
@@ -323,6 +324,9 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 		return nil, address, &Error{Op: "rehydrate", Topic: topic, Address: address, Err: err}
 	}
 	if err != nil {
+		if len(body) <= stash.MaxAddressLength && utf8.Valid(body) {
+			address = string(body) // for the operator: what the message carried
+		}
 		return fail(err)
 	}
 	if err := c.Allowed(address); err != nil {

@@ -1,0 +1,484 @@
+package claimcheck_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/memstash"
+)
+
+// clock is a settable time source for expiry tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newEngine(t *testing.T, d driver.Driver, opts ...stash.Option) *stash.Engine {
+	t.Helper()
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeMem, d)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func newChecker(t *testing.T, e *stash.Engine, opts ...claimcheck.Option) *claimcheck.Checker {
+	t.Helper()
+	c, err := claimcheck.New(e, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16)})
+	_, _ = r.Read(b)
+	return b
+}
+
+func TestPolicy(t *testing.T) {
+	const threshold, margin = 100, 10
+	tests := []struct {
+		name    string
+		mode    claimcheck.Mode
+		body    int
+		headers map[string]string
+		want    bool
+		wantErr error
+	}{
+		{name: "under", body: 80, want: false},
+		{name: "at threshold is not over", body: threshold - margin, want: false},
+		{name: "margin counts", body: threshold - margin + 1, want: true},
+		{name: "headers count", body: 80, headers: map[string]string{"k": "0123456789"}, want: true}, // 80+11+10
+		{name: "headers under", body: 78, headers: map[string]string{"k": "0123456789"}, want: false},
+		{name: "always", mode: claimcheck.Always, body: 1, want: true},
+		{name: "always empty body", mode: claimcheck.Always, body: 0, want: true},
+		{name: "never", mode: claimcheck.Never, body: 10 << 10, want: false},
+		{name: "override always", body: 1, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadAlways}, want: true},
+		{name: "override never", body: 10 << 10, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadNever}, want: false},
+		{name: "override beats mode never", mode: claimcheck.Never, body: 1, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadAlways}, want: true},
+		{name: "override beats mode always", mode: claimcheck.Always, body: 1, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadNever}, want: false},
+		{name: "bad override", body: 1, headers: map[string]string{claimcheck.HeaderOffload: "sometimes"}, wantErr: claimcheck.ErrBadOverride},
+		{name: "never twice", mode: claimcheck.Always, body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240"}, want: false},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newChecker(t, newEngine(t, memstash.New()),
+				claimcheck.WithThreshold(threshold), claimcheck.WithMargin(margin), claimcheck.WithMode(tt.mode))
+			body := payload(tt.body)
+			h := claimcheck.MapHeaders(maps.Clone(tt.headers))
+			if h == nil {
+				h = claimcheck.MapHeaders{}
+			}
+			before := maps.Clone(h)
+			out, addr, err := c.Offload(ctx, "orders", body, h)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				if out != nil || addr != "" || !maps.Equal(h, before) {
+					t.Fatalf("failed offload changed something: out=%d bytes addr=%q headers=%v", len(out), addr, h)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := h[claimcheck.HeaderOffload]; ok {
+				t.Errorf("%s not stripped: %v", claimcheck.HeaderOffload, h)
+			}
+			if got := addr != ""; got != tt.want {
+				t.Fatalf("offloaded = %v, want %v", got, tt.want)
+			}
+			if !tt.want {
+				// Byte-for-byte untouched, headers too (less the override).
+				delete(before, claimcheck.HeaderOffload)
+				if !bytes.Equal(out, body) || !maps.Equal(h, before) {
+					t.Fatalf("message changed: headers %v, want %v", h, before)
+				}
+				return
+			}
+			if string(out) != addr || h[claimcheck.HeaderVersion] != claimcheck.ContractVersion || h[claimcheck.HeaderSize] != strconv.Itoa(len(body)) {
+				t.Fatalf("contract not applied: body %q headers %v", out, h)
+			}
+			for k, v := range tt.headers {
+				if k != claimcheck.HeaderOffload && h[k] != v {
+					t.Errorf("producer header %s = %q, want %q", k, h[k], v)
+				}
+			}
+			// Never twice: offloading the result again changes nothing.
+			h2 := maps.Clone(h)
+			out2, addr2, err := c.Offload(ctx, "orders", out, h2)
+			if err != nil || addr2 != "" || !bytes.Equal(out2, out) || !maps.Equal(h2, h) {
+				t.Fatalf("second offload: addr %q err %v", addr2, err)
+			}
+			// And it comes back.
+			got, raddr, err := c.Rehydrate(ctx, "orders", out, h)
+			if err != nil || raddr != addr || !bytes.Equal(got, body) {
+				t.Fatalf("rehydrate: %v", err)
+			}
+			if claimcheck.IsClaimChecked(h) {
+				t.Errorf("contract headers left after rehydrate: %v", h)
+			}
+		})
+	}
+}
+
+func TestUnderThresholdUntouched(t *testing.T) {
+	c := newChecker(t, newEngine(t, memstash.New()))
+	body := payload(1000)
+	h := claimcheck.MapHeaders{"traceparent": "00-abc-def-01", "Content-Type": "application/json", "empty": ""}
+	before := maps.Clone(h)
+	out, addr, err := c.Offload(context.Background(), "t", body, h)
+	if err != nil || addr != "" {
+		t.Fatalf("addr %q err %v", addr, err)
+	}
+	if &out[0] != &body[0] || len(out) != len(body) {
+		t.Error("body was copied or changed")
+	}
+	if !maps.Equal(h, before) {
+		t.Errorf("headers %v, want %v", h, before)
+	}
+	// Rehydrate of an ordinary message is a no-op too.
+	got, addr, err := c.Rehydrate(context.Background(), "t", body, h)
+	if err != nil || addr != "" || &got[0] != &body[0] || !maps.Equal(h, before) {
+		t.Fatalf("rehydrate changed an ordinary message: addr %q err %v", addr, err)
+	}
+}
+
+// failingPut fails every Put, as a backend that is down.
+type failingPut struct {
+	driver.Driver
+	err error
+}
+
+func (f failingPut) Put(context.Context, string, string, io.Reader, int64, *driver.Attributes) error {
+	return f.err
+}
+
+func TestOffloadThenPublish(t *testing.T) {
+	boom := errors.New("disk on fire")
+	var counters claimcheck.Counters
+	c := newChecker(t, newEngine(t, failingPut{memstash.New(), boom}), claimcheck.WithMode(claimcheck.Always), claimcheck.WithObserver(&counters))
+	h := claimcheck.MapHeaders{"a": "b"}
+	out, addr, err := c.Offload(context.Background(), "t", payload(10<<10), h)
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the backend's", err)
+	}
+	var ce *claimcheck.Error
+	if !errors.As(err, &ce) || ce.Op != "offload" || ce.Topic != "t" {
+		t.Fatalf("err = %#v, want *claimcheck.Error for offload on t", err)
+	}
+	if out != nil || addr != "" {
+		t.Fatalf("an address went out although the stash was not written: %q", addr)
+	}
+	if !maps.Equal(h, claimcheck.MapHeaders{"a": "b"}) {
+		t.Fatalf("headers changed on failure: %v", h)
+	}
+	if s := counters.Snapshot(); s.OffloadFailures != 1 || s.Offloaded != 0 {
+		t.Fatalf("counters %+v", s)
+	}
+}
+
+// offloaded returns a claim-checked message made by c.
+func offloaded(t *testing.T, c *claimcheck.Checker, body []byte) ([]byte, claimcheck.MapHeaders, string) {
+	t.Helper()
+	h := claimcheck.MapHeaders{"keep": "me"}
+	out, addr, err := c.Offload(context.Background(), "orders", body, h)
+	if err != nil || addr == "" {
+		t.Fatalf("offload: addr %q err %v", addr, err)
+	}
+	return out, h, addr
+}
+
+func TestRehydrateErrors(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	store := memstash.New()
+	e := newEngine(t, store, stash.WithClock(clk.Now))
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.AllowLinkHost("stash.example.com"))
+	digest := "0000000000000000000000000000000000000000000000000000000000000000"
+
+	tests := []struct {
+		name    string
+		msg     func(t *testing.T) ([]byte, claimcheck.MapHeaders)
+		wantErr []error
+	}{
+		{name: "missing", wantErr: []error{stash.ErrNotFound}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			out, h, addr := offloaded(t, c, payload(3000))
+			if err := e.Delete(ctx, addr); err != nil {
+				t.Fatal(err)
+			}
+			return out, h
+		}},
+		{name: "never written", wantErr: []error{stash.ErrNotFound}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("mem://default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "expired", wantErr: []error{stash.ErrExpired, stash.ErrNotFound}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.WithStashOptions(stash.TTL(time.Minute)))
+			out, h, _ := offloaded(t, c, payload(3001))
+			clk.Add(2 * time.Minute)
+			return out, h
+		}},
+		{name: "tampered", wantErr: []error{stash.ErrIntegrity}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			out, h, addr := offloaded(t, c, payload(3002))
+			a, err := stash.ParseAddress(addr)
+			if err != nil || !store.Corrupt(a.Namespace, a.Key(), 100) {
+				t.Fatalf("corrupt %s: %v", addr, err)
+			}
+			return out, h
+		}},
+		{name: "size header lies", wantErr: []error{stash.ErrIntegrity}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			out, h, _ := offloaded(t, c, payload(3003))
+			h[claimcheck.HeaderSize] = "3004"
+			return out, h
+		}},
+		{name: "other namespace", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("mem://othertenant/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "other scheme", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("file://default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "untrusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("https://evil.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "plain http to trusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("http://stash.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "path traversal", wantErr: []error{stash.ErrInvalidAddress}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("mem://default/../etc/passwd." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "bad version", wantErr: []error{claimcheck.ErrUnsupportedVersion}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			out, h, _ := offloaded(t, c, payload(3005))
+			h[claimcheck.HeaderVersion] = "2"
+			return out, h
+		}},
+		{name: "malformed size", wantErr: []error{claimcheck.ErrMalformed}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			out, h, _ := offloaded(t, c, payload(3006))
+			h[claimcheck.HeaderSize] = "12k"
+			return out, h
+		}},
+		{name: "negative size", wantErr: []error{claimcheck.ErrMalformed}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			out, h, _ := offloaded(t, c, payload(3007))
+			h[claimcheck.HeaderSize] = "-1"
+			return out, h
+		}},
+		{name: "missing size", wantErr: []error{claimcheck.ErrMalformed}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
+			out, h, _ := offloaded(t, c, payload(3008))
+			delete(h, claimcheck.HeaderSize)
+			return out, h
+		}},
+		{name: "empty body", wantErr: []error{claimcheck.ErrMalformed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return nil, claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "body not an address", wantErr: []error{stash.ErrInvalidAddress}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("order-42"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+		{name: "body with spaces", wantErr: []error{claimcheck.ErrMalformed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
+			return []byte("{\"order\": 42}"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var counters claimcheck.Counters
+			c := newChecker(t, e, claimcheck.WithObserver(&counters), claimcheck.AllowLinkHost("stash.example.com"))
+			in, h := tt.msg(t)
+			before := maps.Clone(h)
+			out, addr, err := c.Rehydrate(ctx, "orders", in, h)
+			for _, want := range tt.wantErr {
+				if !errors.Is(err, want) {
+					t.Errorf("err = %v, want errors.Is %v", err, want)
+				}
+			}
+			var ce *claimcheck.Error
+			if !errors.As(err, &ce) || ce.Op != "rehydrate" || ce.Topic != "orders" {
+				t.Fatalf("err = %#v, want *claimcheck.Error", err)
+			}
+			if ce.Address != string(in) || addr != string(in) {
+				t.Errorf("error carries address %q (returned %q), want %q", ce.Address, addr, in)
+			}
+			if out != nil {
+				t.Errorf("a failed rehydrate returned %d bytes", len(out))
+			}
+			if !maps.Equal(h, before) {
+				t.Errorf("headers changed on failure: %v, want %v", h, before)
+			}
+			if s := counters.Snapshot(); s.RehydrateFailures != 1 || s.Rehydrated != 0 {
+				t.Errorf("counters %+v, want one failure", s)
+			}
+		})
+	}
+}
+
+func TestDeleteAfterAck(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, memstash.New())
+
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
+	if c.DeletesAfterAck() {
+		t.Fatal("DeleteAfterAck is on by default")
+	}
+	_, _, addr := offloaded(t, c, payload(2000))
+	if err := c.Acked(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Stat(ctx, addr); err != nil {
+		t.Fatalf("stash gone after Acked without DeleteAfterAck: %v", err)
+	}
+
+	var counters claimcheck.Counters
+	c = newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.DeleteAfterAck(), claimcheck.WithObserver(&counters))
+	if err := c.Acked(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Stat(ctx, addr); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("stat after delete: %v, want ErrNotFound", err)
+	}
+	if err := c.Acked(ctx, addr); err != nil {
+		t.Fatalf("second Acked: %v (a stash already gone is not an error)", err)
+	}
+	if s := counters.Snapshot(); s.Deleted != 2 || s.DeleteFailures != 0 {
+		t.Fatalf("counters %+v", s)
+	}
+}
+
+// TestReferenceWithoutClaimstash reads a claim-checked message the way a
+// consumer without this library would: a header and a body.
+func TestReferenceWithoutClaimstash(t *testing.T) {
+	c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithMode(claimcheck.Always))
+	body := payload(4096)
+	out, h, addr := offloaded(t, c, body)
+
+	// What crossed the wire, as plain strings.
+	wire := map[string]string(h)
+	if wire["claimstash-version"] != "1" || wire["claimstash-size"] != "4096" || string(out) != addr {
+		t.Fatalf("wire form: body %q headers %v", out, wire)
+	}
+	gotAddr, size, ok, err := claimcheck.Reference(out, claimcheck.MapHeaders(wire))
+	if err != nil || !ok || gotAddr != addr || size != 4096 {
+		t.Fatalf("Reference = %q %d %v %v", gotAddr, size, ok, err)
+	}
+	a, err := stash.ParseAddress(gotAddr)
+	if err != nil || a.Scheme != stash.SchemeMem || a.Namespace != "default" || a.Name != "orders" {
+		t.Fatalf("address %q: %+v %v", gotAddr, a, err)
+	}
+	// Reading it needs nothing from the message but the address.
+	s, err := c.Engine().Retrieve(context.Background(), gotAddr)
+	if err != nil || !bytes.Equal(s.Data, body) {
+		t.Fatalf("retrieve by address alone: %v", err)
+	}
+	if _, _, ok, _ := claimcheck.Reference([]byte("hello"), claimcheck.MapHeaders{"a": "b"}); ok {
+		t.Error("an ordinary message reads as claim-checked")
+	}
+}
+
+func TestRehydrateFailurePolicy(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, memstash.New())
+	missing := []byte("mem://default/orders.0000000000000000000000000000000000000000000000000000000000000000")
+	h := claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+
+	c := newChecker(t, e)
+	_, _, err := c.Rehydrate(ctx, "orders", missing, h)
+	if err == nil {
+		t.Fatal("missing stash rehydrated")
+	}
+	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != err {
+		t.Fatalf("default policy = %v, want the error itself (nack)", got)
+	}
+
+	var routed []claimcheck.Failure
+	c = newChecker(t, e, claimcheck.OnRehydrateFailure(func(_ context.Context, f claimcheck.Failure) error {
+		if errors.Is(f.Err, stash.ErrNotFound) {
+			routed = append(routed, f)
+			return nil
+		}
+		return f.Err
+	}))
+	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != nil {
+		t.Fatalf("handled failure = %v, want nil (ack)", got)
+	}
+	other := &claimcheck.Error{Op: "rehydrate", Err: claimcheck.ErrNotAllowed}
+	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Err: other}); got != other {
+		t.Fatalf("unhandled failure = %v, want it back", got)
+	}
+	if len(routed) != 1 || string(routed[0].Body) != string(missing) || routed[0].Headers == nil {
+		t.Fatalf("routed %+v", routed)
+	}
+}
+
+func TestOptionsRefused(t *testing.T) {
+	e := newEngine(t, memstash.New())
+	for name, o := range map[string]claimcheck.Option{
+		"negative threshold": claimcheck.WithThreshold(-1),
+		"negative margin":    claimcheck.WithMargin(-1),
+		"bad namespace":      claimcheck.WithNamespace("Not_A_Namespace"),
+	} {
+		if _, err := claimcheck.New(e, o); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, err := claimcheck.New(nil); err == nil {
+		t.Error("nil engine accepted")
+	}
+}
+
+func TestNamespaceAndAllowStore(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, memstash.New())
+	prod := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.WithNamespace("tenant-a"))
+	out, h, addr := offloaded(t, prod, payload(2000))
+	a, _ := stash.ParseAddress(addr)
+	if a.Namespace != "tenant-a" {
+		t.Fatalf("address %s not in tenant-a", addr)
+	}
+	// A consumer on the engine's default namespace refuses it...
+	cons := newChecker(t, e)
+	if _, _, err := cons.Rehydrate(ctx, "orders", out, maps.Clone(h)); !errors.Is(err, claimcheck.ErrNotAllowed) {
+		t.Fatalf("err = %v, want ErrNotAllowed", err)
+	}
+	// ...until it is told to trust that store.
+	cons = newChecker(t, e, claimcheck.AllowStore(stash.SchemeMem, "tenant-a"))
+	if got, _, err := cons.Rehydrate(ctx, "orders", out, maps.Clone(h)); err != nil || !bytes.Equal(got, payload(2000)) {
+		t.Fatalf("rehydrate: %v", err)
+	}
+}
+
+func TestDefaultNamer(t *testing.T) {
+	for topic, want := range map[string]string{
+		"":              "message",
+		"orders":        "orders",
+		"a/b c":         "a-b-c",
+		".hidden":       "_hidden",
+		"persistent://": "persistent---",
+	} {
+		got := claimcheck.DefaultNamer(topic, nil)
+		if got != want {
+			t.Errorf("DefaultNamer(%q) = %q, want %q", topic, got, want)
+		}
+		if err := stash.ValidateName(got); err != nil {
+			t.Errorf("DefaultNamer(%q) = %q: %v", topic, got, err)
+		}
+	}
+}
