@@ -1,0 +1,108 @@
+package ccsarama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Defaults.
+const (
+	// DefaultTimeout bounds one stash write or read where sarama gives no
+	// context (SendMessage, Input, interceptors).
+	DefaultTimeout = 30 * time.Second
+	// DefaultLanes is the number of upload lanes of the AsyncProducer.
+	DefaultLanes = 8
+)
+
+// ErrVersion is returned by the producer wrappers when config.Version is
+// older than Kafka 0.11, the first with record headers (the contract
+// needs them).
+var ErrVersion = errors.New("ccsarama: claim-check needs record headers: config.Version must be V0_11_0_0 or newer")
+
+// An Option configures a wrapper or interceptor. Each says which it affects;
+// the others ignore it.
+type Option func(*options)
+
+type options struct {
+	timeout        time.Duration
+	lanes          int
+	logger         *slog.Logger
+	onProduceError func(msg *sarama.ProducerMessage, err error)
+	onConsumeError func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{timeout: DefaultTimeout, lanes: DefaultLanes}
+	for _, f := range opts {
+		f(o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if o.lanes < 1 {
+		o.lanes = 1
+	}
+	return o
+}
+
+// withTimeout derives the context of one stash operation.
+func (o *options) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, o.timeout)
+}
+
+// WithTimeout bounds each stash write or read (DefaultTimeout); 0 means no
+// bound beyond the caller's context. All wrappers and interceptors.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithLanes sets how many messages the AsyncProducer offloads at once
+// (DefaultLanes). Messages are spread over lanes by topic and key (by
+// topic and partition when they have no key), and each lane keeps its order,
+// so per-key order holds while one slow upload stalls only its own lane.
+func WithLanes(n int) Option { return func(o *options) { o.lanes = n } }
+
+// WithLogger sets the logger the interceptors report failures to when no
+// handler is set (slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// OnProduceError sets what the ProducerInterceptor does when a message
+// cannot be offloaded. The message has been left as it was; f only
+// reports. By default the failure is logged at Error. The wrappers return
+// these errors to the caller instead.
+func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) Option {
+	return func(o *options) { o.onProduceError = f }
+}
+
+// OnConsumeError sets what happens to a claim-checked message whose stash
+// cannot be read (err unwraps to stash.ErrNotFound, stash.ErrIntegrity,
+// claimcheck.ErrNotAllowed, ...).
+//
+// In a ConsumerGroupHandler wrapper, the message is never delivered to your
+// handler, and the return value decides: a non-nil error stops the claim
+// (ConsumeClaim returns it, the session ends, nothing past the message is
+// delivered or marked); nil skips the message, and it becomes yours to
+// record (dead-letter it, mark it). The default returns err.
+//
+// In a ConsumerInterceptor, the return value is ignored: the message is
+// delivered still claim-checked (see ConsumerInterceptor). The default logs
+// the failure at Error.
+func OnConsumeError(f func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error) Option {
+	return func(o *options) { o.onConsumeError = f }
+}
+
+func checkConfig(cfg *sarama.Config) error {
+	if cfg == nil {
+		return errors.New("ccsarama: nil sarama.Config")
+	}
+	if !cfg.Version.IsAtLeast(sarama.V0_11_0_0) {
+		return fmt.Errorf("%w (have %s)", ErrVersion, cfg.Version)
+	}
+	return nil
+}

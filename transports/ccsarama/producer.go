@@ -1,0 +1,134 @@
+package ccsarama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/IBM/sarama"
+
+	"github.com/claimstash/claimstash/claimcheck"
+)
+
+// offload claim-checks msg in place when the checker's policy says so. On
+// error msg is left as it was.
+func offload(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMessage) error {
+	if msg.Value == nil {
+		return nil // a tombstone stays a tombstone
+	}
+	body, err := msg.Value.Encode()
+	if err != nil {
+		return &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf("ccsarama: encoding value: %w", err)}
+	}
+	out, address, err := c.Offload(ctx, msg.Topic, body, ProducerHeaders(msg))
+	if err != nil {
+		return err
+	}
+	if address != "" {
+		msg.Value = sarama.ByteEncoder(out)
+	}
+	return nil
+}
+
+// SyncProducer is a sarama.SyncProducer that claim-checks what it sends,
+// with context-taking variants of its send methods.
+type SyncProducer interface {
+	sarama.SyncProducer
+	// SendMessageContext is SendMessage with ctx bounding the stash write.
+	SendMessageContext(ctx context.Context, msg *sarama.ProducerMessage) (partition int32, offset int64, err error)
+	// SendMessagesContext is SendMessages with ctx bounding the stash writes.
+	SendMessagesContext(ctx context.Context, msgs []*sarama.ProducerMessage) error
+}
+
+type syncProducer struct {
+	sarama.SyncProducer // forwards Close and the transaction methods
+	c                   *claimcheck.Checker
+	o                   *options
+}
+
+var _ SyncProducer = (*syncProducer)(nil)
+
+// WrapSyncProducer returns p claim-checking every message it sends: a
+// message over the checker's threshold is stored first and its value
+// replaced by the stash address, with the contract headers added; keys,
+// headers, partitions and timestamps are kept. A stash failure is returned
+// to the caller and nothing is produced. cfg is the config p was built with;
+// its Version must be V0_11_0_0 or newer (ErrVersion).
+//
+// Options: WithTimeout, WithLanes (the concurrency of SendMessages'
+// uploads).
+func WrapSyncProducer(cfg *sarama.Config, p sarama.SyncProducer, c *claimcheck.Checker, opts ...Option) (SyncProducer, error) {
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
+	if p == nil || c == nil {
+		return nil, errors.New("ccsarama: nil producer or checker")
+	}
+	return &syncProducer{SyncProducer: p, c: c, o: newOptions(opts)}, nil
+}
+
+func (p *syncProducer) SendMessage(msg *sarama.ProducerMessage) (int32, int64, error) {
+	return p.SendMessageContext(context.Background(), msg)
+}
+
+func (p *syncProducer) SendMessageContext(ctx context.Context, msg *sarama.ProducerMessage) (int32, int64, error) {
+	ctx, cancel := p.o.withTimeout(ctx)
+	err := offload(ctx, p.c, msg)
+	cancel()
+	if err != nil {
+		return -1, -1, err
+	}
+	return p.SyncProducer.SendMessage(msg)
+}
+
+func (p *syncProducer) SendMessages(msgs []*sarama.ProducerMessage) error {
+	return p.SendMessagesContext(context.Background(), msgs)
+}
+
+// SendMessagesContext offloads the messages (up to the lanes count at
+// once), then sends those that were offloaded or needed no offload in one
+// sarama.SendMessages call. Failures come back as sarama.ProducerErrors, one
+// per failed message, as sarama reports them; a message whose offload failed
+// is not sent, the others are.
+func (p *syncProducer) SendMessagesContext(ctx context.Context, msgs []*sarama.ProducerMessage) error {
+	ctx, cancel := p.o.withTimeout(ctx)
+	errs := make([]error, len(msgs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.o.lanes)
+	for i, m := range msgs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = offload(ctx, p.c, m)
+		})
+	}
+	wg.Wait()
+	cancel()
+
+	var pErrs sarama.ProducerErrors
+	ok := make([]*sarama.ProducerMessage, 0, len(msgs))
+	for i, m := range msgs {
+		if errs[i] != nil {
+			pErrs = append(pErrs, &sarama.ProducerError{Msg: m, Err: errs[i]})
+			continue
+		}
+		ok = append(ok, m)
+	}
+	if len(ok) > 0 {
+		if err := p.SyncProducer.SendMessages(ok); err != nil {
+			var se sarama.ProducerErrors
+			if !errors.As(err, &se) {
+				if len(pErrs) == 0 {
+					return err
+				}
+				return errors.Join(pErrs, err)
+			}
+			pErrs = append(pErrs, se...)
+		}
+	}
+	if len(pErrs) > 0 {
+		return pErrs
+	}
+	return nil
+}
