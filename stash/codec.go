@@ -146,13 +146,25 @@ func expectEOF(sr *sourceReader, src io.Reader) error {
 	var one [1]byte
 	n, err := io.ReadFull(src, one[:])
 	if n > 0 {
-		return fmt.Errorf("%w: more bytes than the recorded size", ErrTooLarge)
+		return errOverlong
 	}
 	if err != io.EOF {
 		return classify(sr, err)
 	}
 	return nil
 }
+
+// boundError is stored bytes that decode to more than their recorded size,
+// or that ask the decoder for more memory than any frame the engine writes:
+// a possible decompression bomb. It matches ErrTooLarge and, since such bytes
+// are not what was stored, ErrIntegrity too.
+type boundError string
+
+func (e boundError) Error() string { return "stash: too large: " + string(e) }
+
+func (e boundError) Is(target error) bool { return target == ErrTooLarge || target == ErrIntegrity }
+
+var errOverlong error = boundError("more bytes than the recorded size")
 
 // sourceReader remembers the last error of the backend's reader, so a
 // failed decode can be told apart from a failed read.
@@ -178,7 +190,7 @@ func classify(src *sourceReader, err error) error {
 	case src.err != nil:
 		return src.err
 	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
-		return fmt.Errorf("%w: zstd: %v", ErrTooLarge, err)
+		return boundError("zstd: " + err.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: fewer bytes than the recorded size", ErrIntegrity)
 	}
@@ -254,7 +266,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	n, err := r.src.Read(p)
 	r.n += int64(n)
 	if r.n > r.size {
-		r.err = fmt.Errorf("%w: more bytes than the recorded size", ErrTooLarge)
+		r.err = errOverlong
 		return 0, r.err
 	}
 	if r.h != nil {

@@ -33,3 +33,14 @@ type Harness interface {
 
 // HarnessMaker makes a Harness for one test.
 type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)
+
+// BenchHarnessMaker makes a Harness for RunBenchmarks. A maker written
+// against testing.TB serves both entry points:
+//
+//	func newHarness(ctx context.Context, tb testing.TB) (stashtest.Harness, error) { ... }
+//
+//	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
+//		return newHarness(ctx, t)
+//	})
+//	stashtest.RunBenchmarks(b, newHarness)
+type BenchHarnessMaker func(ctx context.Context, tb testing.TB) (Harness, error)

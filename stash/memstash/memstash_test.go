@@ -1,0 +1,77 @@
+package memstash_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
+)
+
+type harness struct{ store *memstash.Store }
+
+var _ stashtest.Harness = (*harness)(nil)
+
+func newHarness(context.Context, testing.TB) (stashtest.Harness, error) { return &harness{}, nil }
+
+func (h *harness) Scheme() string { return stash.SchemeMem }
+
+func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
+	h.store = memstash.New()
+	return h.store, nil
+}
+
+// Corrupt flips a bit in the middle of the stored bytes.
+func (h *harness) Corrupt(ctx context.Context, ns, key string) error {
+	a, err := h.store.Stat(ctx, ns, key)
+	if err != nil {
+		return err
+	}
+	if !h.store.Corrupt(ns, key, a.StoredSize/2) {
+		return fmt.Errorf("memstash: nothing stored under %s/%s to corrupt", ns, key)
+	}
+	return nil
+}
+
+func (h *harness) Close() {}
+
+func TestConformance(t *testing.T) {
+	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
+		return newHarness(ctx, t)
+	})
+}
+
+func TestOpenURL(t *testing.T) {
+	ctx := context.Background()
+	d, err := stash.OpenDriver(ctx, "mem://")
+	if err != nil {
+		t.Fatalf("OpenDriver(mem://): %v", err)
+	}
+	if _, ok := d.(*memstash.Store); !ok {
+		t.Errorf("OpenDriver(mem://) gave %T, want *memstash.Store", d)
+	}
+	for _, u := range []string{"mem://host", "mem:///path", "mem://?size=1"} {
+		if _, err := stash.OpenDriver(ctx, u); err == nil {
+			t.Errorf("OpenDriver(%q) succeeded, want an error", u)
+		}
+	}
+	e, err := stash.New(stash.WithBackendURL(ctx, "mem://"))
+	if err != nil {
+		t.Fatalf("stash.New: %v", err)
+	}
+	defer e.Close()
+	s, err := e.Create(ctx, "hello", make([]byte, 1000))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if s.Address.Scheme != stash.SchemeMem {
+		t.Errorf("address %s, want scheme mem", s)
+	}
+}
+
+func BenchmarkMemstash(b *testing.B) {
+	stashtest.RunBenchmarks(b, newHarness)
+}
