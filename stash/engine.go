@@ -429,11 +429,7 @@ func (e *Engine) Open(ctx context.Context, address string) (*Reader, error) {
 
 func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
 	if isLink(address) {
-		s, err := e.retrieveLink(ctx, address)
-		if err != nil {
-			return nil, err
-		}
-		return bytesReader(s), nil
+		return e.openLink(ctx, address)
 	}
 	addr, b, err := e.resolve(address)
 	if err != nil {

@@ -1,0 +1,138 @@
+package stash
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+const defaultContentType = "application/octet-stream"
+
+// ShareHandler returns the http.Handler that serves the links Share signs
+// for backends without native presigning. Mount it where WithShareBaseURL
+// says it is reachable (under any path prefix: the handler reads the address
+// from the end of the path, so http.StripPrefix is not needed).
+//
+// It answers GET and HEAD only (405 otherwise). It checks the signature
+// before it touches a backend, so a refused request learns nothing about
+// what is stored: 403 for a tampered or malformed link or an unknown key id,
+// 410 for an expired link or stash, 404 for a missing stash. A good link is
+// answered 200 with the payload streamed through Open, verified as it goes,
+// with Content-Type, Content-Length and the digest as ETag; if the stored
+// bytes turn out not to match their digest mid-stream the connection is
+// aborted, so the client sees a truncated body, never a clean end. Error
+// responses carry a status text and nothing else.
+//
+// Without WithLinkKeys it returns an error matching ErrUnsupported.
+func (e *Engine) ShareHandler() (http.Handler, error) {
+	if len(e.links.keys) == 0 {
+		return nil, fmt.Errorf("%w: ShareHandler needs WithLinkKeys", ErrUnsupported)
+	}
+	return &shareHandler{e: e}, nil
+}
+
+type shareHandler struct{ e *Engine }
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+func (h *shareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpError(w, http.StatusMethodNotAllowed)
+		return
+	}
+	addr, err := addressFromPath(r.URL.Path)
+	if err != nil {
+		httpError(w, http.StatusForbidden) // no link names this path
+		return
+	}
+	if err := h.e.links.verify(linkPath(addr), r.URL.RawQuery, h.e.now()); err != nil {
+		if errors.Is(err, ErrExpired) {
+			httpError(w, http.StatusGone)
+		} else {
+			httpError(w, http.StatusForbidden)
+		}
+		return
+	}
+	ctx := r.Context()
+	if r.Method == http.MethodHead {
+		s, err := h.e.Stat(ctx, addr.String())
+		if err != nil {
+			h.fail(ctx, w, addr, err)
+			return
+		}
+		setStashHeaders(w, s)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	rd, err := h.e.Open(ctx, addr.String())
+	if err != nil {
+		h.fail(ctx, w, addr, err)
+		return
+	}
+	defer rd.Close()
+	setStashHeaders(w, rd.Stash())
+	w.WriteHeader(http.StatusOK)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	src := &errReader{r: rd}
+	if _, err := io.CopyBuffer(w, src, *bp); err != nil && src.err != nil {
+		// The stash failed mid-stream (integrity, backend): the status is
+		// sent, so abort the connection rather than end the body cleanly.
+		h.e.logger.ErrorContext(ctx, "stash: share link: serving stash failed", "address", addr.String(), "err", src.err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// errReader remembers a read error, to tell it apart from a write error.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+func setStashHeaders(w http.ResponseWriter, s *Stash) {
+	hd := w.Header()
+	ct := s.ContentType
+	if ct == "" {
+		ct = defaultContentType
+	}
+	hd.Set("Content-Type", ct)
+	hd.Set("Content-Length", strconv.FormatInt(s.Size, 10))
+	hd.Set("ETag", `"`+s.Address.Digest+`"`)
+	// The payload is someone's data, not a page of this origin.
+	hd.Set("Content-Disposition", `attachment; filename="`+s.Address.Name+`"`)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	hd.Set("Cache-Control", "private, no-store")
+}
+
+func (h *shareHandler) fail(ctx context.Context, w http.ResponseWriter, addr Address, err error) {
+	switch {
+	case errors.Is(err, ErrExpired):
+		httpError(w, http.StatusGone)
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidAddress), errors.Is(err, ErrUnsupported):
+		httpError(w, http.StatusNotFound)
+	case ctx.Err() != nil:
+		// The client went away; there is no one to answer.
+	default:
+		h.e.logger.ErrorContext(ctx, "stash: share link: opening stash failed", "address", addr.String(), "err", err)
+		httpError(w, http.StatusInternalServerError)
+	}
+}
+
+func httpError(w http.ResponseWriter, code int) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, http.StatusText(code), code)
+}
