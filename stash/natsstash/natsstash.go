@@ -1,0 +1,686 @@
+package natsstash
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultBucketPrefix is prepended to a namespace to name its bucket.
+const DefaultBucketPrefix = "claimstash_"
+
+// MetadataKey is the object metadata entry (ObjectMeta.Metadata) that holds
+// the stash attributes, as JSON (driver.Attributes).
+const MetadataKey = "claimstash-attributes"
+
+// readStall is how long a read may wait for the next chunk before it fails
+// (when the caller's context has no deadline): the jetstream client's API
+// timeout.
+const readStall = 5 * time.Second
+
+func init() {
+	stash.RegisterScheme(stash.SchemeNATS, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+		return OpenURL(ctx, u)
+	})
+}
+
+// Options configure a Store. The zero value means the documented defaults.
+// Bucket settings apply when the store creates a bucket; an existing
+// bucket is used as it is.
+type Options struct {
+	// BucketPrefix names a namespace's bucket: BucketPrefix + namespace.
+	// Empty means DefaultBucketPrefix. It must match [A-Za-z0-9_-]+: the
+	// object-store bucket name rules. List (and so Sweep) walks only the
+	// buckets with this prefix.
+	BucketPrefix string
+	// Replicas of each bucket in a clustered JetStream (1 to 5); zero means 1.
+	Replicas int
+	// Storage of each bucket: jetstream.FileStorage (the default) or
+	// jetstream.MemoryStorage.
+	Storage jetstream.StorageType
+	// TTL is the bucket TTL (the stream's MaxAge): JetStream physically
+	// removes whatever was written longer ago. Zero means none. There is no
+	// per-object TTL; see the package documentation.
+	TTL time.Duration
+	// ChunkSize of the object store's messages; zero means the client's
+	// default (128 KiB). It must stay under the server's max_payload.
+	ChunkSize uint32
+	// Compression turns on S2 compression of the bucket's stream on disk.
+	// Payloads are zstd-compressed by the engine already where that pays.
+	Compression bool
+}
+
+func (o *Options) validate() error {
+	if o.BucketPrefix == "" {
+		o.BucketPrefix = DefaultBucketPrefix
+	}
+	if !validBucket(o.BucketPrefix) {
+		return fmt.Errorf("natsstash: bucket prefix %q: want [A-Za-z0-9_-]+", o.BucketPrefix)
+	}
+	if o.Replicas < 0 || o.Replicas > 5 {
+		return fmt.Errorf("natsstash: replicas %d: want 1 to 5", o.Replicas)
+	}
+	if o.Storage != jetstream.FileStorage && o.Storage != jetstream.MemoryStorage {
+		return fmt.Errorf("natsstash: unknown storage type %d", o.Storage)
+	}
+	if o.TTL < 0 {
+		return fmt.Errorf("natsstash: negative TTL %v", o.TTL)
+	}
+	return nil
+}
+
+func validBucket(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Store is a stash backend on the JetStream object store: one bucket per
+// namespace, one object per stash. It is safe for concurrent use.
+type Store struct {
+	js    jetstream.JetStream
+	nc    *nats.Conn // closed by Close when the store opened it
+	opts  Options
+	locks [64]sync.Mutex // per-key serialisation of Put within this process
+
+	mu      sync.Mutex
+	buckets map[string]*bucket // by namespace
+}
+
+type bucket struct {
+	name   string
+	obs    jetstream.ObjectStore
+	stream jetstream.Stream
+	ttl    time.Duration // the stream's MaxAge
+}
+
+var (
+	_ driver.Driver  = (*Store)(nil)
+	_ driver.Updater = (*Store)(nil)
+	_ driver.Lister  = (*Store)(nil)
+)
+
+// New returns a store over an existing JetStream context. opts may be nil.
+// The caller keeps the connection: Close does not close it.
+func New(js jetstream.JetStream, opts *Options) (*Store, error) {
+	if js == nil {
+		return nil, errors.New("natsstash: nil JetStream")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Store{js: js, opts: o, buckets: map[string]*bucket{}}, nil
+}
+
+// OpenURL connects to the servers in u and returns a store that owns the
+// connection (Close closes it). See the package documentation for the URL
+// form and its parameters; unknown parameters are refused.
+func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
+	if u.Scheme != stash.SchemeNATS {
+		return nil, fmt.Errorf("natsstash: URL scheme %q: want nats", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("natsstash: URL %q has no host", u.Redacted())
+	}
+	if u.Path != "" && u.Path != "/" || u.Fragment != "" {
+		return nil, fmt.Errorf("natsstash: URL %q: want nats://host:port?params, without a path", u.Redacted())
+	}
+	var o Options
+	natsOpts := []nats.Option{nats.Name("claimstash"), nats.MaxReconnects(-1)}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("natsstash: URL query: %w", err)
+	}
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return nil, fmt.Errorf("natsstash: URL parameter %q given %d times", k, len(vs))
+		}
+		v := vs[0]
+		var perr error
+		switch k {
+		case "bucket_prefix":
+			o.BucketPrefix = v
+		case "replicas":
+			o.Replicas, perr = strconv.Atoi(v)
+		case "storage":
+			switch v {
+			case "file":
+				o.Storage = jetstream.FileStorage
+			case "memory":
+				o.Storage = jetstream.MemoryStorage
+			default:
+				perr = errors.New("want file or memory")
+			}
+		case "ttl":
+			o.TTL, perr = time.ParseDuration(v)
+		case "chunk_size":
+			var n uint64
+			n, perr = strconv.ParseUint(v, 10, 32)
+			o.ChunkSize = uint32(n)
+		case "compression":
+			o.Compression, perr = strconv.ParseBool(v)
+		case "name":
+			natsOpts = append(natsOpts, nats.Name(v))
+		case "creds":
+			natsOpts = append(natsOpts, nats.UserCredentials(v))
+		default:
+			return nil, fmt.Errorf("natsstash: unknown URL parameter %q", k)
+		}
+		if perr != nil {
+			return nil, fmt.Errorf("natsstash: URL parameter %s=%q: %v", k, v, perr)
+		}
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// User info in the URL is passed on: nats.go reads user:password@ and
+	// token@ itself.
+	servers := (&url.URL{Scheme: "nats", User: u.User, Host: u.Host}).String()
+	nc, err := nats.Connect(servers, natsOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("natsstash: connect %s: %w", u.Redacted(), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsstash: %w", err)
+	}
+	s, err := New(js, &o)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	s.nc = nc
+	return s, nil
+}
+
+// BucketName is the bucket that holds namespace ns.
+func (s *Store) BucketName(ns string) string { return s.opts.BucketPrefix + ns }
+
+// bucket binds to the bucket of ns, creating it if create is set. A missing
+// bucket is ErrNotFound.
+func (s *Store) bucket(ctx context.Context, ns string, create bool) (*bucket, error) {
+	s.mu.Lock()
+	b, ok := s.buckets[ns]
+	s.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	name := s.BucketName(ns)
+	obs, err := s.js.ObjectStore(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) && create {
+		obs, err = s.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      name,
+			Description: "claimstash namespace " + ns,
+			TTL:         s.opts.TTL,
+			Storage:     s.opts.Storage,
+			Replicas:    s.opts.Replicas,
+			Compression: s.opts.Compression,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			obs, err = s.js.ObjectStore(ctx, name) // created meanwhile, or with other settings
+		}
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	st, err := s.js.Stream(ctx, "OBJ_"+name)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	b = &bucket{name: name, obs: obs, stream: st}
+	if info := st.CachedInfo(); info != nil {
+		b.ttl = info.Config.MaxAge
+	}
+	s.mu.Lock()
+	if cached, ok := s.buckets[ns]; ok {
+		b = cached
+	} else {
+		s.buckets[ns] = b
+	}
+	s.mu.Unlock()
+	return b, nil
+}
+
+// forget drops a cached bucket after an error says it is gone, so the next
+// Put creates it again.
+func (s *Store) forget(ns string, err error) {
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		s.mu.Lock()
+		delete(s.buckets, ns)
+		s.mu.Unlock()
+	}
+}
+
+// mapErr makes the client's not-found and corruption errors match the
+// driver's sentinels, keeping the client's error in the chain.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrObjectNotFound), errors.Is(err, jetstream.ErrBucketNotFound),
+		errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrMsgNotFound),
+		errors.Is(err, jetstream.ErrUpdateMetaDeleted):
+		return fmt.Errorf("%w (%w)", driver.ErrNotFound, err)
+	case errors.Is(err, jetstream.ErrDigestMismatch), errors.Is(err, jetstream.ErrBadObjectMeta),
+		errors.Is(err, jetstream.ErrInvalidDigestFormat):
+		return fmt.Errorf("%w (%w)", driver.ErrIntegrity, err)
+	}
+	return err
+}
+
+func wrap(op, ns, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("natsstash: %s %s/%s: %w", op, ns, key, mapErr(err))
+}
+
+// lookup returns the live object info of key. In a bucket with a TTL it
+// also checks that the first chunk is still there: JetStream ages chunks
+// out by their own write time, so metadata rewritten later (UpdateMeta)
+// can outlive them.
+func (s *Store) lookup(ctx context.Context, b *bucket, key string) (*jetstream.ObjectInfo, error) {
+	info, err := b.obs.GetInfo(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.chunksPresent(ctx, info); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func (b *bucket) chunksPresent(ctx context.Context, info *jetstream.ObjectInfo) error {
+	if b.ttl <= 0 || info.Size == 0 {
+		return nil
+	}
+	_, err := b.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(fmt.Sprintf("$O.%s.C.%s", b.name, info.NUID)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("%w: chunks removed by the bucket TTL (%v)", driver.ErrNotFound, b.ttl)
+	}
+	return err
+}
+
+// attributes decodes the attributes stored with an object. An object put
+// by other tools (nats object put) gets attributes made from its info: the
+// engine still verifies its bytes against the address's digest.
+func attributes(info *jetstream.ObjectInfo, strict bool) (*driver.Attributes, error) {
+	raw, ok := info.Metadata[MetadataKey]
+	if !ok {
+		n := int64(info.Size)
+		return &driver.Attributes{Size: n, StoredSize: n, Created: info.ModTime}, nil
+	}
+	var a driver.Attributes
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		return nil, fmt.Errorf("%w: stored attributes: %v", driver.ErrIntegrity, err)
+	}
+	if strict && a.StoredSize != int64(info.Size) {
+		return nil, fmt.Errorf("%w: object holds %d bytes, attributes say %d", driver.ErrIntegrity, info.Size, a.StoredSize)
+	}
+	return &a, nil
+}
+
+func (s *Store) lock(ns, key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(ns))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+}
+
+// Put implements driver.Driver. It streams r into the object store, which
+// publishes the object's info only after every chunk is stored: a failed
+// or cancelled Put leaves no readable object (its chunks are purged). If
+// key exists, Put returns driver.ErrExists without writing.
+func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
+	if size < 0 {
+		return fmt.Errorf("natsstash: put %s/%s: negative size", ns, key)
+	}
+	meta, err := json.Marshal(attrs)
+	if err != nil {
+		return fmt.Errorf("natsstash: put %s/%s: attributes: %w", ns, key, err)
+	}
+	// Two Puts of one key in this process would both see it missing and
+	// the second would replace the first; between processes that race
+	// remains (see the package documentation).
+	mu := s.lock(ns, key)
+	mu.Lock()
+	defer mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		started, err := s.put(ctx, ns, key, r, size, meta)
+		if attempt == 0 && !started && isGone(err) {
+			// The cached bucket was deleted under us, before any byte
+			// was read: recreate it, once.
+			s.forget(ns, jetstream.ErrBucketNotFound)
+			continue
+		}
+		if errors.Is(err, driver.ErrExists) {
+			return err
+		}
+		return wrap("put", ns, key, err)
+	}
+}
+
+func isGone(err error) bool {
+	return errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// put reports whether it started reading r.
+func (s *Store) put(ctx context.Context, ns, key string, r io.Reader, size int64, meta []byte) (bool, error) {
+	b, err := s.bucket(ctx, ns, true)
+	if err != nil {
+		return false, err
+	}
+	if _, err := s.lookup(ctx, b, key); err == nil {
+		return false, driver.ErrExists
+	} else if isGone(err) || !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return false, err
+	}
+	om := jetstream.ObjectMeta{Name: key, Metadata: map[string]string{MetadataKey: string(meta)}}
+	if s.opts.ChunkSize > 0 {
+		om.Opts = &jetstream.ObjectMetaOptions{ChunkSize: s.opts.ChunkSize}
+	}
+	// The client purges the chunks of a failed Put with the Put's own
+	// context, which fails once that context is cancelled and leaves the
+	// chunks behind (unreadable, but taking space). So the client gets a
+	// context that is never cancelled, and cancellation reaches it through
+	// the reader instead, which stops at the next chunk.
+	er := &exactReader{ctx: ctx, r: r, left: size}
+	info, err := b.obs.Put(context.WithoutCancel(ctx), om, er)
+	if err != nil {
+		if er.err != nil {
+			return true, fmt.Errorf("reading the payload: %w", er.err)
+		}
+		return true, err
+	}
+	if int64(info.Size) != size {
+		return true, fmt.Errorf("stored %d bytes, want %d", info.Size, size)
+	}
+	return true, nil
+}
+
+// exactReader yields exactly left bytes from r, or fails: a payload shorter
+// or longer than announced must not become an object.
+type exactReader struct {
+	ctx  context.Context
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if err := e.ctx.Err(); err != nil {
+		e.err = err
+		return 0, err
+	}
+	if e.left == 0 {
+		var one [1]byte
+		n, err := e.r.Read(one[:])
+		if n > 0 {
+			e.err = errors.New("payload longer than its announced size")
+			return 0, e.err
+		}
+		if err == nil || err == io.EOF {
+			return 0, io.EOF
+		}
+		e.err = err
+		return 0, err
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	switch {
+	case err == io.EOF && e.left > 0:
+		e.err = fmt.Errorf("payload shorter than its announced size: %w", io.ErrUnexpectedEOF)
+		return n, e.err
+	case err == io.EOF:
+		return n, nil // the next call reports EOF after checking for excess
+	case err != nil:
+		e.err = err
+	}
+	return n, err
+}
+
+// Get implements driver.Driver. The reader streams the object's chunks; it
+// reports a mismatch of the object store's own digest as
+// driver.ErrIntegrity, and a stall of readStall without data (when ctx has
+// no deadline) as an error, never a hang.
+func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	b, err := s.bucket(ctx, ns, false)
+	if err != nil {
+		return nil, nil, wrap("get", ns, key, err)
+	}
+	res, err := b.obs.Get(ctx, key)
+	if err != nil {
+		s.forget(ns, err)
+		return nil, nil, wrap("get", ns, key, err)
+	}
+	info, err := res.Info()
+	if err == nil {
+		err = b.chunksPresent(ctx, info)
+	}
+	var attrs *driver.Attributes
+	if err == nil {
+		attrs, err = attributes(info, true)
+	}
+	if err != nil {
+		res.Close()
+		return nil, nil, wrap("get", ns, key, err)
+	}
+	return &objectReader{res: res, ns: ns, key: key}, attrs, nil
+}
+
+type objectReader struct {
+	res     jetstream.ObjectResult
+	ns, key string
+}
+
+func (o *objectReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := o.res.Read(p)
+	switch {
+	case err == io.EOF:
+		return n, err
+	case err != nil:
+		return n, wrap("read", o.ns, o.key, err)
+	case n == 0:
+		// The client's read deadline passed with no chunk and no error.
+		return 0, fmt.Errorf("natsstash: read %s/%s: no data for %v: %w", o.ns, o.key, readStall, nats.ErrTimeout)
+	}
+	return n, nil
+}
+
+func (o *objectReader) Close() error { return o.res.Close() }
+
+// Stat implements driver.Driver.
+func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	b, err := s.bucket(ctx, ns, false)
+	if err != nil {
+		return nil, wrap("stat", ns, key, err)
+	}
+	info, err := s.lookup(ctx, b, key)
+	if err != nil {
+		s.forget(ns, err)
+		return nil, wrap("stat", ns, key, err)
+	}
+	a, err := attributes(info, true)
+	return a, wrap("stat", ns, key, err)
+}
+
+// Delete implements driver.Driver: it marks the object deleted and purges
+// its chunks. A missing (or already deleted) key is driver.ErrNotFound.
+func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	b, err := s.bucket(ctx, ns, false)
+	if err != nil {
+		return wrap("delete", ns, key, err)
+	}
+	if _, err := b.obs.GetInfo(ctx, key); err != nil {
+		s.forget(ns, err)
+		return wrap("delete", ns, key, err)
+	}
+	return wrap("delete", ns, key, b.obs.Delete(ctx, key))
+}
+
+// UpdateAttributes implements driver.Updater. It rewrites the object's
+// info message with a compare-and-set on its sequence, so it never revives
+// an object deleted meanwhile; the chunks are not touched.
+func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
+	enc, err := json.Marshal(attrs)
+	if err != nil {
+		return fmt.Errorf("natsstash: update %s/%s: attributes: %w", ns, key, err)
+	}
+	b, err := s.bucket(ctx, ns, false)
+	if err != nil {
+		return wrap("update", ns, key, err)
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.updateOnce(ctx, b, key, string(enc))
+		if attempt < 5 && isWrongLastSequence(err) {
+			continue // changed meanwhile: read it again
+		}
+		return wrap("update", ns, key, err)
+	}
+}
+
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+func (s *Store) updateOnce(ctx context.Context, b *bucket, key, attrs string) error {
+	subj := fmt.Sprintf("$O.%s.M.%s", b.name, base64.URLEncoding.EncodeToString([]byte(key)))
+	m, err := b.stream.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		return err
+	}
+	// Edit the info as raw JSON so fields this client does not know survive.
+	var info map[string]json.RawMessage
+	if err := json.Unmarshal(m.Data, &info); err != nil {
+		return fmt.Errorf("%w: object info: %v", driver.ErrIntegrity, err)
+	}
+	var deleted bool
+	if d, ok := info["deleted"]; ok {
+		_ = json.Unmarshal(d, &deleted)
+	}
+	if deleted {
+		return jetstream.ErrObjectNotFound
+	}
+	md := map[string]string{}
+	if raw, ok := info["metadata"]; ok {
+		if err := json.Unmarshal(raw, &md); err != nil || md == nil {
+			md = map[string]string{}
+		}
+	}
+	md[MetadataKey] = attrs
+	if info["metadata"], err = json.Marshal(md); err != nil {
+		return err
+	}
+	delete(info, "mtime") // the server's timestamp is the modification time
+	data, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(subj)
+	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	msg.Data = data
+	_, err = s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(m.Sequence))
+	return err
+}
+
+// List implements driver.Lister: every live object in every bucket whose
+// name starts with the store's prefix and ends with a valid namespace.
+func (s *Store) List(ctx context.Context, fn func(ns, key string, attrs *driver.Attributes) error) error {
+	lister := s.js.ObjectStoreNames(ctx)
+	var namespaces []string
+	for name := range lister.Name() {
+		ns, ok := strings.CutPrefix(name, s.opts.BucketPrefix)
+		if ok && stash.ValidateNamespace(ns) == nil {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	if err := lister.Error(); err != nil {
+		return fmt.Errorf("natsstash: list buckets: %w", err)
+	}
+	for _, ns := range namespaces {
+		b, err := s.bucket(ctx, ns, false)
+		if errors.Is(err, driver.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("natsstash: list %s: %w", s.BucketName(ns), err)
+		}
+		infos, err := b.obs.List(ctx)
+		if errors.Is(err, jetstream.ErrNoObjectsFound) {
+			continue
+		}
+		if err != nil {
+			s.forget(ns, err)
+			return fmt.Errorf("natsstash: list %s: %w", s.BucketName(ns), mapErr(err))
+		}
+		for _, info := range infos {
+			if info.Deleted || info.Name == "" {
+				continue
+			}
+			a, err := attributes(info, false)
+			if err != nil {
+				continue // unreadable attributes: never expire, never swept
+			}
+			if err := fn(ns, info.Name, a); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close implements driver.Driver. It closes the connection if OpenURL
+// opened it; a store from New leaves the caller's connection open.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.buckets = map[string]*bucket{}
+	s.mu.Unlock()
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	return nil
+}
