@@ -1,0 +1,36 @@
+package ccwatermill_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"go.uber.org/goleak"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/claimcheck/claimchecktest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// goChannelFactory shares one persistent Go channel between every
+// publisher and subscriber of a harness, as one broker would be.
+func goChannelFactory() pubSubFactory {
+	var gc *gochannel.GoChannel
+	return func(t *testing.T, _ string) (message.Publisher, message.Subscriber) {
+		if gc == nil {
+			gc = gochannel.NewGoChannel(gochannel.Config{Persistent: true}, watermill.NopLogger{})
+		}
+		return gc, gc
+	}
+}
+
+func TestConformanceGoChannel(t *testing.T) {
+	claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
+		return newHarness(goChannelFactory())(t, c)
+	}, claimchecktest.Features{Timeout: 10 * time.Second})
+}
