@@ -68,7 +68,8 @@
 // One directory per stash, two files in it: expect two inodes per stash and
 // file system limits on entries per directory (use scopes to spread a large
 // store). A crash during a Put leaves a ".tmp-*" directory behind (hidden,
-// never read); remove those older than any Put in flight at leisure.
+// never read); List, and so the engine's Sweep, removes those untouched for
+// StaleAfter (a day), and the leftovers of interrupted deletes at once.
 // Namespace and scope directories are not removed when they empty. Sweep
 // (the engine's, through List) deletes expired stashes.
 package filestash

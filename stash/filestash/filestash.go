@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
@@ -39,6 +40,10 @@ const (
 
 	dirPerm  = 0o700
 	filePerm = 0o600
+
+	// StaleAfter is how long a ".tmp-*" directory (an interrupted Put) must
+	// have been left untouched before List removes it.
+	StaleAfter = 24 * time.Hour
 
 	maxAttrsSize = 1 << 20 // an attribute file larger than this is not ours
 	copyBufSize  = 1 << 20
@@ -112,6 +117,7 @@ type Store struct {
 	dir  string
 	root *os.Root
 	sync bool
+	now  func() time.Time
 }
 
 var (
@@ -150,7 +156,7 @@ func New(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filestash: %w", err)
 	}
-	return &Store{dir: abs, root: root, sync: !o.noSync}, nil
+	return &Store{dir: abs, root: root, sync: !o.noSync, now: time.Now}, nil
 }
 
 // Dir is the store's directory, absolute.
@@ -497,6 +503,22 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 	return nil
 }
 
+// stale reports whether a temporary directory and its data file have not
+// been modified for StaleAfter: a Put that crashed, not one in progress.
+func (s *Store) stale(tmp string) bool {
+	cutoff := s.now().Add(-StaleAfter)
+	for _, name := range []string{tmp, tmp + "/" + DataFile} {
+		fi, err := s.root.Lstat(name)
+		if err == nil && fi.ModTime().After(cutoff) {
+			return false
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
+}
+
 // removeAll removes a directory that is no longer visible as a stash. A
 // failure leaves garbage, not a wrong answer, so it is not reported; List
 // retries.
@@ -565,7 +587,8 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 // List implements driver.Lister. It walks every namespace and scope
 // directory, in no particular order, and calls fn for every stash it finds.
 // Hidden entries (writes in progress) are skipped; leftovers of interrupted
-// deletes are removed on the way. Entries that are not stashes are ignored.
+// deletes, and of Puts interrupted more than StaleAfter ago, are removed on
+// the way. Entries that are not stashes are ignored.
 func (s *Store) List(ctx context.Context, fn func(ns, key string, attrs *driver.Attributes) error) error {
 	return s.walk(ctx, ".", "", "", fn)
 }
@@ -602,7 +625,11 @@ func (s *Store) walk(ctx context.Context, dir, ns, prefix string, fn func(ns, ke
 func (s *Store) visit(ctx context.Context, dir, ns, prefix string, e fs.DirEntry, fn func(ns, key string, attrs *driver.Attributes) error) error {
 	name := e.Name()
 	if strings.HasPrefix(name, ".") {
-		if ns != "" && strings.HasPrefix(name, deletedPrefix) {
+		switch {
+		case ns == "":
+		case strings.HasPrefix(name, deletedPrefix):
+			s.removeAll(dir + "/" + name)
+		case strings.HasPrefix(name, tempPrefix) && s.stale(dir+"/"+name):
 			s.removeAll(dir + "/" + name)
 		}
 		return nil

@@ -534,6 +534,17 @@ func TestListAndSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(tmp, filestash.DataFile), []byte("half"), 0o600)
+	stale := filepath.Join(dir, "beta", ".tmp-crashed")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, filestash.DataFile), []byte("half"), 0o600)
+	old := time.Now().Add(-filestash.StaleAfter - time.Minute)
+	for _, p := range []string{filepath.Join(stale, filestash.DataFile), stale} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
 	del := filepath.Join(dir, "beta", "org=1", ".del-leftover")
 	if err := os.MkdirAll(del, 0o700); err != nil {
 		t.Fatal(err)
@@ -551,6 +562,9 @@ func TestListAndSweep(t *testing.T) {
 	}
 	if _, err := os.Stat(tmp); err != nil {
 		t.Errorf("List removed a write in progress: %v", err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("List left a stale temporary directory: %v", err)
 	}
 	stop := errors.New("stop")
 	calls := 0
@@ -731,4 +745,56 @@ func TestNew(t *testing.T) {
 	if err := s.Put(context.Background(), "ns", keyFor("x", data), bytes.NewReader(data), 4, attrsFor(data)); err == nil {
 		t.Error("Put after Close succeeded")
 	}
+}
+
+// BenchmarkDriver measures the driver alone (no hashing or compression): a
+// durable Put, a Put without fsync, and a Get, of 1 MiB.
+func BenchmarkDriver(b *testing.B) {
+	ctx := context.Background()
+	data := randomBytes(b, 1<<20)
+	a := attrsFor(data)
+	for _, bc := range []struct {
+		name string
+		opts []filestash.Option
+	}{{"Put/sync", nil}, {"Put/nosync", []filestash.Option{filestash.NoSync()}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := filestash.New(b.TempDir(), bc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.SetBytes(int64(len(data)))
+			i := 0
+			for b.Loop() {
+				key := fmt.Sprintf("k%d.%s", i, a.Digest)
+				i++
+				if err := s.Put(ctx, "ns", key, bytes.NewReader(data), int64(len(data)), a); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("Get", func(b *testing.B) {
+		s, err := filestash.New(b.TempDir(), filestash.NoSync())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		key := keyFor("k", data)
+		if err := s.Put(ctx, "ns", key, bytes.NewReader(data), int64(len(data)), a); err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, len(data))
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			rc, _, err := s.Get(ctx, "ns", key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(rc, buf); err != nil {
+				b.Fatal(err)
+			}
+			rc.Close()
+		}
+	})
 }
