@@ -44,10 +44,10 @@ type Server struct {
 	Endpoint string
 	// Addr is the listen address, "127.0.0.1:<port>".
 	Addr string
-	// DataDir is where the server keeps its objects; it survives Restart.
+	// DataDir is where the server keeps its objects; it survives Restart
+	// and is removed by Stop.
 	DataDir string
 
-	t      testing.TB
 	binary string
 
 	mu   sync.Mutex
@@ -89,8 +89,54 @@ func moduleRoot() (string, bool) {
 }
 
 // Start starts a MinIO server with the given buckets already created, or
-// skips (fails under CI=true) if the binary has not been built.
+// skips (fails under CI=true) if the binary has not been built. t.Cleanup
+// stops it.
 func Start(t testing.TB, buckets ...string) *Server {
+	t.Helper()
+	s := launch(t)
+	t.Cleanup(s.Stop)
+	for _, b := range buckets {
+		s.CreateBucket(t, b)
+	}
+	return s
+}
+
+var shared struct {
+	mu  sync.Mutex
+	srv *Server
+}
+
+// Shared returns one server for the whole test binary, started by the first
+// call (skipping or failing t as Start does). Tests that share it use
+// buckets or key prefixes of their own. Call StopShared from TestMain after
+// m.Run:
+//
+//	func TestMain(m *testing.M) {
+//		code := m.Run()
+//		miniotest.StopShared()
+//		os.Exit(code)
+//	}
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil {
+		shared.srv = launch(t)
+	}
+	return shared.srv
+}
+
+// StopShared stops the server Shared started, if any.
+func StopShared() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv != nil {
+		shared.srv.Stop()
+		shared.srv = nil
+	}
+}
+
+func launch(t testing.TB) *Server {
 	t.Helper()
 	bin, ok := Binary()
 	if !ok {
@@ -100,8 +146,11 @@ func Start(t testing.TB, buckets ...string) *Server {
 		}
 		t.Skip(msg)
 	}
-	s := &Server{t: t, binary: bin, DataDir: t.TempDir()}
-	var err error
+	dir, err := os.MkdirTemp("", "miniotest-")
+	if err != nil {
+		t.Fatalf("miniotest: %v", err)
+	}
+	s := &Server{binary: bin, DataDir: dir}
 	for attempt := 0; attempt < 3; attempt++ {
 		if s.Addr, err = freeAddr(); err != nil {
 			continue
@@ -112,11 +161,8 @@ func Start(t testing.TB, buckets ...string) *Server {
 		}
 	}
 	if err != nil {
+		os.RemoveAll(dir)
 		t.Fatalf("miniotest: starting minio: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	for _, b := range buckets {
-		s.CreateBucket(t, b)
 	}
 	return s
 }
@@ -205,9 +251,14 @@ func waitReady(endpoint string, exited <-chan struct{}) error {
 	return fmt.Errorf("minio not ready on %s after %v", endpoint, readyTimeout)
 }
 
-// Stop kills the server and waits for it to exit. It is idempotent; the data
-// directory stays for Restart.
+// Stop kills the server, waits for it to exit and removes its data. It is
+// idempotent.
 func (s *Server) Stop() {
+	s.kill()
+	os.RemoveAll(s.DataDir)
+}
+
+func (s *Server) kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
@@ -218,11 +269,14 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart stops the server if it runs and starts it again on the same
-// address over the same data.
-func (s *Server) Restart() {
-	s.t.Helper()
-	s.Stop()
+// Kill kills the server as a crash would, keeping its data for Restart.
+func (s *Server) Kill() { s.kill() }
+
+// Restart kills the server if it runs and starts it again on the same
+// address over the same data, failing t if it does not come back.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.kill()
 	var err error
 	for attempt := 0; attempt < 20; attempt++ { // the port may linger briefly
 		if err = s.start(); err == nil {
@@ -230,7 +284,7 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("miniotest: restarting minio: %v", err)
+	t.Fatalf("miniotest: restarting minio: %v", err)
 }
 
 // Logs returns what the server has printed so far.

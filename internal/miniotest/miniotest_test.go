@@ -23,7 +23,7 @@ func TestStartPutGetRestart(t *testing.T) {
 		t.Fatalf("PutObject: %v", err)
 	}
 
-	srv.Restart() // same address, same data
+	srv.Restart(t) // same address, same data
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bucket-a"), Key: aws.String("k")})
 	if err != nil {
 		t.Fatalf("GetObject after restart: %v\n%s", err, srv.Logs())
@@ -34,12 +34,13 @@ func TestStartPutGetRestart(t *testing.T) {
 		t.Fatalf("GetObject after restart = %q, %v; want %q", got, err, want)
 	}
 
-	srv.Stop()
+	srv.Kill()
 	short, cancel2 := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel2()
 	if _, err := c.HeadBucket(short, &s3.HeadBucketInput{Bucket: aws.String("bucket-a")}); err == nil {
 		t.Fatal("HeadBucket succeeded against a stopped server")
 	}
+	srv.Stop()
 	srv.Stop() // idempotent
 }
 

@@ -1,0 +1,624 @@
+package s3stash
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// Defaults and limits.
+const (
+	// DefaultPartSize is the multipart part size and the ranged-read chunk
+	// size: objects up to this size take one PutObject and one GetObject.
+	DefaultPartSize = 8 << 20
+	// MinPartSize is the smallest part S3 accepts (but for the last one).
+	MinPartSize = 5 << 20
+	// DefaultConcurrency is how many parts are uploaded or fetched at once.
+	// Memory in flight per Put or Get is at most Concurrency × PartSize.
+	DefaultConcurrency = 4
+	// MaxMetadataSize is S3's limit on user metadata (keys and values), which
+	// bounds the encoded attributes, caller metadata included.
+	MaxMetadataSize = 2 << 10
+	// MaxPresignTTL is the longest lifetime of a SigV4 presigned URL.
+	MaxPresignTTL = 7 * 24 * time.Hour
+
+	// metaKey is the user metadata key (x-amz-meta-claimstash) that holds the
+	// JSON-encoded driver.Attributes.
+	metaKey  = "claimstash"
+	maxParts = 10000
+)
+
+// Options configure a Store. The zero value means the documented defaults.
+// The URL opener maps query parameters onto the same fields.
+type Options struct {
+	// Region, Endpoint, PathStyle, MaxAttempts and RetryMode configure the
+	// client that Open builds; New, which is given a client, ignores them.
+
+	// Region overrides the region of the default chain (AWS_REGION, the
+	// shared config). URL: region=.
+	Region string
+	// Endpoint is the base URL of an S3-compatible store
+	// ("http://127.0.0.1:9000" for MinIO). URL: endpoint=.
+	Endpoint string
+	// PathStyle addresses buckets as endpoint/bucket/key instead of
+	// bucket.endpoint/key; S3-compatible stores usually need it.
+	// URL: path_style=true.
+	PathStyle bool
+	// MaxAttempts bounds the SDK's attempts per request, with exponential
+	// backoff and jitter between them (0: the SDK default, 3).
+	// URL: max_attempts=.
+	MaxAttempts int
+	// RetryMode is aws.RetryModeStandard (the default) or
+	// aws.RetryModeAdaptive, which also rate-limits the client when the
+	// store throttles. URL: retry_mode=.
+	RetryMode aws.RetryMode
+
+	// Bucket, when set, keeps every namespace in this one bucket, as the
+	// first segment of its keys: <Bucket>/<Prefix><namespace>/<key>. Empty
+	// (the default) makes each namespace a bucket of its own:
+	// <namespace>/<Prefix><key>; namespaces must then be valid bucket names
+	// (3 to 63 characters). URL: bucket=.
+	Bucket string
+	// Prefix is prepended to every key, so one bucket can host several
+	// stores (or other data). A missing trailing slash is not added.
+	// URL: prefix=.
+	Prefix string
+	// PartSize is the multipart part size and the ranged-read chunk size
+	// (DefaultPartSize; at least MinPartSize). It grows for objects that
+	// would need more than 10,000 parts. URL: part_size= (bytes).
+	PartSize int64
+	// Concurrency is how many parts of one object are transferred at once
+	// (DefaultConcurrency). URL: concurrency=.
+	Concurrency int
+	// Buckets are the namespaces List, and so Engine.Sweep, walks, when each
+	// namespace is a bucket. Empty means every bucket ListBuckets returns
+	// to these credentials. With Bucket set, List walks that bucket's
+	// prefix and Buckets is ignored. URL: buckets=a,b.
+	Buckets []string
+	// CreateBuckets makes Put create a missing bucket (namespace) instead
+	// of failing with ErrNotFound. Meant for development stores.
+	// URL: create_buckets=true.
+	CreateBuckets bool
+}
+
+// Store is the S3 backend. It is safe for concurrent use.
+type Store struct {
+	client    *s3.Client
+	presign   *s3.PresignClient
+	opts      Options
+	partPool  sync.Pool // *[]byte of opts.PartSize
+	createMu  sync.Mutex
+	createdBk map[string]bool
+}
+
+var (
+	_ driver.Driver  = (*Store)(nil)
+	_ driver.Updater = (*Store)(nil)
+	_ driver.Lister  = (*Store)(nil)
+	_ driver.Signer  = (*Store)(nil)
+)
+
+func init() {
+	stash.RegisterScheme(stash.SchemeS3, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+		o, err := optionsFromURL(u)
+		if err != nil {
+			return nil, err
+		}
+		return Open(ctx, o)
+	})
+}
+
+// New returns a Store over client. Credentials, region, endpoint and retries
+// are the client's.
+func New(client *s3.Client, opts *Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("s3stash: nil client")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+		o.Buckets = append([]string(nil), opts.Buckets...)
+	}
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.PartSize < MinPartSize {
+		return nil, fmt.Errorf("s3stash: part size %d under the minimum of %d", o.PartSize, MinPartSize)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Concurrency < 1 {
+		return nil, fmt.Errorf("s3stash: concurrency %d under 1", o.Concurrency)
+	}
+	s := &Store{client: client, presign: s3.NewPresignClient(client), opts: o, createdBk: map[string]bool{}}
+	size := o.PartSize
+	s.partPool.New = func() any { b := make([]byte, size); return &b }
+	return s, nil
+}
+
+// Open builds a client from the SDK's default chain (config.LoadDefaultConfig:
+// environment, shared config and credentials files, IAM roles) with the
+// client fields of opts applied, and returns a Store over it.
+func Open(ctx context.Context, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	var lo []func(*config.LoadOptions) error
+	if o.Region != "" {
+		lo = append(lo, config.WithRegion(o.Region))
+	}
+	if o.MaxAttempts < 0 {
+		return nil, fmt.Errorf("s3stash: max attempts %d under 0", o.MaxAttempts)
+	}
+	if o.MaxAttempts > 0 {
+		lo = append(lo, config.WithRetryMaxAttempts(o.MaxAttempts))
+	}
+	switch o.RetryMode {
+	case "":
+	case aws.RetryModeStandard, aws.RetryModeAdaptive:
+		lo = append(lo, config.WithRetryMode(o.RetryMode))
+	default:
+		return nil, fmt.Errorf("s3stash: unknown retry mode %q (want standard or adaptive)", o.RetryMode)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, lo...)
+	if err != nil {
+		return nil, fmt.Errorf("s3stash: loading AWS config: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		so.UsePathStyle = o.PathStyle
+	})
+	return New(client, &o)
+}
+
+// optionsFromURL maps "s3://?region=..&endpoint=.." onto Options, refusing
+// anything it does not know.
+func optionsFromURL(u *url.URL) (*Options, error) {
+	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("s3stash: URL %q: want s3://?param=value... (buckets are the addresses' namespaces)", u.Redacted())
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("s3stash: URL query: %w", err)
+	}
+	o := &Options{}
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return nil, fmt.Errorf("s3stash: URL parameter %q given %d times", k, len(vs))
+		}
+		v := vs[0]
+		var err error
+		switch k {
+		case "region":
+			o.Region = v
+		case "endpoint":
+			var eu *url.URL
+			if eu, err = url.Parse(v); err == nil && (eu.Scheme != "http" && eu.Scheme != "https" || eu.Host == "") {
+				err = errors.New("want an http or https URL")
+			}
+			o.Endpoint = v
+		case "path_style":
+			o.PathStyle, err = strconv.ParseBool(v)
+		case "max_attempts":
+			o.MaxAttempts, err = strconv.Atoi(v)
+		case "retry_mode":
+			o.RetryMode = aws.RetryMode(v)
+		case "bucket":
+			o.Bucket = v
+		case "prefix":
+			o.Prefix = v
+		case "part_size":
+			o.PartSize, err = strconv.ParseInt(v, 10, 64)
+		case "concurrency":
+			o.Concurrency, err = strconv.Atoi(v)
+		case "buckets":
+			for b := range strings.SplitSeq(v, ",") {
+				if b != "" {
+					o.Buckets = append(o.Buckets, b)
+				}
+			}
+		case "create_buckets":
+			o.CreateBuckets, err = strconv.ParseBool(v)
+		default:
+			return nil, fmt.Errorf("s3stash: unknown URL parameter %q", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("s3stash: URL parameter %s=%q: %w", k, v, err)
+		}
+	}
+	return o, nil
+}
+
+// Client returns the S3 client the store uses.
+func (s *Store) Client() *s3.Client { return s.client }
+
+// Locate returns the bucket and object key that hold key of namespace ns:
+// bucket ns and key Prefix+key, or with Options.Bucket set, that bucket and
+// key Prefix+ns+"/"+key.
+func (s *Store) Locate(ns, key string) (bucket, objectKey string) {
+	if s.opts.Bucket != "" {
+		return s.opts.Bucket, s.opts.Prefix + ns + "/" + key
+	}
+	return ns, s.opts.Prefix + key
+}
+
+// Close implements driver.Driver. The client holds no resources of its own.
+func (s *Store) Close() error { return nil }
+
+// ---- attributes as user metadata ----
+
+// encodeAttrs returns the user metadata that records attrs: one JSON value,
+// with every non-ASCII character escaped so it travels as an HTTP header.
+func encodeAttrs(a *driver.Attributes) (map[string]string, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("s3stash: encoding attributes: %w", err)
+	}
+	v := asciiJSON(b)
+	if n := len(metaKey) + len(v); n > MaxMetadataSize {
+		return nil, fmt.Errorf("%w: s3stash: attributes take %d bytes of user metadata, over S3's limit of %d (trim the stash metadata)", driver.ErrTooLarge, n, MaxMetadataSize)
+	}
+	return map[string]string{metaKey: v}, nil
+}
+
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		b = b[n:]
+		if r < utf8.RuneSelf {
+			sb.WriteRune(r)
+			continue
+		}
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, r1, r2)
+		} else {
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		}
+	}
+	return sb.String()
+}
+
+// decodeAttrs reads the attributes back. An object written by another tool
+// (no claimstash metadata) is described by what S3 knows of it: its size
+// and time; the engine still verifies its bytes against the address.
+func decodeAttrs(meta map[string]string, size *int64, modified *time.Time, contentType *string) (*driver.Attributes, error) {
+	v, ok := meta[metaKey]
+	if !ok {
+		a := &driver.Attributes{Size: aws.ToInt64(size), StoredSize: aws.ToInt64(size), ContentType: aws.ToString(contentType)}
+		if modified != nil {
+			a.Created = *modified
+		}
+		return a, nil
+	}
+	var a driver.Attributes
+	if err := json.Unmarshal([]byte(v), &a); err != nil {
+		return nil, fmt.Errorf("%w: s3stash: undecodable attributes in x-amz-meta-%s: %v", driver.ErrIntegrity, metaKey, err)
+	}
+	if size != nil && a.StoredSize != *size {
+		return nil, fmt.Errorf("%w: s3stash: object holds %d bytes, its attributes say %d", driver.ErrIntegrity, *size, a.StoredSize)
+	}
+	return &a, nil
+}
+
+// ---- errors ----
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func isNotFound(err error) bool {
+	switch apiCode(err) {
+	case "NoSuchKey", "NotFound", "NoSuchBucket":
+		return true
+	}
+	return httpStatus(err) == http.StatusNotFound
+}
+
+func isNoSuchBucket(err error) bool { return apiCode(err) == "NoSuchBucket" }
+
+func isPreconditionFailed(err error) bool {
+	return apiCode(err) == "PreconditionFailed" || httpStatus(err) == http.StatusPreconditionFailed
+}
+
+// wrap gives an SDK error the operation and object it concerns and maps it
+// onto the driver's sentinels; the SDK error stays reachable with errors.As
+// (smithy.APIError for the S3 code: AccessDenied, SlowDown, ...).
+func wrap(op, bucket, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case isNotFound(err):
+		return fmt.Errorf("s3stash: %s %s/%s: %w: %w", op, bucket, key, driver.ErrNotFound, err)
+	case op == "put" && isPreconditionFailed(err):
+		return fmt.Errorf("s3stash: %s %s/%s: %w: %w", op, bucket, key, driver.ErrExists, err)
+	}
+	return fmt.Errorf("s3stash: %s %s/%s: %w", op, bucket, key, err)
+}
+
+// ---- requests ----
+
+// withPayloadHash makes the SigV4 signer use a SHA-256 we computed already
+// (for the checksum) instead of hashing the body a second time.
+func withPayloadHash(sum []byte) func(*s3.Options) {
+	h := hex.EncodeToString(sum)
+	return s3.WithAPIOptions(func(st *middleware.Stack) error {
+		if _, ok := st.Finalize.Get(computePayloadHashID); !ok {
+			return nil // unsigned payloads: nothing to save
+		}
+		return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("claimstashPayloadHash",
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				return next.HandleFinalize(v4.SetPayloadHash(ctx, h), in)
+			}), computePayloadHashID, middleware.Before)
+	})
+}
+
+// computePayloadHashID is the ID of v4.ComputePayloadSHA256.
+var computePayloadHashID = (&v4.ComputePayloadSHA256{}).ID()
+
+func b64(sum []byte) *string { return aws.String(base64.StdEncoding.EncodeToString(sum)) }
+
+func sha(p []byte) []byte { s := sha256.Sum256(p); return s[:] }
+
+// ensureBucket creates bucket once, if CreateBuckets allows it.
+func (s *Store) ensureBucket(ctx context.Context, bucket string) error {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if s.createdBk[bucket] {
+		return nil
+	}
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	switch apiCode(err) {
+	case "", "BucketAlreadyOwnedByYou", "BucketAlreadyExists":
+	default:
+		return fmt.Errorf("s3stash: creating bucket %s: %w", bucket, err)
+	}
+	s.createdBk[bucket] = true
+	return nil
+}
+
+// Get implements driver.Driver. Objects larger than the part size are read
+// with parallel ranged GETs, in order, at most Concurrency parts ahead.
+func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	bk, k := s.Locate(ns, key)
+	first := s.opts.PartSize
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(bk), Key: aws.String(k),
+		Range: aws.String(fmt.Sprintf("bytes=0-%d", first-1)),
+	}, quietRanges)
+	if err != nil && (apiCode(err) == "InvalidRange" || httpStatus(err) == http.StatusRequestedRangeNotSatisfiable) {
+		// An empty object has no byte 0.
+		out, err = s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bk), Key: aws.String(k)}, quietRanges)
+	}
+	if err != nil {
+		return nil, nil, wrap("get", ns, key, err)
+	}
+	total, err := objectSize(out)
+	if err != nil {
+		out.Body.Close()
+		return nil, nil, fmt.Errorf("s3stash: get %s/%s: %w", ns, key, err)
+	}
+	attrs, err := decodeAttrs(out.Metadata, &total, out.LastModified, out.ContentType)
+	if err != nil {
+		out.Body.Close()
+		return nil, nil, err
+	}
+	got := aws.ToInt64(out.ContentLength)
+	if got >= total {
+		return out.Body, attrs, nil
+	}
+	return s.newRangeReader(ctx, bk, k, out.Body, got, total), attrs, nil
+}
+
+// quietRanges keeps the SDK from logging, for every ranged GET, that it did
+// not validate a checksum: ranges have none, and the engine verifies the
+// whole payload against its digest.
+func quietRanges(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true }
+
+// objectSize is the whole object's size: from Content-Range on a ranged
+// answer, Content-Length otherwise.
+func objectSize(out *s3.GetObjectOutput) (int64, error) {
+	cr := aws.ToString(out.ContentRange)
+	if cr == "" {
+		return aws.ToInt64(out.ContentLength), nil
+	}
+	_, tot, ok := strings.Cut(cr, "/")
+	n, err := strconv.ParseInt(tot, 10, 64)
+	if !ok || err != nil || n < 0 {
+		return 0, fmt.Errorf("unexpected Content-Range %q", cr)
+	}
+	return n, nil
+}
+
+// Stat implements driver.Driver.
+func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	bk, k := s.Locate(ns, key)
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
+	if err != nil {
+		return nil, wrap("stat", ns, key, err)
+	}
+	return decodeAttrs(out.Metadata, out.ContentLength, out.LastModified, out.ContentType)
+}
+
+// Delete implements driver.Driver. S3 deletes missing keys silently, so
+// Delete asks first: a missing key is ErrNotFound.
+func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	bk, k := s.Locate(ns, key)
+	if _, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bk), Key: aws.String(k)}); err != nil {
+		return wrap("delete", ns, key, err)
+	}
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
+	return wrap("delete", ns, key, err)
+}
+
+// UpdateAttributes implements driver.Updater: a CopyObject of the object
+// onto itself that replaces its metadata (S3-compatible stores do this
+// without moving the bytes where they can).
+func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
+	meta, err := encodeAttrs(attrs)
+	if err != nil {
+		return err
+	}
+	bk, k := s.Locate(ns, key)
+	in := &s3.CopyObjectInput{
+		Bucket:            aws.String(bk),
+		Key:               aws.String(k),
+		CopySource:        aws.String(url.PathEscape(bk) + "/" + escapeKey(k)),
+		MetadataDirective: types.MetadataDirectiveReplace,
+		Metadata:          meta,
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	}
+	if ct := contentType(attrs); ct != "" {
+		in.ContentType = aws.String(ct)
+	}
+	_, err = s.client.CopyObject(ctx, in)
+	return wrap("update", ns, key, err)
+}
+
+func escapeKey(k string) string {
+	segs := strings.Split(k, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// contentType is the Content-Type stored on the object: the payload's when it
+// is stored as given, none when it is encoded.
+func contentType(a *driver.Attributes) string {
+	if a.Encoding == driver.EncodingIdentity {
+		return a.ContentType
+	}
+	return ""
+}
+
+// List implements driver.Lister over Options.Buckets, or every bucket the
+// credentials can list, under the prefix. ListObjectsV2 returns no user
+// metadata, so List costs one HEAD per object; objects without claimstash
+// attributes are skipped. For large buckets prefer a lifecycle rule (see the
+// package documentation) to Engine.Sweep.
+func (s *Store) List(ctx context.Context, fn func(ns, key string, attrs *driver.Attributes) error) error {
+	if s.opts.Bucket != "" {
+		return s.listBucket(ctx, s.opts.Bucket, func(_, k string, a *driver.Attributes) error {
+			ns, key, ok := strings.Cut(k, "/")
+			if !ok {
+				return nil // not one of ours
+			}
+			return fn(ns, key, a)
+		})
+	}
+	buckets := s.opts.Buckets
+	if len(buckets) == 0 {
+		p := s3.NewListBucketsPaginator(s.client, &s3.ListBucketsInput{})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("s3stash: list buckets: %w", err)
+			}
+			for _, b := range page.Buckets {
+				buckets = append(buckets, aws.ToString(b.Name))
+			}
+		}
+	}
+	for _, b := range buckets {
+		if err := s.listBucket(ctx, b, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listBucket calls fn with the keys under the prefix (the prefix cut off)
+// of the objects that carry claimstash attributes.
+func (s *Store) listBucket(ctx context.Context, bucket string, fn func(ns, key string, attrs *driver.Attributes) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(s.opts.Prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if isNoSuchBucket(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("s3stash: list %s: %w", bucket, err)
+		}
+		for _, obj := range page.Contents {
+			key := strings.TrimPrefix(aws.ToString(obj.Key), s.opts.Prefix)
+			out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: obj.Key})
+			if isNotFound(err) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return wrap("list", bucket, key, err)
+			}
+			if _, ours := out.Metadata[metaKey]; !ours {
+				continue
+			}
+			a, err := decodeAttrs(out.Metadata, out.ContentLength, out.LastModified, out.ContentType)
+			if err != nil {
+				return err
+			}
+			if err := fn(bucket, key, a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SignedURL implements driver.Signer with a SigV4 presigned GET, valid for
+// ttl (at most MaxPresignTTL). It does no I/O: the URL of a missing object
+// answers 404.
+func (s *Store) SignedURL(ctx context.Context, ns, key string, ttl time.Duration) (string, error) {
+	if ttl <= 0 || ttl > MaxPresignTTL {
+		return "", fmt.Errorf("%w: s3stash: presigned URL lifetime %v outside (0, %v]", driver.ErrUnsupported, ttl, MaxPresignTTL)
+	}
+	bk, k := s.Locate(ns, key)
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bk), Key: aws.String(k)},
+		s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", wrap("sign", ns, key, err)
+	}
+	return req.URL, nil
+}

@@ -1,0 +1,570 @@
+package s3stash_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/claimstash/claimstash/internal/miniotest"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/s3stash"
+	"github.com/claimstash/claimstash/stash/stashtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	miniotest.StopShared()
+	os.Exit(code)
+}
+
+// testBucket holds every test's objects, under a prefix of its own.
+const testBucket = "claimstash-test"
+
+// partSize is small so that a few MiB exercise multipart and ranged reads.
+const partSize = s3stash.MinPartSize
+
+var prefixes atomic.Int64
+
+func freshPrefix() string { return fmt.Sprintf("t%d/", prefixes.Add(1)) }
+
+// server returns the shared MinIO with the test bucket created.
+func server(tb testing.TB) *miniotest.Server {
+	tb.Helper()
+	srv := miniotest.Shared(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := srv.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(testBucket)})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		tb.Fatalf("creating bucket: %v", err)
+	}
+	return srv
+}
+
+// harness serves the conformance suite: every driver is a fresh prefix of
+// one bucket, namespaces being the first segment of their keys (the suite's
+// namespaces, "ns" among them, are not all valid bucket names).
+type harness struct {
+	srv    *miniotest.Server
+	raw    *s3.Client
+	stores []*s3stash.Store
+}
+
+func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
+	srv := server(tb)
+	return &harness{srv: srv, raw: srv.Client()}, nil
+}
+
+func (h *harness) Scheme() string { return stash.SchemeS3 }
+
+func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
+	s, err := s3stash.New(h.raw, &s3stash.Options{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
+	if err == nil {
+		h.stores = append(h.stores, s)
+	}
+	return s, err
+}
+
+// Corrupt downloads the object, flips a byte of it and uploads it again
+// with the same metadata, bypassing the store (no If-None-Match).
+func (h *harness) Corrupt(ctx context.Context, ns, key string) error {
+	if len(h.stores) == 0 {
+		return errors.New("no driver made")
+	}
+	bucket, k := h.stores[len(h.stores)-1].Locate(ns, key)
+	return corrupt(ctx, h.raw, bucket, k)
+}
+
+func corrupt(ctx context.Context, c *s3.Client, bucket, k string) error {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return errors.New("empty object")
+	}
+	data[len(data)/2] ^= 0x01
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(data),
+		Metadata: out.Metadata, ContentType: out.ContentType,
+	})
+	return err
+}
+
+func (h *harness) Close() {}
+
+func TestConformance(t *testing.T) {
+	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
+		return newHarness(ctx, t)
+	})
+}
+
+// ---- focused tests ----
+
+func newStore(t testing.TB, o s3stash.Options) (*s3stash.Store, *miniotest.Server) {
+	t.Helper()
+	srv := server(t)
+	if o.Bucket == "" && !o.CreateBuckets {
+		o.Bucket = testBucket
+	}
+	if o.Prefix == "" {
+		o.Prefix = freshPrefix()
+	}
+	if o.PartSize == 0 {
+		o.PartSize = partSize
+	}
+	s, err := s3stash.New(srv.Client(), &o)
+	if err != nil {
+		t.Fatalf("s3stash.New: %v", err)
+	}
+	return s, srv
+}
+
+func payload(n int, seed uint64) []byte { return stashtest.RandomPayload(n, seed) }
+
+func hexSHA(p []byte) string { s := sha256.Sum256(p); return hex.EncodeToString(s[:]) }
+
+func attrsFor(p []byte) *driver.Attributes {
+	return &driver.Attributes{Size: int64(len(p)), StoredSize: int64(len(p)), Digest: hexSHA(p), Created: time.Now().UTC()}
+}
+
+func get(t *testing.T, d driver.Driver, ns, key string) ([]byte, *driver.Attributes) {
+	t.Helper()
+	rc, a, err := d.Get(context.Background(), ns, key)
+	if err != nil {
+		t.Fatalf("Get %s/%s: %v", ns, key, err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("reading %s/%s: %v", ns, key, err)
+	}
+	return got, a
+}
+
+// TestLargeObjects puts and gets objects around the part size: single
+// PutObject, multipart with a short last part, exact multiples; and checks
+// that S3 stored a SHA-256 checksum it verified.
+func TestLargeObjects(t *testing.T) {
+	s, srv := newStore(t, s3stash.Options{Concurrency: 3})
+	ctx := context.Background()
+	for i, n := range []int{0, 1, partSize - 1, partSize, partSize + 1, 3 * partSize, 4*partSize + 12345} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			p := payload(n, uint64(i))
+			key := "big." + hexSHA(p)
+			if err := s.Put(ctx, "ns", key, bytes.NewReader(p), int64(n), attrsFor(p)); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			got, a := get(t, s, "ns", key)
+			if !bytes.Equal(got, p) {
+				t.Fatalf("Get returned %d bytes (sha %.12s), want %d (sha %.12s)", len(got), hexSHA(got), n, hexSHA(p))
+			}
+			if a.Size != int64(n) || a.Digest != hexSHA(p) {
+				t.Errorf("attributes %+v", a)
+			}
+			bucket, k := s.Locate("ns", key)
+			head, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), ChecksumMode: types.ChecksumModeEnabled})
+			if err != nil {
+				t.Fatalf("HeadObject: %v", err)
+			}
+			sum := aws.ToString(head.ChecksumSHA256)
+			if n <= partSize {
+				want := sha256.Sum256(p)
+				if sum != base64.StdEncoding.EncodeToString(want[:]) {
+					t.Errorf("stored SHA-256 checksum %q, want the payload's", sum)
+				}
+			} else if sum == "" {
+				t.Errorf("multipart object stored without a SHA-256 checksum")
+			}
+		})
+	}
+}
+
+// TestPutExisting checks If-None-Match on both paths: a second Put of the
+// key is ErrExists and leaves the first bytes.
+func TestPutExisting(t *testing.T) {
+	s, _ := newStore(t, s3stash.Options{})
+	ctx := context.Background()
+	for _, n := range []int{100, 2*partSize + 7} {
+		first, second := payload(n, 1), payload(n, 2)
+		key := fmt.Sprintf("dup%d.%s", n, hexSHA(first))
+		if err := s.Put(ctx, "ns", key, bytes.NewReader(first), int64(n), attrsFor(first)); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		err := s.Put(ctx, "ns", key, bytes.NewReader(second), int64(n), attrsFor(second))
+		if !errors.Is(err, driver.ErrExists) {
+			t.Fatalf("second Put of %d bytes: got %v, want ErrExists", n, err)
+		}
+		if got, _ := get(t, s, "ns", key); !bytes.Equal(got, first) {
+			t.Fatalf("second Put of %d bytes replaced the object", n)
+		}
+	}
+}
+
+// TestFailedMultipart checks that a reader failing mid-way, or too short or
+// too long, leaves nothing readable and no multipart upload behind.
+func TestFailedMultipart(t *testing.T) {
+	s, srv := newStore(t, s3stash.Options{})
+	ctx := context.Background()
+	n := 3*partSize + 5
+	p := payload(n, 3)
+	cases := map[string]io.Reader{
+		"failing": io.MultiReader(bytes.NewReader(p[:2*partSize+10]), iotest.ErrReader(errors.New("connection reset"))),
+		"short":   bytes.NewReader(p[:n-1]),
+		"long":    bytes.NewReader(append(append([]byte{}, p...), 'x')),
+	}
+	for name, r := range cases {
+		key := name + "." + hexSHA(p)
+		if err := s.Put(ctx, "ns", key, r, int64(n), attrsFor(p)); err == nil {
+			t.Errorf("%s: Put succeeded", name)
+		}
+		if _, err := s.Stat(ctx, "ns", key); !errors.Is(err, driver.ErrNotFound) {
+			t.Errorf("%s: Stat after a failed Put: got %v, want ErrNotFound", name, err)
+		}
+	}
+	// A cancelled upload too.
+	cctx, cancel := context.WithCancel(ctx)
+	r := &cancelAfter{r: bytes.NewReader(p), n: 2 * partSize, cancel: cancel}
+	if err := s.Put(cctx, "ns", "cancelled."+hexSHA(p), r, int64(n), attrsFor(p)); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Put: got %v, want context.Canceled", err)
+	}
+	bucket, _ := s.Locate("ns", "x")
+	ups, err := srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(strings.TrimSuffix(mustPrefix(s), "x"))})
+	if err != nil {
+		t.Fatalf("ListMultipartUploads: %v", err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left behind", len(ups.Uploads))
+	}
+}
+
+func mustPrefix(s *s3stash.Store) string { _, k := s.Locate("ns", "x"); return k }
+
+// cancelAfter cancels its context once n bytes have been read.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		c.cancel()
+	}
+	n, err := c.r.Read(p[:min(len(p), max(c.n, 1))])
+	c.n -= n
+	return n, err
+}
+
+// TestReaderCloseEarly closes a ranged reader after a few bytes: the
+// fetches stop and a later Read fails instead of returning data.
+func TestReaderCloseEarly(t *testing.T) {
+	s, _ := newStore(t, s3stash.Options{})
+	ctx := context.Background()
+	p := payload(5*partSize, 4)
+	key := "early." + hexSHA(p)
+	if err := s.Put(ctx, "ns", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	rc, _, err := s.Get(ctx, "ns", key)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(rc, buf); err != nil || !bytes.Equal(buf, p[:1000]) {
+		t.Fatalf("first read: %v", err)
+	}
+	if err := rc.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n, err := rc.Read(buf); n != 0 || err == nil {
+		t.Fatalf("Read after Close = %d, %v; want 0 and an error", n, err)
+	}
+	// The object deleted while a read is on: the reader fails, never
+	// returning short data as a clean EOF.
+	rc, _, err = s.Get(ctx, "ns", key)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	defer rc.Close()
+	if err := s.Delete(ctx, "ns", key); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	if err == nil && !bytes.Equal(got, p) {
+		t.Fatalf("read of a deleted object ended cleanly after %d of %d bytes", len(got), len(p))
+	}
+}
+
+// TestBucketPerNamespace runs the default layout: each namespace is a
+// bucket. A missing bucket is ErrNotFound, or created with CreateBuckets.
+func TestBucketPerNamespace(t *testing.T) {
+	srv := server(t)
+	ctx := context.Background()
+	plain, err := s3stash.New(srv.Client(), &s3stash.Options{Buckets: []string{"orders-a", "orders-b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := payload(300, 5)
+	key := "org=1/order." + hexSHA(p)
+	if err := plain.Put(ctx, "orders-a", key, bytes.NewReader(p), 300, attrsFor(p)); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("Put into a missing bucket: got %v, want ErrNotFound", err)
+	}
+	if _, _, err := plain.Get(ctx, "orders-a", key); !errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("Get from a missing bucket: got %v, want ErrNotFound", err)
+	}
+
+	creating, err := s3stash.New(srv.Client(), &s3stash.Options{CreateBuckets: true, Buckets: []string{"orders-a", "orders-b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(stash.SchemeS3, creating), stash.WithInlineMax(-1), stash.WithNamespace("orders-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := e.Create(ctx, "order", p)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	big := payload(2*partSize+3, 6)
+	large, err := e.Create(ctx, "order", big, stash.InNamespace("orders-b"), stash.TTL(time.Hour))
+	if err != nil {
+		t.Fatalf("Create (multipart, new bucket): %v", err)
+	}
+	if want := "s3://orders-b/order." + hexSHA(big); large.Address.String() != want {
+		t.Errorf("address %s, want %s", large.Address, want)
+	}
+	for _, s := range []*stash.Stash{small, large} {
+		got, err := e.Retrieve(ctx, s.Address.String())
+		if err != nil {
+			t.Fatalf("Retrieve %s: %v", s.Address, err)
+		}
+		if got.Size != s.Size || hexSHA(got.Data) != s.Address.Digest {
+			t.Errorf("Retrieve %s returned other bytes", s.Address)
+		}
+	}
+	if _, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("orders-b"), Key: aws.String("order." + hexSHA(big))}); err != nil {
+		t.Errorf("object not where the layout says: %v", err)
+	}
+	var listed []string
+	if err := creating.List(ctx, func(ns, key string, _ *driver.Attributes) error {
+		listed = append(listed, ns+"/"+key)
+		return nil
+	}); err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(listed) != 2 {
+		t.Errorf("List saw %v, want the two stashes", listed)
+	}
+}
+
+// TestAttributes checks non-ASCII metadata round-trips and the user
+// metadata limit.
+func TestAttributes(t *testing.T) {
+	s, _ := newStore(t, s3stash.Options{})
+	ctx := context.Background()
+	p := payload(10, 7)
+	a := attrsFor(p)
+	a.Metadata = map[string]string{"city": "Zürich", "emoji": "📦", "quote": `"a"  b`, "ctl": "tab\tnl\n"}
+	a.ContentType = "text/plain; charset=utf-8"
+	a.ExpiresAt = a.Created.Add(time.Hour)
+	key := "meta." + hexSHA(p)
+	if err := s.Put(ctx, "ns", key, bytes.NewReader(p), 10, a); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	got, err := s.Stat(ctx, "ns", key)
+	if err != nil {
+		t.Fatalf("Stat: %v", err)
+	}
+	for k, v := range a.Metadata {
+		if got.Metadata[k] != v {
+			t.Errorf("metadata %q = %q, want %q", k, got.Metadata[k], v)
+		}
+	}
+	if got.ContentType != a.ContentType || !got.ExpiresAt.Equal(a.ExpiresAt) || !got.Created.Equal(a.Created) {
+		t.Errorf("attributes %+v, want %+v", got, a)
+	}
+
+	a.Metadata = map[string]string{"big": strings.Repeat("x", s3stash.MaxMetadataSize)}
+	if err := s.Put(ctx, "ns", "toobig."+hexSHA(p), bytes.NewReader(p), 10, a); !errors.Is(err, driver.ErrTooLarge) {
+		t.Errorf("Put with %d bytes of metadata: got %v, want ErrTooLarge", s3stash.MaxMetadataSize, err)
+	}
+}
+
+// TestForeignObject reads an object another tool wrote under a stash key:
+// the engine still verifies it against the address.
+func TestForeignObject(t *testing.T) {
+	s, srv := newStore(t, s3stash.Options{})
+	ctx := context.Background()
+	p := payload(500, 8)
+	key := "foreign." + hexSHA(p)
+	bucket, k := s.Locate("ns", key)
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(p)}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "s3://ns/" + key
+	got, err := e.Retrieve(ctx, addr)
+	if err != nil || !bytes.Equal(got.Data, p) {
+		t.Fatalf("Retrieve of a foreign object: %v", err)
+	}
+	if err := corrupt(ctx, srv.Client(), bucket, k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Retrieve(ctx, addr); !errors.Is(err, stash.ErrIntegrity) {
+		t.Fatalf("Retrieve of a corrupted foreign object: got %v, want ErrIntegrity", err)
+	}
+}
+
+// TestSignedURL fetches a presigned URL over plain HTTP, and checks that a
+// tampered one is refused.
+func TestSignedURL(t *testing.T) {
+	s, _ := newStore(t, s3stash.Options{})
+	ctx := context.Background()
+	p := payload(1234, 9)
+	key := "shared." + hexSHA(p)
+	if err := s.Put(ctx, "ns", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.SignedURL(ctx, "ns", key, time.Minute)
+	if err != nil {
+		t.Fatalf("SignedURL: %v", err)
+	}
+	fetch := func(u string) (int, []byte) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, body := fetch(u); code != http.StatusOK || !bytes.Equal(body, p) {
+		t.Fatalf("GET of the presigned URL: %d, %d bytes", code, len(body))
+	}
+	tampered := strings.Replace(u, "shared.", "sharee.", 1)
+	if code, _ := fetch(tampered); code != http.StatusForbidden {
+		t.Errorf("GET of a tampered URL: %d, want 403", code)
+	}
+	for _, ttl := range []time.Duration{0, -time.Second, s3stash.MaxPresignTTL + time.Second} {
+		if _, err := s.SignedURL(ctx, "ns", key, ttl); err == nil {
+			t.Errorf("SignedURL with TTL %v succeeded", ttl)
+		}
+	}
+}
+
+// TestErrors checks that failures other than a missing object are wrapped
+// with their cause and are not ErrNotFound.
+func TestErrors(t *testing.T) {
+	srv := server(t)
+	ctx := context.Background()
+	bad := s3.New(s3.Options{
+		Region: miniotest.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, "wrong-secret", ""),
+	})
+	s, err := s3stash.New(bad, &s3stash.Options{Bucket: testBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Stat(ctx, "ns", "x.00")
+	var ae smithy.APIError
+	if err == nil || errors.Is(err, driver.ErrNotFound) || !strings.HasPrefix(err.Error(), "s3stash: ") {
+		t.Fatalf("Stat with a wrong secret: got %v, want a wrapped authentication error", err)
+	}
+	if _, _, err := s.Get(ctx, "ns", "x.00"); !errors.As(err, &ae) || ae.ErrorCode() != "SignatureDoesNotMatch" {
+		t.Fatalf("Get with a wrong secret: got %v, want SignatureDoesNotMatch reachable with errors.As", err)
+	}
+
+	// Nothing listening: retried, then wrapped.
+	isolateAWSConfig(t)
+	down, err := s3stash.Open(ctx, &s3stash.Options{Endpoint: "http://127.0.0.1:1", Region: "us-east-1", PathStyle: true, MaxAttempts: 2, Bucket: testBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := down.Stat(ctx, "ns", "x.00"); err == nil || errors.Is(err, driver.ErrNotFound) {
+		t.Fatalf("Stat with no server: got %v", err)
+	}
+}
+
+// isolateAWSConfig points the SDK's default chain at the MinIO credentials
+// and away from the machine's files (and from IMDS).
+func isolateAWSConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", miniotest.SecretKey)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// TestURL opens the backend through the scheme registry.
+func TestURL(t *testing.T) {
+	srv := server(t)
+	isolateAWSConfig(t)
+	ctx := context.Background()
+	u := fmt.Sprintf("s3://?region=us-east-1&endpoint=%s&path_style=true&bucket=%s&prefix=%s&part_size=%d&concurrency=2&max_attempts=4&retry_mode=adaptive",
+		srv.Endpoint, testBucket, freshPrefix(), partSize)
+	e, err := stash.New(stash.WithBackendURL(ctx, u), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatalf("stash.New(WithBackendURL(%q)): %v", u, err)
+	}
+	defer e.Close()
+	p := payload(partSize+100, 10)
+	s, err := e.Create(ctx, "viaurl", p)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	got, err := e.Retrieve(ctx, s.Address.String())
+	if err != nil || !bytes.Equal(got.Data, p) {
+		t.Fatalf("Retrieve: %v", err)
+	}
+
+	for _, bad := range []string{
+		"s3://bucket",
+		"s3:///path",
+		"s3://?nope=1",
+		"s3://?region=a&region=b",
+		"s3://?path_style=maybe",
+		"s3://?part_size=1024",
+		"s3://?part_size=x",
+		"s3://?concurrency=-1",
+		"s3://?endpoint=ftp://x",
+		"s3://?endpoint=%3A",
+		"s3://?retry_mode=sometimes",
+		"s3://?max_attempts=-2",
+	} {
+		if d, err := stash.OpenDriver(ctx, bad); err == nil {
+			d.Close()
+			t.Errorf("OpenDriver(%q) succeeded", bad)
+		}
+	}
+}
