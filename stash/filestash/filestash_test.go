@@ -27,21 +27,24 @@ import (
 
 // harness runs the conformance suite over a fresh directory per driver.
 type harness struct {
-	t   *testing.T
+	tb  testing.TB
 	dir string
 }
 
-var _ stashtest.Harness = (*harness)(nil)
+var (
+	_ stashtest.Harness           = (*harness)(nil)
+	_ stashtest.BenchHarnessMaker = newHarness
+)
 
-func newHarness(_ context.Context, t *testing.T) (stashtest.Harness, error) {
-	return &harness{t: t}, nil
+func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
+	return &harness{tb: tb}, nil
 }
 
 func (h *harness) Scheme() string { return stash.SchemeFile }
 
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
-	h.dir = h.t.TempDir()
-	return filestash.New(h.dir, filestash.NoSync())
+	h.dir = h.tb.TempDir()
+	return filestash.New(h.dir) // with fsync, as deployed
 }
 
 func (h *harness) Corrupt(_ context.Context, ns, key string) error {
@@ -63,6 +66,12 @@ func corrupt(dir, ns, key string) error {
 	}
 	b[len(b)/2] ^= 0x01
 	return os.WriteFile(name, b, 0o600)
+}
+
+func TestConformance(t *testing.T) {
+	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
+		return newHarness(ctx, t)
+	})
 }
 
 func newStore(t *testing.T, opts ...filestash.Option) (*filestash.Store, string) {
@@ -149,8 +158,13 @@ func listAll(t *testing.T, s *filestash.Store) []string {
 }
 
 func TestEngineRoundTrip(t *testing.T) {
+	t.Run("sync", func(t *testing.T) { testEngineRoundTrip(t) })
+	t.Run("nosync", func(t *testing.T) { testEngineRoundTrip(t, filestash.NoSync()) })
+}
+
+func testEngineRoundTrip(t *testing.T, opts ...filestash.Option) {
 	ctx := context.Background()
-	s, dir := newStore(t)
+	s, dir := newStore(t, opts...)
 	e := newEngine(t, s, stash.WithInlineMax(-1))
 	json := bytes.Repeat([]byte(`{"id":12345,"name":"widget","tags":["a","b"]},`), 2000)
 	for _, tc := range []struct {
@@ -745,6 +759,10 @@ func TestNew(t *testing.T) {
 	if err := s.Put(context.Background(), "ns", keyFor("x", data), bytes.NewReader(data), 4, attrsFor(data)); err == nil {
 		t.Error("Put after Close succeeded")
 	}
+}
+
+func BenchmarkConformance(b *testing.B) {
+	stashtest.RunBenchmarks(b, newHarness)
 }
 
 // BenchmarkDriver measures the driver alone (no hashing or compression): a
