@@ -38,11 +38,13 @@ type harness struct {
 	stores []*natsstash.Store
 }
 
-var _ stashtest.HarnessMaker = newHarness
+var _ stashtest.BenchHarnessMaker = newHarness
 
-func newHarness(_ context.Context, t *testing.T) (stashtest.Harness, error) {
-	srv := natstest.Start(t)
-	return &harness{srv: srv, js: srv.JetStream(t)}, nil
+// newHarness starts a server per harness: natstest shuts it down with
+// tb.Cleanup.
+func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
+	srv := natstest.Start(tb)
+	return &harness{srv: srv, js: srv.JetStream(tb)}, nil
 }
 
 func (h *harness) Scheme() string { return stash.SchemeNATS }
@@ -63,9 +65,15 @@ func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
 // it is the engine's SHA-256 check that must catch it.
 func (h *harness) Corrupt(ctx context.Context, ns, key string) error {
 	h.mu.Lock()
-	s := h.stores[len(h.stores)-1]
+	stores := append([]*natsstash.Store(nil), h.stores...)
 	h.mu.Unlock()
-	return corrupt(ctx, h.js, s.BucketName(ns), key)
+	err := errors.New("corrupt: no driver made")
+	for i := len(stores) - 1; i >= 0; i-- { // the newest driver first
+		if err = corrupt(ctx, h.js, stores[i].BucketName(ns), key); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 func corrupt(ctx context.Context, js jetstream.JetStream, bucket, key string) error {
@@ -90,6 +98,12 @@ func corrupt(ctx context.Context, js jetstream.JetStream, bucket, key string) er
 }
 
 func (h *harness) Close() {}
+
+func TestConformance(t *testing.T) {
+	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
+		return newHarness(ctx, t)
+	})
+}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -760,4 +774,8 @@ func TestNewValidates(t *testing.T) {
 	if got := s.BucketName("ns"); got != natsstash.DefaultBucketPrefix+"ns" {
 		t.Fatalf("default BucketName = %q", got)
 	}
+}
+
+func BenchmarkNATSStash(b *testing.B) {
+	stashtest.RunBenchmarks(b, newHarness)
 }

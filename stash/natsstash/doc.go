@@ -1,0 +1,86 @@
+// Package natsstash is a stash backend on the NATS JetStream object store
+// (jetstream.ObjectStore): where messages already travel over NATS, the
+// stashes need no other infrastructure.
+//
+// # Layout
+//
+// Each namespace is a bucket named BucketPrefix + namespace
+// (DefaultBucketPrefix, "claimstash_", unless configured), created on the
+// first Put with the configured replicas, storage type, stream compression
+// and TTL. An existing bucket is used as it is: its settings are the
+// operator's. Reads never create buckets; a missing bucket is
+// stash.ErrNotFound. The prefix must satisfy the bucket name rules,
+// [A-Za-z0-9_-]+; namespaces always do.
+//
+// Each stash is one object named by its key, the address's path after the
+// namespace: scope segments then name.<digest>, for example
+// "org=42/orders.3f0a…". Object names are free-form (the object store
+// base64-encodes them into subjects), so keys are used unchanged; a key of
+// up to stash.MaxAddressLength bytes makes a subject of about 1.4 KiB, well
+// under the server's limits. The attributes (driver.Attributes) travel as
+// JSON in the object's metadata under MetadataKey; objects put by other
+// tools without them are served too, and still verified against the digest
+// in the address.
+//
+// # URLs
+//
+//	nats://host:port[,host2:port]?bucket_prefix=app_&replicas=3&storage=file&ttl=168h
+//
+// with stash.WithBackendURL or stash.OpenDriver (import this package for
+// its init). User information in the URL (user:password@ or token@) is
+// passed to nats.go. Parameters, all optional, map onto Options:
+//
+//	bucket_prefix  Options.BucketPrefix   ([A-Za-z0-9_-]+)
+//	replicas       Options.Replicas       (1 to 5)
+//	storage        Options.Storage        (file or memory)
+//	ttl            Options.TTL            (a Go duration, "72h")
+//	chunk_size     Options.ChunkSize      (bytes)
+//	compression    Options.Compression    (true or false: S2 on the stream)
+//	name           the connection name    (default "claimstash")
+//	creds          a credentials file     (nats.UserCredentials)
+//
+// Unknown or repeated parameters are refused. A store opened by URL owns
+// its connection, which reconnects forever, and Close closes it; New takes
+// an existing jetstream.JetStream and leaves its connection to the caller.
+//
+// # Guarantees and limits
+//
+// Put streams the payload in chunks (128 KiB unless ChunkSize says
+// otherwise, so payloads far over the server's max_payload fit) and the
+// object store publishes the object's info only after every chunk is
+// stored: a failed, short, overlong or cancelled Put leaves nothing
+// readable, and its chunks are purged. Put looks the key up first and
+// returns driver.ErrExists if it is there. Puts of one key are serialised
+// within a Store; two processes putting the same key at the same moment
+// may both write, and the second replaces the first with identical bytes
+// (keys are content addressed), which can fail a read of the first that is
+// in flight at that moment.
+//
+// There is no per-object TTL in the object store. A stash's TTL and TTI are
+// recorded in its attributes and enforced by the engine on every read
+// (stash.ErrExpired), and Engine.Sweep deletes expired stashes (this
+// package implements driver.Lister over the buckets with its prefix). The
+// bucket TTL (Options.TTL, the stream's MaxAge) is the physical backstop:
+// JetStream removes everything written longer ago, whatever the stash's own
+// expiry, so keep it longer than the longest stash lifetime you create.
+// It counts from the write of each message: a stash whose attributes were
+// rewritten later (driver.Updater, used for time-to-idle) may keep its
+// info while its chunks age out, and then reads as stash.ErrNotFound.
+//
+// UpdateAttributes rewrites only the object's info, with a compare-and-set
+// on its sequence, so it never revives an object deleted meanwhile.
+//
+// The size of an object is bounded only by the bucket's and the account's
+// JetStream limits (and the engine's WithMaxSize). Reads stream: the
+// reader reports a mismatch with the object store's own SHA-256 as
+// stash.ErrIntegrity (the engine checks its own digest as well), and when
+// the caller's context has no deadline, it fails after five seconds without
+// a chunk instead of hanging.
+//
+// # Errors
+//
+// Missing objects, buckets and streams (jetstream.ErrObjectNotFound,
+// ErrBucketNotFound, ErrStreamNotFound) match stash.ErrNotFound; corrupt
+// objects match stash.ErrIntegrity; the client's error stays in the chain.
+// Messages start with "natsstash:".
+package natsstash
