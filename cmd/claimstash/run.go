@@ -76,6 +76,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func (a *app) run(ctx context.Context, args []string) int {
+	// Flags bind to the app's fields: start each run from the defaults.
+	a.backends, a.trust, a.namespace, a.linkKeys, a.shareURL = nil, nil, "", "", ""
+	a.maxSize, a.json, a.quiet = 0, false, false
 	if len(args) == 0 {
 		fmt.Fprint(a.stderr, usage)
 		return exitUsage
