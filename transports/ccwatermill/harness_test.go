@@ -65,12 +65,12 @@ func (h *harness) PublishRaw(_ context.Context, topic string, msgs ...claimcheck
 }
 
 func (h *harness) subscribe(ctx context.Context, topic, group string, decorate bool) (<-chan claimchecktest.Message, error) {
-	_, sub := h.factory(h.t, group)
+	pub, sub := h.factory(h.t, group)
 	if decorate {
 		sub = ccwatermill.NewSubscriber(sub, h.c)
 	}
 	h.mu.Lock()
-	h.closers = append(h.closers, sub.Close)
+	h.closers = append(h.closers, pub.Close, sub.Close)
 	h.mu.Unlock()
 	if si, ok := sub.(message.SubscribeInitializer); ok {
 		if err := si.SubscribeInitialize(topic); err != nil {
