@@ -63,6 +63,15 @@
 // outside it. Files are created 0600 and directories 0700: stashes hold
 // message bodies.
 //
+// # Errors
+//
+// A missing stash is driver.ErrNotFound; a Put over an existing one
+// driver.ErrExists (which the engine treats as success); a namespace or key
+// outside the grammar, or a path that would leave the store,
+// driver.ErrInvalidAddress; a data file whose length differs from its
+// attributes, or unreadable attributes, driver.ErrIntegrity. Other file
+// system failures are returned wrapped, with a "filestash:" prefix.
+//
 // # Limits
 //
 // One directory per stash, two files in it: expect two inodes per stash and

@@ -47,7 +47,7 @@ func Example() {
 }
 
 // Opening the backend by URL, as a configuration file would.
-func Example_uRL() {
+func Example_openByURL() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "claimstash-example-")
 	if err != nil {
