@@ -66,14 +66,14 @@ type handlerConfig struct {
 
 type consumerConfig struct {
 	base
-	onError    func(jetstream.Msg, error)
-	nakDelay   time.Duration
-	termAfter  int // 0: never Term
+	onError   func(jetstream.Msg, error)
+	nakDelay  time.Duration
+	termAfter int // 0: never Term
 }
 
 type baseOption func(*base)
 
-func (o baseOption) applyPublisher(b *base)         { o(b) }
+func (o baseOption) applyPublisher(b *base)          { o(b) }
 func (o baseOption) applyHandler(c *handlerConfig)   { o(&c.base) }
 func (o baseOption) applyConsumer(c *consumerConfig) { o(&c.base) }
 

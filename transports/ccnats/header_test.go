@@ -1,0 +1,83 @@
+package ccnats
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/claimstash/claimstash/claimcheck"
+)
+
+func TestHeaderIsCaseSensitive(t *testing.T) {
+	h := Header(nats.Header{})
+	h.Set(claimcheck.HeaderVersion, "1")
+	if _, ok := h["claimstash-version"]; !ok {
+		t.Fatalf("Set did not use the exact lowercase name: %v", h)
+	}
+	if _, ok := h.Get("Claimstash-Version"); ok {
+		t.Fatal("Get matched a differently-cased name")
+	}
+	h2 := Header(nats.Header{"Claimstash-Version": {"1"}})
+	if claimcheck.IsClaimChecked(h2) {
+		t.Fatal("a canonicalised header name marked the message claim-checked")
+	}
+	h.Del("CLAIMSTASH-VERSION")
+	if _, ok := h.Get(claimcheck.HeaderVersion); !ok {
+		t.Fatal("Del removed a differently-cased name")
+	}
+}
+
+func TestHeaderGetAndWireSize(t *testing.T) {
+	tests := []struct {
+		name   string
+		h      nats.Header
+		key    string
+		want   string
+		wantOK bool
+		size   int
+	}{
+		{"nil", nil, "k", "", false, 0},
+		{"one", nats.Header{"k": {"v"}}, "k", "v", true, 2},
+		{"several values", nats.Header{"key": {"a", "bc"}}, "key", "a", true, 3 + 1 + 3 + 2},
+		{"empty slice is unset", nats.Header{"k": {}}, "k", "", false, 0},
+		{"empty value is set", nats.Header{"k": {""}}, "k", "", true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, ok := Header(tt.h).Get(tt.key)
+			if v != tt.want || ok != tt.wantOK {
+				t.Errorf("Get = %q, %v; want %q, %v", v, ok, tt.want, tt.wantOK)
+			}
+			if n := Header(tt.h).WireSize(); n != tt.size {
+				t.Errorf("WireSize = %d, want %d", n, tt.size)
+			}
+		})
+	}
+}
+
+func TestCowHeaderLeavesSourceAlone(t *testing.T) {
+	src := nats.Header{"a": {"1"}, claimcheck.HeaderOffload: {"always"}}
+	c := &cowHeader{src: src}
+	if v, _ := c.Get("a"); v != "1" || c.copied {
+		t.Fatalf("read copied or failed: %q %v", v, c.copied)
+	}
+	c.Del("missing")
+	if c.copied {
+		t.Fatal("deleting a missing key copied the header")
+	}
+	c.Del(claimcheck.HeaderOffload)
+	c.Set(claimcheck.HeaderVersion, "1")
+	if len(src) != 2 || src.Get(claimcheck.HeaderOffload) != "always" || src.Get(claimcheck.HeaderVersion) != "" {
+		t.Fatalf("source changed: %v", src)
+	}
+	if _, ok := c.Get(claimcheck.HeaderOffload); ok {
+		t.Fatal("copy still has the deleted key")
+	}
+	if v, _ := c.Get(claimcheck.HeaderVersion); v != "1" {
+		t.Fatal("copy lacks the set key")
+	}
+	c.dst["a"][0] = "changed"
+	if src["a"][0] != "1" {
+		t.Fatal("copy shares value slices with the source")
+	}
+}
