@@ -169,8 +169,10 @@ func defaultCoreError(b *base) func(*nats.Msg, error) {
 // MsgHandler decorates a core NATS handler, for plain subscriptions and
 // queue groups alike. A claim-checked message is rehydrated in place (body
 // replaced, contract headers removed) before next sees it; other messages
-// pass through untouched. If the stash cannot be read, next is not called
-// and the error goes to the OnError handler. Core NATS has no redelivery: a
+// pass through untouched. If the stash cannot be read, next is not called:
+// the message goes to the checker's claimcheck.OnRehydrateFailure handler
+// if it has one, and the error (or the one that handler returns) goes to
+// the OnError handler. Core NATS has no redelivery: a
 // message that fails here is lost unless the error handler does something
 // with it (respond to the requester, republish it elsewhere); use JetStream
 // and MessageHandler where that matters.
@@ -191,11 +193,15 @@ func MsgHandler(cc *claimcheck.Checker, next nats.MsgHandler, opts ...HandlerOpt
 		}
 		ctx, cancel := cfg.context()
 		data, addr, err := cc.Rehydrate(ctx, m.Subject, m.Data, Header(m.Header))
-		cancel()
 		if err != nil {
-			cfg.onError(m, err)
+			f := claimcheck.Failure{Topic: m.Subject, Body: m.Data, Headers: Header(m.Header), Err: err, Message: m}
+			if herr := cc.RehydrateFailed(ctx, f); herr != nil {
+				cfg.onError(m, herr)
+			}
+			cancel()
 			return
 		}
+		cancel()
 		m.Data = data
 		next(m)
 		ctx, cancel = cfg.context()

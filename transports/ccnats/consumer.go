@@ -46,11 +46,23 @@ func (c *consumer) rehydrate(ctx context.Context, m jetstream.Msg) (jetstream.Ms
 		return m, nil
 	}
 	data, addr, err := c.cc.Rehydrate(ctx, m.Subject(), m.Data(), h)
-	if err != nil {
-		return nil, c.settle(m, err)
+	if err == nil {
+		return &rehydratedMsg{Msg: m, data: data, address: addr, c: c}, nil
 	}
-	return &rehydratedMsg{Msg: m, data: data, address: addr, c: c}, nil
+	herr := c.cc.RehydrateFailed(ctx, claimcheck.Failure{Topic: m.Subject(), Body: m.Data(), Headers: h, Err: err, Message: m})
+	if herr == nil {
+		// The checker's failure handler dealt with it.
+		if aerr := m.Ack(); aerr != nil {
+			return nil, errors.Join(err, fmt.Errorf("ccnats: ack of a routed message: %w", aerr))
+		}
+		return nil, errRouted
+	}
+	return nil, c.settle(m, herr)
 }
+
+// errRouted: the message failed and claimcheck.OnRehydrateFailure's handler
+// took it; there is nothing to report.
+var errRouted = errors.New("ccnats: routed by the failure handler")
 
 func (c *consumer) settle(m jetstream.Msg, err error) error {
 	if c.cfg.termAfter > 0 && errors.Is(err, stash.ErrNotFound) {
@@ -71,7 +83,9 @@ func (c *consumer) settle(m jetstream.Msg, err error) error {
 func (c *consumer) rehydrateOrReport(ctx context.Context, m jetstream.Msg) (jetstream.Msg, bool) {
 	r, err := c.rehydrate(ctx, m)
 	if err != nil {
-		c.cfg.onError(m, err)
+		if err != errRouted {
+			c.cfg.onError(m, err)
+		}
 		return nil, false
 	}
 	return r, true
@@ -81,19 +95,27 @@ func (c *consumer) rehydrateOrReport(ctx context.Context, m jetstream.Msg) (jets
 // messages itself. It returns m itself when it is not claim-checked, and
 // otherwise a view of m whose Data is the payload and whose Headers no
 // longer hold the contract (Ack, Nak, Term and Metadata still act on m).
-// If the stash cannot be read, Rehydrate settles m (NakWithDelay, or Term
-// under TermIfGone) and returns the error: a *claimcheck.Error cause that
-// errors.Is sees through, marked with ErrTerminated if m was terminated.
-// OnConsumeError is not called.
+// If the stash cannot be read, the checker's failure policy
+// (claimcheck.OnRehydrateFailure) decides: a handler that takes the message
+// gets it Ack'ed, and Rehydrate returns (nil, nil); otherwise Rehydrate
+// settles m (NakWithDelay, or Term under TermIfGone) and returns the
+// error, a *claimcheck.Error cause that errors.Is sees through, marked
+// with ErrTerminated if m was terminated. OnConsumeError is not called.
 func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opts ...ConsumerOption) (jetstream.Msg, error) {
-	return newConsumer(cc, opts).rehydrate(ctx, m)
+	r, err := newConsumer(cc, opts).rehydrate(ctx, m)
+	if err == errRouted {
+		return nil, nil
+	}
+	return r, err
 }
 
 // MessageHandler decorates a handler for jetstream.Consumer.Consume. A
 // claim-checked message reaches next rehydrated (see Rehydrate); one whose
-// stash cannot be read does not reach next: it is Nak'ed with a delay
-// (NakDelay) so that JetStream redelivers it later, or terminated under
-// TermIfGone, and the error goes to OnConsumeError.
+// stash cannot be read does not reach next: it goes to the checker's
+// claimcheck.OnRehydrateFailure handler if there is one (and is Ack'ed if
+// the handler takes it); otherwise it is Nak'ed with a delay (NakDelay) so
+// that JetStream redelivers it later, or terminated under TermIfGone, and
+// the error goes to OnConsumeError.
 func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts ...ConsumerOption) jetstream.MessageHandler {
 	c := newConsumer(cc, opts)
 	return func(m jetstream.Msg) {
