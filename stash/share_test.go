@@ -481,6 +481,8 @@ func TestShareSizeBombs(t *testing.T) {
 	const limit = 64 << 10
 	var sent atomic.Int64
 	big := make([]byte, 4<<20)
+	enc, _ := zstd.NewWriter(nil)
+	frame := enc.EncodeAll(make([]byte, 16<<20), nil) // 16 MiB of zeros in a few KiB
 	srv := liar(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Query().Get("kind") {
 		case "chunked":
@@ -488,8 +490,6 @@ func TestShareSizeBombs(t *testing.T) {
 			n, _ := w.Write(big[:1000])
 			sent.Add(int64(n))
 		case "zstd":
-			enc, _ := zstd.NewWriter(nil)
-			frame := enc.EncodeAll(make([]byte, 64<<20), nil) // 64 MiB of zeros in a few KiB
 			w.Header().Set("Content-Encoding", "zstd")
 			_, _ = w.Write(frame)
 		default:
@@ -702,4 +702,35 @@ func FuzzLink(f *testing.F) {
 			t.Fatalf("Retrieve(%q) = %v, %v", link, got, err)
 		}
 	})
+}
+
+// TestShareHandlerCorruptStash: a stash whose stored bytes no longer match
+// their digest is never served whole: the body stops short of its
+// Content-Length, so no client can take it for the payload.
+func TestShareHandlerCorruptStash(t *testing.T) {
+	ctx := context.Background()
+	s := newShareServer(t)
+	e := s.engine(t, key("k1", 1))
+	for _, size := range []int{10 << 10, 1 << 20} {
+		st := create(t, e, fmt.Sprintf("c%d", size), payload(size))
+		link, err := e.Share(ctx, st.String(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.store.Corrupt(st.Namespace(), st.Address.Key(), int64(size-1)) {
+			t.Fatal("Corrupt found nothing")
+		}
+		resp, err := s.srv.Client().Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil || len(body) >= size {
+			t.Errorf("%d bytes: GET of a corrupt stash read %d bytes, err %v; want a short body and an error", size, len(body), err)
+		}
+		if got, err := s.client(t).Retrieve(ctx, link); err == nil || got != nil {
+			t.Errorf("%d bytes: Retrieve of a corrupt stash: %v", size, err)
+		}
+	}
 }

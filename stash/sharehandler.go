@@ -79,27 +79,47 @@ func (h *shareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
-	src := &errReader{r: rd}
-	if _, err := io.CopyBuffer(w, src, *bp); err != nil && src.err != nil {
+	if rerr, _ := copyVerified(w, rd, *bp); rerr != nil {
 		// The stash failed mid-stream (integrity, backend): the status is
-		// sent, so abort the connection rather than end the body cleanly.
-		h.e.logger.ErrorContext(ctx, "stash: share link: serving stash failed", "address", addr.String(), "err", src.err)
+		// sent, so abort the connection; the body stays short of its
+		// Content-Length and no client can take it for the payload.
+		h.e.logger.ErrorContext(ctx, "stash: share link: serving stash failed", "address", addr.String(), "err", rerr)
 		panic(http.ErrAbortHandler)
 	}
 }
 
-// errReader remembers a read error, to tell it apart from a write error.
-type errReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *errReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF {
-		e.err = err
+// copyVerified copies r to w, always holding back the last byte read until r
+// ends cleanly: the Reader verifies the digest only at its end, so a body
+// whose bytes do not verify is never sent whole. It returns the read error
+// or the write error.
+func copyVerified(w io.Writer, r io.Reader, buf []byte) (readErr, writeErr error) {
+	held := false // buf[0] holds the last byte of the previous read
+	for {
+		n, err := r.Read(buf[1:])
+		if n > 0 {
+			start := 1
+			if held {
+				start = 0
+			}
+			if start < n {
+				if _, werr := w.Write(buf[start:n]); werr != nil {
+					return nil, werr
+				}
+			}
+			buf[0], held = buf[n], true
+		}
+		switch {
+		case err == io.EOF:
+			if held {
+				if _, werr := w.Write(buf[:1]); werr != nil {
+					return nil, werr
+				}
+			}
+			return nil, nil
+		case err != nil:
+			return err, nil
+		}
 	}
-	return n, err
 }
 
 func setStashHeaders(w http.ResponseWriter, s *Stash) {
