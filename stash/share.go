@@ -154,10 +154,14 @@ func WithShareBaseURL(rawURL string) Option {
 // Share returns a link, valid for ttl (DefaultShareTTL if ttl is zero, at
 // most MaxShareTTL), through which anyone holding it can GET the payload of
 // address without credentials, as kstash's stash.share(ttl_sec=...) does.
-// Backends that presign natively (driver.Signer: S3) return a presigned URL;
-// the others return a link to the engine's ShareHandler under
-// WithShareBaseURL, signed with the first WithLinkKeys key over the method,
-// the path (which encodes the address) and the expiry.
+// Backends that presign natively (driver.Signer: S3) return a presigned URL,
+// with a fragment naming the address, size and encoding (fragments are never
+// sent to the server); the others return a link to the engine's ShareHandler
+// under WithShareBaseURL, signed with the first WithLinkKeys key over the
+// method, the path (which encodes the address) and the expiry. A presigned
+// URL serves the stored bytes as they are, so for a compressed stash Share
+// prefers a handler link when keys and a base URL are configured: whoever
+// follows it gets the payload itself.
 //
 // Either kind of link names the stash's digest, and Retrieve and Open of the
 // link verify the bytes they fetch against it. A missing stash is
@@ -195,7 +199,9 @@ func (e *Engine) share(ctx context.Context, address string, ttl time.Duration) (
 	if err := e.check(addr, a); err != nil {
 		return "", err
 	}
-	if s, ok := b.driver.(driver.Signer); ok {
+	// A presigned URL serves the stored bytes as they are: prefer the
+	// handler, which decodes, for encoded stashes when it is configured.
+	if s, ok := b.driver.(driver.Signer); ok && (a.Encoding == driver.EncodingIdentity || !e.links.canSign()) {
 		u, err := s.SignedURL(ctx, addr.Namespace, addr.Key(), ttl)
 		switch {
 		case err == nil:

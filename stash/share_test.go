@@ -602,6 +602,21 @@ func TestSharePresigned(t *testing.T) {
 		t.Errorf("fragment naming another stash: %v, want ErrInvalidAddress", err)
 	}
 
+	// With keys and a base URL, a compressed stash is shared through the
+	// handler (which decodes); a stored-as-given one is still presigned.
+	hs := newShareServer(t)
+	both, err := stash.New(stash.WithBackend("s3", p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
+		stash.WithLinkKeys(key("k", 1)), stash.WithShareBaseURL(hs.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := both.Share(ctx, st.String(), time.Minute); err != nil || !strings.HasPrefix(l, hs.srv.URL+"/s3/default/org=7/doc.") {
+		t.Errorf("compressed stash with keys: %q, %v; want a handler link", l, err)
+	}
+	if l, err := both.Share(ctx, other.String(), time.Minute); err != nil || !strings.HasPrefix(l, srv.URL+"/default/other.") {
+		t.Errorf("stored-as-given stash: %q, %v; want a presigned link", l, err)
+	}
+
 	// Expired presigned links are refused before any request.
 	clk.advance(11 * time.Minute)
 	before := hits.Load()
