@@ -1,0 +1,56 @@
+// Package ccnats claim-checks NATS messages, core and JetStream.
+//
+// NATS refuses a message over the server's max_payload (1 MiB by default:
+// "nats: maximum payload exceeded"). With ccnats, a publisher stores a body
+// over the claimcheck.Checker's threshold in a stash and sends its address
+// instead, with the contract in NATS headers; a consumer reads the stash
+// back before the application's handler sees the message. JetStream can
+// hold the stashes too (the nats:// backend), so nothing but NATS is needed.
+//
+// # Publishing
+//
+// NewConn wraps a *nats.Conn: Publish, PublishMsg, Request, RequestMsg,
+// Respond and RespondMsg, each with a context for the stash write (and, for
+// requests, for the wait). NewJetStream wraps a jetstream.JetStream and is
+// one: Publish, PublishMsg, PublishAsync and PublishMsgAsync are
+// claim-checked, everything else is passed through. A stash is written
+// before the message is sent, and a failure to write it is returned (a
+// *claimcheck.Error that unwraps to the stash error: errors.Is(err,
+// stash.ErrTooLarge), ...) with nothing sent. The caller's *nats.Msg is
+// never changed. Both refuse a connection whose server does not support
+// headers (ErrHeadersNotSupported).
+//
+// # Consuming
+//
+// MsgHandler decorates a nats.MsgHandler for core subscriptions and queue
+// groups (Conn.Subscribe and Conn.QueueSubscribe use it); the message is
+// rehydrated in place. Core NATS has no redelivery: a message whose stash
+// cannot be read is not handed to the handler and goes to the OnError
+// handler, and after that it is gone.
+//
+// For JetStream, MessageHandler decorates the handler of Consumer.Consume,
+// Messages the iterator of Consumer.Messages, and Batch the result of
+// Consumer.Fetch; Rehydrate does one message. The application receives a
+// view of the message whose Data is the payload and whose Headers no longer
+// hold the contract; Ack, Nak, Term and Metadata act on the message as it
+// was delivered. A message whose stash cannot be read never reaches the
+// application: it is Nak'ed with a delay (NakDelay, DefaultNakDelay) so that
+// JetStream redelivers it, within the consumer's MaxDeliver, and, with
+// TermIfGone, terminated once the stash is known gone (stash.ErrNotFound).
+// A claimcheck.OnRehydrateFailure handler on the checker takes precedence:
+// a message it takes is Ack'ed.
+//
+// # Headers
+//
+// NATS headers are case-sensitive, and the contract's names are lowercase
+// ("claimstash-version", "claimstash-size"): Header reads and writes them
+// exactly as written, like nats.Header's own methods. Producers' headers
+// cross unchanged, several values per key included.
+//
+// # Options
+//
+// PublisherOption, HandlerOption and ConsumerOption keep the options of one
+// side from being passed to another. WithContext and WithTimeout
+// (DefaultTimeout) bound the stash I/O done where NATS gives no context:
+// in handlers and in the async publishes.
+package ccnats
