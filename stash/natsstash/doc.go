@@ -36,6 +36,7 @@
 //	ttl            Options.TTL            (a Go duration, "72h")
 //	chunk_size     Options.ChunkSize      (bytes)
 //	compression    Options.Compression    (true or false: S2 on the stream)
+//	read_timeout   Options.ReadTimeout    (a Go duration, "1m")
 //	name           the connection name    (default "claimstash")
 //	creds          a credentials file     (nats.UserCredentials)
 //
@@ -73,9 +74,14 @@
 // The size of an object is bounded only by the bucket's and the account's
 // JetStream limits (and the engine's WithMaxSize). Reads stream: the
 // reader reports a mismatch with the object store's own SHA-256 as
-// stash.ErrIntegrity (the engine checks its own digest as well), and when
-// the caller's context has no deadline, it fails after five seconds without
-// a chunk instead of hanging.
+// stash.ErrIntegrity (the engine checks its own digest as well), and it
+// fails instead of hanging when no chunk comes before the context's
+// deadline (a timeout error) or, without one, for Options.ReadTimeout
+// (matching nats.ErrTimeout).
+//
+// Like every NATS request, a call in flight when the connection drops can
+// be lost and then waits for its context: give calls a deadline, and retry
+// (or Nak) on failure.
 //
 // # Errors
 //

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,10 +28,9 @@ const DefaultBucketPrefix = "claimstash_"
 // the stash attributes, as JSON (driver.Attributes).
 const MetadataKey = "claimstash-attributes"
 
-// readStall is how long a read may wait for the next chunk before it fails
-// (when the caller's context has no deadline): the jetstream client's API
-// timeout.
-const readStall = 5 * time.Second
+// DefaultReadTimeout is how long a read waits for the next chunk, when the
+// caller's context has no earlier deadline, before it fails.
+const DefaultReadTimeout = 30 * time.Second
 
 func init() {
 	stash.RegisterScheme(stash.SchemeNATS, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
@@ -62,6 +62,11 @@ type Options struct {
 	// Compression turns on S2 compression of the bucket's stream on disk.
 	// Payloads are zstd-compressed by the engine already where that pays.
 	Compression bool
+	// ReadTimeout bounds the wait for the next chunk of a read whose
+	// context has no deadline; zero means DefaultReadTimeout. A read that
+	// gets nothing for that long fails (matching nats.ErrTimeout) instead
+	// of hanging.
+	ReadTimeout time.Duration
 }
 
 func (o *Options) validate() error {
@@ -79,6 +84,12 @@ func (o *Options) validate() error {
 	}
 	if o.TTL < 0 {
 		return fmt.Errorf("natsstash: negative TTL %v", o.TTL)
+	}
+	if o.ReadTimeout < 0 {
+		return fmt.Errorf("natsstash: negative read timeout %v", o.ReadTimeout)
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = DefaultReadTimeout
 	}
 	return nil
 }
@@ -184,6 +195,8 @@ func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 			o.ChunkSize = uint32(n)
 		case "compression":
 			o.Compression, perr = strconv.ParseBool(v)
+		case "read_timeout":
+			o.ReadTimeout, perr = time.ParseDuration(v)
 		case "name":
 			natsOpts = append(natsOpts, nats.Name(v))
 		case "creds":
@@ -477,8 +490,8 @@ func (e *exactReader) Read(p []byte) (int, error) {
 
 // Get implements driver.Driver. The reader streams the object's chunks; it
 // reports a mismatch of the object store's own digest as
-// driver.ErrIntegrity, and a stall of readStall without data (when ctx has
-// no deadline) as an error, never a hang.
+// driver.ErrIntegrity, and ReadTimeout without data as an error matching
+// nats.ErrTimeout, never a hang.
 func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
 	b, err := s.bucket(ctx, ns, false)
 	if err != nil {
@@ -501,29 +514,50 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		res.Close()
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	return &objectReader{res: res, ns: ns, key: key}, attrs, nil
+	return &objectReader{ctx: ctx, res: res, ns: ns, key: key, timeout: s.opts.ReadTimeout}, attrs, nil
 }
 
 type objectReader struct {
+	ctx     context.Context
 	res     jetstream.ObjectResult
 	ns, key string
+	timeout time.Duration
 }
 
+// Read reads from the client's result. The client waits at most its API
+// timeout (five seconds) for a chunk when the context has no deadline, and
+// then returns (0, nil) or a timeout error; a consumer catching up after a
+// server restart or under load can take longer, so Read waits again, up to
+// the store's ReadTimeout in all.
 func (o *objectReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := o.res.Read(p)
-	switch {
-	case err == io.EOF:
-		return n, err
-	case err != nil:
-		return n, wrap("read", o.ns, o.key, err)
-	case n == 0:
-		// The client's read deadline passed with no chunk and no error.
-		return 0, fmt.Errorf("natsstash: read %s/%s: no data for %v: %w", o.ns, o.key, readStall, nats.ErrTimeout)
+	start := time.Now()
+	for {
+		n, err := o.res.Read(p)
+		switch {
+		case n > 0 && (err == nil || err == io.EOF):
+			return n, err
+		case err == io.EOF:
+			return 0, err
+		case err != nil && !isTimeout(err):
+			return n, wrap("read", o.ns, o.key, err)
+		}
+		if cerr := o.ctx.Err(); cerr != nil {
+			return 0, fmt.Errorf("natsstash: read %s/%s: %w", o.ns, o.key, cerr)
+		}
+		if time.Since(start) >= o.timeout {
+			return 0, fmt.Errorf("natsstash: read %s/%s: no data for %v: %w", o.ns, o.key, o.timeout, nats.ErrTimeout)
+		}
 	}
-	return n, nil
+}
+
+// isTimeout reports a read deadline that passed without the context being
+// done (the client returns the pipe's own timeout error then).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 func (o *objectReader) Close() error { return o.res.Close() }

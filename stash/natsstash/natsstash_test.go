@@ -410,6 +410,40 @@ func TestObjectDigestMismatch(t *testing.T) {
 	}
 }
 
+// TestReadStallFails: an object whose chunks never come (its info points at
+// chunks that are not there) fails the read at the context's deadline
+// instead of hanging.
+func TestReadStallFails(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t, nil)
+	mustCreate(t, f.eng, "seed", []byte("makes the bucket"))
+	bucket := f.store.BucketName("default")
+	k := key("ghost", []byte("ghost"))
+	info := jetstream.ObjectInfo{ObjectMeta: jetstream.ObjectMeta{Name: k}, Bucket: bucket, NUID: "nochunkshere", Size: 10, Chunks: 1,
+		Digest: "SHA-256=" + base64.URLEncoding.EncodeToString(make([]byte, 32))}
+	data, _ := json.Marshal(info)
+	msg := nats.NewMsg("$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(k)))
+	msg.Data = data
+	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	rc, _, err := f.store.Get(short, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	start := time.Now()
+	_, err = io.ReadAll(rc)
+	if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read of missing chunks: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("read failed only after %v", d)
+	}
+}
+
 type failingReader struct {
 	r     io.Reader
 	after int
@@ -669,6 +703,17 @@ func TestRestart(t *testing.T) {
 	if f.srv.URL() != url {
 		t.Logf("port changed on restart; checking with a new connection only")
 	} else {
+		// A request written to the old socket before the client notices the
+		// restart is lost (and waits for its context): wait for the
+		// reconnect, as the store's users would by retrying.
+		nc := f.js.Conn()
+		deadline := time.Now().Add(10 * time.Second)
+		for nc.Stats().Reconnects == 0 || !nc.IsConnected() {
+			if time.Now().After(deadline) {
+				t.Fatalf("old connection did not reconnect: %v", nc.Status())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		got, err := f.eng.Retrieve(ctx, s.String())
 		if err != nil || !bytes.Equal(got.Data, payload) {
 			t.Fatalf("Retrieve over the old connection after restart: %v", err)
@@ -693,7 +738,7 @@ func TestOpenURL(t *testing.T) {
 	ctx := testCtx(t)
 	srv := natstest.Start(t)
 	host := strings.TrimPrefix(srv.URL(), "nats://")
-	e, err := stash.New(stash.WithBackendURL(ctx, "nats://"+host+"?bucket_prefix=url_&storage=memory&ttl=2h&replicas=1&chunk_size=65536&compression=true&name=test"))
+	e, err := stash.New(stash.WithBackendURL(ctx, "nats://"+host+"?bucket_prefix=url_&storage=memory&ttl=2h&replicas=1&chunk_size=65536&compression=true&name=test&read_timeout=1m"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -734,6 +779,7 @@ func TestOpenURL(t *testing.T) {
 		"nats://" + host + "?bucket_prefix=a.b",
 		"nats://" + host + "?chunk_size=99999999999",
 		"nats://" + host + "?compression=maybe",
+		"nats://" + host + "?read_timeout=-1s",
 		"nats://" + host + "?replicas=1&replicas=2",
 		"nats://" + host + "/some/path",
 		"nats://",
