@@ -1,0 +1,34 @@
+// Package ccwatermill claim-checks Watermill messages: with it, a Watermill
+// service publishes 50 MiB messages through any Pub/Sub whose broker caps
+// messages at 1 MiB.
+//
+// Three pieces, all driven by one *claimcheck.Checker (the policy, the
+// stash engine, the stores a consumer may read):
+//
+//   - PublisherDecorator (or NewPublisher) offloads each message the policy
+//     selects before it is published; Publish returns the stash error and
+//     sends nothing if a stash write fails.
+//   - SubscriberDecorator (or NewSubscriber) rehydrates claim-checked
+//     messages before they are delivered. It edits the subscriber's own
+//     message in place, so Ack and Nack reach the broker; a message that
+//     cannot be rehydrated is nacked (or handed to the checker's
+//     OnRehydrateFailure handler) and never delivered. Close waits for its
+//     goroutines.
+//   - Middleware rehydrates in a Router handler, for routers that receive
+//     from an undecorated subscriber.
+//
+// The decorators fit Router.AddPublisherDecorators and
+// Router.AddSubscriberDecorators. They are idempotent: a message already
+// claim-checked is never claim-checked again. Messages under the threshold
+// pass through untouched, payload and metadata, with no allocation added.
+//
+// The wire form is the claimcheck package's contract: the payload becomes
+// the stash address, metadata "claimstash-version" and "claimstash-size"
+// are added, the producer's metadata is kept. Errors are *claimcheck.Error
+// values that unwrap to stash.ErrNotFound, stash.ErrIntegrity,
+// claimcheck.ErrNotAllowed and the like.
+//
+// With claimcheck.DeleteAfterAck a stash is deleted once its message is
+// acknowledged; leave it off (the default) when more than one consumer
+// reads a topic.
+package ccwatermill
