@@ -334,6 +334,7 @@ type roundTrip struct {
 	compressible bool
 	stream       bool // CreateFrom, else Create
 	openOnly     bool // read back with Open only (no whole copy in memory)
+	retrieveOnly bool // read back with Retrieve only
 }
 
 func (c roundTrip) String() string {
@@ -361,7 +362,7 @@ func testRoundTrip(t *testing.T, newHarness HarnessMaker) {
 	}
 	cases = append(cases,
 		roundTrip{size: 64 << 20, compressible: false, stream: true, openOnly: true},
-		roundTrip{size: 64 << 20, compressible: true, stream: false},
+		roundTrip{size: 64 << 20, compressible: true, stream: false, retrieveOnly: true},
 	)
 	for i, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
@@ -415,7 +416,9 @@ func testRoundTrip(t *testing.T, newHarness HarnessMaker) {
 					t.Fatalf("Retrieve returned %d bytes (sha256 %.12s), want %d", len(got.Data), digest(got.Data), len(payload))
 				}
 			}
-			readAll(t, f, want, payload, 32<<10+7)
+			if !c.retrieveOnly {
+				readAll(t, f, want, payload, 32<<10+7)
+			}
 			if c.size > 32<<20 {
 				// Do not hold 64 MiB payloads for the rest of the suite.
 				if err := f.e.Delete(f.ctx, want); err != nil {

@@ -19,8 +19,23 @@ func RandomPayload(n int, seed uint64) []byte {
 
 // JSONPayload returns n bytes of JSON-like text (an array of order records
 // with varying fields) that zstd compresses several times over, the same for
-// the same seed. It is valid JSON only by accident of its length.
+// the same seed. It is valid JSON only by accident of its length. Beyond
+// 1 MiB it repeats with a period of 1 MiB, which keeps large payloads cheap
+// to make and to compress (under the race detector too).
 func JSONPayload(n int, seed uint64) []byte {
+	const period = 1 << 20
+	if n <= period {
+		return jsonRecords(n, seed)
+	}
+	tile := jsonRecords(period, seed)
+	p := make([]byte, n)
+	for off := 0; off < n; off += period {
+		copy(p[off:], tile)
+	}
+	return p
+}
+
+func jsonRecords(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	p := make([]byte, 0, n+256)
 	p = append(p, '[')
