@@ -22,8 +22,10 @@ type groupHandler struct {
 //
 // The guarantee: h never sees a message whose stash cannot be read, so it
 // cannot mark it, and nothing after it on that partition is delivered. The
-// error goes to the OnConsumeError handler; by default (or when the handler
-// returns an error) the claim stops: its Messages channel is closed,
+// error goes to the OnConsumeError handler, or, without one, to the
+// checker's failure policy (claimcheck.OnRehydrateFailure, with the
+// *sarama.ConsumerMessage as Failure.Message). By default, or when the
+// handler returns an error, the claim stops: its Messages channel is closed,
 // ConsumeClaim returns the error (sarama reports it on the group's Errors
 // channel with Consumer.Return.Errors, or logs it) and the session ends. The
 // committed offset of the partition never moves past the message, so the next
@@ -97,6 +99,10 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 		if err != nil {
 			if g.o.onConsumeError != nil {
 				err = g.o.onConsumeError(ctx, m, err)
+			} else {
+				err = g.c.RehydrateFailed(ctx, claimcheck.Failure{
+					Topic: m.Topic, Body: m.Value, Headers: ConsumerHeaders(m), Err: err, Message: m,
+				})
 			}
 			if err != nil {
 				return err

@@ -88,7 +88,9 @@ func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) Option {
 // handler, and the return value decides: a non-nil error stops the claim
 // (ConsumeClaim returns it, the session ends, nothing past the message is
 // delivered or marked); nil skips the message, and it becomes yours to
-// record (dead-letter it, mark it). The default returns err.
+// record (dead-letter it, mark it). Without this option the checker's
+// failure policy decides (claimcheck.OnRehydrateFailure), which by default
+// returns err.
 //
 // In a ConsumerInterceptor, the return value is ignored: the message is
 // delivered still claim-checked (see ConsumerInterceptor). The default logs

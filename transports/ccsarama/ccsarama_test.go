@@ -1,0 +1,485 @@
+package ccsarama_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.uber.org/goleak"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/kafkatest"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/transports/ccsarama"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// sarama's metrics registry starts one ticker goroutine per process.
+		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+	)
+}
+
+func TestHeaders(t *testing.T) {
+	shared := []sarama.RecordHeader{{Key: []byte("Trace"), Value: []byte("a")}, {Key: []byte("x"), Value: []byte("1")}}
+	pm := &sarama.ProducerMessage{Headers: shared}
+	h := ccsarama.ProducerHeaders(pm)
+	if v, ok := h.Get("Trace"); !ok || v != "a" {
+		t.Fatalf("Get(Trace) = %q, %v", v, ok)
+	}
+	if _, ok := h.Get("trace"); ok {
+		t.Fatal("header keys must be case-sensitive")
+	}
+	if got := h.WireSize(); got != len("Trace")+1+1+1 {
+		t.Fatalf("WireSize = %d", got)
+	}
+	h.Set("x", "2")
+	h.Set(claimcheck.HeaderVersion, "1")
+	h.Del("Trace")
+	if string(shared[0].Key) != "Trace" || string(shared[1].Value) != "1" {
+		t.Fatal("Set/Del wrote into the message's original header slice")
+	}
+	if len(pm.Headers) != 2 || string(pm.Headers[0].Key) != "x" || string(pm.Headers[0].Value) != "2" ||
+		string(pm.Headers[1].Key) != claimcheck.HeaderVersion {
+		t.Fatalf("headers after Set/Del: %q", pm.Headers)
+	}
+
+	cm := &sarama.ConsumerMessage{Headers: []*sarama.RecordHeader{nil, {Key: []byte("k"), Value: []byte("v")}, {Key: []byte("k"), Value: []byte("w")}}}
+	ch := ccsarama.ConsumerHeaders(cm)
+	if v, ok := ch.Get("k"); !ok || v != "v" {
+		t.Fatalf("Get(k) = %q, %v", v, ok)
+	}
+	ch.Set("k", "z")
+	if n := len(cm.Headers); n != 2 {
+		t.Fatalf("Set should collapse duplicates: %d headers", n)
+	}
+	if v, _ := ch.Get("k"); v != "z" {
+		t.Fatalf("Get(k) after Set = %q", v)
+	}
+	ch.Del("k")
+	if _, ok := ch.Get("k"); ok || ch.WireSize() != 0 {
+		t.Fatal("Del left the header")
+	}
+	if ccsarama.IsClaimChecked(cm) {
+		t.Fatal("plain message reads as claim-checked")
+	}
+}
+
+func TestVersionRefused(t *testing.T) {
+	c, _ := newChecker(t)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V0_10_2_0
+	if _, err := ccsarama.WrapSyncProducer(cfg, nopSync{}, c); !errors.Is(err, ccsarama.ErrVersion) {
+		t.Fatalf("WrapSyncProducer with 0.10.2: %v, want ErrVersion", err)
+	}
+	if _, err := ccsarama.WrapAsyncProducer(cfg, nil, c); !errors.Is(err, ccsarama.ErrVersion) {
+		t.Fatalf("WrapAsyncProducer with 0.10.2: %v, want ErrVersion", err)
+	}
+	cfg.Version = sarama.V0_11_0_0
+	if _, err := ccsarama.WrapSyncProducer(cfg, nopSync{}, c); err != nil {
+		t.Fatalf("0.11: %v", err)
+	}
+}
+
+type nopSync struct{ sarama.SyncProducer }
+
+// TestSyncLargePayloads sends 5 MiB and 50 MiB through a topic with the
+// default 1 MiB limit and checks payload, key and headers on the other side.
+func TestSyncLargePayloads(t *testing.T) {
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "big", 1, nil)
+	c, _ := newChecker(t)
+	cfg := config()
+	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{5 << 20, 50 << 20, 10}
+	payloads := map[string][]byte{}
+	for i, n := range sizes {
+		key := "key-" + strconv.Itoa(i)
+		payloads[key] = random(t, n)
+		msg := &sarama.ProducerMessage{
+			Topic: "big", Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(payloads[key]),
+			Headers: []sarama.RecordHeader{{Key: []byte("Trace-ID"), Value: []byte("t" + key)}},
+		}
+		if _, _, err := p.SendMessageContext(context.Background(), msg); err != nil {
+			t.Fatalf("send %d bytes: %v", n, err)
+		}
+	}
+	// Raw, the 5 MiB message is refused by the broker: the limit is real.
+	raw := sarama.NewConfig()
+	raw.Producer.Return.Successes = true
+	raw.Producer.MaxMessageBytes = 8 << 20
+	if _, _, err := syncProducer(t, k.Addrs, raw).SendMessage(&sarama.ProducerMessage{Topic: "big", Value: sarama.ByteEncoder(payloads["key-0"])}); !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		t.Fatalf("raw 5 MiB send: %v, want ErrMessageSizeTooLarge", err)
+	}
+
+	col := newCollector("a")
+	runGroup(t, k.Addrs, cfg, "g-big", []string{"big"}, ccsarama.WrapConsumerGroupHandler(col, c))
+	for _, m := range receive(t, col.got, len(sizes), 30*time.Second) {
+		want := payloads[string(m.Key)]
+		sameBytes(t, string(m.Key), m.Value, want)
+		if v, _ := header(m, "Trace-ID"); v != "t"+string(m.Key) {
+			t.Errorf("%s: Trace-ID header = %q", m.Key, v)
+		}
+		if ccsarama.IsClaimChecked(m) {
+			t.Errorf("%s: contract headers left on a rehydrated message", m.Key)
+		}
+		if _, ok := header(m, claimcheck.HeaderSize); ok {
+			t.Errorf("%s: size header left", m.Key)
+		}
+	}
+}
+
+func TestSyncStashFailure(t *testing.T) {
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "fail", 1, nil)
+	c, st := newChecker(t)
+	st.failing.Store(true)
+	cfg := config()
+	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := random(t, 2<<20)
+	msg := &sarama.ProducerMessage{Topic: "fail", Key: sarama.StringEncoder("k"), Value: sarama.ByteEncoder(body)}
+	_, _, err = p.SendMessage(msg)
+	var ce *claimcheck.Error
+	if !errors.As(err, &ce) || !errors.Is(err, errBackendDown) {
+		t.Fatalf("SendMessage: %v, want a *claimcheck.Error wrapping the backend's", err)
+	}
+	if v, _ := msg.Value.Encode(); len(v) != len(body) || len(msg.Headers) != 0 {
+		t.Fatal("failed send changed the message")
+	}
+	// SendMessages: the small one goes, the big one comes back.
+	small := &sarama.ProducerMessage{Topic: "fail", Value: sarama.StringEncoder("small")}
+	err = p.SendMessages([]*sarama.ProducerMessage{msg, small})
+	var pe sarama.ProducerErrors
+	if !errors.As(err, &pe) || len(pe) != 1 || pe[0].Msg != msg || !errors.Is(pe[0].Err, errBackendDown) {
+		t.Fatalf("SendMessages: %v", err)
+	}
+	if hw := highWater(t, k.Addrs, "fail", 0); hw != 1 {
+		t.Fatalf("%d records on the topic, want 1 (the small one)", hw)
+	}
+}
+
+func TestAsyncOrderAndFailure(t *testing.T) {
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "async", 3, nil)
+	c, st := newChecker(t)
+	st.delay = 5 * time.Millisecond // uploads are slow: small messages behind them must wait
+	cfg := config()
+	raw, err := sarama.NewAsyncProducer(k.Addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ccsarama.WrapAsyncProducer(cfg, raw, c, ccsarama.WithLanes(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys, perKey = 6, 12
+	big := random(t, 300<<10)
+	var wg sync.WaitGroup
+	var successes atomic.Int64
+	wg.Go(func() {
+		for range p.Successes() {
+			successes.Add(1)
+		}
+	})
+	var failed []*sarama.ProducerError
+	wg.Go(func() {
+		for pe := range p.Errors() {
+			failed = append(failed, pe)
+		}
+	})
+	for i := range perKey {
+		for key := range keys {
+			v := []byte(fmt.Sprintf("%d", i))
+			if (i+key)%3 == 0 {
+				v = append(append([]byte{}, big...), v...) // big ones carry the sequence at the end
+			}
+			p.Input() <- &sarama.ProducerMessage{Topic: "async", Key: sarama.StringEncoder("k" + strconv.Itoa(key)), Value: sarama.ByteEncoder(v),
+				Headers: []sarama.RecordHeader{{Key: []byte("seq"), Value: []byte(strconv.Itoa(i))}}}
+		}
+	}
+	// A failure comes back on Errors with the message as it was.
+	time.Sleep(100 * time.Millisecond)
+	for len(p.Input()) > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st.failing.Store(true)
+	bad := &sarama.ProducerMessage{Topic: "async", Key: sarama.StringEncoder("bad"), Value: sarama.ByteEncoder(big)}
+	p.Input() <- bad
+	if err := p.Close(); err != nil {
+		// Close drains Errors itself only if we do not; we do.
+		t.Logf("Close: %v", err)
+	}
+	wg.Wait()
+	if len(failed) != 1 || failed[0].Msg != bad || !errors.Is(failed[0].Err, errBackendDown) || len(bad.Headers) != 0 {
+		t.Fatalf("errors: %v, want the bad message with the backend's error", failed)
+	}
+	if got := successes.Load(); got != keys*perKey {
+		t.Fatalf("%d successes, want %d", got, keys*perKey)
+	}
+
+	col := newCollector("a")
+	runGroup(t, k.Addrs, config(), "g-async", []string{"async"}, ccsarama.WrapConsumerGroupHandler(col, c))
+	next := map[string]int{}
+	for _, m := range receive(t, col.got, keys*perKey, 30*time.Second) {
+		seq, _ := header(m, "seq")
+		if want := strconv.Itoa(next[string(m.Key)]); seq != want {
+			t.Fatalf("key %s: got seq %s, want %s (per-key order broken)", m.Key, seq, want)
+		}
+		if len(m.Value) > len(big) && string(m.Value[len(big):]) != seq {
+			t.Fatalf("key %s seq %s: payload does not match", m.Key, seq)
+		}
+		next[string(m.Key)]++
+	}
+}
+
+// TestMissingStash: a claim-checked message whose stash is gone is never
+// delivered, the error is reported, and the group's offset stays on it.
+func TestMissingStash(t *testing.T) {
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "gone", 1, nil)
+	c, _ := newChecker(t)
+	cfg := config()
+	p, _ := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	send := func(v []byte) *sarama.ProducerMessage {
+		m := &sarama.ProducerMessage{Topic: "gone", Value: sarama.ByteEncoder(v)}
+		if _, _, err := p.SendMessage(m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	send([]byte("first"))
+	lost := send(random(t, 400<<10))
+	send([]byte("third"))
+	addr, _ := lost.Value.Encode()
+	if err := c.Engine().Delete(context.Background(), string(addr)); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("stop", func(t *testing.T) {
+		reported := make(chan error, 16)
+		col := newCollector("a")
+		h := ccsarama.WrapConsumerGroupHandler(col, c, ccsarama.OnConsumeError(func(_ context.Context, m *sarama.ConsumerMessage, err error) error {
+			reported <- err
+			return err
+		}))
+		g := runGroup(t, k.Addrs, cfg, "g-stop", []string{"gone"}, h)
+		first := receive(t, col.got, 1, 20*time.Second)[0]
+		if string(first.Value) != "first" {
+			t.Fatalf("first message = %q", first.Value)
+		}
+		select {
+		case err := <-reported:
+			if !errors.Is(err, stash.ErrNotFound) {
+				t.Fatalf("reported %v, want stash.ErrNotFound", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no error reported")
+		}
+		select {
+		case err := <-g.errs:
+			if !errors.Is(err, stash.ErrNotFound) {
+				t.Fatalf("group error %v, want stash.ErrNotFound", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("ConsumeClaim's error did not reach the group's Errors")
+		}
+		time.Sleep(300 * time.Millisecond) // more sessions come and go; none may deliver past the hole
+		g.stop()
+		if n := col.count(); n < 1 {
+			t.Fatal("nothing delivered")
+		}
+		for len(col.got) > 0 {
+			if m := <-col.got; string(m.Value) != "first" {
+				t.Fatalf("delivered %q past the missing stash", m.Value)
+			}
+		}
+		if off := committed(t, k.Addrs, "g-stop", "gone", 0); off != 1 {
+			t.Fatalf("committed offset %d, want 1 (the missing message's)", off)
+		}
+	})
+
+	t.Run("skip", func(t *testing.T) {
+		col := newCollector("b")
+		var skipped atomic.Int64
+		h := ccsarama.WrapConsumerGroupHandler(col, c, ccsarama.OnConsumeError(func(_ context.Context, m *sarama.ConsumerMessage, err error) error {
+			skipped.Add(1)
+			return nil
+		}))
+		runGroup(t, k.Addrs, cfg, "g-skip", []string{"gone"}, h)
+		got := receive(t, col.got, 2, 20*time.Second)
+		if string(got[0].Value) != "first" || string(got[1].Value) != "third" || skipped.Load() != 1 {
+			t.Fatalf("got %q, %q, skipped %d", got[0].Value, got[1].Value, skipped.Load())
+		}
+	})
+
+	t.Run("interceptor", func(t *testing.T) {
+		reported := make(chan error, 4)
+		icfg := config()
+		icfg.Consumer.Interceptors = []sarama.ConsumerInterceptor{ccsarama.NewConsumerInterceptor(c,
+			ccsarama.OnConsumeError(func(_ context.Context, _ *sarama.ConsumerMessage, err error) error {
+				reported <- err
+				return nil
+			}))}
+		col := newCollector("c")
+		runGroup(t, k.Addrs, icfg, "g-icpt", []string{"gone"}, col)
+		got := receive(t, col.got, 3, 20*time.Second)
+		if !ccsarama.IsClaimChecked(got[1]) || string(got[1].Value) != string(addr) {
+			t.Fatal("the unreadable message was not left claim-checked")
+		}
+		if ccsarama.IsClaimChecked(got[0]) || ccsarama.IsClaimChecked(got[2]) {
+			t.Fatal("plain messages read as claim-checked")
+		}
+		if err := <-reported; !errors.Is(err, stash.ErrNotFound) {
+			t.Fatalf("reported %v", err)
+		}
+	})
+}
+
+// TestInterceptors: the drop-in path, both ways, and a stash failure on
+// produce that leaves the message to fail on sarama's own size check.
+func TestInterceptors(t *testing.T) {
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "drop", 1, nil)
+	c, st := newChecker(t)
+	var reported []error
+	cfg := config()
+	cfg.Producer.Interceptors = []sarama.ProducerInterceptor{ccsarama.NewProducerInterceptor(c,
+		ccsarama.OnProduceError(func(_ *sarama.ProducerMessage, err error) { reported = append(reported, err) }))}
+	cfg.Consumer.Interceptors = []sarama.ConsumerInterceptor{ccsarama.NewConsumerInterceptor(c)}
+	p := syncProducer(t, k.Addrs, cfg)
+	body := random(t, 5<<20)
+	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "drop", Key: sarama.StringEncoder("k1"), Value: sarama.ByteEncoder(body)}); err != nil {
+		t.Fatal(err)
+	}
+	st.failing.Store(true)
+	other := random(t, 5<<20) // a new payload: the same one would find its stash already written
+	failing := &sarama.ProducerMessage{Topic: "drop", Value: sarama.ByteEncoder(other)}
+	_, _, err := p.SendMessage(failing)
+	var ce sarama.ConfigurationError
+	if !errors.As(err, &ce) && !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		t.Fatalf("send with the stash down: %v, want sarama's size error", err)
+	}
+	if len(reported) != 1 || !errors.Is(reported[0], errBackendDown) {
+		t.Fatalf("reported %v", reported)
+	}
+	if claimcheck.IsClaimChecked(ccsarama.ProducerHeaders(failing)) {
+		t.Fatal("failed message was marked claim-checked")
+	}
+	if hw := highWater(t, k.Addrs, "drop", 0); hw != 1 {
+		t.Fatalf("%d records on the topic, want 1", hw)
+	}
+	col := newCollector("a")
+	runGroup(t, k.Addrs, cfg, "g-drop", []string{"drop"}, col)
+	m := receive(t, col.got, 1, 20*time.Second)[0]
+	sameBytes(t, "intercepted", m.Value, body)
+	if string(m.Key) != "k1" || ccsarama.IsClaimChecked(m) {
+		t.Fatalf("key %q, claim-checked %v", m.Key, ccsarama.IsClaimChecked(m))
+	}
+}
+
+func TestThreeBrokers(t *testing.T) {
+	k := startKafka(t, 3)
+	k.CreateTopic(t, "multi", 6, nil)
+	testFanOut(t, k, "multi", 12, 1<<20)
+}
+
+func testFanOut(t *testing.T, k *kafkatest.Cluster, topic string, n, size int) {
+	c, _ := newChecker(t)
+	cfg := config()
+	p, _ := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	want := map[string][]byte{}
+	var msgs []*sarama.ProducerMessage
+	for i := range n {
+		key := "key-" + strconv.Itoa(i)
+		want[key] = random(t, size)
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(want[key])})
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+	parts := map[int32]bool{}
+	for _, m := range msgs {
+		parts[m.Partition] = true
+	}
+	if len(parts) < 2 {
+		t.Fatalf("all messages went to %v: keys did not spread", parts)
+	}
+	col := newCollector("a")
+	runGroup(t, k.Addrs, cfg, "g-"+topic, []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
+	for _, m := range receive(t, col.got, n, 30*time.Second) {
+		sameBytes(t, string(m.Key), m.Value, want[string(m.Key)])
+	}
+}
+
+// TestRebalance: a second consumer joins mid-stream; every message still
+// arrives rehydrated, and both consumers take part.
+func TestRebalance(t *testing.T) {
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "rebal", 4, nil)
+	c, _ := newChecker(t)
+	cfg := config()
+	p, _ := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	body := random(t, 300<<10)
+	const total = 60
+	sendRange := func(from, to int) {
+		for i := from; i < to; i++ {
+			v := append([]byte(strconv.Itoa(i)+":"), body...)
+			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "rebal", Key: sarama.StringEncoder("k" + strconv.Itoa(i%8)), Value: sarama.ByteEncoder(v)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a, b := newCollector("a"), newCollector("b")
+	merged := make(chan *sarama.ConsumerMessage, 2*total)
+	runGroup(t, k.Addrs, cfg, "g-rebal", []string{"rebal"}, ccsarama.WrapConsumerGroupHandler(a, c))
+	sendRange(0, total/2)
+	for range 10 {
+		merged <- <-a.got
+	}
+	runGroup(t, k.Addrs, cfg, "g-rebal", []string{"rebal"}, ccsarama.WrapConsumerGroupHandler(b, c))
+	deadline := time.Now().Add(15 * time.Second)
+	for b.count() == 0 && time.Now().Before(deadline) {
+		sendRange(total/2, total/2+1) // keep the stream going until b gets a share
+		select {
+		case m := <-a.got:
+			merged <- m
+		case m := <-b.got:
+			merged <- m
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if b.count() == 0 {
+		t.Fatal("the second consumer never got a partition")
+	}
+	sendRange(total/2, total)
+	seen := map[string]bool{}
+	timeout := time.After(30 * time.Second)
+	for len(seen) < total {
+		var m *sarama.ConsumerMessage
+		select {
+		case m = <-merged:
+		case m = <-a.got:
+		case m = <-b.got:
+		case <-timeout:
+			t.Fatalf("saw %d of %d distinct messages", len(seen), total)
+		}
+		i := 0
+		for m.Value[i] != ':' {
+			i++
+		}
+		sameBytes(t, "payload "+string(m.Value[:i]), m.Value[i+1:], body)
+		seen[string(m.Value[:i])] = true
+	}
+}

@@ -1,0 +1,253 @@
+package ccsarama_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/kafkatest"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/memstash"
+)
+
+// flakyStore is memstash whose Put fails while failing is set.
+type flakyStore struct {
+	*memstash.Store
+	failing atomic.Bool
+	delay   time.Duration // added to every Put
+}
+
+var errBackendDown = errors.New("test: backend down")
+
+func (f *flakyStore) Put(ctx context.Context, ns, key string, r io.Reader, size int64, a *driver.Attributes) error {
+	if f.delay > 0 {
+		time.Sleep(f.delay)
+	}
+	if f.failing.Load() {
+		return errBackendDown
+	}
+	return f.Store.Put(ctx, ns, key, r, size, a)
+}
+
+func newChecker(t testing.TB, opts ...claimcheck.Option) (*claimcheck.Checker, *flakyStore) {
+	t.Helper()
+	st := &flakyStore{Store: memstash.New()}
+	e, err := stash.New(stash.WithBackend("mem", st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	c, err := claimcheck.New(e, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, st
+}
+
+func startKafka(t testing.TB, brokers int) *kafkatest.Cluster {
+	return kafkatest.Start(t, brokers, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+}
+
+func config() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.ClientID = "ccsarama-test"
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Offsets.AutoCommit.Interval = 50 * time.Millisecond
+	cfg.Consumer.Group.Session.Timeout = 2 * time.Second
+	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+	cfg.Consumer.Group.Rebalance.Timeout = 2 * time.Second
+	cfg.Consumer.Group.Rebalance.Retry.Backoff = 50 * time.Millisecond
+	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
+	cfg.Consumer.Fetch.Default = 1 << 20
+	return cfg
+}
+
+func syncProducer(t testing.TB, addrs []string, cfg *sarama.Config) sarama.SyncProducer {
+	t.Helper()
+	p, err := sarama.NewSyncProducer(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func random(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// collector is a consumer-group handler that hands every message it sees
+// to got and marks it.
+type collector struct {
+	name string
+	got  chan *sarama.ConsumerMessage
+	mu   sync.Mutex
+	seen int
+}
+
+func newCollector(name string) *collector {
+	return &collector{name: name, got: make(chan *sarama.ConsumerMessage, 1024)}
+}
+
+func (c *collector) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (c *collector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (c *collector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			c.mu.Lock()
+			c.seen++
+			c.mu.Unlock()
+			c.got <- m
+			sess.MarkMessage(m, "")
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (c *collector) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.seen }
+
+// group runs a consumer group over topics with handler h until the test
+// ends or stop is called; errs receives what sarama reports.
+type group struct {
+	cg     sarama.ConsumerGroup
+	cancel context.CancelFunc
+	done   chan struct{}
+	errs   chan error
+	once   sync.Once
+}
+
+func runGroup(t testing.TB, addrs []string, cfg *sarama.Config, id string, topics []string, h sarama.ConsumerGroupHandler) *group {
+	t.Helper()
+	cg, err := sarama.NewConsumerGroup(addrs, id, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &group{cg: cg, cancel: cancel, done: make(chan struct{}), errs: make(chan error, 64)}
+	go func() {
+		for err := range cg.Errors() {
+			select {
+			case g.errs <- err:
+			default:
+			}
+		}
+	}()
+	go func() {
+		defer close(g.done)
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, topics, h); err != nil {
+				if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+					return
+				}
+				select {
+				case g.errs <- err:
+				default:
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}()
+	t.Cleanup(g.stop)
+	return g
+}
+
+// stop leaves the group, committing what was marked.
+func (g *group) stop() {
+	g.once.Do(func() {
+		g.cancel()
+		<-g.done
+		g.cg.Close()
+	})
+}
+
+func receive(t testing.TB, ch <-chan *sarama.ConsumerMessage, n int, timeout time.Duration) []*sarama.ConsumerMessage {
+	t.Helper()
+	var out []*sarama.ConsumerMessage
+	deadline := time.After(timeout)
+	for len(out) < n {
+		select {
+		case m := <-ch:
+			out = append(out, m)
+		case <-deadline:
+			t.Fatalf("received %d of %d messages in %v", len(out), n, timeout)
+		}
+	}
+	return out
+}
+
+func header(m *sarama.ConsumerMessage, k string) (string, bool) {
+	for _, h := range m.Headers {
+		if h != nil && string(h.Key) == k {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// highWater returns the next offset of topic/partition: the count of
+// records produced to it.
+func highWater(t testing.TB, addrs []string, topic string, partition int32) int64 {
+	t.Helper()
+	cl, err := sarama.NewClient(addrs, config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	off, err := cl.GetOffset(topic, partition, sarama.OffsetNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off
+}
+
+// committed returns the group's committed offset of topic/partition (-1 for
+// none).
+func committed(t testing.TB, addrs []string, id, topic string, partition int32) int64 {
+	t.Helper()
+	adm, err := sarama.NewClusterAdmin(addrs, config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	resp, err := adm.ListConsumerGroupOffsets(id, map[string][]int32{topic: {partition}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := resp.GetBlock(topic, partition)
+	if b == nil {
+		return -1
+	}
+	return b.Offset
+}
+
+func sameBytes(t testing.TB, what string, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: got %d bytes, want %d (contents differ: %v)", what, len(got), len(want), len(got) == len(want))
+	}
+}
