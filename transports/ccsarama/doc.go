@@ -1,0 +1,53 @@
+// Package ccsarama is the claim-check transport for github.com/IBM/sarama:
+// a message too big for its topic is stored in a stash on the way out, sent
+// as a short stash address with the contract headers (claimcheck), and
+// swapped back on the way in. Kafka's default 1 MiB limit then stops
+// mattering to applications.
+//
+// # Producing
+//
+// The recommended path is to wrap the producer: WrapSyncProducer and
+// WrapAsyncProducer offload before a message enters sarama, return stash
+// failures to the caller (the async producer's Errors channel, as a
+// *sarama.ProducerError holding the original message) and produce nothing
+// that points to a stash not written. Keys, headers, partitions and
+// timestamps are kept. The async producer offloads on lanes chosen by topic
+// and key, off sarama's dispatcher goroutine: per-key order holds, and a
+// slow upload stalls only its lane (WithLanes). Close drains.
+//
+// The drop-in path is a ProducerInterceptor in config.Producer.Interceptors.
+// It needs no code change but runs on sarama's dispatcher goroutine (a slow
+// upload stalls the producer) and cannot return errors: when a stash write
+// fails, the message is left as it was and the failure is reported, so an
+// oversized message fails with sarama's own size error.
+//
+// Record headers need Kafka 0.11: the wrappers refuse an older
+// config.Version with ErrVersion. Header keys are case-sensitive; the
+// contract's names are lowercase. Headers adapts both sarama header types to
+// claimcheck.Headers.
+//
+// # Consuming
+//
+// WrapConsumerGroupHandler rehydrates each message before your
+// ConsumeClaim sees it. A message whose stash cannot be read (gone,
+// expired, tampered with, or in a store this consumer may not read) is
+// never delivered, so it cannot be marked: by default the claim stops,
+// ConsumeClaim returns the error and the group's committed offset stays on
+// that message (OnConsumeError and claimcheck.OnRehydrateFailure can route it
+// and skip it instead).
+//
+// The drop-in ConsumerInterceptor cannot hold a message back: one whose
+// stash cannot be read is delivered still claim-checked (its value is the
+// address, its contract headers are there) and the failure is reported.
+// Check IsClaimChecked before processing such a message.
+//
+// # Trade-offs
+//
+// A claim-checked message costs one stash write on send and one read on
+// receive; below the checker's threshold a message passes untouched, for the
+// price of encoding its value once to measure it. Kafka keeps only the
+// address, so topic retention no longer bounds the payload's life: the
+// stash's TTL does. Compaction and tombstones are unaffected (a nil value is
+// never offloaded), but a compacted topic keeps the address of the latest
+// value only; give stashes a TTL at least as long as your consumers may lag.
+package ccsarama
