@@ -36,6 +36,29 @@ var encoders = sync.Pool{New: func() any {
 	return enc
 }}
 
+// encodersKept holds a couple of encoders for good: an encoder's history
+// costs about 15 MiB to allocate, and sync.Pool misses (after a GC, or on
+// another P) would pay it again.
+var encodersKept = make(chan *zstd.Encoder, 2)
+
+func getEncoder() *zstd.Encoder {
+	select {
+	case enc := <-encodersKept:
+		return enc
+	default:
+		return encoders.Get().(*zstd.Encoder)
+	}
+}
+
+func putEncoder(enc *zstd.Encoder) {
+	enc.Reset(nil)
+	select {
+	case encodersKept <- enc:
+	default:
+		encoders.Put(enc)
+	}
+}
+
 var decoders = sync.Pool{New: func() any {
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1),
@@ -84,14 +107,13 @@ func compressAll(src []byte) []byte {
 	buf := buffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	buf.Grow(len(src)/2 + 64)
-	enc := encoders.Get().(*zstd.Encoder)
+	enc := getEncoder()
 	enc.Reset(buf)
 	_, err := enc.Write(src)
 	if err == nil {
 		err = enc.Close()
 	}
-	enc.Reset(nil)
-	encoders.Put(enc)
+	putEncoder(enc)
 	if err != nil {
 		panic(fmt.Sprintf("stash: zstd encode to memory: %v", err)) // cannot fail writing to a bytes.Buffer
 	}

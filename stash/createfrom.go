@@ -12,21 +12,41 @@ import (
 	"sync"
 
 	"github.com/claimstash/claimstash/stash/driver"
-	"github.com/klauspost/compress/zstd"
 )
 
 // firstRead is how much CreateFrom reads before it commits to the pooled
 // spool buffer: a small payload costs about its own size in allocations.
 const firstRead = 64 << 10
 
-// spoolBuffers holds DefaultSpoolMemory-sized buffers. A large CreateFrom
-// reads its first DefaultSpoolMemory bytes into one and then uses it as the
-// copy buffer, so streaming a payload of any size allocates the spool buffer
-// once per process (or per GC cycle), not once per call.
-var spoolBuffers = sync.Pool{New: func() any {
-	b := make([]byte, DefaultSpoolMemory)
-	return &b
-}}
+// Spool buffers are DefaultSpoolMemory bytes. A large CreateFrom reads its
+// first DefaultSpoolMemory bytes into one and then uses it as the copy
+// buffer. One buffer is kept for good (spoolKept) so that streaming large
+// payloads one after another allocates nothing per call; more, for
+// concurrent calls, come from a sync.Pool that the GC may empty.
+var (
+	spoolKept    = make(chan *[]byte, 1)
+	spoolBuffers = sync.Pool{New: func() any {
+		b := make([]byte, DefaultSpoolMemory)
+		return &b
+	}}
+)
+
+func getSpool() *[]byte {
+	select {
+	case b := <-spoolKept:
+		return b
+	default:
+		return spoolBuffers.Get().(*[]byte)
+	}
+}
+
+func putSpool(b *[]byte) {
+	select {
+	case spoolKept <- b:
+	default:
+		spoolBuffers.Put(b)
+	}
+}
 
 // CreateFrom is Create for a payload read from r, which it reads to EOF. A
 // payload of up to DefaultSpoolMemory bytes is buffered in memory and takes
@@ -68,8 +88,8 @@ func (e *Engine) createFrom(ctx context.Context, name string, r io.Reader, opts 
 	case err != nil:
 		return nil, err
 	}
-	bp := spoolBuffers.Get().(*[]byte)
-	defer spoolBuffers.Put(bp)
+	bp := getSpool()
+	defer putSpool(bp)
 	buf := *bp
 	copy(buf, small)
 	m, err := readFull(ctx, lr, buf[n:])
@@ -224,14 +244,13 @@ func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tem
 		return nil, 0, err
 	}
 	lw := &limitWriter{w: z.f, limit: limit}
-	enc := encoders.Get().(*zstd.Encoder)
+	enc := getEncoder()
 	enc.Reset(lw)
 	_, err = io.CopyBuffer(enc, io.NewSectionReader(src, 0, size), buf)
 	if err == nil {
 		err = enc.Close()
 	}
-	enc.Reset(nil)
-	encoders.Put(enc)
+	putEncoder(enc)
 	if err != nil {
 		z.discard()
 		if errors.Is(err, errNoGain) {

@@ -1,0 +1,450 @@
+package stash_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
+	"github.com/klauspost/compress/zstd"
+)
+
+// memEngine is an engine over a fresh memstash store, inline disabled.
+func memEngine(t testing.TB, opts ...stash.Option) (*stash.Engine, *memstash.Store) {
+	t.Helper()
+	store := memstash.New()
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeMem, store), stash.WithInlineMax(-1)}, opts...)...)
+	if err != nil {
+		t.Fatalf("stash.New: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e, store
+}
+
+// putRaw stores raw bytes under the address of want with the given
+// encoding and recorded size, as a hostile or broken writer could.
+func putRaw(t *testing.T, store *memstash.Store, name string, want []byte, stored []byte, enc driver.Encoding, size int64) string {
+	t.Helper()
+	a := stash.Address{Scheme: stash.SchemeMem, Namespace: "default", Name: name, Digest: sha(want)}
+	attrs := &driver.Attributes{Size: size, StoredSize: int64(len(stored)), Encoding: enc, Digest: a.Digest, Created: time.Now()}
+	if err := store.Put(context.Background(), a.Namespace, a.Key(), bytes.NewReader(stored), int64(len(stored)), attrs); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	return a.String()
+}
+
+func zstdOf(t *testing.T, p []byte) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc.EncodeAll(p, nil)
+}
+
+// readBoth reads address with Retrieve and with Open to the end, and
+// returns the two errors; it fails the test if either returned data as if
+// it were good.
+func readBoth(t *testing.T, e *stash.Engine, address string) (retrieveErr, openErr error) {
+	t.Helper()
+	s, err := e.Retrieve(context.Background(), address)
+	if err == nil || s != nil {
+		t.Fatalf("Retrieve succeeded (%v), want an error", s != nil)
+	}
+	r, oerr := e.Open(context.Background(), address)
+	if oerr != nil {
+		return err, oerr
+	}
+	defer r.Close()
+	_, oerr = io.Copy(io.Discard, r)
+	if oerr == nil {
+		t.Fatalf("Open read to a clean EOF, want an error")
+	}
+	return err, oerr
+}
+
+func TestDecompressionBombs(t *testing.T) {
+	e, store := memEngine(t)
+	big := make([]byte, 4<<20) // zeros: a tiny frame
+	frame := zstdOf(t, big)
+
+	t.Run("MoreThanRecorded", func(t *testing.T) {
+		addr := putRaw(t, store, "bomb", big[:1000], frame, driver.EncodingZstd, 1000)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrTooLarge) || !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrTooLarge (and ErrIntegrity)", err)
+			}
+		}
+	})
+
+	t.Run("FewerThanRecorded", func(t *testing.T) {
+		small := zstdOf(t, big[:100])
+		addr := putRaw(t, store, "short", big[:1000], small, driver.EncodingZstd, 1000)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+
+	t.Run("Garbage", func(t *testing.T) {
+		garbage := stashtest.RandomPayload(10_000, 9)
+		addr := putRaw(t, store, "garbage", big[:50_000], garbage, driver.EncodingZstd, 50_000)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+
+	t.Run("TruncatedFrame", func(t *testing.T) {
+		p := stashtest.JSONPayload(200_000, 3)
+		z := zstdOf(t, p)
+		addr := putRaw(t, store, "truncated", p, z[:len(z)/2], driver.EncodingZstd, int64(len(p)))
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+
+	// Frames that ask the decoder for a huge window: refused before any
+	// allocation of that size.
+	rawBlock := func(payload []byte) []byte {
+		h := uint32(1) | uint32(len(payload))<<3 // last block, raw
+		return append([]byte{byte(h), byte(h >> 8), byte(h >> 16)}, payload...)
+	}
+	magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
+	hugeWindow := append(append(append([]byte{}, magic...), 0x00, 20<<3), rawBlock([]byte("hello"))...) // 1 GiB window
+	fcs := make([]byte, 8)
+	binary.LittleEndian.PutUint64(fcs, 1<<40)
+	hugeContent := append(append(append(append([]byte{}, magic...), 0xe0), fcs...), rawBlock([]byte("hello"))...) // single segment, FCS 1 TiB
+	for _, c := range []struct {
+		name  string
+		frame []byte
+	}{{"HugeWindow", hugeWindow}, {"HugeContentSize", hugeContent}} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := putRaw(t, store, strings.ToLower(c.name), []byte("hello"), c.frame, driver.EncodingZstd, 5)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			rerr, oerr := readBoth(t, e, addr)
+			runtime.ReadMemStats(&after)
+			for _, err := range []error{rerr, oerr} {
+				if !errors.Is(err, stash.ErrTooLarge) && !errors.Is(err, stash.ErrIntegrity) {
+					t.Errorf("got %v, want ErrTooLarge or ErrIntegrity", err)
+				}
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 32<<20 {
+				t.Errorf("refusing the frame allocated %d MiB", n>>20)
+			}
+		})
+	}
+
+	t.Run("RecordedSizeOverLimit", func(t *testing.T) {
+		small, smallStore := memEngine(t, stash.WithMaxSize(1<<20))
+		p := stashtest.RandomPayload(2<<20, 4)
+		addr := putRaw(t, smallStore, "big", p, p, driver.EncodingIdentity, int64(len(p)))
+		_, err := small.Retrieve(context.Background(), addr)
+		if !errors.Is(err, stash.ErrTooLarge) {
+			t.Errorf("Retrieve: %v, want ErrTooLarge", err)
+		}
+		_, err = small.Open(context.Background(), addr)
+		if !errors.Is(err, stash.ErrTooLarge) {
+			t.Errorf("Open: %v, want ErrTooLarge", err)
+		}
+	})
+
+	t.Run("UnknownEncoding", func(t *testing.T) {
+		p := []byte("some bytes")
+		addr := putRaw(t, store, "brotli", p, p, driver.Encoding("br"), int64(len(p)))
+		_, err := e.Retrieve(context.Background(), addr)
+		if !errors.Is(err, stash.ErrUnsupported) {
+			t.Errorf("Retrieve: %v, want ErrUnsupported", err)
+		}
+	})
+
+	t.Run("StoredDigestDiffers", func(t *testing.T) {
+		p := []byte("some bytes")
+		a := stash.Address{Scheme: stash.SchemeMem, Namespace: "default", Name: "lying", Digest: sha(p)}
+		attrs := &driver.Attributes{Size: int64(len(p)), StoredSize: int64(len(p)), Digest: sha([]byte("other")), Created: time.Now()}
+		if err := store.Put(context.Background(), a.Namespace, a.Key(), bytes.NewReader(p), int64(len(p)), attrs); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.Retrieve(context.Background(), a.String())
+		if !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("Retrieve: %v, want ErrIntegrity", err)
+		}
+	})
+}
+
+func TestCompression(t *testing.T) {
+	ctx := context.Background()
+	e, _ := memEngine(t)
+	json := stashtest.JSONPayload(300_000, 1)
+	random := stashtest.RandomPayload(300_000, 1)
+	for _, c := range []struct {
+		name    string
+		payload []byte
+		opts    []stash.CreateOption
+		want    driver.Encoding
+	}{
+		{"auto-json", json, nil, driver.EncodingZstd},
+		{"auto-random", random, nil, driver.EncodingIdentity},
+		{"auto-below-floor", json[:stash.DefaultCompressFloor-1], nil, driver.EncodingIdentity},
+		{"none-json", json, []stash.CreateOption{stash.WithCompression(stash.CompressionNone)}, driver.EncodingIdentity},
+		{"zstd-small-json", json[:1000], []stash.CreateOption{stash.WithCompression(stash.CompressionZstd)}, driver.EncodingZstd},
+		{"zstd-random", random, []stash.CreateOption{stash.WithCompression(stash.CompressionZstd)}, driver.EncodingIdentity},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, stream := range []bool{false, true} {
+				var s *stash.Stash
+				var err error
+				if stream {
+					s, err = e.CreateFrom(ctx, c.name, bytes.NewReader(c.payload), c.opts...)
+				} else {
+					s, err = e.Create(ctx, c.name, c.payload, c.opts...)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.Encoding != c.want {
+					t.Errorf("stream=%v: encoding %q, want %q", stream, s.Encoding, c.want)
+				}
+				if s.Encoding == driver.EncodingZstd && s.StoredSize >= s.Size {
+					t.Errorf("stream=%v: zstd stored %d bytes for %d", stream, s.StoredSize, s.Size)
+				}
+				got, err := e.Retrieve(ctx, s.String())
+				if err != nil || !bytes.Equal(got.Data, c.payload) {
+					t.Fatalf("Retrieve: %v", err)
+				}
+				if err := e.Delete(ctx, s.String()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestCreateFromSpooled covers the temp-file path: same address as Create,
+// compression overrides, size limit, temp files removed, failing readers.
+func TestCreateFromSpooled(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, _ := memEngine(t, stash.WithTempDir(dir), stash.WithMaxSize(20<<20))
+	json := stashtest.JSONPayload(stash.DefaultSpoolMemory+5000, 1)
+	random := stashtest.RandomPayload(stash.DefaultSpoolMemory+5000, 2)
+	checkNoTemp := func(t *testing.T) {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != 0 {
+			t.Errorf("temp dir holds %d files after CreateFrom, want none", len(ents))
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		payload []byte
+		c       stash.Compression
+		want    driver.Encoding
+	}{
+		{"json-auto", json, stash.CompressionAuto, driver.EncodingZstd},
+		{"json-none", json, stash.CompressionNone, driver.EncodingIdentity},
+		{"random-auto", random, stash.CompressionAuto, driver.EncodingIdentity},
+		{"random-zstd", random, stash.CompressionZstd, driver.EncodingIdentity},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opt := stash.WithCompression(c.c)
+			s, err := e.CreateFrom(ctx, c.name, iotest.HalfReader(bytes.NewReader(c.payload)), opt, stash.ContentType("x/y"))
+			if err != nil {
+				t.Fatalf("CreateFrom: %v", err)
+			}
+			checkNoTemp(t)
+			if s.Data != nil {
+				t.Errorf("CreateFrom returned Data")
+			}
+			if s.Encoding != c.want || s.Size != int64(len(c.payload)) || s.ContentType != "x/y" {
+				t.Errorf("stash %q, %d bytes, %q; want %q, %d, x/y", s.Encoding, s.Size, s.ContentType, c.want, len(c.payload))
+			}
+			s2, err := e.Create(ctx, c.name, c.payload, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s2.String() != s.String() {
+				t.Errorf("Create gave %s, CreateFrom %s", s2, s)
+			}
+			got, err := e.Retrieve(ctx, s.String())
+			if err != nil || !bytes.Equal(got.Data, c.payload) {
+				t.Fatalf("Retrieve: %v", err)
+			}
+		})
+	}
+
+	t.Run("TooLarge", func(t *testing.T) {
+		for _, n := range []int64{20<<20 + 1, 1 << 40} {
+			r := &countingReader{r: io.LimitReader(zeros{}, n)}
+			_, err := e.CreateFrom(ctx, "huge", r)
+			if !errors.Is(err, stash.ErrTooLarge) {
+				t.Errorf("CreateFrom of %d bytes: %v, want ErrTooLarge", n, err)
+			}
+			if r.n > 20<<20+1 {
+				t.Errorf("CreateFrom read %d bytes of a stream over the limit of %d", r.n, 20<<20)
+			}
+			checkNoTemp(t)
+		}
+		small, _ := memEngine(t, stash.WithMaxSize(1000))
+		_, err := small.CreateFrom(ctx, "x", bytes.NewReader(make([]byte, 1001)))
+		if !errors.Is(err, stash.ErrTooLarge) {
+			t.Errorf("CreateFrom of 1001 bytes over a limit of 1000: %v, want ErrTooLarge", err)
+		}
+		if _, err := small.CreateFrom(ctx, "x", bytes.NewReader(make([]byte, 1000))); err != nil {
+			t.Errorf("CreateFrom of 1000 bytes with a limit of 1000: %v", err)
+		}
+	})
+
+	t.Run("FailingReader", func(t *testing.T) {
+		boom := errors.New("connection reset")
+		for _, at := range []int{10, stash.DefaultSpoolMemory + 10} {
+			r := io.MultiReader(bytes.NewReader(random[:at]), iotest.ErrReader(boom))
+			_, err := e.CreateFrom(ctx, "failing", r)
+			if !errors.Is(err, boom) {
+				t.Errorf("CreateFrom failing after %d bytes: %v, want the reader's error", at, err)
+			}
+			checkNoTemp(t)
+		}
+	})
+
+	t.Run("Cancelled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		r := &cancelAfter{r: bytes.NewReader(random), n: stash.DefaultSpoolMemory + 1, cancel: cancel}
+		_, err := e.CreateFrom(cctx, "cancelled", r)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("CreateFrom cancelled midway: %v, want context.Canceled", err)
+		}
+		checkNoTemp(t)
+	})
+
+	t.Run("BadTempDir", func(t *testing.T) {
+		bad, _ := memEngine(t, stash.WithTempDir(dir+"/missing"))
+		if _, err := bad.CreateFrom(ctx, "x", bytes.NewReader(random)); err == nil {
+			t.Errorf("CreateFrom with a missing temp dir succeeded")
+		}
+		// Small payloads never touch it.
+		if _, err := bad.CreateFrom(ctx, "x", bytes.NewReader(random[:1000])); err != nil {
+			t.Errorf("CreateFrom of a small payload: %v", err)
+		}
+	})
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// cancelAfter cancels its context once n bytes have been read.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n -= n
+	if c.n <= 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
+// TestCreateFromBoundedMemory: streaming 64 MiB allocates, beyond the
+// pooled spool buffer and zstd encoder, well under 8 MiB (under 2 MiB here).
+// It takes the best of three runs: a GC between two runs may empty the pools,
+// as it would in a long-running process now and then.
+func TestCreateFromBoundedMemory(t *testing.T) {
+	ctx := context.Background()
+	e, _ := memEngine(t, stash.WithTempDir(t.TempDir()))
+	const size = 64 << 20
+	// Random tiles longer than the zstd window stay incompressible.
+	tiles := map[bool][]byte{false: stashtest.RandomPayload(8<<20, 1), true: stashtest.JSONPayload(64<<10, 1)}
+	for _, compressible := range []bool{false, true} {
+		best := int64(1 << 62)
+		for range 4 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			s, err := e.CreateFrom(ctx, "big", &patternReader{n: size, tile: tiles[compressible]})
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatalf("CreateFrom: %v", err)
+			}
+			if (s.Encoding == driver.EncodingZstd) != compressible {
+				t.Fatalf("compressible=%v: stored as %q", compressible, s.Encoding)
+			}
+			// The store's own copy of the stored bytes is not the engine's.
+			best = min(best, int64(after.TotalAlloc-before.TotalAlloc)-s.StoredSize)
+			r, err := e.Open(ctx, s.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, r)
+			r.Close()
+			if err != nil || n != size {
+				t.Fatalf("Open: read %d, %v", n, err)
+			}
+			if err := e.Delete(ctx, s.String()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("compressible=%v: CreateFrom of 64 MiB allocated %d KiB beyond the stored copy", compressible, best>>10)
+		if best > 2<<20 {
+			t.Errorf("compressible=%v: CreateFrom of 64 MiB allocated %d KiB beyond the stored copy, want under 2 MiB", compressible, best>>10)
+		}
+	}
+}
+
+// patternReader yields n bytes by repeating tile, without holding them.
+type patternReader struct {
+	n, off int
+	tile   []byte
+}
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	b = b[:min(len(b), p.n-p.off)]
+	for done := 0; done < len(b); {
+		c := copy(b[done:], p.tile[(p.off+done)%len(p.tile):])
+		done += c
+	}
+	p.off += len(b)
+	return len(b), nil
+}
