@@ -2,9 +2,7 @@ package s3stash
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -381,27 +379,24 @@ func wrap(op, bucket, key string, err error) error {
 
 // ---- requests ----
 
-// withPayloadHash makes the SigV4 signer use a SHA-256 we computed already
-// (for the checksum) instead of hashing the body a second time.
-func withPayloadHash(sum []byte) func(*s3.Options) {
-	h := hex.EncodeToString(sum)
-	return s3.WithAPIOptions(func(st *middleware.Stack) error {
-		if _, ok := st.Finalize.Get(computePayloadHashID); !ok {
-			return nil // unsigned payloads: nothing to save
-		}
-		return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("claimstashPayloadHash",
-			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				return next.HandleFinalize(v4.SetPayloadHash(ctx, h), in)
-			}), computePayloadHashID, middleware.Before)
-	})
-}
+// checksummed is the option of every request that carries a body with its
+// x-amz-checksum-sha256 header: the body is sent as UNSIGNED-PAYLOAD. The
+// checksum header is signed, and S3 refuses a body that does not match it,
+// so the bytes are exactly as protected as with a signed payload, while
+// neither the client nor the server hashes them a second time for SigV4.
+var checksummed = s3.WithAPIOptions(func(st *middleware.Stack) error {
+	if _, ok := st.Finalize.Get(computePayloadHashID); !ok {
+		return nil // already unsigned
+	}
+	_, err := st.Finalize.Swap(computePayloadHashID, &v4.UnsignedPayload{})
+	return err
+})
 
 // computePayloadHashID is the ID of v4.ComputePayloadSHA256.
 var computePayloadHashID = (&v4.ComputePayloadSHA256{}).ID()
 
 func b64(sum []byte) *string { return aws.String(base64.StdEncoding.EncodeToString(sum)) }
 
-func sha(p []byte) []byte { s := sha256.Sum256(p); return s[:] }
 
 // ensureBucket creates bucket once, if CreateBuckets allows it.
 func (s *Store) ensureBucket(ctx context.Context, bucket string) error {

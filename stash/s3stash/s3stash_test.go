@@ -205,6 +205,42 @@ func TestLargeObjects(t *testing.T) {
 	}
 }
 
+// flaky is a payload whose bytes change after they have been read once, as
+// a bad buffer or NIC would change them between hashing and sending.
+type flaky struct {
+	*bytes.Reader
+	data  []byte
+	reads int64
+}
+
+func (f *flaky) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.Reader.ReadAt(p, off)
+	if f.reads += int64(n); f.reads == min(int64(len(f.data)), partSize) {
+		f.data[0] ^= 0x01 // after hashing the first part, before sending it
+	}
+	return n, err
+}
+
+// TestChecksumVerified checks that S3 itself refuses bytes that differ from
+// the SHA-256 the store computed, on both upload paths.
+func TestChecksumVerified(t *testing.T) {
+	s, _ := newStore(t, s3stash.Options{Concurrency: 1})
+	ctx := context.Background()
+	for _, n := range []int{1000, 2*partSize + 1} {
+		p := payload(n, 11)
+		key := fmt.Sprintf("flaky%d.%s", n, hexSHA(p))
+		data := bytes.Clone(p)
+		err := s.Put(ctx, "ns", key, &flaky{Reader: bytes.NewReader(data), data: data}, int64(n), attrsFor(p))
+		if err == nil {
+			t.Fatalf("Put of %d bytes changed after hashing succeeded", n)
+		}
+		t.Logf("refused as expected: %v", err)
+		if _, err := s.Stat(ctx, "ns", key); !errors.Is(err, driver.ErrNotFound) {
+			t.Errorf("Stat after a refused Put: got %v, want ErrNotFound", err)
+		}
+	}
+}
+
 // TestPutExisting checks If-None-Match on both paths: a second Put of the
 // key is ErrExists and leaves the first bytes.
 func TestPutExisting(t *testing.T) {

@@ -3,6 +3,7 @@ package s3stash
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -21,11 +22,13 @@ import (
 const abortTimeout = 30 * time.Second
 
 // Put implements driver.Driver. Objects up to the part size take one
-// PutObject; larger ones a multipart upload whose parts are read in turn and
-// sent Concurrency at a time, so at most Concurrency parts are in memory.
-// Every request carries the SHA-256 of its body (S3 refuses bytes that do not
-// match it) and the write is conditional (If-None-Match: *): an existing
-// object is ErrExists and is left as it is.
+// PutObject; larger ones a multipart upload whose parts are sent Concurrency
+// at a time. A reader that is also an io.ReaderAt and io.Seeker (a
+// bytes.Reader, an *os.File) is sent in place, part by part, without a copy;
+// any other reader is read into part buffers, at most Concurrency of them.
+// Every request carries the SHA-256 of its body, which S3 verifies before it
+// stores anything, and the write is conditional (If-None-Match: *): an
+// existing object is ErrExists and is left as it is.
 func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
 	if size < 0 {
 		return fmt.Errorf("s3stash: put %s/%s: negative size %d", ns, key, size)
@@ -34,11 +37,15 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err != nil {
 		return err
 	}
+	src, err := s.newSource(r, size)
+	if err != nil {
+		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
+	}
 	ct := contentType(attrs)
 	if size > s.opts.PartSize {
-		return s.putMultipart(ctx, ns, key, r, size, meta, ct)
+		return s.putMultipart(ctx, ns, key, src, size, meta, ct)
 	}
-	return s.putSingle(ctx, ns, key, r, size, meta, ct)
+	return s.putSingle(ctx, ns, key, src, size, meta, ct)
 }
 
 // retryOnNoBucket runs call again after creating the bucket if it failed for
@@ -54,51 +61,117 @@ func (s *Store) retryOnNoBucket(ctx context.Context, bk string, err error, call 
 }
 
 func (s *Store) getBuf(n int64) ([]byte, func()) {
-	if n == s.opts.PartSize {
-		p := s.partPool.Get().(*[]byte)
-		return *p, func() { s.partPool.Put(p) }
-	}
-	if n < s.opts.PartSize {
+	if n <= s.opts.PartSize {
 		p := s.partPool.Get().(*[]byte)
 		return (*p)[:n], func() { s.partPool.Put(p) }
 	}
 	return make([]byte, n), func() {}
 }
 
-// readExactly fills buf from r; a short payload is an error.
-func readExactly(r io.Reader, buf []byte) error {
-	if _, err := io.ReadFull(r, buf); err != nil {
+// source hands out the parts of a payload, in order, as seekable bodies.
+type source interface {
+	// part returns the n bytes at off; release frees them once sent.
+	part(off, n int64) (body io.ReadSeeker, release func(), err error)
+	// done checks that nothing follows the announced size.
+	done() error
+}
+
+type readerAtSeeker interface {
+	io.ReaderAt
+	io.Seeker
+}
+
+func (s *Store) newSource(r io.Reader, size int64) (source, error) {
+	ra, ok := r.(readerAtSeeker)
+	if !ok {
+		return &bufSource{s: s, r: r, size: size}, nil
+	}
+	base, err := ra.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, fmt.Errorf("reading payload: %w", err)
+	}
+	end, err := ra.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("reading payload: %w", err)
+	}
+	switch n := end - base; {
+	case n < size:
+		return nil, fmt.Errorf("reading payload: %w: %d bytes, want %d", io.ErrUnexpectedEOF, n, size)
+	case n > size:
+		return nil, fmt.Errorf("payload longer than its size %d", size)
+	}
+	return &atSource{ra: ra, base: base}, nil
+}
+
+// atSource reads parts in place from a ReaderAt.
+type atSource struct {
+	ra   io.ReaderAt
+	base int64
+}
+
+func (a *atSource) part(off, n int64) (io.ReadSeeker, func(), error) {
+	return io.NewSectionReader(a.ra, a.base+off, n), func() {}, nil
+}
+
+func (a *atSource) done() error { return nil }
+
+// bufSource reads parts in turn from a plain reader into pooled buffers.
+type bufSource struct {
+	s    *Store
+	r    io.Reader
+	size int64
+}
+
+func (b *bufSource) part(_, n int64) (io.ReadSeeker, func(), error) {
+	buf, release := b.s.getBuf(n)
+	if _, err := io.ReadFull(b.r, buf); err != nil {
+		release()
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return fmt.Errorf("reading payload: %w", err)
+		return nil, nil, fmt.Errorf("reading payload: %w", err)
 	}
-	return nil
+	return bytes.NewReader(buf), release, nil
 }
 
-// atEOF checks that r has nothing after the size it was announced with.
-func atEOF(r io.Reader, size int64) error {
+func (b *bufSource) done() error {
 	var one [1]byte
-	if n, _ := io.ReadFull(r, one[:]); n > 0 {
-		return fmt.Errorf("payload longer than its size %d", size)
+	if n, _ := io.ReadFull(b.r, one[:]); n > 0 {
+		return fmt.Errorf("payload longer than its size %d", b.size)
 	}
 	return nil
 }
 
-func (s *Store) putSingle(ctx context.Context, ns, key string, r io.Reader, size int64, meta map[string]string, ct string) error {
+// hashBody returns the SHA-256 of body and rewinds it.
+func hashBody(body io.ReadSeeker) ([]byte, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, body); err != nil {
+		return nil, fmt.Errorf("reading payload: %w", err)
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("reading payload: %w", err)
+	}
+	return h.Sum(nil), nil
+}
+
+func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size int64, meta map[string]string, ct string) error {
 	bk, k := s.Locate(ns, key)
-	buf, release := s.getBuf(size)
-	defer release()
-	if err := readExactly(r, buf); err != nil {
+	body, release, err := src.part(0, size)
+	if err == nil {
+		defer release()
+		err = src.done()
+	}
+	var sum []byte
+	if err == nil {
+		sum, err = hashBody(body)
+	}
+	if err != nil {
 		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
 	}
-	if err := atEOF(r, size); err != nil {
-		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
-	}
-	sum := sha(buf)
 	in := &s3.PutObjectInput{
 		Bucket:            aws.String(bk),
 		Key:               aws.String(k),
+		Body:              body,
 		ContentLength:     aws.Int64(size),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    b64(sum),
@@ -109,8 +182,10 @@ func (s *Store) putSingle(ctx context.Context, ns, key string, r io.Reader, size
 		in.ContentType = aws.String(ct)
 	}
 	call := func() error {
-		in.Body = bytes.NewReader(buf)
-		_, err := s.client.PutObject(ctx, in, withPayloadHash(sum))
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		_, err := s.client.PutObject(ctx, in, checksummed)
 		return err
 	}
 	return wrap("put", ns, key, s.retryOnNoBucket(ctx, bk, call(), call))
@@ -127,7 +202,7 @@ func (s *Store) partSizeFor(size int64) int64 {
 	return (ps + 1<<20 - 1) &^ (1<<20 - 1)
 }
 
-func (s *Store) putMultipart(parent context.Context, ns, key string, r io.Reader, size int64, meta map[string]string, ct string) error {
+func (s *Store) putMultipart(parent context.Context, ns, key string, src source, size int64, meta map[string]string, ct string) error {
 	bk, k := s.Locate(ns, key)
 	create := &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(bk),
@@ -175,41 +250,44 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, r io.Reader
 			break
 		}
 		n := min(partSize, size-off)
-		buf, release := s.getBuf(n)
-		if err := readExactly(r, buf); err != nil {
-			release()
+		body, release, err := src.part(off, n)
+		if err != nil {
 			cancel(err)
 			break
 		}
 		off += n
 		wg.Add(1)
-		go func(i int, buf []byte, release func()) {
+		go func(i int, body io.ReadSeeker, n int64, release func()) {
 			defer wg.Done()
 			defer func() { release(); free <- struct{}{} }()
-			sum := sha(buf)
+			sum, err := hashBody(body)
+			if err != nil {
+				cancel(err)
+				return
+			}
 			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
 				Bucket:            aws.String(bk),
 				Key:               aws.String(k),
 				UploadId:          uploadID,
 				PartNumber:        aws.Int32(int32(i + 1)),
-				Body:              bytes.NewReader(buf),
-				ContentLength:     aws.Int64(int64(len(buf))),
+				Body:              body,
+				ContentLength:     aws.Int64(n),
 				ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 				ChecksumSHA256:    b64(sum),
-			}, withPayloadHash(sum))
+			}, checksummed)
 			if err != nil {
 				cancel(fmt.Errorf("part %d: %w", i+1, err))
 				return
 			}
 			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumSHA256: out.ChecksumSHA256}
-		}(i, buf, release)
+		}(i, body, n, release)
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		abort()
 		return wrap("put", ns, key, err)
 	}
-	if err := atEOF(r, size); err != nil {
+	if err := src.done(); err != nil {
 		abort()
 		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
 	}
