@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"testing"
 	"slices"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"

@@ -397,7 +397,6 @@ var computePayloadHashID = (&v4.ComputePayloadSHA256{}).ID()
 
 func b64(sum []byte) *string { return aws.String(base64.StdEncoding.EncodeToString(sum)) }
 
-
 // ensureBucket creates bucket once, if CreateBuckets allows it.
 func (s *Store) ensureBucket(ctx context.Context, bucket string) error {
 	s.createMu.Lock()
