@@ -1,0 +1,74 @@
+// Package stash stores payloads too large for a message and gives back a
+// short, content-addressed address to send instead: the storage half of a
+// claim check. A producer calls Engine.Create (or CreateFrom for a stream)
+// and puts the address in the message; a consumer calls Engine.Retrieve (or
+// Open, to stream) with it and gets the exact bytes back, verified.
+//
+// # Addresses
+//
+// An address is a URI in kstash's grammar, with optional ordered scopes
+// (Sentry objectstore's usecase + scopes) between namespace and name:
+//
+//	scheme://namespace[/key=value...]/name.<digest>
+//	inline://namespace[/key=value...]/name?data=<url-escaped base64>
+//
+// The digest is the lowercase hex SHA-256 of the payload as the caller gave
+// it, so the same payload under the same name and namespace always has the
+// same address and a second create writes nothing. A 32-hex digest is
+// kstash's MD5 form, accepted for reading (Address.DigestAlgorithm tells
+// them apart). Namespaces are DNS-label-like ([a-z0-9-], at most
+// MaxNamespaceLength), names are [A-Za-z0-9_.-] not starting with a dot or
+// hyphen (at most MaxNameLength), scope keys are [a-z][a-z0-9_]* and values
+// [A-Za-z0-9_.-] other than "." and "..". Addresses arrive in messages and
+// are untrusted: ParseAddress is strict and never panics, and anything it
+// accepts is a relative path inside one store. Small payloads travel in the
+// address itself (inline, up to DefaultInlineMax encoded characters).
+//
+// # Backends
+//
+// A backend is a driver.Driver chosen by the address's scheme. Add them with
+// WithBackend (a driver you built) or WithBackendURL (opened through the
+// scheme registry, RegisterScheme/OpenDriver, as Go CDK opens buckets):
+//
+//	mem://                      package memstash: process-local, for tests
+//	file:///var/lib/claimstash  package filestash: a directory, atomic writes
+//	s3://?region=eu-west-1      package s3stash: buckets are namespaces
+//	nats://host:4222            package natsstash: JetStream object stores
+//
+// Backends are tried in the order they were added: a payload goes to the
+// first whose MaxPayload it fits, after inline when inline is enabled. A new
+// backend is one package that registers its scheme in init and runs the
+// conformance suite in package stashtest.
+//
+// # Options and defaults
+//
+// Engine options (WithNamespace, WithScopes, WithInlineMax,
+// WithCompressFloor, WithMaxSize, WithDefaultTTL, WithDefaultTTI,
+// WithOrigin, WithLogger, WithClock, WithTempDir) have their defaults in
+// one block of Default* constants: DefaultNamespace "default",
+// DefaultInlineMax 100 encoded characters, DefaultCompressFloor 4 KiB,
+// DefaultMaxSize 5 GiB, DefaultTTL none, DefaultSpoolMemory 8 MiB (the most
+// CreateFrom holds in memory; larger streams are spooled to temporary
+// files). Per-call options (InNamespace, InScopes, TTL, TTI, NoExpiry,
+// WithCompression, ContentType, Metadata, Origin, NoInline) override them
+// for one stash.
+//
+// Payloads at or above the compression floor are stored zstd-compressed
+// when that saves at least an eighth (CompressionAuto; CompressionNone and
+// CompressionZstd override it). Decoding is bounded by the recorded size,
+// and frames asking for more memory than the engine ever writes are refused.
+// Expiry is time-to-live from creation, time-to-idle from the last read, or
+// none; an expired stash reads as ErrExpired before anything deletes it, and
+// Sweep reclaims the space of backends that can list their contents.
+//
+// # Errors
+//
+// Errors are *Error values naming the operation and address, which unwrap
+// to sentinels for errors.Is: ErrNotFound, ErrExpired (which also matches
+// ErrNotFound), ErrIntegrity (stored bytes that do not match the digest;
+// no data is returned, and Open's reader fails instead of reporting io.EOF),
+// ErrInvalidAddress, ErrUnsupported (no backend for a scheme, an operation
+// a backend lacks) and ErrTooLarge (over WithMaxSize or a backend's limit,
+// or stored bytes that decode to more than their recorded size, which match
+// ErrIntegrity too). Backend failures wrap their cause.
+package stash
