@@ -3,7 +3,9 @@ package stash_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -447,4 +449,91 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	}
 	p.off += len(b)
 	return len(b), nil
+}
+
+func TestReader(t *testing.T) {
+	ctx := context.Background()
+	e, store := memEngine(t)
+	p := stashtest.RandomPayload(100_000, 5)
+
+	t.Run("IdentityOverlong", func(t *testing.T) {
+		addr := putRaw(t, store, "overlong", p[:1000], p, "", 1000)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrTooLarge) {
+				t.Errorf("got %v, want ErrTooLarge", err)
+			}
+		}
+	})
+
+	t.Run("IdentityShort", func(t *testing.T) {
+		addr := putRaw(t, store, "short", p, p[:1000], "", int64(len(p)))
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+
+	t.Run("MD5Address", func(t *testing.T) {
+		// kstash's legacy addresses verify with MD5.
+		sum := md5.Sum(p)
+		a := stash.Address{Scheme: stash.SchemeMem, Namespace: "default", Name: "legacy", Digest: hex.EncodeToString(sum[:])}
+		attrs := &driver.Attributes{Size: int64(len(p)), StoredSize: int64(len(p)), Digest: a.Digest, Created: time.Now()}
+		if err := store.Put(ctx, a.Namespace, a.Key(), bytes.NewReader(p), int64(len(p)), attrs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Retrieve(ctx, a.String())
+		if err != nil || !bytes.Equal(got.Data, p) {
+			t.Fatalf("Retrieve of an MD5 address: %v", err)
+		}
+		store.Corrupt(a.Namespace, a.Key(), 500)
+		if _, err := e.Retrieve(ctx, a.String()); !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("Retrieve of a corrupted MD5 stash: %v, want ErrIntegrity", err)
+		}
+	})
+
+	t.Run("Inline", func(t *testing.T) {
+		ie, err := stash.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ie.Create(ctx, "tiny", []byte("tiny"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ie.Open(ctx, s.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || string(got) != "tiny" || r.Size() != 4 || r.Stash().Data != nil {
+			t.Errorf("Open of an inline stash: %q, %v, size %d", got, err, r.Size())
+		}
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+		// An engine without a backend for a scheme refuses its addresses.
+		_, err = ie.Retrieve(ctx, "mem://default/x."+sha([]byte("x")))
+		if !errors.Is(err, stash.ErrUnsupported) {
+			t.Errorf("Retrieve without a mem backend: %v, want ErrUnsupported", err)
+		}
+		_, err = ie.Create(ctx, "big", p)
+		if !errors.Is(err, stash.ErrTooLarge) {
+			t.Errorf("Create of %d bytes without a backend: %v, want ErrTooLarge", len(p), err)
+		}
+	})
+
+	t.Run("ErrorNamesAddress", func(t *testing.T) {
+		addr := "mem://default/missing." + sha([]byte("missing"))
+		_, err := e.Retrieve(ctx, addr)
+		var se *stash.Error
+		if !errors.As(err, &se) || se.Op != "retrieve" || se.Address != addr || !errors.Is(err, stash.ErrNotFound) {
+			t.Errorf("Retrieve of a missing stash: %v, want a *stash.Error for retrieve %s matching ErrNotFound", err, addr)
+		}
+		if !strings.HasPrefix(err.Error(), "stash: retrieve "+addr) {
+			t.Errorf("error text %q", err)
+		}
+	})
 }
