@@ -628,7 +628,8 @@ func testMetadata(t *testing.T, newHarness HarnessMaker) {
 	md := map[string]string{"trace-id": "4bf92f3577b34da6", "Tenant": "acme", "empty": ""}
 	for _, stream := range []bool{false, true} {
 		payload := JSONPayload(20_000, 21)
-		opts := []stash.CreateOption{stash.ContentType("application/json"), stash.Metadata(md), stash.Origin("svc-orders")}
+		mdIn := maps.Clone(md)
+		opts := []stash.CreateOption{stash.ContentType("application/json"), stash.Metadata(mdIn), stash.Origin("svc-orders")}
 		var s *stash.Stash
 		var err error
 		if stream {
@@ -639,8 +640,7 @@ func testMetadata(t *testing.T, newHarness HarnessMaker) {
 		if err != nil {
 			t.Fatalf("create: %v", err)
 		}
-		md["trace-id"] = "changed after create" // the stash keeps its own copy
-		md["trace-id"] = "4bf92f3577b34da6"
+		mdIn["trace-id"] = "changed after create" // the stash keeps its own copy
 		got, err := f.e.Retrieve(f.ctx, s.Address.String())
 		if err != nil {
 			t.Fatalf("Retrieve: %v", err)
