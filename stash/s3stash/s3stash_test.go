@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"go.uber.org/goleak"
 
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/stash"
@@ -322,6 +323,10 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 func TestReaderCloseEarly(t *testing.T) {
 	s, _ := newStore(t, s3stash.Options{})
 	ctx := context.Background()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		// Idle keep-alive connections of the SDK's HTTP client.
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"))
 	p := payload(5*partSize, 4)
 	key := "early." + hexSHA(p)
 	if err := s.Put(ctx, "ns", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {

@@ -1,0 +1,108 @@
+// Package s3stash is the stash backend for Amazon S3 and S3-compatible
+// stores (MinIO, Ceph, Cloudflare R2), over aws-sdk-go-v2. It is where
+// production stashes live: import it for its init, which registers the
+// "s3" scheme, and hand the engine an s3:// backend URL, or build a Store
+// over your own *s3.Client with New.
+//
+// # URL
+//
+//	s3://?region=eu-west-1
+//	s3://?endpoint=http%3A%2F%2F127.0.0.1%3A9000&path_style=true&region=us-east-1
+//	s3://?bucket=claimstash&prefix=stash%2F&part_size=16777216&concurrency=8
+//
+// The URL names no bucket: buckets come from the addresses. Its query
+// parameters map onto Options (region, endpoint, path_style, max_attempts,
+// retry_mode, bucket, prefix, part_size, concurrency, buckets,
+// create_buckets); an unknown parameter, or one given twice, is refused.
+// Credentials come from the SDK's default chain (config.LoadDefaultConfig:
+// AWS_* environment variables, shared config and credentials files, SSO,
+// IAM roles), never from the URL. Opening does no I/O.
+//
+// # Layout
+//
+// By default an address's namespace is a bucket and its key the object key:
+// s3://orders/org=42/order.3f0a… is object "org=42/order.3f0a…" of bucket
+// "orders" (after Options.Prefix). Namespaces must then be valid bucket
+// names (3 to 63 characters). With Options.Bucket, every namespace is
+// instead the first key segment in that one bucket: <prefix>orders/org=42/….
+//
+// # Writes
+//
+// Keys are content addressed, so writes are conditional: PutObject and
+// CompleteMultipartUpload carry If-None-Match: *, and an existing object is
+// driver.ErrExists, which the engine counts as success. Payloads up to
+// PartSize (DefaultPartSize, 8 MiB) take one PutObject; larger ones a
+// multipart upload of Concurrency (DefaultConcurrency, 4) parts at a time.
+// A payload that is an io.ReaderAt and io.Seeker (a bytes.Reader, a spooled
+// *os.File) is sent in place; any other is read into at most Concurrency
+// part buffers. Every request carries the SHA-256 of its body
+// (x-amz-checksum-sha256, signed) and S3 refuses bytes that do not match it,
+// so the body itself travels as UNSIGNED-PAYLOAD without losing protection.
+// A failed or cancelled upload is aborted; nothing partial is ever visible.
+//
+// # Reads
+//
+// Get asks for the first PartSize bytes; for a larger object it streams that
+// answer while fetching the following ranges in parallel, at most
+// Concurrency parts in memory, handed out in order. The engine verifies the
+// whole payload against the digest in its address.
+//
+// # Attributes and expiry
+//
+// The engine's attributes (sizes, digest, encoding, content type, caller
+// metadata, origin, creation, expiry, time-to-idle) are one JSON value in
+// user metadata x-amz-meta-claimstash, with non-ASCII characters escaped.
+// S3 bounds user metadata to 2 KiB (MaxMetadataSize), so a stash whose
+// metadata would not fit is refused with stash.ErrTooLarge. Updating
+// attributes (recording a read for time-to-idle, extending an expiry) copies
+// the object onto itself with the metadata replaced (CopyObject, at most
+// 5 GiB). Objects that other tools wrote under a stash key have no such
+// metadata: they are described by their size and time, and still verified.
+//
+// Expiry is recorded on the object and honoured on read: an expired stash is
+// stash.ErrExpired even while it is still stored. Deleting it physically is
+// the job of a bucket lifecycle rule (Engine.Sweep also works, through
+// List, but costs a HEAD per object, as ListObjectsV2 returns no user
+// metadata). Expire objects some days after the longest TTL, or TTI plus a
+// tenth, that you use: a copy onto itself resets an object's age, so stashes
+// still being read live on. Abort abandoned multipart uploads too:
+//
+//	{"Rules": [{
+//	  "ID": "claimstash-expiry",
+//	  "Status": "Enabled",
+//	  "Filter": {"Prefix": "stash/"},
+//	  "Expiration": {"Days": 8},
+//	  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}
+//	}]}
+//
+// (aws s3api put-bucket-lifecycle-configuration --bucket B
+// --lifecycle-configuration file://rule.json; for MinIO,
+// mc ilm rule add --expire-days 8 --prefix stash/ ALIAS/B.)
+//
+// List walks Options.Buckets, or every bucket ListBuckets returns, or with
+// Options.Bucket that one bucket, under the prefix.
+//
+// # Share links
+//
+// Store implements driver.Signer with SigV4 presigned GET URLs, valid for at
+// most MaxPresignTTL (7 days), the limit of SigV4.
+//
+// # Errors
+//
+// NoSuchKey, NotFound and NoSuchBucket are stash.ErrNotFound; a conditional
+// write that finds the key taken is driver.ErrExists. Every other failure
+// (AccessDenied, SlowDown, a timeout, a checksum the store refused) is
+// returned wrapped with the operation and object, its cause reachable with
+// errors.As (smithy.APIError gives the S3 error code). Failed requests are
+// retried by the SDK with exponential backoff and jitter: Options.MaxAttempts
+// (3 by default) and RetryMode (standard, or adaptive to back off further
+// under throttling). A ranged read whose body breaks off is fetched again,
+// up to three times.
+//
+// # Limits
+//
+// Objects up to the engine's size limit (5 GiB by default); more than
+// 10,000 parts grow the part size. Buckets that ignore If-None-Match (old
+// S3-compatible stores) would let a second write of the same content replace
+// the first; its bytes are the same by construction.
+package s3stash
