@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -174,35 +176,42 @@ func get(t *testing.T, d driver.Driver, ns, key string) ([]byte, *driver.Attribu
 func TestLargeObjects(t *testing.T) {
 	s, srv := newStore(t, s3stash.Options{Concurrency: 3})
 	ctx := context.Background()
+	// A bytes.Reader is sent in place; a plain reader is read part by part.
+	readers := map[string]func([]byte) io.Reader{
+		"at":     func(p []byte) io.Reader { return bytes.NewReader(p) },
+		"stream": func(p []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(p)} },
+	}
 	for i, n := range []int{0, 1, partSize - 1, partSize, partSize + 1, 3 * partSize, 4*partSize + 12345} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			p := payload(n, uint64(i))
-			key := "big." + hexSHA(p)
-			if err := s.Put(ctx, "ns", key, bytes.NewReader(p), int64(n), attrsFor(p)); err != nil {
-				t.Fatalf("Put: %v", err)
-			}
-			got, a := get(t, s, "ns", key)
-			if !bytes.Equal(got, p) {
-				t.Fatalf("Get returned %d bytes (sha %.12s), want %d (sha %.12s)", len(got), hexSHA(got), n, hexSHA(p))
-			}
-			if a.Size != int64(n) || a.Digest != hexSHA(p) {
-				t.Errorf("attributes %+v", a)
-			}
-			bucket, k := s.Locate("ns", key)
-			head, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), ChecksumMode: types.ChecksumModeEnabled})
-			if err != nil {
-				t.Fatalf("HeadObject: %v", err)
-			}
-			sum := aws.ToString(head.ChecksumSHA256)
-			if n <= partSize {
-				want := sha256.Sum256(p)
-				if sum != base64.StdEncoding.EncodeToString(want[:]) {
-					t.Errorf("stored SHA-256 checksum %q, want the payload's", sum)
+		for kind, reader := range readers {
+			t.Run(fmt.Sprintf("%s-%d", kind, n), func(t *testing.T) {
+				p := payload(n, uint64(i))
+				key := kind + "." + hexSHA(p)
+				if err := s.Put(ctx, "ns", key, reader(p), int64(n), attrsFor(p)); err != nil {
+					t.Fatalf("Put: %v", err)
 				}
-			} else if sum == "" {
-				t.Errorf("multipart object stored without a SHA-256 checksum")
-			}
-		})
+				got, a := get(t, s, "ns", key)
+				if !bytes.Equal(got, p) {
+					t.Fatalf("Get returned %d bytes (sha %.12s), want %d (sha %.12s)", len(got), hexSHA(got), n, hexSHA(p))
+				}
+				if a.Size != int64(n) || a.Digest != hexSHA(p) {
+					t.Errorf("attributes %+v", a)
+				}
+				bucket, k := s.Locate("ns", key)
+				head, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), ChecksumMode: types.ChecksumModeEnabled})
+				if err != nil {
+					t.Fatalf("HeadObject: %v", err)
+				}
+				sum := aws.ToString(head.ChecksumSHA256)
+				if n <= partSize {
+					want := sha256.Sum256(p)
+					if sum != base64.StdEncoding.EncodeToString(want[:]) {
+						t.Errorf("stored SHA-256 checksum %q, want the payload's", sum)
+					}
+				} else if sum == "" {
+					t.Errorf("multipart object stored without a SHA-256 checksum")
+				}
+			})
+		}
 	}
 }
 
@@ -274,6 +283,9 @@ func TestFailedMultipart(t *testing.T) {
 		"failing": io.MultiReader(bytes.NewReader(p[:2*partSize+10]), iotest.ErrReader(errors.New("connection reset"))),
 		"short":   bytes.NewReader(p[:n-1]),
 		"long":    bytes.NewReader(append(append([]byte{}, p...), 'x')),
+		// The same through plain readers, read part by part.
+		"short-stream": struct{ io.Reader }{bytes.NewReader(p[:n-1])},
+		"long-stream":  struct{ io.Reader }{bytes.NewReader(append(append([]byte{}, p...), 'x'))},
 	}
 	for name, r := range cases {
 		key := name + "." + hexSHA(p)
@@ -567,6 +579,34 @@ func isolateAWSConfig(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
+// TestServerRestart kills the server under a store: calls fail with a
+// wrapped error (never ErrNotFound), and succeed again once it is back,
+// with the data intact.
+func TestServerRestart(t *testing.T) {
+	srv := miniotest.Start(t, "restart")
+	s, err := s3stash.New(srv.Client(), &s3stash.Options{PartSize: partSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := payload(partSize+10, 12)
+	key := "survivor." + hexSHA(p)
+	if err := s.Put(ctx, "restart", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	srv.Kill()
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = s.Stat(short, "restart", key)
+	if err == nil || errors.Is(err, driver.ErrNotFound) || !strings.HasPrefix(err.Error(), "s3stash: stat ") {
+		t.Fatalf("Stat with the server down: got %v, want a wrapped connection error", err)
+	}
+	srv.Restart(t)
+	if got, _ := get(t, s, "restart", key); !bytes.Equal(got, p) {
+		t.Fatalf("after a restart Get returned other bytes")
+	}
+}
+
 // TestURL opens the backend through the scheme registry.
 func TestURL(t *testing.T) {
 	srv := server(t)
@@ -590,6 +630,7 @@ func TestURL(t *testing.T) {
 	}
 
 	for _, bad := range []string{
+		"s3://?buckets=a&buckets=b",
 		"s3://bucket",
 		"s3:///path",
 		"s3://?nope=1",
@@ -607,5 +648,29 @@ func TestURL(t *testing.T) {
 			d.Close()
 			t.Errorf("OpenDriver(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestOptionsFromURL checks that each query parameter lands in its field.
+func TestOptionsFromURL(t *testing.T) {
+	u, err := url.Parse("s3://?region=eu-west-1&endpoint=https%3A%2F%2Fminio.local%3A9000&path_style=true&max_attempts=7&retry_mode=adaptive" +
+		"&bucket=b1&prefix=p%2F&part_size=16777216&concurrency=9&buckets=x,y,&create_buckets=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s3stash.OptionsFromURL(u)
+	if err != nil {
+		t.Fatalf("OptionsFromURL: %v", err)
+	}
+	want := &s3stash.Options{
+		Region: "eu-west-1", Endpoint: "https://minio.local:9000", PathStyle: true, MaxAttempts: 7, RetryMode: aws.RetryModeAdaptive,
+		Bucket: "b1", Prefix: "p/", PartSize: 16 << 20, Concurrency: 9, Buckets: []string{"x", "y"}, CreateBuckets: true,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("OptionsFromURL = %+v\nwant             %+v", got, want)
+	}
+	empty, err := s3stash.OptionsFromURL(&url.URL{Scheme: "s3"})
+	if err != nil || !reflect.DeepEqual(empty, &s3stash.Options{}) {
+		t.Errorf("OptionsFromURL(s3://) = %+v, %v; want the zero Options", empty, err)
 	}
 }

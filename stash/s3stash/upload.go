@@ -60,8 +60,10 @@ func (s *Store) retryOnNoBucket(ctx context.Context, bk string, err error, call 
 	return call()
 }
 
+// getBuf returns a buffer of n bytes: a pooled part buffer for part-sized
+// requests, a buffer of its own for small or oversized ones.
 func (s *Store) getBuf(n int64) ([]byte, func()) {
-	if n <= s.opts.PartSize {
+	if n > s.opts.PartSize/2 && n <= s.opts.PartSize {
 		p := s.partPool.Get().(*[]byte)
 		return (*p)[:n], func() { s.partPool.Put(p) }
 	}

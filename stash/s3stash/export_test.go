@@ -1,0 +1,4 @@
+package s3stash
+
+// OptionsFromURL exposes the URL mapping to the tests.
+var OptionsFromURL = optionsFromURL
