@@ -1,0 +1,287 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/natsstash"
+	"github.com/claimstash/claimstash/transports/ccnats"
+)
+
+// natsSide is one process's view of NATS: its own connection, JetStream
+// context, nats:// stash and claim checker.
+type natsSide struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	checker  *claimcheck.Checker
+	counters *claimcheck.Counters
+}
+
+func newNATSSide(t *testing.T, e *env, name string) *natsSide {
+	t.Helper()
+	nc, err := nats.Connect(e.NATSURL, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := natsstash.New(js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := stash.New(stash.WithBackend(stash.SchemeNATS, store), stash.WithNamespace("integration"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	var counters claimcheck.Counters
+	c, err := claimcheck.New(engine, claimcheck.WithObserver(&counters))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &natsSide{nc: nc, js: js, checker: c, counters: &counters}
+}
+
+func natsMessage(subject string, seed uint64, i int, body []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = body
+	m.Header.Set("id", strconv.Itoa(i))
+	m.Header.Set("producer", "integration")
+	return m
+}
+
+func createStream(t *testing.T, js jetstream.JetStream, name, subjects string) jetstream.Stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subjects}})
+	if err != nil {
+		t.Fatalf("creating stream %s: %v", name, err)
+	}
+	return s
+}
+
+// TestJetStreamToCoreNATS: JetStream publisher -> nats:// stash -> core
+// NATS subscriber. The stream stores the small claim-checked messages, a
+// plain subscriber on the same subjects gets them live and rehydrates them.
+func TestJetStreamToCoreNATS(t *testing.T) {
+	scenario(t, func(t *testing.T, e *env) {
+		n := 2 * largeEvery
+		name := uniqueName("orders")
+		subject := name + ".created"
+		prod, cons := newNATSSide(t, e, "producer"), newNATSSide(t, e, "consumer")
+		stream := createStream(t, prod.js, name, name+".>")
+		seed := uint64(time.Now().UnixNano())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+
+		// The server keeps its 1 MiB max_payload: undecorated, a large
+		// message does not get through.
+		if _, err := prod.js.PublishMsg(ctx, natsMessage(subject, seed, 0, payload(seed, 0))); !errors.Is(err, nats.ErrMaxPayload) {
+			t.Fatalf("undecorated 32 MiB JetStream publish: %v, want %v", err, nats.ErrMaxPayload)
+		}
+
+		ta := newTally(seed, n)
+		var handlerErrs []error
+		var mu sync.Mutex
+		cc, err := ccnats.NewConn(cons.nc, cons.checker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := cc.Subscribe(name+".>", func(m *nats.Msg) { ta.check(m.Data, m.Header.Get) },
+			ccnats.OnError(func(m *nats.Msg, err error) { mu.Lock(); handlerErrs = append(handlerErrs, err); mu.Unlock() }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		if err := cons.nc.Flush(); err != nil { // the subscription is live before the first publish
+			t.Fatal(err)
+		}
+
+		pub, err := ccnats.NewJetStream(prod.js, prod.checker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		large, smallBytes := 0, 0
+		for i := range n {
+			body := payload(seed, i)
+			if len(body) > claimcheck.DefaultThreshold {
+				large++
+			} else {
+				smallBytes += len(body)
+			}
+			if _, err := pub.PublishMsg(ctx, natsMessage(subject, seed, i, body), jetstream.WithMsgID(name+"-"+strconv.Itoa(i))); err != nil {
+				t.Fatalf("message %d (%d bytes): %v", i, len(body), err)
+			}
+		}
+		ta.waitDistinct(t, n, 2*time.Minute)
+		time.Sleep(100 * time.Millisecond) // a duplicate would show now
+		ta.report(t)
+		mu.Lock()
+		for _, err := range handlerErrs {
+			t.Errorf("rehydrate: %v", err)
+		}
+		mu.Unlock()
+		if d, dup := ta.counts(); d != n || dup != 0 {
+			t.Errorf("received %d distinct with %d duplicates, want %d and none", d, dup, n)
+		}
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs != uint64(n) || info.State.Bytes > uint64(smallBytes+n*1024) {
+			t.Errorf("stream holds %d messages, %d bytes; want %d messages, at most %d bytes", info.State.Msgs, info.State.Bytes, n, smallBytes+n*1024)
+		}
+		ps, cs := prod.counters.Snapshot(), cons.counters.Snapshot()
+		if ps.Offloaded != int64(large) || cs.Rehydrated != int64(large) || cs.RehydrateFailures != 0 {
+			t.Errorf("producer %+v, consumer %+v; want %d offloaded and rehydrated", ps, cs, large)
+		}
+		t.Logf("%s: %d messages, %d through the nats:// stash; stream holds %d bytes", e.Mode, n, large, info.State.Bytes)
+	})
+}
+
+// TestJetStreamConsumerKilled stops a durable JetStream consumer
+// mid-message and starts another on the same durable: nothing is lost, and
+// the duplicates are exactly redeliveries of messages the first consumer
+// had received (JetStream is at-least-once).
+func TestJetStreamConsumerKilled(t *testing.T) {
+	scenario(t, func(t *testing.T, e *env) {
+		const n = 150
+		name := uniqueName("jobs")
+		prod := newNATSSide(t, e, "producer")
+		createStream(t, prod.js, name, name+".>")
+		seed := uint64(time.Now().UnixNano())
+		body := func(i int) []byte {
+			b := payload(seed, i)
+			if i%5 == 0 {
+				return append(b, make([]byte, 1500<<10)...) // over max_payload
+			}
+			return b
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		pub, err := ccnats.NewJetStream(prod.js, prod.checker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendDone := make(chan error, 1)
+		go func() {
+			for i := range n {
+				if _, err := pub.PublishMsg(ctx, natsMessage(name+".run", seed, i, body(i))); err != nil {
+					sendDone <- err
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			sendDone <- nil
+		}()
+
+		durable := func(side *natsSide) jetstream.Consumer {
+			c, err := side.js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{
+				Durable:       "worker",
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       2 * time.Second,
+				MaxAckPending: 8,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+
+		first := &recorder{seed: seed, body: body}
+		side1 := newNATSSide(t, e, "worker-1")
+		died := make(chan struct{})
+		var once sync.Once
+		cc1, err := durable(side1).Consume(ccnats.MessageHandler(side1.checker, func(m jetstream.Msg) {
+			select {
+			case <-died:
+				return // dead: handles nothing more
+			default:
+			}
+			if first.record(t, m.Data(), m.Headers().Get) == 50 {
+				once.Do(func() { close(died) }) // killed mid-message: never acked
+				return
+			}
+			_ = m.Ack()
+		}, ccnats.OnConsumeError(func(jetstream.Msg, error) {
+			// Messages in flight when the process died: JetStream redelivers them.
+		})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-died:
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("first consumer got %d messages", first.total())
+		}
+		cc1.Stop()
+		side1.nc.Close() // the process is gone
+
+		second := &recorder{seed: seed, body: body}
+		side2 := newNATSSide(t, e, "worker-2")
+		var redelivered sync.Map
+		var mu sync.Mutex
+		cc2, err := durable(side2).Consume(ccnats.MessageHandler(side2.checker, func(m jetstream.Msg) {
+			mu.Lock()
+			defer mu.Unlock()
+			i := second.record(t, m.Data(), m.Headers().Get)
+			_ = i
+			if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+				redelivered.Store(second.last, md.NumDelivered)
+			}
+			_ = m.Ack()
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc2.Stop()
+		if err := <-sendDone; err != nil {
+			t.Fatalf("producer: %v", err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for first.union(second) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("first %d, second %d: %d of %d distinct", first.total(), second.total(), first.union(second), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond) // a late duplicate still counts
+		cc2.Stop()
+
+		mu.Lock()
+		defer mu.Unlock()
+		dups := 0
+		for i, k := range second.seen {
+			if k > 1 {
+				t.Errorf("message %d delivered %d times to the second consumer", i, k)
+			}
+			if first.seen[i] > 0 {
+				dups++
+				if _, ok := redelivered.Load(i); !ok {
+					t.Errorf("message %d reached both consumers but is not marked redelivered", i)
+				}
+			}
+		}
+		if second.seen[first.last] == 0 {
+			t.Errorf("message %d, received but never acked by the first consumer, was not redelivered", first.last)
+		}
+		if s := side2.counters.Snapshot(); s.RehydrateFailures != 0 {
+			t.Errorf("second consumer: %+v", s)
+		}
+		t.Logf("first consumer: %d messages (killed on %d); second: %d; duplicates (at-least-once): %d; lost: 0",
+			first.total(), first.last, second.total(), dups)
+	})
+}
