@@ -194,6 +194,7 @@ func (s *Server) start() error {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1",
 	)
+	dieWithParent(cmd)
 	logs := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -534,6 +534,42 @@ func TestSignedURL(t *testing.T) {
 	}
 }
 
+// TestShare shares a stash through the engine: the link is an S3 presigned
+// URL that plain HTTP can fetch, and that Retrieve verifies.
+func TestShare(t *testing.T) {
+	s, srv := newStore(t, s3stash.Options{})
+	ctx := context.Background()
+	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := payload(partSize+77, 13)
+	st, err := e.Create(ctx, "shared", p, stash.WithCompression(stash.CompressionNone))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	link, err := e.Share(ctx, st.Address.String(), time.Minute)
+	if err != nil {
+		t.Fatalf("Share: %v", err)
+	}
+	if !strings.HasPrefix(link, srv.Endpoint+"/") || !strings.Contains(link, "X-Amz-Signature=") {
+		t.Fatalf("Share returned %q, want a presigned URL of the server", link)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, p) {
+		t.Fatalf("GET of the link: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	got, err := e.Retrieve(ctx, link)
+	if err != nil || !bytes.Equal(got.Data, p) {
+		t.Fatalf("Retrieve of the link: %v", err)
+	}
+}
+
 // TestErrors checks that failures other than a missing object are wrapped
 // with their cause and are not ErrNotFound.
 func TestErrors(t *testing.T) {
