@@ -106,12 +106,10 @@ type Options struct {
 
 // Store is the S3 backend. It is safe for concurrent use.
 type Store struct {
-	client    *s3.Client
-	presign   *s3.PresignClient
-	opts      Options
-	partPool  sync.Pool // *[]byte of opts.PartSize
-	createMu  sync.Mutex
-	createdBk map[string]bool
+	client   *s3.Client
+	presign  *s3.PresignClient
+	opts     Options
+	partPool sync.Pool // *[]byte of opts.PartSize
 }
 
 var (
@@ -154,7 +152,7 @@ func New(client *s3.Client, opts *Options) (*Store, error) {
 	if o.Concurrency < 1 {
 		return nil, fmt.Errorf("s3stash: concurrency %d under 1", o.Concurrency)
 	}
-	s := &Store{client: client, presign: s3.NewPresignClient(client), opts: o, createdBk: map[string]bool{}}
+	s := &Store{client: client, presign: s3.NewPresignClient(client), opts: o}
 	size := o.PartSize
 	s.partPool.New = func() any { b := make([]byte, size); return &b }
 	return s, nil
@@ -397,21 +395,15 @@ var computePayloadHashID = (&v4.ComputePayloadSHA256{}).ID()
 
 func b64(sum []byte) *string { return aws.String(base64.StdEncoding.EncodeToString(sum)) }
 
-// ensureBucket creates bucket once, if CreateBuckets allows it.
+// ensureBucket creates a bucket that a request found missing; a concurrent
+// creation (BucketAlreadyOwnedByYou) is success.
 func (s *Store) ensureBucket(ctx context.Context, bucket string) error {
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
-	if s.createdBk[bucket] {
-		return nil
-	}
 	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 	switch apiCode(err) {
-	case "", "BucketAlreadyOwnedByYou", "BucketAlreadyExists":
-	default:
-		return fmt.Errorf("s3stash: creating bucket %s: %w", bucket, err)
+	case "", "BucketAlreadyOwnedByYou":
+		return nil
 	}
-	s.createdBk[bucket] = true
-	return nil
+	return fmt.Errorf("s3stash: creating bucket %s: %w", bucket, err)
 }
 
 // Get implements driver.Driver. Objects larger than the part size are read
