@@ -441,12 +441,20 @@ func TestRebalance(t *testing.T) {
 			}
 		}
 	}
+	seen := map[string]bool{}
+	take := func(m *sarama.ConsumerMessage) {
+		i := 0
+		for m.Value[i] != ':' {
+			i++
+		}
+		sameBytes(t, "payload "+string(m.Value[:i]), m.Value[i+1:], body)
+		seen[string(m.Value[:i])] = true
+	}
 	a, b := newCollector("a"), newCollector("b")
-	merged := make(chan *sarama.ConsumerMessage, 2*total)
 	runGroup(t, k.Addrs, cfg, "g-rebal", []string{"rebal"}, ccsarama.WrapConsumerGroupHandler(a, c))
 	sendRange(0, total/2)
-	for range 10 {
-		merged <- <-a.got
+	for _, m := range receive(t, a.got, 10, 20*time.Second) {
+		take(m)
 	}
 	runGroup(t, k.Addrs, cfg, "g-rebal", []string{"rebal"}, ccsarama.WrapConsumerGroupHandler(b, c))
 	deadline := time.Now().Add(15 * time.Second)
@@ -454,9 +462,9 @@ func TestRebalance(t *testing.T) {
 		sendRange(total/2, total/2+1) // keep the stream going until b gets a share
 		select {
 		case m := <-a.got:
-			merged <- m
+			take(m)
 		case m := <-b.got:
-			merged <- m
+			take(m)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -464,22 +472,15 @@ func TestRebalance(t *testing.T) {
 		t.Fatal("the second consumer never got a partition")
 	}
 	sendRange(total/2, total)
-	seen := map[string]bool{}
 	timeout := time.After(30 * time.Second)
 	for len(seen) < total {
-		var m *sarama.ConsumerMessage
 		select {
-		case m = <-merged:
-		case m = <-a.got:
-		case m = <-b.got:
+		case m := <-a.got:
+			take(m)
+		case m := <-b.got:
+			take(m)
 		case <-timeout:
 			t.Fatalf("saw %d of %d distinct messages", len(seen), total)
 		}
-		i := 0
-		for m.Value[i] != ':' {
-			i++
-		}
-		sameBytes(t, "payload "+string(m.Value[:i]), m.Value[i+1:], body)
-		seen[string(m.Value[:i])] = true
 	}
 }
