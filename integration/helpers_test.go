@@ -33,9 +33,9 @@ import (
 const (
 	fullMessages = 10000
 	largeEvery   = 44
-	// defaultScale keeps `go test -race ./integration/...` to a few minutes
-	// on 2 cores: 500 messages, 12 of them large, about 110 MiB.
-	defaultScale = 0.05
+	// defaultScale keeps `go test -race ./integration/...` to about a
+	// minute on 2 cores: 1,000 messages, 23 of them large, about 200 MiB.
+	defaultScale = 0.1
 	scaleEnv     = "CLAIMSTASH_INTEGRATION_SCALE"
 )
 
