@@ -162,22 +162,43 @@ type Failure struct {
 // message never reaches the application's handler.
 type FailureHandler func(ctx context.Context, f Failure) error
 
-// OnRehydrateFailure routes messages that cannot be rehydrated (a stash that
-// expired or was deleted, a refused address, a tampered payload) to h
-// instead of nacking them. By default the failure surfaces and the message is
-// nacked.
+// OnRehydrateFailure routes messages that can never be rehydrated (a stash
+// that expired or was deleted, a refused address, a tampered payload: see
+// IsPermanent) to h instead of nacking them. Transient failures (a store that
+// is down, a cancelled context) never reach h: the message is nacked so the
+// transport redelivers it, because routing it elsewhere would divert a good
+// message during an outage. By default every failure surfaces and the
+// message is nacked.
 func OnRehydrateFailure(h FailureHandler) Option {
 	return func(c *Checker) error { c.onFailure = h; return nil }
 }
 
 // RehydrateFailed applies the failure policy to a message whose Rehydrate
 // failed. Transports call it and acknowledge the message if it returns nil,
-// nack it otherwise. Without OnRehydrateFailure it returns f.Err.
+// nack it otherwise. Without OnRehydrateFailure, or for a failure that is not
+// permanent, it returns f.Err.
 func (c *Checker) RehydrateFailed(ctx context.Context, f Failure) error {
-	if c.onFailure == nil {
+	if c.onFailure == nil || !IsPermanent(f.Err) {
 		return f.Err
 	}
 	return c.onFailure(ctx, f)
+}
+
+// IsPermanent reports whether a rehydrate error means the message can never
+// be rehydrated, however often it is redelivered: the stash is gone
+// (stash.ErrNotFound, which ErrExpired matches), its bytes do not match
+// (stash.ErrIntegrity), it is over a limit (stash.ErrTooLarge), or the
+// message itself is bad (ErrNotAllowed, ErrMalformed, ErrUnsupportedVersion,
+// stash.ErrInvalidAddress, stash.ErrUnsupported). Anything else, a backend
+// that is down or a cancelled context among them, is transient.
+func IsPermanent(err error) bool {
+	for _, p := range []error{stash.ErrNotFound, stash.ErrIntegrity, stash.ErrTooLarge, stash.ErrInvalidAddress,
+		stash.ErrUnsupported, ErrNotAllowed, ErrMalformed, ErrUnsupportedVersion} {
+		if errors.Is(err, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // DeletesAfterAck reports whether the checker was built with DeleteAfterAck,

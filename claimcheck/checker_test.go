@@ -428,6 +428,46 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 	}
 }
 
+// A catch-all failure handler (a poison topic, say) must never see a
+// transient failure: a message whose store is down or whose context was
+// cancelled is nacked for redelivery, not diverted.
+func TestRehydrateFailureTransientIsNacked(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, memstash.New())
+	producer := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
+	h := claimcheck.MapHeaders{}
+	body, _, err := producer.Offload(ctx, "orders", []byte("payload that is there"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routed int
+	c := newChecker(t, e, claimcheck.OnRehydrateFailure(func(context.Context, claimcheck.Failure) error {
+		routed++
+		return nil // route everything away
+	}))
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, err = c.Rehydrate(cancelled, "orders", body, h)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("rehydrate with a cancelled context: %v, want context.Canceled", err)
+	}
+	if claimcheck.IsPermanent(err) {
+		t.Fatalf("IsPermanent(%v) = true", err)
+	}
+	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: h, Err: err}); got != err {
+		t.Fatalf("transient failure = %v, want the error itself (nack)", got)
+	}
+	if routed != 0 {
+		t.Fatalf("handler saw %d transient failures", routed)
+	}
+	for _, perm := range []error{stash.ErrNotFound, stash.ErrExpired, stash.ErrIntegrity, claimcheck.ErrNotAllowed,
+		claimcheck.ErrMalformed, claimcheck.ErrUnsupportedVersion, stash.ErrInvalidAddress} {
+		if !claimcheck.IsPermanent(&claimcheck.Error{Op: "rehydrate", Err: perm}) {
+			t.Errorf("IsPermanent(%v) = false", perm)
+		}
+	}
+}
+
 func TestOptionsRefused(t *testing.T) {
 	e := newEngine(t, memstash.New())
 	for name, o := range map[string]claimcheck.Option{
