@@ -35,7 +35,7 @@ const (
 	Region    = "us-east-1"
 )
 
-// readyTimeout bounds how long Start and Restart wait for the health endpoint.
+// readyTimeout bounds how long Start and Restart wait for ReadyPath.
 const readyTimeout = 30 * time.Second
 
 // Server is a running MinIO server.
@@ -231,25 +231,37 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// ReadyPath is the health endpoint Start and Restart wait for. MinIO's
+// /minio/health/live and /minio/health/ready answer 200 as soon as the HTTP
+// listener is up, before the object layer, bucket metadata and IAM are
+// initialised (they only add "X-Minio-Server-Status: offline"); S3 requests
+// get 503 ServiceUnavailable in that window, which lasts about 100 ms on a
+// loaded machine. /minio/health/cluster answers 200 only once all three
+// are ready and the drives have write quorum.
+const ReadyPath = "/minio/health/cluster"
+
 func waitReady(endpoint string, exited <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	client := &http.Client{Timeout: time.Second}
+	var last error
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
 			return errors.New("minio exited before it was ready")
 		default:
 		}
-		resp, err := client.Get(endpoint + "/minio/health/live")
+		resp, err := client.Get(endpoint + ReadyPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("%s: %s", ReadyPath, resp.Status)
 		}
+		last = err
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("minio not ready on %s after %v", endpoint, readyTimeout)
+	return fmt.Errorf("minio not ready on %s after %v: %v", endpoint, readyTimeout, last)
 }
 
 // Stop kills the server, waits for it to exit and removes its data. It is
@@ -274,7 +286,8 @@ func (s *Server) kill() {
 func (s *Server) Kill() { s.kill() }
 
 // Restart kills the server if it runs and starts it again on the same
-// address over the same data, failing t if it does not come back.
+// address over the same data, failing t if it does not come back. Like
+// Start, it returns once the server serves S3 requests (see ReadyPath).
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.kill()

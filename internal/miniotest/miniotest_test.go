@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/claimstash/claimstash/internal/miniotest"
@@ -42,6 +45,30 @@ func TestStartPutGetRestart(t *testing.T) {
 	}
 	srv.Stop()
 	srv.Stop() // idempotent
+}
+
+// TestRestartServesAtOnce: when Restart returns, the server serves S3
+// requests; the first one, without a retry, succeeds (MinIO answers 503
+// while it initialises, after its liveness endpoint already says 200).
+func TestRestartServesAtOnce(t *testing.T) {
+	srv := miniotest.Start(t, "bucket-a")
+	c := s3.New(s3.Options{
+		Region:           miniotest.Region,
+		BaseEndpoint:     aws.String(srv.Endpoint),
+		UsePathStyle:     true,
+		Credentials:      credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, ""),
+		RetryMaxAttempts: 1,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 3 {
+		srv.Kill()
+		srv.Restart(t)
+		key := aws.String(strconv.Itoa(i))
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bucket-a"), Key: key, Body: strings.NewReader("x")}); err != nil {
+			t.Fatalf("restart %d: first PutObject: %v", i, err)
+		}
+	}
 }
 
 func TestBinary(t *testing.T) {
