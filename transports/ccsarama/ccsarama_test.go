@@ -348,6 +348,133 @@ func TestMissingStash(t *testing.T) {
 	})
 }
 
+// TestUnreadableNeverCommitted: whatever makes a stash unreadable, the
+// wrapped handler never sees the message, so the group's committed offset
+// stays on it; once the stash can be read again, the next session delivers
+// it. Failure handlers only ever see permanent failures.
+func TestUnreadableNeverCommitted(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		route bool // with a failure handler (claimcheck.OnRehydrateFailure)
+		// breakStash makes the big message's stash unreadable, fix makes it
+		// readable again (nil: it never is).
+		breakStash func(t *testing.T, c *claimcheck.Checker, st *flakyStore, addr string)
+		fix        func(st *flakyStore)
+		// stop ends the first group once the failure is underway.
+		stop func(t *testing.T, g *group, st *flakyStore)
+	}{{
+		name: "deleted, default policy",
+		breakStash: func(t *testing.T, c *claimcheck.Checker, _ *flakyStore, addr string) {
+			if err := c.Engine().Delete(context.Background(), addr); err != nil {
+				t.Fatal(err)
+			}
+		},
+		stop: func(t *testing.T, g *group, _ *flakyStore) { wantGroupError(t, g, stash.ErrNotFound) },
+	}, {
+		name:       "store down, routed policy",
+		route:      true,
+		breakStash: func(_ *testing.T, _ *claimcheck.Checker, st *flakyStore, _ string) { st.getFailing.Store(true) },
+		fix:        func(st *flakyStore) { st.getFailing.Store(false) },
+		stop:       func(t *testing.T, g *group, _ *flakyStore) { wantGroupError(t, g, errBackendDown) },
+	}, {
+		name:       "claim ends mid-read",
+		route:      true,
+		breakStash: func(_ *testing.T, _ *claimcheck.Checker, st *flakyStore, _ string) { st.getBlocking.Store(true) },
+		fix:        func(st *flakyStore) { st.getBlocking.Store(false) },
+		stop: func(t *testing.T, g *group, st *flakyStore) {
+			deadline := time.Now().Add(20 * time.Second)
+			for st.gets.Load() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the stash was never read")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := startKafka(t, 1)
+			k.CreateTopic(t, "unreadable", 1, nil)
+			var mu sync.Mutex
+			var routed []error
+			var opts []claimcheck.Option
+			if tc.route {
+				opts = append(opts, claimcheck.OnRehydrateFailure(func(_ context.Context, f claimcheck.Failure) error {
+					mu.Lock()
+					defer mu.Unlock()
+					routed = append(routed, f.Err)
+					return nil
+				}))
+			}
+			c, st := newChecker(t, opts...)
+			cfg := config()
+			p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := random(t, 300<<10)
+			msgs := []*sarama.ProducerMessage{
+				{Topic: "unreadable", Value: sarama.StringEncoder("first")},
+				{Topic: "unreadable", Value: sarama.ByteEncoder(big)},
+				{Topic: "unreadable", Value: sarama.StringEncoder("third")},
+			}
+			if err := p.SendMessages(msgs); err != nil {
+				t.Fatal(err)
+			}
+			addr, _ := msgs[1].Value.Encode()
+			tc.breakStash(t, c, st, string(addr))
+
+			col := newCollector("a")
+			col.untilClosed = true // it would take a message handed over after the session ended
+			g := runGroup(t, k.Addrs, cfg, "g-unreadable", []string{"unreadable"}, ccsarama.WrapConsumerGroupHandler(col, c))
+			if m := receive(t, col.got, 1, 20*time.Second)[0]; string(m.Value) != "first" {
+				t.Fatalf("first message = %q", m.Value)
+			}
+			tc.stop(t, g, st)
+			time.Sleep(200 * time.Millisecond) // let sessions come and go
+			g.stop()
+			if len(col.got) > 0 {
+				t.Fatalf("delivered %q past the unreadable stash", (<-col.got).Value)
+			}
+			if off := committed(t, k.Addrs, "g-unreadable", "unreadable", 0); off != 1 {
+				t.Fatalf("committed offset %d, want 1 (the unreadable message's)", off)
+			}
+			mu.Lock()
+			if len(routed) > 0 {
+				t.Errorf("a failure that is not permanent was routed: %v", routed)
+			}
+			mu.Unlock()
+			if tc.fix == nil {
+				return
+			}
+			tc.fix(st)
+			col2 := newCollector("b")
+			runGroup(t, k.Addrs, cfg, "g-unreadable", []string{"unreadable"}, ccsarama.WrapConsumerGroupHandler(col2, c))
+			got := receive(t, col2.got, 2, 20*time.Second)
+			sameBytes(t, "redelivered", got[0].Value, big)
+			if string(got[1].Value) != "third" {
+				t.Fatalf("after the redelivered message: %q", got[1].Value)
+			}
+		})
+	}
+}
+
+// wantGroupError waits for an error matching target on g's Errors.
+func wantGroupError(t *testing.T, g *group, target error) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case err := <-g.errs:
+			if errors.Is(err, target) {
+				return
+			}
+			t.Logf("group error: %v", err)
+		case <-timeout:
+			t.Fatalf("no group error matching %v", target)
+		}
+	}
+}
+
 // TestInterceptors: the drop-in path, both ways, and a stash failure on
 // produce that leaves the message to fail on sarama's own size check.
 func TestInterceptors(t *testing.T) {

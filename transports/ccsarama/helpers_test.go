@@ -21,11 +21,16 @@ import (
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
-// flakyStore is memstash whose Put fails while failing is set.
+// flakyStore is memstash whose Put fails while failing is set, whose Get
+// fails while getFailing is set, and whose Get waits for its context to end
+// while getBlocking is set.
 type flakyStore struct {
 	*memstash.Store
-	failing atomic.Bool
-	delay   time.Duration // added to every Put
+	failing     atomic.Bool
+	delay       time.Duration // added to every Put
+	getFailing  atomic.Bool
+	getBlocking atomic.Bool
+	gets        atomic.Int64 // Get calls
 }
 
 var errBackendDown = errors.New("test: backend down")
@@ -38,6 +43,18 @@ func (f *flakyStore) Put(ctx context.Context, ns, key string, r io.Reader, size 
 		return errBackendDown
 	}
 	return f.Store.Put(ctx, ns, key, r, size, a)
+}
+
+func (f *flakyStore) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	f.gets.Add(1)
+	if f.getBlocking.Load() {
+		<-ctx.Done()
+		return nil, nil, ctx.Err()
+	}
+	if f.getFailing.Load() {
+		return nil, nil, errBackendDown
+	}
+	return f.Store.Get(ctx, ns, key)
 }
 
 func newChecker(t testing.TB, opts ...claimcheck.Option) (*claimcheck.Checker, *flakyStore) {
@@ -103,6 +120,9 @@ type collector struct {
 	got  chan *sarama.ConsumerMessage
 	mu   sync.Mutex
 	seen int
+	// untilClosed makes ConsumeClaim ignore the session's context and
+	// range over Messages.
+	untilClosed bool
 }
 
 func newCollector(name string) *collector {
@@ -112,6 +132,18 @@ func newCollector(name string) *collector {
 func (c *collector) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (c *collector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (c *collector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	if c.untilClosed {
+		// The other common style: read until sarama closes the channel,
+		// even after the session has ended.
+		for m := range claim.Messages() {
+			c.mu.Lock()
+			c.seen++
+			c.mu.Unlock()
+			c.got <- m
+			sess.MarkMessage(m, "")
+		}
+		return nil
+	}
 	for {
 		select {
 		case m, ok := <-claim.Messages():
