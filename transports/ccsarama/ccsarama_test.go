@@ -618,3 +618,46 @@ func TestRebalance(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumeClaimPanic: when the wrapped handler panics and something
+// above recovers, the goroutine rehydrating ahead of it still ends.
+func TestConsumeClaimPanic(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c, _ := newChecker(t)
+	msgs := make(chan *sarama.ConsumerMessage, 1)
+	msgs <- &sarama.ConsumerMessage{Topic: "t", Value: []byte("waiting for a reader")}
+	h := ccsarama.WrapConsumerGroupHandler(panicHandler{}, c)
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Fatalf("recovered %v, want the handler's panic", r)
+			}
+		}()
+		_ = h.ConsumeClaim(fakeSession{ctx: context.Background()}, fakeClaim{msgs: msgs})
+	}()
+}
+
+type panicHandler struct{}
+
+func (panicHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (panicHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (panicHandler) ConsumeClaim(sarama.ConsumerGroupSession, sarama.ConsumerGroupClaim) error {
+	time.Sleep(20 * time.Millisecond) // let the message be rehydrated and offered
+	panic("boom")
+}
+
+// fakeSession and fakeClaim are the unit edge: the parts of sarama's
+// session and claim the wrapper uses.
+type fakeSession struct {
+	sarama.ConsumerGroupSession
+	ctx context.Context
+}
+
+func (s fakeSession) Context() context.Context { return s.ctx }
+
+type fakeClaim struct {
+	sarama.ConsumerGroupClaim
+	msgs chan *sarama.ConsumerMessage
+}
+
+func (c fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }

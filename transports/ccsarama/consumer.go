@@ -52,7 +52,7 @@ type claim struct {
 
 func (c *claim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 
-func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) error {
+func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) (err error) {
 	cl := &claim{ConsumerGroupClaim: sc, msgs: make(chan *sarama.ConsumerMessage)}
 	ctx, cancel := context.WithCancel(sess.Context())
 	stop := make(chan struct{}) // closed when h's ConsumeClaim has returned
@@ -61,13 +61,16 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.
 		defer close(cl.msgs) // after fail is sent: h sees the close with the error ready
 		fail <- g.forward(ctx, sc.Messages(), cl.msgs, stop)
 	}()
-	err := g.h.ConsumeClaim(sess, cl)
-	close(stop)
-	cancel()
-	if ferr := <-fail; ferr != nil {
-		return errors.Join(ferr, err)
-	}
-	return err
+	// Deferred, so the forwarding goroutine ends even when h panics (and
+	// something above recovers).
+	defer func() {
+		close(stop)
+		cancel()
+		if ferr := <-fail; ferr != nil {
+			err = errors.Join(ferr, err)
+		}
+	}()
+	return g.h.ConsumeClaim(sess, cl)
 }
 
 // forward rehydrates messages from in and sends them to out, in order,
