@@ -36,6 +36,10 @@ type groupHandler struct {
 //
 // Rehydration runs on a goroutine per claim, one message ahead of h, in
 // partition order. Options: WithTimeout, OnConsumeError.
+//
+// The checker's DeleteAfterAck is not applied: a Kafka message is replayed
+// by every group that reads the topic and after any offset reset, so
+// stashes live until their TTL.
 func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...Option) sarama.ConsumerGroupHandler {
 	return &groupHandler{h: h, c: c, o: newOptions(opts)}
 }

@@ -50,4 +50,6 @@
 // stash's TTL does. Compaction and tombstones are unaffected (a nil value is
 // never offloaded), but a compacted topic keeps the address of the latest
 // value only; give stashes a TTL at least as long as your consumers may lag.
+// For the same reason the checker's DeleteAfterAck is not applied here:
+// any group, or an offset reset, may read a message again.
 package ccsarama
