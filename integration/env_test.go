@@ -43,7 +43,7 @@ type env struct {
 	S3      s3Server
 
 	// KillS3 crashes the S3 server, keeping its data; RestartS3 brings it
-	// back on the same endpoint and waits until it answers.
+	// back on the same endpoint and waits until it serves S3 requests.
 	KillS3    func(t *testing.T)
 	RestartS3 func(t *testing.T)
 }
@@ -152,7 +152,8 @@ func startContainers(t *testing.T) *env {
 		if err := mc.Start(ctx); err != nil {
 			t.Fatalf("containers: starting minio: %v", err)
 		}
-		waitHTTP(t, e.S3.Endpoint+"/minio/health/live", time.Minute)
+		// Not /minio/health/live: it says 200 before MinIO serves S3.
+		waitHTTP(t, e.S3.Endpoint+miniotest.ReadyPath, time.Minute)
 	}
 	return e
 }

@@ -162,10 +162,15 @@ func TestS3KilledMidRun(t *testing.T) {
 			}
 			return 2048 + i
 		}
+		// An outcome is one send and when it ran. The test's verdicts go by
+		// these times, not by when the test reads the outcome: the producer
+		// keeps sending while the test kills and restarts the server, and
+		// its outcomes queue up meanwhile.
 		type outcome struct {
-			i     int
-			large bool
-			err   error
+			i          int
+			large      bool
+			err        error
+			start, end time.Time
 		}
 		results := make(chan outcome, 4096)
 		stop := make(chan struct{})
@@ -189,69 +194,101 @@ func TestS3KilledMidRun(t *testing.T) {
 				msg.Value = sarama.ByteEncoder(body)
 				msg.Headers[0].Value = []byte(itoa(i))
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				start := time.Now()
 				_, _, err := prod.SendMessageContext(ctx, msg)
+				end := time.Now()
 				cancel()
 				if err == nil {
 					sent.Store(i, body)
 				}
-				results <- outcome{i, len(body) > claimcheck.DefaultThreshold, err}
+				results <- outcome{i, len(body) > claimcheck.DefaultThreshold, err, start, end}
 			}
 		}()
 		defer func() { close(stop); wg.Wait() }()
 
-		// waitFor reads outcomes until cond says enough.
-		var okLarge, okSmall, failLarge, failSmall int
+		// The phases, by the clock. S3 is up before killing and from
+		// restarted on (RestartS3 returns once the server serves S3
+		// requests), and down from killed to restarting. A send that
+		// overlaps KillS3 or RestartS3 may go either way; the producer sends
+		// one message at a time, so at most one overlaps each.
+		var killing, killed, restarting, restarted time.Time
+		set := func(at time.Time) bool { return !at.IsZero() }
+		var okLarge, okSmall, failLarge int
+		var okSmallDown, failDown, okAfter, failAcross int
 		var firstErr error
+		record := func(o outcome) {
+			t.Helper()
+			startsDown := set(killed) && !o.start.Before(killed)
+			endsDown := !set(restarting) || o.end.Before(restarting)
+			startsAfter := set(restarted) && !o.start.Before(restarted)
+			switch {
+			case o.err == nil && o.large:
+				okLarge++
+				if startsDown && endsDown {
+					t.Errorf("message %d (large) went through with S3 down", o.i)
+				}
+				if startsAfter {
+					okAfter++
+				}
+			case o.err == nil:
+				okSmall++
+				if startsDown && endsDown {
+					okSmallDown++
+				}
+			case o.large:
+				failLarge++
+				if firstErr == nil {
+					firstErr = o.err
+				}
+				var ce *claimcheck.Error
+				var se *stash.Error
+				if !errors.As(o.err, &ce) || ce.Op != "offload" || !errors.As(o.err, &se) || se.Op != "create" {
+					t.Errorf("message %d: error %v (%T) is not a claim-check offload error", o.i, o.err, o.err)
+				}
+				switch {
+				case !set(killing) || o.end.Before(killing):
+					t.Errorf("message %d (large) failed before the kill: %v", o.i, o.err)
+				case startsAfter:
+					t.Errorf("message %d (large) failed %v after the restart: %v",
+						o.i, o.start.Sub(restarted).Round(time.Millisecond), o.err)
+				case startsDown && endsDown:
+					failDown++
+				default:
+					failAcross++ // overlapped the kill or the restart
+				}
+			default:
+				t.Errorf("message %d (small, no stash needed) failed: %v", o.i, o.err)
+			}
+		}
+		// waitFor records outcomes until cond says enough.
 		waitFor := func(what string, d time.Duration, cond func() bool) {
 			t.Helper()
 			deadline := time.After(d)
 			for !cond() {
 				select {
 				case o := <-results:
-					switch {
-					case o.err == nil && o.large:
-						okLarge++
-					case o.err == nil:
-						okSmall++
-					case o.large:
-						failLarge++
-						if firstErr == nil {
-							firstErr = o.err
-						}
-						var ce *claimcheck.Error
-						var se *stash.Error
-						if !errors.As(o.err, &ce) || ce.Op != "offload" || !errors.As(o.err, &se) || se.Op != "create" {
-							t.Errorf("message %d: error %v (%T) is not a claim-check offload error", o.i, o.err, o.err)
-						}
-					default:
-						failSmall++
-						t.Errorf("message %d (small, no stash needed) failed: %v", o.i, o.err)
-					}
+					record(o)
 				case <-deadline:
-					t.Fatalf("%s: not within %v (large ok %d failed %d, small ok %d failed %d)",
-						what, d, okLarge, failLarge, okSmall, failSmall)
+					t.Fatalf("%s: not within %v (large ok %d failed %d, small ok %d)",
+						what, d, okLarge, failLarge, okSmall)
 				}
 			}
 		}
 		waitFor("20 large sends before the kill", time.Minute, func() bool { return okLarge >= 20 })
-		if failLarge != 0 {
-			t.Fatalf("%d large sends failed before the kill: %v", failLarge, firstErr)
+		if t.Failed() {
+			t.FailNow()
 		}
+		killing = time.Now()
 		e.KillS3(t)
+		killed = time.Now()
 		t.Logf("S3 killed after %d large and %d small sends", okLarge, okSmall)
-		okSmallBefore, okLargeBefore := okSmall, okLarge
-		waitFor("5 failed large sends while S3 is down", time.Minute, func() bool { return failLarge >= 5 && okSmall >= okSmallBefore+10 })
-		if okLarge > okLargeBefore+1 { // one send may have completed as the server died
-			t.Errorf("%d large sends succeeded with S3 down", okLarge-okLargeBefore)
-		}
+		waitFor("5 failed large sends while S3 is down", time.Minute, func() bool { return failDown >= 5 && okSmallDown >= 10 })
 		t.Logf("while S3 was down: %d large sends failed, %d small ones went through; first error: %v",
-			failLarge, okSmall-okSmallBefore, firstErr)
+			failDown, okSmallDown, firstErr)
+		restarting = time.Now()
 		e.RestartS3(t)
-		failBefore, okLargeBefore := failLarge, okLarge
-		waitFor("20 large sends after the restart", 2*time.Minute, func() bool { return okLarge >= okLargeBefore+20 })
-		if n := failLarge - failBefore; n > 1 { // one may have been in flight across the restart
-			t.Errorf("%d large sends failed after the restart", n)
-		}
+		restarted = time.Now()
+		waitFor("20 large sends after the restart", 2*time.Minute, func() bool { return okAfter >= 20 })
 		close(stop)
 		wg.Wait()
 		stop = make(chan struct{}) // for the deferred close
@@ -259,17 +296,13 @@ func TestS3KilledMidRun(t *testing.T) {
 		for {
 			select {
 			case o := <-results:
-				if o.err == nil && o.large {
-					okLarge++
-				} else if o.err == nil {
-					okSmall++
-				} else if o.large {
-					failLarge++
-				}
+				record(o)
 			default:
 				break drain
 			}
 		}
+		t.Logf("S3 restarted in %v; %d large sends that overlapped the kill or the restart failed",
+			restarted.Sub(restarting).Round(time.Millisecond), failAcross)
 
 		// Every message Kafka holds rehydrates, and it holds exactly those
 		// whose send succeeded.
