@@ -210,9 +210,14 @@ func TestAsyncOrderAndFailure(t *testing.T) {
 				Headers: []sarama.RecordHeader{{Key: []byte("seq"), Value: []byte(strconv.Itoa(i))}}}
 		}
 	}
-	// A failure comes back on Errors with the message as it was.
-	time.Sleep(100 * time.Millisecond)
-	for len(p.Input()) > 0 {
+	// A failure comes back on Errors with the message as it was. Every
+	// message before it must have been produced first (an empty Input does
+	// not mean the lanes are done offloading).
+	deadline := time.Now().Add(20 * time.Second)
+	for successes.Load() < keys*perKey {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages produced", successes.Load(), keys*perKey)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	st.failing.Store(true)
