@@ -39,9 +39,15 @@ type groupHandler struct {
 //
 // The checker's DeleteAfterAck is not applied: a Kafka message is replayed
 // by every group that reads the topic and after any offset reset, so
-// stashes live until their TTL.
+// stashes live until their TTL. A checker built with DeleteAfterAck gets a
+// warning on the logger (WithLogger) when the handler is wrapped, so the
+// difference is never silent.
 func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...Option) sarama.ConsumerGroupHandler {
-	return &groupHandler{h: h, c: c, o: newOptions(opts)}
+	o := newOptions(opts)
+	if c.DeletesAfterAck() {
+		o.logger.Warn("ccsarama: the checker's DeleteAfterAck is not applied to Kafka consumer groups (any group or offset reset may replay a message); stashes live until their TTL")
+	}
+	return &groupHandler{h: h, c: c, o: o}
 }
 
 func (g *groupHandler) Setup(s sarama.ConsumerGroupSession) error   { return g.h.Setup(s) }
