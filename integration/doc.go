@@ -26,8 +26,9 @@
 //     restarted; sends that need it fail with a claim-check error and produce
 //     nothing, and every reference Kafka holds is readable at the end.
 //   - TestKafkaConsumerKilled, TestJetStreamConsumerKilled: a consumer dies
-//     mid-message and another takes over: nothing is lost, and the
-//     duplicates, counted, are messages the first one had received.
+//     mid-message and another takes over: nothing is lost, the message it
+//     died on is delivered again, and the duplicates, counted, are messages
+//     the first one had received.
 //
 // BenchmarkKafkaS3Load is the load figure of BENCHMARKS.md. See README.md
 // in this directory for what each mode needs and how long it takes.
