@@ -55,7 +55,16 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer eng.Close()
-			cc, err := claimcheck.New(eng, claimcheck.DeleteAfterAck())
+			// An iteration ends when the stash is deleted (after the
+			// handler returns), so the last delete never races the
+			// benchmark's teardown closing the connection.
+			deleted := make(chan error, 1)
+			cc, err := claimcheck.New(eng, claimcheck.DeleteAfterAck(),
+				claimcheck.WithObserver(claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) {
+					if ev.Op == claimcheck.OpDelete {
+						deleted <- ev.Err
+					}
+				})))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -88,6 +97,14 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 					}
 				case <-time.After(30 * time.Second):
 					b.Fatal("nothing received")
+				}
+				select {
+				case err := <-deleted:
+					if err != nil {
+						b.Fatalf("delete after handling: %v", err)
+					}
+				case <-time.After(30 * time.Second):
+					b.Fatal("stash not deleted")
 				}
 			}
 		})
