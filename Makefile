@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 5s
 TOOLS     := $(CURDIR)/.tools
 
-.PHONY: all demo test vet race fuzz bench tools up down clean
+.PHONY: all demo test vet race fuzz bench tools python up down clean
 
 all: test
 
@@ -40,7 +40,19 @@ ifeq ($(wildcard $(TOOLS)/bin/minio),)
 .PHONY: $(MINIO_STAMP)
 endif
 
-tools: $(MINIO_STAMP)
+tools: $(MINIO_STAMP) python
+
+## python: the Python test peers (objectstore-client, msgpack, boto3, pytest) in a virtualenv,
+## reinstalled when internal/pypeer/requirements.txt changes.
+PY_REQS  := internal/pypeer/requirements.txt
+PY_STAMP := $(TOOLS)/venv/.requirements
+python: $(PY_STAMP)
+
+$(PY_STAMP): $(PY_REQS)
+	@mkdir -p $(TOOLS)
+	test -x $(TOOLS)/venv/bin/python || python3 -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQS)
+	@cp $(PY_REQS) $@
 
 $(MINIO_STAMP):
 	@mkdir -p $(TOOLS)/bin

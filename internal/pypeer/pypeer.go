@@ -1,0 +1,87 @@
+// Package pypeer runs Python test peers (the official objectstore client,
+// msgpack-python, boto3) from the virtualenv that `make tools` builds in
+// <module root>/.tools/venv (or $CLAIMSTASH_TOOLS/venv) from
+// requirements.txt beside this file.
+//
+// When the virtualenv is missing, Python skips the test with a one-line
+// reason, except under CI=true, where it fails the test: a suite that silently
+// skips in CI is a trap.
+package pypeer
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Interpreter returns the path of the virtualenv's python and whether it
+// exists.
+func Interpreter() (string, bool) {
+	var dir string
+	if d := os.Getenv("CLAIMSTASH_TOOLS"); d != "" {
+		dir = d
+	} else if root, ok := moduleRoot(); ok {
+		dir = filepath.Join(root, ".tools")
+	} else {
+		return "", false
+	}
+	path := filepath.Join(dir, "venv", "bin", "python")
+	fi, err := os.Stat(path)
+	return path, err == nil && !fi.IsDir()
+}
+
+// Python returns the virtualenv's python, or skips t (fails it under
+// CI=true) when `make tools` has not built the virtualenv.
+func Python(t testing.TB) string {
+	t.Helper()
+	path, ok := Interpreter()
+	if !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("python peers: %s missing under CI=true (run make tools)", path)
+		}
+		t.Skipf("python peers not installed (run make tools): %s", path)
+	}
+	return path
+}
+
+// Run runs python with args (a script path and its arguments, or "-c",
+// code), with env added to the environment, and returns its standard
+// output. A non-zero exit fails t with the script's standard error.
+func Run(t testing.TB, ctx context.Context, env []string, args ...string) []byte {
+	t.Helper()
+	py := Python(t)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, py, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("python %v: %v\nstderr:\n%s\nstdout:\n%s", args, err, stderr.Bytes(), stdout.Bytes())
+	}
+	return stdout.Bytes()
+}
+
+func moduleRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
