@@ -179,7 +179,7 @@ func (s *Store) Create(ctx context.Context, name string, value any, opts ...Crea
 	if err != nil {
 		where := name
 		if st != nil {
-			where = st.Address.String()
+			where = redact(st.Address.String())
 		}
 		return nil, fmt.Errorf("kstash: create %s: %w", where, err)
 	}
