@@ -67,8 +67,8 @@
 // without Bucket or Prefix, since kstash's layout is bucket = namespace,
 // key = <name>.<md5>). Options: WithScheme (the backend Create writes to,
 // the engine's first by default), WithNamespace (DefaultNamespace,
-// "default"), WithInlineMax (DefaultInlineMax, 100 base64 characters;
-// negative disables inline), WithClock. Per call: InNamespace, NoInline.
+// "default"), WithInlineMax (DefaultInlineMax, 100 base64 characters, at
+// most MaxInlineMax; negative disables inline), WithClock. Per call: InNamespace, NoInline.
 //
 // Create(ctx, name, value) returns kstash's address for the value: inline
 // when base64(msgpack(value)) fits the inline limit, otherwise

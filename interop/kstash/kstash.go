@@ -23,6 +23,10 @@ const (
 	// DefaultInlineMax is kstash's max_inline_len: values whose base64 is
 	// at most this many characters travel in the address itself.
 	DefaultInlineMax = 100
+	// MaxInlineMax bounds WithInlineMax, so that every inline address this
+	// package writes, URL-escaped, stays within what stash.ParseAddress
+	// reads.
+	MaxInlineMax = 16 << 10
 )
 
 // A Stash is a kstash value and where it is.
@@ -30,8 +34,8 @@ type Stash struct {
 	// Address is the kstash address: inline://ns/name?data=..., or
 	// scheme://ns/name.<md5 of Encoded>.
 	Address stash.Address
-	// Value is the decoded value (see the package documentation for its
-	// Go types).
+	// Value is the value as given to Create, or as Retrieve decoded it
+	// (see the package documentation for its Go types).
 	Value any
 	// Encoded is msgpack(Value): the bytes kstash stores and hashes.
 	Encoded []byte
@@ -78,6 +82,7 @@ func WithNamespace(ns string) Option { return optionFunc(func(c *config) { c.nam
 // WithInlineMax sets the largest base64 encoding, in characters, that is
 // inlined in the address (DefaultInlineMax); a negative value disables
 // inline stashes, as leaving "inline" out of kstash's Config.backends does.
+// It may be at most MaxInlineMax.
 func WithInlineMax(n int) Option { return optionFunc(func(c *config) { c.inlineMax = n }) }
 
 // WithClock replaces time.Now for the creation time recorded beside a stash.
@@ -132,6 +137,9 @@ func New(engine *stash.Engine, opts ...Option) (*Store, error) {
 	}
 	if err := stash.ValidateNamespace(c.namespace); err != nil {
 		return nil, fmt.Errorf("kstash: namespace: %w", err)
+	}
+	if c.inlineMax > MaxInlineMax {
+		return nil, fmt.Errorf("kstash: inline limit %d over the maximum of %d", c.inlineMax, MaxInlineMax)
 	}
 	if !c.schemeSet {
 		if s := engine.Schemes(); len(s) > 0 {

@@ -131,6 +131,16 @@ func TestCreateOptions(t *testing.T) {
 	if _, err := s.Create(ctx, "x", struct{}{}); !errors.Is(err, ErrUnsupportedValue) {
 		t.Errorf("struct value: %v", err)
 	}
+	// The largest inline address, escaped at its worst ("/" is %2F), still parses.
+	wide, _, _ := memStore(t, WithInlineMax(MaxInlineMax))
+	ff := bytes.Repeat([]byte{0xff}, MaxInlineMax/4*3-5)
+	st, err = wide.Create(ctx, "ff", ff)
+	if err != nil || !st.Address.IsInline() {
+		t.Fatalf("widest inline: %v, %v", st, err)
+	}
+	if got, err := wide.Retrieve(ctx, st.String()); err != nil || !bytes.Equal(got.Value.([]byte), ff) {
+		t.Errorf("retrieve of %d-character inline address: %v", len(st.String()), err)
+	}
 	inlineOnly, err := New(mustEngine(t, stash.WithInlineMax(100)))
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +169,9 @@ func TestNew(t *testing.T) {
 	}
 	if _, err := New(eng, WithNamespace("UPPER")); err == nil {
 		t.Error("bad namespace accepted")
+	}
+	if _, err := New(eng, WithInlineMax(MaxInlineMax+1)); err == nil {
+		t.Error("inline limit over MaxInlineMax accepted")
 	}
 	if _, err := New(eng, WithInlineMax(-1)); err != nil {
 		t.Errorf("mem only: %v", err)
