@@ -37,7 +37,7 @@ func newNATSSide(t *testing.T, e *env, name string) *natsSide {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := natsstash.New(js, nil)
+	store, err := natsstash.New(js)
 	if err != nil {
 		t.Fatal(err)
 	}

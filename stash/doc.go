@@ -50,7 +50,7 @@
 // DefaultMaxSize 5 GiB, DefaultTTL none, DefaultSpoolMemory 8 MiB (the most
 // CreateFrom holds in memory; larger streams are spooled to temporary
 // files). Per-call options (InNamespace, InScopes, TTL, TTI, NoExpiry,
-// WithCompression, ContentType, Metadata, Origin, NoInline) override them
+// Compress, ContentType, Metadata, Origin, NoInline) override them
 // for one stash.
 //
 // Payloads at or above the compression floor are stored zstd-compressed

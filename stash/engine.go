@@ -60,7 +60,7 @@ func New(opts ...Option) (*Engine, error) {
 		logger:        slog.Default(),
 	}
 	for _, o := range opts {
-		if err := o(e); err != nil {
+		if err := o.applyEngine(e); err != nil {
 			_ = e.Close()
 			return nil, err
 		}
@@ -127,7 +127,7 @@ func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
 func (e *Engine) createOpts(opts []CreateOption) (createOptions, error) {
 	o := createOptions{namespace: e.namespace, scopes: e.scopes, ttl: e.defaults.ttl, tti: e.defaults.tti, origin: e.defaults.origin}
 	for _, opt := range opts {
-		opt(&o)
+		opt.applyCreate(&o)
 	}
 	if o.noExpiry {
 		o.ttl, o.tti = 0, 0

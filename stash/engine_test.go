@@ -209,9 +209,9 @@ func TestCompression(t *testing.T) {
 		{"auto-json", json, nil, driver.EncodingZstd},
 		{"auto-random", random, nil, driver.EncodingIdentity},
 		{"auto-below-floor", json[:stash.DefaultCompressFloor-1], nil, driver.EncodingIdentity},
-		{"none-json", json, []stash.CreateOption{stash.WithCompression(stash.CompressionNone)}, driver.EncodingIdentity},
-		{"zstd-small-json", json[:1000], []stash.CreateOption{stash.WithCompression(stash.CompressionZstd)}, driver.EncodingZstd},
-		{"zstd-random", random, []stash.CreateOption{stash.WithCompression(stash.CompressionZstd)}, driver.EncodingIdentity},
+		{"none-json", json, []stash.CreateOption{stash.Compress(stash.CompressionNone)}, driver.EncodingIdentity},
+		{"zstd-small-json", json[:1000], []stash.CreateOption{stash.Compress(stash.CompressionZstd)}, driver.EncodingZstd},
+		{"zstd-random", random, []stash.CreateOption{stash.Compress(stash.CompressionZstd)}, driver.EncodingIdentity},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, stream := range []bool{false, true} {
@@ -273,7 +273,7 @@ func TestCreateFromSpooled(t *testing.T) {
 		{"random-zstd", random, stash.CompressionZstd, driver.EncodingIdentity},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			opt := stash.WithCompression(c.c)
+			opt := stash.Compress(c.c)
 			s, err := e.CreateFrom(ctx, c.name, iotest.HalfReader(bytes.NewReader(c.payload)), opt, stash.ContentType("x/y"))
 			if err != nil {
 				t.Fatalf("CreateFrom: %v", err)

@@ -91,8 +91,15 @@ func openURL(_ context.Context, u *url.URL) (driver.Driver, error) {
 	return New(p, opts...)
 }
 
-// An Option configures a Store.
-type Option func(*options)
+// An Option configures a Store; pass it to New. In a URL each option is a
+// query parameter (see the package documentation).
+type Option interface {
+	apply(*options)
+}
+
+type option func(*options)
+
+func (f option) apply(o *options) { f(o) }
 
 type options struct {
 	noSync    bool
@@ -102,13 +109,13 @@ type options struct {
 // CreateDir makes New create the directory (and its parents) if it does not
 // exist. Without it, a missing directory is an error, so a typo in a
 // configuration does not silently start an empty store. URL: create_dir=true.
-func CreateDir() Option { return func(o *options) { o.createDir = true } }
+func CreateDir() Option { return option(func(o *options) { o.createDir = true }) }
 
 // NoSync skips every fsync. Writes stay atomic for other processes (a reader
 // never sees a partial stash), but a power loss or kernel crash may lose or
 // truncate recent stashes. For tests and scratch directories only.
 // URL: nosync=true.
-func NoSync() Option { return func(o *options) { o.noSync = true } }
+func NoSync() Option { return option(func(o *options) { o.noSync = true }) }
 
 // Store is a stash backend over a directory. It is safe for concurrent use,
 // also by several processes sharing the directory. The zero value is not
@@ -131,7 +138,7 @@ var (
 func New(dir string, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
-		opt(&o)
+		opt.apply(&o)
 	}
 	if dir == "" {
 		return nil, errors.New("filestash: empty directory")

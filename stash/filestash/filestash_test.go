@@ -656,7 +656,7 @@ func TestConcurrentReadersAndDeletes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 30 {
-				st, err := e.Create(ctx, "churn", payload, stash.WithCompression(stash.Compression(w%2)))
+				st, err := e.Create(ctx, "churn", payload, stash.Compress(stash.Compression(w%2)))
 				if err != nil {
 					t.Error(err)
 					return

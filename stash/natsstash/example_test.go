@@ -43,7 +43,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store, err := natsstash.New(js, &natsstash.Options{BucketPrefix: "demo_"})
+	store, err := natsstash.New(js, natsstash.WithBucketPrefix("demo_"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func ExampleNew() {
 		o.BaseEndpoint = aws.String("http://127.0.0.1:9000")
 		o.UsePathStyle = true
 	})
-	store, err := s3stash.New(client, &s3stash.Options{Bucket: "claimstash", Prefix: "stash/", Concurrency: 8})
+	store, err := s3stash.New(client, s3stash.WithBucket("claimstash"), s3stash.WithPrefix("stash/"), s3stash.WithConcurrency(8))
 	if err != nil {
 		log.Fatal(err)
 	}
