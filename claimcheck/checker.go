@@ -138,13 +138,17 @@ func AllowLinkHost(host string) Option {
 }
 
 // WithObserver reports offloads, rehydrations and failures to o.
-func WithObserver(o Observer) Option { return option(func(c *Checker) error { c.observer = o; return nil }) }
+func WithObserver(o Observer) Option {
+	return option(func(c *Checker) error { c.observer = o; return nil })
+}
 
 // DeleteAfterAck makes Acked delete the stash of a message once it is
 // acknowledged. Use it only in single-consumer pipelines: with fan-out, the
 // first consumer to ack would delete what the others still need. By default
 // stashes live until their TTL.
-func DeleteAfterAck() Option { return option(func(c *Checker) error { c.deleteOnAck = true; return nil }) }
+func DeleteAfterAck() Option {
+	return option(func(c *Checker) error { c.deleteOnAck = true; return nil })
+}
 
 // A Failure is a claim-checked message that could not be rehydrated, as it
 // arrived: Body is the address, Headers still carry the contract.

@@ -80,7 +80,7 @@ func (f storeOption) applyStore(c *settings) { f(c) }
 type clientOption func(*settings)
 
 func (f clientOption) applyOpen(c *settings) { f(c) }
-func (clientOption) clientOption()         {}
+func (clientOption) clientOption()           {}
 
 // WithRegion overrides the region of the default chain (AWS_REGION, the
 // shared config). URL: region=.
