@@ -138,7 +138,7 @@ func s3Checker(t testing.TB, e *env, bucket string, attempts int, opts ...claimc
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeS3, store), stash.WithNamespace(bucket))
+	engine, err := stash.New(stash.WithBackend(store), stash.WithNamespace(bucket))
 	if err != nil {
 		t.Fatal(err)
 	}

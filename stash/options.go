@@ -2,6 +2,7 @@ package stash
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -54,13 +55,17 @@ type engineOption func(*Engine) error
 
 func (f engineOption) applyEngine(e *Engine) error { return f(e) }
 
-// WithBackend adds a backend for scheme. Backends are tried in the order they
-// are added: a payload goes to the first one whose size limit it fits (inline
-// is tried before all of them when enabled). An address is read from the
-// backend registered for its scheme; a scheme may be added once.
-func WithBackend(scheme string, d driver.Driver, opts ...BackendOption) Option {
+// WithBackend adds a backend you built. It serves the scheme the driver
+// reports (d.Scheme()), so an address can only ever be read by the kind of
+// store that wrote it. Backends are tried in the order they are added: a
+// payload goes to the first one whose size limit it fits (inline is tried
+// before all of them when enabled). A scheme may be added once.
+func WithBackend(d driver.Driver, opts ...BackendOption) Option {
 	return engineOption(func(e *Engine) error {
-		b := &backend{scheme: scheme, driver: d}
+		if d == nil {
+			return errors.New("stash: WithBackend: nil driver")
+		}
+		b := &backend{scheme: d.Scheme(), driver: d}
 		for _, o := range opts {
 			o.applyBackend(b)
 		}
@@ -76,8 +81,7 @@ func WithBackendURL(ctx context.Context, rawURL string, opts ...BackendOption) O
 		if err != nil {
 			return err
 		}
-		b := &backend{driver: d, owned: true}
-		b.scheme = schemeOf(rawURL)
+		b := &backend{scheme: d.Scheme(), driver: d, owned: true}
 		for _, o := range opts {
 			o.applyBackend(b)
 		}

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeNATS, store), stash.WithNamespace("example"))
+	engine, err := stash.New(stash.WithBackend(store), stash.WithNamespace("example"))
 	if err != nil {
 		return err
 	}

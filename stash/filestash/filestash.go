@@ -49,13 +49,19 @@ const (
 	copyBufSize  = 1 << 20
 )
 
+// Scheme is the address and URL scheme of this backend: addresses
+// file://namespace/..., backend URLs file://...
+const Scheme = "file"
+
 func init() {
-	stash.RegisterScheme(stash.SchemeFile, openURL)
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) { return OpenURL(ctx, u) })
 }
 
-// openURL opens "file:///abs/dir[?create_dir=true&nosync=true]".
-func openURL(_ context.Context, u *url.URL) (driver.Driver, error) {
-	if u.Opaque != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
+// OpenURL opens a store from a URL of the form
+// "file:///abs/dir[?create_dir=true&nosync=true]" (see the package
+// documentation); the engine's WithBackendURL calls it for file:// URLs.
+func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
+	if u.Scheme != Scheme || u.Opaque != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("filestash: URL %q: want file:///absolute/dir (three slashes, no host)", u.Redacted())
 	}
 	var opts []Option
@@ -188,7 +194,7 @@ func keyPath(ns, key string) (rel, parent string, err error) {
 		}
 	}
 	// The full grammar, the engine's own: scopes, then name.<digest>.
-	a, err := stash.ParseAddress(stash.SchemeFile + "://" + ns + "/" + key)
+	a, err := stash.ParseAddress(Scheme + "://" + ns + "/" + key)
 	if err != nil {
 		return "", "", err
 	}
@@ -668,3 +674,6 @@ func (s *Store) visit(ctx context.Context, dir, ns, prefix string, e fs.DirEntry
 	}
 	return fn(ns, key, a)
 }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }

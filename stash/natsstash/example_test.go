@@ -47,7 +47,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	eng, err := stash.New(stash.WithBackend(stash.SchemeNATS, store), stash.WithNamespace("orders"))
+	eng, err := stash.New(stash.WithBackend(store), stash.WithNamespace("orders"))
 	if err != nil {
 		log.Fatal(err)
 	}

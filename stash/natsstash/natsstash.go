@@ -32,8 +32,12 @@ const MetadataKey = "claimstash-attributes"
 // caller's context has no earlier deadline, before it fails.
 const DefaultReadTimeout = 30 * time.Second
 
+// Scheme is the address and URL scheme of this backend: addresses
+// nats://namespace/..., backend URLs nats://...
+const Scheme = "nats"
+
 func init() {
-	stash.RegisterScheme(stash.SchemeNATS, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
 		return OpenURL(ctx, u)
 	})
 }
@@ -187,7 +191,7 @@ func newStore(js jetstream.JetStream, o settings) (*Store, error) {
 // connection (Close closes it). See the package documentation for the URL
 // form and its parameters; unknown parameters are refused.
 func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
-	if u.Scheme != stash.SchemeNATS {
+	if u.Scheme != Scheme {
 		return nil, fmt.Errorf("natsstash: URL scheme %q: want nats", u.Scheme)
 	}
 	if u.Host == "" {
@@ -753,3 +757,6 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }

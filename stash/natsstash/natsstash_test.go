@@ -47,8 +47,6 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 	return &harness{srv: srv, js: srv.JetStream(tb)}, nil
 }
 
-func (h *harness) Scheme() string { return stash.SchemeNATS }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
 	s, err := natsstash.New(h.js, natsstash.WithBucketPrefix(fmt.Sprintf("t%d_", h.n.Add(1))))
 	if err != nil {
@@ -150,7 +148,7 @@ func newFixture(t *testing.T, opts ...natsstash.Option) *fixture {
 	}
 	t.Cleanup(func() { s.Close() })
 	f.store = s
-	f.eng, err = stash.New(stash.WithBackend(stash.SchemeNATS, s), stash.WithClock(f.clock))
+	f.eng, err = stash.New(stash.WithBackend(s), stash.WithClock(f.clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +176,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Address.Scheme != stash.SchemeNATS {
+			if s.Address.Scheme != natsstash.Scheme {
 				t.Fatalf("address %s: want the nats scheme", s.Address)
 			}
 			got, err := f.eng.Retrieve(ctx, s.String())
@@ -724,7 +722,7 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng2, err := stash.New(stash.WithBackend(stash.SchemeNATS, store2))
+	eng2, err := stash.New(stash.WithBackend(store2))
 	if err != nil {
 		t.Fatal(err)
 	}

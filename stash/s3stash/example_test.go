@@ -49,7 +49,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, store))
+	e, err := stash.New(stash.WithBackend(store))
 	if err != nil {
 		log.Fatal(err)
 	}

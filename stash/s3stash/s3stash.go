@@ -214,14 +214,23 @@ var (
 	_ driver.Signer  = (*Store)(nil)
 )
 
+// Scheme is the address and URL scheme of this backend: addresses
+// s3://namespace/..., backend URLs s3://...
+const Scheme = "s3"
+
 func init() {
-	stash.RegisterScheme(stash.SchemeS3, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
-		o, err := optionsFromURL(u)
-		if err != nil {
-			return nil, err
-		}
-		return openConfig(ctx, *o)
-	})
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) { return OpenURL(ctx, u) })
+}
+
+// OpenURL opens a store from a URL of the form "s3://?param=value..." (see
+// the package documentation) as Open does; the engine's WithBackendURL
+// calls it for s3:// URLs.
+func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
+	o, err := optionsFromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return openConfig(ctx, *o)
 }
 
 // New returns a Store over client. Credentials, region, endpoint and retries
@@ -301,7 +310,7 @@ func openConfig(ctx context.Context, o settings) (*Store, error) {
 // optionsFromURL maps "s3://?region=..&endpoint=.." onto the options, refusing
 // anything it does not know.
 func optionsFromURL(u *url.URL) (*settings, error) {
-	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.Fragment != "" {
+	if u.Scheme != Scheme || u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("s3stash: URL %q: want s3://?param=value... (buckets are the addresses' namespaces)", u.Redacted())
 	}
 	q, err := url.ParseQuery(u.RawQuery)
@@ -710,3 +719,6 @@ func (s *Store) SignedURL(ctx context.Context, ns, key string, ttl time.Duration
 	}
 	return req.URL, nil
 }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }

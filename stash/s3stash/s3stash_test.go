@@ -78,8 +78,6 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 	return &harness{srv: srv, raw: srv.Client()}, nil
 }
 
-func (h *harness) Scheme() string { return stash.SchemeS3 }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
 	s, err := s3stash.NewConfig(h.raw, s3stash.Config{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
 	if err == nil {
@@ -396,7 +394,7 @@ func TestBucketPerNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, creating), stash.WithInlineMax(-1), stash.WithNamespace("orders-a"))
+	e, err := stash.New(stash.WithBackend(creating), stash.WithInlineMax(-1), stash.WithNamespace("orders-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +478,7 @@ func TestForeignObject(t *testing.T) {
 	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(p)}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s))
+	e, err := stash.New(stash.WithBackend(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +537,7 @@ func TestSignedURL(t *testing.T) {
 func TestShare(t *testing.T) {
 	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
+	e, err := stash.New(stash.WithBackend(s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
