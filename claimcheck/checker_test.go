@@ -33,7 +33,7 @@ func (c *clock) Add(d time.Duration) {
 
 func newEngine(t *testing.T, d driver.Driver, opts ...stash.Option) *stash.Engine {
 	t.Helper()
-	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeMem, d)}, opts...)...)
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(d)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestReferenceWithoutClaimstash(t *testing.T) {
 		t.Fatalf("Reference = %q %d %v %v", gotAddr, size, ok, err)
 	}
 	a, err := stash.ParseAddress(gotAddr)
-	if err != nil || a.Scheme != stash.SchemeMem || a.Namespace != "default" || a.Name != "orders" {
+	if err != nil || a.Scheme != memstash.Scheme || a.Namespace != "default" || a.Name != "orders" {
 		t.Fatalf("address %q: %+v %v", gotAddr, a, err)
 	}
 	// Reading it needs nothing from the message but the address.
@@ -499,7 +499,7 @@ func TestNamespaceAndAllowStore(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotAllowed", err)
 	}
 	// ...until it is told to trust that store.
-	cons = newChecker(t, e, claimcheck.AllowStore(stash.SchemeMem, "tenant-a"))
+	cons = newChecker(t, e, claimcheck.AllowStore(memstash.Scheme, "tenant-a"))
 	if got, _, err := cons.Rehydrate(ctx, "orders", out, maps.Clone(h)); err != nil || !bytes.Equal(got, payload(2000)) {
 		t.Fatalf("rehydrate: %v", err)
 	}

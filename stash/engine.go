@@ -12,7 +12,6 @@ import (
 	"hash"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -60,7 +59,7 @@ func New(opts ...Option) (*Engine, error) {
 		logger:        slog.Default(),
 	}
 	for _, o := range opts {
-		if err := o(e); err != nil {
+		if err := o.applyEngine(e); err != nil {
 			_ = e.Close()
 			return nil, err
 		}
@@ -72,23 +71,15 @@ func New(opts ...Option) (*Engine, error) {
 }
 
 func (e *Engine) addBackend(b *backend) error {
-	if b.driver == nil {
-		return errors.New("stash: WithBackend: nil driver")
-	}
-	if b.scheme == SchemeInline || !knownScheme(b.scheme) {
-		return fmt.Errorf("stash: WithBackend: scheme %q is not registered", b.scheme)
+	if b.scheme == SchemeInline || ValidateScheme(b.scheme) != nil {
+		return fmt.Errorf("stash: backend with scheme %q: want [a-z][a-z0-9+.-]*, not inline, http or https", truncate(b.scheme))
 	}
 	if _, dup := e.byScheme[b.scheme]; dup {
-		return fmt.Errorf("stash: WithBackend: scheme %q added twice", b.scheme)
+		return fmt.Errorf("stash: two backends for scheme %q", b.scheme)
 	}
 	e.backends = append(e.backends, b)
 	e.byScheme[b.scheme] = b
 	return nil
-}
-
-func schemeOf(rawURL string) string {
-	s, _, _ := strings.Cut(rawURL, ":")
-	return s
 }
 
 // Close closes the backends the engine opened itself (WithBackendURL).
@@ -127,7 +118,7 @@ func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
 func (e *Engine) createOpts(opts []CreateOption) (createOptions, error) {
 	o := createOptions{namespace: e.namespace, scopes: e.scopes, ttl: e.defaults.ttl, tti: e.defaults.tti, origin: e.defaults.origin}
 	for _, opt := range opts {
-		opt(&o)
+		opt.applyCreate(&o)
 	}
 	if o.noExpiry {
 		o.ttl, o.tti = 0, 0
@@ -365,7 +356,7 @@ func (e *Engine) resolve(address string) (Address, *backend, error) {
 	}
 	b, ok := e.byScheme[addr.Scheme]
 	if !ok {
-		return addr, nil, fmt.Errorf("%w: no backend configured for scheme %q", ErrUnsupported, addr.Scheme)
+		return addr, nil, noBackendError(addr.Scheme)
 	}
 	return addr, b, nil
 }
@@ -517,4 +508,17 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// noBackendError is an address whose scheme no backend of this engine
+// serves: the engine does not support it (ErrUnsupported), and for this
+// engine it is no valid address either (ErrInvalidAddress).
+type noBackendError string
+
+func (e noBackendError) Error() string {
+	return fmt.Sprintf("stash: no backend for scheme %q", string(e))
+}
+
+func (noBackendError) Is(target error) bool {
+	return target == ErrUnsupported || target == ErrInvalidAddress
 }

@@ -57,7 +57,7 @@ func parseOrigin(raw string, withPath bool) (*url.URL, error) {
 // ErrForbidden, before any request is made. Redirects are followed only to
 // trusted origins.
 func WithLinkOrigins(origins ...string) Option {
-	return func(e *Engine) error {
+	return engineOption(func(e *Engine) error {
 		for _, o := range origins {
 			u, err := parseOrigin(o, false)
 			if err != nil {
@@ -66,7 +66,7 @@ func WithLinkOrigins(origins ...string) Option {
 			e.links.trust(u)
 		}
 		return nil
-	}
+	})
 }
 
 // WithLinkClient sets the HTTP client that fetches share links (by default
@@ -74,13 +74,13 @@ func WithLinkOrigins(origins ...string) Option {
 // overall timeout, so large payloads can stream). The engine uses a copy
 // whose redirect policy allows trusted origins only.
 func WithLinkClient(c *http.Client) Option {
-	return func(e *Engine) error {
+	return engineOption(func(e *Engine) error {
 		if c == nil {
 			return errors.New("stash: WithLinkClient: nil client")
 		}
 		e.links.client = c
 		return nil
-	}
+	})
 }
 
 var defaultLinkTransport = &http.Transport{

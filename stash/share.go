@@ -114,7 +114,7 @@ func ParseLinkKeys(s string) ([]LinkKey, error) {
 // verifies, so an old key can stay listed until its links have expired. Key
 // IDs must be unique.
 func WithLinkKeys(keys ...LinkKey) Option {
-	return func(e *Engine) error {
+	return engineOption(func(e *Engine) error {
 		if len(keys) == 0 {
 			return errors.New("stash: WithLinkKeys: no keys")
 		}
@@ -132,7 +132,7 @@ func WithLinkKeys(keys ...LinkKey) Option {
 		}
 		e.links.keys = out
 		return nil
-	}
+	})
 }
 
 // WithShareBaseURL sets where the engine's ShareHandler is reachable, for
@@ -140,7 +140,7 @@ func WithLinkKeys(keys ...LinkKey) Option {
 // under it, and its origin is trusted by Retrieve and Open (as with
 // WithLinkOrigins). Use https outside of tests.
 func WithShareBaseURL(rawURL string) Option {
-	return func(e *Engine) error {
+	return engineOption(func(e *Engine) error {
 		u, err := parseOrigin(rawURL, true)
 		if err != nil {
 			return fmt.Errorf("stash: WithShareBaseURL: %w", err)
@@ -148,7 +148,7 @@ func WithShareBaseURL(rawURL string) Option {
 		e.links.base = u
 		e.links.trust(u)
 		return nil
-	}
+	})
 }
 
 // Share returns a link, valid for ttl (DefaultShareTTL if ttl is zero, at

@@ -25,7 +25,7 @@ func ExampleEngine_Share() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	defer srv.Close()
 
-	eng, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()),
+	eng, err := stash.New(stash.WithBackend(memstash.New()),
 		stash.WithLinkKeys(keys...), stash.WithShareBaseURL(srv.URL+"/share/"))
 	if err != nil {
 		log.Fatal(err)

@@ -61,7 +61,7 @@ func newShareServer(t *testing.T) *shareServer {
 // makes its handler the one the server runs.
 func (s *shareServer) engine(t *testing.T, keys ...stash.LinkKey) *stash.Engine {
 	t.Helper()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, s.store), stash.WithInlineMax(-1),
+	e, err := stash.New(stash.WithBackend(s.store), stash.WithInlineMax(-1),
 		stash.WithLinkKeys(keys...), stash.WithShareBaseURL(s.srv.URL+"/share/"), stash.WithClock(s.clock.now),
 		stash.WithLinkClient(s.srv.Client()))
 	if err != nil {
@@ -443,7 +443,7 @@ func liar(t *testing.T, h http.HandlerFunc) *httptest.Server {
 }
 
 func digestLink(base string, data []byte) string {
-	e, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), stash.WithInlineMax(-1))
+	e, _ := stash.New(stash.WithBackend(memstash.New()), stash.WithInlineMax(-1))
 	st, _ := e.Create(context.Background(), "p", data)
 	return base + "/mem/default/" + st.Address.Key()
 }
@@ -546,6 +546,8 @@ type presigner struct {
 	clock *clock
 }
 
+func (p *presigner) Scheme() string { return "s3" }
+
 func (p *presigner) SignedURL(_ context.Context, ns, key string, ttl time.Duration) (string, error) {
 	return fmt.Sprintf("%s/%s/%s?X-Amz-Date=%s&X-Amz-Expires=%d&X-Amz-Signature=abc", p.base, ns, key,
 		p.clock.now().UTC().Format("20060102T150405Z"), int(ttl/time.Second)), nil
@@ -570,7 +572,7 @@ func TestSharePresigned(t *testing.T) {
 	defer srv.Close()
 	clk := &clock{}
 	p := &presigner{Store: store, base: srv.URL, clock: clk}
-	e, err := stash.New(stash.WithBackend("s3", p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
+	e, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
 		stash.WithLinkOrigins(srv.URL), stash.WithLinkClient(srv.Client()))
 	if err != nil {
 		t.Fatal(err)
@@ -605,7 +607,7 @@ func TestSharePresigned(t *testing.T) {
 	// With keys and a base URL, a compressed stash is shared through the
 	// handler (which decodes); a stored-as-given one is still presigned.
 	hs := newShareServer(t)
-	both, err := stash.New(stash.WithBackend("s3", p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
+	both, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
 		stash.WithLinkKeys(key("k", 1)), stash.WithShareBaseURL(hs.srv.URL))
 	if err != nil {
 		t.Fatal(err)
@@ -634,7 +636,7 @@ func TestShareErrors(t *testing.T) {
 	e := s.engine(t, key("k1", 1))
 	st := create(t, e, "x", payload(5<<10))
 	missing := strings.Replace(st.String(), "/x.", "/y.", 1)
-	noKeys, _ := stash.New(stash.WithBackend(stash.SchemeMem, s.store))
+	noKeys, _ := stash.New(stash.WithBackend(s.store))
 	link, _ := e.Share(ctx, st.String(), 0)
 	for name, tc := range map[string]struct {
 		e    *stash.Engine
@@ -705,7 +707,7 @@ func FuzzLink(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), stash.WithLinkKeys(key("k", 1)),
+	e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithLinkKeys(key("k", 1)),
 		stash.WithShareBaseURL("https://127.0.0.1:1/share"))
 	if err != nil {
 		f.Fatal(err)

@@ -110,6 +110,10 @@ func (a *Attributes) Expired(now time.Time) bool {
 //
 // Implementations are safe for concurrent use.
 type Driver interface {
+	// Scheme is the address scheme the driver serves ("file", "s3", ...),
+	// the Scheme constant of its package. The engine reads addresses of that
+	// scheme from it and from nothing else.
+	Scheme() string
 	// Put stores size bytes from r under key, with attrs, atomically: a
 	// concurrent or later Get sees all of it or nothing, and a failed or
 	// cancelled Put leaves nothing readable. If key already exists, Put

@@ -40,8 +40,6 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 	return &harness{tb: tb}, nil
 }
 
-func (h *harness) Scheme() string { return stash.SchemeFile }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
 	h.dir = h.tb.TempDir()
 	return filestash.New(h.dir) // with fsync, as deployed
@@ -87,7 +85,7 @@ func newStore(t *testing.T, opts ...filestash.Option) (*filestash.Store, string)
 
 func newEngine(t *testing.T, s *filestash.Store, opts ...stash.Option) *stash.Engine {
 	t.Helper()
-	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeFile, s)}, opts...)...)
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(s)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +654,7 @@ func TestConcurrentReadersAndDeletes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 30 {
-				st, err := e.Create(ctx, "churn", payload, stash.WithCompression(stash.Compression(w%2)))
+				st, err := e.Create(ctx, "churn", payload, stash.Compress(stash.Compression(w%2)))
 				if err != nil {
 					t.Error(err)
 					return

@@ -78,10 +78,8 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 	return &harness{srv: srv, raw: srv.Client()}, nil
 }
 
-func (h *harness) Scheme() string { return stash.SchemeS3 }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
-	s, err := s3stash.New(h.raw, &s3stash.Options{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
+	s, err := s3stash.NewConfig(h.raw, s3stash.Config{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
 	if err == nil {
 		h.stores = append(h.stores, s)
 	}
@@ -129,7 +127,7 @@ func TestConformance(t *testing.T) {
 
 // ---- focused tests ----
 
-func newStore(t testing.TB, o s3stash.Options) (*s3stash.Store, *miniotest.Server) {
+func newStore(t testing.TB, o s3stash.Config) (*s3stash.Store, *miniotest.Server) {
 	t.Helper()
 	srv := server(t)
 	if o.Bucket == "" && !o.CreateBuckets {
@@ -141,7 +139,7 @@ func newStore(t testing.TB, o s3stash.Options) (*s3stash.Store, *miniotest.Serve
 	if o.PartSize == 0 {
 		o.PartSize = partSize
 	}
-	s, err := s3stash.New(srv.Client(), &o)
+	s, err := s3stash.NewConfig(srv.Client(), o)
 	if err != nil {
 		t.Fatalf("s3stash.New: %v", err)
 	}
@@ -174,7 +172,7 @@ func get(t *testing.T, d driver.Driver, ns, key string) ([]byte, *driver.Attribu
 // PutObject, multipart with a short last part, exact multiples; and checks
 // that S3 stored a SHA-256 checksum it verified.
 func TestLargeObjects(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{Concurrency: 3})
+	s, srv := newStore(t, s3stash.Config{Concurrency: 3})
 	ctx := context.Background()
 	// A bytes.Reader is sent in place; a plain reader is read part by part.
 	readers := map[string]func([]byte) io.Reader{
@@ -234,7 +232,7 @@ func (f *flaky) ReadAt(p []byte, off int64) (int, error) {
 // TestChecksumVerified checks that S3 itself refuses bytes that differ from
 // the SHA-256 the store computed, on both upload paths.
 func TestChecksumVerified(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{Concurrency: 1})
+	s, _ := newStore(t, s3stash.Config{Concurrency: 1})
 	ctx := context.Background()
 	for _, n := range []int{1000, 2*partSize + 1} {
 		p := payload(n, 11)
@@ -254,7 +252,7 @@ func TestChecksumVerified(t *testing.T) {
 // TestPutExisting checks If-None-Match on both paths: a second Put of the
 // key is ErrExists and leaves the first bytes.
 func TestPutExisting(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	for _, n := range []int{100, 2*partSize + 7} {
 		first, second := payload(n, 1), payload(n, 2)
@@ -275,7 +273,7 @@ func TestPutExisting(t *testing.T) {
 // TestFailedMultipart checks that a reader failing mid-way, or too short or
 // too long, leaves nothing readable and no multipart upload behind.
 func TestFailedMultipart(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{})
+	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	n := 3*partSize + 5
 	p := payload(n, 3)
@@ -333,7 +331,7 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 // TestReaderCloseEarly closes a ranged reader after a few bytes: the
 // fetches stop and a later Read fails instead of returning data.
 func TestReaderCloseEarly(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
 		// Idle keep-alive connections of the SDK's HTTP client.
@@ -379,7 +377,7 @@ func TestReaderCloseEarly(t *testing.T) {
 func TestBucketPerNamespace(t *testing.T) {
 	srv := server(t)
 	ctx := context.Background()
-	plain, err := s3stash.New(srv.Client(), &s3stash.Options{Buckets: []string{"orders-a", "orders-b"}})
+	plain, err := s3stash.NewConfig(srv.Client(), s3stash.Config{Buckets: []string{"orders-a", "orders-b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,11 +390,11 @@ func TestBucketPerNamespace(t *testing.T) {
 		t.Fatalf("Get from a missing bucket: got %v, want ErrNotFound", err)
 	}
 
-	creating, err := s3stash.New(srv.Client(), &s3stash.Options{CreateBuckets: true, Buckets: []string{"orders-a", "orders-b"}})
+	creating, err := s3stash.NewConfig(srv.Client(), s3stash.Config{CreateBuckets: true, Buckets: []string{"orders-a", "orders-b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, creating), stash.WithInlineMax(-1), stash.WithNamespace("orders-a"))
+	e, err := stash.New(stash.WithBackend(creating), stash.WithInlineMax(-1), stash.WithNamespace("orders-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +437,7 @@ func TestBucketPerNamespace(t *testing.T) {
 // TestAttributes checks non-ASCII metadata round-trips and the user
 // metadata limit.
 func TestAttributes(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	p := payload(10, 7)
 	a := attrsFor(p)
@@ -472,7 +470,7 @@ func TestAttributes(t *testing.T) {
 // TestForeignObject reads an object another tool wrote under a stash key:
 // the engine still verifies it against the address.
 func TestForeignObject(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{})
+	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	p := payload(500, 8)
 	key := "foreign." + hexSHA(p)
@@ -480,7 +478,7 @@ func TestForeignObject(t *testing.T) {
 	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(p)}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s))
+	e, err := stash.New(stash.WithBackend(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +498,7 @@ func TestForeignObject(t *testing.T) {
 // TestSignedURL fetches a presigned URL over plain HTTP, and checks that a
 // tampered one is refused.
 func TestSignedURL(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	p := payload(1234, 9)
 	key := "shared." + hexSHA(p)
@@ -537,14 +535,14 @@ func TestSignedURL(t *testing.T) {
 // TestShare shares a stash through the engine: the link is an S3 presigned
 // URL that plain HTTP can fetch, and that Retrieve verifies.
 func TestShare(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{})
+	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
+	e, err := stash.New(stash.WithBackend(s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := payload(partSize+77, 13)
-	st, err := e.Create(ctx, "shared", p, stash.WithCompression(stash.CompressionNone))
+	st, err := e.Create(ctx, "shared", p, stash.Compress(stash.CompressionNone))
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -579,7 +577,7 @@ func TestErrors(t *testing.T) {
 		Region: miniotest.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, "wrong-secret", ""),
 	})
-	s, err := s3stash.New(bad, &s3stash.Options{Bucket: testBucket})
+	s, err := s3stash.New(bad, s3stash.WithBucket(testBucket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +592,7 @@ func TestErrors(t *testing.T) {
 
 	// Nothing listening: retried, then wrapped.
 	isolateAWSConfig(t)
-	down, err := s3stash.Open(ctx, &s3stash.Options{Endpoint: "http://127.0.0.1:1", Region: "us-east-1", PathStyle: true, MaxAttempts: 2, Bucket: testBucket})
+	down, err := s3stash.Open(ctx, s3stash.WithEndpoint("http://127.0.0.1:1"), s3stash.WithRegion("us-east-1"), s3stash.PathStyle(), s3stash.WithMaxAttempts(2), s3stash.WithBucket(testBucket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +618,7 @@ func isolateAWSConfig(t *testing.T) {
 // with the data intact.
 func TestServerRestart(t *testing.T) {
 	srv := miniotest.Start(t, "restart")
-	s, err := s3stash.New(srv.Client(), &s3stash.Options{PartSize: partSize})
+	s, err := s3stash.NewConfig(srv.Client(), s3stash.Config{PartSize: partSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,7 +696,7 @@ func TestOptionsFromURL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OptionsFromURL: %v", err)
 	}
-	want := &s3stash.Options{
+	want := &s3stash.Config{
 		Region: "eu-west-1", Endpoint: "https://minio.local:9000", PathStyle: true, MaxAttempts: 7, RetryMode: aws.RetryModeAdaptive,
 		Bucket: "b1", Prefix: "p/", PartSize: 16 << 20, Concurrency: 9, Buckets: []string{"x", "y"}, CreateBuckets: true,
 	}
@@ -706,7 +704,7 @@ func TestOptionsFromURL(t *testing.T) {
 		t.Errorf("OptionsFromURL = %+v\nwant             %+v", got, want)
 	}
 	empty, err := s3stash.OptionsFromURL(&url.URL{Scheme: "s3"})
-	if err != nil || !reflect.DeepEqual(empty, &s3stash.Options{}) {
-		t.Errorf("OptionsFromURL(s3://) = %+v, %v; want the zero Options", empty, err)
+	if err != nil || !reflect.DeepEqual(empty, &s3stash.Config{}) {
+		t.Errorf("OptionsFromURL(s3://) = %+v, %v; want the zero configuration", empty, err)
 	}
 }
