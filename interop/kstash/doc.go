@@ -64,7 +64,7 @@
 //
 // New(engine, options...) makes a Store over an engine with the backends
 // kstash uses (s3stash for s3://, memstash for mem://; an s3stash.Store
-// without Bucket or Prefix, since kstash's layout is bucket = namespace,
+// without WithBucket or WithPrefix, since kstash's layout is bucket = namespace,
 // key = <name>.<md5>). Options: WithScheme (the backend Create writes to,
 // the engine's first by default), WithNamespace (DefaultNamespace,
 // "default"), WithInlineMax (DefaultInlineMax, 100 base64 characters, at

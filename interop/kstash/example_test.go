@@ -19,7 +19,7 @@ import (
 // buckets that Python's kstash uses.
 func Example_pipeline() {
 	ctx := context.Background()
-	engine, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		log.Fatal(err)
 	}

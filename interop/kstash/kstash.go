@@ -23,6 +23,9 @@ const (
 	// DefaultInlineMax is kstash's max_inline_len: values whose base64 is
 	// at most this many characters travel in the address itself.
 	DefaultInlineMax = 100
+	// SchemeS3 is kstash's scheme for S3 (s3stash.Scheme): share links
+	// stand for addresses of this scheme.
+	SchemeS3 = "s3"
 	// MaxInlineMax bounds WithInlineMax, so that every inline address this
 	// package writes, URL-escaped, stays within what stash.ParseAddress
 	// reads.
@@ -125,7 +128,7 @@ type locator interface {
 // New returns a Store over engine. Reads use every backend of the engine
 // (and its trusted link origins); Create writes to one of them (WithScheme).
 // A backend that keeps namespaces anywhere but at the top (an s3stash.Store
-// with Bucket or Prefix set) is refused: kstash's layout is the object
+// made WithBucket or WithPrefix) is refused: kstash's layout is the object
 // <name>.<md5> in the bucket <namespace>.
 func New(engine *stash.Engine, opts ...Option) (*Store, error) {
 	if engine == nil {
@@ -380,7 +383,7 @@ func linkAddress(u *url.URL) (stash.Address, error) {
 	if stash.ValidateNamespace(ns) != nil {
 		ns = DefaultNamespace // only the key is checked against the signed path
 	}
-	return parseAddress(stash.SchemeS3 + "://" + ns + "/" + last)
+	return parseAddress(SchemeS3 + "://" + ns + "/" + last)
 }
 
 // Share returns a kstash share link for address, valid for ttl

@@ -21,7 +21,7 @@ import (
 func memStore(t *testing.T, opts ...Option) (*Store, *memstash.Store, *stash.Engine) {
 	t.Helper()
 	mem := memstash.New()
-	eng, err := stash.New(stash.WithBackend(stash.SchemeMem, mem))
+	eng, err := stash.New(stash.WithBackend(mem))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestCreateOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Address.Scheme != stash.SchemeMem || st.Address.Namespace != "other" {
+	if st.Address.Scheme != memstash.Scheme || st.Address.Namespace != "other" {
 		t.Errorf("address %s", st)
 	}
 	// 75 encoded bytes (base64 of 100 characters) inline; 76 (104) do not.
@@ -163,8 +163,8 @@ func TestNew(t *testing.T) {
 	if _, err := New(nil); err == nil {
 		t.Error("nil engine accepted")
 	}
-	eng := mustEngine(t, stash.WithBackend(stash.SchemeMem, memstash.New()))
-	if _, err := New(eng, WithScheme(stash.SchemeS3)); err == nil {
+	eng := mustEngine(t, stash.WithBackend(memstash.New()))
+	if _, err := New(eng, WithScheme(SchemeS3)); err == nil {
 		t.Error("scheme without a backend accepted")
 	}
 	if _, err := New(eng, WithNamespace("UPPER")); err == nil {
@@ -176,7 +176,7 @@ func TestNew(t *testing.T) {
 	if _, err := New(eng, WithInlineMax(-1)); err != nil {
 		t.Errorf("mem only: %v", err)
 	}
-	eng = mustEngine(t, stash.WithBackend(stash.SchemeS3, prefixed{memstash.New()}))
+	eng = mustEngine(t, stash.WithBackend(prefixed{memstash.New()}))
 	if _, err := New(eng); err == nil || !strings.Contains(err.Error(), "bucket") {
 		t.Errorf("prefixed S3 layout: %v", err)
 	}
@@ -187,6 +187,8 @@ func TestNew(t *testing.T) {
 type prefixed struct{ *memstash.Store }
 
 func (prefixed) Locate(ns, key string) (string, string) { return ns, "pre/" + key }
+
+func (prefixed) Scheme() string { return SchemeS3 }
 
 func TestRetrieveErrors(t *testing.T) {
 	ctx := context.Background()

@@ -120,11 +120,11 @@ func startS3(t *testing.T) *s3Env {
 	t.Helper()
 	pypeer.Python(t)
 	srv := miniotest.Start(t, "stashes", "default")
-	drv, err := s3stash.New(srv.Client(), nil)
+	drv, err := s3stash.New(srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := stash.New(stash.WithBackend(stash.SchemeS3, drv), stash.WithLinkOrigins(srv.Endpoint))
+	eng, err := stash.New(stash.WithBackend(drv), stash.WithLinkOrigins(srv.Endpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +167,18 @@ var s3Values = []pyCase{
 func TestS3(t *testing.T) {
 	e := startS3(t)
 	ctx := context.Background()
+
+	t.Run("Layout", func(t *testing.T) {
+		for _, o := range []s3stash.Option{s3stash.WithPrefix("kstash/"), s3stash.WithBucket("stashes")} {
+			d, err := s3stash.New(e.srv.Client(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := New(mustEngine(t, stash.WithBackend(d))); err == nil {
+				t.Errorf("an s3stash store with %T accepted: kstash's layout is bucket = namespace", o)
+			}
+		}
+	})
 
 	t.Run("GoWritesPythonReads", func(t *testing.T) {
 		var args [][2]string
