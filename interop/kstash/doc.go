@@ -58,7 +58,9 @@
 // are ErrMalformed, which errors.Is also matches to stash.ErrIntegrity. It
 // never panics, and never allocates for a declared length before checking
 // that the bytes present can hold it (each item takes at least one byte),
-// so memory stays in proportion to the input.
+// so memory stays in proportion to the input: at most 40 bytes of Go memory
+// per input byte (an interface slot per one-byte item; a Pair and an index
+// entry per map entry), measured by TestDecodedMemory.
 //
 // # Stashes
 //

@@ -334,6 +334,26 @@ func Unmarshal(data []byte) (any, error) {
 
 type decoder struct{}
 
+// indexKey tells a str key from a bin key of the same bytes.
+type indexKey struct {
+	s   string
+	bin bool
+}
+
+// Shared values for one-byte items, so that a list of them costs one
+// interface slot per byte and nothing more. Both empty containers have no
+// capacity: appending to one allocates afresh.
+var (
+	emptyList any = []any{}
+	emptyMap  any = Map{}
+	negFixint     = func() (out [32]any) {
+		for i := range out {
+			out[i] = int64(-32 + i)
+		}
+		return
+	}()
+)
+
 func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 	if len(b) == 0 {
 		return nil, nil, malformed("truncated: a value is missing")
@@ -346,6 +366,9 @@ func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 		v, rest, err := msgp.ReadBoolBytes(b)
 		return v, rest, short(err)
 	case msgp.IntType:
+		if b[0] >= 0xe0 {
+			return negFixint[b[0]-0xe0], b[1:], nil
+		}
 		v, rest, err := msgp.ReadInt64Bytes(b)
 		return v, rest, short(err)
 	case msgp.UintType:
@@ -388,6 +411,9 @@ func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 		if uint64(n) > uint64(len(rest)) {
 			return nil, nil, malformed("list of %d items in %d remaining bytes", n, len(rest))
 		}
+		if n == 0 {
+			return emptyList, rest, nil
+		}
 		out := make([]any, n)
 		for i := range out {
 			if out[i], rest, err = d.value(rest, depth+1); err != nil {
@@ -417,14 +443,18 @@ func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 // mapEntries reads n key-value pairs. A repeated key keeps its first
 // position and takes the last value, as a Python dict built from them does.
 func (d *decoder) mapEntries(b []byte, n, depth int) (any, []byte, error) {
+	if n == 0 {
+		return emptyMap, b, nil
+	}
 	m := make(Map, 0, n)
-	var seen map[string]int // "s"+str or "b"+bin -> index, for large maps
+	// Large maps find repeated keys by index instead of by scanning.
+	var index map[indexKey]int
 	if n > 16 {
-		seen = make(map[string]int, n)
+		index = make(map[indexKey]int, n)
 	}
 	for range n {
 		var key any
-		var id string
+		var id indexKey
 		switch msgp.NextType(b) {
 		case msgp.StrType:
 			s, rest, err := msgp.ReadStringZC(b)
@@ -434,13 +464,17 @@ func (d *decoder) mapEntries(b []byte, n, depth int) (any, []byte, error) {
 			if !utf8.Valid(s) {
 				return nil, nil, malformed("map key str is not UTF-8")
 			}
-			key, id, b = string(s), "s"+string(s), rest
+			id.s = string(s)
+			key, b = id.s, rest
 		case msgp.BinType:
 			v, rest, err := msgp.ReadBytesZC(b)
 			if err != nil {
 				return nil, nil, short(err)
 			}
-			key, id, b = bytes.Clone(v), "b"+string(v), rest
+			key, b = bytes.Clone(v), rest
+			if index != nil {
+				id = indexKey{string(v), true}
+			}
 		case msgp.InvalidType:
 			if len(b) == 0 {
 				return nil, nil, malformed("truncated: a map key is missing")
@@ -454,16 +488,16 @@ func (d *decoder) mapEntries(b []byte, n, depth int) (any, []byte, error) {
 			return nil, nil, err
 		}
 		b = rest
-		if seen != nil {
-			if i, dup := seen[id]; dup {
-				m[i].Value = val
-				continue
-			}
-			seen[id] = len(m)
-			m = append(m, Pair{Key: key, Value: val})
+		if index == nil {
+			m.Set(key, val)
 			continue
 		}
-		m.Set(key, val)
+		if i, dup := index[id]; dup {
+			m[i].Value = val
+			continue
+		}
+		index[id] = len(m)
+		m = append(m, Pair{Key: key, Value: val})
 	}
 	return m, b, nil
 }

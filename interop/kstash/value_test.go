@@ -312,3 +312,50 @@ func TestNoAllocationFromDeclaredLengths(t *testing.T) {
 		t.Errorf("%d bytes allocated per lying input, want at most 4 KiB", per)
 	}
 }
+
+// TestDecodedMemory: a value decodes into at most maxDecodeRatio bytes of
+// Go memory per input byte (the package documentation says so): an
+// interface slot per one-byte item, a Pair and an index entry per map entry.
+func TestDecodedMemory(t *testing.T) {
+	const maxDecodeRatio = 40
+	inputs := map[string][]byte{}
+	for name, item := range map[string]byte{"empty lists": 0x90, "empty maps": 0x80, "negative ints": 0xff, "nils": 0xc0, "empty strs": 0xa0} {
+		inputs[name] = append(h("dc ffff"), bytes.Repeat([]byte{item}, 65535)...)
+	}
+	const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	var ab []byte // a map of 65535 distinct 3-character keys with nil values
+	ab = append(ab, h("de ffff")...)
+	for i := range 65535 {
+		ab = append(ab, 0xa3, abc[i>>12], abc[i>>6&63], abc[i&63], 0xc0)
+	}
+	inputs["map of short keys"] = ab
+	var bins []byte // the same with bin keys
+	bins = append(bins, h("de ffff")...)
+	for i := range 65535 {
+		bins = append(bins, 0xc4, 2, byte(i>>8), byte(i), 0xc0)
+	}
+	inputs["map of short bin keys"] = bins
+	smallMaps := h("dc ffff") // 65535 maps of one 1-byte key
+	for range 65535 {
+		smallMaps = append(smallMaps, 0x81, 0xa1, 'k', 0xc0)
+	}
+	inputs["small maps"] = smallMaps
+	for name, in := range inputs {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		v, err := Unmarshal(in)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if l, ok := v.([]any); ok && len(l) != 65535 {
+			t.Fatalf("%s: %d items", name, len(l))
+		}
+		if per := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(in)); per > maxDecodeRatio {
+			t.Errorf("%s: %.1f bytes allocated per input byte, want at most %d", name, per, maxDecodeRatio)
+		} else {
+			t.Logf("%s: %.1f bytes per input byte", name, per)
+		}
+	}
+}
