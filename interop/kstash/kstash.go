@@ -180,7 +180,9 @@ func New(engine *stash.Engine, opts ...Option) (*Store, error) {
 // object is never replaced. An object already there is read back and must
 // hold the same bytes, or Create fails with stash.ErrIntegrity (md5 does not
 // resist deliberate collisions). The address is returned only once the
-// stash is durably written.
+// stash is durably written. kstash has no expiry, so the engine's default
+// TTL and TTI do not apply: the stash lives until it is deleted (for
+// example by Engine.Delete, or an S3 lifecycle rule).
 func (s *Store) Create(ctx context.Context, name string, value any, opts ...CreateOption) (*Stash, error) {
 	cc := createConfig{namespace: s.cfg.namespace}
 	for _, o := range opts {
@@ -232,10 +234,7 @@ func (s *Store) create(ctx context.Context, name string, value any, cc *createCo
 		}
 		return st, nil
 	}
-	if err != nil {
-		return st, err
-	}
-	return st, nil
+	return st, err
 }
 
 // Retrieve reads a kstash stash, as kstash.retrieve(address) does, and

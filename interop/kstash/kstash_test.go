@@ -69,7 +69,7 @@ func TestReadmeAddresses(t *testing.T) {
 // TestStoredRaw: the backend holds msgpack(value) and nothing else.
 func TestStoredRaw(t *testing.T) {
 	ctx := context.Background()
-	s, mem, _ := memStore(t, WithNamespace("stashes"))
+	s, mem, eng := memStore(t, WithNamespace("stashes"))
 	value := Map{{"as_of", "today"}, {"bin", bytes.Repeat([]byte{'0'}, 524288)}}
 	st, err := s.Create(ctx, "context", value)
 	if err != nil {
@@ -95,6 +95,13 @@ func TestStoredRaw(t *testing.T) {
 	again, err := s.Create(ctx, "context", value)
 	if err != nil || again.String() != st.String() {
 		t.Errorf("second create: %v, %v", again, err)
+	}
+	// The engine deletes it like any stash.
+	if err := eng.Delete(ctx, st.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Retrieve(ctx, st.String()); !errors.Is(err, stash.ErrNotFound) {
+		t.Errorf("after delete: %v, want ErrNotFound", err)
 	}
 }
 
