@@ -89,6 +89,12 @@
 // limits, and verified against that md5. Share(ctx, address, ttl) makes such
 // links, through the backend's presigner (S3 only).
 //
+// Addresses are parsed by stash.ParseAddress, whose namespaces are
+// lowercase DNS labels, as S3 bucket names are; kstash also allows
+// uppercase letters and underscores in the namespaces of mem:// and
+// inline:// addresses, and such addresses are refused here with
+// stash.ErrInvalidAddress.
+//
 // md5 detects corruption, not forgery: two different values can be made to
 // share an md5. Create refuses to adopt an existing object whose bytes
 // differ, but a reader cannot tell a forged stash from a real one. Use the

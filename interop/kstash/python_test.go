@@ -49,6 +49,7 @@ func pyCases() []pyCase {
 		pyCase{`b"x" * 255`, bytes.Repeat([]byte("x"), 255)}, pyCase{`b"x" * 256`, bytes.Repeat([]byte("x"), 256)},
 		pyCase{`b"x" * 65535`, bytes.Repeat([]byte("x"), 65535)}, pyCase{`b"x" * 65536`, bytes.Repeat([]byte("x"), 65536)},
 		pyCase{`b"x" * 70000`, bytes.Repeat([]byte("x"), 70000)},
+		pyCase{`bytearray(b"ab")`, []byte("ab")},
 		pyCase{"[]", []any{}}, pyCase{`[1, "a", None, 1.5, b"b", [], {}]`, []any{1, "a", nil, 1.5, []byte("b"), []any{}, Map{}}},
 		pyCase{"(1, 2)", []int{1, 2}},
 		pyCase{"list(range(15))", rangeList(15)}, pyCase{"list(range(16))", rangeList(16)},
