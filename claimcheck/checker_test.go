@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -520,5 +521,28 @@ func TestDefaultNamer(t *testing.T) {
 		if err := stash.ValidateName(got); err != nil {
 			t.Errorf("DefaultNamer(%q) = %q: %v", topic, got, err)
 		}
+	}
+}
+
+// TestErrorNamesAddressOnce: a failed rehydrate names the address once (the
+// stash error has it) and keeps the operation and topic.
+func TestErrorNamesAddressOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, memstash.New())
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
+	h := claimcheck.MapHeaders{}
+	body, addr, err := c.Offload(ctx, "orders", []byte("payload"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Delete(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Rehydrate(ctx, "orders", body, h)
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Rehydrate: %v; want ErrNotFound", err)
+	}
+	if msg := err.Error(); strings.Count(msg, addr) != 1 || !strings.HasPrefix(msg, "claimcheck: rehydrate on orders: stash: retrieve "+addr+": not found") {
+		t.Fatalf("error %q: want the address once", msg)
 	}
 }

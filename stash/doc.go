@@ -83,5 +83,8 @@
 // ErrInvalidAddress, ErrUnsupported (no backend for a scheme, an operation
 // a backend lacks) and ErrTooLarge (over WithMaxSize or a backend's limit,
 // or stored bytes that decode to more than their recorded size, which match
-// ErrIntegrity too). Backend failures wrap their cause.
+// ErrIntegrity too). Errors are wrapped once: the driver classifies and says
+// what its store answered, the engine adds the operation and the address:
+//
+//	stash: retrieve file://orders/invoice.3f0a…: not found: filestash: openat: no such file or directory
 package stash

@@ -5,9 +5,12 @@
 // every backend; a driver is little more than the storage calls. New drivers
 // run the conformance suite in package stash/stashtest.
 //
-// Drivers report failures with errors for which errors.Is matches one of the
-// sentinels below (ErrNotFound above all); anything else is treated as a
-// backend failure and wrapped with the address it concerns.
+// Drivers classify their failures, as Go CDK drivers do with an ErrorCode:
+// an error for which errors.Is matches one of the sentinels below
+// (ErrNotFound above all) means that category; anything else is a backend
+// failure. A driver's error says what its store answered, prefixed with the
+// driver's package name, and does not name the namespace or key: the engine
+// wraps it once, with the operation and the address (see stash.Error).
 package driver
 
 import (

@@ -214,17 +214,25 @@ func checkSegment(seg string) error {
 	return nil
 }
 
-// mapErr turns file system errors into driver sentinels where they mean one.
+// mapErr classifies a file system error: it wraps the driver sentinel the
+// error means, if any, and drops the path (the engine names the address,
+// once), keeping the operation and the system's reason.
 func mapErr(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return fmt.Errorf("%w: %v", driver.ErrNotFound, err)
-	case escapes(err):
-		return fmt.Errorf("%w: filestash: %v", driver.ErrInvalidAddress, err)
 	}
-	return fmt.Errorf("filestash: %w", err)
+	cause := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		cause = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: filestash: %w", driver.ErrNotFound, cause)
+	case escapes(err):
+		return fmt.Errorf("%w: filestash: %w", driver.ErrInvalidAddress, cause)
+	}
+	return fmt.Errorf("filestash: %w", cause)
 }
 
 // escapes reports whether os.Root refused a path for leaving the store (a

@@ -814,3 +814,20 @@ func BenchmarkDriver(b *testing.B) {
 		}
 	})
 }
+
+// TestErrorWrappedOnce: a missing stash is reported with the operation and
+// the address once, the driver's reason after it, and no path of the store.
+func TestErrorWrappedOnce(t *testing.T) {
+	s, dir := newStore(t)
+	e := newEngine(t, s)
+	addr := "file://other/orders." + strings.Repeat("0", 64)
+	_, err := e.Retrieve(context.Background(), addr)
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Retrieve: %v; want ErrNotFound", err)
+	}
+	msg := err.Error()
+	want := "stash: retrieve " + addr + ": not found: filestash: "
+	if !strings.HasPrefix(msg, want) || strings.Count(msg, "stash: ") != 2 || strings.Count(msg, "orders.") != 1 || strings.Contains(msg, dir) {
+		t.Fatalf("error %q: want %q then the system's reason, the address once, no store path", msg, want)
+	}
+}

@@ -341,10 +341,10 @@ func mapErr(err error) error {
 	case errors.Is(err, jetstream.ErrObjectNotFound), errors.Is(err, jetstream.ErrBucketNotFound),
 		errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrMsgNotFound),
 		errors.Is(err, jetstream.ErrUpdateMetaDeleted):
-		return fmt.Errorf("%w (%w)", driver.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", driver.ErrNotFound, err)
 	case errors.Is(err, jetstream.ErrDigestMismatch), errors.Is(err, jetstream.ErrBadObjectMeta),
 		errors.Is(err, jetstream.ErrInvalidDigestFormat):
-		return fmt.Errorf("%w (%w)", driver.ErrIntegrity, err)
+		return fmt.Errorf("%w: %w", driver.ErrIntegrity, err)
 	}
 	return err
 }
@@ -353,7 +353,11 @@ func wrap(op, ns, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("natsstash: %s %s/%s: %w", op, ns, key, mapErr(err))
+	// The engine names the address; the driver says what JetStream answered.
+	if m := mapErr(err); m != err {
+		return m
+	}
+	return fmt.Errorf("natsstash: %s: %w", op, err)
 }
 
 // lookup returns the live object info of key. In a bucket with a TTL it
@@ -415,11 +419,11 @@ func (s *Store) lock(ns, key string) *sync.Mutex {
 // key exists, Put returns driver.ErrExists without writing.
 func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
 	if size < 0 {
-		return fmt.Errorf("natsstash: put %s/%s: negative size", ns, key)
+		return fmt.Errorf("natsstash: put: negative size")
 	}
 	meta, err := json.Marshal(attrs)
 	if err != nil {
-		return fmt.Errorf("natsstash: put %s/%s: attributes: %w", ns, key, err)
+		return fmt.Errorf("natsstash: put: attributes: %w", err)
 	}
 	// Two Puts of one key in this process would both see it missing and
 	// the second would replace the first; between processes that race
@@ -584,10 +588,10 @@ func (o *objectReader) Read(p []byte) (int, error) {
 			return n, wrap("read", o.ns, o.key, err)
 		}
 		if cerr := o.ctx.Err(); cerr != nil {
-			return 0, fmt.Errorf("natsstash: read %s/%s: %w", o.ns, o.key, cerr)
+			return 0, fmt.Errorf("natsstash: read: %w", cerr)
 		}
 		if time.Since(start) >= o.timeout {
-			return 0, fmt.Errorf("natsstash: read %s/%s: no data for %v: %w", o.ns, o.key, o.timeout, nats.ErrTimeout)
+			return 0, fmt.Errorf("natsstash: read: no data for %v: %w", o.timeout, nats.ErrTimeout)
 		}
 	}
 }
@@ -636,7 +640,7 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
 	enc, err := json.Marshal(attrs)
 	if err != nil {
-		return fmt.Errorf("natsstash: update %s/%s: attributes: %w", ns, key, err)
+		return fmt.Errorf("natsstash: update: attributes: %w", err)
 	}
 	b, err := s.bucket(ctx, ns, false)
 	if err != nil {

@@ -477,13 +477,14 @@ func wrap(op, bucket, key string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// The engine names the address; the driver says what S3 answered.
 	switch {
 	case isNotFound(err):
-		return fmt.Errorf("s3stash: %s %s/%s: %w: %w", op, bucket, key, driver.ErrNotFound, err)
+		return fmt.Errorf("%w: s3stash: %s: %w", driver.ErrNotFound, op, err)
 	case op == "put" && isPreconditionFailed(err):
-		return fmt.Errorf("s3stash: %s %s/%s: %w: %w", op, bucket, key, driver.ErrExists, err)
+		return fmt.Errorf("%w: s3stash: %s: %w", driver.ErrExists, op, err)
 	}
-	return fmt.Errorf("s3stash: %s %s/%s: %w", op, bucket, key, err)
+	return fmt.Errorf("s3stash: %s: %w", op, err)
 }
 
 // ---- requests ----

@@ -632,7 +632,7 @@ func TestServerRestart(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err = s.Stat(short, "restart", key)
-	if err == nil || errors.Is(err, driver.ErrNotFound) || !strings.HasPrefix(err.Error(), "s3stash: stat ") {
+	if err == nil || errors.Is(err, driver.ErrNotFound) || !strings.HasPrefix(err.Error(), "s3stash: stat: ") || strings.Contains(err.Error(), key+":") {
 		t.Fatalf("Stat with the server down: got %v, want a wrapped connection error", err)
 	}
 	srv.Restart(t)
