@@ -227,6 +227,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, _ := json.Marshal(v)
 	h := w.Header()
 	h[HeaderContentType] = []string{"application/json"}
+	h["Content-Type"] = nil
 	h.Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
@@ -529,6 +530,7 @@ func setMeta(h http.Header, a *driver.Attributes, expires time.Time, get bool) {
 		ct = DefaultContentType
 	}
 	h[HeaderContentType] = []string{ct}
+	h["Content-Type"] = nil // net/http would sniff one beside ours
 	if a.Encoding != driver.EncodingIdentity {
 		h[HeaderContentEncoding] = []string{string(a.Encoding)}
 		if a.Encoding == driver.EncodingZstd && a.Size > 0 {

@@ -262,6 +262,9 @@ func TestLowercaseHeadersOnTheWire(t *testing.T) {
 			t.Errorf("response head lacks %q:\n%s", want, head)
 		}
 	}
+	if n := bytes.Count(bytes.ToLower(head), []byte("\r\ncontent-type:")); n != 1 {
+		t.Errorf("%d content-type headers, want exactly ours:\n%s", n, head)
+	}
 	if string(body) != "not really zstd" {
 		t.Errorf("body %q: want the stored bytes as they are", body)
 	}
