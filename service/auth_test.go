@@ -15,8 +15,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/claimstash/claimstash/osauth"
 	"github.com/claimstash/claimstash/service"
-	"github.com/claimstash/claimstash/service/osauth"
 )
 
 type authFixture struct {
@@ -50,7 +50,7 @@ func openAuth(t *testing.T) *authFixture {
 	return &authFixture{ts: ts, signer: signer, pubPEM: pem}
 }
 
-var scopes = []osauth.Scope{{"org", "42"}, {"project", "7"}}
+var scopes = []osauth.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}
 
 func (f *authFixture) token(t *testing.T, sc []osauth.Scope, perms []osauth.Permission) string {
 	t.Helper()
@@ -114,7 +114,7 @@ func TestAuthMatrix(t *testing.T) {
 			{"other key", "Bearer " + rawToken(t, jwt.SigningMethodEdDSA, otherKey, "relay", time.Now().Add(time.Minute)), 401},
 			{"alg none", "Bearer " + rawToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "relay", time.Now().Add(time.Minute)), 401},
 			{"HS256 with the public key", "Bearer " + rawToken(t, jwt.SigningMethodHS256, f.pubPEM, "relay", time.Now().Add(time.Minute)), 401},
-			{"wrong scope", "Bearer " + f.token(t, []osauth.Scope{{"org", "43"}, {"project", "7"}}, all), 403},
+			{"wrong scope", "Bearer " + f.token(t, []osauth.Scope{{Key: "org", Value: "43"}, {Key: "project", Value: "7"}}, all), 403},
 			{"wrong permission", "Bearer " + f.token(t, scopes, others), 403},
 			{"good", "Bearer " + good, rt.ok},
 		}

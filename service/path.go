@@ -12,9 +12,10 @@ import (
 
 // Limits of the object path. Requests over them are answered 400 (or 414).
 const (
-	// MaxUsecaseLength and MinUsecaseLength bound a usecase name, as
-	// objectstore's clients do.
-	MinUsecaseLength = 3
+	// MinUsecaseLength and MaxUsecaseLength bound a usecase name.
+	// objectstore's clients want at least 3 characters; the server takes
+	// shorter ones so that every stash namespace is a usecase.
+	MinUsecaseLength = 1
 	MaxUsecaseLength = 64
 	// MaxScopeLength bounds one scope key or value.
 	MaxScopeLength = 64
@@ -69,7 +70,7 @@ func scopeByte(c byte) bool {
 	return strings.IndexByte("_-()$!+'", c) >= 0
 }
 
-// ValidUsecase reports whether u is a usecase name: 3 to 64 of [A-Za-z0-9_-].
+// ValidUsecase reports whether u is a usecase name: 1 to 64 of [A-Za-z0-9_-].
 func ValidUsecase(u string) error {
 	if len(u) < MinUsecaseLength || len(u) > MaxUsecaseLength {
 		return fmt.Errorf("usecase %q: want %d to %d characters", clip(u), MinUsecaseLength, MaxUsecaseLength)

@@ -10,8 +10,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/claimstash/claimstash/internal/pypeer"
+	"github.com/claimstash/claimstash/osauth"
 	"github.com/claimstash/claimstash/service"
-	"github.com/claimstash/claimstash/service/osauth"
 )
 
 // TestOfficialPythonClient drives the server with objectstore's own Python
@@ -41,7 +41,7 @@ func TestOfficialPythonClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scopes := []osauth.Scope{{"org", "42"}, {"project", "7"}}
+	scopes := []osauth.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}
 	tok, err := signer.Token("testing", scopes, nil, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)

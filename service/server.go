@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/claimstash/claimstash/service/osauth"
+	"github.com/claimstash/claimstash/osauth"
 	"github.com/claimstash/claimstash/stash/driver"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/claimstash/claimstash/service/osauth"
+	"github.com/claimstash/claimstash/osauth"
 )
 
 func TestCanonicalFormVector(t *testing.T) {
@@ -63,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-var req = osauth.Request{Usecase: "testing", Scopes: []osauth.Scope{{"org", "17"}, {"project", "42"}}, Permission: osauth.Read}
+var req = osauth.Request{Usecase: "testing", Scopes: []osauth.Scope{{Key: "org", Value: "17"}, {Key: "project", Value: "42"}}, Permission: osauth.Read}
 
 func TestTokenAccepted(t *testing.T) {
 	f := newFixture(t)
@@ -72,7 +72,7 @@ func TestTokenAccepted(t *testing.T) {
 		req    osauth.Request
 	}{
 		"exact":               {req.Scopes, req},
-		"wildcard":            {[]osauth.Scope{{"org", "17"}, {"project", "*"}}, req},
+		"wildcard":            {[]osauth.Scope{{Key: "org", Value: "17"}, {Key: "project", Value: "*"}}, req},
 		"request names fewer": {req.Scopes, osauth.Request{Usecase: "testing", Scopes: req.Scopes[:1], Permission: osauth.Read}},
 	} {
 		tok, err := f.signer.Token("testing", tc.scopes, nil, time.Minute)
