@@ -438,8 +438,11 @@ func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reade
 		return err
 	}
 	err := s.d.Put(ctx, ns, key, body, size, m.attrs(s.now().UTC(), p.Key, size))
-	if errors.Is(err, driver.ErrExists) {
+	switch {
+	case errors.Is(err, driver.ErrExists):
 		return nil // a concurrent PUT of the same key won
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &apiError{http.StatusBadRequest, fmt.Errorf("body shorter than its length: %w", err)}
 	}
 	return err
 }

@@ -220,7 +220,8 @@ func TestBadRequests(t *testing.T) {
 		{"PUT", "/v1/objects/testing/_/", nil, "x", 400},
 		{"POST", "/v1/objects/testing/_/k", nil, "x", 400},
 		{"PATCH", "/v1/objects/testing/_/k", nil, "x", 405},
-		{"GET", "/v1/objects/t/_/k", nil, "", 400},
+		{"GET", "/v1/objects/t.x/_/k", nil, "", 400},
+		{"GET", "/v1/objects/" + strings.Repeat("u", 65) + "/_/k", nil, "", 400},
 		{"GET", "/v1/nothing", nil, "", 404},
 	} {
 		r := do(t, tc.method, ts.URL+tc.path, strings.NewReader(tc.body), tc.hdr...)
