@@ -110,7 +110,8 @@ type Expiration struct {
 }
 
 // ParseExpiration parses an x-sn-expiration value: "manual", "ttl:<duration>"
-// or "tti:<duration>". A zero duration is refused.
+// or "tti:<duration>". A zero duration is refused; others are rounded up to
+// whole seconds, the precision the header is written back with.
 func ParseExpiration(v string) (Expiration, error) {
 	v = strings.TrimSpace(v)
 	var e Expiration
@@ -134,6 +135,7 @@ func ParseExpiration(v string) (Expiration, error) {
 	if d <= 0 {
 		return Expiration{}, fmt.Errorf("expiration %q: want a duration above zero", clip(v))
 	}
+	e.TTL, e.TTI = ceilSecond(e.TTL), ceilSecond(e.TTI)
 	return e, nil
 }
 
@@ -146,4 +148,11 @@ func (e Expiration) String() string {
 		return expirationTTL + FormatDuration(e.TTL)
 	}
 	return ExpirationManual
+}
+
+func ceilSecond(d time.Duration) time.Duration {
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return d
 }
