@@ -276,3 +276,32 @@ func LoadKeyFile(path string) (KeySet, error) {
 	}
 	return keys, nil
 }
+
+// LoadKeys opens the public keys at path: a directory (KeyDir, rescanned
+// every DefaultReload) or a KeyConfig JSON file (KeySet, read once).
+func LoadKeys(path string) (KeySource, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("osauth: keys: %w", err)
+	}
+	if fi.IsDir() {
+		return OpenKeyDir(path, 0)
+	}
+	return LoadKeyFile(path)
+}
+
+// WriteMaxPermissions writes <kid>.permissions into dir: the most a token
+// signed by that key may grant, as KeyDir reads it.
+func WriteMaxPermissions(dir, kid string, perms []Permission) error {
+	if err := ValidKid(kid); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, p := range perms {
+		if !p.valid() {
+			return fmt.Errorf("osauth: unknown permission %q", p)
+		}
+		b.WriteString(string(p) + "\n")
+	}
+	return writeNew(filepath.Join(dir, kid+PermissionsSuffix), []byte(b.String()), 0o644)
+}

@@ -200,3 +200,13 @@ func writeNew(path string, b []byte, mode os.FileMode) error {
 	}
 	return nil
 }
+
+// Mint signs one token with the private key in keyFile: what
+// `claimstash token` prints. See Signer.Token.
+func Mint(kid, keyFile, usecase string, scopes []Scope, perms []Permission, lifetime time.Duration) (string, error) {
+	s, err := NewSigner(kid, keyFile)
+	if err != nil {
+		return "", err
+	}
+	return s.Token(usecase, scopes, perms, lifetime)
+}

@@ -360,3 +360,23 @@ func clip(s string) string {
 }
 
 func queryUnescape(s string) (string, error) { return url.QueryUnescape(s) }
+
+// ParsePermissions parses a comma-separated list of permissions
+// ("read,write" or "object.read,object.delete"); "" and "all" are all.
+func ParsePermissions(csv string) ([]Permission, error) {
+	csv = strings.TrimSpace(csv)
+	if csv == "" || csv == "all" {
+		return append([]Permission(nil), AllPermissions...), nil
+	}
+	var out []Permission
+	for _, f := range strings.Split(csv, ",") {
+		p, err := ParsePermission(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/claimstash/claimstash/osauth"
 	"github.com/claimstash/claimstash/stash"
 )
 
@@ -28,9 +29,8 @@ const (
 )
 
 // Scope is one component of an object's scope, "org=42". Order matters.
-type Scope struct {
-	Key, Value string
-}
+// It is osauth's Scope, so parsed scopes go straight into tokens.
+type Scope = osauth.Scope
 
 // ObjectPath is a parsed /v1/objects/{usecase}/{scopes}/{key} path.
 type ObjectPath struct {
@@ -118,7 +118,7 @@ func ParseScopes(s string, max int) ([]Scope, error) {
 				return nil, fmt.Errorf("scope %q given twice", clip(k))
 			}
 		}
-		out = append(out, Scope{k, v})
+		out = append(out, Scope{Key: k, Value: v})
 	}
 	return out, nil
 }

@@ -249,11 +249,7 @@ func (s *Server) authorize(r *http.Request, p ObjectPath, perm osauth.Permission
 	if s.auth == nil {
 		return nil
 	}
-	scopes := make([]osauth.Scope, len(p.Scopes))
-	for i, sc := range p.Scopes {
-		scopes[i] = osauth.Scope(sc)
-	}
-	return s.auth.Authorize(r, osauth.Request{Usecase: p.Usecase, Scopes: scopes, Permission: perm})
+	return s.auth.Authorize(r, osauth.Request{Usecase: p.Usecase, Scopes: p.Scopes, Permission: perm})
 }
 
 func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
