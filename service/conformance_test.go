@@ -99,14 +99,14 @@ func TestObjectstashRanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	e, err := stash.New(stash.WithBackend(objectstash.Scheme, d), stash.WithInlineMax(-1))
+	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	for _, n := range []int{0, 1, 64 << 10, 64<<10 + 1, 1<<20 + 12345} {
 		payload := stashtest.RandomPayload(n, uint64(n))
-		s, err := e.Create(ctx, "ranged", payload, stash.WithCompression(stash.CompressionNone))
+		s, err := e.Create(ctx, "ranged", payload, stash.Compress(stash.CompressionNone))
 		if err != nil {
 			t.Fatalf("Create %d: %v", n, err)
 		}

@@ -262,7 +262,7 @@ func directName(key string) bool {
 	if name == hashedName || stash.ValidateName(name) != nil {
 		return false
 	}
-	a, err := stash.ParseAddress(stash.SchemeMem + "://x/" + key)
+	a, err := stash.ParseAddress("mem://x/" + key)
 	return err == nil && a.Name == name && len(a.Scopes) == 0
 }
 

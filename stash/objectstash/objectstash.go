@@ -591,22 +591,31 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 	return nil
 }
 
-// SignedURL implements driver.Signer with an objectstore presigned URL, when
-// the store has a signer and the address has no scopes (a share link's path
+// SignURL implements driver.Signer with an objectstore presigned URL, valid
+// until r.Expires (at most osauth.MaxPresignDuration from now), when the
+// store has a signer and the address has no scopes (a share link's path
 // must end with the stash key, and objectstore writes scopes differently).
-func (s *Store) SignedURL(ctx context.Context, ns, key string, ttl time.Duration) (string, error) {
+// It does no I/O.
+func (s *Store) SignURL(_ context.Context, r driver.LinkRequest) (string, error) {
 	if s.o.signer == nil {
 		return "", fmt.Errorf("%w: objectstash: presigned URLs need a signing key", driver.ErrUnsupported)
 	}
-	o, err := parseKey(ns, key)
+	o, err := parseKey(r.Namespace, r.Key)
 	if err != nil {
 		return "", err
 	}
 	if len(o.scopes) > 0 {
 		return "", fmt.Errorf("%w: objectstash: presigned URLs for scoped stashes", driver.ErrUnsupported)
 	}
-	return s.o.signer.Presign(http.MethodGet, s.url(o), min(ttl, osauth.MaxPresignDuration))
+	ttl := time.Until(r.Expires)
+	if ttl <= 0 || ttl > osauth.MaxPresignDuration {
+		return "", fmt.Errorf("%w: objectstash: presigned URL lifetime %v outside (0, %v]", driver.ErrUnsupported, ttl.Round(time.Second), osauth.MaxPresignDuration)
+	}
+	return s.o.signer.Presign(http.MethodGet, s.url(o), ttl)
 }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }
 
 func init() {
 	stash.RegisterScheme(Scheme, openURL)
