@@ -618,5 +618,5 @@ func (s *Store) SignURL(_ context.Context, r driver.LinkRequest) (string, error)
 func (*Store) Scheme() string { return Scheme }
 
 func init() {
-	stash.RegisterScheme(Scheme, openURL)
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) { return OpenURL(ctx, u) })
 }
