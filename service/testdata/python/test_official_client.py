@@ -227,3 +227,22 @@ def test_time_created_is_recent():
     s.put(b"t", key="time")
     created = s.head("time").time_created
     assert abs(datetime.now(created.tzinfo) - created) < timedelta(minutes=1)
+
+
+def test_reads_a_stash_made_by_the_go_engine():
+    import hashlib
+
+    got = session().get(os.environ["OS_GO_STASH_KEY"])
+    assert got is not None
+    payload = got.payload.read()
+    assert hashlib.sha256(payload).hexdigest() == os.environ["OS_GO_STASH_SHA256"]
+    assert got.metadata.origin == "go-engine"
+    assert got.metadata.custom["source"] == "go"
+
+
+def test_writes_a_stash_for_the_go_engine():
+    import hashlib
+
+    payload = b"written by python " * 500
+    key = "py-made." + hashlib.sha256(payload).hexdigest()
+    session().put(payload, key=key, compress="none", metadata={"source": "python"})
