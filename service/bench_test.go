@@ -159,3 +159,29 @@ func BenchmarkConcurrent64(b *testing.B) {
 }
 
 func testingProcs() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// fileHarness is the file driver used directly, for the engine-level
+// comparison below.
+type fileHarness struct{ tb testing.TB }
+
+func (h fileHarness) Scheme() string { return filestash.Scheme }
+func (h fileHarness) MakeDriver(context.Context) (driver.Driver, error) {
+	return filestash.New(h.tb.TempDir())
+}
+func (h fileHarness) Corrupt(context.Context, string, string) error { return nil }
+func (h fileHarness) Close()                                        {}
+
+// BenchmarkEngine runs stashtest's engine benchmarks (Create and Retrieve
+// of 1 MiB, hashing and compression included) over the file driver
+// directly and over the objectstore backend through this server, in the
+// same run, with fsync on.
+func BenchmarkEngine(b *testing.B) {
+	b.Run("file", func(b *testing.B) {
+		stashtest.RunBenchmarks(b, func(_ context.Context, tb testing.TB) (stashtest.Harness, error) { return fileHarness{tb}, nil })
+	})
+	b.Run("objectstore", func(b *testing.B) {
+		stashtest.RunBenchmarks(b, func(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
+			return &objectHarness{tb: tb, sync: true}, nil
+		})
+	})
+}
