@@ -223,3 +223,43 @@ func TestConfinement(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchAuthMatrix: the batch route with every kind of token. A token
+// that fails every operation alike fails the request; one that is authentic
+// but does not allow an operation fails that operation.
+func TestBatchAuthMatrix(t *testing.T) {
+	f := openAuth(t)
+	all := []osauth.Permission{osauth.Read, osauth.Write, osauth.Delete}
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	u := f.ts.URL + "/v1/objects:batch/testing/org=42;project=7/"
+	ops := []op{{kind: "insert", key: "k", body: []byte("x")}}
+	for _, tc := range []struct {
+		name, header string
+		status       int
+		opStatus     string
+	}{
+		{"missing", "", 400, ""},
+		{"malformed", "Bearer not-a-token", 401, ""},
+		{"expired", "Bearer " + rawToken(t, jwt.SigningMethodEdDSA, f.signer.Key, "relay", time.Now().Add(-time.Minute)), 401, ""},
+		{"unknown kid", "Bearer " + rawToken(t, jwt.SigningMethodEdDSA, f.signer.Key, "nobody", time.Now().Add(time.Minute)), 401, ""},
+		{"other key", "Bearer " + rawToken(t, jwt.SigningMethodEdDSA, otherKey, "relay", time.Now().Add(time.Minute)), 401, ""},
+		{"alg none", "Bearer " + rawToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "relay", time.Now().Add(time.Minute)), 401, ""},
+		{"HS256 with the public key", "Bearer " + rawToken(t, jwt.SigningMethodHS256, f.pubPEM, "relay", time.Now().Add(time.Minute)), 401, ""},
+		{"wrong scope", "Bearer " + f.token(t, []osauth.Scope{{Key: "org", Value: "43"}, {Key: "project", Value: "7"}}, all), 200, "403"},
+		{"wrong permission", "Bearer " + f.token(t, scopes, []osauth.Permission{osauth.Read, osauth.Delete}), 200, "403"},
+		{"good", "Bearer " + f.token(t, scopes, all), 200, "201"},
+	} {
+		var hdr []string
+		if tc.header != "" {
+			hdr = []string{"x-os-auth", tc.header}
+		}
+		r, res := batch(t, u, ops, hdr...)
+		if r.StatusCode != tc.status {
+			t.Errorf("batch with %s token: status %d, want %d", tc.name, r.StatusCode, tc.status)
+			continue
+		}
+		if tc.opStatus != "" && (len(res) != 1 || res[0].status != tc.opStatus) {
+			t.Errorf("batch with %s token: results %+v, want one with status %s", tc.name, res, tc.opStatus)
+		}
+	}
+}

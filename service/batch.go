@@ -240,6 +240,7 @@ func (s *Server) batchError(mw *multipart.Writer, i int, key string, err error) 
 	code := statusOf(err)
 	if code >= 500 {
 		s.log.Error("service: batch operation failed", "index", i, "err", err)
+		err = internalError(code)
 	}
 	b, _ := json.Marshal(errorJSON(err))
 	s.batchResult(mw, i, key, code, textproto.MIMEHeader{HeaderContentType: {"application/json"}}, bytes.NewReader(append(b, '\n')))

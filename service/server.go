@@ -219,6 +219,11 @@ func errorJSON(err error) errorBody {
 	return b
 }
 
+// internalError is what a client is told of a server-side failure.
+func internalError(code int) error {
+	return &apiError{code, fmt.Errorf("service: %s (the server's log has the cause)", strings.ToLower(http.StatusText(code)))}
+}
+
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, errorJSON(err))
 }
@@ -237,6 +242,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	if code >= 500 {
 		s.log.Error("service: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)
+		err = internalError(code) // the cause, with its file paths, stays in the log
 	}
 	if r.Method == http.MethodHead || code == http.StatusNotFound && r.Method == http.MethodGet {
 		w.WriteHeader(code)

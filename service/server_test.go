@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/service"
+	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/filestash"
 )
 
@@ -316,5 +319,36 @@ func TestServeDrains(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/health"); err == nil {
 		t.Fatal("still serving after shutdown")
+	}
+}
+
+// brokenDriver fails every call with an error naming a server path.
+type brokenDriver struct{ driver.Driver }
+
+func (brokenDriver) Stat(context.Context, string, string) (*driver.Attributes, error) {
+	return nil, errors.New("filestash: open /var/lib/secret/place: input/output error")
+}
+
+func (b brokenDriver) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	_, err := b.Stat(ctx, ns, key)
+	return nil, nil, err
+}
+
+func TestInternalErrorsStayInTheLog(t *testing.T) {
+	var logged bytes.Buffer
+	s, err := service.New(brokenDriver{newStore(t)}, service.WithoutAuth(), service.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	r := do(t, "GET", ts.URL+"/v1/objects/testing/_/k", nil)
+	wantStatus(t, r, 500)
+	body := readAll(t, r)
+	if strings.Contains(body, "/var/lib") || !strings.Contains(body, `"detail"`) {
+		t.Errorf("500 body %q: want a JSON error without the cause", body)
+	}
+	if !strings.Contains(logged.String(), "/var/lib/secret/place") {
+		t.Errorf("log %q lacks the cause", logged.String())
 	}
 }
