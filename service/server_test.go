@@ -352,3 +352,21 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 		t.Errorf("log %q lacks the cause", logged.String())
 	}
 }
+
+func TestHeaderLimit(t *testing.T) {
+	s, err := service.New(newStore(t), service.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(s)
+	ts.Config = service.NewHTTPServer(s)
+	ts.Start()
+	defer ts.Close()
+	r := do(t, "GET", ts.URL+"/v1/objects/testing/_/k", nil, "x-snme-big", strings.Repeat("a", service.DefaultMaxHeaderBytes+8<<10)) // net/http allows 4 KiB of slack
+	wantStatus(t, r, http.StatusRequestHeaderFieldsTooLarge)
+	many := []string{}
+	for i := range service.MaxMetadata + 1 {
+		many = append(many, fmt.Sprintf("x-snme-k%d", i), "v")
+	}
+	wantStatus(t, do(t, "PUT", ts.URL+"/v1/objects/testing/_/k", strings.NewReader("x"), many...), http.StatusRequestHeaderFieldsTooLarge)
+}
