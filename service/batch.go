@@ -191,7 +191,7 @@ func (s *Server) batchInsert(ctx context.Context, p ObjectPath, part *multipart.
 	if len(body) > MaxBatchInsert {
 		return status(http.StatusRequestEntityTooLarge, "a batch insert holds at most %d bytes", MaxBatchInsert)
 	}
-	return s.store(ctx, p, m, bytes.NewReader(body), int64(len(body)))
+	return s.store(ctx, p, m, bytes.NewReader(body), int64(len(body)), true)
 }
 
 func (s *Server) batchGet(ctx context.Context, mw *multipart.Writer, i int, p ObjectPath) error {

@@ -46,10 +46,13 @@
 // underscores, scope values with ()$!+', more than stash.MaxScopes scopes,
 // arbitrary keys) is stored under a SHA-256 of it in a reserved form; the
 // mapping is one-to-one, so no path can reach another usecase, scope or
-// key. PUT replaces by deleting first, so a concurrent reader may see a
-// 404 in between. Bodies stream both ways: a body with a Content-Length
-// goes straight into the driver, one without is spooled to a temporary
-// file (drivers want the size first); neither is ever whole in memory.
+// key. Bodies stream both ways and are never whole in memory: a PUT of a
+// new key with a Content-Length goes straight into the driver; a body
+// without a length, or one that replaces an object, is spooled to a
+// temporary file first (drivers want the size up front, and an upload cut
+// short must leave the old object in place). Drivers never overwrite, so a
+// replace deletes the old object and then writes the spooled one: a
+// concurrent reader may see a 404 in between.
 //
 // # Auth
 //

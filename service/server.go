@@ -412,32 +412,43 @@ func (m *meta) attrs(now time.Time, key string, stored int64) *driver.Attributes
 	return a
 }
 
-// put stores the request body. A body with a Content-Length streams straight
-// into the driver; one without is spooled to a temporary file first (the
-// driver wants the size up front). Either way at most a copy buffer is in
-// memory.
+// put stores the request body. A body with a Content-Length for a new key
+// streams straight into the driver. One without a length is spooled to a
+// temporary file first (drivers want the size up front), and so is one that
+// replaces an object, so that an upload cut short leaves the old object in
+// place. Either way at most a copy buffer is in memory.
 func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code int) error {
 	m, err := parseMeta(r.Header)
 	if err != nil {
 		return err
 	}
-	body, size, cleanup, err := s.sizedBody(r)
+	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
+	_, err = s.d.Stat(r.Context(), ns, key)
+	exists := err == nil
+	if err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	body, size, cleanup, err := s.sizedBody(r, exists)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	if err := s.store(r.Context(), p, m, body, size); err != nil {
+	if err := s.store(r.Context(), p, m, body, size, exists); err != nil {
 		return err
 	}
 	writeJSON(w, code, map[string]string{"key": p.Key})
 	return nil
 }
 
-// store writes an object, replacing any object under its key.
-func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reader, size int64) error {
+// store writes an object, replacing the object under its key when replace
+// is set (it is deleted first: drivers never overwrite, so a reader may see
+// a 404 in between).
+func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reader, size int64, replace bool) error {
 	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
-	if err := s.d.Delete(ctx, ns, key); err != nil && !errors.Is(err, driver.ErrNotFound) {
-		return err
+	if replace {
+		if err := s.d.Delete(ctx, ns, key); err != nil && !errors.Is(err, driver.ErrNotFound) {
+			return err
+		}
 	}
 	err := s.d.Put(ctx, ns, key, body, size, m.attrs(s.now().UTC(), p.Key, size))
 	switch {
@@ -449,11 +460,11 @@ func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reade
 	return err
 }
 
-func (s *Server) sizedBody(r *http.Request) (io.Reader, int64, func(), error) {
+func (s *Server) sizedBody(r *http.Request, spool bool) (io.Reader, int64, func(), error) {
 	if r.ContentLength > s.maxBody {
 		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body of %d bytes: at most %d", r.ContentLength, s.maxBody)
 	}
-	if r.ContentLength >= 0 {
+	if r.ContentLength >= 0 && !spool {
 		return r.Body, r.ContentLength, func() {}, nil
 	}
 	f, err := os.CreateTemp(s.tempDir, "claimstash-spool-*")
@@ -469,6 +480,10 @@ func (s *Server) sizedBody(r *http.Request) (io.Reader, int64, func(), error) {
 	if n > s.maxBody {
 		cleanup()
 		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body over %d bytes", s.maxBody)
+	}
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		cleanup()
+		return nil, 0, nil, status(http.StatusBadRequest, "body of %d bytes, Content-Length says %d", n, r.ContentLength)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		cleanup()

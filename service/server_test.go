@@ -370,3 +370,33 @@ func TestHeaderLimit(t *testing.T) {
 	}
 	wantStatus(t, do(t, "PUT", ts.URL+"/v1/objects/testing/_/k", strings.NewReader("x"), many...), http.StatusRequestHeaderFieldsTooLarge)
 }
+
+// TestCutReplaceKeepsOld: a replacing PUT whose upload is cut short leaves
+// the object it would have replaced.
+func TestCutReplaceKeepsOld(t *testing.T) {
+	ts, _ := open(t)
+	u := ts.URL + "/v1/objects/testing/_/precious"
+	wantStatus(t, do(t, "PUT", u, strings.NewReader("the old bytes")), 200)
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PUT /v1/objects/testing/_/precious HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
+	time.Sleep(50 * time.Millisecond)
+	conn.Close()
+	for range 5 { // never missing, not even while the server gives up on the upload
+		r := do(t, "GET", u, nil)
+		wantStatus(t, r, 200)
+		if got := readAll(t, r); got != "the old bytes" {
+			t.Fatalf("after a cut replace GET = %q", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// And a new key cut short leaves nothing.
+	conn, _ = net.Dial("tcp", ts.Listener.Addr().String())
+	fmt.Fprintf(conn, "PUT /v1/objects/testing/_/fresh HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
+	time.Sleep(50 * time.Millisecond)
+	conn.Close()
+	time.Sleep(50 * time.Millisecond)
+	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/fresh", nil), 404)
+}
