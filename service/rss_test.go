@@ -46,7 +46,7 @@ func TestHelperServe(t *testing.T) {
 	fmt.Printf("listening %s\n", ln.Addr())
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
-	if err := service.Serve(ctx, ln, s, s, time.Millisecond, time.Second); err != nil {
+	if err := service.Serve(ctx, ln, s, s, service.WithDrainDelay(time.Millisecond), service.WithShutdownTimeout(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }

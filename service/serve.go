@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -49,29 +50,72 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// Serve serves h on ln until ctx is done, then shuts down gracefully: it
-// marks s draining (/ready answers 503), keeps serving for drainDelay, stops
-// accepting, and waits up to shutdownTimeout for requests in flight (zero
-// values: DefaultDrainDelay, DefaultShutdownTimeout). It returns nil after a
-// clean shutdown.
-func Serve(ctx context.Context, ln net.Listener, s *Server, h http.Handler, drainDelay, shutdownTimeout time.Duration) error {
-	if drainDelay == 0 {
-		drainDelay = DefaultDrainDelay
+// A ServeOption configures Serve.
+type ServeOption interface{ applyServe(*serveConfig) }
+
+type serveConfig struct {
+	drain, grace      time.Duration
+	certFile, keyFile string
+	errorLog          *log.Logger
+}
+
+type serveOption func(*serveConfig)
+
+func (f serveOption) applyServe(c *serveConfig) { f(c) }
+
+// WithDrainDelay sets how long Serve keeps serving with /ready answering 503
+// before it stops accepting (DefaultDrainDelay; negative: none).
+func WithDrainDelay(d time.Duration) ServeOption {
+	return serveOption(func(c *serveConfig) { c.drain = d })
+}
+
+// WithShutdownTimeout sets how long Serve waits for requests in flight
+// (DefaultShutdownTimeout).
+func WithShutdownTimeout(d time.Duration) ServeOption {
+	return serveOption(func(c *serveConfig) { c.grace = d })
+}
+
+// WithTLS serves https with the certificate and key in these PEM files.
+func WithTLS(certFile, keyFile string) ServeOption {
+	return serveOption(func(c *serveConfig) { c.certFile, c.keyFile = certFile, keyFile })
+}
+
+// WithErrorLog sets the http.Server's error log (connection-level errors).
+func WithErrorLog(l *log.Logger) ServeOption {
+	return serveOption(func(c *serveConfig) { c.errorLog = l })
+}
+
+// Serve serves h (usually Handler(s, shareLinks)) on ln until ctx is done,
+// then shuts down gracefully: it marks s draining (/ready answers 503),
+// keeps serving for the drain delay, stops accepting, and waits up to the
+// shutdown timeout for requests in flight. It returns nil after a clean
+// shutdown.
+func Serve(ctx context.Context, ln net.Listener, s *Server, h http.Handler, opts ...ServeOption) error {
+	c := serveConfig{drain: DefaultDrainDelay, grace: DefaultShutdownTimeout}
+	for _, o := range opts {
+		o.applyServe(&c)
 	}
-	if shutdownTimeout == 0 {
-		shutdownTimeout = DefaultShutdownTimeout
+	if (c.certFile == "") != (c.keyFile == "") {
+		return errors.New("service: a TLS certificate and key go together")
 	}
 	srv := NewHTTPServer(h)
+	srv.ErrorLog = c.errorLog
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if c.certFile != "" {
+			errc <- srv.ServeTLS(ln, c.certFile, c.keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	s.Drain()
-	if drainDelay > 0 {
-		t := time.NewTimer(drainDelay)
+	if c.drain > 0 {
+		t := time.NewTimer(c.drain)
 		select {
 		case <-t.C:
 		case err := <-errc:
@@ -79,7 +123,7 @@ func Serve(ctx context.Context, ln net.Listener, s *Server, h http.Handler, drai
 			return err
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.grace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
