@@ -246,3 +246,46 @@ func TestSignerRefusesEscalation(t *testing.T) {
 		t.Fatal("minted a permission the signer does not hold")
 	}
 }
+
+func TestKeyDirRemoval(t *testing.T) {
+	f := newFixture(t)
+	keys, err := osauth.OpenKeyDir(f.dir, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := osauth.GenerateKey(f.dir, "spare"); err != nil { // the directory must keep a key
+		t.Fatal(err)
+	}
+	v := osauth.NewVerifier(keys, osauth.WithClock(func() time.Time { return f.now }))
+	tok, _ := f.signer.Token("testing", req.Scopes, nil, time.Hour)
+	if err := v.VerifyToken(tok, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(f.dir, "relay.pub")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := v.VerifyToken(tok, req); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Fatalf("token of a removed key: %v, want ErrUnauthenticated", err)
+	}
+}
+
+// FuzzPresigned: whatever a request's path and query, verification never
+// panics and never accepts what the key did not sign.
+func FuzzPresigned(f *testing.F) {
+	f.Add("GET", "/v1/objects/testing/org=17;project=42/foo/bar", "os_kid=relay&os_timestamp=1985-04-12T23:20:50.52Z&os_duration=3600&os_sig=AAAA")
+	f.Add("HEAD", "/", "os_sig=&os_kid=&os_duration=0")
+	f.Add("GET", "/x", "OS_KID=relay&os_kid=relay&os_timestamp=%zz")
+	dir := f.TempDir()
+	if _, err := osauth.GenerateKey(dir, "relay"); err != nil {
+		f.Fatal(err)
+	}
+	keys, _ := osauth.OpenKeyDir(dir, -1)
+	v := osauth.NewVerifier(keys)
+	f.Fuzz(func(t *testing.T, method, path, query string) {
+		if err := v.VerifyPresigned(method, path, query, req); err == nil {
+			t.Fatalf("accepted %s %s?%s without a signature from the key", method, path, query)
+		}
+		_ = osauth.CanonicalForm(method, path, query)
+	})
+}
