@@ -63,7 +63,6 @@ type options struct {
 	tokenLifetime  time.Duration
 	connectTimeout time.Duration
 	retries        int
-	retriesSet     bool
 	readTimeout    time.Duration
 	tls            *tls.Config
 	partSize       int64
@@ -93,7 +92,7 @@ func WithConnectTimeout(d time.Duration) Option {
 // WithConnectRetries sets how often a failed connection attempt is retried
 // (DefaultConnectRetries; 0 for none). URL: retries=.
 func WithConnectRetries(n int) Option {
-	return optionFunc(func(o *options) { o.retries, o.retriesSet = n, true })
+	return optionFunc(func(o *options) { o.retries = n })
 }
 
 // WithReadTimeout bounds the wait between two reads from the connection
