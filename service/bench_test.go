@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"sync"
@@ -14,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/objectstash"
 	"github.com/claimstash/claimstash/stash/stashtest"
 )
 
@@ -35,7 +38,22 @@ func benchDrivers(b *testing.B) map[string]driver.Driver {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { viaService.Close() })
-	return map[string]driver.Driver{"file": direct, "objectstore": viaService}
+	// The same without auth, to show what signing and verifying cost.
+	fs, err := filestash.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	open, err := service.New(fs, service.WithoutAuth())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(open)
+	b.Cleanup(func() { ts.Close(); fs.Close() })
+	noAuth, err := objectstash.New(ts.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string]driver.Driver{"file": direct, "objectstore": viaService, "objectstore-noauth": noAuth}
 }
 
 var benchSeq atomic.Int64
@@ -59,7 +77,7 @@ func BenchmarkVsFile(b *testing.B) {
 	for _, size := range []int{1 << 20, 64 << 20} {
 		payload := stashtest.RandomPayload(size, 7)
 		for _, op := range []string{"put", "get"} {
-			for _, name := range []string{"file", "objectstore"} {
+			for _, name := range []string{"file", "objectstore", "objectstore-noauth"} {
 				d := ds[name]
 				b.Run(fmt.Sprintf("%dMiB/%s/%s", size>>20, op, name), func(b *testing.B) {
 					b.SetBytes(int64(size))
