@@ -289,3 +289,26 @@ func FuzzPresigned(f *testing.F) {
 		_ = osauth.CanonicalForm(method, path, query)
 	})
 }
+
+func TestParseScopes(t *testing.T) {
+	got, err := osauth.ParseScopes("org=42;project=*;x=(a)$!+'")
+	want := []osauth.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "*"}, {Key: "x", Value: "(a)$!+'"}}
+	if err != nil || len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("ParseScopes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"org", "org=", "=1", "org=1;org=2", "org=4.2", "*=1", "org=1;;p=2"} {
+		if _, err := osauth.ParseScopes(bad); err == nil {
+			t.Errorf("ParseScopes(%q) accepted", bad)
+		}
+	}
+	if got, err := osauth.ParseScopes("_"); err != nil || got != nil {
+		t.Errorf("ParseScopes(_) = %v, %v", got, err)
+	}
+	perms, err := osauth.ParsePermissions("read, object.delete,read")
+	if err != nil || len(perms) != 2 || perms[0] != osauth.Read || perms[1] != osauth.Delete {
+		t.Errorf("ParsePermissions = %v, %v", perms, err)
+	}
+	if _, err := osauth.ParsePermissions("read,admin"); err == nil {
+		t.Error("ParsePermissions accepted admin")
+	}
+}

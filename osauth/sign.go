@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -209,4 +210,40 @@ func Mint(kid, keyFile, usecase string, scopes []Scope, perms []Permission, life
 		return "", err
 	}
 	return s.Token(usecase, scopes, perms, lifetime)
+}
+
+// ParseScopes parses scopes for a token in objectstore's path form,
+// "org=42;project=*" ("_" or "" for none), keeping their order: keys and
+// values of A-Za-z0-9_-()$!+', or Wildcard for a value.
+func ParseScopes(s string) ([]Scope, error) {
+	if s == "" || s == "_" {
+		return nil, nil
+	}
+	var out []Scope
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ";") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || !scopeChars(k) || (v != Wildcard && !scopeChars(v)) {
+			return nil, fmt.Errorf("osauth: scope %q: want key=value of A-Za-z0-9_-()$!+' (or value *)", part)
+		}
+		if seen[k] {
+			return nil, fmt.Errorf("osauth: scope %q given twice", k)
+		}
+		seen[k] = true
+		out = append(out, Scope{Key: k, Value: v})
+	}
+	return out, nil
+}
+
+func scopeChars(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-()$!+'", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
