@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
+	"slices"
 	"sync"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -143,25 +145,138 @@ func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, func(), er
 	return nil, nil, fmt.Errorf("%w: unknown encoding %q", ErrUnsupported, enc)
 }
 
-// readVerified fills data (exactly the recorded size) from the stored bytes,
-// decoding and verifying them. It never reads past the recorded size, so a
-// decompression bomb costs no more memory than the size it claims.
-func readVerified(rc io.Reader, a *driver.Attributes, addr Address, data []byte) error {
+// Allocation bounds of readVerified. A recorded size can lie (tampered
+// attributes, an edited link fragment), so the buffer a read allocates is
+// bounded by the bytes that actually arrive, not by the size claimed:
+//
+//   - Stored as given, the payload is the stored bytes, whose length the
+//     driver checked against what it holds (a link's: the Content-Length,
+//     and its buffer starts at most at the caller's bound and grows as
+//     bytes arrive).
+//   - Compressed up to readRatio times, the buffer is the recorded size:
+//     at most readRatio times the stored bytes.
+//   - Compressed further, the stored bytes are read into memory and
+//     decoded once without keeping the output, to count it; the buffer is
+//     allocated only once they are known to decode to exactly the recorded
+//     size, and they are decoded into it.
+//   - Compressed bytes of unknown length (a link without Content-Length)
+//     are decoded into a buffer that doubles as decoded bytes arrive.
+const (
+	// readFloor is the smallest buffer a growing read starts with.
+	readFloor = 64 << 10
+	// readRatio is the compression ratio up to which a read trusts the
+	// recorded size for its buffer.
+	readRatio = 16
+)
+
+// readVerified reads the payload (exactly the recorded size) from the stored
+// bytes, decoding and verifying them. It never reads past the recorded size,
+// so a decompression bomb is an error; and it allocates no more than the
+// bytes actually received justify (see readRatio), so a size that lies
+// costs no more memory than the truth. startMax bounds any buffer allocated
+// before bytes arrive (math.MaxInt64 for a driver's reads, whose stored
+// size the driver checked).
+func readVerified(rc io.Reader, a *driver.Attributes, addr Address, startMax int64) ([]byte, error) {
 	sr := &sourceReader{r: rc}
+	var data []byte
+	var err error
+	switch {
+	case a.Encoding == driver.EncodingIdentity:
+		data, err = readExactly(sr, a.Size, startMax)
+	case a.Size <= startMax && a.Size <= readRatio*min(a.StoredSize, math.MaxInt64/readRatio):
+		data, err = decodeInto(sr, a.Encoding, make([]byte, a.Size))
+	case a.StoredSize > 0:
+		var comp []byte
+		if comp, err = readExactly(sr, a.StoredSize, startMax); err != nil {
+			return nil, err
+		}
+		if err = decodedSize(comp, a); err != nil {
+			return nil, err
+		}
+		data, err = decodeInto(&sourceReader{r: bytes.NewReader(comp)}, a.Encoding, make([]byte, a.Size))
+	default:
+		data, err = decodeGrowing(sr, a)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := newHash(addr)
+	h.Write(data)
+	if err := verifySum(h, addr); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// readExactly reads exactly n bytes and then the end of sr, into a buffer
+// that starts at min(n, startMax) bytes and doubles as bytes arrive.
+func readExactly(sr *sourceReader, n, startMax int64) ([]byte, error) {
+	p := make([]byte, 0, min(n, max(startMax, 0)))
+	for int64(len(p)) < n {
+		if len(p) == cap(p) {
+			p = slices.Grow(p, int(min(n, max(readFloor, 2*int64(cap(p)))))-len(p))
+		}
+		m, err := sr.Read(p[len(p):min(int64(cap(p)), n)])
+		p = p[:len(p)+m]
+		if err != nil && (err != io.EOF || int64(len(p)) < n) {
+			return nil, classify(sr, err)
+		}
+	}
+	return p, expectEOF(sr, sr)
+}
+
+// decodeInto fills data (exactly the recorded size) by decoding sr.
+func decodeInto(sr *sourceReader, enc driver.Encoding, data []byte) ([]byte, error) {
+	src, release, err := decodingReader(sr, enc)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if _, err := io.ReadFull(src, data); err != nil {
+		return nil, classify(sr, err)
+	}
+	return data, expectEOF(sr, src)
+}
+
+// decodedSize decodes comp without keeping the output and checks that it
+// is exactly the recorded size.
+func decodedSize(comp []byte, a *driver.Attributes) error {
+	sr := &sourceReader{r: bytes.NewReader(comp)}
 	src, release, err := decodingReader(sr, a.Encoding)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if _, err := io.ReadFull(src, data); err != nil {
+	n, err := io.CopyN(io.Discard, src, a.Size)
+	if err != nil {
+		if n < a.Size && err == io.EOF {
+			return fmt.Errorf("%w: stored bytes decode to %d bytes, the recorded size is %d", ErrIntegrity, n, a.Size)
+		}
 		return classify(sr, err)
 	}
-	if err := expectEOF(sr, src); err != nil {
-		return err
+	return expectEOF(sr, src)
+}
+
+// decodeGrowing decodes sr into a buffer that doubles as decoded bytes
+// arrive, up to the recorded size.
+func decodeGrowing(sr *sourceReader, a *driver.Attributes) ([]byte, error) {
+	src, release, err := decodingReader(sr, a.Encoding)
+	if err != nil {
+		return nil, err
 	}
-	h := newHash(addr)
-	h.Write(data)
-	return verifySum(h, addr)
+	defer release()
+	data := make([]byte, 0, min(a.Size, readFloor))
+	for int64(len(data)) < a.Size {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, int(min(a.Size, 2*int64(cap(data))))-len(data))
+		}
+		n, err := src.Read(data[len(data):min(int64(cap(data)), a.Size)])
+		data = data[:len(data)+n]
+		if err != nil && (err != io.EOF || int64(len(data)) < a.Size) {
+			return nil, classify(sr, err)
+		}
+	}
+	return data, expectEOF(sr, src)
 }
 
 func expectEOF(sr *sourceReader, src io.Reader) error {

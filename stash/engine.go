@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -339,8 +340,8 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 	if err := e.check(addr, attrs); err != nil {
 		return nil, err
 	}
-	data := make([]byte, attrs.Size)
-	if err := readVerified(rc, attrs, addr, data); err != nil {
+	data, err := readVerified(rc, attrs, addr, math.MaxInt64)
+	if err != nil {
 		return nil, err
 	}
 	e.touch(ctx, b, addr, attrs)

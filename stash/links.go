@@ -2,6 +2,7 @@ package stash
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -314,11 +315,51 @@ func (e *Engine) linkAttrs(l *link, resp *http.Response) (*driver.Attributes, er
 	if stored < 0 {
 		stored = 0
 	}
+	if err := checkServerAttrs(l, resp, size, enc); err != nil {
+		return nil, err
+	}
 	ct := resp.Header.Get("Content-Type")
 	if ct == defaultContentType {
 		ct = ""
 	}
 	return &driver.Attributes{Size: size, StoredSize: stored, Encoding: enc, Digest: l.addr.Digest, ContentType: ct}, nil
+}
+
+// linkReadStart bounds the buffer a link's Retrieve starts with: beyond it,
+// the buffer grows only as the server's bytes actually arrive.
+const linkReadStart = 8 << 20
+
+// serverAttrsHeader is the response header in which S3 returns the
+// attributes the s3 backend stored with an object (user metadata
+// "claimstash").
+const serverAttrsHeader = "X-Amz-Meta-Claimstash"
+
+// checkServerAttrs compares what a link's fragment says (decoded size and
+// encoding) with what the server reports about the object it serves: its
+// Content-Length and, where the server returns them (an S3 presigned link),
+// the attributes stored with it. A fragment can be edited by whoever holds
+// the link; the server's description cannot, so any disagreement is
+// ErrIntegrity before a byte of the body is read.
+func checkServerAttrs(l *link, resp *http.Response, size int64, enc driver.Encoding) error {
+	raw := resp.Header.Get(serverAttrsHeader)
+	if raw == "" {
+		return nil
+	}
+	var a driver.Attributes
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		return nil // not ours: the digest still decides
+	}
+	switch {
+	case a.Digest != "" && a.Digest != l.addr.Digest:
+		return fmt.Errorf("%w: share link names digest %.12s…, the server's object has %.12s…", ErrIntegrity, l.addr.Digest, a.Digest)
+	case a.Size != size:
+		return fmt.Errorf("%w: share link says %d bytes, the server's object holds %d", ErrIntegrity, size, a.Size)
+	case a.Encoding != enc:
+		return fmt.Errorf("%w: share link says encoding %q, the server's object is %q", ErrIntegrity, enc, a.Encoding)
+	case resp.ContentLength >= 0 && a.StoredSize != resp.ContentLength:
+		return fmt.Errorf("%w: server sends %d bytes of an object stored in %d", ErrIntegrity, resp.ContentLength, a.StoredSize)
+	}
+	return nil
 }
 
 // retrieveLink reads a whole share link into memory and verifies it against
@@ -329,8 +370,8 @@ func (e *Engine) retrieveLink(ctx context.Context, address string) (*Stash, erro
 		return nil, err
 	}
 	defer body.Close()
-	data := make([]byte, a.Size)
-	if err := readVerified(body, a, addr, data); err != nil {
+	data, err := readVerified(body, a, addr, linkReadStart)
+	if err != nil {
 		return nil, err
 	}
 	s := stashFrom(addr, a)
