@@ -379,8 +379,18 @@ func (e *Engine) check(addr Address, a *driver.Attributes) error {
 	if a.Size < 0 || a.StoredSize < 0 {
 		return fmt.Errorf("%w: negative recorded size", ErrIntegrity)
 	}
-	if a.Size > e.maxSize {
-		return fmt.Errorf("%w: recorded size %d over the limit of %d", ErrTooLarge, a.Size, e.maxSize)
+	if a.Size > e.maxSize || a.StoredSize > e.maxSize {
+		return fmt.Errorf("%w: recorded size %d (stored %d) over the limit of %d", ErrTooLarge, a.Size, a.StoredSize, e.maxSize)
+	}
+	// Stored as given, the payload is as long as what the backend holds:
+	// a recorded size that says otherwise is refused before any read or
+	// allocation.
+	switch {
+	case a.Encoding != driver.EncodingIdentity || a.Size == a.StoredSize:
+	case a.Size > a.StoredSize:
+		return fmt.Errorf("%w: fewer bytes stored (%d) than the recorded size (%d)", ErrIntegrity, a.StoredSize, a.Size)
+	default:
+		return errOverlong
 	}
 	if a.Digest != "" && a.Digest != addr.Digest {
 		return fmt.Errorf("%w: stored digest %.12s… does not match the address", ErrIntegrity, a.Digest)
