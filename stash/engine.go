@@ -252,21 +252,33 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 	}
 	stored, enc := encode(o.compression, e.compressFloor, payload)
 	attrs.Encoding, attrs.StoredSize = enc, int64(len(stored))
-	err = b.driver.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(stored), attrs.StoredSize, attrs)
+	for attempt := 0; ; attempt++ {
+		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(stored), attrs.StoredSize, attrs)
+		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
+			break
+		}
+		// A concurrent Create wrote it first: extend its expiry to ours.
+		if s, err = e.existing(ctx, b, addr, attrs); s != nil || err != nil {
+			break
+		}
+	}
 	if enc == driver.EncodingZstd {
 		putBuffer(stored)
 	}
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
 	}
-	s = stashFrom(addr, attrs)
+	if s == nil {
+		s = stashFrom(addr, attrs)
+	}
 	s.Data = payload
 	return s, nil
 }
 
 // existing returns the stash already stored under addr, if it is there and
 // not expired, after extending its expiry to cover want. An expired leftover
-// is deleted so the caller can write afresh.
+// is deleted so the caller can write afresh, and so is the answer (nil, nil)
+// for a stash deleted meanwhile.
 func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *driver.Attributes) (*Stash, error) {
 	have, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
 	switch {
@@ -276,22 +288,34 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 		return &Stash{Address: addr}, err
 	}
 	if have.Expired(e.now()) {
-		if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+		return e.dropExpired(ctx, b, addr)
+	}
+	merged, changed := extend(have, want)
+	if !changed {
+		return stashFrom(addr, have), nil
+	}
+	if u, ok := b.driver.(driver.Updater); ok {
+		err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, nil // deleted meanwhile: write it afresh
+		case err != nil:
 			return &Stash{Address: addr}, err
 		}
-		return nil, nil
-	}
-	if merged, changed := extend(have, want); changed {
-		if u, ok := b.driver.(driver.Updater); ok {
-			if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged); err != nil {
-				return &Stash{Address: addr}, err
-			}
-			have = merged
-		} else {
-			e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
-		}
+		have = merged
+	} else {
+		e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
 	}
 	return stashFrom(addr, have), nil
+}
+
+// dropExpired deletes an expired stash so that it can be written afresh.
+// It returns (nil, nil) when the caller should write.
+func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address) (*Stash, error) {
+	if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+		return &Stash{Address: addr}, err
+	}
+	return nil, nil
 }
 
 // extend returns have with its expiry pushed out to cover want's.
