@@ -278,7 +278,9 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 // existing returns the stash already stored under addr, if it is there and
 // not expired, after extending its expiry to cover want. An expired leftover
 // is deleted so the caller can write afresh, and so is the answer (nil, nil)
-// for a stash deleted meanwhile.
+// for a stash deleted meanwhile. Where the driver can (driver.Modifier), the
+// extension is a read-modify-write under the backend's own guarantee, so
+// concurrent Creates never lose one another's extensions.
 func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *driver.Attributes) (*Stash, error) {
 	have, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
 	switch {
@@ -293,6 +295,28 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 	merged, changed := extend(have, want)
 	if !changed {
 		return stashFrom(addr, have), nil
+	}
+	if m, ok := b.driver.(driver.Modifier); ok {
+		expired := false
+		got, err := m.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
+			if expired = cur.Expired(e.now()); expired {
+				return nil
+			}
+			merged, changed := extend(cur, want)
+			if !changed {
+				return nil
+			}
+			return merged
+		})
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, nil // deleted meanwhile: write it afresh
+		case err != nil:
+			return &Stash{Address: addr}, err
+		case expired:
+			return e.dropExpired(ctx, b, addr)
+		}
+		return stashFrom(addr, got), nil
 	}
 	if u, ok := b.driver.(driver.Updater); ok {
 		err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged)
@@ -430,6 +454,22 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 	}
 	now := e.now().UTC()
 	if now.Sub(a.LastAccess) < a.TTI/10 {
+		return
+	}
+	if md, ok := b.driver.(driver.Modifier); ok {
+		// Under the backend's guarantee, so that a concurrent extension
+		// of the expiry is never undone by this write.
+		_, err := md.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
+			if cur.TTI <= 0 || now.Sub(cur.LastAccess) < cur.TTI/10 {
+				return nil
+			}
+			m := *cur
+			m.LastAccess = now
+			return &m
+		})
+		if err != nil {
+			e.logger.WarnContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
+		}
 		return
 	}
 	u, ok := b.driver.(driver.Updater)

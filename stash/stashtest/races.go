@@ -3,7 +3,9 @@ package stashtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +17,8 @@ import (
 // and its writes: the suite widens the window between the two with a
 // driver wrapper whose Stat or List runs a hook first, so that each race
 // happens on every run instead of one run in twenty. What the backend does
-// inside its own calls is not wrapped: its guarantee is what is tested.
+// inside its own calls (driver.Modifier, driver.ConditionalDeleter) is not
+// wrapped: its guarantee is what is tested.
 
 // hooked wraps a driver, running hooks in Stat and in List's callback.
 type hooked struct {
@@ -47,6 +50,11 @@ func (h *hooked) List(ctx context.Context, fn func(ns, key string, a *driver.Att
 	})
 }
 
+type hookedMod struct {
+	*hooked
+	driver.Modifier
+}
+
 // hook wraps f's driver (which must be an Updater and a Lister) with the
 // same optional capabilities, and returns an engine over it with f's clock.
 func hook(t *testing.T, f *fixture, h *hooked) *stash.Engine {
@@ -55,6 +63,9 @@ func hook(t *testing.T, f *fixture, h *hooked) *stash.Engine {
 	h.upd, _ = f.d.(driver.Updater)
 	h.lst, _ = f.d.(driver.Lister)
 	var d driver.Driver = h
+	if m, ok := f.d.(driver.Modifier); ok {
+		d = &hookedMod{h, m}
+	}
 	e, err := stash.New(stash.WithBackend(f.h.Scheme(), d), stash.WithInlineMax(-1), stash.WithClock(f.clock.Now), stash.WithTempDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +81,73 @@ func canExtend(f *fixture) bool {
 	_, u := f.d.(driver.Updater)
 	_, l := f.d.(driver.Lister)
 	return u && l
+}
+
+// testMonotonicExtend: concurrent Creates of one payload with different
+// TTLs. Each is told the expiry the stash has; the stash must end up with
+// the latest of them, never an earlier one that a concurrent Create wrote
+// over it (issue 11, item 5).
+func testMonotonicExtend(t *testing.T, newHarness HarnessMaker) {
+	f := setup(t, newHarness)
+	if !canExtend(f) {
+		t.Log("backend cannot extend expiries: nothing to race")
+		return
+	}
+	// Every Create reads the old attributes, then waits for the others to
+	// have read them too, before it writes.
+	const n = 8
+	var gate sync.WaitGroup
+	var stats atomic.Int32
+	e := hook(t, f, &hooked{onStat: func() {
+		if stats.Add(1) <= n {
+			gate.Done()
+			gate.Wait()
+		}
+	}})
+	payload := JSONPayload(20_000, 51)
+	for round := range 3 {
+		name := fmt.Sprintf("extend-%d", round)
+		first, err := f.e.Create(f.ctx, name, payload, stash.TTL(time.Hour))
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		stats.Store(0)
+		gate.Add(n)
+		told := make([]time.Time, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := e.Create(f.ctx, name, payload, stash.TTL(time.Duration(2+i)*time.Hour))
+				errs[i] = err
+				if err == nil {
+					told[i] = s.ExpiresAt
+				}
+			}()
+		}
+		wg.Wait()
+		latest := time.Time{}
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("round %d: Create %d: %v", round, i, errs[i])
+			}
+			if told[i].After(latest) {
+				latest = told[i]
+			}
+		}
+		if want := epoch.Add(time.Duration(n+1) * time.Hour); !latest.Equal(want) {
+			t.Errorf("round %d: the latest expiry any Create was told is %v, want %v", round, latest, want)
+		}
+		got, err := f.e.Stat(f.ctx, first.String())
+		if err != nil {
+			t.Fatalf("Stat: %v", err)
+		}
+		if got.ExpiresAt.Before(latest) {
+			t.Errorf("round %d: %d concurrent Creates were told the stash lives until %v; it is stored until %v", round, n, latest, got.ExpiresAt)
+		}
+	}
 }
 
 // testCreateVsDelete: a Delete removes the stash after a Create found it
