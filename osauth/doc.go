@@ -1,0 +1,45 @@
+// Package osauth is Sentry objectstore's authentication: EdDSA (Ed25519)
+// JWTs scoped to a usecase and scopes, and presigned URLs. The server
+// (package service) verifies with it; the client backend (package
+// stash/objectstash) and `claimstash token` sign with it; `claimstash
+// keygen` writes its keys. It depends on nothing else in claimstash.
+//
+// # Tokens
+//
+// A token's header names its key (kid, required); only alg EdDSA is
+// accepted: none, every HS* and RS*, and a public key used as an HMAC
+// secret are refused before any key is used. exp is required; aud, when
+// present, must be "objectstore"; iss, when present, one of WithIssuers.
+// Claims:
+//
+//	{"res": {"os:usecase": "attachments", "org": "42", "project": "*"},
+//	 "permissions": ["object.read", "object.write"], "exp": …}
+//
+// A request is allowed when the usecase matches (or is "*"), every scope
+// the request names is in res with its value (or "*"), so a request may
+// name fewer scopes than its token but none it does not cover, and the
+// permission is both in the token and in the key's maximum.
+//
+// # Presigned URLs
+//
+// os_kid, os_timestamp (RFC 3339), os_duration (seconds, at most 7 days)
+// and os_sig, the base64url (unpadded) Ed25519 signature of CanonicalForm:
+//
+//	GET\n/v1/objects/testing/org=17;project=42/foo/bar\nos_duration=3600&os_kid=relay&os_timestamp=1985-04-12T23:20:50.52Z
+//
+// HEAD signs as GET; only GET and HEAD are allowed; 60 s of clock skew.
+//
+// # Keys
+//
+// GenerateKey writes <kid>.key (PEM PKCS #8: what objectstore's Python
+// SecretKey takes) and <kid>.pub (PEM SubjectPublicKeyInfo). KeyDir
+// serves every <kid>.pub in a directory, with an optional
+// <kid>.permissions (one permission a line) capping what its tokens grant,
+// and picks up added, rotated and removed keys without a restart;
+// LoadKeyFile reads the same from one JSON file.
+//
+// # Errors
+//
+// Every refusal matches one of ErrMissing (400), ErrUnauthenticated (401)
+// or ErrForbidden (403).
+package osauth

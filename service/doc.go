@@ -1,0 +1,89 @@
+// Package service serves Sentry objectstore's v1 HTTP API over a stash
+// driver, so that objectstore's official clients (the objectstore-client
+// Python package) and claimstash's own backend (package
+// stash/objectstash) share stashes through one service, and producers and
+// consumers hold a scoped token instead of credentials for the store.
+// `claimstash serve` hosts it beside the share-link handler.
+//
+// # Routes
+//
+//	PUT    /v1/objects/{usecase}/{scopes}/{key}   200 {"key":…}; replaces
+//	POST   /v1/objects/{usecase}/{scopes}/        201 {"key":<UUIDv4>}
+//	GET    /v1/objects/{usecase}/{scopes}/{key}   200, 206 for Range, 416, 404 without a body
+//	HEAD   /v1/objects/{usecase}/{scopes}/{key}   204 with the metadata headers, or 404
+//	DELETE /v1/objects/{usecase}/{scopes}/{key}   204
+//	POST   /v1/objects:batch/{usecase}/{scopes}/  multipart operations (see below)
+//	GET    /health, /ready                        /ready is 503 once draining
+//
+// Scopes are "k=v;k2=v2" or "_" for none, keys and values of
+// A-Za-z0-9_-()$!+', in order ("org=42;project=7" is not
+// "project=7;org=42"). Keys may contain slashes; they are percent-decoded,
+// and keys with empty, "." or ".." segments or control characters are
+// refused. Errors are JSON {"detail":…,"causes":[…]}.
+//
+// # Metadata
+//
+// Content-Type (default application/octet-stream); Content-Encoding: zstd
+// (the only encoding accepted: bodies are stored as sent and served as
+// stored); x-sn-expiration: manual, ttl:<duration> or tti:<duration>, with
+// durations as objectstore's clients write them (ParseDuration: "1 days",
+// "30m", "3600 seconds"), written back as "1d 2h 3m 4s"; x-sn-origin;
+// x-sn-filename (GET adds Content-Disposition: attachment); x-snme-<key>
+// custom metadata (keys lowercased). The server sets x-sn-time-created,
+// x-sn-time-expires (RFC 3339, microseconds) and x-sn-size. Header names go
+// out lowercase on the wire, as objectstore's Python client compares them.
+//
+// Expired objects are 404 whether or not anything has removed them. A read
+// (GET or HEAD) of a time-to-idle object records the access at most once
+// per min(tti/4, 24 h), on drivers with driver.Updater.
+//
+// # Storage
+//
+// The usecase is the driver namespace and the scopes are stash scopes, so
+// claimstash's own addresses (objectstore://usecase/org=42/name.<digest>)
+// are stored exactly where an Engine over the same driver looks for them.
+// Everything the stash grammar cannot hold (usecases with capitals or
+// underscores, scope values with ()$!+', more than stash.MaxScopes scopes,
+// arbitrary keys) is stored under a SHA-256 of it in a reserved form; the
+// mapping is one-to-one, so no path can reach another usecase, scope or
+// key. Bodies stream both ways and are never whole in memory: a PUT of a
+// new key with a Content-Length goes straight into the driver; a body
+// without a length, or one that replaces an object, is spooled to a
+// temporary file first (drivers want the size up front, and an upload cut
+// short must leave the old object in place). Drivers never overwrite, so a
+// replace deletes the old object and then writes the spooled one: a
+// concurrent reader may see a 404 in between.
+//
+// # Auth
+//
+// New needs WithAuth (an osauth.Verifier over the public keys) or, for
+// local demos, WithoutAuth. A token comes from x-os-auth: Bearer, else
+// Authorization: Bearer, else the os_auth query parameter; presigned URLs
+// (os_kid, os_timestamp, os_duration, os_sig) authorize GET and HEAD.
+// Missing token 400, invalid 401, not permitted 403. See package osauth.
+//
+// # Batch
+//
+// A batch body is multipart/form-data; each part is an operation with
+// x-sn-batch-operation-kind (get, head, insert, delete) and
+// x-sn-batch-operation-key (percent-encoded; an insert without one gets a
+// UUID) and, for an insert, the object as its body and its metadata as its
+// headers. The answer is multipart/mixed with one part per operation, in
+// order, carrying x-sn-batch-operation-index, -status and -key, the
+// metadata of a get or head, and the object of a get or the JSON error of
+// a failed operation. At most MaxBatchOperations operations and
+// MaxBatchInsert bytes per insert (413 for that operation).
+//
+// # Limits
+//
+// Bodies (WithMaxBodySize, DefaultMaxBodySize: 413), scopes
+// (WithMaxScopes, DefaultMaxScopes: 400), custom metadata (MaxMetadata:
+// 431) and, through NewHTTPServer, headers (DefaultMaxHeaderBytes: 431).
+//
+// # Serving
+//
+// Handler mounts the API beside another handler (claimstash's share
+// links); Serve runs it on a listener until its context ends, then drains:
+// /ready answers 503 for a drain delay, the listener closes, requests in
+// flight get a grace period.
+package service

@@ -1,0 +1,110 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/claimstash/claimstash/internal/pypeer"
+	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/service"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/objectstash"
+)
+
+// TestOfficialPythonClient drives the server with objectstore's own Python
+// client (testdata/python), over a loopback socket, with a key pair written
+// by osauth.GenerateKey and a token minted by osauth.Signer.
+func TestOfficialPythonClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("python peers take a few seconds; skipped with -short")
+	}
+	pypeer.Python(t) // skip (fail under CI=true) without the virtualenv
+	dir := t.TempDir()
+	files, err := osauth.GenerateKey(dir, osauth.NewKid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := osauth.OpenKeyDir(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.New(newStore(t), service.WithAuth(osauth.NewVerifier(keys)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	signer, err := osauth.NewSigner(files.Kid, files.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes := []osauth.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}
+	tok, err := signer.Token("testing", scopes, nil, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"res":         map[string]string{"os:usecase": "testing", "org": "42", "project": "7"},
+		"permissions": osauth.AllPermissions,
+		"exp":         time.Now().Add(-time.Minute).Unix(),
+	})
+	expired.Header["kid"] = files.Kid
+	expiredTok, err := expired.SignedString(signer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// A stash made by a Go engine through the objectstore backend, zstd
+	// compressed, for the Python client to read.
+	backend, err := objectstash.New(ts.URL, objectstash.WithSigner(signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(backend), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	stashScopes := []stash.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}
+	fromGo := bytes.Repeat([]byte("written by a go engine "), 1000)
+	made, err := e.Create(ctx, "from-go", fromGo, stash.InNamespace("testing"), stash.InScopes(stashScopes...),
+		stash.Metadata(map[string]string{"source": "go"}), stash.Origin("go-engine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made.Encoding != driver.EncodingZstd {
+		t.Fatalf("the Go stash is stored %q, want zstd for the round trip", made.Encoding)
+	}
+	sum := sha256.Sum256(fromGo)
+
+	out := pypeer.Run(t, ctx, []string{
+		"OS_URL=" + ts.URL, "OS_KID=" + files.Kid, "OS_KEY=" + files.Private,
+		"OS_GO_TOKEN=" + tok, "OS_EXPIRED_TOKEN=" + expiredTok,
+		"OS_GO_STASH_KEY=" + made.Address.Name + "." + made.Address.Digest, "OS_GO_STASH_SHA256=" + hex.EncodeToString(sum[:]),
+	}, "-m", "pytest", "-q", "-p", "no:cacheprovider", filepath.Join("testdata", "python"))
+	t.Logf("%s", out)
+
+	// And the other way: what the Python client stored under a
+	// content-addressed key is a stash the Go engine retrieves.
+	fromPy := bytes.Repeat([]byte("written by python "), 500)
+	pySum := sha256.Sum256(fromPy)
+	addr := "objectstore://testing/org=42/project=7/py-made." + hex.EncodeToString(pySum[:])
+	got, err := e.Retrieve(ctx, addr)
+	if err != nil {
+		t.Fatalf("Retrieve %s: %v", addr, err)
+	}
+	if !bytes.Equal(got.Data, fromPy) || got.Metadata["source"] != "python" {
+		t.Fatalf("Retrieve of the Python object: %d bytes, metadata %v", len(got.Data), got.Metadata)
+	}
+}

@@ -1,0 +1,739 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// Defaults and limits, in one place.
+const (
+	// DefaultMaxBodySize bounds a PUT or POST body (WithMaxBodySize).
+	DefaultMaxBodySize = 5 << 30
+	// DefaultMaxHeaderBytes bounds a request's headers (http.Server's
+	// MaxHeaderBytes; see NewHTTPServer).
+	DefaultMaxHeaderBytes = 64 << 10
+	// MaxMetadata bounds how many x-snme- headers an object may carry.
+	MaxMetadata = 64
+	// MaxBatchOperations and MaxBatchInsert bound a batch request.
+	MaxBatchOperations = 1000
+	MaxBatchInsert     = 1 << 20
+	// DefaultContentType is what an object without Content-Type is served as.
+	DefaultContentType = "application/octet-stream"
+)
+
+// Header names, lowercase as they go out on the wire.
+const (
+	HeaderContentType        = "content-type"
+	HeaderContentEncoding    = "content-encoding"
+	HeaderContentDisposition = "content-disposition"
+	HeaderExpiration         = "x-sn-expiration"
+	HeaderTimeCreated        = "x-sn-time-created"
+	HeaderTimeExpires        = "x-sn-time-expires"
+	HeaderOrigin             = "x-sn-origin"
+	HeaderFilename           = "x-sn-filename"
+	HeaderSize               = "x-sn-size"
+	HeaderMetaPrefix         = "x-snme-"
+	// MetaDecodedSize is the custom metadata key claimstash's backend sends
+	// with a zstd body: the decoded size, which the server records as the
+	// object's size so an Engine over the same storage can bound decoding.
+	MetaDecodedSize = "claimstash-size"
+
+	// metaFilename is where the filename is kept among the attributes'
+	// metadata: a colon can never be in a header name, so no x-snme- key
+	// can collide with it.
+	metaFilename = "sn:filename"
+	timeFormat   = "2006-01-02T15:04:05.000000Z07:00"
+)
+
+// Server is objectstore's v1 HTTP API over a stash driver: an http.Handler.
+// Make it with New.
+type Server struct {
+	d        driver.Driver
+	auth     *osauth.Verifier
+	maxBody  int64
+	maxScope int
+	tempDir  string
+	now      func() time.Time
+	log      *slog.Logger
+	noAuth   bool
+	draining atomic.Bool
+}
+
+// An Option configures a Server.
+type Option interface{ apply(*Server) }
+
+type option func(*Server)
+
+func (f option) apply(s *Server) { f(s) }
+
+// WithAuth makes the server check every object request's token or
+// presigned signature with v. A Server needs WithAuth or WithoutAuth.
+func WithAuth(v *osauth.Verifier) Option { return option(func(s *Server) { s.auth = v }) }
+
+// WithoutAuth serves every request unauthenticated: for local demos only.
+func WithoutAuth() Option { return option(func(s *Server) { s.noAuth = true }) }
+
+// WithMaxBodySize bounds PUT and POST bodies (DefaultMaxBodySize).
+func WithMaxBodySize(n int64) Option { return option(func(s *Server) { s.maxBody = n }) }
+
+// WithMaxScopes bounds the scopes of a path (DefaultMaxScopes).
+func WithMaxScopes(n int) Option { return option(func(s *Server) { s.maxScope = n }) }
+
+// WithTempDir is where bodies without a Content-Length are spooled before
+// they are stored (os.TempDir()).
+func WithTempDir(dir string) Option { return option(func(s *Server) { s.tempDir = dir }) }
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return option(func(s *Server) { s.now = now }) }
+
+// WithLogger sets the logger for failures the server cannot answer with
+// (slog.Default()).
+func WithLogger(l *slog.Logger) Option { return option(func(s *Server) { s.log = l }) }
+
+// ErrNoAuth is returned by New without WithAuth or WithoutAuth.
+var ErrNoAuth = errors.New("service: authentication is not configured (give keys, or disable it explicitly)")
+
+// New makes a Server storing objects in d. Auth is required: pass WithAuth,
+// or WithoutAuth to serve unauthenticated.
+func New(d driver.Driver, opts ...Option) (*Server, error) {
+	if d == nil {
+		return nil, errors.New("service: no driver")
+	}
+	s := &Server{d: d, maxBody: DefaultMaxBodySize, maxScope: DefaultMaxScopes, now: time.Now, log: slog.Default()}
+	for _, o := range opts {
+		o.apply(s)
+	}
+	switch {
+	case s.auth == nil && !s.noAuth:
+		return nil, ErrNoAuth
+	case s.auth != nil && s.noAuth:
+		return nil, errors.New("service: both keys and no authentication given")
+	}
+	if s.maxScope <= 0 {
+		s.maxScope = DefaultMaxScopes
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodySize
+	}
+	return s, nil
+}
+
+// Drain marks the server as shutting down: /ready answers 503 from now on,
+// so load balancers stop sending requests, while requests keep being served.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// ServeHTTP implements http.Handler: /health, /ready, /v1/objects/… and
+// /v1/objects:batch/…; anything else is 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.EscapedPath()
+	switch {
+	case path == "/health":
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	case path == "/ready":
+		if s.Draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	case strings.HasPrefix(path, "/v1/objects/"):
+		s.object(w, r, path[len("/v1/objects/"):])
+	case strings.HasPrefix(path, "/v1/objects:batch/"):
+		s.batch(w, r, path[len("/v1/objects:batch/"):])
+	default:
+		writeError(w, http.StatusNotFound, errors.New("no such route"))
+	}
+}
+
+// apiError carries the status an error is answered with.
+type apiError struct {
+	status int
+	err    error
+}
+
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
+
+func status(code int, format string, args ...any) error {
+	return &apiError{code, fmt.Errorf(format, args...)}
+}
+
+// statusOf maps an error to the status it is answered with.
+func statusOf(err error) int {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status
+	case errors.Is(err, osauth.ErrMissing):
+		return http.StatusBadRequest
+	case errors.Is(err, osauth.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, osauth.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, driver.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, driver.ErrInvalidAddress):
+		return http.StatusBadRequest
+	case errors.Is(err, driver.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, driver.ErrUnsupported):
+		return http.StatusNotImplemented
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is objectstore's JSON error: the message and its causes.
+type errorBody struct {
+	Detail string   `json:"detail"`
+	Causes []string `json:"causes"`
+}
+
+func errorJSON(err error) errorBody {
+	b := errorBody{Detail: err.Error(), Causes: []string{}}
+	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+		if _, ok := e.(*apiError); ok {
+			continue
+		}
+		b.Causes = append(b.Causes, e.Error())
+	}
+	return b
+}
+
+// internalError is what a client is told of a server-side failure.
+func internalError(code int) error {
+	return &apiError{code, fmt.Errorf("service: %s (the server's log has the cause)", strings.ToLower(http.StatusText(code)))}
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, errorJSON(err))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, _ := json.Marshal(v)
+	h := w.Header()
+	h[HeaderContentType] = []string{"application/json"}
+	h["Content-Type"] = nil
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if code >= 500 {
+		s.log.Error("service: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)
+		err = internalError(code) // the cause, with its file paths, stays in the log
+	}
+	if r.Method == http.MethodHead || code == http.StatusNotFound && r.Method == http.MethodGet {
+		w.WriteHeader(code)
+		return
+	}
+	writeError(w, code, err)
+}
+
+func (s *Server) authorize(r *http.Request, p ObjectPath, perm osauth.Permission) error {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.Authorize(r, osauth.Request{Usecase: p.Usecase, Scopes: p.Scopes, Permission: perm})
+}
+
+func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
+	p, err := parseObjectPath(rest, s.maxScope)
+	if err != nil {
+		s.fail(w, r, &apiError{http.StatusBadRequest, err})
+		return
+	}
+	var perm osauth.Permission
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		perm = osauth.Read
+	case http.MethodPut, http.MethodPost:
+		perm = osauth.Write
+	case http.MethodDelete:
+		perm = osauth.Delete
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+		s.fail(w, r, status(http.StatusMethodNotAllowed, "method %s not allowed", r.Method))
+		return
+	}
+	if (p.Key == "") != (r.Method == http.MethodPost) {
+		if r.Method == http.MethodPost {
+			s.fail(w, r, status(http.StatusBadRequest, "POST makes its own key: leave it out of the path, or PUT"))
+		} else {
+			s.fail(w, r, status(http.StatusBadRequest, "no key in the path"))
+		}
+		return
+	}
+	if err := s.authorize(r, p, perm); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		err = s.get(w, r, p)
+	case http.MethodHead:
+		err = s.head(w, r, p)
+	case http.MethodPut:
+		err = s.put(w, r, p, http.StatusOK)
+	case http.MethodPost:
+		p.Key = uuid.NewString()
+		err = s.put(w, r, p, http.StatusCreated)
+	case http.MethodDelete:
+		err = s.delete(r.Context(), p)
+		if err == nil {
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+// meta is an object's metadata as the request headers give it.
+type meta struct {
+	contentType string
+	encoding    driver.Encoding
+	exp         Expiration
+	origin      string
+	filename    string
+	custom      map[string]string
+	decodedSize int64 // -1: not given
+}
+
+func parseMeta(h http.Header) (*meta, error) {
+	m := &meta{contentType: DefaultContentType, decodedSize: -1}
+	if ct := h.Get(HeaderContentType); ct != "" {
+		m.contentType = ct
+	}
+	switch ce := strings.ToLower(strings.TrimSpace(h.Get(HeaderContentEncoding))); ce {
+	case "", "identity":
+	case "zstd":
+		m.encoding = driver.EncodingZstd
+	default:
+		return nil, status(http.StatusUnsupportedMediaType, "content-encoding %q: only zstd is accepted", clip(ce))
+	}
+	if v := h.Get(HeaderExpiration); v != "" {
+		e, err := ParseExpiration(v)
+		if err != nil {
+			return nil, &apiError{http.StatusBadRequest, err}
+		}
+		m.exp = e
+	}
+	var err error
+	if m.origin, err = decodeHeaderValue(h.Get(HeaderOrigin)); err != nil {
+		return nil, err
+	}
+	if m.filename, err = decodeHeaderValue(h.Get(HeaderFilename)); err != nil {
+		return nil, err
+	}
+	for name, vs := range h {
+		lname := strings.ToLower(name)
+		k, ok := strings.CutPrefix(lname, HeaderMetaPrefix)
+		if !ok {
+			continue
+		}
+		if k == "" {
+			return nil, status(http.StatusBadRequest, "metadata header without a key")
+		}
+		if len(vs) != 1 {
+			return nil, status(http.StatusBadRequest, "metadata %q given %d times", clip(k), len(vs))
+		}
+		v, err := decodeHeaderValue(vs[0])
+		if err != nil {
+			return nil, err
+		}
+		if k == MetaDecodedSize {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return nil, status(http.StatusBadRequest, "metadata %s %q: want a size", MetaDecodedSize, clip(v))
+			}
+			m.decodedSize = n
+			continue
+		}
+		if m.custom == nil {
+			m.custom = map[string]string{}
+		}
+		m.custom[k] = v
+	}
+	if len(m.custom) > MaxMetadata {
+		return nil, status(http.StatusRequestHeaderFieldsTooLarge, "%d metadata headers: at most %d", len(m.custom), MaxMetadata)
+	}
+	return m, nil
+}
+
+func (m *meta) attrs(now time.Time, key string, stored int64) *driver.Attributes {
+	a := &driver.Attributes{
+		StoredSize:  stored,
+		Size:        stored,
+		Encoding:    m.encoding,
+		Digest:      digestOf(key),
+		ContentType: m.contentType,
+		Origin:      m.origin,
+		Created:     now,
+		LastAccess:  now,
+		TTI:         m.exp.TTI,
+	}
+	if m.encoding == driver.EncodingZstd {
+		a.Size = max(m.decodedSize, 0)
+	}
+	if m.exp.TTL > 0 {
+		a.ExpiresAt = now.Add(m.exp.TTL)
+	}
+	if len(m.custom) > 0 || m.filename != "" {
+		a.Metadata = make(map[string]string, len(m.custom)+1)
+		for k, v := range m.custom {
+			a.Metadata[k] = v
+		}
+		if m.filename != "" {
+			a.Metadata[metaFilename] = m.filename
+		}
+	}
+	return a
+}
+
+// put stores the request body. A body with a Content-Length for a new key
+// streams straight into the driver. One without a length is spooled to a
+// temporary file first (drivers want the size up front), and so is one that
+// replaces an object, so that an upload cut short leaves the old object in
+// place. Either way at most a copy buffer is in memory.
+func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code int) error {
+	m, err := parseMeta(r.Header)
+	if err != nil {
+		return err
+	}
+	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
+	_, err = s.d.Stat(r.Context(), ns, key)
+	exists := err == nil
+	if err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	body, size, cleanup, err := s.sizedBody(r, exists)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if err := s.store(r.Context(), p, m, body, size, exists); err != nil {
+		return err
+	}
+	writeJSON(w, code, map[string]string{"key": p.Key})
+	return nil
+}
+
+// store writes an object, replacing the object under its key when replace
+// is set (it is deleted first: drivers never overwrite, so a reader may see
+// a 404 in between).
+func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reader, size int64, replace bool) error {
+	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
+	if replace {
+		if err := s.d.Delete(ctx, ns, key); err != nil && !errors.Is(err, driver.ErrNotFound) {
+			return err
+		}
+	}
+	err := s.d.Put(ctx, ns, key, body, size, m.attrs(s.now().UTC(), p.Key, size))
+	switch {
+	case errors.Is(err, driver.ErrExists):
+		return nil // a concurrent PUT of the same key won
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &apiError{http.StatusBadRequest, fmt.Errorf("body shorter than its length: %w", err)}
+	}
+	return err
+}
+
+func (s *Server) sizedBody(r *http.Request, spool bool) (io.Reader, int64, func(), error) {
+	if r.ContentLength > s.maxBody {
+		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body of %d bytes: at most %d", r.ContentLength, s.maxBody)
+	}
+	if r.ContentLength >= 0 && !spool {
+		return r.Body, r.ContentLength, func() {}, nil
+	}
+	f, err := os.CreateTemp(s.tempDir, "claimstash-spool-*")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(f, io.LimitReader(r.Body, s.maxBody+1))
+	if err != nil {
+		cleanup()
+		return nil, 0, nil, status(http.StatusBadRequest, "reading body: %w", err)
+	}
+	if n > s.maxBody {
+		cleanup()
+		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body over %d bytes", s.maxBody)
+	}
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		cleanup()
+		return nil, 0, nil, status(http.StatusBadRequest, "body of %d bytes, Content-Length says %d", n, r.ContentLength)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, 0, nil, err
+	}
+	return f, n, cleanup, nil
+}
+
+func (s *Server) delete(ctx context.Context, p ObjectPath) error {
+	err := s.d.Delete(ctx, storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key))
+	if errors.Is(err, driver.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// notFound is a 404 without detail.
+var notFound = &apiError{http.StatusNotFound, errors.New("object not found")}
+
+// live checks expiry and records the access for time-to-idle. It returns
+// the expiry to report: the one before this access.
+func (s *Server) live(ctx context.Context, ns, key string, a *driver.Attributes) (time.Time, error) {
+	now := s.now().UTC()
+	if a.Expired(now) {
+		return time.Time{}, notFound
+	}
+	expires := expiryOf(a)
+	if a.TTI > 0 {
+		last := a.LastAccess
+		if last.IsZero() {
+			last = a.Created
+		}
+		if now.Sub(last) >= min(a.TTI/4, 24*time.Hour) {
+			if u, ok := s.d.(driver.Updater); ok {
+				b := *a
+				b.LastAccess = now
+				if err := u.UpdateAttributes(ctx, ns, key, &b); err != nil && !errors.Is(err, driver.ErrNotFound) {
+					s.log.Warn("service: recording a read for time-to-idle", "namespace", ns, "key", key, "err", err)
+				}
+			}
+		}
+	}
+	return expires, nil
+}
+
+func expiryOf(a *driver.Attributes) time.Time {
+	exp := a.ExpiresAt
+	if a.TTI > 0 {
+		last := a.LastAccess
+		if last.IsZero() {
+			last = a.Created
+		}
+		if idle := last.Add(a.TTI); exp.IsZero() || idle.Before(exp) {
+			exp = idle
+		}
+	}
+	return exp
+}
+
+// setMeta writes an object's metadata headers, lowercase.
+func setMeta(h http.Header, a *driver.Attributes, expires time.Time, get bool) {
+	ct := a.ContentType
+	if ct == "" {
+		ct = DefaultContentType
+	}
+	h[HeaderContentType] = []string{ct}
+	h["Content-Type"] = nil // net/http would sniff one beside ours
+	if a.Encoding != driver.EncodingIdentity {
+		h[HeaderContentEncoding] = []string{string(a.Encoding)}
+		if a.Encoding == driver.EncodingZstd && a.Size > 0 {
+			h[HeaderMetaPrefix+MetaDecodedSize] = []string{strconv.FormatInt(a.Size, 10)}
+		}
+	}
+	exp := Expiration{TTI: a.TTI}
+	if a.TTI == 0 && !a.ExpiresAt.IsZero() {
+		exp.TTL = a.ExpiresAt.Sub(a.Created)
+	}
+	if exp.TTL > 0 || exp.TTI > 0 {
+		h[HeaderExpiration] = []string{exp.String()}
+	}
+	if !a.Created.IsZero() {
+		h[HeaderTimeCreated] = []string{a.Created.UTC().Format(timeFormat)}
+	}
+	if !expires.IsZero() {
+		h[HeaderTimeExpires] = []string{expires.UTC().Format(timeFormat)}
+	}
+	if a.Origin != "" {
+		h[HeaderOrigin] = []string{encodeHeaderValue(a.Origin)}
+	}
+	h[HeaderSize] = []string{strconv.FormatInt(a.StoredSize, 10)}
+	for k, v := range a.Metadata {
+		if k == metaFilename {
+			h[HeaderFilename] = []string{encodeHeaderValue(v)}
+			if get {
+				h[HeaderContentDisposition] = []string{mime.FormatMediaType("attachment", map[string]string{"filename": v})}
+			}
+			continue
+		}
+		h[HeaderMetaPrefix+k] = []string{encodeHeaderValue(v)}
+	}
+}
+
+func (s *Server) head(w http.ResponseWriter, r *http.Request, p ObjectPath) error {
+	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
+	a, err := s.d.Stat(r.Context(), ns, key)
+	if err != nil {
+		return err
+	}
+	expires, err := s.live(r.Context(), ns, key, a)
+	if err != nil {
+		return err
+	}
+	setMeta(w.Header(), a, expires, false)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error {
+	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
+	rc, a, err := s.d.Get(r.Context(), ns, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	expires, err := s.live(r.Context(), ns, key, a)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	setMeta(h, a, expires, true)
+	h.Set("Accept-Ranges", "bytes")
+	size := a.StoredSize
+	start, n, code := int64(0), size, http.StatusOK
+	if rh := r.Header.Get("Range"); rh != "" {
+		st, ln, ok, satisfiable := parseRange(rh, size)
+		switch {
+		case ok && !satisfiable:
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			delete(h, HeaderContentType)
+			writeError(w, http.StatusRequestedRangeNotSatisfiable, fmt.Errorf("range %q not satisfiable for %d bytes", clip(rh), size))
+			return nil
+		case ok:
+			start, n, code = st, ln, http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", st, st+ln-1, size))
+		}
+	}
+	var body io.Reader = rc
+	if start > 0 {
+		if ra, ok := rc.(io.ReaderAt); ok {
+			body = io.NewSectionReader(ra, start, n)
+		} else if _, err := io.CopyN(io.Discard, rc, start); err != nil {
+			return fmt.Errorf("service: skipping to the range: %w", err)
+		}
+	}
+	if n < size {
+		body = io.LimitReader(body, n)
+	}
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	w.WriteHeader(code)
+	if _, err := io.Copy(w, body); err != nil {
+		// The status is out: all we can do is cut the response short,
+		// which the client sees as a short body against Content-Length.
+		s.log.Warn("service: response cut short", "namespace", ns, "key", key, "err", err)
+	}
+	return nil
+}
+
+// parseRange parses a single "bytes=" range against size. ok is false for
+// anything it does not understand (several ranges, other units), which is
+// served whole; satisfiable is false for a range outside the object.
+func parseRange(h string, size int64) (start, n int64, ok, satisfiable bool) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false, false
+	}
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false, false
+	}
+	if a == "" {
+		suffix, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || suffix < 0 {
+			return 0, 0, false, false
+		}
+		if suffix == 0 || size == 0 {
+			return 0, 0, true, false
+		}
+		suffix = min(suffix, size)
+		return size - suffix, suffix, true, true
+	}
+	first, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || first < 0 {
+		return 0, 0, false, false
+	}
+	last := size - 1
+	if b != "" {
+		l, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || l < first {
+			return 0, 0, false, false
+		}
+		last = min(l, size-1)
+	}
+	if first >= size {
+		return 0, 0, true, false
+	}
+	return first, last - first + 1, true, true
+}
+
+// encodeHeaderValue percent-encodes what a header value cannot carry:
+// everything but visible ASCII and space, and '%' itself.
+func encodeHeaderValue(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x20 && c < 0x7f && c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+func decodeHeaderValue(v string) (string, error) {
+	if !strings.Contains(v, "%") {
+		return v, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '%' {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i+2 >= len(v) || unhex(v[i+1]) < 0 || unhex(v[i+2]) < 0 {
+			return "", status(http.StatusBadRequest, "header value %q: bad percent-encoding", clip(v))
+		}
+		b.WriteByte(byte(unhex(v[i+1])<<4 | unhex(v[i+2])))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}

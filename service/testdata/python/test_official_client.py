@@ -1,0 +1,248 @@
+"""The official objectstore client against claimstash's server.
+
+Run by service/python_test.go, which starts the server on a loopback port
+and passes it in the environment:
+
+  OS_URL           the server's base URL
+  OS_KID           key id of a key pair written by claimstash's keygen
+  OS_KEY           path of its private key (PEM)
+  OS_GO_TOKEN      a token minted by claimstash for testing/org=42;project=7
+  OS_EXPIRED_TOKEN the same, already expired
+"""
+
+import os
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+
+import pytest
+import zstandard
+from objectstore_client import (
+    Client,
+    Permission,
+    RequestError,
+    SecretKey,
+    TimeToIdle,
+    TimeToLive,
+    Usecase,
+)
+
+URL = os.environ["OS_URL"]
+KID = os.environ["OS_KID"]
+with open(os.environ["OS_KEY"]) as f:
+    PRIVATE_KEY = f.read()
+
+USECASE = Usecase("testing")
+PLAIN = Usecase("testing", compression="none")
+
+
+def key_client():
+    return Client(URL, token=SecretKey(KID, PRIVATE_KEY))
+
+
+def session(usecase=USECASE, client=None, **scopes):
+    scopes = scopes or {"org": 42, "project": 7}
+    return (client or key_client()).session(usecase, **scopes)
+
+
+def test_put_get_head_delete():
+    s = session()
+    key = s.put(b"hello from python", key="greeting")
+    assert key == "greeting"
+    got = s.get("greeting")
+    assert got.payload.read() == b"hello from python"
+    meta = s.head("greeting")
+    assert meta is not None
+    assert meta.content_type == "application/octet-stream"
+    assert meta.time_created is not None
+    s.delete("greeting")
+    assert s.get("greeting") is None
+    assert s.head("greeting") is None
+
+
+def test_generated_key():
+    s = session()
+    key = s.put(b"no name given")
+    assert len(key) == 36 and key.count("-") == 4
+    assert s.get(key).payload.read() == b"no name given"
+
+
+def test_keys_with_slashes_and_odd_characters():
+    s = session()
+    for key in ["a/b/c.txt", "with space", "percent%sign", "ünïcode"]:
+        s.put(key.encode(), key=key)
+        assert s.get(key).payload.read() == key.encode()
+
+
+def test_scopes_are_separate_and_ordered():
+    c = key_client()
+    a = c.session(USECASE, org=42, project=7)
+    b = c.session(USECASE, project=7, org=42)
+    a.put(b"in a", key="same")
+    b.put(b"in b", key="same")
+    assert a.get("same").payload.read() == b"in a"
+    assert b.get("same").payload.read() == b"in b"
+    assert c.session(USECASE, org=42).get("same") is None
+    unscoped = c.session(USECASE)
+    unscoped.put(b"no scopes", key="same")
+    assert unscoped.get("same").payload.read() == b"no scopes"
+
+
+def test_ttl_expires():
+    s = session()
+    s.put(b"short", key="ttl", expiration_policy=TimeToLive(timedelta(seconds=1)))
+    meta = s.head("ttl")
+    assert meta.expiration_policy == TimeToLive(timedelta(seconds=1))
+    assert meta.time_expires - meta.time_created == timedelta(seconds=1)
+    time.sleep(1.3)
+    assert s.get("ttl") is None
+
+
+def test_tti_extends_on_read():
+    s = session()
+    s.put(b"idle", key="tti", expiration_policy=TimeToIdle(timedelta(seconds=2)))
+    assert s.head("tti").expiration_policy == TimeToIdle(timedelta(seconds=2))
+    for _ in range(3):
+        time.sleep(1.0)
+        assert s.get("tti").payload.read() == b"idle"  # each read bumps it
+    time.sleep(2.3)
+    assert s.get("tti") is None
+
+
+def test_origin_filename_and_metadata():
+    s = session()
+    s.put(
+        b"{}",
+        key="meta",
+        content_type="application/json",
+        origin="203.0.113.9",
+        filename="report ü.json",
+        metadata={"color": "blue", "note": "50% off ü"},
+    )
+    got = s.get("meta")
+    assert got.payload.read() == b"{}"
+    m = got.metadata
+    assert m.content_type == "application/json"
+    assert m.origin == "203.0.113.9"
+    assert m.filename == "report ü.json"
+    assert m.custom == {"color": "blue", "note": "50% off ü"}
+    assert s.head("meta").custom == {"color": "blue", "note": "50% off ü"}
+
+
+def test_zstd_round_trip():
+    payload = b"compress me " * 10000
+    s = session()
+    s.put(payload, key="z", compress="zstd")
+    got = s.get("z")
+    assert got.metadata.compression is None  # decompressed for us
+    assert got.payload.read() == payload
+    raw = s.get("z", decompress=False)
+    assert raw.metadata.compression == "zstd"
+    stored = raw.payload.read()
+    assert len(stored) < len(payload)
+    assert zstandard.ZstdDecompressor().decompress(stored, max_output_size=len(payload)) == payload
+    s.put(payload, key="plain", compress="none")
+    assert s.head("plain").compression is None
+    assert s.get("plain").payload.read() == payload
+
+
+def test_token_minted_by_claimstash():
+    c = Client(URL, token=os.environ["OS_GO_TOKEN"])
+    s = c.session(USECASE, org=42, project=7)
+    s.put(b"go token", key="go")
+    assert s.get("go").payload.read() == b"go token"
+    with pytest.raises(RequestError) as e:
+        c.session(USECASE, org=43, project=7).get("go")
+    assert e.value.status == 403
+
+
+def test_python_token_generator_with_claimstash_key():
+    sk = SecretKey(KID, PRIVATE_KEY)
+    token = sk.token_for_scope("testing", session()._scope)
+    s = session(client=Client(URL, token=token))
+    s.put(b"python token", key="py")
+    assert s.get("py").payload.read() == b"python token"
+
+
+def test_wrong_scope_refused():
+    sk = SecretKey(KID, PRIVATE_KEY)
+    token = sk.token_for_scope("testing", session(org=1, project=1)._scope)
+    with pytest.raises(RequestError) as e:
+        session(client=Client(URL, token=token)).put(b"x", key="nope")
+    assert e.value.status == 403
+    read_only = SecretKey(KID, PRIVATE_KEY, permissions=[Permission.OBJECT_READ])
+    with pytest.raises(RequestError) as e:
+        session(client=Client(URL, token=read_only)).put(b"x", key="nope")
+    assert e.value.status == 403
+
+
+def test_expired_and_missing_tokens_refused():
+    with pytest.raises(RequestError) as e:
+        session(client=Client(URL, token=os.environ["OS_EXPIRED_TOKEN"])).get("go")
+    assert e.value.status == 401
+    with pytest.raises(RequestError) as e:
+        session(client=Client(URL)).put(b"x", key="anon")
+    assert e.value.status == 400
+
+
+def fetch(url, method="GET"):
+    req = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status, r.read(), r.headers
+
+
+def test_presigned_urls_over_plain_http():
+    s = session(PLAIN)
+    s.put(b"shared", key="share/me")
+    status, body, _ = fetch(s.presigned_object_url("GET", "share/me", timedelta(minutes=5)))
+    assert (status, body) == (200, b"shared")
+    status, body, headers = fetch(s.presigned_object_url("HEAD", "share/me"), method="HEAD")
+    assert status == 204
+    assert headers["x-sn-size"] == "6"
+    # HEAD and GET sign alike.
+    status, _, _ = fetch(s.presigned_object_url("GET", "share/me"), method="HEAD")
+    assert status == 204
+    url = s.presigned_object_url("GET", "share/me")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        fetch(url.replace("share/me", "share/other"))
+    assert e.value.code == 401
+    with pytest.raises(urllib.error.HTTPError) as e:
+        fetch(url, method="DELETE")
+    assert e.value.code == 401
+
+
+def test_object_url_with_token():
+    s = session(PLAIN)
+    s.put(b"by url", key="url")
+    status, body, _ = fetch(s.object_url("url", token_validity=timedelta(minutes=1)))
+    assert (status, body) == (200, b"by url")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        fetch(s.object_url("url"))
+    assert e.value.code == 400
+
+
+def test_time_created_is_recent():
+    s = session()
+    s.put(b"t", key="time")
+    created = s.head("time").time_created
+    assert abs(datetime.now(created.tzinfo) - created) < timedelta(minutes=1)
+
+
+def test_reads_a_stash_made_by_the_go_engine():
+    import hashlib
+
+    got = session().get(os.environ["OS_GO_STASH_KEY"])
+    assert got is not None
+    payload = got.payload.read()
+    assert hashlib.sha256(payload).hexdigest() == os.environ["OS_GO_STASH_SHA256"]
+    assert got.metadata.origin == "go-engine"
+    assert got.metadata.custom["source"] == "go"
+
+
+def test_writes_a_stash_for_the_go_engine():
+    import hashlib
+
+    payload = b"written by python " * 500
+    key = "py-made." + hashlib.sha256(payload).hexdigest()
+    session().put(payload, key=key, compress="none", metadata={"source": "python"})

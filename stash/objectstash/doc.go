@@ -1,0 +1,54 @@
+// Package objectstash is a stash backend that talks objectstore's v1 HTTP
+// API: claimstash's own server (package service, `claimstash serve`) or
+// Sentry's objectstore. Producers and consumers then need a token for the
+// service instead of credentials for the store behind it.
+//
+// # Addresses
+//
+// Stashes in an objectstore service have the scheme "objectstore":
+//
+//	objectstore://<usecase>/<scope>=<value>/…/<name>.<digest>
+//
+// The namespace is the usecase. The scope segments, in order, are the
+// object's scopes (objectstore's path form "org=42;project=1337", or "_"
+// for none), and the last segment, "name.<digest>", is the object key. So
+// objectstore://attachments/org=42/project=1337/report.3f0a… is
+// PUT /v1/objects/attachments/org=42;project=1337/report.3f0a…. Scope
+// values with dots are valid in stash addresses but not in objectstore:
+// they are ErrInvalidAddress.
+//
+// # Backend URL
+//
+//	objectstore://host:port[/base]?kid=relay&key_file=/etc/claimstash/relay.key
+//
+// names the endpoint https://host:port/base (plaintext=true: http). Auth is
+// a token signed per request from an Ed25519 key (kid, key_file: the
+// <kid>.key that `claimstash keygen` writes), scoped to the request's
+// usecase and scopes and granting only the permission it needs, or a static
+// token (token_file). Other parameters: ca_file, token_lifetime (1m),
+// connect_timeout (100ms), retries (3 connection retries), read_timeout
+// (none), part_size (8 MiB), concurrency (4). The Go constructor New takes
+// the same settings as options.
+//
+// # Behaviour
+//
+// Put sends the stored bytes as they are, with Content-Encoding: zstd when
+// the engine compressed them, and the content type, origin, expiry
+// (x-sn-expiration: the time-to-idle, or the time-to-live left) and
+// metadata as objectstore headers, so objectstore's own clients read them;
+// the exact driver attributes travel besides, as custom metadata
+// "claimstash" (base64url JSON), because the service sets its own creation
+// time. An existing object is not replaced (a HEAD first; objectstore's PUT
+// would replace it). Get fetches objects larger than a part in parallel
+// ranges. Delete of a missing object is ErrNotFound (a HEAD first). The
+// service enforces expiry itself; the store has no listing, so Sweep does
+// nothing, and no attribute update, so a repeated create does not extend
+// an expiry. With a signing key, share links are objectstore presigned URLs
+// (unscoped stashes only).
+//
+// # Errors
+//
+// Responses map onto the driver sentinels: 404 is ErrNotFound, 400
+// ErrInvalidAddress, 413 ErrTooLarge; anything else is a *StatusError with
+// the service's detail.
+package objectstash

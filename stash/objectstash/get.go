@@ -1,0 +1,227 @@
+package objectstash
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// Get implements driver.Driver. It asks for the first part as a range: an
+// object that fits is one request; a larger one streams the first part while
+// the rest is fetched in parallel ranges, at most Concurrency at a time, and
+// handed out in order. Every range must come from the same version of the
+// object (its creation time), or the read fails with driver.ErrIntegrity.
+func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	o, err := parseKey(ns, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := s.get(ctx, o, 0, s.o.partSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable { // empty
+		resp.Body.Close()
+		if resp, err = s.get(ctx, o, -1, 0); err != nil {
+			return nil, nil, err
+		}
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
+		defer resp.Body.Close()
+		return nil, nil, statusError(resp)
+	}
+	a, err := attrsFrom(resp.Header, o.key)
+	if err != nil {
+		resp.Body.Close()
+		return nil, nil, err
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp.Body, a, nil
+	}
+	first, total, err := contentRange(resp.Header.Get("Content-Range"))
+	if err != nil || first.start != 0 || total != a.StoredSize {
+		resp.Body.Close()
+		return nil, nil, fmt.Errorf("%w: objectstash: Content-Range %q for an object of %d bytes", driver.ErrIntegrity, resp.Header.Get("Content-Range"), a.StoredSize)
+	}
+	if first.end+1 >= total {
+		return resp.Body, a, nil
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r := &rangedReader{cur: resp.Body, cancel: cancel, queue: make(chan chan part, s.o.concurrency), pool: &s.bufs}
+	r.wg.Add(1)
+	go s.fetchRest(rctx, r, o, first.end+1, total, resp.Header.Get("x-sn-time-created"))
+	return r, a, nil
+}
+
+func (s *Store) get(ctx context.Context, o object, off, n int64) (*http.Response, error) {
+	req, err := s.request(ctx, http.MethodGet, o, osauth.Read, nil)
+	if err != nil {
+		return nil, err
+	}
+	if off >= 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	}
+	return s.do(req)
+}
+
+type span struct{ start, end int64 }
+
+func contentRange(v string) (span, int64, error) {
+	rest, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return span{}, 0, errors.New("not a byte range")
+	}
+	rng, tot, ok := strings.Cut(rest, "/")
+	a, b, ok2 := strings.Cut(rng, "-")
+	if !ok || !ok2 {
+		return span{}, 0, errors.New("malformed")
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	total, err3 := strconv.ParseInt(tot, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || start < 0 || end < start || end >= total {
+		return span{}, 0, errors.New("malformed")
+	}
+	return span{start, end}, total, nil
+}
+
+// part is one fetched range.
+type part struct {
+	buf *[]byte
+	n   int
+	err error
+}
+
+func (s *Store) fetchRest(ctx context.Context, r *rangedReader, o object, from, total int64, created string) {
+	defer r.wg.Done()
+	defer close(r.queue)
+	for off := from; off < total; off += s.o.partSize {
+		n := min(s.o.partSize, total-off)
+		ch := make(chan part, 1)
+		select {
+		case r.queue <- ch:
+		case <-ctx.Done():
+			return
+		}
+		r.wg.Add(1)
+		go func(off, n int64) {
+			defer r.wg.Done()
+			ch <- s.fetchPart(ctx, o, off, n, created)
+		}(off, n)
+	}
+}
+
+func (s *Store) fetchPart(ctx context.Context, o object, off, n int64, created string) part {
+	resp, err := s.get(ctx, o, off, n)
+	if err != nil {
+		return part{err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		if resp.StatusCode == http.StatusNotFound {
+			return part{err: fmt.Errorf("%w: objectstash: object deleted while read", driver.ErrIntegrity)}
+		}
+		return part{err: statusError(resp)}
+	}
+	got, _, err := contentRange(resp.Header.Get("Content-Range"))
+	if err != nil || got.start != off || got.end != off+n-1 || resp.Header.Get("x-sn-time-created") != created {
+		return part{err: fmt.Errorf("%w: objectstash: object replaced while read", driver.ErrIntegrity)}
+	}
+	bp := s.bufs.Get().(*[]byte)
+	m, err := io.ReadFull(resp.Body, (*bp)[:n])
+	if err != nil {
+		s.bufs.Put(bp)
+		return part{err: fmt.Errorf("objectstash: reading range at %d: %w", off, err)}
+	}
+	return part{buf: bp, n: m}
+}
+
+// rangedReader hands out the first response's body, then the fetched parts
+// in order.
+type rangedReader struct {
+	cur    io.ReadCloser
+	queue  chan chan part
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	buf    *[]byte
+	data   []byte
+	err    error
+	closed bool
+	pool   *sync.Pool
+}
+
+func (r *rangedReader) Read(p []byte) (int, error) {
+	for {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.cur != nil {
+			n, err := r.cur.Read(p)
+			if err == io.EOF {
+				r.cur.Close()
+				r.cur = nil
+				if n > 0 {
+					return n, nil
+				}
+				continue
+			}
+			if err != nil {
+				r.err = err
+			}
+			return n, err
+		}
+		if len(r.data) > 0 {
+			n := copy(p, r.data)
+			r.data = r.data[n:]
+			return n, nil
+		}
+		r.release()
+		ch, ok := <-r.queue
+		if !ok {
+			r.err = io.EOF
+			return 0, io.EOF
+		}
+		pt := <-ch
+		if pt.err != nil {
+			r.err = pt.err
+			return 0, pt.err
+		}
+		r.buf, r.data = pt.buf, (*pt.buf)[:pt.n]
+	}
+}
+
+func (r *rangedReader) release() {
+	if r.buf != nil && r.pool != nil {
+		r.pool.Put(r.buf)
+	}
+	r.buf, r.data = nil, nil
+}
+
+// Close stops the fetches still running and waits for them.
+func (r *rangedReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.cancel()
+	if r.cur != nil {
+		r.cur.Close()
+	}
+	for range r.queue { // fetches see the cancelled context and end
+	}
+	r.wg.Wait()
+	r.release()
+	if r.err == nil {
+		r.err = errors.New("objectstash: read after close")
+	}
+	return nil
+}

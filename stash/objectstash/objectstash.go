@@ -1,0 +1,621 @@
+package objectstash
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// Scheme is the address scheme of stashes kept in an objectstore service:
+// objectstore://<usecase>/<scope>=<value>/…/<name>.<digest>.
+const Scheme = "objectstore"
+
+// Defaults, in one place.
+const (
+	// DefaultConnectTimeout bounds one connection attempt, as objectstore's
+	// clients do.
+	DefaultConnectTimeout = 100 * time.Millisecond
+	// DefaultConnectRetries is how many times a failed connection attempt is
+	// retried (only connecting is retried: a body cannot be rewound).
+	DefaultConnectRetries = 3
+	// DefaultPartSize is the ranged-read chunk: objects up to this size take
+	// one GET; larger ones are fetched in parallel ranges of this size.
+	DefaultPartSize = 8 << 20
+	// DefaultConcurrency is how many ranges are fetched at once. Memory in
+	// flight per Get is at most (Concurrency+1) × PartSize.
+	DefaultConcurrency = 4
+	// DefaultTokenLifetime is the lifetime of a token signed per request.
+	DefaultTokenLifetime = time.Minute
+
+	// metaAttrs is the custom metadata key (header x-snme-claimstash) that
+	// carries the driver attributes, base64url JSON, so they round-trip
+	// exactly through a service that sets its own creation time.
+	metaAttrs = "claimstash"
+	// metaSize carries the decoded size of a zstd body (see the service).
+	metaSize = "claimstash-size"
+)
+
+// An Option configures a Store.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	token          string
+	signer         *osauth.Signer
+	tokenLifetime  time.Duration
+	connectTimeout time.Duration
+	retries        int
+	readTimeout    time.Duration
+	tls            *tls.Config
+	partSize       int64
+	concurrency    int
+	client         *http.Client
+}
+
+// WithToken sends one static token with every request (x-os-auth).
+func WithToken(tok string) Option { return optionFunc(func(o *options) { o.token = tok }) }
+
+// WithSigner signs a fresh token per request, scoped to that request's
+// usecase and scopes and granting only the permission it needs, and makes
+// SignedURL hand out presigned URLs. URL: kid= and key_file=.
+func WithSigner(s *osauth.Signer) Option { return optionFunc(func(o *options) { o.signer = s }) }
+
+// WithTokenLifetime sets the lifetime of signed tokens (DefaultTokenLifetime).
+func WithTokenLifetime(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.tokenLifetime = d })
+}
+
+// WithConnectTimeout bounds one connection attempt (DefaultConnectTimeout).
+// URL: connect_timeout=.
+func WithConnectTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.connectTimeout = d })
+}
+
+// WithConnectRetries sets how often a failed connection attempt is retried
+// (DefaultConnectRetries; 0 for none). URL: retries=.
+func WithConnectRetries(n int) Option {
+	return optionFunc(func(o *options) { o.retries = n })
+}
+
+// WithReadTimeout bounds the wait between two reads from the connection
+// (none by default). URL: read_timeout=.
+func WithReadTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.readTimeout = d })
+}
+
+// WithTLSConfig sets the TLS settings for an https endpoint. URL: ca_file=.
+func WithTLSConfig(c *tls.Config) Option { return optionFunc(func(o *options) { o.tls = c }) }
+
+// WithPartSize sets the ranged-read chunk size (DefaultPartSize). URL: part_size=.
+func WithPartSize(n int64) Option { return optionFunc(func(o *options) { o.partSize = n }) }
+
+// WithConcurrency sets how many ranges a Get fetches at once
+// (DefaultConcurrency). URL: concurrency=.
+func WithConcurrency(n int) Option { return optionFunc(func(o *options) { o.concurrency = n }) }
+
+// WithHTTPClient replaces the HTTP client the store builds; connect
+// timeout, retries, read timeout and TLS options are then ignored.
+func WithHTTPClient(c *http.Client) Option { return optionFunc(func(o *options) { o.client = c }) }
+
+// Store is a stash backend over an objectstore v1 HTTP API: claimstash's
+// own server (package service) or Sentry's objectstore. Make it with New.
+type Store struct {
+	base   *url.URL
+	client *http.Client
+	o      options
+	bufs   sync.Pool
+}
+
+var (
+	_ driver.Driver = (*Store)(nil)
+	_ driver.Signer = (*Store)(nil)
+)
+
+// New makes a Store for the service at endpoint ("http://host:port" or
+// "https://host:port/base-path").
+func New(endpoint string, opts ...Option) (*Store, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("objectstash: endpoint: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("objectstash: endpoint %q: want http(s)://host[:port][/path]", u.Redacted())
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = ""
+	o := options{connectTimeout: DefaultConnectTimeout, retries: DefaultConnectRetries, partSize: DefaultPartSize, concurrency: DefaultConcurrency, tokenLifetime: DefaultTokenLifetime}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if o.token != "" && o.signer != nil {
+		return nil, errors.New("objectstash: give a static token or a signer, not both")
+	}
+	if o.partSize <= 0 {
+		o.partSize = DefaultPartSize
+	}
+	if o.concurrency <= 0 {
+		o.concurrency = DefaultConcurrency
+	}
+	if o.retries < 0 {
+		o.retries = 0
+	}
+	s := &Store{base: u, o: o}
+	s.bufs.New = func() any { b := make([]byte, o.partSize); return &b }
+	s.client = o.client
+	if s.client == nil {
+		s.client = &http.Client{Transport: s.transport()}
+	}
+	return s, nil
+}
+
+func (s *Store) transport() *http.Transport {
+	d := &net.Dialer{Timeout: s.o.connectTimeout, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var err error
+		for attempt := 0; attempt <= s.o.retries; attempt++ {
+			var c net.Conn
+			if c, err = d.DialContext(ctx, network, addr); err == nil {
+				if s.o.readTimeout > 0 {
+					c = &deadlineConn{Conn: c, timeout: s.o.readTimeout}
+				}
+				return c, nil
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		return nil, err
+	}
+	return &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dial,
+		TLSClientConfig:     s.o.tls,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+		// The body arrives already encoded; never let the transport add
+		// or undo an encoding.
+		DisableCompression: true,
+	}
+}
+
+// deadlineConn fails a read that waits longer than timeout for data.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// Close implements driver.Driver.
+func (s *Store) Close() error {
+	if t, ok := s.client.Transport.(*http.Transport); ok && s.o.client == nil {
+		t.CloseIdleConnections()
+	}
+	return nil
+}
+
+// object is where a driver namespace and key live in the service: the
+// namespace is the usecase, the key's scope segments are the scopes (in
+// order, "k=v;k2=v2", or "_"), and its last segment is the object key.
+type object struct {
+	usecase string
+	scopes  []osauth.Scope
+	key     string
+}
+
+func parseKey(ns, key string) (object, error) {
+	segs := strings.Split(key, "/")
+	o := object{usecase: ns, key: segs[len(segs)-1]}
+	for _, seg := range segs[:len(segs)-1] {
+		k, v, ok := strings.Cut(seg, "=")
+		if !ok || k == "" || v == "" {
+			return o, fmt.Errorf("%w: objectstash: path segment %q is not a scope", driver.ErrInvalidAddress, seg)
+		}
+		if strings.ContainsAny(v, ".") {
+			return o, fmt.Errorf("%w: objectstash: scope value %q: objectstore scopes cannot hold dots", driver.ErrInvalidAddress, v)
+		}
+		o.scopes = append(o.scopes, osauth.Scope{Key: k, Value: v})
+	}
+	if ns == "" || o.key == "" {
+		return o, fmt.Errorf("%w: objectstash: empty namespace or key", driver.ErrInvalidAddress)
+	}
+	return o, nil
+}
+
+func (o object) scopeString() string {
+	if len(o.scopes) == 0 {
+		return "_"
+	}
+	parts := make([]string, len(o.scopes))
+	for i, sc := range o.scopes {
+		parts[i] = sc.Key + "=" + sc.Value
+	}
+	return strings.Join(parts, ";")
+}
+
+func (s *Store) url(o object) string {
+	u := *s.base
+	u.Path = s.base.Path + "/v1/objects/" + o.usecase + "/" + o.scopeString() + "/" + o.key
+	return u.String()
+}
+
+func (s *Store) request(ctx context.Context, method string, o object, perm osauth.Permission, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.url(o), body)
+	if err != nil {
+		return nil, fmt.Errorf("objectstash: %w", err)
+	}
+	switch {
+	case s.o.signer != nil:
+		tok, err := s.o.signer.Token(o.usecase, o.scopes, []osauth.Permission{perm}, s.o.tokenLifetime)
+		if err != nil {
+			return nil, fmt.Errorf("objectstash: %w", err)
+		}
+		req.Header.Set(osauth.HeaderAuth, "Bearer "+tok)
+	case s.o.token != "":
+		req.Header.Set(osauth.HeaderAuth, "Bearer "+s.o.token)
+	}
+	return req, nil
+}
+
+// StatusError is a response the store did not expect.
+type StatusError struct {
+	Method, URL string
+	Status      int
+	Detail      string
+}
+
+func (e *StatusError) Error() string {
+	if e.Detail != "" {
+		return fmt.Sprintf("objectstash: %s %s: %d %s: %s", e.Method, e.URL, e.Status, http.StatusText(e.Status), e.Detail)
+	}
+	return fmt.Sprintf("objectstash: %s %s: %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+}
+
+// Is maps statuses onto the driver's sentinels: 404 is ErrNotFound, 413
+// ErrTooLarge, 400 ErrInvalidAddress.
+func (e *StatusError) Is(target error) bool {
+	switch e.Status {
+	case http.StatusNotFound:
+		return target == driver.ErrNotFound
+	case http.StatusRequestEntityTooLarge:
+		return target == driver.ErrTooLarge
+	case http.StatusBadRequest:
+		return target == driver.ErrInvalidAddress
+	}
+	return false
+}
+
+func statusError(resp *http.Response) error {
+	var body struct {
+		Detail string `json:"detail"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = json.Unmarshal(b, &body)
+	u := *resp.Request.URL
+	u.RawQuery = ""
+	return &StatusError{Method: resp.Request.Method, URL: u.String(), Status: resp.StatusCode, Detail: body.Detail}
+}
+
+func (s *Store) do(req *http.Request) (*http.Response, error) {
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("objectstash: %w", err)
+	}
+	return resp, nil
+}
+
+// Put implements driver.Driver. An existing object is left alone
+// (driver.ErrExists): objectstore would replace it.
+func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o, err := parseKey(ns, key)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Stat(ctx, ns, key); err == nil {
+		return driver.ErrExists
+	} else if !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	blob, err := json.Marshal(attrs)
+	if err != nil {
+		return fmt.Errorf("objectstash: encoding attributes: %w", err)
+	}
+	// The request body must be exactly size bytes: a short reader fails
+	// the request (the server then stores nothing), a long one is cut.
+	body := &exactReader{r: r, left: size}
+	req, err := s.request(ctx, http.MethodPut, o, osauth.Write, body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = size
+	if size == 0 {
+		req.Body = http.NoBody
+	}
+	h := req.Header
+	if attrs.ContentType != "" {
+		h.Set("Content-Type", attrs.ContentType)
+	}
+	if attrs.Encoding == driver.EncodingZstd {
+		h.Set("Content-Encoding", "zstd")
+		h.Set("x-snme-"+metaSize, strconv.FormatInt(attrs.Size, 10))
+	} else if attrs.Encoding != driver.EncodingIdentity {
+		return fmt.Errorf("%w: objectstash: encoding %q", driver.ErrUnsupported, attrs.Encoding)
+	}
+	if exp := expiration(attrs, time.Now()); exp != "" {
+		h.Set("x-sn-expiration", exp)
+	}
+	if attrs.Origin != "" {
+		h.Set("x-sn-origin", encodeHeaderValue(attrs.Origin))
+	}
+	for k, v := range attrs.Metadata {
+		lk := strings.ToLower(k)
+		if lk != metaAttrs && lk != metaSize && validToken(k) {
+			h.Set("x-snme-"+k, encodeHeaderValue(v))
+		}
+	}
+	h.Set("x-snme-"+metaAttrs, base64.RawURLEncoding.EncodeToString(blob))
+	resp, err := s.do(req)
+	if err != nil {
+		if body.err != nil {
+			return fmt.Errorf("objectstash: reading the payload: %w", body.err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return statusError(resp)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if body.err != nil {
+		return fmt.Errorf("objectstash: reading the payload: %w", body.err)
+	}
+	return nil
+}
+
+// exactReader yields exactly left bytes of r, or an error.
+type exactReader struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	if e.left == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// expiration is the x-sn-expiration header for attrs: time-to-idle, else
+// the time-to-live left until ExpiresAt, else none (the service keeps it).
+func expiration(a *driver.Attributes, now time.Time) string {
+	switch {
+	case a.TTI > 0:
+		return "tti:" + seconds(a.TTI)
+	case !a.ExpiresAt.IsZero():
+		return "ttl:" + seconds(a.ExpiresAt.Sub(now))
+	}
+	return ""
+}
+
+func seconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(s, 1), 10) + "s"
+}
+
+func validToken(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeHeaderValue(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x20 && c < 0x7f && c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// attrsFrom reads the attributes from a response's headers: the exact ones
+// claimstash stored, when present, else what objectstore's headers say.
+func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
+	stored, err := strconv.ParseInt(h.Get("x-sn-size"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: objectstash: response without a size", driver.ErrIntegrity)
+	}
+	var tti time.Duration
+	if v, ok := strings.CutPrefix(h.Get("x-sn-expiration"), "tti:"); ok {
+		tti = parseSeconds(v)
+	}
+	expires, _ := time.Parse(time.RFC3339Nano, h.Get("x-sn-time-expires"))
+	if blob := h.Get("x-snme-" + metaAttrs); blob != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(blob)
+		if err != nil {
+			return nil, fmt.Errorf("%w: objectstash: attribute header: %v", driver.ErrIntegrity, err)
+		}
+		var a driver.Attributes
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return nil, fmt.Errorf("%w: objectstash: attribute header: %v", driver.ErrIntegrity, err)
+		}
+		if a.StoredSize != stored {
+			return nil, fmt.Errorf("%w: objectstash: %d bytes stored, attributes say %d", driver.ErrIntegrity, stored, a.StoredSize)
+		}
+		// The service records reads for time-to-idle; our copy of the
+		// attributes cannot. Take its later access time.
+		if a.TTI > 0 && !expires.IsZero() && tti == a.TTI {
+			if last := expires.Add(-a.TTI); last.After(a.LastAccess) {
+				a.LastAccess = last
+			}
+		}
+		return &a, nil
+	}
+	a := &driver.Attributes{StoredSize: stored, Size: stored, ContentType: h.Get("Content-Type"), TTI: tti}
+	if h.Get("Content-Encoding") == "zstd" {
+		a.Encoding = driver.EncodingZstd
+		a.Size, _ = strconv.ParseInt(h.Get("x-snme-"+metaSize), 10, 64)
+	}
+	if dot := strings.LastIndexByte(key, '.'); dot >= 0 {
+		a.Digest = key[dot+1:]
+	}
+	a.Origin, _ = url.PathUnescape(h.Get("x-sn-origin"))
+	a.Created, _ = time.Parse(time.RFC3339Nano, h.Get("x-sn-time-created"))
+	if tti > 0 && !expires.IsZero() {
+		a.LastAccess = expires.Add(-tti)
+	} else if !expires.IsZero() {
+		a.ExpiresAt = expires
+	}
+	for name, vs := range h {
+		if k, ok := strings.CutPrefix(strings.ToLower(name), "x-snme-"); ok && k != metaSize && len(vs) == 1 {
+			if a.Metadata == nil {
+				a.Metadata = map[string]string{}
+			}
+			a.Metadata[k], _ = url.PathUnescape(vs[0])
+		}
+	}
+	return a, nil
+}
+
+// parseSeconds reads the durations the service writes back ("1d 2h 3m 4s").
+func parseSeconds(v string) time.Duration {
+	var total time.Duration
+	for _, f := range strings.Fields(v) {
+		if len(f) < 2 {
+			return 0
+		}
+		n, err := strconv.ParseInt(f[:len(f)-1], 10, 64)
+		if err != nil {
+			return 0
+		}
+		unit := map[byte]time.Duration{'d': 24 * time.Hour, 'h': time.Hour, 'm': time.Minute, 's': time.Second}[f[len(f)-1]]
+		total += time.Duration(n) * unit
+	}
+	return total
+}
+
+// Stat implements driver.Driver with a HEAD.
+func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	o, err := parseKey(ns, key)
+	if err != nil {
+		return nil, err
+	}
+	req, err := s.request(ctx, http.MethodHead, o, osauth.Read, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+		return nil, statusError(resp)
+	}
+	return attrsFrom(resp.Header, o.key)
+}
+
+// Delete implements driver.Driver. objectstore answers a DELETE of a missing
+// object like any other, so Delete asks first and reports ErrNotFound.
+func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	if _, err := s.Stat(ctx, ns, key); err != nil {
+		return err
+	}
+	o, _ := parseKey(ns, key)
+	req, err := s.request(ctx, http.MethodDelete, o, osauth.Delete, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+		return statusError(resp)
+	}
+	return nil
+}
+
+// SignURL implements driver.Signer with an objectstore presigned URL, valid
+// until r.Expires (at most osauth.MaxPresignDuration from now), when the
+// store has a signer and the address has no scopes (a share link's path
+// must end with the stash key, and objectstore writes scopes differently).
+// It does no I/O.
+func (s *Store) SignURL(_ context.Context, r driver.LinkRequest) (string, error) {
+	if s.o.signer == nil {
+		return "", fmt.Errorf("%w: objectstash: presigned URLs need a signing key", driver.ErrUnsupported)
+	}
+	o, err := parseKey(r.Namespace, r.Key)
+	if err != nil {
+		return "", err
+	}
+	if len(o.scopes) > 0 {
+		return "", fmt.Errorf("%w: objectstash: presigned URLs for scoped stashes", driver.ErrUnsupported)
+	}
+	ttl := time.Until(r.Expires)
+	if ttl <= 0 || ttl > osauth.MaxPresignDuration {
+		return "", fmt.Errorf("%w: objectstash: presigned URL lifetime %v outside (0, %v]", driver.ErrUnsupported, ttl.Round(time.Second), osauth.MaxPresignDuration)
+	}
+	return s.o.signer.Presign(http.MethodGet, s.url(o), ttl)
+}
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }
+
+func init() {
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) { return OpenURL(ctx, u) })
+}
