@@ -424,7 +424,7 @@ func (s *Store) share(ctx context.Context, address string, ttl time.Duration) (s
 	if _, err := s.engine.Stat(ctx, address); err != nil {
 		return "", inner(err)
 	}
-	link, err := signer.SignedURL(ctx, addr.Namespace, addr.Key(), ttl)
+	link, err := signer.SignURL(ctx, driver.LinkRequest{Scheme: addr.Scheme, Namespace: addr.Namespace, Key: addr.Key(), Expires: s.cfg.now().Add(ttl)})
 	if err != nil {
 		return "", err
 	}
