@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -62,6 +63,11 @@ link, or one under --share-url) is read without --trusted-origins.`,
 			}
 			defer r.Close()
 			s := r.Stash()
+			if toStdout && r.Size() > holdLimit {
+				a.warn(fmt.Sprintf("claimstash get: the stash is %s, over --verify-buffer (%s): it streams to stdout, "+
+					"and what arrives there is tentative until claimstash exits 0 (use -o FILE to keep only verified bytes)",
+					human(r.Size()), human(holdLimit)))
+			}
 			prog := a.newProgress("get", s.Name(), r.Size())
 			if toStdout {
 				err = a.toStdout(prog.reader(r), r.Size(), holdLimit)
@@ -86,7 +92,7 @@ link, or one under --share-url) is read without --trusted-origins.`,
 }
 
 // toStdout writes r to stdout: all at once after verification when it is
-// at most limit bytes, streaming (with a warning) when it is larger.
+// at most limit bytes, streaming when it is larger.
 func (a *app) toStdout(r io.Reader, size, limit int64) error {
 	if size >= 0 && size <= limit {
 		buf := make([]byte, size)
@@ -100,9 +106,6 @@ func (a *app) toStdout(r io.Reader, size, limit int64) error {
 		_, err := a.stdout.Write(buf)
 		return err
 	}
-	fmt.Fprintf(a.stderr, "claimstash get: the stash is %s, over the %s held back until verified: "+
-		"it streams to stdout, and what arrives there is tentative until claimstash exits 0 "+
-		"(use -o FILE to keep only verified bytes)\n", human(size), human(limit))
 	_, err := io.Copy(a.stdout, r)
 	return err
 }
@@ -133,4 +136,27 @@ func writeFile(name string, r io.Reader) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), name)
+}
+
+// warn prints a message on stderr, wrapped to the terminal's width when
+// stderr is one.
+func (a *app) warn(msg string) {
+	if !a.terminal {
+		fmt.Fprintln(a.stderr, msg)
+		return
+	}
+	width := a.termWidth() - 1
+	line := 0
+	for i, w := range strings.Fields(msg) {
+		if i > 0 && line+1+len(w) > width {
+			fmt.Fprintln(a.stderr)
+			line = 0
+		} else if i > 0 {
+			fmt.Fprint(a.stderr, " ")
+			line++
+		}
+		fmt.Fprint(a.stderr, w)
+		line += len(w)
+	}
+	fmt.Fprintln(a.stderr)
 }

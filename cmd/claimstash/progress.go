@@ -45,6 +45,7 @@ func (a *app) bar(verb, name string, total int64) *progressbar.ProgressBar {
 		progressbar.OptionSetWriter(a.stderr),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetWidth(barWidth),
 		progressbar.OptionSetPredictTime(true),
