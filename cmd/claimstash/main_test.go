@@ -91,6 +91,13 @@ func TestPutGetRoundTrip(t *testing.T) {
 	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("get -o: %d bytes, %v", len(got), err)
 	}
+	var gj getJSON
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "get", be, addr, "-o", dst, "--json")), &gj); err != nil || gj.Output != dst || gj.Stash.Address != addr {
+		t.Errorf("get -o --json: %+v, %v", gj, err)
+	}
+	if _, errs, code := cli(t, nil, "get", be, addr, "--json"); code != exitUsage || !strings.Contains(errs, "-o FILE") {
+		t.Errorf("get --json to stdout: exit %d, %s", code, errs)
+	}
 	// Stdin, with a name and a namespace.
 	addr2 := mustCLI(t, bytes.NewReader(data[:1000]), "put", be, "--namespace", "ops", "--name", "piped", "--no-inline", "-")
 	if !strings.HasPrefix(addr2, "file://ops/piped.") {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,5 +146,61 @@ func TestProgressQuietAndPiped(t *testing.T) {
 		if !quiet && (!strings.Contains(s, "get six 100%") || !strings.Contains(s, "6.0/6.0 MiB") || !strings.HasSuffix(s, "\n")) {
 			t.Errorf("progress on a terminal: %q", s)
 		}
+	}
+}
+
+// TestInterrupt sends SIGINT to the built command: put, blocked reading a
+// stdin that never ends, exits 130; serve shuts down gracefully and exits 0.
+func TestInterrupt(t *testing.T) {
+	bin := buildCLI(t)
+	be, _ := backend(t)
+	start := func(args ...string) (*exec.Cmd, *bytes.Buffer, io.WriteCloser) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		return cmd, &stderr, stdin
+	}
+	wait := func(cmd *exec.Cmd) int {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+			return cmd.ProcessState.ExitCode()
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatal("did not exit after SIGINT")
+		}
+		return -1
+	}
+
+	put, stderr, stdin := start("put", be, "-")
+	if _, err := stdin.Write(randomBytes(1 << 20)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	_ = put.Process.Signal(os.Interrupt)
+	if code := wait(put); code != 130 {
+		t.Errorf("put interrupted: exit %d, want 130; %s", code, stderr)
+	}
+	stdin.Close()
+
+	serve, stderr, _ := start("serve", be, "--listen", "127.0.0.1:0", "--link-keys", linkKeys())
+	time.Sleep(500 * time.Millisecond)
+	_ = serve.Process.Signal(os.Interrupt)
+	if code := wait(serve); code != 0 || !strings.Contains(stderr.String(), "shut down") {
+		t.Errorf("serve interrupted: exit %d, want 0; %s", code, stderr)
 	}
 }
