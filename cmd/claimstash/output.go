@@ -47,7 +47,8 @@ value are left out. The other commands print:
   serve         {"listen": "127.0.0.1:8080", "url": "http://127.0.0.1:8080/"}, then
                 its access log as JSON lines on stderr
   inspect       {"claim_checked": true, "contract_version": "1", "size": 1048576,
-                 "address": "...", "headers": {...}, "verified": true, "stash": <stash>}
+                 "address": "...", "headers": {...}, "verified": true, "stash": <stash>,
+                 "error": "..." (when the check failed)}
   keygen        {"kind": "link", "id": "k1", "secret": "base64...", "key": "k1:base64..."}
 
 get without -o writes the payload to stdout and so takes no --json.
