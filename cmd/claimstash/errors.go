@@ -141,16 +141,25 @@ var operatorWords = strings.NewReplacer(
 	"WithBackendURL", "--backend",
 	"WithBackend", "--backend",
 	" (missing import?)", "",
+	"need a link signer (WithLinkSigner)", "need --link-keys and --share-url",
+	"(WithLinkSigner)", "(set --link-keys and --share-url)",
+	"WithLinkSigner", "--link-keys",
+	"(WithLinkFetcher)", "(trust its origin with --trusted-origins)",
+	"WithLinkFetcher", "--trusted-origins",
 )
+
 
 // prefixes are the package names library errors start with; a message
 // keeps none of them, since the command's name comes first.
-var prefixes = regexp.MustCompile(`(^|: )(stash|claimcheck|filestash|memstash|s3stash|natsstash|driver): `)
+var prefixes = regexp.MustCompile(`(^|: )(stash|claimcheck|links|filestash|memstash|s3stash|natsstash|driver): `)
 
 // operatorMessage is err's message for an operator: no Go identifiers, no
 // package prefixes repeated down the chain.
 func operatorMessage(err error) string {
 	msg := operatorWords.Replace(err.Error())
+	if !strings.Contains(msg, "--trusted-origins") {
+		msg = strings.Replace(msg, " is not trusted", " is not trusted (trust it with --trusted-origins)", 1)
+	}
 	for {
 		m := prefixes.ReplaceAllString(msg, "$1")
 		if m == msg {

@@ -48,9 +48,9 @@ request is logged on stderr (as JSON with --json). GET /healthz answers "ok".`,
 				return err
 			}
 			defer e.Close()
-			h, err := e.ShareHandler()
+			h, err := e.shareHandler()
 			if err != nil {
-				return usagef("serving share links needs --link-keys (or CLAIMSTASH_LINK_KEYS; keygen makes a key)")
+				return err
 			}
 			logger := a.logger()
 			mux := http.NewServeMux()

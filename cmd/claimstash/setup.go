@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	_ "github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/links"
 	_ "github.com/claimstash/claimstash/stash/memstash"
 	_ "github.com/claimstash/claimstash/stash/natsstash"
 	_ "github.com/claimstash/claimstash/stash/s3stash"
@@ -37,6 +39,8 @@ type engineNeeds struct {
 type engine struct {
 	*stash.Engine
 	drivers []driver.Driver
+	signer  *links.HMAC // with --link-keys: signs share links and verifies them in serve
+	logger  *slog.Logger
 }
 
 // Close closes the engine and its backends.
@@ -67,7 +71,7 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (a directory, or a URL such as file:///var/lib/claimstash)")
 	}
 	logger := a.logger()
-	e := &engine{}
+	e := &engine{logger: logger}
 	opts := []stash.Option{stash.WithLogger(logger)}
 	fail := func(err error) (*engine, error) {
 		for _, d := range e.drivers {
@@ -94,7 +98,7 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		if need.wrap != nil {
 			d = need.wrap(d)
 		}
-		opts = append(opts, stash.WithBackend(scheme, d))
+		opts = append(opts, stash.WithBackend(d))
 	}
 	if c.namespace != "" {
 		if err := stash.ValidateNamespace(c.namespace); err != nil {
@@ -102,15 +106,13 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		}
 		opts = append(opts, stash.WithNamespace(c.namespace))
 	}
+	var keys []links.Key
 	if c.linkKeys != "" {
-		k, err := stash.ParseLinkKeys(c.linkKeys)
+		k, err := links.ParseKeys(c.linkKeys)
 		if err != nil {
 			return fail(usagef("--link-keys: %v", err))
 		}
-		opts = append(opts, stash.WithLinkKeys(k...))
-	}
-	if c.shareURL != "" {
-		opts = append(opts, stash.WithShareBaseURL(c.shareURL))
+		keys = k
 	}
 	trust := append([]string(nil), c.trust...)
 	if need.link != "" {
@@ -118,9 +120,12 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 			trust = append(trust, o)
 		}
 	}
-	if len(trust) > 0 {
-		opts = append(opts, stash.WithLinkOrigins(trust...))
+	signer, lopts, err := links.EngineOptions(keys, c.shareURL, trust...)
+	if err != nil {
+		return fail(usageError{err})
 	}
+	e.signer = signer
+	opts = append(opts, lopts...)
 	if c.maxSize < 0 {
 		return fail(usagef("--max-size must be positive"))
 	}
@@ -140,25 +145,18 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 // reads the link share printed without --trusted-origins. The engine's own
 // share URL is trusted by the engine itself.
 func (e *engine) ownOrigin(ctx context.Context, link string) string {
-	u, err := url.Parse(link)
-	if err != nil || u.Fragment == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	l, err := stash.ParseLink(link)
+	if err != nil || !l.Presigned {
 		return ""
 	}
-	f, err := url.ParseQuery(u.EscapedFragment())
-	if err != nil {
-		return ""
-	}
-	addr, err := stash.ParseAddress(f.Get("stash"))
-	if err != nil {
-		return ""
-	}
-	want := strings.ToLower(u.Scheme + "://" + u.Host)
+	want := strings.ToLower(l.URL.Scheme + "://" + l.URL.Host)
 	for _, d := range e.drivers {
 		s, ok := d.(driver.Signer)
-		if !ok {
+		if !ok || d.Scheme() != l.Address.Scheme {
 			continue
 		}
-		own, err := s.SignedURL(ctx, addr.Namespace, addr.Key(), time.Minute)
+		own, err := s.SignURL(ctx, driver.LinkRequest{Scheme: l.Address.Scheme, Namespace: l.Address.Namespace,
+			Key: l.Address.Key(), Expires: time.Now().Add(time.Minute)})
 		if err != nil {
 			continue
 		}
@@ -167,6 +165,14 @@ func (e *engine) ownOrigin(ctx context.Context, link string) string {
 		}
 	}
 	return ""
+}
+
+// shareHandler serves the links this configuration signs.
+func (e *engine) shareHandler() (http.Handler, error) {
+	if e.signer == nil {
+		return nil, usagef("serving share links needs --link-keys (or CLAIMSTASH_LINK_KEYS; keygen makes a key)")
+	}
+	return links.NewHandler(e.Engine, e.signer, links.WithLogger(e.logger)), nil
 }
 
 // logger is where the engine logs what it cannot return (a failed
@@ -255,6 +261,6 @@ func (e *engine) createFrom(ctx context.Context, name string, r io.Reader, p put
 
 // checkLinkKeys checks keys as --link-keys reads them.
 func checkLinkKeys(keys string) error {
-	_, err := stash.ParseLinkKeys(keys)
+	_, err := links.ParseKeys(keys)
 	return err
 }
