@@ -148,7 +148,6 @@ var operatorWords = strings.NewReplacer(
 	"WithLinkFetcher", "--trusted-origins",
 )
 
-
 // prefixes are the package names library errors start with; a message
 // keeps none of them, since the command's name comes first.
 var prefixes = regexp.MustCompile(`(^|: )(stash|claimcheck|links|filestash|memstash|s3stash|natsstash|driver): `)
