@@ -146,6 +146,9 @@ var operatorWords = strings.NewReplacer(
 	"WithLinkSigner", "--link-keys",
 	"(WithLinkFetcher)", "(trust its origin with --trusted-origins)",
 	"WithLinkFetcher", "--trusted-origins",
+	"NewHMAC: ", "",
+	"TrustOrigins: ", "",
+	"HMAC signer without a base URL", "share links need --share-url as well as --link-keys",
 )
 
 // prefixes are the package names library errors start with; a message
@@ -156,6 +159,9 @@ var prefixes = regexp.MustCompile(`(^|: )(stash|claimcheck|links|filestash|memst
 // package prefixes repeated down the chain.
 func operatorMessage(err error) string {
 	msg := operatorWords.Replace(err.Error())
+	if strings.Contains(msg, "no backend for scheme") && !strings.Contains(msg, "--backend") {
+		msg += " (set --backend or CLAIMSTASH_BACKEND to a backend of that kind)"
+	}
 	if !strings.Contains(msg, "--trusted-origins") {
 		msg = strings.Replace(msg, " is not trusted", " is not trusted (trust it with --trusted-origins)", 1)
 	}

@@ -122,7 +122,18 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 	}
 	signer, lopts, err := links.EngineOptions(keys, c.shareURL, trust...)
 	if err != nil {
-		return fail(usageError{err})
+		flag := "--link-keys"
+		switch {
+		case c.shareURL != "" && strings.Contains(err.Error(), c.shareURL):
+			flag = "--share-url"
+		case len(c.trust) > 0:
+			for _, o := range c.trust {
+				if strings.Contains(err.Error(), o) {
+					flag = "--trusted-origins"
+				}
+			}
+		}
+		return fail(usagef("%s: %v", flag, err))
 	}
 	e.signer = signer
 	opts = append(opts, lopts...)

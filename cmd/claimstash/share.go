@@ -56,7 +56,7 @@ settings.`,
 // shareError says which settings a share link needs.
 func shareError(err error) error {
 	if errors.Is(err, stash.ErrUnsupported) && strings.Contains(operatorMessage(err), "--link-keys") {
-		return usageError{fmt.Errorf("%w (set --link-keys and --share-url, or CLAIMSTASH_LINK_KEYS and CLAIMSTASH_SHARE_URL; keygen makes a key)", err)}
+		return usageError{fmt.Errorf("%w (or CLAIMSTASH_LINK_KEYS and CLAIMSTASH_SHARE_URL; keygen makes a key)", err)}
 	}
 	if errors.Is(err, stash.ErrUnsupported) {
 		return usageError{err}
