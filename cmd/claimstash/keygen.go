@@ -16,15 +16,22 @@ type keyJSON struct {
 	Key    string `json:"key"`
 }
 
+// keyParams are what keygen's flags say about the key to make.
+type keyParams struct {
+	id string
+}
+
 // keyKinds are the kinds of key keygen makes, each one function. A new
-// kind (the object-store service's signing keys) is one more entry.
-var keyKinds = map[string]func(id string) (keyJSON, error){
+// kind (the object-store service's Ed25519 signing keys, written as files)
+// is one more entry, with its flags added to keyParams.
+var keyKinds = map[string]func(p keyParams) (keyJSON, error){
 	"link": linkKey,
 }
 
 // linkKey is a share-link HMAC key: 32 random bytes, in the id:base64secret
 // form --link-keys and CLAIMSTASH_LINK_KEYS read.
-func linkKey(id string) (keyJSON, error) {
+func linkKey(p keyParams) (keyJSON, error) {
+	id := p.id
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return keyJSON{}, err
@@ -59,7 +66,7 @@ func (a *app) keygenCmd() *cobra.Command {
 			if id == "" {
 				id = "k" + time.Now().UTC().Format("20060102")
 			}
-			k, err := gen(id)
+			k, err := gen(keyParams{id: id})
 			if err != nil {
 				return err
 			}

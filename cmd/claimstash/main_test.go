@@ -411,6 +411,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"get", "--backend", "ftp://x", "a"}, exitUsage}, // unknown scheme
 		{[]string{"get", be, "file://default/x." + zero}, exitNotFound},
 		{[]string{"put", be, "/does/not/exist"}, exitFailure},
+		{[]string{"ls", "-b", "mem://"}, exitOK},
+		{[]string{"serve", be}, exitUsage},                       // no link keys
+		{[]string{"get", "file://default/x." + zero}, exitUsage}, // no backend for file://
+		{[]string{"share", be, "--link-keys", linkKeys(), "--share-url", "ftp://x", "file://default/x." + zero}, exitUsage},
 		{[]string{"help"}, exitOK},
 		{[]string{"get", "-h"}, exitOK},
 	} {
