@@ -153,6 +153,14 @@ func TestConfigFromEnv(t *testing.T) {
 	if d := time.Until(s.ExpiresAt); d < 119*time.Minute || d > 2*time.Hour {
 		t.Errorf("--ttl 2h over CLAIMSTASH_TTL=1h: expires_at %v", s.ExpiresAt)
 	}
+	// The older name of --link-keys' variable is read when the new one is unset.
+	t.Setenv("CLAIMSTASH_JSON", "")
+	t.Setenv("CLAIMSTASH_LINK_KEY", linkKeys())
+	t.Setenv("CLAIMSTASH_SHARE_URL", "http://127.0.0.1:1/")
+	stored := mustCLI(t, bytes.NewReader(randomBytes(500)), "put", "--name", "g", "--no-inline")
+	if link := mustCLI(t, nil, "share", stored); !strings.Contains(link, "kid=k2") {
+		t.Errorf("share with CLAIMSTASH_LINK_KEY: %q", link)
+	}
 	t.Setenv("CLAIMSTASH_MAX_SIZE", "100")
 	if _, errs, code := cli(t, bytes.NewReader(randomBytes(500)), "put", "--name", "big"); code != 1 || !strings.Contains(errs, "too large") {
 		t.Errorf("put over CLAIMSTASH_MAX_SIZE: exit %d, %s", code, errs)
