@@ -631,6 +631,46 @@ func (e *Engine) Delete(ctx context.Context, address string) error {
 	return opError("delete", address, b.driver.Delete(ctx, addr.Namespace, addr.Key()))
 }
 
+// List calls fn for every stash in namespace (every namespace when it is
+// empty) held by the backends that can list their contents (driver.Lister),
+// expired ones included (Stash.Expiry tells them apart). Objects whose keys
+// are not stash addresses are skipped. An error from fn stops the walk and is
+// returned as it is; an engine with no listing backend is ErrUnsupported.
+func (e *Engine) List(ctx context.Context, namespace string, fn func(*Stash) error) error {
+	listed := false
+	for _, b := range e.backends {
+		l, ok := b.driver.(driver.Lister)
+		if !ok {
+			continue
+		}
+		listed = true
+		var fnErr error
+		err := l.List(ctx, func(ns, key string, a *driver.Attributes) error {
+			if namespace != "" && ns != namespace {
+				return ctx.Err()
+			}
+			addr, err := ParseAddress(b.scheme + "://" + ns + "/" + key)
+			if err != nil {
+				return ctx.Err()
+			}
+			if fnErr = fn(stashFrom(addr, a)); fnErr != nil {
+				return fnErr
+			}
+			return ctx.Err()
+		})
+		if fnErr != nil {
+			return fnErr
+		}
+		if err != nil {
+			return opError("list", b.scheme+"://"+namespace, err)
+		}
+	}
+	if !listed {
+		return opError("list", namespace, fmt.Errorf("%w: no backend can list its contents", ErrUnsupported))
+	}
+	return nil
+}
+
 // Sweep deletes expired stashes from every backend that can list its
 // contents (driver.Lister), and returns how many it deleted. Expired stashes
 // already read as ErrExpired; Sweep reclaims their space.

@@ -1,45 +1,54 @@
-// Command claimstash inspects and manages stashes by hand: it is how an
-// operator looks at the payload of a claim-checked message.
+// Command claimstash is how an operator looks at the payload of a
+// claim-checked message by hand: store a file, read a stash back (verified),
+// show its attributes, delete it, share it through a short-lived link, serve
+// those links, sweep expired stashes, list a namespace, and inspect a raw
+// claim-checked message.
 //
-//	claimstash put   [flags] [FILE|-]        store a file (or stdin); prints the address
-//	claimstash get   [flags] ADDRESS|LINK    write a stash to stdout (or -o FILE), verified
-//	claimstash stat  [flags] ADDRESS         show a stash's attributes
-//	claimstash rm    [flags] ADDRESS...      delete stashes
-//	claimstash share [flags] ADDRESS         print a short-lived link to a stash
-//	claimstash serve [flags]                 serve share links (and /healthz)
-//	claimstash sweep [flags]                 delete expired stashes
+//	claimstash put     [FILE|-]          store a file (or stdin); prints the address
+//	claimstash get     ADDRESS|LINK      write a verified stash to -o FILE (or stdout)
+//	claimstash stat    ADDRESS           show a stash's attributes
+//	claimstash rm      ADDRESS...        delete stashes
+//	claimstash ls                        list a namespace's stashes
+//	claimstash inspect [MESSAGE.json|-]  check a claim-checked message and its stash
+//	claimstash share   ADDRESS           print a short-lived link to a stash
+//	claimstash serve                     serve share links (and /healthz)
+//	claimstash sweep                     delete expired stashes
+//	claimstash keygen                    generate a share-link key
+//	claimstash completion bash|zsh|fish  shell completion
 //
-// Flags come before arguments. Every command takes the common flags, each
-// with an environment variable as its default:
-//
-//	-backend URL      CLAIMSTASH_BACKEND           backend URL, repeatable (comma-separated in the
-//	                                               variable): file:///var/lib/claimstash, s3://..., nats://..., mem://
-//	-namespace NS     CLAIMSTASH_NAMESPACE         default namespace (stash.DefaultNamespace)
-//	-link-keys KEYS   CLAIMSTASH_LINK_KEYS         share-link keys "id:base64secret,..."; the first signs
-//	                                               (CLAIMSTASH_LINK_KEY is read too)
-//	-share-url URL    CLAIMSTASH_SHARE_URL         where "serve" is reachable, for share links
-//	-trust ORIGINS    CLAIMSTASH_TRUSTED_ORIGINS   origins (https://host[:port]) whose links get may fetch
-//	-max-size N       CLAIMSTASH_MAX_SIZE          largest payload, in bytes
-//	-json                                          machine-readable output on stdout
-//	-quiet                                         no progress on stderr
-//
-// Transfers over 4 MiB show progress on stderr when it is a terminal. get
-// streams: memory stays bounded whatever the size, and with -o the file
-// appears (by rename) only once every byte has been verified. Exit status:
-// 0 success, 1 failure, 2 usage, 3 not found or expired, 4 integrity
-// failure (the bytes do not match the address).
+// Flags may come anywhere on the line. Every flag has an environment
+// variable, CLAIMSTASH_ and the flag's name in capitals with dashes as
+// underscores (--max-size: CLAIMSTASH_MAX_SIZE); a flag on the command line
+// wins over its variable. "claimstash help exit-codes" lists the exit
+// statuses, "claimstash help json" the shape of every command's --json
+// output.
 package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if s, ok := <-sigs; ok {
+			sig := s.(syscall.Signal)
+			cancel(interrupted{sig})
+			// A command blocked on a read that no context reaches (a
+			// terminal's stdin) still ends: writes are atomic, so nothing
+			// half-written is left readable.
+			time.AfterFunc(3*time.Second, func() { os.Exit(128 + int(sig)) })
+		}
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	cancel(errors.New("done"))
 	os.Exit(code)
 }

@@ -1,115 +1,158 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"io"
-	"os"
 	"time"
+
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/schollz/progressbar/v3"
 )
 
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// progressFloor: transfers larger than this show progress on a terminal.
+const progressFloor = 4 << 20
 
-// progress draws a one-line progress bar on stderr for transfers over
-// progressFloor bytes (or of unknown size) when stderr is a terminal.
+// progress is a one-line bar on stderr with the stash's name, the bytes so
+// far, the rate and the time left. It is drawn only when stderr is a
+// terminal, the transfer is large (or of unknown size) and --quiet is not
+// set; otherwise every method does nothing.
 type progress struct {
-	w            io.Writer // nil: disabled
-	op           string
-	total, n     int64
-	start, drawn time.Time
-	now          func() time.Time
+	bar   *progressbar.ProgressBar
+	a     *app
+	name  string
+	total int64
 }
 
-func (a *app) progress(op string, total int64) *progress {
-	p := &progress{op: op, total: total, now: time.Now}
-	if a.terminal && !a.quiet && (total < 0 || total > progressFloor) {
-		p.w = a.stderr
+func (a *app) newProgress(verb, name string, total int64) *progress {
+	p := &progress{a: a, name: name, total: total}
+	if !a.terminal || a.common.quiet || total >= 0 && total <= progressFloor {
+		return p
 	}
-	p.start = p.now()
+	p.bar = a.bar(verb, name, total)
 	return p
 }
 
+// bar builds a bar that fits the terminal: the name is shortened so that
+// description, bar and figures take at most the width of the line.
+func (a *app) bar(verb, name string, total int64) *progressbar.ProgressBar {
+	width := a.termWidth()
+	desc := fitDesc(verb, name, width)
+	barWidth := min(40, max(width-len(desc)-60, 5))
+	if total < 0 {
+		total = -1
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(a.stderr),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionSetWidth(barWidth),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetRenderBlankState(true),
+		progressbar.OptionOnCompletion(func() { _, _ = io.WriteString(a.stderr, "\n") }),
+	)
+}
+
+// reader counts what is read through it.
 func (p *progress) reader(r io.Reader) io.Reader {
-	if p.w == nil {
+	if p.bar == nil {
 		return r
 	}
-	return &progressReader{r: r, p: p}
+	return &progressReader{r: r, bar: p.bar}
+}
+
+// storing restarts the bar for the write to the backend, of size stored
+// bytes: what put's bar counts is what the backend has taken, not what was
+// read.
+func (p *progress) storing(size int64) {
+	if p.bar == nil {
+		return
+	}
+	p.bar.Reset()
+	p.bar.ChangeMax64(size)
+	p.bar.Describe(fitDesc("store", p.name, p.a.termWidth()))
+}
+
+// fitDesc is the bar's description, shortened to leave room for the
+// figures ("100% |...| (1.0/2.0 GiB, 150 MiB/s) [1m2s:3m4s]", about 55
+// columns) on a line of width columns.
+func fitDesc(verb, name string, width int) string {
+	desc := verb + " " + name
+	if room := max(width-60, 12); len(desc) > room {
+		desc = desc[:room-3] + "..."
+	}
+	return desc
+}
+
+func (a *app) termWidth() int {
+	if a.width != nil {
+		return a.width()
+	}
+	return 80
+}
+
+// done finishes the bar: complete after a success, left where it stopped
+// (on a line of its own) after a failure.
+func (p *progress) done(err error) {
+	if p.bar == nil {
+		return
+	}
+	if err == nil {
+		_ = p.bar.Finish()
+		return
+	}
+	_ = p.bar.Exit()
+	_, _ = io.WriteString(p.a.stderr, "\n")
 }
 
 type progressReader struct {
-	r io.Reader
-	p *progress
+	r   io.Reader
+	bar *progressbar.ProgressBar
 }
 
 func (pr *progressReader) Read(b []byte) (int, error) {
 	n, err := pr.r.Read(b)
-	pr.p.add(int64(n))
+	if n > 0 {
+		_ = pr.bar.Add(n)
+	}
 	return n, err
 }
 
-func (p *progress) add(n int64) {
-	p.n += n
-	if p.n <= progressFloor {
-		return
-	}
-	if now := p.now(); now.Sub(p.drawn) >= 200*time.Millisecond {
-		p.drawn = now
-		p.draw()
-	}
+// storeCounter wraps a backend for put, so the bar counts the bytes the
+// backend takes. It forwards the one optional capability put uses
+// (driver.Updater, to extend the expiry of existing content).
+type storeCounter struct {
+	driver.Driver
+	p *progress
 }
 
-func (p *progress) draw() {
-	elapsed := p.now().Sub(p.start).Seconds()
-	rate := ""
-	if elapsed > 0 {
-		rate = human(int64(float64(p.n)/elapsed)) + "/s"
+func (s *storeCounter) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
+	s.p.storing(size)
+	return s.Driver.Put(ctx, ns, key, s.p.reader(r), size, attrs)
+}
+
+type storeCounterUpdater struct {
+	*storeCounter
+	u driver.Updater
+}
+
+func (s *storeCounterUpdater) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
+	return s.u.UpdateAttributes(ctx, ns, key, attrs)
+}
+
+// counting returns the wrap function for put's engine.
+func (p *progress) counting() func(driver.Driver) driver.Driver {
+	if p.bar == nil {
+		return nil
 	}
-	if p.total > 0 {
-		const width = 30
-		frac := float64(p.n) / float64(p.total)
-		if frac > 1 {
-			frac = 1
+	return func(d driver.Driver) driver.Driver {
+		sc := &storeCounter{Driver: d, p: p}
+		if u, ok := d.(driver.Updater); ok {
+			return &storeCounterUpdater{storeCounter: sc, u: u}
 		}
-		fill := int(frac * width)
-		bar := make([]byte, width)
-		for i := range bar {
-			bar[i] = ' '
-			if i < fill {
-				bar[i] = '='
-			}
-		}
-		fmt.Fprintf(p.w, "\r%s [%s] %5.1f%% %s / %s %s\x1b[K", p.op, bar, 100*frac, human(p.n), human(p.total), rate)
-		return
+		return sc
 	}
-	fmt.Fprintf(p.w, "\r%s %s %s\x1b[K", p.op, human(p.n), rate)
-}
-
-// done finishes the line, if anything was drawn.
-func (p *progress) done() {
-	if p.w == nil || p.drawn.IsZero() {
-		return
-	}
-	p.draw()
-	fmt.Fprintln(p.w)
-}
-
-// human formats a byte count.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

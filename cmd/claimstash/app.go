@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+)
+
+// app is one invocation: its streams, environment and the flags every
+// command shares.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	terminal       bool // stderr is a terminal: progress may be drawn
+	width          func() int
+
+	common commonFlags
+	cmd    *cobra.Command // the command being run, once chosen
+}
+
+// commonFlags are the flags of every command.
+type commonFlags struct {
+	backends  listValue
+	namespace string
+	linkKeys  string
+	shareURL  string
+	trust     listValue
+	maxSize   int64
+	json      bool
+	quiet     bool
+}
+
+// run runs the command line args (without the program name) and returns the
+// exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := newApp(stdin, stdout, stderr)
+	return a.run(ctx, args)
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		a.terminal = true
+		a.width = func() int {
+			w, _, err := term.GetSize(int(f.Fd()))
+			if err != nil || w <= 0 {
+				return 80
+			}
+			return w
+		}
+	}
+	return a
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	root := a.newRoot()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if a.cmd == nil {
+		// The line never reached a command (an unknown command, a bad
+		// flag or argument): a usage error.
+		a.cmd = cmd
+		var ue usageError
+		if !errors.As(err, &ue) {
+			err = usageError{err}
+		}
+	}
+	return a.fail(ctx, backendHint(err))
+}
+
+// newRoot builds the command tree. Every command is in a file of its own
+// and registers itself here.
+func (a *app) newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "claimstash",
+		Short: "Look at, store and share the payloads of claim-checked messages",
+		Long: `claimstash stores payloads too large for a message and reads them back, verified:
+it is how an operator looks at the payload of a claim-checked message by hand.
+
+Flags may come anywhere on the line. Every flag has an environment variable:
+CLAIMSTASH_ and the flag's name in capitals, dashes as underscores
+(--max-size is CLAIMSTASH_MAX_SIZE); a flag given on the line wins.
+
+See "claimstash help exit-codes" for exit statuses and "claimstash help json"
+for the shape of each command's --json output.`,
+		Version:       version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("no command given")
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			a.cmd = cmd
+			return bindEnv(cmd, a.getenv)
+		},
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.CompletionOptions.HiddenDefaultCmd = false
+
+	pf := root.PersistentFlags()
+	c := &a.common
+	pf.VarP(&c.backends, "backend", "b", "backend `URL` or directory, repeatable, tried in order:\nfile:///var/lib/claimstash (or just a path), s3://?region=eu-west-1, nats://host:4222, mem://")
+	pf.StringVarP(&c.namespace, "namespace", "n", "", "namespace to store in and list (default \"default\")")
+	pf.StringVar(&c.linkKeys, "link-keys", "", "share-link `keys` as id:base64secret,...; the first signs, all verify (see keygen)")
+	pf.StringVar(&c.shareURL, "share-url", "", "`URL` where serve is reachable, for the links share prints")
+	pf.Var(&c.trust, "trusted-origins", "`origins` (https://host[:port]) whose share links get may fetch, besides\nthe share URL's and the S3 backend's own (also --trust)")
+	pf.Int64Var(&c.maxSize, "max-size", 0, "largest payload in `bytes` (default 5 GiB)")
+	pf.BoolVar(&c.json, "json", false, "machine-readable output (see \"claimstash help json\")")
+	pf.BoolVarP(&c.quiet, "quiet", "q", false, "no progress bar")
+	// Older names of two flags and of their variables.
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "trust" {
+			name = "trusted-origins"
+		}
+		return pflag.NormalizedName(name)
+	})
+	_ = pf.SetAnnotation("link-keys", envAliasAnnotation, []string{"CLAIMSTASH_LINK_KEY"})
+
+	root.AddGroup(&cobra.Group{ID: "stash", Title: "Stashes:"}, &cobra.Group{ID: "links", Title: "Share links:"}, &cobra.Group{ID: "messages", Title: "Messages:"})
+	for _, cmd := range []*cobra.Command{
+		a.putCmd(), a.getCmd(), a.statCmd(), a.rmCmd(), a.lsCmd(), a.sweepCmd(),
+		a.shareCmd(), a.serveCmd(), a.keygenCmd(),
+		a.inspectCmd(),
+	} {
+		root.AddCommand(cmd)
+	}
+	root.AddCommand(exitCodesTopic(), jsonTopic())
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.InitDefaultCompletionCmd() // after SetOut: it keeps the writer
+	documentEnv(root)
+	return root
+}
+
+// version is the module version and VCS revision from the build info.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "claimstash (unknown version)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, when, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = " (modified)"
+			}
+		}
+	}
+	out := "claimstash " + v
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		out += " " + rev + dirty
+		if when != "" {
+			out += " " + when
+		}
+	}
+	return out + " " + bi.GoVersion
+}
+
+// listValue is a repeatable flag whose values may also be given
+// comma-separated (as its environment variable is). A comma only separates
+// values where the next one starts a URL or a path, so "s3://?buckets=a,b"
+// stays one value.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) Type() string   { return "list" }
+func (l *listValue) Set(v string) error {
+	var parts []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if len(parts) > 0 && !strings.Contains(p, "://") && !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, ".") {
+			parts[len(parts)-1] += "," + p
+			continue
+		}
+		parts = append(parts, p)
+	}
+	for _, p := range parts {
+		if p = strings.Trim(p, ", "); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// Arguments checks that make a wrong count a usage error.
+func exactArgs(n int, want string) cobra.PositionalArgs {
+	return rangeArgs(n, n, want)
+}
+
+func rangeArgs(min, max int, want string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min || max >= 0 && len(args) > max {
+			if want == "" {
+				return usagef("%s takes no arguments", cmd.Name())
+			}
+			return usagef("want %s", want)
+		}
+		return nil
+	}
+}
+
+func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// defaultVerifyBuffer is how much of a stash get holds back from stdout
+// until it is verified.
+const defaultVerifyBuffer = 64 << 20
+
+// getJSON is get's --json output (with -o).
+type getJSON struct {
+	Stash  stashJSON `json:"stash"`
+	Output string    `json:"output"`
+}
+
+func (a *app) getCmd() *cobra.Command {
+	var (
+		out       string
+		holdLimit int64
+	)
+	cmd := &cobra.Command{
+		Use:     "get ADDRESS|LINK",
+		GroupID: "stash",
+		Short:   "Write a stash, verified, to a file (or stdout)",
+		Long: `Read a stash (or a share link) and check every byte against the digest in its
+address.
+
+With -o FILE the payload goes to a temporary file beside FILE, which is
+renamed to FILE only once every byte has been verified: a stash that fails
+the check leaves no file. This is the form to use.
+
+Without -o the payload goes to stdout. A stash of up to --verify-buffer bytes
+is held in memory and written only once verified, so a failed check writes
+nothing. A larger one streams, and get says so on stderr: its bytes are
+tentative until get exits 0.
+
+A link that share printed with the same settings (an S3 backend's presigned
+link, or one under --share-url) is read without --trusted-origins.`,
+		Example: `  claimstash get -o invoice.pdf file://default/invoice.pdf.2def...
+  claimstash get 'https://stash.example.com/s/file/default/invoice.pdf.2def...?exp=...'`,
+		Args: exactArgs(1, "one ADDRESS or LINK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			toStdout := out == "" || out == "-"
+			if toStdout && a.common.json {
+				return usagef("--json needs -o FILE: without it stdout carries the payload")
+			}
+			ctx := cmd.Context()
+			e, err := a.openEngine(ctx, engineNeeds{link: args[0]})
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			r, err := e.Open(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			s := r.Stash()
+			if toStdout && r.Size() > holdLimit {
+				a.warn(fmt.Sprintf("claimstash get: the stash is %s, over --verify-buffer (%s): it streams to stdout, "+
+					"and what arrives there is tentative until claimstash exits 0 (use -o FILE to keep only verified bytes)",
+					human(r.Size()), human(holdLimit)))
+			}
+			prog := a.newProgress("get", s.Name(), r.Size())
+			if toStdout {
+				err = a.toStdout(prog.reader(r), r.Size(), holdLimit)
+				prog.done(err)
+				return err
+			}
+			err = writeFile(out, prog.reader(r))
+			prog.done(err)
+			if err != nil {
+				return err
+			}
+			if a.common.json {
+				return a.printJSON(getJSON{Stash: toJSON(s), Output: out})
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&out, "output", "o", "", "write to `FILE`, atomically, once verified")
+	f.Int64Var(&holdLimit, "verify-buffer", defaultVerifyBuffer, "without -o: hold up to this many `bytes` back from stdout until verified")
+	return cmd
+}
+
+// toStdout writes r to stdout: all at once after verification when it is
+// at most limit bytes, streaming when it is larger.
+func (a *app) toStdout(r io.Reader, size, limit int64) error {
+	if size >= 0 && size <= limit {
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return err // nothing was written
+		}
+		// The reader verifies at its end: read it to io.EOF.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
+		_, err := a.stdout.Write(buf)
+		return err
+	}
+	_, err := io.Copy(a.stdout, r)
+	return err
+}
+
+// writeFile writes r to a temporary file beside name and renames it into
+// place only once r has ended cleanly (verified).
+func writeFile(name string, r io.Reader) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(name), ".claimstash-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = io.Copy(f, r); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
+}
+
+// warn prints a message on stderr, wrapped to the terminal's width when
+// stderr is one.
+func (a *app) warn(msg string) {
+	if !a.terminal {
+		fmt.Fprintln(a.stderr, msg)
+		return
+	}
+	width := a.termWidth() - 1
+	line := 0
+	for i, w := range strings.Fields(msg) {
+		if i > 0 && line+1+len(w) > width {
+			fmt.Fprintln(a.stderr)
+			line = 0
+		} else if i > 0 {
+			fmt.Fprint(a.stderr, " ")
+			line++
+		}
+		fmt.Fprint(a.stderr, w)
+		line += len(w)
+	}
+	fmt.Fprintln(a.stderr)
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) putCmd() *cobra.Command {
+	var (
+		p    putParams
+		name string
+		meta []string
+	)
+	cmd := &cobra.Command{
+		Use:     "put [FILE|-]",
+		GroupID: "stash",
+		Short:   "Store a file (or stdin) and print its address",
+		Long: `Store a file, or stdin, and print its address. The address is printed only
+once the backend has durably written the stash. Payloads small enough travel
+inline, in the address itself, unless --no-inline is given.`,
+		Example: `  claimstash put --backend /var/lib/claimstash invoice.pdf
+  producer | claimstash put --name orders --ttl 24h -`,
+		Args: rangeArgs(0, 1, "at most one FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(meta) > 0 {
+				p.meta = map[string]string{}
+				for _, kv := range meta {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" {
+						return usagef("--meta %q: want key=value", kv)
+					}
+					p.meta[k] = v
+				}
+			}
+			if p.ttl < 0 || p.tti < 0 {
+				return usagef("--ttl and --tti must not be negative")
+			}
+			var (
+				in    io.Reader = a.stdin
+				total int64     = -1
+			)
+			if len(args) == 1 && args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+					total = fi.Size()
+				}
+				in = f
+				if name == "" {
+					name = stashName(args[0])
+				}
+			}
+			if name == "" {
+				name = "stdin"
+			}
+			prog := a.newProgress("read", name, total)
+			e, err := a.openEngine(cmd.Context(), engineNeeds{wrap: prog.counting()})
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			s, err := e.createFrom(cmd.Context(), name, prog.reader(ctxReader{cmd.Context(), in}), p)
+			prog.done(err)
+			if err != nil {
+				return err
+			}
+			if a.common.json {
+				return a.printJSON(toJSON(s))
+			}
+			a.printf("%s\n", s.String())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "stash `name` (default: the file's base name, or \"stdin\")")
+	f.DurationVar(&p.ttl, "ttl", 0, "time-to-live, for example 24h (default: no expiry)")
+	f.DurationVar(&p.tti, "tti", 0, "time-to-idle: expire this long after the last read (default: none)")
+	f.StringVar(&p.contentType, "content-type", "", "payload media `type`")
+	f.StringVar(&p.origin, "origin", "", "who created the stash (a service, a host)")
+	f.BoolVar(&p.noInline, "no-inline", false, "store in a backend even if the payload fits in the address")
+	f.StringArrayVar(&meta, "meta", nil, "metadata `key=value`, repeatable")
+	return cmd
+}
+
+// ctxReader stops reading once ctx is done, so an interrupted put ends at
+// its next read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

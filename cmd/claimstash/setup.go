@@ -1,0 +1,277 @@
+package main
+
+// setup.go is the one place that builds engines and names the stash and
+// claimcheck packages' constructors and options; the commands only call the
+// engine's methods.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	_ "github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/links"
+	_ "github.com/claimstash/claimstash/stash/memstash"
+	_ "github.com/claimstash/claimstash/stash/natsstash"
+	_ "github.com/claimstash/claimstash/stash/s3stash"
+)
+
+// engineNeeds says what a command needs of its engine.
+type engineNeeds struct {
+	backend bool   // the command cannot work without a backend
+	link    string // a share link the command will read: trust it if this configuration made it
+	// wrap, if set, wraps each backend's driver (put counts stored bytes).
+	wrap func(driver.Driver) driver.Driver
+}
+
+// engine is a configured stash engine and the backends it reads and writes.
+type engine struct {
+	*stash.Engine
+	drivers []driver.Driver
+	signer  *links.HMAC // with --link-keys: signs share links and verifies them in serve
+	logger  *slog.Logger
+}
+
+// Close closes the engine and its backends.
+func (e *engine) Close() error {
+	err := e.Engine.Close()
+	for _, d := range e.drivers {
+		err = errors.Join(err, d.Close())
+	}
+	return err
+}
+
+// backendURL turns a plain directory into a file backend URL.
+func backendURL(raw string) (string, error) {
+	if strings.Contains(raw, "://") {
+		return raw, nil
+	}
+	abs, err := filepath.Abs(raw)
+	if err != nil {
+		return "", usagef("--backend %q: %v", raw, err)
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), nil
+}
+
+// openEngine builds the engine from the common flags (and their variables).
+func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error) {
+	c := &a.common
+	if need.backend && len(c.backends) == 0 {
+		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (a directory, or a URL such as file:///var/lib/claimstash)")
+	}
+	logger := a.logger()
+	e := &engine{logger: logger}
+	opts := []stash.Option{stash.WithLogger(logger)}
+	fail := func(err error) (*engine, error) {
+		for _, d := range e.drivers {
+			_ = d.Close()
+		}
+		return nil, err
+	}
+	for _, raw := range c.backends {
+		u, err := backendURL(raw)
+		if err != nil {
+			return fail(err)
+		}
+		scheme, _, _ := strings.Cut(u, ":")
+		d, err := openDriver(ctx, u, a.getenv)
+		if err != nil {
+			if errors.Is(err, stash.ErrUnsupported) {
+				err = usagef("--backend %q: no backend for %q (want a directory, file://, s3://, nats:// or mem://)", raw, scheme)
+			} else {
+				err = usagef("--backend %q: %v", raw, err)
+			}
+			return fail(err)
+		}
+		e.drivers = append(e.drivers, d)
+		if need.wrap != nil {
+			d = need.wrap(d)
+		}
+		opts = append(opts, stash.WithBackend(d))
+	}
+	if c.namespace != "" {
+		if err := stash.ValidateNamespace(c.namespace); err != nil {
+			return fail(usagef("--namespace: %v", err))
+		}
+		opts = append(opts, stash.WithNamespace(c.namespace))
+	}
+	var keys []links.Key
+	if c.linkKeys != "" {
+		k, err := links.ParseKeys(c.linkKeys)
+		if err != nil {
+			return fail(usagef("--link-keys: %v", err))
+		}
+		keys = k
+	}
+	trust := append([]string(nil), c.trust...)
+	if need.link != "" {
+		if o := e.ownOrigin(ctx, need.link); o != "" {
+			trust = append(trust, o)
+		}
+	}
+	signer, lopts, err := links.EngineOptions(keys, c.shareURL, trust...)
+	if err != nil {
+		flag := "--link-keys"
+		switch {
+		case c.shareURL != "" && strings.Contains(err.Error(), c.shareURL):
+			flag = "--share-url"
+		case len(c.trust) > 0:
+			for _, o := range c.trust {
+				if strings.Contains(err.Error(), o) {
+					flag = "--trusted-origins"
+				}
+			}
+		}
+		return fail(usagef("%s: %v", flag, err))
+	}
+	e.signer = signer
+	opts = append(opts, lopts...)
+	if c.maxSize < 0 {
+		return fail(usagef("--max-size must be positive"))
+	}
+	if c.maxSize > 0 {
+		opts = append(opts, stash.WithMaxSize(c.maxSize))
+	}
+	eng, err := stash.New(opts...)
+	if err != nil {
+		return fail(usageError{err})
+	}
+	e.Engine = eng
+	return e, nil
+}
+
+// ownOrigin returns the origin of link if one of this configuration's
+// backends presigns links there (an S3 backend's presigned URL), so that get
+// reads the link share printed without --trusted-origins. The engine's own
+// share URL is trusted by the engine itself.
+func (e *engine) ownOrigin(ctx context.Context, link string) string {
+	l, err := stash.ParseLink(link)
+	if err != nil || !l.Presigned {
+		return ""
+	}
+	want := strings.ToLower(l.URL.Scheme + "://" + l.URL.Host)
+	for _, d := range e.drivers {
+		s, ok := d.(driver.Signer)
+		if !ok || d.Scheme() != l.Address.Scheme {
+			continue
+		}
+		own, err := s.SignURL(ctx, driver.LinkRequest{Scheme: l.Address.Scheme, Namespace: l.Address.Namespace,
+			Key: l.Address.Key(), Expires: time.Now().Add(time.Minute)})
+		if err != nil {
+			continue
+		}
+		if ou, err := url.Parse(own); err == nil && strings.ToLower(ou.Scheme+"://"+ou.Host) == want {
+			return want
+		}
+	}
+	return ""
+}
+
+// shareHandler serves the links this configuration signs.
+func (e *engine) shareHandler() (http.Handler, error) {
+	if e.signer == nil {
+		return nil, usagef("serving share links needs --link-keys (or CLAIMSTASH_LINK_KEYS; keygen makes a key)")
+	}
+	return links.NewHandler(e.Engine, e.signer, links.WithLogger(e.logger)), nil
+}
+
+// logger is where the engine logs what it cannot return (a failed
+// access-time update), on stderr.
+func (a *app) logger() *slog.Logger {
+	if a.common.json {
+		return slog.New(slog.NewJSONHandler(a.stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, nil))
+}
+
+// openDriver opens one backend by URL.
+//
+// An S3 backend with an endpoint= (MinIO, Ceph: not AWS), or with
+// credentials in the environment, never gets them from the EC2 instance
+// metadata service, and the SDK would print warnings on stderr while it
+// tries: for those the service is turned off, unless
+// AWS_EC2_METADATA_DISABLED says otherwise.
+func openDriver(ctx context.Context, rawURL string, getenv func(string) string) (driver.Driver, error) {
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "s3" && getenv("AWS_EC2_METADATA_DISABLED") == "" &&
+		(u.Query().Has("endpoint") || getenv("AWS_ACCESS_KEY_ID") != "") {
+		if err := os.Setenv("AWS_EC2_METADATA_DISABLED", "true"); err != nil {
+			return nil, err
+		}
+	}
+	return stash.OpenDriver(ctx, rawURL)
+}
+
+// backendHint adds what an operator can do about a backend failure the
+// message alone does not explain.
+func backendHint(err error) error {
+	if err != nil && strings.Contains(err.Error(), "get credentials:") {
+		return fmt.Errorf("%w (no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)", err)
+	}
+	return err
+}
+
+// putParams are put's per-stash settings.
+type putParams struct {
+	ttl, tti    time.Duration
+	contentType string
+	origin      string
+	noInline    bool
+	meta        map[string]string
+}
+
+// createOptions turns put's flags into per-stash options.
+func createOptions(p putParams) []stash.CreateOption {
+	var opts []stash.CreateOption
+	if p.ttl > 0 {
+		opts = append(opts, stash.TTL(p.ttl))
+	}
+	if p.tti > 0 {
+		opts = append(opts, stash.TTI(p.tti))
+	}
+	if p.contentType != "" {
+		opts = append(opts, stash.ContentType(p.contentType))
+	}
+	if p.origin != "" {
+		opts = append(opts, stash.Origin(p.origin))
+	}
+	if p.noInline {
+		opts = append(opts, stash.NoInline())
+	}
+	if len(p.meta) > 0 {
+		opts = append(opts, stash.Metadata(p.meta))
+	}
+	return opts
+}
+
+// stashName is the stash name put gives a file: its base name, made valid
+// by the same namer that names the stashes of claim-checked messages.
+func stashName(path string) string {
+	return claimcheck.DefaultNamer(filepath.Base(path), nil)
+}
+
+// createFrom stores r under name. Errors are marked as a write's, so a
+// missing bucket is not read as a missing stash.
+func (e *engine) createFrom(ctx context.Context, name string, r io.Reader, p putParams) (*stash.Stash, error) {
+	s, err := e.CreateFrom(ctx, name, r, createOptions(p)...)
+	if err != nil {
+		return nil, putError{err}
+	}
+	return s, nil
+}
+
+// checkLinkKeys checks keys as --link-keys reads them.
+func checkLinkKeys(keys string) error {
+	_, err := links.ParseKeys(keys)
+	return err
+}
