@@ -28,9 +28,15 @@ type (
 	// PublisherOption configures NewConn and NewJetStream.
 	PublisherOption interface{ applyPublisher(*base) }
 	// HandlerOption configures the core NATS handler decorator.
-	HandlerOption interface{ applyHandler(*handlerConfig) }
+	HandlerOption interface {
+		applyHandler(*handlerConfig)
+		ConnOption
+	}
 	// ConsumerOption configures the JetStream consumer decorators.
-	ConsumerOption interface{ applyConsumer(*consumerConfig) }
+	ConsumerOption interface {
+		applyConsumer(*consumerConfig)
+		ConnOption
+	}
 	// Option configures all of them.
 	Option interface {
 		PublisherOption
