@@ -36,6 +36,18 @@
 // that message (OnConsumeError and claimcheck.OnRehydrateFailure can route it
 // and skip it instead).
 //
+// A plain sarama.Consumer is wrapped in one line, as otelsarama does it:
+//
+//	consumer, err := sarama.NewConsumer(addrs, cfg)
+//	consumer = ccsarama.WrapConsumer(consumer, checker) // new
+//
+// WrapConsumer wraps each PartitionConsumer it makes with
+// WrapPartitionConsumer, whose Messages channel yields rehydrated messages
+// in order and never a still claim-checked one. A failure goes to the
+// checker's policy, then to Errors as a *sarama.ConsumerError holding a
+// *RehydrateError: a transient one holds the partition and is retried until
+// the stash can be read, a permanent one is skipped.
+//
 // The drop-in ConsumerInterceptor cannot hold a message back: one whose
 // stash cannot be read is delivered still claim-checked (its value is the
 // address, its contract headers are there) and the failure is reported.
