@@ -43,6 +43,10 @@ const (
 	AttrExtendedPayloadSize = "ExtendedPayloadSize"
 	// AttrLegacyPayloadSize is the name older extended clients used.
 	AttrLegacyPayloadSize = "SQSLargePayloadSize"
+	// AWSLegacyPointerClass is the first element of the pointer body that
+	// older extended clients wrote (with AttrLegacyPayloadSize); it is
+	// read, never written.
+	AWSLegacyPointerClass = "com.amazon.sqs.javamessaging.MessageS3Pointer"
 )
 
 // Contract names a wire contract a Checker writes.
@@ -72,6 +76,9 @@ func WithContract(k Contract) Option {
 		return nil
 	}
 }
+
+// Contract returns the wire contract the checker writes.
+func (c *Checker) Contract() Contract { return c.contract }
 
 // AWSPointer is the reference an AWS pointer message carries.
 type AWSPointer struct {
@@ -121,7 +128,7 @@ func ParseAWSPointer(body []byte, h Headers) (p AWSPointer, size int64, ok bool,
 		return AWSPointer{}, 0, true, fmt.Errorf("%w: body is not an S3 pointer", ErrMalformed)
 	}
 	var class string
-	if err := json.Unmarshal(arr[0], &class); err != nil || class != AWSPointerClass {
+	if err := json.Unmarshal(arr[0], &class); err != nil || class != AWSPointerClass && class != AWSLegacyPointerClass {
 		return AWSPointer{}, 0, true, fmt.Errorf("%w: body is not an S3 pointer", ErrMalformed)
 	}
 	dec := json.NewDecoder(bytes.NewReader(arr[1]))

@@ -71,6 +71,9 @@ type Features struct {
 	NewEngine func(t *testing.T) *stash.Engine
 	// Timeout bounds each wait for messages (default 20s).
 	Timeout time.Duration
+	// TextBodies makes every test body printable ASCII, for brokers whose
+	// messages are text (SQS, SNS).
+	TextBodies bool
 }
 
 const threshold = 64 << 10
@@ -144,6 +147,9 @@ func (s *suite) mixed() []Message {
 		body := make([]byte, n)
 		for j := range body {
 			body[j] = byte(i*31 + j*7 + j>>9)
+			if s.f.TextBodies {
+				body[j] = 'a' + body[j]%26
+			}
 		}
 		msgs[i] = Message{Body: body, Headers: map[string]string{"id": strconv.Itoa(i), "producer-header": "v" + strconv.Itoa(n)}}
 	}
