@@ -25,6 +25,7 @@ race:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME) ./stash
 	$(GO) test -run '^$$' -fuzz '^FuzzInline$$' -fuzztime $(FUZZTIME) ./stash
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAWSPointer$$' -fuzztime $(FUZZTIME) ./claimcheck
 
 ## bench: every benchmark; see BENCHMARKS.md.
 bench: tools
@@ -42,7 +43,8 @@ endif
 
 tools: $(MINIO_STAMP) python
 
-## python: the Python test peers (objectstore-client, msgpack, boto3, pytest) in a virtualenv,
+## python: the Python test peers (objectstore-client, msgpack, boto3, pytest, moto's SQS/SNS
+## server, AWS's SQS extended client) in a virtualenv,
 ## reinstalled when internal/pypeer/requirements.txt changes.
 PY_REQS  := internal/pypeer/requirements.txt
 PY_STAMP := $(TOOLS)/venv/.requirements
