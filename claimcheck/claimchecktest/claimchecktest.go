@@ -74,6 +74,10 @@ type Features struct {
 	// TextBodies makes every test body printable ASCII, for brokers whose
 	// messages are text (SQS, SNS).
 	TextBodies bool
+	// CheckerOptions are added to every checker the suite builds (a wire
+	// contract: claimcheck.WithContract). The wire checks accept either
+	// contract.
+	CheckerOptions []claimcheck.Option
 }
 
 const threshold = 64 << 10
@@ -123,7 +127,8 @@ func topic(t *testing.T) string {
 
 func (s *suite) setup(t *testing.T, opts ...claimcheck.Option) (Harness, *claimcheck.Checker, context.Context) {
 	t.Helper()
-	c, err := claimcheck.New(s.f.NewEngine(t), append([]claimcheck.Option{claimcheck.WithThreshold(threshold)}, opts...)...)
+	all := append([]claimcheck.Option{claimcheck.WithThreshold(threshold)}, s.f.CheckerOptions...)
+	c, err := claimcheck.New(s.f.NewEngine(t), append(all, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,9 +239,15 @@ func (s *suite) testWire(t *testing.T) {
 				t.Errorf("message %d (%d bytes): body changed on the wire", i, len(want.Body))
 			}
 			for k := range m.Headers {
-				if strings.HasPrefix(k, "claimstash-") {
+				if strings.HasPrefix(k, "claimstash-") || k == claimcheck.AttrExtendedPayloadSize {
 					t.Errorf("message %d (%d bytes): header %s on an untouched message", i, len(want.Body), k)
 				}
+			}
+			continue
+		}
+		if p, size, ok, err := claimcheck.ParseAWSPointer(m.Body, claimcheck.MapHeaders(m.Headers)); ok {
+			if err != nil || size != int64(len(want.Body)) || p.Bucket == "" {
+				t.Errorf("message %d (%d bytes): bad AWS pointer on the wire: %+v size=%d err=%v", i, len(want.Body), p, size, err)
 			}
 			continue
 		}
@@ -362,8 +373,8 @@ func (s *suite) testNeverTwice(t *testing.T) {
 	if err := h.Publish(ctx, tp, Message{Body: body, Headers: maps.Clone(hdrs)}); err != nil {
 		t.Fatal(err)
 	}
-	if m := s.receive(t, raw, 1)["0"]; string(m.Body) != addr {
-		t.Errorf("wire body %q, want the original address %q", m.Body, addr)
+	if m := s.receive(t, raw, 1)["0"]; string(m.Body) != string(body) {
+		t.Errorf("wire body %q, want the original %q", m.Body, body)
 	}
 	if m := s.receive(t, ch, 1)["0"]; !bytes.Equal(m.Body, payload) {
 		t.Errorf("handler got %q, want the payload", m.Body)

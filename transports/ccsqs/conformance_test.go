@@ -21,15 +21,25 @@ import (
 // on MinIO: one queue for the decorated consumer and one for the raw view
 // of each topic, every message sent to both (SQS delivers a message to one
 // consumer of a queue).
+//
+// It runs once in each wire contract: claimstash's, and AWS's pointer.
 func TestConformance(t *testing.T) {
 	r := newRig(t)
-	claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
-		return &harness{r: r, c: ccsqs.New(r.sqs, c, ccsqs.OnReceiveError(func(context.Context, types.Message, error) {})), queues: map[string][2]string{}}
-	}, claimchecktest.Features{
-		MaxMessageBytes: ccsqs.DefaultMaxMessageBytes,
-		TextBodies:      true,
-		NewEngine:       func(t *testing.T) *stash.Engine { return r.engine(t) },
-	})
+	for _, contract := range []struct {
+		name string
+		k    claimcheck.Contract
+	}{{"Claimstash", claimcheck.ContractClaimstash}, {"AWSPointer", claimcheck.ContractAWSPointer}} {
+		t.Run(contract.name, func(t *testing.T) {
+			claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
+				return &harness{r: r, c: ccsqs.New(r.sqs, c, ccsqs.OnReceiveError(func(context.Context, types.Message, error) {})), queues: map[string][2]string{}}
+			}, claimchecktest.Features{
+				MaxMessageBytes: ccsqs.DefaultMaxMessageBytes,
+				TextBodies:      true,
+				NewEngine:       func(t *testing.T) *stash.Engine { return r.engine(t) },
+				CheckerOptions:  []claimcheck.Option{claimcheck.WithContract(contract.k)},
+			})
+		})
+	}
 }
 
 type harness struct {
