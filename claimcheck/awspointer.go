@@ -68,13 +68,13 @@ const (
 // pointers, from the buckets of the s3 namespaces it may read (its own,
 // and those of AllowStore("s3", ...)).
 func WithContract(k Contract) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if k != ContractClaimstash && k != ContractAWSPointer {
 			return fmt.Errorf("claimcheck: unknown contract %d", k)
 		}
 		c.contract = k
 		return nil
-	}
+	})
 }
 
 // Contract returns the wire contract the checker writes.
@@ -154,6 +154,10 @@ func validPointer(p AWSPointer) error {
 	return nil
 }
 
+// schemeS3 is s3stash's scheme (s3stash.Scheme), named here so that this
+// package does not import the AWS SDK.
+const schemeS3 = "s3"
+
 // locator is what the AWS contract needs of the s3 backend: where a stash
 // key of a namespace lives (s3stash.Store has it).
 type locator interface {
@@ -161,7 +165,7 @@ type locator interface {
 }
 
 func (c *Checker) s3Backend() (driver.Driver, locator, error) {
-	d, ok := c.engine.Backend(stash.SchemeS3)
+	d, ok := c.engine.Backend(schemeS3)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: the AWS pointer contract needs an s3 backend", stash.ErrUnsupported)
 	}
@@ -178,7 +182,7 @@ func (c *Checker) awsPointerFor(address string) (AWSPointer, error) {
 	if err != nil {
 		return AWSPointer{}, err
 	}
-	if a.Scheme != stash.SchemeS3 {
+	if a.Scheme != schemeS3 {
 		return AWSPointer{}, fmt.Errorf("%w: the AWS pointer contract needs stashes on s3, this one went to %s", stash.ErrUnsupported, a.Scheme)
 	}
 	_, l, err := c.s3Backend()
@@ -209,7 +213,7 @@ func (c *Checker) offloadAWS(ctx context.Context, topic string, body []byte, h H
 	// The object must be the payload as it is: AWS's clients read it with
 	// a plain GetObject.
 	opts := append([]stash.CreateOption{stash.InNamespace(c.namespace), stash.NoInline()}, c.stashOpts...)
-	opts = append(opts, stash.WithCompression(stash.CompressionNone))
+	opts = append(opts, stash.Compress(stash.CompressionNone))
 	s, err := c.engine.Create(ctx, c.name(topic, h), body, opts...)
 	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Duration: c.now().Sub(start)}
 	if err == nil {
@@ -318,7 +322,7 @@ func (c *Checker) pointerStash(l locator, p AWSPointer) (ns, key string, ok bool
 		}
 		return ns, p.Key[len(prefix):], true
 	}
-	for ns := range c.allow[stash.SchemeS3] {
+	for ns := range c.allow[schemeS3] {
 		if ns == "*" {
 			continue
 		}
@@ -326,7 +330,7 @@ func (c *Checker) pointerStash(l locator, p AWSPointer) (ns, key string, ok bool
 			return ns, key, true
 		}
 	}
-	if c.allow[stash.SchemeS3]["*"] && stash.ValidateNamespace(p.Bucket) == nil {
+	if c.allow[schemeS3]["*"] && stash.ValidateNamespace(p.Bucket) == nil {
 		// Any namespace: only where namespaces are buckets.
 		if b, _ := l.Locate(p.Bucket, ""); b == p.Bucket {
 			return try(p.Bucket)

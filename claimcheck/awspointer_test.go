@@ -22,10 +22,12 @@ type located struct {
 
 func (l located) Locate(ns, key string) (string, string) { return ns, l.prefix + key }
 
+func (located) Scheme() string { return "s3" }
+
 func awsChecker(t *testing.T, opts ...claimcheck.Option) (*claimcheck.Checker, located) {
 	t.Helper()
 	st := located{Store: memstash.New(), prefix: "p/"}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, st), stash.WithNamespace("bucket-a"))
+	e, err := stash.New(stash.WithBackend(st), stash.WithNamespace("bucket-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func TestAWSPointerNeedsTheContract(t *testing.T) {
 		t.Fatalf("default contract: %v", err)
 	}
 	// And the AWS contract refuses an engine without s3.
-	e, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	e, _ := stash.New(stash.WithBackend(memstash.New()))
 	defer e.Close()
 	ac, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer), claimcheck.WithMode(claimcheck.Always))
 	if err != nil {
@@ -175,7 +177,7 @@ func TestAWSPointerNeedsTheContract(t *testing.T) {
 }
 
 func newMemChecker(t *testing.T) *claimcheck.Checker {
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	e, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		t.Fatal(err)
 	}

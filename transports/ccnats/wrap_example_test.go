@@ -21,7 +21,7 @@ func ExampleWrapConn() {
 		return
 	}
 	defer stop()
-	engine, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
 	defer engine.Close()
 	cc, _ := claimcheck.New(engine)
 

@@ -48,7 +48,7 @@ func (e *RehydrateError) Unwrap() error { return e.Err }
 type consumer struct {
 	sarama.Consumer
 	c    *claimcheck.Checker
-	opts []Option
+	opts []ConsumerOption
 }
 
 // WrapConsumer wraps a sarama.Consumer: every PartitionConsumer made by its
@@ -59,8 +59,8 @@ type consumer struct {
 //	consumer = ccsarama.WrapConsumer(consumer, checker) // new
 //
 // Everything else (Topics, Partitions, Pause, Close, ...) is the wrapped
-// consumer's. Options: WithTimeout, WithLogger.
-func WrapConsumer(c sarama.Consumer, cc *claimcheck.Checker, opts ...Option) sarama.Consumer {
+// consumer's. Options: WithTimeout, WithLogger, OnConsumeError.
+func WrapConsumer(c sarama.Consumer, cc *claimcheck.Checker, opts ...ConsumerOption) sarama.Consumer {
 	return &consumer{Consumer: c, c: cc, opts: opts}
 }
 
@@ -95,8 +95,10 @@ type partitionConsumer struct {
 // until they close).
 //
 // A message whose stash cannot be read is never delivered. The checker's
-// failure policy decides first: claimcheck.OnRehydrateFailure's handler may
-// take a permanent failure, and the partition goes on. Otherwise the
+// failure policy decides first (or, when given, OnConsumeError, as in
+// WrapConsumerGroupHandler): claimcheck.OnRehydrateFailure's handler may
+// take a permanent failure, or OnConsumeError return nil, and the
+// partition goes on. Otherwise the
 // failure is sent on Errors as a *sarama.ConsumerError whose Err is a
 // *RehydrateError, and:
 //   - a transient failure (a store that is down, a timeout) holds the
@@ -116,8 +118,8 @@ type partitionConsumer struct {
 // never dropped in silence.
 //
 // The checker's DeleteAfterAck is not applied: a plain consumer has no ack.
-func WrapPartitionConsumer(pc sarama.PartitionConsumer, cc *claimcheck.Checker, opts ...Option) sarama.PartitionConsumer {
-	o := newOptions(opts)
+func WrapPartitionConsumer(pc sarama.PartitionConsumer, cc *claimcheck.Checker, opts ...ConsumerOption) sarama.PartitionConsumer {
+	o := consumerOptions(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &partitionConsumer{
 		PartitionConsumer: pc, c: cc, o: o,
@@ -193,11 +195,16 @@ func (p *partitionConsumer) deliver(m *sarama.ConsumerMessage) {
 		if p.ctx.Err() != nil {
 			return // closing: not delivered
 		}
-		herr := p.c.RehydrateFailed(p.ctx, claimcheck.Failure{
-			Topic: m.Topic, Body: m.Value, Headers: ConsumerHeaders(m), Err: err, Message: m,
-		})
+		var herr error
+		if p.o.onConsumeError != nil {
+			herr = p.o.onConsumeError(p.ctx, m, err)
+		} else {
+			herr = p.c.RehydrateFailed(p.ctx, claimcheck.Failure{
+				Topic: m.Topic, Body: m.Value, Headers: ConsumerHeaders(m), Err: err, Message: m,
+			})
+		}
 		if herr == nil {
-			return // the checker's failure handler took it
+			return // the failure handler took it
 		}
 		permanent := claimcheck.IsPermanent(herr)
 		if permanent || !reported {

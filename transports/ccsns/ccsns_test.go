@@ -40,11 +40,11 @@ func ctxT(t testing.TB) context.Context {
 }
 
 func checker(t *testing.T, minio *miniotest.Server) *claimcheck.Checker {
-	st, err := s3stash.New(minio.Client(), &s3stash.Options{})
+	st, err := s3stash.New(minio.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, st), stash.WithNamespace(bucket))
+	e, err := stash.New(stash.WithBackend(st), stash.WithNamespace(bucket))
 	if err != nil {
 		t.Fatal(err)
 	}

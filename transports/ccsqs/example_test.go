@@ -23,11 +23,11 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store, err := s3stash.Open(ctx, &s3stash.Options{})
+	store, err := s3stash.Open(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeS3, store), stash.WithNamespace("my-large-payloads"))
+	engine, err := stash.New(stash.WithBackend(store), stash.WithNamespace("my-large-payloads"))
 	if err != nil {
 		log.Fatal(err)
 	}

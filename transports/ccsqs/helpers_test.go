@@ -51,11 +51,11 @@ func newRig(t *testing.T) *rig {
 // namespace per bucket (s3stash's default layout).
 func (r *rig) engine(t *testing.T) *stash.Engine {
 	t.Helper()
-	st, err := s3stash.New(r.s3, &s3stash.Options{})
+	st, err := s3stash.New(r.s3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, st), stash.WithNamespace(bucket))
+	e, err := stash.New(stash.WithBackend(st), stash.WithNamespace(bucket))
 	if err != nil {
 		t.Fatal(err)
 	}
