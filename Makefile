@@ -44,7 +44,7 @@ endif
 tools: $(MINIO_STAMP) python
 
 ## python: the Python test peers (objectstore-client, msgpack, boto3, pytest, moto's SQS/SNS
-## server, AWS's SQS extended client) in a virtualenv,
+## server, AWS's SQS and SNS extended clients) in a virtualenv,
 ## reinstalled when internal/pypeer/requirements.txt changes.
 PY_REQS  := internal/pypeer/requirements.txt
 PY_STAMP := $(TOOLS)/venv/.requirements
