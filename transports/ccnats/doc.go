@@ -68,7 +68,8 @@
 // # Options
 //
 // PublisherOption, HandlerOption and ConsumerOption keep the options of one
-// side from being passed to another. WithContext and WithTimeout
+// side from being passed to another. WrapConn, which is every side, takes a
+// ConnOption: every option is one. WithContext and WithTimeout
 // (DefaultTimeout) bound the stash I/O done where NATS gives no context:
 // in handlers and in the async publishes.
 package ccnats

@@ -57,10 +57,9 @@ var ErrRouted = errors.New("ccnats: message taken by the failure handler")
 // nats.go.
 type WrappedConn struct {
 	*nats.Conn
-	cc   *claimcheck.Checker
-	cfg  connConfig
-	js   *consumer // the JetStream side's policy, over legacyMsg
-	pubs base      // publishing context and timeout
+	cc  *claimcheck.Checker
+	cfg connConfig
+	js  *consumer // the JetStream side's policy, over legacyMsg
 }
 
 // WrapConn wraps nc. It refuses a connection whose server does not support
@@ -77,7 +76,6 @@ func WrapConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...ConnOption) (*Wrapp
 		o.applyConn(&c.cfg)
 	}
 	c.cfg.finish()
-	c.pubs = c.cfg.core.base
 	c.js = &consumer{cc: cc, cfg: c.cfg.js}
 	return c, nil
 }
@@ -98,7 +96,7 @@ func (c *WrappedConn) Publish(subj string, data []byte) error {
 // PublishMsg publishes m, offloading its body first if the checker says
 // so. m itself is not changed: an offloaded message is sent as a copy.
 func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
-	ctx, cancel := c.pubs.context()
+	ctx, cancel := c.cfg.core.context()
 	defer cancel()
 	out, err := offload(ctx, c.cc, m)
 	if err != nil {
@@ -123,7 +121,7 @@ func (c *WrappedConn) Request(subj string, data []byte, timeout time.Duration) (
 
 // RequestMsg is Request for a message with headers.
 func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
-	ctx, cancel := c.pubs.context()
+	ctx, cancel := c.cfg.core.context()
 	defer cancel()
 	out, err := offload(ctx, c.cc, m)
 	if err != nil {
@@ -157,7 +155,7 @@ func (c *WrappedConn) RequestMsgWithContext(ctx context.Context, m *nats.Msg) (*
 }
 
 func (c *WrappedConn) rehydrateReply(reply *nats.Msg) error {
-	ctx, cancel := c.pubs.context()
+	ctx, cancel := c.cfg.core.context()
 	defer cancel()
 	if _, err := c.rehydrateCore(ctx, reply); err != nil {
 		return err

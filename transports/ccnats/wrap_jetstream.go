@@ -51,7 +51,7 @@ func (j *JetStreamContext) Publish(subj string, data []byte, opts ...nats.PubOpt
 // PublishMsg is Publish for a message with headers. m itself is not
 // changed.
 func (j *JetStreamContext) PublishMsg(m *nats.Msg, opts ...nats.PubOpt) (*nats.PubAck, error) {
-	ctx, cancel := j.c.pubs.context()
+	ctx, cancel := j.c.cfg.core.context()
 	out, err := offload(ctx, j.c.cc, m)
 	cancel()
 	if err != nil {
@@ -69,7 +69,7 @@ func (j *JetStreamContext) PublishAsync(subj string, data []byte, opts ...nats.P
 
 // PublishMsgAsync is PublishAsync for a message with headers.
 func (j *JetStreamContext) PublishMsgAsync(m *nats.Msg, opts ...nats.PubOpt) (nats.PubAckFuture, error) {
-	ctx, cancel := j.c.pubs.context()
+	ctx, cancel := j.c.cfg.core.context()
 	out, err := offload(ctx, j.c.cc, m)
 	cancel()
 	if err != nil {
