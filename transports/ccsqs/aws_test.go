@@ -285,3 +285,33 @@ func TestReceiveFailure(t *testing.T) {
 		t.Fatalf("queue still holds the routed message: %v", attrs.Attributes)
 	}
 }
+
+// A checker in claimstash's contract never passes an extended client's
+// pointer on as the payload: it is a failure, reported.
+func TestPointerNeedsTheContract(t *testing.T) {
+	r := newRig(t)
+	url := r.queue(t, nil)
+	cc, err := claimcheck.New(r.engine(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	c := ccsqs.New(r.sqs, cc, ccsqs.OnReceiveError(func(_ context.Context, _ types.Message, err error) { errs <- err }))
+	body := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: "k"}))
+	if _, err := r.sqs.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
+		MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2})
+	if err != nil || len(out.Messages) != 0 {
+		t.Fatalf("received %d messages, %v; want none", len(out.Messages), err)
+	}
+	select {
+	case err := <-errs:
+		if !errors.Is(err, claimcheck.ErrNotAllowed) {
+			t.Fatalf("error %v, want claimcheck.ErrNotAllowed", err)
+		}
+	default:
+		t.Fatal("no error reported")
+	}
+}

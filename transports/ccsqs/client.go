@@ -245,11 +245,21 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 		return true
 	}
 	h := inPlace(m.MessageAttributes)
-	if !claimcheck.IsClaimChecked(h) && !(c.cc.Contract() == claimcheck.ContractAWSPointer && claimcheck.IsAWSPointer(h)) {
+	pointer := claimcheck.IsAWSPointer(h)
+	if !claimcheck.IsClaimChecked(h) && !pointer {
 		return true
 	}
 	body := aws.ToString(m.Body)
-	data, _, err := c.cc.Rehydrate(ctx, queue, []byte(body), h)
+	var data []byte
+	var err error
+	if pointer && c.cc.Contract() != claimcheck.ContractAWSPointer {
+		// Never hand an extended client's pointer on as if it were the
+		// payload.
+		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
+			"%w: the message is an AWS extended client's S3 pointer, and this checker does not read that contract", claimcheck.ErrNotAllowed)}
+	} else {
+		data, _, err = c.cc.Rehydrate(ctx, queue, []byte(body), h)
+	}
 	if err == nil {
 		sum := md5.Sum(data)
 		m.Body, m.MD5OfBody, m.MD5OfMessageAttributes = aws.String(string(data)), aws.String(hex.EncodeToString(sum[:])), nil

@@ -21,7 +21,9 @@
 // makes it offload a little earlier, WithMargin(0) makes it exact) and
 // claimcheck.Always their always-through-S3 mode. With claimstash's own
 // contract (the default), messages carry a stash address and the
-// claimstash-version and claimstash-size attributes, and any backend works.
+// claimstash-version and claimstash-size attributes, and any backend works;
+// an extended client's pointer that arrives there is a failure
+// (claimcheck.ErrNotAllowed), never a payload.
 //
 // # Limits
 //
