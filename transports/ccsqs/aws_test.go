@@ -226,6 +226,18 @@ func TestLimits(t *testing.T) {
 			}
 		}
 	})
+	t.Run("BatchNeverOffloaded", func(t *testing.T) {
+		url := r.queue(t, nil)
+		c := ccsqs.New(r.sqs, r.checker(t))
+		var entries []types.SendMessageBatchRequestEntry
+		for i := range 6 {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("e%d", i)), MessageBody: aws.String(text(200_000, uint64(i))),
+				MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.HeaderOffload: str(claimcheck.OffloadNever)}})
+		}
+		if _, err := c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); !errors.Is(err, ccsqs.ErrTooLarge) {
+			t.Fatalf("1.2 MB of entries that may not be offloaded: %v, want ErrTooLarge", err)
+		}
+	})
 }
 
 type observer func(claimcheck.Event)
