@@ -77,6 +77,12 @@ func WithContract(k Contract) Option {
 	})
 }
 
+// marked reports whether h marks a message this checker rehydrates: one in
+// claimstash's contract, or, under ContractAWSPointer, an AWS pointer.
+func (c *Checker) marked(h Headers) bool {
+	return IsClaimChecked(h) || c.contract == ContractAWSPointer && IsAWSPointer(h)
+}
+
 // Contract returns the wire contract the checker writes.
 func (c *Checker) Contract() Contract { return c.contract }
 

@@ -74,9 +74,10 @@ type Features struct {
 	// TextBodies makes every test body printable ASCII, for brokers whose
 	// messages are text (SQS, SNS).
 	TextBodies bool
-	// CheckerOptions are added to every checker the suite builds (a wire
-	// contract: claimcheck.WithContract). The wire checks accept either
-	// contract.
+	// CheckerOptions are added to every checker the suite builds, before
+	// the test's own (claimcheck.WithRetryDelay for a quick redelivery, a
+	// wire contract with claimcheck.WithContract, say). The wire checks
+	// accept either contract.
 	CheckerOptions []claimcheck.Option
 }
 

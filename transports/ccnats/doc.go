@@ -35,16 +35,17 @@
 // nc.JetStream() is the legacy JetStream context, claim-checked the same
 // way (JetStreamContext). WrappedConn.Rehydrate does one *nats.Msg that
 // arrived some other way. A message whose stash cannot be read never
-// reaches the application: a JetStream one is settled as below, a core one
-// is reported to OnError.
+// reaches the application: a JetStream one is settled as the checker
+// decides (below), a core one is dropped and logged.
 //
 // # Consuming
 //
 // MsgHandler decorates a nats.MsgHandler for core subscriptions and queue
 // groups (Conn.Subscribe and Conn.QueueSubscribe use it); the message is
 // rehydrated in place. Core NATS has no redelivery: a message whose stash
-// cannot be read is not handed to the handler and goes to the OnError
-// handler, and after that it is gone.
+// cannot be read is not handed to the handler, goes to the checker's
+// OnRehydrateFailure handler if it is permanent, and is otherwise logged and
+// gone.
 //
 // For JetStream, MessageHandler decorates the handler of Consumer.Consume,
 // Messages the iterator of Consumer.Messages, and Batch the result of
@@ -52,11 +53,12 @@
 // view of the message whose Data is the payload and whose Headers no longer
 // hold the contract; Ack, Nak, Term and Metadata act on the message as it
 // was delivered. A message whose stash cannot be read never reaches the
-// application: it is Nak'ed with a delay (NakDelay, DefaultNakDelay) so that
-// JetStream redelivers it, within the consumer's MaxDeliver, and, with
-// TermIfGone, terminated once the stash is known gone (stash.ErrNotFound).
-// A claimcheck.OnRehydrateFailure handler on the checker takes precedence:
-// a message it takes is Ack'ed.
+// application. The checker decides what it means (claimcheck.Checker.Decide,
+// given the delivery count) and the decorators translate: Redeliver is
+// NakWithDelay of the checker's RetryDelay (claimcheck.DefaultRetryDelay), so
+// JetStream redelivers it within the consumer's MaxDeliver; Handled (its
+// OnRehydrateFailure handler took it) is Ack; Discard (claimcheck.DiscardAfter)
+// is Term. The decorators have no failure options of their own.
 //
 // # Headers
 //
@@ -67,9 +69,8 @@
 //
 // # Options
 //
-// PublisherOption, HandlerOption and ConsumerOption keep the options of one
-// side from being passed to another. WrapConn, which is every side, takes a
-// ConnOption: every option is one. WithContext and WithTimeout
-// (DefaultTimeout) bound the stash I/O done where NATS gives no context:
-// in handlers and in the async publishes.
+// Every wrapper and decorator, WrapConn included, takes the same Options:
+// WithContext and WithTimeout (DefaultTimeout) bound the stash I/O done
+// where NATS gives no context (in handlers and in the async publishes);
+// WithLogger reports what cannot be returned.
 package ccnats

@@ -12,11 +12,12 @@ import (
 	"github.com/claimstash/claimstash/claimcheck"
 )
 
-// ErrRouted is what WrappedConn.Rehydrate returns for a message whose stash
-// could not be read and that the checker's claimcheck.OnRehydrateFailure
-// handler took (and, for a JetStream message, that was acknowledged): do
-// not handle it, and there is nothing to report.
-var ErrRouted = errors.New("ccnats: message taken by the failure handler")
+// ErrHandled is what WrappedConn.Rehydrate returns for a message whose
+// stash could not be read and that the checker's
+// claimcheck.OnRehydrateFailure handler took (claimcheck.Handled; a
+// JetStream message is then acknowledged): do not handle it, and there is
+// nothing to report.
+var ErrHandled = errors.New("ccnats: message taken by the failure handler")
 
 // WrappedConn is a *nats.Conn whose publishes and subscriptions are
 // claim-checked, with nats.go's own method set, so that an existing
@@ -37,12 +38,13 @@ var ErrRouted = errors.New("ccnats: message taken by the failure handler")
 //
 // A message whose stash cannot be read never reaches a handler, a channel
 // or a NextMsg caller. The checker decides what happens to it
-// (claimcheck.OnRehydrateFailure takes the permanent failures it is given;
-// everything else is a failure to report): a JetStream message (one with a
-// JetStream ack subject) is then Nak'ed with a delay so that it is
-// redelivered, or terminated under TermIfGone, and its error goes to
-// OnConsumeError (or OnError when only that is set); a core NATS message,
-// which nothing redelivers, is dropped and its error goes to OnError.
+// (claimcheck.Checker.Decide), and the wrapper carries the decision out: a
+// JetStream message (one with a JetStream ack subject) is Ack'ed when the
+// checker's failure handler took it, terminated when the checker discards
+// it (claimcheck.DiscardAfter), and otherwise Nak'ed with the checker's
+// RetryDelay so that it is redelivered; a core NATS message, which nothing
+// redelivers, is dropped. Either way the error is logged (WithLogger), and
+// the checker's observer sees it.
 //
 // Not covered: Msg.Respond and Msg.RespondMsg, which publish through the
 // raw connection (use wc.Publish(m.Reply, data) to reply with a
@@ -58,26 +60,20 @@ var ErrRouted = errors.New("ccnats: message taken by the failure handler")
 type WrappedConn struct {
 	*nats.Conn
 	cc  *claimcheck.Checker
-	cfg connConfig
-	js  *consumer // the JetStream side's policy, over legacyMsg
+	cfg base
+	js  *consumer // the JetStream side, over legacyMsg
 }
 
 // WrapConn wraps nc. It refuses a connection whose server does not support
 // headers (ErrHeadersNotSupported).
-func WrapConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...ConnOption) (*WrappedConn, error) {
+func WrapConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...Option) (*WrappedConn, error) {
 	if nc == nil || cc == nil {
 		return nil, errors.New("ccnats: WrapConn: nil connection or checker")
 	}
 	if !nc.HeadersSupported() {
 		return nil, ErrHeadersNotSupported
 	}
-	c := &WrappedConn{Conn: nc, cc: cc, cfg: newConnConfig()}
-	for _, o := range opts {
-		o.applyConn(&c.cfg)
-	}
-	c.cfg.finish()
-	c.js = &consumer{cc: cc, cfg: c.cfg.js}
-	return c, nil
+	return &WrappedConn{Conn: nc, cc: cc, cfg: newBase(opts), js: newConsumer(cc, opts)}, nil
 }
 
 // Checker returns the claim checker.
@@ -96,7 +92,7 @@ func (c *WrappedConn) Publish(subj string, data []byte) error {
 // PublishMsg publishes m, offloading its body first if the checker says
 // so. m itself is not changed: an offloaded message is sent as a copy.
 func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
-	ctx, cancel := c.cfg.core.context()
+	ctx, cancel := c.cfg.context()
 	defer cancel()
 	out, err := offload(ctx, c.cc, m)
 	if err != nil {
@@ -121,7 +117,7 @@ func (c *WrappedConn) Request(subj string, data []byte, timeout time.Duration) (
 
 // RequestMsg is Request for a message with headers.
 func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
-	ctx, cancel := c.cfg.core.context()
+	ctx, cancel := c.cfg.context()
 	defer cancel()
 	out, err := offload(ctx, c.cc, m)
 	if err != nil {
@@ -155,12 +151,10 @@ func (c *WrappedConn) RequestMsgWithContext(ctx context.Context, m *nats.Msg) (*
 }
 
 func (c *WrappedConn) rehydrateReply(reply *nats.Msg) error {
-	ctx, cancel := c.cfg.core.context()
+	ctx, cancel := c.cfg.context()
 	defer cancel()
-	if _, err := c.rehydrateCore(ctx, reply); err != nil {
-		return err
-	}
-	return nil
+	_, err := c.rehydrateCore(ctx, reply)
+	return err
 }
 
 // Subscribe subscribes cb to subj; claim-checked messages reach cb
@@ -271,18 +265,18 @@ func send(ch chan *nats.Msg, m *nats.Msg) bool {
 // the contract headers are removed. It returns nil when m may be handled
 // (a message that is not claim-checked is left as it is). Otherwise m must
 // not be handled: for a JetStream message, the checker's decision has
-// already been carried out (Nak with a delay, or Term under TermIfGone) and
+// already been carried out (Nak with the checker's RetryDelay, or Term) and
 // the error says so (ErrTerminated once terminated); an error matching
-// ErrRouted means the checker's failure handler took the message. The
-// error is not passed to OnError or OnConsumeError: the caller has it.
+// ErrHandled means the checker's failure handler took the message. The
+// error is not logged: the caller has it.
 func (c *WrappedConn) Rehydrate(ctx context.Context, m *nats.Msg) error {
 	if m == nil {
 		return nats.ErrInvalidMsg
 	}
 	if isJetStream(m) {
 		r, err := c.js.rehydrate(ctx, legacyMsg{m})
-		if err == errRouted {
-			return ErrRouted
+		if err == errHandled {
+			return ErrHandled
 		}
 		if err != nil {
 			return err
@@ -303,7 +297,7 @@ func (c *WrappedConn) deliver(m *nats.Msg) (addr string, ok bool) {
 	if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
 		return "", true
 	}
-	ctx, cancel := c.cfg.core.context()
+	ctx, cancel := c.cfg.context()
 	defer cancel()
 	if isJetStream(m) {
 		r, ok := c.js.rehydrateOrReport(ctx, legacyMsg{m})
@@ -317,8 +311,8 @@ func (c *WrappedConn) deliver(m *nats.Msg) (addr string, ok bool) {
 	}
 	addr, err := c.rehydrateCore(ctx, m)
 	if err != nil {
-		if !errors.Is(err, ErrRouted) {
-			c.cfg.core.onError(m, err)
+		if !errors.Is(err, ErrHandled) {
+			c.cfg.logger.Error("ccnats: message dropped", "subject", m.Subject, "err", err)
 		}
 		return "", false
 	}
@@ -331,31 +325,29 @@ func (c *WrappedConn) handled(m *nats.Msg, addr string) {
 	if addr == "" || !c.cc.DeletesAfterAck() {
 		return
 	}
-	ctx, cancel := c.cfg.core.context()
+	ctx, cancel := c.cfg.context()
 	defer cancel()
 	if err := c.cc.Acked(ctx, addr); err != nil {
-		c.cfg.core.onError(m, err)
+		c.cfg.logger.Warn("ccnats: deleting the stash of a handled message", "subject", m.Subject, "err", err)
 	}
 }
 
 // rehydrateCore rehydrates a core NATS message in place and returns its
-// stash address. A failure goes through the checker's failure policy: the
-// error it returns, or ErrRouted when its handler took the message.
+// stash address. On a failure the checker decides: ErrHandled when its
+// handler took the message, the error otherwise (nothing can redeliver a
+// core message, so Redeliver and Discard come to the same).
 func (c *WrappedConn) rehydrateCore(ctx context.Context, m *nats.Msg) (string, error) {
 	if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
 		return "", nil
 	}
-	h := Header(m.Header)
-	data, addr, err := c.cc.Rehydrate(ctx, m.Subject, m.Data, h)
-	if err != nil {
-		f := claimcheck.Failure{Topic: m.Subject, Body: m.Data, Headers: h, Err: err, Message: m}
-		if herr := c.cc.RehydrateFailed(ctx, f); herr != nil {
-			return "", herr
-		}
-		return "", ErrRouted
+	addr, d, err := c.cc.RehydrateInPlace(ctx, claimcheck.Incoming{Topic: m.Subject, Body: &m.Data, Headers: Header(m.Header), Message: m})
+	switch d {
+	case claimcheck.Deliver:
+		return addr, nil
+	case claimcheck.Handled:
+		return "", ErrHandled
 	}
-	m.Data = data
-	return addr, nil
+	return "", err
 }
 
 // isJetStream reports whether m was delivered by a JetStream consumer (and

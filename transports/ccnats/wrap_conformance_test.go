@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/claimcheck/claimchecktest"
@@ -24,7 +23,7 @@ func TestConformanceWrappedConn(t *testing.T) {
 	for _, mode := range []string{"callback", "chan", "sync"} {
 		t.Run(mode, func(t *testing.T) {
 			claimchecktest.RunConformanceTests(t, func(t *testing.T, cc *claimcheck.Checker) claimchecktest.Harness {
-				wc, err := ccnats.WrapConn(srv.Connect(t), cc, ccnats.OnError(func(*nats.Msg, error) {}))
+				wc, err := ccnats.WrapConn(srv.Connect(t), cc, ccnats.WithLogger(quiet))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -39,8 +38,7 @@ func TestConformanceLegacyJetStream(t *testing.T) {
 	for _, mode := range []string{"push", "sync", "chan", "pull", "fetchbatch"} {
 		t.Run(mode, func(t *testing.T) {
 			claimchecktest.RunConformanceTests(t, func(t *testing.T, cc *claimcheck.Checker) claimchecktest.Harness {
-				wc, err := ccnats.WrapConn(srv.Connect(t), cc, ccnats.NakDelay(100*time.Millisecond),
-					ccnats.OnConsumeError(func(jetstream.Msg, error) {}))
+				wc, err := ccnats.WrapConn(srv.Connect(t), cc, ccnats.WithLogger(quiet))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -53,7 +51,8 @@ func TestConformanceLegacyJetStream(t *testing.T) {
 					t.Fatal(err)
 				}
 				return &legacyHarness{js: js, raw: raw, mode: mode}
-			}, claimchecktest.Features{MaxMessageBytes: 1 << 20})
+			}, claimchecktest.Features{MaxMessageBytes: 1 << 20,
+				CheckerOptions: []claimcheck.Option{claimcheck.WithRetryDelay(100 * time.Millisecond)}})
 		})
 	}
 }

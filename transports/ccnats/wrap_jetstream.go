@@ -12,11 +12,11 @@ import (
 // FetchBatch) deliver rehydrated messages. Streams, consumers, key-value
 // and object stores are the embedded context's, not claim-checked.
 //
-// A message whose stash cannot be read never reaches the application: the
-// checker's failure handler takes it (and it is Ack'ed), or it is Nak'ed
-// with a delay (NakDelay) for JetStream to redeliver within the consumer's
-// MaxDeliver, or terminated under TermIfGone; the error goes to
-// OnConsumeError (or OnError). A callback subscription without
+// A message whose stash cannot be read never reaches the application: as
+// the checker decides, it is Ack'ed (its failure handler took it),
+// terminated (claimcheck.DiscardAfter) or Nak'ed with the checker's
+// RetryDelay for JetStream to redeliver within the consumer's MaxDeliver;
+// the error is logged. A callback subscription without
 // nats.ManualAck still acknowledges each message its callback handled, as
 // nats.go does; a message settled here is not acknowledged again.
 type JetStreamContext struct {
@@ -32,7 +32,7 @@ func (c *WrappedConn) JetStream(opts ...nats.JSOpt) (*JetStreamContext, error) {
 		return nil, err
 	}
 	if c.cc.DeletesAfterAck() {
-		c.cfg.core.logger.Warn("ccnats: the checker deletes stashes after ack, but JetStream messages are acknowledged by nats.go directly: their stashes are left to their TTL")
+		c.cfg.logger.Warn("ccnats: the checker deletes stashes after ack, but JetStream messages are acknowledged by nats.go directly: their stashes are left to their TTL")
 	}
 	return &JetStreamContext{JetStreamContext: js, c: c}, nil
 }
@@ -51,7 +51,7 @@ func (j *JetStreamContext) Publish(subj string, data []byte, opts ...nats.PubOpt
 // PublishMsg is Publish for a message with headers. m itself is not
 // changed.
 func (j *JetStreamContext) PublishMsg(m *nats.Msg, opts ...nats.PubOpt) (*nats.PubAck, error) {
-	ctx, cancel := j.c.cfg.core.context()
+	ctx, cancel := j.c.cfg.context()
 	out, err := offload(ctx, j.c.cc, m)
 	cancel()
 	if err != nil {
@@ -69,7 +69,7 @@ func (j *JetStreamContext) PublishAsync(subj string, data []byte, opts ...nats.P
 
 // PublishMsgAsync is PublishAsync for a message with headers.
 func (j *JetStreamContext) PublishMsgAsync(m *nats.Msg, opts ...nats.PubOpt) (nats.PubAckFuture, error) {
-	ctx, cancel := j.c.cfg.core.context()
+	ctx, cancel := j.c.cfg.context()
 	out, err := offload(ctx, j.c.cc, m)
 	cancel()
 	if err != nil {

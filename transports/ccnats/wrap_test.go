@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/internal/natstest"
@@ -67,9 +66,9 @@ func TestWrappedConnRequestReply(t *testing.T) {
 // connection.
 func TestWrappedConnSyncFailure(t *testing.T) {
 	srv := natstest.Start(t)
-	cc, _ := newChecker(t)
 	errs := make(chan error, 4)
-	wc, err := ccnats.WrapConn(srv.Connect(t), cc, ccnats.OnError(func(_ *nats.Msg, err error) { errs <- err }))
+	cc, _ := newChecker(t, failures(errs))
+	wc, err := ccnats.WrapConn(srv.Connect(t), cc, ccnats.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +99,7 @@ func TestWrappedConnSyncFailure(t *testing.T) {
 	}
 	equalBody(t, m.Data, big)
 	if err := recv(t, errs, 5*time.Second); !errors.Is(err, stash.ErrNotFound) {
-		t.Fatalf("OnError got %v, want stash.ErrNotFound", err)
+		t.Fatalf("failure %v, want stash.ErrNotFound", err)
 	}
 
 	// The same two messages, off the raw connection, through Rehydrate.
@@ -111,6 +110,7 @@ func TestWrappedConnSyncFailure(t *testing.T) {
 	if err := wc.Rehydrate(ctxT(t), m); !errors.Is(err, stash.ErrNotFound) {
 		t.Fatalf("Rehydrate of a gone stash: %v, want stash.ErrNotFound", err)
 	}
+	<-errs // the observer's view of the same failure
 	if _, ok := m.Header[claimcheck.HeaderVersion]; !ok {
 		t.Error("a failed Rehydrate changed the message")
 	}
@@ -127,12 +127,12 @@ func TestWrappedConnSyncFailure(t *testing.T) {
 	equalBody(t, m.Data, big)
 	select {
 	case err := <-errs:
-		t.Fatalf("Rehydrate reported to OnError: %v", err)
+		t.Fatalf("a good message failed: %v", err)
 	default:
 	}
 }
 
-// With a failure handler on the checker, Rehydrate says ErrRouted.
+// With a failure handler on the checker, Rehydrate says ErrHandled.
 func TestWrappedConnRehydrateRouted(t *testing.T) {
 	srv := natstest.Start(t)
 	routed := make(chan claimcheck.Failure, 1)
@@ -145,19 +145,19 @@ func TestWrappedConnRehydrateRouted(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := goneMsg(cc, "r")
-	if err := wc.Rehydrate(ctxT(t), m); !errors.Is(err, ccnats.ErrRouted) {
-		t.Fatalf("Rehydrate: %v, want ErrRouted", err)
+	if err := wc.Rehydrate(ctxT(t), m); !errors.Is(err, ccnats.ErrHandled) {
+		t.Fatalf("Rehydrate: %v, want ErrHandled", err)
 	}
 	if f := recv(t, routed, time.Second); f.Message != m || !errors.Is(f.Err, stash.ErrNotFound) {
 		t.Fatalf("failure %+v", f)
 	}
 }
 
-func legacySetup(t *testing.T, opts ...ccnats.ConnOption) (*ccnats.JetStreamContext, nats.JetStreamContext, *claimcheck.Checker) {
+func legacySetup(t *testing.T, opts ...claimcheck.Option) (*ccnats.JetStreamContext, nats.JetStreamContext, *claimcheck.Checker) {
 	t.Helper()
 	srv := natstest.Start(t)
-	cc, _ := newChecker(t)
-	wc, err := ccnats.WrapConn(srv.Connect(t), cc, opts...)
+	cc, _ := newChecker(t, opts...)
+	wc, err := ccnats.WrapConn(srv.Connect(t), cc, ccnats.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,13 +175,11 @@ func legacySetup(t *testing.T, opts ...ccnats.ConnOption) (*ccnats.JetStreamCont
 	return js, raw, cc
 }
 
-// A pulled message whose stash is gone is Nak'ed with the delay and comes
-// back; it never reaches the application. Errors go to OnError when
-// OnConsumeError is not set.
+// A pulled message whose stash is gone is Nak'ed with the checker's retry
+// delay and comes back; it never reaches the application.
 func TestLegacyFetchNakAndRedeliver(t *testing.T) {
 	errs := make(chan error, 8)
-	js, raw, cc := legacySetup(t, ccnats.NakDelay(50*time.Millisecond),
-		ccnats.OnError(func(m *nats.Msg, err error) { errs <- err }))
+	js, raw, cc := legacySetup(t, claimcheck.WithRetryDelay(50*time.Millisecond), failures(errs))
 	if _, err := raw.PublishMsg(goneMsg(cc, "l.a")); err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +202,11 @@ func TestLegacyFetchNakAndRedeliver(t *testing.T) {
 	}
 }
 
-// TermIfGone terminates the message: it is not redelivered.
-func TestLegacyTermIfGone(t *testing.T) {
+// With claimcheck.DiscardAfter the message is terminated: it is not
+// redelivered.
+func TestLegacyDiscardTerminates(t *testing.T) {
 	errs := make(chan error, 8)
-	js, raw, cc := legacySetup(t, ccnats.TermIfGone(1),
-		ccnats.OnConsumeError(func(m jetstream.Msg, err error) { errs <- err }))
+	js, raw, cc := legacySetup(t, claimcheck.DiscardAfter(1), failures(errs))
 	if _, err := raw.PublishMsg(goneMsg(cc, "l.t")); err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +218,8 @@ func TestLegacyTermIfGone(t *testing.T) {
 	if m, err := sub.NextMsg(2 * time.Second); !errors.Is(err, nats.ErrTimeout) {
 		t.Fatalf("NextMsg: %v, %v; want a timeout", m, err)
 	}
-	if err := recv(t, errs, time.Second); !errors.Is(err, ccnats.ErrTerminated) || !errors.Is(err, stash.ErrNotFound) {
-		t.Fatalf("error %v, want ErrTerminated and stash.ErrNotFound", err)
+	if err := recv(t, errs, time.Second); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("error %v, want stash.ErrNotFound", err)
 	}
 	info, err := sub.ConsumerInfo()
 	if err != nil {
@@ -237,8 +235,7 @@ func TestLegacyTermIfGone(t *testing.T) {
 // behind its back, so it is redelivered.
 func TestLegacyPushAutoAckDoesNotAckFailures(t *testing.T) {
 	errs := make(chan error, 8)
-	js, raw, cc := legacySetup(t, ccnats.NakDelay(50*time.Millisecond),
-		ccnats.OnConsumeError(func(m jetstream.Msg, err error) { errs <- err }))
+	js, raw, cc := legacySetup(t, claimcheck.WithRetryDelay(50*time.Millisecond), failures(errs))
 	if _, err := raw.PublishMsg(goneMsg(cc, "l.p")); err != nil {
 		t.Fatal(err)
 	}

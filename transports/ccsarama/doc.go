@@ -31,10 +31,12 @@
 // WrapConsumerGroupHandler rehydrates each message before your
 // ConsumeClaim sees it. A message whose stash cannot be read (gone,
 // expired, tampered with, or in a store this consumer may not read) is
-// never delivered, so it cannot be marked: by default the claim stops,
-// ConsumeClaim returns the error and the group's committed offset stays on
-// that message (OnConsumeError and claimcheck.OnRehydrateFailure can route it
-// and skip it instead).
+// never delivered, so it cannot be marked. The checker decides what it
+// means (claimcheck.Checker.Decide) and the wrapper translates: Redeliver
+// (the default) stops the claim, ConsumeClaim returns the error and the
+// group's committed offset stays on that message; Handled (the checker's
+// OnRehydrateFailure handler routed it) and Discard (claimcheck.DiscardAfter)
+// skip it. The wrapper has no failure options of its own.
 //
 // A plain sarama.Consumer is wrapped in one line, as otelsarama does it:
 //
@@ -43,10 +45,10 @@
 //
 // WrapConsumer wraps each PartitionConsumer it makes with
 // WrapPartitionConsumer, whose Messages channel yields rehydrated messages
-// in order and never a still claim-checked one. A failure goes to the
-// checker's policy, then to Errors as a *sarama.ConsumerError holding a
-// *RehydrateError: a transient one holds the partition and is retried until
-// the stash can be read, a permanent one is skipped.
+// in order and never a still claim-checked one. A failure goes to Errors as
+// a *sarama.ConsumerError holding a *RehydrateError, and the checker
+// decides: Redeliver holds the partition and retries the message until its
+// stash can be read, Discard (claimcheck.DiscardAfter) and Handled skip it.
 //
 // The drop-in ConsumerInterceptor cannot hold a message back: one whose
 // stash cannot be read is delivered still claim-checked (its value is the
@@ -62,6 +64,7 @@
 // stash's TTL does. Compaction and tombstones are unaffected (a nil value is
 // never offloaded), but a compacted topic keeps the address of the latest
 // value only; give stashes a TTL at least as long as your consumers may lag.
-// For the same reason the checker's DeleteAfterAck is not applied here:
-// any group, or an offset reset, may read a message again.
+// For the same reason the checker's DeleteAfterAck (applied when the handler
+// marks a message) suits one consumer group without offset resets only: any
+// other group, or a reset, may read a message again.
 package ccsarama

@@ -26,9 +26,9 @@ const (
 type RehydrateError struct {
 	// Message is the message as it came from Kafka, still claim-checked.
 	Message *sarama.ConsumerMessage
-	// Skipped is true when the message was given up on (the failure is
-	// permanent: see claimcheck.IsPermanent) and the partition went on
-	// past it; false when the wrapper holds the partition and retries it.
+	// Skipped is true when the checker gave up on the message
+	// (claimcheck.Discard) and the partition went on past it; false when
+	// the wrapper holds the partition and retries it (claimcheck.Redeliver).
 	Skipped bool
 	Err     error
 }
@@ -59,7 +59,7 @@ type consumer struct {
 //	consumer = ccsarama.WrapConsumer(consumer, checker) // new
 //
 // Everything else (Topics, Partitions, Pause, Close, ...) is the wrapped
-// consumer's. Options: WithTimeout, WithLogger, OnConsumeError.
+// consumer's. Options: WithTimeout, WithLogger.
 func WrapConsumer(c sarama.Consumer, cc *claimcheck.Checker, opts ...ConsumerOption) sarama.Consumer {
 	return &consumer{Consumer: c, c: cc, opts: opts}
 }
@@ -94,23 +94,21 @@ type partitionConsumer struct {
 // used as with sarama (after AsyncClose, keep reading Messages and Errors
 // until they close).
 //
-// A message whose stash cannot be read is never delivered. The checker's
-// failure policy decides first (or, when given, OnConsumeError, as in
-// WrapConsumerGroupHandler): claimcheck.OnRehydrateFailure's handler may
-// take a permanent failure, or OnConsumeError return nil, and the
-// partition goes on. Otherwise the
-// failure is sent on Errors as a *sarama.ConsumerError whose Err is a
-// *RehydrateError, and:
-//   - a transient failure (a store that is down, a timeout) holds the
-//     partition: the message is retried, DefaultRetryMin doubling to
-//     DefaultRetryMax apart, and delivered once its stash can be read;
-//     nothing behind it is delivered meanwhile, so no offset the
-//     application commits can pass it;
-//   - a permanent failure (the stash is gone, the address is refused, the
-//     bytes do not match) is skipped, RehydrateError.Skipped set: Kafka
-//     cannot redeliver it, and holding the partition would stop it for
-//     good. The error carries the message, so it can be recorded or
-//     replayed.
+// A message whose stash cannot be read is never delivered. The checker
+// decides what it means (claimcheck.Checker.Decide, with the
+// *sarama.ConsumerMessage as Failure.Message and the attempts so far as
+// Failure.Deliveries) and the wrapper translates:
+//   - Redeliver (every transient failure, and by default every failure)
+//     holds the partition: the error is sent on Errors as a
+//     *sarama.ConsumerError whose Err is a *RehydrateError, and the message
+//     is retried, DefaultRetryMin doubling to DefaultRetryMax apart, and
+//     delivered once its stash can be read; nothing behind it is delivered
+//     meanwhile, so no offset the application commits can pass it;
+//   - Discard (claimcheck.DiscardAfter: give up after that many attempts)
+//     skips it, after sending the error on Errors with
+//     RehydrateError.Skipped set; the error carries the message, so it can
+//     be recorded or replayed;
+//   - Handled (the checker's OnRehydrateFailure handler took it) skips it.
 //
 // Errors of the wrapped consumer pass through unchanged. With
 // Consumer.Return.Errors false (sarama's default), read Errors anyway, or
@@ -185,34 +183,28 @@ func (p *partitionConsumer) run() {
 func (p *partitionConsumer) deliver(m *sarama.ConsumerMessage) {
 	wait := DefaultRetryMin
 	reported := false
-	for {
+	for attempt := 1; ; attempt++ {
 		rctx, cancel := p.o.withTimeout(p.ctx)
-		err := rehydrate(rctx, p.c, m)
+		_, d, err := p.c.RehydrateInPlace(rctx, claimcheck.Incoming{
+			Topic: m.Topic, Body: &m.Value, Headers: ConsumerHeaders(m), Deliveries: attempt, Message: m,
+		})
 		cancel()
-		if err == nil {
+		if d == claimcheck.Deliver {
 			break
 		}
 		if p.ctx.Err() != nil {
 			return // closing: not delivered
 		}
-		var herr error
-		if p.o.onConsumeError != nil {
-			herr = p.o.onConsumeError(p.ctx, m, err)
-		} else {
-			herr = p.c.RehydrateFailed(p.ctx, claimcheck.Failure{
-				Topic: m.Topic, Body: m.Value, Headers: ConsumerHeaders(m), Err: err, Message: m,
-			})
-		}
-		if herr == nil {
-			return // the failure handler took it
-		}
-		permanent := claimcheck.IsPermanent(herr)
-		if permanent || !reported {
-			p.report(m, &RehydrateError{Message: m, Skipped: permanent, Err: herr})
-			reported = true
-		}
-		if permanent {
+		switch d {
+		case claimcheck.Handled:
+			return // the checker's failure handler took it
+		case claimcheck.Discard:
+			p.report(m, &RehydrateError{Message: m, Skipped: true, Err: err})
 			return
+		}
+		if !reported {
+			p.report(m, &RehydrateError{Message: m, Err: err})
+			reported = true
 		}
 		select {
 		case <-time.After(wait):

@@ -188,18 +188,22 @@ func TestPlainConsumerTransientHolds(t *testing.T) {
 	}
 }
 
-// A stash that is gone is reported, skipped, and the partition goes on.
-func TestPlainConsumerPermanentSkipped(t *testing.T) {
-	c, _ := newChecker(t)
+// A stash that is gone is retried as the checker decides (Redeliver) until
+// claimcheck.DiscardAfter gives up on it: reported, skipped, and the
+// partition goes on.
+func TestPlainConsumerDiscardAfter(t *testing.T) {
+	c, _ := newChecker(t, claimcheck.DiscardAfter(2))
 	gone := &sarama.ProducerMessage{Topic: "plain-gone", Value: sarama.StringEncoder("mem://" + c.Engine().Namespace() + "/gone.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
 		Headers: []sarama.RecordHeader{
 			{Key: []byte(claimcheck.HeaderVersion), Value: []byte(claimcheck.ContractVersion)},
 			{Key: []byte(claimcheck.HeaderSize), Value: []byte("10")},
 		}}
 	pc := plainSetup(t, c, "plain-gone", gone, &sarama.ProducerMessage{Topic: "plain-gone", Value: sarama.StringEncoder("after")})
-	re := consumerError(t, pc)
-	if !re.Skipped || !errors.Is(re, stash.ErrNotFound) {
-		t.Fatalf("error %v (skipped %v): want a skipped stash.ErrNotFound", re, re.Skipped)
+	if re := consumerError(t, pc); re.Skipped || !errors.Is(re, stash.ErrNotFound) {
+		t.Fatalf("first attempt: %v (skipped %v): want a retried stash.ErrNotFound", re, re.Skipped)
+	}
+	if re := consumerError(t, pc); !re.Skipped || !errors.Is(re, stash.ErrNotFound) {
+		t.Fatalf("second attempt: %v (skipped %v): want a skipped stash.ErrNotFound", re, re.Skipped)
 	}
 	if got := receive(t, pc.Messages(), 1, 10*time.Second); string(got[0].Value) != "after" || got[0].Offset != 1 {
 		t.Fatalf("got offset %d %q, want offset 1 \"after\"", got[0].Offset, got[0].Value)

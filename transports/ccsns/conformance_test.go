@@ -3,6 +3,7 @@ package ccsns_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/claimcheck/claimchecktest"
@@ -48,7 +48,7 @@ func TestConformance(t *testing.T) {
 		t.Run(contract.name, func(t *testing.T) {
 			claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
 				return &harness{sns: rawSNS, sqs: rawSQS, pub: ccsns.New(rawSNS, c),
-					sub:    ccsqs.New(rawSQS, c, ccsqs.OnReceiveError(func(context.Context, sqstypes.Message, error) {})),
+					sub:    ccsqs.New(rawSQS, c, ccsqs.WithLogger(slog.New(slog.DiscardHandler))),
 					topics: map[string]topicQueues{}}
 			}, claimchecktest.Features{
 				MaxMessageBytes: ccsns.DefaultMaxMessageBytes,

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -244,22 +243,21 @@ type observer func(claimcheck.Event)
 
 func (o observer) Observe(_ context.Context, ev claimcheck.Event) { o(ev) }
 
-// A pointer to an object that is gone is not returned; the error is
-// reported and the message stays in the queue (with WithRetryVisibility(0)
-// it is back at once). The S3 object of a good message is never deleted.
+// A pointer to an object that is gone is not returned; the checker's
+// decision is carried out: Redeliver makes it visible again after the retry
+// delay (here at once), Handled deletes it, and so does Discard once the
+// receive count reaches DiscardAfter.
 func TestReceiveFailure(t *testing.T) {
 	r := newRig(t)
-	url := r.queue(t, nil)
-	var mu sync.Mutex
-	var errs []error
-	c := ccsqs.New(r.sqs, r.checker(t), ccsqs.WithRetryVisibility(0),
-		ccsqs.OnReceiveError(func(_ context.Context, _ types.Message, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
-	body := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: "never-written"}))
-	if _, err := r.sqs.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
-		MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(10)}}); err != nil {
-		t.Fatal(err)
+	send := func(url string) {
+		body := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: "never-written"}))
+		if _, err := r.sqs.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
+			MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(10)}}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for range 2 {
+	receiveNone := func(c *ccsqs.Client, url string) {
+		t.Helper()
 		out, err := c.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2})
 		if err != nil {
 			t.Fatal(err)
@@ -268,33 +266,74 @@ func TestReceiveFailure(t *testing.T) {
 			t.Fatalf("a message whose object is gone was returned: %q", aws.ToString(out.Messages[0].Body))
 		}
 	}
-	mu.Lock()
-	if len(errs) != 2 || !errors.Is(errs[0], stash.ErrNotFound) {
-		t.Fatalf("errors %v, want two stash.ErrNotFound (the message came back)", errs)
+	inQueue := func(url string) string {
+		t.Helper()
+		attrs, err := r.sqs.GetQueueAttributes(ctxT(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return attrs.Attributes["ApproximateNumberOfMessages"] + "+" + attrs.Attributes["ApproximateNumberOfMessagesNotVisible"]
 	}
-	mu.Unlock()
 
-	// With a failure handler, the message is taken and deleted from the
-	// queue.
-	var routed []claimcheck.Failure
-	c = ccsqs.New(r.sqs, r.checker(t, claimcheck.OnRehydrateFailure(func(_ context.Context, f claimcheck.Failure) error {
-		routed = append(routed, f)
+	t.Run("Redeliver", func(t *testing.T) {
+		url := r.queue(t, nil)
+		send(url)
+		errs := make(chan error, 4)
+		c := ccsqs.New(r.sqs, r.checker(t, claimcheck.WithRetryDelay(0), failures(errs)), ccsqs.WithLogger(quiet))
+		for i := range 2 {
+			receiveNone(c, url)
+			if err := recv(t, errs); !errors.Is(err, stash.ErrNotFound) {
+				t.Fatalf("receive %d: %v, want stash.ErrNotFound", i, err)
+			}
+		}
+		if n := inQueue(url); n != "1+0" {
+			t.Fatalf("queue holds %s messages (visible+in flight), want the one, visible again", n)
+		}
+	})
+	t.Run("Handled", func(t *testing.T) {
+		url := r.queue(t, nil)
+		send(url)
+		var routed []claimcheck.Failure
+		c := ccsqs.New(r.sqs, r.checker(t, claimcheck.OnRehydrateFailure(func(_ context.Context, f claimcheck.Failure) error {
+			routed = append(routed, f)
+			return nil
+		})), ccsqs.WithLogger(quiet))
+		receiveNone(c, url)
+		if len(routed) != 1 {
+			t.Fatalf("%d routed, want 1", len(routed))
+		}
+		if _, ok := routed[0].Message.(*types.Message); !ok {
+			t.Errorf("Failure.Message is %T, want *types.Message", routed[0].Message)
+		}
+		if n := inQueue(url); n != "0+0" {
+			t.Fatalf("queue still holds %s messages after the handler took it", n)
+		}
+	})
+	t.Run("DiscardAfter", func(t *testing.T) {
+		url := r.queue(t, nil)
+		send(url)
+		errs := make(chan error, 4)
+		c := ccsqs.New(r.sqs, r.checker(t, claimcheck.WithRetryDelay(0), claimcheck.DiscardAfter(2), failures(errs)), ccsqs.WithLogger(quiet))
+		receiveNone(c, url)
+		if n := inQueue(url); n != "1+0" {
+			t.Fatalf("after the first receive the queue holds %s, want the message back", n)
+		}
+		receiveNone(c, url)
+		if n := inQueue(url); n != "0+0" {
+			t.Fatalf("after the second receive the queue holds %s, want it discarded", n)
+		}
+	})
+}
+
+func recv(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no failure reported")
 		return nil
-	})))
-	out, err := c.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2})
-	if err != nil || len(out.Messages) != 0 || len(routed) != 1 {
-		t.Fatalf("routed: %d returned, %d routed, %v", len(out.Messages), len(routed), err)
-	}
-	if _, ok := routed[0].Message.(*types.Message); !ok {
-		t.Errorf("Failure.Message is %T, want *types.Message", routed[0].Message)
-	}
-	attrs, err := r.sqs.GetQueueAttributes(ctxT(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if attrs.Attributes["ApproximateNumberOfMessages"] != "0" || attrs.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0" {
-		t.Fatalf("queue still holds the routed message: %v", attrs.Attributes)
 	}
 }
 
@@ -307,8 +346,8 @@ func TestPointerNeedsTheContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 1)
-	c := ccsqs.New(r.sqs, cc, ccsqs.OnReceiveError(func(_ context.Context, _ types.Message, err error) { errs <- err }))
+	var l logs
+	c := ccsqs.New(r.sqs, cc, ccsqs.WithLogger(l.logger()))
 	body := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: "k"}))
 	if _, err := r.sqs.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body),
 		MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(1)}}); err != nil {
@@ -318,12 +357,7 @@ func TestPointerNeedsTheContract(t *testing.T) {
 	if err != nil || len(out.Messages) != 0 {
 		t.Fatalf("received %d messages, %v; want none", len(out.Messages), err)
 	}
-	select {
-	case err := <-errs:
-		if !errors.Is(err, claimcheck.ErrNotAllowed) {
-			t.Fatalf("error %v, want claimcheck.ErrNotAllowed", err)
-		}
-	default:
-		t.Fatal("no error reported")
+	if got := l.String(); !strings.Contains(got, "address not allowed") || !strings.Contains(got, "S3 pointer") {
+		t.Fatalf("logged %q, want the refusal (claimcheck.ErrNotAllowed)", got)
 	}
 }

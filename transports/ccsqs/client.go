@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -195,18 +197,26 @@ var contractNames = []string{claimcheck.HeaderVersion, claimcheck.HeaderSize,
 // they are not asked for already (in itself is not changed).
 //
 // A message whose stash cannot be read is not returned. The checker
-// decides (claimcheck.OnRehydrateFailure may take the permanent failures):
-// a message its handler took is deleted from the queue; any other stays
-// in flight and comes back when its visibility timeout ends, or sooner with
-// WithRetryVisibility, so that the queue's redrive policy moves it to the
-// dead-letter queue in the end. Its error goes to OnReceiveError (logged
-// by default). The S3 object is never deleted.
+// decides (claimcheck.Checker.Decide, with the ApproximateReceiveCount as
+// Failure.Deliveries, which ReceiveMessage asks for) and the client
+// translates: Redeliver (every transient failure, and by default every
+// failure) sets the message's visibility timeout to the checker's
+// RetryDelay, so it comes back then, and the queue's redrive policy moves
+// it to the dead-letter queue in the end; Handled (the checker's
+// OnRehydrateFailure handler took it) and Discard (claimcheck.DiscardAfter)
+// delete it from the queue. The error is logged (WithLogger) and the
+// checker's observer sees it. The S3 object is never deleted.
 func (c *Client) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	if in == nil {
 		return c.Client.ReceiveMessage(ctx, in, optFns...)
 	}
 	cp := *in
 	cp.MessageAttributeNames = withContractNames(in.MessageAttributeNames)
+	if !slices.Contains(in.MessageSystemAttributeNames, types.MessageSystemAttributeNameAll) &&
+		!slices.Contains(in.MessageSystemAttributeNames, types.MessageSystemAttributeNameApproximateReceiveCount) {
+		// The checker counts deliveries (claimcheck.DiscardAfter).
+		cp.MessageSystemAttributeNames = append(slices.Clone(in.MessageSystemAttributeNames), types.MessageSystemAttributeNameApproximateReceiveCount)
+	}
 	out, err := c.Client.ReceiveMessage(ctx, &cp, optFns...)
 	if err != nil {
 		return out, err
@@ -239,7 +249,8 @@ func withContractNames(names []string) []string {
 	return out
 }
 
-// rehydrate restores m in place and reports whether it may be handed on.
+// rehydrate restores m in place and reports whether it may be handed on;
+// a message that may not is settled as the checker decided.
 func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, m *types.Message) bool {
 	if m.MessageAttributes == nil {
 		return true
@@ -249,41 +260,49 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 	if !claimcheck.IsClaimChecked(h) && !pointer {
 		return true
 	}
-	body := aws.ToString(m.Body)
-	var data []byte
+	data := []byte(aws.ToString(m.Body))
+	deliveries, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	orig := *m
+	in := claimcheck.Incoming{Topic: queue, Body: &data, Headers: h, Deliveries: deliveries, Message: &orig}
+	var d claimcheck.Decision
 	var err error
 	if pointer && c.cc.Contract() != claimcheck.ContractAWSPointer {
 		// Never hand an extended client's pointer on as if it were the
 		// payload.
 		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
 			"%w: the message is an AWS extended client's S3 pointer, and this checker does not read that contract", claimcheck.ErrNotAllowed)}
+		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
 	} else {
-		data, _, err = c.cc.Rehydrate(ctx, queue, []byte(body), h)
+		_, d, err = c.cc.RehydrateInPlace(ctx, in)
 	}
-	if err == nil {
+	switch d {
+	case claimcheck.Deliver:
 		sum := md5.Sum(data)
 		m.Body, m.MD5OfBody, m.MD5OfMessageAttributes = aws.String(string(data)), aws.String(hex.EncodeToString(sum[:])), nil
 		return true
-	}
-	orig := *m
-	herr := c.cc.RehydrateFailed(ctx, claimcheck.Failure{Topic: queue, Body: []byte(body), Headers: h, Err: err, Message: &orig})
-	if herr == nil {
-		// The checker's failure handler took it: done with it.
+	case claimcheck.Handled, claimcheck.Discard:
+		// Done with it: the failure handler took it, or the checker gives
+		// up on it.
 		if _, derr := c.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: queueURL, ReceiptHandle: m.ReceiptHandle}); derr != nil {
-			c.cfg.onError(ctx, orig, fmt.Errorf("ccsqs: delete of a message the failure handler took: %w", derr))
+			err = errors.Join(err, fmt.Errorf("ccsqs: delete: %w", derr))
 		}
-		return false
-	}
-	if c.cfg.retryVisibility >= 0 {
+	default: // Redeliver, after the checker's retry delay
+		secs := int32(min((c.cc.RetryDelay()+time.Second-1)/time.Second, maxVisibility))
 		if _, verr := c.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-			QueueUrl: queueURL, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: c.cfg.retryVisibility,
+			QueueUrl: queueURL, ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: secs,
 		}); verr != nil {
-			herr = errors.Join(herr, fmt.Errorf("ccsqs: change visibility: %w", verr))
+			err = errors.Join(err, fmt.Errorf("ccsqs: change visibility: %w", verr))
 		}
 	}
-	c.cfg.onError(ctx, orig, herr)
+	if err != nil {
+		c.cfg.logger.ErrorContext(ctx, "ccsqs: message not delivered", "queue", queue, "message_id", aws.ToString(m.MessageId),
+			"decision", d.String(), "err", err)
+	}
 	return false
 }
+
+// maxVisibility is SQS's longest visibility timeout, in seconds.
+const maxVisibility = 12 * 60 * 60
 
 // queueName is the last segment of a queue URL (the stash namer's topic).
 func queueName(u *string) string {

@@ -31,7 +31,7 @@ func TestConformance(t *testing.T) {
 	}{{"Claimstash", claimcheck.ContractClaimstash}, {"AWSPointer", claimcheck.ContractAWSPointer}} {
 		t.Run(contract.name, func(t *testing.T) {
 			claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
-				return &harness{r: r, c: ccsqs.New(r.sqs, c, ccsqs.OnReceiveError(func(context.Context, types.Message, error) {})), queues: map[string][2]string{}}
+				return &harness{r: r, c: ccsqs.New(r.sqs, c, ccsqs.WithLogger(quiet)), queues: map[string][2]string{}}
 			}, claimchecktest.Features{
 				MaxMessageBytes: ccsqs.DefaultMaxMessageBytes,
 				TextBodies:      true,

@@ -39,11 +39,12 @@
 // # Receiving, and never deleting
 //
 // A message whose stash cannot be read is never returned. The checker
-// decides: claimcheck.OnRehydrateFailure's handler may take a permanent
-// failure (ReceiveMessage then deletes the message from the queue);
-// anything else stays in flight and comes back after the visibility
-// timeout (WithRetryVisibility to shorten it), so that the queue's redrive
-// policy ends with the dead-letter queue; its error goes to OnReceiveError.
+// decides (claimcheck.Checker.Decide) and the client translates: Redeliver
+// makes the message visible again after the checker's RetryDelay, and the
+// queue's redrive policy ends with the dead-letter queue; Handled (its
+// OnRehydrateFailure handler took the message) and Discard
+// (claimcheck.DiscardAfter, counted in SQS receives) delete it from the
+// queue. The error is logged (WithLogger).
 //
 // Nothing here deletes an S3 object: deleting the payload before the
 // message is deleted loses it when the delete fails or the message comes

@@ -1,9 +1,12 @@
 package ccsqs_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +33,30 @@ func TestMain(m *testing.M) {
 }
 
 const bucket = "claimstash-sqs"
+
+// quiet is a logger for tests that provoke failures on purpose.
+var quiet = slog.New(slog.DiscardHandler)
+
+// logs is a logger that keeps what it is given.
+type logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logs) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.Write(p) }
+
+func (l *logs) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
+
+func (l *logs) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// failures is a checker observer that sends rehydrate failures to ch.
+func failures(ch chan<- error) claimcheck.Option {
+	return claimcheck.WithObserver(claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) {
+		if ev.Op == claimcheck.OpRehydrate && ev.Err != nil {
+			ch <- ev.Err
+		}
+	}))
+}
 
 // rig is one moto server (SQS, SNS) and one MinIO server (the stashes).
 type rig struct {
