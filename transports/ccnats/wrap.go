@@ -86,12 +86,29 @@ func (c *WrappedConn) Unwrap() *nats.Conn { return c.Conn }
 // so. The stash is written under the WithContext context, bounded by
 // WithTimeout.
 func (c *WrappedConn) Publish(subj string, data []byte) error {
+	if c.untouched(data, nil) {
+		return c.Conn.Publish(subj, data)
+	}
 	return c.PublishMsg(&nats.Msg{Subject: subj, Data: data})
+}
+
+// untouched reports whether a message goes out as it is: under the
+// threshold, and with no per-message override to remove. It saves the
+// stash context and the header copy on the common path.
+func (c *WrappedConn) untouched(data []byte, h nats.Header) bool {
+	if _, ok := h[claimcheck.HeaderOffload]; ok {
+		return false
+	}
+	off, err := c.cc.ShouldOffload(data, Header(h))
+	return err == nil && !off
 }
 
 // PublishMsg publishes m, offloading its body first if the checker says
 // so. m itself is not changed: an offloaded message is sent as a copy.
 func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
+	if m != nil && c.untouched(m.Data, m.Header) {
+		return c.Conn.PublishMsg(m)
+	}
 	ctx, cancel := c.cfg.context()
 	defer cancel()
 	out, err := offload(ctx, c.cc, m)
