@@ -179,8 +179,20 @@ func (p *partitionConsumer) run() {
 	}
 }
 
-// deliver rehydrates m, retrying transient failures, and sends it on.
+// deliver rehydrates m if it is claim-checked, and sends it on.
 func (p *partitionConsumer) deliver(m *sarama.ConsumerMessage) {
+	if h := ConsumerHeaders(m); (claimcheck.IsClaimChecked(h) || claimcheck.IsAWSPointer(h)) && !p.rehydrate(m) {
+		return
+	}
+	select {
+	case p.msgs <- m:
+	case <-p.ctx.Done():
+	}
+}
+
+// rehydrate restores m in place, retrying while the checker says
+// Redeliver, and reports whether m is to be delivered.
+func (p *partitionConsumer) rehydrate(m *sarama.ConsumerMessage) bool {
 	wait := DefaultRetryMin
 	reported := false
 	for attempt := 1; ; attempt++ {
@@ -190,17 +202,17 @@ func (p *partitionConsumer) deliver(m *sarama.ConsumerMessage) {
 		})
 		cancel()
 		if d == claimcheck.Deliver {
-			break
+			return true
 		}
 		if p.ctx.Err() != nil {
-			return // closing: not delivered
+			return false // closing: not delivered
 		}
 		switch d {
 		case claimcheck.Handled:
-			return // the checker's failure handler took it
+			return false // the checker's failure handler took it
 		case claimcheck.Discard:
 			p.report(m, &RehydrateError{Message: m, Skipped: true, Err: err})
-			return
+			return false
 		}
 		if !reported {
 			p.report(m, &RehydrateError{Message: m, Err: err})
@@ -209,13 +221,9 @@ func (p *partitionConsumer) deliver(m *sarama.ConsumerMessage) {
 		select {
 		case <-time.After(wait):
 		case <-p.ctx.Done():
-			return
+			return false
 		}
 		wait = min(2*wait, DefaultRetryMax)
-	}
-	select {
-	case p.msgs <- m:
-	case <-p.ctx.Done():
 	}
 }
 
