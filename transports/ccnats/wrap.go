@@ -46,6 +46,13 @@ var ErrHandled = errors.New("ccnats: message taken by the failure handler")
 // redelivers, is dropped. Either way the error is logged (WithLogger), and
 // the checker's observer sees it.
 //
+// The subscription methods return *Subscription, and JetStream a
+// *JetStreamContext, not nats.go's types, so that NextMsg and Fetch can
+// rehydrate: code that declares its variables with := compiles unchanged;
+// code that names *nats.Subscription or nats.JetStreamContext changes that
+// name too (Subscription.Unwrap and JetStreamContext.Unwrap give nats.go's
+// values, which do not rehydrate).
+//
 // Not covered: Msg.Respond and Msg.RespondMsg, which publish through the
 // raw connection (use wc.Publish(m.Reply, data) to reply with a
 // claim-checked body), and the jetstream package's API, which takes the raw
