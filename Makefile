@@ -29,6 +29,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzObjectPath$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzPresigned$$' -fuzztime $(FUZZTIME) ./osauth
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAWSPointer$$' -fuzztime $(FUZZTIME) ./claimcheck
 
 ## bench: every benchmark; see BENCHMARKS.md.
 bench: tools
@@ -46,7 +47,8 @@ endif
 
 tools: $(MINIO_STAMP) python
 
-## python: the Python test peers (objectstore-client, msgpack, boto3, pytest) in a virtualenv,
+## python: the Python test peers (objectstore-client, msgpack, boto3, pytest, moto's SQS/SNS
+## server, AWS's SQS and SNS extended clients) in a virtualenv,
 ## reinstalled when internal/pypeer/requirements.txt changes.
 PY_REQS  := internal/pypeer/requirements.txt
 PY_STAMP := $(TOOLS)/venv/.requirements

@@ -50,6 +50,7 @@ type Checker struct {
 	discardAt   int // 0: never discard
 	retryDelay  time.Duration
 	now         func() time.Time
+	contract    Contract
 }
 
 // An Option configures a Checker; pass it to New. Options are made by the
@@ -228,6 +229,9 @@ func (c *Checker) ShouldOffload(body []byte, h Headers) (bool, error) {
 // producer set it). address is "" when nothing was offloaded. On error h is
 // unchanged and nothing should be sent.
 func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
+	if c.contract == ContractAWSPointer {
+		return c.offloadAWS(ctx, topic, body, h)
+	}
 	offload, err := c.ShouldOffload(body, h)
 	if err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
@@ -266,6 +270,9 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 // stash.ErrIntegrity, ErrNotAllowed, ...). Never hand the body of a failed
 // rehydrate to a handler.
 func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
+	if c.contract == ContractAWSPointer && IsAWSPointer(h) {
+		return c.rehydrateAWS(ctx, topic, body, h)
+	}
 	address, size, ok, err := Reference(body, h)
 	if !ok {
 		return body, "", nil

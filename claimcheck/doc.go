@@ -20,6 +20,25 @@
 // the checker removes it before sending. Reference reads the contract
 // without fetching anything.
 //
+// # AWS's pointer contract
+//
+// WithContract(ContractAWSPointer) makes a checker write, and read, what
+// AWS's SQS and SNS extended clients do (Java, Python): the body
+// ["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"B","s3Key":"K"}]
+// and the Number attribute "ExtendedPayloadSize" (AttrExtendedPayloadSize;
+// the legacy "SQSLargePayloadSize" and its class are read too), with the
+// payload as a plain S3 object. The stashes must go to the engine's s3
+// backend (package s3stash), which writes them uncompressed and unframed;
+// a pointer names the object s3stash keeps the stash in: bucket and key as
+// s3stash's Locate gives them (by default the bucket is the namespace and
+// the key is the prefix, if any, then the address's path after the
+// namespace: "orders.<sha256>"). A pointer written by another client
+// (a random key) is read only from the bucket, and under the key prefix, of
+// an s3 namespace this checker may read, and checked against its size
+// attribute; objects that claimstash wrote are checked against their digest
+// too. The transports for it are ccsqs and ccsns. DeleteAfterAck never
+// deletes an AWS pointer's object.
+//
 // # Failures
 //
 // Errors are *Error values that carry the topic and address (named once)

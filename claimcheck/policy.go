@@ -189,7 +189,7 @@ type Incoming struct {
 // and the failure policy decides (see Decide), the error being the one to
 // report (nil when Handled). The transport translates the decision.
 func (c *Checker) RehydrateInPlace(ctx context.Context, m Incoming) (address string, d Decision, err error) {
-	if m.Headers == nil || !IsClaimChecked(m.Headers) {
+	if m.Headers == nil || !c.marked(m.Headers) {
 		return "", Deliver, nil
 	}
 	out, address, err := c.Rehydrate(ctx, m.Topic, *m.Body, m.Headers)

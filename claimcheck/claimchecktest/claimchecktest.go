@@ -71,9 +71,13 @@ type Features struct {
 	NewEngine func(t *testing.T) *stash.Engine
 	// Timeout bounds each wait for messages (default 20s).
 	Timeout time.Duration
+	// TextBodies makes every test body printable ASCII, for brokers whose
+	// messages are text (SQS, SNS).
+	TextBodies bool
 	// CheckerOptions are added to every checker the suite builds, before
-	// the test's own (claimcheck.WithRetryDelay for a quick redelivery,
-	// say).
+	// the test's own (claimcheck.WithRetryDelay for a quick redelivery, a
+	// wire contract with claimcheck.WithContract, say). The wire checks
+	// accept either contract.
 	CheckerOptions []claimcheck.Option
 }
 
@@ -149,6 +153,9 @@ func (s *suite) mixed() []Message {
 		body := make([]byte, n)
 		for j := range body {
 			body[j] = byte(i*31 + j*7 + j>>9)
+			if s.f.TextBodies {
+				body[j] = 'a' + body[j]%26
+			}
 		}
 		msgs[i] = Message{Body: body, Headers: map[string]string{"id": strconv.Itoa(i), "producer-header": "v" + strconv.Itoa(n)}}
 	}
@@ -233,9 +240,15 @@ func (s *suite) testWire(t *testing.T) {
 				t.Errorf("message %d (%d bytes): body changed on the wire", i, len(want.Body))
 			}
 			for k := range m.Headers {
-				if strings.HasPrefix(k, "claimstash-") {
+				if strings.HasPrefix(k, "claimstash-") || k == claimcheck.AttrExtendedPayloadSize {
 					t.Errorf("message %d (%d bytes): header %s on an untouched message", i, len(want.Body), k)
 				}
+			}
+			continue
+		}
+		if p, size, ok, err := claimcheck.ParseAWSPointer(m.Body, claimcheck.MapHeaders(m.Headers)); ok {
+			if err != nil || size != int64(len(want.Body)) || p.Bucket == "" {
+				t.Errorf("message %d (%d bytes): bad AWS pointer on the wire: %+v size=%d err=%v", i, len(want.Body), p, size, err)
 			}
 			continue
 		}
@@ -361,8 +374,8 @@ func (s *suite) testNeverTwice(t *testing.T) {
 	if err := h.Publish(ctx, tp, Message{Body: body, Headers: maps.Clone(hdrs)}); err != nil {
 		t.Fatal(err)
 	}
-	if m := s.receive(t, raw, 1)["0"]; string(m.Body) != addr {
-		t.Errorf("wire body %q, want the original address %q", m.Body, addr)
+	if m := s.receive(t, raw, 1)["0"]; string(m.Body) != string(body) {
+		t.Errorf("wire body %q, want the original %q", m.Body, body)
 	}
 	if m := s.receive(t, ch, 1)["0"]; !bytes.Equal(m.Body, payload) {
 		t.Errorf("handler got %q, want the payload", m.Body)

@@ -20,6 +20,24 @@
 // never changed. Both refuse a connection whose server does not support
 // headers (ErrHeadersNotSupported).
 //
+// # Drop-in for nats.go
+//
+// WrapConn wraps a *nats.Conn in a WrappedConn with nats.go's own method
+// set, so that an existing pipeline changes in one line:
+//
+//	raw, err := nats.Connect(url)            // was: nc, err := nats.Connect(url)
+//	nc, err := ccnats.WrapConn(raw, checker) // new; the rest is unchanged
+//
+// Publish, PublishMsg, Request, RequestMsg (and their forms with a context
+// or a reply subject) are claim-checked; Subscribe, QueueSubscribe,
+// ChanSubscribe, SubscribeSync and the rest deliver rehydrated messages, and
+// the Subscription they return rehydrates in NextMsg, Fetch and FetchBatch.
+// nc.JetStream() is the legacy JetStream context, claim-checked the same
+// way (JetStreamContext). WrappedConn.Rehydrate does one *nats.Msg that
+// arrived some other way. A message whose stash cannot be read never
+// reaches the application: a JetStream one is settled as the checker
+// decides (below), a core one is dropped and logged.
+//
 // # Consuming
 //
 // MsgHandler decorates a nats.MsgHandler for core subscriptions and queue
@@ -51,8 +69,8 @@
 //
 // # Options
 //
-// Every wrapper and decorator takes the same Options: WithContext and
-// WithTimeout (DefaultTimeout) bound the stash I/O done where NATS gives no
-// context (in handlers and in the async publishes); WithLogger reports what
-// cannot be returned.
+// Every wrapper and decorator, WrapConn included, takes the same Options:
+// WithContext and WithTimeout (DefaultTimeout) bound the stash I/O done
+// where NATS gives no context (in handlers and in the async publishes);
+// WithLogger reports what cannot be returned.
 package ccnats

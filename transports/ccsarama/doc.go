@@ -38,6 +38,18 @@
 // OnRehydrateFailure handler routed it) and Discard (claimcheck.DiscardAfter)
 // skip it. The wrapper has no failure options of its own.
 //
+// A plain sarama.Consumer is wrapped in one line, as otelsarama does it:
+//
+//	consumer, err := sarama.NewConsumer(addrs, cfg)
+//	consumer = ccsarama.WrapConsumer(consumer, checker) // new
+//
+// WrapConsumer wraps each PartitionConsumer it makes with
+// WrapPartitionConsumer, whose Messages channel yields rehydrated messages
+// in order and never a still claim-checked one. A failure goes to Errors as
+// a *sarama.ConsumerError holding a *RehydrateError, and the checker
+// decides: Redeliver holds the partition and retries the message until its
+// stash can be read, Discard (claimcheck.DiscardAfter) and Handled skip it.
+//
 // The drop-in ConsumerInterceptor cannot hold a message back: one whose
 // stash cannot be read is delivered still claim-checked (its value is the
 // address, its contract headers are there) and the failure is reported.

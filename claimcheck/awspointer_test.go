@@ -1,0 +1,215 @@
+package claimcheck_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/memstash"
+)
+
+// located is memstash with s3stash's Locate, under a key prefix (the real
+// S3 path is tested over MinIO in transports/ccsqs).
+type located struct {
+	*memstash.Store
+	prefix string
+}
+
+func (l located) Locate(ns, key string) (string, string) { return ns, l.prefix + key }
+
+func (located) Scheme() string { return "s3" }
+
+func awsChecker(t *testing.T, opts ...claimcheck.Option) (*claimcheck.Checker, located) {
+	t.Helper()
+	st := located{Store: memstash.New(), prefix: "p/"}
+	e, err := stash.New(stash.WithBackend(st), stash.WithNamespace("bucket-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	c, err := claimcheck.New(e, append([]claimcheck.Option{claimcheck.WithContract(claimcheck.ContractAWSPointer)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, st
+}
+
+func TestAWSPointerRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	c, st := awsChecker(t, claimcheck.WithMode(claimcheck.Always))
+	payload := bytes.Repeat([]byte("0123456789"), 5000) // compressible: stored plain all the same
+	h := claimcheck.MapHeaders{"k": "v"}
+	body, addr, err := c.Offload(ctx, "orders", payload, h)
+	if err != nil || addr == "" {
+		t.Fatalf("Offload: %q %v", addr, err)
+	}
+	p, size, ok, err := claimcheck.ParseAWSPointer(body, h)
+	if !ok || err != nil || size != int64(len(payload)) {
+		t.Fatalf("ParseAWSPointer(%s): %+v %d %v %v", body, p, size, ok, err)
+	}
+	if p.Bucket != "bucket-a" || !strings.HasPrefix(p.Key, "p/orders.") {
+		t.Fatalf("pointer %+v", p)
+	}
+	if !strings.HasPrefix(string(body), `["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"bucket-a","s3Key":"p/orders.`) {
+		t.Fatalf("body %s", body)
+	}
+	if _, ok := h[claimcheck.HeaderVersion]; ok {
+		t.Error("the AWS contract set claimstash's header")
+	}
+	// The object is the payload itself, byte for byte.
+	rc, _, err := st.Get(ctx, "bucket-a", strings.TrimPrefix(p.Key, "p/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	_, _ = raw.ReadFrom(rc)
+	rc.Close()
+	if !bytes.Equal(raw.Bytes(), payload) {
+		t.Fatalf("stored object is %d bytes, not the plain payload", raw.Len())
+	}
+	// Never twice.
+	again, _, err := c.Offload(ctx, "orders", body, h)
+	if err != nil || !bytes.Equal(again, body) {
+		t.Fatalf("second Offload changed the message: %v", err)
+	}
+	out, raddr, err := c.Rehydrate(ctx, "orders", body, h)
+	if err != nil || !bytes.Equal(out, payload) || raddr != "" {
+		t.Fatalf("Rehydrate: %d bytes, %q, %v", len(out), raddr, err)
+	}
+	if _, ok := h[claimcheck.AttrExtendedPayloadSize]; ok || h["k"] != "v" {
+		t.Fatalf("headers after rehydrate: %v", h)
+	}
+}
+
+// Below the threshold nothing changes; the threshold is the extended
+// clients' 262,144 bytes.
+func TestAWSPointerThreshold(t *testing.T) {
+	c, _ := awsChecker(t, claimcheck.WithMargin(0))
+	small := make([]byte, claimcheck.DefaultThreshold-4)
+	h := claimcheck.MapHeaders{"ab": "cd"} // 4 bytes: exactly at the threshold
+	out, addr, err := c.Offload(context.Background(), "t", small, h)
+	if err != nil || addr != "" || len(out) != len(small) {
+		t.Fatalf("at the threshold: offloaded=%v err=%v", addr != "", err)
+	}
+	h["ab"] = "cde"
+	if _, addr, err = c.Offload(context.Background(), "t", small, h); err != nil || addr == "" {
+		t.Fatalf("one byte over: offloaded=%v err=%v", addr != "", err)
+	}
+}
+
+// Pointers written by AWS's clients (random keys, no claimstash metadata,
+// either size attribute) are read from the configured bucket and prefix
+// only.
+func TestAWSPointerForeign(t *testing.T) {
+	ctx := context.Background()
+	c, st := awsChecker(t)
+	payload := []byte(strings.Repeat("x", 1000))
+	if err := st.Put(ctx, "bucket-a", "0b9e8d1c-3a5f-4c1e-9d2b-7f6e5a4b3c2d", bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 1000, StoredSize: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	ptr := func(bucket, key string) []byte {
+		return claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: key})
+	}
+	for _, attr := range []string{claimcheck.AttrExtendedPayloadSize, claimcheck.AttrLegacyPayloadSize} {
+		h := claimcheck.MapHeaders{attr: "1000"}
+		out, _, err := c.Rehydrate(ctx, "q", ptr("bucket-a", "p/0b9e8d1c-3a5f-4c1e-9d2b-7f6e5a4b3c2d"), h)
+		if err != nil || !bytes.Equal(out, payload) {
+			t.Fatalf("%s: %d bytes, %v", attr, len(out), err)
+		}
+	}
+	cases := []struct {
+		name string
+		body []byte
+		size string
+		want error
+	}{
+		{"other bucket", ptr("bucket-b", "p/0b9e8d1c-3a5f-4c1e-9d2b-7f6e5a4b3c2d"), "1000", claimcheck.ErrNotAllowed},
+		{"outside the prefix", ptr("bucket-a", "0b9e8d1c-3a5f-4c1e-9d2b-7f6e5a4b3c2d"), "1000", claimcheck.ErrNotAllowed},
+		{"missing", ptr("bucket-a", "p/nothing-here"), "1000", stash.ErrNotFound},
+		{"size lies low", ptr("bucket-a", "p/0b9e8d1c-3a5f-4c1e-9d2b-7f6e5a4b3c2d"), "999", stash.ErrIntegrity},
+		{"size lies high", ptr("bucket-a", "p/0b9e8d1c-3a5f-4c1e-9d2b-7f6e5a4b3c2d"), "1000000000", stash.ErrIntegrity},
+		{"size over the limit", ptr("bucket-a", "p/0b9e8d1c-3a5f-4c1e-9d2b-7f6e5a4b3c2d"), "99999999999999", stash.ErrTooLarge},
+		{"bad size", ptr("bucket-a", "p/x"), "-1", claimcheck.ErrMalformed},
+		{"not JSON", []byte("hello"), "5", claimcheck.ErrMalformed},
+		{"wrong class", []byte(`["java.lang.String",{"s3BucketName":"bucket-a","s3Key":"p/x"}]`), "5", claimcheck.ErrMalformed},
+		{"extra field", []byte(`["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"bucket-a","s3Key":"p/x","z":1}]`), "5", claimcheck.ErrMalformed},
+		{"bad bucket", ptr("B", "p/x"), "5", claimcheck.ErrMalformed},
+		{"control in key", ptr("bucket-a", "p/\x00"), "5", claimcheck.ErrMalformed},
+	}
+	for _, tc := range cases {
+		h := claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: tc.size}
+		out, _, err := c.Rehydrate(ctx, "q", tc.body, h)
+		if !errors.Is(err, tc.want) || out != nil {
+			t.Errorf("%s: %d bytes, err %v; want %v", tc.name, len(out), err, tc.want)
+		}
+		if !claimcheck.IsPermanent(err) {
+			t.Errorf("%s: %v is not permanent", tc.name, err)
+		}
+		if h[claimcheck.AttrExtendedPayloadSize] != tc.size {
+			t.Errorf("%s: a failed rehydrate changed the headers", tc.name)
+		}
+	}
+}
+
+// A checker with the default contract leaves AWS pointers alone.
+func TestAWSPointerNeedsTheContract(t *testing.T) {
+	c := newMemChecker(t)
+	body := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: "k"})
+	out, _, err := c.Rehydrate(context.Background(), "q", body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5"})
+	if err != nil || !bytes.Equal(out, body) {
+		t.Fatalf("default contract: %v", err)
+	}
+	// And the AWS contract refuses an engine without s3.
+	e, _ := stash.New(stash.WithBackend(memstash.New()))
+	defer e.Close()
+	ac, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer), claimcheck.WithMode(claimcheck.Always))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ac.Offload(context.Background(), "q", []byte("x"), claimcheck.MapHeaders{}); !errors.Is(err, stash.ErrUnsupported) {
+		t.Fatalf("Offload without s3: %v, want stash.ErrUnsupported", err)
+	}
+}
+
+func newMemChecker(t *testing.T) *claimcheck.Checker {
+	e, err := stash.New(stash.WithBackend(memstash.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	c, err := claimcheck.New(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func FuzzParseAWSPointer(f *testing.F) {
+	f.Add([]byte(`["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b-1","s3Key":"k"}]`), "10")
+	f.Add([]byte(`[]`), "x")
+	f.Fuzz(func(t *testing.T, body []byte, size string) {
+		p, n, ok, err := claimcheck.ParseAWSPointer(body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: size})
+		if !ok {
+			t.Fatal("marked message read as unmarked")
+		}
+		if err != nil {
+			if !errors.Is(err, claimcheck.ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		if n < 0 || p.Bucket == "" || p.Key == "" {
+			t.Fatalf("accepted %+v %d", p, n)
+		}
+		// What parses re-marshals to something that parses the same.
+		q, _, _, err := claimcheck.ParseAWSPointer(claimcheck.MarshalAWSPointer(p), claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "1"})
+		if err != nil || q != p {
+			t.Fatalf("round trip of %+v: %+v %v", p, q, err)
+		}
+	})
+}

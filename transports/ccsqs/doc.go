@@ -1,0 +1,55 @@
+// Package ccsqs claim-checks Amazon SQS messages, over aws-sdk-go-v2, so
+// that a Go service drops into an SQS pipeline beside AWS's extended
+// clients (amazon-sqs-java-extended-client-lib, amazon-sqs-extended-client
+// for Python), in both directions.
+//
+// New wraps an *sqs.Client; the change to an existing pipeline is one line:
+//
+//	client := ccsqs.New(sqs.NewFromConfig(cfg), checker) // was: client := sqs.NewFromConfig(cfg)
+//
+// SendMessage and SendMessageBatch offload a body over the checker's
+// threshold to a stash before sending; ReceiveMessage returns messages
+// rehydrated; DeleteMessage and everything else are the SQS client's own.
+//
+// # Contracts
+//
+// With a checker built with claimcheck.WithContract(ContractAWSPointer) over
+// an engine whose stashes go to S3 (package s3stash), messages are AWS's:
+// the pointer body and the ExtendedPayloadSize attribute, the payload a
+// plain object under s3BucketName/s3Key, the threshold the extended
+// clients' 262,144 bytes (claimcheck.DefaultThreshold; the checker's margin
+// makes it offload a little earlier, WithMargin(0) makes it exact) and
+// claimcheck.Always their always-through-S3 mode. With claimstash's own
+// contract (the default), messages carry a stash address and the
+// claimstash-version and claimstash-size attributes, and any backend works;
+// an extended client's pointer that arrives there is a failure
+// (claimcheck.ErrNotAllowed), never a payload.
+//
+// # Limits
+//
+// SQS counts a message's body plus its attributes' names, types and values
+// (1 MiB, DefaultMaxMessageBytes; WithMaxMessageBytes for queues whose
+// MaximumMessageSize is lower), the sum of all of a batch's entries against
+// the same limit, and at most 10 attributes. Send checks all three before
+// anything is sent: a batch over the limit has its largest entries
+// offloaded until it fits, a message the contract's attributes would take
+// over 10 is ErrTooManyAttributes before any stash is written, and one still
+// too large is ErrTooLarge.
+//
+// # Receiving, and never deleting
+//
+// A message whose stash cannot be read is never returned. The checker
+// decides (claimcheck.Checker.Decide) and the client translates: Redeliver
+// makes the message visible again after the checker's RetryDelay, and the
+// queue's redrive policy ends with the dead-letter queue; Handled (its
+// OnRehydrateFailure handler took the message) and Discard
+// (claimcheck.DiscardAfter, counted in SQS receives) delete it from the
+// queue. The error is logged (WithLogger).
+//
+// Nothing here deletes an S3 object: deleting the payload before the
+// message is deleted loses it when the delete fails or the message comes
+// back (the Java client's issues #30 and #137), and with SNS fan-out the
+// other queues still need it (#40). A bucket lifecycle rule reclaims the
+// objects (see package s3stash). The checker's DeleteAfterAck is not
+// applied, with a warning.
+package ccsqs

@@ -1,0 +1,74 @@
+package ccsqs_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/miniotest"
+	"github.com/claimstash/claimstash/internal/pypeer"
+	"github.com/claimstash/claimstash/transports/ccsqs"
+)
+
+// AWS's own Python extended client and claimstash share one queue, both
+// ways: what Python sends (a large message, a small one in
+// always-through-S3 mode) Go receives rehydrated, and what Go sends Python
+// receives as its payload.
+func TestPythonExtendedClient(t *testing.T) {
+	r := newRig(t)
+	url := r.queue(t, nil)
+	env := append(r.moto.Env(), "S3_ENDPOINT="+r.minio.Endpoint, "S3_ACCESS_KEY="+miniotest.AccessKey,
+		"S3_SECRET_KEY="+miniotest.SecretKey, "BUCKET="+bucket, "QUEUE_URL="+url)
+	c := ccsqs.New(r.sqs, r.checker(t))
+
+	t.Run("PythonToGo", func(t *testing.T) {
+		pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "send")
+		got := map[string]string{}
+		for _, m := range receiveAll(t, c, url, 2) {
+			got[aws.ToString(m.MessageAttributes["from"].StringValue)] = aws.ToString(m.Body)
+			if _, ok := m.MessageAttributes[claimcheck.AttrExtendedPayloadSize]; ok {
+				t.Error("ExtendedPayloadSize left on a rehydrated message")
+			}
+			_, _ = r.sqs.DeleteMessage(ctxT(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		}
+		if got["python-big"] != strings.Repeat("p", 300000) || got["python-small"] != "small via s3" {
+			t.Fatalf("got %d and %q", len(got["python-big"]), got["python-small"])
+		}
+	})
+	t.Run("GoToPython", func(t *testing.T) {
+		big := text(500_000, 42)
+		if _, err := c.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(big),
+			MessageAttributes: map[string]types.MessageAttributeValue{"from": str("go")}}); err != nil {
+			t.Fatal(err)
+		}
+		out := pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "receive", "1")
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		if !sc.Scan() {
+			t.Fatalf("python printed nothing: %q", out)
+		}
+		var m struct {
+			Len    int               `json:"len"`
+			SHA256 string            `json:"sha256"`
+			Attrs  map[string]string `json:"attrs"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(big))
+		if m.Len != len(big) || m.SHA256 != hex.EncodeToString(sum[:]) || m.Attrs["from"] != "go" {
+			t.Fatalf("python received %+v, want %d bytes with sha256 %x", m, len(big), sum)
+		}
+		if _, ok := m.Attrs[claimcheck.AttrExtendedPayloadSize]; ok {
+			t.Error("python's client left ExtendedPayloadSize: it did not see an extended message")
+		}
+	})
+}
