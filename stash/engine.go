@@ -333,12 +333,22 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 	return stashFrom(addr, have), nil
 }
 
-// dropExpired deletes an expired stash so that it can be written afresh.
-// It returns (nil, nil) when the caller should write.
+// dropExpired deletes an expired stash so that it can be written afresh:
+// only if it is still expired, where the driver can check that atomically
+// (driver.ConditionalDeleter). It returns (nil, nil) when the caller should
+// write.
 func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address) (*Stash, error) {
-	if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+	var err error
+	if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
+		_, err = cd.DeleteIf(ctx, addr.Namespace, addr.Key(), func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+	} else {
+		err = b.driver.Delete(ctx, addr.Namespace, addr.Key())
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return &Stash{Address: addr}, err
 	}
+	// Renewed meanwhile by another Create: writing finds it (ErrExists)
+	// and extends it.
 	return nil, nil
 }
 
@@ -579,10 +589,18 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 			if !a.Expired(now) {
 				return nil
 			}
-			err := b.driver.Delete(ctx, ns, key)
-			if err == nil {
+			var err error
+			deleted := true
+			if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
+				// Re-checked under the backend's guarantee: a Create
+				// may have renewed the stash since it was listed.
+				deleted, err = cd.DeleteIf(ctx, ns, key, func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+			} else {
+				err = b.driver.Delete(ctx, ns, key)
+			}
+			if err == nil && deleted {
 				n++
-			} else if !errors.Is(err, ErrNotFound) {
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
 			return ctx.Err()

@@ -127,7 +127,8 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
-	_ driver.Modifier = (*Store)(nil)
+	_ driver.Modifier           = (*Store)(nil)
+	_ driver.ConditionalDeleter = (*Store)(nil)
 )
 
 // New opens a store over dir, which must exist unless CreateDir is given. A
@@ -560,8 +561,8 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 
 // lockKey locks the stash directory rel against every other lockKey of it:
 // within this process with a mutex, across processes sharing the directory
-// with flock(2) on the directory itself. Delete, UpdateAttributes and
-// ModifyAttributes hold it, so a read-modify-write of the
+// with flock(2) on the directory itself. Delete, UpdateAttributes,
+// ModifyAttributes and DeleteIf hold it, so a read-modify-write of the
 // attributes never interleaves with another or with a delete. A directory
 // deleted while the lock was awaited is ErrNotFound.
 func (s *Store) lockKey(rel string) (unlock func(), err error) {
@@ -629,6 +630,30 @@ func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*d
 		return nil, err
 	}
 	return m, nil
+}
+
+// DeleteIf implements driver.ConditionalDeleter under the key's lock.
+func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	rel, parent, err := keyPath(ns, key)
+	if err != nil {
+		return false, err
+	}
+	unlock, err := s.lockKey(rel)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	have, err := readAttrs(s.root, rel+"/"+AttrsFile)
+	if err != nil {
+		return false, err
+	}
+	if !cond(have) {
+		return false, nil
+	}
+	return true, s.deleteLocked(rel, parent)
 }
 
 // writeAttrs replaces the attributes of the stash directory rel, whose lock

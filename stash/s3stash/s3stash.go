@@ -112,7 +112,7 @@ type Store struct {
 	opts     Options
 	partPool sync.Pool // *[]byte of opts.PartSize
 	// locks serialise the read-modify-writes of one key's metadata
-	// (ModifyAttributes, Delete) within this process; see
+	// (ModifyAttributes, DeleteIf, Delete) within this process; see
 	// ModifyAttributes for why S3 offers nothing that holds across them.
 	locks [64]sync.Mutex
 }
@@ -123,7 +123,8 @@ var (
 	_ driver.Lister  = (*Store)(nil)
 	_ driver.Signer  = (*Store)(nil)
 
-	_ driver.Modifier = (*Store)(nil)
+	_ driver.Modifier           = (*Store)(nil)
+	_ driver.ConditionalDeleter = (*Store)(nil)
 )
 
 func init() {
@@ -539,7 +540,7 @@ func (s *Store) keyLock(ns, key string) *sync.Mutex {
 // ETag is the digest of its bytes, which a metadata copy does not change,
 // so two copies conditional on the same ETag both succeed. The
 // read-modify-write is therefore atomic within this process (a per-key
-// lock, shared with Delete); across processes, concurrent
+// lock, shared with DeleteIf and Delete); across processes, concurrent
 // extensions of the same content are last-writer-wins, as they were before.
 func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
 	mu := s.keyLock(ns, key)
@@ -567,6 +568,28 @@ func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*d
 			return nil, wrap("update", ns, key, err)
 		}
 	}
+}
+
+// DeleteIf implements driver.ConditionalDeleter: a HEAD and a DeleteObject
+// under the key's lock (see ModifyAttributes for what that covers).
+func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	mu := s.keyLock(ns, key)
+	mu.Lock()
+	defer mu.Unlock()
+	bk, k := s.Locate(ns, key)
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
+	if err != nil {
+		return false, wrap("delete", ns, key, err)
+	}
+	have, err := decodeAttrs(out.Metadata, out.ContentLength, out.LastModified, out.ContentType)
+	if err != nil {
+		return false, err
+	}
+	if !cond(have) {
+		return false, nil
+	}
+	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
+	return err == nil, wrap("delete", ns, key, err)
 }
 
 func escapeKey(k string) string {
