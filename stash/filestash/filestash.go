@@ -416,10 +416,40 @@ func decodeAttrs(b []byte) (*driver.Attributes, error) {
 	return &a, nil
 }
 
-func readAttrs(r *os.Root, name string) (*driver.Attributes, error) {
-	f, err := r.Open(name)
+// openRegular opens name for reading if it is a regular file. Anything else
+// planted in the store (a FIFO, a device, a socket, a link) is refused with
+// ErrIntegrity without blocking: it is checked with Lstat, opened
+// non-blocking and checked again on the open file.
+func openRegular(r *os.Root, name string) (*os.File, error) {
+	fi, err := r.Lstat(name)
 	if err != nil {
 		return nil, mapErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(name, fi.Mode())
+	}
+	f, err := r.OpenFile(name, os.O_RDONLY|openNoBlock, 0)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return nil, notRegular(name, fi.Mode())
+	}
+	return f, nil
+}
+
+func notRegular(name string, m fs.FileMode) error {
+	return fmt.Errorf("%w: filestash: %s is not a regular file (mode %v)", driver.ErrIntegrity, name, m.Type())
+}
+
+func readAttrs(r *os.Root, name string) (*driver.Attributes, error) {
+	f, err := openRegular(r, name)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxAttrsSize+1))
@@ -448,9 +478,9 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		return nil, nil, mapErr(err)
 	}
 	defer sub.Close()
-	f, err := sub.Open(DataFile)
+	f, err := openRegular(sub, DataFile)
 	if err != nil {
-		return nil, nil, mapErr(err)
+		return nil, nil, err
 	}
 	a, err := readAttrs(sub, AttrsFile)
 	if err != nil {
