@@ -2,6 +2,7 @@ package claimcheck
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
@@ -137,7 +138,30 @@ func WithObserver(o Observer) Option { return func(c *Checker) error { c.observe
 // acknowledged. Use it only in single-consumer pipelines: with fan-out, the
 // first consumer to ack would delete what the others still need. By default
 // stashes live until their TTL.
+//
+// Stashes are content addressed, so without care two messages with the
+// same body would share one stash, and acking the first would delete the
+// second's. With DeleteAfterAck, Offload therefore gives every message a
+// stash of its own: the name gets a random suffix ("orders-3kx…"), so the
+// address differs even where the body does not, and each ack deletes only
+// its own message's stash. The price is that duplicate bodies are stored
+// once per message instead of once. (Reference counts kept in the stash's
+// attributes were the alternative; they need a compare-and-swap that not
+// every backend has across processes, and a crashed consumer would leave
+// a count that never reaches zero.) The checker that offloads is the one
+// that must have DeleteAfterAck; the consuming one deletes what it is
+// told to.
 func DeleteAfterAck() Option { return func(c *Checker) error { c.deleteOnAck = true; return nil } }
+
+// uniqueName appends a random suffix to a stash name, truncating the name
+// so that the result stays within stash.MaxNameLength.
+func uniqueName(name string) string {
+	suffix := "-" + strings.ToLower(rand.Text())
+	if len(name) > stash.MaxNameLength-len(suffix) {
+		name = name[:stash.MaxNameLength-len(suffix)]
+	}
+	return name + suffix
+}
 
 // A Failure is a claim-checked message that could not be rehydrated, as it
 // arrived: Body is the address, Headers still carry the contract.
@@ -310,6 +334,9 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 	}
 	start := c.now()
 	name := c.name(topic, h)
+	if c.deleteOnAck {
+		name = uniqueName(name) // never share a stash that each ack deletes
+	}
 	opts := append([]stash.CreateOption{stash.InNamespace(c.namespace), stash.NoInline()}, c.stashOpts...)
 	s, err := c.engine.Create(ctx, name, body, opts...)
 	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Duration: c.now().Sub(start)}

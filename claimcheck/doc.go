@@ -41,6 +41,8 @@
 //	namespace       the engine's
 //	readable stores the engine's backends in that namespace, and inline
 //	share links     no host trusted (AllowLinkHost)
-//	delete on ack   off: stashes live until their TTL (DeleteAfterAck)
+//	delete on ack   off: stashes live until their TTL (DeleteAfterAck, which
+//	                also gives each offloaded message a stash of its own, so
+//	                duplicate bodies never share one that an ack deletes)
 //	on failure      nack, redelivered per the transport (OnRehydrateFailure)
 package claimcheck
