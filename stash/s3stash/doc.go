@@ -87,6 +87,17 @@
 // Store implements driver.Signer with SigV4 presigned GET URLs, valid for at
 // most MaxPresignTTL (7 days), the limit of SigV4.
 //
+// # What raw clients see
+//
+// An object holds the stored bytes with standard headers, so tools without
+// claimstash (aws s3api get-object, the SDKs, a presigned link followed by a
+// browser or a script) can tell what they hold: Content-Type is the
+// payload's (stash.ContentType; S3's default when none was given), and a
+// compressed stash has Content-Encoding: zstd, which HTTP clients that
+// support zstd undo themselves (browsers; Python with urllib3 2 and the
+// zstandard package; curl --compressed built with zstd) and others leave to
+// the caller. A presigned link serves the same headers.
+//
 // # Errors
 //
 // NoSuchKey, NotFound and NoSuchBucket are stash.ErrNotFound; a conditional

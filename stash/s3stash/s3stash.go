@@ -521,6 +521,9 @@ func (s *Store) copyAttrs(ctx context.Context, bk, k string, attrs *driver.Attri
 	if ct := contentType(attrs); ct != "" {
 		in.ContentType = aws.String(ct)
 	}
+	if ce := contentEncoding(attrs); ce != "" {
+		in.ContentEncoding = aws.String(ce)
+	}
 	_, err = s.client.CopyObject(ctx, in)
 	return err
 }
@@ -600,11 +603,16 @@ func escapeKey(k string) string {
 	return strings.Join(segs, "/")
 }
 
-// contentType is the Content-Type stored on the object: the payload's when it
-// is stored as given, none when it is encoded.
-func contentType(a *driver.Attributes) string {
-	if a.Encoding == driver.EncodingIdentity {
-		return a.ContentType
+// contentType is the Content-Type stored on the object: the payload's, also
+// when it is stored compressed (Content-Encoding then says how), so that
+// raw clients (aws s3api get-object, a presigned link) see the real type.
+func contentType(a *driver.Attributes) string { return a.ContentType }
+
+// contentEncoding is the Content-Encoding stored on the object: "zstd" for
+// compressed stashes, none for those stored as given.
+func contentEncoding(a *driver.Attributes) string {
+	if a.Encoding == driver.EncodingZstd {
+		return "zstd"
 	}
 	return ""
 }

@@ -1,0 +1,168 @@
+package s3stash_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/s3stash"
+	"github.com/claimstash/claimstash/stash/stashtest"
+)
+
+// rawView is what a client without claimstash sees of an object: its
+// headers, and its body with Content-Encoding undone.
+type rawView struct {
+	contentType, contentEncoding string
+	meta                         map[string]string // x-amz-meta-*, lower case, without the prefix
+	payload                      []byte
+}
+
+func decodeBody(t *testing.T, encoding string, body []byte) []byte {
+	t.Helper()
+	switch encoding {
+	case "":
+		return body
+	case "zstd":
+		dec, err := zstd.NewReader(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dec.Close()
+		out, err := dec.DecodeAll(body, nil)
+		if err != nil {
+			t.Fatalf("body labelled Content-Encoding: zstd does not decode: %v", err)
+		}
+		return out
+	}
+	t.Fatalf("unexpected Content-Encoding %q", encoding)
+	return nil
+}
+
+// viaSDK reads the object with a plain GetObject of the AWS SDK.
+func viaSDK(t *testing.T, c *s3.Client, bucket, key string) rawView {
+	t.Helper()
+	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("GetObject: %v", err)
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := rawView{contentType: aws.ToString(out.ContentType), contentEncoding: aws.ToString(out.ContentEncoding), meta: out.Metadata}
+	v.payload = decodeBody(t, v.contentEncoding, body)
+	return v
+}
+
+// viaHTTP follows a link with plain net/http, as a browser or a script would.
+func viaHTTP(t *testing.T, link string) rawView {
+	t.Helper()
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET of the link: %s, %v", resp.Status, err)
+	}
+	v := rawView{contentType: resp.Header.Get("Content-Type"), contentEncoding: resp.Header.Get("Content-Encoding"), meta: map[string]string{}}
+	for k := range resp.Header {
+		if m, ok := cutFold(k, "X-Amz-Meta-"); ok {
+			v.meta[m] = resp.Header.Get(k)
+		}
+	}
+	v.payload = decodeBody(t, v.contentEncoding, body)
+	return v
+}
+
+func cutFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !bytes.EqualFold([]byte(s[:len(prefix)]), []byte(prefix)) {
+		return "", false
+	}
+	return string(bytes.ToLower([]byte(s[len(prefix):]))), true
+}
+
+func shareEngine(t *testing.T) (*stash.Engine, *s3stash.Store, *s3.Client) {
+	t.Helper()
+	s, srv := newStore(t, s3stash.Options{})
+	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, s, srv.Client()
+}
+
+// Issue 11, item 8: a zstd stash on S3 had no Content-Encoding and lost its
+// Content-Type, so a raw client (the SDK's GetObject, a presigned share
+// link followed by a browser or a script) got zstd bytes it could not
+// recognise. Compressed objects now carry Content-Encoding: zstd and the
+// real Content-Type, single-part and multipart, also after an update of
+// their attributes.
+func TestCompressedObjectsCarryStandardHeaders(t *testing.T) {
+	ctx := context.Background()
+	e, s, raw := shareEngine(t)
+	for _, c := range []struct {
+		name string
+		p    []byte
+		enc  string
+	}{
+		{"zstd", stashtest.JSONPayload(200_000, 61), "zstd"},
+		{"zstd-multipart", stashtest.RandomPayload(partSize+1000, 62), "zstd"},
+		{"identity", stashtest.RandomPayload(50_000, 63), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := c.p
+			opts := []stash.CreateOption{stash.ContentType("application/json"), stash.TTL(time.Hour)}
+			if c.name == "zstd-multipart" {
+				// Random bytes then zeros: compressed, still over a part.
+				p = append(p, make([]byte, 2<<20)...)
+				opts = append(opts, stash.WithCompression(stash.CompressionZstd))
+			}
+			st, err := e.Create(ctx, c.name, p, opts...)
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			if string(st.Encoding) != c.enc {
+				t.Fatalf("stored with encoding %q, want %q (test payload)", st.Encoding, c.enc)
+			}
+			if c.name == "zstd-multipart" && st.StoredSize <= partSize {
+				t.Fatalf("compressed object of %d bytes is not multipart (test payload)", st.StoredSize)
+			}
+			// Creating it again rewrites the attributes (a copy onto
+			// itself): the headers must survive that too.
+			if _, err := e.Create(ctx, c.name, p, append(opts, stash.TTL(2*time.Hour))...); err != nil {
+				t.Fatalf("second Create: %v", err)
+			}
+			bucket, key := s.Locate(st.Address.Namespace, st.Address.Key())
+			link, err := e.Share(ctx, st.String(), time.Minute)
+			if err != nil {
+				t.Fatalf("Share: %v", err)
+			}
+			for via, v := range map[string]rawView{"GetObject": viaSDK(t, raw, bucket, key), "presigned link": viaHTTP(t, link)} {
+				if v.contentEncoding != c.enc {
+					t.Errorf("%s: Content-Encoding %q, want %q", via, v.contentEncoding, c.enc)
+				}
+				if v.contentType != "application/json" {
+					t.Errorf("%s: Content-Type %q, want the payload's, application/json", via, v.contentType)
+				}
+				if !bytes.Equal(v.payload, p) {
+					t.Errorf("%s: body with Content-Encoding undone is %d bytes, not the payload (%d bytes)", via, len(v.payload), len(p))
+				}
+			}
+			got, err := e.Retrieve(ctx, link)
+			if err != nil || !bytes.Equal(got.Data, p) {
+				t.Errorf("Retrieve of the link: %v", err)
+			}
+		})
+	}
+}
