@@ -96,7 +96,13 @@
 // compressed stash has Content-Encoding: zstd, which HTTP clients that
 // support zstd undo themselves (browsers; Python with urllib3 2 and the
 // zstandard package; curl --compressed built with zstd) and others leave to
-// the caller. A presigned link serves the same headers.
+// the caller. Every object also carries the hex SHA-256 of the payload, the
+// digest of its address, in its own user metadata header
+// x-amz-meta-claimstash-sha256 (DigestMetadataKey), single-part and
+// multipart alike: verify a download against it, after undoing
+// Content-Encoding. (S3's x-amz-checksum-sha256 covers the stored bytes, and
+// for a multipart object it is a COMPOSITE checksum of the parts.) A
+// presigned link serves the same headers.
 //
 // # Errors
 //

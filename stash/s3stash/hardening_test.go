@@ -166,3 +166,45 @@ func TestCompressedObjectsCarryStandardHeaders(t *testing.T) {
 		})
 	}
 }
+
+// Issue 11, item 9: objects over the multipart threshold carry a COMPOSITE
+// checksum, not the address's SHA-256, which lived only inside the
+// claimstash metadata JSON. Every object now has it in its own metadata
+// header, which a raw client can check its download against.
+func TestDigestHeaderForRawClients(t *testing.T) {
+	ctx := context.Background()
+	e, s, raw := shareEngine(t)
+	for name, p := range map[string][]byte{
+		"multipart": stashtest.RandomPayload(2*partSize+123, 71),
+		"single":    stashtest.RandomPayload(10_000, 72),
+		"zstd":      stashtest.JSONPayload(300_000, 73),
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, err := e.Create(ctx, name, p)
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			bucket, key := s.Locate(st.Address.Namespace, st.Address.Key())
+			head, err := raw.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := head.Metadata[s3stash.DigestMetadataKey]; got != st.Address.Digest {
+				t.Errorf("HeadObject: metadata %s = %q, want the address digest %s", s3stash.DigestMetadataKey, got, st.Address.Digest)
+			}
+			link, err := e.Share(ctx, st.String(), time.Minute)
+			if err != nil {
+				t.Fatalf("Share: %v", err)
+			}
+			for via, v := range map[string]rawView{"GetObject": viaSDK(t, raw, bucket, key), "presigned link": viaHTTP(t, link)} {
+				want := v.meta[s3stash.DigestMetadataKey]
+				if want != st.Address.Digest {
+					t.Errorf("%s: %s = %q, want %s", via, s3stash.DigestMetadataKey, want, st.Address.Digest)
+				}
+				if got := hexSHA(v.payload); got != want {
+					t.Errorf("%s: the download hashes to %s, the header says %s", via, got, want)
+				}
+			}
+		})
+	}
+}

@@ -50,6 +50,15 @@ const (
 	// JSON-encoded driver.Attributes.
 	metaKey  = "claimstash"
 	maxParts = 10000
+
+	// DigestMetadataKey is the user metadata key (x-amz-meta-claimstash-sha256)
+	// that holds the hex SHA-256 of the payload, the digest of its address,
+	// on every object: a client without claimstash verifies what it
+	// downloaded against it (after undoing Content-Encoding). S3's own
+	// checksum cannot serve: it covers the stored bytes, which are
+	// compressed for compressed stashes, and for multipart objects it is a
+	// checksum of the parts' checksums (COMPOSITE), not of the object.
+	DigestMetadataKey = "claimstash-sha256"
 )
 
 // Options configure a Store. The zero value means the documented defaults.
@@ -288,10 +297,18 @@ func encodeAttrs(a *driver.Attributes) (map[string]string, error) {
 		return nil, fmt.Errorf("s3stash: encoding attributes: %w", err)
 	}
 	v := asciiJSON(b)
-	if n := len(metaKey) + len(v); n > MaxMetadataSize {
+	meta := map[string]string{metaKey: v}
+	if a.Digest != "" {
+		meta[DigestMetadataKey] = a.Digest
+	}
+	n := 0
+	for k, v := range meta {
+		n += len(k) + len(v)
+	}
+	if n > MaxMetadataSize {
 		return nil, fmt.Errorf("%w: s3stash: attributes take %d bytes of user metadata, over S3's limit of %d (trim the stash metadata)", driver.ErrTooLarge, n, MaxMetadataSize)
 	}
-	return map[string]string{metaKey: v}, nil
+	return meta, nil
 }
 
 func asciiJSON(b []byte) string {
