@@ -3,8 +3,12 @@ package s3stash_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +210,48 @@ func TestDigestHeaderForRawClients(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Issue 11, item 1, against a real server: a presigned link whose fragment
+// is edited to claim 512 MiB of zstd is refused before its body is read,
+// because the attributes S3 returns with the object contradict it, and it
+// costs no allocation of the size it claims.
+func TestEditedLinkFragmentRefused(t *testing.T) {
+	ctx := context.Background()
+	e, _, _ := shareEngine(t)
+	p := stashtest.RandomPayload(1<<10, 74)
+	st, err := e.Create(ctx, "linked", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := e.Share(ctx, st.String(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, frag, ok := strings.Cut(link, "#")
+	if !ok {
+		t.Fatalf("presigned link %q has no fragment", link)
+	}
+	q, err := url.ParseQuery(frag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Set("size", "536870912")
+	q.Set("enc", "zstd")
+	edited := base + "#" + q.Encode()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = e.Retrieve(ctx, edited)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, stash.ErrIntegrity) || !strings.Contains(err.Error(), "server's object") {
+		t.Errorf("Retrieve of an edited link: %v, want ErrIntegrity from the server's description of the object", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+		t.Errorf("Retrieve of an edited link allocated %d MiB, want at most 4", n>>20)
+	}
+	if got, err := e.Retrieve(ctx, link); err != nil || !bytes.Equal(got.Data, p) {
+		t.Errorf("Retrieve of the link as shared: %v", err)
 	}
 }
