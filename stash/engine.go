@@ -201,8 +201,10 @@ func (e *Engine) pick(size int64) (*backend, error) {
 // Create stores payload under name and returns its stash, whose address is
 // content addressed: the same payload under the same name and namespace gives
 // the same address, and a second Create writes nothing (it only extends the
-// expiry if the new one is later). The address is returned only once the
-// backend has durably written the stash.
+// expiry if the new one is later; where the backend is a driver.Modifier,
+// concurrent extensions never undo one another). If the stash is deleted
+// while Create extends it, Create writes it afresh. The address is returned
+// only once the backend has durably written the stash.
 func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (*Stash, error) {
 	s, err := e.create(ctx, name, payload, opts)
 	if err != nil {
@@ -576,7 +578,10 @@ func (e *Engine) Delete(ctx context.Context, address string) error {
 
 // Sweep deletes expired stashes from every backend that can list its
 // contents (driver.Lister), and returns how many it deleted. Expired stashes
-// already read as ErrExpired; Sweep reclaims their space.
+// already read as ErrExpired; Sweep reclaims their space. Where the backend
+// is a driver.ConditionalDeleter, each deletion re-checks the expiry under
+// the backend's own guarantee, so a stash that a concurrent Create renewed
+// after it was listed is kept.
 func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	now := e.now()
