@@ -56,7 +56,11 @@
 // metadata would not fit is refused with stash.ErrTooLarge. Updating
 // attributes (recording a read for time-to-idle, extending an expiry) copies
 // the object onto itself with the metadata replaced (CopyObject, at most
-// 5 GiB). Objects that other tools wrote under a stash key have no such
+// 5 GiB). Extensions and Sweep's deletions are read-modify-writes
+// (driver.Modifier, driver.ConditionalDeleter) under a per-key lock within
+// the process: S3 has no compare-and-swap on metadata alone (a metadata copy
+// keeps the ETag, the digest of the bytes), so between processes concurrent
+// extensions of one stash are last-writer-wins. Objects that other tools wrote under a stash key have no such
 // metadata: they are described by their size and time, and still verified.
 //
 // Expiry is recorded on the object and honoured on read: an expired stash is
