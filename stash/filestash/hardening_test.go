@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,5 +170,58 @@ func TestMonotonicExtendAcrossStores(t *testing.T) {
 		if got.ExpiresAt.Before(latest) {
 			t.Errorf("round %d: Creates were told the stash lives until %v; it is stored until %v", round, latest, got.ExpiresAt)
 		}
+	}
+}
+
+// Issue 11, item 6, as it was found: Creates of one payload (each
+// extending its expiry) racing Deletes of it. No Create may fail: one that
+// finds the stash gone writes it afresh.
+func TestCreatesRacingDeletes(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, filestash.NoSync())
+	e := newEngine(t, s, stash.WithInlineMax(-1))
+	payload := []byte("created and deleted at once")
+	first, err := e.Create(ctx, "raced", payload, stash.TTL(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var deleters sync.WaitGroup
+	for range 2 {
+		deleters.Add(1)
+		go func() {
+			defer deleters.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := e.Delete(ctx, first.String()); err != nil && !errors.Is(err, stash.ErrNotFound) {
+					t.Errorf("Delete: %v", err)
+				}
+			}
+		}()
+	}
+	var creators sync.WaitGroup
+	var created atomic.Int64
+	for range 4 {
+		creators.Add(1)
+		go func() {
+			defer creators.Done()
+			for range 200 {
+				if _, err := e.Create(ctx, "raced", payload, stash.TTL(time.Hour)); err != nil {
+					t.Errorf("Create racing Deletes: %v", err)
+					return
+				}
+				created.Add(1)
+			}
+		}()
+	}
+	creators.Wait()
+	close(stop)
+	deleters.Wait()
+	if n := created.Load(); n != 800 {
+		t.Errorf("%d of 800 Creates succeeded", n)
 	}
 }
