@@ -15,6 +15,7 @@ import (
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/links"
 )
 
 // Issue 11, item 1, through the checker: a claim-checked message whose
@@ -30,12 +31,15 @@ func TestRehydrateEditedLinkBoundsAllocation(t *testing.T) {
 		_, _ = w.Write(data)
 	}))
 	defer srv.Close()
-	e, err := stash.New(stash.WithLinkOrigins(srv.URL), stash.WithLinkClient(srv.Client()))
+	f, err := links.NewFetcher(links.TrustOrigins(srv.URL), links.WithHTTPClient(srv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(srv.URL)
-	c, err := claimcheck.New(e, claimcheck.AllowLinkHost(u.Host))
+	e, err := stash.New(stash.WithLinkFetcher(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := claimcheck.New(e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
@@ -299,7 +300,7 @@ func TestLinks(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	eng := mustEngine(t, stash.WithLinkOrigins(srv.URL))
+	eng := mustEngine(t, trustLinks(t, srv.URL))
 	s, err := New(eng)
 	if err != nil {
 		t.Fatal(err)
@@ -336,4 +337,14 @@ func TestLinks(t *testing.T) {
 	if strings.Contains(err.Error(), "secret") {
 		t.Errorf("error %q shows the signature", err)
 	}
+}
+
+// trustLinks is an engine option that fetches share links from origins.
+func trustLinks(t testing.TB, origins ...string) stash.Option {
+	t.Helper()
+	f, err := links.NewFetcher(links.TrustOrigins(origins...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stash.WithLinkFetcher(f)
 }

@@ -124,7 +124,7 @@ func startS3(t *testing.T) *s3Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := stash.New(stash.WithBackend(drv), stash.WithLinkOrigins(srv.Endpoint))
+	eng, err := stash.New(stash.WithBackend(drv), trustLinks(t, srv.Endpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
