@@ -85,7 +85,7 @@
 // md5 in the address (kstash does not check; this package does): a mismatch
 // is stash.ErrIntegrity. A share link is a plain presigned S3 URL whose path
 // ends with <name>.<md5>, without a fragment; it is fetched only from the
-// origins the engine trusts (stash.WithLinkOrigins), with the engine's
+// origins the engine trusts (a links.Fetcher given with stash.WithLinkFetcher), with the engine's
 // limits, and verified against that md5. Share(ctx, address, ttl) makes such
 // links, through the backend's presigner (S3 only).
 //

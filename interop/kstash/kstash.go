@@ -244,7 +244,7 @@ func (s *Store) create(ctx context.Context, name string, value any, cc *createCo
 // (kstash itself does not check): a mismatch is stash.ErrIntegrity, bytes
 // that do not decode are ErrMalformed (which matches stash.ErrIntegrity
 // too). Links are fetched only from the engine's trusted origins
-// (stash.WithLinkOrigins), otherwise stash.ErrForbidden before any request.
+// (a links.Fetcher given with stash.WithLinkFetcher), otherwise stash.ErrForbidden before any request.
 // A claimstash address (SHA-256 digest) is stash.ErrInvalidAddress: its
 // payload is not a kstash value.
 func (s *Store) Retrieve(ctx context.Context, address string) (*Stash, error) {
