@@ -253,6 +253,25 @@ func StopShared() {
 	}
 }
 
+// M is what TestMain runs: *testing.M, or what goleak.VerifyTestMain takes.
+type M interface{ Run() int }
+
+// StopAfter wraps m so that Run stops the shared broker once the tests
+// have run, before Run returns; a leak check after Run (goleak) then sees
+// no goroutine of the harness:
+//
+//	func TestMain(m *testing.M) {
+//		goleak.VerifyTestMain(kafkabroker.StopAfter(m))
+//	}
+func StopAfter(m M) M { return stopAfter{m} }
+
+type stopAfter struct{ m M }
+
+func (s stopAfter) Run() int {
+	defer StopShared()
+	return s.m.Run()
+}
+
 func launch(tb testing.TB, opts []Option) *Broker {
 	tb.Helper()
 	b, reason, err := tryLaunch(opts)
