@@ -20,6 +20,7 @@ import (
 	tcnats "github.com/testcontainers/testcontainers-go/modules/nats"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/claimstash/claimstash/internal/kafkabroker"
 	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/internal/natstest"
@@ -65,14 +66,38 @@ func scenario(t *testing.T, run func(t *testing.T, e *env)) {
 	t.Run("containers", func(t *testing.T) { run(t, startContainers(t)) })
 }
 
+// kafkaScenario runs a scenario that goes through Kafka in three modes:
+// "kfake" and "kafka" are the local mode, over kfake and over the Apache
+// Kafka broker the test binary shares (kafkabroker.Shared; scenarios use
+// topics and groups of their own), and "containers" is as in scenario.
+func kafkaScenario(t *testing.T, run func(t *testing.T, e *env)) {
+	t.Helper()
+	t.Run(kafkatest.KfakeName, func(t *testing.T) {
+		kc := kafkatest.Start(t, 1, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+		run(t, startLocalOn(t, kafkatest.KfakeName, kc.Addrs))
+	})
+	t.Run(kafkatest.KafkaName, func(t *testing.T) {
+		run(t, startLocalOn(t, kafkatest.KafkaName, kafkabroker.Shared(t).Addrs))
+	})
+	t.Run("containers", func(t *testing.T) { run(t, startContainers(t)) })
+}
+
+// startLocal starts the local mode's servers with kfake as the Kafka.
 func startLocal(t *testing.T) *env {
 	t.Helper()
 	kc := kafkatest.Start(t, 1, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	return startLocalOn(t, "local", kc.Addrs)
+}
+
+// startLocalOn starts an embedded nats-server and MinIO beside the Kafka
+// at brokers.
+func startLocalOn(t *testing.T, mode string, brokers []string) *env {
+	t.Helper()
 	ns := natstest.Start(t)
 	ms := miniotest.Start(t)
 	return &env{
-		Mode:    "local",
-		Kafka:   kc.Addrs,
+		Mode:    mode,
+		Kafka:   brokers,
 		NATSURL: ns.URL(),
 		S3: s3Server{
 			Endpoint:  ms.Endpoint,
@@ -311,10 +336,11 @@ func (p *proxy) Close() {
 	p.wg.Wait()
 }
 
-// TestMain stops the MinIO server shared by the benchmarks.
+// TestMain stops the servers shared by the tests and benchmarks.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	miniotest.StopShared()
+	kafkabroker.StopShared()
 	stopBenchKafka()
 	os.Exit(code)
 }
