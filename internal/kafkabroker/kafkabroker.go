@@ -519,6 +519,14 @@ func (b *Broker) Kill() {
 // the kernel keeps what the broker wrote, and Kafka recovers its logs.
 func (b *Broker) Restart(tb testing.TB) {
 	tb.Helper()
+	if err := b.Relaunch(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Relaunch is Restart for a goroutine other than the test's, which may not
+// fail it: it returns the error instead.
+func (b *Broker) Relaunch() error {
 	b.Kill()
 	var err error
 	for attempt := 0; attempt < 20; attempt++ { // the ports may linger briefly
@@ -528,8 +536,9 @@ func (b *Broker) Restart(tb testing.TB) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	if err != nil {
-		tb.Fatalf("kafkabroker: restarting Apache Kafka: %v", err)
+		return fmt.Errorf("kafkabroker: restarting Apache Kafka: %w", err)
 	}
+	return nil
 }
 
 // Running reports whether the broker process is alive.
