@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/testcontainers/testcontainers-go"
-	tckafka "github.com/testcontainers/testcontainers-go/modules/kafka"
 	tcminio "github.com/testcontainers/testcontainers-go/modules/minio"
 	tcnats "github.com/testcontainers/testcontainers-go/modules/nats"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -26,13 +25,9 @@ import (
 	"github.com/claimstash/claimstash/internal/natstest"
 )
 
-// Container images of the "containers" mode. Kafka and NATS keep their
-// stock 1 MiB message limits, as kfake and the embedded nats-server do.
-const (
-	kafkaImage = "confluentinc/confluent-local:7.5.0"
-	natsImage  = "nats:2.10-alpine"
-	minioImage = "minio/minio:RELEASE.2024-01-16T16-07-38Z"
-)
+// The "containers" mode's images are docker-compose.yml's, read from .env
+// (images_test.go). Kafka and NATS keep their stock 1 MiB message limits,
+// as kfake, Apache Kafka and the embedded nats-server do here.
 
 // env is what a scenario runs against: a Kafka cluster, a NATS server with
 // JetStream and an S3 store, with their addresses. Each scenario gets
@@ -119,17 +114,13 @@ func startContainers(t *testing.T) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	kc, err := tckafka.Run(ctx, kafkaImage, tckafka.WithClusterID("claimstash"))
+	kc, brokers, err := runApacheKafka(ctx, image(t, kafkaImageVar))
 	testcontainers.CleanupContainer(t, kc)
 	if err != nil {
 		t.Fatalf("containers: kafka: %v", err)
 	}
-	brokers, err := kc.Brokers(ctx)
-	if err != nil {
-		t.Fatalf("containers: kafka brokers: %v", err)
-	}
 
-	nc, err := tcnats.Run(ctx, natsImage) // the module starts it with -js
+	nc, err := tcnats.Run(ctx, image(t, natsImageVar)) // the module starts it with -js
 	testcontainers.CleanupContainer(t, nc)
 	if err != nil {
 		t.Fatalf("containers: nats: %v", err)
@@ -139,7 +130,7 @@ func startContainers(t *testing.T) *env {
 		t.Fatalf("containers: nats url: %v", err)
 	}
 
-	mc, err := tcminio.Run(ctx, minioImage,
+	mc, err := tcminio.Run(ctx, image(t, minioImageVar),
 		tcminio.WithUsername(miniotest.AccessKey), tcminio.WithPassword(miniotest.SecretKey))
 	testcontainers.CleanupContainer(t, mc)
 	if err != nil {
