@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -46,48 +44,56 @@ type Checker struct {
 	stashOpts   []stash.CreateOption
 	namespace   string
 	allow       map[string]map[string]bool // scheme -> namespace set ("*" = any)
-	linkHosts   map[string]bool
 	observer    Observer
 	deleteOnAck bool
 	onFailure   FailureHandler
+	discardAt   int // 0: never discard
+	retryDelay  time.Duration
 	now         func() time.Time
 }
 
-// An Option configures a Checker.
-type Option func(*Checker) error
+// An Option configures a Checker; pass it to New. Options are made by the
+// functions of this package that return Option.
+type Option interface {
+	apply(*Checker) error
+}
+
+type option func(*Checker) error
+
+func (f option) apply(c *Checker) error { return f(c) }
 
 // WithThreshold sets the size above which messages are offloaded
 // (DefaultThreshold).
 func WithThreshold(n int) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if n < 0 {
 			return errors.New("claimcheck: negative threshold")
 		}
 		c.threshold = n
 		return nil
-	}
+	})
 }
 
 // WithMargin sets the bytes added to the counted size (DefaultMargin).
 func WithMargin(n int) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if n < 0 {
 			return errors.New("claimcheck: negative margin")
 		}
 		c.margin = n
 		return nil
-	}
+	})
 }
 
 // WithMode sets the offload policy (Auto).
-func WithMode(m Mode) Option { return func(c *Checker) error { c.mode = m; return nil } }
+func WithMode(m Mode) Option { return option(func(c *Checker) error { c.mode = m; return nil }) }
 
 // WithNamer sets how a stash is named from the message's topic and headers.
 // The default is the topic with characters outside the stash name grammar
 // replaced by '-' ("message" when there is no topic). The result must pass
 // stash.ValidateName.
 func WithNamer(f func(topic string, h Headers) string) Option {
-	return func(c *Checker) error { c.name = f; return nil }
+	return option(func(c *Checker) error { c.name = f; return nil })
 }
 
 // WithStashOptions adds options to every stash the checker creates: TTL,
@@ -95,19 +101,19 @@ func WithNamer(f func(topic string, h Headers) string) Option {
 // stash.InNamespace, to change the namespace, so that consumers built with
 // the same options accept it.
 func WithStashOptions(opts ...stash.CreateOption) Option {
-	return func(c *Checker) error { c.stashOpts = append(c.stashOpts, opts...); return nil }
+	return option(func(c *Checker) error { c.stashOpts = append(c.stashOpts, opts...); return nil })
 }
 
 // WithNamespace stores stashes in ns (the engine's namespace by default) and
 // allows reading from it.
 func WithNamespace(ns string) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if err := stash.ValidateNamespace(ns); err != nil {
 			return err
 		}
 		c.namespace = ns
 		return nil
-	}
+	})
 }
 
 // AllowStore lets the consumer read addresses of scheme in namespace ("*"
@@ -115,95 +121,19 @@ func WithNamespace(ns string) Option {
 // its engine's backends in its own namespace (and inline addresses, which
 // carry their data).
 func AllowStore(scheme, namespace string) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if c.allow[scheme] == nil {
 			c.allow[scheme] = map[string]bool{}
 		}
 		c.allow[scheme][namespace] = true
 		return nil
-	}
-}
-
-// AllowLinkHost lets the consumer fetch share links (https://) from host
-// (host[:port]). No host is trusted by default.
-func AllowLinkHost(host string) Option {
-	return func(c *Checker) error { c.linkHosts[strings.ToLower(host)] = true; return nil }
+	})
 }
 
 // WithObserver reports offloads, rehydrations and failures to o.
-func WithObserver(o Observer) Option { return func(c *Checker) error { c.observer = o; return nil } }
-
-// DeleteAfterAck makes Acked delete the stash of a message once it is
-// acknowledged. Use it only in single-consumer pipelines: with fan-out, the
-// first consumer to ack would delete what the others still need. By default
-// stashes live until their TTL.
-func DeleteAfterAck() Option { return func(c *Checker) error { c.deleteOnAck = true; return nil } }
-
-// A Failure is a claim-checked message that could not be rehydrated, as it
-// arrived: Body is the address, Headers still carry the contract.
-type Failure struct {
-	Topic   string
-	Body    []byte
-	Headers Headers
-	// Err is the *Error Rehydrate returned; errors.Is sees its cause
-	// (stash.ErrNotFound for a stash that is gone, ErrNotAllowed, ...).
-	Err error
-	// Message is the transport's own message (*message.Message for
-	// Watermill, *sarama.ConsumerMessage, *nats.Msg), for handlers that
-	// republish it elsewhere. It may be nil.
-	Message any
+func WithObserver(o Observer) Option {
+	return option(func(c *Checker) error { c.observer = o; return nil })
 }
-
-// A FailureHandler decides what happens to a message that could not be
-// rehydrated. Returning nil means the handler dealt with it (published it to
-// a poison topic, recorded it for replay): the transport acknowledges it and
-// moves on. Returning an error (f.Err itself, typically) makes the transport
-// nack it, so it is redelivered per the transport's own rules. Either way the
-// message never reaches the application's handler.
-type FailureHandler func(ctx context.Context, f Failure) error
-
-// OnRehydrateFailure routes messages that can never be rehydrated (a stash
-// that expired or was deleted, a refused address, a tampered payload: see
-// IsPermanent) to h instead of nacking them. Transient failures (a store that
-// is down, a cancelled context) never reach h: the message is nacked so the
-// transport redelivers it, because routing it elsewhere would divert a good
-// message during an outage. By default every failure surfaces and the
-// message is nacked.
-func OnRehydrateFailure(h FailureHandler) Option {
-	return func(c *Checker) error { c.onFailure = h; return nil }
-}
-
-// RehydrateFailed applies the failure policy to a message whose Rehydrate
-// failed. Transports call it and acknowledge the message if it returns nil,
-// nack it otherwise. Without OnRehydrateFailure, or for a failure that is not
-// permanent, it returns f.Err.
-func (c *Checker) RehydrateFailed(ctx context.Context, f Failure) error {
-	if c.onFailure == nil || !IsPermanent(f.Err) {
-		return f.Err
-	}
-	return c.onFailure(ctx, f)
-}
-
-// IsPermanent reports whether a rehydrate error means the message can never
-// be rehydrated, however often it is redelivered: the stash is gone
-// (stash.ErrNotFound, which ErrExpired matches), its bytes do not match
-// (stash.ErrIntegrity), it is over a limit (stash.ErrTooLarge), or the
-// message itself is bad (ErrNotAllowed, ErrMalformed, ErrUnsupportedVersion,
-// stash.ErrInvalidAddress, stash.ErrUnsupported). Anything else, a backend
-// that is down or a cancelled context among them, is transient.
-func IsPermanent(err error) bool {
-	for _, p := range []error{stash.ErrNotFound, stash.ErrIntegrity, stash.ErrTooLarge, stash.ErrInvalidAddress,
-		stash.ErrUnsupported, ErrNotAllowed, ErrMalformed, ErrUnsupportedVersion} {
-		if errors.Is(err, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// DeletesAfterAck reports whether the checker was built with DeleteAfterAck,
-// so a transport can skip watching for acks when it does not.
-func (c *Checker) DeletesAfterAck() bool { return c.deleteOnAck }
 
 // New returns a Checker over engine.
 func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
@@ -211,17 +141,17 @@ func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
 		return nil, errors.New("claimcheck: nil engine")
 	}
 	c := &Checker{
-		engine:    engine,
-		threshold: DefaultThreshold,
-		margin:    DefaultMargin,
-		name:      DefaultNamer,
-		allow:     map[string]map[string]bool{},
-		linkHosts: map[string]bool{},
-		observer:  nopObserver{},
-		now:       time.Now,
+		engine:     engine,
+		threshold:  DefaultThreshold,
+		margin:     DefaultMargin,
+		name:       DefaultNamer,
+		allow:      map[string]map[string]bool{},
+		observer:   nopObserver{},
+		now:        time.Now,
+		retryDelay: DefaultRetryDelay,
 	}
 	for _, o := range opts {
-		if err := o(c); err != nil {
+		if err := o.apply(c); err != nil {
 			return nil, err
 		}
 	}
@@ -369,15 +299,17 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 
 // Allowed reports whether this checker may read address: nil, or an error
 // matching ErrNotAllowed (or stash.ErrInvalidAddress for one that does not
-// parse).
+// parse). Stores are allowed by scheme and namespace (AllowStore); share
+// links by the engine's one trust list (its stash.LinkFetcher), so a
+// consumer configures trusted origins once.
 func (c *Checker) Allowed(address string) error {
-	if strings.HasPrefix(address, "https://") || strings.HasPrefix(address, "http://") {
-		u, err := url.Parse(address)
-		if err != nil {
-			return fmt.Errorf("%w: %v", stash.ErrInvalidAddress, err)
-		}
-		if u.Scheme != "https" || !c.linkHosts[strings.ToLower(u.Host)] {
-			return fmt.Errorf("%w: share link host %q is not trusted", ErrNotAllowed, u.Host)
+	if stash.IsLink(address) {
+		// One trust list for links: the engine's LinkFetcher's.
+		if err := c.engine.TrustsLink(address); err != nil {
+			if errors.Is(err, stash.ErrForbidden) {
+				return fmt.Errorf("%w: %w", ErrNotAllowed, err)
+			}
+			return err
 		}
 		return nil
 	}

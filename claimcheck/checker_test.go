@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
@@ -33,7 +35,7 @@ func (c *clock) Add(d time.Duration) {
 
 func newEngine(t *testing.T, d driver.Driver, opts ...stash.Option) *stash.Engine {
 	t.Helper()
-	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeMem, d)}, opts...)...)
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(d)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +218,12 @@ func TestRehydrateErrors(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	store := memstash.New()
-	e := newEngine(t, store, stash.WithClock(clk.Now))
-	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.AllowLinkHost("stash.example.com"))
+	trusted, err := links.NewFetcher(links.TrustOrigins("https://stash.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, store, stash.WithClock(clk.Now), stash.WithLinkFetcher(trusted))
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
 	digest := "0000000000000000000000000000000000000000000000000000000000000000"
 
 	tests := []struct {
@@ -261,10 +267,10 @@ func TestRehydrateErrors(t *testing.T) {
 			return []byte("file://default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "untrusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
-			return []byte("https://evil.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+			return []byte("https://evil.example.com/mem/default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "plain http to trusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
-			return []byte("http://stash.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+			return []byte("http://stash.example.com/mem/default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "path traversal", wantErr: []error{stash.ErrInvalidAddress}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
 			return []byte("mem://default/../etc/passwd." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
@@ -302,7 +308,7 @@ func TestRehydrateErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var counters claimcheck.Counters
-			c := newChecker(t, e, claimcheck.WithObserver(&counters), claimcheck.AllowLinkHost("stash.example.com"))
+			c := newChecker(t, e, claimcheck.WithObserver(&counters))
 			in, h := tt.msg(t)
 			before := maps.Clone(h)
 			out, addr, err := c.Rehydrate(ctx, "orders", in, h)
@@ -380,7 +386,7 @@ func TestReferenceWithoutClaimstash(t *testing.T) {
 		t.Fatalf("Reference = %q %d %v %v", gotAddr, size, ok, err)
 	}
 	a, err := stash.ParseAddress(gotAddr)
-	if err != nil || a.Scheme != stash.SchemeMem || a.Namespace != "default" || a.Name != "orders" {
+	if err != nil || a.Scheme != memstash.Scheme || a.Namespace != "default" || a.Name != "orders" {
 		t.Fatalf("address %q: %+v %v", gotAddr, a, err)
 	}
 	// Reading it needs nothing from the message but the address.
@@ -404,8 +410,8 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 	if err == nil {
 		t.Fatal("missing stash rehydrated")
 	}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != err {
-		t.Fatalf("default policy = %v, want the error itself (nack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); d != claimcheck.Redeliver || got != err {
+		t.Fatalf("default policy = %v, %v; want Redeliver and the error itself", d, got)
 	}
 
 	var routed []claimcheck.Failure
@@ -416,15 +422,41 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 		}
 		return f.Err
 	}))
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != nil {
-		t.Fatalf("handled failure = %v, want nil (ack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); d != claimcheck.Handled || got != nil {
+		t.Fatalf("handled failure = %v, %v; want Handled and nil", d, got)
 	}
 	other := &claimcheck.Error{Op: "rehydrate", Err: claimcheck.ErrNotAllowed}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Err: other}); got != other {
-		t.Fatalf("unhandled failure = %v, want it back", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Err: other}); d != claimcheck.Redeliver || got != other {
+		t.Fatalf("unhandled failure = %v, %v; want Redeliver and it back", d, got)
 	}
 	if len(routed) != 1 || string(routed[0].Body) != string(missing) || routed[0].Headers == nil {
 		t.Fatalf("routed %+v", routed)
+	}
+
+	// DiscardAfter gives up on permanent failures, after the handler had
+	// its chance, counting deliveries where the transport does.
+	c = newChecker(t, e, claimcheck.DiscardAfter(3))
+	for _, tc := range []struct {
+		deliveries int
+		err        error
+		want       claimcheck.Decision
+	}{
+		{1, err, claimcheck.Redeliver},
+		{3, err, claimcheck.Discard},
+		{0, err, claimcheck.Redeliver}, // uncounted: never, for more than 1
+		{5, context.Canceled, claimcheck.Redeliver},
+	} {
+		if d, got := c.Decide(ctx, claimcheck.Failure{Err: tc.err, Deliveries: tc.deliveries}); d != tc.want || got != tc.err {
+			t.Errorf("DiscardAfter(3), %d deliveries, %v: %v, %v; want %v", tc.deliveries, tc.err, d, got, tc.want)
+		}
+	}
+	c = newChecker(t, e, claimcheck.DiscardAfter(1))
+	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: err}); d != claimcheck.Discard {
+		t.Errorf("DiscardAfter(1), uncounted: %v, want Discard", d)
+	}
+	c = newChecker(t, e, claimcheck.DiscardAfter(1), claimcheck.OnRehydrateFailure(func(context.Context, claimcheck.Failure) error { return nil }))
+	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: err}); d != claimcheck.Handled {
+		t.Errorf("DiscardAfter with a handler that takes it: %v, want Handled", d)
 	}
 }
 
@@ -454,8 +486,8 @@ func TestRehydrateFailureTransientIsNacked(t *testing.T) {
 	if claimcheck.IsPermanent(err) {
 		t.Fatalf("IsPermanent(%v) = true", err)
 	}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: h, Err: err}); got != err {
-		t.Fatalf("transient failure = %v, want the error itself (nack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: h, Err: err}); d != claimcheck.Redeliver || got != err {
+		t.Fatalf("transient failure = %v, %v; want Redeliver and the error itself", d, got)
 	}
 	if routed != 0 {
 		t.Fatalf("handler saw %d transient failures", routed)
@@ -499,7 +531,7 @@ func TestNamespaceAndAllowStore(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotAllowed", err)
 	}
 	// ...until it is told to trust that store.
-	cons = newChecker(t, e, claimcheck.AllowStore(stash.SchemeMem, "tenant-a"))
+	cons = newChecker(t, e, claimcheck.AllowStore(memstash.Scheme, "tenant-a"))
 	if got, _, err := cons.Rehydrate(ctx, "orders", out, maps.Clone(h)); err != nil || !bytes.Equal(got, payload(2000)) {
 		t.Fatalf("rehydrate: %v", err)
 	}
@@ -520,5 +552,28 @@ func TestDefaultNamer(t *testing.T) {
 		if err := stash.ValidateName(got); err != nil {
 			t.Errorf("DefaultNamer(%q) = %q: %v", topic, got, err)
 		}
+	}
+}
+
+// TestErrorNamesAddressOnce: a failed rehydrate names the address once (the
+// stash error has it) and keeps the operation and topic.
+func TestErrorNamesAddressOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, memstash.New())
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
+	h := claimcheck.MapHeaders{}
+	body, addr, err := c.Offload(ctx, "orders", []byte("payload"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Delete(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Rehydrate(ctx, "orders", body, h)
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Rehydrate: %v; want ErrNotFound", err)
+	}
+	if msg := err.Error(); strings.Count(msg, addr) != 1 || !strings.HasPrefix(msg, "claimcheck: rehydrate on orders: stash: retrieve "+addr+": not found") {
+		t.Fatalf("error %q: want the address once", msg)
 	}
 }

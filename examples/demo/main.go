@@ -84,7 +84,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeFile, store), stash.WithDefaultTTL(time.Hour))
+	engine, err := stash.New(stash.WithBackend(store), stash.WithDefaultTTL(time.Hour))
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func TestKafkaLargeMessages(t *testing.T) { eachKafka(t, testKafkaLargeMessages)
 
 func testKafkaLargeMessages(t *testing.T, cluster *kafkatest.Broker) {
 	pub, sub := kafkaFactory(cluster)(t, "large")
-	engine, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		t.Fatal(err)
 	}
