@@ -126,14 +126,28 @@ func TestSharedDefaults(t *testing.T) {
 	}
 }
 
-// TestNoOrphan: the JVM is in a process group of its own, so a test binary
-// that dies leaves no broker behind (Pdeathsig); here the group is checked
-// to hold the broker and nothing else stays after Stop.
+// TestNoOrphan: a broker of its own with a property changed (a 3 MiB
+// message limit, so a 2 MiB record passes) is one JVM, and nothing of it
+// stays after Stop. (On Linux the kernel also kills it if the test binary
+// dies first.)
 func TestNoOrphan(t *testing.T) {
 	if _, err := exec.LookPath("pgrep"); err != nil {
 		t.Skip("kafkabroker: pgrep not found")
 	}
-	b := kafkabroker.Start(t)
+	b := kafkabroker.Start(t, kafkabroker.WithProperty("message.max.bytes", "3145728"), kafkabroker.WithHeap("256m"))
+	b.CreateTopic(t, "roomy", 1, nil)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs...), kgo.ProducerBatchMaxBytes(16<<20),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "roomy", Value: make([]byte, 2<<20)}).FirstErr()
+	cancel()
+	cl.Close()
+	if err != nil {
+		t.Fatalf("2 MiB record under a 3 MiB message.max.bytes: %v", err)
+	}
 	if out, _ := exec.Command("pgrep", "-f", b.Dir).Output(); len(strings.Fields(string(out))) != 1 {
 		t.Fatalf("processes naming %s: %q, want the one JVM", b.Dir, out)
 	}
