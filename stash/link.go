@@ -2,6 +2,7 @@ package stash
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,9 +74,11 @@ const (
 )
 
 // ParseLink parses a share link and recovers the address it names: from the
-// fragment of a presigned link (whose path must end with the address's
-// key, so the digest verified is the one the signature covers), or from the
-// end of a handler link's path. Anything else is an error matching
+// fragment of a presigned link, whose path must end with the address's
+// "name.digest" (so the digest verified is the one the signature covers;
+// how a store lays out namespace and scopes before it is its own: S3 keys,
+// objectstore's /v1/objects/usecase/k=v;k2=v2/key), or from the end of a
+// handler link's path. Anything else is an error matching
 // ErrInvalidAddress (ErrForbidden for a fragment that names a stash the
 // signed path does not hold). It never panics.
 func ParseLink(raw string) (*Link, error) {
@@ -106,8 +109,8 @@ func ParseLink(raw string) (*Link, error) {
 		if l.Address, err = ParseAddress(f.Get(fragAddress)); err != nil {
 			return nil, err
 		}
-		if !strings.HasSuffix(u.Path, "/"+l.Address.Key()) {
-			return nil, fmt.Errorf("%w: share link path does not end with the key of %s", ErrForbidden, l.Address)
+		if !strings.HasSuffix(u.Path, "/"+lastSegment(l.Address)) {
+			return nil, fmt.Errorf("%w: share link path does not end with the name and digest of %s", ErrForbidden, l.Address)
 		}
 		if s := f.Get(fragSize); s != "" {
 			if l.Size, err = strconv.ParseInt(s, 10, 64); err != nil || l.Size < 0 {
@@ -258,8 +261,8 @@ func presignedLink(raw string, addr Address, a *driver.Attributes) (string, erro
 	if err != nil || u.Fragment != "" {
 		return "", errors.New("backend returned an unusable presigned URL")
 	}
-	if !strings.HasSuffix(u.Path, "/"+addr.Key()) {
-		return "", errors.New("presigned URL path does not end with the stash key")
+	if !strings.HasSuffix(u.Path, "/"+lastSegment(addr)) {
+		return "", errors.New("presigned URL path does not end with the stash's name and digest")
 	}
 	f := url.Values{}
 	f.Set(fragAddress, addr.String())
@@ -308,7 +311,7 @@ func (e *Engine) fetchLink(ctx context.Context, raw string) (*source, error) {
 		_ = resp.Body.Close()
 		return nil, err
 	}
-	return &source{rc: resp.Body, addr: l.Address, attrs: a}, nil
+	return &source{rc: resp.Body, addr: l.Address, attrs: a, startMax: linkReadStart}, nil
 }
 
 const defaultContentType = "application/octet-stream"
@@ -341,9 +344,48 @@ func (e *Engine) linkAttrs(l *Link, resp *http.Response) (*driver.Attributes, er
 		return nil, fmt.Errorf("%w: share link payload of %d bytes over the limit of %d", ErrTooLarge, size, e.maxSize)
 	}
 	stored := max(resp.ContentLength, 0)
+	if err := checkServerAttrs(l, resp, size, enc); err != nil {
+		return nil, err
+	}
 	ct := resp.Header.Get("Content-Type")
 	if ct == defaultContentType {
 		ct = ""
 	}
 	return &driver.Attributes{Size: size, StoredSize: stored, Encoding: enc, Digest: l.Address.Digest, ContentType: ct}, nil
 }
+
+// serverAttrsHeader is the response header in which S3 returns the
+// attributes the s3 backend stored with an object (user metadata
+// "claimstash").
+const serverAttrsHeader = "X-Amz-Meta-Claimstash"
+
+// checkServerAttrs compares what a link's fragment says (decoded size and
+// encoding) with what the server reports about the object it serves: its
+// Content-Length and, where the server returns them (an S3 presigned link),
+// the attributes stored with it. A fragment can be edited by whoever holds
+// the link; the server's description cannot, so any disagreement is
+// ErrIntegrity before a byte of the body is read.
+func checkServerAttrs(l *Link, resp *http.Response, size int64, enc driver.Encoding) error {
+	raw := resp.Header.Get(serverAttrsHeader)
+	if raw == "" {
+		return nil
+	}
+	var a driver.Attributes
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		return nil // not ours: the digest still decides
+	}
+	switch {
+	case a.Digest != "" && a.Digest != l.Address.Digest:
+		return fmt.Errorf("%w: share link names digest %.12s…, the server's object has %.12s…", ErrIntegrity, l.Address.Digest, a.Digest)
+	case a.Size != size:
+		return fmt.Errorf("%w: share link says %d bytes, the server's object holds %d", ErrIntegrity, size, a.Size)
+	case a.Encoding != enc:
+		return fmt.Errorf("%w: share link says encoding %q, the server's object is %q", ErrIntegrity, enc, a.Encoding)
+	case resp.ContentLength >= 0 && a.StoredSize != resp.ContentLength:
+		return fmt.Errorf("%w: server sends %d bytes of an object stored in %d", ErrIntegrity, resp.ContentLength, a.StoredSize)
+	}
+	return nil
+}
+
+// lastSegment is the last path segment of an address's key: "name.digest".
+func lastSegment(a Address) string { return a.Name + "." + a.Digest }
