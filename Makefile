@@ -61,6 +61,9 @@ $(PY_STAMP): $(PY_REQS)
 KAFKA_POM   := internal/kafkabroker/pom.xml
 KAFKA_STAMP := $(TOOLS)/kafka/.pom
 MVN         ?= mvn
+ifeq ($(wildcard $(TOOLS)/kafka/lib/kafka_2.13-*.jar),)
+.PHONY: $(KAFKA_STAMP)
+endif
 kafka: $(KAFKA_STAMP)
 
 $(KAFKA_STAMP): $(KAFKA_POM)
