@@ -78,6 +78,7 @@ func TestKcatReadsContract(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kcat: %v\n%s", err, stderr.String())
 	}
+	t.Logf("kcat -J:\n%s", out)
 	var msgs []kcatMessage
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
