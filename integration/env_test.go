@@ -15,23 +15,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/testcontainers/testcontainers-go"
-	tckafka "github.com/testcontainers/testcontainers-go/modules/kafka"
 	tcminio "github.com/testcontainers/testcontainers-go/modules/minio"
 	tcnats "github.com/testcontainers/testcontainers-go/modules/nats"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/claimstash/claimstash/internal/kafkabroker"
 	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/internal/natstest"
 )
 
-// Container images of the "containers" mode. Kafka and NATS keep their
-// stock 1 MiB message limits, as kfake and the embedded nats-server do.
-const (
-	kafkaImage = "confluentinc/confluent-local:7.5.0"
-	natsImage  = "nats:2.10-alpine"
-	minioImage = "minio/minio:RELEASE.2024-01-16T16-07-38Z"
-)
+// The "containers" mode's images are docker-compose.yml's, read from .env
+// (images_test.go). Kafka and NATS keep their stock 1 MiB message limits,
+// as kfake, Apache Kafka and the embedded nats-server do here.
 
 // env is what a scenario runs against: a Kafka cluster, a NATS server with
 // JetStream and an S3 store, with their addresses. Each scenario gets
@@ -65,14 +61,38 @@ func scenario(t *testing.T, run func(t *testing.T, e *env)) {
 	t.Run("containers", func(t *testing.T) { run(t, startContainers(t)) })
 }
 
+// kafkaScenario runs a scenario that goes through Kafka in three modes:
+// "kfake" and "kafka" are the local mode, over kfake and over the Apache
+// Kafka broker the test binary shares (kafkabroker.Shared; scenarios use
+// topics and groups of their own), and "containers" is as in scenario.
+func kafkaScenario(t *testing.T, run func(t *testing.T, e *env)) {
+	t.Helper()
+	t.Run(kafkatest.KfakeName, func(t *testing.T) {
+		kc := kafkatest.Start(t, 1, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+		run(t, startLocalOn(t, kafkatest.KfakeName, kc.Addrs))
+	})
+	t.Run(kafkatest.KafkaName, func(t *testing.T) {
+		run(t, startLocalOn(t, kafkatest.KafkaName, kafkabroker.Shared(t).Addrs))
+	})
+	t.Run("containers", func(t *testing.T) { run(t, startContainers(t)) })
+}
+
+// startLocal starts the local mode's servers with kfake as the Kafka.
 func startLocal(t *testing.T) *env {
 	t.Helper()
 	kc := kafkatest.Start(t, 1, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	return startLocalOn(t, "local", kc.Addrs)
+}
+
+// startLocalOn starts an embedded nats-server and MinIO beside the Kafka
+// at brokers.
+func startLocalOn(t *testing.T, mode string, brokers []string) *env {
+	t.Helper()
 	ns := natstest.Start(t)
 	ms := miniotest.Start(t)
 	return &env{
-		Mode:    "local",
-		Kafka:   kc.Addrs,
+		Mode:    mode,
+		Kafka:   brokers,
 		NATSURL: ns.URL(),
 		S3: s3Server{
 			Endpoint:  ms.Endpoint,
@@ -94,17 +114,13 @@ func startContainers(t *testing.T) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	kc, err := tckafka.Run(ctx, kafkaImage, tckafka.WithClusterID("claimstash"))
+	kc, brokers, err := runApacheKafka(ctx, image(t, kafkaImageVar))
 	testcontainers.CleanupContainer(t, kc)
 	if err != nil {
 		t.Fatalf("containers: kafka: %v", err)
 	}
-	brokers, err := kc.Brokers(ctx)
-	if err != nil {
-		t.Fatalf("containers: kafka brokers: %v", err)
-	}
 
-	nc, err := tcnats.Run(ctx, natsImage) // the module starts it with -js
+	nc, err := tcnats.Run(ctx, image(t, natsImageVar)) // the module starts it with -js
 	testcontainers.CleanupContainer(t, nc)
 	if err != nil {
 		t.Fatalf("containers: nats: %v", err)
@@ -114,7 +130,7 @@ func startContainers(t *testing.T) *env {
 		t.Fatalf("containers: nats url: %v", err)
 	}
 
-	mc, err := tcminio.Run(ctx, minioImage,
+	mc, err := tcminio.Run(ctx, image(t, minioImageVar),
 		tcminio.WithUsername(miniotest.AccessKey), tcminio.WithPassword(miniotest.SecretKey))
 	testcontainers.CleanupContainer(t, mc)
 	if err != nil {
@@ -311,10 +327,11 @@ func (p *proxy) Close() {
 	p.wg.Wait()
 }
 
-// TestMain stops the MinIO server shared by the benchmarks.
+// TestMain stops the servers shared by the tests and benchmarks.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	miniotest.StopShared()
+	kafkabroker.StopShared()
 	stopBenchKafka()
 	os.Exit(code)
 }

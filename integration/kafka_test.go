@@ -110,7 +110,7 @@ func runPipeline(t *testing.T, e *env, n, producers int, timeout time.Duration) 
 // TestKafkaS3Watermill: sarama producer wrapper -> s3:// stash -> Kafka ->
 // Watermill Kafka subscriber with the decorator.
 func TestKafkaS3Watermill(t *testing.T) {
-	scenario(t, func(t *testing.T, e *env) {
+	kafkaScenario(t, func(t *testing.T, e *env) {
 		// The broker keeps its 1 MiB limit: undecorated, a large message
 		// does not get through, so the run below proves something.
 		topic := uniqueName("refused")
@@ -134,7 +134,7 @@ func TestKafkaS3Watermill(t *testing.T) {
 // 10,000 mixed-size messages (about 2 GiB at 1), every payload checked.
 func TestMixedVolume(t *testing.T) {
 	n := scaledMessages(t)
-	scenario(t, func(t *testing.T, e *env) {
+	kafkaScenario(t, func(t *testing.T, e *env) {
 		runPipeline(t, e, n, 4, 30*time.Minute)
 	})
 }
@@ -145,7 +145,7 @@ func TestMixedVolume(t *testing.T) {
 // succeeds again. At the end every message in the topic rehydrates: no
 // reference points at nothing.
 func TestS3KilledMidRun(t *testing.T) {
-	scenario(t, func(t *testing.T, e *env) {
+	kafkaScenario(t, func(t *testing.T, e *env) {
 		topic, bucket := uniqueName("s3kill"), uniqueName("s3kill")
 		createTopic(t, e.Kafka, topic, 2)
 		e.createBucket(t, bucket)
@@ -353,7 +353,7 @@ func TestS3KilledMidRun(t *testing.T) {
 // duplicates are messages the first consumer had received (Kafka consumer
 // groups are at-least-once).
 func TestKafkaConsumerKilled(t *testing.T) {
-	scenario(t, func(t *testing.T, e *env) {
+	kafkaScenario(t, func(t *testing.T, e *env) {
 		const n = 240 // every 6th message is claim-checked
 		topic, bucket := uniqueName("ckill"), uniqueName("ckill")
 		createTopic(t, e.Kafka, topic, 3)

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/kafkabroker"
+	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/transports/ccsarama"
 )
@@ -72,22 +74,30 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // BenchmarkKafkaS3Load is the integration load figure: b.N messages through
-// the sarama async producer wrapper, kfake and a decorated Watermill Kafka
+// the sarama async producer wrapper, Kafka and a decorated Watermill Kafka
 // subscriber (4 partitions), 10% of them (1 MiB each) claim-checked through
 // MinIO, the rest 1 KiB. It reports the sustained rate and, for the
 // claim-checked messages, the latency claim-checking adds (offload on the
 // producer plus rehydration on the consumer), and the end-to-end latency of
 // both kinds under that load. See BENCHMARKS.md, "Integration load".
 //
+// It runs on kfake and on Apache Kafka (the shared broker of
+// internal/kafkabroker), as sub-benchmarks kfake and kafka.
+//
 //	go test -run '^$' -bench KafkaS3Load -benchtime 20000x ./integration/
 func BenchmarkKafkaS3Load(b *testing.B) {
+	b.Run(kafkatest.KfakeName, func(b *testing.B) { benchKafkaS3Load(b, benchBrokers(b)) })
+	b.Run(kafkatest.KafkaName, func(b *testing.B) { benchKafkaS3Load(b, kafkabroker.Shared(b).Addrs) })
+}
+
+func benchKafkaS3Load(b *testing.B, brokers []string) {
 	const (
 		every     = 10 // one message in 10 is claim-checked
 		largeSize = 1 << 20
 		smallSize = 1 << 10
 	)
 	ms3 := miniotest.Shared(b)
-	e := &env{Mode: "local", Kafka: benchBrokers(b), S3: s3Server{
+	e := &env{Mode: "local", Kafka: brokers, S3: s3Server{
 		Endpoint: ms3.Endpoint, AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey, Region: miniotest.Region,
 	}}
 	topic, bucket := uniqueName("load"), uniqueName("load")

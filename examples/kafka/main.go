@@ -5,8 +5,13 @@
 //	go run ./examples/kafka -brokers localhost:9092  # the compose Kafka (make up)
 //	KAFKA_BROKERS=localhost:9092 go run ./examples/kafka
 //
-// The stash is in memory: producer and consumer share this process. Point
-// the engine at S3 or a directory to split them.
+// The stash is in memory by default: producer and consumer share this
+// process. -stash (or $STASH_URL) puts it in S3 instead, where a consumer
+// in another process can fetch it; after `make up`, the compose MinIO:
+//
+//	AWS_ACCESS_KEY_ID=claimstash AWS_SECRET_ACCESS_KEY=claimstash-secret go run ./examples/kafka \
+//	  -brokers localhost:9092 \
+//	  -stash 's3://?endpoint=http%3A%2F%2Flocalhost%3A9000&path_style=true&region=us-east-1&bucket=claimstash'
 package main
 
 import (
@@ -28,6 +33,7 @@ import (
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/memstash"
+	_ "github.com/claimstash/claimstash/stash/s3stash" // the s3:// backend URL scheme
 	"github.com/claimstash/claimstash/transports/ccsarama"
 )
 
@@ -43,6 +49,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	brokers := fs.String("brokers", os.Getenv("KAFKA_BROKERS"), "comma-separated broker addresses (default: $KAFKA_BROKERS, else an in-process kfake)")
 	topic := fs.String("topic", "claimstash-example", "topic")
 	size := fs.Int("size", 5<<20, "payload bytes")
+	stashURL := fs.String("stash", os.Getenv("STASH_URL"), "backend URL for the stashes, e.g. s3://?endpoint=...&bucket=claimstash (default: $STASH_URL, else in memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +74,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer engine.Close()
+	if *stashURL != "" { // the stashes go to S3 (MinIO after make up) instead
+		s3engine, err := stash.New(stash.WithBackendURL(ctx, *stashURL))
+		if err != nil {
+			return err
+		}
+		defer s3engine.Close()
+		engine = s3engine
+		fmt.Fprintln(out, "stash:", *stashURL)
+	}
 	var counters claimcheck.Counters
 	checker, err := claimcheck.New(engine, claimcheck.WithObserver(claimcheck.Observers(&counters, claimcheck.SlogObserver(slog.Default()))))
 	if err != nil {

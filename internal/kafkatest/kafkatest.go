@@ -9,6 +9,9 @@
 // default message size limit, 1 MiB (message.max.bytes = 1048588), unless a
 // topic's configs raise it ("max.message.bytes"). The cluster is shut down
 // by tb.Cleanup.
+//
+// Each runs a test twice, on kfake and on the real Apache Kafka broker of
+// package kafkabroker, as sub-tests named "kfake" and "kafka".
 package kafkatest
 
 import (

@@ -15,13 +15,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/kafkabroker"
 	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/transports/ccsarama"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(kafkabroker.StopAfter(m), // the shared Apache Kafka broker stops first
 		// sarama's metrics registry starts one ticker goroutine per process.
 		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
 	)
@@ -92,9 +93,10 @@ type nopSync struct{ sarama.SyncProducer }
 
 // TestSyncLargePayloads sends 5 MiB and 50 MiB through a topic with the
 // default 1 MiB limit and checks payload, key and headers on the other side.
-func TestSyncLargePayloads(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "big", 1, nil)
+func TestSyncLargePayloads(t *testing.T) { eachKafka(t, testSyncLargePayloads) }
+
+func testSyncLargePayloads(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "big", 1, nil)
 	c, _ := newChecker(t)
 	cfg := config()
 	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
@@ -107,7 +109,7 @@ func TestSyncLargePayloads(t *testing.T) {
 		key := "key-" + strconv.Itoa(i)
 		payloads[key] = random(t, n)
 		msg := &sarama.ProducerMessage{
-			Topic: "big", Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(payloads[key]),
+			Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(payloads[key]),
 			Headers: []sarama.RecordHeader{{Key: []byte("Trace-ID"), Value: []byte("t" + key)}},
 		}
 		if _, _, err := p.SendMessageContext(context.Background(), msg); err != nil {
@@ -118,12 +120,12 @@ func TestSyncLargePayloads(t *testing.T) {
 	raw := sarama.NewConfig()
 	raw.Producer.Return.Successes = true
 	raw.Producer.MaxMessageBytes = 8 << 20
-	if _, _, err := syncProducer(t, k.Addrs, raw).SendMessage(&sarama.ProducerMessage{Topic: "big", Value: sarama.ByteEncoder(payloads["key-0"])}); !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+	if _, _, err := syncProducer(t, k.Addrs, raw).SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(payloads["key-0"])}); !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
 		t.Fatalf("raw 5 MiB send: %v, want ErrMessageSizeTooLarge", err)
 	}
 
 	col := newCollector("a")
-	runGroup(t, k.Addrs, cfg, "g-big", []string{"big"}, ccsarama.WrapConsumerGroupHandler(col, c))
+	runGroup(t, k.Addrs, cfg, "g-big", []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
 	for _, m := range receive(t, col.got, len(sizes), 30*time.Second) {
 		want := payloads[string(m.Key)]
 		sameBytes(t, string(m.Key), m.Value, want)
@@ -139,9 +141,10 @@ func TestSyncLargePayloads(t *testing.T) {
 	}
 }
 
-func TestSyncStashFailure(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "fail", 1, nil)
+func TestSyncStashFailure(t *testing.T) { eachKafka(t, testSyncStashFailure) }
+
+func testSyncStashFailure(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "fail", 1, nil)
 	c, st := newChecker(t)
 	st.failing.Store(true)
 	cfg := config()
@@ -150,7 +153,7 @@ func TestSyncStashFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := random(t, 2<<20)
-	msg := &sarama.ProducerMessage{Topic: "fail", Key: sarama.StringEncoder("k"), Value: sarama.ByteEncoder(body)}
+	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k"), Value: sarama.ByteEncoder(body)}
 	_, _, err = p.SendMessage(msg)
 	var ce *claimcheck.Error
 	if !errors.As(err, &ce) || !errors.Is(err, errBackendDown) {
@@ -160,20 +163,21 @@ func TestSyncStashFailure(t *testing.T) {
 		t.Fatal("failed send changed the message")
 	}
 	// SendMessages: the small one goes, the big one comes back.
-	small := &sarama.ProducerMessage{Topic: "fail", Value: sarama.StringEncoder("small")}
+	small := &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("small")}
 	err = p.SendMessages([]*sarama.ProducerMessage{msg, small})
 	var pe sarama.ProducerErrors
 	if !errors.As(err, &pe) || len(pe) != 1 || pe[0].Msg != msg || !errors.Is(pe[0].Err, errBackendDown) {
 		t.Fatalf("SendMessages: %v", err)
 	}
-	if hw := highWater(t, k.Addrs, "fail", 0); hw != 1 {
+	if hw := highWater(t, k.Addrs, topic, 0); hw != 1 {
 		t.Fatalf("%d records on the topic, want 1 (the small one)", hw)
 	}
 }
 
-func TestAsyncOrderAndFailure(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "async", 3, nil)
+func TestAsyncOrderAndFailure(t *testing.T) { eachKafka(t, testAsyncOrderAndFailure) }
+
+func testAsyncOrderAndFailure(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "async", 3, nil)
 	c, st := newChecker(t)
 	st.delay = 5 * time.Millisecond // uploads are slow: small messages behind them must wait
 	cfg := config()
@@ -206,7 +210,7 @@ func TestAsyncOrderAndFailure(t *testing.T) {
 			if (i+key)%3 == 0 {
 				v = append(append([]byte{}, big...), v...) // big ones carry the sequence at the end
 			}
-			p.Input() <- &sarama.ProducerMessage{Topic: "async", Key: sarama.StringEncoder("k" + strconv.Itoa(key)), Value: sarama.ByteEncoder(v),
+			p.Input() <- &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k" + strconv.Itoa(key)), Value: sarama.ByteEncoder(v),
 				Headers: []sarama.RecordHeader{{Key: []byte("seq"), Value: []byte(strconv.Itoa(i))}}}
 		}
 	}
@@ -221,7 +225,7 @@ func TestAsyncOrderAndFailure(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	st.failing.Store(true)
-	bad := &sarama.ProducerMessage{Topic: "async", Key: sarama.StringEncoder("bad"), Value: sarama.ByteEncoder(big)}
+	bad := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("bad"), Value: sarama.ByteEncoder(big)}
 	p.Input() <- bad
 	if err := p.Close(); err != nil {
 		// Close drains Errors itself only if we do not; we do.
@@ -236,7 +240,7 @@ func TestAsyncOrderAndFailure(t *testing.T) {
 	}
 
 	col := newCollector("a")
-	runGroup(t, k.Addrs, config(), "g-async", []string{"async"}, ccsarama.WrapConsumerGroupHandler(col, c))
+	runGroup(t, k.Addrs, config(), "g-async", []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
 	next := map[string]int{}
 	for _, m := range receive(t, col.got, keys*perKey, 30*time.Second) {
 		seq, _ := header(m, "seq")
@@ -252,14 +256,15 @@ func TestAsyncOrderAndFailure(t *testing.T) {
 
 // TestMissingStash: a claim-checked message whose stash is gone is never
 // delivered, the error is reported, and the group's offset stays on it.
-func TestMissingStash(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "gone", 1, nil)
+func TestMissingStash(t *testing.T) { eachKafka(t, testMissingStash) }
+
+func testMissingStash(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "gone", 1, nil)
 	c, _ := newChecker(t)
 	cfg := config()
 	p, _ := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
 	send := func(v []byte) *sarama.ProducerMessage {
-		m := &sarama.ProducerMessage{Topic: "gone", Value: sarama.ByteEncoder(v)}
+		m := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(v)}
 		if _, _, err := p.SendMessage(m); err != nil {
 			t.Fatal(err)
 		}
@@ -277,7 +282,7 @@ func TestMissingStash(t *testing.T) {
 		reported := make(chan error, 16)
 		col := newCollector("a")
 		h := ccsarama.WrapConsumerGroupHandler(col, withChecker(t, c, claimcheck.WithObserver(failures(reported))))
-		g := runGroup(t, k.Addrs, cfg, "g-stop", []string{"gone"}, h)
+		g := runGroup(t, k.Addrs, cfg, "g-stop", []string{topic}, h)
 		first := receive(t, col.got, 1, 20*time.Second)[0]
 		if string(first.Value) != "first" {
 			t.Fatalf("first message = %q", first.Value)
@@ -308,7 +313,7 @@ func TestMissingStash(t *testing.T) {
 				t.Fatalf("delivered %q past the missing stash", m.Value)
 			}
 		}
-		if off := committed(t, k.Addrs, "g-stop", "gone", 0); off != 1 {
+		if off := committed(t, k.Addrs, "g-stop", topic, 0); off != 1 {
 			t.Fatalf("committed offset %d, want 1 (the missing message's)", off)
 		}
 	})
@@ -320,7 +325,7 @@ func TestMissingStash(t *testing.T) {
 			skipped.Add(1)
 			return nil
 		})))
-		runGroup(t, k.Addrs, cfg, "g-skip", []string{"gone"}, h)
+		runGroup(t, k.Addrs, cfg, "g-skip", []string{topic}, h)
 		got := receive(t, col.got, 2, 20*time.Second)
 		if string(got[0].Value) != "first" || string(got[1].Value) != "third" || skipped.Load() != 1 {
 			t.Fatalf("got %q, %q, skipped %d", got[0].Value, got[1].Value, skipped.Load())
@@ -333,7 +338,7 @@ func TestMissingStash(t *testing.T) {
 		icfg.Consumer.Interceptors = []sarama.ConsumerInterceptor{ccsarama.NewConsumerInterceptor(
 			withChecker(t, c, claimcheck.WithObserver(failures(reported))))}
 		col := newCollector("c")
-		runGroup(t, k.Addrs, icfg, "g-icpt", []string{"gone"}, col)
+		runGroup(t, k.Addrs, icfg, "g-icpt", []string{topic}, col)
 		got := receive(t, col.got, 3, 20*time.Second)
 		if !ccsarama.IsClaimChecked(got[1]) || string(got[1].Value) != string(addr) {
 			t.Fatal("the unreadable message was not left claim-checked")
@@ -351,7 +356,9 @@ func TestMissingStash(t *testing.T) {
 // wrapped handler never sees the message, so the group's committed offset
 // stays on it; once the stash can be read again, the next session delivers
 // it. Failure handlers only ever see permanent failures.
-func TestUnreadableNeverCommitted(t *testing.T) {
+func TestUnreadableNeverCommitted(t *testing.T) { eachKafka(t, testUnreadableNeverCommitted) }
+
+func testUnreadableNeverCommitted(t *testing.T, k *kafkatest.Broker) {
 	for _, tc := range []struct {
 		name  string
 		route bool // with a failure handler (claimcheck.OnRehydrateFailure)
@@ -391,8 +398,7 @@ func TestUnreadableNeverCommitted(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			k := startKafka(t, 1)
-			k.CreateTopic(t, "unreadable", 1, nil)
+			topic := k.NewTopic(t, "unreadable", 1, nil)
 			var mu sync.Mutex
 			var routed []error
 			var opts []claimcheck.Option
@@ -412,9 +418,9 @@ func TestUnreadableNeverCommitted(t *testing.T) {
 			}
 			big := random(t, 300<<10)
 			msgs := []*sarama.ProducerMessage{
-				{Topic: "unreadable", Value: sarama.StringEncoder("first")},
-				{Topic: "unreadable", Value: sarama.ByteEncoder(big)},
-				{Topic: "unreadable", Value: sarama.StringEncoder("third")},
+				{Topic: topic, Value: sarama.StringEncoder("first")},
+				{Topic: topic, Value: sarama.ByteEncoder(big)},
+				{Topic: topic, Value: sarama.StringEncoder("third")},
 			}
 			if err := p.SendMessages(msgs); err != nil {
 				t.Fatal(err)
@@ -424,7 +430,7 @@ func TestUnreadableNeverCommitted(t *testing.T) {
 
 			col := newCollector("a")
 			col.untilClosed = true // it would take a message handed over after the session ended
-			g := runGroup(t, k.Addrs, cfg, "g-unreadable", []string{"unreadable"}, ccsarama.WrapConsumerGroupHandler(col, c))
+			g := runGroup(t, k.Addrs, cfg, "g-unreadable", []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
 			if m := receive(t, col.got, 1, 20*time.Second)[0]; string(m.Value) != "first" {
 				t.Fatalf("first message = %q", m.Value)
 			}
@@ -434,7 +440,7 @@ func TestUnreadableNeverCommitted(t *testing.T) {
 			if len(col.got) > 0 {
 				t.Fatalf("delivered %q past the unreadable stash", (<-col.got).Value)
 			}
-			if off := committed(t, k.Addrs, "g-unreadable", "unreadable", 0); off != 1 {
+			if off := committed(t, k.Addrs, "g-unreadable", topic, 0); off != 1 {
 				t.Fatalf("committed offset %d, want 1 (the unreadable message's)", off)
 			}
 			mu.Lock()
@@ -447,7 +453,7 @@ func TestUnreadableNeverCommitted(t *testing.T) {
 			}
 			tc.fix(st)
 			col2 := newCollector("b")
-			runGroup(t, k.Addrs, cfg, "g-unreadable", []string{"unreadable"}, ccsarama.WrapConsumerGroupHandler(col2, c))
+			runGroup(t, k.Addrs, cfg, "g-unreadable", []string{topic}, ccsarama.WrapConsumerGroupHandler(col2, c))
 			got := receive(t, col2.got, 2, 20*time.Second)
 			sameBytes(t, "redelivered", got[0].Value, big)
 			if string(got[1].Value) != "third" {
@@ -476,9 +482,10 @@ func wantGroupError(t *testing.T, g *group, target error) {
 
 // TestInterceptors: the drop-in path, both ways, and a stash failure on
 // produce that leaves the message to fail on sarama's own size check.
-func TestInterceptors(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "drop", 1, nil)
+func TestInterceptors(t *testing.T) { eachKafka(t, testInterceptors) }
+
+func testInterceptors(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "drop", 1, nil)
 	c, st := newChecker(t)
 	var reported []error
 	cfg := config()
@@ -487,12 +494,12 @@ func TestInterceptors(t *testing.T) {
 	cfg.Consumer.Interceptors = []sarama.ConsumerInterceptor{ccsarama.NewConsumerInterceptor(c)}
 	p := syncProducer(t, k.Addrs, cfg)
 	body := random(t, 5<<20)
-	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "drop", Key: sarama.StringEncoder("k1"), Value: sarama.ByteEncoder(body)}); err != nil {
+	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k1"), Value: sarama.ByteEncoder(body)}); err != nil {
 		t.Fatal(err)
 	}
 	st.failing.Store(true)
 	other := random(t, 5<<20) // a new payload: the same one would find its stash already written
-	failing := &sarama.ProducerMessage{Topic: "drop", Value: sarama.ByteEncoder(other)}
+	failing := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(other)}
 	_, _, err := p.SendMessage(failing)
 	var ce sarama.ConfigurationError
 	if !errors.As(err, &ce) && !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
@@ -504,11 +511,11 @@ func TestInterceptors(t *testing.T) {
 	if claimcheck.IsClaimChecked(ccsarama.ProducerHeaders(failing)) {
 		t.Fatal("failed message was marked claim-checked")
 	}
-	if hw := highWater(t, k.Addrs, "drop", 0); hw != 1 {
+	if hw := highWater(t, k.Addrs, topic, 0); hw != 1 {
 		t.Fatalf("%d records on the topic, want 1", hw)
 	}
 	col := newCollector("a")
-	runGroup(t, k.Addrs, cfg, "g-drop", []string{"drop"}, col)
+	runGroup(t, k.Addrs, cfg, "g-drop", []string{topic}, col)
 	m := receive(t, col.got, 1, 20*time.Second)[0]
 	sameBytes(t, "intercepted", m.Value, body)
 	if string(m.Key) != "k1" || ccsarama.IsClaimChecked(m) {
@@ -552,9 +559,10 @@ func testFanOut(t *testing.T, k *kafkatest.Cluster, topic string, n, size int) {
 
 // TestRebalance: a second consumer joins mid-stream; every message still
 // arrives rehydrated, and both consumers take part.
-func TestRebalance(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "rebal", 4, nil)
+func TestRebalance(t *testing.T) { eachKafka(t, testRebalance) }
+
+func testRebalance(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "rebal", 4, nil)
 	c, _ := newChecker(t)
 	cfg := config()
 	p, _ := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
@@ -563,7 +571,7 @@ func TestRebalance(t *testing.T) {
 	sendRange := func(from, to int) {
 		for i := from; i < to; i++ {
 			v := append([]byte(strconv.Itoa(i)+":"), body...)
-			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "rebal", Key: sarama.StringEncoder("k" + strconv.Itoa(i%8)), Value: sarama.ByteEncoder(v)}); err != nil {
+			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k" + strconv.Itoa(i%8)), Value: sarama.ByteEncoder(v)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -580,17 +588,17 @@ func TestRebalance(t *testing.T) {
 		}
 	}
 	a, b := newCollector("a"), newCollector("b")
-	runGroup(t, k.Addrs, cfg, "g-rebal", []string{"rebal"}, ccsarama.WrapConsumerGroupHandler(a, c))
+	runGroup(t, k.Addrs, cfg, "g-rebal", []string{topic}, ccsarama.WrapConsumerGroupHandler(a, c))
 	sendRange(0, total/2)
 	for _, m := range receive(t, a.got, 10, 20*time.Second) {
 		take(m)
 	}
-	runGroup(t, k.Addrs, cfg, "g-rebal", []string{"rebal"}, ccsarama.WrapConsumerGroupHandler(b, c))
+	runGroup(t, k.Addrs, cfg, "g-rebal", []string{topic}, ccsarama.WrapConsumerGroupHandler(b, c))
 	deadline := time.Now().Add(15 * time.Second)
 	for n := 0; b.count() == 0 && time.Now().Before(deadline); n++ {
 		// Keep the stream going, over every key, until b gets a share.
 		v := append([]byte("ka"+strconv.Itoa(n)+":"), body...)
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "rebal", Key: sarama.StringEncoder("k" + strconv.Itoa(n%8)), Value: sarama.ByteEncoder(v)}); err != nil {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k" + strconv.Itoa(n%8)), Value: sarama.ByteEncoder(v)}); err != nil {
 			t.Fatal(err)
 		}
 		select {

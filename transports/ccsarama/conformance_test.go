@@ -15,24 +15,25 @@ import (
 	"github.com/claimstash/claimstash/transports/ccsarama"
 )
 
-// TestConformance runs the transport suite over kfake, whose topics keep
-// Kafka's default 1 MiB limit: once publishing through the wrapped
-// SyncProducer, once through the wrapped AsyncProducer. Both consume through
-// WrapConsumerGroupHandler; the raw views are plain sarama.
+// TestConformance runs the transport suite over kfake and over Apache
+// Kafka, whose topics keep the default 1 MiB limit: once publishing through
+// the wrapped SyncProducer, once through the wrapped AsyncProducer. Both
+// consume through WrapConsumerGroupHandler; the raw views are plain sarama.
 func TestConformance(t *testing.T) {
-	k := startKafka(t, 1)
-	features := claimchecktest.Features{MaxMessageBytes: kafkatest.DefaultMaxMessageBytes, Timeout: 15 * time.Second}
-	t.Run("Sync", func(t *testing.T) {
-		claimchecktest.RunConformanceTests(t, newSaramaHarness(k, false), features)
-	})
-	t.Run("Async", func(t *testing.T) {
-		claimchecktest.RunConformanceTests(t, newSaramaHarness(k, true), features)
+	eachKafka(t, func(t *testing.T, k *kafkatest.Broker) {
+		features := claimchecktest.Features{MaxMessageBytes: kafkatest.DefaultMaxMessageBytes, Timeout: 15 * time.Second}
+		t.Run("Sync", func(t *testing.T) {
+			claimchecktest.RunConformanceTests(t, newSaramaHarness(k, false), features)
+		})
+		t.Run("Async", func(t *testing.T) {
+			claimchecktest.RunConformanceTests(t, newSaramaHarness(k, true), features)
+		})
 	})
 }
 
-// saramaHarness implements claimchecktest.Harness over one kfake cluster.
+// saramaHarness implements claimchecktest.Harness over one broker.
 type saramaHarness struct {
-	k   *kafkatest.Cluster
+	k   *kafkatest.Broker
 	c   *claimcheck.Checker
 	t   *testing.T
 	cfg *sarama.Config
@@ -46,7 +47,7 @@ type saramaHarness struct {
 	groups []*group
 }
 
-func newSaramaHarness(k *kafkatest.Cluster, async bool) claimchecktest.NewHarness {
+func newSaramaHarness(k *kafkatest.Broker, async bool) claimchecktest.NewHarness {
 	return func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
 		cfg := config()
 		raw, err := sarama.NewSyncProducer(k.Addrs, cfg)

@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/memstash"
 	"github.com/claimstash/claimstash/transports/ccsarama"
@@ -42,9 +43,10 @@ func TestDeleteAfterAckInterceptorIsNotSilent(t *testing.T) {
 
 // With the checker's DeleteAfterAck, marking a rehydrated message deletes
 // its stash; messages not yet marked keep theirs.
-func TestDeleteAfterMark(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "marked", 1, nil)
+func TestDeleteAfterMark(t *testing.T) { eachKafka(t, testDeleteAfterMark) }
+
+func testDeleteAfterMark(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "marked", 1, nil)
 	c, _ := newChecker(t, claimcheck.DeleteAfterAck())
 	cfg := config()
 	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
@@ -53,7 +55,7 @@ func TestDeleteAfterMark(t *testing.T) {
 	}
 	var addrs []string
 	for range 2 {
-		m := &sarama.ProducerMessage{Topic: "marked", Value: sarama.ByteEncoder(random(t, 300<<10))}
+		m := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(random(t, 300<<10))}
 		if _, _, err := p.SendMessage(m); err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +63,7 @@ func TestDeleteAfterMark(t *testing.T) {
 		addrs = append(addrs, string(a))
 	}
 	col := newCollector("d")
-	runGroup(t, k.Addrs, cfg, "g-delete", []string{"marked"}, ccsarama.WrapConsumerGroupHandler(col, c))
+	runGroup(t, k.Addrs, cfg, "g-delete", []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
 	receive(t, col.got, 2, 20*time.Second) // the collector marks what it sends
 	deadline := time.Now().Add(10 * time.Second)
 	for _, a := range addrs {

@@ -76,6 +76,14 @@ func startKafka(t testing.TB, brokers int) *kafkatest.Cluster {
 	return kafkatest.Start(t, brokers, kfake.GroupMinSessionTimeout(100*time.Millisecond))
 }
 
+// eachKafka runs f on kfake (a cluster of the sub-test's own) and on the
+// Apache Kafka broker the package's tests share, as sub-tests "kfake" and
+// "kafka". On the shared broker, topics come from k.NewTopic or k.Topic.
+func eachKafka(t *testing.T, f func(t *testing.T, k *kafkatest.Broker)) {
+	t.Helper()
+	kafkatest.Each(t, f, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+}
+
 func config() *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0

@@ -19,12 +19,13 @@ import (
 // The plain consumer runs the suite too: WrapConsumer over every partition
 // from the oldest offset, producing through the wrapped SyncProducer.
 func TestConformancePlainConsumer(t *testing.T) {
-	k := startKafka(t, 1)
-	features := claimchecktest.Features{MaxMessageBytes: kafkatest.DefaultMaxMessageBytes, Timeout: 15 * time.Second}
-	claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
-		h := newSaramaHarness(k, false)(t, c).(*saramaHarness)
-		return &plainHarness{saramaHarness: h}
-	}, features)
+	eachKafka(t, func(t *testing.T, k *kafkatest.Broker) {
+		features := claimchecktest.Features{MaxMessageBytes: kafkatest.DefaultMaxMessageBytes, Timeout: 15 * time.Second}
+		claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
+			h := newSaramaHarness(k, false)(t, c).(*saramaHarness)
+			return &plainHarness{saramaHarness: h}
+		}, features)
+	})
 }
 
 // plainHarness is saramaHarness with Subscribe and SubscribeRaw through

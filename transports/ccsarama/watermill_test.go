@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/transports/ccsarama"
 	"github.com/claimstash/claimstash/transports/ccwatermill"
 )
@@ -28,10 +29,11 @@ func (u keyUnmarshaler) Unmarshal(m *sarama.ConsumerMessage) (*message.Message, 
 
 // TestWatermillInterop: produced by the Watermill decorators over
 // watermill-kafka, consumed with ccsarama, and the other way round.
-func TestWatermillInterop(t *testing.T) {
-	k := startKafka(t, 1)
-	k.CreateTopic(t, "w2s", 1, nil)
-	k.CreateTopic(t, "s2w", 1, nil)
+func TestWatermillInterop(t *testing.T) { eachKafka(t, testWatermillInterop) }
+
+func testWatermillInterop(t *testing.T, k *kafkatest.Broker) {
+	w2s := k.NewTopic(t, "w2s", 1, nil)
+	s2w := k.NewTopic(t, "s2w", 1, nil)
 	c, _ := newChecker(t)
 	body := random(t, 3<<20)
 
@@ -49,11 +51,11 @@ func TestWatermillInterop(t *testing.T) {
 		msg := message.NewMessage(watermill.NewUUID(), body)
 		msg.Metadata.Set("key", "order-7")
 		msg.Metadata.Set("Trace", "x")
-		if err := ccwatermill.NewPublisher(pub, c).Publish("w2s", msg); err != nil {
+		if err := ccwatermill.NewPublisher(pub, c).Publish(w2s, msg); err != nil {
 			t.Fatal(err)
 		}
 		col := newCollector("a")
-		runGroup(t, k.Addrs, config(), "g-w2s", []string{"w2s"}, ccsarama.WrapConsumerGroupHandler(col, c))
+		runGroup(t, k.Addrs, config(), "g-w2s", []string{w2s}, ccsarama.WrapConsumerGroupHandler(col, c))
 		m := receive(t, col.got, 1, 20*time.Second)[0]
 		sameBytes(t, "payload", m.Value, body)
 		if string(m.Key) != "order-7" {
@@ -73,7 +75,7 @@ func TestWatermillInterop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "s2w", Key: sarama.StringEncoder("k9"), Value: sarama.ByteEncoder(body),
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: s2w, Key: sarama.StringEncoder("k9"), Value: sarama.ByteEncoder(body),
 			Headers: []sarama.RecordHeader{{Key: []byte("Trace"), Value: []byte("y")}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +90,7 @@ func TestWatermillInterop(t *testing.T) {
 		defer sub.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		ch, err := ccwatermill.NewSubscriber(sub, c).Subscribe(ctx, "s2w")
+		ch, err := ccwatermill.NewSubscriber(sub, c).Subscribe(ctx, s2w)
 		if err != nil {
 			t.Fatal(err)
 		}

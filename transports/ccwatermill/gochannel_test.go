@@ -11,10 +11,11 @@ import (
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/claimcheck/claimchecktest"
+	"github.com/claimstash/claimstash/internal/kafkabroker"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(kafkabroker.StopAfter(m), // the shared Apache Kafka broker stops first
 		// A process-wide ticker sarama's metrics library starts once.
 		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
 }

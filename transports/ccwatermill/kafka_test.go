@@ -20,9 +20,9 @@ import (
 	"github.com/claimstash/claimstash/transports/ccwatermill"
 )
 
-// kafkaFactory talks to an in-process kfake cluster that keeps Kafka's
+// kafkaFactory talks to kfake or Apache Kafka, both keeping Kafka's
 // default 1 MiB message limit.
-func kafkaFactory(cluster *kafkatest.Cluster) pubSubFactory {
+func kafkaFactory(cluster *kafkatest.Broker) pubSubFactory {
 	return func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 		pub, err := kafka.NewPublisher(kafka.PublisherConfig{
 			Brokers:   cluster.Addrs,
@@ -48,20 +48,26 @@ func kafkaFactory(cluster *kafkatest.Cluster) pubSubFactory {
 	}
 }
 
-func startKafka(t *testing.T) *kafkatest.Cluster {
-	return kafkatest.Start(t, 1, kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1))
+// eachKafka runs f on a kfake cluster of the sub-test's own and on the
+// Apache Kafka broker the package's tests share, as sub-tests "kfake" and
+// "kafka". Both create topics on first use, with one partition.
+func eachKafka(t *testing.T, f func(t *testing.T, cluster *kafkatest.Broker)) {
+	t.Helper()
+	kafkatest.Each(t, f, kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1))
 }
 
-func TestConformanceKafka(t *testing.T) {
-	cluster := startKafka(t)
+func TestConformanceKafka(t *testing.T) { eachKafka(t, testConformanceKafka) }
+
+func testConformanceKafka(t *testing.T, cluster *kafkatest.Broker) {
 	claimchecktest.RunConformanceTests(t, newHarness(kafkaFactory(cluster)),
 		claimchecktest.Features{MaxMessageBytes: kafkatest.DefaultMaxMessageBytes})
 }
 
 // TestKafkaLargeMessages sends messages five and more times the broker's
 // limit: refused undecorated, delivered byte for byte decorated.
-func TestKafkaLargeMessages(t *testing.T) {
-	cluster := startKafka(t)
+func TestKafkaLargeMessages(t *testing.T) { eachKafka(t, testKafkaLargeMessages) }
+
+func testKafkaLargeMessages(t *testing.T, cluster *kafkatest.Broker) {
 	pub, sub := kafkaFactory(cluster)(t, "large")
 	engine, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
@@ -81,7 +87,7 @@ func TestKafkaLargeMessages(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	const topic = "large"
+	topic := cluster.Topic("large")
 
 	big := bytes.Repeat([]byte("0123456789abcdef"), 5<<20/16+7) // 5 MiB + 112 bytes
 	if err := pub.Publish(topic, message.NewMessage(watermill.NewUUID(), big)); err == nil {
