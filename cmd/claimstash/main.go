@@ -35,19 +35,28 @@ import (
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	a := newApp(os.Stdin, os.Stdout, os.Stderr)
 	go func() {
 		if s, ok := <-sigs; ok {
 			sig := s.(syscall.Signal)
 			cancel(interrupted{sig})
+			if a.stopsItself.Load() {
+				// serve drains and shuts down in its own time (--drain,
+				// --grace); a second signal ends it at once.
+				if s, ok := <-sigs; ok {
+					os.Exit(128 + int(s.(syscall.Signal)))
+				}
+				return
+			}
 			// A command blocked on a read that no context reaches (a
 			// terminal's stdin) still ends: writes are atomic, so nothing
 			// half-written is left readable.
 			time.AfterFunc(3*time.Second, func() { os.Exit(128 + int(sig)) })
 		}
 	}()
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := a.run(ctx, os.Args[1:])
 	signal.Stop(sigs)
 	cancel(errors.New("done"))
 	os.Exit(code)
