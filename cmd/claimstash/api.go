@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
@@ -139,6 +141,9 @@ func objectstoreKey(p keyParams) (keyJSON, error) {
 	var k keyJSON
 	if len(perms) > 0 {
 		if err := osauth.WriteMaxPermissions(dir, kid, perms); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return keyJSON{}, usagef("--kid %s: a key of that name is already in %s (keygen never replaces a key)", kid, dir)
+			}
 			return keyJSON{}, err
 		}
 		k.PermissionsFile = filepath.Join(dir, kid+osauth.PermissionsSuffix)
@@ -150,6 +155,9 @@ func objectstoreKey(p keyParams) (keyJSON, error) {
 	if err != nil {
 		if k.PermissionsFile != "" {
 			_ = os.Remove(k.PermissionsFile)
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return keyJSON{}, usagef("--kid %s: a key of that name is already in %s (keygen never replaces a key)", kid, dir)
 		}
 		return keyJSON{}, err
 	}

@@ -300,8 +300,20 @@ func TestKeygenObjectstoreAndToken(t *testing.T) {
 		t.Fatalf("key directory: %+v %v", pub, ok)
 	}
 	// Existing keys are never replaced.
-	if _, errs, code := cli(t, nil, "keygen", "--kind", "objectstore", "--dir", dir, "--kid", "relay"); code == 0 {
-		t.Errorf("keygen over an existing key succeeded: %s", errs)
+	before, _ := os.ReadFile(filepath.Join(dir, "relay.key"))
+	for _, args := range [][]string{{}, {"--max-permissions", "read"}} {
+		_, errs, code := cli(t, nil, append([]string{"keygen", "--kind", "objectstore", "--dir", dir, "--kid", "relay"}, args...)...)
+		if code != exitUsage || !strings.Contains(errs, "already") {
+			t.Errorf("keygen %v over an existing key: exit %d, %s", args, code, errs)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "relay.key")); !bytes.Equal(before, after) || len(after) == 0 {
+		t.Error("keygen replaced an existing key")
+	}
+	if again, err := osauth.OpenKeyDir(dir, -1); err != nil {
+		t.Error(err)
+	} else if pub, ok := again.PublicKey("relay"); !ok || len(pub.MaxPermissions) != 2 {
+		t.Errorf("the existing key's permissions changed: %+v", pub)
 	}
 	var kj keyJSON
 	if err := json.Unmarshal([]byte(mustCLI(t, nil, "keygen", "--kind", "objectstore", "--dir", dir, "--json")), &kj); err != nil ||

@@ -56,7 +56,8 @@ to start without keys unless --no-auth is given, for local demos only.
 
 On SIGINT or SIGTERM serve shuts down gracefully: /ready answers 503 for
 --drain so load balancers stop sending requests, then the listener closes and
-requests in flight get up to --grace to finish; then it exits 0.
+requests in flight get up to --grace to finish; then it exits 0. A second
+signal ends it at once.
 
 Share-link downloads are verified as they stream; a stash whose bytes do not
 match is cut off, never ended cleanly. Range requests (one range) are answered
