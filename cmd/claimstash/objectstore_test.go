@@ -392,3 +392,26 @@ func TestServeRefusesWithoutAuth(t *testing.T) {
 		noGoIdentifiers(t, strings.Join(c.args, " "), errs)
 	}
 }
+
+// TestServeSecondSignal checks that serve's graceful shutdown is not cut
+// short by the first signal, and that a second one ends it at once.
+func TestServeSecondSignal(t *testing.T) {
+	bin := buildCLI(t)
+	s := startServeBin(t, bin, "--backend=mem://", "--no-auth", "--drain", "1m")
+	if s.hello.Auth {
+		t.Errorf("--no-auth announced auth: %+v", s.hello)
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(3500 * time.Millisecond) // past the 3 s after which other commands are ended
+	if code, _ := httpDo(t, http.MethodGet, s.base()+"/ready", "", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("/ready while draining: %d, want 503", code)
+	}
+	start := time.Now()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.wait(t); code != 143 || time.Since(start) > 5*time.Second {
+		t.Errorf("second SIGTERM: exit %d after %v, want 143 at once", code, time.Since(start))
+	}
+	if !strings.Contains(s.stderr.String(), "WITHOUT authentication") {
+		t.Errorf("no warning about --no-auth:\n%s", s.stderr)
+	}
+}
