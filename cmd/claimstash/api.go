@@ -25,6 +25,7 @@ import (
 type apiParams struct {
 	keys      string
 	noAuth    bool
+	noAPI     bool
 	issuers   []string
 	backend   string
 	maxBody   int64
@@ -34,6 +35,7 @@ type apiParams struct {
 func (p *apiParams) flags(f *pflag.FlagSet) {
 	f.StringVar(&p.keys, "auth-keys", "", "public keys that sign API tokens: a `directory` of KID.pub files (see keygen\n--kind objectstore; rescanned, so keys change without a restart) or a JSON key file")
 	f.BoolVar(&p.noAuth, "no-auth", false, "serve the API without authentication: for local demos only")
+	f.BoolVar(&p.noAPI, "no-api", false, "serve share links (and /health, /ready) only, not the object-store API")
 	f.StringSliceVar(&p.issuers, "auth-issuer", nil, "`issuers` a token's iss may name, comma-separated (default: tokens without iss only)")
 	f.StringVar(&p.backend, "api-backend", "", "`scheme` of the backend the API stores in, one of --backend (default: the first)")
 	f.Int64Var(&p.maxBody, "max-body", 0, "largest API upload in `bytes` (default 5 GiB)")
@@ -43,10 +45,14 @@ func (p *apiParams) flags(f *pflag.FlagSet) {
 // check refuses contradictory or missing settings before anything is opened.
 func (p *apiParams) check() error {
 	switch {
+	case p.noAPI && (p.noAuth || p.keys != "" || len(p.issuers) > 0 || p.backend != "" || p.maxBody != 0 || p.maxScopes != 0):
+		return usagef("--no-api serves no API: leave out --auth-keys, --no-auth, --auth-issuer, --api-backend, --max-body and --max-scopes")
+	case p.noAPI:
+		return nil
 	case p.noAuth && (p.keys != "" || len(p.issuers) > 0):
 		return usagef("--no-auth turns authentication off: leave out --auth-keys and --auth-issuer")
 	case !p.noAuth && p.keys == "":
-		return usagef("serve needs --auth-keys (a directory of public keys that \"claimstash keygen --kind objectstore\" writes, or a JSON key file), or --no-auth for a local demo")
+		return usagef("serve needs --auth-keys (a directory of public keys that \"claimstash keygen --kind objectstore\" writes, or a JSON key file), --no-auth for a local demo, or --no-api to serve share links only")
 	case p.maxBody < 0:
 		return usagef("--max-body must be positive")
 	case p.maxScopes < 0:
@@ -72,7 +78,7 @@ func (e *engine) objectAPI(p apiParams, logger *slog.Logger) (*service.Server, s
 		return nil, "", usagef("--api-backend %q: no such backend configured (have %s)", p.backend, strings.Join(have, ", "))
 	}
 	opts := []service.Option{service.WithLogger(logger)}
-	if p.noAuth {
+	if p.noAuth || p.noAPI { // --no-api: only /health and /ready are routed to it
 		opts = append(opts, service.WithoutAuth())
 	} else {
 		keys, err := osauth.LoadKeys(p.keys)
@@ -94,9 +100,15 @@ func (e *engine) objectAPI(p apiParams, logger *slog.Logger) (*service.Server, s
 	return s, scheme, nil
 }
 
-// apiHandler routes the API's paths to s and the rest to other.
-func apiHandler(s *service.Server, other http.Handler) http.Handler {
-	return service.Handler(s, other)
+// apiHandler routes the API's paths to s and the rest to mux; with --no-api
+// only /health and /ready.
+func apiHandler(s *service.Server, mux *http.ServeMux, p apiParams) http.Handler {
+	if p.noAPI {
+		mux.Handle("GET /health", s)
+		mux.Handle("GET /ready", s)
+		return mux
+	}
+	return service.Handler(s, mux)
 }
 
 // serveAPI serves h on ln until ctx ends, then drains and shuts down.

@@ -384,6 +384,8 @@ func TestServeRefusesWithoutAuth(t *testing.T) {
 		{[]string{"serve", be, "--auth-keys", t.TempDir()}, "--auth-keys"}, // no keys in it
 		{[]string{"serve", be, "--no-auth", "--api-backend", "s3"}, "--api-backend"},
 		{[]string{"serve", be, "--no-auth", "--max-body", "-1"}, "--max-body"},
+		{[]string{"serve", be, "--no-api"}, "--link-keys"},
+		{[]string{"serve", be, "--no-api", "--no-auth", "--link-keys", linkKeys()}, "--no-api"},
 	} {
 		_, errs, code := cli(t, nil, c.args...)
 		if code != exitUsage || !strings.Contains(errs, c.want) {
@@ -413,5 +415,37 @@ func TestServeSecondSignal(t *testing.T) {
 	}
 	if !strings.Contains(s.stderr.String(), "WITHOUT authentication") {
 		t.Errorf("no warning about --no-auth:\n%s", s.stderr)
+	}
+}
+
+// TestServeShareLinksOnly checks that --no-api serves share links, /health
+// and /ready, and no API.
+func TestServeShareLinksOnly(t *testing.T) {
+	be, _ := backend(t)
+	keys := "--link-keys=" + linkKeys()
+	data := randomBytes(5000)
+	addr := mustCLI(t, bytes.NewReader(data), "put", be, "--no-inline")
+	base, stop := startServe(t, be, keys, "--no-api")
+	link := mustCLI(t, nil, "share", be, keys, "--share-url", base+"/", addr)
+	if code, body := httpDo(t, http.MethodGet, link, "", nil); code != 200 || !bytes.Equal(body, data) {
+		t.Errorf("share link: %d, %d bytes", code, len(body))
+	}
+	for _, path := range []string{"/health", "/ready", "/healthz"} {
+		if code, _ := httpDo(t, http.MethodGet, base+path, "", nil); code != 200 {
+			t.Errorf("GET %s: %d, want 200", path, code)
+		}
+	}
+	// The API's paths reach the share-link handler, which refuses them as
+	// unsigned links; nothing is written.
+	for _, path := range []string{"/v1/objects/default/_/x", "/v1/objects:batch/default/_/"} {
+		if code, body := httpDo(t, http.MethodPut, base+path, "", strings.NewReader("x")); code != http.StatusForbidden && code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+			t.Errorf("PUT %s with --no-api: %d %s", path, code, body)
+		}
+	}
+	if out := mustCLI(t, nil, "ls", be, "--json"); strings.Count(out, "\n") != 0 || !strings.Contains(out, addr) {
+		t.Errorf("the backend holds more than the one stash:\n%s", out)
+	}
+	if code, log := stop(); code != 0 || strings.Contains(log, "WITHOUT authentication") {
+		t.Errorf("serve --no-api: exit %d\n%s", code, log)
 	}
 }

@@ -15,7 +15,7 @@ import (
 type serveJSON struct {
 	Listen     string `json:"listen"`
 	URL        string `json:"url"`
-	API        string `json:"api"`
+	API        string `json:"api,omitempty"`
 	Backend    string `json:"backend"`
 	Auth       bool   `json:"auth"`
 	ShareLinks bool   `json:"share_links"`
@@ -52,7 +52,8 @@ Authentication is on: every API request needs a token signed by one of the
 Ed25519 keys in --auth-keys (a directory of KID.pub files, as "claimstash
 keygen --kind objectstore" writes them, picked up without a restart, or a JSON
 key file), or a presigned URL. "claimstash token" mints tokens. serve refuses
-to start without keys unless --no-auth is given, for local demos only.
+to start without keys unless --no-auth is given, for local demos only;
+--no-api serves share links (and /health, /ready) without the API.
 
 On SIGINT or SIGTERM serve shuts down gracefully: /ready answers 503 for
 --drain so load balancers stop sending requests, then the listener closes and
@@ -107,6 +108,9 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	shareLinks := e.signer != nil
+	if p.api.noAPI && !shareLinks {
+		return usagef("--no-api leaves serve nothing to serve without --link-keys")
+	}
 	if shareLinks {
 		h, err := e.shareHandler()
 		if err != nil {
@@ -123,26 +127,36 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		proto = "https"
 	}
 	url := proto + "://" + ln.Addr().String() + "/"
-	if !p.api.noAuth {
+	switch {
+	case p.api.noAPI:
+	case !p.api.noAuth:
 		logger.Info("object API authentication on", "keys", p.api.keys)
-	} else {
+	default:
 		logger.Warn("object API WITHOUT authentication (--no-auth): anyone who reaches " + url + " may read, write and delete")
 	}
 	if a.common.json {
-		if err := a.printJSON(serveJSON{Listen: ln.Addr().String(), URL: url, API: url + "v1/objects/",
-			Backend: scheme, Auth: !p.api.noAuth, ShareLinks: shareLinks}); err != nil {
+		j := serveJSON{Listen: ln.Addr().String(), URL: url, ShareLinks: shareLinks}
+		if !p.api.noAPI {
+			j.API, j.Backend, j.Auth = url+"v1/objects/", scheme, !p.api.noAuth
+		}
+		if err := a.printJSON(j); err != nil {
 			ln.Close()
 			return err
 		}
 	} else {
-		what := "the object API (" + scheme + " backend)"
-		if shareLinks {
-			what += " and share links"
+		var what string
+		switch {
+		case p.api.noAPI:
+			what = "share links"
+		case shareLinks:
+			what = "the object API (" + scheme + " backend) and share links"
+		default:
+			what = "the object API (" + scheme + " backend)"
 		}
 		a.printf("serving %s on %s\n", what, url)
 	}
 	errLog := slog.NewLogLogger(logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "http")}), slog.LevelWarn)
-	if err := serveAPI(ctx, ln, api, accessLog(logger, apiHandler(api, mux)), p, errLog); err != nil {
+	if err := serveAPI(ctx, ln, api, accessLog(logger, apiHandler(api, mux, p.api)), p, errLog); err != nil {
 		return fmt.Errorf("serving on %s: %w", url, err)
 	}
 	logger.Info("shut down")
