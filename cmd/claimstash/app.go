@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -25,6 +26,10 @@ type app struct {
 
 	common commonFlags
 	cmd    *cobra.Command // the command being run, once chosen
+	// stopsItself is set by a command that ends on its own, in its own
+	// time, once its context is cancelled (serve's graceful shutdown), so
+	// that an interrupt does not cut it short.
+	stopsItself atomic.Bool
 }
 
 // commonFlags are the flags of every command.
@@ -113,7 +118,7 @@ for the shape of each command's --json output.`,
 
 	pf := root.PersistentFlags()
 	c := &a.common
-	pf.VarP(&c.backends, "backend", "b", "backend `URL` or directory, repeatable, tried in order:\nfile:///var/lib/claimstash (or just a path), s3://?region=eu-west-1, nats://host:4222, mem://")
+	pf.VarP(&c.backends, "backend", "b", "backend `URL` or directory, repeatable, tried in order:\nfile:///var/lib/claimstash (or just a path), s3://?region=eu-west-1, nats://host:4222, mem://,\nobjectstore://host:8888?kid=KID&key_file=KID.key (a claimstash serve or objectstore)")
 	pf.StringVarP(&c.namespace, "namespace", "n", "", "namespace to store in and list (default \"default\")")
 	pf.StringVar(&c.linkKeys, "link-keys", "", "share-link `keys` as id:base64secret,...; the first signs, all verify (see keygen)")
 	pf.StringVar(&c.shareURL, "share-url", "", "`URL` where serve is reachable, for the links share prints")
@@ -121,19 +126,22 @@ for the shape of each command's --json output.`,
 	pf.Int64Var(&c.maxSize, "max-size", 0, "largest payload in `bytes` (default 5 GiB)")
 	pf.BoolVar(&c.json, "json", false, "machine-readable output (see \"claimstash help json\")")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "no progress bar")
-	// Older names of two flags and of their variables.
+	// Older names of three flags and of their variables.
 	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		if name == "trust" {
+		switch name {
+		case "trust":
 			name = "trusted-origins"
+		case "key-id":
+			name = "kid"
 		}
 		return pflag.NormalizedName(name)
 	})
 	_ = pf.SetAnnotation("link-keys", envAliasAnnotation, []string{"CLAIMSTASH_LINK_KEY"})
 
-	root.AddGroup(&cobra.Group{ID: "stash", Title: "Stashes:"}, &cobra.Group{ID: "links", Title: "Share links:"}, &cobra.Group{ID: "messages", Title: "Messages:"})
+	root.AddGroup(&cobra.Group{ID: "stash", Title: "Stashes:"}, &cobra.Group{ID: "links", Title: "Share links:"}, &cobra.Group{ID: "service", Title: "Object-store service:"}, &cobra.Group{ID: "messages", Title: "Messages:"})
 	for _, cmd := range []*cobra.Command{
 		a.putCmd(), a.getCmd(), a.statCmd(), a.rmCmd(), a.lsCmd(), a.sweepCmd(),
-		a.shareCmd(), a.serveCmd(), a.keygenCmd(),
+		a.shareCmd(), a.serveCmd(), a.keygenCmd(), a.tokenCmd(),
 		a.inspectCmd(),
 	} {
 		root.AddCommand(cmd)

@@ -39,7 +39,7 @@ const exitCodesHelp = `Exit statuses:
   6    refused: a share link whose signature does not verify, or whose origin
        is not trusted
   130  interrupted (Ctrl-C); 143 on SIGTERM. serve shuts down gracefully on
-       either and exits 0.
+       either and exits 0; a second signal ends it at once, 130 or 143.
 `
 
 func exitCodesTopic() *cobraCommand {

@@ -231,3 +231,10 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	l.bytes += int64(n)
 	return n, err
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer
+// (flushing, full duplex for batch requests).
+func (l *logWriter) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
+// Flush forwards to the wrapped writer, for code that asserts http.Flusher.
+func (l *logWriter) Flush() { _ = http.NewResponseController(l.ResponseWriter).Flush() }

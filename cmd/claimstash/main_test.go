@@ -191,7 +191,7 @@ func TestEveryFlagHasAVariable(t *testing.T) {
 			if noEnv(f) {
 				return
 			}
-			sample := map[string]string{"bool": "true", "duration": "90m", "int64": "12345", "list": "mem://", "stringArray": "k=v"}[f.Value.Type()]
+			sample := map[string]string{"bool": "true", "duration": "90m", "int64": "12345", "list": "mem://", "stringArray": "k=v", "int": "12"}[f.Value.Type()]
 			if sample == "" {
 				sample = "sample-value"
 			}
@@ -463,7 +463,7 @@ func startServe(t *testing.T, args ...string) (base string, stop func() (int, st
 	var serveErr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		code := run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--json"}, args...), strings.NewReader(""), pw, &serveErr)
+		code := run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--json", "--drain", "0"}, args...), strings.NewReader(""), pw, &serveErr)
 		pw.Close()
 		done <- code
 	}()
@@ -498,7 +498,7 @@ func TestShareServeGet(t *testing.T) {
 	keys := "--link-keys=" + linkKeys()
 	data := randomBytes(1<<20 + 3)
 	addr := mustCLI(t, bytes.NewReader(data), "put", be, "--name", "shared")
-	base, stop := startServe(t, be, keys)
+	base, stop := startServe(t, be, keys, "--no-auth")
 
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {

@@ -44,12 +44,20 @@ value are left out. The other commands print:
   rm            {"deleted": [ADDRESS...], "missing": [ADDRESS...], "inline": [ADDRESS...]}
   sweep         {"swept": 3}
   share         {"url": "https://...", "address": "...", "expires_at": "..."}
-  serve         {"listen": "127.0.0.1:8080", "url": "http://127.0.0.1:8080/"}, then
-                its access log as JSON lines on stderr
+  serve         {"listen": "127.0.0.1:8080", "url": "http://127.0.0.1:8080/",
+                 "api": "http://127.0.0.1:8080/v1/objects/", "backend": "file",
+                 "auth": true, "share_links": true} (with --no-api: listen, url and
+                share_links only), then its access log as JSON lines on stderr
   inspect       {"claim_checked": true, "contract_version": "1", "size": 1048576,
                  "address": "...", "headers": {...}, "verified": true, "stash": <stash>,
                  "error": "..." (when the check failed)}
   keygen        {"kind": "link", "id": "k1", "secret": "base64...", "key": "k1:base64..."}
+                or {"kind": "objectstore", "id": "relay", "private_key": "/keys/relay.key",
+                 "public_key": "/keys/relay.pub", "permissions_file": "/keys/relay.permissions",
+                 "max_permissions": ["object.read"]} (the last two with --max-permissions)
+  token         {"token": "eyJ...", "kid": "relay", "usecase": "attachments",
+                 "scopes": "org=42;project=*", "permissions": ["object.read"],
+                 "expires_at": "2026-01-02T04:04:05Z"}
 
 get without -o writes the payload to stdout and so takes no --json.
 `

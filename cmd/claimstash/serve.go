@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,105 +13,152 @@ import (
 
 // serveJSON is serve's --json announcement.
 type serveJSON struct {
-	Listen string `json:"listen"`
-	URL    string `json:"url"`
+	Listen     string `json:"listen"`
+	URL        string `json:"url"`
+	API        string `json:"api,omitempty"`
+	Backend    string `json:"backend"`
+	Auth       bool   `json:"auth"`
+	ShareLinks bool   `json:"share_links"`
+}
+
+// serveParams are serve's own flags.
+type serveParams struct {
+	listen, cert, key string
+	grace, drain      time.Duration
+	api               apiParams
 }
 
 func (a *app) serveCmd() *cobra.Command {
-	var (
-		listen, cert, key string
-		grace             time.Duration
-	)
+	var p serveParams
 	cmd := &cobra.Command{
 		Use:     "serve",
-		GroupID: "links",
-		Short:   "Serve share links (and /healthz)",
-		Long: `Serve the share links that "claimstash share" prints for backends without
-native presigning (file, mem, nats), with the same --link-keys, until
-interrupted; then shut down gracefully, giving in-flight downloads up to
---grace to finish, and exit 0.
+		GroupID: "service",
+		Short:   "Serve the object-store API and share links",
+		Long: `Serve, on one listener, until interrupted:
 
-Downloads are verified as they stream; a stash whose bytes do not match is
-cut off, never ended cleanly. Range requests (one range) are answered 206,
-and the ETag is the stash's digest, so If-None-Match answers 304. Every
-request is logged on stderr (as JSON with --json). GET /healthz answers "ok".`,
+  /v1/objects/...   the object-store API (Sentry objectstore's v1 HTTP API) over
+                    one of the configured backends (--api-backend, default the
+                    first): objectstore's official clients and claimstash's own
+                    objectstore:// backend store and read stashes through it
+                    with a scoped token instead of credentials for the store.
+  /health, /ready   liveness, and readiness: /ready answers 503 once shutdown
+                    has begun.
+  /healthz          answers "ok".
+  everything else   the share links that "claimstash share" prints for
+                    backends without native presigning (file, mem, nats), with
+                    the same --link-keys (served when --link-keys is set).
+
+Authentication is on: every API request needs a token signed by one of the
+Ed25519 keys in --auth-keys (a directory of KID.pub files, as "claimstash
+keygen --kind objectstore" writes them, picked up without a restart, or a JSON
+key file), or a presigned URL. "claimstash token" mints tokens. serve refuses
+to start without keys unless --no-auth is given, for local demos only;
+--no-api serves share links (and /health, /ready) without the API.
+
+On SIGINT or SIGTERM serve shuts down gracefully: /ready answers 503 for
+--drain so load balancers stop sending requests, then the listener closes and
+requests in flight get up to --grace to finish; then it exits 0. A second
+signal ends it at once.
+
+Share-link downloads are verified as they stream; a stash whose bytes do not
+match is cut off, never ended cleanly. Range requests (one range) are answered
+206, and the ETag is the stash's digest, so If-None-Match answers 304. Every
+request is logged on stderr (as JSON with --json), without its query string.`,
+		Example: `  claimstash keygen --kind objectstore --dir /etc/claimstash/keys
+  claimstash serve -b /var/lib/claimstash --auth-keys /etc/claimstash/keys --listen :8888
+  claimstash serve -b mem:// --no-auth          # a local demo, no tokens`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (cert == "") != (key == "") {
-				return usagef("--tls-cert and --tls-key go together")
-			}
-			ctx := cmd.Context()
-			e, err := a.openEngine(ctx, engineNeeds{backend: true})
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			h, err := e.shareHandler()
-			if err != nil {
-				return err
-			}
-			logger := a.logger()
-			mux := http.NewServeMux()
-			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-				w.Header().Set("Cache-Control", "no-store")
-				_, _ = io.WriteString(w, "ok\n")
-			})
-			mux.Handle("/", conditional(h))
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return usagef("--listen %s: %v", listen, err)
-			}
-			srv := &http.Server{
-				Handler:           accessLog(logger, mux),
-				ReadHeaderTimeout: 10 * time.Second,
-				IdleTimeout:       2 * time.Minute,
-				ErrorLog:          slog.NewLogLogger(logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "http")}), slog.LevelWarn),
-				BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-			}
-			scheme := "http"
-			if cert != "" {
-				scheme = "https"
-			}
-			url := scheme + "://" + ln.Addr().String() + "/"
-			if a.common.json {
-				if err := a.printJSON(serveJSON{Listen: ln.Addr().String(), URL: url}); err != nil {
-					ln.Close()
-					return err
-				}
-			} else {
-				a.printf("serving share links on %s\n", url)
-			}
-			errc := make(chan error, 1)
-			go func() {
-				if cert != "" {
-					errc <- srv.ServeTLS(ln, cert, key)
-				} else {
-					errc <- srv.Serve(ln)
-				}
-			}()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), grace)
-			defer cancel()
-			err = srv.Shutdown(sctx)
-			if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-				err = serr
-			}
-			if err != nil {
-				return fmt.Errorf("shutting down: %w", err)
-			}
-			logger.Info("shut down")
-			return nil
+			return a.serve(cmd, p)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:8080", "`address` to listen on")
-	f.StringVar(&cert, "tls-cert", "", "TLS certificate `file` (with --tls-key: serve https)")
-	f.StringVar(&key, "tls-key", "", "TLS key `file`")
-	f.DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for in-flight requests")
+	f.StringVar(&p.listen, "listen", "127.0.0.1:8080", "`address` to listen on")
+	f.StringVar(&p.cert, "tls-cert", "", "TLS certificate `file` (with --tls-key: serve https)")
+	f.StringVar(&p.key, "tls-key", "", "TLS key `file`")
+	f.DurationVar(&p.grace, "grace", 30*time.Second, "how long shutdown waits for in-flight requests")
+	f.DurationVar(&p.drain, "drain", 5*time.Second, "how long /ready answers 503 before the listener closes, at shutdown")
+	p.api.flags(f)
 	return cmd
+}
+
+func (a *app) serve(cmd *cobra.Command, p serveParams) error {
+	if (p.cert == "") != (p.key == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	if err := p.api.check(); err != nil {
+		return err
+	}
+	a.stopsItself.Store(true)
+	ctx := cmd.Context()
+	e, err := a.openEngine(ctx, engineNeeds{backend: true})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	logger := a.logger()
+	api, scheme, err := e.objectAPI(p.api, logger)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	shareLinks := e.signer != nil
+	if p.api.noAPI && !shareLinks {
+		return usagef("--no-api leaves serve nothing to serve without --link-keys")
+	}
+	if shareLinks {
+		h, err := e.shareHandler()
+		if err != nil {
+			return err
+		}
+		mux.Handle("/", conditional(h))
+	}
+	ln, err := net.Listen("tcp", p.listen)
+	if err != nil {
+		return usagef("--listen %s: %v", p.listen, err)
+	}
+	proto := "http"
+	if p.cert != "" {
+		proto = "https"
+	}
+	url := proto + "://" + ln.Addr().String() + "/"
+	switch {
+	case p.api.noAPI:
+	case !p.api.noAuth:
+		logger.Info("object API authentication on", "keys", p.api.keys)
+	default:
+		logger.Warn("object API WITHOUT authentication (--no-auth): anyone who reaches " + url + " may read, write and delete")
+	}
+	if a.common.json {
+		j := serveJSON{Listen: ln.Addr().String(), URL: url, ShareLinks: shareLinks}
+		if !p.api.noAPI {
+			j.API, j.Backend, j.Auth = url+"v1/objects/", scheme, !p.api.noAuth
+		}
+		if err := a.printJSON(j); err != nil {
+			ln.Close()
+			return err
+		}
+	} else {
+		var what string
+		switch {
+		case p.api.noAPI:
+			what = "share links"
+		case shareLinks:
+			what = "the object API (" + scheme + " backend) and share links"
+		default:
+			what = "the object API (" + scheme + " backend)"
+		}
+		a.printf("serving %s on %s\n", what, url)
+	}
+	errLog := slog.NewLogLogger(logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "http")}), slog.LevelWarn)
+	if err := serveAPI(ctx, ln, api, accessLog(logger, apiHandler(api, mux, p.api)), p, errLog); err != nil {
+		return fmt.Errorf("serving on %s: %w", url, err)
+	}
+	logger.Info("shut down")
+	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/claimstash/claimstash/stash/links"
 	_ "github.com/claimstash/claimstash/stash/memstash"
 	_ "github.com/claimstash/claimstash/stash/natsstash"
+	_ "github.com/claimstash/claimstash/stash/objectstash"
 	_ "github.com/claimstash/claimstash/stash/s3stash"
 )
 
@@ -88,7 +89,7 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		d, err := openDriver(ctx, u, a.getenv)
 		if err != nil {
 			if errors.Is(err, stash.ErrUnsupported) {
-				err = usagef("--backend %q: no backend for %q (want a directory, file://, s3://, nats:// or mem://)", raw, scheme)
+				err = usagef("--backend %q: no backend for %q (want a directory, file://, s3://, nats://, mem:// or objectstore://)", raw, scheme)
 			} else {
 				err = usagef("--backend %q: %v", raw, err)
 			}

@@ -1,13 +1,18 @@
 """The official objectstore client against claimstash's server.
 
-Run by service/python_test.go, which starts the server on a loopback port
-and passes it in the environment:
+Run by service/python_test.go, which starts the server in-process on a
+loopback port, and by cmd/claimstash/objectstore_test.go, which runs the same
+tests against a built `claimstash serve` with keys from `claimstash keygen
+--kind objectstore` and tokens from `claimstash token`. Both pass the server
+in the environment:
 
-  OS_URL           the server's base URL
-  OS_KID           key id of a key pair written by claimstash's keygen
-  OS_KEY           path of its private key (PEM)
-  OS_GO_TOKEN      a token minted by claimstash for testing/org=42;project=7
-  OS_EXPIRED_TOKEN the same, already expired
+  OS_URL             the server's base URL
+  OS_KID             key id of a key pair written by claimstash's keygen
+  OS_KEY             path of its private key (PEM)
+  OS_GO_TOKEN        a token minted by claimstash for testing/org=42;project=7
+  OS_EXPIRED_TOKEN   the same, already expired
+  OS_GO_STASH_KEY    key of a zstd stash a Go engine stored in testing/org=42;project=7
+  OS_GO_STASH_SHA256 the SHA-256 of its payload
 """
 
 import os
