@@ -37,6 +37,9 @@ type Engine struct {
 	now     func() time.Time
 	tempDir string
 	links   linkConfig
+
+	driverHooks []DriverHook
+	opHooks     []OpHook
 }
 
 type backend struct {
@@ -68,6 +71,7 @@ func New(opts ...Option) (*Engine, error) {
 	if len(e.backends) == 0 && e.inlineMax < 0 {
 		return nil, errors.New("stash: no backend configured and inline disabled: add WithBackend or WithBackendURL")
 	}
+	e.wrapDrivers()
 	return e, nil
 }
 
@@ -202,10 +206,14 @@ func (e *Engine) pick(size int64) (*backend, error) {
 // the same address, and a second Create writes nothing (it only extends the
 // expiry if the new one is later). The address is returned only once the
 // backend has durably written the stash.
-func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (*Stash, error) {
+func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (_ *Stash, err error) {
+	ctx, done := e.startOp(ctx, OpCreate, name)
 	s, err := e.create(ctx, name, payload, opts)
+	defer func() { done(s, err) }()
 	if err != nil {
-		return nil, opError("create", errAddr(s, name), err)
+		err = opError("create", errAddr(s, name), err)
+		s = nil
+		return nil, err
 	}
 	return s, nil
 }
@@ -312,9 +320,12 @@ func extend(have, want *driver.Attributes) (*driver.Attributes, bool) {
 // Retrieve reads a whole stash into memory and verifies it against the
 // digest in its address. A mismatch is ErrIntegrity and no data is returned;
 // an expired stash is ErrExpired. Use Open for payloads too large to hold.
-func (e *Engine) Retrieve(ctx context.Context, address string) (*Stash, error) {
+func (e *Engine) Retrieve(ctx context.Context, address string) (_ *Stash, err error) {
+	ctx, done := e.startOp(ctx, OpRetrieve, address)
 	s, err := e.retrieve(ctx, address)
+	defer func() { done(s, err) }()
 	if err != nil {
+		s = nil
 		return nil, opError("retrieve", address, err)
 	}
 	return s, nil
@@ -419,8 +430,16 @@ func newHash(addr Address) hash.Hash {
 // returns ErrIntegrity instead of io.EOF if the bytes do not match the
 // digest, so a caller that reads to a clean EOF has the exact payload.
 // Bytes read before the error are unverified: treat them as tentative.
-func (e *Engine) Open(ctx context.Context, address string) (*Reader, error) {
+func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error) {
+	ctx, done := e.startOp(ctx, OpOpen, address)
 	r, err := e.open(ctx, address)
+	defer func() {
+		if err != nil {
+			done(nil, err)
+		} else {
+			done(r.Stash(), nil)
+		}
+	}()
 	if err != nil {
 		return nil, opError("open", address, err)
 	}
@@ -456,7 +475,9 @@ func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
 }
 
 // Stat returns a stash's attributes without its data.
-func (e *Engine) Stat(ctx context.Context, address string) (*Stash, error) {
+func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error) {
+	ctx, done := e.startOp(ctx, OpStat, address)
+	defer func() { done(s, err) }()
 	addr, b, err := e.resolve(address)
 	if err != nil {
 		return nil, opError("stat", address, err)
@@ -478,7 +499,9 @@ func (e *Engine) Stat(ctx context.Context, address string) (*Stash, error) {
 
 // Delete removes a stash. Deleting an inline stash does nothing; deleting a
 // missing one is ErrNotFound.
-func (e *Engine) Delete(ctx context.Context, address string) error {
+func (e *Engine) Delete(ctx context.Context, address string) (err error) {
+	ctx, done := e.startOp(ctx, OpDelete, address)
+	defer func() { done(nil, err) }()
 	addr, b, err := e.resolve(address)
 	if err != nil {
 		return opError("delete", address, err)
@@ -492,7 +515,9 @@ func (e *Engine) Delete(ctx context.Context, address string) error {
 // Sweep deletes expired stashes from every backend that can list its
 // contents (driver.Lister), and returns how many it deleted. Expired stashes
 // already read as ErrExpired; Sweep reclaims their space.
-func (e *Engine) Sweep(ctx context.Context) (int, error) {
+func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
+	ctx, done := e.startOp(ctx, OpSweep, "")
+	defer func() { done(nil, err) }()
 	n := 0
 	now := e.now()
 	for _, b := range e.backends {
