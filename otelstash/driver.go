@@ -1,0 +1,206 @@
+package otelstash
+
+import (
+	"context"
+	"io"
+	"maps"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// Backend calls (KeyBackendCall values): the driver.Driver methods and
+// its optional capabilities.
+const (
+	CallPut    = "put"
+	CallGet    = "get"
+	CallStat   = "stat"
+	CallDelete = "delete"
+	CallUpdate = "update" // driver.Updater
+	CallList   = "list"   // driver.Lister
+	CallSign   = "sign"   // driver.Signer
+)
+
+// WrapDriver implements stash.DriverHook: it returns d instrumented, with
+// a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
+// measurement per call, and exactly the optional capabilities
+// (driver.Updater, driver.Lister, driver.Signer) that d has. Put records
+// the trace id of its context in the stash's metadata (MetadataTraceID).
+// Get's span ends when Get returns, before the bytes are read.
+func (i *Instrumentation) WrapDriver(scheme string, d driver.Driver) driver.Driver {
+	w := &wrapped{d: d, i: i, scheme: scheme}
+	u, isU := d.(driver.Updater)
+	l, isL := d.(driver.Lister)
+	s, isS := d.(driver.Signer)
+	type U = updater
+	type L = lister
+	type S = signer
+	switch {
+	case isU && isL && isS:
+		return struct {
+			*wrapped
+			U
+			L
+			S
+		}{w, U{w, u}, L{w, l}, S{w, s}}
+	case isU && isL:
+		return struct {
+			*wrapped
+			U
+			L
+		}{w, U{w, u}, L{w, l}}
+	case isU && isS:
+		return struct {
+			*wrapped
+			U
+			S
+		}{w, U{w, u}, S{w, s}}
+	case isL && isS:
+		return struct {
+			*wrapped
+			L
+			S
+		}{w, L{w, l}, S{w, s}}
+	case isU:
+		return struct {
+			*wrapped
+			U
+		}{w, U{w, u}}
+	case isL:
+		return struct {
+			*wrapped
+			L
+		}{w, L{w, l}}
+	case isS:
+		return struct {
+			*wrapped
+			S
+		}{w, S{w, s}}
+	}
+	return w
+}
+
+// wrapped instruments the Driver methods.
+type wrapped struct {
+	d      driver.Driver
+	i      *Instrumentation
+	scheme string
+}
+
+// Unwrap returns the driver that was wrapped.
+func (w *wrapped) Unwrap() driver.Driver { return w.d }
+
+// start opens the span of one call.
+func (w *wrapped) start(ctx context.Context, call, ns, key string) (context.Context, trace.Span, time.Time) {
+	ctx, span := w.i.tracer.Start(ctx, w.scheme+" "+call, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(KeyBackendCall.String(call), KeyScheme.String(w.scheme), KeyNamespace.String(ns), KeyStashKey.String(key)))
+	return ctx, span, time.Now()
+}
+
+// end records the call's latency and ends its span.
+func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, call string, a *driver.Attributes, err error) {
+	outcome, reason := OutcomeOK, Reason(err)
+	if err != nil {
+		outcome = OutcomeFailed
+	}
+	w.i.backendDuration.Record(ctx, since(start), w.i.opts(setKey{kind: kindBackend, op: call, scheme: w.scheme, outcome: outcome, reason: reason}).rec...)
+	if span.IsRecording() {
+		attrs := []attribute.KeyValue{KeyOutcome.String(outcome)}
+		if a != nil {
+			attrs = append(attrs, KeySize.Int64(a.Size), KeyStoredSize.Int64(a.StoredSize), KeyEncoding.String(encoding(a.Encoding)))
+		}
+		span.SetAttributes(attrs...)
+		if err != nil {
+			span.SetAttributes(semconv.ErrorTypeKey.String(reason))
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
+}
+
+func (w *wrapped) Put(ctx context.Context, ns, key string, r io.Reader, size int64, a *driver.Attributes) error {
+	ctx, span, start := w.start(ctx, CallPut, ns, key)
+	if sc := span.SpanContext(); sc.HasTraceID() && a != nil {
+		tagged := *a
+		tagged.Metadata = maps.Clone(a.Metadata)
+		if tagged.Metadata == nil {
+			tagged.Metadata = map[string]string{}
+		}
+		tagged.Metadata[MetadataTraceID] = sc.TraceID().String()
+		a = &tagged
+		span.SetAttributes(KeyMetadataTrace.String(sc.TraceID().String()))
+	}
+	err := w.d.Put(ctx, ns, key, r, size, a)
+	w.end(ctx, span, start, CallPut, a, err)
+	return err
+}
+
+func (w *wrapped) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	ctx, span, start := w.start(ctx, CallGet, ns, key)
+	rc, a, err := w.d.Get(ctx, ns, key)
+	w.end(ctx, span, start, CallGet, a, err)
+	return rc, a, err
+}
+
+func (w *wrapped) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	ctx, span, start := w.start(ctx, CallStat, ns, key)
+	a, err := w.d.Stat(ctx, ns, key)
+	w.end(ctx, span, start, CallStat, a, err)
+	return a, err
+}
+
+func (w *wrapped) Delete(ctx context.Context, ns, key string) error {
+	ctx, span, start := w.start(ctx, CallDelete, ns, key)
+	err := w.d.Delete(ctx, ns, key)
+	w.end(ctx, span, start, CallDelete, nil, err)
+	return err
+}
+
+func (w *wrapped) Close() error { return w.d.Close() }
+
+type updater struct {
+	w *wrapped
+	u driver.Updater
+}
+
+func (u updater) UpdateAttributes(ctx context.Context, ns, key string, a *driver.Attributes) error {
+	ctx, span, start := u.w.start(ctx, CallUpdate, ns, key)
+	err := u.u.UpdateAttributes(ctx, ns, key, a)
+	u.w.end(ctx, span, start, CallUpdate, a, err)
+	return err
+}
+
+type lister struct {
+	w *wrapped
+	l driver.Lister
+}
+
+func (l lister) List(ctx context.Context, fn func(ns, key string, a *driver.Attributes) error) error {
+	ctx, span, start := l.w.start(ctx, CallList, "", "")
+	n := 0
+	err := l.l.List(ctx, func(ns, key string, a *driver.Attributes) error {
+		n++
+		return fn(ns, key, a)
+	})
+	span.SetAttributes(attribute.Int("claimstash.backend.listed", n))
+	l.w.end(ctx, span, start, CallList, nil, err)
+	return err
+}
+
+type signer struct {
+	w *wrapped
+	s driver.Signer
+}
+
+func (s signer) SignedURL(ctx context.Context, ns, key string, ttl time.Duration) (string, error) {
+	ctx, span, start := s.w.start(ctx, CallSign, ns, key)
+	u, err := s.s.SignedURL(ctx, ns, key, ttl)
+	s.w.end(ctx, span, start, CallSign, nil, err)
+	return u, err
+}
