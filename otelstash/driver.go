@@ -29,8 +29,11 @@ const (
 // WrapDriver implements stash.DriverHook: it returns d instrumented, with
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
-// (driver.Updater, driver.Lister, driver.Signer) that d has. Put records
-// the trace id of its context in the stash's metadata (MetadataTraceID).
+// (driver.Updater, driver.Lister, driver.Signer) that d has. A Put that is
+// part of a trace (its context carries a span: the engine's create, the
+// producer's offload) records the trace id in the stash's metadata
+// (MetadataTraceID); the payload, its digest and its address are
+// unchanged.
 // Get's span ends when Get returns, before the bytes are read.
 func (i *Instrumentation) WrapDriver(scheme string, d driver.Driver) driver.Driver {
 	w := &wrapped{d: d, i: i, scheme: scheme}
@@ -125,8 +128,9 @@ func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, cal
 }
 
 func (w *wrapped) Put(ctx context.Context, ns, key string, r io.Reader, size int64, a *driver.Attributes) error {
+	traced := trace.SpanContextFromContext(ctx).IsValid()
 	ctx, span, start := w.start(ctx, CallPut, ns, key)
-	if sc := span.SpanContext(); sc.HasTraceID() && a != nil {
+	if sc := span.SpanContext(); traced && sc.HasTraceID() && a != nil {
 		tagged := *a
 		tagged.Metadata = maps.Clone(a.Metadata)
 		if tagged.Metadata == nil {

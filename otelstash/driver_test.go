@@ -1,0 +1,137 @@
+package otelstash_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
+)
+
+// TestConformanceWrapped runs the backend conformance suite over an
+// instrumented memstash: the wrapper changes nothing a backend promises.
+func TestConformanceWrapped(t *testing.T) {
+	tm := newTelemetry(t)
+	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
+		return &wrappedHarness{tm: tm}, nil
+	})
+	if len(tm.ended("mem put")) == 0 || len(tm.ended("mem update")) == 0 || len(tm.ended("mem list")) == 0 {
+		t.Errorf("the suite ran without the wrapper seeing puts, updates and lists: %s", tm.names())
+	}
+}
+
+type wrappedHarness struct {
+	tm    *telemetry
+	store *memstash.Store
+}
+
+func (h *wrappedHarness) Scheme() string { return stash.SchemeMem }
+
+func (h *wrappedHarness) MakeDriver(context.Context) (driver.Driver, error) {
+	h.store = memstash.New()
+	return h.tm.inst.WrapDriver(stash.SchemeMem, h.store), nil
+}
+
+func (h *wrappedHarness) Corrupt(ctx context.Context, ns, key string) error {
+	a, err := h.store.Stat(ctx, ns, key)
+	if err != nil {
+		return err
+	}
+	if !h.store.Corrupt(ns, key, a.StoredSize/2) {
+		return fmt.Errorf("nothing stored under %s/%s", ns, key)
+	}
+	return nil
+}
+
+func (h *wrappedHarness) Close() {}
+
+// Drivers with every combination of the optional capabilities.
+type (
+	base struct{ driver.Driver }
+	upd  struct{}
+	lst  struct{}
+	sgn  struct{}
+)
+
+func (upd) UpdateAttributes(context.Context, string, string, *driver.Attributes) error { return nil }
+func (lst) List(context.Context, func(string, string, *driver.Attributes) error) error { return nil }
+func (sgn) SignedURL(context.Context, string, string, time.Duration) (string, error) {
+	return "https://signed", nil
+}
+
+type (
+	dU struct {
+		base
+		upd
+	}
+	dL struct {
+		base
+		lst
+	}
+	dS struct {
+		base
+		sgn
+	}
+	dUL struct {
+		base
+		upd
+		lst
+	}
+	dUS struct {
+		base
+		upd
+		sgn
+	}
+	dLS struct {
+		base
+		lst
+		sgn
+	}
+	dULS struct {
+		base
+		upd
+		lst
+		sgn
+	}
+)
+
+func caps(d driver.Driver) string {
+	s := ""
+	if _, ok := d.(driver.Updater); ok {
+		s += "U"
+	}
+	if _, ok := d.(driver.Lister); ok {
+		s += "L"
+	}
+	if _, ok := d.(driver.Signer); ok {
+		s += "S"
+	}
+	return s
+}
+
+func TestWrapDriverKeepsCapabilities(t *testing.T) {
+	tm := newTelemetry(t)
+	m := memstash.New()
+	b := base{m}
+	for _, d := range []driver.Driver{b, dU{base: b}, dL{base: b}, dS{base: b}, dUL{base: b}, dUS{base: b}, dLS{base: b}, dULS{base: b}, m} {
+		w := tm.inst.WrapDriver("mem", d)
+		if caps(w) != caps(d) {
+			t.Errorf("%T: wrapped has capabilities %q, want %q", d, caps(w), caps(d))
+		}
+		if u, ok := w.(interface{ Unwrap() driver.Driver }); !ok || u.Unwrap() != d {
+			t.Errorf("%T: Unwrap does not return the wrapped driver", d)
+		}
+		if s, ok := w.(driver.Signer); ok {
+			if u, err := s.SignedURL(context.Background(), "ns", "k", time.Minute); err != nil || u != "https://signed" {
+				t.Errorf("%T: SignedURL %q, %v", d, u, err)
+			}
+		}
+	}
+	if n := len(tm.ended("mem sign")); n != 4 {
+		t.Errorf("%d sign spans, want 4", n)
+	}
+}
