@@ -51,8 +51,10 @@ var (
 	opRehydrate = semconv.MessagingOperationName(claimcheck.OpRehydrate)
 )
 
-func outcome(o string) attribute.KeyValue { return otelstash.KeyOutcome.String(o) }
-func reason(r string) attribute.KeyValue  { return semconv.ErrorTypeKey.String(r) }
+func outcome(o string) attribute.KeyValue     { return otelstash.KeyOutcome.String(o) }
+func semconvOp(op string) attribute.KeyValue  { return semconv.MessagingOperationName(op) }
+func destination(d string) attribute.KeyValue { return semconv.MessagingDestinationName(d) }
+func reason(r string) attribute.KeyValue      { return semconv.ErrorTypeKey.String(r) }
 
 // TestMessagesAndSpans sends what a transport would: 3 small messages and
 // 2 big ones (one compressible), under a publish span, and receives them
