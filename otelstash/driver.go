@@ -108,7 +108,11 @@ func (w *wrapped) start(ctx context.Context, call, ns, key string) (context.Cont
 // end records the call's latency and ends its span.
 func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, call string, a *driver.Attributes, err error) {
 	outcome, reason := OutcomeOK, Reason(err)
-	if err != nil {
+	switch {
+	case reason == ReasonNotFound:
+		// An answer, not a failure: the engine asks before every write.
+		outcome, reason, err = OutcomeNotFound, "", nil
+	case err != nil:
 		outcome = OutcomeFailed
 	}
 	w.i.backendDuration.Record(ctx, since(start), w.i.opts(setKey{kind: kindBackend, op: call, scheme: w.scheme, outcome: outcome, reason: reason}).rec...)

@@ -80,6 +80,7 @@ const (
 	OutcomeDeleted    = "deleted"    // OpDelete after ack
 	OutcomeFailed     = "failed"     // any, with error.type
 	OutcomeOK         = "ok"         // engine and driver calls
+	OutcomeNotFound   = "not_found"  // a driver call that found nothing (not an error of the backend)
 	OutcomeIssued     = "issued"     // share links
 	OutcomeRefused    = "refused"    // share links
 )
