@@ -57,10 +57,10 @@ func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
 	if ev.Err == nil {
 		switch ev.Op {
 		case claimcheck.OpPass:
-			i.messages.Add(ctx, 1, i.opts(setKey{kind: kindMessage, op: claimcheck.OpOffload, topic: ev.Topic, outcome: OutcomePassed}).add...)
+			i.messages.Add(ctx, 1, i.passOpts(ev.Topic).passed.add...)
 			return
 		case claimcheck.OpPlain:
-			i.messages.Add(ctx, 1, i.opts(setKey{kind: kindMessage, op: claimcheck.OpRehydrate, topic: ev.Topic, outcome: OutcomePlain}).add...)
+			i.messages.Add(ctx, 1, i.passOpts(ev.Topic).plain.add...)
 			return
 		case claimcheck.OpOffload:
 			outcome = OutcomeOffloaded
