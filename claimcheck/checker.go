@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -46,48 +44,54 @@ type Checker struct {
 	stashOpts   []stash.CreateOption
 	namespace   string
 	allow       map[string]map[string]bool // scheme -> namespace set ("*" = any)
-	linkHosts   map[string]bool
 	observer    Observer
 	deleteOnAck bool
 	onFailure   FailureHandler
 	now         func() time.Time
 }
 
-// An Option configures a Checker.
-type Option func(*Checker) error
+// An Option configures a Checker; pass it to New. Options are made by the
+// functions of this package that return Option.
+type Option interface {
+	apply(*Checker) error
+}
+
+type option func(*Checker) error
+
+func (f option) apply(c *Checker) error { return f(c) }
 
 // WithThreshold sets the size above which messages are offloaded
 // (DefaultThreshold).
 func WithThreshold(n int) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if n < 0 {
 			return errors.New("claimcheck: negative threshold")
 		}
 		c.threshold = n
 		return nil
-	}
+	})
 }
 
 // WithMargin sets the bytes added to the counted size (DefaultMargin).
 func WithMargin(n int) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if n < 0 {
 			return errors.New("claimcheck: negative margin")
 		}
 		c.margin = n
 		return nil
-	}
+	})
 }
 
 // WithMode sets the offload policy (Auto).
-func WithMode(m Mode) Option { return func(c *Checker) error { c.mode = m; return nil } }
+func WithMode(m Mode) Option { return option(func(c *Checker) error { c.mode = m; return nil }) }
 
 // WithNamer sets how a stash is named from the message's topic and headers.
 // The default is the topic with characters outside the stash name grammar
 // replaced by '-' ("message" when there is no topic). The result must pass
 // stash.ValidateName.
 func WithNamer(f func(topic string, h Headers) string) Option {
-	return func(c *Checker) error { c.name = f; return nil }
+	return option(func(c *Checker) error { c.name = f; return nil })
 }
 
 // WithStashOptions adds options to every stash the checker creates: TTL,
@@ -95,19 +99,19 @@ func WithNamer(f func(topic string, h Headers) string) Option {
 // stash.InNamespace, to change the namespace, so that consumers built with
 // the same options accept it.
 func WithStashOptions(opts ...stash.CreateOption) Option {
-	return func(c *Checker) error { c.stashOpts = append(c.stashOpts, opts...); return nil }
+	return option(func(c *Checker) error { c.stashOpts = append(c.stashOpts, opts...); return nil })
 }
 
 // WithNamespace stores stashes in ns (the engine's namespace by default) and
 // allows reading from it.
 func WithNamespace(ns string) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if err := stash.ValidateNamespace(ns); err != nil {
 			return err
 		}
 		c.namespace = ns
 		return nil
-	}
+	})
 }
 
 // AllowStore lets the consumer read addresses of scheme in namespace ("*"
@@ -115,29 +119,27 @@ func WithNamespace(ns string) Option {
 // its engine's backends in its own namespace (and inline addresses, which
 // carry their data).
 func AllowStore(scheme, namespace string) Option {
-	return func(c *Checker) error {
+	return option(func(c *Checker) error {
 		if c.allow[scheme] == nil {
 			c.allow[scheme] = map[string]bool{}
 		}
 		c.allow[scheme][namespace] = true
 		return nil
-	}
-}
-
-// AllowLinkHost lets the consumer fetch share links (https://) from host
-// (host[:port]). No host is trusted by default.
-func AllowLinkHost(host string) Option {
-	return func(c *Checker) error { c.linkHosts[strings.ToLower(host)] = true; return nil }
+	})
 }
 
 // WithObserver reports offloads, rehydrations and failures to o.
-func WithObserver(o Observer) Option { return func(c *Checker) error { c.observer = o; return nil } }
+func WithObserver(o Observer) Option {
+	return option(func(c *Checker) error { c.observer = o; return nil })
+}
 
 // DeleteAfterAck makes Acked delete the stash of a message once it is
 // acknowledged. Use it only in single-consumer pipelines: with fan-out, the
 // first consumer to ack would delete what the others still need. By default
 // stashes live until their TTL.
-func DeleteAfterAck() Option { return func(c *Checker) error { c.deleteOnAck = true; return nil } }
+func DeleteAfterAck() Option {
+	return option(func(c *Checker) error { c.deleteOnAck = true; return nil })
+}
 
 // A Failure is a claim-checked message that could not be rehydrated, as it
 // arrived: Body is the address, Headers still carry the contract.
@@ -170,7 +172,7 @@ type FailureHandler func(ctx context.Context, f Failure) error
 // message during an outage. By default every failure surfaces and the
 // message is nacked.
 func OnRehydrateFailure(h FailureHandler) Option {
-	return func(c *Checker) error { c.onFailure = h; return nil }
+	return option(func(c *Checker) error { c.onFailure = h; return nil })
 }
 
 // RehydrateFailed applies the failure policy to a message whose Rehydrate
@@ -216,12 +218,11 @@ func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
 		margin:    DefaultMargin,
 		name:      DefaultNamer,
 		allow:     map[string]map[string]bool{},
-		linkHosts: map[string]bool{},
 		observer:  nopObserver{},
 		now:       time.Now,
 	}
 	for _, o := range opts {
-		if err := o(c); err != nil {
+		if err := o.apply(c); err != nil {
 			return nil, err
 		}
 	}
@@ -382,15 +383,17 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 
 // Allowed reports whether this checker may read address: nil, or an error
 // matching ErrNotAllowed (or stash.ErrInvalidAddress for one that does not
-// parse).
+// parse). Stores are allowed by scheme and namespace (AllowStore); share
+// links by the engine's one trust list (its stash.LinkFetcher), so a
+// consumer configures trusted origins once.
 func (c *Checker) Allowed(address string) error {
-	if strings.HasPrefix(address, "https://") || strings.HasPrefix(address, "http://") {
-		u, err := url.Parse(address)
-		if err != nil {
-			return fmt.Errorf("%w: %v", stash.ErrInvalidAddress, err)
-		}
-		if u.Scheme != "https" || !c.linkHosts[strings.ToLower(u.Host)] {
-			return fmt.Errorf("%w: share link host %q is not trusted", ErrNotAllowed, u.Host)
+	if stash.IsLink(address) {
+		// One trust list for links: the engine's LinkFetcher's.
+		if err := c.engine.TrustsLink(address); err != nil {
+			if errors.Is(err, stash.ErrForbidden) {
+				return fmt.Errorf("%w: %w", ErrNotAllowed, err)
+			}
+			return err
 		}
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
@@ -33,7 +35,7 @@ func (c *clock) Add(d time.Duration) {
 
 func newEngine(t *testing.T, d driver.Driver, opts ...stash.Option) *stash.Engine {
 	t.Helper()
-	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeMem, d)}, opts...)...)
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(d)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +218,12 @@ func TestRehydrateErrors(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	store := memstash.New()
-	e := newEngine(t, store, stash.WithClock(clk.Now))
-	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.AllowLinkHost("stash.example.com"))
+	trusted, err := links.NewFetcher(links.TrustOrigins("https://stash.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, store, stash.WithClock(clk.Now), stash.WithLinkFetcher(trusted))
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
 	digest := "0000000000000000000000000000000000000000000000000000000000000000"
 
 	tests := []struct {
@@ -261,10 +267,10 @@ func TestRehydrateErrors(t *testing.T) {
 			return []byte("file://default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "untrusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
-			return []byte("https://evil.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+			return []byte("https://evil.example.com/mem/default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "plain http to trusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
-			return []byte("http://stash.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+			return []byte("http://stash.example.com/mem/default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "path traversal", wantErr: []error{stash.ErrInvalidAddress}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
 			return []byte("mem://default/../etc/passwd." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
@@ -302,7 +308,7 @@ func TestRehydrateErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var counters claimcheck.Counters
-			c := newChecker(t, e, claimcheck.WithObserver(&counters), claimcheck.AllowLinkHost("stash.example.com"))
+			c := newChecker(t, e, claimcheck.WithObserver(&counters))
 			in, h := tt.msg(t)
 			before := maps.Clone(h)
 			out, addr, err := c.Rehydrate(ctx, "orders", in, h)
@@ -380,7 +386,7 @@ func TestReferenceWithoutClaimstash(t *testing.T) {
 		t.Fatalf("Reference = %q %d %v %v", gotAddr, size, ok, err)
 	}
 	a, err := stash.ParseAddress(gotAddr)
-	if err != nil || a.Scheme != stash.SchemeMem || a.Namespace != "default" || a.Name != "orders" {
+	if err != nil || a.Scheme != memstash.Scheme || a.Namespace != "default" || a.Name != "orders" {
 		t.Fatalf("address %q: %+v %v", gotAddr, a, err)
 	}
 	// Reading it needs nothing from the message but the address.
@@ -499,7 +505,7 @@ func TestNamespaceAndAllowStore(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotAllowed", err)
 	}
 	// ...until it is told to trust that store.
-	cons = newChecker(t, e, claimcheck.AllowStore(stash.SchemeMem, "tenant-a"))
+	cons = newChecker(t, e, claimcheck.AllowStore(memstash.Scheme, "tenant-a"))
 	if got, _, err := cons.Rehydrate(ctx, "orders", out, maps.Clone(h)); err != nil || !bytes.Equal(got, payload(2000)) {
 		t.Fatalf("rehydrate: %v", err)
 	}
@@ -520,5 +526,28 @@ func TestDefaultNamer(t *testing.T) {
 		if err := stash.ValidateName(got); err != nil {
 			t.Errorf("DefaultNamer(%q) = %q: %v", topic, got, err)
 		}
+	}
+}
+
+// TestErrorNamesAddressOnce: a failed rehydrate names the address once (the
+// stash error has it) and keeps the operation and topic.
+func TestErrorNamesAddressOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, memstash.New())
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
+	h := claimcheck.MapHeaders{}
+	body, addr, err := c.Offload(ctx, "orders", []byte("payload"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Delete(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Rehydrate(ctx, "orders", body, h)
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Rehydrate: %v; want ErrNotFound", err)
+	}
+	if msg := err.Error(); strings.Count(msg, addr) != 1 || !strings.HasPrefix(msg, "claimcheck: rehydrate on orders: stash: retrieve "+addr+": not found") {
+		t.Fatalf("error %q: want the address once", msg)
 	}
 }

@@ -3,6 +3,8 @@ package claimcheck
 import (
 	"errors"
 	"fmt"
+
+	"github.com/claimstash/claimstash/stash"
 )
 
 // Sentinel errors; test with errors.Is. Failures of the stash itself unwrap
@@ -23,7 +25,9 @@ var (
 )
 
 // Error gives the context of a failed offload or rehydrate. It unwraps to
-// the cause.
+// the cause. Its message names the address once: when the cause is a
+// *stash.Error, which names it already, Error adds only the operation and
+// the topic.
 type Error struct {
 	Op      string // "offload", "rehydrate" or "delete"
 	Topic   string
@@ -36,7 +40,8 @@ func (e *Error) Error() string {
 	if e.Topic != "" {
 		s += " on " + e.Topic
 	}
-	if e.Address != "" {
+	var se *stash.Error
+	if e.Address != "" && !(errors.As(e.Err, &se) && se.Address != "") {
 		s += " " + e.Address
 	}
 	return fmt.Sprintf("%s: %v", s, e.Err)

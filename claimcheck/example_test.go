@@ -14,7 +14,7 @@ import (
 // A producer offloads a large body; a consumer restores it.
 func Example() {
 	ctx := context.Background()
-	engine, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
 	c, _ := claimcheck.New(engine) // 256 KiB threshold
 
 	big := bytes.Repeat([]byte("x"), 1<<20)
@@ -57,7 +57,7 @@ func ExampleReference() {
 // forever.
 func ExampleOnRehydrateFailure() {
 	ctx := context.Background()
-	engine, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
 	c, _ := claimcheck.New(engine, claimcheck.OnRehydrateFailure(func(ctx context.Context, f claimcheck.Failure) error {
 		if errors.Is(f.Err, stash.ErrNotFound) {
 			fmt.Println("to the poison topic:", f.Topic)
@@ -80,7 +80,7 @@ func ExampleOnRehydrateFailure() {
 // Counters tally what the checker did.
 func ExampleCounters() {
 	ctx := context.Background()
-	engine, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
 	var counters claimcheck.Counters
 	c, _ := claimcheck.New(engine, claimcheck.WithThreshold(2000), claimcheck.WithObserver(&counters))
 	for _, n := range []int{10, 5000, 20} {

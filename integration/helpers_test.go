@@ -134,11 +134,11 @@ func uniqueName(prefix string) string {
 // attempts bounds the SDK's attempts per request (0: its default).
 func s3Checker(t testing.TB, e *env, bucket string, attempts int, opts ...claimcheck.Option) (*claimcheck.Checker, *claimcheck.Counters) {
 	t.Helper()
-	store, err := s3stash.New(e.s3Client(attempts), nil)
+	store, err := s3stash.New(e.s3Client(attempts))
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeS3, store), stash.WithNamespace(bucket))
+	engine, err := stash.New(stash.WithBackend(store), stash.WithNamespace(bucket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func createTopic(t testing.TB, brokers []string, topic string, partitions int32)
 }
 
 // newProducer is a sarama SyncProducer wrapped by ccsarama.
-func newProducer(t testing.TB, brokers []string, c *claimcheck.Checker, opts ...ccsarama.Option) ccsarama.SyncProducer {
+func newProducer(t testing.TB, brokers []string, c *claimcheck.Checker, opts ...ccsarama.ProducerOption) ccsarama.SyncProducer {
 	t.Helper()
 	cfg := saramaConfig()
 	p, err := sarama.NewSyncProducer(brokers, cfg)

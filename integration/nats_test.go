@@ -37,11 +37,11 @@ func newNATSSide(t *testing.T, e *env, name string) *natsSide {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := natsstash.New(js, nil)
+	store, err := natsstash.New(js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeNATS, store), stash.WithNamespace("integration"))
+	engine, err := stash.New(stash.WithBackend(store), stash.WithNamespace("integration"))
 	if err != nil {
 		t.Fatal(err)
 	}

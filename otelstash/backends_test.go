@@ -13,6 +13,7 @@ import (
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 	"github.com/claimstash/claimstash/stash/natsstash"
 	"github.com/claimstash/claimstash/stash/s3stash"
@@ -26,25 +27,25 @@ func TestBackends(t *testing.T) {
 		scheme string
 		make   func(t *testing.T) driver.Driver
 	}{
-		{stash.SchemeMem, func(*testing.T) driver.Driver { return memstash.New() }},
-		{stash.SchemeFile, func(t *testing.T) driver.Driver {
+		{memstash.Scheme, func(*testing.T) driver.Driver { return memstash.New() }},
+		{filestash.Scheme, func(t *testing.T) driver.Driver {
 			s, err := filestash.New(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		}},
-		{stash.SchemeS3, func(t *testing.T) driver.Driver {
+		{s3stash.Scheme, func(t *testing.T) driver.Driver {
 			srv := miniotest.Start(t, "default")
-			s, err := s3stash.New(srv.Client(), &s3stash.Options{Buckets: []string{"default"}})
+			s, err := s3stash.New(srv.Client(), s3stash.WithBuckets("default"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		}},
-		{stash.SchemeNATS, func(t *testing.T) driver.Driver {
+		{natsstash.Scheme, func(t *testing.T) driver.Driver {
 			srv := natstest.Start(t)
-			s, err := natsstash.New(srv.JetStream(t), nil)
+			s, err := natsstash.New(srv.JetStream(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,8 +58,11 @@ func TestBackends(t *testing.T) {
 			ctx := context.Background()
 			d := b.make(t)
 			t.Cleanup(func() { _ = d.Close() })
-			e, err := stash.New(stash.WithBackend(b.scheme, d), tm.inst.EngineOption(),
-				stash.WithLinkKeys(stash.LinkKey{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}), stash.WithShareBaseURL("https://stash.example/share/"))
+			_, linkOpts, err := links.EngineOptions([]links.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}}, "https://stash.example/share/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := stash.New(append([]stash.Option{stash.WithBackend(d), tm.inst.EngineOption()}, linkOpts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,7 @@
 // the global ones by default.
 //
 //	inst, err := otelstash.New()                                  // global providers
-//	engine, err := stash.New(stash.WithBackend(...), inst.EngineOption())
+//	engine, err := stash.New(stash.WithBackend(store), inst.EngineOption())
 //	checker, err := claimcheck.New(engine, inst.CheckerOption())
 //
 // One Instrumentation is three hooks:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"maps"
+	"net/url"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -29,7 +30,8 @@ const (
 // WrapDriver implements stash.DriverHook: it returns d instrumented, with
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
-// (driver.Updater, driver.Lister, driver.Signer) that d has. A Put that is
+// (driver.Updater, driver.Lister, driver.Signer, driver.Verifier) that
+// d has. A Put that is
 // part of a trace (its context carries a span: the engine's create, the
 // producer's offload) records the trace id in the stash's metadata
 // (MetadataTraceID); the payload, its digest and its address are
@@ -40,50 +42,112 @@ func (i *Instrumentation) WrapDriver(scheme string, d driver.Driver) driver.Driv
 	u, isU := d.(driver.Updater)
 	l, isL := d.(driver.Lister)
 	s, isS := d.(driver.Signer)
-	type U = updater
-	type L = lister
-	type S = signer
-	switch {
-	case isU && isL && isS:
+	v, isV := d.(driver.Verifier)
+	type (
+		U = updater
+		L = lister
+		S = signer
+		V = verifier
+	)
+	mask := 0
+	for k, has := range []bool{isU, isL, isS, isV} {
+		if has {
+			mask |= 1 << k
+		}
+	}
+	switch mask {
+	case 15:
+		return struct {
+			*wrapped
+			U
+			L
+			S
+			V
+		}{w, U{w, u}, L{w, l}, S{w, s}, V{w, v}}
+	case 14:
+		return struct {
+			*wrapped
+			L
+			S
+			V
+		}{w, L{w, l}, S{w, s}, V{w, v}}
+	case 13:
+		return struct {
+			*wrapped
+			U
+			S
+			V
+		}{w, U{w, u}, S{w, s}, V{w, v}}
+	case 12:
+		return struct {
+			*wrapped
+			S
+			V
+		}{w, S{w, s}, V{w, v}}
+	case 11:
+		return struct {
+			*wrapped
+			U
+			L
+			V
+		}{w, U{w, u}, L{w, l}, V{w, v}}
+	case 10:
+		return struct {
+			*wrapped
+			L
+			V
+		}{w, L{w, l}, V{w, v}}
+	case 9:
+		return struct {
+			*wrapped
+			U
+			V
+		}{w, U{w, u}, V{w, v}}
+	case 8:
+		return struct {
+			*wrapped
+			V
+		}{w, V{w, v}}
+	case 7:
 		return struct {
 			*wrapped
 			U
 			L
 			S
 		}{w, U{w, u}, L{w, l}, S{w, s}}
-	case isU && isL:
-		return struct {
-			*wrapped
-			U
-			L
-		}{w, U{w, u}, L{w, l}}
-	case isU && isS:
-		return struct {
-			*wrapped
-			U
-			S
-		}{w, U{w, u}, S{w, s}}
-	case isL && isS:
+	case 6:
 		return struct {
 			*wrapped
 			L
 			S
 		}{w, L{w, l}, S{w, s}}
-	case isU:
+	case 5:
 		return struct {
 			*wrapped
 			U
-		}{w, U{w, u}}
-	case isL:
-		return struct {
-			*wrapped
-			L
-		}{w, L{w, l}}
-	case isS:
+			S
+		}{w, U{w, u}, S{w, s}}
+	case 4:
 		return struct {
 			*wrapped
 			S
 		}{w, S{w, s}}
+	case 3:
+		return struct {
+			*wrapped
+			U
+			L
+		}{w, U{w, u}, L{w, l}}
+	case 2:
+		return struct {
+			*wrapped
+			L
+		}{w, L{w, l}}
+	case 1:
+		return struct {
+			*wrapped
+			U
+		}{w, U{w, u}}
 	}
 	return w
 }
@@ -170,6 +234,8 @@ func (w *wrapped) Delete(ctx context.Context, ns, key string) error {
 	return err
 }
 
+func (w *wrapped) Scheme() string { return w.d.Scheme() }
+
 func (w *wrapped) Close() error { return w.d.Close() }
 
 type updater struct {
@@ -206,9 +272,20 @@ type signer struct {
 	s driver.Signer
 }
 
-func (s signer) SignedURL(ctx context.Context, ns, key string, ttl time.Duration) (string, error) {
-	ctx, span, start := s.w.start(ctx, CallSign, ns, key)
-	u, err := s.s.SignedURL(ctx, ns, key, ttl)
+func (s signer) SignURL(ctx context.Context, r driver.LinkRequest) (string, error) {
+	ctx, span, start := s.w.start(ctx, CallSign, r.Namespace, r.Key)
+	u, err := s.s.SignURL(ctx, r)
 	s.w.end(ctx, span, start, CallSign, nil, err)
 	return u, err
+}
+
+// verifier forwards driver.Verifier: checking a link is local and quick,
+// so it gets no span of its own.
+type verifier struct {
+	w *wrapped
+	v driver.Verifier
+}
+
+func (v verifier) VerifyURL(method string, u *url.URL, now time.Time) error {
+	return v.v.VerifyURL(method, u, now)
 }

@@ -3,10 +3,10 @@ package otelstash_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
-	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/memstash"
 	"github.com/claimstash/claimstash/stash/stashtest"
@@ -29,11 +29,11 @@ type wrappedHarness struct {
 	store *memstash.Store
 }
 
-func (h *wrappedHarness) Scheme() string { return stash.SchemeMem }
+func (h *wrappedHarness) Scheme() string { return memstash.Scheme }
 
 func (h *wrappedHarness) MakeDriver(context.Context) (driver.Driver, error) {
 	h.store = memstash.New()
-	return h.tm.inst.WrapDriver(stash.SchemeMem, h.store), nil
+	return h.tm.inst.WrapDriver(memstash.Scheme, h.store), nil
 }
 
 func (h *wrappedHarness) Corrupt(ctx context.Context, ns, key string) error {
@@ -55,13 +55,15 @@ type (
 	upd  struct{}
 	lst  struct{}
 	sgn  struct{}
+	vrf  struct{}
 )
 
 func (upd) UpdateAttributes(context.Context, string, string, *driver.Attributes) error { return nil }
 func (lst) List(context.Context, func(string, string, *driver.Attributes) error) error { return nil }
-func (sgn) SignedURL(context.Context, string, string, time.Duration) (string, error) {
+func (sgn) SignURL(context.Context, driver.LinkRequest) (string, error) {
 	return "https://signed", nil
 }
+func (vrf) VerifyURL(string, *url.URL, time.Time) error { return nil }
 
 type (
 	dU struct {
@@ -72,14 +74,14 @@ type (
 		base
 		lst
 	}
-	dS struct {
-		base
-		sgn
-	}
 	dUL struct {
 		base
 		upd
 		lst
+	}
+	dS struct {
+		base
+		sgn
 	}
 	dUS struct {
 		base
@@ -97,6 +99,50 @@ type (
 		lst
 		sgn
 	}
+	dV struct {
+		base
+		vrf
+	}
+	dUV struct {
+		base
+		upd
+		vrf
+	}
+	dLV struct {
+		base
+		lst
+		vrf
+	}
+	dULV struct {
+		base
+		upd
+		lst
+		vrf
+	}
+	dSV struct {
+		base
+		sgn
+		vrf
+	}
+	dUSV struct {
+		base
+		upd
+		sgn
+		vrf
+	}
+	dLSV struct {
+		base
+		lst
+		sgn
+		vrf
+	}
+	dULSV struct {
+		base
+		upd
+		lst
+		sgn
+		vrf
+	}
 )
 
 func caps(d driver.Driver) string {
@@ -110,6 +156,9 @@ func caps(d driver.Driver) string {
 	if _, ok := d.(driver.Signer); ok {
 		s += "S"
 	}
+	if _, ok := d.(driver.Verifier); ok {
+		s += "V"
+	}
 	return s
 }
 
@@ -117,21 +166,25 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 	tm := newTelemetry(t)
 	m := memstash.New()
 	b := base{m}
-	for _, d := range []driver.Driver{b, dU{base: b}, dL{base: b}, dS{base: b}, dUL{base: b}, dUS{base: b}, dLS{base: b}, dULS{base: b}, m} {
-		w := tm.inst.WrapDriver("mem", d)
+	drivers := []driver.Driver{b, m, dU{base: b}, dL{base: b}, dUL{base: b}, dS{base: b}, dUS{base: b}, dLS{base: b}, dULS{base: b}, dV{base: b}, dUV{base: b}, dLV{base: b}, dULV{base: b}, dSV{base: b}, dUSV{base: b}, dLSV{base: b}, dULSV{base: b}}
+	for _, d := range drivers {
+		w := tm.inst.WrapDriver(memstash.Scheme, d)
 		if caps(w) != caps(d) {
 			t.Errorf("%T: wrapped has capabilities %q, want %q", d, caps(w), caps(d))
+		}
+		if w.Scheme() != d.Scheme() {
+			t.Errorf("%T: scheme %q, want %q", d, w.Scheme(), d.Scheme())
 		}
 		if u, ok := w.(interface{ Unwrap() driver.Driver }); !ok || u.Unwrap() != d {
 			t.Errorf("%T: Unwrap does not return the wrapped driver", d)
 		}
 		if s, ok := w.(driver.Signer); ok {
-			if u, err := s.SignedURL(context.Background(), "ns", "k", time.Minute); err != nil || u != "https://signed" {
-				t.Errorf("%T: SignedURL %q, %v", d, u, err)
+			if u, err := s.SignURL(context.Background(), driver.LinkRequest{Namespace: "ns", Key: "k", Expires: time.Now().Add(time.Minute)}); err != nil || u != "https://signed" {
+				t.Errorf("%T: SignURL %q, %v", d, u, err)
 			}
 		}
 	}
-	if n := len(tm.ended("mem sign")); n != 4 {
-		t.Errorf("%d sign spans, want 4", n)
+	if n := len(tm.ended("mem sign")); n != 8 {
+		t.Errorf("%d sign spans, want 8", n)
 	}
 }

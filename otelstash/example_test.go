@@ -21,7 +21,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), inst.EngineOption())
+	engine, err := stash.New(stash.WithBackend(memstash.New()), inst.EngineOption())
 	if err != nil {
 		panic(err)
 	}

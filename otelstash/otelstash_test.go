@@ -21,6 +21,7 @@ import (
 	"github.com/claimstash/claimstash/otelstash"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
@@ -35,7 +36,7 @@ func random(n int) []byte {
 func newMem(t testing.TB, tm *telemetry, opts ...claimcheck.Option) (*stash.Engine, *claimcheck.Checker, *memstash.Store) {
 	t.Helper()
 	store := memstash.New()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, store), tm.inst.EngineOption())
+	e, err := stash.New(stash.WithBackend(store), tm.inst.EngineOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestFailuresByReason(t *testing.T) {
 	clock := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := func() time.Time { return clock }
 	store := memstash.New()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, store), stash.WithClock(now), tm.inst.EngineOption())
+	e, err := stash.New(stash.WithBackend(store), stash.WithClock(now), tm.inst.EngineOption())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestFailuresByReason(t *testing.T) {
 		d    driver.Driver
 		want error
 	}{{blocking{store}, context.DeadlineExceeded}, {failing{store}, nil}} {
-		e2, err := stash.New(stash.WithBackend(stash.SchemeMem, tc.d), tm.inst.EngineOption())
+		e2, err := stash.New(stash.WithBackend(tc.d), tm.inst.EngineOption())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,8 +315,11 @@ func TestFailuresByReason(t *testing.T) {
 func TestShareLinks(t *testing.T) {
 	tm := newTelemetry(t)
 	ctx := context.Background()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), tm.inst.EngineOption(),
-		stash.WithLinkKeys(stash.LinkKey{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}), stash.WithShareBaseURL("https://stash.example/share/"))
+	signer, linkOpts, err := links.EngineOptions([]links.Key{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}}, "https://stash.example/share/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(memstash.New()), tm.inst.EngineOption()}, linkOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,10 +334,7 @@ func TestShareLinks(t *testing.T) {
 	if _, err := e.Share(ctx, "mem://default/missing."+strings.Repeat("0", 64), time.Minute); !errors.Is(err, stash.ErrNotFound) {
 		t.Fatalf("share of a missing stash: %v", err)
 	}
-	h, err := e.ShareHandler()
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := links.NewHandler(e, signer)
 	srv := httptest.NewServer(tm.inst.ShareHandler(h))
 	defer srv.Close()
 	path := strings.TrimPrefix(link, "https://stash.example")
@@ -396,7 +397,7 @@ func TestNoopProviders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), inst.EngineOption())
+	e, err := stash.New(stash.WithBackend(memstash.New()), inst.EngineOption())
 	if err != nil {
 		t.Fatal(err)
 	}

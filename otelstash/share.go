@@ -4,7 +4,7 @@ import (
 	"net/http"
 )
 
-// ShareHandler wraps an engine's ShareHandler (or anything that serves
+// ShareHandler wraps a share-link handler (links.NewHandler, or anything that serves
 // share links) so that the links it refuses (403: a tampered, malformed or
 // unknown-key link) are counted in MetricShareLinks with outcome refused.
 // Trace the requests themselves with the HTTP server's own instrumentation

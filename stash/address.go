@@ -22,14 +22,14 @@ const (
 	maxInlineAddress = 64 << 10
 )
 
-// Well-known schemes. Backends may register more (see RegisterScheme).
-const (
-	SchemeInline = "inline"
-	SchemeMem    = "mem"
-	SchemeFile   = "file"
-	SchemeS3     = "s3"
-	SchemeNATS   = "nats"
-)
+// SchemeInline is the scheme of addresses that carry their payload. Every
+// other scheme belongs to a backend package, which exports it as its Scheme
+// constant (memstash.Scheme, filestash.Scheme, ...) and registers an opener
+// for it (RegisterScheme).
+const SchemeInline = "inline"
+
+// MaxSchemeLength bounds a scheme: [a-z][a-z0-9+.-]*, at most this long.
+const MaxSchemeLength = 32
 
 // Digest algorithms an address can carry, told apart by length.
 const (
@@ -107,8 +107,11 @@ func (a Address) String() string {
 	return s
 }
 
-// ParseAddress parses and validates a stash address. Anything malformed —
-// an unknown scheme, a bad digest, a name or namespace outside the grammar,
+// ParseAddress parses and validates a stash address. It consults no
+// registry: any scheme in the grammar parses, and whether a store serves it
+// is the engine's question (ErrUnsupported). Anything malformed — a scheme
+// outside the grammar, an http or https URL (a share link, not an address),
+// a bad digest, a name or namespace outside the grammar,
 // percent-encoding, "..", an absolute or empty path segment, a NUL, a query on
 // a non-inline address, an overlong address — is an error that matches
 // ErrInvalidAddress. It never panics.
@@ -118,8 +121,8 @@ func ParseAddress(s string) (Address, error) {
 	if !ok {
 		return a, invalid("missing scheme")
 	}
-	if !knownScheme(scheme) {
-		return a, invalid("unknown scheme %q", truncate(scheme))
+	if err := ValidateScheme(scheme); err != nil {
+		return a, err
 	}
 	a.Scheme = scheme
 	path, query := rest, ""
@@ -216,6 +219,25 @@ func validNamespace(ns string) error {
 		if !ok {
 			return invalid("namespace %q: want lowercase letters, digits and inner hyphens", truncate(ns))
 		}
+	}
+	return nil
+}
+
+// ValidateScheme reports whether s can be the scheme of an address:
+// [a-z][a-z0-9+.-]*, at most MaxSchemeLength characters, and neither http
+// nor https (those are share links).
+func ValidateScheme(s string) error {
+	if s == "" || len(s) > MaxSchemeLength || s[0] < 'a' || s[0] > 'z' {
+		return invalid("scheme %q: want [a-z][a-z0-9+.-]*", truncate(s))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-') {
+			return invalid("scheme %q: want [a-z][a-z0-9+.-]*", truncate(s))
+		}
+	}
+	if s == "http" || s == "https" {
+		return invalid("%s:// is a share link, not a stash address", s)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package stash_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/memstash"
 )
 
 // sha is the hex SHA-256 of p.
@@ -86,7 +88,9 @@ func TestParseAddressInvalid(t *testing.T) {
 	for _, c := range []struct{ why, in string }{
 		{"empty", ""},
 		{"no scheme", "default/orders." + d64},
-		{"unknown scheme", "ftp://default/orders." + d64},
+		{"scheme outside the grammar", "Ftp://default/orders." + d64},
+		{"scheme with underscore", "my_store://default/orders." + d64},
+		{"a share link is no address", "https://default/orders." + d64},
 		{"http is not a stash scheme", "http://default/orders." + d64},
 		{"uppercase scheme", "MEM://default/orders." + d64},
 		{"no path", "mem://default"},
@@ -190,5 +194,23 @@ func TestValidateNameAndNamespace(t *testing.T) {
 		if err := sc.Validate(); !errors.Is(err, stash.ErrInvalidAddress) {
 			t.Errorf("Scope%+v.Validate() = %v, want ErrInvalidAddress", sc, err)
 		}
+	}
+}
+
+// TestParseAddressNoRegistry: the parser consults no registry, so an address
+// of a scheme no package registered still parses; the engine refuses it.
+func TestParseAddressNoRegistry(t *testing.T) {
+	d := strings.Repeat("ab", 32)
+	a, err := stash.ParseAddress("objstore+v1://default/orders." + d)
+	if err != nil || a.Scheme != "objstore+v1" {
+		t.Fatalf("ParseAddress = %+v, %v", a, err)
+	}
+	e, err := stash.New(stash.WithBackend(memstash.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Retrieve(context.Background(), a.String())
+	if !errors.Is(err, stash.ErrUnsupported) || !errors.Is(err, stash.ErrInvalidAddress) {
+		t.Fatalf("Retrieve of an unserved scheme: %v; want ErrUnsupported and ErrInvalidAddress", err)
 	}
 }

@@ -132,7 +132,7 @@ var (
 func bigStash(b *testing.B, kind string) (string, int64) {
 	const size = 64 << 20
 	if testEngine == nil {
-		e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), stash.WithInlineMax(-1))
+		e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithInlineMax(-1))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -26,19 +26,29 @@
 //
 // # Backends
 //
-// A backend is a driver.Driver chosen by the address's scheme. Add them with
-// WithBackend (a driver you built) or WithBackendURL (opened through the
-// scheme registry, RegisterScheme/OpenDriver, as Go CDK opens buckets):
+// A backend is a driver.Driver, chosen by the address's scheme. The core
+// names none: each backend package exports its Scheme, registers an opener
+// for it in init (RegisterScheme, the package's only state, as Go CDK's URL
+// mux), and its drivers report that scheme (driver.Driver.Scheme), so an
+// address can only be read by the kind of store that wrote it. Add backends
+// with WithBackend (a driver you built) or WithBackendURL (opened by URL
+// through the registry, OpenDriver). The standard ones:
 //
 //	mem://                      package memstash: process-local, for tests
 //	file:///var/lib/claimstash  package filestash: a directory, atomic writes
 //	s3://?region=eu-west-1      package s3stash: buckets are namespaces
 //	nats://host:4222            package natsstash: JetStream object stores
 //
+// Opening by URL needs the backend's package linked in: import it, or use
+// package claimstash (the module root), whose one-call setup links all four.
+// ParseAddress consults no registry: any scheme in the grammar parses, and an
+// engine with no backend for it refuses it with an error matching both
+// ErrUnsupported and ErrInvalidAddress.
+//
 // Backends are tried in the order they were added: a payload goes to the
 // first whose MaxPayload it fits, after inline when inline is enabled. A new
-// backend is one package that registers its scheme in init and runs the
-// conformance suite in package stashtest.
+// backend is one package that exports its Scheme, registers it in init and
+// runs the conformance suite in package stashtest.
 //
 // # Options and defaults
 //
@@ -49,9 +59,12 @@
 // DefaultInlineMax 100 encoded characters, DefaultCompressFloor 4 KiB,
 // DefaultMaxSize 5 GiB, DefaultTTL none, DefaultSpoolMemory 8 MiB (the most
 // CreateFrom holds in memory; larger streams are spooled to temporary
-// files). Per-call options (InNamespace, InScopes, TTL, TTI, NoExpiry,
-// WithCompression, ContentType, Metadata, Origin, NoInline) override them
-// for one stash.
+// files). Per-call options (CreateOption: InNamespace, InScopes, TTL, TTI,
+// NoExpiry, Compress, ContentType, Metadata, Origin, NoInline) override them
+// for one stash; they have plain names, engine options start with With.
+// Options of every package in this module are values of an interface type
+// made by functions, so one passed where it does not apply does not
+// compile.
 //
 // Payloads at or above the compression floor are stored zstd-compressed
 // when that saves at least an eighth (CompressionAuto; CompressionNone and
@@ -60,6 +73,18 @@
 // Expiry is time-to-live from creation, time-to-idle from the last read, or
 // none; an expired stash reads as ErrExpired before anything deletes it, and
 // Sweep reclaims the space of backends that can list their contents.
+//
+// # Share links
+//
+// Share returns a short-lived URL that anyone holding it can GET without
+// credentials. Backends that presign natively (driver.Signer: S3) sign their
+// own; for the others the engine uses its WithLinkSigner signer (package
+// stash/links' HMAC, whose handler serves them). Retrieve and Open accept
+// share links wherever they accept addresses, fetched by the WithLinkFetcher
+// fetcher (the one list of trusted origins) and verified against the digest
+// the link names: the engine keeps the integrity check, and a link is read
+// through the same path as an address. Without a fetcher no link is fetched
+// (ErrForbidden).
 //
 // # Errors
 //
@@ -70,5 +95,8 @@
 // ErrInvalidAddress, ErrUnsupported (no backend for a scheme, an operation
 // a backend lacks) and ErrTooLarge (over WithMaxSize or a backend's limit,
 // or stored bytes that decode to more than their recorded size, which match
-// ErrIntegrity too). Backend failures wrap their cause.
+// ErrIntegrity too). Errors are wrapped once: the driver classifies and says
+// what its store answered, the engine adds the operation and the address:
+//
+//	stash: retrieve file://orders/invoice.3f0a…: not found: filestash: openat: no such file or directory
 package stash

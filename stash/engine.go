@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -36,7 +36,9 @@ type Engine struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	tempDir string
-	links   linkConfig
+
+	linkSigner  driver.Signer // for backends that cannot presign
+	linkFetcher LinkFetcher   // nil: no link is fetched
 
 	driverHooks []DriverHook
 	opHooks     []OpHook
@@ -63,7 +65,7 @@ func New(opts ...Option) (*Engine, error) {
 		logger:        slog.Default(),
 	}
 	for _, o := range opts {
-		if err := o(e); err != nil {
+		if err := o.applyEngine(e); err != nil {
 			_ = e.Close()
 			return nil, err
 		}
@@ -76,23 +78,15 @@ func New(opts ...Option) (*Engine, error) {
 }
 
 func (e *Engine) addBackend(b *backend) error {
-	if b.driver == nil {
-		return errors.New("stash: WithBackend: nil driver")
-	}
-	if b.scheme == SchemeInline || !knownScheme(b.scheme) {
-		return fmt.Errorf("stash: WithBackend: scheme %q is not registered", b.scheme)
+	if b.scheme == SchemeInline || ValidateScheme(b.scheme) != nil {
+		return fmt.Errorf("stash: backend with scheme %q: want [a-z][a-z0-9+.-]*, not inline, http or https", truncate(b.scheme))
 	}
 	if _, dup := e.byScheme[b.scheme]; dup {
-		return fmt.Errorf("stash: WithBackend: scheme %q added twice", b.scheme)
+		return fmt.Errorf("stash: two backends for scheme %q", b.scheme)
 	}
 	e.backends = append(e.backends, b)
 	e.byScheme[b.scheme] = b
 	return nil
-}
-
-func schemeOf(rawURL string) string {
-	s, _, _ := strings.Cut(rawURL, ":")
-	return s
 }
 
 // Close closes the backends the engine opened itself (WithBackendURL).
@@ -131,7 +125,7 @@ func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
 func (e *Engine) createOpts(opts []CreateOption) (createOptions, error) {
 	o := createOptions{namespace: e.namespace, scopes: e.scopes, ttl: e.defaults.ttl, tti: e.defaults.tti, origin: e.defaults.origin}
 	for _, opt := range opts {
-		opt(&o)
+		opt.applyCreate(&o)
 	}
 	if o.noExpiry {
 		o.ttl, o.tti = 0, 0
@@ -320,6 +314,11 @@ func extend(have, want *driver.Attributes) (*driver.Attributes, bool) {
 // Retrieve reads a whole stash into memory and verifies it against the
 // digest in its address. A mismatch is ErrIntegrity and no data is returned;
 // an expired stash is ErrExpired. Use Open for payloads too large to hold.
+//
+// Retrieve is Open read to its end into one buffer of the recorded size
+// (bounded by WithMaxSize before anything is read), as Go CDK's ReadAll is
+// built on NewReader: there is one read path, for addresses and share links
+// alike.
 func (e *Engine) Retrieve(ctx context.Context, address string) (_ *Stash, err error) {
 	ctx, done := e.startOp(ctx, OpRetrieve, address)
 	s, err := e.retrieve(ctx, address)
@@ -332,37 +331,68 @@ func (e *Engine) Retrieve(ctx context.Context, address string) (_ *Stash, err er
 }
 
 func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
-	if isLink(address) {
-		return e.retrieveLink(ctx, address)
-	}
-	addr, b, err := e.resolve(address)
+	r, err := e.open(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	if addr.IsInline() {
-		return inlineStash(addr), nil
+	defer r.Close()
+	if r.inline != nil {
+		s := *r.stash
+		s.Data = r.inline
+		return &s, nil
 	}
-	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
-	if err != nil {
+	data := make([]byte, r.size)
+	if _, err := io.ReadFull(r, data); err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	if err := e.check(addr, attrs); err != nil {
+	// The digest is checked at the end of the stream.
+	var one [1]byte
+	if n, err := r.Read(one[:]); n != 0 || err != io.EOF {
+		if err == nil || err == io.EOF {
+			err = errOverlong
+		}
 		return nil, err
 	}
-	data := make([]byte, attrs.Size)
-	if err := readVerified(rc, attrs, addr, data); err != nil {
-		return nil, err
-	}
-	e.touch(ctx, b, addr, attrs)
-	s := stashFrom(addr, attrs)
+	s := *r.stash
 	s.Data = data
-	return s, nil
+	return &s, nil
 }
 
 func inlineStash(addr Address) *Stash {
 	n := int64(len(addr.Data))
 	return &Stash{Address: addr, Size: n, StoredSize: n, Data: addr.Data}
+}
+
+// source is where a read starts: the stored bytes (from a backend's Get or a
+// link's response) with the address and attributes to decode and verify
+// them by.
+type source struct {
+	rc    io.ReadCloser
+	addr  Address
+	attrs *driver.Attributes
+	b     *backend // nil for links
+}
+
+// source opens the stored bytes of an address (from its backend) or of a
+// share link (through the LinkFetcher), checked against the engine's
+// limits and the expiry before anything is read.
+func (e *Engine) source(ctx context.Context, address string) (*source, error) {
+	if IsLink(address) {
+		return e.fetchLink(ctx, address)
+	}
+	addr, b, err := e.resolve(address)
+	if err != nil {
+		return nil, err
+	}
+	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.check(addr, attrs); err != nil {
+		_ = rc.Close()
+		return nil, err
+	}
+	return &source{rc: rc, addr: addr, attrs: attrs, b: b}, nil
 }
 
 // resolve parses an address and finds its backend.
@@ -376,7 +406,7 @@ func (e *Engine) resolve(address string) (Address, *backend, error) {
 	}
 	b, ok := e.byScheme[addr.Scheme]
 	if !ok {
-		return addr, nil, fmt.Errorf("%w: no backend configured for scheme %q", ErrUnsupported, addr.Scheme)
+		return addr, nil, noBackendError(addr.Scheme)
 	}
 	return addr, b, nil
 }
@@ -426,10 +456,12 @@ func newHash(addr Address) hash.Hash {
 	return sha256.New()
 }
 
-// Open opens a stash for streaming. The reader verifies as it goes: it
-// returns ErrIntegrity instead of io.EOF if the bytes do not match the
-// digest, so a caller that reads to a clean EOF has the exact payload.
-// Bytes read before the error are unverified: treat them as tentative.
+// Open opens a stash, or a share link, for streaming. The reader verifies
+// as it goes: it returns ErrIntegrity instead of io.EOF if the bytes do not
+// match the digest, so a caller that reads to a clean EOF has the exact
+// payload. Bytes read before the error are unverified: treat them as
+// tentative. It never reads more than the recorded size, plus one byte to
+// detect a longer stream.
 func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error) {
 	ctx, done := e.startOp(ctx, OpOpen, address)
 	r, err := e.open(ctx, address)
@@ -446,31 +478,29 @@ func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error
 	return r, nil
 }
 
+// open is the one read path.
 func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
-	if isLink(address) {
-		return e.openLink(ctx, address)
+	if !IsLink(address) {
+		addr, err := ParseAddress(address)
+		if err != nil {
+			return nil, err
+		}
+		if addr.IsInline() {
+			return bytesReader(inlineStash(addr)), nil
+		}
 	}
-	addr, b, err := e.resolve(address)
+	src, err := e.source(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	if addr.IsInline() {
-		return bytesReader(inlineStash(addr)), nil
-	}
-	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
+	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {
+		_ = src.rc.Close()
 		return nil, err
 	}
-	if err := e.check(addr, attrs); err != nil {
-		rc.Close()
-		return nil, err
+	if src.b != nil {
+		e.touch(ctx, src.b, src.addr, src.attrs)
 	}
-	r, err := newReader(rc, attrs, addr)
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	e.touch(ctx, b, addr, attrs)
 	return r, nil
 }
 
@@ -542,4 +572,17 @@ func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
 		}
 	}
 	return n, nil
+}
+
+// noBackendError is an address whose scheme no backend of this engine
+// serves: the engine does not support it (ErrUnsupported), and for this
+// engine it is no valid address either (ErrInvalidAddress).
+type noBackendError string
+
+func (e noBackendError) Error() string {
+	return fmt.Sprintf("stash: no backend for scheme %q", string(e))
+}
+
+func (noBackendError) Is(target error) bool {
+	return target == ErrUnsupported || target == ErrInvalidAddress
 }

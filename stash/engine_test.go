@@ -27,7 +27,7 @@ import (
 func memEngine(t testing.TB, opts ...stash.Option) (*stash.Engine, *memstash.Store) {
 	t.Helper()
 	store := memstash.New()
-	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeMem, store), stash.WithInlineMax(-1)}, opts...)...)
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(store), stash.WithInlineMax(-1)}, opts...)...)
 	if err != nil {
 		t.Fatalf("stash.New: %v", err)
 	}
@@ -39,7 +39,7 @@ func memEngine(t testing.TB, opts ...stash.Option) (*stash.Engine, *memstash.Sto
 // encoding and recorded size, as a hostile or broken writer could.
 func putRaw(t *testing.T, store *memstash.Store, name string, want []byte, stored []byte, enc driver.Encoding, size int64) string {
 	t.Helper()
-	a := stash.Address{Scheme: stash.SchemeMem, Namespace: "default", Name: name, Digest: sha(want)}
+	a := stash.Address{Scheme: memstash.Scheme, Namespace: "default", Name: name, Digest: sha(want)}
 	attrs := &driver.Attributes{Size: size, StoredSize: int64(len(stored)), Encoding: enc, Digest: a.Digest, Created: time.Now()}
 	if err := store.Put(context.Background(), a.Namespace, a.Key(), bytes.NewReader(stored), int64(len(stored)), attrs); err != nil {
 		t.Fatalf("Put: %v", err)
@@ -183,7 +183,7 @@ func TestDecompressionBombs(t *testing.T) {
 
 	t.Run("StoredDigestDiffers", func(t *testing.T) {
 		p := []byte("some bytes")
-		a := stash.Address{Scheme: stash.SchemeMem, Namespace: "default", Name: "lying", Digest: sha(p)}
+		a := stash.Address{Scheme: memstash.Scheme, Namespace: "default", Name: "lying", Digest: sha(p)}
 		attrs := &driver.Attributes{Size: int64(len(p)), StoredSize: int64(len(p)), Digest: sha([]byte("other")), Created: time.Now()}
 		if err := store.Put(context.Background(), a.Namespace, a.Key(), bytes.NewReader(p), int64(len(p)), attrs); err != nil {
 			t.Fatal(err)
@@ -209,9 +209,9 @@ func TestCompression(t *testing.T) {
 		{"auto-json", json, nil, driver.EncodingZstd},
 		{"auto-random", random, nil, driver.EncodingIdentity},
 		{"auto-below-floor", json[:stash.DefaultCompressFloor-1], nil, driver.EncodingIdentity},
-		{"none-json", json, []stash.CreateOption{stash.WithCompression(stash.CompressionNone)}, driver.EncodingIdentity},
-		{"zstd-small-json", json[:1000], []stash.CreateOption{stash.WithCompression(stash.CompressionZstd)}, driver.EncodingZstd},
-		{"zstd-random", random, []stash.CreateOption{stash.WithCompression(stash.CompressionZstd)}, driver.EncodingIdentity},
+		{"none-json", json, []stash.CreateOption{stash.Compress(stash.CompressionNone)}, driver.EncodingIdentity},
+		{"zstd-small-json", json[:1000], []stash.CreateOption{stash.Compress(stash.CompressionZstd)}, driver.EncodingZstd},
+		{"zstd-random", random, []stash.CreateOption{stash.Compress(stash.CompressionZstd)}, driver.EncodingIdentity},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, stream := range []bool{false, true} {
@@ -273,7 +273,7 @@ func TestCreateFromSpooled(t *testing.T) {
 		{"random-zstd", random, stash.CompressionZstd, driver.EncodingIdentity},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			opt := stash.WithCompression(c.c)
+			opt := stash.Compress(c.c)
 			s, err := e.CreateFrom(ctx, c.name, iotest.HalfReader(bytes.NewReader(c.payload)), opt, stash.ContentType("x/y"))
 			if err != nil {
 				t.Fatalf("CreateFrom: %v", err)
@@ -479,7 +479,7 @@ func TestReader(t *testing.T) {
 	t.Run("MD5Address", func(t *testing.T) {
 		// kstash's legacy addresses verify with MD5.
 		sum := md5.Sum(p)
-		a := stash.Address{Scheme: stash.SchemeMem, Namespace: "default", Name: "legacy", Digest: hex.EncodeToString(sum[:])}
+		a := stash.Address{Scheme: memstash.Scheme, Namespace: "default", Name: "legacy", Digest: hex.EncodeToString(sum[:])}
 		attrs := &driver.Attributes{Size: int64(len(p)), StoredSize: int64(len(p)), Digest: a.Digest, Created: time.Now()}
 		if err := store.Put(ctx, a.Namespace, a.Key(), bytes.NewReader(p), int64(len(p)), attrs); err != nil {
 			t.Fatal(err)

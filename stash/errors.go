@@ -2,6 +2,7 @@ package stash
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/claimstash/claimstash/stash/driver"
 )
@@ -15,11 +16,24 @@ var (
 	ErrInvalidAddress = driver.ErrInvalidAddress
 	ErrUnsupported    = driver.ErrUnsupported
 	ErrTooLarge       = driver.ErrTooLarge
+	// ErrForbidden is a share link that is refused: its signature does not
+	// verify (a tampered path, expiry, signature or key id, or a retired
+	// key), its server answered 403, or it points at an origin the engine's
+	// LinkFetcher does not trust. A refused link never yields data.
+	// errors.Is(ErrForbidden, ErrInvalidAddress) is true.
+	ErrForbidden = driver.ErrForbidden
 )
 
 // Error gives the context of a failed operation: which operation, on which
 // address (or name, before there is an address), and why. It unwraps to the
 // cause, so errors.Is(err, ErrNotFound) and friends see through it.
+//
+// Errors are wrapped once: drivers classify their failures (wrapping one of
+// the sentinels, as Go CDK drivers return an ErrorCode) and say what their
+// store answered, without naming the object; the engine wraps that in one
+// Error naming the operation and the address. The message reads
+//
+//	stash: retrieve file://orders/invoice.3f0a…: not found: filestash: openat: no such file or directory
 type Error struct {
 	Op      string // "create", "retrieve", "open", "stat", "delete", "share", "sweep"
 	Address string // the address, or the name for a create that failed early
@@ -27,17 +41,24 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	// The cause's own "stash: " prefix would repeat this one.
+	cause := strings.TrimPrefix(fmt.Sprint(e.Err), "stash: ")
 	if e.Address == "" {
-		return fmt.Sprintf("stash: %s: %v", e.Op, e.Err)
+		return "stash: " + e.Op + ": " + cause
 	}
-	return fmt.Sprintf("stash: %s %s: %v", e.Op, e.Address, e.Err)
+	return "stash: " + e.Op + " " + e.Address + ": " + cause
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// opError wraps err once: an error that is already an *Error (from a nested
+// engine call) is returned as it is.
 func opError(op, addr string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if _, ok := err.(*Error); ok {
+		return err
 	}
 	return &Error{Op: op, Address: addr, Err: err}
 }

@@ -17,7 +17,7 @@ import (
 // on the other side.
 func Example() {
 	ctx := context.Background()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	e, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func ExampleEngine_Create_inline() {
 // every byte matched the digest in the address.
 func ExampleEngine_Open() {
 	ctx := context.Background()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	e, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func ExampleEngine_Open() {
 func ExampleEngine_Retrieve_tampered() {
 	ctx := context.Background()
 	store := memstash.New()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, store))
+	e, err := stash.New(stash.WithBackend(store))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -47,7 +47,7 @@ type OpHook interface {
 // drivers in the order given (the last one outermost), OpHooks are started
 // in order and ended in reverse.
 func WithHooks(hooks ...Hook) Option {
-	return func(e *Engine) error {
+	return engineOption(func(e *Engine) error {
 		for _, h := range hooks {
 			dh, isDriver := h.(DriverHook)
 			oh, isOp := h.(OpHook)
@@ -62,7 +62,7 @@ func WithHooks(hooks ...Hook) Option {
 			}
 		}
 		return nil
-	}
+	})
 }
 
 // wrapDrivers applies the driver hooks to every backend.

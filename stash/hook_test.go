@@ -11,6 +11,8 @@ import (
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
+	"github.com/claimstash/claimstash/stash/memstash"
 )
 
 // recordingHook wraps drivers with a counting driver and records every
@@ -59,13 +61,16 @@ func (h *recordingHook) StartOp(ctx context.Context, op, target string) (context
 
 func TestHooks(t *testing.T) {
 	h := &recordingHook{}
-	e, _ := memEngine(t, stash.WithHooks(h), stash.WithLinkKeys(stash.LinkKey{ID: "k", Secret: make([]byte, 32)}),
-		stash.WithShareBaseURL("https://stash.example/share/"))
+	_, linkOpts, err := links.EngineOptions([]links.Key{{ID: "k", Secret: make([]byte, 32)}}, "https://stash.example/share/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := memEngine(t, append([]stash.Option{stash.WithHooks(h)}, linkOpts...)...)
 	ctx := context.Background()
-	if strings.Join(h.wrapped, ",") != stash.SchemeMem {
+	if strings.Join(h.wrapped, ",") != memstash.Scheme {
 		t.Fatalf("wrapped %v, want the mem backend once", h.wrapped)
 	}
-	if d, _ := e.Backend(stash.SchemeMem); d == nil {
+	if d, _ := e.Backend(memstash.Scheme); d == nil {
 		t.Fatal("no backend")
 	} else if _, ok := d.(countingDriver); !ok {
 		t.Fatalf("Backend returns %T, want the wrapped driver", d)

@@ -22,19 +22,16 @@ var mux = struct {
 	openers map[string]DriverOpener
 }{openers: map[string]DriverOpener{}}
 
-var builtinSchemes = map[string]bool{
-	SchemeInline: true, SchemeMem: true, SchemeFile: true, SchemeS3: true, SchemeNATS: true,
-}
-
 // RegisterScheme makes OpenDriver and WithBackendURL open URLs of scheme with
-// opener, and makes ParseAddress accept the scheme. It panics if the scheme
-// is registered twice or is "inline" (which is built in), like
-// database/sql.Register.
+// opener. Backend packages call it in init for their Scheme; the drivers the
+// opener returns must report the same Scheme. It panics if the scheme is
+// registered twice, is outside the address grammar (ValidateScheme) or is
+// "inline" (which is built in), like database/sql.Register.
 func RegisterScheme(scheme string, opener DriverOpener) {
 	mux.Lock()
 	defer mux.Unlock()
-	if scheme == SchemeInline || scheme == "http" || scheme == "https" {
-		panic("stash: RegisterScheme: reserved scheme " + scheme)
+	if scheme == SchemeInline || ValidateScheme(scheme) != nil {
+		panic("stash: RegisterScheme: reserved or invalid scheme " + scheme)
 	}
 	if _, dup := mux.openers[scheme]; dup {
 		panic("stash: RegisterScheme called twice for " + scheme)
@@ -54,19 +51,9 @@ func Schemes() []string {
 	return out
 }
 
-func knownScheme(s string) bool {
-	if builtinSchemes[s] {
-		return true
-	}
-	mux.RLock()
-	defer mux.RUnlock()
-	_, ok := mux.openers[s]
-	return ok
-}
-
 // OpenDriver opens a backend from its URL, by the opener registered for its
-// scheme. Import the backend package (for its init) first, for example
-// _ "github.com/claimstash/claimstash/stash/filestash".
+// scheme. The backend's package must be linked in: import it, or use the
+// one-call setup of package claimstash, which links the standard backends.
 func OpenDriver(ctx context.Context, rawURL string) (driver.Driver, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -78,5 +65,13 @@ func OpenDriver(ctx context.Context, rawURL string) (driver.Driver, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: no backend registered for scheme %q (missing import?)", ErrUnsupported, u.Scheme)
 	}
-	return opener(ctx, u)
+	d, err := opener(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if d.Scheme() != u.Scheme {
+		_ = d.Close()
+		return nil, fmt.Errorf("stash: the opener for %s:// returned a driver for %s://", u.Scheme, d.Scheme())
+	}
+	return d, nil
 }

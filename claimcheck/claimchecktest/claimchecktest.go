@@ -82,7 +82,7 @@ func RunConformanceTests(t *testing.T, newHarness NewHarness, f Features) {
 	}
 	if f.NewEngine == nil {
 		f.NewEngine = func(t *testing.T) *stash.Engine {
-			e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+			e, err := stash.New(stash.WithBackend(memstash.New()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,7 +89,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer exp.Shutdown(context.Background())
-	engine, err := stash.New(stash.WithBackend(stash.SchemeFile, store), stash.WithDefaultTTL(time.Hour), inst.EngineOption())
+	engine, err := stash.New(stash.WithBackend(store), stash.WithDefaultTTL(time.Hour), inst.EngineOption())
 	if err != nil {
 		return err
 	}

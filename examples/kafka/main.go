@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "broker: in-process kfake")
 	}
 
-	engine, err := stash.New(stash.WithBackend("mem", memstash.New()))
+	engine, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		return err
 	}

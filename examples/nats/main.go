@@ -72,11 +72,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	// The stash lives in the JetStream object store of the same server.
-	store, err := natsstash.New(js, &natsstash.Options{TTL: 24 * time.Hour})
+	store, err := natsstash.New(js, natsstash.WithBucketTTL(24*time.Hour))
 	if err != nil {
 		return err
 	}
-	engine, err := stash.New(stash.WithBackend(stash.SchemeNATS, store), stash.WithNamespace("example"))
+	engine, err := stash.New(stash.WithBackend(store), stash.WithNamespace("example"))
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), inst.EngineOption())
+	e, err := stash.New(stash.WithBackend(memstash.New()), inst.EngineOption())
 	if err != nil {
 		t.Fatal(err)
 	}

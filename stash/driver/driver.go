@@ -5,15 +5,19 @@
 // every backend; a driver is little more than the storage calls. New drivers
 // run the conformance suite in package stash/stashtest.
 //
-// Drivers report failures with errors for which errors.Is matches one of the
-// sentinels below (ErrNotFound above all); anything else is treated as a
-// backend failure and wrapped with the address it concerns.
+// Drivers classify their failures, as Go CDK drivers do with an ErrorCode:
+// an error for which errors.Is matches one of the sentinels below
+// (ErrNotFound above all) means that category; anything else is a backend
+// failure. A driver's error says what its store answered, prefixed with the
+// driver's package name, and does not name the namespace or key: the engine
+// wraps it once, with the operation and the address (see stash.Error).
 package driver
 
 import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"time"
 )
 
@@ -34,10 +38,20 @@ var (
 	// ErrTooLarge: a payload over a configured limit, or a decoded size over
 	// the recorded one (a decompression bomb).
 	ErrTooLarge = errors.New("stash: too large")
+	// ErrForbidden: a share link that is refused (see Verifier). It matches
+	// ErrInvalidAddress too: such a link is an address that is not allowed.
+	ErrForbidden error = forbiddenError{}
 	// ErrExists: returned by Put when the key already holds an object. The
 	// engine treats it as success: keys are content addressed.
 	ErrExists = errors.New("stash: already exists")
 )
+
+type forbiddenError struct{}
+
+func (forbiddenError) Error() string { return "stash: share link refused" }
+
+// Is makes errors.Is(ErrForbidden, ErrInvalidAddress) true.
+func (forbiddenError) Is(target error) bool { return target == ErrInvalidAddress }
 
 type expiredError struct{}
 
@@ -110,6 +124,10 @@ func (a *Attributes) Expired(now time.Time) bool {
 //
 // Implementations are safe for concurrent use.
 type Driver interface {
+	// Scheme is the address scheme the driver serves ("file", "s3", ...),
+	// the Scheme constant of its package. The engine reads addresses of that
+	// scheme from it and from nothing else.
+	Scheme() string
 	// Put stores size bytes from r under key, with attrs, atomically: a
 	// concurrent or later Get sees all of it or nothing, and a failed or
 	// cancelled Put leaves nothing readable. If key already exists, Put
@@ -141,9 +159,32 @@ type Lister interface {
 	List(ctx context.Context, fn func(namespace, key string, attrs *Attributes) error) error
 }
 
-// Signer is an optional capability: a driver that can presign a GET URL
-// natively (S3). The engine falls back to its own HMAC-signed links for
-// drivers without it.
+// A LinkRequest names what a share link is for: the object under Key in
+// Namespace, whose address has Scheme, readable until Expires.
+type LinkRequest struct {
+	Scheme, Namespace, Key string
+	Expires                time.Time
+}
+
+// Signer makes share links: URLs through which anyone holding one can GET
+// (and HEAD) one object without credentials until it expires. A driver
+// whose store presigns natively implements it as an optional capability
+// (S3's SigV4 URLs, an objectstore service's Ed25519 presigned URLs); such a
+// URL serves the stored bytes as they are. Package stash/links implements it
+// with HMAC-signed URLs for the others, served (decoded) by its handler. A
+// signer that cannot sign for an object returns an error matching
+// ErrUnsupported.
 type Signer interface {
-	SignedURL(ctx context.Context, namespace, key string, ttl time.Duration) (string, error)
+	SignURL(ctx context.Context, r LinkRequest) (string, error)
+}
+
+// Verifier is the other half of a Signer, on the server that serves the
+// links: it checks a request for a link's URL (method and URL as received;
+// HEAD is allowed wherever GET is) at time now. It returns nil for a link to
+// serve, an error matching ErrForbidden for one that does not verify (a
+// tampered path or query, an unknown or retired key), and one matching
+// ErrExpired for a good link past its expiry. Verifiers choose their key by
+// the key id the link carries.
+type Verifier interface {
+	VerifyURL(method string, u *url.URL, now time.Time) error
 }

@@ -1,11 +1,13 @@
 // Package filestash is the stash backend over a local directory: the
 // embedded default, for a single host, a shared volume, tests and demos.
 //
-// Import it for its side effect to open it by URL, or call New:
-//
-//	import _ "github.com/claimstash/claimstash/stash/filestash"
+// Its Scheme is "file". Open it by URL (the package registers its opener;
+// package claimstash links it in), or call New:
 //
 //	eng, err := stash.New(stash.WithBackendURL(ctx, "file:///var/lib/claimstash"))
+//
+//	store, err := filestash.New("/var/lib/claimstash")
+//	eng, err := stash.New(stash.WithBackend(store))
 //
 // # URL
 //

@@ -23,7 +23,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	eng, err := stash.New(stash.WithBackend(stash.SchemeFile, store), stash.WithInlineMax(-1))
+	eng, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -49,13 +49,19 @@ const (
 	copyBufSize  = 1 << 20
 )
 
+// Scheme is the address and URL scheme of this backend: addresses
+// file://namespace/..., backend URLs file://...
+const Scheme = "file"
+
 func init() {
-	stash.RegisterScheme(stash.SchemeFile, openURL)
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) { return OpenURL(ctx, u) })
 }
 
-// openURL opens "file:///abs/dir[?create_dir=true&nosync=true]".
-func openURL(_ context.Context, u *url.URL) (driver.Driver, error) {
-	if u.Opaque != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
+// OpenURL opens a store from a URL of the form
+// "file:///abs/dir[?create_dir=true&nosync=true]" (see the package
+// documentation); the engine's WithBackendURL calls it for file:// URLs.
+func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
+	if u.Scheme != Scheme || u.Opaque != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("filestash: URL %q: want file:///absolute/dir (three slashes, no host)", u.Redacted())
 	}
 	var opts []Option
@@ -91,8 +97,15 @@ func openURL(_ context.Context, u *url.URL) (driver.Driver, error) {
 	return New(p, opts...)
 }
 
-// An Option configures a Store.
-type Option func(*options)
+// An Option configures a Store; pass it to New. In a URL each option is a
+// query parameter (see the package documentation).
+type Option interface {
+	apply(*options)
+}
+
+type option func(*options)
+
+func (f option) apply(o *options) { f(o) }
 
 type options struct {
 	noSync    bool
@@ -102,13 +115,13 @@ type options struct {
 // CreateDir makes New create the directory (and its parents) if it does not
 // exist. Without it, a missing directory is an error, so a typo in a
 // configuration does not silently start an empty store. URL: create_dir=true.
-func CreateDir() Option { return func(o *options) { o.createDir = true } }
+func CreateDir() Option { return option(func(o *options) { o.createDir = true }) }
 
 // NoSync skips every fsync. Writes stay atomic for other processes (a reader
 // never sees a partial stash), but a power loss or kernel crash may lose or
 // truncate recent stashes. For tests and scratch directories only.
 // URL: nosync=true.
-func NoSync() Option { return func(o *options) { o.noSync = true } }
+func NoSync() Option { return option(func(o *options) { o.noSync = true }) }
 
 // Store is a stash backend over a directory. It is safe for concurrent use,
 // also by several processes sharing the directory. The zero value is not
@@ -131,7 +144,7 @@ var (
 func New(dir string, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
-		opt(&o)
+		opt.apply(&o)
 	}
 	if dir == "" {
 		return nil, errors.New("filestash: empty directory")
@@ -181,7 +194,7 @@ func keyPath(ns, key string) (rel, parent string, err error) {
 		}
 	}
 	// The full grammar, the engine's own: scopes, then name.<digest>.
-	a, err := stash.ParseAddress(stash.SchemeFile + "://" + ns + "/" + key)
+	a, err := stash.ParseAddress(Scheme + "://" + ns + "/" + key)
 	if err != nil {
 		return "", "", err
 	}
@@ -201,17 +214,25 @@ func checkSegment(seg string) error {
 	return nil
 }
 
-// mapErr turns file system errors into driver sentinels where they mean one.
+// mapErr classifies a file system error: it wraps the driver sentinel the
+// error means, if any, and drops the path (the engine names the address,
+// once), keeping the operation and the system's reason.
 func mapErr(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return fmt.Errorf("%w: %v", driver.ErrNotFound, err)
-	case escapes(err):
-		return fmt.Errorf("%w: filestash: %v", driver.ErrInvalidAddress, err)
 	}
-	return fmt.Errorf("filestash: %w", err)
+	cause := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		cause = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: filestash: %w", driver.ErrNotFound, cause)
+	case escapes(err):
+		return fmt.Errorf("%w: filestash: %w", driver.ErrInvalidAddress, cause)
+	}
+	return fmt.Errorf("filestash: %w", cause)
 }
 
 // escapes reports whether os.Root refused a path for leaving the store (a
@@ -661,3 +682,6 @@ func (s *Store) visit(ctx context.Context, dir, ns, prefix string, e fs.DirEntry
 	}
 	return fn(ns, key, a)
 }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }

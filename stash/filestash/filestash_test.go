@@ -40,8 +40,6 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 	return &harness{tb: tb}, nil
 }
 
-func (h *harness) Scheme() string { return stash.SchemeFile }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
 	h.dir = h.tb.TempDir()
 	return filestash.New(h.dir) // with fsync, as deployed
@@ -87,7 +85,7 @@ func newStore(t *testing.T, opts ...filestash.Option) (*filestash.Store, string)
 
 func newEngine(t *testing.T, s *filestash.Store, opts ...stash.Option) *stash.Engine {
 	t.Helper()
-	e, err := stash.New(append([]stash.Option{stash.WithBackend(stash.SchemeFile, s)}, opts...)...)
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(s)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +654,7 @@ func TestConcurrentReadersAndDeletes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 30 {
-				st, err := e.Create(ctx, "churn", payload, stash.WithCompression(stash.Compression(w%2)))
+				st, err := e.Create(ctx, "churn", payload, stash.Compress(stash.Compression(w%2)))
 				if err != nil {
 					t.Error(err)
 					return
@@ -815,4 +813,21 @@ func BenchmarkDriver(b *testing.B) {
 			rc.Close()
 		}
 	})
+}
+
+// TestErrorWrappedOnce: a missing stash is reported with the operation and
+// the address once, the driver's reason after it, and no path of the store.
+func TestErrorWrappedOnce(t *testing.T) {
+	s, dir := newStore(t)
+	e := newEngine(t, s)
+	addr := "file://other/orders." + strings.Repeat("0", 64)
+	_, err := e.Retrieve(context.Background(), addr)
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Retrieve: %v; want ErrNotFound", err)
+	}
+	msg := err.Error()
+	want := "stash: retrieve " + addr + ": not found: filestash: "
+	if !strings.HasPrefix(msg, want) || strings.Count(msg, "stash: ") != 2 || strings.Count(msg, "orders.") != 1 || strings.Contains(msg, dir) {
+		t.Fatalf("error %q: want %q then the system's reason, the address once, no store path", msg, want)
+	}
 }

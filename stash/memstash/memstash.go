@@ -20,13 +20,21 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
+// Scheme is the address and URL scheme of this backend: addresses
+// mem://namespace/..., backend URLs mem://...
+const Scheme = "mem"
+
 func init() {
-	stash.RegisterScheme(stash.SchemeMem, func(_ context.Context, u *url.URL) (driver.Driver, error) {
-		if u.Host != "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return nil, fmt.Errorf("memstash: URL %q: want mem:// with nothing after it", u.Redacted())
-		}
-		return New(), nil
-	})
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) { return OpenURL(ctx, u) })
+}
+
+// OpenURL opens a new, empty store for the URL "mem://"; the engine's
+// WithBackendURL calls it for mem:// URLs.
+func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
+	if u.Scheme != Scheme || u.Host != "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("memstash: URL %q: want mem:// with nothing after it", u.Redacted())
+	}
+	return New(), nil
 }
 
 type object struct {
@@ -194,3 +202,6 @@ func (s *Store) Corrupt(ns, key string, offset int64) bool {
 
 // Close implements driver.Driver; the store stays readable.
 func (s *Store) Close() error { return nil }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }

@@ -17,8 +17,6 @@ var _ stashtest.Harness = (*harness)(nil)
 
 func newHarness(context.Context, testing.TB) (stashtest.Harness, error) { return &harness{}, nil }
 
-func (h *harness) Scheme() string { return stash.SchemeMem }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
 	h.store = memstash.New()
 	return h.store, nil
@@ -67,7 +65,7 @@ func TestOpenURL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if s.Address.Scheme != stash.SchemeMem {
+	if s.Address.Scheme != memstash.Scheme {
 		t.Errorf("address %s, want scheme mem", s)
 	}
 }

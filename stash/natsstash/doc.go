@@ -28,15 +28,15 @@
 //
 // with stash.WithBackendURL or stash.OpenDriver (import this package for
 // its init). User information in the URL (user:password@ or token@) is
-// passed to nats.go. Parameters, all optional, map onto Options:
+// passed to nats.go. Parameters, all optional, map onto the options of New:
 //
-//	bucket_prefix  Options.BucketPrefix   ([A-Za-z0-9_-]+)
-//	replicas       Options.Replicas       (1 to 5)
-//	storage        Options.Storage        (file or memory)
-//	ttl            Options.TTL            (a Go duration, "72h")
-//	chunk_size     Options.ChunkSize      (bytes)
-//	compression    Options.Compression    (true or false: S2 on the stream)
-//	read_timeout   Options.ReadTimeout    (a Go duration, "1m")
+//	bucket_prefix  WithBucketPrefix   ([A-Za-z0-9_-]+)
+//	replicas       WithReplicas       (1 to 5)
+//	storage        WithStorage        (file or memory)
+//	ttl            WithBucketTTL      (a Go duration, "72h")
+//	chunk_size     WithChunkSize      (bytes)
+//	compression    S2Compression      (true or false: S2 on the stream)
+//	read_timeout   WithReadTimeout    (a Go duration, "1m")
 //	name           the connection name    (default "claimstash")
 //	creds          a credentials file     (nats.UserCredentials)
 //
@@ -61,7 +61,7 @@
 // recorded in its attributes and enforced by the engine on every read
 // (stash.ErrExpired), and Engine.Sweep deletes expired stashes (this
 // package implements driver.Lister over the buckets with its prefix). The
-// bucket TTL (Options.TTL, the stream's MaxAge) is the physical backstop:
+// bucket TTL (WithBucketTTL, the stream's MaxAge) is the physical backstop:
 // JetStream removes everything written longer ago, whatever the stash's own
 // expiry, so keep it longer than the longest stash lifetime you create.
 // It counts from the write of each message: a stash whose attributes were
@@ -76,7 +76,7 @@
 // reader reports a mismatch with the object store's own SHA-256 as
 // stash.ErrIntegrity (the engine checks its own digest as well), and it
 // fails instead of hanging when no chunk comes before the context's
-// deadline (a timeout error) or, without one, for Options.ReadTimeout
+// deadline (a timeout error) or, without one, for WithReadTimeout
 // (matching nats.ErrTimeout).
 //
 // Like every NATS request, a call in flight when the connection drops can

@@ -43,11 +43,11 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store, err := natsstash.New(js, &natsstash.Options{BucketPrefix: "demo_"})
+	store, err := natsstash.New(js, natsstash.WithBucketPrefix("demo_"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	eng, err := stash.New(stash.WithBackend(stash.SchemeNATS, store), stash.WithNamespace("orders"))
+	eng, err := stash.New(stash.WithBackend(store), stash.WithNamespace("orders"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -32,44 +32,79 @@ const MetadataKey = "claimstash-attributes"
 // caller's context has no earlier deadline, before it fails.
 const DefaultReadTimeout = 30 * time.Second
 
+// Scheme is the address and URL scheme of this backend: addresses
+// nats://namespace/..., backend URLs nats://...
+const Scheme = "nats"
+
 func init() {
-	stash.RegisterScheme(stash.SchemeNATS, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
 		return OpenURL(ctx, u)
 	})
 }
 
-// Options configure a Store. The zero value means the documented defaults.
-// Bucket settings apply when the store creates a bucket; an existing
-// bucket is used as it is.
-type Options struct {
-	// BucketPrefix names a namespace's bucket: BucketPrefix + namespace.
-	// Empty means DefaultBucketPrefix. It must match [A-Za-z0-9_-]+: the
-	// object-store bucket name rules. List (and so Sweep) walks only the
-	// buckets with this prefix.
-	BucketPrefix string
-	// Replicas of each bucket in a clustered JetStream (1 to 5); zero means 1.
-	Replicas int
-	// Storage of each bucket: jetstream.FileStorage (the default) or
-	// jetstream.MemoryStorage.
-	Storage jetstream.StorageType
-	// TTL is the bucket TTL (the stream's MaxAge): JetStream physically
-	// removes whatever was written longer ago. Zero means none. There is no
-	// per-object TTL; see the package documentation.
-	TTL time.Duration
-	// ChunkSize of the object store's messages; zero means the client's
-	// default (128 KiB). It must stay under the server's max_payload.
-	ChunkSize uint32
-	// Compression turns on S2 compression of the bucket's stream on disk.
-	// Payloads are zstd-compressed by the engine already where that pays.
-	Compression bool
-	// ReadTimeout bounds the wait for the next chunk of a read whose
-	// context has no deadline; zero means DefaultReadTimeout. A read that
-	// gets nothing for that long fails (matching nats.ErrTimeout) instead
-	// of hanging.
-	ReadTimeout time.Duration
+// An Option configures a Store; pass it to New. In a URL each option is a
+// query parameter (see the package documentation). Bucket settings apply
+// when the store creates a bucket; an existing bucket is used as it is.
+type Option interface {
+	apply(*settings)
 }
 
-func (o *Options) validate() error {
+type option func(*settings)
+
+func (f option) apply(o *settings) { f(o) }
+
+// settings is what the options set; the zero value means the documented
+// defaults.
+type settings struct {
+	BucketPrefix string
+	Replicas     int
+	Storage      jetstream.StorageType
+	TTL          time.Duration
+	ChunkSize    uint32
+	Compression  bool
+	ReadTimeout  time.Duration
+}
+
+// WithBucketPrefix names a namespace's bucket: prefix + namespace
+// (DefaultBucketPrefix). It must match [A-Za-z0-9_-]+: the object-store
+// bucket name rules. List (and so Sweep) walks only the buckets with this
+// prefix. URL: bucket_prefix=.
+func WithBucketPrefix(prefix string) Option {
+	return option(func(o *settings) { o.BucketPrefix = prefix })
+}
+
+// WithReplicas sets the replicas of each bucket in a clustered JetStream (1
+// to 5; 1 by default). URL: replicas=.
+func WithReplicas(n int) Option { return option(func(o *settings) { o.Replicas = n }) }
+
+// WithStorage sets the storage of each bucket: jetstream.FileStorage (the
+// default) or jetstream.MemoryStorage. URL: storage=file|memory.
+func WithStorage(st jetstream.StorageType) Option {
+	return option(func(o *settings) { o.Storage = st })
+}
+
+// WithBucketTTL sets the bucket TTL (the stream's MaxAge): JetStream
+// physically removes whatever was written longer ago. None by default.
+// There is no per-object TTL; see the package documentation. URL: ttl=.
+func WithBucketTTL(d time.Duration) Option { return option(func(o *settings) { o.TTL = d }) }
+
+// WithChunkSize sets the chunk size of the object store's messages (the
+// client's default, 128 KiB, otherwise). It must stay under the server's
+// max_payload. URL: chunk_size=.
+func WithChunkSize(n uint32) Option { return option(func(o *settings) { o.ChunkSize = n }) }
+
+// S2Compression turns on S2 compression of the bucket's stream on disk.
+// Payloads are zstd-compressed by the engine already where that pays.
+// URL: compression=true.
+func S2Compression() Option { return option(func(o *settings) { o.Compression = true }) }
+
+// WithReadTimeout bounds the wait for the next chunk of a read whose
+// context has no deadline (DefaultReadTimeout). A read that gets nothing
+// for that long fails (matching nats.ErrTimeout) instead of hanging.
+// URL: read_timeout=.
+func WithReadTimeout(d time.Duration) Option { return option(func(o *settings) { o.ReadTimeout = d }) }
+
+func (o *settings) validate() error {
 	if o.BucketPrefix == "" {
 		o.BucketPrefix = DefaultBucketPrefix
 	}
@@ -112,7 +147,7 @@ func validBucket(s string) bool {
 type Store struct {
 	js    jetstream.JetStream
 	nc    *nats.Conn // closed by Close when the store opened it
-	opts  Options
+	opts  settings
 	locks [64]sync.Mutex // per-key serialisation of Put within this process
 
 	mu      sync.Mutex
@@ -132,15 +167,19 @@ var (
 	_ driver.Lister  = (*Store)(nil)
 )
 
-// New returns a store over an existing JetStream context. opts may be nil.
-// The caller keeps the connection: Close does not close it.
-func New(js jetstream.JetStream, opts *Options) (*Store, error) {
+// New returns a store over an existing JetStream context. The caller keeps
+// the connection: Close does not close it.
+func New(js jetstream.JetStream, opts ...Option) (*Store, error) {
+	var o settings
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	return newStore(js, o)
+}
+
+func newStore(js jetstream.JetStream, o settings) (*Store, error) {
 	if js == nil {
 		return nil, errors.New("natsstash: nil JetStream")
-	}
-	var o Options
-	if opts != nil {
-		o = *opts
 	}
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -152,7 +191,7 @@ func New(js jetstream.JetStream, opts *Options) (*Store, error) {
 // connection (Close closes it). See the package documentation for the URL
 // form and its parameters; unknown parameters are refused.
 func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
-	if u.Scheme != stash.SchemeNATS {
+	if u.Scheme != Scheme {
 		return nil, fmt.Errorf("natsstash: URL scheme %q: want nats", u.Scheme)
 	}
 	if u.Host == "" {
@@ -161,7 +200,7 @@ func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if u.Path != "" && u.Path != "/" || u.Fragment != "" {
 		return nil, fmt.Errorf("natsstash: URL %q: want nats://host:port?params, without a path", u.Redacted())
 	}
-	var o Options
+	var o settings
 	natsOpts := []nats.Option{nats.Name("claimstash"), nats.MaxReconnects(-1)}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -226,7 +265,7 @@ func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 		nc.Close()
 		return nil, fmt.Errorf("natsstash: %w", err)
 	}
-	s, err := New(js, &o)
+	s, err := newStore(js, o)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -302,10 +341,10 @@ func mapErr(err error) error {
 	case errors.Is(err, jetstream.ErrObjectNotFound), errors.Is(err, jetstream.ErrBucketNotFound),
 		errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrMsgNotFound),
 		errors.Is(err, jetstream.ErrUpdateMetaDeleted):
-		return fmt.Errorf("%w (%w)", driver.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", driver.ErrNotFound, err)
 	case errors.Is(err, jetstream.ErrDigestMismatch), errors.Is(err, jetstream.ErrBadObjectMeta),
 		errors.Is(err, jetstream.ErrInvalidDigestFormat):
-		return fmt.Errorf("%w (%w)", driver.ErrIntegrity, err)
+		return fmt.Errorf("%w: %w", driver.ErrIntegrity, err)
 	}
 	return err
 }
@@ -314,7 +353,11 @@ func wrap(op, ns, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("natsstash: %s %s/%s: %w", op, ns, key, mapErr(err))
+	// The engine names the address; the driver says what JetStream answered.
+	if m := mapErr(err); m != err {
+		return m
+	}
+	return fmt.Errorf("natsstash: %s: %w", op, err)
 }
 
 // lookup returns the live object info of key. In a bucket with a TTL it
@@ -376,11 +419,11 @@ func (s *Store) lock(ns, key string) *sync.Mutex {
 // key exists, Put returns driver.ErrExists without writing.
 func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
 	if size < 0 {
-		return fmt.Errorf("natsstash: put %s/%s: negative size", ns, key)
+		return fmt.Errorf("natsstash: put: negative size")
 	}
 	meta, err := json.Marshal(attrs)
 	if err != nil {
-		return fmt.Errorf("natsstash: put %s/%s: attributes: %w", ns, key, err)
+		return fmt.Errorf("natsstash: put: attributes: %w", err)
 	}
 	// Two Puts of one key in this process would both see it missing and
 	// the second would replace the first; between processes that race
@@ -545,10 +588,10 @@ func (o *objectReader) Read(p []byte) (int, error) {
 			return n, wrap("read", o.ns, o.key, err)
 		}
 		if cerr := o.ctx.Err(); cerr != nil {
-			return 0, fmt.Errorf("natsstash: read %s/%s: %w", o.ns, o.key, cerr)
+			return 0, fmt.Errorf("natsstash: read: %w", cerr)
 		}
 		if time.Since(start) >= o.timeout {
-			return 0, fmt.Errorf("natsstash: read %s/%s: no data for %v: %w", o.ns, o.key, o.timeout, nats.ErrTimeout)
+			return 0, fmt.Errorf("natsstash: read: no data for %v: %w", o.timeout, nats.ErrTimeout)
 		}
 	}
 }
@@ -597,7 +640,7 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
 	enc, err := json.Marshal(attrs)
 	if err != nil {
-		return fmt.Errorf("natsstash: update %s/%s: attributes: %w", ns, key, err)
+		return fmt.Errorf("natsstash: update: attributes: %w", err)
 	}
 	b, err := s.bucket(ctx, ns, false)
 	if err != nil {
@@ -718,3 +761,6 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }

@@ -47,10 +47,8 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 	return &harness{srv: srv, js: srv.JetStream(tb)}, nil
 }
 
-func (h *harness) Scheme() string { return stash.SchemeNATS }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
-	s, err := natsstash.New(h.js, &natsstash.Options{BucketPrefix: fmt.Sprintf("t%d_", h.n.Add(1))})
+	s, err := natsstash.New(h.js, natsstash.WithBucketPrefix(fmt.Sprintf("t%d_", h.n.Add(1))))
 	if err != nil {
 		return nil, err
 	}
@@ -140,17 +138,17 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func newFixture(t *testing.T, opts *natsstash.Options) *fixture {
+func newFixture(t *testing.T, opts ...natsstash.Option) *fixture {
 	t.Helper()
 	f := &fixture{srv: natstest.Start(t), now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	f.js = f.srv.JetStream(t)
-	s, err := natsstash.New(f.js, opts)
+	s, err := natsstash.New(f.js, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	f.store = s
-	f.eng, err = stash.New(stash.WithBackend(stash.SchemeNATS, s), stash.WithClock(f.clock))
+	f.eng, err = stash.New(stash.WithBackend(s), stash.WithClock(f.clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +157,7 @@ func newFixture(t *testing.T, opts *natsstash.Options) *fixture {
 
 func TestRoundTrip(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	compressible := bytes.Repeat([]byte("claimstash over NATS. "), 150_000) // ~3.3 MB
 	for _, tc := range []struct {
 		name    string
@@ -178,7 +176,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Address.Scheme != stash.SchemeNATS {
+			if s.Address.Scheme != natsstash.Scheme {
 				t.Fatalf("address %s: want the nats scheme", s.Address)
 			}
 			got, err := f.eng.Retrieve(ctx, s.String())
@@ -229,7 +227,7 @@ func key(name string, payload []byte) string {
 
 func TestBucketPerNamespace(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, &natsstash.Options{BucketPrefix: "app-1_", Storage: jetstream.MemoryStorage, TTL: time.Hour, Replicas: 1})
+	f := newFixture(t, natsstash.WithBucketPrefix("app-1_"), natsstash.WithStorage(jetstream.MemoryStorage), natsstash.WithBucketTTL(time.Hour), natsstash.WithReplicas(1))
 	mustCreate(t, f.eng, "a", []byte("one"), stash.InNamespace("alpha"))
 	mustCreate(t, f.eng, "a", []byte("two"), stash.InNamespace("beta-2"))
 	for _, bucket := range []string{"app-1_alpha", "app-1_beta-2"} {
@@ -260,7 +258,7 @@ func TestBucketPerNamespace(t *testing.T) {
 
 func TestPutExisting(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	payload := []byte("content addressed")
 	k := key("x", payload)
 	attrs := &driver.Attributes{Size: int64(len(payload)), StoredSize: int64(len(payload)), Origin: "first"}
@@ -305,7 +303,7 @@ func TestPutExisting(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	s := mustCreate(t, f.eng, "gone", []byte("soon deleted"))
 	missing := strings.Replace(s.String(), "gone.", "never.", 1)
 	otherNS := strings.Replace(s.String(), "nats://default/", "nats://nobucket/", 1)
@@ -345,7 +343,7 @@ func TestNotFound(t *testing.T) {
 
 func TestCorruptIsIntegrity(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	for _, payload := range [][]byte{randomBytes(t, 300<<10), bytes.Repeat([]byte("zstd "), 100_000)} {
 		s := mustCreate(t, f.eng, "bad", payload)
 		if err := corrupt(ctx, f.js, f.store.BucketName("default"), s.Address.Key()); err != nil {
@@ -371,7 +369,7 @@ func TestCorruptIsIntegrity(t *testing.T) {
 // ErrIntegrity, not as some client error.
 func TestObjectDigestMismatch(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	s := mustCreate(t, f.eng, "odd", randomBytes(t, 200<<10))
 	bucket := f.store.BucketName("default")
 	subj := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(s.Address.Key()))
@@ -415,7 +413,7 @@ func TestObjectDigestMismatch(t *testing.T) {
 // instead of hanging.
 func TestReadStallFails(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	mustCreate(t, f.eng, "seed", []byte("makes the bucket"))
 	bucket := f.store.BucketName("default")
 	k := key("ghost", []byte("ghost"))
@@ -466,7 +464,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 // wrong size, cancelled context) leaves no object and no chunks.
 func TestFailedPutLeavesNothing(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	payload := randomBytes(t, 1<<20)
 	// Make the bucket exist so its stream can be inspected.
 	mustCreate(t, f.eng, "seed", []byte("seed"))
@@ -544,7 +542,7 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 
 func TestUpdateAttributesAndTTI(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	s := mustCreate(t, f.eng, "idle", randomBytes(t, 10<<10), stash.TTI(time.Hour), stash.Metadata(map[string]string{"a": "b"}))
 	// Reads within the TTI keep it alive; the engine records them.
 	for i := 0; i < 3; i++ {
@@ -578,7 +576,7 @@ func TestUpdateAttributesAndTTI(t *testing.T) {
 
 func TestSweep(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, &natsstash.Options{BucketPrefix: "sw_"})
+	f := newFixture(t, natsstash.WithBucketPrefix("sw_"))
 	short := mustCreate(t, f.eng, "short", []byte("short lived"), stash.TTL(time.Minute))
 	short2 := mustCreate(t, f.eng, "short", []byte("short lived too"), stash.TTL(time.Minute), stash.InNamespace("other"))
 	long := mustCreate(t, f.eng, "long", []byte("long lived"), stash.TTL(time.Hour))
@@ -631,7 +629,7 @@ func TestSweep(t *testing.T) {
 // creating it again writes it afresh.
 func TestBucketTTLChunksGone(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, &natsstash.Options{TTL: time.Hour})
+	f := newFixture(t, natsstash.WithBucketTTL(time.Hour))
 	payload := randomBytes(t, 300<<10)
 	s := mustCreate(t, f.eng, "aged", payload)
 	bucket := f.store.BucketName("default")
@@ -668,7 +666,7 @@ func TestBucketTTLChunksGone(t *testing.T) {
 // no claimstash attributes, is served and verified against the address.
 func TestForeignObject(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	mustCreate(t, f.eng, "seed", []byte("makes the bucket"))
 	obs, err := f.js.ObjectStore(ctx, f.store.BucketName("default"))
 	if err != nil {
@@ -695,7 +693,7 @@ func TestForeignObject(t *testing.T) {
 // TestRestart: stashes survive a server restart, and the store rides it out.
 func TestRestart(t *testing.T) {
 	ctx := testCtx(t)
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	payload := randomBytes(t, 2<<20)
 	s := mustCreate(t, f.eng, "durable", payload)
 	url := f.srv.URL()
@@ -720,11 +718,11 @@ func TestRestart(t *testing.T) {
 		}
 		mustCreate(t, f.eng, "after", []byte("written after the restart"))
 	}
-	store2, err := natsstash.New(f.srv.JetStream(t), nil)
+	store2, err := natsstash.New(f.srv.JetStream(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng2, err := stash.New(stash.WithBackend(stash.SchemeNATS, store2))
+	eng2, err := stash.New(stash.WithBackend(store2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -798,22 +796,23 @@ func TestOpenURL(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	srv := natstest.Start(t)
 	js := srv.JetStream(t)
-	if _, err := natsstash.New(nil, nil); err == nil {
+	if _, err := natsstash.New(nil); err == nil {
 		t.Error("New(nil) succeeded")
 	}
-	for _, o := range []natsstash.Options{
-		{BucketPrefix: "has space"},
-		{BucketPrefix: "dot."},
-		{Replicas: 6},
-		{Replicas: -1},
-		{Storage: jetstream.StorageType(7)},
-		{TTL: -time.Second},
+	for name, o := range map[string]natsstash.Option{
+		"prefix with space": natsstash.WithBucketPrefix("has space"),
+		"prefix with dot":   natsstash.WithBucketPrefix("dot."),
+		"6 replicas":        natsstash.WithReplicas(6),
+		"-1 replicas":       natsstash.WithReplicas(-1),
+		"storage 7":         natsstash.WithStorage(jetstream.StorageType(7)),
+		"negative TTL":      natsstash.WithBucketTTL(-time.Second),
+		"negative timeout":  natsstash.WithReadTimeout(-time.Second),
 	} {
-		if _, err := natsstash.New(js, &o); err == nil {
-			t.Errorf("New(%+v) succeeded", o)
+		if _, err := natsstash.New(js, o); err == nil {
+			t.Errorf("New(%s) succeeded", name)
 		}
 	}
-	s, err := natsstash.New(js, nil)
+	s, err := natsstash.New(js)
 	if err != nil {
 		t.Fatal(err)
 	}

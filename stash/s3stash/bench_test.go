@@ -39,7 +39,7 @@ const benchSize = 64 << 20
 func BenchmarkTransfer64MiB(b *testing.B) {
 	srv := server(b)
 	raw := srv.Client()
-	s, err := s3stash.New(raw, &s3stash.Options{Bucket: testBucket, Prefix: freshPrefix()})
+	s, err := s3stash.New(raw, s3stash.WithBucket(testBucket), s3stash.WithPrefix(freshPrefix()))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,7 +11,7 @@
 //	s3://?bucket=claimstash&prefix=stash%2F&part_size=16777216&concurrency=8
 //
 // The URL names no bucket: buckets come from the addresses. Its query
-// parameters map onto Options (region, endpoint, path_style, max_attempts,
+// parameters map onto the options of Open (region, endpoint, path_style, max_attempts,
 // retry_mode, bucket, prefix, part_size, concurrency, buckets,
 // create_buckets); an unknown parameter, or one given twice, is refused.
 // Credentials come from the SDK's default chain (config.LoadDefaultConfig:
@@ -22,8 +22,8 @@
 //
 // By default an address's namespace is a bucket and its key the object key:
 // s3://orders/org=42/order.3f0a… is object "org=42/order.3f0a…" of bucket
-// "orders" (after Options.Prefix). Namespaces must then be valid bucket
-// names (3 to 63 characters). With Options.Bucket, every namespace is
+// "orders" (after WithPrefix). Namespaces must then be valid bucket
+// names (3 to 63 characters). With WithBucket, every namespace is
 // instead the first key segment in that one bucket: <prefix>orders/org=42/….
 //
 // # Writes
@@ -79,8 +79,8 @@
 // --lifecycle-configuration file://rule.json; for MinIO,
 // mc ilm rule add --expire-days 8 --prefix stash/ ALIAS/B.)
 //
-// List walks Options.Buckets, or every bucket ListBuckets returns, or with
-// Options.Bucket that one bucket, under the prefix.
+// List walks WithBuckets, or every bucket ListBuckets returns, or with
+// WithBucket that one bucket, under the prefix.
 //
 // # Share links
 //
@@ -94,8 +94,8 @@
 // (AccessDenied, SlowDown, a timeout, a checksum the store refused) is
 // returned wrapped with the operation and object, its cause reachable with
 // errors.As (smithy.APIError gives the S3 error code). Failed requests are
-// retried by the SDK with exponential backoff and jitter: Options.MaxAttempts
-// (3 by default) and RetryMode (standard, or adaptive to back off further
+// retried by the SDK with exponential backoff and jitter: WithMaxAttempts
+// (3 by default) and WithRetryMode (standard, or adaptive to back off further
 // under throttling). A ranged read whose body breaks off is fetched again,
 // up to three times.
 //

@@ -45,11 +45,11 @@ func ExampleNew() {
 		o.BaseEndpoint = aws.String("http://127.0.0.1:9000")
 		o.UsePathStyle = true
 	})
-	store, err := s3stash.New(client, &s3stash.Options{Bucket: "claimstash", Prefix: "stash/", Concurrency: 8})
+	store, err := s3stash.New(client, s3stash.WithBucket("claimstash"), s3stash.WithPrefix("stash/"), s3stash.WithConcurrency(8))
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, store))
+	e, err := stash.New(stash.WithBackend(store))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -51,11 +51,106 @@ const (
 	maxParts = 10000
 )
 
-// Options configure a Store. The zero value means the documented defaults.
-// The URL opener maps query parameters onto the same fields.
-type Options struct {
+// Options are of two kinds (franz-go's style), so that one passed where it
+// does not apply is a compile error: an Option configures the store and is
+// accepted by New and Open; a ClientOption configures the S3 client that
+// Open builds, and New, which is given a client, does not accept it. Both
+// are OpenOptions. The zero configuration means the documented defaults, and
+// the URL opener maps query parameters onto the same settings.
+type (
+	// OpenOption configures Open.
+	OpenOption interface{ applyOpen(*settings) }
+	// Option configures the store, for New and Open.
+	Option interface {
+		OpenOption
+		applyStore(*settings)
+	}
+	// ClientOption configures the client Open builds.
+	ClientOption interface {
+		OpenOption
+		clientOption()
+	}
+)
+
+type storeOption func(*settings)
+
+func (f storeOption) applyOpen(c *settings)  { f(c) }
+func (f storeOption) applyStore(c *settings) { f(c) }
+
+type clientOption func(*settings)
+
+func (f clientOption) applyOpen(c *settings) { f(c) }
+func (clientOption) clientOption()           {}
+
+// WithRegion overrides the region of the default chain (AWS_REGION, the
+// shared config). URL: region=.
+func WithRegion(region string) ClientOption {
+	return clientOption(func(c *settings) { c.Region = region })
+}
+
+// WithEndpoint sets the base URL of an S3-compatible store
+// ("http://127.0.0.1:9000" for MinIO). URL: endpoint=.
+func WithEndpoint(endpoint string) ClientOption {
+	return clientOption(func(c *settings) { c.Endpoint = endpoint })
+}
+
+// PathStyle addresses buckets as endpoint/bucket/key instead of
+// bucket.endpoint/key; S3-compatible stores usually need it.
+// URL: path_style=true.
+func PathStyle() ClientOption { return clientOption(func(c *settings) { c.PathStyle = true }) }
+
+// WithMaxAttempts bounds the SDK's attempts per request, with exponential
+// backoff and jitter between them (the SDK's default is 3).
+// URL: max_attempts=.
+func WithMaxAttempts(n int) ClientOption {
+	return clientOption(func(c *settings) { c.MaxAttempts = n })
+}
+
+// WithRetryMode sets aws.RetryModeStandard (the default) or
+// aws.RetryModeAdaptive, which also rate-limits the client when the store
+// throttles. URL: retry_mode=.
+func WithRetryMode(m aws.RetryMode) ClientOption {
+	return clientOption(func(c *settings) { c.RetryMode = m })
+}
+
+// WithBucket keeps every namespace in this one bucket, as the first segment
+// of its keys: <bucket>/<prefix><namespace>/<key>. Without it each
+// namespace is a bucket of its own: <namespace>/<prefix><key>; namespaces
+// must then be valid bucket names (3 to 63 characters). URL: bucket=.
+func WithBucket(bucket string) Option { return storeOption(func(c *settings) { c.Bucket = bucket }) }
+
+// WithPrefix prepends prefix to every key, so one bucket can host several
+// stores (or other data). A missing trailing slash is not added.
+// URL: prefix=.
+func WithPrefix(prefix string) Option { return storeOption(func(c *settings) { c.Prefix = prefix }) }
+
+// WithPartSize sets the multipart part size and the ranged-read chunk size
+// (DefaultPartSize; at least MinPartSize). It grows for objects that would
+// need more than 10,000 parts. URL: part_size= (bytes).
+func WithPartSize(n int64) Option { return storeOption(func(c *settings) { c.PartSize = n }) }
+
+// WithConcurrency sets how many parts of one object are transferred at once
+// (DefaultConcurrency). URL: concurrency=.
+func WithConcurrency(n int) Option { return storeOption(func(c *settings) { c.Concurrency = n }) }
+
+// WithBuckets names the namespaces List, and so Engine.Sweep, walks when
+// each namespace is a bucket. Without it List walks every bucket
+// ListBuckets returns to these credentials; with WithBucket it walks that
+// bucket's prefix and ignores this. URL: buckets=a,b.
+func WithBuckets(buckets ...string) Option {
+	return storeOption(func(c *settings) { c.Buckets = append([]string(nil), buckets...) })
+}
+
+// CreateBuckets makes Put create a missing bucket (namespace) instead of
+// failing with ErrNotFound. Meant for development stores.
+// URL: create_buckets=true.
+func CreateBuckets() Option { return storeOption(func(c *settings) { c.CreateBuckets = true }) }
+
+// settings is what the options set. The URL opener maps query parameters
+// onto the same fields.
+type settings struct {
 	// Region, Endpoint, PathStyle, MaxAttempts and RetryMode configure the
-	// client that Open builds; New, which is given a client, ignores them.
+	// client that Open builds (ClientOption).
 
 	// Region overrides the region of the default chain (AWS_REGION, the
 	// shared config). URL: region=.
@@ -108,7 +203,7 @@ type Options struct {
 type Store struct {
 	client   *s3.Client
 	presign  *s3.PresignClient
-	opts     Options
+	opts     settings
 	partPool sync.Pool // *[]byte of opts.PartSize
 }
 
@@ -119,26 +214,38 @@ var (
 	_ driver.Signer  = (*Store)(nil)
 )
 
+// Scheme is the address and URL scheme of this backend: addresses
+// s3://namespace/..., backend URLs s3://...
+const Scheme = "s3"
+
 func init() {
-	stash.RegisterScheme(stash.SchemeS3, func(ctx context.Context, u *url.URL) (driver.Driver, error) {
-		o, err := optionsFromURL(u)
-		if err != nil {
-			return nil, err
-		}
-		return Open(ctx, o)
-	})
+	stash.RegisterScheme(Scheme, func(ctx context.Context, u *url.URL) (driver.Driver, error) { return OpenURL(ctx, u) })
+}
+
+// OpenURL opens a store from a URL of the form "s3://?param=value..." (see
+// the package documentation) as Open does; the engine's WithBackendURL
+// calls it for s3:// URLs.
+func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
+	o, err := optionsFromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return openConfig(ctx, *o)
 }
 
 // New returns a Store over client. Credentials, region, endpoint and retries
 // are the client's.
-func New(client *s3.Client, opts *Options) (*Store, error) {
+func New(client *s3.Client, opts ...Option) (*Store, error) {
+	var o settings
+	for _, opt := range opts {
+		opt.applyStore(&o)
+	}
+	return newStore(client, o)
+}
+
+func newStore(client *s3.Client, o settings) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("s3stash: nil client")
-	}
-	var o Options
-	if opts != nil {
-		o = *opts
-		o.Buckets = append([]string(nil), opts.Buckets...)
 	}
 	if o.PartSize == 0 {
 		o.PartSize = DefaultPartSize
@@ -161,11 +268,15 @@ func New(client *s3.Client, opts *Options) (*Store, error) {
 // Open builds a client from the SDK's default chain (config.LoadDefaultConfig:
 // environment, shared config and credentials files, IAM roles) with the
 // client fields of opts applied, and returns a Store over it.
-func Open(ctx context.Context, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
+func Open(ctx context.Context, opts ...OpenOption) (*Store, error) {
+	var o settings
+	for _, opt := range opts {
+		opt.applyOpen(&o)
 	}
+	return openConfig(ctx, o)
+}
+
+func openConfig(ctx context.Context, o settings) (*Store, error) {
 	var lo []func(*config.LoadOptions) error
 	if o.Region != "" {
 		lo = append(lo, config.WithRegion(o.Region))
@@ -193,20 +304,20 @@ func Open(ctx context.Context, opts *Options) (*Store, error) {
 		}
 		so.UsePathStyle = o.PathStyle
 	})
-	return New(client, &o)
+	return newStore(client, o)
 }
 
-// optionsFromURL maps "s3://?region=..&endpoint=.." onto Options, refusing
+// optionsFromURL maps "s3://?region=..&endpoint=.." onto the options, refusing
 // anything it does not know.
-func optionsFromURL(u *url.URL) (*Options, error) {
-	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.Fragment != "" {
+func optionsFromURL(u *url.URL) (*settings, error) {
+	if u.Scheme != Scheme || u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("s3stash: URL %q: want s3://?param=value... (buckets are the addresses' namespaces)", u.Redacted())
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return nil, fmt.Errorf("s3stash: URL query: %w", err)
 	}
-	o := &Options{}
+	o := &settings{}
 	for k, vs := range q {
 		if len(vs) != 1 {
 			return nil, fmt.Errorf("s3stash: URL parameter %q given %d times", k, len(vs))
@@ -258,7 +369,7 @@ func optionsFromURL(u *url.URL) (*Options, error) {
 func (s *Store) Client() *s3.Client { return s.client }
 
 // Locate returns the bucket and object key that hold key of namespace ns:
-// bucket ns and key Prefix+key, or with Options.Bucket set, that bucket and
+// bucket ns and key prefix+key, or with WithBucket set, that bucket and
 // key Prefix+ns+"/"+key.
 func (s *Store) Locate(ns, key string) (bucket, objectKey string) {
 	if s.opts.Bucket != "" {
@@ -366,13 +477,14 @@ func wrap(op, bucket, key string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// The engine names the address; the driver says what S3 answered.
 	switch {
 	case isNotFound(err):
-		return fmt.Errorf("s3stash: %s %s/%s: %w: %w", op, bucket, key, driver.ErrNotFound, err)
+		return fmt.Errorf("%w: s3stash: %s: %w", driver.ErrNotFound, op, err)
 	case op == "put" && isPreconditionFailed(err):
-		return fmt.Errorf("s3stash: %s %s/%s: %w: %w", op, bucket, key, driver.ErrExists, err)
+		return fmt.Errorf("%w: s3stash: %s: %w", driver.ErrExists, op, err)
 	}
-	return fmt.Errorf("s3stash: %s %s/%s: %w", op, bucket, key, err)
+	return fmt.Errorf("s3stash: %s: %w", op, err)
 }
 
 // ---- requests ----
@@ -521,7 +633,7 @@ func contentType(a *driver.Attributes) string {
 	return ""
 }
 
-// List implements driver.Lister over Options.Buckets, or every bucket the
+// List implements driver.Lister over WithBuckets, or every bucket the
 // credentials can list, under the prefix. ListObjectsV2 returns no user
 // metadata, so List costs one HEAD per object; objects without claimstash
 // attributes are skipped. For large buckets prefer a lifecycle rule (see the
@@ -593,10 +705,15 @@ func (s *Store) listBucket(ctx context.Context, bucket string, fn func(ns, key s
 	return nil
 }
 
-// SignedURL implements driver.Signer with a SigV4 presigned GET, valid for
-// ttl (at most MaxPresignTTL). It does no I/O: the URL of a missing object
-// answers 404.
-func (s *Store) SignedURL(ctx context.Context, ns, key string, ttl time.Duration) (string, error) {
+// SignURL implements driver.Signer with a SigV4 presigned GET, valid until
+// r.Expires (at most MaxPresignTTL from now; the SDK signs by the system
+// clock). It does no I/O: the URL of a missing object answers 404.
+func (s *Store) SignURL(ctx context.Context, r driver.LinkRequest) (string, error) {
+	ttl := time.Until(r.Expires).Round(time.Second)
+	if ttl < time.Until(r.Expires) {
+		ttl += time.Second // a link lives at least its TTL
+	}
+	ns, key := r.Namespace, r.Key
 	if ttl <= 0 || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("%w: s3stash: presigned URL lifetime %v outside (0, %v]", driver.ErrUnsupported, ttl, MaxPresignTTL)
 	}
@@ -608,3 +725,6 @@ func (s *Store) SignedURL(ctx context.Context, ns, key string, ttl time.Duration
 	}
 	return req.URL, nil
 }
+
+// Scheme implements driver.Driver: it is the package's Scheme.
+func (*Store) Scheme() string { return Scheme }

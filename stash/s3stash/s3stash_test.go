@@ -30,6 +30,7 @@ import (
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/s3stash"
 	"github.com/claimstash/claimstash/stash/stashtest"
 )
@@ -78,10 +79,8 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 	return &harness{srv: srv, raw: srv.Client()}, nil
 }
 
-func (h *harness) Scheme() string { return stash.SchemeS3 }
-
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
-	s, err := s3stash.New(h.raw, &s3stash.Options{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
+	s, err := s3stash.NewConfig(h.raw, s3stash.Config{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
 	if err == nil {
 		h.stores = append(h.stores, s)
 	}
@@ -129,7 +128,7 @@ func TestConformance(t *testing.T) {
 
 // ---- focused tests ----
 
-func newStore(t testing.TB, o s3stash.Options) (*s3stash.Store, *miniotest.Server) {
+func newStore(t testing.TB, o s3stash.Config) (*s3stash.Store, *miniotest.Server) {
 	t.Helper()
 	srv := server(t)
 	if o.Bucket == "" && !o.CreateBuckets {
@@ -141,7 +140,7 @@ func newStore(t testing.TB, o s3stash.Options) (*s3stash.Store, *miniotest.Serve
 	if o.PartSize == 0 {
 		o.PartSize = partSize
 	}
-	s, err := s3stash.New(srv.Client(), &o)
+	s, err := s3stash.NewConfig(srv.Client(), o)
 	if err != nil {
 		t.Fatalf("s3stash.New: %v", err)
 	}
@@ -174,7 +173,7 @@ func get(t *testing.T, d driver.Driver, ns, key string) ([]byte, *driver.Attribu
 // PutObject, multipart with a short last part, exact multiples; and checks
 // that S3 stored a SHA-256 checksum it verified.
 func TestLargeObjects(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{Concurrency: 3})
+	s, srv := newStore(t, s3stash.Config{Concurrency: 3})
 	ctx := context.Background()
 	// A bytes.Reader is sent in place; a plain reader is read part by part.
 	readers := map[string]func([]byte) io.Reader{
@@ -234,7 +233,7 @@ func (f *flaky) ReadAt(p []byte, off int64) (int, error) {
 // TestChecksumVerified checks that S3 itself refuses bytes that differ from
 // the SHA-256 the store computed, on both upload paths.
 func TestChecksumVerified(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{Concurrency: 1})
+	s, _ := newStore(t, s3stash.Config{Concurrency: 1})
 	ctx := context.Background()
 	for _, n := range []int{1000, 2*partSize + 1} {
 		p := payload(n, 11)
@@ -254,7 +253,7 @@ func TestChecksumVerified(t *testing.T) {
 // TestPutExisting checks If-None-Match on both paths: a second Put of the
 // key is ErrExists and leaves the first bytes.
 func TestPutExisting(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	for _, n := range []int{100, 2*partSize + 7} {
 		first, second := payload(n, 1), payload(n, 2)
@@ -275,7 +274,7 @@ func TestPutExisting(t *testing.T) {
 // TestFailedMultipart checks that a reader failing mid-way, or too short or
 // too long, leaves nothing readable and no multipart upload behind.
 func TestFailedMultipart(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{})
+	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	n := 3*partSize + 5
 	p := payload(n, 3)
@@ -333,7 +332,7 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 // TestReaderCloseEarly closes a ranged reader after a few bytes: the
 // fetches stop and a later Read fails instead of returning data.
 func TestReaderCloseEarly(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
 		// Idle keep-alive connections of the SDK's HTTP client.
@@ -379,7 +378,7 @@ func TestReaderCloseEarly(t *testing.T) {
 func TestBucketPerNamespace(t *testing.T) {
 	srv := server(t)
 	ctx := context.Background()
-	plain, err := s3stash.New(srv.Client(), &s3stash.Options{Buckets: []string{"orders-a", "orders-b"}})
+	plain, err := s3stash.NewConfig(srv.Client(), s3stash.Config{Buckets: []string{"orders-a", "orders-b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,11 +391,11 @@ func TestBucketPerNamespace(t *testing.T) {
 		t.Fatalf("Get from a missing bucket: got %v, want ErrNotFound", err)
 	}
 
-	creating, err := s3stash.New(srv.Client(), &s3stash.Options{CreateBuckets: true, Buckets: []string{"orders-a", "orders-b"}})
+	creating, err := s3stash.NewConfig(srv.Client(), s3stash.Config{CreateBuckets: true, Buckets: []string{"orders-a", "orders-b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, creating), stash.WithInlineMax(-1), stash.WithNamespace("orders-a"))
+	e, err := stash.New(stash.WithBackend(creating), stash.WithInlineMax(-1), stash.WithNamespace("orders-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +438,7 @@ func TestBucketPerNamespace(t *testing.T) {
 // TestAttributes checks non-ASCII metadata round-trips and the user
 // metadata limit.
 func TestAttributes(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	p := payload(10, 7)
 	a := attrsFor(p)
@@ -472,7 +471,7 @@ func TestAttributes(t *testing.T) {
 // TestForeignObject reads an object another tool wrote under a stash key:
 // the engine still verifies it against the address.
 func TestForeignObject(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{})
+	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	p := payload(500, 8)
 	key := "foreign." + hexSHA(p)
@@ -480,7 +479,7 @@ func TestForeignObject(t *testing.T) {
 	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(p)}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s))
+	e, err := stash.New(stash.WithBackend(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,19 +496,19 @@ func TestForeignObject(t *testing.T) {
 	}
 }
 
-// TestSignedURL fetches a presigned URL over plain HTTP, and checks that a
+// TestSignURL fetches a presigned URL over plain HTTP, and checks that a
 // tampered one is refused.
-func TestSignedURL(t *testing.T) {
-	s, _ := newStore(t, s3stash.Options{})
+func TestSignURL(t *testing.T) {
+	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	p := payload(1234, 9)
 	key := "shared." + hexSHA(p)
 	if err := s.Put(ctx, "ns", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {
 		t.Fatal(err)
 	}
-	u, err := s.SignedURL(ctx, "ns", key, time.Minute)
+	u, err := s.SignURL(ctx, driver.LinkRequest{Scheme: s3stash.Scheme, Namespace: "ns", Key: key, Expires: time.Now().Add(time.Minute)})
 	if err != nil {
-		t.Fatalf("SignedURL: %v", err)
+		t.Fatalf("SignURL: %v", err)
 	}
 	fetch := func(u string) (int, []byte) {
 		resp, err := http.Get(u)
@@ -528,8 +527,8 @@ func TestSignedURL(t *testing.T) {
 		t.Errorf("GET of a tampered URL: %d, want 403", code)
 	}
 	for _, ttl := range []time.Duration{0, -time.Second, s3stash.MaxPresignTTL + time.Second} {
-		if _, err := s.SignedURL(ctx, "ns", key, ttl); err == nil {
-			t.Errorf("SignedURL with TTL %v succeeded", ttl)
+		if _, err := s.SignURL(ctx, driver.LinkRequest{Scheme: s3stash.Scheme, Namespace: "ns", Key: key, Expires: time.Now().Add(ttl)}); err == nil {
+			t.Errorf("SignURL with TTL %v succeeded", ttl)
 		}
 	}
 }
@@ -537,14 +536,18 @@ func TestSignedURL(t *testing.T) {
 // TestShare shares a stash through the engine: the link is an S3 presigned
 // URL that plain HTTP can fetch, and that Retrieve verifies.
 func TestShare(t *testing.T) {
-	s, srv := newStore(t, s3stash.Options{})
+	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
-	e, err := stash.New(stash.WithBackend(stash.SchemeS3, s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
+	f, err := links.NewFetcher(links.TrustOrigins(srv.Endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(s), stash.WithInlineMax(-1), stash.WithLinkFetcher(f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := payload(partSize+77, 13)
-	st, err := e.Create(ctx, "shared", p, stash.WithCompression(stash.CompressionNone))
+	st, err := e.Create(ctx, "shared", p, stash.Compress(stash.CompressionNone))
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -579,7 +582,7 @@ func TestErrors(t *testing.T) {
 		Region: miniotest.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, "wrong-secret", ""),
 	})
-	s, err := s3stash.New(bad, &s3stash.Options{Bucket: testBucket})
+	s, err := s3stash.New(bad, s3stash.WithBucket(testBucket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +597,7 @@ func TestErrors(t *testing.T) {
 
 	// Nothing listening: retried, then wrapped.
 	isolateAWSConfig(t)
-	down, err := s3stash.Open(ctx, &s3stash.Options{Endpoint: "http://127.0.0.1:1", Region: "us-east-1", PathStyle: true, MaxAttempts: 2, Bucket: testBucket})
+	down, err := s3stash.Open(ctx, s3stash.WithEndpoint("http://127.0.0.1:1"), s3stash.WithRegion("us-east-1"), s3stash.PathStyle(), s3stash.WithMaxAttempts(2), s3stash.WithBucket(testBucket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +623,7 @@ func isolateAWSConfig(t *testing.T) {
 // with the data intact.
 func TestServerRestart(t *testing.T) {
 	srv := miniotest.Start(t, "restart")
-	s, err := s3stash.New(srv.Client(), &s3stash.Options{PartSize: partSize})
+	s, err := s3stash.NewConfig(srv.Client(), s3stash.Config{PartSize: partSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,7 +637,7 @@ func TestServerRestart(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err = s.Stat(short, "restart", key)
-	if err == nil || errors.Is(err, driver.ErrNotFound) || !strings.HasPrefix(err.Error(), "s3stash: stat ") {
+	if err == nil || errors.Is(err, driver.ErrNotFound) || !strings.HasPrefix(err.Error(), "s3stash: stat: ") || strings.Contains(err.Error(), key+":") {
 		t.Fatalf("Stat with the server down: got %v, want a wrapped connection error", err)
 	}
 	srv.Restart(t)
@@ -698,7 +701,7 @@ func TestOptionsFromURL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OptionsFromURL: %v", err)
 	}
-	want := &s3stash.Options{
+	want := &s3stash.Config{
 		Region: "eu-west-1", Endpoint: "https://minio.local:9000", PathStyle: true, MaxAttempts: 7, RetryMode: aws.RetryModeAdaptive,
 		Bucket: "b1", Prefix: "p/", PartSize: 16 << 20, Concurrency: 9, Buckets: []string{"x", "y"}, CreateBuckets: true,
 	}
@@ -706,7 +709,7 @@ func TestOptionsFromURL(t *testing.T) {
 		t.Errorf("OptionsFromURL = %+v\nwant             %+v", got, want)
 	}
 	empty, err := s3stash.OptionsFromURL(&url.URL{Scheme: "s3"})
-	if err != nil || !reflect.DeepEqual(empty, &s3stash.Options{}) {
-		t.Errorf("OptionsFromURL(s3://) = %+v, %v; want the zero Options", empty, err)
+	if err != nil || !reflect.DeepEqual(empty, &s3stash.Config{}) {
+		t.Errorf("OptionsFromURL(s3://) = %+v, %v; want the zero configuration", empty, err)
 	}
 }

@@ -49,7 +49,7 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 }
 
 // retryOnNoBucket runs call again after creating the bucket if it failed for
-// want of one and Options.CreateBuckets allows creating it.
+// want of one and CreateBuckets allows creating it.
 func (s *Store) retryOnNoBucket(ctx context.Context, bk string, err error, call func() error) error {
 	if !s.opts.CreateBuckets || !isNoSuchBucket(err) {
 		return err

@@ -99,7 +99,7 @@ func setupWith(t testing.TB, newHarness func(context.Context) (Harness, error), 
 	})
 	clock := NewClock(epoch)
 	all := append([]stash.Option{
-		stash.WithBackend(h.Scheme(), d),
+		stash.WithBackend(d),
 		stash.WithInlineMax(-1),
 		stash.WithClock(clock.Now),
 		stash.WithTempDir(t.TempDir()),
@@ -383,7 +383,7 @@ func testRoundTrip(t *testing.T, newHarness HarnessMaker) {
 			if err != nil {
 				t.Fatalf("create: %v", err)
 			}
-			want := fmt.Sprintf("%s://%s/%s.%s", f.h.Scheme(), stash.DefaultNamespace, name, digest(payload))
+			want := fmt.Sprintf("%s://%s/%s.%s", f.d.Scheme(), stash.DefaultNamespace, name, digest(payload))
 			if got := s.Address.String(); got != want {
 				t.Fatalf("address %s, want %s", got, want)
 			}
@@ -890,7 +890,7 @@ func testDelete(t *testing.T, newHarness HarnessMaker) {
 // ErrInvalidAddress and touch nothing.
 func testInvalid(t *testing.T, newHarness HarnessMaker) {
 	f := setup(t, newHarness)
-	scheme := f.h.Scheme()
+	scheme := f.d.Scheme()
 	payload := []byte("some payload")
 	for _, name := range []string{"", "..", "../etc", "a/b", "/abs", `a\b`, "nul\x00", ".hidden", "sp ace", "é", "%2F", strings.Repeat("n", stash.MaxNameLength+1)} {
 		_, err := f.e.Create(f.ctx, name, payload)

@@ -18,8 +18,6 @@ import (
 
 // Harness gives the suite a backend to test.
 type Harness interface {
-	// Scheme is the address scheme the driver serves ("mem", "file", ...).
-	Scheme() string
 	// MakeDriver returns a driver over fresh, empty storage. The suite
 	// closes it.
 	MakeDriver(ctx context.Context) (driver.Driver, error)

@@ -34,17 +34,17 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			return stash.WithBackend(stash.SchemeNATS, st)
+			return stash.WithBackend(st)
 		}},
 		{"file", func(b *testing.B, _ *natstest.Server) stash.Option {
 			st, err := filestash.New(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}
-			return stash.WithBackend(stash.SchemeFile, st)
+			return stash.WithBackend(st)
 		}},
 		{"mem", func(b *testing.B, _ *natstest.Server) stash.Option {
-			return stash.WithBackend(stash.SchemeMem, memstash.New())
+			return stash.WithBackend(memstash.New())
 		}},
 	}
 	for _, be := range backends {

@@ -56,7 +56,7 @@ func Example() {
 	}
 	defer nc.Close()
 
-	engine, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
 	defer engine.Close()
 	cc, _ := claimcheck.New(engine)
 	conn, err := ccnats.NewConn(nc, cc)

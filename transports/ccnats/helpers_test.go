@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // newChecker returns a checker over a fresh in-memory stash, and its engine.
 func newChecker(t testing.TB, opts ...claimcheck.Option) (*claimcheck.Checker, *stash.Engine) {
 	t.Helper()
-	eng, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	eng, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,14 +51,14 @@ type barrier struct{ wg sync.WaitGroup }
 // message sent before it to reach sarama.
 //
 // Options: WithTimeout, WithLanes, WithLogger.
-func WrapAsyncProducer(cfg *sarama.Config, p sarama.AsyncProducer, c *claimcheck.Checker, opts ...Option) (sarama.AsyncProducer, error) {
+func WrapAsyncProducer(cfg *sarama.Config, p sarama.AsyncProducer, c *claimcheck.Checker, opts ...ProducerOption) (sarama.AsyncProducer, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
 	if p == nil || c == nil {
 		return nil, errors.New("ccsarama: nil producer or checker")
 	}
-	o := newOptions(opts)
+	o := producerOptions(opts)
 	a := &asyncProducer{
 		AsyncProducer:   p,
 		c:               c,

@@ -42,8 +42,8 @@ type groupHandler struct {
 // stashes live until their TTL. A checker built with DeleteAfterAck gets a
 // warning on the logger (WithLogger) when the handler is wrapped, so the
 // difference is never silent.
-func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...Option) sarama.ConsumerGroupHandler {
-	o := newOptions(opts)
+func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...ConsumerOption) sarama.ConsumerGroupHandler {
+	o := consumerOptions(opts)
 	if c.DeletesAfterAck() {
 		o.logger.Warn("ccsarama: the checker's DeleteAfterAck is not applied to Kafka consumer groups (any group or offset reset may replay a message); stashes live until their TTL")
 	}

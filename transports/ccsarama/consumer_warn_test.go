@@ -25,7 +25,7 @@ func (nopGroupHandler) ConsumeClaim(sarama.ConsumerGroupSession, sarama.Consumer
 // DeleteAfterAck is not applied to consumer groups; wrapping says so on the
 // logger instead of ignoring the option silently.
 func TestDeleteAfterAckIsNotSilent(t *testing.T) {
-	engine, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		t.Fatal(err)
 	}

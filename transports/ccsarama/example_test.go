@@ -40,7 +40,7 @@ func Example() {
 	defer kc.Close()
 	addrs := kc.ListenAddrs()
 
-	engine, _ := stash.New(stash.WithBackend("mem", memstash.New()))
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
 	defer engine.Close()
 	checker, _ := claimcheck.New(engine)
 

@@ -60,7 +60,7 @@ func (f *flakyStore) Get(ctx context.Context, ns, key string) (io.ReadCloser, *d
 func newChecker(t testing.TB, opts ...claimcheck.Option) (*claimcheck.Checker, *flakyStore) {
 	t.Helper()
 	st := &flakyStore{Store: memstash.New()}
-	e, err := stash.New(stash.WithBackend("mem", st))
+	e, err := stash.New(stash.WithBackend(st))
 	if err != nil {
 		t.Fatal(err)
 	}

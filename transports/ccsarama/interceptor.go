@@ -38,8 +38,8 @@ var _ sarama.ProducerInterceptor = (*ProducerInterceptor)(nil)
 
 // NewProducerInterceptor returns an interceptor offloading through c.
 // Options: WithTimeout, OnProduceError, WithLogger.
-func NewProducerInterceptor(c *claimcheck.Checker, opts ...Option) *ProducerInterceptor {
-	return &ProducerInterceptor{c: c, o: newOptions(opts)}
+func NewProducerInterceptor(c *claimcheck.Checker, opts ...InterceptorOption) *ProducerInterceptor {
+	return &ProducerInterceptor{c: c, o: interceptorOptions(opts)}
 }
 
 // OnSend implements sarama.ProducerInterceptor.
@@ -80,8 +80,8 @@ var _ sarama.ConsumerInterceptor = (*ConsumerInterceptor)(nil)
 
 // NewConsumerInterceptor returns an interceptor rehydrating through c.
 // Options: WithTimeout, OnConsumeError, WithLogger.
-func NewConsumerInterceptor(c *claimcheck.Checker, opts ...Option) *ConsumerInterceptor {
-	return &ConsumerInterceptor{c: c, o: newOptions(opts)}
+func NewConsumerInterceptor(c *claimcheck.Checker, opts ...ConsumerOption) *ConsumerInterceptor {
+	return &ConsumerInterceptor{c: c, o: consumerOptions(opts)}
 }
 
 // OnConsume implements sarama.ConsumerInterceptor.

@@ -24,9 +24,44 @@ const (
 // needs them).
 var ErrVersion = errors.New("ccsarama: claim-check needs record headers: config.Version must be V0_11_0_0 or newer")
 
-// An Option configures a wrapper or interceptor. Each says which it affects;
-// the others ignore it.
-type Option func(*options)
+// Options are of three kinds, so that one passed where it does not apply is
+// a compile error (franz-go's style): a ProducerOption configures
+// WrapSyncProducer and WrapAsyncProducer, a ConsumerOption
+// WrapConsumerGroupHandler and NewConsumerInterceptor, an InterceptorOption
+// NewProducerInterceptor. An Option (WithTimeout, WithLogger) is all three.
+type (
+	// ProducerOption configures the producer wrappers.
+	ProducerOption interface{ applyProducer(*options) }
+	// ConsumerOption configures the consumer group handler wrapper and the
+	// consumer interceptor.
+	ConsumerOption interface{ applyConsumer(*options) }
+	// InterceptorOption configures the producer interceptor.
+	InterceptorOption interface{ applyInterceptor(*options) }
+	// Option configures every wrapper and interceptor.
+	Option interface {
+		ProducerOption
+		ConsumerOption
+		InterceptorOption
+	}
+)
+
+type anyOption func(*options)
+
+func (f anyOption) applyProducer(o *options)    { f(o) }
+func (f anyOption) applyConsumer(o *options)    { f(o) }
+func (f anyOption) applyInterceptor(o *options) { f(o) }
+
+type producerOption func(*options)
+
+func (f producerOption) applyProducer(o *options) { f(o) }
+
+type consumerOption func(*options)
+
+func (f consumerOption) applyConsumer(o *options) { f(o) }
+
+type interceptorOption func(*options)
+
+func (f interceptorOption) applyInterceptor(o *options) { f(o) }
 
 type options struct {
 	timeout        time.Duration
@@ -36,11 +71,9 @@ type options struct {
 	onConsumeError func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error
 }
 
-func newOptions(opts []Option) *options {
-	o := &options{timeout: DefaultTimeout, lanes: DefaultLanes}
-	for _, f := range opts {
-		f(o)
-	}
+func defaults() *options { return &options{timeout: DefaultTimeout, lanes: DefaultLanes} }
+
+func (o *options) finish() *options {
 	if o.logger == nil {
 		o.logger = slog.Default()
 	}
@@ -48,6 +81,30 @@ func newOptions(opts []Option) *options {
 		o.lanes = 1
 	}
 	return o
+}
+
+func producerOptions(opts []ProducerOption) *options {
+	o := defaults()
+	for _, f := range opts {
+		f.applyProducer(o)
+	}
+	return o.finish()
+}
+
+func consumerOptions(opts []ConsumerOption) *options {
+	o := defaults()
+	for _, f := range opts {
+		f.applyConsumer(o)
+	}
+	return o.finish()
+}
+
+func interceptorOptions(opts []InterceptorOption) *options {
+	o := defaults()
+	for _, f := range opts {
+		f.applyInterceptor(o)
+	}
+	return o.finish()
 }
 
 // withTimeout derives the context of one stash operation.
@@ -60,24 +117,24 @@ func (o *options) withTimeout(ctx context.Context) (context.Context, context.Can
 
 // WithTimeout bounds each stash write or read (DefaultTimeout); 0 means no
 // bound beyond the caller's context. All wrappers and interceptors.
-func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+func WithTimeout(d time.Duration) Option { return anyOption(func(o *options) { o.timeout = d }) }
 
 // WithLanes sets how many messages the AsyncProducer offloads at once
 // (DefaultLanes). Messages are spread over lanes by topic and key (by
 // topic and partition when they have no key), and each lane keeps its order,
 // so per-key order holds while one slow upload stalls only its own lane.
-func WithLanes(n int) Option { return func(o *options) { o.lanes = n } }
+func WithLanes(n int) ProducerOption { return producerOption(func(o *options) { o.lanes = n }) }
 
 // WithLogger sets the logger the interceptors report failures to when no
 // handler is set (slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+func WithLogger(l *slog.Logger) Option { return anyOption(func(o *options) { o.logger = l }) }
 
 // OnProduceError sets what the ProducerInterceptor does when a message
 // cannot be offloaded. The message has been left as it was; f only
 // reports. By default the failure is logged at Error. The wrappers return
 // these errors to the caller instead.
-func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) Option {
-	return func(o *options) { o.onProduceError = f }
+func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) InterceptorOption {
+	return interceptorOption(func(o *options) { o.onProduceError = f })
 }
 
 // OnConsumeError sets what happens to a claim-checked message whose stash
@@ -95,8 +152,8 @@ func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) Option {
 // In a ConsumerInterceptor, the return value is ignored: the message is
 // delivered still claim-checked (see ConsumerInterceptor). The default logs
 // the failure at Error.
-func OnConsumeError(f func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error) Option {
-	return func(o *options) { o.onConsumeError = f }
+func OnConsumeError(f func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error) ConsumerOption {
+	return consumerOption(func(o *options) { o.onConsumeError = f })
 }
 
 func checkConfig(cfg *sarama.Config) error {

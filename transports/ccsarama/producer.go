@@ -58,14 +58,14 @@ var _ SyncProducer = (*syncProducer)(nil)
 //
 // Options: WithTimeout, WithLanes (the concurrency of SendMessages'
 // uploads).
-func WrapSyncProducer(cfg *sarama.Config, p sarama.SyncProducer, c *claimcheck.Checker, opts ...Option) (SyncProducer, error) {
+func WrapSyncProducer(cfg *sarama.Config, p sarama.SyncProducer, c *claimcheck.Checker, opts ...ProducerOption) (SyncProducer, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
 	if p == nil || c == nil {
 		return nil, errors.New("ccsarama: nil producer or checker")
 	}
-	return &syncProducer{SyncProducer: p, c: c, o: newOptions(opts)}, nil
+	return &syncProducer{SyncProducer: p, c: c, o: producerOptions(opts)}, nil
 }
 
 func (p *syncProducer) SendMessage(msg *sarama.ProducerMessage) (int32, int64, error) {

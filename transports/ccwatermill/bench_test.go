@@ -158,13 +158,13 @@ func BenchmarkAboveThreshold(b *testing.B) {
 		scheme string
 		open   func(b *testing.B) stash.Option
 	}{
-		{"mem", stash.SchemeMem, func(b *testing.B) stash.Option { return stash.WithBackend(stash.SchemeMem, memstash.New()) }},
-		{"file", stash.SchemeFile, func(b *testing.B) stash.Option {
+		{"mem", memstash.Scheme, func(b *testing.B) stash.Option { return stash.WithBackend(memstash.New()) }},
+		{"file", filestash.Scheme, func(b *testing.B) stash.Option {
 			s, err := filestash.New(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}
-			return stash.WithBackend(stash.SchemeFile, s)
+			return stash.WithBackend(s)
 		}},
 	}
 	for _, be := range backends {

@@ -21,7 +21,7 @@ import (
 
 func newChecker(t testing.TB, opts ...claimcheck.Option) (*claimcheck.Checker, *stash.Engine) {
 	t.Helper()
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	e, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestSubscriberContextCancel(t *testing.T) {
 }
 
 func TestPublishError(t *testing.T) {
-	e, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()), stash.WithMaxSize(1000))
+	e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithMaxSize(1000))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // A router whose handlers see the whole payload while only an address
 // crosses the broker.
 func Example() {
-	engine, _ := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
 	checker, _ := claimcheck.New(engine) // offload above 256 KiB
 
 	pubSub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})

@@ -63,7 +63,7 @@ func TestConformanceKafka(t *testing.T) {
 func TestKafkaLargeMessages(t *testing.T) {
 	cluster := startKafka(t)
 	pub, sub := kafkaFactory(cluster)(t, "large")
-	engine, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+	engine, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestUniversalGoChannel(t *testing.T) {
 		{"AlwaysOffload", []claimcheck.Option{claimcheck.WithMode(claimcheck.Always)}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			engine, err := stash.New(stash.WithBackend(stash.SchemeMem, memstash.New()))
+			engine, err := stash.New(stash.WithBackend(memstash.New()))
 			if err != nil {
 				t.Fatal(err)
 			}
