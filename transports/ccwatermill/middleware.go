@@ -45,14 +45,15 @@ func Middleware(c *claimcheck.Checker) message.HandlerMiddleware {
 // rehydrate restores msg in place. It returns the stash address ("" for a
 // message that was not claim-checked). On error msg is unchanged.
 func rehydrate(c *claimcheck.Checker, topic string, msg *message.Message) (string, error) {
-	if _, ok := msg.Metadata[claimcheck.HeaderVersion]; !ok {
-		return "", nil // the fast path: nothing to do, nothing allocated
-	}
+	// A message that is not claim-checked comes back as it was, and the
+	// checker's observer counts it (claimcheck.OpPlain); nothing is allocated.
 	out, addr, err := c.Rehydrate(msg.Context(), topic, msg.Payload, claimcheck.MapHeaders(msg.Metadata))
 	if err != nil {
 		return addr, err
 	}
-	msg.Payload = out
+	if addr != "" {
+		msg.Payload = out
+	}
 	return addr, nil
 }
 
