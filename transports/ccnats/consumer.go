@@ -42,10 +42,10 @@ func newConsumer(cc *claimcheck.Checker, opts []ConsumerOption) *consumer {
 // (NakWithDelay, or Term under TermIfGone).
 func (c *consumer) rehydrate(ctx context.Context, m jetstream.Msg) (jetstream.Msg, error) {
 	h := Header(m.Headers())
-	if h == nil || !claimcheck.IsClaimChecked(h) {
-		return m, nil
-	}
 	data, addr, err := c.cc.Rehydrate(ctx, m.Subject(), m.Data(), h)
+	if err == nil && addr == "" {
+		return m, nil // not claim-checked: counted by the observer (claimcheck.OpPlain)
+	}
 	if err == nil {
 		return &rehydratedMsg{Msg: m, data: data, address: addr, c: c}, nil
 	}
