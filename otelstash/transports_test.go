@@ -42,6 +42,7 @@ func checkCounts(t *testing.T, tm *telemetry, topic string) {
 		{claimcheck.OpOffload, otelstash.OutcomePassed, 1},
 		{claimcheck.OpOffload, otelstash.OutcomeOffloaded, 1},
 		{claimcheck.OpRehydrate, otelstash.OutcomeRehydrated, 1},
+		{claimcheck.OpRehydrate, otelstash.OutcomePlain, 1},
 		{claimcheck.OpRehydrate, otelstash.OutcomeFailed, 0},
 	} {
 		if got := tm.sum(t, otelstash.MetricMessages, semconvOp(c.op), outcome(c.outcome), destination(topic)); got != c.want {
