@@ -209,6 +209,44 @@ func (b blocking) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driv
 	return nil, nil, ctx.Err()
 }
 
+// failingPut is a driver whose Put fails.
+type failingPut struct{ driver.Driver }
+
+func (failingPut) Put(context.Context, string, string, io.Reader, int64, *driver.Attributes) error {
+	return errors.New("disk full")
+}
+
+func TestOffloadFailure(t *testing.T) {
+	tm := newTelemetry(t)
+	e, err := stash.New(stash.WithBackend(failingPut{memstash.New()}), tm.inst.EngineOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := claimcheck.New(e, claimcheck.WithMode(claimcheck.Always), tm.inst.CheckerOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := claimcheck.MapHeaders{}
+	if _, _, err := c.Offload(context.Background(), "t", random(1<<10), h); err == nil {
+		t.Fatal("offload to a failing backend succeeded")
+	}
+	if len(h) != 0 {
+		t.Errorf("headers after a failed offload: %v, want none", h)
+	}
+	if got := tm.sum(t, otelstash.MetricMessages, opOffload, outcome(otelstash.OutcomeFailed), reason(otelstash.ReasonBackend)); got != 1 {
+		t.Errorf("offload failures: %d, want 1", got)
+	}
+	off := tm.one(t, "offload t")
+	if off.Status().Code.String() != "Error" || len(off.Events()) == 0 {
+		t.Errorf("offload span status %v, %d events; want Error with the error recorded", off.Status(), len(off.Events()))
+	}
+	put := tm.one(t, "mem put")
+	childOf(t, put, tm.one(t, "stash create"))
+	if got := attr(put, otelstash.KeyOutcome).AsString(); got != otelstash.OutcomeFailed {
+		t.Errorf("put outcome %q", got)
+	}
+}
+
 // failing is a driver whose Get fails.
 type failing struct{ driver.Driver }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/dnwe/otelsarama"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel/propagation"
 	"go.uber.org/goleak"
@@ -20,6 +21,8 @@ import (
 	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/internal/natstest"
 	"github.com/claimstash/claimstash/otelstash"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/natsstash"
 	"github.com/claimstash/claimstash/transports/ccnats"
 	"github.com/claimstash/claimstash/transports/ccsarama"
 	"github.com/claimstash/claimstash/transports/ccwatermill"
@@ -274,6 +277,77 @@ func TestNATS(t *testing.T) {
 	childOf(t, tm.one(t, "rehydrate orders"), offload)
 	if msgs[1].Header.Get("traceparent") == "" {
 		t.Error("no traceparent header")
+	}
+	checkCounts(t, tm, "orders")
+}
+
+// TestJetStream: the same over JetStream, where the stash backend is the
+// NATS object store of the same server.
+func TestJetStream(t *testing.T) {
+	tm := newTelemetry(t)
+	srv := natstest.Start(t)
+	js := srv.JetStream(t)
+	store, err := natsstash.New(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	e, err := stash.New(stash.WithBackend(store), tm.inst.EngineOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := claimcheck.New(e, claimcheck.WithThreshold(4<<10), tm.inst.CheckerOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cjs, err := ccnats.NewJetStream(js, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := random(64 << 10)
+	pctx, publish := tm.tracer().Start(ctx, "orders publish")
+	for _, body := range [][]byte{[]byte("small"), big} {
+		if _, err := cjs.Publish(pctx, "orders", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish.End()
+	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 2)
+	cc, err := cons.Consume(ccnats.MessageHandler(c, func(m jetstream.Msg) {
+		_ = m.Ack()
+		got <- m.Data()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Stop()
+	var bodies [][]byte
+	for range 2 {
+		select {
+		case b := <-got:
+			bodies = append(bodies, b)
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		}
+	}
+	if !bytes.Equal(bodies[1], big) {
+		t.Fatal("big message not rehydrated")
+	}
+	offload := tm.one(t, "offload orders")
+	childOf(t, offload, tm.one(t, "orders publish"))
+	childOf(t, tm.one(t, "rehydrate orders"), offload)
+	if n := len(tm.ended("nats put")); n != 1 {
+		t.Errorf("%d nats put spans, want 1", n)
 	}
 	checkCounts(t, tm, "orders")
 }
