@@ -86,7 +86,7 @@ func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
 				i.ratio.Record(ctx, float64(ev.StoredSize)/float64(ev.Size), o.rec...)
 			}
 		case claimcheck.OpRehydrate:
-			i.rehydratePaylod.Add(ctx, ev.Size, o.add...)
+			i.rehydratePayload.Add(ctx, ev.Size, o.add...)
 		}
 	}
 	span, _ := ctx.Value(spanKey{}).(trace.Span)

@@ -173,15 +173,15 @@ type Instrumentation struct {
 	prop   propagation.TextMapPropagator
 	fields []string
 
-	messages        metric.Int64Counter
-	offloadPayload  metric.Int64Counter
-	offloadStored   metric.Int64Counter
-	rehydratePaylod metric.Int64Counter
-	ratio           metric.Float64Histogram
-	msgDuration     metric.Float64Histogram
-	stashDuration   metric.Float64Histogram
-	backendDuration metric.Float64Histogram
-	links           metric.Int64Counter
+	messages         metric.Int64Counter
+	offloadPayload   metric.Int64Counter
+	offloadStored    metric.Int64Counter
+	rehydratePayload metric.Int64Counter
+	ratio            metric.Float64Histogram
+	msgDuration      metric.Float64Histogram
+	stashDuration    metric.Float64Histogram
+	backendDuration  metric.Float64Histogram
+	links            metric.Int64Counter
 
 	sets     sync.Map // setKey -> *attrOpts
 	setCount atomic.Int64
@@ -267,7 +267,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 	i.messages = counter(MetricMessages, "{message}", "Messages seen by the claim-check, by operation and outcome.")
 	i.offloadPayload = counter(MetricOffloadPayload, "By", "Payload bytes offloaded to a stash.")
 	i.offloadStored = counter(MetricOffloadStored, "By", "Bytes stored for offloaded payloads, after compression.")
-	i.rehydratePaylod = counter(MetricRehydratePayload, "By", "Payload bytes rehydrated from a stash.")
+	i.rehydratePayload = counter(MetricRehydratePayload, "By", "Payload bytes rehydrated from a stash.")
 	i.ratio = histogram(MetricCompressionRatio, "1", "Stored size over payload size, per offload.", ratioBuckets)
 	i.msgDuration = histogram(MetricMessageDuration, "s", "Duration of offloads, rehydrations and deletes after ack.", durationBuckets)
 	i.stashDuration = histogram(MetricStashDuration, "s", "Duration of stash engine operations.", durationBuckets)
