@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +17,8 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
 )
-
-// clock is a settable time source for expiry tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func newEngine(t *testing.T, d driver.Driver, opts ...stash.Option) *stash.Engine {
 	t.Helper()
@@ -216,7 +203,7 @@ func offloaded(t *testing.T, c *claimcheck.Checker, body []byte) ([]byte, claimc
 
 func TestRehydrateErrors(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := stashtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := memstash.New()
 	trusted, err := links.NewFetcher(links.TrustOrigins("https://stash.example.com"))
 	if err != nil {
@@ -244,7 +231,7 @@ func TestRehydrateErrors(t *testing.T) {
 		{name: "expired", wantErr: []error{stash.ErrExpired, stash.ErrNotFound}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
 			c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.WithStashOptions(stash.TTL(time.Minute)))
 			out, h, _ := offloaded(t, c, payload(3001))
-			clk.Add(2 * time.Minute)
+			clk.Advance(2 * time.Minute)
 			return out, h
 		}},
 		{name: "tampered", wantErr: []error{stash.ErrIntegrity}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
@@ -410,8 +397,8 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 	if err == nil {
 		t.Fatal("missing stash rehydrated")
 	}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != err {
-		t.Fatalf("default policy = %v, want the error itself (nack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); d != claimcheck.Redeliver || got != err {
+		t.Fatalf("default policy = %v, %v; want Redeliver and the error itself", d, got)
 	}
 
 	var routed []claimcheck.Failure
@@ -422,15 +409,41 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 		}
 		return f.Err
 	}))
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != nil {
-		t.Fatalf("handled failure = %v, want nil (ack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); d != claimcheck.Handled || got != nil {
+		t.Fatalf("handled failure = %v, %v; want Handled and nil", d, got)
 	}
 	other := &claimcheck.Error{Op: "rehydrate", Err: claimcheck.ErrNotAllowed}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Err: other}); got != other {
-		t.Fatalf("unhandled failure = %v, want it back", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Err: other}); d != claimcheck.Redeliver || got != other {
+		t.Fatalf("unhandled failure = %v, %v; want Redeliver and it back", d, got)
 	}
 	if len(routed) != 1 || string(routed[0].Body) != string(missing) || routed[0].Headers == nil {
 		t.Fatalf("routed %+v", routed)
+	}
+
+	// DiscardAfter gives up on permanent failures, after the handler had
+	// its chance, counting deliveries where the transport does.
+	c = newChecker(t, e, claimcheck.DiscardAfter(3))
+	for _, tc := range []struct {
+		deliveries int
+		err        error
+		want       claimcheck.Decision
+	}{
+		{1, err, claimcheck.Redeliver},
+		{3, err, claimcheck.Discard},
+		{0, err, claimcheck.Redeliver}, // uncounted: never, for more than 1
+		{5, context.Canceled, claimcheck.Redeliver},
+	} {
+		if d, got := c.Decide(ctx, claimcheck.Failure{Err: tc.err, Deliveries: tc.deliveries}); d != tc.want || got != tc.err {
+			t.Errorf("DiscardAfter(3), %d deliveries, %v: %v, %v; want %v", tc.deliveries, tc.err, d, got, tc.want)
+		}
+	}
+	c = newChecker(t, e, claimcheck.DiscardAfter(1))
+	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: err}); d != claimcheck.Discard {
+		t.Errorf("DiscardAfter(1), uncounted: %v, want Discard", d)
+	}
+	c = newChecker(t, e, claimcheck.DiscardAfter(1), claimcheck.OnRehydrateFailure(func(context.Context, claimcheck.Failure) error { return nil }))
+	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: err}); d != claimcheck.Handled {
+		t.Errorf("DiscardAfter with a handler that takes it: %v, want Handled", d)
 	}
 }
 
@@ -460,8 +473,8 @@ func TestRehydrateFailureTransientIsNacked(t *testing.T) {
 	if claimcheck.IsPermanent(err) {
 		t.Fatalf("IsPermanent(%v) = true", err)
 	}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: h, Err: err}); got != err {
-		t.Fatalf("transient failure = %v, want the error itself (nack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: h, Err: err}); d != claimcheck.Redeliver || got != err {
+		t.Fatalf("transient failure = %v, %v; want Redeliver and the error itself", d, got)
 	}
 	if routed != 0 {
 		t.Fatalf("handler saw %d transient failures", routed)

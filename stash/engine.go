@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"time"
 
@@ -237,37 +238,77 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
 	}
 	sum := sha256.Sum256(payload)
-	addr.Digest = hex.EncodeToString(sum[:])
+	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (*encoded, error) {
+		stored, enc := encode(o.compression, e.compressFloor, payload)
+		release := func() {}
+		if enc == driver.EncodingZstd {
+			release = func() { putBuffer(stored) }
+		}
+		return &encoded{open: func() io.Reader { return bytes.NewReader(stored) }, size: int64(len(stored)), enc: enc, release: release}, nil
+	})
+	if st != nil && err == nil {
+		st.Data = payload
+	}
+	return st, err
+}
+
+// encoded is a payload as the backend is to hold it.
+type encoded struct {
+	open    func() io.Reader // a fresh reader of the stored bytes, for each Put
+	size    int64
+	enc     driver.Encoding
+	release func() // returns pooled buffers, removes temporary files
+}
+
+// store is the one write path of Create and CreateFrom, once the payload's
+// size and digest are known: it picks the backend, returns the stash already
+// there when the content is (extending its expiry), and otherwise encodes the
+// payload (only then: encode is called at most once) and puts it. A Put that
+// finds the key taken by a concurrent Create extends that stash instead. On
+// failure the returned stash, if any, carries the address for the error.
+func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest string, encode func() (*encoded, error)) (*Stash, error) {
+	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name, Digest: digest}
 	b, err := e.pick(size)
 	if err != nil {
 		return nil, err
 	}
 	addr.Scheme = b.scheme
-	attrs := e.attrs(&o, size, addr.Digest)
+	attrs := e.attrs(o, size, addr.Digest)
 	s, err := e.existing(ctx, b, addr, attrs)
 	if s != nil || err != nil {
-		if s != nil {
-			s.Data = payload
-		}
 		return s, err
 	}
-	stored, enc := encode(o.compression, e.compressFloor, payload)
-	attrs.Encoding, attrs.StoredSize = enc, int64(len(stored))
-	err = b.driver.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(stored), attrs.StoredSize, attrs)
-	if enc == driver.EncodingZstd {
-		putBuffer(stored)
+	st, err := encode()
+	if err != nil {
+		return &Stash{Address: addr}, err
+	}
+	defer st.release()
+	attrs.Encoding, attrs.StoredSize = st.enc, st.size
+	for attempt := 0; ; attempt++ {
+		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), st.open(), st.size, attrs)
+		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
+			break
+		}
+		// A concurrent Create wrote it first: extend its expiry to ours.
+		if s, err = e.existing(ctx, b, addr, attrs); s != nil || err != nil {
+			break
+		}
 	}
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
 	}
-	s = stashFrom(addr, attrs)
-	s.Data = payload
+	if s == nil {
+		s = stashFrom(addr, attrs)
+	}
 	return s, nil
 }
 
 // existing returns the stash already stored under addr, if it is there and
 // not expired, after extending its expiry to cover want. An expired leftover
-// is deleted so the caller can write afresh.
+// is deleted so the caller can write afresh, and so is the answer (nil, nil)
+// for a stash deleted meanwhile. Where the driver can (driver.Modifier), the
+// extension is a read-modify-write under the backend's own guarantee, so
+// concurrent Creates never lose one another's extensions.
 func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *driver.Attributes) (*Stash, error) {
 	have, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
 	switch {
@@ -277,22 +318,56 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 		return &Stash{Address: addr}, err
 	}
 	if have.Expired(e.now()) {
-		if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+		return e.dropExpired(ctx, b, addr)
+	}
+	merged, changed := extend(have, want)
+	if !changed {
+		return stashFrom(addr, have), nil
+	}
+	if m, ok := b.driver.(driver.Modifier); ok {
+		expired := false
+		got, err := m.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
+			if expired = cur.Expired(e.now()); expired {
+				return nil
+			}
+			merged, changed := extend(cur, want)
+			if !changed {
+				return nil
+			}
+			return merged
+		})
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, nil // deleted meanwhile: write it afresh
+		case err != nil:
+			return &Stash{Address: addr}, err
+		case expired:
+			return e.dropExpired(ctx, b, addr)
+		}
+		return stashFrom(addr, got), nil
+	}
+	if u, ok := b.driver.(driver.Updater); ok {
+		err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, nil // deleted meanwhile: write it afresh
+		case err != nil:
 			return &Stash{Address: addr}, err
 		}
-		return nil, nil
-	}
-	if merged, changed := extend(have, want); changed {
-		if u, ok := b.driver.(driver.Updater); ok {
-			if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged); err != nil {
-				return &Stash{Address: addr}, err
-			}
-			have = merged
-		} else {
-			e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
-		}
+		have = merged
+	} else {
+		e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
 	}
 	return stashFrom(addr, have), nil
+}
+
+// dropExpired deletes an expired stash so that it can be written afresh.
+// It returns (nil, nil) when the caller should write.
+func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address) (*Stash, error) {
+	if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+		return &Stash{Address: addr}, err
+	}
+	return nil, nil
 }
 
 // extend returns have with its expiry pushed out to cover want's.
@@ -331,7 +406,7 @@ func (e *Engine) Retrieve(ctx context.Context, address string) (_ *Stash, err er
 }
 
 func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
-	r, err := e.open(ctx, address)
+	r, err := e.open(ctx, address, true)
 	if err != nil {
 		return nil, err
 	}
@@ -341,16 +416,8 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 		s.Data = r.inline
 		return &s, nil
 	}
-	data := make([]byte, r.size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, err
-	}
-	// The digest is checked at the end of the stream.
-	var one [1]byte
-	if n, err := r.Read(one[:]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			err = errOverlong
-		}
+	data, err := readAll(r)
+	if err != nil {
 		return nil, err
 	}
 	s := *r.stash
@@ -371,6 +438,9 @@ type source struct {
 	addr  Address
 	attrs *driver.Attributes
 	b     *backend // nil for links
+	// startMax bounds Retrieve's first buffer: a backend's stored size is
+	// checked against the recorded one, a link's is what its server says.
+	startMax int64
 }
 
 // source opens the stored bytes of an address (from its backend) or of a
@@ -392,7 +462,7 @@ func (e *Engine) source(ctx context.Context, address string) (*source, error) {
 		_ = rc.Close()
 		return nil, err
 	}
-	return &source{rc: rc, addr: addr, attrs: attrs, b: b}, nil
+	return &source{rc: rc, addr: addr, attrs: attrs, b: b, startMax: math.MaxInt64}, nil
 }
 
 // resolve parses an address and finds its backend.
@@ -419,8 +489,18 @@ func (e *Engine) check(addr Address, a *driver.Attributes) error {
 	if a.Size < 0 || a.StoredSize < 0 {
 		return fmt.Errorf("%w: negative recorded size", ErrIntegrity)
 	}
-	if a.Size > e.maxSize {
-		return fmt.Errorf("%w: recorded size %d over the limit of %d", ErrTooLarge, a.Size, e.maxSize)
+	if a.Size > e.maxSize || a.StoredSize > e.maxSize {
+		return fmt.Errorf("%w: recorded size %d (stored %d) over the limit of %d", ErrTooLarge, a.Size, a.StoredSize, e.maxSize)
+	}
+	// Stored as given, the payload is as long as what the backend holds:
+	// a recorded size that says otherwise is refused before any read or
+	// allocation.
+	switch {
+	case a.Encoding != driver.EncodingIdentity || a.Size == a.StoredSize:
+	case a.Size > a.StoredSize:
+		return fmt.Errorf("%w: fewer bytes stored (%d) than the recorded size (%d)", ErrIntegrity, a.StoredSize, a.Size)
+	default:
+		return errOverlong
 	}
 	if a.Digest != "" && a.Digest != addr.Digest {
 		return fmt.Errorf("%w: stored digest %.12s… does not match the address", ErrIntegrity, a.Digest)
@@ -436,6 +516,22 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 	}
 	now := e.now().UTC()
 	if now.Sub(a.LastAccess) < a.TTI/10 {
+		return
+	}
+	if md, ok := b.driver.(driver.Modifier); ok {
+		// Under the backend's guarantee, so that a concurrent extension
+		// of the expiry is never undone by this write.
+		_, err := md.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
+			if cur.TTI <= 0 || now.Sub(cur.LastAccess) < cur.TTI/10 {
+				return nil
+			}
+			m := *cur
+			m.LastAccess = now
+			return &m
+		})
+		if err != nil {
+			e.logger.WarnContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
+		}
 		return
 	}
 	u, ok := b.driver.(driver.Updater)
@@ -464,7 +560,7 @@ func newHash(addr Address) hash.Hash {
 // detect a longer stream.
 func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error) {
 	ctx, done := e.startOp(ctx, OpOpen, address)
-	r, err := e.open(ctx, address)
+	r, err := e.open(ctx, address, false)
 	defer func() {
 		if err != nil {
 			done(nil, err)
@@ -478,8 +574,11 @@ func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error
 	return r, nil
 }
 
-// open is the one read path.
-func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
+// open is the one read path. whole says the reader is to be read to its end
+// into memory (Retrieve): then stored bytes that claim to decode to more than
+// readRatio times their length are read first and counted (see readAll), so
+// the buffer is allocated only for a size they are known to decode to.
+func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader, error) {
 	if !IsLink(address) {
 		addr, err := ParseAddress(address)
 		if err != nil {
@@ -493,11 +592,24 @@ func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	counted := false
+	if whole && beyondRatio(src.attrs, src.startMax) && src.attrs.StoredSize > 0 {
+		comp, err := readStored(src)
+		_ = src.rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		if err := decodedSize(comp, src.attrs); err != nil {
+			return nil, err
+		}
+		src.rc, counted = io.NopCloser(bytes.NewReader(comp)), true
+	}
 	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {
 		_ = src.rc.Close()
 		return nil, err
 	}
+	r.startMax, r.counted = src.startMax, counted
 	if src.b != nil {
 		e.touch(ctx, src.b, src.addr, src.attrs)
 	}

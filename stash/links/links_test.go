@@ -20,14 +20,9 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
 	"github.com/klauspost/compress/zstd"
 )
-
-// clock is a settable clock for engines under test.
-type clock struct{ off atomic.Int64 }
-
-func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 func key(id string, b byte) links.Key {
 	return links.Key{ID: id, Secret: bytes.Repeat([]byte{b}, 32)}
@@ -35,13 +30,13 @@ func key(id string, b byte) links.Key {
 
 // fetcher trusts origins, with client (the test server's, for its TLS
 // certificate) and the clock.
-func fetcher(t testing.TB, clk *clock, client *http.Client, opts ...links.FetcherOption) *links.Fetcher {
+func fetcher(t testing.TB, clk *stashtest.Clock, client *http.Client, opts ...links.FetcherOption) *links.Fetcher {
 	t.Helper()
 	if client != nil {
 		opts = append(opts, links.WithHTTPClient(client))
 	}
 	if clk != nil {
-		opts = append(opts, links.WithClock(clk.now))
+		opts = append(opts, links.WithClock(clk.Now))
 	}
 	f, err := links.NewFetcher(opts...)
 	if err != nil {
@@ -65,7 +60,7 @@ func trusting(t testing.TB, origins []string, opts ...stash.Option) *stash.Engin
 type shareServer struct {
 	srv   *httptest.Server
 	store *memstash.Store
-	clock *clock
+	clock *stashtest.Clock
 	mu    sync.Mutex
 	h     http.Handler
 	hits  atomic.Int64
@@ -73,7 +68,7 @@ type shareServer struct {
 
 func newShareServer(t *testing.T) *shareServer {
 	t.Helper()
-	s := &shareServer{store: memstash.New(), clock: &clock{}}
+	s := &shareServer{store: memstash.New(), clock: stashtest.NewClock(time.Now())}
 	s.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
 		s.mu.Lock()
@@ -94,12 +89,12 @@ func (s *shareServer) engine(t *testing.T, keys ...links.Key) *stash.Engine {
 		t.Fatal(err)
 	}
 	e, err := stash.New(stash.WithBackend(s.store), stash.WithInlineMax(-1),
-		stash.WithLinkSigner(signer), stash.WithClock(s.clock.now),
+		stash.WithLinkSigner(signer), stash.WithClock(s.clock.Now),
 		stash.WithLinkFetcher(fetcher(t, s.clock, s.srv.Client(), links.VerifyWith(signer))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := links.NewHandler(e, signer, links.WithClock(s.clock.now))
+	h := links.NewHandler(e, signer, links.WithClock(s.clock.Now))
 	s.mu.Lock()
 	s.h = h
 	s.mu.Unlock()
@@ -274,7 +269,7 @@ func TestShareExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.clock.advance(61 * time.Second)
+	s.clock.Advance(61 * time.Second)
 	if code := status(t, s.srv.Client(), link); code != http.StatusGone {
 		t.Errorf("expired link: %d, want 410", code)
 	}
@@ -300,7 +295,7 @@ func TestShareExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.clock.advance(90 * time.Minute)
+	s.clock.Advance(90 * time.Minute)
 	if code := status(t, s.srv.Client(), link2); code != http.StatusGone {
 		t.Errorf("expired stash: %d, want 410", code)
 	}
@@ -563,13 +558,13 @@ func TestShareSizeBombs(t *testing.T) {
 type presigner struct {
 	*memstash.Store
 	base  string
-	clock *clock
+	clock *stashtest.Clock
 }
 
 func (p *presigner) Scheme() string { return "s3" }
 
 func (p *presigner) SignURL(_ context.Context, r driver.LinkRequest) (string, error) {
-	now := p.clock.now()
+	now := p.clock.Now()
 	return fmt.Sprintf("%s/%s/%s?X-Amz-Date=%s&X-Amz-Expires=%d&X-Amz-Signature=abc", p.base, r.Namespace, r.Key,
 		now.UTC().Format("20060102T150405Z"), int(r.Expires.Sub(now)/time.Second)), nil
 }
@@ -591,9 +586,9 @@ func TestSharePresigned(t *testing.T) {
 		_, _ = io.Copy(w, rc)
 	}))
 	defer srv.Close()
-	clk := &clock{}
+	clk := stashtest.NewClock(time.Now())
 	p := &presigner{Store: store, base: srv.URL, clock: clk}
-	e, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
+	e, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.Now),
 		stash.WithLinkFetcher(fetcher(t, clk, srv.Client(), links.TrustOrigins(srv.URL))))
 	if err != nil {
 		t.Fatal(err)
@@ -632,7 +627,7 @@ func TestSharePresigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	both, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
+	both, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.Now),
 		stash.WithLinkSigner(hsigner))
 	if err != nil {
 		t.Fatal(err)
@@ -645,7 +640,7 @@ func TestSharePresigned(t *testing.T) {
 	}
 
 	// Expired presigned links are refused before any request.
-	clk.advance(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	before := hits.Load()
 	if _, err := e.Retrieve(ctx, link); !errors.Is(err, stash.ErrExpired) {
 		t.Errorf("expired presigned link: %v, want ErrExpired", err)

@@ -36,34 +36,13 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newHarness) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, newHarness) })
 	t.Run("Corruption", func(t *testing.T) { testCorruption(t, newHarness) })
+	t.Run("MonotonicExtend", func(t *testing.T) { testMonotonicExtend(t, newHarness) })
+	t.Run("CreateVsDelete", func(t *testing.T) { testCreateVsDelete(t, newHarness) })
 }
 
 // epoch is where the fixture's clock starts; its nanoseconds check that
 // drivers keep times exactly.
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
-
-// Clock is a settable clock for stash.WithClock.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock that reads t until moved.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now reads the clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type fixture struct {
 	ctx   context.Context

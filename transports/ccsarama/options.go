@@ -55,10 +55,6 @@ type producerOption func(*options)
 
 func (f producerOption) applyProducer(o *options) { f(o) }
 
-type consumerOption func(*options)
-
-func (f consumerOption) applyConsumer(o *options) { f(o) }
-
 type interceptorOption func(*options)
 
 func (f interceptorOption) applyInterceptor(o *options) { f(o) }
@@ -68,7 +64,6 @@ type options struct {
 	lanes          int
 	logger         *slog.Logger
 	onProduceError func(msg *sarama.ProducerMessage, err error)
-	onConsumeError func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error
 }
 
 func defaults() *options { return &options{timeout: DefaultTimeout, lanes: DefaultLanes} }
@@ -135,25 +130,6 @@ func WithLogger(l *slog.Logger) Option { return anyOption(func(o *options) { o.l
 // these errors to the caller instead.
 func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) InterceptorOption {
 	return interceptorOption(func(o *options) { o.onProduceError = f })
-}
-
-// OnConsumeError sets what happens to a claim-checked message whose stash
-// cannot be read (err unwraps to stash.ErrNotFound, stash.ErrIntegrity,
-// claimcheck.ErrNotAllowed, ...).
-//
-// In a ConsumerGroupHandler wrapper, the message is never delivered to your
-// handler, and the return value decides: a non-nil error stops the claim
-// (ConsumeClaim returns it, the session ends, nothing past the message is
-// delivered or marked); nil skips the message, and it becomes yours to
-// record (dead-letter it, mark it). Without this option the checker's
-// failure policy decides (claimcheck.OnRehydrateFailure), which by default
-// returns err.
-//
-// In a ConsumerInterceptor, the return value is ignored: the message is
-// delivered still claim-checked (see ConsumerInterceptor). The default logs
-// the failure at Error.
-func OnConsumeError(f func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error) ConsumerOption {
-	return consumerOption(func(o *options) { o.onConsumeError = f })
 }
 
 func checkConfig(cfg *sarama.Config) error {
