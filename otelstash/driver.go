@@ -23,6 +23,7 @@ const (
 	CallStat   = "stat"
 	CallDelete = "delete"
 	CallUpdate = "update" // driver.Updater
+	CallModify = "modify" // driver.Modifier
 	CallList   = "list"   // driver.Lister
 	CallSign   = "sign"   // driver.Signer
 )
@@ -30,126 +31,15 @@ const (
 // WrapDriver implements stash.DriverHook: it returns d instrumented, with
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
-// (driver.Updater, driver.Lister, driver.Signer, driver.Verifier) that
-// d has. A Put that is
+// (driver.Updater, driver.Modifier, driver.Lister, driver.Signer,
+// driver.Verifier) that d has. A Put that is
 // part of a trace (its context carries a span: the engine's create, the
 // producer's offload) records the trace id in the stash's metadata
 // (MetadataTraceID); the payload, its digest and its address are
 // unchanged.
 // Get's span ends when Get returns, before the bytes are read.
 func (i *Instrumentation) WrapDriver(scheme string, d driver.Driver) driver.Driver {
-	w := &wrapped{d: d, i: i, scheme: scheme}
-	u, isU := d.(driver.Updater)
-	l, isL := d.(driver.Lister)
-	s, isS := d.(driver.Signer)
-	v, isV := d.(driver.Verifier)
-	type (
-		U = updater
-		L = lister
-		S = signer
-		V = verifier
-	)
-	mask := 0
-	for k, has := range []bool{isU, isL, isS, isV} {
-		if has {
-			mask |= 1 << k
-		}
-	}
-	switch mask {
-	case 15:
-		return struct {
-			*wrapped
-			U
-			L
-			S
-			V
-		}{w, U{w, u}, L{w, l}, S{w, s}, V{w, v}}
-	case 14:
-		return struct {
-			*wrapped
-			L
-			S
-			V
-		}{w, L{w, l}, S{w, s}, V{w, v}}
-	case 13:
-		return struct {
-			*wrapped
-			U
-			S
-			V
-		}{w, U{w, u}, S{w, s}, V{w, v}}
-	case 12:
-		return struct {
-			*wrapped
-			S
-			V
-		}{w, S{w, s}, V{w, v}}
-	case 11:
-		return struct {
-			*wrapped
-			U
-			L
-			V
-		}{w, U{w, u}, L{w, l}, V{w, v}}
-	case 10:
-		return struct {
-			*wrapped
-			L
-			V
-		}{w, L{w, l}, V{w, v}}
-	case 9:
-		return struct {
-			*wrapped
-			U
-			V
-		}{w, U{w, u}, V{w, v}}
-	case 8:
-		return struct {
-			*wrapped
-			V
-		}{w, V{w, v}}
-	case 7:
-		return struct {
-			*wrapped
-			U
-			L
-			S
-		}{w, U{w, u}, L{w, l}, S{w, s}}
-	case 6:
-		return struct {
-			*wrapped
-			L
-			S
-		}{w, L{w, l}, S{w, s}}
-	case 5:
-		return struct {
-			*wrapped
-			U
-			S
-		}{w, U{w, u}, S{w, s}}
-	case 4:
-		return struct {
-			*wrapped
-			S
-		}{w, S{w, s}}
-	case 3:
-		return struct {
-			*wrapped
-			U
-			L
-		}{w, U{w, u}, L{w, l}}
-	case 2:
-		return struct {
-			*wrapped
-			L
-		}{w, L{w, l}}
-	case 1:
-		return struct {
-			*wrapped
-			U
-		}{w, U{w, u}}
-	}
-	return w
+	return withCapabilities(&wrapped{d: d, i: i, scheme: scheme}, d)
 }
 
 // wrapped instruments the Driver methods.
@@ -277,6 +167,18 @@ func (s signer) SignURL(ctx context.Context, r driver.LinkRequest) (string, erro
 	u, err := s.s.SignURL(ctx, r)
 	s.w.end(ctx, span, start, CallSign, nil, err)
 	return u, err
+}
+
+type modifier struct {
+	w *wrapped
+	m driver.Modifier
+}
+
+func (m modifier) ModifyAttributes(ctx context.Context, ns, key string, fn func(have *driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	ctx, span, start := m.w.start(ctx, CallModify, ns, key)
+	a, err := m.m.ModifyAttributes(ctx, ns, key, fn)
+	m.w.end(ctx, span, start, CallModify, a, err)
+	return a, err
 }
 
 // verifier forwards driver.Verifier: checking a link is local and quick,

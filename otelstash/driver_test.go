@@ -53,12 +53,16 @@ func (h *wrappedHarness) Close() {}
 type (
 	base struct{ driver.Driver }
 	upd  struct{}
+	mod  struct{}
 	lst  struct{}
 	sgn  struct{}
 	vrf  struct{}
 )
 
 func (upd) UpdateAttributes(context.Context, string, string, *driver.Attributes) error { return nil }
+func (mod) ModifyAttributes(context.Context, string, string, func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	return nil, nil
+}
 func (lst) List(context.Context, func(string, string, *driver.Attributes) error) error { return nil }
 func (sgn) SignURL(context.Context, driver.LinkRequest) (string, error) {
 	return "https://signed", nil
@@ -70,6 +74,15 @@ type (
 		base
 		upd
 	}
+	dM struct {
+		base
+		mod
+	}
+	dUM struct {
+		base
+		upd
+		mod
+	}
 	dL struct {
 		base
 		lst
@@ -79,6 +92,17 @@ type (
 		upd
 		lst
 	}
+	dML struct {
+		base
+		mod
+		lst
+	}
+	dUML struct {
+		base
+		upd
+		mod
+		lst
+	}
 	dS struct {
 		base
 		sgn
@@ -86,6 +110,17 @@ type (
 	dUS struct {
 		base
 		upd
+		sgn
+	}
+	dMS struct {
+		base
+		mod
+		sgn
+	}
+	dUMS struct {
+		base
+		upd
+		mod
 		sgn
 	}
 	dLS struct {
@@ -99,6 +134,19 @@ type (
 		lst
 		sgn
 	}
+	dMLS struct {
+		base
+		mod
+		lst
+		sgn
+	}
+	dUMLS struct {
+		base
+		upd
+		mod
+		lst
+		sgn
+	}
 	dV struct {
 		base
 		vrf
@@ -106,6 +154,17 @@ type (
 	dUV struct {
 		base
 		upd
+		vrf
+	}
+	dMV struct {
+		base
+		mod
+		vrf
+	}
+	dUMV struct {
+		base
+		upd
+		mod
 		vrf
 	}
 	dLV struct {
@@ -119,6 +178,19 @@ type (
 		lst
 		vrf
 	}
+	dMLV struct {
+		base
+		mod
+		lst
+		vrf
+	}
+	dUMLV struct {
+		base
+		upd
+		mod
+		lst
+		vrf
+	}
 	dSV struct {
 		base
 		sgn
@@ -127,6 +199,19 @@ type (
 	dUSV struct {
 		base
 		upd
+		sgn
+		vrf
+	}
+	dMSV struct {
+		base
+		mod
+		sgn
+		vrf
+	}
+	dUMSV struct {
+		base
+		upd
+		mod
 		sgn
 		vrf
 	}
@@ -143,12 +228,30 @@ type (
 		sgn
 		vrf
 	}
+	dMLSV struct {
+		base
+		mod
+		lst
+		sgn
+		vrf
+	}
+	dUMLSV struct {
+		base
+		upd
+		mod
+		lst
+		sgn
+		vrf
+	}
 )
 
 func caps(d driver.Driver) string {
 	s := ""
 	if _, ok := d.(driver.Updater); ok {
 		s += "U"
+	}
+	if _, ok := d.(driver.Modifier); ok {
+		s += "M"
 	}
 	if _, ok := d.(driver.Lister); ok {
 		s += "L"
@@ -166,7 +269,7 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 	tm := newTelemetry(t)
 	m := memstash.New()
 	b := base{m}
-	drivers := []driver.Driver{b, m, dU{base: b}, dL{base: b}, dUL{base: b}, dS{base: b}, dUS{base: b}, dLS{base: b}, dULS{base: b}, dV{base: b}, dUV{base: b}, dLV{base: b}, dULV{base: b}, dSV{base: b}, dUSV{base: b}, dLSV{base: b}, dULSV{base: b}}
+	drivers := []driver.Driver{b, m, dU{base: b}, dM{base: b}, dUM{base: b}, dL{base: b}, dUL{base: b}, dML{base: b}, dUML{base: b}, dS{base: b}, dUS{base: b}, dMS{base: b}, dUMS{base: b}, dLS{base: b}, dULS{base: b}, dMLS{base: b}, dUMLS{base: b}, dV{base: b}, dUV{base: b}, dMV{base: b}, dUMV{base: b}, dLV{base: b}, dULV{base: b}, dMLV{base: b}, dUMLV{base: b}, dSV{base: b}, dUSV{base: b}, dMSV{base: b}, dUMSV{base: b}, dLSV{base: b}, dULSV{base: b}, dMLSV{base: b}, dUMLSV{base: b}}
 	for _, d := range drivers {
 		w := tm.inst.WrapDriver(memstash.Scheme, d)
 		if caps(w) != caps(d) {
@@ -184,7 +287,7 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 			}
 		}
 	}
-	if n := len(tm.ended("mem sign")); n != 8 {
-		t.Errorf("%d sign spans, want 8", n)
+	if n := len(tm.ended("mem sign")); n != 16 {
+		t.Errorf("%d sign spans, want 16", n)
 	}
 }
