@@ -5,7 +5,8 @@
 // /metrics.
 //
 //	exp, err := otelprom.New()
-//	inst, err := otelstash.New(otelstash.WithMeterProvider(exp.MeterProvider()))
+//	inst, err := exp.Instrumentation()   // otelstash.New with exp's MeterProvider
+//	engine, err := stash.New(..., inst.EngineOption())
 //	mux.Handle("/metrics", exp)
 //
 // Unlike package otelstash, which uses the OpenTelemetry API only, this
@@ -22,6 +23,8 @@ import (
 	otelprometheus "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/claimstash/claimstash/otelstash"
 )
 
 // Exporter is a MeterProvider and the handler that serves what it collects.
@@ -50,6 +53,12 @@ func (e *Exporter) MeterProvider() metric.MeterProvider { return e.provider }
 // ServeHTTP serves the metrics in the Prometheus text format: mount the
 // Exporter at /metrics.
 func (e *Exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
+
+// Instrumentation is otelstash.New with the exporter's MeterProvider (and
+// opts, which may set the tracer provider or the propagator).
+func (e *Exporter) Instrumentation(opts ...otelstash.Option) (*otelstash.Instrumentation, error) {
+	return otelstash.New(append([]otelstash.Option{otelstash.WithMeterProvider(e.provider)}, opts...)...)
+}
 
 // Shutdown stops the provider.
 func (e *Exporter) Shutdown(ctx context.Context) error { return e.provider.Shutdown(ctx) }

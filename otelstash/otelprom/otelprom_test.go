@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/claimstash/claimstash/claimcheck"
-	"github.com/claimstash/claimstash/otelstash"
 	"github.com/claimstash/claimstash/otelstash/otelprom"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/memstash"
@@ -20,7 +19,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exp.Shutdown(context.Background())
-	inst, err := otelstash.New(otelstash.WithMeterProvider(exp.MeterProvider()))
+	inst, err := exp.Instrumentation()
 	if err != nil {
 		t.Fatal(err)
 	}
