@@ -21,7 +21,7 @@ func telemetry() (*otelprom.Exporter, *otelstash.Instrumentation, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	inst, err := otelstash.New(otelstash.WithMeterProvider(exp.MeterProvider()))
+	inst, err := exp.Instrumentation()
 	if err != nil {
 		return nil, nil, err
 	}
