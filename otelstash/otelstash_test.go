@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -453,5 +454,30 @@ func TestNoopProviders(t *testing.T) {
 	}
 	if got, _, err := c.Rehydrate(context.Background(), "t", body, h); err != nil || string(got) != "payload" {
 		t.Fatalf("rehydrate: %q, %v", got, err)
+	}
+}
+
+func TestReason(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{fmt.Errorf("x: %w", stash.ErrExpired), otelstash.ReasonExpired},
+		{fmt.Errorf("x: %w", stash.ErrNotFound), otelstash.ReasonNotFound},
+		{fmt.Errorf("x: %w", stash.ErrIntegrity), otelstash.ReasonIntegrity},
+		{fmt.Errorf("x: %w", claimcheck.ErrNotAllowed), otelstash.ReasonNotAllowed},
+		{fmt.Errorf("x: %w", stash.ErrForbidden), otelstash.ReasonNotAllowed},
+		{fmt.Errorf("x: %w", stash.ErrTooLarge), otelstash.ReasonTooLarge},
+		{fmt.Errorf("x: %w", stash.ErrInvalidAddress), otelstash.ReasonInvalid},
+		{fmt.Errorf("x: %w", claimcheck.ErrMalformed), otelstash.ReasonInvalid},
+		{fmt.Errorf("x: %w", claimcheck.ErrUnsupportedVersion), otelstash.ReasonInvalid},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), otelstash.ReasonTimeout},
+		{fmt.Errorf("x: %w", context.Canceled), otelstash.ReasonCanceled},
+		{errors.New("connection refused"), otelstash.ReasonBackend},
+	} {
+		if got := otelstash.Reason(c.err); got != c.want {
+			t.Errorf("Reason(%v) = %q, want %q", c.err, got, c.want)
+		}
 	}
 }
