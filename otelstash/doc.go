@@ -11,6 +11,10 @@
 //	engine, err := stash.New(stash.WithBackend(store), inst.EngineOption())
 //	checker, err := claimcheck.New(engine, inst.CheckerOption())
 //
+//	// or, with package claimstash's one-call setup:
+//	checker, err := claimstash.Open(ctx, backendURL,
+//		claimstash.WithEngineOptions(inst.EngineOption()), claimstash.WithCheckerOptions(inst.CheckerOption()))
+//
 // One Instrumentation is three hooks:
 //
 //   - a claimcheck.Observer (and claimcheck.Starter): an "offload <topic>"
