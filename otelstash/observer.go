@@ -22,11 +22,23 @@ type spanKey struct{}
 // it in the context, as Watermill's tracing middleware does), else the
 // trace context in the message headers (where otelsarama, for one, puts its
 // spans: sarama messages carry no context), else none: the span stands
-// alone.
+// alone. A rehydrate span whose parent is a span in ctx is linked to the
+// trace context the headers carry, when they carry another one (a
+// consumer's process span that did not continue the producer's trace).
 func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) context.Context {
 	parent := ctx
-	if !trace.SpanContextFromContext(ctx).IsValid() && ev.Headers != nil {
-		parent = i.prop.Extract(ctx, Carrier{ev.Headers})
+	var opts []trace.SpanStartOption
+	local := trace.SpanContextFromContext(ctx)
+	if ev.Headers != nil && (!local.IsValid() || ev.Op == claimcheck.OpRehydrate) {
+		remote := i.prop.Extract(ctx, Carrier{ev.Headers})
+		switch rsc := trace.SpanContextFromContext(remote); {
+		case !local.IsValid():
+			parent = remote
+		case rsc.IsValid() && rsc.SpanID() != local.SpanID():
+			// The consumer's own span is the parent; the producer's
+			// context that the message carried is linked.
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: rsc}))
+		}
 	}
 	attrs := []attribute.KeyValue{semconv.MessagingOperationName(ev.Op)}
 	if ev.Topic != "" {
@@ -42,7 +54,8 @@ func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) contex
 	if ev.Topic != "" {
 		name += " " + ev.Topic
 	}
-	ctx, span := i.tracer.Start(parent, name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	opts = append(opts, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	ctx, span := i.tracer.Start(parent, name, opts...)
 	return context.WithValue(ctx, spanKey{}, span)
 }
 

@@ -126,7 +126,13 @@ func TestWatermill(t *testing.T) {
 	}
 	process.End()
 	// Outside a router the context names no topic: the span is "rehydrate".
-	childOf(t, tm.one(t, "rehydrate"), tm.one(t, "orders process"))
+	// Its parent is the process span; the producer's context is a link.
+	rehydrate := tm.one(t, "rehydrate")
+	childOf(t, rehydrate, tm.one(t, "orders process"))
+	offloads := tm.ended("offload orders")
+	if links := rehydrate.Links(); len(links) != 1 || links[0].SpanContext.SpanID() != offloads[len(offloads)-1].SpanContext().SpanID() {
+		t.Errorf("rehydrate links %v, want the producer's offload span", links)
+	}
 }
 
 // TestSarama: otelsarama wraps the claim-checking producer and handler, so
