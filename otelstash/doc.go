@@ -45,7 +45,9 @@
 // instrumentation then writes its own); no claimstash-specific header is
 // used. A rehydrate span follows the same rule on the consumer side, so
 // without any transport instrumentation (core NATS) the consumer's span is
-// a child of the producer's offload span across the broker. The stash
+// a child of the producer's offload span across the broker; under a
+// consumer span of the transport's that did not continue the producer's
+// trace, it links the producer's context instead. The stash
 // records the trace id of the operation that wrote it in its metadata
 // (MetadataTraceID), so an operator holding an address can find its
 // producer.
