@@ -51,7 +51,11 @@ func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (conte
 				attrs = append(attrs, KeyScheme.String(scheme))
 			}
 			if s != nil {
-				attrs = append(attrs, KeyAddress.String(s.Address.String()), KeyNamespace.String(s.Address.Namespace),
+				if op == stash.OpCreate || isLink(target) {
+					// The target was a name or a link, not the address.
+					attrs = append(attrs, KeyAddress.String(s.Address.String()))
+				}
+				attrs = append(attrs, KeyNamespace.String(s.Address.Namespace),
 					KeySize.Int64(s.Size), KeyStoredSize.Int64(s.StoredSize), KeyEncoding.String(encoding(s.Encoding)))
 			} else if ns := namespaceOf(target); ns != "" {
 				attrs = append(attrs, KeyNamespace.String(ns))
