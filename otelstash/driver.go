@@ -18,21 +18,22 @@ import (
 // Backend calls (KeyBackendCall values): the driver.Driver methods and
 // its optional capabilities.
 const (
-	CallPut    = "put"
-	CallGet    = "get"
-	CallStat   = "stat"
-	CallDelete = "delete"
-	CallUpdate = "update" // driver.Updater
-	CallModify = "modify" // driver.Modifier
-	CallList   = "list"   // driver.Lister
-	CallSign   = "sign"   // driver.Signer
+	CallPut      = "put"
+	CallGet      = "get"
+	CallStat     = "stat"
+	CallDelete   = "delete"
+	CallUpdate   = "update"    // driver.Updater
+	CallModify   = "modify"    // driver.Modifier
+	CallDeleteIf = "delete_if" // driver.ConditionalDeleter
+	CallList     = "list"      // driver.Lister
+	CallSign     = "sign"      // driver.Signer
 )
 
 // WrapDriver implements stash.DriverHook: it returns d instrumented, with
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
-// (driver.Updater, driver.Modifier, driver.Lister, driver.Signer,
-// driver.Verifier) that d has. A Put that is
+// (driver.Updater, driver.Modifier, driver.ConditionalDeleter,
+// driver.Lister, driver.Signer, driver.Verifier) that d has. A Put that is
 // part of a trace (its context carries a span: the engine's create, the
 // producer's offload) records the trace id in the stash's metadata
 // (MetadataTraceID); the payload, its digest and its address are
@@ -167,6 +168,19 @@ func (s signer) SignURL(ctx context.Context, r driver.LinkRequest) (string, erro
 	u, err := s.s.SignURL(ctx, r)
 	s.w.end(ctx, span, start, CallSign, nil, err)
 	return u, err
+}
+
+type deleter struct {
+	w  *wrapped
+	cd driver.ConditionalDeleter
+}
+
+func (d deleter) DeleteIf(ctx context.Context, ns, key string, cond func(have *driver.Attributes) bool) (bool, error) {
+	ctx, span, start := d.w.start(ctx, CallDeleteIf, ns, key)
+	deleted, err := d.cd.DeleteIf(ctx, ns, key, cond)
+	span.SetAttributes(attribute.Bool("claimstash.backend.deleted", deleted))
+	d.w.end(ctx, span, start, CallDeleteIf, nil, err)
+	return deleted, err
 }
 
 type modifier struct {

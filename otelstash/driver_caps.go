@@ -3,8 +3,9 @@ package otelstash
 // This file lists every combination of the optional driver capabilities, so
 // that a wrapped driver has exactly the capabilities of the driver it wraps
 // (the engine finds them by type assertion). A capability added to package
-// driver is added here, to the list below and to the conformance test of
-// this package, which fails until it is.
+// driver is added here, to the list below and to the capability test of
+// this package; the backend conformance suite, which this package runs
+// through the wrapper, fails until it is.
 
 import "github.com/claimstash/claimstash/stash/driver"
 
@@ -12,24 +13,62 @@ import "github.com/claimstash/claimstash/stash/driver"
 func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 	u, hasU := d.(driver.Updater)
 	m, hasM := d.(driver.Modifier)
+	cd, hasD := d.(driver.ConditionalDeleter)
 	l, hasL := d.(driver.Lister)
 	s, hasS := d.(driver.Signer)
 	v, hasV := d.(driver.Verifier)
 	type (
 		U = updater
 		M = modifier
+		D = deleter
 		L = lister
 		S = signer
 		V = verifier
 	)
 	mask := 0
-	for k, has := range []bool{hasU, hasM, hasL, hasS, hasV} {
+	for k, has := range []bool{hasU, hasM, hasD, hasL, hasS, hasV} {
 		if has {
 			mask |= 1 << k
 		}
 	}
 	switch mask {
-	case 31:
+	case 63:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			S
+			V
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}}
+	case 62:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			S
+			V
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}}
+	case 61:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			S
+			V
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}}
+	case 60:
+		return struct {
+			*wrapped
+			D
+			L
+			S
+			V
+		}{w, D{w, cd}, L{w, l}, S{w, s}, V{w, v}}
+	case 59:
 		return struct {
 			*wrapped
 			U
@@ -38,7 +77,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, V{w, v}}
-	case 30:
+	case 58:
 		return struct {
 			*wrapped
 			M
@@ -46,7 +85,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 		}{w, M{w, m}, L{w, l}, S{w, s}, V{w, v}}
-	case 29:
+	case 57:
 		return struct {
 			*wrapped
 			U
@@ -54,14 +93,46 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 		}{w, U{w, u}, L{w, l}, S{w, s}, V{w, v}}
-	case 28:
+	case 56:
 		return struct {
 			*wrapped
 			L
 			S
 			V
 		}{w, L{w, l}, S{w, s}, V{w, v}}
-	case 27:
+	case 55:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			S
+			V
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, V{w, v}}
+	case 54:
+		return struct {
+			*wrapped
+			M
+			D
+			S
+			V
+		}{w, M{w, m}, D{w, cd}, S{w, s}, V{w, v}}
+	case 53:
+		return struct {
+			*wrapped
+			U
+			D
+			S
+			V
+		}{w, U{w, u}, D{w, cd}, S{w, s}, V{w, v}}
+	case 52:
+		return struct {
+			*wrapped
+			D
+			S
+			V
+		}{w, D{w, cd}, S{w, s}, V{w, v}}
+	case 51:
 		return struct {
 			*wrapped
 			U
@@ -69,27 +140,59 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 		}{w, U{w, u}, M{w, m}, S{w, s}, V{w, v}}
-	case 26:
+	case 50:
 		return struct {
 			*wrapped
 			M
 			S
 			V
 		}{w, M{w, m}, S{w, s}, V{w, v}}
-	case 25:
+	case 49:
 		return struct {
 			*wrapped
 			U
 			S
 			V
 		}{w, U{w, u}, S{w, s}, V{w, v}}
-	case 24:
+	case 48:
 		return struct {
 			*wrapped
 			S
 			V
 		}{w, S{w, s}, V{w, v}}
-	case 23:
+	case 47:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			V
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, V{w, v}}
+	case 46:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			V
+		}{w, M{w, m}, D{w, cd}, L{w, l}, V{w, v}}
+	case 45:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			V
+		}{w, U{w, u}, D{w, cd}, L{w, l}, V{w, v}}
+	case 44:
+		return struct {
+			*wrapped
+			D
+			L
+			V
+		}{w, D{w, cd}, L{w, l}, V{w, v}}
+	case 43:
 		return struct {
 			*wrapped
 			U
@@ -97,51 +200,111 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 		}{w, U{w, u}, M{w, m}, L{w, l}, V{w, v}}
-	case 22:
+	case 42:
 		return struct {
 			*wrapped
 			M
 			L
 			V
 		}{w, M{w, m}, L{w, l}, V{w, v}}
-	case 21:
+	case 41:
 		return struct {
 			*wrapped
 			U
 			L
 			V
 		}{w, U{w, u}, L{w, l}, V{w, v}}
-	case 20:
+	case 40:
 		return struct {
 			*wrapped
 			L
 			V
 		}{w, L{w, l}, V{w, v}}
-	case 19:
+	case 39:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			V
+		}{w, U{w, u}, M{w, m}, D{w, cd}, V{w, v}}
+	case 38:
+		return struct {
+			*wrapped
+			M
+			D
+			V
+		}{w, M{w, m}, D{w, cd}, V{w, v}}
+	case 37:
+		return struct {
+			*wrapped
+			U
+			D
+			V
+		}{w, U{w, u}, D{w, cd}, V{w, v}}
+	case 36:
+		return struct {
+			*wrapped
+			D
+			V
+		}{w, D{w, cd}, V{w, v}}
+	case 35:
 		return struct {
 			*wrapped
 			U
 			M
 			V
 		}{w, U{w, u}, M{w, m}, V{w, v}}
-	case 18:
+	case 34:
 		return struct {
 			*wrapped
 			M
 			V
 		}{w, M{w, m}, V{w, v}}
-	case 17:
+	case 33:
 		return struct {
 			*wrapped
 			U
 			V
 		}{w, U{w, u}, V{w, v}}
-	case 16:
+	case 32:
 		return struct {
 			*wrapped
 			V
 		}{w, V{w, v}}
-	case 15:
+	case 31:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			S
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}}
+	case 30:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			S
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}}
+	case 29:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			S
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}}
+	case 28:
+		return struct {
+			*wrapped
+			D
+			L
+			S
+		}{w, D{w, cd}, L{w, l}, S{w, s}}
+	case 27:
 		return struct {
 			*wrapped
 			U
@@ -149,74 +312,154 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}}
-	case 14:
+	case 26:
 		return struct {
 			*wrapped
 			M
 			L
 			S
 		}{w, M{w, m}, L{w, l}, S{w, s}}
-	case 13:
+	case 25:
 		return struct {
 			*wrapped
 			U
 			L
 			S
 		}{w, U{w, u}, L{w, l}, S{w, s}}
-	case 12:
+	case 24:
 		return struct {
 			*wrapped
 			L
 			S
 		}{w, L{w, l}, S{w, s}}
-	case 11:
+	case 23:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			S
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}}
+	case 22:
+		return struct {
+			*wrapped
+			M
+			D
+			S
+		}{w, M{w, m}, D{w, cd}, S{w, s}}
+	case 21:
+		return struct {
+			*wrapped
+			U
+			D
+			S
+		}{w, U{w, u}, D{w, cd}, S{w, s}}
+	case 20:
+		return struct {
+			*wrapped
+			D
+			S
+		}{w, D{w, cd}, S{w, s}}
+	case 19:
 		return struct {
 			*wrapped
 			U
 			M
 			S
 		}{w, U{w, u}, M{w, m}, S{w, s}}
-	case 10:
+	case 18:
 		return struct {
 			*wrapped
 			M
 			S
 		}{w, M{w, m}, S{w, s}}
-	case 9:
+	case 17:
 		return struct {
 			*wrapped
 			U
 			S
 		}{w, U{w, u}, S{w, s}}
-	case 8:
+	case 16:
 		return struct {
 			*wrapped
 			S
 		}{w, S{w, s}}
-	case 7:
+	case 15:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}}
+	case 14:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+		}{w, M{w, m}, D{w, cd}, L{w, l}}
+	case 13:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+		}{w, U{w, u}, D{w, cd}, L{w, l}}
+	case 12:
+		return struct {
+			*wrapped
+			D
+			L
+		}{w, D{w, cd}, L{w, l}}
+	case 11:
 		return struct {
 			*wrapped
 			U
 			M
 			L
 		}{w, U{w, u}, M{w, m}, L{w, l}}
-	case 6:
+	case 10:
 		return struct {
 			*wrapped
 			M
 			L
 		}{w, M{w, m}, L{w, l}}
-	case 5:
+	case 9:
 		return struct {
 			*wrapped
 			U
 			L
 		}{w, U{w, u}, L{w, l}}
-	case 4:
+	case 8:
 		return struct {
 			*wrapped
 			L
 		}{w, L{w, l}}
+	case 7:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+		}{w, U{w, u}, M{w, m}, D{w, cd}}
+	case 6:
+		return struct {
+			*wrapped
+			M
+			D
+		}{w, M{w, m}, D{w, cd}}
+	case 5:
+		return struct {
+			*wrapped
+			U
+			D
+		}{w, U{w, u}, D{w, cd}}
+	case 4:
+		return struct {
+			*wrapped
+			D
+		}{w, D{w, cd}}
 	case 3:
 		return struct {
 			*wrapped

@@ -54,6 +54,7 @@ type (
 	base struct{ driver.Driver }
 	upd  struct{}
 	mod  struct{}
+	cdel struct{}
 	lst  struct{}
 	sgn  struct{}
 	vrf  struct{}
@@ -62,6 +63,9 @@ type (
 func (upd) UpdateAttributes(context.Context, string, string, *driver.Attributes) error { return nil }
 func (mod) ModifyAttributes(context.Context, string, string, func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
 	return nil, nil
+}
+func (cdel) DeleteIf(context.Context, string, string, func(*driver.Attributes) bool) (bool, error) {
+	return false, nil
 }
 func (lst) List(context.Context, func(string, string, *driver.Attributes) error) error { return nil }
 func (sgn) SignURL(context.Context, driver.LinkRequest) (string, error) {
@@ -83,6 +87,26 @@ type (
 		upd
 		mod
 	}
+	dD struct {
+		base
+		cdel
+	}
+	dUD struct {
+		base
+		upd
+		cdel
+	}
+	dMD struct {
+		base
+		mod
+		cdel
+	}
+	dUMD struct {
+		base
+		upd
+		mod
+		cdel
+	}
 	dL struct {
 		base
 		lst
@@ -103,6 +127,30 @@ type (
 		mod
 		lst
 	}
+	dDL struct {
+		base
+		cdel
+		lst
+	}
+	dUDL struct {
+		base
+		upd
+		cdel
+		lst
+	}
+	dMDL struct {
+		base
+		mod
+		cdel
+		lst
+	}
+	dUMDL struct {
+		base
+		upd
+		mod
+		cdel
+		lst
+	}
 	dS struct {
 		base
 		sgn
@@ -121,6 +169,30 @@ type (
 		base
 		upd
 		mod
+		sgn
+	}
+	dDS struct {
+		base
+		cdel
+		sgn
+	}
+	dUDS struct {
+		base
+		upd
+		cdel
+		sgn
+	}
+	dMDS struct {
+		base
+		mod
+		cdel
+		sgn
+	}
+	dUMDS struct {
+		base
+		upd
+		mod
+		cdel
 		sgn
 	}
 	dLS struct {
@@ -147,6 +219,34 @@ type (
 		lst
 		sgn
 	}
+	dDLS struct {
+		base
+		cdel
+		lst
+		sgn
+	}
+	dUDLS struct {
+		base
+		upd
+		cdel
+		lst
+		sgn
+	}
+	dMDLS struct {
+		base
+		mod
+		cdel
+		lst
+		sgn
+	}
+	dUMDLS struct {
+		base
+		upd
+		mod
+		cdel
+		lst
+		sgn
+	}
 	dV struct {
 		base
 		vrf
@@ -165,6 +265,30 @@ type (
 		base
 		upd
 		mod
+		vrf
+	}
+	dDV struct {
+		base
+		cdel
+		vrf
+	}
+	dUDV struct {
+		base
+		upd
+		cdel
+		vrf
+	}
+	dMDV struct {
+		base
+		mod
+		cdel
+		vrf
+	}
+	dUMDV struct {
+		base
+		upd
+		mod
+		cdel
 		vrf
 	}
 	dLV struct {
@@ -191,6 +315,34 @@ type (
 		lst
 		vrf
 	}
+	dDLV struct {
+		base
+		cdel
+		lst
+		vrf
+	}
+	dUDLV struct {
+		base
+		upd
+		cdel
+		lst
+		vrf
+	}
+	dMDLV struct {
+		base
+		mod
+		cdel
+		lst
+		vrf
+	}
+	dUMDLV struct {
+		base
+		upd
+		mod
+		cdel
+		lst
+		vrf
+	}
 	dSV struct {
 		base
 		sgn
@@ -212,6 +364,34 @@ type (
 		base
 		upd
 		mod
+		sgn
+		vrf
+	}
+	dDSV struct {
+		base
+		cdel
+		sgn
+		vrf
+	}
+	dUDSV struct {
+		base
+		upd
+		cdel
+		sgn
+		vrf
+	}
+	dMDSV struct {
+		base
+		mod
+		cdel
+		sgn
+		vrf
+	}
+	dUMDSV struct {
+		base
+		upd
+		mod
+		cdel
 		sgn
 		vrf
 	}
@@ -243,6 +423,38 @@ type (
 		sgn
 		vrf
 	}
+	dDLSV struct {
+		base
+		cdel
+		lst
+		sgn
+		vrf
+	}
+	dUDLSV struct {
+		base
+		upd
+		cdel
+		lst
+		sgn
+		vrf
+	}
+	dMDLSV struct {
+		base
+		mod
+		cdel
+		lst
+		sgn
+		vrf
+	}
+	dUMDLSV struct {
+		base
+		upd
+		mod
+		cdel
+		lst
+		sgn
+		vrf
+	}
 )
 
 func caps(d driver.Driver) string {
@@ -252,6 +464,9 @@ func caps(d driver.Driver) string {
 	}
 	if _, ok := d.(driver.Modifier); ok {
 		s += "M"
+	}
+	if _, ok := d.(driver.ConditionalDeleter); ok {
+		s += "D"
 	}
 	if _, ok := d.(driver.Lister); ok {
 		s += "L"
@@ -269,7 +484,7 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 	tm := newTelemetry(t)
 	m := memstash.New()
 	b := base{m}
-	drivers := []driver.Driver{b, m, dU{base: b}, dM{base: b}, dUM{base: b}, dL{base: b}, dUL{base: b}, dML{base: b}, dUML{base: b}, dS{base: b}, dUS{base: b}, dMS{base: b}, dUMS{base: b}, dLS{base: b}, dULS{base: b}, dMLS{base: b}, dUMLS{base: b}, dV{base: b}, dUV{base: b}, dMV{base: b}, dUMV{base: b}, dLV{base: b}, dULV{base: b}, dMLV{base: b}, dUMLV{base: b}, dSV{base: b}, dUSV{base: b}, dMSV{base: b}, dUMSV{base: b}, dLSV{base: b}, dULSV{base: b}, dMLSV{base: b}, dUMLSV{base: b}}
+	drivers := []driver.Driver{b, m, dU{base: b}, dM{base: b}, dUM{base: b}, dD{base: b}, dUD{base: b}, dMD{base: b}, dUMD{base: b}, dL{base: b}, dUL{base: b}, dML{base: b}, dUML{base: b}, dDL{base: b}, dUDL{base: b}, dMDL{base: b}, dUMDL{base: b}, dS{base: b}, dUS{base: b}, dMS{base: b}, dUMS{base: b}, dDS{base: b}, dUDS{base: b}, dMDS{base: b}, dUMDS{base: b}, dLS{base: b}, dULS{base: b}, dMLS{base: b}, dUMLS{base: b}, dDLS{base: b}, dUDLS{base: b}, dMDLS{base: b}, dUMDLS{base: b}, dV{base: b}, dUV{base: b}, dMV{base: b}, dUMV{base: b}, dDV{base: b}, dUDV{base: b}, dMDV{base: b}, dUMDV{base: b}, dLV{base: b}, dULV{base: b}, dMLV{base: b}, dUMLV{base: b}, dDLV{base: b}, dUDLV{base: b}, dMDLV{base: b}, dUMDLV{base: b}, dSV{base: b}, dUSV{base: b}, dMSV{base: b}, dUMSV{base: b}, dDSV{base: b}, dUDSV{base: b}, dMDSV{base: b}, dUMDSV{base: b}, dLSV{base: b}, dULSV{base: b}, dMLSV{base: b}, dUMLSV{base: b}, dDLSV{base: b}, dUDLSV{base: b}, dMDLSV{base: b}, dUMDLSV{base: b}}
 	for _, d := range drivers {
 		w := tm.inst.WrapDriver(memstash.Scheme, d)
 		if caps(w) != caps(d) {
@@ -287,7 +502,7 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 			}
 		}
 	}
-	if n := len(tm.ended("mem sign")); n != 16 {
-		t.Errorf("%d sign spans, want 16", n)
+	if n := len(tm.ended("mem sign")); n != 32 {
+		t.Errorf("%d sign spans, want 32", n)
 	}
 }
