@@ -240,16 +240,19 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 		if _, ok := h.Get(HeaderOffload); ok {
 			h.Del(HeaderOffload)
 		}
+		c.observer.Observe(ctx, Event{Op: OpPass, Topic: topic, Size: int64(len(body)), Headers: h})
 		return body, "", nil
 	}
 	start := c.now()
+	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Headers: h}
+	ctx = c.start(ctx, ev)
 	name := c.name(topic, h)
 	if c.deleteOnAck {
 		name = uniqueName(name) // never share a stash that each ack deletes
 	}
 	opts := append([]stash.CreateOption{stash.InNamespace(c.namespace), stash.NoInline()}, c.stashOpts...)
 	s, err := c.engine.Create(ctx, name, body, opts...)
-	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Duration: c.now().Sub(start)}
+	ev.Duration = c.now().Sub(start)
 	if err != nil {
 		ev.Err = err
 		c.observer.Observe(ctx, ev)
@@ -262,6 +265,14 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 	h.Set(HeaderSize, strconv.Itoa(len(body)))
 	c.observer.Observe(ctx, ev)
 	return []byte(address), address, nil
+}
+
+// start calls the observer's Start, if it has one.
+func (c *Checker) start(ctx context.Context, ev Event) context.Context {
+	if s, ok := c.observer.(Starter); ok {
+		return s.Start(ctx, ev)
+	}
+	return ctx
 }
 
 // Rehydrate restores one incoming message. For a message that is not
@@ -278,22 +289,24 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 	}
 	address, size, ok, err := Reference(body, h)
 	if !ok {
+		c.observer.Observe(ctx, Event{Op: OpPlain, Topic: topic, Size: int64(len(body)), Headers: h})
 		return body, "", nil
 	}
+	if err != nil && len(body) <= stash.MaxAddressLength && utf8.Valid(body) {
+		address = string(body) // for the operator: what the message carried
+	}
+	start := c.now()
+	ctx = c.start(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Headers: h})
 	fail := func(err error) ([]byte, string, error) {
-		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Err: err})
+		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Duration: c.now().Sub(start), Err: err, Headers: h})
 		return nil, address, &Error{Op: "rehydrate", Topic: topic, Address: address, Err: err}
 	}
 	if err != nil {
-		if len(body) <= stash.MaxAddressLength && utf8.Valid(body) {
-			address = string(body) // for the operator: what the message carried
-		}
 		return fail(err)
 	}
 	if err := c.Allowed(address); err != nil {
 		return fail(err)
 	}
-	start := c.now()
 	s, err := c.engine.Retrieve(ctx, address)
 	if err != nil {
 		return fail(err)
@@ -303,7 +316,7 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 	}
 	h.Del(HeaderVersion)
 	h.Del(HeaderSize)
-	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start)})
+	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start), Headers: h})
 	return s.Data, address, nil
 }
 
@@ -345,6 +358,7 @@ func (c *Checker) Acked(ctx context.Context, address string) error {
 		return nil
 	}
 	start := c.now()
+	ctx = c.start(ctx, Event{Op: OpDelete, Address: address})
 	err := c.engine.Delete(ctx, address)
 	if err != nil && !errors.Is(err, stash.ErrNotFound) {
 		c.observer.Observe(ctx, Event{Op: OpDelete, Address: address, Err: err})

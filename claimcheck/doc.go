@@ -57,6 +57,18 @@
 // were the payload. DeleteAfterAck, applied by Acked, is the one other
 // consumer-side policy.
 //
+// # Observing
+//
+// WithObserver reports every message to an Observer: offloads, rehydrations
+// and deletes after ack with their sizes, latency and error, and messages
+// that pass through (OpPass on the way out, OpPlain on the way in: the
+// transports hand every message to Offload and Rehydrate), so an offload
+// ratio can be computed.
+// An Observer that is also a Starter is told before the stash is touched,
+// and its context is the one the stash operation runs with: that is how
+// package otelstash opens its spans. Counters and SlogObserver are two small
+// observers; Observers fans out to several.
+//
 // # Defaults
 //
 //	threshold       DefaultThreshold (256 KiB), counting body + headers + margin

@@ -14,10 +14,18 @@ const (
 	// OpDelete reports a stash deleted after its message was acknowledged
 	// (DeleteAfterAck).
 	OpDelete = "delete"
+	// OpPass reports an outgoing message that Offload sent as it was: the
+	// policy kept its body in the message. With OpOffload it gives the
+	// offload ratio.
+	OpPass = "pass"
+	// OpPlain reports an incoming message that was not claim-checked and
+	// that Rehydrate delivered as it was.
+	OpPlain = "plain"
 )
 
-// Event describes one offload or rehydration, successful or not. Messages
-// that pass through untouched are not reported.
+// Event describes one offload or rehydration, successful or not, or one
+// message that passed through untouched (OpPass, OpPlain; Size is then the
+// body's length).
 type Event struct {
 	Op         string
 	Topic      string
@@ -26,13 +34,30 @@ type Event struct {
 	StoredSize int64 // bytes the backend holds (after compression)
 	Duration   time.Duration
 	Err        error // nil on success
+	// Headers are the message's headers: on a successful offload as they
+	// will be sent, on a rehydration as they arrived (less the contract
+	// headers once it succeeded). Nil for OpDelete. An observer may read
+	// them and, on a successful OpOffload only, add trace-context headers;
+	// it must not keep them after Observe returns.
+	Headers Headers
 }
 
 // Observer receives events. Implementations must be safe for concurrent use
-// and quick: they run on the message path. An OpenTelemetry observer is one
-// implementation away.
+// and quick: they run on the message path.
 type Observer interface {
 	Observe(ctx context.Context, ev Event)
+}
+
+// A Starter is an Observer that also wants to know when an offload, a
+// rehydration or a delete after ack begins (tracing does: it starts a span).
+// The checker calls Start with the event so far (Op, Topic, Headers, and
+// Size for an offload, Address for a rehydration or delete) before it
+// touches the stash, runs the stash operation with the context Start
+// returns, and passes that context to the Observe that ends the operation.
+// Messages that pass through (OpPass, OpPlain) are observed without Start.
+type Starter interface {
+	Observer
+	Start(ctx context.Context, ev Event) context.Context
 }
 
 // ObserverFunc adapts a function to Observer.
@@ -44,13 +69,26 @@ type nopObserver struct{}
 
 func (nopObserver) Observe(context.Context, Event) {}
 
-// Observers fans events out to several observers.
-func Observers(obs ...Observer) Observer {
-	return ObserverFunc(func(ctx context.Context, ev Event) {
-		for _, o := range obs {
-			o.Observe(ctx, ev)
+// Observers fans events out to several observers. It calls the Start of
+// those that are Starters, in order, each with the context the one before
+// returned.
+func Observers(obs ...Observer) Observer { return observers(obs) }
+
+type observers []Observer
+
+func (os observers) Observe(ctx context.Context, ev Event) {
+	for _, o := range os {
+		o.Observe(ctx, ev)
+	}
+}
+
+func (os observers) Start(ctx context.Context, ev Event) context.Context {
+	for _, o := range os {
+		if s, ok := o.(Starter); ok {
+			ctx = s.Start(ctx, ev)
 		}
-	})
+	}
+	return ctx
 }
 
 // SlogObserver logs successes at Debug and failures at Error.
@@ -70,6 +108,7 @@ func SlogObserver(l *slog.Logger) Observer {
 
 // Counters is an Observer that counts; read it with Snapshot.
 type Counters struct {
+	passed, plain                  atomic.Int64
 	offloaded, rehydrated          atomic.Int64
 	offloadBytes, rehydrateBytes   atomic.Int64
 	storedBytes                    atomic.Int64
@@ -79,6 +118,9 @@ type Counters struct {
 
 // CountersSnapshot is a copy of Counters at one moment.
 type CountersSnapshot struct {
+	// Passed counts outgoing messages sent as they were, Plain incoming
+	// messages that were not claim-checked.
+	Passed, Plain                      int64
 	Offloaded, Rehydrated              int64
 	OffloadedBytes, RehydratedBytes    int64
 	StoredBytes                        int64
@@ -89,6 +131,10 @@ type CountersSnapshot struct {
 // Observe implements Observer.
 func (c *Counters) Observe(_ context.Context, ev Event) {
 	switch {
+	case ev.Op == OpPass:
+		c.passed.Add(1)
+	case ev.Op == OpPlain:
+		c.plain.Add(1)
 	case ev.Op == OpOffload && ev.Err != nil:
 		c.offloadFailed.Add(1)
 	case ev.Op == OpOffload:
@@ -110,6 +156,7 @@ func (c *Counters) Observe(_ context.Context, ev Event) {
 // Snapshot returns the counts so far.
 func (c *Counters) Snapshot() CountersSnapshot {
 	return CountersSnapshot{
+		Passed: c.passed.Load(), Plain: c.plain.Load(),
 		Offloaded: c.offloaded.Load(), Rehydrated: c.rehydrated.Load(),
 		OffloadedBytes: c.offloadBytes.Load(), RehydratedBytes: c.rehydrateBytes.Load(),
 		StoredBytes:     c.storedBytes.Load(),

@@ -205,6 +205,7 @@ type Incoming struct {
 // report (nil when Handled). The transport translates the decision.
 func (c *Checker) RehydrateInPlace(ctx context.Context, m Incoming) (address string, d Decision, err error) {
 	if m.Headers == nil || !c.marked(m.Headers) {
+		c.observer.Observe(ctx, Event{Op: OpPlain, Topic: m.Topic, Size: int64(len(*m.Body)), Headers: m.Headers})
 		return "", Deliver, nil
 	}
 	out, address, err := c.Rehydrate(ctx, m.Topic, *m.Body, m.Headers)

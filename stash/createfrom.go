@@ -58,10 +58,14 @@ func putSpool(b *[]byte) {
 // A payload over the engine's WithMaxSize is ErrTooLarge, found without
 // reading more than one byte past the limit. Temporary files are removed
 // before CreateFrom returns.
-func (e *Engine) CreateFrom(ctx context.Context, name string, r io.Reader, opts ...CreateOption) (*Stash, error) {
+func (e *Engine) CreateFrom(ctx context.Context, name string, r io.Reader, opts ...CreateOption) (_ *Stash, err error) {
+	ctx, done := e.startOp(ctx, OpCreate, name)
 	s, err := e.createFrom(ctx, name, r, opts)
+	defer func() { done(s, err) }()
 	if err != nil {
-		return nil, opError("create", errAddr(s, name), err)
+		err = opError("create", errAddr(s, name), err)
+		s = nil
+		return nil, err
 	}
 	s.Data = nil
 	return s, nil

@@ -100,4 +100,9 @@
 // what its store answered, the engine adds the operation and the address:
 //
 //	stash: retrieve file://orders/invoice.3f0a…: not found: filestash: openat: no such file or directory
+//
+// WithHooks observes an engine: a DriverHook wraps every backend's driver
+// (keeping its optional capabilities), an OpHook is told of every
+// operation and its outcome. Package otelstash is such a hook, for
+// OpenTelemetry traces and metrics.
 package stash

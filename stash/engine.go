@@ -40,6 +40,9 @@ type Engine struct {
 
 	linkSigner  driver.Signer // for backends that cannot presign
 	linkFetcher LinkFetcher   // nil: no link is fetched
+
+	driverHooks []DriverHook
+	opHooks     []OpHook
 }
 
 type backend struct {
@@ -71,6 +74,7 @@ func New(opts ...Option) (*Engine, error) {
 	if len(e.backends) == 0 && e.inlineMax < 0 {
 		return nil, errors.New("stash: no backend configured and inline disabled: add WithBackend or WithBackendURL")
 	}
+	e.wrapDrivers()
 	return e, nil
 }
 
@@ -199,10 +203,14 @@ func (e *Engine) pick(size int64) (*backend, error) {
 // concurrent extensions never undo one another). If the stash is deleted
 // while Create extends it, Create writes it afresh. The address is returned
 // only once the backend has durably written the stash.
-func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (*Stash, error) {
+func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (_ *Stash, err error) {
+	ctx, done := e.startOp(ctx, OpCreate, name)
 	s, err := e.create(ctx, name, payload, opts)
+	defer func() { done(s, err) }()
 	if err != nil {
-		return nil, opError("create", errAddr(s, name), err)
+		err = opError("create", errAddr(s, name), err)
+		s = nil
+		return nil, err
 	}
 	return s, nil
 }
@@ -398,9 +406,12 @@ func extend(have, want *driver.Attributes) (*driver.Attributes, bool) {
 // (bounded by WithMaxSize before anything is read), as Go CDK's ReadAll is
 // built on NewReader: there is one read path, for addresses and share links
 // alike.
-func (e *Engine) Retrieve(ctx context.Context, address string) (*Stash, error) {
+func (e *Engine) Retrieve(ctx context.Context, address string) (_ *Stash, err error) {
+	ctx, done := e.startOp(ctx, OpRetrieve, address)
 	s, err := e.retrieve(ctx, address)
+	defer func() { done(s, err) }()
 	if err != nil {
+		s = nil
 		return nil, opError("retrieve", address, err)
 	}
 	return s, nil
@@ -559,8 +570,16 @@ func newHash(addr Address) hash.Hash {
 // payload. Bytes read before the error are unverified: treat them as
 // tentative. It never reads more than the recorded size, plus one byte to
 // detect a longer stream.
-func (e *Engine) Open(ctx context.Context, address string) (*Reader, error) {
+func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error) {
+	ctx, done := e.startOp(ctx, OpOpen, address)
 	r, err := e.open(ctx, address, false)
+	defer func() {
+		if err != nil {
+			done(nil, err)
+		} else {
+			done(r.Stash(), nil)
+		}
+	}()
 	if err != nil {
 		return nil, opError("open", address, err)
 	}
@@ -610,7 +629,9 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 }
 
 // Stat returns a stash's attributes without its data.
-func (e *Engine) Stat(ctx context.Context, address string) (*Stash, error) {
+func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error) {
+	ctx, done := e.startOp(ctx, OpStat, address)
+	defer func() { done(s, err) }()
 	addr, b, err := e.resolve(address)
 	if err != nil {
 		return nil, opError("stat", address, err)
@@ -632,7 +653,9 @@ func (e *Engine) Stat(ctx context.Context, address string) (*Stash, error) {
 
 // Delete removes a stash. Deleting an inline stash does nothing; deleting a
 // missing one is ErrNotFound.
-func (e *Engine) Delete(ctx context.Context, address string) error {
+func (e *Engine) Delete(ctx context.Context, address string) (err error) {
+	ctx, done := e.startOp(ctx, OpDelete, address)
+	defer func() { done(nil, err) }()
 	addr, b, err := e.resolve(address)
 	if err != nil {
 		return opError("delete", address, err)
@@ -689,7 +712,9 @@ func (e *Engine) List(ctx context.Context, namespace string, fn func(*Stash) err
 // is a driver.ConditionalDeleter, each deletion re-checks the expiry under
 // the backend's own guarantee, so a stash that a concurrent Create renewed
 // after it was listed is kept.
-func (e *Engine) Sweep(ctx context.Context) (int, error) {
+func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
+	ctx, done := e.startOp(ctx, OpSweep, "")
+	defer func() { done(nil, err) }()
 	n := 0
 	now := e.now()
 	for _, b := range e.backends {

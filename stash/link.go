@@ -203,7 +203,9 @@ func WithLinkFetcher(f LinkFetcher) Option {
 // link verify the bytes they fetch against it. A missing stash is
 // ErrNotFound, an expired one ErrExpired; an inline address, or an engine
 // with neither a presigning backend nor a link signer, is ErrUnsupported.
-func (e *Engine) Share(ctx context.Context, address string, ttl time.Duration) (string, error) {
+func (e *Engine) Share(ctx context.Context, address string, ttl time.Duration) (_ string, err error) {
+	ctx, done := e.startOp(ctx, OpShare, address)
+	defer func() { done(nil, err) }()
 	link, err := e.share(ctx, address, ttl)
 	if err != nil {
 		return "", opError("share", address, err)

@@ -84,7 +84,12 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine, err := stash.New(stash.WithBackend(store), stash.WithDefaultTTL(time.Hour))
+	exp, inst, err := telemetry()
+	if err != nil {
+		return err
+	}
+	defer exp.Shutdown(context.Background())
+	engine, err := stash.New(stash.WithBackend(store), stash.WithDefaultTTL(time.Hour), inst.EngineOption())
 	if err != nil {
 		return err
 	}
@@ -94,7 +99,7 @@ func run(ctx context.Context, out io.Writer) error {
 	var refusedMu sync.Mutex
 	var refused []error
 	checker, err := claimcheck.New(engine,
-		claimcheck.WithObserver(&counters),
+		claimcheck.WithObserver(claimcheck.Observers(&counters, inst)),
 		// A message that cannot be rehydrated is set aside here (a real
 		// service would publish it to a poison topic) and acknowledged;
 		// without this option it would be nacked and redelivered.
@@ -234,8 +239,15 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := <-routerDone; err != nil {
 		return err
 	}
+	counts, err := printMetrics(out, exp)
+	if err != nil {
+		return err
+	}
 	close(handlerErrs)
 	var errs []error
+	if counts["offloaded"] != "6" || counts["passed"] != strconv.Itoa(len(sizes)-6) {
+		errs = append(errs, fmt.Errorf("metrics count %s offloaded and %s passed through, want 6 and %d", counts["offloaded"], counts["passed"], len(sizes)-6))
+	}
 	for err := range handlerErrs {
 		errs = append(errs, err)
 	}

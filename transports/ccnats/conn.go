@@ -140,18 +140,15 @@ func offload(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) (*nats.Ms
 // rehydrateCore rehydrates m in place: its body is replaced and the
 // contract headers are removed. On error m is unchanged.
 func rehydrateCore(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) error {
-	if m.Header == nil {
-		return nil
-	}
-	h := Header(m.Header)
-	if !claimcheck.IsClaimChecked(h) {
-		return nil
-	}
-	data, _, err := cc.Rehydrate(ctx, m.Subject, m.Data, h)
+	// A message that is not claim-checked comes back as it was, and the
+	// checker's observer counts it (claimcheck.OpPlain).
+	data, address, err := cc.Rehydrate(ctx, m.Subject, m.Data, Header(m.Header))
 	if err != nil {
 		return err
 	}
-	m.Data = data
+	if address != "" {
+		m.Data = data
+	}
 	return nil
 }
 
@@ -169,6 +166,9 @@ func MsgHandler(cc *claimcheck.Checker, next nats.MsgHandler, opts ...Option) na
 	cfg := newBase(opts)
 	return func(m *nats.Msg) {
 		if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
+			// Not claim-checked: delivered as it is, counted by the
+			// checker's observer (claimcheck.OpPlain).
+			_, _, _ = cc.Rehydrate(cfg.ctx, m.Subject, m.Data, Header(m.Header))
 			next(m)
 			return
 		}

@@ -38,6 +38,9 @@ var errHandled = errors.New("ccnats: handled by the failure handler")
 func (c *consumer) rehydrate(ctx context.Context, m jetstream.Msg) (jetstream.Msg, error) {
 	h := Header(m.Headers())
 	if h == nil || !claimcheck.IsClaimChecked(h) {
+		// Delivered as it is, counted by the checker's observer
+		// (claimcheck.OpPlain).
+		_, _, _ = c.cc.Rehydrate(ctx, m.Subject(), m.Data(), h)
 		return m, nil
 	}
 	data := m.Data()

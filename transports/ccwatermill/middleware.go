@@ -46,9 +46,6 @@ func Middleware(c *claimcheck.Checker) message.HandlerMiddleware {
 // rehydrate restores msg in place (claimcheck.RehydrateInPlace) and returns
 // the checker's decision.
 func rehydrate(c *claimcheck.Checker, topic string, msg *message.Message) (string, claimcheck.Decision, error) {
-	if _, ok := msg.Metadata[claimcheck.HeaderVersion]; !ok {
-		return "", claimcheck.Deliver, nil // the fast path: nothing to do, nothing allocated
-	}
 	return c.RehydrateInPlace(msg.Context(), claimcheck.Incoming{
 		Topic: topic, Body: (*[]byte)(&msg.Payload), Headers: claimcheck.MapHeaders(msg.Metadata), Message: msg,
 	})
