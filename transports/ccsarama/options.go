@@ -17,6 +17,12 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultLanes is the number of upload lanes of the AsyncProducer.
 	DefaultLanes = 8
+	// DefaultReadAhead is how many messages of a claim the consumer group
+	// handler wrapper rehydrates at once.
+	DefaultReadAhead = 8
+	// DefaultReadAheadBytes bounds the declared payload bytes those
+	// messages may hold at once.
+	DefaultReadAheadBytes = 64 << 20
 )
 
 // ErrVersion is returned by the producer wrappers when config.Version is
@@ -66,12 +72,16 @@ func (f interceptorOption) applyInterceptor(o *options) { f(o) }
 type options struct {
 	timeout        time.Duration
 	lanes          int
+	readAhead      int
+	readAheadBytes int64
 	logger         *slog.Logger
 	onProduceError func(msg *sarama.ProducerMessage, err error)
 	onConsumeError func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error
 }
 
-func defaults() *options { return &options{timeout: DefaultTimeout, lanes: DefaultLanes} }
+func defaults() *options {
+	return &options{timeout: DefaultTimeout, lanes: DefaultLanes, readAhead: DefaultReadAhead, readAheadBytes: DefaultReadAheadBytes}
+}
 
 func (o *options) finish() *options {
 	if o.logger == nil {
@@ -79,6 +89,12 @@ func (o *options) finish() *options {
 	}
 	if o.lanes < 1 {
 		o.lanes = 1
+	}
+	if o.readAhead < 1 {
+		o.readAhead = 1
+	}
+	if o.readAheadBytes < 1 {
+		o.readAheadBytes = 1
 	}
 	return o
 }
@@ -124,6 +140,22 @@ func WithTimeout(d time.Duration) Option { return anyOption(func(o *options) { o
 // topic and partition when they have no key), and each lane keeps its order,
 // so per-key order holds while one slow upload stalls only its own lane.
 func WithLanes(n int) ProducerOption { return producerOption(func(o *options) { o.lanes = n }) }
+
+// WithReadAhead sets how many messages of one claim the consumer group
+// handler wrapper rehydrates at once, ahead of the handler
+// (DefaultReadAhead); 1 reads one stash at a time. Order and the offsets
+// the handler may mark are unchanged: messages still reach the handler one
+// at a time, in partition order.
+func WithReadAhead(n int) ConsumerOption {
+	return consumerOption(func(o *options) { o.readAhead = n })
+}
+
+// WithReadAheadBytes bounds the payload bytes (as the messages declare
+// them) that one claim's read-ahead holds at once (DefaultReadAheadBytes).
+// A message larger than the bound is read alone.
+func WithReadAheadBytes(n int64) ConsumerOption {
+	return consumerOption(func(o *options) { o.readAheadBytes = n })
+}
 
 // WithLogger sets the logger the interceptors report failures to when no
 // handler is set (slog.Default()).
