@@ -15,10 +15,12 @@
 //	CLAIMSTASH_BACKEND          backend URLs, comma-separated, tried in order (required)
 //	CLAIMSTASH_NAMESPACE        the default namespace (stash.WithNamespace)
 //	CLAIMSTASH_MAX_SIZE         the largest payload, in bytes (stash.WithMaxSize)
-//	CLAIMSTASH_LINK_KEYS        share-link keys, id:base64-secret,...; the first signs (stash.ParseLinkKeys)
+//	CLAIMSTASH_LINK_KEYS        share-link keys, id:base64-secret,...; the first signs (links.ParseKeys)
 //	CLAIMSTASH_LINK_KEY         the same, read when CLAIMSTASH_LINK_KEYS is unset
-//	CLAIMSTASH_SHARE_URL        where the share-link handler is reachable (stash.WithShareBaseURL)
-//	CLAIMSTASH_TRUSTED_ORIGINS  origins whose share links may be fetched, comma-separated (stash.WithLinkOrigins)
+//	CLAIMSTASH_SHARE_URL        where the share-link handler is reachable (links.NewHMAC)
+//	CLAIMSTASH_TRUSTED_ORIGINS  origins whose share links may be fetched, comma-separated (links.TrustOrigins)
+//
+// The three link variables go through links.EngineOptions.
 //
 // Values are trimmed of surrounding space; an empty variable counts as
 // unset. EngineFromEnv builds only the engine, as the command line does.
@@ -39,6 +41,7 @@ import (
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/links"
 
 	// The standard backends register their schemes.
 	_ "github.com/claimstash/claimstash/stash/filestash"
@@ -179,20 +182,18 @@ func EnvOptions(ctx context.Context, getenv func(string) string) ([]stash.Option
 	if keys == "" {
 		keys = env(EnvLinkKey)
 	}
+	var k []links.Key
 	if keys != "" {
-		k, err := stash.ParseLinkKeys(keys)
-		if err != nil {
+		var err error
+		if k, err = links.ParseKeys(keys); err != nil {
 			return nil, fmt.Errorf("claimstash: %s: %w", EnvLinkKeys, err)
 		}
-		opts = append(opts, stash.WithLinkKeys(k...))
 	}
-	if u := env(EnvShareURL); u != "" {
-		opts = append(opts, stash.WithShareBaseURL(u))
+	_, lopts, err := links.EngineOptions(k, env(EnvShareURL), list(env(EnvTrustedOrigins))...)
+	if err != nil {
+		return nil, fmt.Errorf("claimstash: share links: %w", err)
 	}
-	if o := list(env(EnvTrustedOrigins)); len(o) > 0 {
-		opts = append(opts, stash.WithLinkOrigins(o...))
-	}
-	return opts, nil
+	return append(opts, lopts...), nil
 }
 
 func list(s string) []string {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -46,7 +44,6 @@ type Checker struct {
 	stashOpts   []stash.CreateOption
 	namespace   string
 	allow       map[string]map[string]bool // scheme -> namespace set ("*" = any)
-	linkHosts   map[string]bool
 	observer    Observer
 	deleteOnAck bool
 	onFailure   FailureHandler
@@ -129,12 +126,6 @@ func AllowStore(scheme, namespace string) Option {
 		c.allow[scheme][namespace] = true
 		return nil
 	})
-}
-
-// AllowLinkHost lets the consumer fetch share links (https://) from host
-// (host[:port]). No host is trusted by default.
-func AllowLinkHost(host string) Option {
-	return option(func(c *Checker) error { c.linkHosts[strings.ToLower(host)] = true; return nil })
 }
 
 // WithObserver reports offloads, rehydrations and failures to o.
@@ -227,7 +218,6 @@ func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
 		margin:    DefaultMargin,
 		name:      DefaultNamer,
 		allow:     map[string]map[string]bool{},
-		linkHosts: map[string]bool{},
 		observer:  nopObserver{},
 		now:       time.Now,
 	}
@@ -380,15 +370,17 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 
 // Allowed reports whether this checker may read address: nil, or an error
 // matching ErrNotAllowed (or stash.ErrInvalidAddress for one that does not
-// parse).
+// parse). Stores are allowed by scheme and namespace (AllowStore); share
+// links by the engine's one trust list (its stash.LinkFetcher), so a
+// consumer configures trusted origins once.
 func (c *Checker) Allowed(address string) error {
-	if strings.HasPrefix(address, "https://") || strings.HasPrefix(address, "http://") {
-		u, err := url.Parse(address)
-		if err != nil {
-			return fmt.Errorf("%w: %v", stash.ErrInvalidAddress, err)
-		}
-		if u.Scheme != "https" || !c.linkHosts[strings.ToLower(u.Host)] {
-			return fmt.Errorf("%w: share link host %q is not trusted", ErrNotAllowed, u.Host)
+	if stash.IsLink(address) {
+		// One trust list for links: the engine's LinkFetcher's.
+		if err := c.engine.TrustsLink(address); err != nil {
+			if errors.Is(err, stash.ErrForbidden) {
+				return fmt.Errorf("%w: %w", ErrNotAllowed, err)
+			}
+			return err
 		}
 		return nil
 	}

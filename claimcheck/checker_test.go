@@ -16,6 +16,7 @@ import (
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
@@ -217,8 +218,12 @@ func TestRehydrateErrors(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	store := memstash.New()
-	e := newEngine(t, store, stash.WithClock(clk.Now))
-	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.AllowLinkHost("stash.example.com"))
+	trusted, err := links.NewFetcher(links.TrustOrigins("https://stash.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, store, stash.WithClock(clk.Now), stash.WithLinkFetcher(trusted))
+	c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always))
 	digest := "0000000000000000000000000000000000000000000000000000000000000000"
 
 	tests := []struct {
@@ -262,10 +267,10 @@ func TestRehydrateErrors(t *testing.T) {
 			return []byte("file://default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "untrusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
-			return []byte("https://evil.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+			return []byte("https://evil.example.com/mem/default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "plain http to trusted host", wantErr: []error{claimcheck.ErrNotAllowed}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
-			return []byte("http://stash.example.com/x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
+			return []byte("http://stash.example.com/mem/default/orders." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
 		}},
 		{name: "path traversal", wantErr: []error{stash.ErrInvalidAddress}, msg: func(*testing.T) ([]byte, claimcheck.MapHeaders) {
 			return []byte("mem://default/../etc/passwd." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10"}
@@ -303,7 +308,7 @@ func TestRehydrateErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var counters claimcheck.Counters
-			c := newChecker(t, e, claimcheck.WithObserver(&counters), claimcheck.AllowLinkHost("stash.example.com"))
+			c := newChecker(t, e, claimcheck.WithObserver(&counters))
 			in, h := tt.msg(t)
 			before := maps.Clone(h)
 			out, addr, err := c.Rehydrate(ctx, "orders", in, h)

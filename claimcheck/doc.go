@@ -40,7 +40,7 @@
 //	stash name      the topic (DefaultNamer)
 //	namespace       the engine's
 //	readable stores the engine's backends in that namespace, and inline
-//	share links     no host trusted (AllowLinkHost)
+//	share links     those the engine's stash.LinkFetcher trusts: none without one
 //	delete on ack   off: stashes live until their TTL (DeleteAfterAck)
 //	on failure      nack, redelivered per the transport (OnRehydrateFailure)
 package claimcheck

@@ -143,39 +143,6 @@ func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, func(), er
 	return nil, nil, fmt.Errorf("%w: unknown encoding %q", ErrUnsupported, enc)
 }
 
-// readVerified fills data (exactly the recorded size) from the stored bytes,
-// decoding and verifying them. It never reads past the recorded size, so a
-// decompression bomb costs no more memory than the size it claims.
-func readVerified(rc io.Reader, a *driver.Attributes, addr Address, data []byte) error {
-	sr := &sourceReader{r: rc}
-	src, release, err := decodingReader(sr, a.Encoding)
-	if err != nil {
-		return err
-	}
-	defer release()
-	if _, err := io.ReadFull(src, data); err != nil {
-		return classify(sr, err)
-	}
-	if err := expectEOF(sr, src); err != nil {
-		return err
-	}
-	h := newHash(addr)
-	h.Write(data)
-	return verifySum(h, addr)
-}
-
-func expectEOF(sr *sourceReader, src io.Reader) error {
-	var one [1]byte
-	n, err := io.ReadFull(src, one[:])
-	if n > 0 {
-		return errOverlong
-	}
-	if err != io.EOF {
-		return classify(sr, err)
-	}
-	return nil
-}
-
 // boundError is stored bytes that decode to more than their recorded size,
 // or that ask the decoder for more memory than any frame the engine writes:
 // a possible decompression bomb. It matches ErrTooLarge and, since such bytes
@@ -244,6 +211,7 @@ func hexEqual(sum []byte, digest string) bool {
 // Reader streams a stash, verifying it as it goes (see Engine.Open).
 type Reader struct {
 	stash   *Stash
+	inline  []byte // the data of an inline address
 	src     io.Reader
 	sr      *sourceReader
 	closer  io.Closer
@@ -267,7 +235,7 @@ func bytesReader(s *Stash) *Reader {
 	data := s.Data
 	st := *s
 	st.Data = nil
-	return &Reader{stash: &st, src: bytes.NewReader(data), sr: &sourceReader{}, closer: io.NopCloser(nil), release: func() {}, size: int64(len(data))}
+	return &Reader{stash: &st, inline: data, src: bytes.NewReader(data), sr: &sourceReader{}, closer: io.NopCloser(nil), release: func() {}, size: int64(len(data))}
 }
 
 // Stash describes the stash being read (without Data).

@@ -74,6 +74,18 @@
 // none; an expired stash reads as ErrExpired before anything deletes it, and
 // Sweep reclaims the space of backends that can list their contents.
 //
+// # Share links
+//
+// Share returns a short-lived URL that anyone holding it can GET without
+// credentials. Backends that presign natively (driver.Signer: S3) sign their
+// own; for the others the engine uses its WithLinkSigner signer (package
+// stash/links' HMAC, whose handler serves them). Retrieve and Open accept
+// share links wherever they accept addresses, fetched by the WithLinkFetcher
+// fetcher (the one list of trusted origins) and verified against the digest
+// the link names: the engine keeps the integrity check, and a link is read
+// through the same path as an address. Without a fetcher no link is fetched
+// (ErrForbidden).
+//
 // # Errors
 //
 // Errors are *Error values naming the operation and address, which unwrap

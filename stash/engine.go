@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"log/slog"
 	"net/url"
 	"time"
@@ -35,7 +36,9 @@ type Engine struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	tempDir string
-	links   linkConfig
+
+	linkSigner  driver.Signer // for backends that cannot presign
+	linkFetcher LinkFetcher   // nil: no link is fetched
 }
 
 type backend struct {
@@ -303,6 +306,11 @@ func extend(have, want *driver.Attributes) (*driver.Attributes, bool) {
 // Retrieve reads a whole stash into memory and verifies it against the
 // digest in its address. A mismatch is ErrIntegrity and no data is returned;
 // an expired stash is ErrExpired. Use Open for payloads too large to hold.
+//
+// Retrieve is Open read to its end into one buffer of the recorded size
+// (bounded by WithMaxSize before anything is read), as Go CDK's ReadAll is
+// built on NewReader: there is one read path, for addresses and share links
+// alike.
 func (e *Engine) Retrieve(ctx context.Context, address string) (*Stash, error) {
 	s, err := e.retrieve(ctx, address)
 	if err != nil {
@@ -312,37 +320,68 @@ func (e *Engine) Retrieve(ctx context.Context, address string) (*Stash, error) {
 }
 
 func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
-	if isLink(address) {
-		return e.retrieveLink(ctx, address)
-	}
-	addr, b, err := e.resolve(address)
+	r, err := e.open(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	if addr.IsInline() {
-		return inlineStash(addr), nil
+	defer r.Close()
+	if r.inline != nil {
+		s := *r.stash
+		s.Data = r.inline
+		return &s, nil
 	}
-	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
-	if err != nil {
+	data := make([]byte, r.size)
+	if _, err := io.ReadFull(r, data); err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	if err := e.check(addr, attrs); err != nil {
+	// The digest is checked at the end of the stream.
+	var one [1]byte
+	if n, err := r.Read(one[:]); n != 0 || err != io.EOF {
+		if err == nil || err == io.EOF {
+			err = errOverlong
+		}
 		return nil, err
 	}
-	data := make([]byte, attrs.Size)
-	if err := readVerified(rc, attrs, addr, data); err != nil {
-		return nil, err
-	}
-	e.touch(ctx, b, addr, attrs)
-	s := stashFrom(addr, attrs)
+	s := *r.stash
 	s.Data = data
-	return s, nil
+	return &s, nil
 }
 
 func inlineStash(addr Address) *Stash {
 	n := int64(len(addr.Data))
 	return &Stash{Address: addr, Size: n, StoredSize: n, Data: addr.Data}
+}
+
+// source is where a read starts: the stored bytes (from a backend's Get or a
+// link's response) with the address and attributes to decode and verify
+// them by.
+type source struct {
+	rc    io.ReadCloser
+	addr  Address
+	attrs *driver.Attributes
+	b     *backend // nil for links
+}
+
+// source opens the stored bytes of an address (from its backend) or of a
+// share link (through the LinkFetcher), checked against the engine's
+// limits and the expiry before anything is read.
+func (e *Engine) source(ctx context.Context, address string) (*source, error) {
+	if IsLink(address) {
+		return e.fetchLink(ctx, address)
+	}
+	addr, b, err := e.resolve(address)
+	if err != nil {
+		return nil, err
+	}
+	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.check(addr, attrs); err != nil {
+		_ = rc.Close()
+		return nil, err
+	}
+	return &source{rc: rc, addr: addr, attrs: attrs, b: b}, nil
 }
 
 // resolve parses an address and finds its backend.
@@ -406,10 +445,12 @@ func newHash(addr Address) hash.Hash {
 	return sha256.New()
 }
 
-// Open opens a stash for streaming. The reader verifies as it goes: it
-// returns ErrIntegrity instead of io.EOF if the bytes do not match the
-// digest, so a caller that reads to a clean EOF has the exact payload.
-// Bytes read before the error are unverified: treat them as tentative.
+// Open opens a stash, or a share link, for streaming. The reader verifies
+// as it goes: it returns ErrIntegrity instead of io.EOF if the bytes do not
+// match the digest, so a caller that reads to a clean EOF has the exact
+// payload. Bytes read before the error are unverified: treat them as
+// tentative. It never reads more than the recorded size, plus one byte to
+// detect a longer stream.
 func (e *Engine) Open(ctx context.Context, address string) (*Reader, error) {
 	r, err := e.open(ctx, address)
 	if err != nil {
@@ -418,31 +459,29 @@ func (e *Engine) Open(ctx context.Context, address string) (*Reader, error) {
 	return r, nil
 }
 
+// open is the one read path.
 func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
-	if isLink(address) {
-		return e.openLink(ctx, address)
+	if !IsLink(address) {
+		addr, err := ParseAddress(address)
+		if err != nil {
+			return nil, err
+		}
+		if addr.IsInline() {
+			return bytesReader(inlineStash(addr)), nil
+		}
 	}
-	addr, b, err := e.resolve(address)
+	src, err := e.source(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	if addr.IsInline() {
-		return bytesReader(inlineStash(addr)), nil
-	}
-	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
+	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {
+		_ = src.rc.Close()
 		return nil, err
 	}
-	if err := e.check(addr, attrs); err != nil {
-		rc.Close()
-		return nil, err
+	if src.b != nil {
+		e.touch(ctx, src.b, src.addr, src.attrs)
 	}
-	r, err := newReader(rc, attrs, addr)
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	e.touch(ctx, b, addr, attrs)
 	return r, nil
 }
 

@@ -16,6 +16,12 @@ var (
 	ErrInvalidAddress = driver.ErrInvalidAddress
 	ErrUnsupported    = driver.ErrUnsupported
 	ErrTooLarge       = driver.ErrTooLarge
+	// ErrForbidden is a share link that is refused: its signature does not
+	// verify (a tampered path, expiry, signature or key id, or a retired
+	// key), its server answered 403, or it points at an origin the engine's
+	// LinkFetcher does not trust. A refused link never yields data.
+	// errors.Is(ErrForbidden, ErrInvalidAddress) is true.
+	ErrForbidden = driver.ErrForbidden
 )
 
 // Error gives the context of a failed operation: which operation, on which

@@ -19,6 +19,7 @@ import (
 
 	"github.com/claimstash/claimstash/stash"
 	_ "github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/links"
 	_ "github.com/claimstash/claimstash/stash/memstash"
 	_ "github.com/claimstash/claimstash/stash/natsstash"
 	_ "github.com/claimstash/claimstash/stash/s3stash"
@@ -66,6 +67,8 @@ type app struct {
 	maxSize   int64
 	json      bool
 	quiet     bool
+
+	linkSigner *links.HMAC // set by engine when link keys are configured
 }
 
 // run runs the command line args (without the program name) and returns the
@@ -196,23 +199,23 @@ func (a *app) engine(ctx context.Context, needBackend bool) (*stash.Engine, erro
 	if keys == "" {
 		keys = strings.TrimSpace(a.getenv("CLAIMSTASH_LINK_KEY"))
 	}
+	var k []links.Key
 	if keys != "" {
-		k, err := stash.ParseLinkKeys(keys)
-		if err != nil {
+		var err error
+		if k, err = links.ParseKeys(keys); err != nil {
 			return nil, err
 		}
-		opts = append(opts, stash.WithLinkKeys(k...))
-	}
-	if u := env(a.shareURL, "CLAIMSTASH_SHARE_URL"); u != "" {
-		opts = append(opts, stash.WithShareBaseURL(u))
 	}
 	trust := a.trust
 	if len(trust) == 0 {
 		_ = trust.Set(a.getenv("CLAIMSTASH_TRUSTED_ORIGINS"))
 	}
-	if len(trust) > 0 {
-		opts = append(opts, stash.WithLinkOrigins(trust...))
+	signer, lopts, err := links.EngineOptions(k, env(a.shareURL, "CLAIMSTASH_SHARE_URL"), trust...)
+	if err != nil {
+		return nil, err
 	}
+	a.linkSigner = signer
+	opts = append(opts, lopts...)
 	maxSize := a.maxSize
 	if maxSize == 0 {
 		if s := strings.TrimSpace(a.getenv("CLAIMSTASH_MAX_SIZE")); s != "" {
@@ -586,10 +589,10 @@ func (a *app) serve(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		return err
 	}
 	defer e.Close()
-	h, err := e.ShareHandler()
-	if err != nil {
-		return fmt.Errorf("%w (set -link-keys or CLAIMSTASH_LINK_KEYS)", err)
+	if a.linkSigner == nil {
+		return fmt.Errorf("%w: serving share links needs keys (set -link-keys or CLAIMSTASH_LINK_KEYS)", stash.ErrUnsupported)
 	}
+	h := links.NewHandler(e, a.linkSigner, links.WithLogger(slog.New(slog.NewTextHandler(a.stderr, nil))))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"time"
 )
 
@@ -37,10 +38,20 @@ var (
 	// ErrTooLarge: a payload over a configured limit, or a decoded size over
 	// the recorded one (a decompression bomb).
 	ErrTooLarge = errors.New("stash: too large")
+	// ErrForbidden: a share link that is refused (see Verifier). It matches
+	// ErrInvalidAddress too: such a link is an address that is not allowed.
+	ErrForbidden error = forbiddenError{}
 	// ErrExists: returned by Put when the key already holds an object. The
 	// engine treats it as success: keys are content addressed.
 	ErrExists = errors.New("stash: already exists")
 )
+
+type forbiddenError struct{}
+
+func (forbiddenError) Error() string { return "stash: share link refused" }
+
+// Is makes errors.Is(ErrForbidden, ErrInvalidAddress) true.
+func (forbiddenError) Is(target error) bool { return target == ErrInvalidAddress }
 
 type expiredError struct{}
 
@@ -148,9 +159,32 @@ type Lister interface {
 	List(ctx context.Context, fn func(namespace, key string, attrs *Attributes) error) error
 }
 
-// Signer is an optional capability: a driver that can presign a GET URL
-// natively (S3). The engine falls back to its own HMAC-signed links for
-// drivers without it.
+// A LinkRequest names what a share link is for: the object under Key in
+// Namespace, whose address has Scheme, readable until Expires.
+type LinkRequest struct {
+	Scheme, Namespace, Key string
+	Expires                time.Time
+}
+
+// Signer makes share links: URLs through which anyone holding one can GET
+// (and HEAD) one object without credentials until it expires. A driver
+// whose store presigns natively implements it as an optional capability
+// (S3's SigV4 URLs, an objectstore service's Ed25519 presigned URLs); such a
+// URL serves the stored bytes as they are. Package stash/links implements it
+// with HMAC-signed URLs for the others, served (decoded) by its handler. A
+// signer that cannot sign for an object returns an error matching
+// ErrUnsupported.
 type Signer interface {
-	SignedURL(ctx context.Context, namespace, key string, ttl time.Duration) (string, error)
+	SignURL(ctx context.Context, r LinkRequest) (string, error)
+}
+
+// Verifier is the other half of a Signer, on the server that serves the
+// links: it checks a request for a link's URL (method and URL as received;
+// HEAD is allowed wherever GET is) at time now. It returns nil for a link to
+// serve, an error matching ErrForbidden for one that does not verify (a
+// tampered path or query, an unknown or retired key), and one matching
+// ErrExpired for a good link past its expiry. Verifiers choose their key by
+// the key id the link carries.
+type Verifier interface {
+	VerifyURL(method string, u *url.URL, now time.Time) error
 }

@@ -705,10 +705,15 @@ func (s *Store) listBucket(ctx context.Context, bucket string, fn func(ns, key s
 	return nil
 }
 
-// SignedURL implements driver.Signer with a SigV4 presigned GET, valid for
-// ttl (at most MaxPresignTTL). It does no I/O: the URL of a missing object
-// answers 404.
-func (s *Store) SignedURL(ctx context.Context, ns, key string, ttl time.Duration) (string, error) {
+// SignURL implements driver.Signer with a SigV4 presigned GET, valid until
+// r.Expires (at most MaxPresignTTL from now; the SDK signs by the system
+// clock). It does no I/O: the URL of a missing object answers 404.
+func (s *Store) SignURL(ctx context.Context, r driver.LinkRequest) (string, error) {
+	ttl := time.Until(r.Expires).Round(time.Second)
+	if ttl < time.Until(r.Expires) {
+		ttl += time.Second // a link lives at least its TTL
+	}
+	ns, key := r.Namespace, r.Key
 	if ttl <= 0 || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("%w: s3stash: presigned URL lifetime %v outside (0, %v]", driver.ErrUnsupported, ttl, MaxPresignTTL)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/s3stash"
 	"github.com/claimstash/claimstash/stash/stashtest"
 )
@@ -495,9 +496,9 @@ func TestForeignObject(t *testing.T) {
 	}
 }
 
-// TestSignedURL fetches a presigned URL over plain HTTP, and checks that a
+// TestSignURL fetches a presigned URL over plain HTTP, and checks that a
 // tampered one is refused.
-func TestSignedURL(t *testing.T) {
+func TestSignURL(t *testing.T) {
 	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
 	p := payload(1234, 9)
@@ -505,9 +506,9 @@ func TestSignedURL(t *testing.T) {
 	if err := s.Put(ctx, "ns", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {
 		t.Fatal(err)
 	}
-	u, err := s.SignedURL(ctx, "ns", key, time.Minute)
+	u, err := s.SignURL(ctx, driver.LinkRequest{Scheme: s3stash.Scheme, Namespace: "ns", Key: key, Expires: time.Now().Add(time.Minute)})
 	if err != nil {
-		t.Fatalf("SignedURL: %v", err)
+		t.Fatalf("SignURL: %v", err)
 	}
 	fetch := func(u string) (int, []byte) {
 		resp, err := http.Get(u)
@@ -526,8 +527,8 @@ func TestSignedURL(t *testing.T) {
 		t.Errorf("GET of a tampered URL: %d, want 403", code)
 	}
 	for _, ttl := range []time.Duration{0, -time.Second, s3stash.MaxPresignTTL + time.Second} {
-		if _, err := s.SignedURL(ctx, "ns", key, ttl); err == nil {
-			t.Errorf("SignedURL with TTL %v succeeded", ttl)
+		if _, err := s.SignURL(ctx, driver.LinkRequest{Scheme: s3stash.Scheme, Namespace: "ns", Key: key, Expires: time.Now().Add(ttl)}); err == nil {
+			t.Errorf("SignURL with TTL %v succeeded", ttl)
 		}
 	}
 }
@@ -537,7 +538,11 @@ func TestSignedURL(t *testing.T) {
 func TestShare(t *testing.T) {
 	s, srv := newStore(t, s3stash.Config{})
 	ctx := context.Background()
-	e, err := stash.New(stash.WithBackend(s), stash.WithInlineMax(-1), stash.WithLinkOrigins(srv.Endpoint))
+	f, err := links.NewFetcher(links.TrustOrigins(srv.Endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(s), stash.WithInlineMax(-1), stash.WithLinkFetcher(f))
 	if err != nil {
 		t.Fatal(err)
 	}

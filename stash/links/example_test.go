@@ -1,4 +1,4 @@
-package stash_test
+package links_test
 
 import (
 	"bytes"
@@ -12,27 +12,32 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
-func ExampleEngine_Share() {
+// An HMAC signer makes the share links of a backend that cannot presign;
+// NewHandler serves them; a Fetcher that trusts their origin lets another
+// engine retrieve them, verified against the digest the link names.
+func ExampleNewHMAC() {
 	ctx := context.Background()
 	// In production: 32 random bytes per key, from a secret store; list the
 	// previous key after the new one while its links may still be in use.
-	keys := []stash.LinkKey{{ID: "2025-06", Secret: bytes.Repeat([]byte("k"), 32)}}
+	keys := []links.Key{{ID: "2025-06", Secret: bytes.Repeat([]byte("k"), 32)}}
 
 	var handler http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	defer srv.Close()
 
-	eng, err := stash.New(stash.WithBackend(memstash.New()),
-		stash.WithLinkKeys(keys...), stash.WithShareBaseURL(srv.URL+"/share/"))
+	signer, err := links.NewHMAC(srv.URL+"/share/", keys...)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if handler, err = eng.ShareHandler(); err != nil {
+	eng, err := stash.New(stash.WithBackend(memstash.New()), stash.WithLinkSigner(signer))
+	if err != nil {
 		log.Fatal(err)
 	}
+	handler = links.NewHandler(eng, signer)
 	s, err := eng.Create(ctx, "report", []byte(strings.Repeat("row\n", 100)))
 	if err != nil {
 		log.Fatal(err)
@@ -53,7 +58,11 @@ func ExampleEngine_Share() {
 
 	// ...and an engine that trusts the link's origin retrieves it like any
 	// address, verified against the digest the link names.
-	reader, err := stash.New(stash.WithLinkOrigins(srv.URL))
+	fetcher, err := links.NewFetcher(links.TrustOrigins(srv.URL))
+	if err != nil {
+		log.Fatal(err)
+	}
+	reader, err := stash.New(stash.WithLinkFetcher(fetcher))
 	if err != nil {
 		log.Fatal(err)
 	}

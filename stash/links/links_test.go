@@ -1,4 +1,4 @@
-package stash_test
+package links_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 	"github.com/klauspost/compress/zstd"
 )
@@ -28,8 +29,35 @@ type clock struct{ off atomic.Int64 }
 func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
-func key(id string, b byte) stash.LinkKey {
-	return stash.LinkKey{ID: id, Secret: bytes.Repeat([]byte{b}, 32)}
+func key(id string, b byte) links.Key {
+	return links.Key{ID: id, Secret: bytes.Repeat([]byte{b}, 32)}
+}
+
+// fetcher trusts origins, with client (the test server's, for its TLS
+// certificate) and the clock.
+func fetcher(t testing.TB, clk *clock, client *http.Client, opts ...links.FetcherOption) *links.Fetcher {
+	t.Helper()
+	if client != nil {
+		opts = append(opts, links.WithHTTPClient(client))
+	}
+	if clk != nil {
+		opts = append(opts, links.WithClock(clk.now))
+	}
+	f, err := links.NewFetcher(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// trusting is an engine with no backend whose fetcher trusts origins.
+func trusting(t testing.TB, origins []string, opts ...stash.Option) *stash.Engine {
+	t.Helper()
+	e, err := stash.New(append([]stash.Option{stash.WithLinkFetcher(fetcher(t, nil, nil, links.TrustOrigins(origins...)))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // shareServer is a real TLS server on loopback whose handler can be
@@ -59,18 +87,19 @@ func newShareServer(t *testing.T) *shareServer {
 
 // engine builds a serving engine over the shared store with keys, and
 // makes its handler the one the server runs.
-func (s *shareServer) engine(t *testing.T, keys ...stash.LinkKey) *stash.Engine {
+func (s *shareServer) engine(t *testing.T, keys ...links.Key) *stash.Engine {
 	t.Helper()
+	signer, err := links.NewHMAC(s.srv.URL+"/share/", keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e, err := stash.New(stash.WithBackend(s.store), stash.WithInlineMax(-1),
-		stash.WithLinkKeys(keys...), stash.WithShareBaseURL(s.srv.URL+"/share/"), stash.WithClock(s.clock.now),
-		stash.WithLinkClient(s.srv.Client()))
+		stash.WithLinkSigner(signer), stash.WithClock(s.clock.now),
+		stash.WithLinkFetcher(fetcher(t, s.clock, s.srv.Client(), links.VerifyWith(signer))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := e.ShareHandler()
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := links.NewHandler(e, signer, links.WithClock(s.clock.now))
 	s.mu.Lock()
 	s.h = h
 	s.mu.Unlock()
@@ -80,7 +109,7 @@ func (s *shareServer) engine(t *testing.T, keys ...stash.LinkKey) *stash.Engine 
 // client is an engine with no backend that trusts the server's origin.
 func (s *shareServer) client(t *testing.T, opts ...stash.Option) *stash.Engine {
 	t.Helper()
-	opts = append([]stash.Option{stash.WithLinkOrigins(s.srv.URL), stash.WithLinkClient(s.srv.Client())}, opts...)
+	opts = append([]stash.Option{stash.WithLinkFetcher(fetcher(t, s.clock, s.srv.Client(), links.TrustOrigins(s.srv.URL)))}, opts...)
 	e, err := stash.New(opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -399,14 +428,14 @@ func TestShareUntrusted(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := s.hits.Load()
-	untrusting, err := stash.New(stash.WithLinkClient(s.srv.Client()))
+	untrusting, err := stash.New(stash.WithLinkFetcher(fetcher(t, nil, s.srv.Client())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := untrusting.Retrieve(ctx, link); !errors.Is(err, stash.ErrForbidden) {
 		t.Errorf("untrusted origin: %v, want ErrForbidden", err)
 	}
-	other, err := stash.New(stash.WithLinkOrigins("https://stash.example.com"), stash.WithLinkClient(s.srv.Client()))
+	other, err := stash.New(stash.WithLinkFetcher(fetcher(t, nil, s.srv.Client(), links.TrustOrigins("https://stash.example.com"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,10 +449,7 @@ func TestShareUntrusted(t *testing.T) {
 	// A trusted server that redirects elsewhere is not followed.
 	redir := httptest.NewServer(http.RedirectHandler(link, http.StatusFound))
 	defer redir.Close()
-	c, err := stash.New(stash.WithLinkOrigins(redir.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := trusting(t, []string{redir.URL})
 	redirLink := redir.URL + "/mem/default/" + st.Address.Key()
 	if _, err := c.Retrieve(ctx, redirLink); !errors.Is(err, stash.ErrForbidden) {
 		t.Errorf("redirect to untrusted origin: %v, want ErrForbidden", err)
@@ -457,10 +483,7 @@ func TestShareLyingServer(t *testing.T) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(lie)))
 		_, _ = w.Write(lie)
 	})
-	c, err := stash.New(stash.WithLinkOrigins(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := trusting(t, []string{srv.URL})
 	link := digestLink(srv.URL, want)
 	got, err := c.Retrieve(ctx, link)
 	if !errors.Is(err, stash.ErrIntegrity) || got != nil {
@@ -498,10 +521,7 @@ func TestShareSizeBombs(t *testing.T) {
 			sent.Add(int64(n))
 		}
 	})
-	c, err := stash.New(stash.WithLinkOrigins(srv.URL), stash.WithMaxSize(limit))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := trusting(t, []string{srv.URL}, stash.WithMaxSize(limit))
 	link := digestLink(srv.URL, big)
 
 	if _, err := c.Retrieve(ctx, link); !errors.Is(err, stash.ErrTooLarge) {
@@ -548,9 +568,10 @@ type presigner struct {
 
 func (p *presigner) Scheme() string { return "s3" }
 
-func (p *presigner) SignedURL(_ context.Context, ns, key string, ttl time.Duration) (string, error) {
-	return fmt.Sprintf("%s/%s/%s?X-Amz-Date=%s&X-Amz-Expires=%d&X-Amz-Signature=abc", p.base, ns, key,
-		p.clock.now().UTC().Format("20060102T150405Z"), int(ttl/time.Second)), nil
+func (p *presigner) SignURL(_ context.Context, r driver.LinkRequest) (string, error) {
+	now := p.clock.now()
+	return fmt.Sprintf("%s/%s/%s?X-Amz-Date=%s&X-Amz-Expires=%d&X-Amz-Signature=abc", p.base, r.Namespace, r.Key,
+		now.UTC().Format("20060102T150405Z"), int(r.Expires.Sub(now)/time.Second)), nil
 }
 
 func TestSharePresigned(t *testing.T) {
@@ -573,7 +594,7 @@ func TestSharePresigned(t *testing.T) {
 	clk := &clock{}
 	p := &presigner{Store: store, base: srv.URL, clock: clk}
 	e, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
-		stash.WithLinkOrigins(srv.URL), stash.WithLinkClient(srv.Client()))
+		stash.WithLinkFetcher(fetcher(t, clk, srv.Client(), links.TrustOrigins(srv.URL))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,15 +621,19 @@ func TestSharePresigned(t *testing.T) {
 	// The fragment must name the key the signed path holds.
 	other := create(t, e, "other", payload(5<<10))
 	swapped := strings.Replace(link, url.QueryEscape(st.String()), url.QueryEscape(other.String()), 1)
-	if _, err := e.Retrieve(ctx, swapped); !errors.Is(err, stash.ErrInvalidAddress) {
-		t.Errorf("fragment naming another stash: %v, want ErrInvalidAddress", err)
+	if _, err := e.Retrieve(ctx, swapped); !errors.Is(err, stash.ErrForbidden) || !errors.Is(err, stash.ErrInvalidAddress) {
+		t.Errorf("fragment naming another stash: %v, want ErrForbidden (and ErrInvalidAddress)", err)
 	}
 
 	// With keys and a base URL, a compressed stash is shared through the
 	// handler (which decodes); a stored-as-given one is still presigned.
 	hs := newShareServer(t)
+	hsigner, err := links.NewHMAC(hs.srv.URL, key("k", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	both, err := stash.New(stash.WithBackend(p), stash.WithInlineMax(-1), stash.WithClock(clk.now),
-		stash.WithLinkKeys(key("k", 1)), stash.WithShareBaseURL(hs.srv.URL))
+		stash.WithLinkSigner(hsigner))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -666,35 +691,48 @@ func TestShareErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := noKeys.ShareHandler(); !errors.Is(err, stash.ErrUnsupported) {
-		t.Errorf("ShareHandler without keys: %v", err)
-	}
 }
 
-func TestLinkKeysOptions(t *testing.T) {
+func TestKeysAndOptions(t *testing.T) {
 	secret := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // 32 bytes
-	keys, err := stash.ParseLinkKeys("new:" + secret + ", old:" + strings.TrimRight(secret, "="))
+	keys, err := links.ParseKeys("new:" + secret + ", old:" + strings.TrimRight(secret, "="))
 	if err != nil || len(keys) != 2 || keys[0].ID != "new" || len(keys[1].Secret) != 32 {
-		t.Fatalf("ParseLinkKeys: %v %v", keys, err)
+		t.Fatalf("ParseKeys: %v %v", keys, err)
 	}
 	for _, bad := range []string{"", "nocolon", "k:short", "k:not*base64", "bad id:" + secret, ":" + secret} {
-		if _, err := stash.ParseLinkKeys(bad); err == nil {
-			t.Errorf("ParseLinkKeys(%q) accepted", bad)
+		if _, err := links.ParseKeys(bad); err == nil {
+			t.Errorf("ParseKeys(%q) accepted", bad)
 		}
 	}
-	for name, opt := range map[string]stash.Option{
-		"no keys":       stash.WithLinkKeys(),
-		"short secret":  stash.WithLinkKeys(stash.LinkKey{ID: "k", Secret: []byte("short")}),
-		"duplicate id":  stash.WithLinkKeys(key("k", 1), key("k", 2)),
-		"base not http": stash.WithShareBaseURL("ftp://x/"),
-		"base query":    stash.WithShareBaseURL("https://x/?a=b"),
-		"base userinfo": stash.WithShareBaseURL("https://u:p@x/"),
-		"origin path":   stash.WithLinkOrigins("https://x/path"),
-		"nil client":    stash.WithLinkClient(nil),
+	for name, f := range map[string]func() error{
+		"no keys": func() error { _, err := links.NewHMAC("https://x/"); return err },
+		"short secret": func() error {
+			_, err := links.NewHMAC("https://x/", links.Key{ID: "k", Secret: []byte("short")})
+			return err
+		},
+		"duplicate id":  func() error { _, err := links.NewHMAC("https://x/", key("k", 1), key("k", 2)); return err },
+		"base not http": func() error { _, err := links.NewHMAC("ftp://x/", key("k", 1)); return err },
+		"base query":    func() error { _, err := links.NewHMAC("https://x/?a=b", key("k", 1)); return err },
+		"base userinfo": func() error { _, err := links.NewHMAC("https://u:p@x/", key("k", 1)); return err },
+		"origin path":   func() error { _, err := links.NewFetcher(links.TrustOrigins("https://x/path")); return err },
+		"nil client":    func() error { _, err := links.NewFetcher(links.WithHTTPClient(nil)); return err },
+		"verify no base": func() error {
+			h, _ := links.NewHMAC("", key("k", 1))
+			_, err := links.NewFetcher(links.VerifyWith(h))
+			return err
+		},
 	} {
-		if _, err := stash.New(opt); err == nil {
+		if f() == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// A verifying-only signer (no base URL) cannot sign.
+	h, err := links.NewHMAC("", key("k", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.SignURL(context.Background(), driver.LinkRequest{Scheme: "mem", Namespace: "default", Key: "x." + strings.Repeat("a", 64), Expires: time.Now().Add(time.Minute)}); !errors.Is(err, stash.ErrUnsupported) {
+		t.Errorf("SignURL without a base URL: %v, want ErrUnsupported", err)
 	}
 }
 
@@ -707,8 +745,12 @@ func FuzzLink(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithLinkKeys(key("k", 1)),
-		stash.WithShareBaseURL("https://127.0.0.1:1/share"))
+	signer, err := links.NewHMAC("https://127.0.0.1:1/share", key("k", 1))
+	if err != nil {
+		f.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithLinkSigner(signer),
+		stash.WithLinkFetcher(fetcher(f, nil, nil, links.VerifyWith(signer))))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,57 +1,65 @@
-package stash
+package links
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
+
+	"io"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
 )
 
-const defaultContentType = "application/octet-stream"
-
-// ShareHandler returns the http.Handler that serves the links Share signs
-// for backends without native presigning. Mount it where WithShareBaseURL
-// says it is reachable (under any path prefix: the handler reads the address
-// from the end of the path, so http.StripPrefix is not needed).
+// NewHandler returns the http.Handler that serves handler links (those an
+// HMAC signer makes) from e, checking each request with v first. Mount it
+// where the signer's base URL says it is reachable, under any path prefix:
+// the handler reads the address from the end of the path, so
+// http.StripPrefix is not needed.
 //
-// It answers GET and HEAD only (405 otherwise). It checks the signature
-// before it touches a backend, so a refused request learns nothing about
-// what is stored: 403 for a tampered or malformed link or an unknown key id,
-// 410 for an expired link or stash, 404 for a missing stash. A good link is
-// answered 200 with the payload streamed through Open, verified as it goes,
-// with Content-Type, Content-Length and the digest as ETag; if the stored
-// bytes turn out not to match their digest mid-stream the connection is
-// aborted, so the client sees a truncated body, never a clean end. Error
-// responses carry a status text and nothing else.
-//
-// Without WithLinkKeys it returns an error matching ErrUnsupported.
-func (e *Engine) ShareHandler() (http.Handler, error) {
-	if len(e.links.keys) == 0 {
-		return nil, fmt.Errorf("%w: ShareHandler needs WithLinkKeys", ErrUnsupported)
+// It answers GET and HEAD only (405 otherwise). It checks the link before it
+// touches a backend, so a refused request learns nothing about what is
+// stored: 403 for a tampered or malformed link or an unknown key id, 410 for
+// an expired link or stash, 404 for a missing stash. A good link is answered
+// 200 with the payload streamed through e.Open, verified as it goes, with
+// Content-Type, Content-Length and the digest as ETag; if the stored bytes
+// turn out not to match their digest mid-stream the connection is aborted,
+// so the client sees a truncated body, never a clean end. Error responses
+// carry a status text and nothing else.
+func NewHandler(e *stash.Engine, v driver.Verifier, opts ...HandlerOption) http.Handler {
+	h := &handler{e: e, v: v, now: time.Now, logger: slog.Default()}
+	for _, o := range opts {
+		o.applyHandler(h)
 	}
-	return &shareHandler{e: e}, nil
+	return h
 }
 
-type shareHandler struct{ e *Engine }
+type handler struct {
+	e      *stash.Engine
+	v      driver.Verifier
+	now    func() time.Time
+	logger *slog.Logger
+}
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-func (h *shareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		httpError(w, http.StatusMethodNotAllowed)
 		return
 	}
-	addr, err := addressFromPath(r.URL.Path)
+	addr, err := stash.LinkPathAddress(r.URL.Path)
 	if err != nil {
 		httpError(w, http.StatusForbidden) // no link names this path
 		return
 	}
-	if err := h.e.links.verify(linkPath(addr), r.URL.RawQuery, h.e.now()); err != nil {
-		if errors.Is(err, ErrExpired) {
+	if err := h.v.VerifyURL(r.Method, r.URL, h.now()); err != nil {
+		if errors.Is(err, stash.ErrExpired) {
 			httpError(w, http.StatusGone)
 		} else {
 			httpError(w, http.StatusForbidden)
@@ -83,7 +91,7 @@ func (h *shareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The stash failed mid-stream (integrity, backend): the status is
 		// sent, so abort the connection; the body stays short of its
 		// Content-Length and no client can take it for the payload.
-		h.e.logger.ErrorContext(ctx, "stash: share link: serving stash failed", "address", addr.String(), "err", rerr)
+		h.logger.ErrorContext(ctx, "links: serving stash failed", "address", addr.String(), "err", rerr)
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -122,7 +130,9 @@ func copyVerified(w io.Writer, r io.Reader, buf []byte) (readErr, writeErr error
 	}
 }
 
-func setStashHeaders(w http.ResponseWriter, s *Stash) {
+const defaultContentType = "application/octet-stream"
+
+func setStashHeaders(w http.ResponseWriter, s *stash.Stash) {
 	hd := w.Header()
 	ct := s.ContentType
 	if ct == "" {
@@ -138,16 +148,16 @@ func setStashHeaders(w http.ResponseWriter, s *Stash) {
 	hd.Set("Cache-Control", "private, no-store")
 }
 
-func (h *shareHandler) fail(ctx context.Context, w http.ResponseWriter, addr Address, err error) {
+func (h *handler) fail(ctx context.Context, w http.ResponseWriter, addr stash.Address, err error) {
 	switch {
-	case errors.Is(err, ErrExpired):
+	case errors.Is(err, stash.ErrExpired):
 		httpError(w, http.StatusGone)
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidAddress), errors.Is(err, ErrUnsupported):
+	case errors.Is(err, stash.ErrNotFound), errors.Is(err, stash.ErrInvalidAddress), errors.Is(err, stash.ErrUnsupported):
 		httpError(w, http.StatusNotFound)
 	case ctx.Err() != nil:
 		// The client went away; there is no one to answer.
 	default:
-		h.e.logger.ErrorContext(ctx, "stash: share link: opening stash failed", "address", addr.String(), "err", err)
+		h.logger.ErrorContext(ctx, "links: opening stash failed", "address", addr.String(), "err", err)
 		httpError(w, http.StatusInternalServerError)
 	}
 }

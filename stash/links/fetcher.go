@@ -1,0 +1,271 @@
+package links
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/claimstash/claimstash/stash"
+)
+
+// Options are of two kinds, so that one passed where it does not apply is a
+// compile error: a FetcherOption configures NewFetcher, a HandlerOption
+// NewHandler. An Option (WithClock) is both.
+type (
+	// FetcherOption configures NewFetcher.
+	FetcherOption interface{ applyFetcher(*Fetcher) error }
+	// HandlerOption configures NewHandler.
+	HandlerOption interface{ applyHandler(*handler) }
+	// Option configures both.
+	Option interface {
+		FetcherOption
+		HandlerOption
+	}
+)
+
+type fetcherOption func(*Fetcher) error
+
+func (f fetcherOption) applyFetcher(x *Fetcher) error { return f(x) }
+
+type handlerOption func(*handler)
+
+func (f handlerOption) applyHandler(h *handler) { f(h) }
+
+type clockOption func() time.Time
+
+func (c clockOption) applyFetcher(f *Fetcher) error { f.now = c; return nil }
+func (c clockOption) applyHandler(h *handler)       { h.now = c }
+
+// WithClock replaces time.Now, for tests: the fetcher checks expiries by
+// it, the handler verifies links by it.
+func WithClock(now func() time.Time) Option { return clockOption(now) }
+
+// Fetcher fetches share links for an engine (stash.WithLinkFetcher). It
+// holds the process's one list of trusted origins: a link from anywhere
+// else is stash.ErrForbidden before any request, and redirects are followed
+// only to trusted origins. It uses its own HTTP client (by default one with
+// connection, TLS-handshake and response-header timeouts but no overall
+// timeout, so large payloads can stream), never a package-level transport.
+type Fetcher struct {
+	origins   map[string]bool // "scheme://host[:port]"
+	client    *http.Client
+	verifiers map[string]*HMAC // by origin: links verified before any request
+	now       func() time.Time
+}
+
+var _ stash.LinkFetcher = (*Fetcher)(nil)
+
+// NewFetcher returns a fetcher that trusts no origin but those its options
+// name.
+func NewFetcher(opts ...FetcherOption) (*Fetcher, error) {
+	f := &Fetcher{origins: map[string]bool{}, verifiers: map[string]*HMAC{}, now: time.Now}
+	for _, o := range opts {
+		if err := o.applyFetcher(f); err != nil {
+			return nil, err
+		}
+	}
+	var hc http.Client
+	if f.client != nil {
+		hc = *f.client
+	} else {
+		hc.Transport = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return forbidden("too many redirects")
+		}
+		if !f.origins[origin(req.URL)] {
+			return forbidden("redirect to untrusted origin %s", origin(req.URL))
+		}
+		return nil
+	}
+	f.client = &hc
+	return f, nil
+}
+
+// TrustOrigins makes the fetcher fetch links from these origins
+// ("https://host[:port]"). Addresses arrive in messages and are untrusted,
+// so by default no origin is.
+func TrustOrigins(origins ...string) FetcherOption {
+	return fetcherOption(func(f *Fetcher) error {
+		for _, o := range origins {
+			u, err := parseOrigin(o, false)
+			if err != nil {
+				return fmt.Errorf("links: TrustOrigins: %w", err)
+			}
+			f.origins[origin(u)] = true
+		}
+		return nil
+	})
+}
+
+// VerifyWith trusts the origin of h's base URL and checks the links under
+// it with h before any request, so a tampered or expired link this process
+// signed is refused locally.
+func VerifyWith(h *HMAC) FetcherOption {
+	return fetcherOption(func(f *Fetcher) error {
+		if h == nil || h.base == nil {
+			return errors.New("links: VerifyWith: a signer with a base URL")
+		}
+		f.origins[h.Origin()] = true
+		f.verifiers[h.Origin()] = h
+		return nil
+	})
+}
+
+// WithHTTPClient sets the client that fetches links. The fetcher uses a
+// copy whose redirect policy allows trusted origins only.
+func WithHTTPClient(c *http.Client) FetcherOption {
+	return fetcherOption(func(f *Fetcher) error {
+		if c == nil {
+			return errors.New("links: WithHTTPClient: nil client")
+		}
+		f.client = c
+		return nil
+	})
+}
+
+// Trusted implements stash.LinkFetcher: the origin must be trusted; a link
+// under a VerifyWith signer's base URL must verify; and any link whose own
+// expiry has passed (exp of a handler link, X-Amz-Date plus X-Amz-Expires of
+// an S3 presigned URL, os_timestamp plus os_duration of an objectstore one)
+// is stash.ErrExpired.
+func (f *Fetcher) Trusted(l *stash.Link) error {
+	o := origin(l.URL)
+	if !f.origins[o] {
+		return forbidden("origin %s is not trusted", o)
+	}
+	now := f.now()
+	if h := f.verifiers[o]; h != nil && !l.Presigned {
+		return h.VerifyURL(http.MethodGet, l.URL, now)
+	}
+	q := l.URL.Query()
+	var deadline time.Time
+	if exp, err := strconv.ParseInt(q.Get(queryExpiry), 10, 64); err == nil && !l.Presigned {
+		deadline = time.Unix(exp, 0)
+	}
+	if date, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date")); err == nil {
+		if secs, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64); err == nil {
+			deadline = date.Add(time.Duration(secs) * time.Second)
+		}
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, q.Get("os_timestamp")); err == nil {
+		if secs, err := strconv.ParseInt(q.Get("os_duration"), 10, 64); err == nil {
+			deadline = ts.Add(time.Duration(secs) * time.Second)
+		}
+	}
+	if !deadline.IsZero() && !now.Before(deadline) {
+		return fmt.Errorf("%w: share link expired", stash.ErrExpired)
+	}
+	return nil
+}
+
+// Fetch implements stash.LinkFetcher.
+func (f *Fetcher) Fetch(ctx context.Context, l *stash.Link) (*http.Response, error) {
+	if err := f.Trusted(l); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: share link: %v", stash.ErrInvalidAddress, err)
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("links: %w", err)
+	}
+	if err := statusError(resp); err != nil {
+		drain(resp.Body)
+		return nil, err
+	}
+	return resp, nil
+}
+
+// drain reads a little of a refused response, so the connection can be
+// reused, and closes it. Nothing read is ever returned.
+func drain(rc io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, rc, 4<<10)
+	_ = rc.Close()
+}
+
+// statusError maps a share-link response status onto the stash errors.
+func statusError(resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusForbidden, http.StatusUnauthorized:
+		return forbidden("server answered %s", resp.Status)
+	case http.StatusGone:
+		return fmt.Errorf("%w: server answered %s", stash.ErrExpired, resp.Status)
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: server answered %s", stash.ErrNotFound, resp.Status)
+	}
+	return fmt.Errorf("links: server answered %s", resp.Status)
+}
+
+// WithLogger sets the handler's logger (slog.Default()): it logs what it
+// cannot answer, a stash that fails mid-stream.
+func WithLogger(l *slog.Logger) HandlerOption {
+	return handlerOption(func(h *handler) {
+		if l != nil {
+			h.logger = l
+		}
+	})
+}
+
+// EngineOptions is the share-link setup of a process in one call, as the
+// command line and package claimstash read it from CLAIMSTASH_LINK_KEYS,
+// CLAIMSTASH_SHARE_URL and CLAIMSTASH_TRUSTED_ORIGINS: with keys, an HMAC
+// signer whose links point under shareURL (the engine's link signer; pass
+// it to NewHandler to serve them); a fetcher that trusts shareURL's origin
+// (verifying the links it signed before any request) and the trusted
+// origins. It returns the signer (nil without keys) and the engine options
+// (none when all three are empty).
+func EngineOptions(keys []Key, shareURL string, trusted ...string) (*HMAC, []stash.Option, error) {
+	var signer *HMAC
+	var opts []stash.Option
+	var fopts []FetcherOption
+	if len(keys) > 0 {
+		h, err := NewHMAC(shareURL, keys...)
+		if err != nil {
+			return nil, nil, err
+		}
+		signer = h
+		if shareURL != "" {
+			opts = append(opts, stash.WithLinkSigner(h))
+			fopts = append(fopts, VerifyWith(h))
+		}
+	} else if shareURL != "" {
+		u, err := parseOrigin(shareURL, true)
+		if err != nil {
+			return nil, nil, fmt.Errorf("links: share URL: %w", err)
+		}
+		fopts = append(fopts, TrustOrigins(origin(u)))
+	}
+	if len(trusted) > 0 {
+		fopts = append(fopts, TrustOrigins(trusted...))
+	}
+	if len(fopts) > 0 {
+		f, err := NewFetcher(fopts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, stash.WithLinkFetcher(f))
+	}
+	return signer, opts, nil
+}
