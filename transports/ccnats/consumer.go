@@ -60,6 +60,12 @@ func (c *consumer) rehydrate(ctx context.Context, m jetstream.Msg) (jetstream.Ms
 	return nil, c.settle(m, herr)
 }
 
+// claimChecked reports whether m carries the contract, without allocating.
+func claimChecked(m jetstream.Msg) bool {
+	h := Header(m.Headers())
+	return h != nil && claimcheck.IsClaimChecked(h)
+}
+
 // errRouted: the message failed and claimcheck.OnRehydrateFailure's handler
 // took it; there is nothing to report.
 var errRouted = errors.New("ccnats: routed by the failure handler")
@@ -119,6 +125,10 @@ func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opt
 func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts ...ConsumerOption) jetstream.MessageHandler {
 	c := newConsumer(cc, opts)
 	return func(m jetstream.Msg) {
+		if !claimChecked(m) {
+			next(m) // the fast path: no context, no allocation
+			return
+		}
 		ctx, cancel := c.cfg.context()
 		r, ok := c.rehydrateOrReport(ctx, m)
 		cancel()
@@ -146,6 +156,9 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 		m, err := it.MessagesContext.Next(opts...)
 		if err != nil {
 			return nil, err
+		}
+		if !claimChecked(m) {
+			return m, nil
 		}
 		ctx, cancel := it.c.cfg.context()
 		r, ok := it.c.rehydrateOrReport(ctx, m)
@@ -185,11 +198,15 @@ func (b *batch) run(ctx context.Context, c *consumer) {
 			_ = m.Nak()
 			continue
 		}
-		rctx, cancel := c.cfg.context()
-		r, ok := c.rehydrateOrReport(rctx, m)
-		cancel()
-		if !ok {
-			continue
+		r := m
+		if claimChecked(m) {
+			rctx, cancel := c.cfg.context()
+			rm, ok := c.rehydrateOrReport(rctx, m)
+			cancel()
+			if !ok {
+				continue
+			}
+			r = rm
 		}
 		select {
 		case b.out <- r:
