@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
+	"runtime"
 	"sync"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -19,25 +21,43 @@ const (
 	// it allocate a huge history buffer.
 	zstdWindow      = 4 << 20
 	maxDecodeWindow = 8 << 20
-	// sampleSize is how much of a payload CompressionAuto test-compresses
-	// to decide whether zstd pays.
-	sampleSize = 64 << 10
+	// sampleSize is how much of a payload CompressionAuto looks at (in
+	// four spread-out pieces) to estimate whether zstd pays.
+	sampleSize = 16 << 10
+	// maxEntropy is the byte entropy (bits per byte, order 0) of the sample
+	// above which CompressionAuto does not try: random and already
+	// compressed data measure 7.9 and more, text and JSON 4 to 6.
+	maxEntropy = 7.5
+	// concurrentMin is the payload size from which the in-memory path
+	// encodes with several goroutines (zstd.WithEncoderConcurrency).
+	concurrentMin = 4 << 20
 )
 
-var encoders = sync.Pool{New: func() any {
+// encoderLevel was chosen by measurement (BENCHMARKS.md, "Compression"):
+// on realistic JSON, SpeedFastest stores within 1% of SpeedDefault's size
+// at about 1.5 times its speed.
+const encoderLevel = zstd.SpeedFastest
+
+func newEncoder(concurrency int) *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderLevel(encoderLevel),
+		zstd.WithEncoderConcurrency(concurrency),
 		zstd.WithWindowSize(zstdWindow),
 		zstd.WithEncoderCRC(false)) // the SHA-256 digest covers integrity
 	if err != nil {
 		panic(err) // options are constant
 	}
 	return enc
-}}
+}
+
+var encoders = sync.Pool{New: func() any { return newEncoder(1) }}
+
+// concurrentEncoders encode large in-memory payloads across GOMAXPROCS
+// goroutines.
+var concurrentEncoders = sync.Pool{New: func() any { return newEncoder(runtime.GOMAXPROCS(0)) }}
 
 // encodersKept holds a couple of encoders for good: an encoder's history
-// costs about 15 MiB to allocate, and sync.Pool misses (after a GC, or on
+// costs megabytes to allocate, and sync.Pool misses (after a GC, or on
 // another P) would pay it again.
 var encodersKept = make(chan *zstd.Encoder, 2)
 
@@ -77,22 +97,16 @@ var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func pays(n, m int) bool { return n*8 <= m*7 }
 
 // encode returns payload encoded as c and the floor say. A zstd result comes
-// from a pooled buffer: release it with putBuffer.
+// from a pooled buffer: release it with putBuffer. Under CompressionAuto the
+// payload is compressed at most once: whether to try is an entropy estimate
+// over a sample, never a trial compression.
 func encode(c Compression, floor int64, payload []byte) ([]byte, driver.Encoding) {
 	switch c {
 	case CompressionNone:
 		return payload, driver.EncodingIdentity
 	case CompressionAuto:
-		if int64(len(payload)) < floor || len(payload) == 0 {
+		if int64(len(payload)) < floor || len(payload) == 0 || !likelyCompressible(payload) {
 			return payload, driver.EncodingIdentity
-		}
-		if len(payload) > 2*sampleSize {
-			sample := compressAll(payload[:sampleSize])
-			ok := pays(len(sample), sampleSize)
-			putBuffer(sample)
-			if !ok {
-				return payload, driver.EncodingIdentity
-			}
 		}
 	}
 	out := compressAll(payload)
@@ -103,17 +117,67 @@ func encode(c Compression, floor int64, payload []byte) ([]byte, driver.Encoding
 	return out, driver.EncodingZstd
 }
 
+// likelyCompressible estimates the order-0 entropy of p from up to
+// sampleSize bytes taken in four pieces spread over it (its start, two
+// middles and its end, so that a header or a trailer alone does not
+// decide), and reports whether it is under maxEntropy.
+func likelyCompressible(p []byte) bool {
+	var counts [256]int
+	n := 0
+	if len(p) <= sampleSize {
+		for _, b := range p {
+			counts[b]++
+		}
+		n = len(p)
+	} else {
+		const piece = sampleSize / 4
+		for i := range 4 {
+			off := (len(p) - piece) * i / 3
+			for _, b := range p[off : off+piece] {
+				counts[b]++
+			}
+		}
+		n = sampleSize
+	}
+	return entropy(&counts, n) < maxEntropy
+}
+
+// entropy returns the order-0 entropy in bits per byte of n bytes whose
+// byte counts are counts.
+func entropy(counts *[256]int, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	h, fn := 0.0, float64(n)
+	for _, c := range counts {
+		if c > 0 {
+			q := float64(c) / fn
+			h -= q * math.Log2(q)
+		}
+	}
+	return h
+}
+
+// compressAll compresses src in one go into a pooled buffer; large payloads
+// are encoded by several goroutines.
 func compressAll(src []byte) []byte {
 	buf := buffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	buf.Grow(len(src)/2 + 64)
-	enc := getEncoder()
+	if len(src) < concurrentMin || runtime.GOMAXPROCS(0) < 2 {
+		enc := getEncoder()
+		out := enc.EncodeAll(src, buf.AvailableBuffer())
+		putEncoder(enc)
+		return out
+	}
+	enc := concurrentEncoders.Get().(*zstd.Encoder)
 	enc.Reset(buf)
 	_, err := enc.Write(src)
 	if err == nil {
 		err = enc.Close()
 	}
-	putEncoder(enc)
+	enc.Reset(nil)
+	concurrentEncoders.Put(enc)
 	if err != nil {
 		panic(fmt.Sprintf("stash: zstd encode to memory: %v", err)) // cannot fail writing to a bytes.Buffer
 	}
