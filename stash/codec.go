@@ -337,6 +337,97 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readAll reads the whole payload and verifies it, as reading r to its end
+// would. When the stored bytes are the payload (no encoding) and the
+// backend's reader writes them out itself (io.WriterTo over bytes it holds,
+// as memstash's does) in one piece, they are copied once into a buffer that
+// is not zeroed first; otherwise they are read into a buffer of the
+// recorded size. Either way nothing beyond the recorded size is accepted.
+func (r *Reader) readAll() ([]byte, error) {
+	if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
+		c := &cloner{size: r.size}
+		_, err := wt.WriteTo(c)
+		r.n = int64(len(c.data))
+		switch {
+		case err == errOverlong:
+			r.err = err
+		case err != nil:
+			r.sr.err = err
+			r.err = classify(r.sr, err)
+		default:
+			if r.h != nil {
+				r.h.Write(c.data)
+			}
+			r.err = r.finish()
+		}
+		if r.err != io.EOF {
+			return nil, r.err
+		}
+		if c.data == nil {
+			c.data = []byte{}
+		}
+		return c.data, nil
+	}
+	data := make([]byte, r.size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	// The digest is checked at the end of the stream.
+	var one [1]byte
+	if n, err := r.Read(one[:]); n != 0 || err != io.EOF {
+		if err == nil || err == io.EOF {
+			err = errOverlong
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+// cloner collects what an io.WriterTo writes, up to size bytes: a first
+// write of exactly size bytes is cloned (one copy, no zeroing); anything
+// else goes into a buffer of size bytes, which a WriterTo that copies from
+// a reader (os.File's) fills directly through ReadFrom.
+type cloner struct {
+	data []byte
+	size int64
+}
+
+func (c *cloner) Write(p []byte) (int, error) {
+	if int64(len(c.data))+int64(len(p)) > c.size {
+		return 0, errOverlong
+	}
+	switch {
+	case c.data == nil && int64(len(p)) == c.size:
+		c.data = bytes.Clone(p)
+	case c.data == nil:
+		c.data = make([]byte, 0, c.size)
+		fallthrough
+	default:
+		c.data = append(c.data, p...)
+	}
+	return len(p), nil
+}
+
+func (c *cloner) ReadFrom(r io.Reader) (int64, error) {
+	if c.data == nil {
+		c.data = make([]byte, 0, c.size)
+	}
+	n0 := len(c.data)
+	n, err := io.ReadFull(r, c.data[n0:c.size])
+	c.data = c.data[:n0+n]
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return int64(n), nil // short: the size check reports it
+	case err != nil:
+		return int64(n), err
+	}
+	var one [1]byte
+	if m, _ := io.ReadFull(r, one[:]); m > 0 {
+		return int64(n), errOverlong
+	}
+	return int64(n), nil
+}
+
 func (r *Reader) finish() error {
 	if r.n != r.size {
 		return fmt.Errorf("%w: fewer bytes than the recorded size", ErrIntegrity)

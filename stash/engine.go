@@ -330,16 +330,8 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 		s.Data = r.inline
 		return &s, nil
 	}
-	data := make([]byte, r.size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, err
-	}
-	// The digest is checked at the end of the stream.
-	var one [1]byte
-	if n, err := r.Read(one[:]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			err = errOverlong
-		}
+	data, err := r.readAll()
+	if err != nil {
 		return nil, err
 	}
 	s := *r.stash
