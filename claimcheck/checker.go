@@ -47,6 +47,8 @@ type Checker struct {
 	observer    Observer
 	deleteOnAck bool
 	onFailure   FailureHandler
+	discardAt   int // 0: never discard
+	retryDelay  time.Duration
 	now         func() time.Time
 }
 
@@ -133,93 +135,20 @@ func WithObserver(o Observer) Option {
 	return option(func(c *Checker) error { c.observer = o; return nil })
 }
 
-// DeleteAfterAck makes Acked delete the stash of a message once it is
-// acknowledged. Use it only in single-consumer pipelines: with fan-out, the
-// first consumer to ack would delete what the others still need. By default
-// stashes live until their TTL.
-func DeleteAfterAck() Option {
-	return option(func(c *Checker) error { c.deleteOnAck = true; return nil })
-}
-
-// A Failure is a claim-checked message that could not be rehydrated, as it
-// arrived: Body is the address, Headers still carry the contract.
-type Failure struct {
-	Topic   string
-	Body    []byte
-	Headers Headers
-	// Err is the *Error Rehydrate returned; errors.Is sees its cause
-	// (stash.ErrNotFound for a stash that is gone, ErrNotAllowed, ...).
-	Err error
-	// Message is the transport's own message (*message.Message for
-	// Watermill, *sarama.ConsumerMessage, *nats.Msg), for handlers that
-	// republish it elsewhere. It may be nil.
-	Message any
-}
-
-// A FailureHandler decides what happens to a message that could not be
-// rehydrated. Returning nil means the handler dealt with it (published it to
-// a poison topic, recorded it for replay): the transport acknowledges it and
-// moves on. Returning an error (f.Err itself, typically) makes the transport
-// nack it, so it is redelivered per the transport's own rules. Either way the
-// message never reaches the application's handler.
-type FailureHandler func(ctx context.Context, f Failure) error
-
-// OnRehydrateFailure routes messages that can never be rehydrated (a stash
-// that expired or was deleted, a refused address, a tampered payload: see
-// IsPermanent) to h instead of nacking them. Transient failures (a store that
-// is down, a cancelled context) never reach h: the message is nacked so the
-// transport redelivers it, because routing it elsewhere would divert a good
-// message during an outage. By default every failure surfaces and the
-// message is nacked.
-func OnRehydrateFailure(h FailureHandler) Option {
-	return option(func(c *Checker) error { c.onFailure = h; return nil })
-}
-
-// RehydrateFailed applies the failure policy to a message whose Rehydrate
-// failed. Transports call it and acknowledge the message if it returns nil,
-// nack it otherwise. Without OnRehydrateFailure, or for a failure that is not
-// permanent, it returns f.Err.
-func (c *Checker) RehydrateFailed(ctx context.Context, f Failure) error {
-	if c.onFailure == nil || !IsPermanent(f.Err) {
-		return f.Err
-	}
-	return c.onFailure(ctx, f)
-}
-
-// IsPermanent reports whether a rehydrate error means the message can never
-// be rehydrated, however often it is redelivered: the stash is gone
-// (stash.ErrNotFound, which ErrExpired matches), its bytes do not match
-// (stash.ErrIntegrity), it is over a limit (stash.ErrTooLarge), or the
-// message itself is bad (ErrNotAllowed, ErrMalformed, ErrUnsupportedVersion,
-// stash.ErrInvalidAddress, stash.ErrUnsupported). Anything else, a backend
-// that is down or a cancelled context among them, is transient.
-func IsPermanent(err error) bool {
-	for _, p := range []error{stash.ErrNotFound, stash.ErrIntegrity, stash.ErrTooLarge, stash.ErrInvalidAddress,
-		stash.ErrUnsupported, ErrNotAllowed, ErrMalformed, ErrUnsupportedVersion} {
-		if errors.Is(err, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// DeletesAfterAck reports whether the checker was built with DeleteAfterAck,
-// so a transport can skip watching for acks when it does not.
-func (c *Checker) DeletesAfterAck() bool { return c.deleteOnAck }
-
 // New returns a Checker over engine.
 func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
 	if engine == nil {
 		return nil, errors.New("claimcheck: nil engine")
 	}
 	c := &Checker{
-		engine:    engine,
-		threshold: DefaultThreshold,
-		margin:    DefaultMargin,
-		name:      DefaultNamer,
-		allow:     map[string]map[string]bool{},
-		observer:  nopObserver{},
-		now:       time.Now,
+		engine:     engine,
+		threshold:  DefaultThreshold,
+		margin:     DefaultMargin,
+		name:       DefaultNamer,
+		allow:      map[string]map[string]bool{},
+		observer:   nopObserver{},
+		now:        time.Now,
+		retryDelay: DefaultRetryDelay,
 	}
 	for _, o := range opts {
 		if err := o.apply(c); err != nil {

@@ -410,8 +410,8 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 	if err == nil {
 		t.Fatal("missing stash rehydrated")
 	}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != err {
-		t.Fatalf("default policy = %v, want the error itself (nack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); d != claimcheck.Redeliver || got != err {
+		t.Fatalf("default policy = %v, %v; want Redeliver and the error itself", d, got)
 	}
 
 	var routed []claimcheck.Failure
@@ -422,15 +422,41 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 		}
 		return f.Err
 	}))
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); got != nil {
-		t.Fatalf("handled failure = %v, want nil (ack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: missing, Headers: h, Err: err}); d != claimcheck.Handled || got != nil {
+		t.Fatalf("handled failure = %v, %v; want Handled and nil", d, got)
 	}
 	other := &claimcheck.Error{Op: "rehydrate", Err: claimcheck.ErrNotAllowed}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Err: other}); got != other {
-		t.Fatalf("unhandled failure = %v, want it back", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Err: other}); d != claimcheck.Redeliver || got != other {
+		t.Fatalf("unhandled failure = %v, %v; want Redeliver and it back", d, got)
 	}
 	if len(routed) != 1 || string(routed[0].Body) != string(missing) || routed[0].Headers == nil {
 		t.Fatalf("routed %+v", routed)
+	}
+
+	// DiscardAfter gives up on permanent failures, after the handler had
+	// its chance, counting deliveries where the transport does.
+	c = newChecker(t, e, claimcheck.DiscardAfter(3))
+	for _, tc := range []struct {
+		deliveries int
+		err        error
+		want       claimcheck.Decision
+	}{
+		{1, err, claimcheck.Redeliver},
+		{3, err, claimcheck.Discard},
+		{0, err, claimcheck.Redeliver}, // uncounted: never, for more than 1
+		{5, context.Canceled, claimcheck.Redeliver},
+	} {
+		if d, got := c.Decide(ctx, claimcheck.Failure{Err: tc.err, Deliveries: tc.deliveries}); d != tc.want || got != tc.err {
+			t.Errorf("DiscardAfter(3), %d deliveries, %v: %v, %v; want %v", tc.deliveries, tc.err, d, got, tc.want)
+		}
+	}
+	c = newChecker(t, e, claimcheck.DiscardAfter(1))
+	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: err}); d != claimcheck.Discard {
+		t.Errorf("DiscardAfter(1), uncounted: %v, want Discard", d)
+	}
+	c = newChecker(t, e, claimcheck.DiscardAfter(1), claimcheck.OnRehydrateFailure(func(context.Context, claimcheck.Failure) error { return nil }))
+	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: err}); d != claimcheck.Handled {
+		t.Errorf("DiscardAfter with a handler that takes it: %v, want Handled", d)
 	}
 }
 
@@ -460,8 +486,8 @@ func TestRehydrateFailureTransientIsNacked(t *testing.T) {
 	if claimcheck.IsPermanent(err) {
 		t.Fatalf("IsPermanent(%v) = true", err)
 	}
-	if got := c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: h, Err: err}); got != err {
-		t.Fatalf("transient failure = %v, want the error itself (nack)", got)
+	if d, got := c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: h, Err: err}); d != claimcheck.Redeliver || got != err {
+		t.Fatalf("transient failure = %v, %v; want Redeliver and the error itself", d, got)
 	}
 	if routed != 0 {
 		t.Fatalf("handler saw %d transient failures", routed)

@@ -61,20 +61,20 @@ func ExampleOnRehydrateFailure() {
 	c, _ := claimcheck.New(engine, claimcheck.OnRehydrateFailure(func(ctx context.Context, f claimcheck.Failure) error {
 		if errors.Is(f.Err, stash.ErrNotFound) {
 			fmt.Println("to the poison topic:", f.Topic)
-			return nil // handled: the transport acks it
+			return nil // Handled: the transport acks it
 		}
-		return f.Err // nack: redeliver
+		return f.Err // Redeliver
 	}))
 
 	body := []byte("mem://default/orders.9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa")
 	headers := claimcheck.MapHeaders{"claimstash-version": "1", "claimstash-size": "11"}
 	_, _, err := c.Rehydrate(ctx, "orders", body, headers)
 	fmt.Println(errors.Is(err, stash.ErrNotFound))
-	fmt.Println(c.RehydrateFailed(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: headers, Err: err}))
+	fmt.Println(c.Decide(ctx, claimcheck.Failure{Topic: "orders", Body: body, Headers: headers, Err: err}))
 	// Output:
 	// true
 	// to the poison topic: orders
-	// <nil>
+	// handled <nil>
 }
 
 // Counters tally what the checker did.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,13 @@ type natsSide struct {
 	js       jetstream.JetStream
 	checker  *claimcheck.Checker
 	counters *claimcheck.Counters
+	// onFailure, when set, sees every rehydrate failure the checker's
+	// observer reports.
+	onFailure atomic.Pointer[func(error)]
 }
+
+// failed sets what sees the rehydrate failures of the side's checker.
+func (s *natsSide) failed(f func(error)) { s.onFailure.Store(&f) }
 
 func newNATSSide(t *testing.T, e *env, name string) *natsSide {
 	t.Helper()
@@ -46,12 +53,18 @@ func newNATSSide(t *testing.T, e *env, name string) *natsSide {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close() })
-	var counters claimcheck.Counters
-	c, err := claimcheck.New(engine, claimcheck.WithObserver(&counters))
+	side := &natsSide{nc: nc, js: js, counters: &claimcheck.Counters{}}
+	failures := claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) {
+		if f := side.onFailure.Load(); f != nil && ev.Op == claimcheck.OpRehydrate && ev.Err != nil {
+			(*f)(ev.Err)
+		}
+	})
+	c, err := claimcheck.New(engine, claimcheck.WithObserver(claimcheck.Observers(side.counters, failures)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &natsSide{nc: nc, js: js, checker: c, counters: &counters}
+	side.checker = c
+	return side
 }
 
 func natsMessage(subject string, seed uint64, i int, body []byte) *nats.Msg {
@@ -100,8 +113,8 @@ func TestJetStreamToCoreNATS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sub, err := cc.Subscribe(name+".>", func(m *nats.Msg) { ta.check(m.Data, m.Header.Get) },
-			ccnats.OnError(func(m *nats.Msg, err error) { mu.Lock(); handlerErrs = append(handlerErrs, err); mu.Unlock() }))
+		cons.failed(func(err error) { mu.Lock(); handlerErrs = append(handlerErrs, err); mu.Unlock() })
+		sub, err := cc.Subscribe(name+".>", func(m *nats.Msg) { ta.check(m.Data, m.Header.Get) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,6 +252,14 @@ func TestJetStreamConsumerKilled(t *testing.T) {
 		first := &recorder{seed: seed, body: body}
 		side1 := newNATSSide(t, e, "worker-1")
 		died := make(chan struct{})
+		side1.failed(func(err error) {
+			select {
+			case <-died:
+				// The process is dying: JetStream redelivers what it had.
+			default:
+				t.Errorf("first consumer: %v", err)
+			}
+		})
 		var once sync.Once
 		cc1, err := durable(side1).Consume(timed(ccnats.MessageHandler(side1.checker, func(m jetstream.Msg) {
 			select {
@@ -254,14 +275,7 @@ func TestJetStreamConsumerKilled(t *testing.T) {
 			if err := m.Ack(); err != nil {
 				t.Errorf("first consumer: ack: %v", err)
 			}
-		}, ccnats.OnConsumeError(func(m jetstream.Msg, err error) {
-			select {
-			case <-died:
-				// The process is dying: JetStream redelivers what it had.
-			default:
-				t.Errorf("first consumer: %v", err)
-			}
-		}))))
+		})))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,6 +289,7 @@ func TestJetStreamConsumerKilled(t *testing.T) {
 
 		second := &recorder{seed: seed, body: body}
 		side2 := newNATSSide(t, e, "worker-2")
+		side2.failed(func(err error) { t.Errorf("second consumer: %v", err) })
 		var redelivered sync.Map
 		var mu sync.Mutex
 		cc2, err := durable(side2).Consume(timed(ccnats.MessageHandler(side2.checker, func(m jetstream.Msg) {
@@ -287,9 +302,7 @@ func TestJetStreamConsumerKilled(t *testing.T) {
 			if err := m.Ack(); err != nil {
 				t.Errorf("second consumer: ack: %v", err)
 			}
-		}, ccnats.OnConsumeError(func(m jetstream.Msg, err error) {
-			t.Errorf("second consumer: %v", err)
-		}))))
+		})))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -207,6 +208,138 @@ func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, func(), er
 	return nil, nil, fmt.Errorf("%w: unknown encoding %q", ErrUnsupported, enc)
 }
 
+// Allocation bounds of Retrieve. A recorded size can lie (tampered
+// attributes, an edited link fragment), so the buffer a read allocates is
+// bounded by the bytes that actually arrive, not by the size claimed:
+//
+//   - Stored as given, the payload is the stored bytes, whose length the
+//     engine checked against the recorded size before the read (a link's:
+//     against the Content-Length), so the buffer is the recorded size, or
+//     for a link at most linkReadStart, growing as bytes arrive.
+//   - Compressed up to readRatio times, the buffer is the recorded size:
+//     at most readRatio times the stored bytes.
+//   - Compressed further, the stored bytes are read into memory and
+//     decoded once without keeping the output, to count it; the buffer is
+//     allocated only once they are known to decode to exactly the recorded
+//     size, and they are decoded into it (Engine.open with whole).
+//   - Compressed bytes of unknown length (a link without Content-Length)
+//     are decoded into a buffer that starts at readFloor and doubles as
+//     decoded bytes arrive; the Reader never decodes more than the recorded
+//     size plus one byte.
+const (
+	// readFloor is the smallest buffer a growing read starts with.
+	readFloor = 64 << 10
+	// readRatio is the compression ratio up to which a read trusts the
+	// recorded size for its buffer.
+	readRatio = 16
+	// linkReadStart bounds the buffer a link's Retrieve starts with:
+	// beyond it, the buffer grows only as the server's bytes arrive.
+	linkReadStart = 8 << 20
+)
+
+// beyondRatio reports whether a compressed stash's recorded size is more
+// than a read may trust for its buffer: over readRatio times the stored
+// bytes, or over startMax.
+func beyondRatio(a *driver.Attributes, startMax int64) bool {
+	return a.Encoding != driver.EncodingIdentity &&
+		(a.Size > startMax || a.StoredSize <= 0 || a.Size > readRatio*min(a.StoredSize, math.MaxInt64/readRatio))
+}
+
+// readStored reads exactly the stored bytes of src and then its end, into a
+// buffer that starts at most at src.startMax bytes and grows as bytes
+// arrive.
+func readStored(src *source) ([]byte, error) {
+	n := src.attrs.StoredSize
+	sr := &sourceReader{r: src.rc}
+	p := make([]byte, 0, min(n, src.startMax))
+	for int64(len(p)) < n {
+		if len(p) == cap(p) {
+			p = slices.Grow(p, int(min(n, max(readFloor, 2*int64(cap(p)))))-len(p))
+		}
+		m, err := sr.Read(p[len(p):cap(p)])
+		p = p[:len(p)+m]
+		if err != nil && (err != io.EOF || int64(len(p)) < n) {
+			return nil, classify(sr, err)
+		}
+	}
+	var one [1]byte
+	if m, _ := io.ReadFull(sr, one[:]); m > 0 {
+		return nil, fmt.Errorf("%w: more stored bytes than recorded", ErrIntegrity)
+	}
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	return p, nil
+}
+
+// decodedSize decodes comp without keeping the output and checks that it
+// is exactly the recorded size.
+func decodedSize(comp []byte, a *driver.Attributes) error {
+	sr := &sourceReader{r: bytes.NewReader(comp)}
+	src, release, err := decodingReader(sr, a.Encoding)
+	if err != nil {
+		return err
+	}
+	defer release()
+	n, err := io.CopyN(io.Discard, src, a.Size)
+	if err != nil {
+		if n < a.Size && err == io.EOF {
+			return fmt.Errorf("%w: stored bytes decode to %d bytes, the recorded size is %d", ErrIntegrity, n, a.Size)
+		}
+		return classify(sr, err)
+	}
+	var one [1]byte
+	if m, _ := io.ReadFull(src, one[:]); m > 0 {
+		return errOverlong
+	}
+	return nil
+}
+
+// readAll reads r to its verified end into a buffer sized by the bounds
+// above.
+func readAll(r *Reader) ([]byte, error) {
+	a := r.stash
+	size := r.size
+	if a.Encoding == driver.EncodingIdentity {
+		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
+			return r.writeAll(wt)
+		}
+	}
+	var start int64
+	switch {
+	case a.Encoding == driver.EncodingIdentity:
+		start = min(size, r.startMax)
+	case r.counted || !beyondRatio(&driver.Attributes{Size: size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax):
+		start = size
+	default:
+		start = min(size, readFloor)
+	}
+	data := make([]byte, 0, start)
+	for int64(len(data)) < size {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, int(min(size, max(readFloor, 2*int64(cap(data)))))-len(data))
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil // verified (a short stream is an error, not EOF)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	// The digest is checked at the end of the stream; a longer stream is an
+	// error from the Reader.
+	var one [1]byte
+	for {
+		if _, err := r.Read(one[:]); err == io.EOF {
+			return data, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // boundError is stored bytes that decode to more than their recorded size,
 // or that ask the decoder for more memory than any frame the engine writes:
 // a possible decompression bomb. It matches ErrTooLarge and, since such bytes
@@ -274,16 +407,18 @@ func hexEqual(sum []byte, digest string) bool {
 
 // Reader streams a stash, verifying it as it goes (see Engine.Open).
 type Reader struct {
-	stash   *Stash
-	inline  []byte // the data of an inline address
-	src     io.Reader
-	sr      *sourceReader
-	closer  io.Closer
-	release func()
-	h       hash.Hash
-	addr    Address
-	n, size int64
-	err     error
+	stash    *Stash
+	inline   []byte // the data of an inline address
+	startMax int64  // bounds Retrieve's first buffer (see readAll)
+	counted  bool   // the stored bytes are known to decode to the recorded size
+	src      io.Reader
+	sr       *sourceReader
+	closer   io.Closer
+	release  func()
+	h        hash.Hash
+	addr     Address
+	n, size  int64
+	err      error
 }
 
 func newReader(rc io.ReadCloser, a *driver.Attributes, addr Address) (*Reader, error) {
@@ -337,95 +472,82 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// readAll reads the whole payload and verifies it, as reading r to its end
-// would. When the stored bytes are the payload (no encoding) and the
-// backend's reader writes them out itself (io.WriterTo over bytes it holds,
-// as memstash's does) in one piece, they are copied once into a buffer that
-// is not zeroed first; otherwise they are read into a buffer of the
-// recorded size. Either way nothing beyond the recorded size is accepted.
-func (r *Reader) readAll() ([]byte, error) {
-	if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
-		c := &cloner{size: r.size}
-		_, err := wt.WriteTo(c)
-		r.n = int64(len(c.data))
-		switch {
-		case err == errOverlong:
-			r.err = err
-		case err != nil:
-			r.sr.err = err
-			r.err = classify(r.sr, err)
-		default:
-			if r.h != nil {
-				r.h.Write(c.data)
-			}
-			r.err = r.finish()
+// writeAll is readAll for stored bytes that are the payload, from a
+// backend reader that writes them out itself (io.WriterTo, as memstash's
+// reader over the bytes it holds does): written in one piece of the
+// recorded size, they are copied once into a buffer that is not zeroed
+// first. Pieces of any other size go into a buffer that grows as they
+// arrive, so the buffer never exceeds the bytes received, nor them the
+// recorded size.
+func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
+	c := &cloner{size: r.size, start: min(r.size, r.startMax)}
+	_, err := wt.WriteTo(c)
+	r.n = int64(len(c.data))
+	switch {
+	case err == errOverlong:
+		r.err = err
+	case err != nil:
+		r.sr.err = err
+		r.err = classify(r.sr, err)
+	default:
+		if r.h != nil {
+			r.h.Write(c.data)
 		}
-		if r.err != io.EOF {
-			return nil, r.err
-		}
-		if c.data == nil {
-			c.data = []byte{}
-		}
-		return c.data, nil
+		r.err = r.finish()
 	}
-	data := make([]byte, r.size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, err
+	if r.err != io.EOF {
+		return nil, r.err
 	}
-	// The digest is checked at the end of the stream.
-	var one [1]byte
-	if n, err := r.Read(one[:]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			err = errOverlong
-		}
-		return nil, err
+	if c.data == nil {
+		c.data = []byte{}
 	}
-	return data, nil
+	return c.data, nil
 }
 
-// cloner collects what an io.WriterTo writes, up to size bytes: a first
-// write of exactly size bytes is cloned (one copy, no zeroing); anything
-// else goes into a buffer of size bytes, which a WriterTo that copies from
-// a reader (os.File's) fills directly through ReadFrom.
+// cloner collects what an io.WriterTo writes, up to size bytes (see
+// writeAll). A WriterTo that copies from a reader (os.File's) reaches
+// ReadFrom, which reads as readAll would.
 type cloner struct {
-	data []byte
-	size int64
+	data        []byte
+	size, start int64
 }
 
 func (c *cloner) Write(p []byte) (int, error) {
 	if int64(len(c.data))+int64(len(p)) > c.size {
 		return 0, errOverlong
 	}
-	switch {
-	case c.data == nil && int64(len(p)) == c.size:
+	if c.data == nil && int64(len(p)) == c.size {
 		c.data = bytes.Clone(p)
-	case c.data == nil:
-		c.data = make([]byte, 0, c.size)
-		fallthrough
-	default:
-		c.data = append(c.data, p...)
+		return len(p), nil
 	}
+	if c.data == nil {
+		c.data = make([]byte, 0, max(int64(len(p)), c.start))
+	}
+	c.data = append(c.data, p...)
 	return len(p), nil
 }
 
 func (c *cloner) ReadFrom(r io.Reader) (int64, error) {
-	if c.data == nil {
-		c.data = make([]byte, 0, c.size)
-	}
-	n0 := len(c.data)
-	n, err := io.ReadFull(r, c.data[n0:c.size])
-	c.data = c.data[:n0+n]
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return int64(n), nil // short: the size check reports it
-	case err != nil:
-		return int64(n), err
+	var total int64
+	for int64(len(c.data)) < c.size {
+		if len(c.data) == cap(c.data) {
+			c.data = slices.Grow(c.data, int(min(c.size, max(c.start, readFloor, 2*int64(cap(c.data)))))-len(c.data))
+		}
+		n, err := r.Read(c.data[len(c.data):cap(c.data)])
+		c.data = c.data[:len(c.data)+n]
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil // short: the size check reports it
+		}
+		if err != nil {
+			return total, err
+		}
 	}
 	var one [1]byte
 	if m, _ := io.ReadFull(r, one[:]); m > 0 {
-		return int64(n), errOverlong
+		return total, errOverlong
 	}
-	return int64(n), nil
+	return total, nil
 }
 
 func (r *Reader) finish() error {

@@ -224,9 +224,21 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		}
 	}
 	attrs.StoredSize = storedSize
-	err = b.driver.Put(ctx, addr.Namespace, addr.Key(), io.NewSectionReader(stored.f, 0, storedSize), storedSize, attrs)
+	for attempt := 0; ; attempt++ {
+		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), io.NewSectionReader(stored.f, 0, storedSize), storedSize, attrs)
+		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
+			break
+		}
+		// A concurrent Create wrote it first: extend its expiry to ours.
+		if s, err = e.existing(ctx, b, addr, attrs); s != nil || err != nil {
+			break
+		}
+	}
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
+	}
+	if s != nil {
+		return s, nil
 	}
 	return stashFrom(addr, attrs), nil
 }

@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"time"
 
@@ -245,21 +246,35 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 	}
 	stored, enc := encode(o.compression, e.compressFloor, payload)
 	attrs.Encoding, attrs.StoredSize = enc, int64(len(stored))
-	err = b.driver.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(stored), attrs.StoredSize, attrs)
+	for attempt := 0; ; attempt++ {
+		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(stored), attrs.StoredSize, attrs)
+		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
+			break
+		}
+		// A concurrent Create wrote it first: extend its expiry to ours.
+		if s, err = e.existing(ctx, b, addr, attrs); s != nil || err != nil {
+			break
+		}
+	}
 	if enc == driver.EncodingZstd {
 		putBuffer(stored)
 	}
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
 	}
-	s = stashFrom(addr, attrs)
+	if s == nil {
+		s = stashFrom(addr, attrs)
+	}
 	s.Data = payload
 	return s, nil
 }
 
 // existing returns the stash already stored under addr, if it is there and
 // not expired, after extending its expiry to cover want. An expired leftover
-// is deleted so the caller can write afresh.
+// is deleted so the caller can write afresh, and so is the answer (nil, nil)
+// for a stash deleted meanwhile. Where the driver can (driver.Modifier), the
+// extension is a read-modify-write under the backend's own guarantee, so
+// concurrent Creates never lose one another's extensions.
 func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *driver.Attributes) (*Stash, error) {
 	have, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
 	switch {
@@ -269,22 +284,56 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 		return &Stash{Address: addr}, err
 	}
 	if have.Expired(e.now()) {
-		if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+		return e.dropExpired(ctx, b, addr)
+	}
+	merged, changed := extend(have, want)
+	if !changed {
+		return stashFrom(addr, have), nil
+	}
+	if m, ok := b.driver.(driver.Modifier); ok {
+		expired := false
+		got, err := m.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
+			if expired = cur.Expired(e.now()); expired {
+				return nil
+			}
+			merged, changed := extend(cur, want)
+			if !changed {
+				return nil
+			}
+			return merged
+		})
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, nil // deleted meanwhile: write it afresh
+		case err != nil:
+			return &Stash{Address: addr}, err
+		case expired:
+			return e.dropExpired(ctx, b, addr)
+		}
+		return stashFrom(addr, got), nil
+	}
+	if u, ok := b.driver.(driver.Updater); ok {
+		err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil, nil // deleted meanwhile: write it afresh
+		case err != nil:
 			return &Stash{Address: addr}, err
 		}
-		return nil, nil
-	}
-	if merged, changed := extend(have, want); changed {
-		if u, ok := b.driver.(driver.Updater); ok {
-			if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged); err != nil {
-				return &Stash{Address: addr}, err
-			}
-			have = merged
-		} else {
-			e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
-		}
+		have = merged
+	} else {
+		e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
 	}
 	return stashFrom(addr, have), nil
+}
+
+// dropExpired deletes an expired stash so that it can be written afresh.
+// It returns (nil, nil) when the caller should write.
+func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address) (*Stash, error) {
+	if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+		return &Stash{Address: addr}, err
+	}
+	return nil, nil
 }
 
 // extend returns have with its expiry pushed out to cover want's.
@@ -320,7 +369,7 @@ func (e *Engine) Retrieve(ctx context.Context, address string) (*Stash, error) {
 }
 
 func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
-	r, err := e.open(ctx, address)
+	r, err := e.open(ctx, address, true)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +379,7 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 		s.Data = r.inline
 		return &s, nil
 	}
-	data, err := r.readAll()
+	data, err := readAll(r)
 	if err != nil {
 		return nil, err
 	}
@@ -352,6 +401,9 @@ type source struct {
 	addr  Address
 	attrs *driver.Attributes
 	b     *backend // nil for links
+	// startMax bounds Retrieve's first buffer: a backend's stored size is
+	// checked against the recorded one, a link's is what its server says.
+	startMax int64
 }
 
 // source opens the stored bytes of an address (from its backend) or of a
@@ -373,7 +425,7 @@ func (e *Engine) source(ctx context.Context, address string) (*source, error) {
 		_ = rc.Close()
 		return nil, err
 	}
-	return &source{rc: rc, addr: addr, attrs: attrs, b: b}, nil
+	return &source{rc: rc, addr: addr, attrs: attrs, b: b, startMax: math.MaxInt64}, nil
 }
 
 // resolve parses an address and finds its backend.
@@ -400,8 +452,18 @@ func (e *Engine) check(addr Address, a *driver.Attributes) error {
 	if a.Size < 0 || a.StoredSize < 0 {
 		return fmt.Errorf("%w: negative recorded size", ErrIntegrity)
 	}
-	if a.Size > e.maxSize {
-		return fmt.Errorf("%w: recorded size %d over the limit of %d", ErrTooLarge, a.Size, e.maxSize)
+	if a.Size > e.maxSize || a.StoredSize > e.maxSize {
+		return fmt.Errorf("%w: recorded size %d (stored %d) over the limit of %d", ErrTooLarge, a.Size, a.StoredSize, e.maxSize)
+	}
+	// Stored as given, the payload is as long as what the backend holds:
+	// a recorded size that says otherwise is refused before any read or
+	// allocation.
+	switch {
+	case a.Encoding != driver.EncodingIdentity || a.Size == a.StoredSize:
+	case a.Size > a.StoredSize:
+		return fmt.Errorf("%w: fewer bytes stored (%d) than the recorded size (%d)", ErrIntegrity, a.StoredSize, a.Size)
+	default:
+		return errOverlong
 	}
 	if a.Digest != "" && a.Digest != addr.Digest {
 		return fmt.Errorf("%w: stored digest %.12s… does not match the address", ErrIntegrity, a.Digest)
@@ -417,6 +479,22 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 	}
 	now := e.now().UTC()
 	if now.Sub(a.LastAccess) < a.TTI/10 {
+		return
+	}
+	if md, ok := b.driver.(driver.Modifier); ok {
+		// Under the backend's guarantee, so that a concurrent extension
+		// of the expiry is never undone by this write.
+		_, err := md.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
+			if cur.TTI <= 0 || now.Sub(cur.LastAccess) < cur.TTI/10 {
+				return nil
+			}
+			m := *cur
+			m.LastAccess = now
+			return &m
+		})
+		if err != nil {
+			e.logger.WarnContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
+		}
 		return
 	}
 	u, ok := b.driver.(driver.Updater)
@@ -444,15 +522,18 @@ func newHash(addr Address) hash.Hash {
 // tentative. It never reads more than the recorded size, plus one byte to
 // detect a longer stream.
 func (e *Engine) Open(ctx context.Context, address string) (*Reader, error) {
-	r, err := e.open(ctx, address)
+	r, err := e.open(ctx, address, false)
 	if err != nil {
 		return nil, opError("open", address, err)
 	}
 	return r, nil
 }
 
-// open is the one read path.
-func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
+// open is the one read path. whole says the reader is to be read to its end
+// into memory (Retrieve): then stored bytes that claim to decode to more than
+// readRatio times their length are read first and counted (see readAll), so
+// the buffer is allocated only for a size they are known to decode to.
+func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader, error) {
 	if !IsLink(address) {
 		addr, err := ParseAddress(address)
 		if err != nil {
@@ -466,11 +547,24 @@ func (e *Engine) open(ctx context.Context, address string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	counted := false
+	if whole && beyondRatio(src.attrs, src.startMax) && src.attrs.StoredSize > 0 {
+		comp, err := readStored(src)
+		_ = src.rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		if err := decodedSize(comp, src.attrs); err != nil {
+			return nil, err
+		}
+		src.rc, counted = io.NopCloser(bytes.NewReader(comp)), true
+	}
 	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {
 		_ = src.rc.Close()
 		return nil, err
 	}
+	r.startMax, r.counted = src.startMax, counted
 	if src.b != nil {
 		e.touch(ctx, src.b, src.addr, src.attrs)
 	}

@@ -2,6 +2,7 @@ package stash
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -308,7 +309,7 @@ func (e *Engine) fetchLink(ctx context.Context, raw string) (*source, error) {
 		_ = resp.Body.Close()
 		return nil, err
 	}
-	return &source{rc: resp.Body, addr: l.Address, attrs: a}, nil
+	return &source{rc: resp.Body, addr: l.Address, attrs: a, startMax: linkReadStart}, nil
 }
 
 const defaultContentType = "application/octet-stream"
@@ -341,9 +342,45 @@ func (e *Engine) linkAttrs(l *Link, resp *http.Response) (*driver.Attributes, er
 		return nil, fmt.Errorf("%w: share link payload of %d bytes over the limit of %d", ErrTooLarge, size, e.maxSize)
 	}
 	stored := max(resp.ContentLength, 0)
+	if err := checkServerAttrs(l, resp, size, enc); err != nil {
+		return nil, err
+	}
 	ct := resp.Header.Get("Content-Type")
 	if ct == defaultContentType {
 		ct = ""
 	}
 	return &driver.Attributes{Size: size, StoredSize: stored, Encoding: enc, Digest: l.Address.Digest, ContentType: ct}, nil
+}
+
+// serverAttrsHeader is the response header in which S3 returns the
+// attributes the s3 backend stored with an object (user metadata
+// "claimstash").
+const serverAttrsHeader = "X-Amz-Meta-Claimstash"
+
+// checkServerAttrs compares what a link's fragment says (decoded size and
+// encoding) with what the server reports about the object it serves: its
+// Content-Length and, where the server returns them (an S3 presigned link),
+// the attributes stored with it. A fragment can be edited by whoever holds
+// the link; the server's description cannot, so any disagreement is
+// ErrIntegrity before a byte of the body is read.
+func checkServerAttrs(l *Link, resp *http.Response, size int64, enc driver.Encoding) error {
+	raw := resp.Header.Get(serverAttrsHeader)
+	if raw == "" {
+		return nil
+	}
+	var a driver.Attributes
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		return nil // not ours: the digest still decides
+	}
+	switch {
+	case a.Digest != "" && a.Digest != l.Address.Digest:
+		return fmt.Errorf("%w: share link names digest %.12s…, the server's object has %.12s…", ErrIntegrity, l.Address.Digest, a.Digest)
+	case a.Size != size:
+		return fmt.Errorf("%w: share link says %d bytes, the server's object holds %d", ErrIntegrity, size, a.Size)
+	case a.Encoding != enc:
+		return fmt.Errorf("%w: share link says encoding %q, the server's object is %q", ErrIntegrity, enc, a.Encoding)
+	case resp.ContentLength >= 0 && a.StoredSize != resp.ContentLength:
+		return fmt.Errorf("%w: server sends %d bytes of an object stored in %d", ErrIntegrity, resp.ContentLength, a.StoredSize)
+	}
+	return nil
 }

@@ -71,6 +71,10 @@ type Features struct {
 	NewEngine func(t *testing.T) *stash.Engine
 	// Timeout bounds each wait for messages (default 20s).
 	Timeout time.Duration
+	// CheckerOptions are added to every checker the suite builds, before
+	// the test's own (claimcheck.WithRetryDelay for a quick redelivery,
+	// say).
+	CheckerOptions []claimcheck.Option
 }
 
 const threshold = 64 << 10
@@ -120,7 +124,8 @@ func topic(t *testing.T) string {
 
 func (s *suite) setup(t *testing.T, opts ...claimcheck.Option) (Harness, *claimcheck.Checker, context.Context) {
 	t.Helper()
-	c, err := claimcheck.New(s.f.NewEngine(t), append([]claimcheck.Option{claimcheck.WithThreshold(threshold)}, opts...)...)
+	all := append([]claimcheck.Option{claimcheck.WithThreshold(threshold)}, s.f.CheckerOptions...)
+	c, err := claimcheck.New(s.f.NewEngine(t), append(all, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,3 +188,20 @@ type Signer interface {
 type Verifier interface {
 	VerifyURL(method string, u *url.URL, now time.Time) error
 }
+
+// Modifier is an optional capability: a read-modify-write of an object's
+// attributes that is atomic with respect to every other ModifyAttributes
+// and Delete of the same key, by the backend's own guarantee (a
+// compare-and-swap on a revision, a lock). The engine uses it, where a
+// driver has it, to extend expiry monotonically under concurrent Creates
+// and to record reads without undoing an extension.
+type Modifier interface {
+	// ModifyAttributes reads the attributes of key and calls fn with them.
+	// If fn returns nil, nothing is written and ModifyAttributes returns
+	// what fn saw; otherwise it stores what fn returned, provided nothing
+	// changed the attributes since they were read, calling fn again on
+	// what is there now if something did. It returns the attributes
+	// stored. A missing key (also one deleted meanwhile) is ErrNotFound;
+	// a deleted object is never revived.
+	ModifyAttributes(ctx context.Context, namespace, key string, fn func(have *Attributes) *Attributes) (*Attributes, error)
+}

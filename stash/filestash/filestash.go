@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"net/url"
@@ -127,16 +128,19 @@ func NoSync() Option { return option(func(o *options) { o.noSync = true }) }
 // also by several processes sharing the directory. The zero value is not
 // usable; call New.
 type Store struct {
-	dir  string
-	root *os.Root
-	sync bool
-	now  func() time.Time
+	dir   string
+	root  *os.Root
+	sync  bool
+	now   func() time.Time
+	locks [64]sync.Mutex // per-key, within this process (see lockKey)
 }
 
 var (
 	_ driver.Driver  = (*Store)(nil)
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
+
+	_ driver.Modifier = (*Store)(nil)
 )
 
 // New opens a store over dir, which must exist unless CreateDir is given. A
@@ -508,11 +512,16 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 	if err != nil {
 		return err
 	}
-	if fi, err := s.root.Lstat(rel); err != nil {
-		return mapErr(err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("%w: filestash: %s is not a stash directory", driver.ErrNotFound, rel)
+	unlock, err := s.lockKey(rel)
+	if err != nil {
+		return err
 	}
+	defer unlock()
+	return s.deleteLocked(rel, parent)
+}
+
+// deleteLocked deletes the stash directory rel, whose lock the caller holds.
+func (s *Store) deleteLocked(rel, parent string) error {
 	gone := parent + "/" + tempName(deletedPrefix)
 	if err := s.root.Rename(rel, gone); err != nil {
 		return mapErr(err) // ErrNotFound if a concurrent Delete won
@@ -562,6 +571,90 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 	if err != nil {
 		return err
 	}
+	unlock, err := s.lockKey(rel)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.writeAttrs(rel, attrs)
+}
+
+// lockKey locks the stash directory rel against every other lockKey of it:
+// within this process with a mutex, across processes sharing the directory
+// with flock(2) on the directory itself. Delete, UpdateAttributes and
+// ModifyAttributes hold it, so a read-modify-write of the
+// attributes never interleaves with another or with a delete. A directory
+// deleted while the lock was awaited is ErrNotFound.
+func (s *Store) lockKey(rel string) (unlock func(), err error) {
+	h := fnv.New32a()
+	h.Write([]byte(rel))
+	mu := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	mu.Lock()
+	fi, err := s.root.Lstat(rel)
+	if err == nil && !fi.IsDir() {
+		err = fmt.Errorf("%w: filestash: %s is not a stash directory", driver.ErrNotFound, rel)
+	}
+	var d *os.File
+	if err == nil {
+		d, err = s.root.OpenFile(rel, os.O_RDONLY|openNoBlock, 0)
+	}
+	if err != nil {
+		mu.Unlock()
+		return nil, mapErr(err)
+	}
+	unlock = func() {
+		_ = funlock(d)
+		_ = d.Close()
+		mu.Unlock()
+	}
+	if err := flock(d); err != nil {
+		_ = d.Close()
+		mu.Unlock()
+		return nil, fmt.Errorf("filestash: locking %s: %w", rel, err)
+	}
+	// Another process may have deleted (renamed away) the directory while
+	// this one waited for the lock.
+	locked, err1 := d.Stat()
+	now, err2 := s.root.Lstat(rel)
+	if err1 != nil || err2 != nil || !os.SameFile(locked, now) {
+		unlock()
+		return nil, fmt.Errorf("%w: filestash: %s deleted meanwhile", driver.ErrNotFound, rel)
+	}
+	return unlock, nil
+}
+
+// ModifyAttributes implements driver.Modifier under the key's lock
+// (lockKey), across processes too.
+func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rel, _, err := keyPath(ns, key)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := s.lockKey(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	have, err := readAttrs(s.root, rel+"/"+AttrsFile)
+	if err != nil {
+		return nil, err
+	}
+	m := fn(have)
+	if m == nil {
+		return have, nil
+	}
+	if err := s.writeAttrs(rel, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// writeAttrs replaces the attributes of the stash directory rel, whose lock
+// the caller holds.
+func (s *Store) writeAttrs(rel string, attrs *driver.Attributes) (err error) {
 	meta, err := json.Marshal(attrs)
 	if err != nil {
 		return fmt.Errorf("filestash: encoding attributes: %w", err)

@@ -52,6 +52,8 @@ var (
 	_ driver.Driver  = (*Store)(nil)
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
+
+	_ driver.Modifier = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -149,6 +151,25 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 	}
 	o.attrs = *copyAttrs(attrs)
 	return nil
+}
+
+// ModifyAttributes implements driver.Modifier under the store's lock.
+func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[id(ns, key)]
+	if !ok {
+		return nil, driver.ErrNotFound
+	}
+	m := fn(copyAttrs(&o.attrs))
+	if m == nil {
+		return copyAttrs(&o.attrs), nil
+	}
+	o.attrs = *copyAttrs(m)
+	return copyAttrs(m), nil
 }
 
 // List implements driver.Lister, in key order.

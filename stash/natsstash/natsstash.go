@@ -165,6 +165,8 @@ var (
 	_ driver.Driver  = (*Store)(nil)
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
+
+	_ driver.Modifier = (*Store)(nil)
 )
 
 // New returns a store over an existing JetStream context. The caller keeps
@@ -699,6 +701,99 @@ func (s *Store) updateOnce(ctx context.Context, b *bucket, key, attrs string) er
 	msg.Data = data
 	_, err = s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(m.Sequence))
 	return err
+}
+
+// casAttempts bounds the compare-and-set rounds of ModifyAttributes when other writers keep changing the object's info meanwhile.
+const casAttempts = 64
+
+// objectMeta is the info message of an object, decoded for a
+// compare-and-set: the raw fields (so fields this client does not know
+// survive), the attributes, and the subject and sequence to set it at.
+type objectMeta struct {
+	subj  string
+	seq   uint64
+	info  map[string]json.RawMessage
+	md    map[string]string
+	attrs *driver.Attributes
+}
+
+func (s *Store) readMeta(ctx context.Context, b *bucket, key string) (*objectMeta, error) {
+	subj := fmt.Sprintf("$O.%s.M.%s", b.name, base64.URLEncoding.EncodeToString([]byte(key)))
+	m, err := b.stream.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		return nil, err
+	}
+	om := &objectMeta{subj: subj, seq: m.Sequence}
+	var oi jetstream.ObjectInfo
+	if err := json.Unmarshal(m.Data, &om.info); err != nil || json.Unmarshal(m.Data, &oi) != nil {
+		return nil, fmt.Errorf("%w: object info: %v", driver.ErrIntegrity, err)
+	}
+	if oi.Deleted {
+		return nil, jetstream.ErrObjectNotFound
+	}
+	om.md = map[string]string{}
+	if raw, ok := om.info["metadata"]; ok {
+		if err := json.Unmarshal(raw, &om.md); err != nil || om.md == nil {
+			om.md = map[string]string{}
+		}
+	}
+	if om.attrs, err = attributes(&oi, false); err != nil {
+		return nil, err
+	}
+	return om, nil
+}
+
+// publishMeta sets the object's info to om.info, provided it is still the
+// message read (a compare-and-set on the subject's last sequence).
+func (s *Store) publishMeta(ctx context.Context, om *objectMeta) error {
+	var err error
+	if om.info["metadata"], err = json.Marshal(om.md); err != nil {
+		return err
+	}
+	delete(om.info, "mtime") // the server's timestamp is the modification time
+	data, err := json.Marshal(om.info)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(om.subj)
+	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	msg.Data = data
+	_, err = s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(om.seq))
+	return err
+}
+
+// ModifyAttributes implements driver.Modifier with a compare-and-set on the
+// sequence of the object's info message, which holds across processes and
+// servers: a concurrent update, delete or replacement makes the write fail
+// and fn runs again on what is there now.
+func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	b, err := s.bucket(ctx, ns, false)
+	if err != nil {
+		return nil, wrap("update", ns, key, err)
+	}
+	for attempt := 1; ; attempt++ {
+		om, err := s.readMeta(ctx, b, key)
+		if err != nil {
+			s.forget(ns, err)
+			return nil, wrap("update", ns, key, err)
+		}
+		m := fn(om.attrs)
+		if m == nil {
+			return om.attrs, nil
+		}
+		enc, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("natsstash: update %s/%s: attributes: %w", ns, key, err)
+		}
+		om.md[MetadataKey] = string(enc)
+		err = s.publishMeta(ctx, om)
+		if err == nil {
+			return m, nil
+		}
+		if !isWrongLastSequence(err) || attempt == casAttempts {
+			return nil, wrap("update", ns, key, err)
+		}
+	}
 }
 
 // List implements driver.Lister: every live object in every bucket whose

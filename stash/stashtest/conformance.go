@@ -36,6 +36,8 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newHarness) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, newHarness) })
 	t.Run("Corruption", func(t *testing.T) { testCorruption(t, newHarness) })
+	t.Run("MonotonicExtend", func(t *testing.T) { testMonotonicExtend(t, newHarness) })
+	t.Run("CreateVsDelete", func(t *testing.T) { testCreateVsDelete(t, newHarness) })
 }
 
 // epoch is where the fixture's clock starts; its nanoseconds check that

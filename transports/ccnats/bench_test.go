@@ -59,10 +59,15 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 			// handler returns), so the last delete never races the
 			// benchmark's teardown closing the connection.
 			deleted := make(chan error, 1)
+			got := make(chan int, 1)
 			cc, err := claimcheck.New(eng, claimcheck.DeleteAfterAck(),
 				claimcheck.WithObserver(claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) {
 					if ev.Op == claimcheck.OpDelete {
 						deleted <- ev.Err
+					}
+					if ev.Op == claimcheck.OpRehydrate && ev.Err != nil {
+						b.Error(ev.Err)
+						got <- -1
 					}
 				})))
 			if err != nil {
@@ -72,9 +77,7 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			got := make(chan int, 1)
-			sub, err := conn.Subscribe("bench", func(m *nats.Msg) { got <- len(m.Data) },
-				ccnats.OnError(func(_ *nats.Msg, err error) { b.Error(err); got <- -1 }))
+			sub, err := conn.Subscribe("bench", func(m *nats.Msg) { got <- len(m.Data) })
 			if err != nil {
 				b.Fatal(err)
 			}

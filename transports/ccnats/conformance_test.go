@@ -35,7 +35,7 @@ func TestConformanceJetStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		return &jsHarness{js: js, raw: raw, cc: cc}
-	}, claimchecktest.Features{MaxMessageBytes: 1 << 20})
+	}, claimchecktest.Features{MaxMessageBytes: 1 << 20, CheckerOptions: []claimcheck.Option{claimcheck.WithRetryDelay(100 * time.Millisecond)}})
 }
 
 func toNATS(topic string, m claimchecktest.Message) *nats.Msg {
@@ -120,7 +120,7 @@ func (h *coreHarness) subscribe(ctx context.Context, nc *nats.Conn, topic string
 
 func (h *coreHarness) Subscribe(ctx context.Context, topic string) (<-chan claimchecktest.Message, error) {
 	return h.subscribe(ctx, h.conn.NATS(), topic, func(next nats.MsgHandler) nats.MsgHandler {
-		return ccnats.MsgHandler(h.conn.Checker(), next, ccnats.OnError(func(*nats.Msg, error) {}))
+		return ccnats.MsgHandler(h.conn.Checker(), next, ccnats.WithLogger(quiet))
 	})
 }
 
@@ -183,8 +183,7 @@ func (h *jsHarness) subscribe(ctx context.Context, topic, durable string, wrap f
 
 func (h *jsHarness) Subscribe(ctx context.Context, topic string) (<-chan claimchecktest.Message, error) {
 	return h.subscribe(ctx, topic, "decorated", func(next jetstream.MessageHandler) jetstream.MessageHandler {
-		return ccnats.MessageHandler(h.cc, next, ccnats.NakDelay(100*time.Millisecond),
-			ccnats.OnConsumeError(func(jetstream.Msg, error) {}))
+		return ccnats.MessageHandler(h.cc, next, ccnats.WithLogger(quiet))
 	})
 }
 

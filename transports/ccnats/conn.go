@@ -3,7 +3,6 @@ package ccnats
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/nats-io/nats.go"
 
@@ -23,18 +22,14 @@ type Conn struct {
 // NewConn wraps nc. It refuses a connection whose server does not support
 // headers (ErrHeadersNotSupported): without them, a claim-checked message
 // could not be told from one that is not.
-func NewConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...PublisherOption) (*Conn, error) {
+func NewConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...Option) (*Conn, error) {
 	if nc == nil || cc == nil {
 		return nil, errors.New("ccnats: NewConn: nil connection or checker")
 	}
 	if !nc.HeadersSupported() {
 		return nil, ErrHeadersNotSupported
 	}
-	c := &Conn{nc: nc, cc: cc, cfg: newBase()}
-	for _, o := range opts {
-		o.applyPublisher(&c.cfg)
-	}
-	return c, nil
+	return &Conn{nc: nc, cc: cc, cfg: newBase(opts)}, nil
 }
 
 // NATS returns the wrapped connection.
@@ -113,14 +108,14 @@ func (c *Conn) RespondMsg(ctx context.Context, req, resp *nats.Msg) error {
 
 // Subscribe subscribes h to subj through MsgHandler: claim-checked messages
 // reach h rehydrated.
-func (c *Conn) Subscribe(subj string, h nats.MsgHandler, opts ...HandlerOption) (*nats.Subscription, error) {
+func (c *Conn) Subscribe(subj string, h nats.MsgHandler, opts ...Option) (*nats.Subscription, error) {
 	return c.nc.Subscribe(subj, MsgHandler(c.cc, h, opts...))
 }
 
 // QueueSubscribe subscribes h to subj in queue group queue through
 // MsgHandler. Each message goes to one member of the group, which
 // rehydrates it.
-func (c *Conn) QueueSubscribe(subj, queue string, h nats.MsgHandler, opts ...HandlerOption) (*nats.Subscription, error) {
+func (c *Conn) QueueSubscribe(subj, queue string, h nats.MsgHandler, opts ...Option) (*nats.Subscription, error) {
 	return c.nc.QueueSubscribe(subj, queue, MsgHandler(c.cc, h, opts...))
 }
 
@@ -160,54 +155,38 @@ func rehydrateCore(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) err
 	return nil
 }
 
-func defaultCoreError(b *base) func(*nats.Msg, error) {
-	return func(m *nats.Msg, err error) {
-		b.logger.Error("ccnats: message dropped", "subject", m.Subject, "err", err)
-	}
-}
-
 // MsgHandler decorates a core NATS handler, for plain subscriptions and
 // queue groups alike. A claim-checked message is rehydrated in place (body
 // replaced, contract headers removed) before next sees it; other messages
 // pass through untouched. If the stash cannot be read, next is not called:
-// the message goes to the checker's claimcheck.OnRehydrateFailure handler
-// if it has one, and the error (or the one that handler returns) goes to
-// the OnError handler. Core NATS has no redelivery: a
-// message that fails here is lost unless the error handler does something
-// with it (respond to the requester, republish it elsewhere); use JetStream
-// and MessageHandler where that matters.
+// the checker decides (claimcheck.Checker.Decide; its OnRehydrateFailure
+// handler sees permanent failures). Core NATS has no redelivery: a message
+// that is not Handled is lost, and the error is logged (WithLogger); use
+// JetStream and MessageHandler where that matters.
 //
 // With claimcheck.DeleteAfterAck, the stash is deleted once next returns.
-func MsgHandler(cc *claimcheck.Checker, next nats.MsgHandler, opts ...HandlerOption) nats.MsgHandler {
-	cfg := &handlerConfig{base: newBase()}
-	for _, o := range opts {
-		o.applyHandler(cfg)
-	}
-	if cfg.onError == nil {
-		cfg.onError = defaultCoreError(&cfg.base)
-	}
+func MsgHandler(cc *claimcheck.Checker, next nats.MsgHandler, opts ...Option) nats.MsgHandler {
+	cfg := newBase(opts)
 	return func(m *nats.Msg) {
 		if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
 			next(m)
 			return
 		}
 		ctx, cancel := cfg.context()
-		data, addr, err := cc.Rehydrate(ctx, m.Subject, m.Data, Header(m.Header))
-		if err != nil {
-			f := claimcheck.Failure{Topic: m.Subject, Body: m.Data, Headers: Header(m.Header), Err: err, Message: m}
-			if herr := cc.RehydrateFailed(ctx, f); herr != nil {
-				cfg.onError(m, herr)
-			}
-			cancel()
+		addr, d, err := cc.RehydrateInPlace(ctx, claimcheck.Incoming{Topic: m.Subject, Body: &m.Data, Headers: Header(m.Header), Message: m})
+		cancel()
+		switch d {
+		case claimcheck.Handled:
+			return
+		case claimcheck.Redeliver, claimcheck.Discard:
+			cfg.logger.Error("ccnats: message dropped", "subject", m.Subject, "decision", d.String(), "err", err)
 			return
 		}
-		cancel()
-		m.Data = data
 		next(m)
 		ctx, cancel = cfg.context()
 		defer cancel()
 		if err := cc.Acked(ctx, addr); err != nil {
-			cfg.onError(m, fmt.Errorf("ccnats: after handling: %w", err))
+			cfg.logger.Warn("ccnats: deleting the stash of a handled message", "subject", m.Subject, "err", err)
 		}
 	}
 }

@@ -9,55 +9,22 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claimstash/claimstash/claimcheck"
-	"github.com/claimstash/claimstash/stash"
 )
 
 // ErrTerminated marks the error of a message the JetStream decorators
-// terminated (TermIfGone): it will not be redelivered. The error also
-// matches the cause (stash.ErrNotFound).
+// terminated because the checker decided to give up on it
+// (claimcheck.Discard, under claimcheck.DiscardAfter): it will not be
+// redelivered. The error also matches the cause (stash.ErrNotFound, ...).
 var ErrTerminated = errors.New("ccnats: message terminated")
 
 // consumer is the shared state of the JetStream decorators.
 type consumer struct {
 	cc  *claimcheck.Checker
-	cfg consumerConfig
+	cfg base
 }
 
-func newConsumer(cc *claimcheck.Checker, opts []ConsumerOption) *consumer {
-	c := &consumer{cc: cc, cfg: consumerConfig{base: newBase(), nakDelay: DefaultNakDelay}}
-	for _, o := range opts {
-		o.applyConsumer(&c.cfg)
-	}
-	if c.cfg.onError == nil {
-		l := c.cfg.logger
-		c.cfg.onError = func(m jetstream.Msg, err error) {
-			l.Error("ccnats: message not delivered to handler", "subject", m.Subject(), "err", err)
-		}
-	}
-	return c
-}
-
-// rehydrate returns m itself when it is not claim-checked, a rehydrated
-// view of it, or, when its stash cannot be read, an error after settling m
-// (NakWithDelay, or Term under TermIfGone).
-func (c *consumer) rehydrate(ctx context.Context, m jetstream.Msg) (jetstream.Msg, error) {
-	h := Header(m.Headers())
-	if h == nil || !claimcheck.IsClaimChecked(h) {
-		return m, nil
-	}
-	data, addr, err := c.cc.Rehydrate(ctx, m.Subject(), m.Data(), h)
-	if err == nil {
-		return &rehydratedMsg{Msg: m, data: data, address: addr, c: c}, nil
-	}
-	herr := c.cc.RehydrateFailed(ctx, claimcheck.Failure{Topic: m.Subject(), Body: m.Data(), Headers: h, Err: err, Message: m})
-	if herr == nil {
-		// The checker's failure handler dealt with it.
-		if aerr := m.Ack(); aerr != nil {
-			return nil, errors.Join(err, fmt.Errorf("ccnats: ack of a routed message: %w", aerr))
-		}
-		return nil, errRouted
-	}
-	return nil, c.settle(m, herr)
+func newConsumer(cc *claimcheck.Checker, opts []Option) *consumer {
+	return &consumer{cc: cc, cfg: newBase(opts)}
 }
 
 // claimChecked reports whether m carries the contract, without allocating.
@@ -66,31 +33,53 @@ func claimChecked(m jetstream.Msg) bool {
 	return h != nil && claimcheck.IsClaimChecked(h)
 }
 
-// errRouted: the message failed and claimcheck.OnRehydrateFailure's handler
-// took it; there is nothing to report.
-var errRouted = errors.New("ccnats: routed by the failure handler")
+// errHandled: the message failed and the checker's failure handler took it;
+// it was Ack'ed and there is nothing to report.
+var errHandled = errors.New("ccnats: handled by the failure handler")
 
-func (c *consumer) settle(m jetstream.Msg, err error) error {
-	if c.cfg.termAfter > 0 && errors.Is(err, stash.ErrNotFound) {
-		md, merr := m.Metadata()
-		if merr == nil && int(md.NumDelivered) >= c.cfg.termAfter {
-			if terr := m.TermWithReason("claimstash: stash not found"); terr != nil {
-				return errors.Join(err, fmt.Errorf("ccnats: term: %w", terr))
-			}
-			return fmt.Errorf("%w: %w", ErrTerminated, err)
+// rehydrate returns m itself when it is not claim-checked, a rehydrated
+// view of it, or, when its stash cannot be read, an error after settling m
+// as the checker decided: Ack (Handled, errHandled), Term (Discard,
+// ErrTerminated) or NakWithDelay (Redeliver, the checker's RetryDelay).
+func (c *consumer) rehydrate(ctx context.Context, m jetstream.Msg) (jetstream.Msg, error) {
+	h := Header(m.Headers())
+	if h == nil || !claimcheck.IsClaimChecked(h) {
+		return m, nil
+	}
+	data := m.Data()
+	deliveries := 0
+	if md, err := m.Metadata(); err == nil {
+		deliveries = int(md.NumDelivered)
+	}
+	addr, d, err := c.cc.RehydrateInPlace(ctx, claimcheck.Incoming{Topic: m.Subject(), Body: &data, Headers: h, Deliveries: deliveries, Message: m})
+	switch d {
+	case claimcheck.Deliver:
+		return &rehydratedMsg{Msg: m, data: data, address: addr, c: c}, nil
+	case claimcheck.Handled:
+		if aerr := m.Ack(); aerr != nil {
+			return nil, fmt.Errorf("ccnats: ack of a handled message: %w", aerr)
 		}
+		return nil, errHandled
+	case claimcheck.Discard:
+		if terr := m.TermWithReason("claimstash: stash cannot be read"); terr != nil {
+			return nil, errors.Join(err, fmt.Errorf("ccnats: term: %w", terr))
+		}
+		return nil, fmt.Errorf("%w: %w", ErrTerminated, err)
 	}
-	if nerr := m.NakWithDelay(c.cfg.nakDelay); nerr != nil {
-		return errors.Join(err, fmt.Errorf("ccnats: nak: %w", nerr))
+	delay := c.cc.RetryDelay()
+	if nerr := m.NakWithDelay(delay); nerr != nil {
+		return nil, errors.Join(err, fmt.Errorf("ccnats: nak: %w", nerr))
 	}
-	return fmt.Errorf("ccnats: redelivery in %v: %w", c.cfg.nakDelay, err)
+	return nil, fmt.Errorf("ccnats: redelivery in %v: %w", delay, err)
 }
 
+// rehydrateOrReport is rehydrate for the decorators: a message that is not
+// delivered has been settled, and its error is logged.
 func (c *consumer) rehydrateOrReport(ctx context.Context, m jetstream.Msg) (jetstream.Msg, bool) {
 	r, err := c.rehydrate(ctx, m)
 	if err != nil {
-		if err != errRouted {
-			c.cfg.onError(m, err)
+		if err != errHandled {
+			c.cfg.logger.Error("ccnats: message not delivered to handler", "subject", m.Subject(), "err", err)
 		}
 		return nil, false
 	}
@@ -101,15 +90,15 @@ func (c *consumer) rehydrateOrReport(ctx context.Context, m jetstream.Msg) (jets
 // messages itself. It returns m itself when it is not claim-checked, and
 // otherwise a view of m whose Data is the payload and whose Headers no
 // longer hold the contract (Ack, Nak, Term and Metadata still act on m).
-// If the stash cannot be read, the checker's failure policy
-// (claimcheck.OnRehydrateFailure) decides: a handler that takes the message
-// gets it Ack'ed, and Rehydrate returns (nil, nil); otherwise Rehydrate
-// settles m (NakWithDelay, or Term under TermIfGone) and returns the
-// error, a *claimcheck.Error cause that errors.Is sees through, marked
-// with ErrTerminated if m was terminated. OnConsumeError is not called.
-func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opts ...ConsumerOption) (jetstream.Msg, error) {
+// If the stash cannot be read, the checker decides (claimcheck.Checker.Decide)
+// and Rehydrate settles m accordingly: Handled is Ack'ed and Rehydrate
+// returns (nil, nil); Discard is terminated and Redeliver Nak'ed with the
+// checker's RetryDelay, and Rehydrate returns the error, a
+// *claimcheck.Error cause that errors.Is sees through, marked with
+// ErrTerminated if m was terminated.
+func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opts ...Option) (jetstream.Msg, error) {
 	r, err := newConsumer(cc, opts).rehydrate(ctx, m)
-	if err == errRouted {
+	if err == errHandled {
 		return nil, nil
 	}
 	return r, err
@@ -117,12 +106,9 @@ func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opt
 
 // MessageHandler decorates a handler for jetstream.Consumer.Consume. A
 // claim-checked message reaches next rehydrated (see Rehydrate); one whose
-// stash cannot be read does not reach next: it goes to the checker's
-// claimcheck.OnRehydrateFailure handler if there is one (and is Ack'ed if
-// the handler takes it); otherwise it is Nak'ed with a delay (NakDelay) so
-// that JetStream redelivers it later, or terminated under TermIfGone, and
-// the error goes to OnConsumeError.
-func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts ...ConsumerOption) jetstream.MessageHandler {
+// stash cannot be read does not reach next: it is settled as the checker
+// decides (see Rehydrate) and the error is logged (WithLogger).
+func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts ...Option) jetstream.MessageHandler {
 	c := newConsumer(cc, opts)
 	return func(m jetstream.Msg) {
 		if !claimChecked(m) {
@@ -139,10 +125,10 @@ func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts 
 }
 
 // Messages decorates the iterator of jetstream.Consumer.Messages: Next
-// returns rehydrated messages, and settles and reports (OnConsumeError) the
-// ones it cannot rehydrate, moving on to the next message. A Next option
-// such as jetstream.NextMaxWait applies to each message it reads.
-func Messages(cc *claimcheck.Checker, it jetstream.MessagesContext, opts ...ConsumerOption) jetstream.MessagesContext {
+// returns rehydrated messages, and settles (as the checker decides) and
+// logs the ones it cannot rehydrate, moving on to the next message. A Next
+// option such as jetstream.NextMaxWait applies to each message it reads.
+func Messages(cc *claimcheck.Checker, it jetstream.MessagesContext, opts ...Option) jetstream.MessagesContext {
 	return &messages{MessagesContext: it, c: newConsumer(cc, opts)}
 }
 
@@ -172,10 +158,10 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 // Batch decorates the result of jetstream.Consumer.Fetch (or FetchBytes,
 // FetchNoWait): its Messages channel yields rehydrated messages, one at a
 // time as they are read, and the ones that cannot be rehydrated are settled
-// and reported (OnConsumeError). A goroutine does the reading; it ends when
-// the fetch ends, or when ctx is done, Nak'ing what it has not handed out.
-// Read the channel to its end or cancel ctx.
-func Batch(ctx context.Context, cc *claimcheck.Checker, b jetstream.MessageBatch, opts ...ConsumerOption) jetstream.MessageBatch {
+// (as the checker decides) and logged. A goroutine does the reading; it
+// ends when the fetch ends, or when ctx is done, Nak'ing what it has not
+// handed out. Read the channel to its end or cancel ctx.
+func Batch(ctx context.Context, cc *claimcheck.Checker, b jetstream.MessageBatch, opts ...Option) jetstream.MessageBatch {
 	c := newConsumer(cc, append(opts, WithContext(ctx)))
 	out := &batch{in: b, out: make(chan jetstream.Msg)}
 	go out.run(ctx, c)
@@ -254,7 +240,7 @@ func (m *rehydratedMsg) acked() {
 		ctx, cancel := m.c.cfg.context()
 		defer cancel()
 		if err := m.c.cc.Acked(ctx, m.address); err != nil {
-			m.c.cfg.onError(m.Msg, fmt.Errorf("ccnats: after ack: %w", err))
+			m.c.cfg.logger.Warn("ccnats: deleting the stash of an acked message", "subject", m.Msg.Subject(), "err", err)
 		}
 	})
 }

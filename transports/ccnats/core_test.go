@@ -198,15 +198,14 @@ func TestQueueGroupDeliversEachMessageToOneMember(t *testing.T) {
 func TestCoreRehydrateFailure(t *testing.T) {
 	srv := natstest.Start(t)
 	nc := srv.Connect(t)
-	cc, eng := newChecker(t)
+	errs := make(chan error, 1)
+	cc, eng := newChecker(t, failures(errs))
 	conn, err := ccnats.NewConn(nc, cc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 1)
 	handled := make(chan *nats.Msg, 1)
-	sub, err := conn.Subscribe("gone", func(m *nats.Msg) { handled <- m },
-		ccnats.OnError(func(_ *nats.Msg, err error) { errs <- err }))
+	sub, err := conn.Subscribe("gone", func(m *nats.Msg) { handled <- m }, ccnats.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,9 +233,9 @@ func TestCoreRehydrateFailure(t *testing.T) {
 	if !errors.Is(err, stash.ErrNotFound) {
 		t.Fatalf("err = %v, want stash.ErrNotFound", err)
 	}
-	var ce *claimcheck.Error
-	if !errors.As(err, &ce) || ce.Address != addr {
-		t.Fatalf("err = %v, want a *claimcheck.Error for %s", err, addr)
+	var se *stash.Error
+	if !errors.As(err, &se) || se.Address != addr {
+		t.Fatalf("err = %v, want a *stash.Error for %s", err, addr)
 	}
 	select {
 	case m := <-handled:

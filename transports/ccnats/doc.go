@@ -25,8 +25,9 @@
 // MsgHandler decorates a nats.MsgHandler for core subscriptions and queue
 // groups (Conn.Subscribe and Conn.QueueSubscribe use it); the message is
 // rehydrated in place. Core NATS has no redelivery: a message whose stash
-// cannot be read is not handed to the handler and goes to the OnError
-// handler, and after that it is gone.
+// cannot be read is not handed to the handler, goes to the checker's
+// OnRehydrateFailure handler if it is permanent, and is otherwise logged and
+// gone.
 //
 // For JetStream, MessageHandler decorates the handler of Consumer.Consume,
 // Messages the iterator of Consumer.Messages, and Batch the result of
@@ -34,11 +35,12 @@
 // view of the message whose Data is the payload and whose Headers no longer
 // hold the contract; Ack, Nak, Term and Metadata act on the message as it
 // was delivered. A message whose stash cannot be read never reaches the
-// application: it is Nak'ed with a delay (NakDelay, DefaultNakDelay) so that
-// JetStream redelivers it, within the consumer's MaxDeliver, and, with
-// TermIfGone, terminated once the stash is known gone (stash.ErrNotFound).
-// A claimcheck.OnRehydrateFailure handler on the checker takes precedence:
-// a message it takes is Ack'ed.
+// application. The checker decides what it means (claimcheck.Checker.Decide,
+// given the delivery count) and the decorators translate: Redeliver is
+// NakWithDelay of the checker's RetryDelay (claimcheck.DefaultRetryDelay), so
+// JetStream redelivers it within the consumer's MaxDeliver; Handled (its
+// OnRehydrateFailure handler took it) is Ack; Discard (claimcheck.DiscardAfter)
+// is Term. The decorators have no failure options of their own.
 //
 // # Headers
 //
@@ -49,8 +51,8 @@
 //
 // # Options
 //
-// PublisherOption, HandlerOption and ConsumerOption keep the options of one
-// side from being passed to another. WithContext and WithTimeout
-// (DefaultTimeout) bound the stash I/O done where NATS gives no context:
-// in handlers and in the async publishes.
+// Every wrapper and decorator takes the same Options: WithContext and
+// WithTimeout (DefaultTimeout) bound the stash I/O done where NATS gives no
+// context (in handlers and in the async publishes); WithLogger reports what
+// cannot be returned.
 package ccnats

@@ -3,6 +3,7 @@ package ccnats_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -88,4 +89,16 @@ func recv[T any](t testing.TB, ch <-chan T, d time.Duration) T {
 		t.Fatalf("nothing received in %v", d)
 		return zero
 	}
+}
+
+// quiet is a logger for tests that provoke failures on purpose.
+var quiet = slog.New(slog.DiscardHandler)
+
+// failures is a checker observer that sends rehydrate failures to ch.
+func failures(ch chan<- error) claimcheck.Option {
+	return claimcheck.WithObserver(claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) {
+		if ev.Op == claimcheck.OpRehydrate && ev.Err != nil {
+			ch <- ev.Err
+		}
+	}))
 }

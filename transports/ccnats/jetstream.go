@@ -29,18 +29,14 @@ var _ jetstream.JetStream = (*JetStream)(nil)
 
 // NewJetStream wraps js. It refuses one whose connection's server does not
 // support headers (ErrHeadersNotSupported).
-func NewJetStream(js jetstream.JetStream, cc *claimcheck.Checker, opts ...PublisherOption) (*JetStream, error) {
+func NewJetStream(js jetstream.JetStream, cc *claimcheck.Checker, opts ...Option) (*JetStream, error) {
 	if js == nil || cc == nil {
 		return nil, errors.New("ccnats: NewJetStream: nil JetStream or checker")
 	}
 	if nc := js.Conn(); nc == nil || !nc.HeadersSupported() {
 		return nil, ErrHeadersNotSupported
 	}
-	j := &JetStream{JetStream: js, cc: cc, cfg: newBase()}
-	for _, o := range opts {
-		o.applyPublisher(&j.cfg)
-	}
-	return j, nil
+	return &JetStream{JetStream: js, cc: cc, cfg: newBase(opts)}, nil
 }
 
 // Unwrap returns the wrapped JetStream.

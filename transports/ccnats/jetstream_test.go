@@ -186,29 +186,32 @@ func publishGone(t testing.TB, cc *claimcheck.Checker, eng *stash.Engine, js jet
 func TestJetStreamRedeliversWhenStashMissing(t *testing.T) {
 	srv := natstest.Start(t)
 	js := srv.JetStream(t)
-	cc, eng := newChecker(t)
-	s := newStream(t, js, "LATE", "late")
-	body := publishGone(t, cc, eng, js, "late")
-
-	var failures atomic.Int32
+	var failed atomic.Int32
 	recreate := make(chan struct{})
-	got := make(chan jetstream.Msg, 1)
 	var lastFail time.Time
 	var mu sync.Mutex
-	cctx, err := newConsumer(t, s, "late").Consume(ccnats.MessageHandler(cc, func(m jetstream.Msg) {
-		_ = m.Ack()
-		got <- m
-	}, ccnats.NakDelay(150*time.Millisecond), ccnats.OnConsumeError(func(m jetstream.Msg, err error) {
-		if !errors.Is(err, stash.ErrNotFound) || errors.Is(err, ccnats.ErrTerminated) {
-			t.Errorf("err = %v, want stash.ErrNotFound, not terminated", err)
+	cc, eng := newChecker(t, claimcheck.WithRetryDelay(150*time.Millisecond), claimcheck.WithObserver(claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) {
+		if ev.Op != claimcheck.OpRehydrate || ev.Err == nil {
+			return
+		}
+		if !errors.Is(ev.Err, stash.ErrNotFound) {
+			t.Errorf("err = %v, want stash.ErrNotFound", ev.Err)
 		}
 		mu.Lock()
 		lastFail = time.Now()
 		mu.Unlock()
-		if failures.Add(1) == 2 {
+		if failed.Add(1) == 2 {
 			close(recreate)
 		}
 	})))
+	s := newStream(t, js, "LATE", "late")
+	body := publishGone(t, cc, eng, js, "late")
+
+	got := make(chan jetstream.Msg, 1)
+	cctx, err := newConsumer(t, s, "late").Consume(ccnats.MessageHandler(cc, func(m jetstream.Msg) {
+		_ = m.Ack()
+		got <- m
+	}, ccnats.WithLogger(quiet)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,30 +239,28 @@ func TestJetStreamRedeliversWhenStashMissing(t *testing.T) {
 	}
 }
 
-// With TermIfGone(2) a message whose stash is gone is terminated at its
-// second delivery and never reaches the handler.
-func TestJetStreamTermIfGone(t *testing.T) {
+// Under the checker's DiscardAfter(2) a message whose stash is gone is
+// terminated at its second delivery and never reaches the handler.
+func TestJetStreamDiscardAfter(t *testing.T) {
 	srv := natstest.Start(t)
 	js := srv.JetStream(t)
-	cc, eng := newChecker(t)
+	errs := make(chan error, 10)
+	cc, eng := newChecker(t, claimcheck.DiscardAfter(2), claimcheck.WithRetryDelay(50*time.Millisecond), failures(errs))
 	s := newStream(t, js, "GONE", "gone")
 	publishGone(t, cc, eng, js, "gone")
 
-	errs := make(chan error, 10)
 	cons := newConsumer(t, s, "gone")
 	cctx, err := cons.Consume(ccnats.MessageHandler(cc, func(m jetstream.Msg) {
 		t.Errorf("handler called with %d bytes", len(m.Data()))
-	}, ccnats.NakDelay(50*time.Millisecond), ccnats.TermIfGone(2),
-		ccnats.OnConsumeError(func(_ jetstream.Msg, err error) { errs <- err })))
+	}, ccnats.WithLogger(quiet)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cctx.Stop()
-	if err := recv(t, errs, 10*time.Second); errors.Is(err, ccnats.ErrTerminated) || !errors.Is(err, stash.ErrNotFound) {
-		t.Fatalf("first delivery: err = %v, want a Nak'ed stash.ErrNotFound", err)
-	}
-	if err := recv(t, errs, 10*time.Second); !errors.Is(err, ccnats.ErrTerminated) || !errors.Is(err, stash.ErrNotFound) {
-		t.Fatalf("second delivery: err = %v, want ErrTerminated and stash.ErrNotFound", err)
+	for range 2 {
+		if err := recv(t, errs, 10*time.Second); !errors.Is(err, stash.ErrNotFound) {
+			t.Fatalf("err = %v, want stash.ErrNotFound", err)
+		}
 	}
 	select {
 	case err := <-errs:
@@ -275,12 +276,12 @@ func TestJetStreamTermIfGone(t *testing.T) {
 	}
 }
 
-// TermIfGone(0) terminates at the first delivery; Rehydrate settles and
+// DiscardAfter(1) terminates at the first delivery; Rehydrate settles and
 // returns the error itself.
 func TestRehydrateTermsImmediately(t *testing.T) {
 	srv := natstest.Start(t)
 	js := srv.JetStream(t)
-	cc, eng := newChecker(t)
+	cc, eng := newChecker(t, claimcheck.DiscardAfter(1))
 	s := newStream(t, js, "NOW", "now")
 	publishGone(t, cc, eng, js, "now")
 	cons := newConsumer(t, s, "now")
@@ -289,7 +290,7 @@ func TestRehydrateTermsImmediately(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := recv(t, b.Messages(), 5*time.Second)
-	if _, err := ccnats.Rehydrate(ctxT(t), cc, m, ccnats.TermIfGone(0)); !errors.Is(err, ccnats.ErrTerminated) {
+	if _, err := ccnats.Rehydrate(ctxT(t), cc, m); !errors.Is(err, ccnats.ErrTerminated) {
 		t.Fatalf("err = %v, want ErrTerminated", err)
 	}
 	b, err = cons.Fetch(1, jetstream.FetchMaxWait(300*time.Millisecond))
@@ -311,7 +312,8 @@ func TestJetStreamServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	cc, err := claimcheck.New(eng)
+	// A read that fails while the server is down comes back quickly.
+	cc, err := claimcheck.New(eng, claimcheck.WithRetryDelay(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +354,7 @@ func TestJetStreamServerRestart(t *testing.T) {
 				close(all)
 			}
 		}
-	}, ccnats.NakDelay(100*time.Millisecond)), jetstream.PullExpiry(2*time.Second), jetstream.PullHeartbeat(500*time.Millisecond))
+	}), jetstream.PullExpiry(2*time.Second), jetstream.PullHeartbeat(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,10 +276,7 @@ func TestMissingStash(t *testing.T) {
 	t.Run("stop", func(t *testing.T) {
 		reported := make(chan error, 16)
 		col := newCollector("a")
-		h := ccsarama.WrapConsumerGroupHandler(col, c, ccsarama.OnConsumeError(func(_ context.Context, m *sarama.ConsumerMessage, err error) error {
-			reported <- err
-			return err
-		}))
+		h := ccsarama.WrapConsumerGroupHandler(col, withChecker(t, c, claimcheck.WithObserver(failures(reported))))
 		g := runGroup(t, k.Addrs, cfg, "g-stop", []string{"gone"}, h)
 		first := receive(t, col.got, 1, 20*time.Second)[0]
 		if string(first.Value) != "first" {
@@ -319,10 +316,10 @@ func TestMissingStash(t *testing.T) {
 	t.Run("skip", func(t *testing.T) {
 		col := newCollector("b")
 		var skipped atomic.Int64
-		h := ccsarama.WrapConsumerGroupHandler(col, c, ccsarama.OnConsumeError(func(_ context.Context, m *sarama.ConsumerMessage, err error) error {
+		h := ccsarama.WrapConsumerGroupHandler(col, withChecker(t, c, claimcheck.OnRehydrateFailure(func(context.Context, claimcheck.Failure) error {
 			skipped.Add(1)
 			return nil
-		}))
+		})))
 		runGroup(t, k.Addrs, cfg, "g-skip", []string{"gone"}, h)
 		got := receive(t, col.got, 2, 20*time.Second)
 		if string(got[0].Value) != "first" || string(got[1].Value) != "third" || skipped.Load() != 1 {
@@ -333,11 +330,8 @@ func TestMissingStash(t *testing.T) {
 	t.Run("interceptor", func(t *testing.T) {
 		reported := make(chan error, 4)
 		icfg := config()
-		icfg.Consumer.Interceptors = []sarama.ConsumerInterceptor{ccsarama.NewConsumerInterceptor(c,
-			ccsarama.OnConsumeError(func(_ context.Context, _ *sarama.ConsumerMessage, err error) error {
-				reported <- err
-				return nil
-			}))}
+		icfg.Consumer.Interceptors = []sarama.ConsumerInterceptor{ccsarama.NewConsumerInterceptor(
+			withChecker(t, c, claimcheck.WithObserver(failures(reported))))}
 		col := newCollector("c")
 		runGroup(t, k.Addrs, icfg, "g-icpt", []string{"gone"}, col)
 		got := receive(t, col.got, 3, 20*time.Second)
@@ -666,3 +660,25 @@ type fakeClaim struct {
 }
 
 func (c fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
+
+// withChecker is a checker over c's engine with opts.
+func withChecker(t testing.TB, c *claimcheck.Checker, opts ...claimcheck.Option) *claimcheck.Checker {
+	t.Helper()
+	cc, err := claimcheck.New(c.Engine(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cc
+}
+
+// failures is an observer that sends rehydrate failures to ch.
+func failures(ch chan<- error) claimcheck.Observer {
+	return claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) {
+		if ev.Op == claimcheck.OpRehydrate && ev.Err != nil {
+			select {
+			case ch <- ev.Err:
+			default:
+			}
+		}
+	})
+}

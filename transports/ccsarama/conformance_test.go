@@ -192,7 +192,7 @@ func (h *saramaHarness) subscribe(ctx context.Context, topic, id string, decorat
 	out := make(chan claimchecktest.Message, 64)
 	var handler sarama.ConsumerGroupHandler = handoff{ctx: ctx, out: out}
 	if decorate {
-		// No OnConsumeError: the checker's failure policy decides.
+		// The checker's failure policy decides.
 		handler = ccsarama.WrapConsumerGroupHandler(handler, h.c)
 	}
 	g := runGroup(h.t, h.k.Addrs, h.cfg, id+"-"+topic, []string{topic}, handler)

@@ -23,37 +23,32 @@ type groupHandler struct {
 // removed and the producer's headers and key as they were.
 //
 // The guarantee: h never sees a message whose stash cannot be read, so it
-// cannot mark it, and nothing after it on that partition is delivered. The
-// error goes to the OnConsumeError handler, or, without one, to the
-// checker's failure policy (claimcheck.OnRehydrateFailure, with the
-// *sarama.ConsumerMessage as Failure.Message). By default, or when the
-// handler returns an error, the claim stops: its Messages channel is closed,
-// ConsumeClaim returns the error (sarama reports it on the group's Errors
-// channel with Consumer.Return.Errors, or logs it) and the session ends. The
-// committed offset of the partition never moves past the message, so the next
-// session starts from it again, and retries it until the stash can be read or
-// a handler decides otherwise. A handler returning nil skips the message:
-// h never sees it, and since h may then mark later messages, the handler
-// owns recording it (a dead-letter topic, say).
+// cannot mark it. The checker decides what such a message means
+// (claimcheck.Checker.Decide, with the *sarama.ConsumerMessage as
+// Failure.Message) and the wrapper translates: Redeliver (every transient
+// failure, and by default every failure) stops the claim: its Messages
+// channel is closed, ConsumeClaim returns the error (sarama reports it on
+// the group's Errors channel with Consumer.Return.Errors, or logs it) and
+// the session ends. The committed offset of the partition never moves past
+// the message, so the next session starts from it again, and retries it
+// until the stash can be read or the policy decides otherwise. Handled (the
+// checker's OnRehydrateFailure handler took it) and Discard
+// (claimcheck.DiscardAfter) skip the message: h never sees it, and may then
+// mark later ones.
+//
+// With the checker's claimcheck.DeleteAfterAck, a stash is deleted once h
+// marks its message (MarkMessage, or MarkOffset past it) on the session it
+// was given. A Kafka message is replayed by every group that reads the topic
+// and after any offset reset, so use it only with one group and no resets.
 //
 // Rehydration reads ahead of h: up to WithReadAhead messages of a claim
 // are rehydrated at once (their stash reads overlap), within a budget of
 // WithReadAheadBytes of declared payload (one message alone may exceed
 // it), and they reach h one at a time in partition order. Messages that are
 // not claim-checked take no part in the budget and start nothing. Options:
-// WithTimeout, WithReadAhead, WithReadAheadBytes, OnConsumeError.
-//
-// The checker's DeleteAfterAck is not applied: a Kafka message is replayed
-// by every group that reads the topic and after any offset reset, so
-// stashes live until their TTL. A checker built with DeleteAfterAck gets a
-// warning on the logger (WithLogger) when the handler is wrapped, so the
-// difference is never silent.
-func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...ConsumerOption) sarama.ConsumerGroupHandler {
-	o := consumerOptions(opts)
-	if c.DeletesAfterAck() {
-		o.logger.Warn("ccsarama: the checker's DeleteAfterAck is not applied to Kafka consumer groups (any group or offset reset may replay a message); stashes live until their TTL")
-	}
-	return &groupHandler{h: h, c: c, o: o}
+// WithTimeout, WithReadAhead, WithReadAheadBytes, WithLogger.
+func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...HandlerOption) sarama.ConsumerGroupHandler {
+	return &groupHandler{h: h, c: c, o: handlerOptions(opts)}
 }
 
 func (g *groupHandler) Setup(s sarama.ConsumerGroupSession) error   { return g.h.Setup(s) }
@@ -70,12 +65,17 @@ func (c *claim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 
 func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) (err error) {
 	cl := &claim{ConsumerGroupClaim: sc, msgs: make(chan *sarama.ConsumerMessage)}
+	var acks *ackSession
+	if g.c.DeletesAfterAck() {
+		acks = &ackSession{ConsumerGroupSession: sess, c: g.c, o: g.o, topic: sc.Topic(), partition: sc.Partition()}
+		sess = acks
+	}
 	ctx, cancel := context.WithCancel(sess.Context())
 	stop := make(chan struct{}) // closed when h's ConsumeClaim has returned
 	fail := make(chan error, 1)
 	go func() {
 		defer close(cl.msgs) // after fail is sent: h sees the close with the error ready
-		fail <- g.forward(ctx, sc.Messages(), cl.msgs, stop)
+		fail <- g.forward(ctx, sc.Messages(), cl.msgs, stop, acks)
 	}()
 	// Deferred, so the forwarding goroutine ends even when h panics (and
 	// something above recovers).
@@ -96,17 +96,21 @@ type slot struct {
 	cost    int64         // bytes it holds against the budget once started
 	started bool          // rehydration started (or none needed)
 	done    chan struct{} // closed when rehydration has ended; nil once seen, or when none was needed
-	err     error         // written before done is closed
+	// Written by the rehydrating goroutine before done is closed.
+	addr string
+	d    claimcheck.Decision
+	err  error
 }
 
 // forward reads messages from in, rehydrates up to readAhead of them at
 // once (their declared sizes within readAheadBytes, or one alone whatever
 // its size), and sends them to out in partition order, until in is closed
 // and everything read has been sent, stop is closed, or a message cannot be
-// rehydrated and the handler says stop (then it returns the error). A
-// message is sent only after every message before it was sent or skipped,
-// so h never sees, and cannot mark, anything past an unreadable stash.
-func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMessage, out chan<- *sarama.ConsumerMessage, stop <-chan struct{}) error {
+// rehydrated and the checker decides it is to be redelivered (then it
+// returns the error). A message is sent only after every message before it
+// was sent or skipped, so h never sees, and cannot mark, anything past an
+// unreadable stash.
+func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMessage, out chan<- *sarama.ConsumerMessage, stop <-chan struct{}, acks *ackSession) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -114,7 +118,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 		wg.Wait()
 	}()
 	ring := make([]slot, g.o.readAhead)
-	var head, n, unstarted int // unstarted: the number of slots at the tail not yet started
+	var head, n, unstarted int // unstarted: the slots at the tail not yet started
 	var inflight int64
 	start := func() {
 		for unstarted > 0 {
@@ -131,11 +135,18 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			go func(s *slot, m *sarama.ConsumerMessage) {
 				defer wg.Done()
 				rctx, cancel := g.o.withTimeout(ctx)
-				s.err = rehydrate(rctx, g.c, m)
+				s.addr, s.d, s.err = rehydrate(rctx, g.c, m)
 				cancel()
 				close(done)
 			}(s, s.m)
 		}
+	}
+	pop := func() {
+		inflight -= ring[head].cost
+		ring[head] = slot{}
+		head = (head + 1) % len(ring)
+		n--
+		start()
 	}
 	for {
 		select {
@@ -152,16 +163,21 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 		var next *sarama.ConsumerMessage
 		if n > 0 && ring[head].started {
 			s := &ring[head]
-			if s.done != nil {
+			switch {
+			case s.done != nil:
 				ready = s.done
-			} else if s.err != nil {
-				if err := g.failed(ctx, s.m, s.err); err != nil || ctx.Err() != nil {
-					return err
-				}
-				g.pop(ring, &head, &n, &inflight) // skipped by the handler
-				start()
+			case s.d != claimcheck.Deliver && ctx.Err() != nil:
+				return nil // the claim is ending; the message was not delivered
+			case s.d == claimcheck.Redeliver:
+				return s.err
+			case s.d != claimcheck.Deliver:
+				pop() // Handled or Discard: skipped
 				continue
-			} else {
+			default:
+				if acks != nil && s.addr != "" {
+					acks.pending(s.m.Offset, s.addr)
+					s.addr = "" // once, however many times the send is retried
+				}
 				outC, next = out, s.m
 			}
 		} else if n == 0 && in == nil {
@@ -183,37 +199,13 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 				start()
 			}
 		case <-ready:
-			ring[head].done = nil // its goroutine wrote err before closing done
+			ring[head].done = nil // its goroutine wrote the result before closing done
 		case outC <- next:
-			g.pop(ring, &head, &n, &inflight)
-			start()
+			pop()
 		case <-stop:
 			return nil
 		}
 	}
-}
-
-// pop removes the head slot and returns its bytes to the budget.
-func (g *groupHandler) pop(ring []slot, head, n *int, inflight *int64) {
-	*inflight -= ring[*head].cost
-	ring[*head] = slot{}
-	*head = (*head + 1) % len(ring)
-	*n--
-}
-
-// failed applies the failure policy to m, which could not be rehydrated:
-// nil skips it, an error stops the claim. When the claim is ending anyway
-// (ctx done), m is dropped without a verdict: it was never delivered.
-func (g *groupHandler) failed(ctx context.Context, m *sarama.ConsumerMessage, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	if g.o.onConsumeError != nil {
-		return g.o.onConsumeError(ctx, m, err)
-	}
-	return g.c.RehydrateFailed(ctx, claimcheck.Failure{
-		Topic: m.Topic, Body: m.Value, Headers: ConsumerHeaders(m), Err: err, Message: m,
-	})
 }
 
 // declaredSize is the size a claim-checked message says it will have once
@@ -227,4 +219,62 @@ func declaredSize(h Headers) int64 {
 		return 1
 	}
 	return n
+}
+
+// ackSession is the session the wrapped handler gets under DeleteAfterAck:
+// marking a rehydrated message deletes its stash (claimcheck.Checker.Acked).
+type ackSession struct {
+	sarama.ConsumerGroupSession
+	c         *claimcheck.Checker
+	o         *options
+	topic     string
+	partition int32
+
+	mu   sync.Mutex
+	wait []pendingAck // in offset order
+}
+
+type pendingAck struct {
+	offset  int64
+	address string
+}
+
+func (a *ackSession) pending(offset int64, address string) {
+	a.mu.Lock()
+	a.wait = append(a.wait, pendingAck{offset, address})
+	a.mu.Unlock()
+}
+
+func (a *ackSession) MarkMessage(m *sarama.ConsumerMessage, metadata string) {
+	a.ConsumerGroupSession.MarkMessage(m, metadata)
+	a.marked(m.Topic, m.Partition, m.Offset+1)
+}
+
+func (a *ackSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
+	a.ConsumerGroupSession.MarkOffset(topic, partition, offset, metadata)
+	a.marked(topic, partition, offset)
+}
+
+// marked deletes the stashes of this claim's messages below next.
+func (a *ackSession) marked(topic string, partition int32, next int64) {
+	if topic != a.topic || partition != a.partition {
+		return
+	}
+	a.mu.Lock()
+	i := 0
+	for i < len(a.wait) && a.wait[i].offset < next {
+		i++
+	}
+	done := a.wait[:i:i]
+	a.wait = a.wait[i:]
+	a.mu.Unlock()
+	for _, p := range done {
+		ctx, cancel := a.o.withTimeout(context.WithoutCancel(a.Context()))
+		if err := a.c.Acked(ctx, p.address); err != nil {
+			// The stash is left to its TTL; the checker's observer has
+			// reported it.
+			a.o.logger.Warn("ccsarama: deleting a marked message's stash", "topic", topic, "partition", partition, "offset", p.offset, "err", err)
+		}
+		cancel()
+	}
 }

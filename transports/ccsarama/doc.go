@@ -31,10 +31,12 @@
 // WrapConsumerGroupHandler rehydrates each message before your
 // ConsumeClaim sees it. A message whose stash cannot be read (gone,
 // expired, tampered with, or in a store this consumer may not read) is
-// never delivered, so it cannot be marked: by default the claim stops,
-// ConsumeClaim returns the error and the group's committed offset stays on
-// that message (OnConsumeError and claimcheck.OnRehydrateFailure can route it
-// and skip it instead).
+// never delivered, so it cannot be marked. The checker decides what it
+// means (claimcheck.Checker.Decide) and the wrapper translates: Redeliver
+// (the default) stops the claim, ConsumeClaim returns the error and the
+// group's committed offset stays on that message; Handled (the checker's
+// OnRehydrateFailure handler routed it) and Discard (claimcheck.DiscardAfter)
+// skip it. The wrapper has no failure options of its own.
 //
 // The drop-in ConsumerInterceptor cannot hold a message back: one whose
 // stash cannot be read is delivered still claim-checked (its value is the
@@ -50,6 +52,7 @@
 // stash's TTL does. Compaction and tombstones are unaffected (a nil value is
 // never offloaded), but a compacted topic keeps the address of the latest
 // value only; give stashes a TTL at least as long as your consumers may lag.
-// For the same reason the checker's DeleteAfterAck is not applied here:
-// any group, or an offset reset, may read a message again.
+// For the same reason the checker's DeleteAfterAck (applied when the handler
+// marks a message) suits one consumer group without offset resets only: any
+// other group, or a reset, may read a message again.
 package ccsarama

@@ -63,14 +63,18 @@ func (i *ProducerInterceptor) OnSend(msg *sarama.ProducerMessage) {
 // The guarantee: a message whose stash cannot be read is delivered exactly
 // as it came from Kafka, still claim-checked: its value is the stash
 // address, and the headers claimstash-version and claimstash-size are still
-// there. The failure is reported (OnConsumeError, or logged). Nothing ever
+// there. The checker's policy still runs (claimcheck.Checker.Decide: its
+// OnRehydrateFailure handler sees permanent failures), but an interceptor
+// can only report: a failure it does not see handled is logged. Nothing ever
 // presents an address as the payload: check IsClaimChecked(msg) before
 // processing a message, and do not mark a message for which it is true
 // unless you mean to skip it. A message that was not claim-checked reads
 // false.
 //
 // sarama calls OnConsume on the partition's consumer goroutine, so a slow
-// stash read holds back that partition (bounded by WithTimeout).
+// stash read holds back that partition (bounded by WithTimeout). The
+// checker's DeleteAfterAck cannot apply (an interceptor never learns of a
+// mark); a checker built with it gets a warning on the logger.
 type ConsumerInterceptor struct {
 	c *claimcheck.Checker
 	o *options
@@ -79,35 +83,29 @@ type ConsumerInterceptor struct {
 var _ sarama.ConsumerInterceptor = (*ConsumerInterceptor)(nil)
 
 // NewConsumerInterceptor returns an interceptor rehydrating through c.
-// Options: WithTimeout, OnConsumeError, WithLogger.
+// Options: WithTimeout, WithLogger.
 func NewConsumerInterceptor(c *claimcheck.Checker, opts ...ConsumerOption) *ConsumerInterceptor {
-	return &ConsumerInterceptor{c: c, o: consumerOptions(opts)}
+	o := consumerOptions(opts)
+	if c.DeletesAfterAck() {
+		o.logger.Warn("ccsarama: the checker's DeleteAfterAck is not applied by a ConsumerInterceptor (use WrapConsumerGroupHandler); stashes live until their TTL")
+	}
+	return &ConsumerInterceptor{c: c, o: o}
 }
 
 // OnConsume implements sarama.ConsumerInterceptor.
 func (i *ConsumerInterceptor) OnConsume(msg *sarama.ConsumerMessage) {
 	ctx, cancel := i.o.withTimeout(context.Background())
 	defer cancel()
-	if err := rehydrate(ctx, i.c, msg); err != nil {
-		if i.o.onConsumeError != nil {
-			_ = i.o.onConsumeError(ctx, msg, err)
-			return
-		}
+	if _, d, err := rehydrate(ctx, i.c, msg); d != claimcheck.Deliver && d != claimcheck.Handled {
 		i.o.logger.ErrorContext(ctx, "ccsarama: rehydrate failed, message delivered claim-checked",
-			"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "err", err)
+			"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "decision", d.String(), "err", err)
 	}
 }
 
-// rehydrate restores msg in place. On error msg is left as it was.
-func rehydrate(ctx context.Context, c *claimcheck.Checker, msg *sarama.ConsumerMessage) error {
-	h := ConsumerHeaders(msg)
-	if !claimcheck.IsClaimChecked(h) {
-		return nil
-	}
-	out, _, err := c.Rehydrate(ctx, msg.Topic, msg.Value, h)
-	if err != nil {
-		return err
-	}
-	msg.Value = out
-	return nil
+// rehydrate restores msg in place (claimcheck.RehydrateInPlace); on failure
+// msg is left as it was and the checker's decision is returned.
+func rehydrate(ctx context.Context, c *claimcheck.Checker, msg *sarama.ConsumerMessage) (string, claimcheck.Decision, error) {
+	return c.RehydrateInPlace(ctx, claimcheck.Incoming{
+		Topic: msg.Topic, Body: &msg.Value, Headers: ConsumerHeaders(msg), Message: msg,
+	})
 }

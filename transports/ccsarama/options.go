@@ -30,23 +30,33 @@ const (
 // needs them).
 var ErrVersion = errors.New("ccsarama: claim-check needs record headers: config.Version must be V0_11_0_0 or newer")
 
-// Options are of three kinds, so that one passed where it does not apply is
+// Options are of four kinds, so that one passed where it does not apply is
 // a compile error (franz-go's style): a ProducerOption configures
 // WrapSyncProducer and WrapAsyncProducer, a ConsumerOption
-// WrapConsumerGroupHandler and NewConsumerInterceptor, an InterceptorOption
-// NewProducerInterceptor. An Option (WithTimeout, WithLogger) is all three.
+// WrapConsumerGroupHandler and NewConsumerInterceptor, a HandlerOption
+// (WithReadAhead, WithReadAheadBytes, and every ConsumerOption)
+// WrapConsumerGroupHandler alone, an InterceptorOption
+// NewProducerInterceptor. An Option (WithTimeout, WithLogger) is all of them.
 type (
 	// ProducerOption configures the producer wrappers.
 	ProducerOption interface{ applyProducer(*options) }
 	// ConsumerOption configures the consumer group handler wrapper and the
 	// consumer interceptor.
-	ConsumerOption interface{ applyConsumer(*options) }
+	ConsumerOption interface {
+		HandlerOption
+		applyConsumer(*options)
+	}
+	// HandlerOption configures the consumer group handler wrapper: every
+	// ConsumerOption, and the read-ahead options, which mean nothing to an
+	// interceptor (it sees one message at a time).
+	HandlerOption interface{ applyHandler(*options) }
 	// InterceptorOption configures the producer interceptor.
 	InterceptorOption interface{ applyInterceptor(*options) }
 	// Option configures every wrapper and interceptor.
 	Option interface {
 		ProducerOption
 		ConsumerOption
+		HandlerOption
 		InterceptorOption
 	}
 )
@@ -55,15 +65,16 @@ type anyOption func(*options)
 
 func (f anyOption) applyProducer(o *options)    { f(o) }
 func (f anyOption) applyConsumer(o *options)    { f(o) }
+func (f anyOption) applyHandler(o *options)     { f(o) }
 func (f anyOption) applyInterceptor(o *options) { f(o) }
+
+type handlerOption func(*options)
+
+func (f handlerOption) applyHandler(o *options) { f(o) }
 
 type producerOption func(*options)
 
 func (f producerOption) applyProducer(o *options) { f(o) }
-
-type consumerOption func(*options)
-
-func (f consumerOption) applyConsumer(o *options) { f(o) }
 
 type interceptorOption func(*options)
 
@@ -76,7 +87,6 @@ type options struct {
 	readAheadBytes int64
 	logger         *slog.Logger
 	onProduceError func(msg *sarama.ProducerMessage, err error)
-	onConsumeError func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error
 }
 
 func defaults() *options {
@@ -103,6 +113,14 @@ func producerOptions(opts []ProducerOption) *options {
 	o := defaults()
 	for _, f := range opts {
 		f.applyProducer(o)
+	}
+	return o.finish()
+}
+
+func handlerOptions(opts []HandlerOption) *options {
+	o := defaults()
+	for _, f := range opts {
+		f.applyHandler(o)
 	}
 	return o.finish()
 }
@@ -146,15 +164,15 @@ func WithLanes(n int) ProducerOption { return producerOption(func(o *options) { 
 // (DefaultReadAhead); 1 reads one stash at a time. Order and the offsets
 // the handler may mark are unchanged: messages still reach the handler one
 // at a time, in partition order.
-func WithReadAhead(n int) ConsumerOption {
-	return consumerOption(func(o *options) { o.readAhead = n })
+func WithReadAhead(n int) HandlerOption {
+	return handlerOption(func(o *options) { o.readAhead = n })
 }
 
 // WithReadAheadBytes bounds the payload bytes (as the messages declare
 // them) that one claim's read-ahead holds at once (DefaultReadAheadBytes).
 // A message larger than the bound is read alone.
-func WithReadAheadBytes(n int64) ConsumerOption {
-	return consumerOption(func(o *options) { o.readAheadBytes = n })
+func WithReadAheadBytes(n int64) HandlerOption {
+	return handlerOption(func(o *options) { o.readAheadBytes = n })
 }
 
 // WithLogger sets the logger the interceptors report failures to when no
@@ -167,25 +185,6 @@ func WithLogger(l *slog.Logger) Option { return anyOption(func(o *options) { o.l
 // these errors to the caller instead.
 func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) InterceptorOption {
 	return interceptorOption(func(o *options) { o.onProduceError = f })
-}
-
-// OnConsumeError sets what happens to a claim-checked message whose stash
-// cannot be read (err unwraps to stash.ErrNotFound, stash.ErrIntegrity,
-// claimcheck.ErrNotAllowed, ...).
-//
-// In a ConsumerGroupHandler wrapper, the message is never delivered to your
-// handler, and the return value decides: a non-nil error stops the claim
-// (ConsumeClaim returns it, the session ends, nothing past the message is
-// delivered or marked); nil skips the message, and it becomes yours to
-// record (dead-letter it, mark it). Without this option the checker's
-// failure policy decides (claimcheck.OnRehydrateFailure), which by default
-// returns err.
-//
-// In a ConsumerInterceptor, the return value is ignored: the message is
-// delivered still claim-checked (see ConsumerInterceptor). The default logs
-// the failure at Error.
-func OnConsumeError(f func(ctx context.Context, msg *sarama.ConsumerMessage, err error) error) ConsumerOption {
-	return consumerOption(func(o *options) { o.onConsumeError = f })
 }
 
 func checkConfig(cfg *sarama.Config) error {

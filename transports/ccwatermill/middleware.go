@@ -14,22 +14,23 @@ import (
 // together are harmless, just redundant).
 //
 // A message that cannot be rehydrated never reaches the handler: the
-// middleware returns the error, so the router nacks the message (and any
-// Retry or PoisonQueue middleware outside this one sees the claim-checked
-// message, ready to replay), unless the checker's OnRehydrateFailure handler
-// dealt with it, in which case the message is acknowledged.
+// checker decides (claimcheck.Checker.Decide) and the middleware
+// translates: Redeliver returns the error, so the router nacks the message
+// (and any Retry or PoisonQueue middleware outside this one sees the
+// claim-checked message, ready to replay); Handled and Discard acknowledge
+// it.
 //
 // With claimcheck.DeleteAfterAck the stash is deleted once the handler
 // returns without error, just before the router acknowledges the message.
 func Middleware(c *claimcheck.Checker) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
-			addr, err := rehydrate(c, message.SubscribeTopicFromCtx(msg.Context()), msg)
-			if err != nil {
-				if herr := c.RehydrateFailed(msg.Context(), failure(msg, err)); herr != nil {
-					return nil, herr
-				}
-				return nil, nil
+			addr, d, err := rehydrate(c, message.SubscribeTopicFromCtx(msg.Context()), msg)
+			switch d {
+			case claimcheck.Redeliver:
+				return nil, err // the router nacks it
+			case claimcheck.Handled, claimcheck.Discard:
+				return nil, nil // the router acks it
 			}
 			produced, err := h(msg)
 			if err == nil && addr != "" && c.DeletesAfterAck() {
@@ -42,24 +43,13 @@ func Middleware(c *claimcheck.Checker) message.HandlerMiddleware {
 	}
 }
 
-// rehydrate restores msg in place. It returns the stash address ("" for a
-// message that was not claim-checked). On error msg is unchanged.
-func rehydrate(c *claimcheck.Checker, topic string, msg *message.Message) (string, error) {
+// rehydrate restores msg in place (claimcheck.RehydrateInPlace) and returns
+// the checker's decision.
+func rehydrate(c *claimcheck.Checker, topic string, msg *message.Message) (string, claimcheck.Decision, error) {
 	if _, ok := msg.Metadata[claimcheck.HeaderVersion]; !ok {
-		return "", nil // the fast path: nothing to do, nothing allocated
+		return "", claimcheck.Deliver, nil // the fast path: nothing to do, nothing allocated
 	}
-	out, addr, err := c.Rehydrate(msg.Context(), topic, msg.Payload, claimcheck.MapHeaders(msg.Metadata))
-	if err != nil {
-		return addr, err
-	}
-	msg.Payload = out
-	return addr, nil
-}
-
-func failure(msg *message.Message, err error) claimcheck.Failure {
-	var topic string
-	if e, ok := err.(*claimcheck.Error); ok {
-		topic = e.Topic
-	}
-	return claimcheck.Failure{Topic: topic, Body: msg.Payload, Headers: claimcheck.MapHeaders(msg.Metadata), Err: err, Message: msg}
+	return c.RehydrateInPlace(msg.Context(), claimcheck.Incoming{
+		Topic: topic, Body: (*[]byte)(&msg.Payload), Headers: claimcheck.MapHeaders(msg.Metadata), Message: msg,
+	})
 }

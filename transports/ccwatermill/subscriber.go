@@ -20,8 +20,8 @@ import (
 // subscriber produced: Ack and Nack reach it directly, with no copy in
 // between to lose them. A message that cannot be rehydrated is never
 // delivered: it is nacked upstream, and the transport redelivers it by its
-// own rules, unless the checker's OnRehydrateFailure handler dealt with it,
-// in which case it is acknowledged.
+// own rules, or acknowledged when the checker decides Handled or Discard
+// (claimcheck.Checker.Decide).
 //
 // Each subscription runs one forwarding goroutine; it ends when the
 // upstream channel closes, and Close waits for it.
@@ -104,13 +104,13 @@ func (s *subscriber) forward(ctx context.Context, topic string, in <-chan *messa
 // deliver rehydrates msg and hands it on. It returns false when the
 // subscription is ending and msg was nacked instead.
 func (s *subscriber) deliver(ctx context.Context, topic string, msg *message.Message, out chan<- *message.Message) bool {
-	addr, err := rehydrate(s.c, topic, msg)
-	if err != nil {
-		if herr := s.c.RehydrateFailed(msg.Context(), failure(msg, err)); herr != nil {
-			msg.Nack()
-		} else {
-			msg.Ack()
-		}
+	addr, d, _ := rehydrate(s.c, topic, msg)
+	switch d {
+	case claimcheck.Redeliver:
+		msg.Nack() // the checker's observer has reported the failure
+		return true
+	case claimcheck.Handled, claimcheck.Discard:
+		msg.Ack()
 		return true
 	}
 	select {
