@@ -12,7 +12,7 @@ import (
 )
 
 // RunBenchmarks runs the benchmarks every backend reports: Create and
-// Retrieve of 1 MiB payloads, incompressible ("random") and JSON-like
+// Retrieve of 4 KiB, 64 KiB and 1 MiB payloads, incompressible ("random") and JSON-like
 // ("json"), through an Engine over the harness's driver. Each reports MB/s
 // (b.SetBytes) and, as "x-sha256", its throughput as a fraction of raw
 // crypto/sha256 on the same bytes measured in the same run: hashing is the
@@ -26,6 +26,9 @@ func RunBenchmarks(b *testing.B, newHarness BenchHarnessMaker) {
 		name string
 		data []byte
 	}{
+		{"random-4KiB", RandomPayload(4<<10, 1)},
+		{"random-64KiB", RandomPayload(64<<10, 1)},
+		{"json-64KiB", JSONPayload(64<<10, 2)},
 		{"random-1MiB", RandomPayload(1<<20, 1)},
 		{"json-1MiB", JSONPayload(1<<20, 2)},
 	} {
