@@ -270,3 +270,113 @@ func (h *timedHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		}
 	}
 }
+
+// BenchmarkConsumeSmall consumes a backlog of 1 KiB messages (under the
+// threshold, so nothing to rehydrate) from one kfake partition through a
+// raw handler and through the wrapper, alternately in the same run, each
+// round a fresh consumer group, and reports the wrapper's time per message
+// over raw's ("ratio"; target <= 1.02), timed from the first message a
+// round receives to its last.
+//
+//	go test -run '^$' -bench ConsumeSmall -benchtime 6x ./transports/ccsarama/
+func BenchmarkConsumeSmall(b *testing.B) {
+	const backlog = 5000
+	c, _ := newChecker(b)
+	k := startKafka(b, 1)
+	k.CreateTopic(b, "small", 1, nil)
+	cfg := config()
+	p := syncProducer(b, k.Addrs, cfg)
+	body := random(b, 1<<10)
+	msgs := make([]*sarama.ProducerMessage, 0, backlog)
+	for range backlog {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: "small", Value: sarama.ByteEncoder(body)})
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		b.Fatal(err)
+	}
+	round := func(group string, wrap bool) time.Duration {
+		h := &countHandler{want: backlog, done: make(chan struct{})}
+		var gh sarama.ConsumerGroupHandler = h
+		if wrap {
+			gh = ccsarama.WrapConsumerGroupHandler(h, c)
+		}
+		g, err := sarama.NewConsumerGroup(k.Addrs, group, config())
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		errs := make(chan error, 1)
+		go func() {
+			for ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{"small"}, gh); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+		select {
+		case <-h.done:
+		case <-time.After(time.Minute):
+			b.Fatalf("%d of %d messages after a minute", h.n, backlog)
+		}
+		cancel()
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+		g.Close()
+		return h.last.Sub(h.first)
+	}
+	round("warm", true)
+	var tRaw, tWrapped time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			tRaw += round(fmt.Sprintf("raw-%d", i), false)
+			tWrapped += round(fmt.Sprintf("wrapped-%d", i), true)
+		} else {
+			tWrapped += round(fmt.Sprintf("wrapped-%d", i), true)
+			tRaw += round(fmt.Sprintf("raw-%d", i), false)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N * (backlog - 1))
+	b.ReportMetric(float64(tRaw.Nanoseconds())/n, "ns/msg-raw")
+	b.ReportMetric(float64(tWrapped.Nanoseconds())/n, "ns/msg-wrapped")
+	b.ReportMetric(float64(tWrapped)/float64(tRaw), "ratio")
+}
+
+// countHandler marks every message and notes when the first and the
+// want-th arrived.
+type countHandler struct {
+	want, n     int
+	first, last time.Time
+	done        chan struct{}
+}
+
+func (h *countHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *countHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h *countHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			sess.MarkMessage(m, "")
+			if h.n < h.want {
+				h.n++
+				switch h.n {
+				case 1:
+					h.first = time.Now()
+				case h.want:
+					h.last = time.Now()
+					close(h.done)
+				}
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
