@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +17,8 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
 )
-
-// clock is a settable time source for expiry tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func newEngine(t *testing.T, d driver.Driver, opts ...stash.Option) *stash.Engine {
 	t.Helper()
@@ -216,7 +203,7 @@ func offloaded(t *testing.T, c *claimcheck.Checker, body []byte) ([]byte, claimc
 
 func TestRehydrateErrors(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := stashtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := memstash.New()
 	trusted, err := links.NewFetcher(links.TrustOrigins("https://stash.example.com"))
 	if err != nil {
@@ -244,7 +231,7 @@ func TestRehydrateErrors(t *testing.T) {
 		{name: "expired", wantErr: []error{stash.ErrExpired, stash.ErrNotFound}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {
 			c := newChecker(t, e, claimcheck.WithMode(claimcheck.Always), claimcheck.WithStashOptions(stash.TTL(time.Minute)))
 			out, h, _ := offloaded(t, c, payload(3001))
-			clk.Add(2 * time.Minute)
+			clk.Advance(2 * time.Minute)
 			return out, h
 		}},
 		{name: "tampered", wantErr: []error{stash.ErrIntegrity}, msg: func(t *testing.T) ([]byte, claimcheck.MapHeaders) {

@@ -22,15 +22,21 @@
 //
 // # Failures
 //
-// Errors are *Error values that carry the topic and address and unwrap to
-// the cause: the stash package's sentinels (stash.ErrNotFound,
+// Errors are *Error values that carry the topic and address (named once)
+// and unwrap to the cause: the stash package's sentinels (stash.ErrNotFound,
 // stash.ErrExpired, stash.ErrIntegrity, ...) or this package's
-// (ErrNotAllowed, ErrUnsupportedVersion, ErrMalformed, ErrBadOverride). A
-// transport that cannot rehydrate a message nacks it (or routes it as
-// configured); it never hands the address to a handler as if it were the
-// payload. OnRehydrateFailure routes such messages elsewhere instead (a
-// poison topic, a callback): the transport acknowledges a message the
-// handler dealt with.
+// (ErrNotAllowed, ErrUnsupportedVersion, ErrMalformed, ErrBadOverride).
+//
+// The failure policy lives here and nowhere else. Every transport receives
+// through RehydrateInPlace, which rehydrates a message in place or, when its
+// stash cannot be read, asks Decide what it means: Redeliver (every
+// transient failure, and by default every failure), Handled (the
+// OnRehydrateFailure handler took a permanent one: to a poison topic, say)
+// or Discard (a permanent one under DiscardAfter). Transports only translate
+// the Decision into their ack, nack, term or commit; none has failure
+// options of its own, and none ever hands the address to a handler as if it
+// were the payload. DeleteAfterAck, applied by Acked, is the one other
+// consumer-side policy.
 //
 // # Defaults
 //
@@ -42,5 +48,6 @@
 //	readable stores the engine's backends in that namespace, and inline
 //	share links     those the engine's stash.LinkFetcher trusts: none without one
 //	delete on ack   off: stashes live until their TTL (DeleteAfterAck)
-//	on failure      nack, redelivered per the transport (OnRehydrateFailure)
+//	on failure      Redeliver (OnRehydrateFailure, DiscardAfter)
+//	retry delay     DefaultRetryDelay (5 s), where the transport can delay (WithRetryDelay)
 package claimcheck

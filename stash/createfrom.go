@@ -183,7 +183,6 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		chunk = buf[:n]
 	}
 
-	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name}
 	if e.inlineMax >= 0 && base64.StdEncoding.EncodedLen(int(min(size, 1<<40))) <= e.inlineMax {
 		// An engine configured for huge inline addresses: give the same
 		// answer Create would.
@@ -194,21 +193,11 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		return e.create(ctx, name, payload, opts)
 	}
 	var sum [sha256.Size]byte
-	addr.Digest = hex.EncodeToString(h.Sum(sum[:0]))
-	b, err := e.pick(size)
-	if err != nil {
-		return nil, err
-	}
-	addr.Scheme = b.scheme
-	attrs := e.attrs(o, size, addr.Digest)
-	s, err := e.existing(ctx, b, addr, attrs)
-	if s != nil || err != nil {
-		return s, err
-	}
-
-	stored, storedSize := raw, size
-	attrs.Encoding = driver.EncodingIdentity
-	if try {
+	return e.store(ctx, o, name, size, hex.EncodeToString(h.Sum(sum[:0])), func() (*encoded, error) {
+		st := &encoded{open: func() io.Reader { return io.NewSectionReader(raw.f, 0, size) }, size: size, release: func() {}}
+		if !try {
+			return st, nil
+		}
 		limit := size - 1 // CompressionZstd: any saving
 		if o.compression == CompressionAuto {
 			limit = size * 7 / 8 // pays
@@ -216,31 +205,12 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		z, zsize, err := e.compressFile(raw.f, size, limit, buf)
 		switch {
 		case errors.Is(err, errNoGain):
+			return st, nil
 		case err != nil:
-			return &Stash{Address: addr}, err
-		default:
-			defer z.discard()
-			stored, storedSize, attrs.Encoding = z, zsize, driver.EncodingZstd
+			return nil, err
 		}
-	}
-	attrs.StoredSize = storedSize
-	for attempt := 0; ; attempt++ {
-		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), io.NewSectionReader(stored.f, 0, storedSize), storedSize, attrs)
-		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
-			break
-		}
-		// A concurrent Create wrote it first: extend its expiry to ours.
-		if s, err = e.existing(ctx, b, addr, attrs); s != nil || err != nil {
-			break
-		}
-	}
-	if err != nil && !errors.Is(err, driver.ErrExists) {
-		return &Stash{Address: addr}, err
-	}
-	if s != nil {
-		return s, nil
-	}
-	return stashFrom(addr, attrs), nil
+		return &encoded{open: func() io.Reader { return io.NewSectionReader(z.f, 0, zsize) }, size: zsize, enc: driver.EncodingZstd, release: z.discard}, nil
+	})
 }
 
 // errNoGain stops a compression that has already lost.

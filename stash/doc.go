@@ -52,9 +52,10 @@
 //
 // # Options and defaults
 //
-// Engine options (WithNamespace, WithScopes, WithInlineMax,
-// WithCompressFloor, WithMaxSize, WithDefaultTTL, WithDefaultTTI,
-// WithOrigin, WithLogger, WithClock, WithTempDir) have their defaults in
+// Engine options (WithBackend, WithBackendURL, WithNamespace, WithScopes,
+// WithInlineMax, WithCompressFloor, WithMaxSize, WithDefaultTTL,
+// WithDefaultTTI, WithOrigin, WithLinkSigner, WithLinkFetcher, WithLogger,
+// WithClock, WithTempDir) have their defaults in
 // one block of Default* constants: DefaultNamespace "default",
 // DefaultInlineMax 100 encoded characters, DefaultCompressFloor 4 KiB,
 // DefaultMaxSize 5 GiB, DefaultTTL none, DefaultSpoolMemory 8 MiB (the most

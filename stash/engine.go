@@ -230,24 +230,54 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
 	}
 	sum := sha256.Sum256(payload)
-	addr.Digest = hex.EncodeToString(sum[:])
+	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (*encoded, error) {
+		stored, enc := encode(o.compression, e.compressFloor, payload)
+		release := func() {}
+		if enc == driver.EncodingZstd {
+			release = func() { putBuffer(stored) }
+		}
+		return &encoded{open: func() io.Reader { return bytes.NewReader(stored) }, size: int64(len(stored)), enc: enc, release: release}, nil
+	})
+	if st != nil && err == nil {
+		st.Data = payload
+	}
+	return st, err
+}
+
+// encoded is a payload as the backend is to hold it.
+type encoded struct {
+	open    func() io.Reader // a fresh reader of the stored bytes, for each Put
+	size    int64
+	enc     driver.Encoding
+	release func() // returns pooled buffers, removes temporary files
+}
+
+// store is the one write path of Create and CreateFrom, once the payload's
+// size and digest are known: it picks the backend, returns the stash already
+// there when the content is (extending its expiry), and otherwise encodes the
+// payload (only then: encode is called at most once) and puts it. A Put that
+// finds the key taken by a concurrent Create extends that stash instead. On
+// failure the returned stash, if any, carries the address for the error.
+func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest string, encode func() (*encoded, error)) (*Stash, error) {
+	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name, Digest: digest}
 	b, err := e.pick(size)
 	if err != nil {
 		return nil, err
 	}
 	addr.Scheme = b.scheme
-	attrs := e.attrs(&o, size, addr.Digest)
+	attrs := e.attrs(o, size, addr.Digest)
 	s, err := e.existing(ctx, b, addr, attrs)
 	if s != nil || err != nil {
-		if s != nil {
-			s.Data = payload
-		}
 		return s, err
 	}
-	stored, enc := encode(o.compression, e.compressFloor, payload)
-	attrs.Encoding, attrs.StoredSize = enc, int64(len(stored))
+	st, err := encode()
+	if err != nil {
+		return &Stash{Address: addr}, err
+	}
+	defer st.release()
+	attrs.Encoding, attrs.StoredSize = st.enc, st.size
 	for attempt := 0; ; attempt++ {
-		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(stored), attrs.StoredSize, attrs)
+		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), st.open(), st.size, attrs)
 		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
 			break
 		}
@@ -256,16 +286,12 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 			break
 		}
 	}
-	if enc == driver.EncodingZstd {
-		putBuffer(stored)
-	}
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
 	}
 	if s == nil {
 		s = stashFrom(addr, attrs)
 	}
-	s.Data = payload
 	return s, nil
 }
 

@@ -74,9 +74,11 @@ const (
 )
 
 // ParseLink parses a share link and recovers the address it names: from the
-// fragment of a presigned link (whose path must end with the address's
-// key, so the digest verified is the one the signature covers), or from the
-// end of a handler link's path. Anything else is an error matching
+// fragment of a presigned link, whose path must end with the address's
+// "name.digest" (so the digest verified is the one the signature covers;
+// how a store lays out namespace and scopes before it is its own: S3 keys,
+// objectstore's /v1/objects/usecase/k=v;k2=v2/key), or from the end of a
+// handler link's path. Anything else is an error matching
 // ErrInvalidAddress (ErrForbidden for a fragment that names a stash the
 // signed path does not hold). It never panics.
 func ParseLink(raw string) (*Link, error) {
@@ -107,8 +109,8 @@ func ParseLink(raw string) (*Link, error) {
 		if l.Address, err = ParseAddress(f.Get(fragAddress)); err != nil {
 			return nil, err
 		}
-		if !strings.HasSuffix(u.Path, "/"+l.Address.Key()) {
-			return nil, fmt.Errorf("%w: share link path does not end with the key of %s", ErrForbidden, l.Address)
+		if !strings.HasSuffix(u.Path, "/"+lastSegment(l.Address)) {
+			return nil, fmt.Errorf("%w: share link path does not end with the name and digest of %s", ErrForbidden, l.Address)
 		}
 		if s := f.Get(fragSize); s != "" {
 			if l.Size, err = strconv.ParseInt(s, 10, 64); err != nil || l.Size < 0 {
@@ -259,8 +261,8 @@ func presignedLink(raw string, addr Address, a *driver.Attributes) (string, erro
 	if err != nil || u.Fragment != "" {
 		return "", errors.New("backend returned an unusable presigned URL")
 	}
-	if !strings.HasSuffix(u.Path, "/"+addr.Key()) {
-		return "", errors.New("presigned URL path does not end with the stash key")
+	if !strings.HasSuffix(u.Path, "/"+lastSegment(addr)) {
+		return "", errors.New("presigned URL path does not end with the stash's name and digest")
 	}
 	f := url.Values{}
 	f.Set(fragAddress, addr.String())
@@ -384,3 +386,6 @@ func checkServerAttrs(l *Link, resp *http.Response, size int64, enc driver.Encod
 	}
 	return nil
 }
+
+// lastSegment is the last path segment of an address's key: "name.digest".
+func lastSegment(a Address) string { return a.Name + "." + a.Digest }

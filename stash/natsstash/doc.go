@@ -26,8 +26,8 @@
 //
 //	nats://host:port[,host2:port]?bucket_prefix=app_&replicas=3&storage=file&ttl=168h
 //
-// with stash.WithBackendURL or stash.OpenDriver (import this package for
-// its init). User information in the URL (user:password@ or token@) is
+// with stash.WithBackendURL or stash.OpenDriver (the package registers its
+// Scheme, "nats"; package claimstash links it in). User information in the URL (user:password@ or token@) is
 // passed to nats.go. Parameters, all optional, map onto the options of New:
 //
 //	bucket_prefix  WithBucketPrefix   ([A-Za-z0-9_-]+)

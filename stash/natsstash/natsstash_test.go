@@ -122,25 +122,12 @@ type fixture struct {
 	js    jetstream.JetStream
 	store *natsstash.Store
 	eng   *stash.Engine
-	now   time.Time
-	mu    sync.Mutex
-}
-
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
+	clock *stashtest.Clock
 }
 
 func newFixture(t *testing.T, opts ...natsstash.Option) *fixture {
 	t.Helper()
-	f := &fixture{srv: natstest.Start(t), now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	f := &fixture{srv: natstest.Start(t), clock: stashtest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))}
 	f.js = f.srv.JetStream(t)
 	s, err := natsstash.New(f.js, opts...)
 	if err != nil {
@@ -148,7 +135,7 @@ func newFixture(t *testing.T, opts ...natsstash.Option) *fixture {
 	}
 	t.Cleanup(func() { s.Close() })
 	f.store = s
-	f.eng, err = stash.New(stash.WithBackend(s), stash.WithClock(f.clock))
+	f.eng, err = stash.New(stash.WithBackend(s), stash.WithClock(f.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +173,7 @@ func TestRoundTrip(t *testing.T) {
 			if !bytes.Equal(got.Data, tc.payload) {
 				t.Fatalf("retrieved %d bytes, want %d equal ones", len(got.Data), len(tc.payload))
 			}
-			if got.ContentType != "application/octet-stream" || got.Metadata["k"] != "v" || got.Origin != "test" || !got.Created.Equal(f.now) {
+			if got.ContentType != "application/octet-stream" || got.Metadata["k"] != "v" || got.Origin != "test" || !got.Created.Equal(f.clock.Now()) {
 				t.Fatalf("attributes not kept: %+v", got)
 			}
 			r, err := f.eng.Open(ctx, s.String())
@@ -546,7 +533,7 @@ func TestUpdateAttributesAndTTI(t *testing.T) {
 	s := mustCreate(t, f.eng, "idle", randomBytes(t, 10<<10), stash.TTI(time.Hour), stash.Metadata(map[string]string{"a": "b"}))
 	// Reads within the TTI keep it alive; the engine records them.
 	for i := 0; i < 3; i++ {
-		f.advance(50 * time.Minute)
+		f.clock.Advance(50 * time.Minute)
 		if _, err := f.eng.Retrieve(ctx, s.String()); err != nil {
 			t.Fatalf("read %d within the TTI: %v", i, err)
 		}
@@ -555,10 +542,10 @@ func TestUpdateAttributesAndTTI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.LastAccess.Equal(f.clock()) || st.Metadata["a"] != "b" {
-		t.Fatalf("after reads: LastAccess %v (want %v), metadata %v", st.LastAccess, f.clock(), st.Metadata)
+	if !st.LastAccess.Equal(f.clock.Now()) || st.Metadata["a"] != "b" {
+		t.Fatalf("after reads: LastAccess %v (want %v), metadata %v", st.LastAccess, f.clock.Now(), st.Metadata)
 	}
-	f.advance(61 * time.Minute)
+	f.clock.Advance(61 * time.Minute)
 	if _, err := f.eng.Retrieve(ctx, s.String()); !errors.Is(err, stash.ErrExpired) {
 		t.Fatalf("read after the TTI: %v, want ErrExpired", err)
 	}
@@ -600,7 +587,7 @@ func TestSweep(t *testing.T) {
 	if len(listed) != 4 {
 		t.Fatalf("List saw %v, want the 4 stashes", listed)
 	}
-	f.advance(2 * time.Minute)
+	f.clock.Advance(2 * time.Minute)
 	n, err := f.eng.Sweep(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("Sweep = %d, %v; want 2", n, err)

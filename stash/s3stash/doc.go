@@ -1,8 +1,9 @@
 // Package s3stash is the stash backend for Amazon S3 and S3-compatible
 // stores (MinIO, Ceph, Cloudflare R2), over aws-sdk-go-v2. It is where
-// production stashes live: import it for its init, which registers the
-// "s3" scheme, and hand the engine an s3:// backend URL, or build a Store
-// over your own *s3.Client with New.
+// production stashes live. Its Scheme is "s3": hand the engine an s3://
+// backend URL (the package registers its opener; package claimstash links it
+// in), or build a Store over your own *s3.Client with New and add it with
+// stash.WithBackend.
 //
 // # URL
 //

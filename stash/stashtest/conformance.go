@@ -44,29 +44,6 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 // drivers keep times exactly.
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
 
-// Clock is a settable clock for stash.WithClock.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock that reads t until moved.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now reads the clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	ctx   context.Context
 	h     Harness

@@ -11,9 +11,9 @@
 //   - SubscriberDecorator (or NewSubscriber) rehydrates claim-checked
 //     messages before they are delivered. It edits the subscriber's own
 //     message in place, so Ack and Nack reach the broker; a message that
-//     cannot be rehydrated is nacked (or handed to the checker's
-//     OnRehydrateFailure handler) and never delivered. Close waits for its
-//     goroutines.
+//     cannot be rehydrated is never delivered: the checker decides
+//     (claimcheck.Checker.Decide) and the decorator nacks it (Redeliver) or
+//     acks it (Handled, Discard). Close waits for its goroutines.
 //   - Middleware rehydrates in a Router handler, for routers that receive
 //     from an undecorated subscriber.
 //
