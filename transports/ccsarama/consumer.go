@@ -64,7 +64,10 @@ type claim struct {
 func (c *claim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 
 func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) (err error) {
-	cl := &claim{ConsumerGroupClaim: sc, msgs: make(chan *sarama.ConsumerMessage)}
+	// Buffered like sarama's own claim channel, so that a message that
+	// needs nothing costs no rendezvous of two goroutines; forward counts
+	// what waits in it against the read-ahead budget.
+	cl := &claim{ConsumerGroupClaim: sc, msgs: make(chan *sarama.ConsumerMessage, g.o.readAhead)}
 	var acks *ackSession
 	if g.c.DeletesAfterAck() {
 		acks = &ackSession{ConsumerGroupSession: sess, c: g.c, o: g.o, topic: sc.Topic(), partition: sc.Partition()}
@@ -119,11 +122,26 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 	}()
 	ring := make([]slot, g.o.readAhead)
 	var head, n, unstarted int // unstarted: the slots at the tail not yet started
-	var inflight int64
+	var inflight int64         // the costs of the started slots
+	// The costs of the messages sent but not yet taken by h, oldest first:
+	// out holds the last len(out) of them.
+	queued := make([]int64, 0, cap(out))
+	var queuedBytes int64
+	reconcile := func() {
+		taken := len(queued) - len(out)
+		for _, c := range queued[:taken] {
+			queuedBytes -= c
+		}
+		queued = append(queued[:0], queued[taken:]...)
+	}
 	start := func() {
+		reconcile()
 		for unstarted > 0 {
 			s := &ring[(head+n-unstarted)%len(ring)]
-			if inflight > 0 && inflight+s.cost > g.o.readAheadBytes {
+			// Over the budget, a message waits while others are being
+			// read (their ends will wake this loop); with none, it is read
+			// alone, whatever its size and whatever waits for h.
+			if inflight > 0 && inflight+queuedBytes+s.cost > g.o.readAheadBytes {
 				return
 			}
 			inflight += s.cost
@@ -141,8 +159,12 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			}(s, s.m)
 		}
 	}
-	pop := func() {
+	pop := func(sent bool) {
 		inflight -= ring[head].cost
+		if sent {
+			queued = append(queued, ring[head].cost)
+			queuedBytes += ring[head].cost
+		}
 		ring[head] = slot{}
 		head = (head + 1) % len(ring)
 		n--
@@ -171,7 +193,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			case s.d == claimcheck.Redeliver:
 				return s.err
 			case s.d != claimcheck.Deliver:
-				pop() // Handled or Discard: skipped
+				pop(false) // Handled or Discard: skipped
 				continue
 			default:
 				if acks != nil && s.addr != "" {
@@ -201,7 +223,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 		case <-ready:
 			ring[head].done = nil // its goroutine wrote the result before closing done
 		case outC <- next:
-			pop()
+			pop(true)
 		case <-stop:
 			return nil
 		}
