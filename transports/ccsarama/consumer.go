@@ -123,16 +123,22 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 	ring := make([]slot, g.o.readAhead)
 	var head, n, unstarted int // unstarted: the slots at the tail not yet started
 	var inflight int64         // the costs of the started slots
-	// The costs of the messages sent but not yet taken by h, oldest first:
-	// out holds the last len(out) of them.
-	queued := make([]int64, 0, cap(out))
-	var queuedBytes int64
+	// The rehydrated messages sent but perhaps not yet taken by h, oldest
+	// first, by their place in the sequence of sends (out holds the last
+	// len(out) messages sent), and their costs.
+	type sentCost struct{ seq, cost int64 }
+	queued := make([]sentCost, 0, cap(out))
+	var queuedBytes, sent int64
 	reconcile := func() {
-		taken := len(queued) - len(out)
-		for _, c := range queued[:taken] {
-			queuedBytes -= c
+		taken := sent - int64(len(out))
+		i := 0
+		for i < len(queued) && queued[i].seq < taken {
+			queuedBytes -= queued[i].cost
+			i++
 		}
-		queued = append(queued[:0], queued[taken:]...)
+		if i > 0 {
+			queued = append(queued[:0], queued[i:]...)
+		}
 	}
 	start := func() {
 		reconcile()
@@ -159,11 +165,14 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			}(s, s.m)
 		}
 	}
-	pop := func(sent bool) {
+	pop := func(wasSent bool) {
 		inflight -= ring[head].cost
-		if sent {
-			queued = append(queued, ring[head].cost)
-			queuedBytes += ring[head].cost
+		if wasSent {
+			if c := ring[head].cost; c > 0 {
+				queued = append(queued, sentCost{sent, c})
+				queuedBytes += c
+			}
+			sent++
 		}
 		ring[head] = slot{}
 		head = (head + 1) % len(ring)
@@ -175,6 +184,32 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 		case <-stop:
 			return nil
 		default:
+		}
+		if n == 0 && in != nil {
+			// The fast path, while nothing is being read: a message that
+			// is not claim-checked goes straight on.
+			select {
+			case m, ok := <-in:
+				if !ok {
+					in = nil
+					continue
+				}
+				if h := ConsumerHeaders(m); !claimcheck.IsClaimChecked(h) {
+					select {
+					case out <- m:
+						sent++
+					case <-stop:
+						return nil
+					}
+					continue
+				}
+				ring[head] = slot{m: m, cost: declaredSize(ConsumerHeaders(m))}
+				n, unstarted = 1, 1
+				start()
+				continue
+			case <-stop:
+				return nil
+			}
 		}
 		var inC <-chan *sarama.ConsumerMessage
 		if in != nil && n < len(ring) && unstarted == 0 {

@@ -280,7 +280,7 @@ func (h *timedHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 //
 //	go test -run '^$' -bench ConsumeSmall -benchtime 6x ./transports/ccsarama/
 func BenchmarkConsumeSmall(b *testing.B) {
-	const backlog = 5000
+	const backlog = 20000
 	c, _ := newChecker(b)
 	k := startKafka(b, 1)
 	k.CreateTopic(b, "small", 1, nil)
