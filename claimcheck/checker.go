@@ -240,6 +240,9 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 	}
 	start := c.now()
 	name := c.name(topic, h)
+	if c.deleteOnAck {
+		name = uniqueName(name) // never share a stash that each ack deletes
+	}
 	opts := append([]stash.CreateOption{stash.InNamespace(c.namespace), stash.NoInline()}, c.stashOpts...)
 	s, err := c.engine.Create(ctx, name, body, opts...)
 	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Duration: c.now().Sub(start)}

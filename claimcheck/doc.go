@@ -47,7 +47,9 @@
 //	namespace       the engine's
 //	readable stores the engine's backends in that namespace, and inline
 //	share links     those the engine's stash.LinkFetcher trusts: none without one
-//	delete on ack   off: stashes live until their TTL (DeleteAfterAck)
+//	delete on ack   off: stashes live until their TTL (DeleteAfterAck, which
+//	                also gives each offloaded message a stash of its own, so
+//	                duplicate bodies never share one that an ack deletes)
 //	on failure      Redeliver (OnRehydrateFailure, DiscardAfter)
 //	retry delay     DefaultRetryDelay (5 s), where the transport can delay (WithRetryDelay)
 package claimcheck

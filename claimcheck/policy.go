@@ -2,8 +2,10 @@ package claimcheck
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/claimstash/claimstash/stash"
@@ -160,6 +162,19 @@ func IsPermanent(err error) bool {
 // pipelines: with fan-out, or a second Kafka consumer group, the first
 // consumer to ack would delete what the others still need. By default
 // stashes live until their TTL.
+//
+// Stashes are content addressed, so without care two messages with the
+// same body would share one stash, and acking the first would delete the
+// second's. With DeleteAfterAck, Offload therefore gives every message a
+// stash of its own: the name gets a random suffix ("orders-3kx…"), so the
+// address differs even where the body does not, and each ack deletes only
+// its own message's stash. The price is that duplicate bodies are stored
+// once per message instead of once. (Reference counts kept in the stash's
+// attributes were the alternative; they need a compare-and-swap that not
+// every backend has across processes, and a crashed consumer would leave
+// a count that never reaches zero.) The checker that offloads is the one
+// that must have DeleteAfterAck; the consuming one deletes what it is
+// told to.
 func DeleteAfterAck() Option {
 	return option(func(c *Checker) error { c.deleteOnAck = true; return nil })
 }
@@ -199,4 +214,14 @@ func (c *Checker) RehydrateInPlace(ctx context.Context, m Incoming) (address str
 	}
 	d, err = c.Decide(ctx, Failure{Topic: m.Topic, Body: *m.Body, Headers: m.Headers, Err: err, Deliveries: m.Deliveries, Message: m.Message})
 	return address, d, err
+}
+
+// uniqueName appends a random suffix to a stash name, truncating the name
+// so that the result stays within stash.MaxNameLength.
+func uniqueName(name string) string {
+	suffix := "-" + strings.ToLower(rand.Text())
+	if len(name) > stash.MaxNameLength-len(suffix) {
+		name = name[:stash.MaxNameLength-len(suffix)]
+	}
+	return name + suffix
 }

@@ -195,8 +195,10 @@ func (e *Engine) pick(size int64) (*backend, error) {
 // Create stores payload under name and returns its stash, whose address is
 // content addressed: the same payload under the same name and namespace gives
 // the same address, and a second Create writes nothing (it only extends the
-// expiry if the new one is later). The address is returned only once the
-// backend has durably written the stash.
+// expiry if the new one is later; where the backend is a driver.Modifier,
+// concurrent extensions never undo one another). If the stash is deleted
+// while Create extends it, Create writes it afresh. The address is returned
+// only once the backend has durably written the stash.
 func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (*Stash, error) {
 	s, err := e.create(ctx, name, payload, opts)
 	if err != nil {
@@ -353,12 +355,22 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 	return stashFrom(addr, have), nil
 }
 
-// dropExpired deletes an expired stash so that it can be written afresh.
-// It returns (nil, nil) when the caller should write.
+// dropExpired deletes an expired stash so that it can be written afresh:
+// only if it is still expired, where the driver can check that atomically
+// (driver.ConditionalDeleter). It returns (nil, nil) when the caller should
+// write.
 func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address) (*Stash, error) {
-	if err := b.driver.Delete(ctx, addr.Namespace, addr.Key()); err != nil && !errors.Is(err, ErrNotFound) {
+	var err error
+	if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
+		_, err = cd.DeleteIf(ctx, addr.Namespace, addr.Key(), func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+	} else {
+		err = b.driver.Delete(ctx, addr.Namespace, addr.Key())
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return &Stash{Address: addr}, err
 	}
+	// Renewed meanwhile by another Create: writing finds it (ErrExists)
+	// and extends it.
 	return nil, nil
 }
 
@@ -633,7 +645,10 @@ func (e *Engine) Delete(ctx context.Context, address string) error {
 
 // Sweep deletes expired stashes from every backend that can list its
 // contents (driver.Lister), and returns how many it deleted. Expired stashes
-// already read as ErrExpired; Sweep reclaims their space.
+// already read as ErrExpired; Sweep reclaims their space. Where the backend
+// is a driver.ConditionalDeleter, each deletion re-checks the expiry under
+// the backend's own guarantee, so a stash that a concurrent Create renewed
+// after it was listed is kept.
 func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	now := e.now()
@@ -646,10 +661,18 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 			if !a.Expired(now) {
 				return nil
 			}
-			err := b.driver.Delete(ctx, ns, key)
-			if err == nil {
+			var err error
+			deleted := true
+			if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
+				// Re-checked under the backend's guarantee: a Create
+				// may have renewed the stash since it was listed.
+				deleted, err = cd.DeleteIf(ctx, ns, key, func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+			} else {
+				err = b.driver.Delete(ctx, ns, key)
+			}
+			if err == nil && deleted {
 				n++
-			} else if !errors.Is(err, ErrNotFound) {
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
 			return ctx.Err()

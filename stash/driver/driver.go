@@ -190,8 +190,8 @@ type Verifier interface {
 }
 
 // Modifier is an optional capability: a read-modify-write of an object's
-// attributes that is atomic with respect to every other ModifyAttributes
-// and Delete of the same key, by the backend's own guarantee (a
+// attributes that is atomic with respect to every other ModifyAttributes,
+// DeleteIf and Delete of the same key, by the backend's own guarantee (a
 // compare-and-swap on a revision, a lock). The engine uses it, where a
 // driver has it, to extend expiry monotonically under concurrent Creates
 // and to record reads without undoing an extension.
@@ -204,4 +204,14 @@ type Modifier interface {
 	// stored. A missing key (also one deleted meanwhile) is ErrNotFound;
 	// a deleted object is never revived.
 	ModifyAttributes(ctx context.Context, namespace, key string, fn func(have *Attributes) *Attributes) (*Attributes, error)
+}
+
+// ConditionalDeleter is an optional capability: delete an object only if
+// its current attributes satisfy cond, checked and deleted atomically with
+// respect to ModifyAttributes of the same key. Engine.Sweep uses it so that
+// a stash renewed by a concurrent Create after it was listed is kept.
+type ConditionalDeleter interface {
+	// DeleteIf reports whether it deleted key. A missing key is
+	// ErrNotFound.
+	DeleteIf(ctx context.Context, namespace, key string, cond func(have *Attributes) bool) (bool, error)
 }

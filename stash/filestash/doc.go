@@ -55,6 +55,14 @@
 // directory, so it returns a consistent pair even while the stash is being
 // deleted or re-created.
 //
+// Delete, UpdateAttributes, ModifyAttributes (driver.Modifier: the engine's
+// expiry extensions and time-to-idle) and DeleteIf (driver.ConditionalDeleter:
+// Sweep) hold a lock on the stash directory: a mutex within the process and
+// flock(2) on the directory, which other processes sharing the store
+// respect (on systems without flock, the mutex only). An update therefore
+// never interleaves with another or with a delete, and one that finds the
+// directory deleted while it waited is driver.ErrNotFound.
+//
 // # Safety
 //
 // The engine validates namespaces and keys; the driver checks them again
@@ -62,8 +70,11 @@
 // separator, no NUL) and refuses anything else with an error matching
 // driver.ErrInvalidAddress. All file access goes through an os.Root on the
 // directory, so not even a symbolic link planted inside the store can lead
-// outside it. Files are created 0600 and directories 0700: stashes hold
-// message bodies.
+// outside it. Data and attribute files are checked with Lstat and opened
+// non-blocking without following links: a FIFO, device, socket or link
+// planted in their place is driver.ErrIntegrity at once (Sweep skips it),
+// never a read that blocks. Files are created 0600 and directories 0700:
+// stashes hold message bodies.
 //
 // # Errors
 //

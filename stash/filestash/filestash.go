@@ -140,7 +140,8 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
-	_ driver.Modifier = (*Store)(nil)
+	_ driver.Modifier           = (*Store)(nil)
+	_ driver.ConditionalDeleter = (*Store)(nil)
 )
 
 // New opens a store over dir, which must exist unless CreateDir is given. A
@@ -436,10 +437,40 @@ func decodeAttrs(b []byte) (*driver.Attributes, error) {
 	return &a, nil
 }
 
-func readAttrs(r *os.Root, name string) (*driver.Attributes, error) {
-	f, err := r.Open(name)
+// openRegular opens name for reading if it is a regular file. Anything else
+// planted in the store (a FIFO, a device, a socket, a link) is refused with
+// ErrIntegrity without blocking: it is checked with Lstat, opened
+// non-blocking and checked again on the open file.
+func openRegular(r *os.Root, name string) (*os.File, error) {
+	fi, err := r.Lstat(name)
 	if err != nil {
 		return nil, mapErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(name, fi.Mode())
+	}
+	f, err := r.OpenFile(name, os.O_RDONLY|openNoBlock, 0)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return nil, notRegular(name, fi.Mode())
+	}
+	return f, nil
+}
+
+func notRegular(name string, m fs.FileMode) error {
+	return fmt.Errorf("%w: filestash: %s is not a regular file (mode %v)", driver.ErrIntegrity, name, m.Type())
+}
+
+func readAttrs(r *os.Root, name string) (*driver.Attributes, error) {
+	f, err := openRegular(r, name)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxAttrsSize+1))
@@ -468,9 +499,9 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		return nil, nil, mapErr(err)
 	}
 	defer sub.Close()
-	f, err := sub.Open(DataFile)
+	f, err := openRegular(sub, DataFile)
 	if err != nil {
-		return nil, nil, mapErr(err)
+		return nil, nil, err
 	}
 	a, err := readAttrs(sub, AttrsFile)
 	if err != nil {
@@ -581,8 +612,8 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 
 // lockKey locks the stash directory rel against every other lockKey of it:
 // within this process with a mutex, across processes sharing the directory
-// with flock(2) on the directory itself. Delete, UpdateAttributes and
-// ModifyAttributes hold it, so a read-modify-write of the
+// with flock(2) on the directory itself. Delete, UpdateAttributes,
+// ModifyAttributes and DeleteIf hold it, so a read-modify-write of the
 // attributes never interleaves with another or with a delete. A directory
 // deleted while the lock was awaited is ErrNotFound.
 func (s *Store) lockKey(rel string) (unlock func(), err error) {
@@ -650,6 +681,30 @@ func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*d
 		return nil, err
 	}
 	return m, nil
+}
+
+// DeleteIf implements driver.ConditionalDeleter under the key's lock.
+func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	rel, parent, err := keyPath(ns, key)
+	if err != nil {
+		return false, err
+	}
+	unlock, err := s.lockKey(rel)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	have, err := readAttrs(s.root, rel+"/"+AttrsFile)
+	if err != nil {
+		return false, err
+	}
+	if !cond(have) {
+		return false, nil
+	}
+	return true, s.deleteLocked(rel, parent)
 }
 
 // writeAttrs replaces the attributes of the stash directory rel, whose lock

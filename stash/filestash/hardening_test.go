@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/filestash"
 )
 
 // allocated returns the bytes allocated while f runs (all goroutines).
@@ -84,5 +88,86 @@ func TestLyingAttributesBoundAllocation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gatedStore holds every Stat until n of them have happened, so that n
+// concurrent Creates all read the attributes before any of them writes.
+type gatedStore struct {
+	*filestash.Store
+	gate *sync.WaitGroup
+}
+
+func (g gatedStore) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	a, err := g.Store.Stat(ctx, ns, key)
+	g.gate.Done()
+	g.gate.Wait()
+	return a, err
+}
+
+// Issue 11, item 5, across processes: two Stores over one directory (as two
+// processes would have: the in-process lock is per Store, so only flock
+// stands between them) extend one stash concurrently; the latest expiry
+// any Create was told must be the one stored.
+func TestMonotonicExtendAcrossStores(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const n = 8
+	var gate sync.WaitGroup
+	engines := make([]*stash.Engine, 2)
+	for i := range engines {
+		s, err := filestash.New(dir, filestash.NoSync())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		e, err := stash.New(stash.WithBackend(gatedStore{s, &gate}), stash.WithInlineMax(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		engines[i] = e
+	}
+	plain, err := filestash.New(dir, filestash.NoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	check := newEngine(t, plain, stash.WithInlineMax(-1))
+	payload := []byte("extended from two processes at once")
+	for round := range 3 {
+		name := fmt.Sprintf("shared-%d", round)
+		first, err := check.Create(ctx, name, payload, stash.TTL(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate.Add(n)
+		told := make([]time.Time, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := engines[i%2].Create(ctx, name, payload, stash.TTL(time.Duration(2+i)*time.Hour))
+				if err != nil {
+					t.Errorf("Create %d: %v", i, err)
+					return
+				}
+				told[i] = s.ExpiresAt
+			}()
+		}
+		wg.Wait()
+		latest := time.Time{}
+		for _, x := range told {
+			if x.After(latest) {
+				latest = x
+			}
+		}
+		got, err := check.Stat(ctx, first.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ExpiresAt.Before(latest) {
+			t.Errorf("round %d: Creates were told the stash lives until %v; it is stored until %v", round, latest, got.ExpiresAt)
+		}
 	}
 }

@@ -53,7 +53,8 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
-	_ driver.Modifier = (*Store)(nil)
+	_ driver.Modifier           = (*Store)(nil)
+	_ driver.ConditionalDeleter = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -174,6 +175,24 @@ func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*d
 	}
 	o.attrs = *copyAttrs(m)
 	return copyAttrs(m), nil
+}
+
+// DeleteIf implements driver.ConditionalDeleter under the store's lock.
+func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[id(ns, key)]
+	if !ok {
+		return false, driver.ErrNotFound
+	}
+	if !cond(copyAttrs(&o.attrs)) {
+		return false, nil
+	}
+	delete(s.objects, id(ns, key))
+	return true, nil
 }
 
 // List implements driver.Lister, in key order.

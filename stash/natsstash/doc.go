@@ -70,6 +70,12 @@
 //
 // UpdateAttributes rewrites only the object's info, with a compare-and-set
 // on its sequence, so it never revives an object deleted meanwhile.
+// ModifyAttributes (driver.Modifier: the engine's expiry extensions and
+// time-to-idle) and DeleteIf (driver.ConditionalDeleter: Sweep) use the same
+// compare-and-set as a read-modify-write, retried when another writer got
+// there first, so concurrent Creates in any number of processes never lose
+// one another's extensions and Sweep never deletes a stash renewed after it
+// was listed.
 //
 // The size of an object is bounded only by the bucket's and the account's
 // JetStream limits (and the engine's WithMaxSize). Reads stream: the

@@ -166,7 +166,8 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
-	_ driver.Modifier = (*Store)(nil)
+	_ driver.Modifier           = (*Store)(nil)
+	_ driver.ConditionalDeleter = (*Store)(nil)
 )
 
 // New returns a store over an existing JetStream context. The caller keeps
@@ -703,7 +704,8 @@ func (s *Store) updateOnce(ctx context.Context, b *bucket, key, attrs string) er
 	return err
 }
 
-// casAttempts bounds the compare-and-set rounds of ModifyAttributes when other writers keep changing the object's info meanwhile.
+// casAttempts bounds the compare-and-set rounds of ModifyAttributes and
+// DeleteIf when other writers keep changing the object's info meanwhile.
 const casAttempts = 64
 
 // objectMeta is the info message of an object, decoded for a
@@ -792,6 +794,41 @@ func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*d
 		}
 		if !isWrongLastSequence(err) || attempt == casAttempts {
 			return nil, wrap("update", ns, key, err)
+		}
+	}
+}
+
+// DeleteIf implements driver.ConditionalDeleter: it marks the object
+// deleted with the same compare-and-set as ModifyAttributes, then purges
+// its chunks.
+func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	b, err := s.bucket(ctx, ns, false)
+	if err != nil {
+		return false, wrap("delete", ns, key, err)
+	}
+	for attempt := 1; ; attempt++ {
+		om, err := s.readMeta(ctx, b, key)
+		if err != nil {
+			s.forget(ns, err)
+			return false, wrap("delete", ns, key, err)
+		}
+		if !cond(om.attrs) {
+			return false, nil
+		}
+		var nuid string
+		_ = json.Unmarshal(om.info["nuid"], &nuid)
+		if nuid == "" {
+			return false, wrap("delete", ns, key, jetstream.ErrBadObjectMeta)
+		}
+		om.info["deleted"] = json.RawMessage("true")
+		om.info["size"], om.info["chunks"], om.info["digest"] = json.RawMessage("0"), json.RawMessage("0"), json.RawMessage(`""`)
+		err = s.publishMeta(ctx, om)
+		if err == nil {
+			err = b.stream.Purge(ctx, jetstream.WithPurgeSubject(fmt.Sprintf("$O.%s.C.%s", b.name, nuid)))
+			return true, wrap("delete", ns, key, err)
+		}
+		if !isWrongLastSequence(err) || attempt == casAttempts {
+			return false, wrap("delete", ns, key, err)
 		}
 	}
 }

@@ -57,7 +57,11 @@
 // metadata would not fit is refused with stash.ErrTooLarge. Updating
 // attributes (recording a read for time-to-idle, extending an expiry) copies
 // the object onto itself with the metadata replaced (CopyObject, at most
-// 5 GiB). Objects that other tools wrote under a stash key have no such
+// 5 GiB). Extensions and Sweep's deletions are read-modify-writes
+// (driver.Modifier, driver.ConditionalDeleter) under a per-key lock within
+// the process: S3 has no compare-and-swap on metadata alone (a metadata copy
+// keeps the ETag, the digest of the bytes), so between processes concurrent
+// extensions of one stash are last-writer-wins. Objects that other tools wrote under a stash key have no such
 // metadata: they are described by their size and time, and still verified.
 //
 // Expiry is recorded on the object and honoured on read: an expired stash is
@@ -87,6 +91,23 @@
 //
 // Store implements driver.Signer with SigV4 presigned GET URLs, valid for at
 // most MaxPresignTTL (7 days), the limit of SigV4.
+//
+// # What raw clients see
+//
+// An object holds the stored bytes with standard headers, so tools without
+// claimstash (aws s3api get-object, the SDKs, a presigned link followed by a
+// browser or a script) can tell what they hold: Content-Type is the
+// payload's (stash.ContentType; S3's default when none was given), and a
+// compressed stash has Content-Encoding: zstd, which HTTP clients that
+// support zstd undo themselves (browsers; Python with urllib3 2 and the
+// zstandard package; curl --compressed built with zstd) and others leave to
+// the caller. Every object also carries the hex SHA-256 of the payload, the
+// digest of its address, in its own user metadata header
+// x-amz-meta-claimstash-sha256 (DigestMetadataKey), single-part and
+// multipart alike: verify a download against it, after undoing
+// Content-Encoding. (S3's x-amz-checksum-sha256 covers the stored bytes, and
+// for a multipart object it is a COMPOSITE checksum of the parts.) A
+// presigned link serves the same headers.
 //
 // # Errors
 //

@@ -50,6 +50,15 @@ const (
 	// JSON-encoded driver.Attributes.
 	metaKey  = "claimstash"
 	maxParts = 10000
+
+	// DigestMetadataKey is the user metadata key (x-amz-meta-claimstash-sha256)
+	// that holds the hex SHA-256 of the payload, the digest of its address,
+	// on every object: a client without claimstash verifies what it
+	// downloaded against it (after undoing Content-Encoding). S3's own
+	// checksum cannot serve: it covers the stored bytes, which are
+	// compressed for compressed stashes, and for multipart objects it is a
+	// checksum of the parts' checksums (COMPOSITE), not of the object.
+	DigestMetadataKey = "claimstash-sha256"
 )
 
 // Options are of two kinds (franz-go's style), so that one passed where it
@@ -207,7 +216,7 @@ type Store struct {
 	opts     settings
 	partPool sync.Pool // *[]byte of opts.PartSize
 	// locks serialise the read-modify-writes of one key's metadata
-	// (ModifyAttributes, Delete) within this process; see
+	// (ModifyAttributes, DeleteIf, Delete) within this process; see
 	// ModifyAttributes for why S3 offers nothing that holds across them.
 	locks [64]sync.Mutex
 }
@@ -218,7 +227,8 @@ var (
 	_ driver.Lister  = (*Store)(nil)
 	_ driver.Signer  = (*Store)(nil)
 
-	_ driver.Modifier = (*Store)(nil)
+	_ driver.Modifier           = (*Store)(nil)
+	_ driver.ConditionalDeleter = (*Store)(nil)
 )
 
 // Scheme is the address and URL scheme of this backend: addresses
@@ -398,10 +408,18 @@ func encodeAttrs(a *driver.Attributes) (map[string]string, error) {
 		return nil, fmt.Errorf("s3stash: encoding attributes: %w", err)
 	}
 	v := asciiJSON(b)
-	if n := len(metaKey) + len(v); n > MaxMetadataSize {
+	meta := map[string]string{metaKey: v}
+	if a.Digest != "" {
+		meta[DigestMetadataKey] = a.Digest
+	}
+	n := 0
+	for k, v := range meta {
+		n += len(k) + len(v)
+	}
+	if n > MaxMetadataSize {
 		return nil, fmt.Errorf("%w: s3stash: attributes take %d bytes of user metadata, over S3's limit of %d (trim the stash metadata)", driver.ErrTooLarge, n, MaxMetadataSize)
 	}
-	return map[string]string{metaKey: v}, nil
+	return meta, nil
 }
 
 func asciiJSON(b []byte) string {
@@ -632,6 +650,9 @@ func (s *Store) copyAttrs(ctx context.Context, bk, k string, attrs *driver.Attri
 	if ct := contentType(attrs); ct != "" {
 		in.ContentType = aws.String(ct)
 	}
+	if ce := contentEncoding(attrs); ce != "" {
+		in.ContentEncoding = aws.String(ce)
+	}
 	_, err = s.client.CopyObject(ctx, in)
 	return err
 }
@@ -651,7 +672,7 @@ func (s *Store) keyLock(ns, key string) *sync.Mutex {
 // ETag is the digest of its bytes, which a metadata copy does not change,
 // so two copies conditional on the same ETag both succeed. The
 // read-modify-write is therefore atomic within this process (a per-key
-// lock, shared with Delete); across processes, concurrent
+// lock, shared with DeleteIf and Delete); across processes, concurrent
 // extensions of the same content are last-writer-wins, as they were before.
 func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
 	mu := s.keyLock(ns, key)
@@ -681,6 +702,28 @@ func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*d
 	}
 }
 
+// DeleteIf implements driver.ConditionalDeleter: a HEAD and a DeleteObject
+// under the key's lock (see ModifyAttributes for what that covers).
+func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	mu := s.keyLock(ns, key)
+	mu.Lock()
+	defer mu.Unlock()
+	bk, k := s.Locate(ns, key)
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
+	if err != nil {
+		return false, wrap("delete", ns, key, err)
+	}
+	have, err := decodeAttrs(out.Metadata, out.ContentLength, out.LastModified, out.ContentType)
+	if err != nil {
+		return false, err
+	}
+	if !cond(have) {
+		return false, nil
+	}
+	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
+	return err == nil, wrap("delete", ns, key, err)
+}
+
 func escapeKey(k string) string {
 	segs := strings.Split(k, "/")
 	for i, s := range segs {
@@ -689,11 +732,16 @@ func escapeKey(k string) string {
 	return strings.Join(segs, "/")
 }
 
-// contentType is the Content-Type stored on the object: the payload's when it
-// is stored as given, none when it is encoded.
-func contentType(a *driver.Attributes) string {
-	if a.Encoding == driver.EncodingIdentity {
-		return a.ContentType
+// contentType is the Content-Type stored on the object: the payload's, also
+// when it is stored compressed (Content-Encoding then says how), so that
+// raw clients (aws s3api get-object, a presigned link) see the real type.
+func contentType(a *driver.Attributes) string { return a.ContentType }
+
+// contentEncoding is the Content-Encoding stored on the object: "zstd" for
+// compressed stashes, none for those stored as given.
+func contentEncoding(a *driver.Attributes) string {
+	if a.Encoding == driver.EncodingZstd {
+		return "zstd"
 	}
 	return ""
 }

@@ -41,11 +41,11 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err != nil {
 		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
 	}
-	ct := contentType(attrs)
+	ct, ce := contentType(attrs), contentEncoding(attrs)
 	if size > s.opts.PartSize {
-		return s.putMultipart(ctx, ns, key, src, size, meta, ct)
+		return s.putMultipart(ctx, ns, key, src, size, meta, ct, ce)
 	}
-	return s.putSingle(ctx, ns, key, src, size, meta, ct)
+	return s.putSingle(ctx, ns, key, src, size, meta, ct, ce)
 }
 
 // retryOnNoBucket runs call again after creating the bucket if it failed for
@@ -156,7 +156,7 @@ func hashBody(body io.ReadSeeker) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size int64, meta map[string]string, ct string) error {
+func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size int64, meta map[string]string, ct, ce string) error {
 	bk, k := s.Locate(ns, key)
 	body, release, err := src.part(0, size)
 	if err == nil {
@@ -183,6 +183,9 @@ func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size 
 	if ct != "" {
 		in.ContentType = aws.String(ct)
 	}
+	if ce != "" {
+		in.ContentEncoding = aws.String(ce)
+	}
 	call := func() error {
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -204,7 +207,7 @@ func (s *Store) partSizeFor(size int64) int64 {
 	return (ps + 1<<20 - 1) &^ (1<<20 - 1)
 }
 
-func (s *Store) putMultipart(parent context.Context, ns, key string, src source, size int64, meta map[string]string, ct string) error {
+func (s *Store) putMultipart(parent context.Context, ns, key string, src source, size int64, meta map[string]string, ct, ce string) error {
 	bk, k := s.Locate(ns, key)
 	create := &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(bk),
@@ -214,6 +217,9 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 	}
 	if ct != "" {
 		create.ContentType = aws.String(ct)
+	}
+	if ce != "" {
+		create.ContentEncoding = aws.String(ce)
 	}
 	var mu *s3.CreateMultipartUploadOutput
 	call := func() (err error) {

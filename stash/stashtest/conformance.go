@@ -37,6 +37,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, newHarness) })
 	t.Run("Corruption", func(t *testing.T) { testCorruption(t, newHarness) })
 	t.Run("MonotonicExtend", func(t *testing.T) { testMonotonicExtend(t, newHarness) })
+	t.Run("SweepVsCreate", func(t *testing.T) { testSweepVsCreate(t, newHarness) })
 	t.Run("CreateVsDelete", func(t *testing.T) { testCreateVsDelete(t, newHarness) })
 }
 

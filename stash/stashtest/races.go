@@ -55,6 +55,17 @@ type hookedMod struct {
 	driver.Modifier
 }
 
+type hookedDel struct {
+	*hooked
+	driver.ConditionalDeleter
+}
+
+type hookedBoth struct {
+	*hooked
+	driver.Modifier
+	driver.ConditionalDeleter
+}
+
 // hook wraps f's driver (which must be an Updater and a Lister) with the
 // same optional capabilities, and returns an engine over it with f's clock.
 func hook(t *testing.T, f *fixture, h *hooked) *stash.Engine {
@@ -63,8 +74,15 @@ func hook(t *testing.T, f *fixture, h *hooked) *stash.Engine {
 	h.upd, _ = f.d.(driver.Updater)
 	h.lst, _ = f.d.(driver.Lister)
 	var d driver.Driver = h
-	if m, ok := f.d.(driver.Modifier); ok {
+	m, isMod := f.d.(driver.Modifier)
+	cd, isDel := f.d.(driver.ConditionalDeleter)
+	switch {
+	case isMod && isDel:
+		d = &hookedBoth{h, m, cd}
+	case isMod:
 		d = &hookedMod{h, m}
+	case isDel:
+		d = &hookedDel{h, cd}
 	}
 	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1), stash.WithClock(f.clock.Now), stash.WithTempDir(t.TempDir()))
 	if err != nil {
@@ -148,6 +166,52 @@ func testMonotonicExtend(t *testing.T, newHarness HarnessMaker) {
 			t.Errorf("round %d: %d concurrent Creates were told the stash lives until %v; it is stored until %v", round, n, latest, got.ExpiresAt)
 		}
 	}
+}
+
+// testSweepVsCreate: a Create of the same content renews an expired stash
+// after Sweep listed it and before Sweep deletes it; the renewed stash must
+// survive (issue 11, item 4).
+func testSweepVsCreate(t *testing.T, newHarness HarnessMaker) {
+	f := setup(t, newHarness)
+	if !canExtend(f) {
+		t.Log("backend cannot extend expiries: nothing to race")
+		return
+	}
+	payload := JSONPayload(20_000, 52)
+	var renewed *stash.Stash
+	var renewErr error
+	var once sync.Once
+	s, err := f.e.Create(f.ctx, "swept", payload, stash.TTL(time.Minute))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	live, err := f.e.Create(f.ctx, "live", payload, stash.TTL(time.Minute))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	f.clock.Advance(2 * time.Minute)
+	wrapped := hook(t, f, &hooked{onList: func(ns, key string) {
+		if key != s.Address.Key() {
+			return
+		}
+		once.Do(func() { renewed, renewErr = f.e.Create(f.ctx, "swept", payload, stash.TTL(time.Hour)) })
+	}})
+	n, err := wrapped.Sweep(f.ctx)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if renewErr != nil {
+		t.Fatalf("Create during Sweep: %v", renewErr)
+	}
+	if renewed == nil {
+		t.Fatal("Sweep never listed the expired stash")
+	}
+	if n != 1 {
+		t.Errorf("Sweep deleted %d stashes, want 1 (the other expired one)", n)
+	}
+	expectLive(t, f, renewed.String(), payload)
+	_, err = f.d.Stat(f.ctx, live.Address.Namespace, live.Address.Key())
+	wantErr(t, "driver Stat of the swept stash", err, driver.ErrNotFound)
 }
 
 // testCreateVsDelete: a Delete removes the stash after a Create found it
