@@ -83,7 +83,28 @@ func (a Address) IsInline() bool { return a.Scheme == SchemeInline }
 // Key is the part of the address after the namespace, as drivers receive it:
 // scope segments then "name.<digest>".
 func (a Address) Key() string {
+	if len(a.Scopes) == 0 && a.Digest == "" {
+		return a.Name
+	}
 	var b strings.Builder
+	b.Grow(a.keyLen())
+	a.writeKey(&b)
+	return b.String()
+}
+
+// keyLen is the length of Key, so that it is built in one allocation.
+func (a Address) keyLen() int {
+	n := len(a.Name)
+	for _, s := range a.Scopes {
+		n += len(s.Key) + len(s.Value) + 2
+	}
+	if a.Digest != "" {
+		n += 1 + len(a.Digest)
+	}
+	return n
+}
+
+func (a Address) writeKey(b *strings.Builder) {
 	for _, s := range a.Scopes {
 		b.WriteString(s.Key)
 		b.WriteByte('=')
@@ -95,12 +116,18 @@ func (a Address) Key() string {
 		b.WriteByte('.')
 		b.WriteString(a.Digest)
 	}
-	return b.String()
 }
 
 // String formats the address; ParseAddress(a.String()) gives a back.
 func (a Address) String() string {
-	s := a.Scheme + "://" + a.Namespace + "/" + a.Key()
+	var b strings.Builder
+	b.Grow(len(a.Scheme) + 3 + len(a.Namespace) + 1 + a.keyLen())
+	b.WriteString(a.Scheme)
+	b.WriteString("://")
+	b.WriteString(a.Namespace)
+	b.WriteByte('/')
+	a.writeKey(&b)
+	s := b.String()
 	if a.IsInline() {
 		s += "?data=" + url.QueryEscape(base64.StdEncoding.EncodeToString(a.Data))
 	}

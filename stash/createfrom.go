@@ -159,9 +159,7 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 	// Decide whether compression is worth trying while the head is in buf.
 	try := o.compression == CompressionZstd
 	if o.compression == CompressionAuto && int64(len(buf)) >= e.compressFloor {
-		sample := compressAll(buf[:min(sampleSize, len(buf))])
-		try = pays(len(sample), min(sampleSize, len(buf)))
-		putBuffer(sample)
+		try = likelyCompressible(buf)
 	}
 
 	h := sha256.New()

@@ -45,7 +45,7 @@ type object struct {
 // Store is an in-memory backend. The zero value is not usable; call New.
 type Store struct {
 	mu      sync.RWMutex
-	objects map[string]*object // namespace + "/" + key
+	objects map[objectID]*object
 }
 
 var (
@@ -58,9 +58,13 @@ var (
 )
 
 // New returns an empty store.
-func New() *Store { return &Store{objects: map[string]*object{}} }
+func New() *Store { return &Store{objects: map[objectID]*object{}} }
 
-func id(ns, key string) string { return ns + "/" + key }
+// objectID keys the map: a struct of the two strings, so a lookup builds
+// no string.
+type objectID struct{ ns, key string }
+
+func id(ns, key string) objectID { return objectID{ns, key} }
 
 func copyAttrs(a *driver.Attributes) *driver.Attributes {
 	c := *a
@@ -194,17 +198,18 @@ func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.
 // List implements driver.Lister, in key order.
 func (s *Store) List(ctx context.Context, fn func(ns, key string, attrs *driver.Attributes) error) error {
 	s.mu.RLock()
-	ids := make([]string, 0, len(s.objects))
+	ids := make([]objectID, 0, len(s.objects))
 	for k := range s.objects {
 		ids = append(ids, k)
 	}
 	s.mu.RUnlock()
-	sort.Strings(ids)
-	for _, full := range ids {
+	// In the order of namespace + "/" + key, as before the map had this key.
+	sort.Slice(ids, func(i, j int) bool { return ids[i].ns+"/"+ids[i].key < ids[j].ns+"/"+ids[j].key })
+	for _, k := range ids {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ns, key, _ := cutFirst(full)
+		ns, key := k.ns, k.key
 		a, err := s.Stat(ctx, ns, key)
 		if err != nil {
 			continue // deleted meanwhile
@@ -214,15 +219,6 @@ func (s *Store) List(ctx context.Context, fn func(ns, key string, attrs *driver.
 		}
 	}
 	return nil
-}
-
-func cutFirst(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // Corrupt flips one bit of the stored bytes at offset (modulo their length),

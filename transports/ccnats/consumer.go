@@ -27,6 +27,12 @@ func newConsumer(cc *claimcheck.Checker, opts []Option) *consumer {
 	return &consumer{cc: cc, cfg: newBase(opts)}
 }
 
+// claimChecked reports whether m carries the contract, without allocating.
+func claimChecked(m jetstream.Msg) bool {
+	h := Header(m.Headers())
+	return h != nil && claimcheck.IsClaimChecked(h)
+}
+
 // errHandled: the message failed and the checker's failure handler took it;
 // it was Ack'ed and there is nothing to report.
 var errHandled = errors.New("ccnats: handled by the failure handler")
@@ -108,6 +114,10 @@ func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opt
 func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts ...Option) jetstream.MessageHandler {
 	c := newConsumer(cc, opts)
 	return func(m jetstream.Msg) {
+		if !claimChecked(m) {
+			next(m) // the fast path: no context, no allocation
+			return
+		}
 		ctx, cancel := c.cfg.context()
 		r, ok := c.rehydrateOrReport(ctx, m)
 		cancel()
@@ -135,6 +145,9 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 		m, err := it.MessagesContext.Next(opts...)
 		if err != nil {
 			return nil, err
+		}
+		if !claimChecked(m) {
+			return m, nil
 		}
 		ctx, cancel := it.c.cfg.context()
 		r, ok := it.c.rehydrateOrReport(ctx, m)
@@ -174,11 +187,15 @@ func (b *batch) run(ctx context.Context, c *consumer) {
 			_ = m.Nak()
 			continue
 		}
-		rctx, cancel := c.cfg.context()
-		r, ok := c.rehydrateOrReport(rctx, m)
-		cancel()
-		if !ok {
-			continue
+		r := m
+		if claimChecked(m) {
+			rctx, cancel := c.cfg.context()
+			rm, ok := c.rehydrateOrReport(rctx, m)
+			cancel()
+			if !ok {
+				continue
+			}
+			r = rm
 		}
 		select {
 		case b.out <- r:

@@ -3,6 +3,7 @@ package ccsarama
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -40,10 +41,14 @@ type groupHandler struct {
 // was given. A Kafka message is replayed by every group that reads the topic
 // and after any offset reset, so use it only with one group and no resets.
 //
-// Rehydration runs on a goroutine per claim, one message ahead of h, in
-// partition order. Options: WithTimeout, WithLogger.
-func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...ConsumerOption) sarama.ConsumerGroupHandler {
-	return &groupHandler{h: h, c: c, o: consumerOptions(opts)}
+// Rehydration reads ahead of h: up to WithReadAhead messages of a claim
+// are rehydrated at once (their stash reads overlap), within a budget of
+// WithReadAheadBytes of declared payload (one message alone may exceed
+// it), and they reach h one at a time in partition order. Messages that are
+// not claim-checked take no part in the budget and start nothing. Options:
+// WithTimeout, WithReadAhead, WithReadAheadBytes, WithLogger.
+func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...HandlerOption) sarama.ConsumerGroupHandler {
+	return &groupHandler{h: h, c: c, o: handlerOptions(opts)}
 }
 
 func (g *groupHandler) Setup(s sarama.ConsumerGroupSession) error   { return g.h.Setup(s) }
@@ -59,7 +64,10 @@ type claim struct {
 func (c *claim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 
 func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) (err error) {
-	cl := &claim{ConsumerGroupClaim: sc, msgs: make(chan *sarama.ConsumerMessage)}
+	// Buffered like sarama's own claim channel, so that a message that
+	// needs nothing costs no rendezvous of two goroutines; forward counts
+	// what waits in it against the read-ahead budget.
+	cl := &claim{ConsumerGroupClaim: sc, msgs: make(chan *sarama.ConsumerMessage, g.o.readAhead)}
 	var acks *ackSession
 	if g.c.DeletesAfterAck() {
 		acks = &ackSession{ConsumerGroupSession: sess, c: g.c, o: g.o, topic: sc.Topic(), partition: sc.Partition()}
@@ -84,46 +92,190 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.
 	return g.h.ConsumeClaim(sess, cl)
 }
 
-// forward rehydrates messages from in and sends them to out, in order,
-// until in is closed, stop is closed, or a message cannot be rehydrated and
-// the checker decides it is to be redelivered (then it returns the error).
+// slot is one message between the claim and h: waiting for room in the
+// byte budget, rehydrating, or ready to hand on.
+type slot struct {
+	m       *sarama.ConsumerMessage
+	cost    int64         // bytes it holds against the budget once started
+	started bool          // rehydration started (or none needed)
+	done    chan struct{} // closed when rehydration has ended; nil once seen, or when none was needed
+	// Written by the rehydrating goroutine before done is closed.
+	addr string
+	d    claimcheck.Decision
+	err  error
+}
+
+// forward reads messages from in, rehydrates up to readAhead of them at
+// once (their declared sizes within readAheadBytes, or one alone whatever
+// its size), and sends them to out in partition order, until in is closed
+// and everything read has been sent, stop is closed, or a message cannot be
+// rehydrated and the checker decides it is to be redelivered (then it
+// returns the error). A message is sent only after every message before it
+// was sent or skipped, so h never sees, and cannot mark, anything past an
+// unreadable stash.
 func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMessage, out chan<- *sarama.ConsumerMessage, stop <-chan struct{}, acks *ackSession) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel() // rehydrations still running end early; their messages are never sent
+		wg.Wait()
+	}()
+	ring := make([]slot, g.o.readAhead)
+	var head, n, unstarted int // unstarted: the slots at the tail not yet started
+	var inflight int64         // the costs of the started slots
+	// The rehydrated messages sent but perhaps not yet taken by h, oldest
+	// first, by their place in the sequence of sends (out holds the last
+	// len(out) messages sent), and their costs.
+	type sentCost struct{ seq, cost int64 }
+	queued := make([]sentCost, 0, cap(out))
+	var queuedBytes, sent int64
+	reconcile := func() {
+		taken := sent - int64(len(out))
+		i := 0
+		for i < len(queued) && queued[i].seq < taken {
+			queuedBytes -= queued[i].cost
+			i++
+		}
+		if i > 0 {
+			queued = append(queued[:0], queued[i:]...)
+		}
+	}
+	start := func() {
+		reconcile()
+		for unstarted > 0 {
+			s := &ring[(head+n-unstarted)%len(ring)]
+			// Over the budget, a message waits while others are being
+			// read (their ends will wake this loop); with none, it is read
+			// alone, whatever its size and whatever waits for h.
+			if inflight > 0 && inflight+queuedBytes+s.cost > g.o.readAheadBytes {
+				return
+			}
+			inflight += s.cost
+			s.started = true
+			unstarted--
+			done := make(chan struct{})
+			s.done = done
+			wg.Add(1)
+			go func(s *slot, m *sarama.ConsumerMessage) {
+				defer wg.Done()
+				rctx, cancel := g.o.withTimeout(ctx)
+				s.addr, s.d, s.err = rehydrate(rctx, g.c, m)
+				cancel()
+				close(done)
+			}(s, s.m)
+		}
+	}
+	pop := func(wasSent bool) {
+		inflight -= ring[head].cost
+		if wasSent {
+			if c := ring[head].cost; c > 0 {
+				queued = append(queued, sentCost{sent, c})
+				queuedBytes += c
+			}
+			sent++
+		}
+		ring[head] = slot{}
+		head = (head + 1) % len(ring)
+		n--
+		start()
+	}
 	for {
 		select {
 		case <-stop:
 			return nil
 		default:
 		}
-		var m *sarama.ConsumerMessage
-		var ok bool
-		select {
-		case m, ok = <-in:
-			if !ok {
+		if n == 0 && in != nil {
+			// The fast path, while nothing is being read: a message that
+			// is not claim-checked goes straight on.
+			select {
+			case m, ok := <-in:
+				if !ok {
+					in = nil
+					continue
+				}
+				if h := ConsumerHeaders(m); !claimcheck.IsClaimChecked(h) {
+					select {
+					case out <- m:
+						sent++
+					case <-stop:
+						return nil
+					}
+					continue
+				}
+				ring[head] = slot{m: m, cost: declaredSize(ConsumerHeaders(m))}
+				n, unstarted = 1, 1
+				start()
+				continue
+			case <-stop:
 				return nil
 			}
-		case <-stop:
+		}
+		var inC <-chan *sarama.ConsumerMessage
+		if in != nil && n < len(ring) && unstarted == 0 {
+			inC = in
+		}
+		var outC chan<- *sarama.ConsumerMessage
+		var ready <-chan struct{}
+		var next *sarama.ConsumerMessage
+		if n > 0 && ring[head].started {
+			s := &ring[head]
+			switch {
+			case s.done != nil:
+				ready = s.done
+			case s.d != claimcheck.Deliver && ctx.Err() != nil:
+				return nil // the claim is ending; the message was not delivered
+			case s.d == claimcheck.Redeliver:
+				return s.err
+			case s.d != claimcheck.Deliver:
+				pop(false) // Handled or Discard: skipped
+				continue
+			default:
+				if acks != nil && s.addr != "" {
+					acks.pending(s.m.Offset, s.addr)
+					s.addr = "" // once, however many times the send is retried
+				}
+				outC, next = out, s.m
+			}
+		} else if n == 0 && in == nil {
 			return nil
 		}
-		rctx, cancel := g.o.withTimeout(ctx)
-		addr, d, err := rehydrate(rctx, g.c, m)
-		cancel()
-		switch {
-		case d != claimcheck.Deliver && ctx.Err() != nil:
-			return nil // the claim is ending; the message was not delivered
-		case d == claimcheck.Redeliver:
-			return err
-		case d != claimcheck.Deliver:
-			continue // Handled or Discard: skipped
-		}
-		if acks != nil && addr != "" {
-			acks.pending(m.Offset, addr)
-		}
 		select {
-		case out <- m:
+		case m, ok := <-inC:
+			if !ok {
+				in = nil
+				continue
+			}
+			s := &ring[(head+n)%len(ring)]
+			n++
+			*s = slot{m: m, started: true}
+			if h := ConsumerHeaders(m); claimcheck.IsClaimChecked(h) {
+				s.started = false
+				s.cost = declaredSize(h)
+				unstarted++
+				start()
+			}
+		case <-ready:
+			ring[head].done = nil // its goroutine wrote the result before closing done
+		case outC <- next:
+			pop(true)
 		case <-stop:
 			return nil
 		}
 	}
+}
+
+// declaredSize is the size a claim-checked message says it will have once
+// rehydrated, at least 1; the checker verifies it against the stash, so a
+// lying header fails the message rather than overrunning the budget by more
+// than the bytes the read is bounded to.
+func declaredSize(h Headers) int64 {
+	v, _ := h.Get(claimcheck.HeaderSize)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }
 
 // ackSession is the session the wrapped handler gets under DeleteAfterAck:

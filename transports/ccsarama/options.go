@@ -17,6 +17,12 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultLanes is the number of upload lanes of the AsyncProducer.
 	DefaultLanes = 8
+	// DefaultReadAhead is how many messages of a claim the consumer group
+	// handler wrapper rehydrates at once.
+	DefaultReadAhead = 8
+	// DefaultReadAheadBytes bounds the declared payload bytes those
+	// messages may hold at once.
+	DefaultReadAheadBytes = 64 << 20
 )
 
 // ErrVersion is returned by the producer wrappers when config.Version is
@@ -24,23 +30,33 @@ const (
 // needs them).
 var ErrVersion = errors.New("ccsarama: claim-check needs record headers: config.Version must be V0_11_0_0 or newer")
 
-// Options are of three kinds, so that one passed where it does not apply is
+// Options are of four kinds, so that one passed where it does not apply is
 // a compile error (franz-go's style): a ProducerOption configures
 // WrapSyncProducer and WrapAsyncProducer, a ConsumerOption
-// WrapConsumerGroupHandler and NewConsumerInterceptor, an InterceptorOption
-// NewProducerInterceptor. An Option (WithTimeout, WithLogger) is all three.
+// WrapConsumerGroupHandler and NewConsumerInterceptor, a HandlerOption
+// (WithReadAhead, WithReadAheadBytes, and every ConsumerOption)
+// WrapConsumerGroupHandler alone, an InterceptorOption
+// NewProducerInterceptor. An Option (WithTimeout, WithLogger) is all of them.
 type (
 	// ProducerOption configures the producer wrappers.
 	ProducerOption interface{ applyProducer(*options) }
 	// ConsumerOption configures the consumer group handler wrapper and the
 	// consumer interceptor.
-	ConsumerOption interface{ applyConsumer(*options) }
+	ConsumerOption interface {
+		HandlerOption
+		applyConsumer(*options)
+	}
+	// HandlerOption configures the consumer group handler wrapper: every
+	// ConsumerOption, and the read-ahead options, which mean nothing to an
+	// interceptor (it sees one message at a time).
+	HandlerOption interface{ applyHandler(*options) }
 	// InterceptorOption configures the producer interceptor.
 	InterceptorOption interface{ applyInterceptor(*options) }
 	// Option configures every wrapper and interceptor.
 	Option interface {
 		ProducerOption
 		ConsumerOption
+		HandlerOption
 		InterceptorOption
 	}
 )
@@ -49,7 +65,12 @@ type anyOption func(*options)
 
 func (f anyOption) applyProducer(o *options)    { f(o) }
 func (f anyOption) applyConsumer(o *options)    { f(o) }
+func (f anyOption) applyHandler(o *options)     { f(o) }
 func (f anyOption) applyInterceptor(o *options) { f(o) }
+
+type handlerOption func(*options)
+
+func (f handlerOption) applyHandler(o *options) { f(o) }
 
 type producerOption func(*options)
 
@@ -62,11 +83,15 @@ func (f interceptorOption) applyInterceptor(o *options) { f(o) }
 type options struct {
 	timeout        time.Duration
 	lanes          int
+	readAhead      int
+	readAheadBytes int64
 	logger         *slog.Logger
 	onProduceError func(msg *sarama.ProducerMessage, err error)
 }
 
-func defaults() *options { return &options{timeout: DefaultTimeout, lanes: DefaultLanes} }
+func defaults() *options {
+	return &options{timeout: DefaultTimeout, lanes: DefaultLanes, readAhead: DefaultReadAhead, readAheadBytes: DefaultReadAheadBytes}
+}
 
 func (o *options) finish() *options {
 	if o.logger == nil {
@@ -75,6 +100,12 @@ func (o *options) finish() *options {
 	if o.lanes < 1 {
 		o.lanes = 1
 	}
+	if o.readAhead < 1 {
+		o.readAhead = 1
+	}
+	if o.readAheadBytes < 1 {
+		o.readAheadBytes = 1
+	}
 	return o
 }
 
@@ -82,6 +113,14 @@ func producerOptions(opts []ProducerOption) *options {
 	o := defaults()
 	for _, f := range opts {
 		f.applyProducer(o)
+	}
+	return o.finish()
+}
+
+func handlerOptions(opts []HandlerOption) *options {
+	o := defaults()
+	for _, f := range opts {
+		f.applyHandler(o)
 	}
 	return o.finish()
 }
@@ -119,6 +158,22 @@ func WithTimeout(d time.Duration) Option { return anyOption(func(o *options) { o
 // topic and partition when they have no key), and each lane keeps its order,
 // so per-key order holds while one slow upload stalls only its own lane.
 func WithLanes(n int) ProducerOption { return producerOption(func(o *options) { o.lanes = n }) }
+
+// WithReadAhead sets how many messages of one claim the consumer group
+// handler wrapper rehydrates at once, ahead of the handler
+// (DefaultReadAhead); 1 reads one stash at a time. Order and the offsets
+// the handler may mark are unchanged: messages still reach the handler one
+// at a time, in partition order.
+func WithReadAhead(n int) HandlerOption {
+	return handlerOption(func(o *options) { o.readAhead = n })
+}
+
+// WithReadAheadBytes bounds the payload bytes (as the messages declare
+// them) that one claim's read-ahead holds at once (DefaultReadAheadBytes).
+// A message larger than the bound is read alone.
+func WithReadAheadBytes(n int64) HandlerOption {
+	return handlerOption(func(o *options) { o.readAheadBytes = n })
+}
 
 // WithLogger sets the logger the interceptors report failures to when no
 // handler is set (slog.Default()).

@@ -36,12 +36,13 @@ func newChecker(t testing.TB, opts ...claimcheck.Option) (*claimcheck.Checker, *
 // watch what the decorator does with their acks.
 type chanSub struct {
 	ch     chan *message.Message
+	handed chan *message.Message // each message once the subscription's reader has taken it
 	closed chan struct{}
 	once   sync.Once
 }
 
 func newChanSub() *chanSub {
-	return &chanSub{ch: make(chan *message.Message), closed: make(chan struct{})}
+	return &chanSub{ch: make(chan *message.Message), handed: make(chan *message.Message, 100), closed: make(chan struct{})}
 }
 
 func (s *chanSub) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
@@ -53,6 +54,10 @@ func (s *chanSub) Subscribe(ctx context.Context, _ string) (<-chan *message.Mess
 			case m := <-s.ch:
 				select {
 				case out <- m:
+					select {
+					case s.handed <- m:
+					default:
+					}
 				case <-s.closed:
 					return
 				}
@@ -163,7 +168,8 @@ func TestSubscriberCloseWithUnreadMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := message.NewMessage("1", []byte("never read"))
-	up.ch <- m // the forwarder holds it; nobody reads
+	up.ch <- m
+	<-up.handed // the forwarder holds it; nobody reads
 	done := make(chan error)
 	go func() { done <- sub.Close() }()
 	select {

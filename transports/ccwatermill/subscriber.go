@@ -84,27 +84,18 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// forward owns out. It exits when in closes or the subscriber closes.
+// forward owns out. It exits when in closes, or when the subscription ends
+// (ctx done, Close) once in has been drained. It waits on in alone: the
+// upstream subscriber closes in when ctx is done or when it is closed (the
+// Watermill contract, and Close closes it first), and a receive on one
+// channel is the cheapest hand-off there is, which is all a message that
+// needs no rehydration costs here.
 func (s *subscriber) forward(ctx context.Context, topic string, in <-chan *message.Message, out chan<- *message.Message) {
 	defer s.wg.Done()
 	defer close(out)
-	done := ctx.Done()
-	for {
-		select {
-		case msg, ok := <-in:
-			if !ok {
-				return
-			}
-			if !s.deliver(ctx, topic, msg, out) {
-				s.drain(in)
-				return
-			}
-		case <-done:
-			// Nobody will read out any more; the upstream subscriber
-			// closes in on its own.
+	for msg := range in {
+		if !s.deliver(ctx, topic, msg, out) {
 			s.drain(in)
-			return
-		case <-s.closing:
 			return
 		}
 	}
@@ -123,13 +114,17 @@ func (s *subscriber) deliver(ctx context.Context, topic string, msg *message.Mes
 		return true
 	}
 	select {
-	case out <- msg:
-	case <-ctx.Done():
-		msg.Nack()
-		return false
-	case <-s.closing:
-		msg.Nack()
-		return false
+	case out <- msg: // the reader is waiting: no select over three channels
+	default:
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			msg.Nack()
+			return false
+		case <-s.closing:
+			msg.Nack()
+			return false
+		}
 	}
 	if addr != "" && s.c.DeletesAfterAck() {
 		s.wg.Add(1)

@@ -1,0 +1,382 @@
+package ccsarama_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/miniotest"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/s3stash"
+	"github.com/claimstash/claimstash/transports/ccsarama"
+)
+
+// BenchmarkConsumeS3 consumes a backlog of claim-checked 1 MiB messages
+// (random, so incompressible) from one Kafka partition (kfake) whose stashes
+// are on MinIO (the `make tools` binary, loopback), through the consumer
+// group handler wrapper with read-ahead 1 (one stash read at a time, as
+// before read-ahead existed) and with the default read-ahead, alternately in
+// the same run, each round a fresh consumer group over the same backlog.
+//
+// It reports messages per second for each ("msgs/s-ra1", "msgs/s-ra8"),
+// their ratio ("speedup"), and two latencies (p50 and p99 over every message
+// of every round): "stall", how long the handler waits for its next message
+// once it has marked the last (the latency claim-checking adds to the
+// handler's loop), and "held", the time from the wrapper taking a message
+// from sarama to the handler getting it (with read-ahead this includes the
+// wait behind earlier messages of the window, a wait that without it is
+// spent in sarama's buffer instead, where it is not counted).
+//
+//	go test -run '^$' -bench ConsumeS3 -benchtime 4x ./transports/ccsarama/
+func BenchmarkConsumeS3(b *testing.B) {
+	const (
+		size    = 1 << 20
+		backlog = 48
+		bucket  = "readahead"
+	)
+	srv := miniotest.Start(b, bucket)
+	store, err := s3stash.New(srv.Client())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(store), stash.WithNamespace(bucket), stash.WithInlineMax(-1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	c, err := claimcheck.New(e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := startKafka(b, 1)
+	k.CreateTopic(b, "backlog", 1, nil)
+	cfg := config()
+	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(b, k.Addrs, cfg), c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range backlog {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "backlog", Value: sarama.ByteEncoder(random(b, size))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	type result struct {
+		elapsed time.Duration
+		added   []time.Duration
+		stalls  []time.Duration
+	}
+	round := func(group string, readAhead int) result {
+		h := &timedHandler{want: backlog, size: size, done: make(chan struct{})}
+		wrapped := ccsarama.WrapConsumerGroupHandler(h, c, ccsarama.WithReadAhead(readAhead))
+		g, err := sarama.NewConsumerGroup(k.Addrs, group, config())
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		errs := make(chan error, 1)
+		go func() {
+			for ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{"backlog"}, &stamper{h: wrapped, t: h}); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+		select {
+		case <-h.done:
+		case <-time.After(2 * time.Minute):
+			b.Fatalf("read-ahead %d: %d of %d messages after 2 minutes", readAhead, h.n(), backlog)
+		}
+		cancel()
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+		g.Close()
+		if h.err != nil {
+			b.Fatal(h.err)
+		}
+		if h.unstamped > 0 {
+			b.Fatalf("%d messages reached the handler before their stamp", h.unstamped)
+		}
+		return result{elapsed: h.last.Sub(h.first), added: h.added, stalls: h.stalls}
+	}
+
+	var t1, t8 time.Duration
+	var a1, a8, s1, s8 []time.Duration
+	round("warm", ccsarama.DefaultReadAhead)
+	b.ResetTimer()
+	for i := range b.N {
+		run1 := func() {
+			r := round(fmt.Sprintf("ra1-%d", i), 1)
+			t1 += r.elapsed
+			a1 = append(a1, r.added...)
+			s1 = append(s1, r.stalls...)
+		}
+		run8 := func() {
+			r := round(fmt.Sprintf("ra8-%d", i), ccsarama.DefaultReadAhead)
+			t8 += r.elapsed
+			a8 = append(a8, r.added...)
+			s8 = append(s8, r.stalls...)
+		}
+		if i%2 == 0 {
+			run1()
+			run8()
+		} else {
+			run8()
+			run1()
+		}
+	}
+	b.StopTimer()
+	// The first message of a round starts the clock: backlog-1 intervals.
+	n := float64(b.N * (backlog - 1))
+	b.ReportMetric(n/t1.Seconds(), "msgs/s-ra1")
+	b.ReportMetric(n/t8.Seconds(), "msgs/s-ra8")
+	b.ReportMetric(t1.Seconds()/t8.Seconds(), "speedup")
+	pct := func(d []time.Duration, q float64) float64 {
+		slices.Sort(d)
+		return float64(d[int(q*float64(len(d)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(a1, 0.5), "held-p50-ms-ra1")
+	b.ReportMetric(pct(a1, 0.99), "held-p99-ms-ra1")
+	b.ReportMetric(pct(a8, 0.5), "held-p50-ms-ra8")
+	b.ReportMetric(pct(a8, 0.99), "held-p99-ms-ra8")
+	b.ReportMetric(pct(s1, 0.5), "stall-p50-ms-ra1")
+	b.ReportMetric(pct(s1, 0.99), "stall-p99-ms-ra1")
+	b.ReportMetric(pct(s8, 0.5), "stall-p50-ms-ra8")
+	b.ReportMetric(pct(s8, 0.99), "stall-p99-ms-ra8")
+}
+
+// stamper sits between sarama and the wrapper under test: it notes when the
+// wrapper takes each message from the claim.
+type stamper struct {
+	h sarama.ConsumerGroupHandler
+	t *timedHandler
+}
+
+func (s *stamper) Setup(sess sarama.ConsumerGroupSession) error   { return s.h.Setup(sess) }
+func (s *stamper) Cleanup(sess sarama.ConsumerGroupSession) error { return s.h.Cleanup(sess) }
+
+func (s *stamper) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) error {
+	cl := &stampedClaim{ConsumerGroupClaim: sc, msgs: make(chan *sarama.ConsumerMessage)}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(cl.msgs)
+		for m := range sc.Messages() {
+			select {
+			case cl.msgs <- m:
+				s.t.stamp(m.Offset, time.Now())
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	return s.h.ConsumeClaim(sess, cl)
+}
+
+type stampedClaim struct {
+	sarama.ConsumerGroupClaim
+	msgs chan *sarama.ConsumerMessage
+}
+
+func (c *stampedClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
+
+// timedHandler receives rehydrated messages, checks their size, marks them,
+// and records when each arrived relative to its stamp.
+type timedHandler struct {
+	want, size  int
+	mu          sync.Mutex
+	taken       map[int64]time.Time
+	added       []time.Duration
+	first, last time.Time
+	unstamped   int
+	asked       time.Time       // when the handler last came back for a message
+	stalls      []time.Duration // how long it waited each time
+	err         error
+	done        chan struct{}
+}
+
+func (h *timedHandler) stamp(off int64, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.taken == nil {
+		h.taken = map[int64]time.Time{}
+	}
+	if _, ok := h.taken[off]; !ok {
+		h.taken[off] = t
+	}
+}
+
+func (h *timedHandler) n() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.added)
+}
+
+func (h *timedHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *timedHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h *timedHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	h.mu.Lock()
+	h.asked = time.Time{}
+	h.mu.Unlock()
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			now := time.Now()
+			h.mu.Lock()
+			if len(m.Value) != h.size && h.err == nil {
+				h.err = fmt.Errorf("offset %d: %d bytes, want %d", m.Offset, len(m.Value), h.size)
+			}
+			// The stamp is taken just after the wrapper took the message,
+			// a stash read (milliseconds) before it can reach us.
+			if len(h.added) < h.want {
+				t, ok := h.taken[m.Offset]
+				if !ok {
+					h.unstamped++
+					t = now
+				}
+				h.added = append(h.added, now.Sub(t))
+				if !h.asked.IsZero() {
+					h.stalls = append(h.stalls, now.Sub(h.asked))
+				}
+				if len(h.added) == 1 {
+					h.first = now
+				}
+				h.last = now
+				if len(h.added) == h.want {
+					close(h.done)
+				}
+			}
+			sess.MarkMessage(m, "")
+			h.asked = time.Now()
+			h.mu.Unlock()
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+// BenchmarkConsumeSmall consumes a backlog of 1 KiB messages (under the
+// threshold, so nothing to rehydrate) from one kfake partition through a
+// raw handler and through the wrapper, alternately in the same run, each
+// round a fresh consumer group, and reports the wrapper's time per message
+// over raw's ("ratio"; target <= 1.02), timed from the first message a
+// round receives to its last.
+//
+//	go test -run '^$' -bench ConsumeSmall -benchtime 6x ./transports/ccsarama/
+func BenchmarkConsumeSmall(b *testing.B) {
+	const backlog = 20000
+	c, _ := newChecker(b)
+	k := startKafka(b, 1)
+	k.CreateTopic(b, "small", 1, nil)
+	cfg := config()
+	p := syncProducer(b, k.Addrs, cfg)
+	body := random(b, 1<<10)
+	msgs := make([]*sarama.ProducerMessage, 0, backlog)
+	for range backlog {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: "small", Value: sarama.ByteEncoder(body)})
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		b.Fatal(err)
+	}
+	round := func(group string, wrap bool) time.Duration {
+		h := &countHandler{want: backlog, done: make(chan struct{})}
+		var gh sarama.ConsumerGroupHandler = h
+		if wrap {
+			gh = ccsarama.WrapConsumerGroupHandler(h, c)
+		}
+		g, err := sarama.NewConsumerGroup(k.Addrs, group, config())
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		errs := make(chan error, 1)
+		go func() {
+			for ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{"small"}, gh); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+		select {
+		case <-h.done:
+		case <-time.After(time.Minute):
+			b.Fatalf("%d of %d messages after a minute", h.n, backlog)
+		}
+		cancel()
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+		g.Close()
+		return h.last.Sub(h.first)
+	}
+	round("warm", true)
+	var tRaw, tWrapped time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			tRaw += round(fmt.Sprintf("raw-%d", i), false)
+			tWrapped += round(fmt.Sprintf("wrapped-%d", i), true)
+		} else {
+			tWrapped += round(fmt.Sprintf("wrapped-%d", i), true)
+			tRaw += round(fmt.Sprintf("raw-%d", i), false)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N * (backlog - 1))
+	b.ReportMetric(float64(tRaw.Nanoseconds())/n, "ns/msg-raw")
+	b.ReportMetric(float64(tWrapped.Nanoseconds())/n, "ns/msg-wrapped")
+	b.ReportMetric(float64(tWrapped)/float64(tRaw), "ratio")
+}
+
+// countHandler marks every message and notes when the first and the
+// want-th arrived.
+type countHandler struct {
+	want, n     int
+	first, last time.Time
+	done        chan struct{}
+}
+
+func (h *countHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *countHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h *countHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			sess.MarkMessage(m, "")
+			if h.n < h.want {
+				h.n++
+				switch h.n {
+				case 1:
+					h.first = time.Now()
+				case h.want:
+					h.last = time.Now()
+					close(h.done)
+				}
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
