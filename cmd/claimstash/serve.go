@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/claimstash/claimstash/otelstash/otelprom"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // serveJSON is serve's --json announcement.
@@ -25,6 +31,7 @@ type serveJSON struct {
 type serveParams struct {
 	listen, cert, key string
 	grace, drain      time.Duration
+	noMetrics         bool
 	api               apiParams
 }
 
@@ -44,6 +51,10 @@ func (a *app) serveCmd() *cobra.Command {
   /health, /ready   liveness, and readiness: /ready answers 503 once shutdown
                     has begun.
   /healthz          answers "ok".
+  /metrics          the Prometheus metrics (off with --no-metrics): stash
+                    operations by outcome with sizes and latency, backend
+                    call latency, share links issued and refused, and HTTP
+                    requests by method, route and status.
   everything else   the share links that "claimstash share" prints for
                     backends without native presigning (file, mem, nats), with
                     the same --link-keys (served when --link-keys is set).
@@ -78,6 +89,7 @@ request is logged on stderr (as JSON with --json), without its query string.`,
 	f.StringVar(&p.key, "tls-key", "", "TLS key `file`")
 	f.DurationVar(&p.grace, "grace", 30*time.Second, "how long shutdown waits for in-flight requests")
 	f.DurationVar(&p.drain, "drain", 5*time.Second, "how long /ready answers 503 before the listener closes, at shutdown")
+	f.BoolVar(&p.noMetrics, "no-metrics", false, "do not serve /metrics or collect metrics")
 	p.api.flags(f)
 	return cmd
 }
@@ -91,7 +103,17 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 	}
 	a.stopsItself.Store(true)
 	ctx := cmd.Context()
-	e, err := a.openEngine(ctx, engineNeeds{backend: true})
+	need := engineNeeds{backend: true}
+	var metrics *otelprom.Exporter
+	if !p.noMetrics {
+		exp, inst, err := newMetrics()
+		if err != nil {
+			return err
+		}
+		defer exp.Shutdown(context.WithoutCancel(ctx))
+		metrics, need.inst = exp, inst
+	}
+	e, err := a.openEngine(ctx, need)
 	if err != nil {
 		return err
 	}
@@ -107,6 +129,9 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	shareLinks := e.signer != nil
 	if p.api.noAPI && !shareLinks {
 		return usagef("--no-api leaves serve nothing to serve without --link-keys")
@@ -156,9 +181,43 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		a.printf("serving %s on %s\n", what, url)
 	}
 	errLog := slog.NewLogLogger(logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "http")}), slog.LevelWarn)
-	if err := serveAPI(ctx, ln, api, accessLog(logger, apiHandler(api, mux, p.api)), p, errLog); err != nil {
+	h := apiHandler(api, mux, p.api)
+	if metrics != nil {
+		// Requests by method, route and status (http.server.request.duration).
+		h = otelhttp.NewHandler(routeLabel(h), "claimstash serve", otelhttp.WithMeterProvider(metrics.MeterProvider()),
+			otelhttp.WithTracerProvider(tracenoop.NewTracerProvider()))
+	}
+	if err := serveAPI(ctx, ln, api, accessLog(logger, h), p, errLog); err != nil {
 		return fmt.Errorf("serving on %s: %w", url, err)
 	}
 	logger.Info("shut down")
 	return nil
+}
+
+// routeLabel adds the request's route (http.route) to the request metrics:
+// the object API and the share links do not route through patterns that
+// the metrics would see.
+func routeLabel(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l, ok := otelhttp.LabelerFromContext(r.Context()); ok {
+			l.Add(attribute.String("http.route", route(r.URL.Path)))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// route is the route of path, as the metrics count it.
+func route(path string) string {
+	switch {
+	case path == "/health", path == "/ready", path == "/healthz", path == "/metrics":
+		return path
+	case strings.HasPrefix(path, "/v1/objects/"):
+		return "/v1/objects/{usecase}/{scopes}/{key}"
+	case strings.HasPrefix(path, "/v1/objects:batch/"):
+		return "/v1/objects:batch/{usecase}/{scopes}/"
+	case strings.HasPrefix(path, "/v1/"):
+		return "/v1/{other}"
+	default:
+		return "/" // share links, and paths that are not found (as the mux names it)
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/otelstash"
+	"github.com/claimstash/claimstash/otelstash/otelprom"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	_ "github.com/claimstash/claimstash/stash/filestash"
@@ -34,6 +36,8 @@ type engineNeeds struct {
 	link    string // a share link the command will read: trust it if this configuration made it
 	// wrap, if set, wraps each backend's driver (put counts stored bytes).
 	wrap func(driver.Driver) driver.Driver
+	// inst, if set, instruments the engine and its share links (serve's /metrics).
+	inst *otelstash.Instrumentation
 }
 
 // engine is a configured stash engine and the backends it reads and writes.
@@ -42,6 +46,7 @@ type engine struct {
 	drivers []driver.Driver
 	signer  *links.HMAC // with --link-keys: signs share links and verifies them in serve
 	logger  *slog.Logger
+	inst    *otelstash.Instrumentation // counts refused share links too, when set
 }
 
 // Close closes the engine and its backends.
@@ -72,8 +77,11 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (a directory, or a URL such as file:///var/lib/claimstash)")
 	}
 	logger := a.logger()
-	e := &engine{logger: logger}
+	e := &engine{logger: logger, inst: need.inst}
 	opts := []stash.Option{stash.WithLogger(logger)}
+	if need.inst != nil {
+		opts = append(opts, need.inst.EngineOption())
+	}
 	fail := func(err error) (*engine, error) {
 		for _, d := range e.drivers {
 			_ = d.Close()
@@ -184,7 +192,25 @@ func (e *engine) shareHandler() (http.Handler, error) {
 	if e.signer == nil {
 		return nil, usagef("serving share links needs --link-keys (or CLAIMSTASH_LINK_KEYS; keygen makes a key)")
 	}
-	return links.NewHandler(e.Engine, e.signer, links.WithLogger(e.logger)), nil
+	h := http.Handler(links.NewHandler(e.Engine, e.signer, links.WithLogger(e.logger)))
+	if e.inst != nil {
+		h = e.inst.ShareHandler(h)
+	}
+	return h, nil
+}
+
+// newMetrics builds serve's metrics: the Prometheus exporter that /metrics
+// serves and the instrumentation of the engine that records into it.
+func newMetrics() (*otelprom.Exporter, *otelstash.Instrumentation, error) {
+	exp, err := otelprom.New()
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	inst, err := exp.Instrumentation()
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	return exp, inst, nil
 }
 
 // logger is where the engine logs what it cannot return (a failed

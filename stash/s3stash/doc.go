@@ -17,7 +17,9 @@
 // create_buckets); an unknown parameter, or one given twice, is refused.
 // Credentials come from the SDK's default chain (config.LoadDefaultConfig:
 // AWS_* environment variables, shared config and credentials files, SSO,
-// IAM roles), never from the URL. Opening does no I/O.
+// IAM roles), never from the URL. Opening does no I/O. What the SDK logs (its
+// warning that it falls back to IMDSv1 while it looks for credentials off
+// EC2) goes to slog.Default at debug level, not to standard error.
 //
 // # Layout
 //

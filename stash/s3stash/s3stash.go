@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/claimstash/claimstash/stash"
@@ -294,7 +296,7 @@ func Open(ctx context.Context, opts ...OpenOption) (*Store, error) {
 }
 
 func openConfig(ctx context.Context, o settings) (*Store, error) {
-	var lo []func(*config.LoadOptions) error
+	lo := []func(*config.LoadOptions) error{config.WithLogger(sdkLogger{})}
 	if o.Region != "" {
 		lo = append(lo, config.WithRegion(o.Region))
 	}
@@ -322,6 +324,19 @@ func openConfig(ctx context.Context, o settings) (*Store, error) {
 		so.UsePathStyle = o.PathStyle
 	})
 	return newStore(client, o)
+}
+
+// sdkLogger sends what the SDK logs (such as its warning that it falls back
+// to IMDSv1 while it looks for credentials off EC2) to slog.Default at debug
+// level, instead of the standard error that the SDK writes to by default.
+type sdkLogger struct{}
+
+func (sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	l := slog.Default()
+	if !l.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	l.Debug("s3stash: AWS SDK: "+fmt.Sprintf(format, v...), "classification", string(c))
 }
 
 // optionsFromURL maps "s3://?region=..&endpoint=.." onto the options, refusing
