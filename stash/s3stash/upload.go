@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/aws/smithy-go"
 	"io"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 // retryOnNoBucket runs call again after creating the bucket if it failed for
 // want of one and CreateBuckets allows creating it.
 func (s *Store) retryOnNoBucket(ctx context.Context, bk string, err error, call func() error) error {
+	err = s.explainCutWrite(ctx, bk, err)
 	if !s.opts.CreateBuckets || !isNoSuchBucket(err) {
 		return err
 	}
@@ -58,6 +60,23 @@ func (s *Store) retryOnNoBucket(ctx context.Context, bk string, err error, call 
 		return cerr
 	}
 	return call()
+}
+
+// explainCutWrite classifies a write that failed without an answer from
+// the server. S3 servers (MinIO among them) may answer a PutObject into a
+// missing bucket with 404 before reading the body and then close the
+// connection, so the client sees "connection reset" instead of the answer.
+// When the bucket is indeed missing, the error is NoSuchBucket, as if the
+// answer had arrived.
+func (s *Store) explainCutWrite(ctx context.Context, bk string, err error) error {
+	if err == nil || apiCode(err) != "" || httpStatus(err) != 0 || ctx.Err() != nil {
+		return err
+	}
+	_, herr := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bk)})
+	if herr == nil || !isNotFound(herr) {
+		return err
+	}
+	return fmt.Errorf("%w (the connection was cut: %v)", &smithy.GenericAPIError{Code: "NoSuchBucket", Message: "the bucket does not exist"}, err)
 }
 
 // getBuf returns a buffer of n bytes: a pooled part buffer for part-sized
