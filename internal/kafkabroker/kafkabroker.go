@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +39,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/claimstash/claimstash/internal/testproc"
 )
 
 // DefaultMaxMessageBytes is the size limit of a topic that does not raise
@@ -143,12 +144,8 @@ type Broker struct {
 // Lib returns the directory holding the broker's jars and whether it holds
 // them: $CLAIMSTASH_TOOLS/kafka/lib, or <module root>/.tools/kafka/lib.
 func Lib() (string, bool) {
-	var dir string
-	if tools := os.Getenv("CLAIMSTASH_TOOLS"); tools != "" {
-		dir = filepath.Join(tools, "kafka", "lib")
-	} else if root, ok := moduleRoot(); ok {
-		dir = filepath.Join(root, ".tools", "kafka", "lib")
-	} else {
+	dir, ok := testproc.ToolsPath("kafka", "lib")
+	if !ok {
 		return "", false
 	}
 	jars, _ := filepath.Glob(filepath.Join(dir, "kafka_2.13-*.jar"))
@@ -166,23 +163,6 @@ func Java() (string, bool) {
 	}
 	p, err := exec.LookPath("java")
 	return p, err == nil
-}
-
-func moduleRoot() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
 }
 
 // unavailable skips tb with reason, or fails it under CI=true.
@@ -329,11 +309,11 @@ var errAddrInUse = errors.New("address already in use")
 // init picks the ports, writes the configuration and formats the log
 // directory.
 func (b *Broker) init() error {
-	addr, err := freeAddr()
+	addr, err := testproc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	ctrl, err := freeAddr()
+	ctrl, err := testproc.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -410,19 +390,8 @@ func (b *Broker) javaCmd(main string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(b.java, append(jvm, args...)...)
 	cmd.Dir = b.Dir
-	ownGroup(cmd)
+	testproc.DieWithParent(cmd, true)
 	return cmd
-}
-
-// freeAddr picks a free loopback port. Another process may take it before
-// the broker binds it; Start retries then.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func (b *Broker) start() error {
@@ -438,7 +407,7 @@ func (b *Broker) start() error {
 	go func() { _ = cmd.Wait(); close(done) }()
 	b.cmd, b.done, b.out = cmd, done, out
 	if err := b.waitReady(done); err != nil {
-		killGroup(cmd)
+		testproc.KillGroup(cmd)
 		<-done
 		b.cmd = nil
 		logs := b.logTail(40)
@@ -508,7 +477,7 @@ func (b *Broker) Kill() {
 	if b.cmd == nil {
 		return
 	}
-	killGroup(b.cmd)
+	testproc.KillGroup(b.cmd)
 	<-b.done
 	b.cmd = nil
 }

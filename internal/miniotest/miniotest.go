@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -26,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/claimstash/claimstash/internal/testproc"
 )
 
 // Fixed root credentials and region of every server Start starts.
@@ -59,33 +60,12 @@ type Server struct {
 // Binary returns the path of the minio binary the tests use and whether it
 // exists: $CLAIMSTASH_TOOLS/bin/minio, or <module root>/.tools/bin/minio.
 func Binary() (string, bool) {
-	var path string
-	if dir := os.Getenv("CLAIMSTASH_TOOLS"); dir != "" {
-		path = filepath.Join(dir, "bin", "minio")
-	} else if root, ok := moduleRoot(); ok {
-		path = filepath.Join(root, ".tools", "bin", "minio")
-	} else {
+	path, ok := testproc.ToolsPath("bin", "minio")
+	if !ok {
 		return "", false
 	}
 	fi, err := os.Stat(path)
 	return path, err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-func moduleRoot() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
 }
 
 // Start starts a MinIO server with the given buckets already created, or
@@ -152,7 +132,7 @@ func launch(t testing.TB) *Server {
 	}
 	s := &Server{binary: bin, DataDir: dir}
 	for attempt := 0; attempt < 3; attempt++ {
-		if s.Addr, err = freeAddr(); err != nil {
+		if s.Addr, err = testproc.FreeAddr(); err != nil {
 			continue
 		}
 		s.Endpoint = "http://" + s.Addr
@@ -167,21 +147,10 @@ func launch(t testing.TB) *Server {
 	return s
 }
 
-// freeAddr picks a free loopback port. Another process may take it before
-// minio binds it; Start retries then.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	console, err := freeAddr()
+	console, err := testproc.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -194,7 +163,7 @@ func (s *Server) start() error {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1",
 	)
-	dieWithParent(cmd)
+	testproc.DieWithParent(cmd, false)
 	logs := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/claimstash/claimstash/internal/pypeer"
+	"github.com/claimstash/claimstash/internal/testproc"
 )
 
 // Fixed credentials, region and account of every server Start starts.
@@ -62,22 +63,21 @@ func Start(t testing.TB) *Server {
 }
 
 func start(py string) (*Server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	hostport, err := testproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().(*net.TCPAddr)
-	l.Close()
-	cmd := exec.Command(py, "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(addr.Port))
+	_, port, _ := net.SplitHostPort(hostport)
+	cmd := exec.Command(py, "-m", "moto.server", "-H", "127.0.0.1", "-p", port)
 	cmd.Env = append(cmd.Environ(), "AWS_ACCESS_KEY_ID="+AccessKey, "AWS_SECRET_ACCESS_KEY="+SecretKey,
 		"AWS_DEFAULT_REGION="+Region, "MOTO_ACCOUNT_ID="+Account)
-	dieWithParent(cmd)
+	testproc.DieWithParent(cmd, false)
 	logs := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{Endpoint: "http://" + addr.String(), cmd: cmd, done: make(chan struct{}), logs: logs}
+	s := &Server{Endpoint: "http://" + hostport, cmd: cmd, done: make(chan struct{}), logs: logs}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.Stop()

@@ -13,23 +13,19 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/claimstash/claimstash/internal/testproc"
 )
 
 // Interpreter returns the path of the virtualenv's python and whether it
 // exists.
 func Interpreter() (string, bool) {
-	var dir string
-	if d := os.Getenv("CLAIMSTASH_TOOLS"); d != "" {
-		dir = d
-	} else if root, ok := moduleRoot(); ok {
-		dir = filepath.Join(root, ".tools")
-	} else {
+	path, ok := testproc.ToolsPath("venv", "bin", "python")
+	if !ok {
 		return "", false
 	}
-	path := filepath.Join(dir, "venv", "bin", "python")
 	fi, err := os.Stat(path)
 	return path, err == nil && !fi.IsDir()
 }
@@ -67,21 +63,4 @@ func Run(t testing.TB, ctx context.Context, env []string, args ...string) []byte
 		t.Fatalf("python %v: %v\nstderr:\n%s\nstdout:\n%s", args, err, stderr.Bytes(), stdout.Bytes())
 	}
 	return stdout.Bytes()
-}
-
-func moduleRoot() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, true
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
 }

@@ -1,7 +1,0 @@
-//go:build !linux
-
-package mototest
-
-import "os/exec"
-
-func dieWithParent(*exec.Cmd) {}

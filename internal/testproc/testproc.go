@@ -1,0 +1,54 @@
+// Package testproc holds what the test-server harnesses (miniotest,
+// kafkabroker, mototest, pypeer) share: where `make tools` puts the servers
+// that are not Go libraries, free loopback ports, and child processes that
+// never outlive the test binary.
+package testproc
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+)
+
+// ToolsPath returns elem joined under the tools directory:
+// $CLAIMSTASH_TOOLS, or <module root>/.tools (found by walking up from the
+// working directory to go.mod). It reports false when neither is known.
+func ToolsPath(elem ...string) (string, bool) {
+	dir := os.Getenv("CLAIMSTASH_TOOLS")
+	if dir == "" {
+		root, ok := moduleRoot()
+		if !ok {
+			return "", false
+		}
+		dir = filepath.Join(root, ".tools")
+	}
+	return filepath.Join(append([]string{dir}, elem...)...), true
+}
+
+func moduleRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+// FreeAddr picks a free loopback port, "127.0.0.1:<port>". Another process
+// may take it before the server binds it; harnesses retry then.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
