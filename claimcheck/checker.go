@@ -275,6 +275,14 @@ func (c *Checker) start(ctx context.Context, ev Event) context.Context {
 	return ctx
 }
 
+// Plain reports an incoming message that is not claim-checked and is
+// delivered as it is (OpPlain) to the checker's observer. Transports call it
+// on fast paths that skip Rehydrate for such messages, so that every message
+// is counted; Rehydrate reports them itself.
+func (c *Checker) Plain(ctx context.Context, topic string, size int, h Headers) {
+	c.observer.Observe(ctx, Event{Op: OpPlain, Topic: topic, Size: int64(size), Headers: h})
+}
+
 // Rehydrate restores one incoming message. For a message that is not
 // claim-checked it returns body unchanged and address "". For a claim-checked
 // one it checks the address against the stores this checker may read, reads

@@ -168,7 +168,7 @@ func MsgHandler(cc *claimcheck.Checker, next nats.MsgHandler, opts ...Option) na
 		if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
 			// Not claim-checked: delivered as it is, counted by the
 			// checker's observer (claimcheck.OpPlain).
-			_, _, _ = cc.Rehydrate(cfg.ctx, m.Subject, m.Data, Header(m.Header))
+			cc.Plain(cfg.ctx, m.Subject, len(m.Data), Header(m.Header))
 			next(m)
 			return
 		}

@@ -115,7 +115,9 @@ func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts 
 	c := newConsumer(cc, opts)
 	return func(m jetstream.Msg) {
 		if !claimChecked(m) {
-			next(m) // the fast path: no context, no allocation
+			// The fast path: no context, no allocation.
+			cc.Plain(context.Background(), m.Subject(), len(m.Data()), Header(m.Headers()))
+			next(m)
 			return
 		}
 		ctx, cancel := c.cfg.context()
@@ -147,6 +149,7 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 			return nil, err
 		}
 		if !claimChecked(m) {
+			it.c.cc.Plain(context.Background(), m.Subject(), len(m.Data()), Header(m.Headers()))
 			return m, nil
 		}
 		ctx, cancel := it.c.cfg.context()
@@ -196,6 +199,8 @@ func (b *batch) run(ctx context.Context, c *consumer) {
 				continue
 			}
 			r = rm
+		} else {
+			c.cc.Plain(ctx, m.Subject(), len(m.Data()), Header(m.Headers()))
 		}
 		select {
 		case b.out <- r:

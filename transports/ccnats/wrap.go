@@ -319,6 +319,7 @@ func (c *WrappedConn) Rehydrate(ctx context.Context, m *nats.Msg) error {
 // the stash of a core message, for DeleteAfterAck.
 func (c *WrappedConn) deliver(m *nats.Msg) (addr string, ok bool) {
 	if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
+		c.cc.Plain(context.Background(), m.Subject, len(m.Data), Header(m.Header))
 		return "", true
 	}
 	ctx, cancel := c.cfg.context()
@@ -362,6 +363,7 @@ func (c *WrappedConn) handled(m *nats.Msg, addr string) {
 // core message, so Redeliver and Discard come to the same).
 func (c *WrappedConn) rehydrateCore(ctx context.Context, m *nats.Msg) (string, error) {
 	if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
+		c.cc.Plain(ctx, m.Subject, len(m.Data), Header(m.Header))
 		return "", nil
 	}
 	addr, d, err := c.cc.RehydrateInPlace(ctx, claimcheck.Incoming{Topic: m.Subject, Body: &m.Data, Headers: Header(m.Header), Message: m})

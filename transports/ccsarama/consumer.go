@@ -195,6 +195,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 					continue
 				}
 				if h := ConsumerHeaders(m); !claimcheck.IsClaimChecked(h) {
+					g.c.Plain(ctx, m.Topic, len(m.Value), h)
 					select {
 					case out <- m:
 						sent++
@@ -254,6 +255,8 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 				s.cost = declaredSize(h)
 				unstarted++
 				start()
+			} else {
+				g.c.Plain(ctx, m.Topic, len(m.Value), h)
 			}
 		case <-ready:
 			ring[head].done = nil // its goroutine wrote the result before closing done
