@@ -43,8 +43,13 @@
 // ranges. Delete of a missing object is ErrNotFound (a HEAD first). The
 // service enforces expiry itself; the store has no listing, so Sweep does
 // nothing, and no attribute update, so a repeated create does not extend
-// an expiry. With a signing key, share links are objectstore presigned URLs
-// (unscoped stashes only).
+// an expiry. With a signing key, share links are objectstore presigned GETs
+// of the object's path, scoped stashes too (os_kid, os_timestamp,
+// os_duration, os_sig; at most 7 days); a plain HTTP GET of one answers the
+// stored bytes (labelled Content-Encoding: zstd when compressed), and an
+// engine with a links.Fetcher trusting the service's origin reads and
+// verifies it like any share link. Without a signing key SignURL is
+// ErrUnsupported.
 //
 // # Errors
 //

@@ -590,11 +590,12 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 	return nil
 }
 
-// SignURL implements driver.Signer with an objectstore presigned URL, valid
-// until r.Expires (at most osauth.MaxPresignDuration from now), when the
-// store has a signer and the address has no scopes (a share link's path
-// must end with the stash key, and objectstore writes scopes differently).
-// It does no I/O.
+// SignURL implements driver.Signer with an objectstore presigned GET of
+// /v1/objects/{usecase}/{scopes}/{key} (scopes in objectstore's form,
+// "org=42;project=7", or "_"), valid until r.Expires (at most
+// osauth.MaxPresignDuration from now), when the store has a signer. The
+// path ends with the stash's name and digest, as the engine requires of a
+// share link. It does no I/O.
 func (s *Store) SignURL(_ context.Context, r driver.LinkRequest) (string, error) {
 	if s.o.signer == nil {
 		return "", fmt.Errorf("%w: objectstash: presigned URLs need a signing key", driver.ErrUnsupported)
@@ -602,9 +603,6 @@ func (s *Store) SignURL(_ context.Context, r driver.LinkRequest) (string, error)
 	o, err := parseKey(r.Namespace, r.Key)
 	if err != nil {
 		return "", err
-	}
-	if len(o.scopes) > 0 {
-		return "", fmt.Errorf("%w: objectstash: presigned URLs for scoped stashes", driver.ErrUnsupported)
 	}
 	ttl := time.Until(r.Expires)
 	if ttl <= 0 || ttl > osauth.MaxPresignDuration {

@@ -163,11 +163,19 @@ func TestSignURL(t *testing.T) {
 	if err != nil || !strings.Contains(u, "/v1/objects/ns1/_/"+unscoped+"?os_kid=relay&") || !strings.Contains(u, "&os_sig=") {
 		t.Fatalf("SignURL = %q, %v", u, err)
 	}
-	if _, err := s.SignURL(context.Background(), driver.LinkRequest{Namespace: "ns1", Key: key, Expires: time.Now().Add(time.Hour)}); !errors.Is(err, driver.ErrUnsupported) {
-		t.Fatalf("SignURL of a scoped stash: %v, want ErrUnsupported", err)
-	}
 	plain, _ := objectstash.New("http://127.0.0.1:1")
 	if _, err := plain.SignURL(context.Background(), driver.LinkRequest{Namespace: "ns1", Key: unscoped, Expires: time.Now().Add(time.Hour)}); !errors.Is(err, driver.ErrUnsupported) {
 		t.Fatalf("SignURL without a key: %v, want ErrUnsupported", err)
+	}
+	// A scoped stash: the scopes in objectstore's path form, before the key.
+	u, err = s.SignURL(context.Background(), driver.LinkRequest{Scheme: objectstash.Scheme, Namespace: "ns1", Key: "org=42/project=7/" + unscoped, Expires: time.Now().Add(time.Hour)})
+	if err != nil || !strings.Contains(u, "/v1/objects/ns1/org=42;project=7/"+unscoped+"?os_kid=relay&") || !strings.Contains(u, "&os_sig=") {
+		t.Fatalf("SignURL of a scoped stash = %q, %v", u, err)
+	}
+	if _, err := s.SignURL(context.Background(), driver.LinkRequest{Namespace: "ns1", Key: "org=4.2/" + unscoped, Expires: time.Now().Add(time.Hour)}); !errors.Is(err, driver.ErrInvalidAddress) {
+		t.Fatalf("SignURL of a scope value with a dot: %v, want ErrInvalidAddress", err)
+	}
+	if _, err := plain.SignURL(context.Background(), driver.LinkRequest{Namespace: "ns1", Key: key, Expires: time.Now().Add(time.Hour)}); !errors.Is(err, driver.ErrUnsupported) {
+		t.Fatalf("SignURL of a scoped stash without a key: %v, want ErrUnsupported", err)
 	}
 }
