@@ -555,8 +555,9 @@ func (b *Broker) client(tb testing.TB) *kgo.Client {
 
 // CreateTopic creates topic with the given partitions and topic configs
 // (for example {"max.message.bytes": "16777216"}); nil configs keep the
-// defaults. It returns once every partition has a leader, and fails tb on
-// error, including when the topic exists.
+// defaults. It returns once every partition has a leader that serves it
+// (answers ListOffsets), and fails tb on error, including when the topic
+// exists.
 func (b *Broker) CreateTopic(tb testing.TB, topic string, partitions int32, configs map[string]string) {
 	tb.Helper()
 	cl := b.client(tb)
@@ -602,7 +603,10 @@ func (b *Broker) waitLeaders(tb testing.TB, ctx context.Context, cl *kgo.Client,
 			for _, p := range resp.Topics[0].Partitions {
 				ready = ready && p.ErrorCode == 0 && p.Leader >= 0
 			}
-			if ready {
+			// Metadata names a leader before that broker serves the
+			// partition: until it does, ListOffsets (a plain consumer's
+			// first request) and Produce get NOT_LEADER_OR_FOLLOWER.
+			if ready && b.serving(ctx, cl, topic, partitions) {
 				return
 			}
 		}
@@ -612,6 +616,35 @@ func (b *Broker) waitLeaders(tb testing.TB, ctx context.Context, cl *kgo.Client,
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// serving reports whether every partition of topic answers ListOffsets
+// from its leader without error.
+func (b *Broker) serving(ctx context.Context, cl *kgo.Client, topic string, partitions int32) bool {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p, -2 // earliest
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return false
+	}
+	n := int32(0)
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return false
+			}
+			n++
+		}
+	}
+	return n == partitions
 }
 
 // TopicBytes returns the bytes the broker holds for topic's record

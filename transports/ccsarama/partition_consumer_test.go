@@ -18,18 +18,14 @@ import (
 
 // The plain consumer runs the suite too: WrapConsumer over every partition
 // from the oldest offset, producing through the wrapped SyncProducer.
-//
-// It runs on kfake only for now: on Apache Kafka its raw publishes get
-// NOT_LEADER_OR_FOLLOWER without a retry (under investigation), while the
-// consumer-group suite passes there.
 func TestConformancePlainConsumer(t *testing.T) {
-	k := &kafkatest.Broker{Name: kafkatest.KfakeName, Kfake: startKafka(t, 1)}
-	k.Addrs = k.Kfake.Addrs
-	features := claimchecktest.Features{MaxMessageBytes: kafkatest.DefaultMaxMessageBytes, Timeout: 15 * time.Second}
-	claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
-		h := newSaramaHarness(k, false)(t, c).(*saramaHarness)
-		return &plainHarness{saramaHarness: h}
-	}, features)
+	eachKafka(t, func(t *testing.T, k *kafkatest.Broker) {
+		features := claimchecktest.Features{MaxMessageBytes: kafkatest.DefaultMaxMessageBytes, Timeout: 15 * time.Second}
+		claimchecktest.RunConformanceTests(t, func(t *testing.T, c *claimcheck.Checker) claimchecktest.Harness {
+			h := newSaramaHarness(k, false)(t, c).(*saramaHarness)
+			return &plainHarness{saramaHarness: h}
+		}, features)
+	})
 }
 
 // plainHarness is saramaHarness with Subscribe and SubscribeRaw through
