@@ -9,7 +9,6 @@
 package miniotest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,7 +53,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
-	logs *logBuffer
+	logs *testproc.Output
 }
 
 // Binary returns the path of the minio binary the tests use and whether it
@@ -164,7 +163,7 @@ func (s *Server) start() error {
 		"MINIO_CI_CD=1",
 	)
 	testproc.DieWithParent(cmd, false)
-	logs := &logBuffer{}
+	logs := &testproc.Output{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return err
@@ -179,25 +178,6 @@ func (s *Server) start() error {
 		return fmt.Errorf("%w; server output:\n%s", err, logs.String())
 	}
 	return nil
-}
-
-// logBuffer collects the server's output; exec writes stdout and stderr
-// from two goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ReadyPath is the health endpoint Start and Restart wait for. MinIO's

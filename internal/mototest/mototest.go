@@ -11,12 +11,10 @@
 package mototest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +40,7 @@ type Server struct {
 
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs *logBuffer
+	logs *testproc.Output
 }
 
 // Start starts a server and registers its shutdown with t.Cleanup.
@@ -72,7 +70,7 @@ func start(py string) (*Server, error) {
 	cmd.Env = append(cmd.Environ(), "AWS_ACCESS_KEY_ID="+AccessKey, "AWS_SECRET_ACCESS_KEY="+SecretKey,
 		"AWS_DEFAULT_REGION="+Region, "MOTO_ACCOUNT_ID="+Account)
 	testproc.DieWithParent(cmd, false)
-	logs := &logBuffer{}
+	logs := &testproc.Output{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -135,21 +133,4 @@ func (s *Server) Config() aws.Config {
 func (s *Server) Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + AccessKey, "AWS_SECRET_ACCESS_KEY=" + SecretKey,
 		"AWS_DEFAULT_REGION=" + Region, "SQS_ENDPOINT=" + s.Endpoint}
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

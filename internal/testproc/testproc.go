@@ -5,9 +5,11 @@
 package testproc
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // ToolsPath returns elem joined under the tools directory:
@@ -51,4 +53,24 @@ func FreeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// Output collects a child process's output: exec writes its stdout and
+// stderr from two goroutines, and a test reads it when the server fails.
+type Output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+// String returns what has been written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }
