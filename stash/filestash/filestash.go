@@ -66,11 +66,12 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 		return nil, fmt.Errorf("filestash: URL %q: want file:///absolute/dir (three slashes, no host)", u.Redacted())
 	}
 	var opts []Option
-	for k, vs := range u.Query() {
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("filestash: URL %q: parameter %q given %d times", u.Redacted(), k, len(vs))
-		}
-		on, err := strconv.ParseBool(vs[0])
+	params, err := driver.URLParams(u)
+	if err != nil {
+		return nil, fmt.Errorf("filestash: %w", err)
+	}
+	for k, v := range params {
+		on, err := strconv.ParseBool(v)
 		if err != nil {
 			return nil, fmt.Errorf("filestash: URL %q: parameter %q: want true or false", u.Redacted(), k)
 		}

@@ -205,15 +205,11 @@ func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 	}
 	var o settings
 	natsOpts := []nats.Option{nats.Name("claimstash"), nats.MaxReconnects(-1)}
-	q, err := url.ParseQuery(u.RawQuery)
+	params, err := driver.URLParams(u)
 	if err != nil {
-		return nil, fmt.Errorf("natsstash: URL query: %w", err)
+		return nil, fmt.Errorf("natsstash: %w", err)
 	}
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("natsstash: URL parameter %q given %d times", k, len(vs))
-		}
-		v := vs[0]
+	for k, v := range params {
 		var perr error
 		switch k {
 		case "bucket_prefix":

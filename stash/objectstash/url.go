@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash/driver"
 )
 
 // OpenURL opens "objectstore://host:port[/base]?…": the endpoint is
@@ -26,11 +27,11 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 	scheme := "https"
 	var opts []Option
 	var kid, keyFile string
-	for k, vs := range u.Query() {
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("objectstash: URL parameter %q given %d times", k, len(vs))
-		}
-		v := vs[0]
+	params, err := driver.URLParams(u)
+	if err != nil {
+		return nil, fmt.Errorf("objectstash: %w", err)
+	}
+	for k, v := range params {
 		bad := func(err error) error { return fmt.Errorf("objectstash: URL parameter %s=%q: %v", k, v, err) }
 		switch k {
 		case "plaintext":

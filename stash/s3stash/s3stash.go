@@ -345,16 +345,12 @@ func optionsFromURL(u *url.URL) (*settings, error) {
 	if u.Scheme != Scheme || u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("s3stash: URL %q: want s3://?param=value... (buckets are the addresses' namespaces)", u.Redacted())
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	params, err := driver.URLParams(u)
 	if err != nil {
-		return nil, fmt.Errorf("s3stash: URL query: %w", err)
+		return nil, fmt.Errorf("s3stash: %w", err)
 	}
 	o := &settings{}
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("s3stash: URL parameter %q given %d times", k, len(vs))
-		}
-		v := vs[0]
+	for k, v := range params {
 		var err error
 		switch k {
 		case "region":
