@@ -244,7 +244,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("service: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)
 		err = internalError(code) // the cause, with its file paths, stays in the log
 	}
-	if r.Method == http.MethodHead || code == http.StatusNotFound && r.Method == http.MethodGet {
+	// objectstore answers a missing object without a body.
+	if r.Method == http.MethodHead || code == http.StatusNotFound && (r.Method == http.MethodGet || r.Method == http.MethodPatch) {
 		w.WriteHeader(code)
 		return
 	}
@@ -268,12 +269,12 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		perm = osauth.Read
-	case http.MethodPut, http.MethodPost:
+	case http.MethodPut, http.MethodPost, http.MethodPatch:
 		perm = osauth.Write
 	case http.MethodDelete:
 		perm = osauth.Delete
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+		w.Header().Set("Allow", allowedMethods)
 		s.fail(w, r, status(http.StatusMethodNotAllowed, "method %s not allowed", r.Method))
 		return
 	}
@@ -299,6 +300,8 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 	case http.MethodPost:
 		p.Key = uuid.NewString()
 		err = s.put(w, r, p, http.StatusCreated)
+	case http.MethodPatch:
+		err = s.patch(w, r, p)
 	case http.MethodDelete:
 		err = s.delete(r.Context(), p)
 		if err == nil {

@@ -353,10 +353,16 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return nil, nil // deleted meanwhile: write it afresh
+		case errors.Is(err, ErrUnsupported):
+			// The store behind the driver cannot (an objectstore
+			// service without the expiry extension): as without
+			// Updater, the stash keeps the expiry it has.
+			e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String(), "err", err)
 		case err != nil:
 			return &Stash{Address: addr}, err
+		default:
+			have = merged
 		}
-		have = merged
 	} else {
 		e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
 	}
