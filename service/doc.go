@@ -11,6 +11,7 @@
 //	POST   /v1/objects/{usecase}/{scopes}/        201 {"key":<UUIDv4>}
 //	GET    /v1/objects/{usecase}/{scopes}/{key}   200, 206 for Range, 416, 404 without a body
 //	HEAD   /v1/objects/{usecase}/{scopes}/{key}   204 with the metadata headers, or 404
+//	PATCH  /v1/objects/{usecase}/{scopes}/{key}   204: extend the expiry (see below)
 //	DELETE /v1/objects/{usecase}/{scopes}/{key}   204
 //	POST   /v1/objects:batch/{usecase}/{scopes}/  multipart operations (see below)
 //	GET    /health, /ready                        /ready is 503 once draining
@@ -36,6 +37,25 @@
 // Expired objects are 404 whether or not anything has removed them. A read
 // (GET or HEAD) of a time-to-idle object records the access at most once
 // per min(tti/4, 24 h), on drivers with driver.Updater.
+//
+// # Expiry extension
+//
+// PATCH takes objectstore's application/json body (the Python client's
+// extend_expiry): {"extend_expiry": {"at": "<RFC 3339>"}}, or {"after":
+// "<duration>", "from": "now" | "creation"} inside it. It needs the write
+// permission. The deadline only moves out, never in: a time-to-live then
+// ends at the new deadline (x-sn-expiration reports its duration from the
+// creation time), and a time-to-idle object's current deadline moves while
+// its idle duration stays. 204 when the deadline covers the request
+// (already, or now); 404 without a body for a missing or expired object;
+// 409 for one that never expires; 415, 400 and 422 for a body that is not
+// JSON of that form. One claimstash extension, which objectstore's own
+// servers ignore: a PATCH carrying x-snme-claimstash (MetaAttributes)
+// replaces that metadata value, where claimstash's backend keeps its exact
+// attributes. The read-modify-write is atomic on drivers with
+// driver.Modifier (file, memory, NATS); on a driver with only
+// driver.Updater it is a Stat then an update, and on one with neither it
+// is 501.
 //
 // # Storage
 //

@@ -713,7 +713,8 @@ func (e *Engine) List(ctx context.Context, namespace string, fn func(*Stash) err
 }
 
 // Sweep deletes expired stashes from every backend that can list its
-// contents (driver.Lister), and returns how many it deleted. Expired stashes
+// contents (driver.Lister), and returns how many it deleted; it logs each
+// backend it passes over (at info). Expired stashes
 // already read as ErrExpired; Sweep reclaims their space. Where the backend
 // is a driver.ConditionalDeleter, each deletion re-checks the expiry under
 // the backend's own guarantee, so a stash that a concurrent Create renewed
@@ -726,6 +727,10 @@ func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
 	for _, b := range e.backends {
 		l, ok := b.driver.(driver.Lister)
 		if !ok {
+			// Nothing to sweep here: such a store (an objectstore
+			// service) expires its objects itself, and expired
+			// stashes read as expired meanwhile.
+			e.logger.InfoContext(ctx, "stash: sweep passes over a backend that cannot list its contents", "scheme", b.scheme)
 			continue
 		}
 		err := l.List(ctx, func(ns, key string, a *driver.Attributes) error {

@@ -125,8 +125,9 @@ type Store struct {
 }
 
 var (
-	_ driver.Driver = (*Store)(nil)
-	_ driver.Signer = (*Store)(nil)
+	_ driver.Driver  = (*Store)(nil)
+	_ driver.Signer  = (*Store)(nil)
+	_ driver.Updater = (*Store)(nil)
 )
 
 // New makes a Store for the service at endpoint ("http://host:port" or

@@ -14,8 +14,6 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
-var _ driver.Updater = (*Store)(nil)
-
 // extendSlack is how much later than the recorded expiry the service may
 // report a deadline without that being an extension: the time-to-live is
 // sent in whole seconds, rounded up, and objectstore rounds its
