@@ -20,7 +20,8 @@
 // A-Za-z0-9_-()$!+', in order ("org=42;project=7" is not
 // "project=7;org=42"). Keys may contain slashes; they are percent-decoded,
 // and keys with empty, "." or ".." segments or control characters are
-// refused. Errors are JSON {"detail":…,"causes":[…]}.
+// refused. Errors are JSON {"detail":…,"causes":[…]}, causes left out
+// when there are none, as objectstore does.
 //
 // # Metadata
 //
@@ -88,11 +89,16 @@
 // x-sn-batch-operation-kind (get, head, insert, delete) and
 // x-sn-batch-operation-key (percent-encoded; an insert without one gets a
 // UUID) and, for an insert, the object as its body and its metadata as its
-// headers. The answer is multipart/mixed with one part per operation, in
-// order, carrying x-sn-batch-operation-index, -status and -key, the
-// metadata of a get or head, and the object of a get or the JSON error of
-// a failed operation. At most MaxBatchOperations operations and
-// MaxBatchInsert bytes per insert (413 for that operation).
+// headers. The answer is multipart/form-data too, as objectstore's is: one
+// part per operation, in order, each form-data named "part" with
+// x-sn-batch-operation-index and -status (the code and its reason, "201
+// Created"). An operation that ran also carries its -kind and -key (the key
+// percent-encoded but for letters and digits), the metadata headers of a
+// get or head, and a get's object as the body; a get or head of a missing
+// object is such an answer, 404 with no body. A failed operation carries
+// only the index, the status and objectstore's JSON error as the body. At
+// most MaxBatchOperations operations (every one past that is answered
+// 413) and MaxBatchInsert bytes per insert (413 for that operation).
 //
 // # Limits
 //

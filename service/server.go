@@ -202,14 +202,15 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is objectstore's JSON error: the message and its causes.
+// errorBody is objectstore's JSON error: the message and its causes, left
+// out when there are none (as objectstore does).
 type errorBody struct {
 	Detail string   `json:"detail"`
-	Causes []string `json:"causes"`
+	Causes []string `json:"causes,omitempty"`
 }
 
 func errorJSON(err error) errorBody {
-	b := errorBody{Detail: err.Error(), Causes: []string{}}
+	b := errorBody{Detail: err.Error()}
 	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
 		if _, ok := e.(*apiError); ok {
 			continue
@@ -334,7 +335,7 @@ func parseMeta(h http.Header) (*meta, error) {
 	case "zstd":
 		m.encoding = driver.EncodingZstd
 	default:
-		return nil, status(http.StatusUnsupportedMediaType, "content-encoding %q: only zstd is accepted", clip(ce))
+		return nil, status(http.StatusBadRequest, "content-encoding %q: only zstd is accepted", clip(ce))
 	}
 	if v := h.Get(HeaderExpiration); v != "" {
 		e, err := ParseExpiration(v)
