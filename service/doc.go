@@ -30,10 +30,14 @@
 // stored); x-sn-expiration: manual, ttl:<duration> or tti:<duration>, with
 // durations as objectstore's clients write them (ParseDuration: "1 days",
 // "30m", "3600 seconds"), written back as "1d 2h 3m 4s"; x-sn-origin;
-// x-sn-filename (GET adds Content-Disposition: attachment); x-snme-<key>
-// custom metadata (keys lowercased). The server sets x-sn-time-created,
-// x-sn-time-expires (RFC 3339, microseconds) and x-sn-size. Header names go
-// out lowercase on the wire, as objectstore's Python client compares them.
+// x-sn-filename; x-snme-<key> custom metadata (keys lowercased). The
+// server sets x-sn-time-created, x-sn-time-expires (RFC 3339,
+// microseconds) and x-sn-size. GET and HEAD carry Accept-Ranges: bytes and,
+// as objectstore serves every object, Content-Disposition: attachment,
+// with the filename when there is one (an ASCII quoted string, and RFC
+// 8187's filename* for one beyond ASCII). A Range outside the object is
+// 416 with Content-Range: bytes */<size> and no body. Header names go out
+// lowercase on the wire, as objectstore's Python client compares them.
 //
 // Expired objects are 404 whether or not anything has removed them. A read
 // (GET or HEAD) of a time-to-idle object records the access at most once

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"os"
 	"strconv"
@@ -547,8 +546,9 @@ func expiryOf(a *driver.Attributes) time.Time {
 	return exp
 }
 
-// setMeta writes an object's metadata headers, lowercase.
-func setMeta(h http.Header, a *driver.Attributes, expires time.Time, get bool) {
+// setMeta writes an object's metadata headers, lowercase; disposition
+// adds the Content-Disposition objectstore serves GET and HEAD with.
+func setMeta(h http.Header, a *driver.Attributes, expires time.Time, disposition bool) {
 	ct := a.ContentType
 	if ct == "" {
 		ct = DefaultContentType
@@ -581,12 +581,12 @@ func setMeta(h http.Header, a *driver.Attributes, expires time.Time, get bool) {
 	for k, v := range a.Metadata {
 		if k == metaFilename {
 			h[HeaderFilename] = []string{encodeHeaderValue(v)}
-			if get {
-				h[HeaderContentDisposition] = []string{mime.FormatMediaType("attachment", map[string]string{"filename": v})}
-			}
 			continue
 		}
 		h[HeaderMetaPrefix+k] = []string{encodeHeaderValue(v)}
+	}
+	if disposition {
+		h[HeaderContentDisposition] = []string{contentDisposition(a.Metadata[metaFilename])}
 	}
 }
 
@@ -600,7 +600,8 @@ func (s *Server) head(w http.ResponseWriter, r *http.Request, p ObjectPath) erro
 	if err != nil {
 		return err
 	}
-	setMeta(w.Header(), a, expires, false)
+	setMeta(w.Header(), a, expires, true)
+	w.Header().Set("Accept-Ranges", "bytes")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -625,9 +626,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 		st, ln, ok, satisfiable := parseRange(rh, size)
 		switch {
 		case ok && !satisfiable:
-			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
-			delete(h, HeaderContentType)
-			writeError(w, http.StatusRequestedRangeNotSatisfiable, fmt.Errorf("range %q not satisfiable for %d bytes", clip(rh), size))
+			unsatisfiable(w, size)
 			return nil
 		case ok:
 			start, n, code = st, ln, http.StatusPartialContent
