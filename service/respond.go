@@ -12,7 +12,7 @@ import (
 // quoted string that only ASCII can be in ('/' and '\' become '-', a name
 // of dots only all dashes, other characters beyond visible ASCII '_', '"'
 // escaped) and, for a filename beyond ASCII, also whole as RFC 8187's
-// filename*=UTF-8”….
+// filename* parameter (UTF-8, percent-encoded).
 func contentDisposition(filename string) string {
 	if filename == "" {
 		return "attachment"
