@@ -14,7 +14,7 @@
 //	PATCH  /v1/objects/{usecase}/{scopes}/{key}   204: extend the expiry (see below)
 //	DELETE /v1/objects/{usecase}/{scopes}/{key}   204
 //	POST   /v1/objects:batch/{usecase}/{scopes}/  multipart operations (see below)
-//	GET    /health, /ready                        /ready is 503 once draining
+//	GET    /health, /ready                        "OK" (text); /ready is 503 "Shutting down" once draining
 //
 // Scopes are "k=v;k2=v2" or "_" for none, keys and values of
 // A-Za-z0-9_-()$!+', in order ("org=42;project=7" is not

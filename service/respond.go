@@ -64,3 +64,14 @@ func unsatisfiable(w http.ResponseWriter, size int64) {
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 }
+
+// writeText answers as objectstore's health and readiness routes do: a
+// short text/plain body ("OK", "Shutting down").
+func writeText(w http.ResponseWriter, code int, text string) {
+	h := w.Header()
+	h[HeaderContentType] = []string{"text/plain; charset=utf-8"}
+	h["Content-Type"] = nil
+	h.Set("Content-Length", strconv.Itoa(len(text)))
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(text))
+}

@@ -146,13 +146,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
 	case path == "/health":
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeText(w, http.StatusOK, "OK")
 	case path == "/ready":
 		if s.Draining() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			writeText(w, http.StatusServiceUnavailable, "Shutting down")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeText(w, http.StatusOK, "OK")
 	case strings.HasPrefix(path, "/v1/objects/"):
 		s.object(w, r, path[len("/v1/objects/"):])
 	case strings.HasPrefix(path, "/v1/objects:batch/"):

@@ -300,10 +300,20 @@ func TestHealthReady(t *testing.T) {
 	}
 	ts := httptest.NewServer(service.Handler(s, http.NotFoundHandler()))
 	defer ts.Close()
-	wantStatus(t, do(t, "GET", ts.URL+"/health", nil), 200)
-	wantStatus(t, do(t, "GET", ts.URL+"/ready", nil), 200)
+	// As objectstore answers them: plain text.
+	for _, route := range []string{"/health", "/ready"} {
+		r := do(t, "GET", ts.URL+route, nil)
+		wantStatus(t, r, 200)
+		if b := readAll(t, r); b != "OK" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+			t.Errorf("%s: %q (%s), want OK", route, b, r.Header.Get("Content-Type"))
+		}
+	}
 	s.Drain()
-	wantStatus(t, do(t, "GET", ts.URL+"/ready", nil), 503)
+	r := do(t, "GET", ts.URL+"/ready", nil)
+	wantStatus(t, r, 503)
+	if b := readAll(t, r); b != "Shutting down" {
+		t.Errorf("/ready while draining: %q", b)
+	}
 	wantStatus(t, do(t, "GET", ts.URL+"/health", nil), 200)
 }
 
