@@ -35,8 +35,10 @@
 // microseconds) and x-sn-size. GET and HEAD carry Accept-Ranges: bytes and,
 // as objectstore serves every object, Content-Disposition: attachment,
 // with the filename when there is one (an ASCII quoted string, and RFC
-// 8187's filename* for one beyond ASCII). A Range outside the object is
-// 416 with Content-Range: bytes */<size> and no body. Header names go out
+// 8187's filename* for one beyond ASCII). Range is one "bytes=" range
+// (several are served whole; another unit or a malformed range is 400);
+// one outside the object is 416 with Content-Range: bytes */<size> and no
+// body. Header names go out
 // lowercase on the wire, as objectstore's Python client compares them.
 //
 // Expired objects are 404 whether or not anything has removed them. A read

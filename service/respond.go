@@ -56,9 +56,7 @@ func contentDisposition(filename string) string {
 // Accept-Ranges, no metadata and no body.
 func unsatisfiable(w http.ResponseWriter, size int64) {
 	h := w.Header()
-	for k := range h {
-		delete(h, k)
-	}
+	resetHeader(h)
 	h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Length", "0")
@@ -74,4 +72,72 @@ func writeText(w http.ResponseWriter, code int, text string) {
 	h.Set("Content-Length", strconv.Itoa(len(text)))
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(text))
+}
+
+// parseRange parses a Range header against an object of size bytes, as
+// objectstore does: one "bytes=" range (the unit in any case); several
+// ranges are not ok (the object is served whole); another unit or a
+// malformed range ("bytes=5-1", "bytes=-0") is a 400. satisfiable is false
+// for a range that starts past the end, and for any range of an empty
+// object.
+func parseRange(h string, size int64) (start, n int64, ok, satisfiable bool, err error) {
+	v := strings.TrimSpace(h)
+	if len(v) < len("bytes=") || !strings.EqualFold(v[:len("bytes=")], "bytes=") {
+		unit, _, _ := strings.Cut(v, "=")
+		return 0, 0, false, false, status(http.StatusBadRequest, "invalid Range header: unit %q, expected bytes", clip(unit))
+	}
+	spec := v[len("bytes="):]
+	if strings.Contains(spec, ",") {
+		return 0, 0, false, false, nil
+	}
+	bad := status(http.StatusBadRequest, "invalid Range header %q", clip(h))
+	a, b, found := strings.Cut(spec, "-")
+	if !found {
+		return 0, 0, false, false, bad
+	}
+	num := func(s string) (int64, bool) {
+		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	switch {
+	case a == "":
+		last, okNum := num(b)
+		if !okNum || last == 0 {
+			return 0, 0, false, false, bad
+		}
+		if size == 0 {
+			return 0, 0, true, false, nil
+		}
+		last = min(last, size)
+		return size - last, last, true, true, nil
+	case b == "":
+		first, okNum := num(a)
+		if !okNum {
+			return 0, 0, false, false, bad
+		}
+		if first >= size {
+			return 0, 0, true, false, nil
+		}
+		return first, size - first, true, true, nil
+	}
+	first, ok1 := num(a)
+	end, ok2 := num(b)
+	if !ok1 || !ok2 || first > end {
+		return 0, 0, false, false, bad
+	}
+	if first >= size {
+		return 0, 0, true, false, nil
+	}
+	end = min(end, size-1)
+	return first, end - first + 1, true, true, nil
+}
+
+// resetHeader removes every header set so far.
+func resetHeader(h http.Header) {
+	for k := range h {
+		delete(h, k)
+	}
 }

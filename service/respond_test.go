@@ -40,6 +40,34 @@ func TestResponseDetails(t *testing.T) {
 		t.Errorf("416 with a body %q", b)
 	}
 
+	// Ranges as objectstore reads them: the unit in any case, several
+	// ranges served whole, anything malformed or in another unit a 400.
+	for rng, want := range map[string]struct {
+		code int
+		body string
+	}{
+		"BYTES=0-4":     {206, "hello"},
+		"bytes=6-100":   {206, "world"},
+		"bytes=-5":      {206, "world"},
+		"bytes=-100":    {206, "hello world"},
+		"bytes=0-1,3-4": {200, "hello world"},
+		"bytes=5-1":     {400, ""},
+		"bytes=-0":      {400, ""},
+		"bytes=x-":      {400, ""},
+		"bytes=1":       {400, ""},
+		"items=0-1":     {400, ""},
+		"bytes=11-20":   {416, ""},
+	} {
+		r := do(t, "GET", base+"plain", nil, "Range", rng)
+		b := readAll(t, r)
+		if r.StatusCode != want.code || want.body != "" && b != want.body {
+			t.Errorf("Range %s: %d %q, want %d %q", rng, r.StatusCode, b, want.code, want.body)
+		}
+		if r.StatusCode == 400 && (!strings.Contains(b, `"detail"`) || r.Header.Get("x-sn-size") != "") {
+			t.Errorf("Range %s: 400 %q with x-sn-size %q: want a bare JSON error", rng, b, r.Header.Get("x-sn-size"))
+		}
+	}
+
 	// Errors are JSON, labelled so.
 	r = do(t, "PUT", ts.URL+"/v1/objects/testing/a=1;a=2/k", strings.NewReader("x"))
 	wantStatus(t, r, 400)

@@ -623,8 +623,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 	size := a.StoredSize
 	start, n, code := int64(0), size, http.StatusOK
 	if rh := r.Header.Get("Range"); rh != "" {
-		st, ln, ok, satisfiable := parseRange(rh, size)
+		st, ln, ok, satisfiable, err := parseRange(rh, size)
 		switch {
+		case err != nil:
+			resetHeader(h) // no metadata beside the error
+			return err
 		case ok && !satisfiable:
 			unsatisfiable(w, size)
 			return nil
@@ -652,47 +655,6 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 		s.log.Warn("service: response cut short", "namespace", ns, "key", key, "err", err)
 	}
 	return nil
-}
-
-// parseRange parses a single "bytes=" range against size. ok is false for
-// anything it does not understand (several ranges, other units), which is
-// served whole; satisfiable is false for a range outside the object.
-func parseRange(h string, size int64) (start, n int64, ok, satisfiable bool) {
-	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false, false
-	}
-	if a == "" {
-		suffix, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || suffix < 0 {
-			return 0, 0, false, false
-		}
-		if suffix == 0 || size == 0 {
-			return 0, 0, true, false
-		}
-		suffix = min(suffix, size)
-		return size - suffix, suffix, true, true
-	}
-	first, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || first < 0 {
-		return 0, 0, false, false
-	}
-	last := size - 1
-	if b != "" {
-		l, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || l < first {
-			return 0, 0, false, false
-		}
-		last = min(l, size-1)
-	}
-	if first >= size {
-		return 0, 0, true, false
-	}
-	return first, last - first + 1, true, true
 }
 
 // encodeHeaderValue percent-encodes what a header value cannot carry:
