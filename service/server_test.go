@@ -179,6 +179,13 @@ func TestPostMakesKey(t *testing.T) {
 	if readAll(t, r) != "x" {
 		t.Fatal("wrong body")
 	}
+	// objectstore takes the collection without its trailing slash too.
+	r = do(t, "POST", ts.URL+"/v1/objects/testing/org=1", strings.NewReader("y"))
+	wantStatus(t, r, 201)
+	if err := json.NewDecoder(r.Body).Decode(&out); err != nil || len(out.Key) != 36 {
+		t.Fatalf("POST without the slash: key %q (%v)", out.Key, err)
+	}
+	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/org=1", nil), 400)
 }
 
 func TestChunkedBody(t *testing.T) {
