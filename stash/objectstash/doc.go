@@ -56,7 +56,8 @@
 // by this one against objectstore's server, is reported. Objectstore keeps
 // a time-to-idle's duration on an extension: a repeated create with a
 // longer time-to-idle moves the current deadline, not the idle duration.
-// Against a service without the extension (405 or 501) UpdateAttributes is
+// Against a service without the extension (405 or 501), or one that
+// refuses it for the object (409, 400), UpdateAttributes is
 // ErrUnsupported, and the engine logs that it cannot extend and keeps the
 // expiry the stash has.
 //
@@ -80,7 +81,7 @@
 // # Errors
 //
 // Responses map onto the driver sentinels: 404 is ErrNotFound, 400
-// ErrInvalidAddress, 413 ErrTooLarge, and 405 or 501 to an expiry
-// extension ErrUnsupported; anything else is a *StatusError with the
+// ErrInvalidAddress, 413 ErrTooLarge, and 405, 501, 409 or 400 to an
+// expiry extension ErrUnsupported; anything else is a *StatusError with the
 // service's detail.
 package objectstash

@@ -31,10 +31,13 @@ const extendSlack = 2 * time.Second
 // objectstore's ignores: there, Stat and Get report the deadline the
 // service keeps instead. attrs without an expiry change nothing.
 //
-// A missing or expired object is driver.ErrNotFound. A service without
-// the extension (405 or 501: an objectstore release before it, or a
-// claimstash server over a store that cannot update metadata) is
-// driver.ErrUnsupported, which the engine reports and carries on without.
+// A missing or expired object is driver.ErrNotFound. A service that
+// cannot extend is driver.ErrUnsupported, which the engine reports and
+// carries on without: one without the extension (405 or 501: an
+// objectstore release before it, or a claimstash server over a store that
+// cannot update metadata), or one that refuses it for this object (409:
+// it never expires or changed meanwhile; 400: past the usecase's longest
+// expiry).
 func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
 	o, err := parseKey(ns, key)
 	if err != nil {
@@ -67,7 +70,10 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 	case http.StatusNoContent, http.StatusOK:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil
-	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusConflict, http.StatusBadRequest:
+		// No extension here: none at all (405, 501), none for this
+		// object (409: it never expires, or changed meanwhile), or none
+		// this long (400: past the usecase's longest expiry).
 		return fmt.Errorf("%w: %w", driver.ErrUnsupported, statusError(resp))
 	}
 	return statusError(resp)
