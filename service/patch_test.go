@@ -336,3 +336,50 @@ func TestObjectstashSweepPassesOver(t *testing.T) {
 		t.Errorf("Sweep did not say it passed over the backend: %q", logged.String())
 	}
 }
+
+// TestObjectstashReader: a consumer whose token may only read records no
+// access (the service does that itself, 403 to its PATCH), and says nothing
+// about it above debug: its reads succeed quietly.
+func TestObjectstashReader(t *testing.T) {
+	f := openAuth(t)
+	writer, err := objectstash.New(f.ts.URL, objectstash.WithSigner(f.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := objectstash.New(f.ts.URL, objectstash.WithToken(f.token(t, scopes, []osauth.Permission{osauth.Read})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w, err := stash.New(stash.WithBackend(writer), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	payload := stashtest.RandomPayload(5000, 6)
+	s, err := w.Create(ctx, "idle", payload, stash.TTI(time.Hour), stash.InNamespace("testing"),
+		stash.InScopes(stash.Scope{Key: "org", Value: "42"}, stash.Scope{Key: "project", Value: "7"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	later := func() time.Time { return time.Now().Add(20 * time.Minute) } // past a tenth of the TTI
+	r, err := stash.New(stash.WithBackend(reader), stash.WithInlineMax(-1), stash.WithLogger(logger), stash.WithClock(later))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 2 {
+		got, err := r.Retrieve(ctx, s.String())
+		if err != nil || !bytes.Equal(got.Data, payload) {
+			t.Fatalf("Retrieve with a read-only token: %v", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), "recording access time") {
+		t.Errorf("reads with a read-only token logged:\n%s", logged.String())
+	}
+}

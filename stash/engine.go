@@ -558,7 +558,12 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 	}
 	m := *a
 	m.LastAccess = now
-	if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), &m); err != nil {
+	if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), &m); errors.Is(err, ErrUnsupported) {
+		// The store said it cannot (an objectstore service, which
+		// records reads itself, refusing a read-only token): nothing
+		// to act on.
+		e.logger.DebugContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
+	} else if err != nil {
 		e.logger.WarnContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
 	}
 }

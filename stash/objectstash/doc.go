@@ -57,7 +57,8 @@
 // a time-to-idle's duration on an extension: a repeated create with a
 // longer time-to-idle moves the current deadline, not the idle duration.
 // Against a service without the extension (405 or 501), or one that
-// refuses it for the object (409, 400), UpdateAttributes is
+// refuses it for the object or the token (409, 400, 403: a reader's token;
+// the service records reads for time-to-idle itself), UpdateAttributes is
 // ErrUnsupported, and the engine logs that it cannot extend and keeps the
 // expiry the stash has.
 //
@@ -81,7 +82,7 @@
 // # Errors
 //
 // Responses map onto the driver sentinels: 404 is ErrNotFound, 400
-// ErrInvalidAddress, 413 ErrTooLarge, and 405, 501, 409 or 400 to an
-// expiry extension ErrUnsupported; anything else is a *StatusError with the
+// ErrInvalidAddress, 413 ErrTooLarge, and 405, 501, 409, 400 or 403 to
+// an expiry extension ErrUnsupported; anything else is a *StatusError with the
 // service's detail.
 package objectstash

@@ -220,7 +220,7 @@ func TestUpdateAttributesRequest(t *testing.T) {
 	if err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{}); err != nil || got != nil {
 		t.Fatalf("UpdateAttributes without an expiry: %v, request %v", err, got)
 	}
-	for _, c := range []int{405, 501, 409, 400} {
+	for _, c := range []int{405, 501, 409, 400, 403} {
 		code = c
 		err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{ExpiresAt: at})
 		if !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), "could not be satisfied") {

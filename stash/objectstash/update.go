@@ -37,7 +37,8 @@ const extendSlack = 2 * time.Second
 // objectstore release before it, or a claimstash server over a store that
 // cannot update metadata), or one that refuses it for this object (409:
 // it never expires or changed meanwhile; 400: past the usecase's longest
-// expiry).
+// expiry) or this token (403: one that may only read; the service records
+// reads for time-to-idle itself).
 func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
 	o, err := parseKey(ns, key)
 	if err != nil {
@@ -70,10 +71,12 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 	case http.StatusNoContent, http.StatusOK:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil
-	case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusConflict, http.StatusBadRequest:
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusConflict, http.StatusBadRequest, http.StatusForbidden:
 		// No extension here: none at all (405, 501), none for this
-		// object (409: it never expires, or changed meanwhile), or none
-		// this long (400: past the usecase's longest expiry).
+		// object (409: it never expires, or changed meanwhile), none
+		// this long (400: past the usecase's longest expiry), or none
+		// for this token (403: a reader's, whose reads the service
+		// records itself).
 		return fmt.Errorf("%w: %w", driver.ErrUnsupported, statusError(resp))
 	}
 	return statusError(resp)
