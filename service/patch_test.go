@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/filestash"
 	"github.com/claimstash/claimstash/stash/objectstash"
 	"github.com/claimstash/claimstash/stash/stashtest"
 )
@@ -382,4 +384,43 @@ func TestObjectstashReader(t *testing.T) {
 	if strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), "recording access time") {
 		t.Errorf("reads with a read-only token logged:\n%s", logged.String())
 	}
+}
+
+// extendingStore runs a hook between reading an object for a GET and
+// the server recording that read, the window in which an extension can
+// land.
+type extendingStore struct {
+	*filestash.Store
+	hook func()
+}
+
+func (s *extendingStore) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	rc, a, err := s.Store.Get(ctx, ns, key)
+	if s.hook != nil {
+		h := s.hook
+		s.hook = nil
+		h()
+	}
+	return rc, a, err
+}
+
+// TestReadKeepsExtension: a read that records its access for time-to-idle
+// never undoes an extension made after it read the object.
+func TestReadKeepsExtension(t *testing.T) {
+	st := &extendingStore{Store: newStore(t)}
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, err := service.New(st, service.WithoutAuth(), service.WithClock(c.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	u := ts.URL + "/v1/objects/testing/_/idle"
+	wantStatus(t, do(t, "PUT", u, strings.NewReader("x"), "x-sn-expiration", "tti:40m"), 200)
+	c.add(20 * time.Minute) // a read now records its access
+	st.hook = func() {
+		wantStatus(t, patch(t, u, `{"extend_expiry":{"after":"5h","from":"now"}}`), 204)
+	}
+	wantStatus(t, do(t, "GET", u, nil), 200)
+	wantHeader(t, do(t, "HEAD", u, nil), "x-sn-time-expires", "2026-01-02T08:24:05.000000Z")
 }

@@ -515,21 +515,34 @@ func (s *Server) live(ctx context.Context, ns, key string, a *driver.Attributes)
 	}
 	expires := expiryOf(a)
 	if a.TTI > 0 {
-		last := a.LastAccess
-		if last.IsZero() {
-			last = a.Created
-		}
-		if now.Sub(last) >= min(a.TTI/4, 24*time.Hour) {
-			if u, ok := s.d.(driver.Updater); ok {
-				b := *a
-				b.LastAccess = now
-				if err := u.UpdateAttributes(ctx, ns, key, &b); err != nil && !errors.Is(err, driver.ErrNotFound) {
-					s.log.Warn("service: recording a read for time-to-idle", "namespace", ns, "key", key, "err", err)
+		if bumpDue(a, now) {
+			// A read-modify-write of what is stored now (atomic where
+			// the driver is a driver.Modifier), so that a concurrent
+			// expiry extension is never undone by this read.
+			err := s.modify(ctx, ns, key, func(cur *driver.Attributes) *driver.Attributes {
+				if cur.TTI <= 0 || !bumpDue(cur, now) {
+					return nil
 				}
+				b := *cur
+				b.LastAccess = now
+				return &b
+			})
+			if err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrUnsupported) {
+				s.log.Warn("service: recording a read for time-to-idle", "namespace", ns, "key", key, "err", err)
 			}
 		}
 	}
 	return expires, nil
+}
+
+// bumpDue reports whether a read at now records its access: at most once
+// per min(tti/4, 24 h) since the last one.
+func bumpDue(a *driver.Attributes, now time.Time) bool {
+	last := a.LastAccess
+	if last.IsZero() {
+		last = a.Created
+	}
+	return now.Sub(last) >= min(a.TTI/4, 24*time.Hour)
 }
 
 func expiryOf(a *driver.Attributes) time.Time {
