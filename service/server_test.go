@@ -287,7 +287,7 @@ func TestLowercaseHeadersOnTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	head, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
-	for _, want := range []string{"\r\ncontent-encoding: zstd\r\n", "\r\ncontent-type: application/octet-stream\r\n", "\r\nx-snme-a: b\r\n", "\r\nx-sn-time-created: "} {
+	for _, want := range []string{"\r\ncontent-encoding: zstd\r\n", "\r\ncontent-type: application/octet-stream\r\n", "\r\nx-snme-a: b\r\n", "\r\nx-sn-time-created: ", "\r\ncontent-disposition: attachment\r\n"} {
 		if !bytes.Contains(head, []byte(want)) {
 			t.Errorf("response head lacks %q:\n%s", want, head)
 		}
