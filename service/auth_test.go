@@ -84,16 +84,20 @@ func TestAuthMatrix(t *testing.T) {
 	good := f.token(t, scopes, all)
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 	base := f.ts.URL + "/v1/objects/testing/org=42;project=7/"
+	extend := `{"extend_expiry":{"after":"2h","from":"now"}}`
 	routes := []struct {
 		method, url string
 		perm        osauth.Permission
 		ok          int
+		body        string
+		hdr         []string
 	}{
-		{"PUT", base + "k", osauth.Write, 200},
-		{"POST", base, osauth.Write, 201},
-		{"GET", base + "k", osauth.Read, 200},
-		{"HEAD", base + "k", osauth.Read, 204},
-		{"DELETE", base + "k", osauth.Delete, 204},
+		{"PUT", base + "k", osauth.Write, 200, "payload", []string{"x-sn-expiration", "ttl:1h"}},
+		{"POST", base, osauth.Write, 201, "payload", nil},
+		{"GET", base + "k", osauth.Read, 200, "", nil},
+		{"HEAD", base + "k", osauth.Read, 204, "", nil},
+		{"PATCH", base + "k", osauth.Write, 204, extend, []string{"Content-Type", "application/json"}},
+		{"DELETE", base + "k", osauth.Delete, 204, "", nil},
 	}
 	for _, rt := range routes {
 		var others []osauth.Permission
@@ -119,11 +123,11 @@ func TestAuthMatrix(t *testing.T) {
 			{"good", "Bearer " + good, rt.ok},
 		}
 		for _, tc := range cases {
-			var hdr []string
+			hdr := append([]string(nil), rt.hdr...)
 			if tc.header != "" {
-				hdr = []string{"x-os-auth", tc.header}
+				hdr = append(hdr, "x-os-auth", tc.header)
 			}
-			r := do(t, rt.method, rt.url, strings.NewReader("payload"), hdr...)
+			r := do(t, rt.method, rt.url, strings.NewReader(rt.body), hdr...)
 			if r.StatusCode != tc.want {
 				t.Errorf("%s %s with %s token: status %d, want %d", rt.method, rt.url, tc.name, r.StatusCode, tc.want)
 			}

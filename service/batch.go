@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -41,11 +42,10 @@ const (
 // multipart/form-data body whose parts are operations, each naming its kind
 // and (percent-encoded) key in part headers; an insert's part body is the
 // object, with its metadata in the part's headers. The answer is
-// multipart/mixed, one part per operation in order, each with the
-// operation's index, status and key, the metadata of get and head, and the
-// object of a get or the JSON error of a failed operation. Operations run in
-// order as they arrive; at most MaxBatchOperations, and an insert of at most
-// MaxBatchInsert bytes (413 for that operation).
+// multipart/form-data in objectstore's form (see the package doc), one part
+// per operation in order. Operations run in order as they arrive; at most
+// MaxBatchOperations, and an insert of at most MaxBatchInsert bytes (413
+// for that operation).
 func (s *Server) batch(w http.ResponseWriter, r *http.Request, rest string) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -76,7 +76,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, rest string) {
 	mr := multipart.NewReader(r.Body, params["boundary"])
 	mw := multipart.NewWriter(w)
 	h := w.Header()
-	h[HeaderContentType] = []string{"multipart/mixed; boundary=" + mw.Boundary()}
+	h[HeaderContentType] = []string{`multipart/form-data; boundary="` + mw.Boundary() + `"`}
 	h["Content-Type"] = nil
 	w.WriteHeader(http.StatusOK)
 	for i := 0; ; i++ {
@@ -85,13 +85,15 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, rest string) {
 			break
 		}
 		if err != nil {
-			s.batchError(mw, i, "", status(http.StatusBadRequest, "reading operation %d: %v", i, err))
+			s.batchError(mw, i, status(http.StatusBadRequest, "reading operation %d: %v", i, err))
 			break
 		}
 		if i >= MaxBatchOperations {
-			s.batchError(mw, i, "", status(http.StatusRequestEntityTooLarge, "more than %d operations", MaxBatchOperations))
+			// As objectstore does: every operation past the limit is
+			// answered, each with its own error.
+			s.batchError(mw, i, status(http.StatusRequestEntityTooLarge, "exceeded %d operations per batch request", MaxBatchOperations))
 			part.Close()
-			break
+			continue
 		}
 		s.batchOp(r, mw, p, i, part)
 		part.Close()
@@ -121,10 +123,14 @@ func (s *Server) authenticated(r *http.Request, p ObjectPath) error {
 
 func (s *Server) batchOp(r *http.Request, mw *multipart.Writer, scope ObjectPath, i int, part *multipart.Part) {
 	kind := strings.ToLower(strings.TrimSpace(part.Header.Get(HeaderBatchKind)))
-	rawKey := part.Header.Get(HeaderBatchKey)
+	if kind == "" {
+		s.batchError(mw, i, status(http.StatusBadRequest, "missing %s header", HeaderBatchKind))
+		return
+	}
+	rawKey, hasKey := part.Header.Get(HeaderBatchKey), len(part.Header.Values(HeaderBatchKey)) > 0
 	key, err := url.PathUnescape(rawKey)
 	if err != nil {
-		s.batchError(mw, i, rawKey, status(http.StatusBadRequest, "operation key %q: %v", clip(rawKey), err))
+		s.batchError(mw, i, status(http.StatusBadRequest, "operation key %q: %v", clip(rawKey), err))
 		return
 	}
 	var perm osauth.Permission
@@ -133,34 +139,37 @@ func (s *Server) batchOp(r *http.Request, mw *multipart.Writer, scope ObjectPath
 		perm = osauth.Read
 	case BatchInsert:
 		perm = osauth.Write
-		if key == "" {
+		if !hasKey {
 			key = uuid.NewString()
 		}
 	case BatchDelete:
 		perm = osauth.Delete
 	default:
-		s.batchError(mw, i, key, status(http.StatusBadRequest, "operation kind %q: want get, head, insert or delete", clip(kind)))
+		s.batchError(mw, i, status(http.StatusBadRequest, "invalid operation kind %q: want get, head, insert or delete", clip(kind)))
+		return
+	}
+	if !hasKey && kind != BatchInsert {
+		s.batchError(mw, i, status(http.StatusBadRequest, "missing %s header for %s operation", HeaderBatchKey, kind))
 		return
 	}
 	if err := ValidKey(key); err != nil {
-		s.batchError(mw, i, key, &apiError{http.StatusBadRequest, err})
+		s.batchError(mw, i, &apiError{http.StatusBadRequest, err})
 		return
 	}
 	p := ObjectPath{Usecase: scope.Usecase, Scopes: scope.Scopes, Key: key}
 	if err := s.authorize(r, p, perm); err != nil {
-		s.batchError(mw, i, key, err)
+		s.batchError(mw, i, err)
 		return
 	}
 	ctx := r.Context()
 	switch kind {
 	case BatchInsert:
-		err = s.batchInsert(ctx, p, part)
-		if err == nil {
-			s.batchResult(mw, i, key, http.StatusCreated, nil, strings.NewReader(`{"key":`+strconv.Quote(key)+"}\n"))
+		if err = s.batchInsert(ctx, p, part); err == nil {
+			s.batchResult(mw, i, kind, key, http.StatusCreated, nil, nil)
 		}
 	case BatchDelete:
 		if err = s.delete(ctx, p); err == nil {
-			s.batchResult(mw, i, key, http.StatusNoContent, nil, nil)
+			s.batchResult(mw, i, kind, key, http.StatusNoContent, nil, nil)
 		}
 	case BatchHead:
 		ns, k := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
@@ -168,14 +177,20 @@ func (s *Server) batchOp(r *http.Request, mw *multipart.Writer, scope ObjectPath
 		if a, err = s.d.Stat(ctx, ns, k); err == nil {
 			var exp time.Time
 			if exp, err = s.live(ctx, ns, k, a); err == nil {
-				s.batchResult(mw, i, key, http.StatusNoContent, metaHeader(a, exp), nil)
+				s.batchResult(mw, i, kind, key, http.StatusNoContent, metaHeader(a, exp), nil)
 			}
 		}
 	case BatchGet:
 		err = s.batchGet(ctx, mw, i, p)
 	}
-	if err != nil {
-		s.batchError(mw, i, key, err)
+	switch {
+	case err == nil:
+	case (kind == BatchGet || kind == BatchHead) && statusOf(err) == http.StatusNotFound:
+		// A missing object is an answer, not an error: objectstore
+		// sends it as a plain 404 part of the operation's kind and key.
+		s.batchResult(mw, i, kind, key, http.StatusNotFound, nil, nil)
+	default:
+		s.batchError(mw, i, err)
 	}
 }
 
@@ -189,7 +204,7 @@ func (s *Server) batchInsert(ctx context.Context, p ObjectPath, part *multipart.
 		return status(http.StatusBadRequest, "reading the object: %v", err)
 	}
 	if len(body) > MaxBatchInsert {
-		return status(http.StatusRequestEntityTooLarge, "a batch insert holds at most %d bytes", MaxBatchInsert)
+		return status(http.StatusRequestEntityTooLarge, "individual request in batch exceeds body size limit of %d bytes", MaxBatchInsert)
 	}
 	return s.store(ctx, p, m, bytes.NewReader(body), int64(len(body)), true)
 }
@@ -205,7 +220,7 @@ func (s *Server) batchGet(ctx context.Context, mw *multipart.Writer, i int, p Ob
 	if err != nil {
 		return err
 	}
-	s.batchResult(mw, i, p.Key, http.StatusOK, metaHeader(a, exp), rc)
+	s.batchResult(mw, i, BatchGet, p.Key, http.StatusOK, metaHeader(a, exp), rc)
 	return nil
 }
 
@@ -216,15 +231,36 @@ func metaHeader(a *driver.Attributes, exp time.Time) textproto.MIMEHeader {
 	return textproto.MIMEHeader(h)
 }
 
-func (s *Server) batchResult(mw *multipart.Writer, i int, key string, code int, h textproto.MIMEHeader, body io.Reader) {
+// batchStatus is a part's status as objectstore writes it: the code and
+// its reason phrase, "200 OK".
+func batchStatus(code int) string {
+	return strings.TrimSpace(strconv.Itoa(code) + " " + http.StatusText(code))
+}
+
+// encodeBatchKey percent-encodes every byte but ASCII letters and digits,
+// as objectstore encodes the key of a response part.
+func encodeBatchKey(k string) string {
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// batchPart writes one response part: form-data named "part", as
+// objectstore's are, with the operation's index and status.
+func (s *Server) batchPart(mw *multipart.Writer, i, code int, h textproto.MIMEHeader, body io.Reader) {
 	if h == nil {
 		h = textproto.MIMEHeader{}
 	}
+	h["content-disposition"] = []string{`form-data; name="part"`}
 	h[HeaderBatchIndex] = []string{strconv.Itoa(i)}
-	h[HeaderBatchStatus] = []string{strconv.Itoa(code)}
-	if key != "" {
-		h[HeaderBatchKey] = []string{url.PathEscape(key)}
-	}
+	h[HeaderBatchStatus] = []string{batchStatus(code)}
 	pw, err := mw.CreatePart(h)
 	if err != nil {
 		return // the client is gone
@@ -236,12 +272,27 @@ func (s *Server) batchResult(mw *multipart.Writer, i int, key string, code int, 
 	}
 }
 
-func (s *Server) batchError(mw *multipart.Writer, i int, key string, err error) {
+// batchResult answers an operation that ran: its kind and key beside the
+// index and status, the object's metadata headers and, for a get, the
+// object.
+func (s *Server) batchResult(mw *multipart.Writer, i int, kind, key string, code int, h textproto.MIMEHeader, body io.Reader) {
+	if h == nil {
+		h = textproto.MIMEHeader{}
+	}
+	h[HeaderBatchKind] = []string{kind}
+	h[HeaderBatchKey] = []string{encodeBatchKey(key)}
+	s.batchPart(mw, i, code, h, body)
+}
+
+// batchError answers an operation that failed: the index, the status and
+// objectstore's JSON error as the body, nothing else (the operation may
+// not even have had a kind or key).
+func (s *Server) batchError(mw *multipart.Writer, i int, err error) {
 	code := statusOf(err)
 	if code >= 500 {
 		s.log.Error("service: batch operation failed", "index", i, "err", err)
 		err = internalError(code)
 	}
 	b, _ := json.Marshal(errorJSON(err))
-	s.batchResult(mw, i, key, code, textproto.MIMEHeader{HeaderContentType: {"application/json"}}, bytes.NewReader(append(b, '\n')))
+	s.batchPart(mw, i, code, nil, bytes.NewReader(b))
 }

@@ -2,12 +2,14 @@ package service_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -31,7 +33,10 @@ func batch(t *testing.T, url string, ops []op, hdr ...string) (*http.Response, [
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, o := range ops {
-		h := textproto.MIMEHeader{"x-sn-batch-operation-kind": {o.kind}}
+		h := textproto.MIMEHeader{}
+		if o.kind != "" {
+			h["x-sn-batch-operation-kind"] = []string{o.kind}
+		}
 		if o.key != "" {
 			h["x-sn-batch-operation-key"] = []string{o.key}
 		}
@@ -49,9 +54,9 @@ func batch(t *testing.T, url string, ops []op, hdr ...string) (*http.Response, [
 	if r.StatusCode != 200 {
 		return r, nil
 	}
-	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		t.Fatalf("batch response Content-Type %q: want multipart/form-data, as objectstore answers", r.Header.Get("Content-Type"))
 	}
 	mr := multipart.NewReader(r.Body, params["boundary"])
 	var out []result
@@ -64,7 +69,17 @@ func batch(t *testing.T, url string, ops []op, hdr ...string) (*http.Response, [
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(p)
-		out = append(out, result{p.Header.Get("x-sn-batch-operation-index"), p.Header.Get("x-sn-batch-operation-status"), p.Header.Get("x-sn-batch-operation-key"), p.Header, string(b)})
+		// The status as objectstore writes it, "200 OK": its clients
+		// read the code from the first word.
+		st := p.Header.Get("x-sn-batch-operation-status")
+		code, reason, _ := strings.Cut(st, " ")
+		if n, err := strconv.Atoi(code); err != nil || reason != http.StatusText(n) {
+			t.Errorf("part status %q: want a code and its reason", st)
+		}
+		if cd := p.Header.Get("Content-Disposition"); cd != `form-data; name="part"` {
+			t.Errorf("part Content-Disposition %q", cd)
+		}
+		out = append(out, result{p.Header.Get("x-sn-batch-operation-index"), code, p.Header.Get("x-sn-batch-operation-key"), p.Header, string(b)})
 	}
 	return r, out
 }
@@ -83,28 +98,52 @@ func TestBatch(t *testing.T) {
 		{kind: "rename", key: "a"},
 		{kind: "get", key: "a/../b"},
 		{kind: "insert", body: []byte("keyless")},
+		{kind: "head", key: "never-stored"},
+		{kind: "get"},
+		{key: "a"},
 	})
-	want := []struct{ status, body string }{
-		{"201", `{"key":"a"}`}, {"201", `{"key":"dir/b c"}`}, {"200", "alpha"}, {"204", ""}, {"204", ""},
-		{"404", ""}, {"413", ""}, {"400", ""}, {"400", ""}, {"201", ""},
+	// Results of operations that ran carry their kind and key; a missing
+	// object is such a result (404, no body); failures carry only the
+	// index, the status and a JSON error.
+	want := []struct{ status, kind, key, body string }{
+		{"201", "insert", "a", ""}, {"201", "insert", "dir%2Fb%20c", ""}, {"200", "get", "a", "alpha"},
+		{"204", "head", "dir%2Fb%20c", ""}, {"204", "delete", "a", ""}, {"404", "get", "a", ""},
+		{"413", "", "", "error"}, {"400", "", "", "error"}, {"400", "", "", "error"}, {"201", "insert", "*", ""},
+		{"404", "head", "never%2Dstored", ""}, {"400", "", "", "error"}, {"400", "", "", "error"},
 	}
 	if len(res) != len(want) {
 		t.Fatalf("%d results, want %d: %+v", len(res), len(want), res)
 	}
 	for i, w := range want {
 		r := res[i]
-		if r.index != string(rune('0'+i)) || r.status != w.status {
-			t.Errorf("result %d: index %s status %s (%s), want %d %s", i, r.index, r.status, r.body, i, w.status)
+		if r.index != strconv.Itoa(i) || r.status != w.status || r.hdr.Get("x-sn-batch-operation-kind") != w.kind {
+			t.Errorf("result %d: index %s status %s kind %q (%s), want %d %s %q", i, r.index, r.status, r.hdr.Get("x-sn-batch-operation-kind"), r.body, i, w.status, w.kind)
 		}
-		if w.body != "" && strings.TrimSpace(r.body) != w.body {
-			t.Errorf("result %d: body %q, want %q", i, r.body, w.body)
+		switch {
+		case w.key == "*":
+			if len(r.key) != 36+4*2 { // a UUID, its four dashes percent-encoded
+				t.Errorf("result %d: key %q, want a made UUID", i, r.key)
+			}
+		case r.key != w.key:
+			t.Errorf("result %d: key %q, want %q", i, r.key, w.key)
+		}
+		switch w.body {
+		case "error":
+			var e struct{ Detail string }
+			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Detail == "" {
+				t.Errorf("result %d: body %q, want a JSON error", i, r.body)
+			}
+		default:
+			if r.body != w.body {
+				t.Errorf("result %d: body %q, want %q", i, r.body, w.body)
+			}
 		}
 	}
-	if res[3].hdr.Get("x-snme-color") != "red" || res[3].hdr.Get("content-type") != "text/plain" || res[3].key != "dir%2Fb%20c" {
+	if res[3].hdr.Get("x-snme-color") != "red" || res[3].hdr.Get("content-type") != "text/plain" {
 		t.Errorf("head result headers %v", res[3].hdr)
 	}
-	if !strings.Contains(res[6].body, `"detail"`) {
-		t.Errorf("413 result body %q: want a JSON error", res[6].body)
+	if res[2].hdr.Get("content-type") != "application/octet-stream" || res[2].hdr.Get("x-sn-size") != "5" {
+		t.Errorf("get result headers %v", res[2].hdr)
 	}
 	// The objects are the same as through the single-object routes.
 	r := do(t, "GET", ts.URL+"/v1/objects/testing/org=1/dir/b%20c", nil)
@@ -119,12 +158,14 @@ func TestBatch(t *testing.T) {
 
 func TestBatchLimit(t *testing.T) {
 	ts, _ := open(t)
-	ops := make([]op, 1001)
+	ops := make([]op, 1002)
 	for i := range ops {
 		ops[i] = op{kind: "head", key: "k"}
 	}
+	// Every operation past the limit gets its own 413, as objectstore
+	// answers them.
 	_, res := batch(t, ts.URL+"/v1/objects:batch/testing/_/", ops)
-	if len(res) != 1001 || res[1000].status != "413" || res[999].status != "404" {
+	if len(res) != 1002 || res[999].status != "404" || res[1000].status != "413" || res[1001].status != "413" || res[1001].index != "1001" {
 		t.Fatalf("%d results, last %+v", len(res), res[len(res)-1])
 	}
 }

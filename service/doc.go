@@ -11,15 +11,17 @@
 //	POST   /v1/objects/{usecase}/{scopes}/        201 {"key":<UUIDv4>}
 //	GET    /v1/objects/{usecase}/{scopes}/{key}   200, 206 for Range, 416, 404 without a body
 //	HEAD   /v1/objects/{usecase}/{scopes}/{key}   204 with the metadata headers, or 404
+//	PATCH  /v1/objects/{usecase}/{scopes}/{key}   204: extend the expiry (see below)
 //	DELETE /v1/objects/{usecase}/{scopes}/{key}   204
 //	POST   /v1/objects:batch/{usecase}/{scopes}/  multipart operations (see below)
-//	GET    /health, /ready                        /ready is 503 once draining
+//	GET    /health, /ready                        "OK" (text); /ready is 503 "Shutting down" once draining
 //
 // Scopes are "k=v;k2=v2" or "_" for none, keys and values of
 // A-Za-z0-9_-()$!+', in order ("org=42;project=7" is not
 // "project=7;org=42"). Keys may contain slashes; they are percent-decoded,
 // and keys with empty, "." or ".." segments or control characters are
-// refused. Errors are JSON {"detail":…,"causes":[…]}.
+// refused. Errors are JSON {"detail":…,"causes":[…]}, causes left out
+// when there are none, as objectstore does.
 //
 // # Metadata
 //
@@ -28,14 +30,39 @@
 // stored); x-sn-expiration: manual, ttl:<duration> or tti:<duration>, with
 // durations as objectstore's clients write them (ParseDuration: "1 days",
 // "30m", "3600 seconds"), written back as "1d 2h 3m 4s"; x-sn-origin;
-// x-sn-filename (GET adds Content-Disposition: attachment); x-snme-<key>
-// custom metadata (keys lowercased). The server sets x-sn-time-created,
-// x-sn-time-expires (RFC 3339, microseconds) and x-sn-size. Header names go
-// out lowercase on the wire, as objectstore's Python client compares them.
+// x-sn-filename; x-snme-<key> custom metadata (keys lowercased). The
+// server sets x-sn-time-created, x-sn-time-expires (RFC 3339,
+// microseconds) and x-sn-size. GET and HEAD carry Accept-Ranges: bytes and,
+// as objectstore serves every object, Content-Disposition: attachment,
+// with the filename when there is one (an ASCII quoted string, and RFC
+// 8187's filename* for one beyond ASCII). Range is one "bytes=" range
+// (several are served whole; another unit or a malformed range is 400);
+// one outside the object is 416 with Content-Range: bytes */<size> and no
+// body. Header names go out
+// lowercase on the wire, as objectstore's Python client compares them.
 //
 // Expired objects are 404 whether or not anything has removed them. A read
 // (GET or HEAD) of a time-to-idle object records the access at most once
 // per min(tti/4, 24 h), on drivers with driver.Updater.
+//
+// # Expiry extension
+//
+// PATCH takes objectstore's application/json body (the Python client's
+// extend_expiry): {"extend_expiry": {"at": "<RFC 3339>"}}, or {"after":
+// "<duration>", "from": "now" | "creation"} inside it. It needs the write
+// permission. The deadline only moves out, never in: a time-to-live then
+// ends at the new deadline (x-sn-expiration reports its duration from the
+// creation time), and a time-to-idle object's current deadline moves while
+// its idle duration stays. 204 when the deadline covers the request
+// (already, or now); 404 without a body for a missing or expired object;
+// 409 for one that never expires; 415, 400 and 422 for a body that is not
+// JSON of that form. One claimstash extension, which objectstore's own
+// servers ignore: a PATCH carrying x-snme-claimstash (MetaAttributes)
+// replaces that metadata value, where claimstash's backend keeps its exact
+// attributes. The read-modify-write is atomic on drivers with
+// driver.Modifier (file, memory, NATS); on a driver with only
+// driver.Updater it is a Stat then an update, and on one with neither it
+// is 501.
 //
 // # Storage
 //
@@ -68,11 +95,16 @@
 // x-sn-batch-operation-kind (get, head, insert, delete) and
 // x-sn-batch-operation-key (percent-encoded; an insert without one gets a
 // UUID) and, for an insert, the object as its body and its metadata as its
-// headers. The answer is multipart/mixed with one part per operation, in
-// order, carrying x-sn-batch-operation-index, -status and -key, the
-// metadata of a get or head, and the object of a get or the JSON error of
-// a failed operation. At most MaxBatchOperations operations and
-// MaxBatchInsert bytes per insert (413 for that operation).
+// headers. The answer is multipart/form-data too, as objectstore's is: one
+// part per operation, in order, each form-data named "part" with
+// x-sn-batch-operation-index and -status (the code and its reason, "201
+// Created"). An operation that ran also carries its -kind and -key (the key
+// percent-encoded but for letters and digits), the metadata headers of a
+// get or head, and a get's object as the body; a get or head of a missing
+// object is such an answer, 404 with no body. A failed operation carries
+// only the index, the status and objectstore's JSON error as the body. At
+// most MaxBatchOperations operations (every one past that is answered
+// 413) and MaxBatchInsert bytes per insert (413 for that operation).
 //
 // # Limits
 //

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/claimstash/claimstash/osauth"
 	"github.com/claimstash/claimstash/service"
@@ -55,4 +56,44 @@ func Example() {
 	// 200 OK {"key":"report.txt"}
 	// 200 OK quarterly numbers ttl:30d
 	// 400 Bad Request
+}
+
+// Extending an object's expiry as objectstore's clients do: a PATCH with
+// {"extend_expiry": …}. The deadline only moves out.
+func Example_extendExpiry() {
+	dir, _ := os.MkdirTemp("", "objects")
+	defer os.RemoveAll(dir)
+	store, err := filestash.New(dir)
+	if err != nil {
+		panic(err)
+	}
+	now := func() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) }
+	s, err := service.New(store, service.WithoutAuth(), service.WithClock(now))
+	if err != nil {
+		panic(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	url := ts.URL + "/v1/objects/attachments/org=42/report.txt"
+	send := func(method, body string, hdr ...string) *http.Response {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	send("PUT", "quarterly numbers", "x-sn-expiration", "ttl:1h")
+	for _, ext := range []string{`{"extend_expiry":{"after":"30d","from":"now"}}`, `{"extend_expiry":{"at":"2026-05-02T00:00:00Z"}}`} {
+		resp := send("PATCH", ext, "Content-Type", "application/json")
+		head := send("HEAD", "")
+		fmt.Println(resp.Status, head.Header.Get("x-sn-expiration"), head.Header.Get("x-sn-time-expires"))
+	}
+	// Output:
+	// 204 No Content ttl:30d 2026-05-31T12:00:00.000000Z
+	// 204 No Content ttl:30d 2026-05-31T12:00:00.000000Z
 }

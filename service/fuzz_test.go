@@ -86,3 +86,27 @@ func FuzzDuration(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRange: the Range parser never panics, and a satisfiable range
+// it accepts lies inside the object and is not empty.
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-4", "BYTES=-5", "bytes=6-", "bytes=0-1,3-4", "bytes=5-1", "bytes=-0", "items=1-2", "bytes=99999999999999999999-", "bytes=-9223372036854775807"} {
+		f.Add(s, int64(11))
+		f.Add(s, int64(0))
+	}
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		if size < 0 {
+			size = -size
+		}
+		if size < 0 {
+			return
+		}
+		start, n, ok, satisfiable, err := parseRange(h, size)
+		if err != nil && (ok || satisfiable) {
+			t.Fatalf("parseRange(%q, %d): an error and a range", h, size)
+		}
+		if ok && satisfiable && (start < 0 || n <= 0 || start+n > size || start+n < start) {
+			t.Fatalf("parseRange(%q, %d) = %d+%d: outside the object", h, size, start, n)
+		}
+	})
+}

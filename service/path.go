@@ -172,10 +172,9 @@ func parseObjectPath(rest string, maxScopes int) (ObjectPath, error) {
 	if err := ValidUsecase(uc); err != nil {
 		return p, err
 	}
-	sc, rawKey, ok := strings.Cut(rest, "/")
-	if !ok {
-		return p, fmt.Errorf("want /v1/objects/{usecase}/{scopes}/{key}")
-	}
+	// Without a slash after the scopes the key is empty, as for a POST to
+	// "/v1/objects/{usecase}/{scopes}", which objectstore takes too.
+	sc, rawKey, _ := strings.Cut(rest, "/")
 	scopes, err := ParseScopes(sc, maxScopes)
 	if err != nil {
 		return p, err

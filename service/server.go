@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"os"
 	"strconv"
@@ -147,13 +146,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
 	case path == "/health":
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeText(w, http.StatusOK, "OK")
 	case path == "/ready":
 		if s.Draining() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			writeText(w, http.StatusServiceUnavailable, "Shutting down")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeText(w, http.StatusOK, "OK")
 	case strings.HasPrefix(path, "/v1/objects/"):
 		s.object(w, r, path[len("/v1/objects/"):])
 	case strings.HasPrefix(path, "/v1/objects:batch/"):
@@ -202,14 +201,15 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is objectstore's JSON error: the message and its causes.
+// errorBody is objectstore's JSON error: the message and its causes, left
+// out when there are none (as objectstore does).
 type errorBody struct {
 	Detail string   `json:"detail"`
-	Causes []string `json:"causes"`
+	Causes []string `json:"causes,omitempty"`
 }
 
 func errorJSON(err error) errorBody {
-	b := errorBody{Detail: err.Error(), Causes: []string{}}
+	b := errorBody{Detail: err.Error()}
 	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
 		if _, ok := e.(*apiError); ok {
 			continue
@@ -244,7 +244,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("service: request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)
 		err = internalError(code) // the cause, with its file paths, stays in the log
 	}
-	if r.Method == http.MethodHead || code == http.StatusNotFound && r.Method == http.MethodGet {
+	// objectstore answers a missing object without a body.
+	if r.Method == http.MethodHead || code == http.StatusNotFound && (r.Method == http.MethodGet || r.Method == http.MethodPatch) {
 		w.WriteHeader(code)
 		return
 	}
@@ -268,12 +269,12 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		perm = osauth.Read
-	case http.MethodPut, http.MethodPost:
+	case http.MethodPut, http.MethodPost, http.MethodPatch:
 		perm = osauth.Write
 	case http.MethodDelete:
 		perm = osauth.Delete
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+		w.Header().Set("Allow", allowedMethods)
 		s.fail(w, r, status(http.StatusMethodNotAllowed, "method %s not allowed", r.Method))
 		return
 	}
@@ -299,6 +300,8 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 	case http.MethodPost:
 		p.Key = uuid.NewString()
 		err = s.put(w, r, p, http.StatusCreated)
+	case http.MethodPatch:
+		err = s.patch(w, r, p)
 	case http.MethodDelete:
 		err = s.delete(r.Context(), p)
 		if err == nil {
@@ -331,7 +334,7 @@ func parseMeta(h http.Header) (*meta, error) {
 	case "zstd":
 		m.encoding = driver.EncodingZstd
 	default:
-		return nil, status(http.StatusUnsupportedMediaType, "content-encoding %q: only zstd is accepted", clip(ce))
+		return nil, status(http.StatusBadRequest, "content-encoding %q: only zstd is accepted", clip(ce))
 	}
 	if v := h.Get(HeaderExpiration); v != "" {
 		e, err := ParseExpiration(v)
@@ -512,21 +515,34 @@ func (s *Server) live(ctx context.Context, ns, key string, a *driver.Attributes)
 	}
 	expires := expiryOf(a)
 	if a.TTI > 0 {
-		last := a.LastAccess
-		if last.IsZero() {
-			last = a.Created
-		}
-		if now.Sub(last) >= min(a.TTI/4, 24*time.Hour) {
-			if u, ok := s.d.(driver.Updater); ok {
-				b := *a
-				b.LastAccess = now
-				if err := u.UpdateAttributes(ctx, ns, key, &b); err != nil && !errors.Is(err, driver.ErrNotFound) {
-					s.log.Warn("service: recording a read for time-to-idle", "namespace", ns, "key", key, "err", err)
+		if bumpDue(a, now) {
+			// A read-modify-write of what is stored now (atomic where
+			// the driver is a driver.Modifier), so that a concurrent
+			// expiry extension is never undone by this read.
+			err := s.modify(ctx, ns, key, func(cur *driver.Attributes) *driver.Attributes {
+				if cur.TTI <= 0 || !bumpDue(cur, now) {
+					return nil
 				}
+				b := *cur
+				b.LastAccess = now
+				return &b
+			})
+			if err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrUnsupported) {
+				s.log.Warn("service: recording a read for time-to-idle", "namespace", ns, "key", key, "err", err)
 			}
 		}
 	}
 	return expires, nil
+}
+
+// bumpDue reports whether a read at now records its access: at most once
+// per min(tti/4, 24 h) since the last one.
+func bumpDue(a *driver.Attributes, now time.Time) bool {
+	last := a.LastAccess
+	if last.IsZero() {
+		last = a.Created
+	}
+	return now.Sub(last) >= min(a.TTI/4, 24*time.Hour)
 }
 
 func expiryOf(a *driver.Attributes) time.Time {
@@ -543,8 +559,9 @@ func expiryOf(a *driver.Attributes) time.Time {
 	return exp
 }
 
-// setMeta writes an object's metadata headers, lowercase.
-func setMeta(h http.Header, a *driver.Attributes, expires time.Time, get bool) {
+// setMeta writes an object's metadata headers, lowercase; disposition
+// adds the Content-Disposition objectstore serves GET and HEAD with.
+func setMeta(h http.Header, a *driver.Attributes, expires time.Time, disposition bool) {
 	ct := a.ContentType
 	if ct == "" {
 		ct = DefaultContentType
@@ -577,12 +594,12 @@ func setMeta(h http.Header, a *driver.Attributes, expires time.Time, get bool) {
 	for k, v := range a.Metadata {
 		if k == metaFilename {
 			h[HeaderFilename] = []string{encodeHeaderValue(v)}
-			if get {
-				h[HeaderContentDisposition] = []string{mime.FormatMediaType("attachment", map[string]string{"filename": v})}
-			}
 			continue
 		}
 		h[HeaderMetaPrefix+k] = []string{encodeHeaderValue(v)}
+	}
+	if disposition {
+		h[HeaderContentDisposition] = []string{contentDisposition(a.Metadata[metaFilename])}
 	}
 }
 
@@ -596,7 +613,8 @@ func (s *Server) head(w http.ResponseWriter, r *http.Request, p ObjectPath) erro
 	if err != nil {
 		return err
 	}
-	setMeta(w.Header(), a, expires, false)
+	setMeta(w.Header(), a, expires, true)
+	w.Header().Set("Accept-Ranges", "bytes")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -618,12 +636,13 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 	size := a.StoredSize
 	start, n, code := int64(0), size, http.StatusOK
 	if rh := r.Header.Get("Range"); rh != "" {
-		st, ln, ok, satisfiable := parseRange(rh, size)
+		st, ln, ok, satisfiable, err := parseRange(rh, size)
 		switch {
+		case err != nil:
+			resetHeader(h) // no metadata beside the error
+			return err
 		case ok && !satisfiable:
-			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
-			delete(h, HeaderContentType)
-			writeError(w, http.StatusRequestedRangeNotSatisfiable, fmt.Errorf("range %q not satisfiable for %d bytes", clip(rh), size))
+			unsatisfiable(w, size)
 			return nil
 		case ok:
 			start, n, code = st, ln, http.StatusPartialContent
@@ -649,47 +668,6 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 		s.log.Warn("service: response cut short", "namespace", ns, "key", key, "err", err)
 	}
 	return nil
-}
-
-// parseRange parses a single "bytes=" range against size. ok is false for
-// anything it does not understand (several ranges, other units), which is
-// served whole; satisfiable is false for a range outside the object.
-func parseRange(h string, size int64) (start, n int64, ok, satisfiable bool) {
-	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
-	if !found || strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
-	if !found {
-		return 0, 0, false, false
-	}
-	if a == "" {
-		suffix, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || suffix < 0 {
-			return 0, 0, false, false
-		}
-		if suffix == 0 || size == 0 {
-			return 0, 0, true, false
-		}
-		suffix = min(suffix, size)
-		return size - suffix, suffix, true, true
-	}
-	first, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || first < 0 {
-		return 0, 0, false, false
-	}
-	last := size - 1
-	if b != "" {
-		l, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || l < first {
-			return 0, 0, false, false
-		}
-		last = min(l, size-1)
-	}
-	if first >= size {
-		return 0, 0, true, false
-	}
-	return first, last - first + 1, true, true
 }
 
 // encodeHeaderValue percent-encodes what a header value cannot carry:

@@ -353,10 +353,16 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return nil, nil // deleted meanwhile: write it afresh
+		case errors.Is(err, ErrUnsupported):
+			// The store behind the driver cannot (an objectstore
+			// service without the expiry extension): as without
+			// Updater, the stash keeps the expiry it has.
+			e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String(), "err", err)
 		case err != nil:
 			return &Stash{Address: addr}, err
+		default:
+			have = merged
 		}
-		have = merged
 	} else {
 		e.logger.WarnContext(ctx, "stash: backend cannot extend the expiry of existing content", "address", addr.String())
 	}
@@ -552,7 +558,12 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 	}
 	m := *a
 	m.LastAccess = now
-	if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), &m); err != nil {
+	if err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), &m); errors.Is(err, ErrUnsupported) {
+		// The store said it cannot (an objectstore service, which
+		// records reads itself, refusing a read-only token): nothing
+		// to act on.
+		e.logger.DebugContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
+	} else if err != nil {
 		e.logger.WarnContext(ctx, "stash: recording access time", "address", addr.String(), "err", err)
 	}
 }
@@ -707,7 +718,8 @@ func (e *Engine) List(ctx context.Context, namespace string, fn func(*Stash) err
 }
 
 // Sweep deletes expired stashes from every backend that can list its
-// contents (driver.Lister), and returns how many it deleted. Expired stashes
+// contents (driver.Lister), and returns how many it deleted; it logs each
+// backend it passes over (at info). Expired stashes
 // already read as ErrExpired; Sweep reclaims their space. Where the backend
 // is a driver.ConditionalDeleter, each deletion re-checks the expiry under
 // the backend's own guarantee, so a stash that a concurrent Create renewed
@@ -720,6 +732,10 @@ func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
 	for _, b := range e.backends {
 		l, ok := b.driver.(driver.Lister)
 		if !ok {
+			// Nothing to sweep here: such a store (an objectstore
+			// service) expires its objects itself, and expired
+			// stashes read as expired meanwhile.
+			e.logger.InfoContext(ctx, "stash: sweep passes over a backend that cannot list its contents", "scheme", b.scheme)
 			continue
 		}
 		err := l.List(ctx, func(ns, key string, a *driver.Attributes) error {

@@ -40,10 +40,38 @@
 // "claimstash" (base64url JSON), because the service sets its own creation
 // time. An existing object is not replaced (a HEAD first; objectstore's PUT
 // would replace it). Get fetches objects larger than a part in parallel
-// ranges. Delete of a missing object is ErrNotFound (a HEAD first). The
-// service enforces expiry itself; the store has no listing, so Sweep does
-// nothing, and no attribute update, so a repeated create does not extend
-// an expiry. With a signing key, share links are objectstore presigned GETs
+// ranges. Delete of a missing object is ErrNotFound (a HEAD first).
+//
+// # Expiry
+//
+// The service enforces expiry itself. The Store is a driver.Updater over
+// objectstore's expiry extension (PATCH with {"extend_expiry": {"at":
+// <deadline>}}), so a repeated create extends a stash's expiry and a read
+// records its access for time-to-idle: the deadline only moves out, on the
+// service's own guarantee (objectstore's; claimstash's over a store that
+// is a driver.Modifier), so concurrent extensions never undo one another. The exact attributes go along as x-snme-claimstash, which
+// claimstash's server stores and objectstore's ignores; Stat and Get take
+// the service's deadline wherever it is later than that copy (beyond the
+// 2 s the services round to), so an extension made by another client, or
+// by this one against objectstore's server, is reported. Objectstore keeps
+// a time-to-idle's duration on an extension: a repeated create with a
+// longer time-to-idle moves the current deadline, not the idle duration.
+// Against a service without the extension (405 or 501), or one that
+// refuses it for the object or the token (409, 400, 403: a reader's token;
+// the service records reads for time-to-idle itself), UpdateAttributes is
+// ErrUnsupported, and the engine logs that it cannot extend and keeps the
+// expiry the stash has.
+//
+// objectstore's v1 API has no listing, so the Store is no driver.Lister
+// and Engine.Sweep passes over it (it logs that it did). That is correct,
+// not a gap: expiry belongs to the service, which never serves an expired
+// object, whether or not anything has removed it yet. objectstore's
+// server deletes expired objects itself; claimstash's server reclaims
+// their space when `claimstash sweep` runs over the store it serves.
+//
+// # Share links
+//
+// With a signing key, share links are objectstore presigned GETs
 // of the object's path, scoped stashes too (os_kid, os_timestamp,
 // os_duration, os_sig; at most 7 days); a plain HTTP GET of one answers the
 // stored bytes (labelled Content-Encoding: zstd when compressed), and an
@@ -54,6 +82,7 @@
 // # Errors
 //
 // Responses map onto the driver sentinels: 404 is ErrNotFound, 400
-// ErrInvalidAddress, 413 ErrTooLarge; anything else is a *StatusError with
-// the service's detail.
+// ErrInvalidAddress, 413 ErrTooLarge, and 405, 501, 409, 400 or 403 to
+// an expiry extension ErrUnsupported; anything else is a *StatusError with the
+// service's detail.
 package objectstash

@@ -125,8 +125,9 @@ type Store struct {
 }
 
 var (
-	_ driver.Driver = (*Store)(nil)
-	_ driver.Signer = (*Store)(nil)
+	_ driver.Driver  = (*Store)(nil)
+	_ driver.Signer  = (*Store)(nil)
+	_ driver.Updater = (*Store)(nil)
 )
 
 // New makes a Store for the service at endpoint ("http://host:port" or
@@ -479,9 +480,11 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 		return nil, fmt.Errorf("%w: objectstash: response without a size", driver.ErrIntegrity)
 	}
 	var tti time.Duration
-	if v, ok := strings.CutPrefix(h.Get("x-sn-expiration"), "tti:"); ok {
+	exp := h.Get("x-sn-expiration")
+	if v, ok := strings.CutPrefix(exp, "tti:"); ok {
 		tti = parseSeconds(v)
 	}
+	ttl := strings.HasPrefix(exp, "ttl:")
 	expires, _ := time.Parse(time.RFC3339Nano, h.Get("x-sn-time-expires"))
 	if blob := h.Get("x-snme-" + metaAttrs); blob != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(blob)
@@ -495,12 +498,17 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 		if a.StoredSize != stored {
 			return nil, fmt.Errorf("%w: objectstash: %d bytes stored, attributes say %d", driver.ErrIntegrity, stored, a.StoredSize)
 		}
-		// The service records reads for time-to-idle; our copy of the
-		// attributes cannot. Take its later access time.
+		// The service records reads for time-to-idle, and extensions
+		// that did not rewrite our copy of the attributes (another
+		// client's, or all of them on a server that ignores the copy on
+		// a PATCH): take its later deadline.
 		if a.TTI > 0 && !expires.IsZero() && tti == a.TTI {
 			if last := expires.Add(-a.TTI); last.After(a.LastAccess) {
 				a.LastAccess = last
 			}
+		}
+		if a.TTI == 0 && !a.ExpiresAt.IsZero() && !expires.IsZero() && ttl && expires.Sub(a.ExpiresAt) > extendSlack {
+			a.ExpiresAt = expires
 		}
 		return &a, nil
 	}

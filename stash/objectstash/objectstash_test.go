@@ -179,3 +179,56 @@ func TestSignURL(t *testing.T) {
 		t.Fatalf("SignURL of a scoped stash without a key: %v, want ErrUnsupported", err)
 	}
 }
+
+// TestUpdateAttributesRequest: the expiry extension is objectstore's PATCH,
+// with the deadline and the attribute copy; the answers a service gives
+// when it cannot extend are ErrUnsupported, a missing object ErrNotFound.
+func TestUpdateAttributesRequest(t *testing.T) {
+	var got *http.Request
+	var body []byte
+	code := http.StatusNoContent
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		body, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		if code >= 400 {
+			w.Write([]byte(`{"detail":"expiry extension could not be satisfied"}`))
+		}
+	}))
+	defer ts.Close()
+	s, _ := objectstash.New(ts.URL, objectstash.WithToken("tok"))
+	ctx := context.Background()
+	at := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	if err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{ExpiresAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Method != "PATCH" || got.URL.Path != "/v1/objects/attachments/org=42/"+key[len("org=42/"):] ||
+		got.Header.Get("Content-Type") != "application/json" || got.Header.Get("X-Snme-Claimstash") == "" ||
+		string(body) != `{"extend_expiry":{"at":"2030-01-02T03:04:05.123456789Z"}}` {
+		t.Fatalf("%s %s %v: %s", got.Method, got.URL.Path, got.Header, body)
+	}
+	// A time-to-idle object's deadline is its last access plus the TTI.
+	if err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{ExpiresAt: at, TTI: time.Hour, LastAccess: at.Add(-2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if string(body) != `{"extend_expiry":{"at":"2030-01-02T02:04:05.123456789Z"}}` {
+		t.Fatalf("TTI extension %s", body)
+	}
+	// Nothing to extend: no request.
+	got = nil
+	if err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{}); err != nil || got != nil {
+		t.Fatalf("UpdateAttributes without an expiry: %v, request %v", err, got)
+	}
+	for _, c := range []int{405, 501, 409, 400, 403} {
+		code = c
+		err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{ExpiresAt: at})
+		if !errors.Is(err, driver.ErrUnsupported) || !strings.Contains(err.Error(), "could not be satisfied") {
+			t.Errorf("answer %d: %v, want ErrUnsupported with the detail", c, err)
+		}
+	}
+	code = 404
+	if err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{ExpiresAt: at}); !errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrUnsupported) {
+		t.Errorf("answer 404: %v, want ErrNotFound", err)
+	}
+}

@@ -19,12 +19,14 @@ import os
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import zstandard
 from objectstore_client import (
     Client,
+    ExpiryExtensionRejected,
+    ObjectNotFound,
     Permission,
     RequestError,
     SecretKey,
@@ -113,6 +115,34 @@ def test_tti_extends_on_read():
         assert s.get("tti").payload.read() == b"idle"  # each read bumps it
     time.sleep(2.3)
     assert s.get("tti") is None
+
+
+def test_extend_expiry():
+    s = session()
+    s.put(b"extend me", key="extend", expiration_policy=TimeToLive(timedelta(hours=1)))
+    before = s.head("extend")
+    s.extend_expiry("extend", from_now=timedelta(hours=3))
+    after = s.head("extend")
+    assert after.time_expires - before.time_expires > timedelta(hours=1, minutes=59)
+    assert after.expiration_policy.delta >= timedelta(hours=2, minutes=59)
+    # Never shortened; absolute and creation-relative targets.
+    s.extend_expiry("extend", at=datetime.now(timezone.utc) + timedelta(minutes=5))
+    assert s.head("extend").time_expires == after.time_expires
+    s.extend_expiry("extend", from_creation=timedelta(days=1))
+    assert s.head("extend").time_expires - after.time_created == timedelta(days=1)
+    assert s.get("extend").payload.read() == b"extend me"
+    # Time-to-idle keeps its duration; the current deadline moves.
+    s.put(b"idle", key="extend-tti", expiration_policy=TimeToIdle(timedelta(minutes=10)))
+    s.extend_expiry("extend-tti", from_now=timedelta(hours=1))
+    meta = s.head("extend-tti")
+    assert meta.expiration_policy == TimeToIdle(timedelta(minutes=10))
+    assert meta.time_expires - meta.time_created > timedelta(minutes=59)
+    # Missing objects and objects that never expire.
+    with pytest.raises(ObjectNotFound):
+        s.extend_expiry("never-stored", from_now=timedelta(hours=1))
+    s.put(b"forever", key="manual")
+    with pytest.raises(ExpiryExtensionRejected):
+        s.extend_expiry("manual", from_now=timedelta(hours=1))
 
 
 def test_origin_filename_and_metadata():
