@@ -206,22 +206,35 @@ func BenchmarkEngine(b *testing.B) {
 	})
 }
 
+// sample is one timed run: wall-clock time and the CPU time of the whole
+// process (client and in-process server, user and system).
+type sample struct{ wall, cpu time.Duration }
+
+func timed(f func()) sample {
+	c0, t0 := processCPU(), time.Now()
+	f()
+	return sample{time.Since(t0), processCPU() - c0}
+}
+
 // pairTimer times two operations run alternately, in batches, and reports
 // the median over batches of the ratio of their times: the figure that
 // load on a shared machine moves least, since every batch sees both sides
-// under the same load.
+// under the same load. The same for CPU time: on a machine without a free
+// core, the wall-clock ratio tends to it.
 type pairTimer struct {
 	batch      int
-	ta, tb     time.Duration // this batch
-	totA, totB time.Duration
+	a, b       sample // this batch
+	totA, totB sample
 	n          int
-	ratios     []float64
+	wall, cpu  []float64
 }
 
 // add records one run of each side; a batch closes every p.batch runs.
-func (p *pairTimer) add(a, b time.Duration) {
-	p.ta += a
-	p.tb += b
+func (p *pairTimer) add(a, b sample) {
+	p.a.wall += a.wall
+	p.a.cpu += a.cpu
+	p.b.wall += b.wall
+	p.b.cpu += b.cpu
 	p.n++
 	if p.n%p.batch == 0 {
 		p.flush()
@@ -229,38 +242,45 @@ func (p *pairTimer) add(a, b time.Duration) {
 }
 
 func (p *pairTimer) flush() {
-	if p.ta > 0 && p.tb > 0 {
-		p.ratios = append(p.ratios, float64(p.ta)/float64(p.tb))
+	if p.a.wall > 0 && p.b.wall > 0 {
+		p.wall = append(p.wall, float64(p.a.wall)/float64(p.b.wall))
 	}
-	p.totA += p.ta
-	p.totB += p.tb
-	p.ta, p.tb = 0, 0
+	if p.a.cpu > 0 && p.b.cpu > 0 {
+		p.cpu = append(p.cpu, float64(p.a.cpu)/float64(p.b.cpu))
+	}
+	p.totA.wall += p.a.wall
+	p.totA.cpu += p.a.cpu
+	p.totB.wall += p.b.wall
+	p.totB.cpu += p.b.cpu
+	p.a, p.b = sample{}, sample{}
 }
 
-// report publishes the median ratio (a's time over b's: b's throughput as
-// a multiple of a's) as metric, and both sides' throughput in MB/s.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (m + v[len(v)/2-1]) / 2
+	}
+	return m
+}
+
+// report publishes the median wall-clock ratio (a's time over b's: b's
+// throughput as a multiple of a's) as metric, the CPU-time ratio as
+// metric+"-cpu", and both sides' throughput in MB/s.
 func (p *pairTimer) report(b *testing.B, size int, metric, nameA, nameB string) {
-	if p.ta > 0 || p.tb > 0 {
+	if p.a.wall > 0 || p.b.wall > 0 {
 		p.flush()
 	}
-	if len(p.ratios) == 0 || p.totA == 0 || p.totB == 0 {
+	if len(p.wall) == 0 || p.totA.wall == 0 || p.totB.wall == 0 {
 		return
 	}
-	slices.Sort(p.ratios)
-	m := p.ratios[len(p.ratios)/2]
-	if len(p.ratios)%2 == 0 {
-		m = (m + p.ratios[len(p.ratios)/2-1]) / 2
+	b.ReportMetric(median(p.wall), metric)
+	if len(p.cpu) > 0 {
+		b.ReportMetric(median(p.cpu), metric+"-cpu")
 	}
-	b.ReportMetric(m, metric)
-	b.ReportMetric(float64(size)*float64(p.n)/p.totA.Seconds()/1e6, nameA+"-MB/s")
-	b.ReportMetric(float64(size)*float64(p.n)/p.totB.Seconds()/1e6, nameB+"-MB/s")
+	b.ReportMetric(float64(size)*float64(p.n)/p.totA.wall.Seconds()/1e6, nameA+"-MB/s")
+	b.ReportMetric(float64(size)*float64(p.n)/p.totB.wall.Seconds()/1e6, nameB+"-MB/s")
 	b.ReportMetric(0, "ns/op") // the pair's time is not one operation's
-}
-
-func timed(f func()) time.Duration {
-	t0 := time.Now()
-	f()
-	return time.Since(t0)
 }
 
 // BenchmarkEngineVsFile is the performance target at the engine
@@ -297,7 +317,7 @@ func BenchmarkEngineVsFile(b *testing.B) {
 						addrs[i] = s.String()
 					}
 				}
-				run := func(e *stash.Engine, i int) time.Duration {
+				run := func(e *stash.Engine, i int) sample {
 					if op == "retrieve" {
 						return timed(func() {
 							got, err := e.Retrieve(ctx, addrs[i])
@@ -342,13 +362,13 @@ func BenchmarkEngineVsFile(b *testing.B) {
 
 // benchEngines returns an engine over the file driver directly and one
 // over the objectstore backend through this server, both fsyncing.
-func benchEngines(b *testing.B) [2]*stash.Engine {
+func benchEngines(b *testing.B, opts ...objectstash.Option) [2]*stash.Engine {
 	b.Helper()
 	direct, err := filestash.New(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := &objectHarness{tb: b, sync: true}
+	h := &objectHarness{tb: b, sync: true, options: opts}
 	viaService, err := h.MakeDriver(context.Background())
 	if err != nil {
 		b.Fatal(err)

@@ -93,7 +93,7 @@ func TestObjectstashConformance(t *testing.T) {
 // TestObjectstashRanged reads objects of several parts through small parts,
 // so the parallel ranged reads and their ordering are exercised.
 func TestObjectstashRanged(t *testing.T) {
-	h := &objectHarness{tb: t, options: []objectstash.Option{objectstash.WithPartSize(64 << 10), objectstash.WithConcurrency(3)}}
+	h := &objectHarness{tb: t, options: []objectstash.Option{objectstash.WithParallelAbove(64 << 10), objectstash.WithPartSize(64 << 10), objectstash.WithConcurrency(3)}}
 	d, err := h.MakeDriver(context.Background())
 	if err != nil {
 		t.Fatal(err)

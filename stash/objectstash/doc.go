@@ -27,8 +27,8 @@
 // usecase and scopes and granting only the permission it needs, or a static
 // token (token_file). Other parameters: ca_file, token_lifetime (1m),
 // connect_timeout (100ms), retries (3 connection retries), read_timeout
-// (none), part_size (8 MiB), concurrency (4). The Go constructor New takes
-// the same settings as options.
+// (none), parallel_above (64 MiB), part_size (8 MiB), concurrency (4). The
+// Go constructor New takes the same settings as options.
 //
 // # Behaviour
 //
@@ -39,8 +39,9 @@
 // the exact driver attributes travel besides, as custom metadata
 // "claimstash" (base64url JSON), because the service sets its own creation
 // time. An existing object is not replaced (a HEAD first; objectstore's PUT
-// would replace it). Get fetches objects larger than a part in parallel
-// ranges. Delete of a missing object is ErrNotFound (a HEAD first). The
+// would replace it). Get streams an object up to parallel_above bytes in one
+// GET; a larger one streams those bytes while the rest is fetched in
+// parallel ranges of part_size. Delete of a missing object is ErrNotFound (a HEAD first). The
 // service enforces expiry itself; the store has no listing, so Sweep does
 // nothing, and no attribute update, so a repeated create does not extend
 // an expiry. With a signing key, share links are objectstore presigned GETs

@@ -134,7 +134,7 @@ func TestOpenURL(t *testing.T) {
 	for _, ok := range []string{
 		"objectstore://127.0.0.1:1/?plaintext=true",
 		"objectstore://host/base?kid=relay&key_file=" + url.QueryEscape(files.Private) + "&token_lifetime=30s",
-		"objectstore://host?token_file=" + url.QueryEscape(tokFile) + "&connect_timeout=200ms&retries=1&read_timeout=5s&part_size=1048576&concurrency=2",
+		"objectstore://host?token_file=" + url.QueryEscape(tokFile) + "&connect_timeout=200ms&retries=1&read_timeout=5s&part_size=1048576&parallel_above=4194304&concurrency=2",
 	} {
 		u, _ := url.Parse(ok)
 		if _, err := objectstash.OpenURL(context.Background(), u); err != nil {
