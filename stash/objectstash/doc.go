@@ -22,10 +22,11 @@
 //	objectstore://host:port[/base]?kid=relay&key_file=/etc/claimstash/relay.key
 //
 // names the endpoint https://host:port/base (plaintext=true: http). Auth is
-// a token signed per request from an Ed25519 key (kid, key_file: the
-// <kid>.key that `claimstash keygen` writes), scoped to the request's
-// usecase and scopes and granting only the permission it needs, or a static
-// token (token_file). Other parameters: ca_file, token_lifetime (1m),
+// a token signed from an Ed25519 key (kid, key_file: the <kid>.key that
+// `claimstash keygen` writes), scoped to the request's usecase and scopes
+// and granting only the permission it needs, reused by requests with the
+// same usecase, scopes and permission for a quarter of its lifetime; or a
+// static token (token_file). Other parameters: ca_file, token_lifetime (1m),
 // connect_timeout (100ms), retries (3 connection retries), read_timeout
 // (none), parallel_above (64 MiB), part_size (8 MiB), concurrency (4). The
 // Go constructor New takes the same settings as options.
