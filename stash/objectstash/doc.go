@@ -40,9 +40,9 @@
 // the exact driver attributes travel besides, as custom metadata
 // "claimstash" (base64url JSON), because the service sets its own creation
 // time. An existing object is not replaced (a HEAD first; objectstore's PUT
-// would replace it). Get streams an object up to parallel_above bytes in one
-// GET; a larger one streams those bytes while the rest is fetched in
-// parallel ranges of part_size. Delete of a missing object is ErrNotFound (a HEAD first). The
+// would replace it). Get streams an object of up to parallel_above bytes
+// in one GET; a larger one streams those while the rest comes in parallel
+// ranges. Delete of a missing object is ErrNotFound (a HEAD first). The
 // service enforces expiry itself; the store has no listing, so Sweep does
 // nothing, and no attribute update, so a repeated create does not extend
 // an expiry. With a signing key, share links are objectstore presigned GETs

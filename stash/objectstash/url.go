@@ -16,9 +16,9 @@ import (
 
 // OpenURL opens "objectstore://host:port[/base]?…": the endpoint is
 // https://host:port/base, or http:// with plaintext=true. Parameters:
-// plaintext, ca_file, token_file (a static token), kid and key_file (sign a
-// token per request), token_lifetime, connect_timeout, retries,
-// read_timeout, part_size, parallel_above, concurrency. Unknown ones are refused.
+// plaintext, ca_file, token_file (a static token), kid and key_file (sign
+// scoped tokens), token_lifetime, connect_timeout, retries, read_timeout,
+// part_size, parallel_above, concurrency. Unknown ones are refused.
 func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 	if u.Scheme != Scheme || u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
 		return nil, fmt.Errorf("objectstash: URL %q: want objectstore://host[:port][/path][?options]", u.Redacted())
