@@ -8,9 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -406,4 +410,74 @@ func benchEngines(b *testing.B, opts ...objectstash.Option) [2]*stash.Engine {
 		out[i] = e
 	}
 	return out
+}
+
+// BenchmarkHTTPFloor is the reference for BenchmarkEngineVsFile's Retrieve:
+// plain net/http serving a file over loopback (no auth, no metadata, no
+// claimstash code), the client hashing with SHA-256 as it reads into one
+// buffer of the object's size, against opening, reading and hashing the
+// same file directly, interleaved. It is the best a Retrieve through any
+// HTTP service on this machine can do.
+func BenchmarkHTTPFloor(b *testing.B) {
+	for _, size := range []int{1 << 20, 64 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			payload := stashtest.RandomPayload(size, 1)
+			name := filepath.Join(b.TempDir(), "object")
+			if err := os.WriteFile(name, payload, 0o600); err != nil {
+				b.Fatal(err)
+			}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				f, err := os.Open(name)
+				if err != nil {
+					w.WriteHeader(http.StatusInternalServerError)
+					return
+				}
+				defer f.Close()
+				w.Header().Set("Content-Length", strconv.Itoa(size))
+				w.Header().Set("Content-Type", "application/octet-stream")
+				_, _ = io.Copy(w, f)
+			}))
+			defer ts.Close()
+			client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+			defer client.CloseIdleConnections()
+			readHashed := func(r io.Reader) {
+				data := make([]byte, size)
+				h := sha256.New()
+				n := 0
+				for n < size {
+					m, err := r.Read(data[n:])
+					h.Write(data[n : n+m])
+					n += m
+					if err != nil {
+						break
+					}
+				}
+				if n != size {
+					b.Fatalf("read %d bytes of %d", n, size)
+				}
+				h.Sum(nil)
+			}
+			pt := &pairTimer{batch: max(1, (8<<20)/size)}
+			for b.Loop() {
+				tf := timed(func() {
+					f, err := os.Open(name)
+					if err != nil {
+						b.Fatal(err)
+					}
+					readHashed(f)
+					f.Close()
+				})
+				th := timed(func() {
+					resp, err := client.Get(ts.URL)
+					if err != nil {
+						b.Fatal(err)
+					}
+					readHashed(resp.Body)
+					resp.Body.Close()
+				})
+				pt.add(tf, th)
+			}
+			pt.report(b, size, "x-vs-file", "file", "http")
+		})
+	}
 }
