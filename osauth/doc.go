@@ -20,6 +20,12 @@
 // name fewer scopes than its token but none it does not cover, and the
 // permission is both in the token and in the key's maximum.
 //
+// A Verifier remembers the tokens whose signature it has checked (up to
+// 4096), so a client that reuses a token is not verified again per request;
+// each use still checks exp and nbf, that the key is still known and the
+// same (a removed or replaced key refuses at once), its maximum
+// permissions, and the request's usecase, scopes and permission.
+//
 // # Presigned URLs
 //
 // os_kid, os_timestamp (RFC 3339), os_duration (seconds, at most 7 days)

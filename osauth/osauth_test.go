@@ -37,7 +37,7 @@ type fixture struct {
 	v      *osauth.Verifier
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	files, err := osauth.GenerateKey(dir, "relay")
@@ -311,4 +311,125 @@ func TestParseScopes(t *testing.T) {
 	if _, err := osauth.ParsePermissions("read,admin"); err == nil {
 		t.Error("ParsePermissions accepted admin")
 	}
+}
+
+// TestVerifiedTokenReuse: a token verified once is remembered, and every
+// later use is still checked for expiry, for the request's usecase, scopes
+// and permission, and for its key being known and unchanged.
+func TestVerifiedTokenReuse(t *testing.T) {
+	f := newFixture(t)
+	keys := osauth.KeySet{"relay": {Kid: "relay", Key: f.pub}}
+	v := osauth.NewVerifier(keys, osauth.WithClock(func() time.Time { return f.now }))
+	tok, err := f.signer.Token("testing", req.Scopes, []osauth.Permission{osauth.Read}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := v.VerifyToken(tok, req); err != nil {
+			t.Fatalf("use %d: %v", i, err)
+		}
+	}
+	for name, tc := range map[string]struct {
+		req  osauth.Request
+		want error
+	}{
+		"other usecase":    {osauth.Request{Usecase: "other", Scopes: req.Scopes, Permission: osauth.Read}, osauth.ErrForbidden},
+		"other scope":      {osauth.Request{Usecase: "testing", Scopes: []osauth.Scope{{Key: "org", Value: "18"}}, Permission: osauth.Read}, osauth.ErrForbidden},
+		"scope not named":  {osauth.Request{Usecase: "testing", Scopes: append(req.Scopes[:2:2], osauth.Scope{Key: "team", Value: "1"}), Permission: osauth.Read}, osauth.ErrForbidden},
+		"write":            {osauth.Request{Usecase: "testing", Scopes: req.Scopes, Permission: osauth.Write}, osauth.ErrForbidden},
+		"fewer scopes, ok": {osauth.Request{Usecase: "testing", Scopes: req.Scopes[:1], Permission: osauth.Read}, nil},
+	} {
+		if err := v.VerifyToken(tok, tc.req); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+	// The key's maximum permissions shrink: refused at once.
+	keys["relay"] = &osauth.PublicKey{Kid: "relay", Key: f.pub, MaxPermissions: []osauth.Permission{osauth.Write}}
+	if err := v.VerifyToken(tok, req); !errors.Is(err, osauth.ErrForbidden) {
+		t.Errorf("after the key lost read: %v, want ErrForbidden", err)
+	}
+	// The key is removed, or replaced under the same kid: refused at once.
+	delete(keys, "relay")
+	if err := v.VerifyToken(tok, req); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Errorf("after the key was removed: %v, want ErrUnauthenticated", err)
+	}
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	keys["relay"] = &osauth.PublicKey{Kid: "relay", Key: other}
+	if err := v.VerifyToken(tok, req); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Errorf("after the key was replaced: %v, want ErrUnauthenticated", err)
+	}
+	keys["relay"] = &osauth.PublicKey{Kid: "relay", Key: f.pub}
+	if err := v.VerifyToken(tok, req); err != nil {
+		t.Errorf("with the key back: %v", err)
+	}
+	// Expiry is checked on every use.
+	f.now = f.now.Add(time.Minute - time.Nanosecond)
+	if err := v.VerifyToken(tok, req); err != nil {
+		t.Errorf("just before expiry: %v", err)
+	}
+	f.now = f.now.Add(time.Nanosecond)
+	if err := v.VerifyToken(tok, req); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Errorf("at expiry: %v, want ErrUnauthenticated", err)
+	}
+	// A token not valid before a time is refused until then, remembered or not.
+	nbf := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"res": map[string]string{"os:usecase": "testing"}, "permissions": []string{"object.read"},
+		"exp": f.now.Add(time.Hour).Unix(), "nbf": f.now.Add(time.Minute).Unix(),
+	})
+	nbf.Header["kid"] = "relay"
+	ns, err := nbf.SignedString(f.signer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := osauth.Request{Usecase: "testing", Permission: osauth.Read}
+	if err := v.VerifyToken(ns, r); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Errorf("before nbf: %v, want ErrUnauthenticated", err)
+	}
+	f.now = f.now.Add(time.Minute)
+	if err := v.VerifyToken(ns, r); err != nil {
+		t.Errorf("at nbf: %v", err)
+	}
+	f.now = f.now.Add(-time.Second) // a clock that went back
+	if err := v.VerifyToken(ns, r); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Errorf("remembered token before nbf: %v, want ErrUnauthenticated", err)
+	}
+}
+
+// BenchmarkVerifyToken: a token seen for the first time (signature checked,
+// claims parsed) against one the Verifier has checked before.
+func BenchmarkVerifyToken(b *testing.B) {
+	f := newFixture(b)
+	seq := 0 // every token different (exp has a resolution of a second)
+	b.Run("first", func(b *testing.B) {
+		toks := make([]string, b.N)
+		for i := range toks {
+			seq++
+			at := f.now.Add(time.Duration(seq) * time.Second)
+			f.signer.Now = func() time.Time { return at }
+			tok, err := f.signer.Token("testing", req.Scopes, []osauth.Permission{osauth.Read}, time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			toks[i] = tok
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := f.v.VerifyToken(toks[i], req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("again", func(b *testing.B) {
+		tok, err := f.signer.Token("testing", req.Scopes, []osauth.Permission{osauth.Read}, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := f.v.VerifyToken(tok, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

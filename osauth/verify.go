@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -105,7 +106,28 @@ type Verifier struct {
 	issuers []string
 	now     func() time.Time
 	parser  *jwt.Parser
+
+	mu       sync.Mutex
+	verified map[string]*verifiedToken
 }
+
+// verifiedToken is what a token whose signature checked out says: clients
+// send the same token for many requests (objectstash reuses one for a
+// quarter of its lifetime), and verifying an Ed25519 signature and parsing
+// the JSON again for each is most of the cost of a small request. Expiry,
+// the key (still known, still the same) and the request's usecase, scopes
+// and permission are checked on every use, as for a new token.
+type verifiedToken struct {
+	kid      string
+	key      ed25519.PublicKey
+	exp, nbf time.Time
+	res      map[string]string
+	perms    []Permission
+}
+
+// maxVerified bounds the verified tokens remembered; only tokens with a
+// valid signature are, so an attacker cannot fill it with garbage.
+const maxVerified = 4096
 
 // A VerifierOption configures a Verifier.
 type VerifierOption interface{ apply(*Verifier) }
@@ -193,13 +215,53 @@ func forbid(format string, args ...any) error {
 // present, res covering req's usecase and every scope req names, and
 // permissions (intersected with the key's maximum) holding req.Permission.
 func (v *Verifier) VerifyToken(token string, req Request) error {
+	now := v.now()
+	v.mu.Lock()
+	t := v.verified[token]
+	v.mu.Unlock()
+	if t != nil {
+		k, ok := v.keys.PublicKey(t.kid)
+		if ok && k.Key.Equal(t.key) && now.Before(t.exp) && !now.Before(t.nbf) {
+			return t.allows(req, k.MaxPermissions)
+		}
+		v.mu.Lock()
+		delete(v.verified, token)
+		v.mu.Unlock()
+	}
+	t, key, err := v.verify(token)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	if len(v.verified) >= maxVerified {
+		for tok, old := range v.verified {
+			if !now.Before(old.exp) {
+				delete(v.verified, tok)
+			}
+		}
+		if len(v.verified) >= maxVerified {
+			clear(v.verified)
+		}
+	}
+	if v.verified == nil {
+		v.verified = make(map[string]*verifiedToken)
+	}
+	v.verified[token] = t
+	v.mu.Unlock()
+	return t.allows(req, key.MaxPermissions)
+}
+
+// verify checks a token's signature, algorithm, kid, time claims, audience
+// and issuer, and returns what it says and the key that signed it.
+func (v *Verifier) verify(token string) (*verifiedToken, *PublicKey, error) {
 	var c claims
 	var key *PublicKey
+	var kid string
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok {
 			return nil, fmt.Errorf("algorithm %v refused", t.Header["alg"])
 		}
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("token without kid")
 		}
@@ -211,27 +273,37 @@ func (v *Verifier) VerifyToken(token string, req Request) error {
 		return k.Key, nil
 	})
 	if err != nil {
-		return unauth("%v", err)
+		return nil, nil, unauth("%v", err)
 	}
 	if len(c.Audience) > 0 && !slices.Contains([]string(c.Audience), Audience) {
-		return unauth("audience %q, want %q", []string(c.Audience), Audience)
+		return nil, nil, unauth("audience %q, want %q", []string(c.Audience), Audience)
 	}
 	if c.Issuer != "" && !slices.Contains(v.issuers, c.Issuer) {
-		return unauth("issuer %q is not accepted", clip(c.Issuer))
+		return nil, nil, unauth("issuer %q is not accepted", clip(c.Issuer))
 	}
 	res := make(map[string]string, len(c.Res))
 	for k, val := range c.Res {
 		s, ok := val.(string)
 		if !ok {
-			return unauth("claim res.%s is not a string", clip(k))
+			return nil, nil, unauth("claim res.%s is not a string", clip(k))
 		}
 		res[k] = s
 	}
-	uc, ok := res[ClaimUsecase]
-	if !ok {
-		return unauth("token names no usecase")
+	if _, ok := res[ClaimUsecase]; !ok {
+		return nil, nil, unauth("token names no usecase")
 	}
-	if uc != Wildcard && uc != req.Usecase {
+	t := &verifiedToken{kid: kid, key: key.Key, exp: c.ExpiresAt.Time, res: res, perms: c.Permissions}
+	if c.NotBefore != nil {
+		t.nbf = c.NotBefore.Time
+	}
+	return t, key, nil
+}
+
+// allows checks a verified token against a request, with max the key's
+// maximum permissions.
+func (t *verifiedToken) allows(req Request, max []Permission) error {
+	res := t.res
+	if uc := res[ClaimUsecase]; uc != Wildcard && uc != req.Usecase {
 		return forbid("token is for usecase %q, not %q", clip(uc), clip(req.Usecase))
 	}
 	for _, s := range req.Scopes {
@@ -240,7 +312,7 @@ func (v *Verifier) VerifyToken(token string, req Request) error {
 			return forbid("token does not cover scope %s=%s", clip(s.Key), clip(s.Value))
 		}
 	}
-	if !allowed(c.Permissions, key.MaxPermissions, req.Permission) {
+	if !allowed(t.perms, max, req.Permission) {
 		return forbid("token does not grant %s", req.Permission)
 	}
 	return nil

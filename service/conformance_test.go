@@ -3,9 +3,11 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/claimstash/claimstash/osauth"
@@ -28,6 +30,8 @@ type objectHarness struct {
 	signer  *osauth.Signer
 	sync    bool
 	options []objectstash.Option
+	// wrap, when set, wraps the server's handler (to watch requests).
+	wrap func(http.Handler) http.Handler
 }
 
 func newObjectHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
@@ -62,7 +66,11 @@ func (h *objectHarness) MakeDriver(context.Context) (driver.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.ts = httptest.NewServer(s)
+	var handler http.Handler = s
+	if h.wrap != nil {
+		handler = h.wrap(s)
+	}
+	h.ts = httptest.NewServer(handler)
 	h.tb.Cleanup(func() { h.ts.Close(); fs.Close() })
 	return objectstash.New(h.ts.URL, append([]objectstash.Option{objectstash.WithSigner(h.signer)}, h.options...)...)
 }
@@ -93,7 +101,16 @@ func TestObjectstashConformance(t *testing.T) {
 // TestObjectstashRanged reads objects of several parts through small parts,
 // so the parallel ranged reads and their ordering are exercised.
 func TestObjectstashRanged(t *testing.T) {
-	h := &objectHarness{tb: t, options: []objectstash.Option{objectstash.WithPartSize(64 << 10), objectstash.WithConcurrency(3)}}
+	var gets atomic.Int64
+	h := &objectHarness{tb: t, options: []objectstash.Option{objectstash.WithParallelAbove(64 << 10), objectstash.WithPartSize(64 << 10), objectstash.WithConcurrency(3)},
+		wrap: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					gets.Add(1)
+				}
+				next.ServeHTTP(w, r)
+			})
+		}}
 	d, err := h.MakeDriver(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -110,12 +127,25 @@ func TestObjectstashRanged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Create %d: %v", n, err)
 		}
+		before := gets.Load()
 		got, err := e.Retrieve(ctx, s.String())
 		if err != nil {
 			t.Fatalf("Retrieve %d: %v", n, err)
 		}
 		if string(got.Data) != string(payload) {
 			t.Fatalf("Retrieve %d: other bytes", n)
+		}
+		// Up to the threshold one GET; above it the first 64 KiB and
+		// then one GET per further 64 KiB part.
+		want := int64(1)
+		if n > 64<<10 {
+			want = 1 + int64((n-(64<<10)+(64<<10)-1)/(64<<10))
+		}
+		if n == 0 {
+			want = 2 // an empty object: the range is unsatisfiable, then a plain GET
+		}
+		if got := gets.Load() - before; got != want {
+			t.Errorf("Retrieve %d: %d GETs, want %d", n, got, want)
 		}
 		// A reader closed half-way stops its fetches.
 		r, err := e.Open(ctx, s.String())

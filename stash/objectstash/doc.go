@@ -22,13 +22,14 @@
 //	objectstore://host:port[/base]?kid=relay&key_file=/etc/claimstash/relay.key
 //
 // names the endpoint https://host:port/base (plaintext=true: http). Auth is
-// a token signed per request from an Ed25519 key (kid, key_file: the
-// <kid>.key that `claimstash keygen` writes), scoped to the request's
-// usecase and scopes and granting only the permission it needs, or a static
-// token (token_file). Other parameters: ca_file, token_lifetime (1m),
+// a token signed from an Ed25519 key (kid, key_file: the <kid>.key that
+// `claimstash keygen` writes), scoped to the request's usecase and scopes
+// and granting only the permission it needs, reused by requests with the
+// same usecase, scopes and permission for a quarter of its lifetime; or a
+// static token (token_file). Other parameters: ca_file, token_lifetime (1m),
 // connect_timeout (100ms), retries (3 connection retries), read_timeout
-// (none), part_size (8 MiB), concurrency (4). The Go constructor New takes
-// the same settings as options.
+// (none), parallel_above (64 MiB), part_size (8 MiB), concurrency (4). The
+// Go constructor New takes the same settings as options.
 //
 // # Behaviour
 //
@@ -39,7 +40,8 @@
 // the exact driver attributes travel besides, as custom metadata
 // "claimstash" (base64url JSON), because the service sets its own creation
 // time. An existing object is not replaced (a HEAD first; objectstore's PUT
-// would replace it). Get fetches objects larger than a part in parallel
+// would replace it). Get streams an object of up to parallel_above bytes
+// in one GET; a larger one streams those while the rest comes in parallel
 // ranges. Delete of a missing object is ErrNotFound (a HEAD first).
 //
 // # Expiry
@@ -49,9 +51,10 @@
 // <deadline>}}), so a repeated create extends a stash's expiry and a read
 // records its access for time-to-idle: the deadline only moves out, on the
 // service's own guarantee (objectstore's; claimstash's over a store that
-// is a driver.Modifier), so concurrent extensions never undo one another. The exact attributes go along as x-snme-claimstash, which
-// claimstash's server stores and objectstore's ignores; Stat and Get take
-// the service's deadline wherever it is later than that copy (beyond the
+// is a driver.Modifier), so concurrent extensions never undo one another.
+// The exact attributes go along as x-snme-claimstash, which claimstash's
+// server stores and objectstore's ignores; Stat and Get take the service's
+// deadline wherever it is later than that copy (beyond the
 // 2 s the services round to), so an extension made by another client, or
 // by this one against objectstore's server, is reported. Objectstore keeps
 // a time-to-idle's duration on an extension: a repeated create with a

@@ -14,17 +14,18 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
-// Get implements driver.Driver. It asks for the first part as a range: an
-// object that fits is one request; a larger one streams the first part while
-// the rest is fetched in parallel ranges, at most Concurrency at a time, and
-// handed out in order. Every range must come from the same version of the
-// object (its creation time), or the read fails with driver.ErrIntegrity.
+// Get implements driver.Driver. It asks for the first ParallelAbove bytes
+// as a range: an object that fits is one streamed request; a larger one
+// streams those bytes while the rest is fetched in parallel ranges of
+// PartSize, at most Concurrency at a time, and handed out in order. Every
+// range must come from the same version of the object (its creation time),
+// or the read fails with driver.ErrIntegrity.
 func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
 	o, err := parseKey(ns, key)
 	if err != nil {
 		return nil, nil, err
 	}
-	resp, err := s.get(ctx, o, 0, s.o.partSize)
+	resp, err := s.get(ctx, o, 0, s.o.parallelAbove)
 	if err != nil {
 		return nil, nil, err
 	}

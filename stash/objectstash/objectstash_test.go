@@ -134,7 +134,7 @@ func TestOpenURL(t *testing.T) {
 	for _, ok := range []string{
 		"objectstore://127.0.0.1:1/?plaintext=true",
 		"objectstore://host/base?kid=relay&key_file=" + url.QueryEscape(files.Private) + "&token_lifetime=30s",
-		"objectstore://host?token_file=" + url.QueryEscape(tokFile) + "&connect_timeout=200ms&retries=1&read_timeout=5s&part_size=1048576&concurrency=2",
+		"objectstore://host?token_file=" + url.QueryEscape(tokFile) + "&connect_timeout=200ms&retries=1&read_timeout=5s&part_size=1048576&parallel_above=4194304&concurrency=2",
 	} {
 		u, _ := url.Parse(ok)
 		if _, err := objectstash.OpenURL(context.Background(), u); err != nil {
@@ -230,5 +230,88 @@ func TestUpdateAttributesRequest(t *testing.T) {
 	code = 404
 	if err := s.UpdateAttributes(ctx, "attachments", key, &driver.Attributes{ExpiresAt: at}); !errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrUnsupported) {
 		t.Errorf("answer 404: %v, want ErrNotFound", err)
+	}
+}
+
+// TestTokenReuse: a signed token is reused only by requests for the same
+// usecase, scopes and permission, and only for a quarter of its lifetime;
+// every token still grants only its request's permission and scopes.
+func TestTokenReuse(t *testing.T) {
+	dir := t.TempDir()
+	files, _ := osauth.GenerateKey(dir, "relay")
+	signer, _ := osauth.NewSigner("relay", files.Private)
+	now := time.Unix(1_800_000_000, 0)
+	signer.Now = func() time.Time { return now }
+	kd, err := osauth.OpenKeyDir(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := osauth.NewVerifier(kd, osauth.WithClock(func() time.Time { return now }))
+	var seen []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get(osauth.HeaderAuth))
+		w.WriteHeader(404)
+	}))
+	defer ts.Close()
+	s, _ := objectstash.New(ts.URL, objectstash.WithSigner(signer), objectstash.WithTokenLifetime(time.Minute))
+	ctx := context.Background()
+	stat := func(ns, key string) string {
+		t.Helper()
+		if _, err := s.Stat(ctx, ns, key); !errors.Is(err, driver.ErrNotFound) {
+			t.Fatalf("Stat: %v", err)
+		}
+		return seen[len(seen)-1]
+	}
+	t0 := now
+	first := stat("ns1", key)
+	now = now.Add(time.Second) // a fresh signature would differ now (exp)
+	if again := stat("ns1", "org=42/other.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"); again != first {
+		t.Error("a second read in the same usecase and scopes signed a new token")
+	}
+	for _, other := range []struct{ ns, key string }{
+		{"ns2", key}, {"ns1", "org=43/report.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		{"ns1", "report.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		{"ns1", "org=42/team=1/report.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+	} {
+		if tok := stat(other.ns, other.key); tok == first {
+			t.Errorf("%s %s reused the token of ns1 org=42", other.ns, other.key)
+		}
+	}
+	// A delete asks first (HEAD, read), then would DELETE: the read token
+	// is never sent for a write or a delete.
+	_ = s.Put(ctx, "ns1", key, strings.NewReader("x"), 1, &driver.Attributes{Size: 1, StoredSize: 1})
+	put := seen[len(seen)-1]
+	if put == first {
+		t.Fatal("a PUT reused a read token")
+	}
+	tokenOf := func(h string) string { return strings.TrimPrefix(h, "Bearer ") }
+	if err := v.VerifyToken(tokenOf(put), osauth.Request{Usecase: "ns1", Scopes: []osauth.Scope{{Key: "org", Value: "42"}}, Permission: osauth.Read}); !errors.Is(err, osauth.ErrForbidden) {
+		t.Errorf("the PUT's token grants reads: %v", err)
+	}
+	if err := v.VerifyToken(tokenOf(first), osauth.Request{Usecase: "ns1", Scopes: []osauth.Scope{{Key: "org", Value: "42"}}, Permission: osauth.Write}); !errors.Is(err, osauth.ErrForbidden) {
+		t.Errorf("the read token grants writes: %v", err)
+	}
+	// Just before a quarter of the lifetime the token is still reused;
+	// from then on a new one is signed, and the old one still expires.
+	now = t0.Add(15*time.Second - time.Nanosecond)
+	if stat("ns1", key) != first {
+		t.Error("token renewed before a quarter of its lifetime")
+	}
+	now = t0.Add(15 * time.Second)
+	renewed := stat("ns1", key)
+	if renewed == first {
+		t.Error("token reused after a quarter of its lifetime")
+	}
+	if err := v.VerifyToken(tokenOf(renewed), osauth.Request{Usecase: "ns1", Scopes: []osauth.Scope{{Key: "org", Value: "42"}}, Permission: osauth.Read}); err != nil {
+		t.Errorf("renewed token: %v", err)
+	}
+	now = t0.Add(time.Minute)
+	if err := v.VerifyToken(tokenOf(first), osauth.Request{Usecase: "ns1", Scopes: []osauth.Scope{{Key: "org", Value: "42"}}, Permission: osauth.Read}); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Errorf("first token after its lifetime: %v, want it expired", err)
+	}
+	// A clock that goes back never reuses a token signed in its future.
+	now = now.Add(-time.Hour)
+	if stat("ns1", key) == renewed {
+		t.Error("a token signed later was reused after the clock went back")
 	}
 }

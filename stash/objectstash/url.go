@@ -17,9 +17,9 @@ import (
 
 // OpenURL opens "objectstore://host:port[/base]?…": the endpoint is
 // https://host:port/base, or http:// with plaintext=true. Parameters:
-// plaintext, ca_file, token_file (a static token), kid and key_file (sign a
-// token per request), token_lifetime, connect_timeout, retries,
-// read_timeout, part_size, concurrency. Unknown ones are refused.
+// plaintext, ca_file, token_file (a static token), kid and key_file (sign
+// scoped tokens), token_lifetime, connect_timeout, retries, read_timeout,
+// part_size, parallel_above, concurrency. Unknown ones are refused.
 func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 	if u.Scheme != Scheme || u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
 		return nil, fmt.Errorf("objectstash: URL %q: want objectstore://host[:port][/path][?options]", u.Redacted())
@@ -75,7 +75,7 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 			default:
 				opts = append(opts, WithReadTimeout(d))
 			}
-		case "retries", "concurrency", "part_size":
+		case "retries", "concurrency", "part_size", "parallel_above":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				return nil, bad(fmt.Errorf("want a number"))
@@ -85,11 +85,13 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 				opts = append(opts, WithConnectRetries(int(n)))
 			case "concurrency":
 				opts = append(opts, WithConcurrency(int(n)))
+			case "parallel_above":
+				opts = append(opts, WithParallelAbove(n))
 			default:
 				opts = append(opts, WithPartSize(n))
 			}
 		default:
-			return nil, fmt.Errorf("objectstash: unknown URL parameter %q (known: plaintext, ca_file, token_file, kid, key_file, token_lifetime, connect_timeout, retries, read_timeout, part_size, concurrency)", k)
+			return nil, fmt.Errorf("objectstash: unknown URL parameter %q (known: plaintext, ca_file, token_file, kid, key_file, token_lifetime, connect_timeout, retries, read_timeout, part_size, parallel_above, concurrency)", k)
 		}
 	}
 	if (kid == "") != (keyFile == "") {
