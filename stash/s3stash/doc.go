@@ -41,6 +41,10 @@
 // part buffers. Every request carries the SHA-256 of its body
 // (x-amz-checksum-sha256, signed) and S3 refuses bytes that do not match it,
 // so the body itself travels as UNSIGNED-PAYLOAD without losing protection.
+// A payload stored as given in one PutObject is not hashed again: its
+// digest is the SHA-256 of the body, so S3 checks the bytes against the
+// address itself, and a payload that does not match its digest is
+// stash.ErrIntegrity, with nothing stored.
 // A failed or cancelled upload is aborted; nothing partial is ever visible.
 //
 // # Reads

@@ -231,7 +231,9 @@ func (f *flaky) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // TestChecksumVerified checks that S3 itself refuses bytes that differ from
-// the SHA-256 the store computed, on both upload paths.
+// the SHA-256 the store computed, on both upload paths that hash the body:
+// one PutObject of a compressed payload (stored bytes other than the
+// payload, so the digest cannot serve) and a multipart upload.
 func TestChecksumVerified(t *testing.T) {
 	s, _ := newStore(t, s3stash.Config{Concurrency: 1})
 	ctx := context.Background()
@@ -239,7 +241,11 @@ func TestChecksumVerified(t *testing.T) {
 		p := payload(n, 11)
 		key := fmt.Sprintf("flaky%d.%s", n, hexSHA(p))
 		data := bytes.Clone(p)
-		err := s.Put(ctx, "ns", key, &flaky{Reader: bytes.NewReader(data), data: data}, int64(n), attrsFor(p))
+		attrs := attrsFor(p)
+		if n <= partSize {
+			attrs.Encoding = driver.EncodingZstd
+		}
+		err := s.Put(ctx, "ns", key, &flaky{Reader: bytes.NewReader(data), data: data}, int64(n), attrs)
 		if err == nil {
 			t.Fatalf("Put of %d bytes changed after hashing succeeded", n)
 		}
@@ -247,6 +253,56 @@ func TestChecksumVerified(t *testing.T) {
 		if _, err := s.Stat(ctx, "ns", key); !errors.Is(err, driver.ErrNotFound) {
 			t.Errorf("Stat after a refused Put: got %v, want ErrNotFound", err)
 		}
+	}
+}
+
+// TestPutDigestChecked checks that a payload stored as given in one
+// PutObject, which the store does not hash again, is checked by S3 against
+// its digest: bytes that do not match it are ErrIntegrity, and nothing is
+// stored, from a seekable reader and from a stream.
+func TestPutDigestChecked(t *testing.T) {
+	s, srv := newStore(t, s3stash.Config{})
+	ctx := context.Background()
+	readers := map[string]func([]byte) io.Reader{
+		"at":     func(p []byte) io.Reader { return bytes.NewReader(p) },
+		"stream": func(p []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(p)} },
+	}
+	for kind, reader := range readers {
+		for _, n := range []int{1, 1000, partSize} {
+			p := payload(n, 21)
+			key := fmt.Sprintf("lying-%s-%d.%s", kind, n, hexSHA(p))
+			other := bytes.Clone(p)
+			other[n/2] ^= 0x80
+			err := s.Put(ctx, "ns", key, reader(other), int64(n), attrsFor(p))
+			if !errors.Is(err, driver.ErrIntegrity) || !strings.Contains(err.Error(), "s3stash: put: the payload does not match its digest") {
+				t.Fatalf("%s Put of %d bytes that do not match their digest: got %v, want ErrIntegrity", kind, n, err)
+			}
+			if _, err := s.Stat(ctx, "ns", key); !errors.Is(err, driver.ErrNotFound) {
+				t.Errorf("Stat after a refused Put: got %v, want ErrNotFound", err)
+			}
+			// The true bytes go through, and S3 holds the digest as the
+			// object's SHA-256 checksum.
+			if err := s.Put(ctx, "ns", key, reader(p), int64(n), attrsFor(p)); err != nil {
+				t.Fatalf("%s Put of %d bytes: %v", kind, n, err)
+			}
+			bucket, k := s.Locate("ns", key)
+			head, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), ChecksumMode: types.ChecksumModeEnabled})
+			if err != nil {
+				t.Fatalf("HeadObject: %v", err)
+			}
+			want := sha256.Sum256(p)
+			if got := aws.ToString(head.ChecksumSHA256); got != base64.StdEncoding.EncodeToString(want[:]) {
+				t.Errorf("stored SHA-256 checksum %q, want the payload's", got)
+			}
+		}
+	}
+	// An MD5 digest (kstash's legacy addresses) is no SHA-256: the body is
+	// hashed, and the Put succeeds.
+	p := payload(500, 22)
+	a := attrsFor(p)
+	a.Digest = a.Digest[:32]
+	if err := s.Put(ctx, "ns", "legacy."+a.Digest, bytes.NewReader(p), int64(len(p)), a); err != nil {
+		t.Fatalf("Put with an MD5-length digest: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/aws/smithy-go"
@@ -29,7 +30,11 @@ const abortTimeout = 30 * time.Second
 // any other reader is read into part buffers, at most Concurrency of them.
 // Every request carries the SHA-256 of its body, which S3 verifies before it
 // stores anything, and the write is conditional (If-None-Match: *): an
-// existing object is ErrExists and is left as it is.
+// existing object is ErrExists and is left as it is. A payload stored as
+// given in one PutObject is not hashed again: its digest is the SHA-256
+// of the body, so S3 checks the bytes against the address itself, and a
+// payload that does not match its digest is ErrIntegrity, with nothing
+// stored.
 func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
 	if size < 0 {
 		return fmt.Errorf("s3stash: put %s/%s: negative size %d", ns, key, size)
@@ -46,7 +51,32 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if size > s.opts.PartSize {
 		return s.putMultipart(ctx, ns, key, src, size, meta, ct, ce)
 	}
-	return s.putSingle(ctx, ns, key, src, size, meta, ct, ce)
+	return s.putSingle(ctx, ns, key, src, size, knownSum(attrs, size), meta, ct, ce)
+}
+
+// knownSum returns the SHA-256 of the stored bytes when the attributes
+// already hold it: for a payload stored as given whose digest is a SHA-256
+// (64 hex digits; kstash's MD5 addresses have 32). Nil otherwise.
+func knownSum(a *driver.Attributes, size int64) []byte {
+	if a.Encoding != driver.EncodingIdentity || a.Size != size || len(a.Digest) != 2*sha256.Size {
+		return nil
+	}
+	sum, err := hex.DecodeString(a.Digest)
+	if err != nil {
+		return nil
+	}
+	return sum
+}
+
+// isChecksumMismatch reports whether S3 refused a body that does not match
+// the checksum its request carried (S3 says BadDigest, MinIO
+// XAmzContentChecksumMismatch).
+func isChecksumMismatch(err error) bool {
+	switch apiCode(err) {
+	case "BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch", "InvalidDigest":
+		return true
+	}
+	return false
 }
 
 // retryOnNoBucket runs call again after creating the bucket if it failed for
@@ -175,15 +205,18 @@ func hashBody(body io.ReadSeeker) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size int64, meta map[string]string, ct, ce string) error {
+// putSingle sends the payload in one PutObject. sum is its SHA-256 when the
+// caller knows it already (see knownSum); otherwise putSingle hashes the
+// body first.
+func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size int64, sum []byte, meta map[string]string, ct, ce string) error {
 	bk, k := s.Locate(ns, key)
 	body, release, err := src.part(0, size)
 	if err == nil {
 		defer release()
 		err = src.done()
 	}
-	var sum []byte
-	if err == nil {
+	known := sum != nil
+	if err == nil && !known {
 		sum, err = hashBody(body)
 	}
 	if err != nil {
@@ -212,7 +245,12 @@ func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size 
 		_, err := s.client.PutObject(ctx, in, checksummed)
 		return err
 	}
-	return wrap("put", ns, key, s.retryOnNoBucket(ctx, bk, call(), call))
+	err = s.retryOnNoBucket(ctx, bk, call(), call)
+	if known && isChecksumMismatch(err) {
+		// The engine names the address, as for wrap's errors.
+		return fmt.Errorf("%w: s3stash: put: the payload does not match its digest: %w", driver.ErrIntegrity, err)
+	}
+	return wrap("put", ns, key, err)
 }
 
 // partSizeFor grows the part size for objects that would need more than
