@@ -529,11 +529,15 @@ func wrap(op, bucket, key string, err error) error {
 
 // ---- requests ----
 
-// checksummed is the option of every request that carries a body with its
-// x-amz-checksum-sha256 header: the body is sent as UNSIGNED-PAYLOAD. The
-// checksum header is signed, and S3 refuses a body that does not match it,
-// so the bytes are exactly as protected as with a signed payload, while
-// neither the client nor the server hashes them a second time for SigV4.
+// checksummed is the option of every request that carries a body with a
+// checksum header (x-amz-checksum-sha256 or -crc32c): the body is sent as
+// UNSIGNED-PAYLOAD. The checksum header is signed, and S3 refuses a body
+// that does not match it, while neither the client nor the server hashes
+// the bytes a second time for SigV4. With SHA-256 the bytes are as
+// protected as with a signed payload. A part's CRC32C catches corruption,
+// not a forger who rewrites the body on an unencrypted link (TLS does, and
+// such bytes could not be read back anyway: Retrieve checks every payload
+// against the SHA-256 in its address).
 var checksummed = s3.WithAPIOptions(func(st *middleware.Stack) error {
 	if _, ok := st.Finalize.Get(computePayloadHashID); !ok {
 		return nil // already unsigned

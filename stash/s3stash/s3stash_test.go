@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/url"
@@ -200,18 +202,32 @@ func TestLargeObjects(t *testing.T) {
 				if err != nil {
 					t.Fatalf("HeadObject: %v", err)
 				}
-				sum := aws.ToString(head.ChecksumSHA256)
 				if n <= partSize {
 					want := sha256.Sum256(p)
-					if sum != base64.StdEncoding.EncodeToString(want[:]) {
+					if sum := aws.ToString(head.ChecksumSHA256); sum != base64.StdEncoding.EncodeToString(want[:]) {
 						t.Errorf("stored SHA-256 checksum %q, want the payload's", sum)
 					}
-				} else if sum == "" {
-					t.Errorf("multipart object stored without a SHA-256 checksum")
+				} else if sum, want := aws.ToString(head.ChecksumCRC32C), compositeCRC32C(p, partSize); sum != want {
+					t.Errorf("multipart object stored with CRC32C checksum %q, want %q (the parts' checksums, which S3 verified)", sum, want)
 				}
 			})
 		}
 	}
+}
+
+// compositeCRC32C is S3's COMPOSITE checksum of a multipart object of
+// parts of partSize: the CRC32C of the parts' CRC32Cs, then "-" and the
+// number of parts.
+func compositeCRC32C(p []byte, partSize int) string {
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	var sums []byte
+	n := 0
+	for off := 0; off < len(p); off += partSize {
+		sums = binary.BigEndian.AppendUint32(sums, crc32.Checksum(p[off:min(off+partSize, len(p))], tab))
+		n++
+	}
+	all := binary.BigEndian.AppendUint32(nil, crc32.Checksum(sums, tab))
+	return fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(all), n)
 }
 
 // flaky is a payload whose bytes change after they have been read once, as

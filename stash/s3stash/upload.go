@@ -7,7 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/aws/smithy-go"
+	"hash"
+	"hash/crc32"
 	"io"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/claimstash/claimstash/stash/driver"
 )
@@ -28,13 +30,13 @@ const abortTimeout = 30 * time.Second
 // at a time. A reader that is also an io.ReaderAt and io.Seeker (a
 // bytes.Reader, an *os.File) is sent in place, part by part, without a copy;
 // any other reader is read into part buffers, at most Concurrency of them.
-// Every request carries the SHA-256 of its body, which S3 verifies before it
-// stores anything, and the write is conditional (If-None-Match: *): an
-// existing object is ErrExists and is left as it is. A payload stored as
-// given in one PutObject is not hashed again: its digest is the SHA-256
-// of the body, so S3 checks the bytes against the address itself, and a
-// payload that does not match its digest is ErrIntegrity, with nothing
-// stored.
+// Every request carries a checksum of its body, which S3 verifies before it
+// stores anything: a PutObject its SHA-256, a part its CRC32C. The write is
+// conditional (If-None-Match: *): an existing object is ErrExists and is
+// left as it is. A payload stored as given in one PutObject is not hashed
+// again: its digest is the SHA-256 of the body, so S3 checks the bytes
+// against the address itself, and a payload that does not match its digest
+// is ErrIntegrity, with nothing stored.
 func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
 	if size < 0 {
 		return fmt.Errorf("s3stash: put %s/%s: negative size %d", ns, key, size)
@@ -194,8 +196,16 @@ func (b *bufSource) done() error {
 }
 
 // hashBody returns the SHA-256 of body and rewinds it.
-func hashBody(body io.ReadSeeker) ([]byte, error) {
-	h := sha256.New()
+func hashBody(body io.ReadSeeker) ([]byte, error) { return sumBody(body, sha256.New()) }
+
+// castagnoli is the CRC32C table.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// crcBody returns the CRC32C of body (big-endian, as S3 wants it) and
+// rewinds it.
+func crcBody(body io.ReadSeeker) ([]byte, error) { return sumBody(body, crc32.New(castagnoli)) }
+
+func sumBody(body io.ReadSeeker, h hash.Hash) ([]byte, error) {
 	if _, err := io.Copy(h, body); err != nil {
 		return nil, fmt.Errorf("reading payload: %w", err)
 	}
@@ -269,7 +279,7 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 	create := &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(bk),
 		Key:               aws.String(k),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 		Metadata:          meta,
 	}
 	if ct != "" {
@@ -325,7 +335,7 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 		go func(i int, body io.ReadSeeker, n int64, release func()) {
 			defer wg.Done()
 			defer func() { release(); free <- struct{}{} }()
-			sum, err := hashBody(body)
+			sum, err := crcBody(body)
 			if err != nil {
 				cancel(err)
 				return
@@ -337,14 +347,14 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 				PartNumber:        aws.Int32(int32(i + 1)),
 				Body:              body,
 				ContentLength:     aws.Int64(n),
-				ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-				ChecksumSHA256:    b64(sum),
+				ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+				ChecksumCRC32C:    b64(sum),
 			}, checksummed)
 			if err != nil {
 				cancel(fmt.Errorf("part %d: %w", i+1, err))
 				return
 			}
-			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumSHA256: out.ChecksumSHA256}
+			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C}
 		}(i, body, n, release)
 	}
 	wg.Wait()
