@@ -130,8 +130,14 @@
 // errors.As (smithy.APIError gives the S3 error code). Failed requests are
 // retried by the SDK with exponential backoff and jitter: WithMaxAttempts
 // (3 by default) and WithRetryMode (standard, or adaptive to back off further
-// under throttling). A ranged read whose body breaks off is fetched again,
-// up to three times.
+// under throttling). The client Open builds has no retry quota: the SDK's
+// standard retryer draws every retry from one token bucket per client,
+// which an outage of a few dozen failed retries empties and which only
+// successes refill, so that right after the store comes back every error
+// would fail at once, unretried. A client given to New keeps its own
+// retryer; to the same effect, give it
+// retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None }).
+// A ranged read whose body breaks off is fetched again, up to three times.
 //
 // # Limits
 //
