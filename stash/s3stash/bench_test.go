@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,7 +51,8 @@ const batchBytes = 64 << 20
 // (1.0: as fast; above: faster); "cpu-x-raw" is the CPU that client and
 // server spent, raw over backend, summed over the run (CPU time moves much
 // less than wall time on a loaded machine); "raw-MB/s" is the raw SDK's
-// throughput, the median over batches.
+// throughput, the median over batches; "req/op" and "raw-req/op" count
+// the HTTP requests of each side per operation.
 //
 // The raw calls use the SDK's defaults, as a user would write them:
 // PutObject with a bytes.Reader body and nothing else set. Over plain HTTP
@@ -63,8 +66,11 @@ const batchBytes = 64 << 20
 // calls Put.
 func BenchmarkTransfer(b *testing.B) {
 	srv := server(b)
-	raw := srv.Client()
-	s, err := s3stash.New(raw, s3stash.WithBucket(testBucket), s3stash.WithPrefix(freshPrefix()))
+	// Two clients with the same options, each counting its requests.
+	var rawReqs, ourReqs atomic.Int64
+	raw := countingClient(srv.Client(), &rawReqs)
+	plain := srv.Client() // for the clean-up, not counted
+	s, err := s3stash.New(countingClient(srv.Client(), &ourReqs), s3stash.WithBucket(testBucket), s3stash.WithPrefix(freshPrefix()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +82,7 @@ func BenchmarkTransfer(b *testing.B) {
 
 		b.Run("Put/"+name, func(b *testing.B) {
 			b.SetBytes(int64(size * ops))
-			m := newVsRaw(srv.PID())
+			m := newVsRaw(srv.PID(), &rawReqs, &ourReqs)
 			var seq uint64
 			b.StopTimer()
 			b.ResetTimer()
@@ -105,7 +111,7 @@ func BenchmarkTransfer(b *testing.B) {
 				}
 				m.endBatch(int64(size * ops))
 				for _, k := range keys {
-					if _, err := raw.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(k)}); err != nil {
+					if _, err := plain.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(k)}); err != nil {
 						b.Fatalf("DeleteObject: %v", err)
 					}
 				}
@@ -121,7 +127,7 @@ func BenchmarkTransfer(b *testing.B) {
 			}
 			bucket, k := s.Locate("bench", key)
 			b.SetBytes(int64(size * ops))
-			m := newVsRaw(srv.PID())
+			m := newVsRaw(srv.PID(), &rawReqs, &ourReqs)
 			b.StopTimer()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -163,9 +169,15 @@ type vsRaw struct {
 	rawT, ourT      time.Duration
 	rawCPU, ourCPU  time.Duration
 	ratios, rawMBps []float64
+	// HTTP requests, counted by the clients, and operations of each side.
+	rawReqs, ourReqs *atomic.Int64
+	reqs0            [2]int64
+	ops              int
 }
 
-func newVsRaw(pid int) *vsRaw { return &vsRaw{pid: pid} }
+func newVsRaw(pid int, rawReqs, ourReqs *atomic.Int64) *vsRaw {
+	return &vsRaw{pid: pid, rawReqs: rawReqs, ourReqs: ourReqs, reqs0: [2]int64{rawReqs.Load(), ourReqs.Load()}}
+}
 
 // pair runs the raw and the backend operation, in the order rawFirst says,
 // timing each and counting the CPU both processes spend on it.
@@ -183,6 +195,7 @@ func (m *vsRaw) pair(b *testing.B, rawFirst bool, raw, ours func()) {
 		}
 		*cpu += selfCPU() - c0 + procCPU(m.pid) - s0
 	}
+	m.ops++
 	if rawFirst {
 		run(raw, &m.rawT, &m.rawCPU, false)
 	}
@@ -204,6 +217,26 @@ func (m *vsRaw) report(b *testing.B) {
 	if m.ourCPU > 0 {
 		b.ReportMetric(float64(m.rawCPU)/float64(m.ourCPU), "cpu-x-raw")
 	}
+	if m.ops > 0 {
+		b.ReportMetric(float64(m.ourReqs.Load()-m.reqs0[1])/float64(m.ops), "req/op")
+		b.ReportMetric(float64(m.rawReqs.Load()-m.reqs0[0])/float64(m.ops), "raw-req/op")
+	}
+}
+
+// countingClient returns a client with c's options whose HTTP requests
+// are counted in n.
+func countingClient(c *s3.Client, n *atomic.Int64) *s3.Client {
+	return s3.New(c.Options(), func(o *s3.Options) { o.HTTPClient = &countingHTTP{next: o.HTTPClient, n: n} })
+}
+
+type countingHTTP struct {
+	next s3.HTTPClient
+	n    *atomic.Int64
+}
+
+func (c *countingHTTP) Do(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.Do(r)
 }
 
 func median(v []float64) float64 {
