@@ -323,11 +323,14 @@ func TestPutDigestChecked(t *testing.T) {
 }
 
 // TestPutExisting checks If-None-Match on both paths: a second Put of the
-// key is ErrExists and leaves the first bytes.
+// key is ErrExists and leaves the first bytes. The same bytes put again
+// are ErrExists every time, also for a body of several MiB, which MinIO
+// refuses before reading it all, cutting the connection (see
+// TestPutExistingCutConnection).
 func TestPutExisting(t *testing.T) {
 	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
-	for _, n := range []int{100, 2*partSize + 7} {
+	for _, n := range []int{100, partSize, 2*partSize + 7} {
 		first, second := payload(n, 1), payload(n, 2)
 		key := fmt.Sprintf("dup%d.%s", n, hexSHA(first))
 		if err := s.Put(ctx, "ns", key, bytes.NewReader(first), int64(n), attrsFor(first)); err != nil {
@@ -339,6 +342,15 @@ func TestPutExisting(t *testing.T) {
 		}
 		if got, _ := get(t, s, "ns", key); !bytes.Equal(got, first) {
 			t.Fatalf("second Put of %d bytes replaced the object", n)
+		}
+		rounds := 1
+		if n == partSize {
+			rounds = 15
+		}
+		for i := range rounds {
+			if err := s.Put(ctx, "ns", key, bytes.NewReader(first), int64(n), attrsFor(first)); !errors.Is(err, driver.ErrExists) {
+				t.Fatalf("Put %d of the same %d bytes again: got %v, want ErrExists", i+1, n, err)
+			}
 		}
 	}
 }
