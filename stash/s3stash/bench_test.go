@@ -183,17 +183,17 @@ func newVsRaw(pid int, rawReqs, ourReqs *atomic.Int64) *vsRaw {
 // timing each and counting the CPU both processes spend on it.
 func (m *vsRaw) pair(b *testing.B, rawFirst bool, raw, ours func()) {
 	run := func(f func(), wall, cpu *time.Duration, timed bool) {
-		c0, s0 := selfCPU(), procCPU(m.pid)
 		if timed {
-			b.StartTimer()
+			b.StartTimer() // outside the measurement: it reads memory statistics
 		}
+		c0, s0 := selfCPU(), procCPU(m.pid)
 		start := time.Now()
 		f()
 		*wall += time.Since(start)
+		*cpu += selfCPU() - c0 + procCPU(m.pid) - s0
 		if timed {
 			b.StopTimer()
 		}
-		*cpu += selfCPU() - c0 + procCPU(m.pid) - s0
 	}
 	m.ops++
 	if rawFirst {
