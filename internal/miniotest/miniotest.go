@@ -281,6 +281,17 @@ func (s *Server) CreateBucket(t testing.TB, name string) {
 	}
 }
 
+// PID returns the process id of the running server, or 0 when it is
+// stopped. Benchmarks read the server's CPU time from it.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Port returns the server's TCP port.
 func (s *Server) Port() int {
 	_, p, _ := net.SplitHostPort(s.Addr)

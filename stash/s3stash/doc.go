@@ -38,9 +38,19 @@
 // multipart upload of Concurrency (DefaultConcurrency, 4) parts at a time.
 // A payload that is an io.ReaderAt and io.Seeker (a bytes.Reader, a spooled
 // *os.File) is sent in place; any other is read into at most Concurrency
-// part buffers. Every request carries the SHA-256 of its body
-// (x-amz-checksum-sha256, signed) and S3 refuses bytes that do not match it,
-// so the body itself travels as UNSIGNED-PAYLOAD without losing protection.
+// part buffers. Every request carries a checksum of its body in a signed
+// header, and S3 refuses bytes that do not match it, so the body itself
+// travels as UNSIGNED-PAYLOAD without losing protection. A PutObject carries
+// the SHA-256 of its body (x-amz-checksum-sha256), which S3 keeps as the
+// object's checksum. For a payload stored as given that is its digest, so
+// it is not hashed again: S3 checks the bytes against the address itself,
+// and a payload that does not match its digest is stash.ErrIntegrity, with
+// nothing stored. Each part of a multipart upload carries its CRC32C
+// (x-amz-checksum-crc32c): S3 checks it as it would a SHA-256, at a small
+// part of the cost on both sides. A multipart object's stored checksum is
+// COMPOSITE (a checksum of the parts' checksums) whichever the algorithm,
+// never one of the whole object; for that, every object carries the
+// payload's SHA-256 in its metadata (see below), which Retrieve verifies.
 // A failed or cancelled upload is aborted; nothing partial is ever visible.
 //
 // # Reads
@@ -107,8 +117,8 @@
 // digest of its address, in its own user metadata header
 // x-amz-meta-claimstash-sha256 (DigestMetadataKey), single-part and
 // multipart alike: verify a download against it, after undoing
-// Content-Encoding. (S3's x-amz-checksum-sha256 covers the stored bytes, and
-// for a multipart object it is a COMPOSITE checksum of the parts.) A
+// Content-Encoding. (S3's own checksum covers the stored bytes: the SHA-256
+// of a single-part object, a COMPOSITE CRC32C of a multipart one's parts.) A
 // presigned link serves the same headers.
 //
 // # Errors
@@ -120,8 +130,14 @@
 // errors.As (smithy.APIError gives the S3 error code). Failed requests are
 // retried by the SDK with exponential backoff and jitter: WithMaxAttempts
 // (3 by default) and WithRetryMode (standard, or adaptive to back off further
-// under throttling). A ranged read whose body breaks off is fetched again,
-// up to three times.
+// under throttling). The client Open builds has no retry quota: the SDK's
+// standard retryer draws every retry from one token bucket per client,
+// which an outage of a few dozen failed retries empties and which only
+// successes refill, so that right after the store comes back every error
+// would fail at once, unretried. A client given to New keeps its own
+// retryer; to the same effect, give it
+// retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None }).
+// A ranged read whose body breaks off is fetched again, up to three times.
 //
 // # Limits
 //

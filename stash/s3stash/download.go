@@ -128,34 +128,110 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	for r.cur == nil || r.pos == len(r.cur.buf) {
-		if r.cur != nil {
-			r.cur.release()
-			r.cur = nil
+		if err := r.next(); err != nil {
+			return 0, err
 		}
-		c, ok := <-r.queue
-		if !ok {
-			if err := r.ctx.Err(); err != nil {
-				r.err = err
-				return 0, err
-			}
-			r.err = io.EOF
-			return 0, io.EOF
-		}
-		select {
-		case <-c.done:
-		case <-r.ctx.Done():
-			<-c.done
-		}
-		if c.err != nil {
-			c.release()
-			r.err = wrap("get", r.bucket, r.key, c.err)
-			return 0, r.err
-		}
-		r.cur, r.pos = c, 0
 	}
 	n := copy(p, r.cur.buf[r.pos:])
 	r.pos += n
 	return n, nil
+}
+
+// next releases the current chunk and waits for the following one; at the
+// end of the object it sets r.err to io.EOF and returns it.
+func (r *rangeReader) next() error {
+	if r.cur != nil {
+		r.cur.release()
+		r.cur = nil
+	}
+	c, ok := <-r.queue
+	if !ok {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			return err
+		}
+		r.err = io.EOF
+		return io.EOF
+	}
+	select {
+	case <-c.done:
+	case <-r.ctx.Done():
+		<-c.done
+	}
+	if c.err != nil {
+		c.release()
+		r.err = wrap("get", r.bucket, r.key, c.err)
+		return r.err
+	}
+	r.cur, r.pos = c, 0
+	return nil
+}
+
+// WriteTo writes the rest of the object to w: the initial body as it
+// arrives, then each range straight from its buffer, without the copy that
+// Read makes into the caller's buffer. A failed write stops the reader.
+func (r *rangeReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	if r.err != nil {
+		if r.err == io.EOF {
+			return 0, nil
+		}
+		return 0, r.err
+	}
+	if r.head != nil {
+		hr := &errReader{r: r.head}
+		n, err := io.Copy(w, io.LimitReader(hr, r.headLeft))
+		total += n
+		r.headLeft -= n
+		switch {
+		case hr.err != nil && hr.err != io.EOF:
+			r.err = fmt.Errorf("s3stash: get %s/%s: %w", r.bucket, r.key, hr.err)
+			return total, r.err
+		case err != nil: // the write failed
+			r.err = err
+			return total, err
+		case r.headLeft > 0:
+			r.err = fmt.Errorf("s3stash: get %s/%s: %w", r.bucket, r.key, io.ErrUnexpectedEOF)
+			return total, r.err
+		}
+		r.head.Close()
+		r.head = nil
+	}
+	for {
+		if r.cur == nil || r.pos == len(r.cur.buf) {
+			if err := r.next(); err == io.EOF {
+				return total, nil
+			} else if err != nil {
+				return total, err
+			}
+		}
+		n, err := w.Write(r.cur.buf[r.pos:])
+		total += int64(n)
+		r.pos += n
+		if err == nil && r.pos < len(r.cur.buf) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			r.err = err
+			return total, err
+		}
+	}
+}
+
+// errReader remembers the error of its reader, to tell a failed read from
+// a failed write in io.Copy (which may hand the reader to the writer's
+// ReadFrom, so the writer itself is left unwrapped).
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // Close stops the fetches still running and releases their buffers.

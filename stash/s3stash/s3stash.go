@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -112,8 +114,9 @@ func WithEndpoint(endpoint string) ClientOption {
 func PathStyle() ClientOption { return clientOption(func(c *settings) { c.PathStyle = true }) }
 
 // WithMaxAttempts bounds the SDK's attempts per request, with exponential
-// backoff and jitter between them (the SDK's default is 3).
-// URL: max_attempts=.
+// backoff and jitter between them (the SDK's default is 3). The client
+// Open builds has no client-wide retry quota: after an outage, requests are
+// retried as before it (see the package documentation). URL: max_attempts=.
 func WithMaxAttempts(n int) ClientOption {
 	return clientOption(func(c *settings) { c.MaxAttempts = n })
 }
@@ -317,6 +320,8 @@ func openConfig(ctx context.Context, o settings) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3stash: loading AWS config: %w", err)
 	}
+	mode, attempts := cfg.RetryMode, cfg.RetryMaxAttempts
+	cfg.Retryer = func() aws.Retryer { return newRetryer(mode, attempts) }
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
@@ -324,6 +329,30 @@ func openConfig(ctx context.Context, o settings) (*Store, error) {
 		so.UsePathStyle = o.PathStyle
 	})
 	return newStore(client, o)
+}
+
+// newRetryer is the retryer of the clients Open builds: the SDK's, in mode
+// (standard unless adaptive) with attempts per request (0: the SDK's 3),
+// without the SDK's retry quota. That quota is one token bucket per client
+// that every retry draws from (500 tokens, 14 a retry) and only successes
+// refill, one token each: an outage of a few dozen failed retries empties
+// it, and after the store is back every error fails at once, unretried,
+// until hundreds of requests have succeeded. Each request's attempts stay
+// bounded, with exponential backoff and jitter between them; adaptive mode
+// still slows the client down when the store throttles.
+func newRetryer(mode aws.RetryMode, attempts int) aws.Retryer {
+	std := func(o *retry.StandardOptions) {
+		o.RateLimiter = ratelimit.None
+		if attempts > 0 {
+			o.MaxAttempts = attempts
+		}
+	}
+	if mode == aws.RetryModeAdaptive {
+		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, std)
+		})
+	}
+	return retry.NewStandard(std)
 }
 
 // sdkLogger sends what the SDK logs (such as its warning that it falls back
@@ -525,11 +554,15 @@ func wrap(op, bucket, key string, err error) error {
 
 // ---- requests ----
 
-// checksummed is the option of every request that carries a body with its
-// x-amz-checksum-sha256 header: the body is sent as UNSIGNED-PAYLOAD. The
-// checksum header is signed, and S3 refuses a body that does not match it,
-// so the bytes are exactly as protected as with a signed payload, while
-// neither the client nor the server hashes them a second time for SigV4.
+// checksummed is the option of every request that carries a body with a
+// checksum header (x-amz-checksum-sha256 or -crc32c): the body is sent as
+// UNSIGNED-PAYLOAD. The checksum header is signed, and S3 refuses a body
+// that does not match it, while neither the client nor the server hashes
+// the bytes a second time for SigV4. With SHA-256 the bytes are as
+// protected as with a signed payload. A part's CRC32C catches corruption,
+// not a forger who rewrites the body on an unencrypted link (TLS does, and
+// such bytes could not be read back anyway: Retrieve checks every payload
+// against the SHA-256 in its address).
 var checksummed = s3.WithAPIOptions(func(st *middleware.Stack) error {
 	if _, ok := st.Finalize.Get(computePayloadHashID); !ok {
 		return nil // already unsigned

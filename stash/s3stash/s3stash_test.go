@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/url"
@@ -200,18 +202,32 @@ func TestLargeObjects(t *testing.T) {
 				if err != nil {
 					t.Fatalf("HeadObject: %v", err)
 				}
-				sum := aws.ToString(head.ChecksumSHA256)
 				if n <= partSize {
 					want := sha256.Sum256(p)
-					if sum != base64.StdEncoding.EncodeToString(want[:]) {
+					if sum := aws.ToString(head.ChecksumSHA256); sum != base64.StdEncoding.EncodeToString(want[:]) {
 						t.Errorf("stored SHA-256 checksum %q, want the payload's", sum)
 					}
-				} else if sum == "" {
-					t.Errorf("multipart object stored without a SHA-256 checksum")
+				} else if sum, want := aws.ToString(head.ChecksumCRC32C), compositeCRC32C(p, partSize); sum != want {
+					t.Errorf("multipart object stored with CRC32C checksum %q, want %q (the parts' checksums, which S3 verified)", sum, want)
 				}
 			})
 		}
 	}
+}
+
+// compositeCRC32C is S3's COMPOSITE checksum of a multipart object of
+// parts of partSize: the CRC32C of the parts' CRC32Cs, then "-" and the
+// number of parts.
+func compositeCRC32C(p []byte, partSize int) string {
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	var sums []byte
+	n := 0
+	for off := 0; off < len(p); off += partSize {
+		sums = binary.BigEndian.AppendUint32(sums, crc32.Checksum(p[off:min(off+partSize, len(p))], tab))
+		n++
+	}
+	all := binary.BigEndian.AppendUint32(nil, crc32.Checksum(sums, tab))
+	return fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(all), n)
 }
 
 // flaky is a payload whose bytes change after they have been read once, as
@@ -231,7 +247,9 @@ func (f *flaky) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // TestChecksumVerified checks that S3 itself refuses bytes that differ from
-// the SHA-256 the store computed, on both upload paths.
+// the SHA-256 the store computed, on both upload paths that hash the body:
+// one PutObject of a compressed payload (stored bytes other than the
+// payload, so the digest cannot serve) and a multipart upload.
 func TestChecksumVerified(t *testing.T) {
 	s, _ := newStore(t, s3stash.Config{Concurrency: 1})
 	ctx := context.Background()
@@ -239,7 +257,11 @@ func TestChecksumVerified(t *testing.T) {
 		p := payload(n, 11)
 		key := fmt.Sprintf("flaky%d.%s", n, hexSHA(p))
 		data := bytes.Clone(p)
-		err := s.Put(ctx, "ns", key, &flaky{Reader: bytes.NewReader(data), data: data}, int64(n), attrsFor(p))
+		attrs := attrsFor(p)
+		if n <= partSize {
+			attrs.Encoding = driver.EncodingZstd
+		}
+		err := s.Put(ctx, "ns", key, &flaky{Reader: bytes.NewReader(data), data: data}, int64(n), attrs)
 		if err == nil {
 			t.Fatalf("Put of %d bytes changed after hashing succeeded", n)
 		}
@@ -250,12 +272,65 @@ func TestChecksumVerified(t *testing.T) {
 	}
 }
 
+// TestPutDigestChecked checks that a payload stored as given in one
+// PutObject, which the store does not hash again, is checked by S3 against
+// its digest: bytes that do not match it are ErrIntegrity, and nothing is
+// stored, from a seekable reader and from a stream.
+func TestPutDigestChecked(t *testing.T) {
+	s, srv := newStore(t, s3stash.Config{})
+	ctx := context.Background()
+	readers := map[string]func([]byte) io.Reader{
+		"at":     func(p []byte) io.Reader { return bytes.NewReader(p) },
+		"stream": func(p []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(p)} },
+	}
+	for kind, reader := range readers {
+		for _, n := range []int{1, 1000, partSize} {
+			p := payload(n, 21)
+			key := fmt.Sprintf("lying-%s-%d.%s", kind, n, hexSHA(p))
+			other := bytes.Clone(p)
+			other[n/2] ^= 0x80
+			err := s.Put(ctx, "ns", key, reader(other), int64(n), attrsFor(p))
+			if !errors.Is(err, driver.ErrIntegrity) || !strings.Contains(err.Error(), "s3stash: put: the payload does not match its digest") {
+				t.Fatalf("%s Put of %d bytes that do not match their digest: got %v, want ErrIntegrity", kind, n, err)
+			}
+			if _, err := s.Stat(ctx, "ns", key); !errors.Is(err, driver.ErrNotFound) {
+				t.Errorf("Stat after a refused Put: got %v, want ErrNotFound", err)
+			}
+			// The true bytes go through, and S3 holds the digest as the
+			// object's SHA-256 checksum.
+			if err := s.Put(ctx, "ns", key, reader(p), int64(n), attrsFor(p)); err != nil {
+				t.Fatalf("%s Put of %d bytes: %v", kind, n, err)
+			}
+			bucket, k := s.Locate("ns", key)
+			head, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), ChecksumMode: types.ChecksumModeEnabled})
+			if err != nil {
+				t.Fatalf("HeadObject: %v", err)
+			}
+			want := sha256.Sum256(p)
+			if got := aws.ToString(head.ChecksumSHA256); got != base64.StdEncoding.EncodeToString(want[:]) {
+				t.Errorf("stored SHA-256 checksum %q, want the payload's", got)
+			}
+		}
+	}
+	// An MD5 digest (kstash's legacy addresses) is no SHA-256: the body is
+	// hashed, and the Put succeeds.
+	p := payload(500, 22)
+	a := attrsFor(p)
+	a.Digest = a.Digest[:32]
+	if err := s.Put(ctx, "ns", "legacy."+a.Digest, bytes.NewReader(p), int64(len(p)), a); err != nil {
+		t.Fatalf("Put with an MD5-length digest: %v", err)
+	}
+}
+
 // TestPutExisting checks If-None-Match on both paths: a second Put of the
-// key is ErrExists and leaves the first bytes.
+// key is ErrExists and leaves the first bytes. The same bytes put again
+// are ErrExists every time, also for a body of several MiB, which MinIO
+// refuses before reading it all, cutting the connection (see
+// TestPutExistingCutConnection).
 func TestPutExisting(t *testing.T) {
 	s, _ := newStore(t, s3stash.Config{})
 	ctx := context.Background()
-	for _, n := range []int{100, 2*partSize + 7} {
+	for _, n := range []int{100, partSize, 2*partSize + 7} {
 		first, second := payload(n, 1), payload(n, 2)
 		key := fmt.Sprintf("dup%d.%s", n, hexSHA(first))
 		if err := s.Put(ctx, "ns", key, bytes.NewReader(first), int64(n), attrsFor(first)); err != nil {
@@ -267,6 +342,15 @@ func TestPutExisting(t *testing.T) {
 		}
 		if got, _ := get(t, s, "ns", key); !bytes.Equal(got, first) {
 			t.Fatalf("second Put of %d bytes replaced the object", n)
+		}
+		rounds := 1
+		if n == partSize {
+			rounds = 15
+		}
+		for i := range rounds {
+			if err := s.Put(ctx, "ns", key, bytes.NewReader(first), int64(n), attrsFor(first)); !errors.Is(err, driver.ErrExists) {
+				t.Fatalf("Put %d of the same %d bytes again: got %v, want ErrExists", i+1, n, err)
+			}
 		}
 	}
 }
