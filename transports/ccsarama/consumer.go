@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -140,6 +141,19 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			queued = append(queued[:0], queued[i:]...)
 		}
 	}
+	// Reads are paced: while others are in flight, a read starts at
+	// least avgRead/readAhead after the one before it. That is the rate the
+	// window sustains anyway, so it costs no throughput; it keeps reads that
+	// share a CPU or a link from running in lockstep, finishing together and
+	// reaching h in bursts with long waits between them.
+	finished := make(chan time.Duration, len(ring)) // one per read, never blocks
+	var reading int                                 // reads started whose end the loop has not yet seen
+	var avgRead time.Duration                       // moving average of a read's duration
+	var lastStart time.Time
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
+	var paceC <-chan time.Time
 	start := func() {
 		reconcile()
 		for unstarted > 0 {
@@ -150,6 +164,18 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			if inflight > 0 && inflight+queuedBytes+s.cost > g.o.readAheadBytes {
 				return
 			}
+			now := time.Now()
+			if reading > 0 && avgRead > 0 {
+				if wait := avgRead/time.Duration(len(ring)) - now.Sub(lastStart); wait > 0 {
+					if paceC == nil {
+						pace.Reset(wait)
+						paceC = pace.C
+					}
+					return
+				}
+			}
+			lastStart = now
+			reading++
 			inflight += s.cost
 			s.started = true
 			unstarted--
@@ -158,10 +184,12 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			wg.Add(1)
 			go func(s *slot, m *sarama.ConsumerMessage) {
 				defer wg.Done()
+				t0 := time.Now()
 				rctx, cancel := g.o.withTimeout(ctx)
 				s.addr, s.d, s.err = rehydrate(rctx, g.c, m)
 				cancel()
 				close(done)
+				finished <- time.Since(t0)
 			}(s, s.m)
 		}
 	}
@@ -260,6 +288,17 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			}
 		case <-ready:
 			ring[head].done = nil // its goroutine wrote the result before closing done
+		case d := <-finished:
+			reading--
+			if avgRead == 0 {
+				avgRead = d
+			} else {
+				avgRead += (d - avgRead) / 8
+			}
+			start()
+		case <-paceC:
+			paceC = nil
+			start()
 		case outC <- next:
 			pop(true)
 		case <-stop:

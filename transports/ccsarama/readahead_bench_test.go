@@ -11,6 +11,8 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/kafkabroker"
+	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/s3stash"
@@ -18,7 +20,7 @@ import (
 )
 
 // BenchmarkConsumeS3 consumes a backlog of claim-checked 1 MiB messages
-// (random, so incompressible) from one Kafka partition (kfake) whose stashes
+// (random, so incompressible) from one Kafka partition whose stashes
 // are on MinIO (the `make tools` binary, loopback), through the consumer
 // group handler wrapper with read-ahead 1 (one stash read at a time, as
 // before read-ahead existed) and with the default read-ahead, alternately in
@@ -33,8 +35,22 @@ import (
 // wait behind earlier messages of the window, a wait that without it is
 // spent in sarama's buffer instead, where it is not counted).
 //
+// It runs on kfake and on Apache Kafka (the shared broker of
+// internal/kafkabroker), as sub-benchmarks kfake and kafka.
+//
 //	go test -run '^$' -bench ConsumeS3 -benchtime 4x ./transports/ccsarama/
 func BenchmarkConsumeS3(b *testing.B) {
+	b.Run(kafkatest.KfakeName, func(b *testing.B) {
+		c := startKafka(b, 1)
+		benchConsumeS3(b, &kafkatest.Broker{Name: kafkatest.KfakeName, Addrs: c.Addrs, Kfake: c})
+	})
+	b.Run(kafkatest.KafkaName, func(b *testing.B) {
+		k := kafkabroker.Shared(b)
+		benchConsumeS3(b, &kafkatest.Broker{Name: kafkatest.KafkaName, Addrs: k.Addrs, Kafka: k})
+	})
+}
+
+func benchConsumeS3(b *testing.B, k *kafkatest.Broker) {
 	const (
 		size    = 1 << 20
 		backlog = 48
@@ -54,15 +70,14 @@ func BenchmarkConsumeS3(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	k := startKafka(b, 1)
-	k.CreateTopic(b, "backlog", 1, nil)
+	topic := k.NewTopic(b, "backlog", 1, nil)
 	cfg := config()
 	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(b, k.Addrs, cfg), c)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for range backlog {
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "backlog", Value: sarama.ByteEncoder(random(b, size))}); err != nil {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(random(b, size))}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -83,7 +98,7 @@ func BenchmarkConsumeS3(b *testing.B) {
 		errs := make(chan error, 1)
 		go func() {
 			for ctx.Err() == nil {
-				if err := g.Consume(ctx, []string{"backlog"}, &stamper{h: wrapped, t: h}); err != nil && ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{topic}, &stamper{h: wrapped, t: h}); err != nil && ctx.Err() == nil {
 					errs <- err
 					return
 				}
@@ -111,17 +126,17 @@ func BenchmarkConsumeS3(b *testing.B) {
 
 	var t1, t8 time.Duration
 	var a1, a8, s1, s8 []time.Duration
-	round("warm", ccsarama.DefaultReadAhead)
+	round(topic+"-warm", ccsarama.DefaultReadAhead)
 	b.ResetTimer()
 	for i := range b.N {
 		run1 := func() {
-			r := round(fmt.Sprintf("ra1-%d", i), 1)
+			r := round(fmt.Sprintf("%s-ra1-%d", topic, i), 1)
 			t1 += r.elapsed
 			a1 = append(a1, r.added...)
 			s1 = append(s1, r.stalls...)
 		}
 		run8 := func() {
-			r := round(fmt.Sprintf("ra8-%d", i), ccsarama.DefaultReadAhead)
+			r := round(fmt.Sprintf("%s-ra8-%d", topic, i), ccsarama.DefaultReadAhead)
 			t8 += r.elapsed
 			a8 = append(a8, r.added...)
 			s8 = append(s8, r.stalls...)
