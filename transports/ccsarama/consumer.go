@@ -222,7 +222,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 					in = nil
 					continue
 				}
-				if h := ConsumerHeaders(m); !claimcheck.IsClaimChecked(h) {
+				if h := consumerHeaders(m); !claimcheck.IsClaimChecked(h) {
 					g.c.Plain(ctx, m.Topic, len(m.Value), h)
 					select {
 					case out <- m:
@@ -278,7 +278,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			s := &ring[(head+n)%len(ring)]
 			n++
 			*s = slot{m: m, started: true}
-			if h := ConsumerHeaders(m); claimcheck.IsClaimChecked(h) {
+			if h := consumerHeaders(m); claimcheck.IsClaimChecked(h) {
 				s.started = false
 				s.cost = declaredSize(h)
 				unstarted++
@@ -311,7 +311,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 // rehydrated, at least 1; the checker verifies it against the stash, so a
 // lying header fails the message rather than overrunning the budget by more
 // than the bytes the read is bounded to.
-func declaredSize(h Headers) int64 {
+func declaredSize(h claimcheck.Headers) int64 {
 	v, _ := h.Get(claimcheck.HeaderSize)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 1 {

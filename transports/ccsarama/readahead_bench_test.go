@@ -3,6 +3,7 @@ package ccsarama_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -289,9 +290,12 @@ func (h *timedHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 // BenchmarkConsumeSmall consumes a backlog of 1 KiB messages (under the
 // threshold, so nothing to rehydrate) from one kfake partition through a
 // raw handler and through the wrapper, alternately in the same run, each
-// round a fresh consumer group, and reports the wrapper's time per message
-// over raw's ("ratio"; target <= 1.02), timed from the first message a
-// round receives to its last.
+// round a fresh consumer group, timed from the first message a round
+// receives to its last. It reports the time per message of each, the
+// median over pairs of rounds of the wrapper's time over raw's ("ratio";
+// target <= 1.02), and the heap allocations per message of each round kind
+// (the process's, so kfake's and sarama's are in both) and their
+// difference ("extra-allocs/msg"; target 0).
 //
 //	go test -run '^$' -bench ConsumeSmall -benchtime 6x ./transports/ccsarama/
 func BenchmarkConsumeSmall(b *testing.B) {
@@ -309,7 +313,11 @@ func BenchmarkConsumeSmall(b *testing.B) {
 	if err := p.SendMessages(msgs); err != nil {
 		b.Fatal(err)
 	}
-	round := func(group string, wrap bool) time.Duration {
+	type result struct {
+		elapsed time.Duration
+		mallocs uint64 // from the first message to the last
+	}
+	round := func(group string, wrap bool) result {
 		h := &countHandler{want: backlog, done: make(chan struct{})}
 		var gh sarama.ConsumerGroupHandler = h
 		if wrap {
@@ -340,33 +348,52 @@ func BenchmarkConsumeSmall(b *testing.B) {
 			b.Fatal(err)
 		}
 		g.Close()
-		return h.last.Sub(h.first)
+		return result{h.last.Sub(h.first), h.lastMallocs - h.firstMallocs}
 	}
 	round("warm", true)
 	var tRaw, tWrapped time.Duration
+	var aRaw, aWrapped uint64
+	var ratios []float64
 	b.ResetTimer()
 	for i := range b.N {
+		var r, w result
 		if i%2 == 0 {
-			tRaw += round(fmt.Sprintf("raw-%d", i), false)
-			tWrapped += round(fmt.Sprintf("wrapped-%d", i), true)
+			r = round(fmt.Sprintf("raw-%d", i), false)
+			w = round(fmt.Sprintf("wrapped-%d", i), true)
 		} else {
-			tWrapped += round(fmt.Sprintf("wrapped-%d", i), true)
-			tRaw += round(fmt.Sprintf("raw-%d", i), false)
+			w = round(fmt.Sprintf("wrapped-%d", i), true)
+			r = round(fmt.Sprintf("raw-%d", i), false)
 		}
+		tRaw += r.elapsed
+		tWrapped += w.elapsed
+		aRaw += r.mallocs
+		aWrapped += w.mallocs
+		ratios = append(ratios, float64(w.elapsed)/float64(r.elapsed))
 	}
 	b.StopTimer()
 	n := float64(b.N * (backlog - 1))
+	slices.Sort(ratios)
 	b.ReportMetric(float64(tRaw.Nanoseconds())/n, "ns/msg-raw")
 	b.ReportMetric(float64(tWrapped.Nanoseconds())/n, "ns/msg-wrapped")
-	b.ReportMetric(float64(tWrapped)/float64(tRaw), "ratio")
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	b.ReportMetric(float64(aRaw)/n, "allocs/msg-raw")
+	b.ReportMetric(float64(aWrapped)/n, "allocs/msg-wrapped")
+	b.ReportMetric((float64(aWrapped)-float64(aRaw))/n, "extra-allocs/msg")
 }
 
 // countHandler marks every message and notes when the first and the
 // want-th arrived.
 type countHandler struct {
-	want, n     int
-	first, last time.Time
-	done        chan struct{}
+	want, n                   int
+	first, last               time.Time
+	firstMallocs, lastMallocs uint64
+	done                      chan struct{}
+}
+
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
 }
 
 func (h *countHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -384,9 +411,11 @@ func (h *countHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				h.n++
 				switch h.n {
 				case 1:
+					h.firstMallocs = mallocs()
 					h.first = time.Now()
 				case h.want:
 					h.last = time.Now()
+					h.lastMallocs = mallocs()
 					close(h.done)
 				}
 			}
