@@ -215,30 +215,42 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 		}
 		if n == 0 && in != nil {
 			// The fast path, while nothing is being read: a message that
-			// is not claim-checked goes straight on.
+			// is not claim-checked goes straight on. A channel operation
+			// that can proceed at once is tried alone first: cheaper than a
+			// select over two channels, which locks both.
+			var m *sarama.ConsumerMessage
+			var ok bool
 			select {
-			case m, ok := <-in:
-				if !ok {
-					in = nil
-					continue
+			case m, ok = <-in:
+			default:
+				select {
+				case m, ok = <-in:
+				case <-stop:
+					return nil
 				}
-				if h := consumerHeaders(m); !claimcheck.IsClaimChecked(h) {
-					g.c.Plain(ctx, m.Topic, len(m.Value), h)
+			}
+			if !ok {
+				in = nil
+				continue
+			}
+			if h := consumerHeaders(m); !claimcheck.IsClaimChecked(h) {
+				g.c.Plain(ctx, m.Topic, len(m.Value), h)
+				select {
+				case out <- m:
+				default:
 					select {
 					case out <- m:
-						sent++
 					case <-stop:
 						return nil
 					}
-					continue
 				}
-				ring[head] = slot{m: m, cost: declaredSize(ConsumerHeaders(m))}
-				n, unstarted = 1, 1
-				start()
+				sent++
 				continue
-			case <-stop:
-				return nil
 			}
+			ring[head] = slot{m: m, cost: declaredSize(ConsumerHeaders(m))}
+			n, unstarted = 1, 1
+			start()
+			continue
 		}
 		var inC <-chan *sarama.ConsumerMessage
 		if in != nil && n < len(ring) && unstarted == 0 {

@@ -293,7 +293,9 @@ func (h *timedHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 // round a fresh consumer group, timed from the first message a round
 // receives to its last. It reports the time per message of each, the
 // median over pairs of rounds of the wrapper's time over raw's ("ratio";
-// target <= 1.02), and the heap allocations per message of each round kind
+// target <= 1.02), the same for the CPU time of the process ("cpu-ratio":
+// kfake runs in it too, so this dilutes the wrapper's share, but a
+// machine's load moves it far less than wall time), and the heap allocations per message of each round kind
 // (the process's, so kfake's and sarama's are in both) and their
 // difference ("extra-allocs/msg"; target 0).
 //
@@ -314,8 +316,8 @@ func BenchmarkConsumeSmall(b *testing.B) {
 		b.Fatal(err)
 	}
 	type result struct {
-		elapsed time.Duration
-		mallocs uint64 // from the first message to the last
+		elapsed, cpu time.Duration
+		mallocs      uint64 // from the first message to the last
 	}
 	round := func(group string, wrap bool) result {
 		h := &countHandler{want: backlog, done: make(chan struct{})}
@@ -348,12 +350,13 @@ func BenchmarkConsumeSmall(b *testing.B) {
 			b.Fatal(err)
 		}
 		g.Close()
-		return result{h.last.Sub(h.first), h.lastMallocs - h.firstMallocs}
+		return result{h.last.Sub(h.first), h.lastCPU - h.firstCPU, h.lastMallocs - h.firstMallocs}
 	}
 	round("warm", true)
 	var tRaw, tWrapped time.Duration
 	var aRaw, aWrapped uint64
-	var ratios []float64
+	var ratios, cpuRatios []float64
+	var cRaw, cWrapped time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		var r, w result
@@ -368,14 +371,21 @@ func BenchmarkConsumeSmall(b *testing.B) {
 		tWrapped += w.elapsed
 		aRaw += r.mallocs
 		aWrapped += w.mallocs
+		cRaw += r.cpu
+		cWrapped += w.cpu
 		ratios = append(ratios, float64(w.elapsed)/float64(r.elapsed))
+		cpuRatios = append(cpuRatios, float64(w.cpu)/float64(r.cpu))
 	}
 	b.StopTimer()
 	n := float64(b.N * (backlog - 1))
 	slices.Sort(ratios)
+	slices.Sort(cpuRatios)
 	b.ReportMetric(float64(tRaw.Nanoseconds())/n, "ns/msg-raw")
 	b.ReportMetric(float64(tWrapped.Nanoseconds())/n, "ns/msg-wrapped")
 	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	b.ReportMetric(float64(cRaw.Nanoseconds())/n, "cpu-ns/msg-raw")
+	b.ReportMetric(float64(cWrapped.Nanoseconds())/n, "cpu-ns/msg-wrapped")
+	b.ReportMetric(cpuRatios[len(cpuRatios)/2], "cpu-ratio")
 	b.ReportMetric(float64(aRaw)/n, "allocs/msg-raw")
 	b.ReportMetric(float64(aWrapped)/n, "allocs/msg-wrapped")
 	b.ReportMetric((float64(aWrapped)-float64(aRaw))/n, "extra-allocs/msg")
@@ -387,6 +397,7 @@ type countHandler struct {
 	want, n                   int
 	first, last               time.Time
 	firstMallocs, lastMallocs uint64
+	firstCPU, lastCPU         time.Duration
 	done                      chan struct{}
 }
 
@@ -412,9 +423,11 @@ func (h *countHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				switch h.n {
 				case 1:
 					h.firstMallocs = mallocs()
+					h.firstCPU = selfCPU()
 					h.first = time.Now()
 				case h.want:
 					h.last = time.Now()
+					h.lastCPU = selfCPU()
 					h.lastMallocs = mallocs()
 					close(h.done)
 				}
