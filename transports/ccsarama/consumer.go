@@ -141,14 +141,8 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			queued = append(queued[:0], queued[i:]...)
 		}
 	}
-	// Reads are paced: while others are in flight, a read starts at
-	// least avgRead/readAhead after the one before it. That is the rate the
-	// window sustains anyway, so it costs no throughput; it keeps reads that
-	// share a CPU or a link from running in lockstep, finishing together and
-	// reaching h in bursts with long waits between them.
-	finished := make(chan time.Duration, len(ring)) // one per read, never blocks
-	var reading int                                 // reads started whose end the loop has not yet seen
-	var avgRead time.Duration                       // moving average of a read's duration
+	// Reads are paced (pacer): a waiting start is woken by pace.
+	pc := pacer{width: len(ring)}
 	var lastStart time.Time
 	pace := time.NewTimer(time.Hour)
 	pace.Stop()
@@ -165,8 +159,8 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 				return
 			}
 			now := time.Now()
-			if reading > 0 && avgRead > 0 {
-				if wait := avgRead/time.Duration(len(ring)) - now.Sub(lastStart); wait > 0 {
+			if gap := pc.gap(); gap > 0 {
+				if wait := gap - now.Sub(lastStart); wait > 0 {
 					if paceC == nil {
 						pace.Reset(wait)
 						paceC = pace.C
@@ -175,7 +169,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 				}
 			}
 			lastStart = now
-			reading++
+			pc.started()
 			inflight += s.cost
 			s.started = true
 			unstarted--
@@ -188,8 +182,8 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 				rctx, cancel := g.o.withTimeout(ctx)
 				s.addr, s.d, s.err = rehydrate(rctx, g.c, m)
 				cancel()
+				pc.ended(time.Since(t0))
 				close(done)
-				finished <- time.Since(t0)
 			}(s, s.m)
 		}
 	}
@@ -300,14 +294,6 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			}
 		case <-ready:
 			ring[head].done = nil // its goroutine wrote the result before closing done
-		case d := <-finished:
-			reading--
-			if avgRead == 0 {
-				avgRead = d
-			} else {
-				avgRead += (d - avgRead) / 8
-			}
-			start()
 		case <-paceC:
 			paceC = nil
 			start()
@@ -388,4 +374,45 @@ func (a *ackSession) marked(topic string, partition int32, next int64) {
 		}
 		cancel()
 	}
+}
+
+// pacer spaces the starts of a window's reads: while reads are in flight,
+// one starts no sooner than gap after the last, the reads' moving average
+// duration over the window's width. That is the rate the window sustains
+// anyway, so it costs no throughput; it keeps reads that share a CPU or a
+// link from running in lockstep, ending together and reaching the
+// application in bursts with long waits between them.
+type pacer struct {
+	width   int
+	mu      sync.Mutex
+	reading int           // reads started and not ended
+	avg     time.Duration // moving average of a read's duration
+}
+
+func (p *pacer) started() {
+	p.mu.Lock()
+	p.reading++
+	p.mu.Unlock()
+}
+
+func (p *pacer) ended(d time.Duration) {
+	p.mu.Lock()
+	p.reading--
+	if p.avg == 0 {
+		p.avg = d
+	} else {
+		p.avg += (d - p.avg) / 8
+	}
+	p.mu.Unlock()
+}
+
+// gap is how long after the last start the next may start: 0 while
+// nothing is being read.
+func (p *pacer) gap() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading == 0 {
+		return 0
+	}
+	return p.avg / time.Duration(p.width)
 }

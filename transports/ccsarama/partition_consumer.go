@@ -138,7 +138,7 @@ func WrapPartitionConsumer(pc sarama.PartitionConsumer, cc *claimcheck.Checker, 
 		PartitionConsumer: pc, c: cc, o: o,
 		msgs: make(chan *sarama.ConsumerMessage), errs: make(chan *sarama.ConsumerError, 64),
 		ctx: ctx, cancel: cancel,
-		budget: budget{max: o.readAhead, maxBytes: o.readAheadBytes, freed: make(chan struct{}, 1)},
+		budget: budget{pacer: pacer{width: o.readAhead}, max: o.readAhead, maxBytes: o.readAheadBytes, freed: make(chan struct{}, 1)},
 	}
 	go p.run()
 	return p
@@ -356,14 +356,12 @@ func (p *partitionConsumer) report(m *sarama.ConsumerMessage, err *RehydrateErro
 
 // budget bounds a plain consumer's read-ahead: the messages being read or
 // waiting for delivery (at most max, one alone whatever its size) and their
-// declared bytes (within maxBytes), with the reads' moving average duration
-// for pacing. One goroutine acquires; any may release.
+// declared bytes (within maxBytes). One goroutine acquires; any may release.
 type budget struct {
+	pacer
 	mu              sync.Mutex
 	n, max          int
 	bytes, maxBytes int64
-	reading         int
-	avgRead         time.Duration
 	freed           chan struct{} // capacity 1: wakes the acquirer
 }
 
@@ -395,32 +393,4 @@ func (b *budget) release(cost int64) {
 	case b.freed <- struct{}{}:
 	default:
 	}
-}
-
-func (b *budget) started() {
-	b.mu.Lock()
-	b.reading++
-	b.mu.Unlock()
-}
-
-func (b *budget) ended(d time.Duration) {
-	b.mu.Lock()
-	b.reading--
-	if b.avgRead == 0 {
-		b.avgRead = d
-	} else {
-		b.avgRead += (d - b.avgRead) / 8
-	}
-	b.mu.Unlock()
-}
-
-// gap is how long after the last start the next may start: 0 while
-// nothing is being read.
-func (b *budget) gap() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.reading == 0 {
-		return 0
-	}
-	return b.avgRead / time.Duration(b.max)
 }
