@@ -45,8 +45,11 @@ type groupHandler struct {
 // Rehydration reads ahead of h: up to WithReadAhead messages of a claim
 // are rehydrated at once (their stash reads overlap), within a budget of
 // WithReadAheadBytes of declared payload (one message alone may exceed
-// it), and they reach h one at a time in partition order. Messages that are
-// not claim-checked take no part in the budget and start nothing. Options:
+// it), and they reach h one at a time in partition order. While reads are
+// in flight, each starts no sooner than their average duration over the
+// window after the last (the rate the window sustains), so that reads
+// sharing a CPU or a link do not end in bursts. Messages that are not
+// claim-checked take no part in the budget and start nothing. Options:
 // WithTimeout, WithReadAhead, WithReadAheadBytes, WithLogger.
 func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...HandlerOption) sarama.ConsumerGroupHandler {
 	return &groupHandler{h: h, c: c, o: handlerOptions(opts)}
