@@ -24,11 +24,11 @@ import (
 // (random, so incompressible) from one Kafka partition whose stashes
 // are on MinIO (the `make tools` binary, loopback), through the consumer
 // group handler wrapper with read-ahead 1 (one stash read at a time, as
-// before read-ahead existed) and with the default read-ahead, alternately in
+// before read-ahead existed), 3 and the default (8), in rotating order in
 // the same run, each round a fresh consumer group over the same backlog.
 //
-// It reports messages per second for each ("msgs/s-ra1", "msgs/s-ra8"),
-// their ratio ("speedup"), and two latencies (p50 and p99 over every message
+// It reports messages per second for each ("msgs/s-ra1", ...), each one's
+// ratio to read-ahead 1 ("speedup-ra3", "speedup-ra8"), and two latencies (p50 and p99 over every message
 // of every round): "stall", how long the handler waits for its next message
 // once it has marked the last (the latency claim-checking adds to the
 // handler's loop), and "held", the time from the wrapper taking a message
@@ -125,49 +125,43 @@ func benchConsumeS3(b *testing.B, k *kafkatest.Broker) {
 		return result{elapsed: h.last.Sub(h.first), added: h.added, stalls: h.stalls}
 	}
 
-	var t1, t8 time.Duration
-	var a1, a8, s1, s8 []time.Duration
+	// Today's behaviour first (one read at a time), then a narrow window
+	// and the default; the order rotates every iteration.
+	widths := []int{1, 3, ccsarama.DefaultReadAhead}
+	type tally struct {
+		elapsed       time.Duration
+		added, stalls []time.Duration
+	}
+	tallies := make([]tally, len(widths))
 	round(topic+"-warm", ccsarama.DefaultReadAhead)
 	b.ResetTimer()
 	for i := range b.N {
-		run1 := func() {
-			r := round(fmt.Sprintf("%s-ra1-%d", topic, i), 1)
-			t1 += r.elapsed
-			a1 = append(a1, r.added...)
-			s1 = append(s1, r.stalls...)
-		}
-		run8 := func() {
-			r := round(fmt.Sprintf("%s-ra8-%d", topic, i), ccsarama.DefaultReadAhead)
-			t8 += r.elapsed
-			a8 = append(a8, r.added...)
-			s8 = append(s8, r.stalls...)
-		}
-		if i%2 == 0 {
-			run1()
-			run8()
-		} else {
-			run8()
-			run1()
+		for j := range widths {
+			w := (i + j) % len(widths)
+			r := round(fmt.Sprintf("%s-ra%d-%d", topic, widths[w], i), widths[w])
+			tallies[w].elapsed += r.elapsed
+			tallies[w].added = append(tallies[w].added, r.added...)
+			tallies[w].stalls = append(tallies[w].stalls, r.stalls...)
 		}
 	}
 	b.StopTimer()
 	// The first message of a round starts the clock: backlog-1 intervals.
 	n := float64(b.N * (backlog - 1))
-	b.ReportMetric(n/t1.Seconds(), "msgs/s-ra1")
-	b.ReportMetric(n/t8.Seconds(), "msgs/s-ra8")
-	b.ReportMetric(t1.Seconds()/t8.Seconds(), "speedup")
 	pct := func(d []time.Duration, q float64) float64 {
 		slices.Sort(d)
 		return float64(d[int(q*float64(len(d)-1))].Microseconds()) / 1000
 	}
-	b.ReportMetric(pct(a1, 0.5), "held-p50-ms-ra1")
-	b.ReportMetric(pct(a1, 0.99), "held-p99-ms-ra1")
-	b.ReportMetric(pct(a8, 0.5), "held-p50-ms-ra8")
-	b.ReportMetric(pct(a8, 0.99), "held-p99-ms-ra8")
-	b.ReportMetric(pct(s1, 0.5), "stall-p50-ms-ra1")
-	b.ReportMetric(pct(s1, 0.99), "stall-p99-ms-ra1")
-	b.ReportMetric(pct(s8, 0.5), "stall-p50-ms-ra8")
-	b.ReportMetric(pct(s8, 0.99), "stall-p99-ms-ra8")
+	for w, t := range tallies {
+		ra := fmt.Sprintf("-ra%d", widths[w])
+		b.ReportMetric(n/t.elapsed.Seconds(), "msgs/s"+ra)
+		if w > 0 {
+			b.ReportMetric(tallies[0].elapsed.Seconds()/t.elapsed.Seconds(), "speedup"+ra)
+		}
+		b.ReportMetric(pct(t.added, 0.5), "held-p50-ms"+ra)
+		b.ReportMetric(pct(t.added, 0.99), "held-p99-ms"+ra)
+		b.ReportMetric(pct(t.stalls, 0.5), "stall-p50-ms"+ra)
+		b.ReportMetric(pct(t.stalls, 0.99), "stall-p99-ms"+ra)
+	}
 }
 
 // stamper sits between sarama and the wrapper under test: it notes when the
