@@ -36,6 +36,10 @@ type flakyStore struct {
 	getDelay   func(n int64) time.Duration
 	reading    atomic.Int64
 	maxReading atomic.Int64
+	// failKey, when set, makes the first Get of that key fail with
+	// errBackendDown, after its delay.
+	failKey  string
+	failOnce atomic.Bool
 }
 
 var errBackendDown = errors.New("test: backend down")
@@ -66,6 +70,9 @@ func (f *flakyStore) Get(ctx context.Context, ns, key string) (io.ReadCloser, *d
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
+	}
+	if f.failKey != "" && key == f.failKey && f.failOnce.CompareAndSwap(false, true) {
+		return nil, nil, errBackendDown
 	}
 	if f.getBlocking.Load() {
 		<-ctx.Done()

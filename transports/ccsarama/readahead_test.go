@@ -1,6 +1,7 @@
 package ccsarama_test
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/transports/ccsarama"
 )
 
@@ -16,6 +18,13 @@ import (
 // whose reads get slower for earlier messages (so later reads of a window
 // end first), and returns the brokers, the topic and the store.
 func readAheadBacklog(t *testing.T, n int) (*claimcheck.Checker, *flakyStore, []string, string) {
+	c, st, addrs, topic, _ := readAheadBacklogAddrs(t, n)
+	return c, st, addrs, topic
+}
+
+// readAheadBacklogAddrs is readAheadBacklog that also returns the stash
+// address of each message.
+func readAheadBacklogAddrs(t *testing.T, n int) (*claimcheck.Checker, *flakyStore, []string, string, []string) {
 	t.Helper()
 	c, st := newChecker(t, claimcheck.WithThreshold(1<<10))
 	k := startKafka(t, 1)
@@ -25,15 +34,19 @@ func readAheadBacklog(t *testing.T, n int) (*claimcheck.Checker, *flakyStore, []
 	if err != nil {
 		t.Fatal(err)
 	}
+	addrs := make([]string, n)
 	for i := range n {
 		body := random(t, 8<<10)
 		binary.BigEndian.PutUint32(body, uint32(i))
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "ahead", Value: sarama.ByteEncoder(body)}); err != nil {
+		m := &sarama.ProducerMessage{Topic: "ahead", Value: sarama.ByteEncoder(body)}
+		if _, _, err := p.SendMessage(m); err != nil {
 			t.Fatal(err)
 		}
+		a, _ := m.Value.Encode()
+		addrs[i] = string(a)
 	}
 	st.getDelay = func(call int64) time.Duration { return time.Duration(8-(call-1)%8) * 5 * time.Millisecond }
-	return c, st, k.Addrs, "ahead"
+	return c, st, k.Addrs, "ahead", addrs
 }
 
 func inOrder(t *testing.T, got []*sarama.ConsumerMessage) {
@@ -141,5 +154,61 @@ func TestReadAheadPlainCloseMidWindow(t *testing.T) {
 	}
 	if m, ok := <-pc.Messages(); ok {
 		t.Fatalf("offset %d delivered after Close", m.Offset)
+	}
+}
+
+// A stash that is gone in the middle of a window stops the claim there,
+// although the reads after it end first: the handler gets the messages
+// before it and nothing after, and the committed offset stays on it.
+func TestReadAheadGroupStopsAtHole(t *testing.T) {
+	c, _, addrs, topic, stashes := readAheadBacklogAddrs(t, 12)
+	if err := c.Engine().Delete(context.Background(), stashes[3]); err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector("a")
+	col.untilClosed = true
+	g := runGroup(t, addrs, config(), "g-hole", []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
+	inOrder(t, receive(t, col.got, 3, 30*time.Second))
+	wantGroupError(t, g, stash.ErrNotFound)
+	time.Sleep(300 * time.Millisecond) // sessions come and go; none may deliver past the hole
+	g.stop()
+	if len(col.got) > 0 {
+		t.Fatalf("offset %d delivered past the missing stash", (<-col.got).Offset)
+	}
+	if off := committed(t, addrs, "g-hole", topic, 0); off != 3 {
+		t.Fatalf("committed offset %d, want 3 (the missing message's)", off)
+	}
+}
+
+// A read ahead that fails for now (a store that was down while messages
+// before it were still undelivered) is tried again once its message is
+// next, before anything is reported: the store is back, so the partition
+// is delivered in order and nothing reaches Errors.
+func TestReadAheadPlainRetriesAhead(t *testing.T) {
+	c, st, addrs, topic, stashes := readAheadBacklogAddrs(t, 12)
+	a, err := stash.ParseAddress(stashes[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.failKey = a.Key()                                                     // offset 3's first read fails
+	st.getDelay = func(int64) time.Duration { return 50 * time.Millisecond } // while offsets 0-2 are undelivered
+	cons, err := sarama.NewConsumer(addrs, config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cons.Close() })
+	pc, err := ccsarama.WrapConsumer(cons, c).ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inOrder(t, receive(t, pc.Messages(), 12, 30*time.Second))
+	if !st.failOnce.Load() {
+		t.Fatal("offset 3's read never failed")
+	}
+	if err := pc.Close(); err != nil {
+		t.Fatalf("reported %v, want nothing (the store was back when offset 3 was next)", err)
+	}
+	if n := st.gets.Load(); n != 13 {
+		t.Fatalf("%d reads, want 13 (offset 3 twice)", n)
 	}
 }
