@@ -45,10 +45,10 @@ type groupHandler struct {
 // Rehydration reads ahead of h: up to WithReadAhead messages of a claim
 // are rehydrated at once (their stash reads overlap), within a budget of
 // WithReadAheadBytes of declared payload (one message alone may exceed
-// it), and they reach h one at a time in partition order. While reads are
-// in flight, each starts no sooner than their average duration over the
-// window after the last (the rate the window sustains), so that reads
-// sharing a CPU or a link do not end in bursts. Messages that are not
+// it), and they reach h one at a time in partition order. When reads slow
+// each other down (a store on the same CPUs), each starts no sooner than
+// their average duration over the window after the last (the rate the
+// window sustains), so that they do not end in bursts. Messages that are not
 // claim-checked take no part in the budget and start nothing. Options:
 // WithTimeout, WithReadAhead, WithReadAheadBytes, WithLogger.
 func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...HandlerOption) sarama.ConsumerGroupHandler {
@@ -379,17 +379,21 @@ func (a *ackSession) marked(topic string, partition int32, next int64) {
 	}
 }
 
-// pacer spaces the starts of a window's reads: while reads are in flight,
-// one starts no sooner than gap after the last, the reads' moving average
-// duration over the window's width. That is the rate the window sustains
-// anyway, so it costs no throughput; it keeps reads that share a CPU or a
-// link from running in lockstep, ending together and reaching the
-// application in bursts with long waits between them.
+// pacer spaces the starts of a window's reads when they slow each other
+// down: while reads are in flight and their moving average duration is
+// over 1.5 times the fastest recent one (reads that share a CPU, as with a
+// store on the same machine, or a saturated link), one starts no sooner
+// than the average over the window's width after the last. That is the
+// rate the window sustains anyway, so it costs no throughput; it keeps
+// such reads from running in lockstep, ending together and reaching the
+// application in bursts with long waits between them. Reads whose time
+// does not grow with their number (a remote store's latency) start at once.
 type pacer struct {
 	width   int
 	mu      sync.Mutex
 	reading int           // reads started and not ended
 	avg     time.Duration // moving average of a read's duration
+	fastest time.Duration // the fastest read, drifting up to recent ones
 }
 
 func (p *pacer) started() {
@@ -406,15 +410,20 @@ func (p *pacer) ended(d time.Duration) {
 	} else {
 		p.avg += (d - p.avg) / 8
 	}
+	if p.fastest == 0 || d < p.fastest {
+		p.fastest = d
+	} else {
+		p.fastest += (d - p.fastest) / 64
+	}
 	p.mu.Unlock()
 }
 
 // gap is how long after the last start the next may start: 0 while
-// nothing is being read.
+// nothing is being read or reads are not slowing each other down.
 func (p *pacer) gap() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.reading == 0 {
+	if p.reading == 0 || 2*p.avg < 3*p.fastest {
 		return 0
 	}
 	return p.avg / time.Duration(p.width)

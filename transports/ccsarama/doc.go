@@ -54,11 +54,13 @@
 // or a partition (DefaultReadAhead, 8) are rehydrated at once, within
 // WithReadAheadBytes of declared payload (DefaultReadAheadBytes, 64 MiB;
 // one message alone may exceed it), and reach the application one at a time
-// in partition order, nothing after an unreadable stash. While reads are in
-// flight a new one starts no sooner than the reads' average duration over
-// the window after the last, the rate the window sustains anyway; reads
-// that share a CPU or a link then end one after another rather than in
-// bursts. Size the S3 client's connection pool (the AWS SDK keeps 10 idle
+// in partition order, nothing after an unreadable stash. When reads slow
+// each other down (their average time over 1.5 times the fastest, as with
+// a store on the same CPUs), a new one starts no sooner than their average
+// duration over the window after the last, the rate the window sustains
+// anyway, so that they end one after another rather than in bursts; reads
+// whose time does not grow with their number start at once. Size the S3
+// client's connection pool (the AWS SDK keeps 10 idle
 // connections per host by default) to at least the read-ahead times the
 // partitions one process consumes, or reads beyond it open new
 // connections.

@@ -212,3 +212,23 @@ func TestReadAheadPlainRetriesAhead(t *testing.T) {
 		t.Fatalf("%d reads, want 13 (offset 3 twice)", n)
 	}
 }
+
+// Reads whose time does not grow with their number (a remote store's
+// latency) are not paced: a backlog of two windows takes two read times,
+// where paced starts (the average over the window apart) would spread the
+// second window over most of a third.
+func TestReadAheadUnpacedAtConstantLatency(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	c, st, addrs, topic := readAheadBacklog(t, 2*ccsarama.DefaultReadAhead)
+	st.getDelay = func(int64) time.Duration { return delay }
+	col := newCollector("a")
+	runGroup(t, addrs, config(), "g-constant", []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
+	first := receive(t, col.got, 1, 30*time.Second)
+	start := time.Now()
+	rest := receive(t, col.got, 2*ccsarama.DefaultReadAhead-1, 30*time.Second)
+	span := time.Since(start)
+	inOrder(t, append(first, rest...))
+	if span > delay*3/2 {
+		t.Fatalf("the second window took %v after the first message, want about %v (one read time)", span, delay)
+	}
+}
