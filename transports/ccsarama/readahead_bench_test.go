@@ -183,9 +183,13 @@ func (s *stamper) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.Consu
 		defer wg.Done()
 		defer close(cl.msgs)
 		for m := range sc.Messages() {
+			// Stamped as offered, then again once taken: the wrapper may
+			// hand the message on before this goroutine runs again.
+			offered := time.Now()
+			s.t.stamp(m.Offset, offered)
 			select {
 			case cl.msgs <- m:
-				s.t.stamp(m.Offset, time.Now())
+				s.t.took(m.Offset, offered, time.Now())
 			case <-stop:
 				return
 			}
@@ -217,6 +221,8 @@ type timedHandler struct {
 	done        chan struct{}
 }
 
+// stamp records t for off unless off has a stamp (from an earlier
+// delivery).
 func (h *timedHandler) stamp(off int64, t time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -224,6 +230,16 @@ func (h *timedHandler) stamp(off int64, t time.Time) {
 		h.taken = map[int64]time.Time{}
 	}
 	if _, ok := h.taken[off]; !ok {
+		h.taken[off] = t
+	}
+}
+
+// took moves off's stamp from offered to t, if offered is its stamp (a
+// handler that got the message first used the offered time).
+func (h *timedHandler) took(off int64, offered, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.taken[off].Equal(offered) {
 		h.taken[off] = t
 	}
 }
