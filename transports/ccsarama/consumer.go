@@ -185,7 +185,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 				rctx, cancel := g.o.withTimeout(ctx)
 				s.addr, s.d, s.err = rehydrate(rctx, g.c, m)
 				cancel()
-				pc.ended(time.Since(t0))
+				pc.ended(time.Since(t0), s.d == claimcheck.Deliver)
 				close(done)
 			}(s, s.m)
 		}
@@ -402,9 +402,15 @@ func (p *pacer) started() {
 	p.mu.Unlock()
 }
 
-func (p *pacer) ended(d time.Duration) {
+// ended records a read's end; only reads that succeeded (ok) count towards
+// the durations, since a failure can end far sooner than any read.
+func (p *pacer) ended(d time.Duration, ok bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.reading--
+	if !ok {
+		return
+	}
 	if p.avg == 0 {
 		p.avg = d
 	} else {
@@ -415,7 +421,6 @@ func (p *pacer) ended(d time.Duration) {
 	} else {
 		p.fastest += (d - p.fastest) / 64
 	}
-	p.mu.Unlock()
 }
 
 // gap is how long after the last start the next may start: 0 while

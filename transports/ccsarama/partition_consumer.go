@@ -267,7 +267,7 @@ func (p *partitionConsumer) read(in <-chan *sarama.ConsumerMessage, queue chan<-
 		go func() {
 			t0 := time.Now()
 			it.d, it.err = p.attempt(it.m, 1)
-			p.budget.ended(time.Since(t0))
+			p.budget.ended(time.Since(t0), it.d == claimcheck.Deliver)
 			close(it.done) // last: deliver waits for it, so nothing here outlives run
 		}()
 		p.queued.Add(1)
