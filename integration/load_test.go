@@ -86,11 +86,120 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 //
 //	go test -run '^$' -bench KafkaS3Load -benchtime 20000x ./integration/
 func BenchmarkKafkaS3Load(b *testing.B) {
-	b.Run(kafkatest.KfakeName, func(b *testing.B) { benchKafkaS3Load(b, benchBrokers(b)) })
-	b.Run(kafkatest.KafkaName, func(b *testing.B) { benchKafkaS3Load(b, kafkabroker.Shared(b).Addrs) })
+	b.Run(kafkatest.KfakeName, func(b *testing.B) { benchKafkaS3Load(b, benchBrokers(b), watermillConsumer) })
+	b.Run(kafkatest.KafkaName, func(b *testing.B) { benchKafkaS3Load(b, kafkabroker.Shared(b).Addrs, watermillConsumer) })
 }
 
-func benchKafkaS3Load(b *testing.B, brokers []string) {
+// BenchmarkKafkaS3LoadGroup is BenchmarkKafkaS3Load with a sarama consumer
+// group and ccsarama.WrapConsumerGroupHandler (its default read-ahead) in
+// place of the Watermill subscriber: the same producer, topic layout and
+// workload, and the same figures.
+//
+//	go test -run '^$' -bench KafkaS3LoadGroup -benchtime 20000x ./integration/
+func BenchmarkKafkaS3LoadGroup(b *testing.B) {
+	b.Run(kafkatest.KfakeName, func(b *testing.B) { benchKafkaS3Load(b, benchBrokers(b), groupConsumer) })
+	b.Run(kafkatest.KafkaName, func(b *testing.B) { benchKafkaS3Load(b, kafkabroker.Shared(b).Addrs, groupConsumer) })
+}
+
+// loadMsg is what the load benchmark's receiver needs of a message.
+type loadMsg struct {
+	size int
+	sent string // the producer's "sent" header: UnixNano
+	ack  func()
+}
+
+// A loadConsumer subscribes to topic with checker c and yields every
+// message; stop ends it.
+type loadConsumer func(b *testing.B, brokers []string, topic string, c *claimcheck.Checker) (msgs <-chan loadMsg, stop func())
+
+func watermillConsumer(b *testing.B, brokers []string, topic string, c *claimcheck.Checker) (<-chan loadMsg, func()) {
+	sub := newSubscriber(b, brokers, topic+"-group", c)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make(chan loadMsg)
+	go func() {
+		defer close(out)
+		for m := range ch {
+			select {
+			case out <- loadMsg{size: len(m.Payload), sent: m.Metadata.Get("sent"), ack: func() { m.Ack() }}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, func() {
+		cancel()
+		closeWithin(b, "subscriber", time.Minute, sub.Close)
+	}
+}
+
+func groupConsumer(b *testing.B, brokers []string, topic string, c *claimcheck.Checker) (<-chan loadMsg, func()) {
+	g, err := sarama.NewConsumerGroup(brokers, topic+"-group", saramaConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make(chan loadMsg)
+	h := ccsarama.WrapConsumerGroupHandler(loadHandler{out}, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if err := g.Consume(ctx, []string{topic}, h); err != nil && ctx.Err() == nil {
+				b.Errorf("consumer group: %v", err)
+				return
+			}
+		}
+	}()
+	return out, func() {
+		cancel()
+		<-done
+		closeWithin(b, "consumer group", time.Minute, g.Close)
+	}
+}
+
+// loadHandler hands every message to out and marks it once the receiver
+// acks it.
+type loadHandler struct{ out chan<- loadMsg }
+
+func (loadHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (loadHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h loadHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			var sent string
+			for _, rh := range m.Headers {
+				if rh != nil && string(rh.Key) == "sent" {
+					sent = string(rh.Value)
+				}
+			}
+			acked := make(chan struct{})
+			select {
+			case h.out <- loadMsg{size: len(m.Value), sent: sent, ack: func() { close(acked) }}:
+			case <-sess.Context().Done():
+				return nil
+			}
+			select {
+			case <-acked:
+				sess.MarkMessage(m, "")
+			case <-sess.Context().Done():
+				return nil
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+func benchKafkaS3Load(b *testing.B, brokers []string, consume loadConsumer) {
 	const (
 		every     = 10 // one message in 10 is claim-checked
 		largeSize = 1 << 20
@@ -132,13 +241,12 @@ func benchKafkaS3Load(b *testing.B, brokers []string) {
 		}
 	}()
 
-	sub := newSubscriber(b, e.Kafka, topic+"-group", cc)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ch, stop := consume(b, e.Kafka, topic, cc)
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
 	var plainLat, ccLat []time.Duration
 	received := make(chan struct{})
 	go func() {
@@ -148,14 +256,14 @@ func benchKafkaS3Load(b *testing.B, brokers []string) {
 			if !ok {
 				return
 			}
-			sent, _ := strconv.ParseInt(m.Metadata.Get("sent"), 10, 64)
+			sent, _ := strconv.ParseInt(m.sent, 10, 64)
 			lat := time.Since(time.Unix(0, sent))
-			if len(m.Payload) == largeSize {
+			if m.size == largeSize {
 				ccLat = append(ccLat, lat)
 			} else {
 				plainLat = append(plainLat, lat)
 			}
-			m.Ack()
+			m.ack()
 		}
 	}()
 
@@ -196,8 +304,8 @@ func benchKafkaS3Load(b *testing.B, brokers []string) {
 	if len(perr) > 0 {
 		b.Fatalf("%d sends failed, first: %v", len(perr), perr[0])
 	}
-	cancel()
-	closeWithin(b, "subscriber", time.Minute, sub.Close)
+	stop()
+	stop = nil
 
 	obs.mu.Lock()
 	added := make([]time.Duration, 0, len(obs.byAdr))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -44,8 +45,11 @@ type groupHandler struct {
 // Rehydration reads ahead of h: up to WithReadAhead messages of a claim
 // are rehydrated at once (their stash reads overlap), within a budget of
 // WithReadAheadBytes of declared payload (one message alone may exceed
-// it), and they reach h one at a time in partition order. Messages that are
-// not claim-checked take no part in the budget and start nothing. Options:
+// it), and they reach h one at a time in partition order. When reads slow
+// each other down (a store on the same CPUs), each starts no sooner than
+// their average duration over the window after the last (the rate the
+// window sustains), so that they do not end in bursts. Messages that are not
+// claim-checked take no part in the budget and start nothing. Options:
 // WithTimeout, WithReadAhead, WithReadAheadBytes, WithLogger.
 func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...HandlerOption) sarama.ConsumerGroupHandler {
 	return &groupHandler{h: h, c: c, o: handlerOptions(opts)}
@@ -140,6 +144,13 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			queued = append(queued[:0], queued[i:]...)
 		}
 	}
+	// Reads are paced (pacer): a waiting start is woken by pace.
+	pc := pacer{width: len(ring)}
+	var lastStart time.Time
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
+	var paceC <-chan time.Time
 	start := func() {
 		reconcile()
 		for unstarted > 0 {
@@ -150,6 +161,18 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			if inflight > 0 && inflight+queuedBytes+s.cost > g.o.readAheadBytes {
 				return
 			}
+			now := time.Now()
+			if gap := pc.gap(); gap > 0 {
+				if wait := gap - now.Sub(lastStart); wait > 0 {
+					if paceC == nil {
+						pace.Reset(wait)
+						paceC = pace.C
+					}
+					return
+				}
+			}
+			lastStart = now
+			pc.started()
 			inflight += s.cost
 			s.started = true
 			unstarted--
@@ -158,9 +181,11 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			wg.Add(1)
 			go func(s *slot, m *sarama.ConsumerMessage) {
 				defer wg.Done()
+				t0 := time.Now()
 				rctx, cancel := g.o.withTimeout(ctx)
 				s.addr, s.d, s.err = rehydrate(rctx, g.c, m)
 				cancel()
+				pc.ended(time.Since(t0), s.d == claimcheck.Deliver)
 				close(done)
 			}(s, s.m)
 		}
@@ -187,30 +212,42 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 		}
 		if n == 0 && in != nil {
 			// The fast path, while nothing is being read: a message that
-			// is not claim-checked goes straight on.
+			// is not claim-checked goes straight on. A channel operation
+			// that can proceed at once is tried alone first: cheaper than a
+			// select over two channels, which locks both.
+			var m *sarama.ConsumerMessage
+			var ok bool
 			select {
-			case m, ok := <-in:
-				if !ok {
-					in = nil
-					continue
+			case m, ok = <-in:
+			default:
+				select {
+				case m, ok = <-in:
+				case <-stop:
+					return nil
 				}
-				if h := ConsumerHeaders(m); !claimcheck.IsClaimChecked(h) {
-					g.c.Plain(ctx, m.Topic, len(m.Value), h)
+			}
+			if !ok {
+				in = nil
+				continue
+			}
+			if h := consumerHeaders(m); !claimcheck.IsClaimChecked(h) {
+				g.c.Plain(ctx, m.Topic, len(m.Value), h)
+				select {
+				case out <- m:
+				default:
 					select {
 					case out <- m:
-						sent++
 					case <-stop:
 						return nil
 					}
-					continue
 				}
-				ring[head] = slot{m: m, cost: declaredSize(ConsumerHeaders(m))}
-				n, unstarted = 1, 1
-				start()
+				sent++
 				continue
-			case <-stop:
-				return nil
 			}
+			ring[head] = slot{m: m, cost: declaredSize(ConsumerHeaders(m))}
+			n, unstarted = 1, 1
+			start()
+			continue
 		}
 		var inC <-chan *sarama.ConsumerMessage
 		if in != nil && n < len(ring) && unstarted == 0 {
@@ -250,7 +287,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			s := &ring[(head+n)%len(ring)]
 			n++
 			*s = slot{m: m, started: true}
-			if h := ConsumerHeaders(m); claimcheck.IsClaimChecked(h) {
+			if h := consumerHeaders(m); claimcheck.IsClaimChecked(h) {
 				s.started = false
 				s.cost = declaredSize(h)
 				unstarted++
@@ -260,6 +297,9 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			}
 		case <-ready:
 			ring[head].done = nil // its goroutine wrote the result before closing done
+		case <-paceC:
+			paceC = nil
+			start()
 		case outC <- next:
 			pop(true)
 		case <-stop:
@@ -272,7 +312,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 // rehydrated, at least 1; the checker verifies it against the stash, so a
 // lying header fails the message rather than overrunning the budget by more
 // than the bytes the read is bounded to.
-func declaredSize(h Headers) int64 {
+func declaredSize(h claimcheck.Headers) int64 {
 	v, _ := h.Get(claimcheck.HeaderSize)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 1 {
@@ -337,4 +377,59 @@ func (a *ackSession) marked(topic string, partition int32, next int64) {
 		}
 		cancel()
 	}
+}
+
+// pacer spaces the starts of a window's reads when they slow each other
+// down: while reads are in flight and their moving average duration is
+// over 1.5 times the fastest recent one (reads that share a CPU, as with a
+// store on the same machine, or a saturated link), one starts no sooner
+// than the average over the window's width after the last. That is the
+// rate the window sustains anyway, so it costs no throughput; it keeps
+// such reads from running in lockstep, ending together and reaching the
+// application in bursts with long waits between them. Reads whose time
+// does not grow with their number (a remote store's latency) start at once.
+type pacer struct {
+	width   int
+	mu      sync.Mutex
+	reading int           // reads started and not ended
+	avg     time.Duration // moving average of a read's duration
+	fastest time.Duration // the fastest read, drifting up to recent ones
+}
+
+func (p *pacer) started() {
+	p.mu.Lock()
+	p.reading++
+	p.mu.Unlock()
+}
+
+// ended records a read's end; only reads that succeeded (ok) count towards
+// the durations, since a failure can end far sooner than any read.
+func (p *pacer) ended(d time.Duration, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reading--
+	if !ok {
+		return
+	}
+	if p.avg == 0 {
+		p.avg = d
+	} else {
+		p.avg += (d - p.avg) / 8
+	}
+	if p.fastest == 0 || d < p.fastest {
+		p.fastest = d
+	} else {
+		p.fastest += (d - p.fastest) / 64
+	}
+}
+
+// gap is how long after the last start the next may start: 0 while
+// nothing is being read or reads are not slowing each other down.
+func (p *pacer) gap() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading == 0 || 2*p.avg < 3*p.fastest {
+		return 0
+	}
+	return p.avg / time.Duration(p.width)
 }

@@ -50,6 +50,21 @@
 // decides: Redeliver holds the partition and retries the message until its
 // stash can be read, Discard (claimcheck.DiscardAfter) and Handled skip it.
 //
+// Both consumer wrappers read ahead: up to WithReadAhead messages of a claim
+// or a partition (DefaultReadAhead, 8) are rehydrated at once, within
+// WithReadAheadBytes of declared payload (DefaultReadAheadBytes, 64 MiB;
+// one message alone may exceed it), and reach the application one at a time
+// in partition order, nothing after an unreadable stash. When reads slow
+// each other down (their average time over 1.5 times the fastest, as with
+// a store on the same CPUs), a new one starts no sooner than their average
+// duration over the window after the last, the rate the window sustains
+// anyway, so that they end one after another rather than in bursts; reads
+// whose time does not grow with their number start at once. Size the S3
+// client's connection pool (the AWS SDK keeps 10 idle
+// connections per host by default) to at least the read-ahead times the
+// partitions one process consumes, or reads beyond it open new
+// connections.
+//
 // The drop-in ConsumerInterceptor cannot hold a message back: one whose
 // stash cannot be read is delivered still claim-checked (its value is the
 // address, its contract headers are there) and the failure is reported.

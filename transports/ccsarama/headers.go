@@ -123,3 +123,19 @@ func (h Headers) rebuild(key string, value *string) {
 func IsClaimChecked(m *sarama.ConsumerMessage) bool {
 	return claimcheck.IsClaimChecked(ConsumerHeaders(m))
 }
+
+// plainHeaders is a consumer message's headers as a pointer, so that the
+// consumer wrappers' fast paths can pass them as claimcheck.Headers (to
+// IsClaimChecked and Checker.Plain) without allocating: a Headers value
+// (two words) would be copied to the heap each time.
+type plainHeaders []*sarama.RecordHeader
+
+func consumerHeaders(m *sarama.ConsumerMessage) *plainHeaders { return (*plainHeaders)(&m.Headers) }
+
+func (h *plainHeaders) headers() Headers              { return Headers{c: (*[]*sarama.RecordHeader)(h)} }
+func (h *plainHeaders) Get(key string) (string, bool) { return h.headers().Get(key) }
+func (h *plainHeaders) Set(key, value string)         { h.headers().Set(key, value) }
+func (h *plainHeaders) Del(key string)                { h.headers().Del(key) }
+func (h *plainHeaders) WireSize() int                 { return h.headers().WireSize() }
+
+var _ claimcheck.Headers = (*plainHeaders)(nil)

@@ -31,6 +31,15 @@ type flakyStore struct {
 	getFailing  atomic.Bool
 	getBlocking atomic.Bool
 	gets        atomic.Int64 // Get calls
+	// getDelay, when set, is how long Get call n (from 1) waits before
+	// reading; reading and maxReading count the Gets under way.
+	getDelay   func(n int64) time.Duration
+	reading    atomic.Int64
+	maxReading atomic.Int64
+	// failKey, when set, makes the first Get of that key fail with
+	// errBackendDown, after its delay.
+	failKey  string
+	failOnce atomic.Bool
 }
 
 var errBackendDown = errors.New("test: backend down")
@@ -46,7 +55,25 @@ func (f *flakyStore) Put(ctx context.Context, ns, key string, r io.Reader, size 
 }
 
 func (f *flakyStore) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
-	f.gets.Add(1)
+	n := f.gets.Add(1)
+	if f.getDelay != nil {
+		r := f.reading.Add(1)
+		defer f.reading.Add(-1)
+		for {
+			m := f.maxReading.Load()
+			if r <= m || f.maxReading.CompareAndSwap(m, r) {
+				break
+			}
+		}
+		select {
+		case <-time.After(f.getDelay(n)):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	if f.failKey != "" && key == f.failKey && f.failOnce.CompareAndSwap(false, true) {
+		return nil, nil, errBackendDown
+	}
 	if f.getBlocking.Load() {
 		<-ctx.Done()
 		return nil, nil, ctx.Err()

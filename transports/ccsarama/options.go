@@ -17,8 +17,8 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultLanes is the number of upload lanes of the AsyncProducer.
 	DefaultLanes = 8
-	// DefaultReadAhead is how many messages of a claim the consumer group
-	// handler wrapper rehydrates at once.
+	// DefaultReadAhead is how many messages of a claim or a partition the
+	// consumer wrappers rehydrate at once.
 	DefaultReadAhead = 8
 	// DefaultReadAheadBytes bounds the declared payload bytes those
 	// messages may hold at once.
@@ -30,26 +30,38 @@ const (
 // needs them).
 var ErrVersion = errors.New("ccsarama: claim-check needs record headers: config.Version must be V0_11_0_0 or newer")
 
-// Options are of four kinds, so that one passed where it does not apply is
+// Options are of five kinds, so that one passed where it does not apply is
 // a compile error (franz-go's style): a ProducerOption configures
-// WrapSyncProducer and WrapAsyncProducer, a ConsumerOption
-// WrapConsumerGroupHandler and NewConsumerInterceptor, a HandlerOption
-// (WithReadAhead, WithReadAheadBytes, and every ConsumerOption)
-// WrapConsumerGroupHandler alone, an InterceptorOption
-// NewProducerInterceptor. An Option (WithTimeout, WithLogger) is all of them.
+// WrapSyncProducer and WrapAsyncProducer, a ConsumerOption every consumer
+// wrapper and NewConsumerInterceptor, a HandlerOption
+// WrapConsumerGroupHandler, a PartitionOption WrapConsumer and
+// WrapPartitionConsumer, an InterceptorOption NewProducerInterceptor. A
+// ConsumerOption is both a HandlerOption and a PartitionOption, and so is a
+// ReadAheadOption (WithReadAhead, WithReadAheadBytes), which means nothing to
+// an interceptor (it sees one message at a time). An Option (WithTimeout,
+// WithLogger) is all of them.
 type (
 	// ProducerOption configures the producer wrappers.
 	ProducerOption interface{ applyProducer(*options) }
-	// ConsumerOption configures the consumer group handler wrapper and the
-	// consumer interceptor.
+	// ConsumerOption configures every consumer wrapper and the consumer
+	// interceptor.
 	ConsumerOption interface {
 		HandlerOption
+		PartitionOption
 		applyConsumer(*options)
 	}
 	// HandlerOption configures the consumer group handler wrapper: every
-	// ConsumerOption, and the read-ahead options, which mean nothing to an
-	// interceptor (it sees one message at a time).
+	// ConsumerOption and ReadAheadOption.
 	HandlerOption interface{ applyHandler(*options) }
+	// PartitionOption configures the plain consumer wrappers (WrapConsumer,
+	// WrapPartitionConsumer): every ConsumerOption and ReadAheadOption.
+	PartitionOption interface{ applyPartition(*options) }
+	// ReadAheadOption configures the read-ahead of the consumer group
+	// handler wrapper and of the plain consumer wrappers.
+	ReadAheadOption interface {
+		HandlerOption
+		PartitionOption
+	}
 	// InterceptorOption configures the producer interceptor.
 	InterceptorOption interface{ applyInterceptor(*options) }
 	// Option configures every wrapper and interceptor.
@@ -66,11 +78,13 @@ type anyOption func(*options)
 func (f anyOption) applyProducer(o *options)    { f(o) }
 func (f anyOption) applyConsumer(o *options)    { f(o) }
 func (f anyOption) applyHandler(o *options)     { f(o) }
+func (f anyOption) applyPartition(o *options)   { f(o) }
 func (f anyOption) applyInterceptor(o *options) { f(o) }
 
-type handlerOption func(*options)
+type readAheadOption func(*options)
 
-func (f handlerOption) applyHandler(o *options) { f(o) }
+func (f readAheadOption) applyHandler(o *options)   { f(o) }
+func (f readAheadOption) applyPartition(o *options) { f(o) }
 
 type producerOption func(*options)
 
@@ -133,6 +147,14 @@ func consumerOptions(opts []ConsumerOption) *options {
 	return o.finish()
 }
 
+func partitionOptions(opts []PartitionOption) *options {
+	o := defaults()
+	for _, f := range opts {
+		f.applyPartition(o)
+	}
+	return o.finish()
+}
+
 func interceptorOptions(opts []InterceptorOption) *options {
 	o := defaults()
 	for _, f := range opts {
@@ -159,20 +181,21 @@ func WithTimeout(d time.Duration) Option { return anyOption(func(o *options) { o
 // so per-key order holds while one slow upload stalls only its own lane.
 func WithLanes(n int) ProducerOption { return producerOption(func(o *options) { o.lanes = n }) }
 
-// WithReadAhead sets how many messages of one claim the consumer group
-// handler wrapper rehydrates at once, ahead of the handler
-// (DefaultReadAhead); 1 reads one stash at a time. Order and the offsets
-// the handler may mark are unchanged: messages still reach the handler one
-// at a time, in partition order.
-func WithReadAhead(n int) HandlerOption {
-	return handlerOption(func(o *options) { o.readAhead = n })
+// WithReadAhead sets how many messages of one claim (consumer group
+// handler wrapper) or one partition (plain consumer wrappers) are
+// rehydrated at once, ahead of the application (DefaultReadAhead); 1 reads
+// one stash at a time. Order and the offsets the application may mark or
+// commit are unchanged: messages still reach it one at a time, in
+// partition order, and nothing after an unreadable stash.
+func WithReadAhead(n int) ReadAheadOption {
+	return readAheadOption(func(o *options) { o.readAhead = n })
 }
 
 // WithReadAheadBytes bounds the payload bytes (as the messages declare
-// them) that one claim's read-ahead holds at once (DefaultReadAheadBytes).
-// A message larger than the bound is read alone.
-func WithReadAheadBytes(n int64) HandlerOption {
-	return handlerOption(func(o *options) { o.readAheadBytes = n })
+// them) that one claim's or one partition's read-ahead holds at once
+// (DefaultReadAheadBytes). A message larger than the bound is read alone.
+func WithReadAheadBytes(n int64) ReadAheadOption {
+	return readAheadOption(func(o *options) { o.readAheadBytes = n })
 }
 
 // WithLogger sets the logger the interceptors report failures to when no
