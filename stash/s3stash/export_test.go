@@ -10,3 +10,6 @@ type Config = settings
 
 // NewConfig is New with the settings given directly, for the tests.
 func NewConfig(client *s3.Client, c Config) (*Store, error) { return newStore(client, c) }
+
+// NewHTTPClient exposes the HTTP client Open builds to the tests.
+var NewHTTPClient = newHTTPClient

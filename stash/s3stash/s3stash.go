@@ -299,7 +299,10 @@ func Open(ctx context.Context, opts ...OpenOption) (*Store, error) {
 }
 
 func openConfig(ctx context.Context, o settings) (*Store, error) {
-	lo := []func(*config.LoadOptions) error{config.WithLogger(sdkLogger{})}
+	lo := []func(*config.LoadOptions) error{
+		config.WithLogger(sdkLogger{}),
+		config.WithHTTPClient(newHTTPClient()),
+	}
 	if o.Region != "" {
 		lo = append(lo, config.WithRegion(o.Region))
 	}
@@ -329,6 +332,24 @@ func openConfig(ctx context.Context, o settings) (*Store, error) {
 		so.UsePathStyle = o.PathStyle
 	})
 	return newStore(client, o)
+}
+
+// IdleConnsPerHost is how many idle connections to the store the clients
+// Open builds keep, against the SDK's default of 10: a consumer that reads
+// ahead on several partitions (ccsarama's read-ahead times the partitions it
+// holds), or a Get in parallel ranges, has more requests in flight than
+// that, and every request beyond the pool opens a new connection.
+const IdleConnsPerHost = 64
+
+// newHTTPClient is the SDK's buildable client (its timeouts and TLS
+// settings) with IdleConnsPerHost idle connections kept per host.
+func newHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = IdleConnsPerHost
+		if tr.MaxIdleConns < IdleConnsPerHost {
+			tr.MaxIdleConns = IdleConnsPerHost
+		}
+	})
 }
 
 // newRetryer is the retryer of the clients Open builds: the SDK's, in mode

@@ -797,3 +797,15 @@ func TestOptionsFromURL(t *testing.T) {
 		t.Errorf("OptionsFromURL(s3://) = %+v, %v; want the zero configuration", empty, err)
 	}
 }
+
+// TestOpenKeepsIdleConnections: the client Open builds keeps enough idle
+// connections per host for read-ahead across partitions, not the SDK's 10.
+func TestOpenKeepsIdleConnections(t *testing.T) {
+	tr := s3stash.NewHTTPClient().GetTransport()
+	if tr.MaxIdleConnsPerHost != s3stash.IdleConnsPerHost || tr.MaxIdleConns < s3stash.IdleConnsPerHost {
+		t.Fatalf("idle connections per host %d (of %d in all), want %d", tr.MaxIdleConnsPerHost, tr.MaxIdleConns, s3stash.IdleConnsPerHost)
+	}
+	if tr.TLSHandshakeTimeout == 0 || tr.Proxy == nil {
+		t.Error("the SDK's transport defaults (TLS handshake timeout, proxy from the environment) were lost")
+	}
+}

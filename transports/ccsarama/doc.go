@@ -59,11 +59,12 @@
 // a store on the same CPUs), a new one starts no sooner than their average
 // duration over the window after the last, the rate the window sustains
 // anyway, so that they end one after another rather than in bursts; reads
-// whose time does not grow with their number start at once. Size the S3
-// client's connection pool (the AWS SDK keeps 10 idle
-// connections per host by default) to at least the read-ahead times the
+// whose time does not grow with their number start at once. The S3
+// client's connection pool should hold at least the read-ahead times the
 // partitions one process consumes, or reads beyond it open new
-// connections.
+// connections: s3stash.Open keeps s3stash.IdleConnsPerHost (64) idle
+// connections per host; a client of your own keeps the AWS SDK's 10 unless
+// you raise them.
 //
 // The drop-in ConsumerInterceptor cannot hold a message back: one whose
 // stash cannot be read is delivered still claim-checked (its value is the
