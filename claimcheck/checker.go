@@ -200,26 +200,34 @@ func (c *Checker) Size(body []byte, h Headers) int {
 // ShouldOffload reports whether the policy offloads this message. It reads
 // HeaderOffload but does not remove it.
 func (c *Checker) ShouldOffload(body []byte, h Headers) (bool, error) {
+	offload, _, err := c.shouldOffload(body, h)
+	return offload, err
+}
+
+// shouldOffload is ShouldOffload that also reports whether h carries
+// HeaderOffload, so that Offload looks it up once.
+func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool, err error) {
+	v, override := h.Get(HeaderOffload)
 	if IsClaimChecked(h) {
-		return false, nil // never claim-check twice
+		return false, override, nil // never claim-check twice
 	}
-	if v, ok := h.Get(HeaderOffload); ok {
+	if override {
 		switch v {
 		case OffloadAlways:
-			return true, nil
+			return true, true, nil
 		case OffloadNever:
-			return false, nil
+			return false, true, nil
 		default:
-			return false, fmt.Errorf("%w: %q", ErrBadOverride, v)
+			return false, true, fmt.Errorf("%w: %q", ErrBadOverride, v)
 		}
 	}
 	switch c.mode {
 	case Always:
-		return true, nil
+		return true, false, nil
 	case Never:
-		return false, nil
+		return false, false, nil
 	}
-	return c.Size(body, h) > c.threshold, nil
+	return c.Size(body, h) > c.threshold, false, nil
 }
 
 // Offload applies the policy to one outgoing message. If the message is to
@@ -232,12 +240,12 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 	if c.contract == ContractAWSPointer {
 		return c.offloadAWS(ctx, topic, body, h)
 	}
-	offload, err := c.ShouldOffload(body, h)
+	offload, override, err := c.shouldOffload(body, h)
 	if err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
 	}
 	if !offload {
-		if _, ok := h.Get(HeaderOffload); ok {
+		if override {
 			h.Del(HeaderOffload)
 		}
 		c.observer.Observe(ctx, Event{Op: OpPass, Topic: topic, Size: int64(len(body)), Headers: h})

@@ -69,6 +69,7 @@ func TestPolicy(t *testing.T) {
 		{name: "override beats mode always", mode: claimcheck.Always, body: 1, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadNever}, want: false},
 		{name: "bad override", body: 1, headers: map[string]string{claimcheck.HeaderOffload: "sometimes"}, wantErr: claimcheck.ErrBadOverride},
 		{name: "never twice", mode: claimcheck.Always, body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240"}, want: false},
+		{name: "never twice, override stripped", body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240", claimcheck.HeaderOffload: claimcheck.OffloadAlways}, want: false},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
