@@ -275,6 +275,26 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 	return []byte(address), address, nil
 }
 
+// Pass is the publishers' fast path. It reports whether an outgoing
+// message goes out exactly as it is (the policy keeps its body in the
+// message, and there is no HeaderOffload to remove) and, if so, reports it
+// to the observer as Offload would (OpPass). It never writes to h. When it
+// returns false, call Offload, which offloads, strips the override or
+// returns the error. Transports call it first to skip what only a changed
+// message needs: a copy of the headers, a context for the stash write, a
+// new message.
+func (c *Checker) Pass(ctx context.Context, topic string, body []byte, h Headers) bool {
+	if c.contract == ContractAWSPointer {
+		return false
+	}
+	offload, override, err := c.shouldOffload(body, h)
+	if err != nil || offload || override {
+		return false
+	}
+	c.observer.Observe(ctx, Event{Op: OpPass, Topic: topic, Size: int64(len(body)), Headers: h})
+	return true
+}
+
 // start calls the observer's Start, if it has one.
 func (c *Checker) start(ctx context.Context, ev Event) context.Context {
 	if s, ok := c.observer.(Starter); ok {
