@@ -100,6 +100,11 @@ func (c *consumer) rehydrateOrReport(ctx context.Context, m jetstream.Msg) (jets
 // *claimcheck.Error cause that errors.Is sees through, marked with
 // ErrTerminated if m was terminated.
 func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opts ...Option) (jetstream.Msg, error) {
+	if !claimChecked(m) {
+		// m itself, with nothing made for it; counted (claimcheck.OpPlain).
+		cc.Plain(ctx, m.Subject(), len(m.Data()), Header(m.Headers()))
+		return m, nil
+	}
 	r, err := newConsumer(cc, opts).rehydrate(ctx, m)
 	if err == errHandled {
 		return nil, nil
