@@ -1,0 +1,74 @@
+package ccnats
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/memstash"
+)
+
+// oneMsg is a messages iterator that returns the same message forever.
+type oneMsg struct {
+	jetstream.MessagesContext
+	m jetstream.Msg
+}
+
+func (o oneMsg) Next(...jetstream.NextOpt) (jetstream.Msg, error) { return o.m, nil }
+
+// TestBelowThresholdAllocates checks that each decorator's own work on a
+// message below the threshold allocates nothing: every publish fast path,
+// every receive path on a message that is not claim-checked. (The
+// benchmarks measure the whole path with a server; allocations there are
+// counted process-wide and include the server's.)
+func TestBelowThresholdAllocates(t *testing.T) {
+	eng, err := stash.New(stash.WithBackend(memstash.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	counts := &claimcheck.Counters{}
+	cc, err := claimcheck.New(eng, claimcheck.WithObserver(counts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	body := make([]byte, 1024)
+	withHeader := &nats.Msg{Subject: "s", Data: body, Header: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}}
+	bare := &nats.Msg{Subject: "s", Data: body}
+	wc := &WrappedConn{cc: cc, cfg: newBase(nil), js: newConsumer(cc, nil)}
+	noop := func(*nats.Msg) {}
+	wcHandler, msgHandler := wc.handler(noop), MsgHandler(cc, noop)
+	jm := jetstream.Msg(legacyMsg{withHeader})
+	jsHandler := MessageHandler(cc, func(jetstream.Msg) {})
+	it := Messages(cc, oneMsg{m: jm})
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"publish fast path, no headers", func() { _ = cc.Pass(ctx, "s", body, Header(nil)) }},
+		{"publish fast path, headers", func() { _ = passes(ctx, cc, withHeader) }},
+		{"MsgHandler", func() { msgHandler(withHeader) }},
+		{"MsgHandler, no headers", func() { msgHandler(bare) }},
+		{"WrappedConn subscription handler", func() { wcHandler(withHeader) }},
+		{"WrappedConn NextMsg and Fetch", func() { _, _ = wc.deliver(withHeader) }},
+		{"WrappedConn reply", func() { _ = wc.rehydrateReply(withHeader) }},
+		{"WrappedConn.Rehydrate", func() { _ = wc.Rehydrate(ctx, withHeader) }},
+		{"MessageHandler", func() { jsHandler(jm) }},
+		{"Messages.Next", func() { _, _ = it.Next() }},
+		{"Rehydrate", func() { _, _ = Rehydrate(ctx, cc, jm) }},
+	} {
+		if n := testing.AllocsPerRun(1000, tc.f); n != 0 {
+			t.Errorf("%s: %v allocations per message, want 0", tc.name, n)
+		}
+	}
+	// Every one of them was counted (the benchmarks rely on nothing being
+	// skipped to be fast).
+	if s := counts.Snapshot(); s.Passed == 0 || s.Plain == 0 {
+		t.Errorf("observer saw %d passes and %d plain messages", s.Passed, s.Plain)
+	}
+}
