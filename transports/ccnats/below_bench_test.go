@@ -300,7 +300,7 @@ var belowCases = []struct {
 			}
 			ok(b, pub.Flush())
 			for range n {
-				must(next(10*time.Second))
+				must(next(10 * time.Second))
 			}
 		}}
 	}},

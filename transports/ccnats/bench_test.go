@@ -112,4 +112,3 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 		})
 	}
 }
-
