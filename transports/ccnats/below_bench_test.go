@@ -17,10 +17,13 @@ import (
 // belowEnv is what every below-threshold case shares: one server, one
 // checker (default threshold: every body here passes through), the body.
 type belowEnv struct {
-	srv  *natstest.Server
-	cc   *claimcheck.Checker
-	body []byte
-	hdr  nats.Header
+	srv *natstest.Server
+	// pub and sub are the connections both sides of a case use (each side
+	// on its own subject), so that the two differ in the ccnats call only.
+	pub, sub *nats.Conn
+	cc       *claimcheck.Checker
+	body     []byte
+	hdr      nats.Header
 }
 
 // waiter counts handled messages and says when a batch is complete.
@@ -45,8 +48,10 @@ func (w *waiter) wait(b *testing.B) {
 	}
 }
 
-// asyncPath publishes a batch, flushes and waits until w has counted it.
-func asyncPath(b *testing.B, w *waiter, publish func() error, flush func() error) benchPath {
+// asyncPath publishes a batch and waits until w has counted it. There is
+// no Flush (a round trip to the server that both sides would pay, diluting
+// the ratio): nats.go's flusher sends what is buffered.
+func asyncPath(b *testing.B, w *waiter, publish func() error) benchPath {
 	return benchPath{
 		prepare: func(int) {},
 		run: func(n int) {
@@ -55,9 +60,6 @@ func asyncPath(b *testing.B, w *waiter, publish func() error, flush func() error
 				if err := publish(); err != nil {
 					b.Fatal(err)
 				}
-			}
-			if err := flush(); err != nil {
-				b.Fatal(err)
 			}
 			w.wait(b)
 		},
@@ -128,15 +130,15 @@ var belowCases = []struct {
 }{
 	// A/A: both sides plain, core publish to a callback; any "ratio" away
 	// from 1 here is the benchmark's own noise.
-	{"control", 500, func(b *testing.B, e *belowEnv, _ bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"control", 100, func(b *testing.B, e *belowEnv, _ bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
 	// Core NATS, publishing.
-	{"conn-publish", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"conn-publish", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
 		publish := func() error { return pub.Publish(subj, e.body) }
@@ -145,10 +147,10 @@ var belowCases = []struct {
 			ctx := context.Background()
 			publish = func() error { return conn.Publish(ctx, subj, e.body) }
 		}
-		return asyncPath(b, w, publish, pub.Flush)
+		return asyncPath(b, w, publish)
 	}},
-	{"wrapconn-publish", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"wrapconn-publish", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
 		publish := func() error { return pub.Publish(subj, e.body) }
@@ -156,10 +158,10 @@ var belowCases = []struct {
 			wc := wrapConn(b, pub, e.cc)
 			publish = func() error { return wc.Publish(subj, e.body) }
 		}
-		return asyncPath(b, w, publish, pub.Flush)
+		return asyncPath(b, w, publish)
 	}},
-	{"wrapconn-publishmsg-header", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"wrapconn-publishmsg-header", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
 		m := &nats.Msg{Subject: subj, Header: e.hdr, Data: e.body}
@@ -168,12 +170,12 @@ var belowCases = []struct {
 			wc := wrapConn(b, pub, e.cc)
 			publish = func() error { return wc.PublishMsg(m) }
 		}
-		return asyncPath(b, w, publish, pub.Flush)
+		return asyncPath(b, w, publish)
 	}},
 	// The publish call alone, nothing received: the buffered write that
 	// nats.go's Publish is, against the same with the checker's policy.
-	{"wrapconn-publish-call", 1000, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		nc := e.srv.Connect(b)
+	{"wrapconn-publish-call", 200, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		nc := e.pub
 		publish := func() error { return nc.Publish(subj, e.body) }
 		if dec {
 			wc := wrapConn(b, nc, e.cc)
@@ -185,7 +187,7 @@ var belowCases = []struct {
 		return p
 	}},
 	{"wrapconn-request", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		nc, responder := e.srv.Connect(b), e.srv.Connect(b)
+		nc, responder := e.pub, e.sub
 		unsubscribeAtEnd(b, must(responder.Subscribe(subj, func(m *nats.Msg) { _ = m.Respond(m.Data) })))
 		ok(b, responder.Flush())
 		request := nc.Request
@@ -195,18 +197,18 @@ var belowCases = []struct {
 		return loopPath(b, func() error { _, err := request(subj, e.body, 10*time.Second); return err })
 	}},
 	// Core NATS, receiving.
-	{"msghandler", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"msghandler", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() }
 		if dec {
 			h = ccnats.MsgHandler(e.cc, h)
 		}
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, h)))
 		ok(b, sub.Flush())
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"wrapconn-subscribe", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"wrapconn-subscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() }
 		if dec {
 			unsubscribeAtEnd(b, must(wrapConn(b, sub, e.cc).Subscribe(subj, h)))
@@ -214,10 +216,10 @@ var belowCases = []struct {
 			unsubscribeAtEnd(b, must(sub.Subscribe(subj, h)))
 		}
 		ok(b, sub.Flush())
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"wrapconn-queuesubscribe", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"wrapconn-queuesubscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() }
 		if dec {
 			unsubscribeAtEnd(b, must(wrapConn(b, sub, e.cc).QueueSubscribe(subj, "q", h)))
@@ -225,13 +227,13 @@ var belowCases = []struct {
 			unsubscribeAtEnd(b, must(sub.QueueSubscribe(subj, "q", h)))
 		}
 		ok(b, sub.Flush())
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
 	// A channel subscription: nats.go's reading goroutine sends to the
 	// channel itself; the wrapper must run code first, so it subscribes a
 	// callback that sends: one goroutine hand-off more, by construction.
-	{"wrapconn-chansubscribe", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"wrapconn-chansubscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		ch, stop := make(chan *nats.Msg, 1024), make(chan struct{})
 		go func() {
 			for {
@@ -250,12 +252,12 @@ var belowCases = []struct {
 			unsubscribeAtEnd(b, must(sub.ChanSubscribe(subj, ch)))
 		}
 		ok(b, sub.Flush())
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
 	// The zero-hand-off way to read a channel: nats.go's own
 	// ChanSubscribe, and WrappedConn.Rehydrate in the reader.
-	{"wrapconn-chansubscribe-rehydrate", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+	{"wrapconn-chansubscribe-rehydrate", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		wc := wrapConn(b, sub, e.cc)
 		ch, stop := make(chan *nats.Msg, 1024), make(chan struct{})
 		ctx := context.Background()
@@ -277,10 +279,10 @@ var belowCases = []struct {
 		b.Cleanup(func() { close(stop) })
 		unsubscribeAtEnd(b, must(sub.ChanSubscribe(subj, ch)))
 		ok(b, sub.Flush())
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"wrapconn-nextmsg", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
-		pub, sub := e.srv.Connect(b), e.srv.Connect(b)
+	{"wrapconn-nextmsg", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		pub, sub := e.pub, e.sub
 		var next func(time.Duration) (*nats.Msg, error)
 		if dec {
 			s := must(wrapConn(b, sub, e.cc).SubscribeSync(subj))
@@ -298,7 +300,6 @@ var belowCases = []struct {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
-			ok(b, pub.Flush())
 			for range n {
 				must(next(10 * time.Second))
 			}
@@ -307,7 +308,7 @@ var belowCases = []struct {
 	// Legacy JetStream (nc.JetStream()), publishing.
 	{"js-legacy-publish", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		memStream(b, e, subj)
-		nc := e.srv.Connect(b)
+		nc := e.pub
 		js := must(nc.JetStream())
 		publish := func() error { _, err := js.Publish(subj, e.body); return err }
 		if dec {
@@ -316,9 +317,9 @@ var belowCases = []struct {
 		}
 		return loopPath(b, publish)
 	}},
-	{"js-legacy-publishasync", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-publishasync", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		memStream(b, e, subj)
-		nc := e.srv.Connect(b)
+		nc := e.pub
 		js := must(nc.JetStream())
 		publish := func() error { _, err := js.PublishAsync(subj, e.body); return err }
 		complete := js.PublishAsyncComplete
@@ -339,9 +340,9 @@ var belowCases = []struct {
 		}}
 	}},
 	// Legacy JetStream, receiving (each message acknowledged).
-	{"js-legacy-subscribe", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-subscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		memStream(b, e, subj)
-		pub, sub, w := e.srv.Connect(b), e.srv.Connect(b), newWaiter()
+		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() } // acknowledged by nats.go after h
 		if dec {
 			wjs := must(wrapConn(b, sub, e.cc).JetStream())
@@ -350,11 +351,11 @@ var belowCases = []struct {
 			js := must(sub.JetStream())
 			unsubscribeAtEnd(b, must(js.Subscribe(subj, h, nats.DeliverNew())))
 		}
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"js-legacy-fetch", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-fetch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		memStream(b, e, subj)
-		pub, sub := e.srv.Connect(b), e.srv.Connect(b)
+		pub, sub := e.pub, e.sub
 		var fetch func(int, ...nats.PullOpt) ([]*nats.Msg, error)
 		if dec {
 			wjs := must(wrapConn(b, sub, e.cc).JetStream())
@@ -371,7 +372,6 @@ var belowCases = []struct {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
-			ok(b, pub.Flush())
 			for got := 0; got < n; {
 				for _, m := range must(fetch(min(n-got, 100), nats.MaxWait(10*time.Second))) {
 					ok(b, m.Ack())
@@ -383,16 +383,16 @@ var belowCases = []struct {
 	// JetStream (the jetstream package), publishing.
 	{"js-publish", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		memStream(b, e, subj)
-		var js jetstream.JetStream = e.srv.JetStream(b)
+		var js jetstream.JetStream = must(jetstream.New(e.pub))
 		if dec {
 			js = must(ccnats.NewJetStream(js, e.cc))
 		}
 		ctx := context.Background()
 		return loopPath(b, func() error { _, err := js.Publish(ctx, subj, e.body); return err })
 	}},
-	{"js-publishasync", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-publishasync", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		memStream(b, e, subj)
-		raw := e.srv.JetStream(b)
+		raw := must(jetstream.New(e.pub))
 		js := raw
 		if dec {
 			js = must(ccnats.NewJetStream(raw, e.cc))
@@ -410,20 +410,20 @@ var belowCases = []struct {
 		}}
 	}},
 	// JetStream (the jetstream package), receiving (each message acked).
-	{"js-consume", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-consume", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
-		pub, w := e.srv.Connect(b), newWaiter()
+		pub, w := e.pub, newWaiter()
 		h := func(m jetstream.Msg) { _ = m.Ack(); w.hit() }
 		if dec {
 			h = ccnats.MessageHandler(e.cc, h)
 		}
 		cctx := must(c.Consume(h))
 		b.Cleanup(cctx.Stop)
-		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) }, pub.Flush)
+		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"js-messages", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-messages", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
-		pub := e.srv.Connect(b)
+		pub := e.pub
 		it := must(c.Messages())
 		b.Cleanup(it.Stop)
 		if dec {
@@ -433,7 +433,6 @@ var belowCases = []struct {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
-			ok(b, pub.Flush())
 			for range n {
 				ok(b, must(it.Next()).Ack())
 			}
@@ -442,15 +441,14 @@ var belowCases = []struct {
 	// Fetch's batch is a channel that jetstream fills; Batch reads it in
 	// a goroutine of its own and hands each message on: one hand-off
 	// more, by construction.
-	{"js-fetch-batch", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-fetch-batch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
-		pub := e.srv.Connect(b)
+		pub := e.pub
 		ctx := context.Background()
 		return benchPath{prepare: func(int) {}, run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
-			ok(b, pub.Flush())
 			for got := 0; got < n; {
 				batch := must(c.Fetch(min(n-got, 100), jetstream.FetchMaxWait(10*time.Second)))
 				if dec {
@@ -466,15 +464,14 @@ var belowCases = []struct {
 	}},
 	// The zero-hand-off way to read a batch: jetstream's channel, and
 	// Rehydrate in the reader.
-	{"js-fetch-rehydrate", 500, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-fetch-rehydrate", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
-		pub := e.srv.Connect(b)
+		pub := e.pub
 		ctx := context.Background()
 		return benchPath{prepare: func(int) {}, run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
-			ok(b, pub.Flush())
 			for got := 0; got < n; {
 				batch := must(c.Fetch(min(n-got, 100), jetstream.FetchMaxWait(10*time.Second)))
 				for m := range batch.Messages() {
@@ -499,7 +496,8 @@ func BenchmarkBelowThreshold(b *testing.B) {
 	for _, tc := range belowCases {
 		b.Run(tc.name, func(b *testing.B) {
 			cc, _ := newChecker(b)
-			e := &belowEnv{srv: natstest.Start(b), cc: cc, body: payload(1<<10, 1), hdr: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}}
+			srv := natstest.Start(b)
+			e := &belowEnv{srv: srv, pub: srv.Connect(b), sub: srv.Connect(b), cc: cc, body: payload(1<<10, 1), hdr: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}}
 			plain := tc.setup(b, e, false, "plain")
 			dec := tc.setup(b, e, true, "dec")
 			interleave(b, tc.batch, plain, dec)

@@ -172,6 +172,12 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 // (as the checker decides) and logged. A goroutine does the reading; it
 // ends when the fetch ends, or when ctx is done, Nak'ing what it has not
 // handed out. Read the channel to its end or cancel ctx.
+//
+// That goroutine hands every message on, claim-checked or not: one
+// goroutine hand-off per message more than reading jetstream's batch.
+// Where that matters, read b.Messages() yourself and call Rehydrate on
+// each message, which costs a header lookup for one that is not
+// claim-checked; MessageHandler and Messages have no hand-off either.
 func Batch(ctx context.Context, cc *claimcheck.Checker, b jetstream.MessageBatch, opts ...Option) jetstream.MessageBatch {
 	c := newConsumer(cc, append(opts, WithContext(ctx)))
 	out := &batch{in: b, out: make(chan jetstream.Msg)}

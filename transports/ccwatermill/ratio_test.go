@@ -1,6 +1,7 @@
 package ccwatermill_test
 
 import (
+	"flag"
 	"runtime"
 	"slices"
 	"syscall"
@@ -17,6 +18,12 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// benchSide runs one side of each interleaved benchmark alone, for
+// instruction counts (valgrind --tool=callgrind), which do not depend on
+// the machine's load and need no interleaving: the instructions per message
+// of a path are the difference between two runs of different lengths.
+var benchSide = flag.String("bench.side", "", "run only the `plain` or the `decorated` side of the interleaved benchmarks")
 
 // benchPath is one way of moving messages: prepare makes n messages ready
 // (outside the clock and the allocation count), run moves them.
@@ -43,6 +50,22 @@ type benchPath struct {
 // b.N counts messages of each path.
 func interleave(b *testing.B, batch int, plain, decorated benchPath) {
 	b.Helper()
+	if *benchSide != "" {
+		p := plain
+		if *benchSide == "decorated" {
+			p = decorated
+		}
+		p.prepare(batch)
+		p.run(batch)
+		b.ResetTimer()
+		for range max(1, b.N/batch) {
+			b.StopTimer()
+			p.prepare(batch)
+			b.StartTimer()
+			p.run(batch)
+		}
+		return
+	}
 	var ms runtime.MemStats
 	var tPlain, tDec time.Duration
 	var aPlain, aDec uint64
