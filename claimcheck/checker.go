@@ -36,21 +36,23 @@ const (
 
 // Checker applies the claim-check policy. It is safe for concurrent use.
 type Checker struct {
+	// What every message reads (Pass, Plain), in one cache line.
+	contract  Contract
+	mode      Mode
+	threshold int
+	margin    int
+	observer  Observer
+
 	engine      *stash.Engine
-	threshold   int
-	margin      int
-	mode        Mode
 	name        func(topic string, h Headers) string
 	stashOpts   []stash.CreateOption
 	namespace   string
 	allow       map[string]map[string]bool // scheme -> namespace set ("*" = any)
-	observer    Observer
 	deleteOnAck bool
 	onFailure   FailureHandler
 	discardAt   int // 0: never discard
 	retryDelay  time.Duration
 	now         func() time.Time
-	contract    Contract
 }
 
 // An Option configures a Checker; pass it to New. Options are made by the

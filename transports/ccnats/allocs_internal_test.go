@@ -20,17 +20,18 @@ type oneMsg struct {
 
 func (o oneMsg) Next(...jetstream.NextOpt) (jetstream.Msg, error) { return o.m, nil }
 
-// TestBelowThresholdAllocates checks that each decorator's own work on a
-// message below the threshold allocates nothing: every publish fast path,
-// every receive path on a message that is not claim-checked. (The
-// benchmarks measure the whole path with a server; allocations there are
-// counted process-wide and include the server's.)
-func TestBelowThresholdAllocates(t *testing.T) {
+// fastPaths is each decorator's own work on a message below the threshold:
+// every publish fast path, every receive path on a message that is not
+// claim-checked, with the message and everything else made beforehand.
+func fastPaths(t testing.TB) ([]struct {
+	name string
+	f    func()
+}, *claimcheck.Counters) {
 	eng, err := stash.New(stash.WithBackend(memstash.New()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(func() { _ = eng.Close() })
 	counts := &claimcheck.Counters{}
 	cc, err := claimcheck.New(eng, claimcheck.WithObserver(counts))
 	if err != nil {
@@ -46,29 +47,51 @@ func TestBelowThresholdAllocates(t *testing.T) {
 	jm := jetstream.Msg(legacyMsg{withHeader})
 	jsHandler := MessageHandler(cc, func(jetstream.Msg) {})
 	it := Messages(cc, oneMsg{m: jm})
-	for _, tc := range []struct {
+	return []struct {
 		name string
 		f    func()
 	}{
-		{"publish fast path, no headers", func() { _ = cc.Pass(ctx, "s", body, Header(nil)) }},
-		{"publish fast path, headers", func() { _ = passes(ctx, cc, withHeader) }},
+		{"publish-no-headers", func() { _ = cc.Pass(ctx, "s", body, Header(nil)) }},
+		{"publish-headers", func() { _ = passes(ctx, cc, withHeader) }},
 		{"MsgHandler", func() { msgHandler(withHeader) }},
-		{"MsgHandler, no headers", func() { msgHandler(bare) }},
-		{"WrappedConn subscription handler", func() { wcHandler(withHeader) }},
-		{"WrappedConn NextMsg and Fetch", func() { _, _ = wc.deliver(withHeader) }},
-		{"WrappedConn reply", func() { _ = wc.rehydrateReply(withHeader) }},
+		{"MsgHandler-no-headers", func() { msgHandler(bare) }},
+		{"WrappedConn-handler", func() { wcHandler(withHeader) }},
+		{"WrappedConn-NextMsg-Fetch", func() { _, _ = wc.deliver(withHeader) }},
+		{"WrappedConn-reply", func() { _ = wc.rehydrateReply(withHeader) }},
 		{"WrappedConn.Rehydrate", func() { _ = wc.Rehydrate(ctx, withHeader) }},
 		{"MessageHandler", func() { jsHandler(jm) }},
 		{"Messages.Next", func() { _, _ = it.Next() }},
 		{"Rehydrate", func() { _, _ = Rehydrate(ctx, cc, jm) }},
-	} {
+	}, counts
+}
+
+// TestBelowThresholdAllocates checks that each decorator's own work on a
+// message below the threshold allocates nothing. (The benchmarks measure
+// the whole path with a server; allocations there are counted
+// process-wide and include the server's.)
+func TestBelowThresholdAllocates(t *testing.T) {
+	paths, counts := fastPaths(t)
+	for _, tc := range paths {
 		if n := testing.AllocsPerRun(1000, tc.f); n != 0 {
 			t.Errorf("%s: %v allocations per message, want 0", tc.name, n)
 		}
 	}
-	// Every one of them was counted (the benchmarks rely on nothing being
-	// skipped to be fast).
+	// Every one of them was counted (nothing is skipped to be fast).
 	if s := counts.Snapshot(); s.Passed == 0 || s.Plain == 0 {
 		t.Errorf("observer saw %d passes and %d plain messages", s.Passed, s.Plain)
+	}
+}
+
+// BenchmarkFastPath is each decorator's own work on a message below the
+// threshold, as TestBelowThresholdAllocates runs it: ns/op, allocs/op.
+func BenchmarkFastPath(b *testing.B) {
+	paths, _ := fastPaths(b)
+	for _, tc := range paths {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.f()
+			}
+		})
 	}
 }
