@@ -12,6 +12,12 @@ import (
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
+// fakeBatch is a fetched batch of messages already received.
+type fakeBatch struct{ ch chan jetstream.Msg }
+
+func (f fakeBatch) Messages() <-chan jetstream.Msg { return f.ch }
+func (f fakeBatch) Error() error                   { return nil }
+
 // oneMsg is a messages iterator that returns the same message forever.
 type oneMsg struct {
 	jetstream.MessagesContext
@@ -79,6 +85,50 @@ func TestBelowThresholdAllocates(t *testing.T) {
 	// Every one of them was counted (nothing is skipped to be fast).
 	if s := counts.Snapshot(); s.Passed == 0 || s.Plain == 0 {
 		t.Errorf("observer saw %d passes and %d plain messages", s.Passed, s.Plain)
+	}
+}
+
+// TestBatchAllocates checks that Batch, which owns a channel and a
+// goroutine, allocates three times per batch and never per message that is
+// not claim-checked.
+func TestBatchAllocates(t *testing.T) {
+	eng, err := stash.New(stash.WithBackend(memstash.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	cc, err := claimcheck.New(eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jm := jetstream.Msg(legacyMsg{&nats.Msg{Subject: "s", Data: make([]byte, 1024), Header: nats.Header{"k": {"v"}}}})
+	ctx := context.Background()
+	// Allocations per batch of n messages, read through Batch or not: the
+	// difference is Batch's.
+	perBatch := func(n int, decorate bool) float64 {
+		return testing.AllocsPerRun(100, func() {
+			var in jetstream.MessageBatch = fakeBatch{ch: make(chan jetstream.Msg, n)}
+			for range n {
+				in.(fakeBatch).ch <- jm
+			}
+			close(in.(fakeBatch).ch)
+			if decorate {
+				in = Batch(ctx, cc, in)
+			}
+			got := 0
+			for range in.Messages() {
+				got++
+			}
+			if got != n {
+				t.Fatalf("got %d of %d messages", got, n)
+			}
+		})
+	}
+	one := perBatch(1, true) - perBatch(1, false)
+	hundred := perBatch(100, true) - perBatch(100, false)
+	t.Logf("Batch: %v allocations per batch of 1, %v per batch of 100", one, hundred)
+	if one > 3 || hundred != one {
+		t.Errorf("Batch allocates %v times for 1 message and %v for 100; want at most 3, the same for both", one, hundred)
 	}
 }
 

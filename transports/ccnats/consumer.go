@@ -179,15 +179,20 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 // each message, which costs a header lookup for one that is not
 // claim-checked; MessageHandler and Messages have no hand-off either.
 func Batch(ctx context.Context, cc *claimcheck.Checker, b jetstream.MessageBatch, opts ...Option) jetstream.MessageBatch {
-	c := newConsumer(cc, append(opts, WithContext(ctx)))
-	out := &batch{in: b, out: make(chan jetstream.Msg)}
-	go out.run(ctx, c)
+	// Three allocations per batch (this, the channel, the goroutine), none
+	// per message that is not claim-checked.
+	out := &batch{in: b, out: make(chan jetstream.Msg), c: consumer{cc: cc, cfg: newBase(opts)}}
+	if ctx != nil {
+		out.c.cfg.ctx = ctx // WithContext(ctx), without making the option
+	}
+	go out.run(out.c.cfg.ctx, &out.c)
 	return out
 }
 
 type batch struct {
 	in  jetstream.MessageBatch
 	out chan jetstream.Msg
+	c   consumer
 }
 
 func (b *batch) Messages() <-chan jetstream.Msg { return b.out }
