@@ -151,8 +151,10 @@ func smallMessage() *message.Message {
 //     message.MessageTransformSubscriberDecorator with a transform that
 //     does nothing, the floor of any decorator that owns a channel (one
 //     goroutine hand-off per message), for reference;
-//   - router-middleware: a Router whose handler uses Middleware, with the
-//     publisher decorated, against a plain Router (the recommended setup);
+//   - router-middleware-only: a Router whose handler uses Middleware
+//     against a plain Router;
+//   - router-middleware: the same with the publisher decorated too (the
+//     recommended setup, both sides);
 //   - router-subscriber: the same Router with SubscriberDecorator added
 //     (Router.AddSubscriberDecorators) instead of Middleware.
 func BenchmarkBelowThreshold(b *testing.B) {
@@ -201,6 +203,7 @@ func BenchmarkBelowThreshold(b *testing.B) {
 		{"subscriber", pipeConfig{}, pipeConfig{sub: subDec}},
 		{"both", pipeConfig{}, pipeConfig{pub: pubDec, sub: subDec}},
 		{"watermill-transform", pipeConfig{}, pipeConfig{sub: transform}},
+		{"router-middleware-only", pipeConfig{router: true}, pipeConfig{router: true, middleware: []message.HandlerMiddleware{ccwatermill.Middleware(c)}}},
 		{"router-middleware", pipeConfig{router: true}, pipeConfig{router: true, pub: pubDec, middleware: []message.HandlerMiddleware{ccwatermill.Middleware(c)}}},
 		{"router-subscriber", pipeConfig{router: true}, pipeConfig{router: true, pub: pubDec, subDecorators: []message.SubscriberDecorator{ccwatermill.SubscriberDecorator(c)}}},
 	}
