@@ -380,6 +380,37 @@ var belowCases = []struct {
 			}
 		}}
 	}},
+	// FetchBatch's channel is filled by a goroutine of the wrapper's: one
+	// hand-off more, by construction.
+	{"js-legacy-fetchbatch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+		memStream(b, e, subj)
+		pub, sub := e.pub, e.sub
+		var fetch func(int, ...nats.PullOpt) (nats.MessageBatch, error)
+		if dec {
+			wjs := must(wrapConn(b, sub, e.cc).JetStream())
+			s := must(wjs.PullSubscribe(subj, "d"+subj))
+			unsubscribeAtEnd(b, s)
+			fetch = s.FetchBatch
+		} else {
+			js := must(sub.JetStream())
+			s := must(js.PullSubscribe(subj, "d"+subj))
+			unsubscribeAtEnd(b, s)
+			fetch = s.FetchBatch
+		}
+		return benchPath{prepare: func(int) {}, run: func(n int) {
+			for range n {
+				ok(b, pub.Publish(subj, e.body))
+			}
+			for got := 0; got < n; {
+				batch := must(fetch(min(n-got, 100), nats.MaxWait(10*time.Second)))
+				for m := range batch.Messages() {
+					ok(b, m.Ack())
+					got++
+				}
+				ok(b, batch.Error())
+			}
+		}}
+	}},
 	// JetStream (the jetstream package), publishing.
 	{"js-publish", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
 		memStream(b, e, subj)
