@@ -36,21 +36,23 @@ const (
 
 // Checker applies the claim-check policy. It is safe for concurrent use.
 type Checker struct {
+	// What every message reads (Pass, Plain), in one cache line.
+	contract  Contract
+	mode      Mode
+	threshold int
+	margin    int
+	observer  Observer
+
 	engine      *stash.Engine
-	threshold   int
-	margin      int
-	mode        Mode
 	name        func(topic string, h Headers) string
 	stashOpts   []stash.CreateOption
 	namespace   string
 	allow       map[string]map[string]bool // scheme -> namespace set ("*" = any)
-	observer    Observer
 	deleteOnAck bool
 	onFailure   FailureHandler
 	discardAt   int // 0: never discard
 	retryDelay  time.Duration
 	now         func() time.Time
-	contract    Contract
 }
 
 // An Option configures a Checker; pass it to New. Options are made by the
@@ -200,26 +202,34 @@ func (c *Checker) Size(body []byte, h Headers) int {
 // ShouldOffload reports whether the policy offloads this message. It reads
 // HeaderOffload but does not remove it.
 func (c *Checker) ShouldOffload(body []byte, h Headers) (bool, error) {
+	offload, _, err := c.shouldOffload(body, h)
+	return offload, err
+}
+
+// shouldOffload is ShouldOffload that also reports whether h carries
+// HeaderOffload, so that Offload looks it up once.
+func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool, err error) {
+	v, override := h.Get(HeaderOffload)
 	if IsClaimChecked(h) {
-		return false, nil // never claim-check twice
+		return false, override, nil // never claim-check twice
 	}
-	if v, ok := h.Get(HeaderOffload); ok {
+	if override {
 		switch v {
 		case OffloadAlways:
-			return true, nil
+			return true, true, nil
 		case OffloadNever:
-			return false, nil
+			return false, true, nil
 		default:
-			return false, fmt.Errorf("%w: %q", ErrBadOverride, v)
+			return false, true, fmt.Errorf("%w: %q", ErrBadOverride, v)
 		}
 	}
 	switch c.mode {
 	case Always:
-		return true, nil
+		return true, false, nil
 	case Never:
-		return false, nil
+		return false, false, nil
 	}
-	return c.Size(body, h) > c.threshold, nil
+	return c.Size(body, h) > c.threshold, false, nil
 }
 
 // Offload applies the policy to one outgoing message. If the message is to
@@ -232,12 +242,12 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 	if c.contract == ContractAWSPointer {
 		return c.offloadAWS(ctx, topic, body, h)
 	}
-	offload, err := c.ShouldOffload(body, h)
+	offload, override, err := c.shouldOffload(body, h)
 	if err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
 	}
 	if !offload {
-		if _, ok := h.Get(HeaderOffload); ok {
+		if override {
 			h.Del(HeaderOffload)
 		}
 		c.observer.Observe(ctx, Event{Op: OpPass, Topic: topic, Size: int64(len(body)), Headers: h})
@@ -265,6 +275,26 @@ func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Head
 	h.Set(HeaderSize, strconv.Itoa(len(body)))
 	c.observer.Observe(ctx, ev)
 	return []byte(address), address, nil
+}
+
+// Pass is the publishers' fast path. It reports whether an outgoing
+// message goes out exactly as it is (the policy keeps its body in the
+// message, and there is no HeaderOffload to remove) and, if so, reports it
+// to the observer as Offload would (OpPass). It never writes to h. When it
+// returns false, call Offload, which offloads, strips the override or
+// returns the error. Transports call it first to skip what only a changed
+// message needs: a copy of the headers, a context for the stash write, a
+// new message.
+func (c *Checker) Pass(ctx context.Context, topic string, body []byte, h Headers) bool {
+	if c.contract == ContractAWSPointer {
+		return false
+	}
+	offload, override, err := c.shouldOffload(body, h)
+	if err != nil || offload || override {
+		return false
+	}
+	c.observer.Observe(ctx, Event{Op: OpPass, Topic: topic, Size: int64(len(body)), Headers: h})
+	return true
 }
 
 // start calls the observer's Start, if it has one.

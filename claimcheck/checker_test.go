@@ -69,11 +69,13 @@ func TestPolicy(t *testing.T) {
 		{name: "override beats mode always", mode: claimcheck.Always, body: 1, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadNever}, want: false},
 		{name: "bad override", body: 1, headers: map[string]string{claimcheck.HeaderOffload: "sometimes"}, wantErr: claimcheck.ErrBadOverride},
 		{name: "never twice", mode: claimcheck.Always, body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240"}, want: false},
+		{name: "never twice, override stripped", body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240", claimcheck.HeaderOffload: claimcheck.OffloadAlways}, want: false},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newChecker(t, newEngine(t, memstash.New()),
+			counts := &claimcheck.Counters{}
+			c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithObserver(counts),
 				claimcheck.WithThreshold(threshold), claimcheck.WithMargin(margin), claimcheck.WithMode(tt.mode))
 			body := payload(tt.body)
 			h := claimcheck.MapHeaders(maps.Clone(tt.headers))
@@ -81,6 +83,19 @@ func TestPolicy(t *testing.T) {
 				h = claimcheck.MapHeaders{}
 			}
 			before := maps.Clone(h)
+			// The fast path agrees with Offload, writes nothing, and is
+			// counted as a pass exactly when it takes the message.
+			_, override := h[claimcheck.HeaderOffload]
+			wantPass := !tt.want && tt.wantErr == nil && !override
+			if got := c.Pass(ctx, "orders", body, h); got != wantPass {
+				t.Errorf("Pass = %v, want %v", got, wantPass)
+			}
+			if !maps.Equal(h, before) {
+				t.Fatalf("Pass changed the headers: %v", h)
+			}
+			if n := counts.Snapshot().Passed; n != map[bool]int64{true: 1}[wantPass] {
+				t.Errorf("Pass reported %d passes", n)
+			}
 			out, addr, err := c.Offload(ctx, "orders", body, h)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {

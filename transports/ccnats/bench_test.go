@@ -3,7 +3,6 @@ package ccnats_test
 import (
 	"context"
 	"encoding/binary"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,108 +111,4 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 			}
 		})
 	}
-}
-
-const overheadBatch = 1000
-
-// smallPipe publishes batches of 256-byte messages (below the threshold) on
-// a core subscription and waits for each batch to be handled: raw nats.go,
-// or through Conn.Publish and MsgHandler.
-type smallPipe struct {
-	publish func() error
-	flush   func() error
-	count   atomic.Int64
-	done    chan struct{}
-	want    atomic.Int64
-}
-
-func newSmallPipe(b *testing.B, wrapped bool) *smallPipe {
-	srv := natstest.Start(b)
-	pubNC, subNC := srv.Connect(b), srv.Connect(b)
-	cc, _ := newChecker(b)
-	p := &smallPipe{done: make(chan struct{}, 1)}
-	h := func(*nats.Msg) {
-		if p.count.Add(1) == p.want.Load() {
-			p.done <- struct{}{}
-		}
-	}
-	body := payload(256, 1)
-	if wrapped {
-		conn, err := ccnats.NewConn(pubNC, cc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx := context.Background()
-		p.publish = func() error { return conn.Publish(ctx, "small", body) }
-		h = ccnats.MsgHandler(cc, h)
-	} else {
-		p.publish = func() error { return pubNC.Publish("small", body) }
-	}
-	p.flush = pubNC.Flush
-	sub, err := subNC.Subscribe("small", h)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := subNC.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	return p
-}
-
-// batch sends overheadBatch messages and waits until all are handled.
-func (p *smallPipe) batch(b *testing.B) {
-	p.want.Add(overheadBatch)
-	for range overheadBatch {
-		if err := p.publish(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := p.flush(); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		b.Fatalf("handled %d of %d", p.count.Load(), p.want.Load())
-	}
-}
-
-// BenchmarkBelowThreshold measures batches of 1000 small messages, raw and
-// wrapped; ns/op is per batch.
-func BenchmarkBelowThreshold(b *testing.B) {
-	for _, wrapped := range []bool{false, true} {
-		name := "raw"
-		if wrapped {
-			name = "wrapped"
-		}
-		b.Run(name, func(b *testing.B) {
-			p := newSmallPipe(b, wrapped)
-			for b.Loop() {
-				p.batch(b)
-			}
-		})
-	}
-}
-
-// BenchmarkBelowThresholdRatio alternates raw and wrapped batches on two
-// servers in the same run and reports wrapped time / raw time as "ratio"
-// (1.00 = no overhead).
-func BenchmarkBelowThresholdRatio(b *testing.B) {
-	raw, wrapped := newSmallPipe(b, false), newSmallPipe(b, true)
-	var tRaw, tWrapped time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		raw.batch(b)
-		t1 := time.Now()
-		wrapped.batch(b)
-		tRaw += t1.Sub(t0)
-		tWrapped += time.Since(t1)
-	}
-	b.ReportMetric(float64(tWrapped)/float64(tRaw), "ratio")
-	b.ReportMetric(float64(tRaw.Nanoseconds())/float64(b.N*overheadBatch), "raw-ns/msg")
-	b.ReportMetric(float64(tWrapped.Nanoseconds())/float64(b.N*overheadBatch), "wrapped-ns/msg")
 }

@@ -43,6 +43,9 @@ func (c *Conn) Checker() *claimcheck.Checker { return c.cc }
 // (a *claimcheck.Error that unwraps to the stash error) and nothing is
 // sent.
 func (c *Conn) Publish(ctx context.Context, subj string, data []byte) error {
+	if c.cc.Pass(ctx, subj, data, Header(nil)) {
+		return c.nc.Publish(subj, data)
+	}
 	m, err := offload(ctx, c.cc, &nats.Msg{Subject: subj, Data: data})
 	if err != nil {
 		return err
@@ -56,6 +59,9 @@ func (c *Conn) Publish(ctx context.Context, subj string, data []byte) error {
 // PublishMsg publishes m, offloading its body first if the checker says so.
 // m itself is not changed: an offloaded message is sent as a copy.
 func (c *Conn) PublishMsg(ctx context.Context, m *nats.Msg) error {
+	if passes(ctx, c.cc, m) {
+		return c.nc.PublishMsg(m)
+	}
 	out, err := offload(ctx, c.cc, m)
 	if err != nil {
 		return err
@@ -67,14 +73,27 @@ func (c *Conn) PublishMsg(ctx context.Context, m *nats.Msg) error {
 // is done (give it a deadline). Both ways are claim-checked: the request is
 // offloaded if need be, and a claim-checked reply is rehydrated.
 func (c *Conn) Request(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
-	return c.RequestMsg(ctx, &nats.Msg{Subject: subj, Data: data})
+	if !c.cc.Pass(ctx, subj, data, Header(nil)) {
+		return c.RequestMsg(ctx, &nats.Msg{Subject: subj, Data: data})
+	}
+	reply, err := c.nc.RequestWithContext(ctx, subj, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := rehydrateCore(ctx, c.cc, reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
 }
 
 // RequestMsg is Request for a message with headers.
 func (c *Conn) RequestMsg(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
-	out, err := offload(ctx, c.cc, m)
-	if err != nil {
-		return nil, err
+	out := m
+	if !passes(ctx, c.cc, m) {
+		var err error
+		if out, err = offload(ctx, c.cc, m); err != nil {
+			return nil, err
+		}
 	}
 	reply, err := c.nc.RequestMsgWithContext(ctx, out)
 	if err != nil {
@@ -89,6 +108,9 @@ func (c *Conn) RequestMsg(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 // Respond replies to req with data, offloading it if need be. req must
 // have a reply subject (nats.ErrMsgNoReply otherwise).
 func (c *Conn) Respond(ctx context.Context, req *nats.Msg, data []byte) error {
+	if req != nil && req.Reply != "" && c.cc.Pass(ctx, req.Reply, data, Header(nil)) {
+		return c.nc.Publish(req.Reply, data)
+	}
 	return c.RespondMsg(ctx, req, &nats.Msg{Data: data})
 }
 
@@ -117,6 +139,12 @@ func (c *Conn) Subscribe(subj string, h nats.MsgHandler, opts ...Option) (*nats.
 // rehydrates it.
 func (c *Conn) QueueSubscribe(subj, queue string, h nats.MsgHandler, opts ...Option) (*nats.Subscription, error) {
 	return c.nc.QueueSubscribe(subj, queue, MsgHandler(c.cc, h, opts...))
+}
+
+// passes is the publishers' fast path (claimcheck.Checker.Pass): m goes out
+// as it is, with no header copy, no context and no new message made for it.
+func passes(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) bool {
+	return m != nil && cc.Pass(ctx, m.Subject, m.Data, Header(m.Header))
 }
 
 // offload applies the policy to m and returns the message to send: m itself

@@ -100,6 +100,11 @@ func (c *consumer) rehydrateOrReport(ctx context.Context, m jetstream.Msg) (jets
 // *claimcheck.Error cause that errors.Is sees through, marked with
 // ErrTerminated if m was terminated.
 func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opts ...Option) (jetstream.Msg, error) {
+	if !claimChecked(m) {
+		// m itself, with nothing made for it; counted (claimcheck.OpPlain).
+		cc.Plain(ctx, m.Subject(), len(m.Data()), Header(m.Headers()))
+		return m, nil
+	}
 	r, err := newConsumer(cc, opts).rehydrate(ctx, m)
 	if err == errHandled {
 		return nil, nil
@@ -167,16 +172,27 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 // (as the checker decides) and logged. A goroutine does the reading; it
 // ends when the fetch ends, or when ctx is done, Nak'ing what it has not
 // handed out. Read the channel to its end or cancel ctx.
+//
+// That goroutine hands every message on, claim-checked or not: one
+// goroutine hand-off per message more than reading jetstream's batch.
+// Where that matters, read b.Messages() yourself and call Rehydrate on
+// each message, which costs a header lookup for one that is not
+// claim-checked; MessageHandler and Messages have no hand-off either.
 func Batch(ctx context.Context, cc *claimcheck.Checker, b jetstream.MessageBatch, opts ...Option) jetstream.MessageBatch {
-	c := newConsumer(cc, append(opts, WithContext(ctx)))
-	out := &batch{in: b, out: make(chan jetstream.Msg)}
-	go out.run(ctx, c)
+	// Three allocations per batch (this, the channel, the goroutine), none
+	// per message that is not claim-checked.
+	out := &batch{in: b, out: make(chan jetstream.Msg), c: consumer{cc: cc, cfg: newBase(opts)}}
+	if ctx != nil {
+		out.c.cfg.ctx = ctx // WithContext(ctx), without making the option
+	}
+	go out.run(out.c.cfg.ctx, &out.c)
 	return out
 }
 
 type batch struct {
 	in  jetstream.MessageBatch
 	out chan jetstream.Msg
+	c   consumer
 }
 
 func (b *batch) Messages() <-chan jetstream.Msg { return b.out }

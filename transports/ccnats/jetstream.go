@@ -49,12 +49,18 @@ func (j *JetStream) Checker() *claimcheck.Checker { return j.cc }
 // offloading it first if the checker says so. A stash that cannot be
 // written is an error (a *claimcheck.Error) and nothing is published.
 func (j *JetStream) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if j.cc.Pass(ctx, subject, payload, Header(nil)) {
+		return j.JetStream.Publish(ctx, subject, payload, opts...)
+	}
 	return j.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: payload}, opts...)
 }
 
 // PublishMsg is Publish for a message with headers. msg itself is not
 // changed.
 func (j *JetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if passes(ctx, j.cc, msg) {
+		return j.JetStream.PublishMsg(ctx, msg, opts...)
+	}
 	out, err := offload(ctx, j.cc, msg)
 	if err != nil {
 		return nil, err
@@ -66,11 +72,17 @@ func (j *JetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetst
 // if any, is written before it returns, under the WithContext context and
 // WithTimeout bound; only the publish itself is asynchronous.
 func (j *JetStream) PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if j.cc.Pass(j.cfg.ctx, subject, payload, Header(nil)) {
+		return j.JetStream.PublishAsync(subject, payload, opts...)
+	}
 	return j.PublishMsgAsync(&nats.Msg{Subject: subject, Data: payload}, opts...)
 }
 
 // PublishMsgAsync is PublishAsync for a message with headers.
 func (j *JetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if passes(j.cfg.ctx, j.cc, msg) {
+		return j.JetStream.PublishMsgAsync(msg, opts...)
+	}
 	ctx, cancel := j.cfg.context()
 	out, err := offload(ctx, j.cc, msg)
 	cancel()

@@ -27,11 +27,18 @@ type base struct {
 }
 
 func newBase(opts []Option) base {
-	b := base{ctx: context.Background(), timeout: DefaultTimeout, logger: slog.Default()}
+	if len(opts) == 0 {
+		return defaultBase() // no allocation
+	}
+	b := defaultBase()
 	for _, o := range opts {
 		o.apply(&b)
 	}
 	return b
+}
+
+func defaultBase() base {
+	return base{ctx: context.Background(), timeout: DefaultTimeout, logger: slog.Default()}
 }
 
 // context returns the context for one stash operation made where the caller

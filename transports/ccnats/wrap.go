@@ -93,27 +93,16 @@ func (c *WrappedConn) Unwrap() *nats.Conn { return c.Conn }
 // so. The stash is written under the WithContext context, bounded by
 // WithTimeout.
 func (c *WrappedConn) Publish(subj string, data []byte) error {
-	if c.untouched(data, nil) {
+	if c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
 		return c.Conn.Publish(subj, data)
 	}
 	return c.PublishMsg(&nats.Msg{Subject: subj, Data: data})
 }
 
-// untouched reports whether a message goes out as it is: under the
-// threshold, and with no per-message override to remove. It saves the
-// stash context and the header copy on the common path.
-func (c *WrappedConn) untouched(data []byte, h nats.Header) bool {
-	if _, ok := h[claimcheck.HeaderOffload]; ok {
-		return false
-	}
-	off, err := c.cc.ShouldOffload(data, Header(h))
-	return err == nil && !off
-}
-
 // PublishMsg publishes m, offloading its body first if the checker says
 // so. m itself is not changed: an offloaded message is sent as a copy.
 func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
-	if m != nil && c.untouched(m.Data, m.Header) {
+	if passes(c.cfg.ctx, c.cc, m) {
 		return c.Conn.PublishMsg(m)
 	}
 	ctx, cancel := c.cfg.context()
@@ -128,6 +117,9 @@ func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
 // PublishRequest publishes data on subj with reply as its reply subject,
 // offloading it first if the checker says so.
 func (c *WrappedConn) PublishRequest(subj, reply string, data []byte) error {
+	if c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
+		return c.Conn.PublishRequest(subj, reply, data)
+	}
 	return c.PublishMsg(&nats.Msg{Subject: subj, Reply: reply, Data: data})
 }
 
@@ -136,16 +128,27 @@ func (c *WrappedConn) PublishRequest(subj, reply string, data []byte) error {
 // WithTimeout, not by timeout), and a claim-checked reply is rehydrated:
 // a reply whose stash cannot be read is an error.
 func (c *WrappedConn) Request(subj string, data []byte, timeout time.Duration) (*nats.Msg, error) {
-	return c.RequestMsg(&nats.Msg{Subject: subj, Data: data}, timeout)
+	if !c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
+		return c.RequestMsg(&nats.Msg{Subject: subj, Data: data}, timeout)
+	}
+	reply, err := c.Conn.Request(subj, data, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return reply, c.rehydrateReply(reply)
 }
 
 // RequestMsg is Request for a message with headers.
 func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
-	ctx, cancel := c.cfg.context()
-	defer cancel()
-	out, err := offload(ctx, c.cc, m)
-	if err != nil {
-		return nil, err
+	out := m
+	if !passes(c.cfg.ctx, c.cc, m) {
+		ctx, cancel := c.cfg.context()
+		var err error
+		out, err = offload(ctx, c.cc, m)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	reply, err := c.Conn.RequestMsg(out, timeout)
 	if err != nil {
@@ -157,15 +160,25 @@ func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg,
 // RequestWithContext is Request with the wait, and the stash write, bounded
 // by ctx.
 func (c *WrappedConn) RequestWithContext(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
-	return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: subj, Data: data})
+	if !c.cc.Pass(ctx, subj, data, Header(nil)) {
+		return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: subj, Data: data})
+	}
+	reply, err := c.Conn.RequestWithContext(ctx, subj, data)
+	if err != nil {
+		return nil, err
+	}
+	return reply, c.rehydrateReply(reply)
 }
 
 // RequestMsgWithContext is RequestMsg with the wait, and the stash write,
 // bounded by ctx.
 func (c *WrappedConn) RequestMsgWithContext(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
-	out, err := offload(ctx, c.cc, m)
-	if err != nil {
-		return nil, err
+	out := m
+	if !passes(ctx, c.cc, m) {
+		var err error
+		if out, err = offload(ctx, c.cc, m); err != nil {
+			return nil, err
+		}
 	}
 	reply, err := c.Conn.RequestMsgWithContext(ctx, out)
 	if err != nil {
@@ -175,6 +188,10 @@ func (c *WrappedConn) RequestMsgWithContext(ctx context.Context, m *nats.Msg) (*
 }
 
 func (c *WrappedConn) rehydrateReply(reply *nats.Msg) error {
+	if reply.Header == nil || !claimcheck.IsClaimChecked(Header(reply.Header)) {
+		c.cc.Plain(c.cfg.ctx, reply.Subject, len(reply.Data), Header(reply.Header))
+		return nil // no context made for a reply that is not claim-checked
+	}
 	ctx, cancel := c.cfg.context()
 	defer cancel()
 	_, err := c.rehydrateCore(ctx, reply)
@@ -198,6 +215,21 @@ func (c *WrappedConn) QueueSubscribe(subj, queue string, cb nats.MsgHandler) (*S
 // for Subscribe, then sent on ch: when ch is full the send waits (and the
 // subscription's pending limits apply to what queues up behind it) until
 // ch has room or the subscription is closed.
+//
+// nats.go's own ChanSubscribe has its connection's reading goroutine send
+// to ch directly; here every message, claim-checked or not, passes through
+// the subscription's goroutine first, one goroutine hand-off more (on a
+// loopback server the benchmark cannot tell it from noise: it overlaps
+// with the network). Where it matters, subscribe on the raw connection and
+// rehydrate in the reader, which costs a header lookup per message:
+//
+//	sub, err := wc.Conn.ChanSubscribe(subj, ch) // nats.go's, no hand-off
+//	for m := range ch {
+//		if err := wc.Rehydrate(ctx, m); err != nil {
+//			continue // settled (JetStream) or lost (core); do not handle
+//		}
+//		handle(m)
+//	}
 func (c *WrappedConn) ChanSubscribe(subj string, ch chan *nats.Msg) (*Subscription, error) {
 	return c.sub(c.Conn.Subscribe(subj, c.chanHandler(ch)))
 }
@@ -446,7 +478,9 @@ func (s *Subscription) Fetch(batch int, opts ...nats.PullOpt) ([]*nats.Msg, erro
 }
 
 // FetchBatch is Fetch whose messages arrive on a channel as JetStream
-// delivers them, rehydrated one by one.
+// delivers them, rehydrated one by one. A goroutine reads nats.go's batch
+// and hands each message on: one goroutine hand-off per message, even for
+// messages that need no rehydration. Fetch has none.
 func (s *Subscription) FetchBatch(batch int, opts ...nats.PullOpt) (nats.MessageBatch, error) {
 	in, err := s.Subscription.FetchBatch(batch, opts...)
 	if err != nil {

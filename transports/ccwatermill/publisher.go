@@ -56,6 +56,9 @@ func (p *publisher) Close() error { return p.pub.Close() }
 // decorated publisher already).
 func Offload(c *claimcheck.Checker, topic string, msg *message.Message) error {
 	h := claimcheck.MapHeaders(msg.Metadata)
+	if c.Pass(msg.Context(), topic, msg.Payload, h) {
+		return nil // sent as it is: nothing to change, not even a nil map
+	}
 	if msg.Metadata == nil {
 		// Offload may set headers; a nil map cannot take them.
 		msg.Metadata = message.Metadata{}
