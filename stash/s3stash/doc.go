@@ -111,8 +111,8 @@
 // browser or a script) can tell what they hold: Content-Type is the
 // payload's (stash.ContentType; S3's default when none was given), and a
 // compressed stash has Content-Encoding: zstd, which HTTP clients that
-// support zstd undo themselves (browsers; Python with urllib3 2 and the
-// zstandard package; curl --compressed built with zstd) and others leave to
+// support zstd undo themselves (browsers; Python with urllib3 2 and its
+// zstd extra; curl --compressed built with zstd) and others leave to
 // the caller. Every object also carries the hex SHA-256 of the payload, the
 // digest of its address, in its own user metadata header
 // x-amz-meta-claimstash-sha256 (DigestMetadataKey), single-part and
