@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 5s
 TOOLS     := $(CURDIR)/.tools
 
-.PHONY: all demo test vet race fuzz bench tools python kafka up down clean
+.PHONY: all demo test vet race fuzz bench bench-all tools python kafka up down clean
 
 all: test
 
@@ -28,11 +28,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./interop/kstash
 	$(GO) test -run '^$$' -fuzz '^FuzzObjectPath$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./service
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRange$$' -fuzztime $(FUZZTIME) ./service
+	$(GO) test -run '^$$' -fuzz '^FuzzLink$$' -fuzztime $(FUZZTIME) ./stash/links
 	$(GO) test -run '^$$' -fuzz '^FuzzPresigned$$' -fuzztime $(FUZZTIME) ./osauth
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAWSPointer$$' -fuzztime $(FUZZTIME) ./claimcheck
 
-## bench: every benchmark; see BENCHMARKS.md.
+## bench: one recorded run of every benchmark BENCHMARKS.md quotes, command by command, with the load
+## before each (into bench-out/; about 20 minutes). bench-all: every benchmark once, at Go's default benchtime.
 bench: tools
+	CLAIMSTASH_TOOLS=$(TOOLS) bash .ci/bench
+
+bench-all: tools
 	CLAIMSTASH_TOOLS=$(TOOLS) $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
 
 ## tools: servers the tests start that are not Go libraries (built once, cached in .tools/).
