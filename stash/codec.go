@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/klauspost/compress/zstd"
@@ -30,9 +31,6 @@ const (
 	// compressed data measure 7.8 and more over a 4 KiB sample (7.95 over
 	// the whole of it), text and JSON 4 to 6.
 	maxEntropy = 7.5
-	// concurrentMin is the payload size from which the in-memory path
-	// encodes with several goroutines (zstd.WithEncoderConcurrency).
-	concurrentMin = 4 << 20
 )
 
 // encoderLevel was chosen by measurement (BENCHMARKS.md, "Compression"):
@@ -40,10 +38,10 @@ const (
 // at about 1.5 times its speed.
 const encoderLevel = zstd.SpeedFastest
 
-func newEncoder(concurrency int) *zstd.Encoder {
+func newEncoder() *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(encoderLevel),
-		zstd.WithEncoderConcurrency(concurrency),
+		zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(zstdWindow),
 		zstd.WithEncoderCRC(false)) // the SHA-256 digest covers integrity
 	if err != nil {
@@ -52,16 +50,12 @@ func newEncoder(concurrency int) *zstd.Encoder {
 	return enc
 }
 
-var encoders = sync.Pool{New: func() any { return newEncoder(1) }}
-
-// concurrentEncoders encode large in-memory payloads across GOMAXPROCS
-// goroutines.
-var concurrentEncoders = sync.Pool{New: func() any { return newEncoder(runtime.GOMAXPROCS(0)) }}
+var encoders = sync.Pool{New: func() any { return newEncoder() }}
 
 // encodersKept holds a couple of encoders for good: an encoder's history
 // costs megabytes to allocate, and sync.Pool misses (after a GC, or on
 // another P) would pay it again.
-var encodersKept = make(chan *zstd.Encoder, 2)
+var encodersKept = make(chan *zstd.Encoder, max(2, runtime.GOMAXPROCS(0)))
 
 func getEncoder() *zstd.Encoder {
 	select {
@@ -103,15 +97,27 @@ func pays(n, m int) bool { return n*8 <= m*7 }
 // payload is compressed at most once: whether to try is an entropy estimate
 // over a sample, never a trial compression.
 func encode(c Compression, floor int64, payload []byte) ([]byte, driver.Encoding) {
+	if !tryCompress(c, floor, payload) {
+		return payload, driver.EncodingIdentity
+	}
+	return settle(c, payload, compressAll(payload))
+}
+
+// tryCompress reports whether encode compresses payload at all.
+func tryCompress(c Compression, floor int64, payload []byte) bool {
 	switch c {
 	case CompressionNone:
-		return payload, driver.EncodingIdentity
+		return false
 	case CompressionAuto:
-		if int64(len(payload)) < floor || len(payload) == 0 || !likelyCompressible(payload) {
-			return payload, driver.EncodingIdentity
-		}
+		return int64(len(payload)) >= floor && len(payload) > 0 && likelyCompressible(payload)
 	}
-	out := compressAll(payload)
+	return true
+}
+
+// settle returns what is to be stored of payload, compressed to out: out
+// (zstd) if it pays under c, otherwise payload as given, after releasing
+// out.
+func settle(c Compression, payload, out []byte) ([]byte, driver.Encoding) {
 	if len(out) >= len(payload) || c == CompressionAuto && !pays(len(out), len(payload)) {
 		putBuffer(out)
 		return payload, driver.EncodingIdentity
@@ -171,30 +177,104 @@ func entropy(counts *[256]int, n int) float64 {
 	return h
 }
 
-// compressAll compresses src in one go into a pooled buffer; large payloads
-// are encoded by several goroutines.
+// compressAll compresses src in one go into a pooled buffer (release it
+// with putBuffer): see startCompress.
 func compressAll(src []byte) []byte {
-	buf := buffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	buf.Grow(len(src)/2 + 64)
-	if len(src) < concurrentMin || runtime.GOMAXPROCS(0) < 2 {
-		enc := getEncoder()
-		out := enc.EncodeAll(src, buf.AvailableBuffer())
+	return startCompress(src).finish()
+}
+
+// frameSize is how much of a payload one zstd frame holds. Payloads over
+// it are stored as independent frames, one after another (the zstd format
+// allows that, and every decoder reads them as one stream: ours, the zstd
+// command, python-zstandard's stream reader with read_across_frames, as
+// the objectstore client and urllib3 use it), so that the frames can be
+// compressed on several cores at once. On realistic JSON, 256 KiB frames
+// store within 0.3% of one frame's size (BENCHMARKS.md: smaller frames
+// start to cost: 0.5% at 128 KiB, 2.5% at 64 KiB).
+const frameSize = 256 << 10
+
+// compression is one payload being compressed, frame by frame, by the
+// goroutine that started it and up to GOMAXPROCS-1 helpers: each takes the
+// next frame not yet taken. The caller can do other work meanwhile (hash
+// the payload), then either join in and collect the result (finish) or
+// stop it (cancel); both return only when no helper touches src any more.
+type compression struct {
+	src    []byte
+	frames [][]byte // frames[0] is the result buffer, the others pooled
+	next   atomic.Int64
+	stop   atomic.Bool
+	wg     sync.WaitGroup
+}
+
+// startCompress starts compressing src on helper goroutines, where there
+// are cores for them; the frames nobody has taken yet are compressed by
+// finish.
+func startCompress(src []byte) *compression {
+	n := max(1, (len(src)+frameSize-1)/frameSize)
+	c := &compression{src: src, frames: make([][]byte, n)}
+	if helpers := min(runtime.GOMAXPROCS(0)-1, n); helpers > 0 {
+		c.wg.Add(helpers)
+		for range helpers {
+			go func() {
+				defer c.wg.Done()
+				c.work()
+			}()
+		}
+	}
+	return c
+}
+
+// work compresses frames until none is left (or the compression is
+// stopped).
+func (c *compression) work() {
+	var enc *zstd.Encoder
+	for !c.stop.Load() {
+		k := int(c.next.Add(1) - 1)
+		if k >= len(c.frames) {
+			break
+		}
+		if enc == nil {
+			enc = getEncoder()
+		}
+		lo := k * frameSize
+		p := c.src[lo:min(lo+frameSize, len(c.src))]
+		buf := buffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		if k == 0 {
+			buf.Grow(len(c.src)/2 + 64) // the result: room for the rest
+		} else {
+			buf.Grow(len(p)/2 + 64)
+		}
+		c.frames[k] = enc.EncodeAll(p, buf.AvailableBuffer())
+	}
+	if enc != nil {
 		putEncoder(enc)
-		return out
 	}
-	enc := concurrentEncoders.Get().(*zstd.Encoder)
-	enc.Reset(buf)
-	_, err := enc.Write(src)
-	if err == nil {
-		err = enc.Close()
+}
+
+// finish compresses what is left, waits for the helpers and returns the
+// frames one after another, in a pooled buffer.
+func (c *compression) finish() []byte {
+	c.work()
+	c.wg.Wait()
+	out := c.frames[0]
+	for _, f := range c.frames[1:] {
+		out = append(out, f...)
+		putBuffer(f)
 	}
-	enc.Reset(nil)
-	concurrentEncoders.Put(enc)
-	if err != nil {
-		panic(fmt.Sprintf("stash: zstd encode to memory: %v", err)) // cannot fail writing to a bytes.Buffer
+	return out
+}
+
+// cancel stops the compression, waits for the helpers and releases what
+// they made.
+func (c *compression) cancel() {
+	c.stop.Store(true)
+	c.wg.Wait()
+	for _, f := range c.frames {
+		if f != nil {
+			putBuffer(f)
+		}
 	}
-	return buf.Bytes()
 }
 
 // putBuffer returns a buffer from compressAll to the pool.

@@ -239,9 +239,25 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		addr.Scheme, addr.Data = SchemeInline, payload
 		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
 	}
+	// A payload that is to be compressed is compressed on other cores
+	// while this one hashes it. If store finds the content already there,
+	// it never calls for the result and the compression is stopped.
+	var comp *compression
+	if tryCompress(o.compression, e.compressFloor, payload) {
+		comp = startCompress(payload)
+		defer func() {
+			if comp != nil {
+				comp.cancel()
+			}
+		}()
+	}
 	sum := sha256.Sum256(payload)
 	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (*encoded, error) {
-		stored, enc := encode(o.compression, e.compressFloor, payload)
+		stored, enc := payload, driver.EncodingIdentity
+		if comp != nil {
+			stored, enc = settle(o.compression, payload, comp.finish())
+			comp = nil
+		}
 		release := func() {}
 		if enc == driver.EncodingZstd {
 			release = func() { putBuffer(stored) }
