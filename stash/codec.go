@@ -3,6 +3,8 @@ package stash
 import (
 	"bufio"
 	"bytes"
+	"crypto/md5"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -75,6 +77,13 @@ func putEncoder(enc *zstd.Encoder) {
 	}
 }
 
+// decoder is a pooled zstd decoder with the buffered reader it reads
+// through.
+type decoder struct {
+	*zstd.Decoder
+	br *bufio.Reader
+}
+
 var decoders = sync.Pool{New: func() any {
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1),
@@ -83,8 +92,18 @@ var decoders = sync.Pool{New: func() any {
 	if err != nil {
 		panic(err)
 	}
-	return dec
+	return &decoder{Decoder: dec, br: bufio.NewReaderSize(nil, 32<<10)}
 }}
+
+// release returns d (nil: nothing) to the pool.
+func (d *decoder) release() {
+	if d == nil {
+		return
+	}
+	_ = d.Reset(nil)
+	d.br.Reset(nil)
+	decoders.Put(d)
+}
 
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -204,6 +223,7 @@ type compression struct {
 	next   atomic.Int64
 	stop   atomic.Bool
 	wg     sync.WaitGroup
+	one    [1][]byte // frames of a payload of one frame
 }
 
 // startCompress starts compressing src on helper goroutines, where there
@@ -211,17 +231,22 @@ type compression struct {
 // finish.
 func startCompress(src []byte) *compression {
 	n := max(1, (len(src)+frameSize-1)/frameSize)
-	c := &compression{src: src, frames: make([][]byte, n)}
+	c := &compression{src: src}
+	if c.frames = c.one[:]; n > 1 {
+		c.frames = make([][]byte, n)
+	}
 	if helpers := min(runtime.GOMAXPROCS(0)-1, n); helpers > 0 {
 		c.wg.Add(helpers)
 		for range helpers {
-			go func() {
-				defer c.wg.Done()
-				c.work()
-			}()
+			go c.help()
 		}
 	}
 	return c
+}
+
+func (c *compression) help() {
+	defer c.wg.Done()
+	c.work()
 }
 
 // work compresses frames until none is left (or the compression is
@@ -284,18 +309,19 @@ func putBuffer(b []byte) {
 }
 
 // decodingReader wraps the stored bytes in a decoder for their encoding.
-// The release func returns pooled resources.
-func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, func(), error) {
+// The decoder, if not nil, is pooled: release it.
+func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, *decoder, error) {
 	switch enc {
 	case driver.EncodingIdentity:
-		return r, func() {}, nil
+		return r, nil, nil
 	case driver.EncodingZstd:
-		dec := decoders.Get().(*zstd.Decoder)
-		if err := dec.Reset(bufio.NewReaderSize(r, 32<<10)); err != nil {
-			decoders.Put(dec)
+		dec := decoders.Get().(*decoder)
+		dec.br.Reset(r)
+		if err := dec.Reset(dec.br); err != nil {
+			dec.release()
 			return nil, nil, classify(r, err)
 		}
-		return dec, func() { _ = dec.Reset(nil); decoders.Put(dec) }, nil
+		return dec, dec, nil
 	}
 	return nil, nil, fmt.Errorf("%w: unknown encoding %q", ErrUnsupported, enc)
 }
@@ -368,11 +394,11 @@ func readStored(src *source) ([]byte, error) {
 // is exactly the recorded size.
 func decodedSize(comp []byte, a *driver.Attributes) error {
 	sr := &sourceReader{r: bytes.NewReader(comp)}
-	src, release, err := decodingReader(sr, a.Encoding)
+	src, dec, err := decodingReader(sr, a.Encoding)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer dec.release()
 	n, err := io.CopyN(io.Discard, src, a.Size)
 	if err != nil {
 		if n < a.Size && err == io.EOF {
@@ -390,7 +416,7 @@ func decodedSize(comp []byte, a *driver.Attributes) error {
 // readAll reads r to its verified end into a buffer sized by the bounds
 // above.
 func readAll(r *Reader) ([]byte, error) {
-	a := r.stash
+	a := &r.stash
 	size := r.size
 	if a.Encoding == driver.EncodingIdentity {
 		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
@@ -475,13 +501,30 @@ func classify(src *sourceReader, err error) error {
 	return fmt.Errorf("%w: %v", ErrIntegrity, err)
 }
 
-func verifySum(h hash.Hash, addr Address) error {
-	var buf [64]byte
+func verifySum(h hash.Hash, addr Address, buf *[64]byte) error {
 	sum := h.Sum(buf[:0])
 	if !hexEqual(sum, addr.Digest) {
 		return fmt.Errorf("%w: content does not match digest %.12s…", ErrIntegrity, addr.Digest)
 	}
 	return nil
+}
+
+// sha256s pools SHA-256 states for Readers: one less allocation per read.
+var sha256s = sync.Pool{New: func() any { return sha256.New() }}
+
+func newHash(addr Address) hash.Hash {
+	if addr.DigestAlgorithm() == DigestMD5 {
+		return md5.New()
+	}
+	h := sha256s.Get().(hash.Hash)
+	h.Reset()
+	return h
+}
+
+func putHash(h hash.Hash) {
+	if h != nil && h.Size() == sha256.Size {
+		sha256s.Put(h)
+	}
 }
 
 func hexEqual(sum []byte, digest string) bool {
@@ -499,38 +542,46 @@ func hexEqual(sum []byte, digest string) bool {
 
 // Reader streams a stash, verifying it as it goes (see Engine.Open).
 type Reader struct {
-	stash    *Stash
+	stash    Stash
 	inline   []byte // the data of an inline address
 	startMax int64  // bounds Retrieve's first buffer (see readAll)
 	counted  bool   // the stored bytes are known to decode to the recorded size
 	src      io.Reader
 	sr       *sourceReader
 	closer   io.Closer
-	release  func()
+	dec      *decoder // pooled, released by Close
 	h        hash.Hash
 	addr     Address
 	n, size  int64
 	err      error
+	// What a read needs, in the Reader's one allocation.
+	source sourceReader
+	clone  cloner
+	sum    [64]byte
 }
 
 func newReader(rc io.ReadCloser, a *driver.Attributes, addr Address) (*Reader, error) {
-	sr := &sourceReader{r: rc}
-	src, release, err := decodingReader(sr, a.Encoding)
+	r := &Reader{closer: rc, addr: addr, size: a.Size}
+	r.source.r = rc
+	r.sr = &r.source
+	src, dec, err := decodingReader(r.sr, a.Encoding)
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{stash: stashFrom(addr, a), src: src, sr: sr, closer: rc, release: release, h: newHash(addr), addr: addr, size: a.Size}, nil
+	r.stash = stashOf(addr, a)
+	r.src, r.dec, r.h = src, dec, newHash(addr)
+	return r, nil
 }
 
 func bytesReader(s *Stash) *Reader {
-	data := s.Data
-	st := *s
-	st.Data = nil
-	return &Reader{stash: &st, inline: data, src: bytes.NewReader(data), sr: &sourceReader{}, closer: io.NopCloser(nil), release: func() {}, size: int64(len(data))}
+	r := &Reader{stash: *s, inline: s.Data, src: bytes.NewReader(s.Data), closer: io.NopCloser(nil), size: int64(len(s.Data))}
+	r.stash.Data = nil
+	r.sr = &r.source
+	return r
 }
 
 // Stash describes the stash being read (without Data).
-func (r *Reader) Stash() *Stash { return r.stash }
+func (r *Reader) Stash() *Stash { return &r.stash }
 
 // Size is the payload's length.
 func (r *Reader) Size() int64 { return r.size }
@@ -572,7 +623,8 @@ func (r *Reader) Read(p []byte) (int, error) {
 // arrive, so the buffer never exceeds the bytes received, nor them the
 // recorded size.
 func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
-	c := &cloner{size: r.size, start: min(r.size, r.startMax)}
+	c := &r.clone
+	*c = cloner{size: r.size, start: min(r.size, r.startMax)}
 	_, err := wt.WriteTo(c)
 	r.n = int64(len(c.data))
 	switch {
@@ -647,7 +699,7 @@ func (r *Reader) finish() error {
 		return fmt.Errorf("%w: fewer bytes than the recorded size", ErrIntegrity)
 	}
 	if r.h != nil {
-		if err := verifySum(r.h, r.addr); err != nil {
+		if err := verifySum(r.h, r.addr, &r.sum); err != nil {
 			return err
 		}
 	}
@@ -656,12 +708,12 @@ func (r *Reader) finish() error {
 
 // Close releases the reader.
 func (r *Reader) Close() error {
-	if r.release != nil {
-		r.release()
-		r.release = nil
-	}
+	r.dec.release()
+	r.dec = nil
 	if r.err == nil {
 		r.err = errors.New("stash: read after close")
 	}
+	putHash(r.h)
+	r.h = nil
 	return r.closer.Close()
 }

@@ -197,8 +197,8 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		return e.create(ctx, name, payload, opts)
 	}
 	var sum [sha256.Size]byte
-	return e.store(ctx, o, name, size, hex.EncodeToString(h.Sum(sum[:0])), func() (*encoded, error) {
-		st := &encoded{open: func() io.Reader { return io.NewSectionReader(raw.f, 0, size) }, size: size, release: func() {}}
+	return e.store(ctx, o, name, size, hex.EncodeToString(h.Sum(sum[:0])), func() (encoded, error) {
+		st := encoded{open: func() io.Reader { return io.NewSectionReader(raw.f, 0, size) }, size: size}
 		if !try {
 			return st, nil
 		}
@@ -211,9 +211,9 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		case errors.Is(err, errNoGain):
 			return st, nil
 		case err != nil:
-			return nil, err
+			return encoded{}, err
 		}
-		return &encoded{open: func() io.Reader { return io.NewSectionReader(z.f, 0, zsize) }, size: zsize, enc: driver.EncodingZstd, release: z.discard}, nil
+		return encoded{open: func() io.Reader { return io.NewSectionReader(z.f, 0, zsize) }, size: zsize, enc: driver.EncodingZstd, release: z.discard}, nil
 	})
 }
 
