@@ -484,10 +484,10 @@ type source struct {
 	startMax int64
 }
 
-// source opens the stored bytes of an address (from its backend) or of a
-// share link (through the LinkFetcher), checked against the engine's
+// source opens the stored bytes of an address (from its backend; addr is
+// address parsed) or of a share link (through the LinkFetcher), checked against the engine's
 // limits and the expiry before anything is read.
-func (e *Engine) source(ctx context.Context, address string) (source, error) {
+func (e *Engine) source(ctx context.Context, address string, addr Address) (source, error) {
 	if IsLink(address) {
 		src, err := e.fetchLink(ctx, address)
 		if err != nil {
@@ -495,9 +495,9 @@ func (e *Engine) source(ctx context.Context, address string) (source, error) {
 		}
 		return *src, nil
 	}
-	addr, b, err := e.resolve(address)
-	if err != nil {
-		return source{}, err
+	b, ok := e.byScheme[addr.Scheme]
+	if !ok {
+		return source{}, noBackendError(addr.Scheme)
 	}
 	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, keyOf(address, addr))
 	if err != nil {
@@ -627,16 +627,17 @@ func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error
 // readRatio times their length are read first and counted (see readAll), so
 // the buffer is allocated only for a size they are known to decode to.
 func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader, error) {
+	var addr Address
 	if !IsLink(address) {
-		addr, err := ParseAddress(address)
-		if err != nil {
+		var err error
+		if addr, err = ParseAddress(address); err != nil {
 			return nil, err
 		}
 		if addr.IsInline() {
 			return bytesReader(inlineStash(addr)), nil
 		}
 	}
-	src, err := e.source(ctx, address)
+	src, err := e.source(ctx, address, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -15,3 +15,6 @@ func EncodeForBench(p []byte) int {
 
 // ZstdWindowForBench is the encoder window.
 const ZstdWindowForBench = zstdWindow
+
+// LikelyCompressible is the entropy estimate CompressionAuto decides by.
+var LikelyCompressible = likelyCompressible
