@@ -532,6 +532,10 @@ func newHash(addr Address) hash.Hash {
 	if addr.DigestAlgorithm() == DigestMD5 {
 		return md5.New()
 	}
+	return getSHA256()
+}
+
+func getSHA256() hash.Hash {
 	h := sha256s.Get().(hash.Hash)
 	h.Reset()
 	return h
@@ -640,7 +644,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 // recorded size.
 func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 	c := &r.clone
-	*c = cloner{size: r.size, start: min(r.size, r.startMax)}
+	*c = cloner{size: r.size, start: min(r.size, r.startMax), h: r.h}
 	_, err := wt.WriteTo(c)
 	r.n = int64(len(c.data))
 	switch {
@@ -650,7 +654,7 @@ func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 		r.sr.err = err
 		r.err = classify(r.sr, err)
 	default:
-		if r.h != nil {
+		if r.h != nil && !c.hashed {
 			r.h.Write(c.data)
 		}
 		r.err = r.finish()
@@ -670,6 +674,8 @@ func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 type cloner struct {
 	data        []byte
 	size, start int64
+	h           hash.Hash // if not nil, a piece of the whole size is hashed as it is copied
+	hashed      bool      // data went into h
 }
 
 func (c *cloner) Write(p []byte) (int, error) {
@@ -677,7 +683,11 @@ func (c *cloner) Write(p []byte) (int, error) {
 		return 0, errOverlong
 	}
 	if c.data == nil && int64(len(p)) == c.size {
-		c.data = bytes.Clone(p)
+		if c.h != nil {
+			c.data, c.hashed = cloneHashed(p, c.h), true
+		} else {
+			c.data = bytes.Clone(p)
+		}
 		return len(p), nil
 	}
 	if c.data == nil {

@@ -1,6 +1,8 @@
 package stash
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -25,6 +27,31 @@ func TestEntropyTable(t *testing.T) {
 			}
 			if got := entropy(&counts, n); math.Abs(got-want) > 1e-9 {
 				t.Fatalf("n %d width %d: entropy %v, want %v", n, width, got, want)
+			}
+		}
+	}
+}
+
+// TestCloneHashed: the copy is the source and the hash is the copy's,
+// whether the helper copies ahead or not, for sizes around the chunks.
+func TestCloneHashed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, copyAheadMin - 1, copyAheadMin, copyAheadMin + 1, 5*copyChunk + 17, 1 << 20, 3<<20 + 5} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(rng.Uint32())
+		}
+		for range 3 {
+			h := sha256.New()
+			got := cloneHashed(src, h)
+			if !bytes.Equal(got, src) || got == nil {
+				t.Fatalf("%d bytes: copy differs", n)
+			}
+			if n > 0 && &got[0] == &src[0] {
+				t.Fatalf("%d bytes: not a copy", n)
+			}
+			if want := sha256.Sum256(src); !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Fatalf("%d bytes: hash is not of the payload", n)
 			}
 		}
 	}

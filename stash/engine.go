@@ -182,6 +182,17 @@ func (e *Engine) inlineData(o *createOptions, payload []byte) (string, bool) {
 	return enc, len(enc) <= e.inlineMax
 }
 
+// putsBytes reports whether the backend that a payload of size bytes goes
+// to is a driver.BytesPutter.
+func (e *Engine) putsBytes(size int64) bool {
+	b, err := e.pick(size)
+	if err != nil {
+		return false
+	}
+	_, ok := b.driver.(driver.BytesPutter)
+	return ok
+}
+
 func (e *Engine) pick(size int64) (*backend, error) {
 	for _, b := range e.backends {
 		if b.maxSize == 0 || size <= b.maxSize {
@@ -249,8 +260,23 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 			}
 		}()
 	}
-	sum := sha256.Sum256(payload)
+	// A payload stored as given on a backend that keeps bytes handed to it
+	// (driver.BytesPutter) is copied, on another core where there is one,
+	// while this one hashes the copy (see cloneHashed).
+	var sum [sha256.Size]byte
+	var owned []byte
+	if comp == nil && size >= copyAheadMin && e.putsBytes(size) {
+		h := getSHA256()
+		owned = cloneHashed(payload, h)
+		h.Sum(sum[:0])
+		putHash(h)
+	} else {
+		sum = sha256.Sum256(payload)
+	}
 	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (encoded, error) {
+		if owned != nil {
+			return encoded{data: owned, owned: true, size: size}, nil
+		}
 		if comp == nil {
 			return encoded{data: payload, size: size}, nil
 		}
@@ -269,6 +295,7 @@ type encoded struct {
 	data    []byte           // the stored bytes, in memory, or
 	open    func() io.Reader // a fresh reader of them, for each Put
 	pooled  bool             // data is a pooled buffer (putBuffer)
+	owned   bool             // data is a copy the backend may keep (driver.BytesPutter)
 	size    int64
 	enc     driver.Encoding
 	release func() // removes temporary files; nil: nothing to do
@@ -316,7 +343,11 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	defer st.done()
 	attrs.Encoding, attrs.StoredSize = st.enc, st.size
 	for attempt := 0; ; attempt++ {
-		err = b.driver.Put(ctx, addr.Namespace, key, st.reader(), st.size, attrs)
+		if bp, ok := b.driver.(driver.BytesPutter); ok && st.owned {
+			err = bp.PutBytes(ctx, addr.Namespace, key, st.data, attrs)
+		} else {
+			err = b.driver.Put(ctx, addr.Namespace, key, st.reader(), st.size, attrs)
+		}
 		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
 			break
 		}

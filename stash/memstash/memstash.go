@@ -53,6 +53,7 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
+	_ driver.BytesPutter        = (*Store)(nil)
 	_ driver.Modifier           = (*Store)(nil)
 	_ driver.ConditionalDeleter = (*Store)(nil)
 )
@@ -92,6 +93,21 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err != nil {
 		return err
 	}
+	return s.put(ns, key, data, attrs)
+}
+
+// PutBytes implements driver.BytesPutter: the store keeps data.
+func (s *Store) PutBytes(ctx context.Context, ns, key string, data []byte, attrs *driver.Attributes) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return s.put(ns, key, data, attrs)
+}
+
+func (s *Store) put(ns, key string, data []byte, attrs *driver.Attributes) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, exists := s.objects[id(ns, key)]; exists {
