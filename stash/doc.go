@@ -69,8 +69,12 @@
 //
 // Payloads at or above the compression floor are stored zstd-compressed
 // when that saves at least an eighth (CompressionAuto; CompressionNone and
-// CompressionZstd override it). Decoding is bounded by the recorded size,
-// and frames asking for more memory than the engine ever writes are refused.
+// CompressionZstd override it). A payload over 256 KiB is stored as
+// independent zstd frames of 256 KiB, one after another, compressed on
+// GOMAXPROCS goroutines while Create hashes it; zstd decoders read them as
+// one stream (python-zstandard's only with read_across_frames). Decoding
+// is bounded by the recorded size, and frames asking for more memory than
+// the engine ever writes are refused.
 // Expiry is time-to-live from creation, time-to-idle from the last read, or
 // none; an expired stash reads as ErrExpired before anything deletes it, and
 // Sweep reclaims the space of backends that can list their contents.
