@@ -441,6 +441,25 @@ func readAll(r *Reader) ([]byte, error) {
 			return r.writeAll(wt)
 		}
 	}
+	if a.Encoding == driver.EncodingZstd && r.dec != nil && r.n == 0 && r.err == nil && a.StoredSize > 0 &&
+		(r.counted || !beyondRatio(&driver.Attributes{Size: size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax)) {
+		// All of the stored bytes in memory, and their length known: a
+		// reader that writes them out (memstash's, a counted read).
+		if wt, ok := r.sr.r.(interface {
+			io.WriterTo
+			Len() int
+		}); ok && int64(wt.Len()) == a.StoredSize {
+			return r.decodeWhole(wt)
+		}
+	}
+	return readDecoded(r)
+}
+
+// readDecoded is readAll through the Reader, into a buffer that is the
+// recorded size or grows as bytes arrive (see the bounds above).
+func readDecoded(r *Reader) ([]byte, error) {
+	a := &r.stash
+	size := r.size
 	var start int64
 	switch {
 	case a.Encoding == driver.EncodingIdentity:

@@ -56,3 +56,45 @@ func TestCloneHashed(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitFrames: the engine's own frames are found and decoded in
+// parallel; anything else is left to the stream decoder.
+func TestSplitFrames(t *testing.T) {
+	p := make([]byte, 1<<20+100)
+	for i := range p {
+		p[i] = "abcdefgh{}\":, 0123456789"[i*7%24]
+	}
+	comp := compressAll(p)
+	defer putBuffer(comp)
+	spans, ok := splitFrames(comp, int64(len(p)))
+	if !ok || len(spans) != 5 {
+		t.Fatalf("splitFrames: %d spans, %v", len(spans), ok)
+	}
+	h := sha256.New()
+	got, err := decodeFrames(comp, spans, int64(len(p)), h)
+	if err != nil || !bytes.Equal(got, p) {
+		t.Fatalf("decodeFrames: %v", err)
+	}
+	if want := sha256.Sum256(p); !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatal("hash is not of the payload in order")
+	}
+	for _, c := range []struct {
+		name string
+		comp []byte
+		size int64
+	}{
+		{"recorded size smaller", comp, int64(len(p)) - 1},
+		{"recorded size larger", comp, int64(len(p)) + 1},
+		{"truncated", comp[:len(comp)-1], int64(len(p))},
+		{"one frame", comp[:spans[0].hi], frameSize},
+		{"trailing byte", append(append([]byte{}, comp...), 0), int64(len(p))},
+	} {
+		// Either left to the stream decoder, or refused frame by frame
+		// (the last frame leaves its content size out).
+		if spans, ok := splitFrames(c.comp, c.size); ok {
+			if _, err := decodeFrames(c.comp, spans, c.size, sha256.New()); err == nil {
+				t.Errorf("%s: decoded", c.name)
+			}
+		}
+	}
+}

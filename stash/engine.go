@@ -682,7 +682,7 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		if err := decodedSize(comp, src.attrs); err != nil {
 			return nil, err
 		}
-		src.rc, counted = io.NopCloser(bytes.NewReader(comp)), true
+		src.rc, counted = bytesReaderOf(comp), true
 	}
 	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {

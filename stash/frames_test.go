@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -151,6 +152,70 @@ print(hashlib.sha256(across).hexdigest(), hashlib.sha256(u).hexdigest(), len(fir
 		// that uses it must pass read_across_frames=True.
 		if n, _ := strconv.Atoi(out[2]); n != 256<<10 {
 			t.Errorf("zstandard decompress read %s bytes, want the first frame (%d)", out[2], 256<<10)
+		}
+	})
+}
+
+// TestFramesBounds: stored bytes of several frames are decoded frame by
+// frame in parallel only when their headers add up to the recorded size,
+// and no frame decodes past the content size its header gives.
+func TestFramesBounds(t *testing.T) {
+	e, store := memEngine(t)
+	rawFrame := func(fcs byte, payload []byte) []byte {
+		// Single segment, a one-byte content size, one raw last block.
+		h := uint32(1) | uint32(len(payload))<<3
+		return append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x20, fcs, byte(h), byte(h >> 8), byte(h >> 16)}, payload...)
+	}
+	ten := []byte("0123456789")
+	t.Run("FrameLongerThanItsHeader", func(t *testing.T) {
+		stored := append(rawFrame(10, ten), rawFrame(5, ten)...)
+		addr := putRaw(t, store, "lying-frame", append(append([]byte{}, ten...), ten[:5]...), stored, driver.EncodingZstd, 15)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+	t.Run("HeadersOverRecorded", func(t *testing.T) {
+		stored := append(rawFrame(10, ten), rawFrame(10, ten)...)
+		addr := putRaw(t, store, "over", append(append([]byte{}, ten...), ten[:5]...), stored, driver.EncodingZstd, 15)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrTooLarge) || !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrTooLarge and ErrIntegrity", err)
+			}
+		}
+	})
+	t.Run("CorruptFrame", func(t *testing.T) {
+		p := stashtest.JSONPayload(1<<20, 5)
+		stored := storedZstd(t, p)
+		stored[len(stored)/2] ^= 0x40
+		addr := putRaw(t, store, "corrupt", p, stored, driver.EncodingZstd, int64(len(p)))
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+	t.Run("OtherWritersFrames", func(t *testing.T) {
+		// Frames with checksums, RLE blocks and sizes of their own.
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := append(make([]byte, 300_000), stashtest.JSONPayload(500_000, 6)...)
+		stored := enc.EncodeAll(p[:123_456], nil)
+		stored = enc.EncodeAll(p[123_456:400_000], stored)
+		stored = enc.EncodeAll(p[400_000:], stored)
+		if n := countFrames(t, stored); n != 3 {
+			t.Fatalf("%d frames", n)
+		}
+		addr := putRaw(t, store, "others", p, stored, driver.EncodingZstd, int64(len(p)))
+		got, err := e.Retrieve(context.Background(), addr)
+		if err != nil || !bytes.Equal(got.Data, p) {
+			t.Fatalf("Retrieve: %v", err)
 		}
 	})
 }
