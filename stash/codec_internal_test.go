@@ -98,3 +98,20 @@ func TestSplitFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestCloneSummed: Create's copy is the payload and the sum is its SHA-256.
+func TestCloneSummed(t *testing.T) {
+	for _, n := range []int{0, 5, copyAheadMin, 3*copyChunk + 1, 2<<20 + 3} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(i * 131)
+		}
+		got, sum := cloneSummed(src)
+		if !bytes.Equal(got, src) || got == nil || n > 0 && &got[0] == &src[0] {
+			t.Fatalf("%d bytes: not a copy", n)
+		}
+		if sum != sha256.Sum256(src) {
+			t.Fatalf("%d bytes: wrong sum", n)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package stash
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"hash"
 	"runtime"
 	"sync"
@@ -37,21 +38,75 @@ func cloneHashed(src []byte, h hash.Hash) []byte {
 	c.done = make(chan int, c.n)
 	c.wg.Add(1)
 	go c.help()
-	helped := -1 // the highest chunk the helper reported
+	// Chunks are taken in order, by either side, from c.next. This side
+	// hashes them in order; while the chunk it needs is still being
+	// copied by the helper, it copies the next one not taken instead.
+	helped := -1              // the highest chunk the helper reported
+	mine := make([]bool, c.n) // chunks this side copied
 	for k := range c.n {
-		// Take chunk k unless the helper has: chunks are taken in
-		// order, by either side.
-		if c.next.CompareAndSwap(int64(k), int64(k+1)) {
-			c.copy(k)
-		} else {
-			for helped < k {
-				helped = <-c.done
+		for helped < k && !mine[k] {
+			if c.next.CompareAndSwap(int64(k), int64(k+1)) {
+				c.copy(k)
+				mine[k] = true
+				break
 			}
+			// The helper has chunk k.
+			select {
+			case helped = <-c.done:
+				continue
+			default:
+			}
+			if j := c.next.Load(); j < int64(c.n) && c.next.CompareAndSwap(j, j+1) {
+				c.copy(int(j))
+				mine[j] = true
+				continue
+			}
+			helped = <-c.done
 		}
 		h.Write(c.chunk(c.dst, k))
 	}
 	c.wg.Wait()
 	return c.dst
+}
+
+// cloneSummed returns a copy of payload and the SHA-256 of payload: the
+// helper copies while this goroutine hashes, then it joins the copy. It is
+// Create's: the digest is of the payload as given; what the backend keeps is
+// the copy (bytes that a caller changed meanwhile, against the API, would
+// fail their reads' check, never pass it).
+func cloneSummed(payload []byte) ([]byte, [sha256.Size]byte) {
+	if len(payload) < copyAheadMin || runtime.GOMAXPROCS(0) < 2 {
+		dst := bytes.Clone(payload)
+		if dst == nil {
+			dst = []byte{}
+		}
+		return dst, sha256.Sum256(payload)
+	}
+	c := &copier{src: payload, dst: make([]byte, len(payload)), n: (len(payload) + copyChunk - 1) / copyChunk}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.copyRest(nil)
+	}()
+	sum := sha256.Sum256(payload)
+	c.copyRest(nil)
+	c.wg.Wait()
+	return c.dst, sum
+}
+
+// copyRest copies the chunks not taken yet, reporting each on done if it
+// is not nil.
+func (c *copier) copyRest(done chan<- int) {
+	for {
+		k := int(c.next.Add(1) - 1)
+		if k >= c.n {
+			return
+		}
+		c.copy(k)
+		if done != nil {
+			done <- k
+		}
+	}
 }
 
 type copier struct {
@@ -70,12 +125,5 @@ func (c *copier) copy(k int) { copy(c.chunk(c.dst, k), c.chunk(c.src, k)) }
 
 func (c *copier) help() {
 	defer c.wg.Done()
-	for {
-		k := int(c.next.Add(1) - 1)
-		if k >= c.n {
-			return
-		}
-		c.copy(k)
-		c.done <- k
-	}
+	c.copyRest(c.done)
 }

@@ -261,15 +261,12 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		}()
 	}
 	// A payload stored as given on a backend that keeps bytes handed to it
-	// (driver.BytesPutter) is copied, on another core where there is one,
-	// while this one hashes the copy (see cloneHashed).
+	// (driver.BytesPutter) is copied on another core, where there is one,
+	// while this one hashes it (see cloneSummed).
 	var sum [sha256.Size]byte
 	var owned []byte
 	if comp == nil && size >= copyAheadMin && e.putsBytes(size) {
-		h := getSHA256()
-		owned = cloneHashed(payload, h)
-		h.Sum(sum[:0])
-		putHash(h)
+		owned, sum = cloneSummed(payload)
 	} else {
 		sum = sha256.Sum256(payload)
 	}
