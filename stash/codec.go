@@ -245,15 +245,18 @@ type compression struct {
 }
 
 // startCompress starts compressing src on helper goroutines, where there
-// are cores for them; the frames nobody has taken yet are compressed by
-// finish.
+// are cores for them and more than one frame; the frames nobody has taken
+// yet are compressed by finish.
 func startCompress(src []byte) *compression {
 	n := max(1, (len(src)+frameSize-1)/frameSize)
 	c := &compression{src: src}
 	if c.frames = c.one[:]; n > 1 {
 		c.frames = make([][]byte, n)
 	}
-	if helpers := min(runtime.GOMAXPROCS(0)-1, n); helpers > 0 {
+	// One frame is compressed by finish, after the hash: handing it to
+	// another core costs more (waking it, moving the payload to its
+	// cache) than overlapping the hash saves.
+	if helpers := min(runtime.GOMAXPROCS(0)-1, n); n > 1 && helpers > 0 {
 		c.wg.Add(helpers)
 		for range helpers {
 			go c.help()
