@@ -212,115 +212,142 @@ var clog2Table = sync.OnceValue(func() *[sampleSize + 1]float64 {
 	return &t
 })
 
-// compressAll compresses src in one go into a pooled buffer (release it
+// Every payload is stored as ONE zstd frame, whatever its size: readers
+// that stop after the first frame (async-compression's ZstdDecoder without
+// multiple_members, python-zstandard's one-shot decompress, zstd-ruby,
+// Node's DecompressionStream) would otherwise silently truncate a stash.
+// Our own decoder still reads several frames one after another (RFC 8878
+// allows them), under the same bounds.
+//
+// What parallelism one frame allows, by measurement (bench-perfengine
+// notes, "after single-frame"; BenchmarkEncoderChoice, BenchmarkCreateJSONVsBefore):
+//
+//   - under overlapMin, the payload is compressed after the hash, on the
+//     calling goroutine, with EncodeAll: handing it to another core costs
+//     more than overlapping the hash saves;
+//   - from overlapMin, a helper goroutine compresses it through a
+//     streaming Encoder with asynchronous blocks while the caller hashes
+//     it, when there is a second P (GOMAXPROCS > 1; otherwise it is
+//     compressed after the hash as above);
+//   - from parallelMin, that Encoder compresses sections of the payload on
+//     GOMAXPROCS goroutines (klauspost's WithConcurrentBlocks, which still
+//     writes one frame), with a 1 MiB window so that sections are 4 MiB.
+const (
+	overlapMin  = 256 << 10
+	parallelMin = 8 << 20
+	// parallelWindow is the window of the section-parallel encoder (its
+	// sections are four windows).
+	parallelWindow = 1 << 20
+	// feedChunk is how much of a payload a helper hands the encoder at a
+	// time; a cancelled compression stops between chunks.
+	feedChunk = 1 << 20
+)
+
+// streamEncoders pools the streaming encoders of payloads from overlapMin
+// (index 0) and from parallelMin (index 1).
+var streamEncoders = [2]sync.Pool{
+	{New: func() any { return newStreamEncoder(false) }},
+	{New: func() any { return newStreamEncoder(true) }},
+}
+
+func newStreamEncoder(parallel bool) *zstd.Encoder {
+	window := zstdWindow
+	if parallel {
+		window = parallelWindow
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(encoderLevel),
+		zstd.WithEncoderConcurrency(max(2, runtime.GOMAXPROCS(0))),
+		zstd.WithConcurrentBlocks(parallel),
+		zstd.WithWindowSize(window),
+		zstd.WithEncoderCRC(false)) // the SHA-256 digest covers integrity
+	if err != nil {
+		panic(err) // options are constant
+	}
+	return enc
+}
+
+// compressAll compresses src into one frame in a pooled buffer (release it
 // with putBuffer): see startCompress.
 func compressAll(src []byte) []byte {
 	return startCompress(src).finish()
 }
 
-// frameSize is how much of a payload one zstd frame holds. Payloads over
-// it are stored as independent frames, one after another (the zstd format
-// allows that, and every decoder reads them as one stream: ours, the zstd
-// command, python-zstandard's stream reader with read_across_frames, as
-// the objectstore client and urllib3 use it), so that the frames can be
-// compressed on several cores at once. Measured on stashtest.JSONPayload
-// (1 and 8 MiB), 256 KiB frames store 0.2 to 0.7% smaller than one frame
-// of the whole; smaller frames cost: 0.1 to 0.6% larger at 128 KiB, 2.2
-// to 2.5% at 64 KiB. A reader that decodes only the first frame (python-
-// zstandard's one-shot decompress) sees 256 KiB of a larger payload.
-const frameSize = 256 << 10
-
-// compression is one payload being compressed, frame by frame, by the
-// goroutine that started it and up to GOMAXPROCS-1 helpers: each takes the
-// next frame not yet taken. The caller can do other work meanwhile (hash
-// the payload), then either join in and collect the result (finish) or
-// stop it (cancel); both return only when no helper touches src any more.
+// compression is one payload being compressed into one frame, by a helper
+// goroutine (see overlapMin) or, when none was started, by finish. The
+// caller can do other work meanwhile (hash the payload), then either
+// collect the result (finish) or stop it (cancel); both return only when
+// nothing touches src any more.
 type compression struct {
-	src    []byte
-	frames [][]byte // frames[0] is the result buffer, the others pooled
-	next   atomic.Int64
-	stop   atomic.Bool
-	wg     sync.WaitGroup
-	one    [1][]byte // frames of a payload of one frame
+	src  []byte
+	out  []byte
+	done chan struct{} // nil: no helper
+	stop atomic.Bool
 }
 
-// startCompress starts compressing src on helper goroutines, where there
-// are cores for them and more than one frame; the frames nobody has taken
-// yet are compressed by finish.
+// startCompress starts compressing src on a helper goroutine if it is at
+// least overlapMin bytes and there is a second P for it.
 func startCompress(src []byte) *compression {
-	n := max(1, (len(src)+frameSize-1)/frameSize)
 	c := &compression{src: src}
-	if c.frames = c.one[:]; n > 1 {
-		c.frames = make([][]byte, n)
-	}
-	// One frame is compressed by finish, after the hash: handing it to
-	// another core costs more (waking it, moving the payload to its
-	// cache) than overlapping the hash saves.
-	if helpers := min(runtime.GOMAXPROCS(0)-1, n); n > 1 && helpers > 0 {
-		c.wg.Add(helpers)
-		for range helpers {
-			go c.help()
-		}
+	if len(src) >= overlapMin && runtime.GOMAXPROCS(0) > 1 {
+		c.done = make(chan struct{})
+		go func() {
+			defer close(c.done)
+			c.out = compressStream(c.src, &c.stop)
+		}()
 	}
 	return c
 }
 
-func (c *compression) help() {
-	defer c.wg.Done()
-	c.work()
-}
-
-// work compresses frames until none is left (or the compression is
-// stopped).
-func (c *compression) work() {
-	var enc *zstd.Encoder
-	for !c.stop.Load() {
-		k := int(c.next.Add(1) - 1)
-		if k >= len(c.frames) {
-			break
+// finish returns the frame, in a pooled buffer.
+func (c *compression) finish() []byte {
+	if c.done == nil {
+		if len(c.src) >= overlapMin {
+			return compressStream(c.src, &c.stop)
 		}
-		if enc == nil {
-			enc = getEncoder()
-		}
-		lo := k * frameSize
-		p := c.src[lo:min(lo+frameSize, len(c.src))]
+		enc := getEncoder()
 		buf := buffers.Get().(*bytes.Buffer)
 		buf.Reset()
-		if k == 0 {
-			buf.Grow(len(c.src)/2 + 64) // the result: room for the rest
-		} else {
-			buf.Grow(len(p)/2 + 64)
-		}
-		c.frames[k] = enc.EncodeAll(p, buf.AvailableBuffer())
-	}
-	if enc != nil {
+		buf.Grow(len(c.src)/2 + 64)
+		out := enc.EncodeAll(c.src, buf.AvailableBuffer())
 		putEncoder(enc)
+		return out
 	}
+	<-c.done
+	return c.out
 }
 
-// finish compresses what is left, waits for the helpers and returns the
-// frames one after another, in a pooled buffer.
-func (c *compression) finish() []byte {
-	c.work()
-	c.wg.Wait()
-	out := c.frames[0]
-	for _, f := range c.frames[1:] {
-		out = append(out, f...)
-		putBuffer(f)
-	}
-	return out
-}
-
-// cancel stops the compression, waits for the helpers and releases what
-// they made.
+// cancel stops the compression, waits for the helper and releases what it
+// made.
 func (c *compression) cancel() {
-	c.stop.Store(true)
-	c.wg.Wait()
-	for _, f := range c.frames {
-		if f != nil {
-			putBuffer(f)
-		}
+	if c.done == nil {
+		return
 	}
+	c.stop.Store(true)
+	<-c.done
+	putBuffer(c.out)
+}
+
+// compressStream compresses src through a pooled streaming encoder, in
+// feedChunk pieces, stopping early (with a useless result) once stop is
+// set.
+func compressStream(src []byte, stop *atomic.Bool) []byte {
+	pool := &streamEncoders[0]
+	if len(src) >= parallelMin {
+		pool = &streamEncoders[1]
+	}
+	enc := pool.Get().(*zstd.Encoder)
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.Grow(len(src)/2 + 64)
+	enc.ResetContentSize(buf, int64(len(src))) // in the header: one-shot readers need it
+	for off := 0; off < len(src) && !stop.Load(); off += feedChunk {
+		_, _ = enc.Write(src[off:min(off+feedChunk, len(src))]) // a bytes.Buffer does not fail
+	}
+	_ = enc.Close() // the encoder's goroutines are done with src
+	enc.Reset(nil)
+	pool.Put(enc)
+	return buf.Bytes()
 }
 
 // putBuffer returns a buffer from compressAll to the pool.
@@ -438,24 +465,23 @@ func decodedSize(comp []byte, a *driver.Attributes) error {
 // above.
 func readAll(r *Reader) ([]byte, error) {
 	a := &r.stash
-	size := r.size
 	if a.Encoding == driver.EncodingIdentity {
 		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
 			return r.writeAll(wt)
 		}
 	}
-	if a.Encoding == driver.EncodingZstd && r.dec != nil && r.n == 0 && r.err == nil && a.StoredSize > 0 &&
-		(r.counted || !beyondRatio(&driver.Attributes{Size: size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax)) {
-		// All of the stored bytes in memory, and their length known: a
-		// reader that writes them out (memstash's, a counted read).
-		if wt, ok := r.sr.r.(interface {
-			io.WriterTo
-			Len() int
-		}); ok && int64(wt.Len()) == a.StoredSize {
-			return r.decodeWhole(wt)
-		}
-	}
 	return readDecoded(r)
+}
+
+// bytesReadCloser is stored bytes in memory, read in place.
+type bytesReadCloser struct{ bytes.Reader }
+
+func (*bytesReadCloser) Close() error { return nil }
+
+func bytesReaderOf(p []byte) *bytesReadCloser {
+	r := &bytesReadCloser{}
+	r.Reset(p)
+	return r
 }
 
 // readDecoded is readAll through the Reader, into a buffer that is the

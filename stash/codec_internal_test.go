@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // TestEntropyTable: the table-driven entropy is the textbook sum.
@@ -57,45 +59,42 @@ func TestCloneHashed(t *testing.T) {
 	}
 }
 
-// TestSplitFrames: the engine's own frames are found and decoded in
-// parallel; anything else is left to the stream decoder.
-func TestSplitFrames(t *testing.T) {
-	p := make([]byte, 1<<20+100)
-	for i := range p {
-		p[i] = "abcdefgh{}\":, 0123456789"[i*7%24]
+// TestCompressOneFrame: on each side of the thresholds (the calling
+// goroutine, a helper, the section-parallel encoder), a payload compresses
+// to one frame that decodes to it; a cancelled compression returns only
+// once nothing touches the payload (the race detector would see a write
+// after it otherwise).
+func TestCompressOneFrame(t *testing.T) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
 	}
-	comp := compressAll(p)
-	defer putBuffer(comp)
-	spans, ok := splitFrames(comp, int64(len(p)))
-	if !ok || len(spans) != 5 {
-		t.Fatalf("splitFrames: %d spans, %v", len(spans), ok)
-	}
-	h := sha256.New()
-	got, err := decodeFrames(comp, spans, int64(len(p)), h)
-	if err != nil || !bytes.Equal(got, p) {
-		t.Fatalf("decodeFrames: %v", err)
-	}
-	if want := sha256.Sum256(p); !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Fatal("hash is not of the payload in order")
-	}
-	for _, c := range []struct {
-		name string
-		comp []byte
-		size int64
-	}{
-		{"recorded size smaller", comp, int64(len(p)) - 1},
-		{"recorded size larger", comp, int64(len(p)) + 1},
-		{"truncated", comp[:len(comp)-1], int64(len(p))},
-		{"one frame", comp[:spans[0].hi], frameSize},
-		{"trailing byte", append(append([]byte{}, comp...), 0), int64(len(p))},
-	} {
-		// Either left to the stream decoder, or refused frame by frame
-		// (the last frame leaves its content size out).
-		if spans, ok := splitFrames(c.comp, c.size); ok {
-			if _, err := decodeFrames(c.comp, spans, c.size, sha256.New()); err == nil {
-				t.Errorf("%s: decoded", c.name)
-			}
+	defer dec.Close()
+	for _, n := range []int{5000, overlapMin - 1, overlapMin, 3*feedChunk + 5, parallelMin, parallelMin + 4*parallelWindow + 3} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = "abcdefgh{}\":, 0123456789"[(i*7+i/1000)%24]
 		}
+		comp := compressAll(p)
+		var h zstd.Header
+		if err := h.Decode(comp); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		got, err := dec.DecodeAll(comp, nil)
+		if err != nil || !bytes.Equal(got, p) {
+			t.Fatalf("%d bytes: decode: %v", n, err)
+		}
+		// DecodeAll reads every frame; the first alone must be all of it.
+		var first zstd.Header
+		_ = first.Decode(comp)
+		if !first.HasFCS || first.FrameContentSize != uint64(n) {
+			t.Fatalf("%d bytes: first frame says %d bytes (given: %v)", n, first.FrameContentSize, first.HasFCS)
+		}
+		putBuffer(comp)
+
+		c := startCompress(p)
+		c.cancel()
+		p[0], p[n-1] = 'x', 'y' // the payload is the caller's again
 	}
 }
 

@@ -248,9 +248,11 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		addr.Scheme, addr.Data = SchemeInline, payload
 		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
 	}
-	// A payload that is to be compressed is compressed on other cores
-	// while this one hashes it. If store finds the content already there,
-	// it never calls for the result and the compression is stopped.
+	// A payload that is to be compressed is compressed, into one frame, on
+	// another core while this one hashes it (startCompress: from
+	// overlapMin, when there is a second P; otherwise after the hash). If
+	// store finds the content already there, it never calls for the result
+	// and the compression is stopped.
 	var comp *compression
 	if tryCompress(o.compression, e.compressFloor, payload) {
 		comp = startCompress(payload)

@@ -6,11 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -23,9 +23,10 @@ import (
 	"github.com/claimstash/claimstash/stash/stashtest"
 )
 
-// storedZstd creates payload on a mem engine and returns the bytes the
-// backend holds, which must be zstd.
-func storedZstd(t *testing.T, payload []byte) []byte {
+// storedZstd creates payload on a mem engine (with CreateFrom if from) and
+// returns the bytes the backend holds, which must be zstd, after checking
+// that the engine reads them back.
+func storedZstd(t *testing.T, payload []byte, from bool) []byte {
 	t.Helper()
 	ctx := context.Background()
 	store := memstash.New()
@@ -33,7 +34,12 @@ func storedZstd(t *testing.T, payload []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := e.Create(ctx, "frames", payload)
+	var s *stash.Stash
+	if from {
+		s, err = e.CreateFrom(ctx, "frames", bytes.NewReader(payload))
+	} else {
+		s, err = e.Create(ctx, "frames", payload)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +62,8 @@ func storedZstd(t *testing.T, payload []byte) []byte {
 	return stored
 }
 
-// countFrames walks the zstd frames of p by their block headers.
+// countFrames walks the zstd frames of p by their headers (zstd.Header)
+// and block headers, to the last byte.
 func countFrames(t *testing.T, p []byte) int {
 	t.Helper()
 	n := 0
@@ -75,6 +82,9 @@ func countFrames(t *testing.T, p []byte) int {
 			if typ == 1 { // RLE: one byte stored
 				size = 1
 			}
+			if len(p) < 3+size {
+				t.Fatalf("frame %d: truncated block", n)
+			}
 			p = p[3+size:]
 			if last {
 				break
@@ -88,77 +98,107 @@ func countFrames(t *testing.T, p []byte) int {
 	return n
 }
 
-// TestFramesReadEverywhere: a compressed payload larger than one frame is
-// stored as several zstd frames one after another, and every reader of
-// stored bytes reads them as the whole payload: the engine (above), the
-// zstd decoder on its own, the zstd command, and python-zstandard's
-// readers across frames (the objectstore client reads with
-// stream_reader(read_across_frames=True)). python-zstandard's one-shot
-// decompress, and its readers by default, stop after the first frame.
-func TestFramesReadEverywhere(t *testing.T) {
-	payload := stashtest.JSONPayload(1<<20+12345, 7)
-	stored := storedZstd(t, payload)
-	if n := countFrames(t, stored); n != 5 {
-		t.Fatalf("%d frames, want 5 (256 KiB each)", n)
+// TestOneFrameEverySize: whatever its size, and whether it comes through
+// Create or CreateFrom (in memory up to the spool size, spooled to a file
+// beyond), a compressed payload is stored as exactly one zstd frame, with
+// nothing after it: readers that stop after the first frame must see all
+// of it.
+func TestOneFrameEverySize(t *testing.T) {
+	sizes := []int{100 << 10, 256 << 10, 1 << 20, 8 << 20, 8<<20 + 12345, 64 << 20}
+	if testing.Short() {
+		sizes = sizes[:4]
 	}
-	dec, err := zstd.NewReader(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dec.Close()
-	if got, err := dec.DecodeAll(stored, nil); err != nil || !bytes.Equal(got, payload) {
-		t.Errorf("zstd DecodeAll: %d bytes, %v", len(got), err)
-	}
-	sum := sha256.Sum256(payload)
-	want := hex.EncodeToString(sum[:])
-	file := filepath.Join(t.TempDir(), "stored.zst")
-	if err := os.WriteFile(file, stored, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	t.Run("zstd-command", func(t *testing.T) {
-		bin, err := exec.LookPath("zstd")
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("zstd command missing under CI=true (apt-get install zstd)")
+	for _, size := range sizes {
+		payload := stashtest.JSONPayload(size, 11)
+		for _, from := range []bool{false, true} {
+			name := fmt.Sprintf("%dKiB/Create", size>>10)
+			if from {
+				name = fmt.Sprintf("%dKiB/CreateFrom", size>>10)
 			}
-			t.Skip("zstd command not installed (apt-get install zstd)")
+			t.Run(name, func(t *testing.T) {
+				stored := storedZstd(t, payload, from)
+				if n := countFrames(t, stored); n != 1 {
+					t.Fatalf("%d zstd frames, want one", n)
+				}
+				var h zstd.Header
+				if err := h.Decode(stored); err != nil || h.HasFCS && h.FrameContentSize != uint64(size) {
+					t.Fatalf("frame header: content size %d (given: %v), want %d; %v", h.FrameContentSize, h.HasFCS, size, err)
+				}
+			})
 		}
-		out, err := exec.Command(bin, "-d", "-c", file).Output()
-		if err != nil || !bytes.Equal(out, payload) {
-			t.Fatalf("zstd -d: %d bytes, %v", len(out), err)
-		}
-	})
-	t.Run("python", func(t *testing.T) {
-		const script = `
-import hashlib, sys, zstandard
-data = open(sys.argv[1], "rb").read()
-across = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
-u = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress(data)
-first = zstandard.ZstdDecompressor().decompress(data)
-print(hashlib.sha256(across).hexdigest(), hashlib.sha256(u).hexdigest(), len(first))
-`
-		out := strings.Fields(string(pypeer.Run(t, context.Background(), nil, "-c", script, file)))
-		if len(out) != 3 {
-			t.Fatalf("python printed %q", out)
-		}
-		if out[0] != want {
-			t.Errorf("zstandard stream_reader(read_across_frames=True): digest %s, want %s", out[0], want)
-		}
-		if out[1] != want {
-			t.Errorf("zstandard decompressobj(read_across_frames=True): digest %s, want %s", out[1], want)
-		}
-		// The one-shot decompress reads only the first frame: a reader
-		// that uses it must pass read_across_frames=True.
-		if n, _ := strconv.Atoi(out[2]); n != 256<<10 {
-			t.Errorf("zstandard decompress read %s bytes, want the first frame (%d)", out[2], 256<<10)
-		}
-	})
+	}
 }
 
-// TestFramesBounds: stored bytes of several frames are decoded frame by
-// frame in parallel only when their headers add up to the recorded size,
-// and no frame decodes past the content size its header gives.
+// TestOneFrameReadEverywhere: the stored bytes of compressed payloads (one
+// small enough for the calling goroutine, one compressed by a helper, one
+// by the section-parallel encoder) are read whole by every reader of stored
+// bytes: the zstd decoder on its own, the zstd command, and
+// python-zstandard's readers, including the one-shot decompress and the
+// stream reader without read_across_frames, which read only the first
+// frame.
+func TestOneFrameReadEverywhere(t *testing.T) {
+	for _, size := range []int{100 << 10, 1<<20 + 12345, 9<<20 + 777} {
+		t.Run(fmt.Sprintf("%dKiB", size>>10), func(t *testing.T) {
+			payload := stashtest.JSONPayload(size, 7)
+			stored := storedZstd(t, payload, false)
+			dec, err := zstd.NewReader(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dec.Close()
+			if got, err := dec.DecodeAll(stored, nil); err != nil || !bytes.Equal(got, payload) {
+				t.Errorf("zstd DecodeAll: %d bytes, %v", len(got), err)
+			}
+			sum := sha256.Sum256(payload)
+			want := hex.EncodeToString(sum[:])
+			file := filepath.Join(t.TempDir(), "stored.zst")
+			if err := os.WriteFile(file, stored, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			t.Run("zstd-command", func(t *testing.T) {
+				bin, err := exec.LookPath("zstd")
+				if err != nil {
+					if os.Getenv("CI") == "true" {
+						t.Fatal("zstd command missing under CI=true (apt-get install zstd)")
+					}
+					t.Skip("zstd command not installed (apt-get install zstd)")
+				}
+				out, err := exec.Command(bin, "-d", "-c", file).Output()
+				if err != nil || !bytes.Equal(out, payload) {
+					t.Fatalf("zstd -d: %d bytes, %v", len(out), err)
+				}
+			})
+			t.Run("python", func(t *testing.T) {
+				const script = `
+import hashlib, sys, zstandard
+data = open(sys.argv[1], "rb").read()
+first = zstandard.ZstdDecompressor().decompress(data)
+stream = zstandard.ZstdDecompressor().stream_reader(data).read()
+across = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
+obj = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+print(*(hashlib.sha256(d).hexdigest() for d in (first, stream, across, obj)))
+`
+				out := strings.Fields(string(pypeer.Run(t, context.Background(), nil, "-c", script, file)))
+				if len(out) != 4 {
+					t.Fatalf("python printed %q", out)
+				}
+				for k, name := range []string{"decompress (one shot, first frame only)", "stream_reader",
+					"stream_reader(read_across_frames=True)", "decompressobj"} {
+					if out[k] != want {
+						t.Errorf("zstandard %s: digest %s, want %s", name, out[k], want)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestFramesBounds: stored bytes of several frames, as other writers may
+// store them (RFC 8878 allows it), are read as one stream under the same
+// bounds: a frame longer than its header, frames that add up to more than
+// the recorded size and a corrupt frame are refused; other writers' frames
+// (checksums, RLE blocks, sizes of their own) are read.
 func TestFramesBounds(t *testing.T) {
 	e, store := memEngine(t)
 	rawFrame := func(fcs byte, payload []byte) []byte {
@@ -189,7 +229,7 @@ func TestFramesBounds(t *testing.T) {
 	})
 	t.Run("CorruptFrame", func(t *testing.T) {
 		p := stashtest.JSONPayload(1<<20, 5)
-		stored := storedZstd(t, p)
+		stored := storedZstd(t, p, false)
 		stored[len(stored)/2] ^= 0x40
 		addr := putRaw(t, store, "corrupt", p, stored, driver.EncodingZstd, int64(len(p)))
 		rerr, oerr := readBoth(t, e, addr)
