@@ -332,8 +332,14 @@ func (c *compression) cancel() {
 // feedChunk pieces, stopping early (with a useless result) once stop is
 // set.
 func compressStream(src []byte, stop *atomic.Bool) []byte {
+	return compressStreamWith(src, stop, len(src) >= parallelMin)
+}
+
+// compressStreamWith is compressStream with the section-parallel encoder
+// or not.
+func compressStreamWith(src []byte, stop *atomic.Bool, sections bool) []byte {
 	pool := &streamEncoders[0]
-	if len(src) >= parallelMin {
+	if sections {
 		pool = &streamEncoders[1]
 	}
 	enc := pool.Get().(*zstd.Encoder)
