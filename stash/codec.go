@@ -220,24 +220,29 @@ var clog2Table = sync.OnceValue(func() *[sampleSize + 1]float64 {
 // allows them), under the same bounds.
 //
 // What parallelism one frame allows, by measurement (bench-perfengine
-// notes, "after single-frame"; BenchmarkEncoderChoice, BenchmarkCreateJSONVsBefore):
+// notes, "after single-frame"; BenchmarkCompressThresholds and
+// BenchmarkEncoderChoice, on non-repeating JSON with two cores):
 //
 //   - under overlapMin, the payload is compressed after the hash, on the
 //     calling goroutine, with EncodeAll: handing it to another core costs
-//     more than overlapping the hash saves;
+//     more than overlapping the hash saves (1.01 to 1.28 times the time at
+//     64 and 128 KiB);
 //   - from overlapMin, a helper goroutine compresses it through a
 //     streaming Encoder with asynchronous blocks while the caller hashes
-//     it, when there is a second P (GOMAXPROCS > 1; otherwise it is
-//     compressed after the hash as above);
-//   - from parallelMin, that Encoder compresses sections of the payload on
-//     GOMAXPROCS goroutines (klauspost's WithConcurrentBlocks, which still
-//     writes one frame), with a 1 MiB window so that sections are 4 MiB.
+//     it (0.85 times the time at 256 KiB, 0.8 at 1 MiB), when there is a
+//     second P (GOMAXPROCS > 1; otherwise it is compressed after the hash
+//     as above, through the same Encoder);
+//   - from parallelMin, that Encoder compresses 512 KiB sections of the
+//     one frame on GOMAXPROCS goroutines (klauspost's
+//     WithConcurrentBlocks; sections are four windows, at least 512 KiB),
+//     with a 128 KiB window: 0.6 to 0.7 times the time of hash then
+//     EncodeAll from 768 KiB, and 1 to 2% smaller than one 4 MiB-window
+//     frame on this JSON. CreateFrom's spooled payloads take it too.
 const (
 	overlapMin  = 256 << 10
-	parallelMin = 8 << 20
-	// parallelWindow is the window of the section-parallel encoder (its
-	// sections are four windows).
-	parallelWindow = 1 << 20
+	parallelMin = 768 << 10
+	// parallelWindow is the window of the section-parallel encoder.
+	parallelWindow = 128 << 10
 	// feedChunk is how much of a payload a helper hands the encoder at a
 	// time; a cancelled compression stops between chunks.
 	feedChunk = 1 << 20

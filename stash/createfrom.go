@@ -222,7 +222,7 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 var errNoGain = errors.New("stash: compression does not pay")
 
 // compressFile compresses the size bytes of src into one zstd frame in a
-// new temporary file (a streaming encoder with asynchronous blocks),
+// new temporary file (the section-parallel encoder of compressStream),
 // giving up with errNoGain as soon as the output exceeds limit bytes.
 func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tempFile, int64, error) {
 	z, err := e.tempFile("zstd")
@@ -230,9 +230,8 @@ func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tem
 		return nil, 0, err
 	}
 	lw := &limitWriter{w: z.f, limit: limit}
-	// Not the section-parallel encoder: its sections are buffers of their
-	// own, about 23 MiB allocated per 64 MiB payload (TestCreateFromBoundedMemory).
-	pool := &streamEncoders[0]
+	// The section-parallel encoder: spooled payloads are over parallelMin.
+	pool := &streamEncoders[1]
 	enc := pool.Get().(*zstd.Encoder)
 	enc.ResetContentSize(lw, size) // in the header: one-shot readers need it
 	_, err = io.CopyBuffer(enc, io.NewSectionReader(src, 0, size), buf)

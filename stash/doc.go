@@ -74,8 +74,9 @@
 // that readers that decode only the first frame (python-zstandard's
 // one-shot decompress, Rust's async-compression without multiple members)
 // read all of it. From 256 KiB, Create compresses the payload on a helper
-// goroutine while it hashes it (when GOMAXPROCS allows), and from 8 MiB the
-// encoder compresses sections of the one frame on GOMAXPROCS goroutines.
+// goroutine while it hashes it (when GOMAXPROCS allows), and from 768 KiB
+// the encoder compresses 512 KiB sections of the one frame on GOMAXPROCS
+// goroutines.
 // Stored bytes of several frames, as other writers may store them, are
 // read as one stream. Decoding is bounded by the recorded size, and frames
 // asking for more memory than the engine ever writes are refused.

@@ -42,6 +42,7 @@ func BenchmarkEncoderChoice(b *testing.B) {
 		{"stream-async2", mk(w, zstd.WithEncoderConcurrency(2))},
 		{"blocks2-w4MiB", mk(w, zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true))},
 		{"blocks2-w1MiB", mk(1<<20, zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true))},
+		{"blocks2-w128KiB", mk(128<<10, zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true))},
 	}
 	for _, size := range []int{256 << 10, 1 << 20, 4 << 20, 8 << 20, 32 << 20, 64 << 20} {
 		p := stashtest.JSONPayload(size, 3)

@@ -27,7 +27,7 @@ func BenchmarkCompressThresholds(b *testing.B) {
 		name string
 		f    func([]byte)
 	}{{"helper", stash.CompressHelperForBench(false)}, {"sections", stash.CompressHelperForBench(true)}}
-	for _, size := range []int{64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 4 << 20, 8 << 20, 16 << 20, 64 << 20} {
+	for _, size := range []int{64 << 10, 128 << 10, 256 << 10, 512 << 10, 768 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20, 64 << 20} {
 		p := stashtest.JSONPayload(size, 5)
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
 			ratios := make([][]float64, len(ways))
