@@ -237,7 +237,8 @@ var clog2Table = sync.OnceValue(func() *[sampleSize + 1]float64 {
 //     WithConcurrentBlocks; sections are four windows, at least 512 KiB),
 //     with a 128 KiB window: 0.6 to 0.7 times the time of hash then
 //     EncodeAll from 768 KiB, and 1 to 2% smaller than one 4 MiB-window
-//     frame on this JSON. CreateFrom's spooled payloads take it too.
+//     frame on this JSON. CreateFrom's spooled payloads do not (see
+//     compressFile).
 const (
 	overlapMin  = 256 << 10
 	parallelMin = 768 << 10
@@ -481,7 +482,72 @@ func readAll(r *Reader) ([]byte, error) {
 			return r.writeAll(wt)
 		}
 	}
+	if a.Encoding == driver.EncodingZstd && r.dec != nil && r.n == 0 && r.err == nil && r.h != nil &&
+		r.size >= overlapMin && runtime.GOMAXPROCS(0) > 1 &&
+		(r.counted || !beyondRatio(&driver.Attributes{Size: r.size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax)) {
+		return r.decodeAhead()
+	}
 	return readDecoded(r)
+}
+
+// decodeAheadStep is how much a decodeAhead helper decodes before it hands
+// the bytes to the hashing goroutine.
+const decodeAheadStep = 128 << 10
+
+// decodeAhead is readDecoded for a compressed stash of at least overlapMin
+// bytes, under the bounds that let its buffer be the recorded size: a
+// helper goroutine decodes the one stream (a frame cannot be split) into
+// the buffer while this one hashes what it has decoded so far. The helper
+// never decodes more than the recorded size plus one byte (which is an
+// error).
+func (r *Reader) decodeAhead() ([]byte, error) {
+	size := int(r.size)
+	data := make([]byte, size)
+	progress := make(chan int, size/decodeAheadStep+2)
+	var herr error
+	go func() {
+		defer close(progress)
+		n, sent := 0, 0
+		for n < size {
+			m, err := r.src.Read(data[n:min(n+decodeAheadStep, size)])
+			n += m
+			if n-sent >= decodeAheadStep || err != nil && n > sent {
+				progress <- n
+				sent = n
+			}
+			if err != nil {
+				herr = err
+				return
+			}
+		}
+		if n > sent {
+			progress <- n
+		}
+		var one [1]byte
+		if m, err := io.ReadFull(r.src, one[:]); m > 0 {
+			herr = errOverlong
+		} else if err != io.EOF {
+			herr = err
+		}
+	}()
+	hashed := 0
+	for n := range progress {
+		r.h.Write(data[hashed:n])
+		hashed = n
+	}
+	r.n = int64(hashed)
+	switch {
+	case herr == errOverlong:
+		r.err = herr
+	case herr != nil && herr != io.EOF:
+		r.err = classify(r.sr, herr)
+	default:
+		r.err = r.finish() // fewer bytes than recorded: ErrIntegrity
+	}
+	if r.err != io.EOF {
+		return nil, r.err
+	}
+	return data, nil
 }
 
 // bytesReadCloser is stored bytes in memory, read in place.

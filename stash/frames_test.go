@@ -259,3 +259,61 @@ func TestFramesBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestDecodeAheadBounds: Retrieve of a compressed stash from 256 KiB
+// decodes on a helper while it hashes; it keeps the bounds of the stream
+// path: stored bytes that decode to more than the recorded size are
+// ErrTooLarge (and ErrIntegrity), to fewer are ErrIntegrity, corrupt ones
+// ErrIntegrity, and another writer's several frames read whole.
+func TestDecodeAheadBounds(t *testing.T) {
+	e, store := memEngine(t)
+	p := stashtest.JSONPayload(1<<20+3, 8)
+	stored := storedZstd(t, p, false)
+	n := int64(len(p))
+	t.Run("Overlong", func(t *testing.T) {
+		addr := putRaw(t, store, "overlong", p[:n-1], stored, driver.EncodingZstd, n-1)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrTooLarge) || !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrTooLarge and ErrIntegrity", err)
+			}
+		}
+	})
+	t.Run("Short", func(t *testing.T) {
+		addr := putRaw(t, store, "short", append(append([]byte{}, p...), 'x'), stored, driver.EncodingZstd, n+1)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+	t.Run("WrongDigest", func(t *testing.T) {
+		q := append([]byte{}, p...)
+		q[len(q)/2] ^= 1
+		addr := putRaw(t, store, "digest", q, stored, driver.EncodingZstd, n)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+	t.Run("Truncated", func(t *testing.T) {
+		addr := putRaw(t, store, "truncated", p, stored[:len(stored)-100], driver.EncodingZstd, n)
+		rerr, oerr := readBoth(t, e, addr)
+		for _, err := range []error{rerr, oerr} {
+			if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("got %v, want ErrIntegrity", err)
+			}
+		}
+	})
+	t.Run("OtherWritersFrames", func(t *testing.T) {
+		two := append(zstdOf(t, p[:300_000]), zstdOf(t, p[300_000:])...)
+		addr := putRaw(t, store, "two", p, two, driver.EncodingZstd, n)
+		got, err := e.Retrieve(context.Background(), addr)
+		if err != nil || !bytes.Equal(got.Data, p) {
+			t.Fatalf("Retrieve: %v", err)
+		}
+	})
+}
