@@ -222,7 +222,7 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 var errNoGain = errors.New("stash: compression does not pay")
 
 // compressFile compresses the size bytes of src into one zstd frame in a
-// new temporary file (the section-parallel encoder of compressStream),
+// new temporary file (a streaming encoder with asynchronous blocks),
 // giving up with errNoGain as soon as the output exceeds limit bytes.
 func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tempFile, int64, error) {
 	z, err := e.tempFile("zstd")
@@ -230,8 +230,11 @@ func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tem
 		return nil, 0, err
 	}
 	lw := &limitWriter{w: z.f, limit: limit}
-	// The section-parallel encoder: spooled payloads are over parallelMin.
-	pool := &streamEncoders[1]
+	// Not the section-parallel encoder: its section buffers come from a
+	// sync.Pool of its own, and whenever that pool is emptied (a GC, or the
+	// race detector's dropping) a 64 MiB payload allocates 23 to 28 MiB of
+	// them (TestCreateFromBoundedMemory); CreateFrom bounds its memory.
+	pool := &streamEncoders[0]
 	enc := pool.Get().(*zstd.Encoder)
 	enc.ResetContentSize(lw, size) // in the header: one-shot readers need it
 	_, err = io.CopyBuffer(enc, io.NewSectionReader(src, 0, size), buf)
