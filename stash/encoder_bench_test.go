@@ -18,8 +18,9 @@ import (
 // on one goroutine (the reference), the streaming Encoder with one
 // goroutine, with WithEncoderConcurrency(2) (asynchronous blocks), and with
 // WithConcurrentBlocks (jobs compressed on several goroutines; job size is
-// four windows, at least 512 KiB) at the engine's 4 MiB window and at a
-// 1 MiB window. It reports each one's time over EncodeAll's (median of
+// four windows, at least 512 KiB) at the engine's 4 MiB window, at a 1 MiB
+// window and at the 128 KiB window the engine uses from parallelMin, the
+// last also at SpeedDefault (the level choice). It reports each one's time over EncodeAll's (median of
 // per-round ratios, under 1 is faster) and its stored size over EncodeAll's.
 //
 //	go test -run '^$' -bench EncoderChoice -benchtime 6x ./stash/
@@ -43,6 +44,8 @@ func BenchmarkEncoderChoice(b *testing.B) {
 		{"blocks2-w4MiB", mk(w, zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true))},
 		{"blocks2-w1MiB", mk(1<<20, zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true))},
 		{"blocks2-w128KiB", mk(128<<10, zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true))},
+		// The level choice, on the engine's encoder from parallelMin.
+		{"blocks2-w128KiB-default", mk(128<<10, zstd.WithEncoderConcurrency(2), zstd.WithConcurrentBlocks(true), zstd.WithEncoderLevel(zstd.SpeedDefault))},
 	}
 	for _, size := range []int{256 << 10, 1 << 20, 4 << 20, 8 << 20, 32 << 20, 64 << 20} {
 		p := stashtest.JSONPayload(size, 3)
