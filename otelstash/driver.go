@@ -29,11 +29,14 @@ const (
 	CallSign     = "sign"      // driver.Signer
 )
 
+//go:generate go run ./internal/gencaps
+
 // WrapDriver implements stash.DriverHook: it returns d instrumented, with
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
 // (driver.Updater, driver.Modifier, driver.ConditionalDeleter,
-// driver.Lister, driver.Signer, driver.Verifier) that d has. A Put that is
+// driver.Lister, driver.Signer, driver.Verifier, driver.BytesPutter) that d
+// has; a PutBytes is instrumented as a Put. A Put that is
 // part of a trace (its context carries a span: the engine's create, the
 // producer's offload) records the trace id in the stash's metadata
 // (MetadataTraceID); the payload, its digest and its address are
@@ -87,6 +90,15 @@ func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, cal
 }
 
 func (w *wrapped) Put(ctx context.Context, ns, key string, r io.Reader, size int64, a *driver.Attributes) error {
+	ctx, span, start, a := w.startPut(ctx, ns, key, a)
+	err := w.d.Put(ctx, ns, key, r, size, a)
+	w.end(ctx, span, start, CallPut, a, err)
+	return err
+}
+
+// startPut opens the span of a Put (or PutBytes) and returns the attributes
+// to put: tagged with the trace id if the call is part of a trace.
+func (w *wrapped) startPut(ctx context.Context, ns, key string, a *driver.Attributes) (context.Context, trace.Span, time.Time, *driver.Attributes) {
 	traced := trace.SpanContextFromContext(ctx).IsValid()
 	ctx, span, start := w.start(ctx, CallPut, ns, key)
 	if sc := span.SpanContext(); traced && sc.HasTraceID() && a != nil {
@@ -99,9 +111,7 @@ func (w *wrapped) Put(ctx context.Context, ns, key string, r io.Reader, size int
 		a = &tagged
 		span.SetAttributes(KeyMetadataTrace.String(sc.TraceID().String()))
 	}
-	err := w.d.Put(ctx, ns, key, r, size, a)
-	w.end(ctx, span, start, CallPut, a, err)
-	return err
+	return ctx, span, start, a
 }
 
 func (w *wrapped) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
@@ -128,6 +138,20 @@ func (w *wrapped) Delete(ctx context.Context, ns, key string) error {
 func (w *wrapped) Scheme() string { return w.d.Scheme() }
 
 func (w *wrapped) Close() error { return w.d.Close() }
+
+// bytesPutter passes on driver.BytesPutter: a Put of bytes the driver
+// keeps, with the span and measurement of a Put (CallPut).
+type bytesPutter struct {
+	w  *wrapped
+	bp driver.BytesPutter
+}
+
+func (b bytesPutter) PutBytes(ctx context.Context, ns, key string, data []byte, a *driver.Attributes) error {
+	ctx, span, start, a := b.w.startPut(ctx, ns, key, a)
+	err := b.bp.PutBytes(ctx, ns, key, data, a)
+	b.w.end(ctx, span, start, CallPut, a, err)
+	return err
+}
 
 type updater struct {
 	w *wrapped

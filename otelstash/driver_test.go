@@ -1,12 +1,16 @@
 package otelstash_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/claimstash/claimstash/otelstash"
+	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/memstash"
 	"github.com/claimstash/claimstash/stash/stashtest"
@@ -72,6 +76,27 @@ func (sgn) SignURL(context.Context, driver.LinkRequest) (string, error) {
 	return "https://signed", nil
 }
 func (vrf) VerifyURL(string, *url.URL, time.Time) error { return nil }
+
+type bpt struct{}
+
+func (bpt) PutBytes(context.Context, string, string, []byte, *driver.Attributes) error { return nil }
+
+type (
+	dB struct {
+		base
+		bpt
+	}
+	dUMDLSVB struct {
+		base
+		upd
+		mod
+		cdel
+		lst
+		sgn
+		vrf
+		bpt
+	}
+)
 
 type (
 	dU struct {
@@ -477,6 +502,9 @@ func caps(d driver.Driver) string {
 	if _, ok := d.(driver.Verifier); ok {
 		s += "V"
 	}
+	if _, ok := d.(driver.BytesPutter); ok {
+		s += "B"
+	}
 	return s
 }
 
@@ -484,7 +512,7 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 	tm := newTelemetry(t)
 	m := memstash.New()
 	b := base{m}
-	drivers := []driver.Driver{b, m, dU{base: b}, dM{base: b}, dUM{base: b}, dD{base: b}, dUD{base: b}, dMD{base: b}, dUMD{base: b}, dL{base: b}, dUL{base: b}, dML{base: b}, dUML{base: b}, dDL{base: b}, dUDL{base: b}, dMDL{base: b}, dUMDL{base: b}, dS{base: b}, dUS{base: b}, dMS{base: b}, dUMS{base: b}, dDS{base: b}, dUDS{base: b}, dMDS{base: b}, dUMDS{base: b}, dLS{base: b}, dULS{base: b}, dMLS{base: b}, dUMLS{base: b}, dDLS{base: b}, dUDLS{base: b}, dMDLS{base: b}, dUMDLS{base: b}, dV{base: b}, dUV{base: b}, dMV{base: b}, dUMV{base: b}, dDV{base: b}, dUDV{base: b}, dMDV{base: b}, dUMDV{base: b}, dLV{base: b}, dULV{base: b}, dMLV{base: b}, dUMLV{base: b}, dDLV{base: b}, dUDLV{base: b}, dMDLV{base: b}, dUMDLV{base: b}, dSV{base: b}, dUSV{base: b}, dMSV{base: b}, dUMSV{base: b}, dDSV{base: b}, dUDSV{base: b}, dMDSV{base: b}, dUMDSV{base: b}, dLSV{base: b}, dULSV{base: b}, dMLSV{base: b}, dUMLSV{base: b}, dDLSV{base: b}, dUDLSV{base: b}, dMDLSV{base: b}, dUMDLSV{base: b}}
+	drivers := []driver.Driver{b, m, dB{base: b}, dUMDLSVB{base: b}, dU{base: b}, dM{base: b}, dUM{base: b}, dD{base: b}, dUD{base: b}, dMD{base: b}, dUMD{base: b}, dL{base: b}, dUL{base: b}, dML{base: b}, dUML{base: b}, dDL{base: b}, dUDL{base: b}, dMDL{base: b}, dUMDL{base: b}, dS{base: b}, dUS{base: b}, dMS{base: b}, dUMS{base: b}, dDS{base: b}, dUDS{base: b}, dMDS{base: b}, dUMDS{base: b}, dLS{base: b}, dULS{base: b}, dMLS{base: b}, dUMLS{base: b}, dDLS{base: b}, dUDLS{base: b}, dMDLS{base: b}, dUMDLS{base: b}, dV{base: b}, dUV{base: b}, dMV{base: b}, dUMV{base: b}, dDV{base: b}, dUDV{base: b}, dMDV{base: b}, dUMDV{base: b}, dLV{base: b}, dULV{base: b}, dMLV{base: b}, dUMLV{base: b}, dDLV{base: b}, dUDLV{base: b}, dMDLV{base: b}, dUMDLV{base: b}, dSV{base: b}, dUSV{base: b}, dMSV{base: b}, dUMSV{base: b}, dDSV{base: b}, dUDSV{base: b}, dMDSV{base: b}, dUMDSV{base: b}, dLSV{base: b}, dULSV{base: b}, dMLSV{base: b}, dUMLSV{base: b}, dDLSV{base: b}, dUDLSV{base: b}, dMDLSV{base: b}, dUMDLSV{base: b}}
 	for _, d := range drivers {
 		w := tm.inst.WrapDriver(memstash.Scheme, d)
 		if caps(w) != caps(d) {
@@ -502,7 +530,59 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 			}
 		}
 	}
-	if n := len(tm.ended("mem sign")); n != 32 {
-		t.Errorf("%d sign spans, want 32", n)
+	if n := len(tm.ended("mem sign")); n != 33 {
+		t.Errorf("%d sign spans, want 33", n)
+	}
+}
+
+// countingBytes is memstash counting the PutBytes calls that reach it.
+type countingBytes struct {
+	*memstash.Store
+	n atomic.Int64
+}
+
+func (c *countingBytes) PutBytes(ctx context.Context, ns, key string, data []byte, a *driver.Attributes) error {
+	c.n.Add(1)
+	return c.Store.PutBytes(ctx, ns, key, data, a)
+}
+
+// TestWrapDriverPassesBytesPutter: behind the wrapper, the engine's Create
+// of a large payload reaches the backend's PutBytes (not a plain Put), with
+// the span and the measurement of a put and the trace id in the stash's
+// metadata.
+func TestWrapDriverPassesBytesPutter(t *testing.T) {
+	tm := newTelemetry(t)
+	store := &countingBytes{Store: memstash.New()}
+	e, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1), tm.inst.EngineOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, parent := tm.tracer().Start(context.Background(), "produce")
+	payload := stashtest.RandomPayload(1<<20, 9)
+	s, err := e.Create(ctx, "bytes", payload)
+	parent.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := store.n.Load(); n != 1 {
+		t.Fatalf("%d PutBytes calls reached the backend, want 1", n)
+	}
+	put := tm.one(t, "mem put")
+	if put.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+		t.Error("put span is not part of the trace")
+	}
+	if n, _ := tm.hist(t, otelstash.MetricBackendDuration, otelstash.KeyBackendCall.String(otelstash.CallPut)); n != 1 {
+		t.Errorf("%d put measurements, want 1", n)
+	}
+	a, err := store.Stat(context.Background(), s.Address.Namespace, s.Address.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Metadata[otelstash.MetadataTraceID]; got != parent.SpanContext().TraceID().String() {
+		t.Errorf("trace id in metadata %q, want %q", got, parent.SpanContext().TraceID())
+	}
+	got, err := e.Retrieve(context.Background(), s.String())
+	if err != nil || !bytes.Equal(got.Data, payload) {
+		t.Fatalf("Retrieve: %v", err)
 	}
 }

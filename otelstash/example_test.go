@@ -66,5 +66,5 @@ func Example() {
 	fmt.Printf("offloaded %d bytes, stored %d\n", payload, stored)
 	// Output:
 	// offloaded 1 of 4 messages (ratio 0.25)
-	// offloaded 1048576 bytes, stored 208
+	// offloaded 1048576 bytes, stored 211
 }

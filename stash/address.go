@@ -104,6 +104,24 @@ func (a Address) keyLen() int {
 	return n
 }
 
+// isKey reports whether s is a.Key().
+func (a Address) isKey(s string) bool {
+	if len(s) != a.keyLen() {
+		return false
+	}
+	for _, sc := range a.Scopes {
+		n := len(sc.Key) + len(sc.Value) + 2
+		if s[:len(sc.Key)] != sc.Key || s[len(sc.Key)] != '=' || s[len(sc.Key)+1:n-1] != sc.Value || s[n-1] != '/' {
+			return false
+		}
+		s = s[n:]
+	}
+	if a.Digest == "" {
+		return s == a.Name
+	}
+	return len(s) == len(a.Name)+1+len(a.Digest) && s[:len(a.Name)] == a.Name && s[len(a.Name)] == '.' && s[len(a.Name)+1:] == a.Digest
+}
+
 func (a Address) writeKey(b *strings.Builder) {
 	for _, s := range a.Scopes {
 		b.WriteString(s.Key)
@@ -165,25 +183,31 @@ func ParseAddress(s string) (Address, error) {
 	} else if len(s) > MaxAddressLength {
 		return a, invalid("address longer than %d bytes", MaxAddressLength)
 	}
-	segs := strings.Split(path, "/")
-	if len(segs) < 2 {
+	ns, last, ok := strings.Cut(path, "/")
+	if !ok {
 		return a, invalid("want scheme://namespace/name")
 	}
-	if err := validNamespace(segs[0]); err != nil {
+	if err := validNamespace(ns); err != nil {
 		return a, err
 	}
-	a.Namespace = segs[0]
-	if n := len(segs) - 2; n > MaxScopes {
+	a.Namespace = ns
+	if n := strings.Count(last, "/"); n > MaxScopes {
 		return a, invalid("more than %d scopes", MaxScopes)
+	} else if n > 0 {
+		a.Scopes = make([]Scope, 0, n)
 	}
-	for _, seg := range segs[1 : len(segs)-1] {
+	for {
+		seg, rest, more := strings.Cut(last, "/")
+		if !more {
+			break
+		}
 		sc, err := parseScope(seg)
 		if err != nil {
 			return Address{}, err
 		}
 		a.Scopes = append(a.Scopes, sc)
+		last = rest
 	}
-	last := segs[len(segs)-1]
 	if a.IsInline() {
 		if err := validName(last); err != nil {
 			return Address{}, err

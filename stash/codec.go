@@ -3,6 +3,8 @@ package stash
 import (
 	"bufio"
 	"bytes"
+	"crypto/md5"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -11,13 +13,15 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/klauspost/compress/zstd"
 )
 
 const (
-	// zstdWindow is the window the encoder uses; the decoder refuses frames
+	// zstdWindow is the window of the encoders of payloads under
+	// parallelMin (parallelWindow from there); the decoder refuses frames
 	// that ask for more than maxDecodeWindow, so a hostile frame cannot make
 	// it allocate a huge history buffer.
 	zstdWindow      = 4 << 20
@@ -30,20 +34,18 @@ const (
 	// compressed data measure 7.8 and more over a 4 KiB sample (7.95 over
 	// the whole of it), text and JSON 4 to 6.
 	maxEntropy = 7.5
-	// concurrentMin is the payload size from which the in-memory path
-	// encodes with several goroutines (zstd.WithEncoderConcurrency).
-	concurrentMin = 4 << 20
 )
 
 // encoderLevel was chosen by measurement (BENCHMARKS.md, "Compression"):
 // on realistic JSON, SpeedFastest stores within 1% of SpeedDefault's size
-// at about 1.5 times its speed.
+// at about 1.5 times its speed; on the section-parallel encoder
+// (BenchmarkEncoderChoice, 1 and 8 MiB) within 0.05% at 1.35 times.
 const encoderLevel = zstd.SpeedFastest
 
-func newEncoder(concurrency int) *zstd.Encoder {
+func newEncoder() *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(encoderLevel),
-		zstd.WithEncoderConcurrency(concurrency),
+		zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(zstdWindow),
 		zstd.WithEncoderCRC(false)) // the SHA-256 digest covers integrity
 	if err != nil {
@@ -52,16 +54,12 @@ func newEncoder(concurrency int) *zstd.Encoder {
 	return enc
 }
 
-var encoders = sync.Pool{New: func() any { return newEncoder(1) }}
-
-// concurrentEncoders encode large in-memory payloads across GOMAXPROCS
-// goroutines.
-var concurrentEncoders = sync.Pool{New: func() any { return newEncoder(runtime.GOMAXPROCS(0)) }}
+var encoders = sync.Pool{New: func() any { return newEncoder() }}
 
 // encodersKept holds a couple of encoders for good: an encoder's history
 // costs megabytes to allocate, and sync.Pool misses (after a GC, or on
 // another P) would pay it again.
-var encodersKept = make(chan *zstd.Encoder, 2)
+var encodersKept = make(chan *zstd.Encoder, max(2, runtime.GOMAXPROCS(0)))
 
 func getEncoder() *zstd.Encoder {
 	select {
@@ -81,6 +79,13 @@ func putEncoder(enc *zstd.Encoder) {
 	}
 }
 
+// decoder is a pooled zstd decoder with the buffered reader it reads
+// through.
+type decoder struct {
+	*zstd.Decoder
+	br *bufio.Reader
+}
+
 var decoders = sync.Pool{New: func() any {
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1),
@@ -89,8 +94,18 @@ var decoders = sync.Pool{New: func() any {
 	if err != nil {
 		panic(err)
 	}
-	return dec
+	return &decoder{Decoder: dec, br: bufio.NewReaderSize(nil, 32<<10)}
 }}
+
+// release returns d (nil: nothing) to the pool.
+func (d *decoder) release() {
+	if d == nil {
+		return
+	}
+	_ = d.Reset(nil)
+	d.br.Reset(nil)
+	decoders.Put(d)
+}
 
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -103,15 +118,27 @@ func pays(n, m int) bool { return n*8 <= m*7 }
 // payload is compressed at most once: whether to try is an entropy estimate
 // over a sample, never a trial compression.
 func encode(c Compression, floor int64, payload []byte) ([]byte, driver.Encoding) {
+	if !tryCompress(c, floor, payload) {
+		return payload, driver.EncodingIdentity
+	}
+	return settle(c, payload, compressAll(payload))
+}
+
+// tryCompress reports whether encode compresses payload at all.
+func tryCompress(c Compression, floor int64, payload []byte) bool {
 	switch c {
 	case CompressionNone:
-		return payload, driver.EncodingIdentity
+		return false
 	case CompressionAuto:
-		if int64(len(payload)) < floor || len(payload) == 0 || !likelyCompressible(payload) {
-			return payload, driver.EncodingIdentity
-		}
+		return int64(len(payload)) >= floor && len(payload) > 0 && likelyCompressible(payload)
 	}
-	out := compressAll(payload)
+	return true
+}
+
+// settle returns what is to be stored of payload, compressed to out: out
+// (zstd) if it pays under c, otherwise payload as given, after releasing
+// out.
+func settle(c Compression, payload, out []byte) ([]byte, driver.Encoding) {
 	if len(out) >= len(payload) || c == CompressionAuto && !pays(len(out), len(payload)) {
 		putBuffer(out)
 		return payload, driver.EncodingIdentity
@@ -120,7 +147,8 @@ func encode(c Compression, floor int64, payload []byte) ([]byte, driver.Encoding
 }
 
 // likelyCompressible estimates the order-0 entropy of p from up to
-// sampleSize bytes taken in four pieces spread over it (its start, two
+// sampleSize bytes (a quarter of p, at least 1 KiB) taken in four pieces
+// spread over it (its start, two
 // middles and its end, so that a header or a trailer alone does not
 // decide), and reports whether it is under maxEntropy.
 func likelyCompressible(p []byte) bool {
@@ -138,16 +166,19 @@ func likelyCompressible(p []byte) bool {
 			c[0][x]++
 		}
 	}
-	n := len(p)
-	if n <= sampleSize {
+	// A quarter of the payload, between 1 KiB and sampleSize: over 1 KiB,
+	// random bytes still measure 7.8 bits per byte and more, text and JSON
+	// 4 to 6, and the count costs a small payload little beside its hash.
+	n := min(len(p), sampleSize, max(len(p)/4, 1<<10))
+	if n == len(p) {
 		count(p)
 	} else {
-		const piece = sampleSize / 4
+		piece := n / 4
 		for i := range 4 {
 			off := (len(p) - piece) * i / 3
 			count(p[off : off+piece])
 		}
-		n = sampleSize
+		n = 4 * piece
 	}
 	for i := range counts {
 		counts[i] = int(c[0][i] + c[1][i] + c[2][i] + c[3][i])
@@ -156,44 +187,180 @@ func likelyCompressible(p []byte) bool {
 }
 
 // entropy returns the order-0 entropy in bits per byte of n bytes whose
-// byte counts are counts.
+// byte counts are counts: log2(n) - sum(c*log2(c))/n, with c*log2(c) from a
+// table for the counts of a sample (math.Log2 otherwise).
 func entropy(counts *[256]int, n int) float64 {
 	if n == 0 {
 		return 0
 	}
-	h, fn := 0.0, float64(n)
+	t := clog2Table()
+	sum := 0.0
 	for _, c := range counts {
-		if c > 0 {
-			q := float64(c) / fn
-			h -= q * math.Log2(q)
+		if c <= sampleSize {
+			sum += t[c]
+		} else {
+			sum += float64(c) * math.Log2(float64(c))
 		}
 	}
-	return h
+	return math.Log2(float64(n)) - sum/float64(n)
 }
 
-// compressAll compresses src in one go into a pooled buffer; large payloads
-// are encoded by several goroutines.
+// clog2Table holds c*log2(c) for c up to sampleSize (0 for 0).
+var clog2Table = sync.OnceValue(func() *[sampleSize + 1]float64 {
+	var t [sampleSize + 1]float64
+	for c := 2; c <= sampleSize; c++ {
+		t[c] = float64(c) * math.Log2(float64(c))
+	}
+	return &t
+})
+
+// Every payload is stored as ONE zstd frame, whatever its size: readers
+// that stop after the first frame (async-compression's ZstdDecoder without
+// multiple_members, python-zstandard's one-shot decompress, zstd-ruby,
+// Node's DecompressionStream) would otherwise silently truncate a stash.
+// Our own decoder still reads several frames one after another (RFC 8878
+// allows them), under the same bounds.
+//
+// What parallelism one frame allows, by measurement (bench-perfengine
+// notes, "after single-frame"; BenchmarkCompressThresholds and
+// BenchmarkEncoderChoice, on non-repeating JSON with two cores):
+//
+//   - under overlapMin, the payload is compressed after the hash, on the
+//     calling goroutine, with EncodeAll: handing it to another core costs
+//     more than overlapping the hash saves (1.01 to 1.28 times the time at
+//     64 and 128 KiB);
+//   - from overlapMin, a helper goroutine compresses it through a
+//     streaming Encoder with asynchronous blocks while the caller hashes
+//     it (0.85 times the time at 256 KiB, 0.8 at 1 MiB), when there is a
+//     second P (GOMAXPROCS > 1; otherwise it is compressed after the hash
+//     as above, through the same Encoder);
+//   - from parallelMin, that Encoder compresses 512 KiB sections of the
+//     one frame on GOMAXPROCS goroutines (klauspost's
+//     WithConcurrentBlocks; sections are four windows, at least 512 KiB),
+//     with a 128 KiB window: 0.6 to 0.7 times the time of hash then
+//     EncodeAll from 768 KiB, and 1 to 2% smaller than one 4 MiB-window
+//     frame on this JSON. CreateFrom's spooled payloads do not (see
+//     compressFile).
+const (
+	overlapMin  = 256 << 10
+	parallelMin = 768 << 10
+	// parallelWindow is the window of the section-parallel encoder.
+	parallelWindow = 128 << 10
+	// feedChunk is how much of a payload a helper hands the encoder at a
+	// time; a cancelled compression stops between chunks.
+	feedChunk = 1 << 20
+)
+
+// streamEncoders pools the streaming encoders of payloads from overlapMin
+// (index 0) and from parallelMin (index 1).
+var streamEncoders = [2]sync.Pool{
+	{New: func() any { return newStreamEncoder(false) }},
+	{New: func() any { return newStreamEncoder(true) }},
+}
+
+func newStreamEncoder(parallel bool) *zstd.Encoder {
+	window := zstdWindow
+	if parallel {
+		window = parallelWindow
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(encoderLevel),
+		zstd.WithEncoderConcurrency(max(2, runtime.GOMAXPROCS(0))),
+		zstd.WithConcurrentBlocks(parallel),
+		zstd.WithWindowSize(window),
+		zstd.WithEncoderCRC(false)) // the SHA-256 digest covers integrity
+	if err != nil {
+		panic(err) // options are constant
+	}
+	return enc
+}
+
+// compressAll compresses src into one frame in a pooled buffer (release it
+// with putBuffer): see startCompress.
 func compressAll(src []byte) []byte {
-	buf := buffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	buf.Grow(len(src)/2 + 64)
-	if len(src) < concurrentMin || runtime.GOMAXPROCS(0) < 2 {
+	return startCompress(src).finish()
+}
+
+// compression is one payload being compressed into one frame, by a helper
+// goroutine (see overlapMin) or, when none was started, by finish. The
+// caller can do other work meanwhile (hash the payload), then either
+// collect the result (finish) or stop it (cancel); both return only when
+// nothing touches src any more.
+type compression struct {
+	src  []byte
+	out  []byte
+	done chan struct{} // nil: no helper
+	stop atomic.Bool
+}
+
+// startCompress starts compressing src on a helper goroutine if it is at
+// least overlapMin bytes and there is a second P for it.
+func startCompress(src []byte) *compression {
+	c := &compression{src: src}
+	if len(src) >= overlapMin && runtime.GOMAXPROCS(0) > 1 {
+		c.done = make(chan struct{})
+		go func() {
+			defer close(c.done)
+			c.out = compressStream(c.src, &c.stop)
+		}()
+	}
+	return c
+}
+
+// finish returns the frame, in a pooled buffer.
+func (c *compression) finish() []byte {
+	if c.done == nil {
+		if len(c.src) >= overlapMin {
+			return compressStream(c.src, &c.stop)
+		}
 		enc := getEncoder()
-		out := enc.EncodeAll(src, buf.AvailableBuffer())
+		buf := buffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		buf.Grow(len(c.src)/2 + 64)
+		out := enc.EncodeAll(c.src, buf.AvailableBuffer())
 		putEncoder(enc)
 		return out
 	}
-	enc := concurrentEncoders.Get().(*zstd.Encoder)
-	enc.Reset(buf)
-	_, err := enc.Write(src)
-	if err == nil {
-		err = enc.Close()
+	<-c.done
+	return c.out
+}
+
+// cancel stops the compression, waits for the helper and releases what it
+// made.
+func (c *compression) cancel() {
+	if c.done == nil {
+		return
 	}
+	c.stop.Store(true)
+	<-c.done
+	putBuffer(c.out)
+}
+
+// compressStream compresses src through a pooled streaming encoder, in
+// feedChunk pieces, stopping early (with a useless result) once stop is
+// set.
+func compressStream(src []byte, stop *atomic.Bool) []byte {
+	return compressStreamWith(src, stop, len(src) >= parallelMin)
+}
+
+// compressStreamWith is compressStream with the section-parallel encoder
+// or not.
+func compressStreamWith(src []byte, stop *atomic.Bool, sections bool) []byte {
+	pool := &streamEncoders[0]
+	if sections {
+		pool = &streamEncoders[1]
+	}
+	enc := pool.Get().(*zstd.Encoder)
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.Grow(len(src)/2 + 64)
+	enc.ResetContentSize(buf, int64(len(src))) // in the header: one-shot readers need it
+	for off := 0; off < len(src) && !stop.Load(); off += feedChunk {
+		_, _ = enc.Write(src[off:min(off+feedChunk, len(src))]) // a bytes.Buffer does not fail
+	}
+	_ = enc.Close() // the encoder's goroutines are done with src
 	enc.Reset(nil)
-	concurrentEncoders.Put(enc)
-	if err != nil {
-		panic(fmt.Sprintf("stash: zstd encode to memory: %v", err)) // cannot fail writing to a bytes.Buffer
-	}
+	pool.Put(enc)
 	return buf.Bytes()
 }
 
@@ -204,18 +371,19 @@ func putBuffer(b []byte) {
 }
 
 // decodingReader wraps the stored bytes in a decoder for their encoding.
-// The release func returns pooled resources.
-func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, func(), error) {
+// The decoder, if not nil, is pooled: release it.
+func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, *decoder, error) {
 	switch enc {
 	case driver.EncodingIdentity:
-		return r, func() {}, nil
+		return r, nil, nil
 	case driver.EncodingZstd:
-		dec := decoders.Get().(*zstd.Decoder)
-		if err := dec.Reset(bufio.NewReaderSize(r, 32<<10)); err != nil {
-			decoders.Put(dec)
+		dec := decoders.Get().(*decoder)
+		dec.br.Reset(r)
+		if err := dec.Reset(dec.br); err != nil {
+			dec.release()
 			return nil, nil, classify(r, err)
 		}
-		return dec, func() { _ = dec.Reset(nil); decoders.Put(dec) }, nil
+		return dec, dec, nil
 	}
 	return nil, nil, fmt.Errorf("%w: unknown encoding %q", ErrUnsupported, enc)
 }
@@ -288,11 +456,11 @@ func readStored(src *source) ([]byte, error) {
 // is exactly the recorded size.
 func decodedSize(comp []byte, a *driver.Attributes) error {
 	sr := &sourceReader{r: bytes.NewReader(comp)}
-	src, release, err := decodingReader(sr, a.Encoding)
+	src, dec, err := decodingReader(sr, a.Encoding)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer dec.release()
 	n, err := io.CopyN(io.Discard, src, a.Size)
 	if err != nil {
 		if n < a.Size && err == io.EOF {
@@ -310,13 +478,96 @@ func decodedSize(comp []byte, a *driver.Attributes) error {
 // readAll reads r to its verified end into a buffer sized by the bounds
 // above.
 func readAll(r *Reader) ([]byte, error) {
-	a := r.stash
-	size := r.size
+	a := &r.stash
 	if a.Encoding == driver.EncodingIdentity {
 		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
 			return r.writeAll(wt)
 		}
 	}
+	if a.Encoding == driver.EncodingZstd && r.dec != nil && r.n == 0 && r.err == nil && r.h != nil &&
+		r.size >= overlapMin && runtime.GOMAXPROCS(0) > 1 &&
+		(r.counted || !beyondRatio(&driver.Attributes{Size: r.size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax)) {
+		return r.decodeAhead()
+	}
+	return readDecoded(r)
+}
+
+// decodeAheadStep is how much a decodeAhead helper decodes before it hands
+// the bytes to the hashing goroutine.
+const decodeAheadStep = 128 << 10
+
+// decodeAhead is readDecoded for a compressed stash of at least overlapMin
+// bytes, under the bounds that let its buffer be the recorded size: a
+// helper goroutine decodes the one stream (a frame cannot be split) into
+// the buffer while this one hashes what it has decoded so far. The helper
+// never decodes more than the recorded size plus one byte (which is an
+// error).
+func (r *Reader) decodeAhead() ([]byte, error) {
+	size := int(r.size)
+	data := make([]byte, size)
+	progress := make(chan int, size/decodeAheadStep+2)
+	var herr error
+	go func() {
+		defer close(progress)
+		n, sent := 0, 0
+		for n < size {
+			m, err := r.src.Read(data[n:min(n+decodeAheadStep, size)])
+			n += m
+			if n-sent >= decodeAheadStep || err != nil && n > sent {
+				progress <- n
+				sent = n
+			}
+			if err != nil {
+				herr = err
+				return
+			}
+		}
+		if n > sent {
+			progress <- n
+		}
+		var one [1]byte
+		if m, err := io.ReadFull(r.src, one[:]); m > 0 {
+			herr = errOverlong
+		} else if err != io.EOF {
+			herr = err
+		}
+	}()
+	hashed := 0
+	for n := range progress {
+		r.h.Write(data[hashed:n])
+		hashed = n
+	}
+	r.n = int64(hashed)
+	switch {
+	case herr == errOverlong:
+		r.err = herr
+	case herr != nil && herr != io.EOF:
+		r.err = classify(r.sr, herr)
+	default:
+		r.err = r.finish() // fewer bytes than recorded: ErrIntegrity
+	}
+	if r.err != io.EOF {
+		return nil, r.err
+	}
+	return data, nil
+}
+
+// bytesReadCloser is stored bytes in memory, read in place.
+type bytesReadCloser struct{ bytes.Reader }
+
+func (*bytesReadCloser) Close() error { return nil }
+
+func bytesReaderOf(p []byte) *bytesReadCloser {
+	r := &bytesReadCloser{}
+	r.Reset(p)
+	return r
+}
+
+// readDecoded is readAll through the Reader, into a buffer that is the
+// recorded size or grows as bytes arrive (see the bounds above).
+func readDecoded(r *Reader) ([]byte, error) {
+	a := &r.stash
+	size := r.size
 	var start int64
 	switch {
 	case a.Encoding == driver.EncodingIdentity:
@@ -395,13 +646,34 @@ func classify(src *sourceReader, err error) error {
 	return fmt.Errorf("%w: %v", ErrIntegrity, err)
 }
 
-func verifySum(h hash.Hash, addr Address) error {
-	var buf [64]byte
+func verifySum(h hash.Hash, addr Address, buf *[64]byte) error {
 	sum := h.Sum(buf[:0])
 	if !hexEqual(sum, addr.Digest) {
 		return fmt.Errorf("%w: content does not match digest %.12s…", ErrIntegrity, addr.Digest)
 	}
 	return nil
+}
+
+// sha256s pools SHA-256 states for Readers: one less allocation per read.
+var sha256s = sync.Pool{New: func() any { return sha256.New() }}
+
+func newHash(addr Address) hash.Hash {
+	if addr.DigestAlgorithm() == DigestMD5 {
+		return md5.New()
+	}
+	return getSHA256()
+}
+
+func getSHA256() hash.Hash {
+	h := sha256s.Get().(hash.Hash)
+	h.Reset()
+	return h
+}
+
+func putHash(h hash.Hash) {
+	if h != nil && h.Size() == sha256.Size {
+		sha256s.Put(h)
+	}
 }
 
 func hexEqual(sum []byte, digest string) bool {
@@ -419,38 +691,46 @@ func hexEqual(sum []byte, digest string) bool {
 
 // Reader streams a stash, verifying it as it goes (see Engine.Open).
 type Reader struct {
-	stash    *Stash
+	stash    Stash
 	inline   []byte // the data of an inline address
 	startMax int64  // bounds Retrieve's first buffer (see readAll)
 	counted  bool   // the stored bytes are known to decode to the recorded size
 	src      io.Reader
 	sr       *sourceReader
 	closer   io.Closer
-	release  func()
+	dec      *decoder // pooled, released by Close
 	h        hash.Hash
 	addr     Address
 	n, size  int64
 	err      error
+	// What a read needs, in the Reader's one allocation.
+	source sourceReader
+	clone  cloner
+	sum    [64]byte
 }
 
 func newReader(rc io.ReadCloser, a *driver.Attributes, addr Address) (*Reader, error) {
-	sr := &sourceReader{r: rc}
-	src, release, err := decodingReader(sr, a.Encoding)
+	r := &Reader{closer: rc, addr: addr, size: a.Size}
+	r.source.r = rc
+	r.sr = &r.source
+	src, dec, err := decodingReader(r.sr, a.Encoding)
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{stash: stashFrom(addr, a), src: src, sr: sr, closer: rc, release: release, h: newHash(addr), addr: addr, size: a.Size}, nil
+	r.stash = stashOf(addr, a)
+	r.src, r.dec, r.h = src, dec, newHash(addr)
+	return r, nil
 }
 
 func bytesReader(s *Stash) *Reader {
-	data := s.Data
-	st := *s
-	st.Data = nil
-	return &Reader{stash: &st, inline: data, src: bytes.NewReader(data), sr: &sourceReader{}, closer: io.NopCloser(nil), release: func() {}, size: int64(len(data))}
+	r := &Reader{stash: *s, inline: s.Data, src: bytes.NewReader(s.Data), closer: io.NopCloser(nil), size: int64(len(s.Data))}
+	r.stash.Data = nil
+	r.sr = &r.source
+	return r
 }
 
 // Stash describes the stash being read (without Data).
-func (r *Reader) Stash() *Stash { return r.stash }
+func (r *Reader) Stash() *Stash { return &r.stash }
 
 // Size is the payload's length.
 func (r *Reader) Size() int64 { return r.size }
@@ -492,7 +772,8 @@ func (r *Reader) Read(p []byte) (int, error) {
 // arrive, so the buffer never exceeds the bytes received, nor them the
 // recorded size.
 func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
-	c := &cloner{size: r.size, start: min(r.size, r.startMax)}
+	c := &r.clone
+	*c = cloner{size: r.size, start: min(r.size, r.startMax), h: r.h}
 	_, err := wt.WriteTo(c)
 	r.n = int64(len(c.data))
 	switch {
@@ -502,7 +783,7 @@ func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 		r.sr.err = err
 		r.err = classify(r.sr, err)
 	default:
-		if r.h != nil {
+		if r.h != nil && !c.hashed {
 			r.h.Write(c.data)
 		}
 		r.err = r.finish()
@@ -522,6 +803,8 @@ func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 type cloner struct {
 	data        []byte
 	size, start int64
+	h           hash.Hash // if not nil, a piece of the whole size is hashed as it is copied
+	hashed      bool      // data went into h
 }
 
 func (c *cloner) Write(p []byte) (int, error) {
@@ -529,7 +812,11 @@ func (c *cloner) Write(p []byte) (int, error) {
 		return 0, errOverlong
 	}
 	if c.data == nil && int64(len(p)) == c.size {
-		c.data = bytes.Clone(p)
+		if c.h != nil {
+			c.data, c.hashed = cloneHashed(p, c.h), true
+		} else {
+			c.data = bytes.Clone(p)
+		}
 		return len(p), nil
 	}
 	if c.data == nil {
@@ -567,7 +854,7 @@ func (r *Reader) finish() error {
 		return fmt.Errorf("%w: fewer bytes than the recorded size", ErrIntegrity)
 	}
 	if r.h != nil {
-		if err := verifySum(r.h, r.addr); err != nil {
+		if err := verifySum(r.h, r.addr, &r.sum); err != nil {
 			return err
 		}
 	}
@@ -576,12 +863,12 @@ func (r *Reader) finish() error {
 
 // Close releases the reader.
 func (r *Reader) Close() error {
-	if r.release != nil {
-		r.release()
-		r.release = nil
-	}
+	r.dec.release()
+	r.dec = nil
 	if r.err == nil {
 		r.err = errors.New("stash: read after close")
 	}
+	putHash(r.h)
+	r.h = nil
 	return r.closer.Close()
 }

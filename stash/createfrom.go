@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/klauspost/compress/zstd"
 )
 
 // firstRead is how much CreateFrom reads before it commits to the pooled
@@ -197,8 +198,8 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		return e.create(ctx, name, payload, opts)
 	}
 	var sum [sha256.Size]byte
-	return e.store(ctx, o, name, size, hex.EncodeToString(h.Sum(sum[:0])), func() (*encoded, error) {
-		st := &encoded{open: func() io.Reader { return io.NewSectionReader(raw.f, 0, size) }, size: size, release: func() {}}
+	return e.store(ctx, o, name, size, hex.EncodeToString(h.Sum(sum[:0])), func() (encoded, error) {
+		st := encoded{open: func() io.Reader { return io.NewSectionReader(raw.f, 0, size) }, size: size}
 		if !try {
 			return st, nil
 		}
@@ -211,16 +212,17 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		case errors.Is(err, errNoGain):
 			return st, nil
 		case err != nil:
-			return nil, err
+			return encoded{}, err
 		}
-		return &encoded{open: func() io.Reader { return io.NewSectionReader(z.f, 0, zsize) }, size: zsize, enc: driver.EncodingZstd, release: z.discard}, nil
+		return encoded{open: func() io.Reader { return io.NewSectionReader(z.f, 0, zsize) }, size: zsize, enc: driver.EncodingZstd, release: z.discard}, nil
 	})
 }
 
 // errNoGain stops a compression that has already lost.
 var errNoGain = errors.New("stash: compression does not pay")
 
-// compressFile compresses the size bytes of src into a new temporary file,
+// compressFile compresses the size bytes of src into one zstd frame in a
+// new temporary file (a streaming encoder with asynchronous blocks),
 // giving up with errNoGain as soon as the output exceeds limit bytes.
 func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tempFile, int64, error) {
 	z, err := e.tempFile("zstd")
@@ -228,13 +230,19 @@ func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tem
 		return nil, 0, err
 	}
 	lw := &limitWriter{w: z.f, limit: limit}
-	enc := getEncoder()
-	enc.Reset(lw)
+	// Not the section-parallel encoder: its section buffers come from a
+	// sync.Pool of its own, and whenever that pool is emptied (a GC, or the
+	// race detector's dropping) a 64 MiB payload allocates 23 to 28 MiB of
+	// them (TestCreateFromBoundedMemory); CreateFrom bounds its memory.
+	pool := &streamEncoders[0]
+	enc := pool.Get().(*zstd.Encoder)
+	enc.ResetContentSize(lw, size) // in the header: one-shot readers need it
 	_, err = io.CopyBuffer(enc, io.NewSectionReader(src, 0, size), buf)
-	if err == nil {
-		err = enc.Close()
+	if cerr := enc.Close(); err == nil {
+		err = cerr
 	}
-	putEncoder(enc)
+	enc.Reset(nil)
+	pool.Put(enc)
 	if err != nil {
 		z.discard()
 		if errors.Is(err, errNoGain) {

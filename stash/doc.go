@@ -69,8 +69,17 @@
 //
 // Payloads at or above the compression floor are stored zstd-compressed
 // when that saves at least an eighth (CompressionAuto; CompressionNone and
-// CompressionZstd override it). Decoding is bounded by the recorded size,
-// and frames asking for more memory than the engine ever writes are refused.
+// CompressionZstd override it). Every compressed payload is stored as one
+// zstd frame with its content size in the header, whatever its size, so
+// that readers that decode only the first frame (python-zstandard's
+// one-shot decompress, Rust's async-compression without multiple members)
+// read all of it. From 256 KiB, Create compresses the payload on a helper
+// goroutine while it hashes it (when GOMAXPROCS allows), and from 768 KiB
+// the encoder compresses 512 KiB sections of the one frame on GOMAXPROCS
+// goroutines.
+// Stored bytes of several frames, as other writers may store them, are
+// read as one stream. Decoding is bounded by the recorded size, and frames
+// asking for more memory than the engine ever writes are refused.
 // Expiry is time-to-live from creation, time-to-idle from the last read, or
 // none; an expired stash reads as ErrExpired before anything deletes it, and
 // Sweep reclaims the space of backends that can list their contents.

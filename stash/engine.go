@@ -3,13 +3,11 @@ package stash
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"math"
@@ -184,6 +182,17 @@ func (e *Engine) inlineData(o *createOptions, payload []byte) (string, bool) {
 	return enc, len(enc) <= e.inlineMax
 }
 
+// putsBytes reports whether the backend that a payload of size bytes goes
+// to is a driver.BytesPutter.
+func (e *Engine) putsBytes(size int64) bool {
+	b, err := e.pick(size)
+	if err != nil {
+		return false
+	}
+	_, ok := b.driver.(driver.BytesPutter)
+	return ok
+}
+
 func (e *Engine) pick(size int64) (*backend, error) {
 	for _, b := range e.backends {
 		if b.maxSize == 0 || size <= b.maxSize {
@@ -239,14 +248,40 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		addr.Scheme, addr.Data = SchemeInline, payload
 		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
 	}
-	sum := sha256.Sum256(payload)
-	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (*encoded, error) {
-		stored, enc := encode(o.compression, e.compressFloor, payload)
-		release := func() {}
-		if enc == driver.EncodingZstd {
-			release = func() { putBuffer(stored) }
+	// A payload that is to be compressed is compressed, into one frame, on
+	// another core while this one hashes it (startCompress: from
+	// overlapMin, when there is a second P; otherwise after the hash). If
+	// store finds the content already there, it never calls for the result
+	// and the compression is stopped.
+	var comp *compression
+	if tryCompress(o.compression, e.compressFloor, payload) {
+		comp = startCompress(payload)
+		defer func() {
+			if comp != nil {
+				comp.cancel()
+			}
+		}()
+	}
+	// A payload stored as given on a backend that keeps bytes handed to it
+	// (driver.BytesPutter) is copied on another core, where there is one,
+	// while this one hashes it (see cloneSummed).
+	var sum [sha256.Size]byte
+	var owned []byte
+	if comp == nil && size >= copyAheadMin && e.putsBytes(size) {
+		owned, sum = cloneSummed(payload)
+	} else {
+		sum = sha256.Sum256(payload)
+	}
+	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (encoded, error) {
+		if owned != nil {
+			return encoded{data: owned, owned: true, size: size}, nil
 		}
-		return &encoded{open: func() io.Reader { return bytes.NewReader(stored) }, size: int64(len(stored)), enc: enc, release: release}, nil
+		if comp == nil {
+			return encoded{data: payload, size: size}, nil
+		}
+		stored, enc := settle(o.compression, payload, comp.finish())
+		comp = nil
+		return encoded{data: stored, pooled: enc == driver.EncodingZstd, size: int64(len(stored)), enc: enc}, nil
 	})
 	if st != nil && err == nil {
 		st.Data = payload
@@ -256,10 +291,29 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 
 // encoded is a payload as the backend is to hold it.
 type encoded struct {
-	open    func() io.Reader // a fresh reader of the stored bytes, for each Put
+	data    []byte           // the stored bytes, in memory, or
+	open    func() io.Reader // a fresh reader of them, for each Put
+	pooled  bool             // data is a pooled buffer (putBuffer)
+	owned   bool             // data is a copy the backend may keep (driver.BytesPutter)
 	size    int64
 	enc     driver.Encoding
-	release func() // returns pooled buffers, removes temporary files
+	release func() // removes temporary files; nil: nothing to do
+}
+
+func (st *encoded) reader() io.Reader {
+	if st.open != nil {
+		return st.open()
+	}
+	return bytes.NewReader(st.data)
+}
+
+func (st *encoded) done() {
+	if st.pooled {
+		putBuffer(st.data)
+	}
+	if st.release != nil {
+		st.release()
+	}
 }
 
 // store is the one write path of Create and CreateFrom, once the payload's
@@ -268,15 +322,16 @@ type encoded struct {
 // payload (only then: encode is called at most once) and puts it. A Put that
 // finds the key taken by a concurrent Create extends that stash instead. On
 // failure the returned stash, if any, carries the address for the error.
-func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest string, encode func() (*encoded, error)) (*Stash, error) {
+func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest string, encode func() (encoded, error)) (*Stash, error) {
 	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name, Digest: digest}
 	b, err := e.pick(size)
 	if err != nil {
 		return nil, err
 	}
 	addr.Scheme = b.scheme
+	key := addr.Key()
 	attrs := e.attrs(o, size, addr.Digest)
-	s, err := e.existing(ctx, b, addr, attrs)
+	s, err := e.existing(ctx, b, addr, key, attrs)
 	if s != nil || err != nil {
 		return s, err
 	}
@@ -284,15 +339,19 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	if err != nil {
 		return &Stash{Address: addr}, err
 	}
-	defer st.release()
+	defer st.done()
 	attrs.Encoding, attrs.StoredSize = st.enc, st.size
 	for attempt := 0; ; attempt++ {
-		err = b.driver.Put(ctx, addr.Namespace, addr.Key(), st.open(), st.size, attrs)
+		if bp, ok := b.driver.(driver.BytesPutter); ok && st.owned {
+			err = bp.PutBytes(ctx, addr.Namespace, key, st.data, attrs)
+		} else {
+			err = b.driver.Put(ctx, addr.Namespace, key, st.reader(), st.size, attrs)
+		}
 		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
 			break
 		}
 		// A concurrent Create wrote it first: extend its expiry to ours.
-		if s, err = e.existing(ctx, b, addr, attrs); s != nil || err != nil {
+		if s, err = e.existing(ctx, b, addr, key, attrs); s != nil || err != nil {
 			break
 		}
 	}
@@ -311,8 +370,8 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 // for a stash deleted meanwhile. Where the driver can (driver.Modifier), the
 // extension is a read-modify-write under the backend's own guarantee, so
 // concurrent Creates never lose one another's extensions.
-func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *driver.Attributes) (*Stash, error) {
-	have, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
+func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key string, want *driver.Attributes) (*Stash, error) {
+	have, err := b.driver.Stat(ctx, addr.Namespace, key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, nil
@@ -320,7 +379,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 		return &Stash{Address: addr}, err
 	}
 	if have.Expired(e.now()) {
-		return e.dropExpired(ctx, b, addr)
+		return e.dropExpired(ctx, b, addr, key)
 	}
 	merged, changed := extend(have, want)
 	if !changed {
@@ -328,7 +387,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 	}
 	if m, ok := b.driver.(driver.Modifier); ok {
 		expired := false
-		got, err := m.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
+		got, err := m.ModifyAttributes(ctx, addr.Namespace, key, func(cur *driver.Attributes) *driver.Attributes {
 			if expired = cur.Expired(e.now()); expired {
 				return nil
 			}
@@ -344,12 +403,12 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 		case err != nil:
 			return &Stash{Address: addr}, err
 		case expired:
-			return e.dropExpired(ctx, b, addr)
+			return e.dropExpired(ctx, b, addr, key)
 		}
 		return stashFrom(addr, got), nil
 	}
 	if u, ok := b.driver.(driver.Updater); ok {
-		err := u.UpdateAttributes(ctx, addr.Namespace, addr.Key(), merged)
+		err := u.UpdateAttributes(ctx, addr.Namespace, key, merged)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return nil, nil // deleted meanwhile: write it afresh
@@ -373,12 +432,12 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, want *d
 // only if it is still expired, where the driver can check that atomically
 // (driver.ConditionalDeleter). It returns (nil, nil) when the caller should
 // write.
-func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address) (*Stash, error) {
+func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address, key string) (*Stash, error) {
 	var err error
 	if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
-		_, err = cd.DeleteIf(ctx, addr.Namespace, addr.Key(), func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+		_, err = cd.DeleteIf(ctx, addr.Namespace, key, func(a *driver.Attributes) bool { return a.Expired(e.now()) })
 	} else {
-		err = b.driver.Delete(ctx, addr.Namespace, addr.Key())
+		err = b.driver.Delete(ctx, addr.Namespace, key)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return &Stash{Address: addr}, err
@@ -430,7 +489,7 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 	}
 	defer r.Close()
 	if r.inline != nil {
-		s := *r.stash
+		s := r.stash
 		s.Data = r.inline
 		return &s, nil
 	}
@@ -438,7 +497,7 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := *r.stash
+	s := r.stash
 	s.Data = data
 	return &s, nil
 }
@@ -461,26 +520,40 @@ type source struct {
 	startMax int64
 }
 
-// source opens the stored bytes of an address (from its backend) or of a
-// share link (through the LinkFetcher), checked against the engine's
+// source opens the stored bytes of an address (from its backend; addr is
+// address parsed) or of a share link (through the LinkFetcher), checked against the engine's
 // limits and the expiry before anything is read.
-func (e *Engine) source(ctx context.Context, address string) (*source, error) {
+func (e *Engine) source(ctx context.Context, address string, addr Address) (source, error) {
 	if IsLink(address) {
-		return e.fetchLink(ctx, address)
+		src, err := e.fetchLink(ctx, address)
+		if err != nil {
+			return source{}, err
+		}
+		return *src, nil
 	}
-	addr, b, err := e.resolve(address)
-	if err != nil {
-		return nil, err
+	b, ok := e.byScheme[addr.Scheme]
+	if !ok {
+		return source{}, noBackendError(addr.Scheme)
 	}
-	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, addr.Key())
+	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, keyOf(address, addr))
 	if err != nil {
-		return nil, err
+		return source{}, err
 	}
 	if err := e.check(addr, attrs); err != nil {
 		_ = rc.Close()
-		return nil, err
+		return source{}, err
 	}
-	return &source{rc: rc, addr: addr, attrs: attrs, b: b, startMax: math.MaxInt64}, nil
+	return source{rc: rc, addr: addr, attrs: attrs, b: b, startMax: math.MaxInt64}, nil
+}
+
+// keyOf is addr.Key() for an address parsed from address, without building
+// it where address holds it (the rest of the string after the namespace,
+// compared piece by piece).
+func keyOf(address string, addr Address) string {
+	if off := len(addr.Scheme) + len("://") + len(addr.Namespace) + 1; off <= len(address) && addr.isKey(address[off:]) {
+		return address[off:]
+	}
+	return addr.Key()
 }
 
 // resolve parses an address and finds its backend.
@@ -568,13 +641,6 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 	}
 }
 
-func newHash(addr Address) hash.Hash {
-	if addr.DigestAlgorithm() == DigestMD5 {
-		return md5.New()
-	}
-	return sha256.New()
-}
-
 // Open opens a stash, or a share link, for streaming. The reader verifies
 // as it goes: it returns ErrIntegrity instead of io.EOF if the bytes do not
 // match the digest, so a caller that reads to a clean EOF has the exact
@@ -602,22 +668,23 @@ func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error
 // readRatio times their length are read first and counted (see readAll), so
 // the buffer is allocated only for a size they are known to decode to.
 func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader, error) {
+	var addr Address
 	if !IsLink(address) {
-		addr, err := ParseAddress(address)
-		if err != nil {
+		var err error
+		if addr, err = ParseAddress(address); err != nil {
 			return nil, err
 		}
 		if addr.IsInline() {
 			return bytesReader(inlineStash(addr)), nil
 		}
 	}
-	src, err := e.source(ctx, address)
+	src, err := e.source(ctx, address, addr)
 	if err != nil {
 		return nil, err
 	}
 	counted := false
 	if whole && beyondRatio(src.attrs, src.startMax) && src.attrs.StoredSize > 0 {
-		comp, err := readStored(src)
+		comp, err := readStored(&src)
 		_ = src.rc.Close()
 		if err != nil {
 			return nil, err
@@ -625,7 +692,7 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		if err := decodedSize(comp, src.attrs); err != nil {
 			return nil, err
 		}
-		src.rc, counted = io.NopCloser(bytes.NewReader(comp)), true
+		src.rc, counted = bytesReaderOf(comp), true
 	}
 	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {
@@ -652,7 +719,7 @@ func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error)
 		s.Data = nil
 		return s, nil
 	}
-	a, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
+	a, err := b.driver.Stat(ctx, addr.Namespace, keyOf(address, addr))
 	if err == nil && a.Expired(e.now()) {
 		err = ErrExpired
 	}
@@ -674,7 +741,7 @@ func (e *Engine) Delete(ctx context.Context, address string) (err error) {
 	if addr.IsInline() {
 		return nil
 	}
-	return opError("delete", address, b.driver.Delete(ctx, addr.Namespace, addr.Key()))
+	return opError("delete", address, b.driver.Delete(ctx, addr.Namespace, keyOf(address, addr)))
 }
 
 // List calls fn for every stash in namespace (every namespace when it is

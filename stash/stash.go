@@ -56,7 +56,12 @@ func (s *Stash) Expiry() time.Time {
 }
 
 func stashFrom(addr Address, a *driver.Attributes) *Stash {
-	return &Stash{
+	s := stashOf(addr, a)
+	return &s
+}
+
+func stashOf(addr Address, a *driver.Attributes) Stash {
+	return Stash{
 		Address:     addr,
 		Size:        a.Size,
 		StoredSize:  a.StoredSize,

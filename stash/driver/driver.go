@@ -152,6 +152,15 @@ type Updater interface {
 	UpdateAttributes(ctx context.Context, namespace, key string, attrs *Attributes) error
 }
 
+// BytesPutter is an optional capability of stores that hold objects in
+// memory: Put of bytes that the driver keeps as they are. The engine hands
+// it a copy of the stored bytes that nothing else holds, so the driver
+// needs no copy of its own (the engine makes that copy while it hashes).
+// Everything said of Put holds; after an error the driver keeps nothing.
+type BytesPutter interface {
+	PutBytes(ctx context.Context, namespace, key string, data []byte, attrs *Attributes) error
+}
+
 // Lister is an optional capability used by Sweep: call fn for every object
 // in every namespace the driver holds. Returning an error from fn stops the
 // walk with that error.

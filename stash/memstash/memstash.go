@@ -53,6 +53,7 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
+	_ driver.BytesPutter        = (*Store)(nil)
 	_ driver.Modifier           = (*Store)(nil)
 	_ driver.ConditionalDeleter = (*Store)(nil)
 )
@@ -88,13 +89,25 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if exists {
 		return driver.ErrExists
 	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return fmt.Errorf("memstash: reading payload: %w", err)
+	data, err := readExact(r, size)
+	if err != nil {
+		return err
 	}
-	if n, _ := r.Read(make([]byte, 1)); n > 0 {
-		return fmt.Errorf("memstash: payload longer than %d bytes", size)
+	return s.put(ns, key, data, attrs)
+}
+
+// PutBytes implements driver.BytesPutter: the store keeps data.
+func (s *Store) PutBytes(ctx context.Context, ns, key string, data []byte, attrs *driver.Attributes) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	if data == nil {
+		data = []byte{}
+	}
+	return s.put(ns, key, data, attrs)
+}
+
+func (s *Store) put(ns, key string, data []byte, attrs *driver.Attributes) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, exists := s.objects[id(ns, key)]; exists {
@@ -103,6 +116,66 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	s.objects[id(ns, key)] = &object{data: data, attrs: *copyAttrs(attrs)}
 	return nil
 }
+
+// readExact reads exactly size bytes from r, and then its end. A reader
+// that writes itself out (io.WriterTo: the engine's bytes.Reader) in one
+// piece is copied once, into memory that is not zeroed first.
+func readExact(r io.Reader, size int64) ([]byte, error) {
+	var data []byte
+	if wt, ok := r.(io.WriterTo); ok {
+		c := collector{size: size}
+		if _, err := wt.WriteTo(&c); err != nil {
+			return nil, fmt.Errorf("memstash: reading payload: %w", err)
+		}
+		if int64(len(c.data)) < size {
+			return nil, fmt.Errorf("memstash: reading payload: %w", io.ErrUnexpectedEOF)
+		}
+		data = c.data
+	} else {
+		data = make([]byte, size)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return nil, fmt.Errorf("memstash: reading payload: %w", err)
+		}
+		var one [1]byte
+		if n, _ := r.Read(one[:]); n > 0 {
+			return nil, errLonger(size)
+		}
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+func errLonger(size int64) error { return fmt.Errorf("memstash: payload longer than %d bytes", size) }
+
+// collector keeps what an io.WriterTo writes, refusing more than size
+// bytes.
+type collector struct {
+	data []byte
+	size int64
+}
+
+func (c *collector) Write(p []byte) (int, error) {
+	if int64(len(c.data))+int64(len(p)) > c.size {
+		return 0, errLonger(c.size)
+	}
+	if c.data == nil && int64(len(p)) == c.size {
+		c.data = bytes.Clone(p)
+	} else {
+		c.data = append(c.data, p...)
+	}
+	return len(p), nil
+}
+
+// reader is what Get returns: the stored bytes, read in place, and a copy
+// of their attributes, in one allocation.
+type reader struct {
+	bytes.Reader
+	attrs driver.Attributes
+}
+
+func (*reader) Close() error { return nil }
 
 // Get implements driver.Driver. The reader reads the stored bytes in place.
 func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
@@ -115,7 +188,9 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if !ok {
 		return nil, nil, driver.ErrNotFound
 	}
-	return io.NopCloser(bytes.NewReader(o.data)), copyAttrs(&o.attrs), nil
+	rd := &reader{attrs: *copyAttrs(&o.attrs)}
+	rd.Reset(o.data)
+	return rd, &rd.attrs, nil
 }
 
 // Stat implements driver.Driver.

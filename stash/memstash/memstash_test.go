@@ -73,3 +73,7 @@ func TestOpenURL(t *testing.T) {
 func BenchmarkMemstash(b *testing.B) {
 	stashtest.RunBenchmarks(b, newHarness)
 }
+
+func BenchmarkFloor(b *testing.B) {
+	stashtest.RunFloorBenchmarks(b, newHarness)
+}
