@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claimstash/claimstash/internal/benchratio"
 	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
@@ -161,7 +162,7 @@ func BenchmarkConcurrent64(b *testing.B) {
 			var next atomic.Int64
 			b.SetBytes(size)
 			b.SetParallelism(max(1, 64/testingProcs()))
-			cpu0, start := processCPU(), time.Now()
+			cpu0, start := benchratio.CPUTime(), time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				var mine []time.Duration
 				buf := make([]byte, size)
@@ -191,7 +192,7 @@ func BenchmarkConcurrent64(b *testing.B) {
 				lat = append(lat, mine...)
 				mu.Unlock()
 			})
-			elapsed, cpu := time.Since(start), processCPU()-cpu0
+			elapsed, cpu := time.Since(start), benchratio.CPUTime()-cpu0
 			slices.Sort(lat)
 			if len(lat) > 0 {
 				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
@@ -238,9 +239,9 @@ func BenchmarkEngine(b *testing.B) {
 type sample struct{ wall, cpu time.Duration }
 
 func timed(f func()) sample {
-	c0, t0 := processCPU(), time.Now()
+	c0, t0 := benchratio.CPUTime(), time.Now()
 	f()
-	return sample{time.Since(t0), processCPU() - c0}
+	return sample{time.Since(t0), benchratio.CPUTime() - c0}
 }
 
 // pairTimer times two operations run alternately, in batches, and reports

@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/claimstash/claimstash/internal/benchratio"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/s3stash"
 	"github.com/claimstash/claimstash/stash/stashtest"
@@ -185,11 +183,11 @@ func (m *vsRaw) pair(b *testing.B, rawFirst bool, raw, ours func()) {
 		if timed {
 			b.StartTimer() // outside the measurement: it reads memory statistics
 		}
-		c0, s0 := selfCPU(), procCPU(m.pid)
+		c0, s0 := benchratio.CPUTime(), benchratio.ProcessCPU(m.pid)
 		start := time.Now()
 		f()
 		*wall += time.Since(start)
-		*cpu += selfCPU() - c0 + procCPU(m.pid) - s0
+		*cpu += benchratio.CPUTime() - c0 + benchratio.ProcessCPU(m.pid) - s0
 		if timed {
 			b.StopTimer()
 		}
@@ -245,25 +243,4 @@ func median(v []float64) float64 {
 		return v[len(v)/2]
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
-// procCPU is the CPU time process pid has used, from /proc (Linux; 0
-// elsewhere), in clock ticks of 10 ms.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 > len(s) {
-		return 0
-	}
-	f := strings.Fields(s[i+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/benchratio"
 	"github.com/claimstash/claimstash/internal/natstest"
 	"github.com/claimstash/claimstash/transports/ccnats"
 )
@@ -51,10 +52,10 @@ func (w *waiter) wait(b *testing.B) {
 // asyncPath publishes a batch and waits until w has counted it. There is
 // no Flush (a round trip to the server that both sides would pay, diluting
 // the ratio): nats.go's flusher sends what is buffered.
-func asyncPath(b *testing.B, w *waiter, publish func() error) benchPath {
-	return benchPath{
-		prepare: func(int) {},
-		run: func(n int) {
+func asyncPath(b *testing.B, w *waiter, publish func() error) benchratio.Path {
+	return benchratio.Path{
+		Prepare: func(int) {},
+		Run: func(n int) {
 			w.want.Add(int64(n))
 			for range n {
 				if err := publish(); err != nil {
@@ -67,10 +68,10 @@ func asyncPath(b *testing.B, w *waiter, publish func() error) benchPath {
 }
 
 // loopPath runs op n times.
-func loopPath(b *testing.B, op func() error) benchPath {
-	return benchPath{
-		prepare: func(int) {},
-		run: func(n int) {
+func loopPath(b *testing.B, op func() error) benchratio.Path {
+	return benchratio.Path{
+		Prepare: func(int) {},
+		Run: func(n int) {
 			for range n {
 				if err := op(); err != nil {
 					b.Fatal(err)
@@ -126,18 +127,18 @@ func pullConsumer(b *testing.B, s jetstream.Stream, name string) jetstream.Consu
 var belowCases = []struct {
 	name  string
 	batch int
-	setup func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath
+	setup func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path
 }{
 	// A/A: both sides plain, core publish to a callback; any "ratio" away
 	// from 1 here is the benchmark's own noise.
-	{"control", 100, func(b *testing.B, e *belowEnv, _ bool, subj string) benchPath {
+	{"control", 100, func(b *testing.B, e *belowEnv, _ bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
 		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
 	// Core NATS, publishing.
-	{"conn-publish", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"conn-publish", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
@@ -149,7 +150,7 @@ var belowCases = []struct {
 		}
 		return asyncPath(b, w, publish)
 	}},
-	{"wrapconn-publish", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-publish", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
@@ -160,7 +161,7 @@ var belowCases = []struct {
 		}
 		return asyncPath(b, w, publish)
 	}},
-	{"wrapconn-publishmsg-header", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-publishmsg-header", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		unsubscribeAtEnd(b, must(sub.Subscribe(subj, func(*nats.Msg) { w.hit() })))
 		ok(b, sub.Flush())
@@ -174,7 +175,7 @@ var belowCases = []struct {
 	}},
 	// The publish call alone, nothing received: the buffered write that
 	// nats.go's Publish is, against the same with the checker's policy.
-	{"wrapconn-publish-call", 200, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-publish-call", 200, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		nc := e.pub
 		publish := func() error { return nc.Publish(subj, e.body) }
 		if dec {
@@ -182,11 +183,11 @@ var belowCases = []struct {
 			publish = func() error { return wc.Publish(subj, e.body) }
 		}
 		p := loopPath(b, publish)
-		run := p.run
-		p.run = func(n int) { run(n); ok(b, nc.Flush()) }
+		run := p.Run
+		p.Run = func(n int) { run(n); ok(b, nc.Flush()) }
 		return p
 	}},
-	{"wrapconn-request", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-request", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		nc, responder := e.pub, e.sub
 		unsubscribeAtEnd(b, must(responder.Subscribe(subj, func(m *nats.Msg) { _ = m.Respond(m.Data) })))
 		ok(b, responder.Flush())
@@ -197,7 +198,7 @@ var belowCases = []struct {
 		return loopPath(b, func() error { _, err := request(subj, e.body, 10*time.Second); return err })
 	}},
 	// Core NATS, receiving.
-	{"msghandler", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"msghandler", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() }
 		if dec {
@@ -207,7 +208,7 @@ var belowCases = []struct {
 		ok(b, sub.Flush())
 		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"wrapconn-subscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-subscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() }
 		if dec {
@@ -218,7 +219,7 @@ var belowCases = []struct {
 		ok(b, sub.Flush())
 		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"wrapconn-queuesubscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-queuesubscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() }
 		if dec {
@@ -232,7 +233,7 @@ var belowCases = []struct {
 	// A channel subscription: nats.go's reading goroutine sends to the
 	// channel itself; the wrapper must run code first, so it subscribes a
 	// callback that sends: one goroutine hand-off more, by construction.
-	{"wrapconn-chansubscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-chansubscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		ch, stop := make(chan *nats.Msg, 1024), make(chan struct{})
 		go func() {
@@ -256,7 +257,7 @@ var belowCases = []struct {
 	}},
 	// The zero-hand-off way to read a channel: nats.go's own
 	// ChanSubscribe, and WrappedConn.Rehydrate in the reader.
-	{"wrapconn-chansubscribe-rehydrate", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-chansubscribe-rehydrate", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		wc := wrapConn(b, sub, e.cc)
 		ch, stop := make(chan *nats.Msg, 1024), make(chan struct{})
@@ -281,7 +282,7 @@ var belowCases = []struct {
 		ok(b, sub.Flush())
 		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"wrapconn-nextmsg", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"wrapconn-nextmsg", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		pub, sub := e.pub, e.sub
 		var next func(time.Duration) (*nats.Msg, error)
 		if dec {
@@ -296,7 +297,7 @@ var belowCases = []struct {
 			next = s.NextMsg
 		}
 		ok(b, sub.Flush())
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
@@ -306,7 +307,7 @@ var belowCases = []struct {
 		}}
 	}},
 	// Legacy JetStream (nc.JetStream()), publishing.
-	{"js-legacy-publish", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-publish", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		memStream(b, e, subj)
 		nc := e.pub
 		js := must(nc.JetStream())
@@ -317,7 +318,7 @@ var belowCases = []struct {
 		}
 		return loopPath(b, publish)
 	}},
-	{"js-legacy-publishasync", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-publishasync", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		memStream(b, e, subj)
 		nc := e.pub
 		js := must(nc.JetStream())
@@ -328,7 +329,7 @@ var belowCases = []struct {
 			publish = func() error { _, err := wjs.PublishAsync(subj, e.body); return err }
 			complete = wjs.PublishAsyncComplete
 		}
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				ok(b, publish())
 			}
@@ -340,7 +341,7 @@ var belowCases = []struct {
 		}}
 	}},
 	// Legacy JetStream, receiving (each message acknowledged).
-	{"js-legacy-subscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-subscribe", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		memStream(b, e, subj)
 		pub, sub, w := e.pub, e.sub, newWaiter()
 		h := func(*nats.Msg) { w.hit() } // acknowledged by nats.go after h
@@ -353,7 +354,7 @@ var belowCases = []struct {
 		}
 		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"js-legacy-fetch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-fetch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		memStream(b, e, subj)
 		pub, sub := e.pub, e.sub
 		var fetch func(int, ...nats.PullOpt) ([]*nats.Msg, error)
@@ -368,7 +369,7 @@ var belowCases = []struct {
 			unsubscribeAtEnd(b, s)
 			fetch = s.Fetch
 		}
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
@@ -382,7 +383,7 @@ var belowCases = []struct {
 	}},
 	// FetchBatch's channel is filled by a goroutine of the wrapper's: one
 	// hand-off more, by construction.
-	{"js-legacy-fetchbatch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-legacy-fetchbatch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		memStream(b, e, subj)
 		pub, sub := e.pub, e.sub
 		var fetch func(int, ...nats.PullOpt) (nats.MessageBatch, error)
@@ -397,7 +398,7 @@ var belowCases = []struct {
 			unsubscribeAtEnd(b, s)
 			fetch = s.FetchBatch
 		}
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
@@ -412,7 +413,7 @@ var belowCases = []struct {
 		}}
 	}},
 	// JetStream (the jetstream package), publishing.
-	{"js-publish", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-publish", 50, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		memStream(b, e, subj)
 		var js jetstream.JetStream = must(jetstream.New(e.pub))
 		if dec {
@@ -421,14 +422,14 @@ var belowCases = []struct {
 		ctx := context.Background()
 		return loopPath(b, func() error { _, err := js.Publish(ctx, subj, e.body); return err })
 	}},
-	{"js-publishasync", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-publishasync", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		memStream(b, e, subj)
 		raw := must(jetstream.New(e.pub))
 		js := raw
 		if dec {
 			js = must(ccnats.NewJetStream(raw, e.cc))
 		}
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				_, err := js.PublishAsync(subj, e.body)
 				ok(b, err)
@@ -441,7 +442,7 @@ var belowCases = []struct {
 		}}
 	}},
 	// JetStream (the jetstream package), receiving (each message acked).
-	{"js-consume", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-consume", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
 		pub, w := e.pub, newWaiter()
 		h := func(m jetstream.Msg) { _ = m.Ack(); w.hit() }
@@ -452,7 +453,7 @@ var belowCases = []struct {
 		b.Cleanup(cctx.Stop)
 		return asyncPath(b, w, func() error { return pub.Publish(subj, e.body) })
 	}},
-	{"js-messages", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-messages", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
 		pub := e.pub
 		it := must(c.Messages())
@@ -460,7 +461,7 @@ var belowCases = []struct {
 		if dec {
 			it = ccnats.Messages(e.cc, it)
 		}
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
@@ -472,11 +473,11 @@ var belowCases = []struct {
 	// Fetch's batch is a channel that jetstream fills; Batch reads it in
 	// a goroutine of its own and hands each message on: one hand-off
 	// more, by construction.
-	{"js-fetch-batch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-fetch-batch", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
 		pub := e.pub
 		ctx := context.Background()
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
@@ -495,11 +496,11 @@ var belowCases = []struct {
 	}},
 	// The zero-hand-off way to read a batch: jetstream's channel, and
 	// Rehydrate in the reader.
-	{"js-fetch-rehydrate", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchPath {
+	{"js-fetch-rehydrate", 100, func(b *testing.B, e *belowEnv, dec bool, subj string) benchratio.Path {
 		c := pullConsumer(b, memStream(b, e, subj), "d"+subj)
 		pub := e.pub
 		ctx := context.Background()
-		return benchPath{prepare: func(int) {}, run: func(n int) {
+		return benchratio.Path{Prepare: func(int) {}, Run: func(n int) {
 			for range n {
 				ok(b, pub.Publish(subj, e.body))
 			}
@@ -531,7 +532,7 @@ func BenchmarkBelowThreshold(b *testing.B) {
 			e := &belowEnv{srv: srv, pub: srv.Connect(b), sub: srv.Connect(b), cc: cc, body: payload(1<<10, 1), hdr: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}}
 			plain := tc.setup(b, e, false, "plain")
 			dec := tc.setup(b, e, true, "dec")
-			interleave(b, tc.batch, plain, dec)
+			benchratio.Interleave(b, tc.batch, plain, dec)
 		})
 	}
 }

@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/claimstash/claimstash/internal/benchratio"
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/s3stash"
@@ -127,7 +127,7 @@ func BenchmarkS3Ceiling(b *testing.B) {
 		{name: "engine-w1", read: engine, width: 1}, {name: "engine-w8", read: engine, width: 8},
 	}
 	round := func(m *mode) {
-		m0, s0, t0 := procCPU(b, minioPID), selfCPU(), time.Now()
+		m0, s0, t0 := benchratio.ProcessCPU(minioPID), benchratio.CPUTime(), time.Now()
 		work := make(chan int)
 		errs := make(chan error, m.width)
 		var wg sync.WaitGroup
@@ -154,8 +154,8 @@ func BenchmarkS3Ceiling(b *testing.B) {
 		default:
 		}
 		m.wall += time.Since(t0)
-		m.minio += procCPU(b, minioPID) - m0
-		m.self += selfCPU() - s0
+		m.minio += benchratio.ProcessCPU(minioPID) - m0
+		m.self += benchratio.CPUTime() - s0
 		m.reads += count
 	}
 	for _, m := range modes {
@@ -194,24 +194,4 @@ func findPID(t testing.TB, addr string) int {
 	}
 	t.Skip("no /proc entry for the MinIO process: CPU accounting needs Linux")
 	return 0
-}
-
-// procCPU is the user plus system CPU time pid has used.
-func procCPU(t testing.TB, pid int) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of stat
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

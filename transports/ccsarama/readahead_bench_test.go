@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/benchratio"
 	"github.com/claimstash/claimstash/internal/kafkabroker"
 	"github.com/claimstash/claimstash/internal/kafkatest"
 	"github.com/claimstash/claimstash/internal/miniotest"
@@ -433,11 +434,11 @@ func (h *countHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				switch h.n {
 				case 1:
 					h.firstMallocs = mallocs()
-					h.firstCPU = selfCPU()
+					h.firstCPU = benchratio.CPUTime()
 					h.first = time.Now()
 				case h.want:
 					h.last = time.Now()
-					h.lastCPU = selfCPU()
+					h.lastCPU = benchratio.CPUTime()
 					h.lastMallocs = mallocs()
 					close(h.done)
 				}

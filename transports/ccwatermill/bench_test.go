@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/benchratio"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/filestash"
 	"github.com/claimstash/claimstash/stash/memstash"
@@ -107,17 +108,17 @@ func (p *pipe) send(b *testing.B, m *message.Message) *message.Message {
 	return <-p.got
 }
 
-// path makes p a benchPath of 1 KiB messages.
-func (p *pipe) path(b *testing.B) benchPath {
+// path makes p a benchratio.Path of 1 KiB messages.
+func (p *pipe) path(b *testing.B) benchratio.Path {
 	var msgs []*message.Message
-	return benchPath{
-		prepare: func(n int) {
+	return benchratio.Path{
+		Prepare: func(n int) {
 			msgs = msgs[:0]
 			for range n {
 				msgs = append(msgs, smallMessage())
 			}
 		},
-		run: func(int) {
+		Run: func(int) {
 			for _, m := range msgs {
 				p.send(b, m)
 			}
@@ -212,7 +213,7 @@ func BenchmarkBelowThreshold(b *testing.B) {
 			plain, dec := newPipe(b, tc.plain), newPipe(b, tc.dec)
 			defer plain.stop()
 			defer dec.stop()
-			interleave(b, 100, plain.path(b), dec.path(b))
+			benchratio.Interleave(b, 100, plain.path(b), dec.path(b))
 		})
 	}
 }

@@ -1,14 +1,15 @@
 //go:build unix
 
-package s3stash_test
+package benchratio
 
 import (
 	"syscall"
 	"time"
 )
 
-// selfCPU is the CPU time this process has used (user and system).
-func selfCPU() time.Duration {
+// CPUTime is the CPU time the process has used, user and system, all
+// threads: what the machine spent on a path, whatever else runs beside it.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

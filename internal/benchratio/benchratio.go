@@ -1,38 +1,31 @@
-package ccnats_test
+// Package benchratio measures one path against another in a single Go
+// benchmark: the two run in alternating batches, so that load from other
+// processes on a shared machine hits both, and the figures are medians of
+// the per-batch ratios. Only benchmarks import it.
+package benchratio
 
 import (
 	"flag"
 	"runtime"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// cpuTime is the CPU time the process has used, user and system, all
-// threads: what the machine spent on a path, whatever else runs beside it.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// benchSide runs one side of each interleaved benchmark alone, for
+// side runs one side of each interleaved benchmark alone, for
 // instruction counts (valgrind --tool=callgrind), which do not depend on
 // the machine's load and need no interleaving: the instructions per message
 // of a path are the difference between two runs of different lengths.
-var benchSide = flag.String("bench.side", "", "run only the `plain` or the `decorated` side of the interleaved benchmarks")
+var side = flag.String("bench.side", "", "run only the `plain` or the `decorated` side of the interleaved benchmarks")
 
-// benchPath is one way of moving messages: prepare makes n messages ready
-// (outside the clock and the allocation count), run moves them.
-type benchPath struct {
-	prepare func(n int)
-	run     func(n int)
+// Path is one way of moving messages: Prepare makes n messages ready
+// (outside the clock and the allocation count), Run moves them.
+type Path struct {
+	Prepare func(n int)
+	Run     func(n int)
 }
 
-// interleave measures decorated against plain in alternating batches of
+// Interleave measures decorated against plain in alternating batches of
 // batch messages in one run, so that a load spike from another process hits
 // both, and reports per message:
 //
@@ -48,36 +41,36 @@ type benchPath struct {
 //     undecorated path's own goroutines are in both).
 //
 // b.N counts messages of each path.
-func interleave(b *testing.B, batch int, plain, decorated benchPath) {
+func Interleave(b *testing.B, batch int, plain, decorated Path) {
 	b.Helper()
-	if *benchSide != "" {
+	if *side != "" {
 		p := plain
-		if *benchSide == "decorated" {
+		if *side == "decorated" {
 			p = decorated
 		}
-		p.prepare(batch)
-		p.run(batch)
+		p.Prepare(batch)
+		p.Run(batch)
 		b.ResetTimer()
 		for range max(1, b.N/batch) {
 			b.StopTimer()
-			p.prepare(batch)
+			p.Prepare(batch)
 			b.StartTimer()
-			p.run(batch)
+			p.Run(batch)
 		}
 		return
 	}
 	var ms runtime.MemStats
 	var tPlain, tDec time.Duration
 	var aPlain, aDec uint64
-	one := func(p benchPath, d *time.Duration, allocs *uint64) (wall, cpu time.Duration) {
-		p.prepare(batch)
+	one := func(p Path, d *time.Duration, allocs *uint64) (wall, cpu time.Duration) {
+		p.Prepare(batch)
 		runtime.ReadMemStats(&ms)
 		before := ms.Mallocs
-		c0 := cpuTime()
+		c0 := CPUTime()
 		start := time.Now()
-		p.run(batch)
+		p.Run(batch)
 		wall = time.Since(start)
-		cpu = cpuTime() - c0
+		cpu = CPUTime() - c0
 		runtime.ReadMemStats(&ms)
 		*d += wall
 		*allocs += ms.Mallocs - before
