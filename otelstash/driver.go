@@ -35,8 +35,8 @@ const (
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
 // (driver.Updater, driver.Modifier, driver.ConditionalDeleter,
-// driver.Lister, driver.Signer, driver.Verifier, driver.BytesPutter) that d
-// has; a PutBytes is instrumented as a Put. A Put that is
+// driver.Lister, driver.Signer, driver.Verifier, driver.BytesKeeper) that d
+// has. A Put that is
 // part of a trace (its context carries a span: the engine's create, the
 // producer's offload) records the trace id in the stash's metadata
 // (MetadataTraceID); the payload, its digest and its address are
@@ -96,7 +96,7 @@ func (w *wrapped) Put(ctx context.Context, ns, key string, r io.Reader, size int
 	return err
 }
 
-// startPut opens the span of a Put (or PutBytes) and returns the attributes
+// startPut opens the span of a Put and returns the attributes
 // to put: tagged with the trace id if the call is part of a trace.
 func (w *wrapped) startPut(ctx context.Context, ns, key string, a *driver.Attributes) (context.Context, trace.Span, time.Time, *driver.Attributes) {
 	traced := trace.SpanContextFromContext(ctx).IsValid()
@@ -139,19 +139,14 @@ func (w *wrapped) Scheme() string { return w.d.Scheme() }
 
 func (w *wrapped) Close() error { return w.d.Close() }
 
-// bytesPutter passes on driver.BytesPutter: a Put of bytes the driver
-// keeps, with the span and measurement of a Put (CallPut).
-type bytesPutter struct {
+// bytesKeeper passes on driver.BytesKeeper; the writes themselves go
+// through the wrapper's Put, which hands the driver.OwnedBytes reader on.
+type bytesKeeper struct {
 	w  *wrapped
-	bp driver.BytesPutter
+	bk driver.BytesKeeper
 }
 
-func (b bytesPutter) PutBytes(ctx context.Context, ns, key string, data []byte, a *driver.Attributes) error {
-	ctx, span, start, a := b.w.startPut(ctx, ns, key, a)
-	err := b.bp.PutBytes(ctx, ns, key, data, a)
-	b.w.end(ctx, span, start, CallPut, a, err)
-	return err
-}
+func (b bytesKeeper) KeepsBytes() bool { return b.bk.KeepsBytes() }
 
 type updater struct {
 	w *wrapped

@@ -19,7 +19,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 	l, hasL := d.(driver.Lister)
 	s, hasS := d.(driver.Signer)
 	v, hasV := d.(driver.Verifier)
-	bp, hasB := d.(driver.BytesPutter)
+	bk, hasB := d.(driver.BytesKeeper)
 	type (
 		U = updater
 		M = modifier
@@ -27,7 +27,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 		L = lister
 		S = signer
 		V = verifier
-		B = bytesPutter
+		B = bytesKeeper
 	)
 	mask := 0
 	for k, has := range []bool{hasU, hasM, hasD, hasL, hasS, hasV, hasB} {
@@ -46,7 +46,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 126:
 		return struct {
 			*wrapped
@@ -56,7 +56,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 125:
 		return struct {
 			*wrapped
@@ -66,7 +66,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 124:
 		return struct {
 			*wrapped
@@ -75,7 +75,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 123:
 		return struct {
 			*wrapped
@@ -85,7 +85,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 122:
 		return struct {
 			*wrapped
@@ -94,7 +94,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, M{w, m}, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 121:
 		return struct {
 			*wrapped
@@ -103,7 +103,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 120:
 		return struct {
 			*wrapped
@@ -111,7 +111,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, L{w, l}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, L{w, l}, S{w, s}, V{w, v}, B{w, bk}}
 	case 119:
 		return struct {
 			*wrapped
@@ -121,7 +121,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}}
 	case 118:
 		return struct {
 			*wrapped
@@ -130,7 +130,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}}
 	case 117:
 		return struct {
 			*wrapped
@@ -139,7 +139,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, D{w, cd}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}}
 	case 116:
 		return struct {
 			*wrapped
@@ -147,7 +147,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, D{w, cd}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}}
 	case 115:
 		return struct {
 			*wrapped
@@ -156,7 +156,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, M{w, m}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, S{w, s}, V{w, v}, B{w, bk}}
 	case 114:
 		return struct {
 			*wrapped
@@ -164,7 +164,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, M{w, m}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, S{w, s}, V{w, v}, B{w, bk}}
 	case 113:
 		return struct {
 			*wrapped
@@ -172,14 +172,14 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			S
 			V
 			B
-		}{w, U{w, u}, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, S{w, s}, V{w, v}, B{w, bk}}
 	case 112:
 		return struct {
 			*wrapped
 			S
 			V
 			B
-		}{w, S{w, s}, V{w, v}, B{w, bp}}
+		}{w, S{w, s}, V{w, v}, B{w, bk}}
 	case 111:
 		return struct {
 			*wrapped
@@ -189,7 +189,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}}
 	case 110:
 		return struct {
 			*wrapped
@@ -198,7 +198,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 			B
-		}{w, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}}
 	case 109:
 		return struct {
 			*wrapped
@@ -207,7 +207,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 			B
-		}{w, U{w, u}, D{w, cd}, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}}
 	case 108:
 		return struct {
 			*wrapped
@@ -215,7 +215,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 			B
-		}{w, D{w, cd}, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}}
 	case 107:
 		return struct {
 			*wrapped
@@ -224,7 +224,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 			B
-		}{w, U{w, u}, M{w, m}, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, L{w, l}, V{w, v}, B{w, bk}}
 	case 106:
 		return struct {
 			*wrapped
@@ -232,7 +232,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 			B
-		}{w, M{w, m}, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, L{w, l}, V{w, v}, B{w, bk}}
 	case 105:
 		return struct {
 			*wrapped
@@ -240,14 +240,14 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			V
 			B
-		}{w, U{w, u}, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, L{w, l}, V{w, v}, B{w, bk}}
 	case 104:
 		return struct {
 			*wrapped
 			L
 			V
 			B
-		}{w, L{w, l}, V{w, v}, B{w, bp}}
+		}{w, L{w, l}, V{w, v}, B{w, bk}}
 	case 103:
 		return struct {
 			*wrapped
@@ -256,7 +256,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			V
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, V{w, v}, B{w, bk}}
 	case 102:
 		return struct {
 			*wrapped
@@ -264,7 +264,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			V
 			B
-		}{w, M{w, m}, D{w, cd}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, V{w, v}, B{w, bk}}
 	case 101:
 		return struct {
 			*wrapped
@@ -272,14 +272,14 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			V
 			B
-		}{w, U{w, u}, D{w, cd}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, V{w, v}, B{w, bk}}
 	case 100:
 		return struct {
 			*wrapped
 			D
 			V
 			B
-		}{w, D{w, cd}, V{w, v}, B{w, bp}}
+		}{w, D{w, cd}, V{w, v}, B{w, bk}}
 	case 99:
 		return struct {
 			*wrapped
@@ -287,27 +287,27 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			M
 			V
 			B
-		}{w, U{w, u}, M{w, m}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, V{w, v}, B{w, bk}}
 	case 98:
 		return struct {
 			*wrapped
 			M
 			V
 			B
-		}{w, M{w, m}, V{w, v}, B{w, bp}}
+		}{w, M{w, m}, V{w, v}, B{w, bk}}
 	case 97:
 		return struct {
 			*wrapped
 			U
 			V
 			B
-		}{w, U{w, u}, V{w, v}, B{w, bp}}
+		}{w, U{w, u}, V{w, v}, B{w, bk}}
 	case 96:
 		return struct {
 			*wrapped
 			V
 			B
-		}{w, V{w, v}, B{w, bp}}
+		}{w, V{w, v}, B{w, bk}}
 	case 95:
 		return struct {
 			*wrapped
@@ -317,7 +317,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}}
 	case 94:
 		return struct {
 			*wrapped
@@ -326,7 +326,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 			B
-		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}}
 	case 93:
 		return struct {
 			*wrapped
@@ -335,7 +335,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 			B
-		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}}
 	case 92:
 		return struct {
 			*wrapped
@@ -343,7 +343,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 			B
-		}{w, D{w, cd}, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}}
 	case 91:
 		return struct {
 			*wrapped
@@ -352,7 +352,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 			B
-		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, B{w, bk}}
 	case 90:
 		return struct {
 			*wrapped
@@ -360,7 +360,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 			B
-		}{w, M{w, m}, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, M{w, m}, L{w, l}, S{w, s}, B{w, bk}}
 	case 89:
 		return struct {
 			*wrapped
@@ -368,14 +368,14 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			L
 			S
 			B
-		}{w, U{w, u}, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, L{w, l}, S{w, s}, B{w, bk}}
 	case 88:
 		return struct {
 			*wrapped
 			L
 			S
 			B
-		}{w, L{w, l}, S{w, s}, B{w, bp}}
+		}{w, L{w, l}, S{w, s}, B{w, bk}}
 	case 87:
 		return struct {
 			*wrapped
@@ -384,7 +384,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			S
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, B{w, bk}}
 	case 86:
 		return struct {
 			*wrapped
@@ -392,7 +392,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			S
 			B
-		}{w, M{w, m}, D{w, cd}, S{w, s}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, S{w, s}, B{w, bk}}
 	case 85:
 		return struct {
 			*wrapped
@@ -400,14 +400,14 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			S
 			B
-		}{w, U{w, u}, D{w, cd}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, S{w, s}, B{w, bk}}
 	case 84:
 		return struct {
 			*wrapped
 			D
 			S
 			B
-		}{w, D{w, cd}, S{w, s}, B{w, bp}}
+		}{w, D{w, cd}, S{w, s}, B{w, bk}}
 	case 83:
 		return struct {
 			*wrapped
@@ -415,27 +415,27 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			M
 			S
 			B
-		}{w, U{w, u}, M{w, m}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, S{w, s}, B{w, bk}}
 	case 82:
 		return struct {
 			*wrapped
 			M
 			S
 			B
-		}{w, M{w, m}, S{w, s}, B{w, bp}}
+		}{w, M{w, m}, S{w, s}, B{w, bk}}
 	case 81:
 		return struct {
 			*wrapped
 			U
 			S
 			B
-		}{w, U{w, u}, S{w, s}, B{w, bp}}
+		}{w, U{w, u}, S{w, s}, B{w, bk}}
 	case 80:
 		return struct {
 			*wrapped
 			S
 			B
-		}{w, S{w, s}, B{w, bp}}
+		}{w, S{w, s}, B{w, bk}}
 	case 79:
 		return struct {
 			*wrapped
@@ -444,7 +444,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			L
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, B{w, bk}}
 	case 78:
 		return struct {
 			*wrapped
@@ -452,7 +452,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			L
 			B
-		}{w, M{w, m}, D{w, cd}, L{w, l}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, L{w, l}, B{w, bk}}
 	case 77:
 		return struct {
 			*wrapped
@@ -460,14 +460,14 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			D
 			L
 			B
-		}{w, U{w, u}, D{w, cd}, L{w, l}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, L{w, l}, B{w, bk}}
 	case 76:
 		return struct {
 			*wrapped
 			D
 			L
 			B
-		}{w, D{w, cd}, L{w, l}, B{w, bp}}
+		}{w, D{w, cd}, L{w, l}, B{w, bk}}
 	case 75:
 		return struct {
 			*wrapped
@@ -475,27 +475,27 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			M
 			L
 			B
-		}{w, U{w, u}, M{w, m}, L{w, l}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, L{w, l}, B{w, bk}}
 	case 74:
 		return struct {
 			*wrapped
 			M
 			L
 			B
-		}{w, M{w, m}, L{w, l}, B{w, bp}}
+		}{w, M{w, m}, L{w, l}, B{w, bk}}
 	case 73:
 		return struct {
 			*wrapped
 			U
 			L
 			B
-		}{w, U{w, u}, L{w, l}, B{w, bp}}
+		}{w, U{w, u}, L{w, l}, B{w, bk}}
 	case 72:
 		return struct {
 			*wrapped
 			L
 			B
-		}{w, L{w, l}, B{w, bp}}
+		}{w, L{w, l}, B{w, bk}}
 	case 71:
 		return struct {
 			*wrapped
@@ -503,51 +503,51 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 			M
 			D
 			B
-		}{w, U{w, u}, M{w, m}, D{w, cd}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, D{w, cd}, B{w, bk}}
 	case 70:
 		return struct {
 			*wrapped
 			M
 			D
 			B
-		}{w, M{w, m}, D{w, cd}, B{w, bp}}
+		}{w, M{w, m}, D{w, cd}, B{w, bk}}
 	case 69:
 		return struct {
 			*wrapped
 			U
 			D
 			B
-		}{w, U{w, u}, D{w, cd}, B{w, bp}}
+		}{w, U{w, u}, D{w, cd}, B{w, bk}}
 	case 68:
 		return struct {
 			*wrapped
 			D
 			B
-		}{w, D{w, cd}, B{w, bp}}
+		}{w, D{w, cd}, B{w, bk}}
 	case 67:
 		return struct {
 			*wrapped
 			U
 			M
 			B
-		}{w, U{w, u}, M{w, m}, B{w, bp}}
+		}{w, U{w, u}, M{w, m}, B{w, bk}}
 	case 66:
 		return struct {
 			*wrapped
 			M
 			B
-		}{w, M{w, m}, B{w, bp}}
+		}{w, M{w, m}, B{w, bk}}
 	case 65:
 		return struct {
 			*wrapped
 			U
 			B
-		}{w, U{w, u}, B{w, bp}}
+		}{w, U{w, u}, B{w, bk}}
 	case 64:
 		return struct {
 			*wrapped
 			B
-		}{w, B{w, bp}}
+		}{w, B{w, bk}}
 	case 63:
 		return struct {
 			*wrapped

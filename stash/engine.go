@@ -183,14 +183,14 @@ func (e *Engine) inlineData(o *createOptions, payload []byte) (string, bool) {
 }
 
 // putsBytes reports whether the backend that a payload of size bytes goes
-// to is a driver.BytesPutter.
+// to keeps the bytes it is handed (driver.BytesKeeper).
 func (e *Engine) putsBytes(size int64) bool {
 	b, err := e.pick(size)
 	if err != nil {
 		return false
 	}
-	_, ok := b.driver.(driver.BytesPutter)
-	return ok
+	k, ok := b.driver.(driver.BytesKeeper)
+	return ok && k.KeepsBytes()
 }
 
 func (e *Engine) pick(size int64) (*backend, error) {
@@ -263,7 +263,7 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		}()
 	}
 	// A payload stored as given on a backend that keeps bytes handed to it
-	// (driver.BytesPutter) is copied on another core, where there is one,
+	// (driver.BytesKeeper) is copied on another core, where there is one,
 	// while this one hashes it (see cloneSummed).
 	var sum [sha256.Size]byte
 	var owned []byte
@@ -294,7 +294,7 @@ type encoded struct {
 	data    []byte           // the stored bytes, in memory, or
 	open    func() io.Reader // a fresh reader of them, for each Put
 	pooled  bool             // data is a pooled buffer (putBuffer)
-	owned   bool             // data is a copy the backend may keep (driver.BytesPutter)
+	owned   bool             // data is a copy the backend may keep (driver.OwnedBytes)
 	size    int64
 	enc     driver.Encoding
 	release func() // removes temporary files; nil: nothing to do
@@ -303,6 +303,9 @@ type encoded struct {
 func (st *encoded) reader() io.Reader {
 	if st.open != nil {
 		return st.open()
+	}
+	if st.owned {
+		return driver.NewOwnedBytes(st.data)
 	}
 	return bytes.NewReader(st.data)
 }
@@ -342,11 +345,7 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	defer st.done()
 	attrs.Encoding, attrs.StoredSize = st.enc, st.size
 	for attempt := 0; ; attempt++ {
-		if bp, ok := b.driver.(driver.BytesPutter); ok && st.owned {
-			err = bp.PutBytes(ctx, addr.Namespace, key, st.data, attrs)
-		} else {
-			err = b.driver.Put(ctx, addr.Namespace, key, st.reader(), st.size, attrs)
-		}
+		err = b.driver.Put(ctx, addr.Namespace, key, st.reader(), st.size, attrs)
 		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
 			break
 		}

@@ -537,3 +537,65 @@ func TestReader(t *testing.T) {
 		}
 	})
 }
+
+// failingPuts is memstash with Put overridden to fail, as a test's fault
+// injection embeds a store: every write goes through the override.
+type failingPuts struct{ *memstash.Store }
+
+var errPutDown = errors.New("test: put down")
+
+func (failingPuts) Put(context.Context, string, string, io.Reader, int64, *driver.Attributes) error {
+	return errPutDown
+}
+
+// TestEmbeddedPutOverrideSeesEveryWrite: a wrapper that embeds a store
+// which keeps bytes (driver.BytesKeeper) and overrides Put sees every
+// write of every size, so its failure is the Create's; nothing is stored
+// behind its back.
+func TestEmbeddedPutOverrideSeesEveryWrite(t *testing.T) {
+	inner := memstash.New()
+	e, err := stash.New(stash.WithBackend(failingPuts{inner}), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{10, 64 << 10, 1 << 20, 4 << 20} {
+		_, err := e.Create(context.Background(), "ns", stashtest.RandomPayload(size, uint64(size)))
+		if !errors.Is(err, errPutDown) {
+			t.Errorf("%d bytes: Create %v, want the override's error", size, err)
+		}
+	}
+	n := 0
+	_ = inner.List(context.Background(), func(string, string, *driver.Attributes) error { n++; return nil })
+	if n != 0 {
+		t.Errorf("%d objects stored past the failing Put", n)
+	}
+}
+
+// TestOwnedBytesReadFromIsCopied: a Put handed an OwnedBytes that was
+// read from keeps only what is left, by copying it, never the whole.
+func TestOwnedBytesReadFromIsCopied(t *testing.T) {
+	data := []byte("0123456789")
+	o := driver.NewOwnedBytes(data)
+	if got := o.Owned(); &got[0] != &data[0] {
+		t.Fatal("an unread OwnedBytes does not hand over its bytes")
+	}
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(o, buf); err != nil {
+		t.Fatal(err)
+	}
+	if o.Owned() != nil {
+		t.Fatal("an OwnedBytes read from still hands over all its bytes")
+	}
+	m := memstash.New()
+	if err := m.Put(context.Background(), "ns", "k", o, 7, &driver.Attributes{Size: 7, StoredSize: 7}); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := m.Get(context.Background(), "ns", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(r)
+	if string(got) != "3456789" {
+		t.Fatalf("stored %q, want the unread rest", got)
+	}
+}

@@ -14,6 +14,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -152,13 +153,38 @@ type Updater interface {
 	UpdateAttributes(ctx context.Context, namespace, key string, attrs *Attributes) error
 }
 
-// BytesPutter is an optional capability of stores that hold objects in
-// memory: Put of bytes that the driver keeps as they are. The engine hands
-// it a copy of the stored bytes that nothing else holds, so the driver
-// needs no copy of its own (the engine makes that copy while it hashes).
-// Everything said of Put holds; after an error the driver keeps nothing.
-type BytesPutter interface {
-	PutBytes(ctx context.Context, namespace, key string, data []byte, attrs *Attributes) error
+// BytesKeeper is an optional capability of stores that hold objects in
+// memory: KeepsBytes reports that Put keeps the bytes of an OwnedBytes
+// reader as they are instead of copying what it reads. The engine then
+// copies a payload for the store on another core while it hashes it, and
+// hands the copy to Put as an OwnedBytes. Every write still goes through
+// Put, so a wrapper that embeds such a store and overrides Put sees each
+// one; a Put handed any other reader reads and copies as always.
+type BytesKeeper interface {
+	KeepsBytes() bool
+}
+
+// OwnedBytes is a reader of bytes that nothing else holds or changes,
+// which the engine passes to Put for a BytesKeeper.
+type OwnedBytes struct {
+	bytes.Reader
+	data []byte
+}
+
+// NewOwnedBytes returns a reader of data, which the caller gives up.
+func NewOwnedBytes(data []byte) *OwnedBytes {
+	o := &OwnedBytes{data: data}
+	o.Reset(data)
+	return o
+}
+
+// Owned returns the bytes for the driver to keep, or nil once anything has
+// been read from the reader (the bytes left are then no longer all of it).
+func (o *OwnedBytes) Owned() []byte {
+	if o.Len() != len(o.data) {
+		return nil
+	}
+	return o.data
 }
 
 // Lister is an optional capability used by Sweep: call fn for every object

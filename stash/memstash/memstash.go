@@ -53,7 +53,7 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
-	_ driver.BytesPutter        = (*Store)(nil)
+	_ driver.BytesKeeper        = (*Store)(nil)
 	_ driver.Modifier           = (*Store)(nil)
 	_ driver.ConditionalDeleter = (*Store)(nil)
 )
@@ -89,6 +89,11 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if exists {
 		return driver.ErrExists
 	}
+	if ob, ok := r.(*driver.OwnedBytes); ok {
+		if data := ob.Owned(); data != nil && int64(len(data)) == size {
+			return s.put(ns, key, data, attrs)
+		}
+	}
 	data, err := readExact(r, size)
 	if err != nil {
 		return err
@@ -96,16 +101,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	return s.put(ns, key, data, attrs)
 }
 
-// PutBytes implements driver.BytesPutter: the store keeps data.
-func (s *Store) PutBytes(ctx context.Context, ns, key string, data []byte, attrs *driver.Attributes) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if data == nil {
-		data = []byte{}
-	}
-	return s.put(ns, key, data, attrs)
-}
+// KeepsBytes implements driver.BytesKeeper: Put keeps the bytes of a
+// driver.OwnedBytes reader that has not been read from.
+func (*Store) KeepsBytes() bool { return true }
 
 func (s *Store) put(ns, key string, data []byte, attrs *driver.Attributes) error {
 	s.mu.Lock()

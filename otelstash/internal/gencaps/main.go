@@ -24,7 +24,7 @@ var caps = []struct{ alias, typ, iface, v string }{
 	{"L", "lister", "Lister", "l"},
 	{"S", "signer", "Signer", "s"},
 	{"V", "verifier", "Verifier", "v"},
-	{"B", "bytesPutter", "BytesPutter", "bp"},
+	{"B", "bytesKeeper", "BytesKeeper", "bk"},
 }
 
 func main() {
