@@ -29,7 +29,7 @@ func BenchmarkClaimCheck8MiB(b *testing.B) {
 		open func(b *testing.B, srv *natstest.Server) stash.Option
 	}{
 		{"nats", func(b *testing.B, srv *natstest.Server) stash.Option {
-			st, err := natsstash.New(srv.JetStream(b), nil)
+			st, err := natsstash.New(srv.JetStream(b))
 			if err != nil {
 				b.Fatal(err)
 			}
