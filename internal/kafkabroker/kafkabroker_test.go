@@ -132,7 +132,10 @@ func TestSharedDefaults(t *testing.T) {
 // dies first.)
 func TestNoOrphan(t *testing.T) {
 	if _, err := exec.LookPath("pgrep"); err != nil {
-		t.Skip("kafkabroker: pgrep not found")
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kafkabroker: pgrep not found under CI=true (apt-get install procps)")
+		}
+		t.Skip("kafkabroker: pgrep not found (apt-get install procps)")
 	}
 	b := kafkabroker.Start(t, kafkabroker.WithProperty("message.max.bytes", "3145728"), kafkabroker.WithHeap("256m"))
 	b.CreateTopic(t, "roomy", 1, nil)
