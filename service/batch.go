@@ -206,7 +206,11 @@ func (s *Server) batchInsert(ctx context.Context, p ObjectPath, part *multipart.
 	if len(body) > MaxBatchInsert {
 		return status(http.StatusRequestEntityTooLarge, "individual request in batch exceeds body size limit of %d bytes", MaxBatchInsert)
 	}
-	return s.store(ctx, p, m, bytes.NewReader(body), int64(len(body)), true)
+	err = s.store(ctx, p, m, bytes.NewReader(body), int64(len(body)), true)
+	if errors.Is(err, driver.ErrExists) {
+		return nil // a concurrent PUT of the same key won
+	}
+	return err
 }
 
 func (s *Server) batchGet(ctx context.Context, mw *multipart.Writer, i int, p ObjectPath) error {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -481,4 +482,195 @@ func BenchmarkHTTPFloor(b *testing.B) {
 			pt.report(b, size, "x-vs-file", "file", "http")
 		})
 	}
+}
+
+// BenchmarkTCPFloor is the floor under BenchmarkHTTPFloor: no HTTP at all.
+// One loopback TCP connection; for each one-byte request the server
+// sendfiles the file, and the client reads it into one buffer of the
+// object's size, hashing with SHA-256 as it reads. It is set against
+// opening, reading and hashing the same file directly, interleaved (the
+// order alternating). What is left between the two is the kernel's
+// loopback TCP (the sender's sendfile, which on loopback also does the
+// receiver's TCP work, and the copy out of the socket) and the wake-ups
+// between the two goroutines: the best any service over loopback TCP can
+// do on this machine.
+func BenchmarkTCPFloor(b *testing.B) {
+	const size = 1 << 20
+	payload := stashtest.RandomPayload(size, 1)
+	name := filepath.Join(b.TempDir(), "object")
+	if err := os.WriteFile(name, payload, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		one := make([]byte, 1)
+		for {
+			if _, err := io.ReadFull(c, one); err != nil {
+				return
+			}
+			f, err := os.Open(name)
+			if err != nil {
+				return
+			}
+			_, err = io.Copy(c, f) // sendfile
+			f.Close()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { c.Close(); <-served }()
+	readHashed := func(r io.Reader) {
+		data := make([]byte, size)
+		h := sha256.New()
+		n := 0
+		for n < size {
+			m, err := r.Read(data[n:])
+			h.Write(data[n : n+m])
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		if n != size {
+			b.Fatalf("read %d bytes of %d", n, size)
+		}
+		h.Sum(nil)
+	}
+	file := func() sample {
+		return timed(func() {
+			f, err := os.Open(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			readHashed(f)
+			f.Close()
+		})
+	}
+	tcp := func() sample {
+		return timed(func() {
+			if _, err := c.Write([]byte{1}); err != nil {
+				b.Fatal(err)
+			}
+			readHashed(c)
+		})
+	}
+	pt := &pairTimer{batch: 8}
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			tf := file()
+			pt.add(tf, tcp())
+		} else {
+			tt := tcp()
+			pt.add(file(), tt)
+		}
+	}
+	pt.report(b, size, "x-vs-file", "file", "tcp")
+}
+
+// BenchmarkTCPPutFloor is the same floor for BenchmarkEngineVsFile's
+// Create: no HTTP, no auth, no HEADs. Both sides hash the 1 MiB payload
+// with SHA-256 (as the engine does) and store it with the file driver's
+// Put, fsync on; one side hands the driver the bytes from memory, the
+// other sends them over one loopback TCP connection to a goroutine that
+// hands the driver the socket and answers one byte once Put returns.
+// Interleaved, the order alternating.
+func BenchmarkTCPPutFloor(b *testing.B) {
+	const size = 1 << 20
+	ctx := context.Background()
+	payload := stashtest.RandomPayload(size, 1)
+	direct, err := filestash.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer direct.Close()
+	remote, err := filestash.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer remote.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var hdr [8]byte
+		for {
+			if _, err := io.ReadFull(c, hdr[:]); err != nil {
+				return
+			}
+			n := int64(binary.LittleEndian.Uint64(hdr[:]))
+			if err := remote.Put(ctx, "bench", benchKey(), io.LimitReader(c, n), n, benchAttrs(size)); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte{1}); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { c.Close(); <-served }()
+	file := func() sample {
+		key := benchKey()
+		return timed(func() {
+			sha256.Sum256(payload)
+			if err := direct.Put(ctx, "bench", key, bytes.NewReader(payload), size, benchAttrs(size)); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	var hdr [8]byte
+	binary.LittleEndian.PutUint64(hdr[:], size)
+	tcp := func() sample {
+		return timed(func() {
+			sha256.Sum256(payload)
+			if _, err := c.Write(hdr[:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Write(payload); err != nil {
+				b.Fatal(err)
+			}
+			var one [1]byte
+			if _, err := io.ReadFull(c, one[:]); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	pt := &pairTimer{batch: 8}
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			tf := file()
+			pt.add(tf, tcp())
+		} else {
+			tt := tcp()
+			pt.add(file(), tt)
+		}
+	}
+	pt.report(b, size, "x-vs-file", "file", "tcp")
 }

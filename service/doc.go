@@ -81,6 +81,14 @@
 // replace deletes the old object and then writes the spooled one: a
 // concurrent reader may see a 404 in between.
 //
+// A second claimstash extension: a PUT with If-None-Match: * only creates.
+// It is 412 (and nothing is stored, the body is not read) when the key
+// holds an object, or when a concurrent PUT stores one first. Every object
+// response says so with x-claimstash-conditional-put: if-none-match
+// (HeaderConditionalPut), so that claimstash's backend can write without
+// asking first; objectstore's own server ignores the condition and sends
+// no such header.
+//
 // # Auth
 //
 // New needs WithAuth (an osauth.Verifier over the public keys) or, for

@@ -53,6 +53,15 @@ const (
 	// object's size so an Engine over the same storage can bound decoding.
 	MetaDecodedSize = "claimstash-size"
 
+	// HeaderConditionalPut goes out with every object response of this
+	// server, with the value ConditionalPutIfNoneMatch: a PUT carrying
+	// If-None-Match: * is answered 412 when the key holds an object, and
+	// stores nothing. A client that sees it may write without asking
+	// first whether the key is free. objectstore's own server ignores the
+	// condition and sends no such header.
+	HeaderConditionalPut      = "x-claimstash-conditional-put"
+	ConditionalPutIfNoneMatch = "if-none-match"
+
 	// metaFilename is where the filename is kept among the attributes'
 	// metadata: a colon can never be in a header name, so no x-snme- key
 	// can collide with it.
@@ -259,7 +268,13 @@ func (s *Server) authorize(r *http.Request, p ObjectPath, perm osauth.Permission
 	return s.auth.Authorize(r, osauth.Request{Usecase: p.Usecase, Scopes: p.Scopes, Permission: perm})
 }
 
+// advertise sets HeaderConditionalPut.
+func advertise(h http.Header) {
+	h[HeaderConditionalPut] = []string{ConditionalPutIfNoneMatch}
+}
+
 func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
+	advertise(w.Header())
 	p, err := parseObjectPath(rest, s.maxScope)
 	if err != nil {
 		s.fail(w, r, &apiError{http.StatusBadRequest, err})
@@ -420,16 +435,25 @@ func (m *meta) attrs(now time.Time, key string, stored int64) *driver.Attributes
 // temporary file first (drivers want the size up front), and so is one that
 // replaces an object, so that an upload cut short leaves the old object in
 // place. Either way at most a copy buffer is in memory.
+//
+// With If-None-Match: * a PUT only creates: when the key holds an object,
+// or another PUT stores one first, it is 412 and nothing is stored (the
+// body is not read). That check is the driver's own (a driver never
+// replaces an object on Put), so it holds against concurrent PUTs.
 func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code int) error {
 	m, err := parseMeta(r.Header)
 	if err != nil {
 		return err
 	}
+	createOnly := r.Method == http.MethodPut && strings.TrimSpace(r.Header.Get("If-None-Match")) == "*"
 	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
 	_, err = s.d.Stat(r.Context(), ns, key)
 	exists := err == nil
 	if err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return err
+	}
+	if exists && createOnly {
+		return errPreconditionFailed
 	}
 	body, size, cleanup, err := s.sizedBody(r, exists)
 	if err != nil {
@@ -437,15 +461,25 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code 
 	}
 	defer cleanup()
 	if err := s.store(r.Context(), p, m, body, size, exists); err != nil {
-		return err
+		if createOnly && errors.Is(err, driver.ErrExists) {
+			return errPreconditionFailed
+		}
+		if !errors.Is(err, driver.ErrExists) {
+			return err
+		}
 	}
 	writeJSON(w, code, map[string]string{"key": p.Key})
 	return nil
 }
 
+// errPreconditionFailed answers a create-only PUT of a key that holds an
+// object.
+var errPreconditionFailed = status(http.StatusPreconditionFailed, "an object exists under this key (If-None-Match: *)")
+
 // store writes an object, replacing the object under its key when replace
 // is set (it is deleted first: drivers never overwrite, so a reader may see
-// a 404 in between).
+// a 404 in between). driver.ErrExists means a concurrent PUT of the same
+// key stored its object first.
 func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reader, size int64, replace bool) error {
 	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
 	if replace {
@@ -456,7 +490,7 @@ func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reade
 	err := s.d.Put(ctx, ns, key, body, size, m.attrs(s.now().UTC(), p.Key, size))
 	switch {
 	case errors.Is(err, driver.ErrExists):
-		return nil // a concurrent PUT of the same key won
+		return err
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &apiError{http.StatusBadRequest, fmt.Errorf("body shorter than its length: %w", err)}
 	}
@@ -640,6 +674,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 		switch {
 		case err != nil:
 			resetHeader(h) // no metadata beside the error
+			advertise(h)
 			return err
 		case ok && !satisfiable:
 			unsatisfiable(w, size)

@@ -39,8 +39,12 @@
 // metadata as objectstore headers, so objectstore's own clients read them;
 // the exact driver attributes travel besides, as custom metadata
 // "claimstash" (base64url JSON), because the service sets its own creation
-// time. An existing object is not replaced (a HEAD first; objectstore's PUT
-// would replace it). Get streams an object of up to parallel_above bytes
+// time. An existing object is not replaced (driver.ErrExists): objectstore's
+// PUT would replace it, so Put asks with a HEAD first. claimstash's server
+// says in every object response that it honours If-None-Match: * on a PUT
+// (a 412 when the key holds an object); after such a response Put sends
+// the condition instead of the HEAD, one round trip fewer, and the check
+// is the server's own, atomic against concurrent writers. Get streams an object of up to parallel_above bytes
 // in one GET; a larger one streams those while the rest comes in parallel
 // ranges. Delete of a missing object is ErrNotFound (a HEAD first).
 //

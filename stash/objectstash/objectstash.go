@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/claimstash/claimstash/osauth"
@@ -145,7 +146,21 @@ type Store struct {
 
 	tokMu  sync.Mutex
 	tokens map[tokenKey]cachedToken
+
+	// createOnly is whether the last response came from a server that
+	// honours If-None-Match: * on a PUT (claimstash's, which says so in
+	// headerConditionalPut): Put then needs no HEAD first.
+	createOnly atomic.Bool
 }
+
+// headerConditionalPut is what claimstash's server sends with every object
+// response to say that a PUT with If-None-Match: * only creates (412 when
+// the key holds an object). objectstore's own server sends nothing of the
+// kind, and replaces.
+const (
+	headerConditionalPut = "x-claimstash-conditional-put"
+	conditionalPutValue  = "if-none-match"
+)
 
 // tokenKey is what a signed token is good for.
 type tokenKey struct {
@@ -400,11 +415,17 @@ func (s *Store) do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("objectstash: %w", err)
 	}
+	s.createOnly.Store(resp.Header.Get(headerConditionalPut) == conditionalPutValue)
 	return resp, nil
 }
 
 // Put implements driver.Driver. An existing object is left alone
-// (driver.ErrExists): objectstore would replace it.
+// (driver.ErrExists). objectstore's server would replace it, so Put asks
+// first with a HEAD, which leaves a moment between the check and the write.
+// A server that says it honours If-None-Match: * on a PUT (claimstash's,
+// seen in the last response) is asked nothing first: the PUT carries the
+// condition, the check is the server's own and atomic, and its 412 is
+// driver.ErrExists.
 func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -413,10 +434,13 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err != nil {
 		return err
 	}
-	if _, err := s.Stat(ctx, ns, key); err == nil {
-		return driver.ErrExists
-	} else if !errors.Is(err, driver.ErrNotFound) {
-		return err
+	createOnly := s.createOnly.Load()
+	if !createOnly {
+		if _, err := s.Stat(ctx, ns, key); err == nil {
+			return driver.ErrExists
+		} else if !errors.Is(err, driver.ErrNotFound) {
+			return err
+		}
 	}
 	blob, err := json.Marshal(attrs)
 	if err != nil {
@@ -434,6 +458,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		req.Body = http.NoBody
 	}
 	h := req.Header
+	if createOnly {
+		h.Set("If-None-Match", "*")
+	}
 	if attrs.ContentType != "" {
 		h.Set("Content-Type", attrs.ContentType)
 	}
@@ -464,6 +491,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusPreconditionFailed && createOnly {
+		return driver.ErrExists
+	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		return statusError(resp)
 	}

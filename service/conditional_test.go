@@ -1,0 +1,154 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/claimstash/claimstash/service"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/stashtest"
+)
+
+// TestConditionalPut: every object response says the server honours
+// If-None-Match: * on a PUT; such a PUT creates a new key and is 412 for a
+// key that holds an object, which keeps its bytes; a PUT without the
+// condition still replaces, as objectstore's does.
+func TestConditionalPut(t *testing.T) {
+	ts, _ := open(t)
+	u := ts.URL + "/v1/objects/testing/org=1/k"
+	advertised := func(r *http.Response) {
+		t.Helper()
+		if got := r.Header.Get(service.HeaderConditionalPut); got != service.ConditionalPutIfNoneMatch {
+			t.Errorf("%s %d: %s = %q, want %q", r.Request.Method, r.StatusCode, service.HeaderConditionalPut, got, service.ConditionalPutIfNoneMatch)
+		}
+	}
+	r := do(t, "HEAD", u, nil)
+	wantStatus(t, r, 404)
+	advertised(r)
+	r = do(t, "PUT", u, strings.NewReader("first"), "If-None-Match", "*")
+	wantStatus(t, r, 200)
+	advertised(r)
+	r = do(t, "PUT", u, strings.NewReader("second"), "If-None-Match", "*")
+	wantStatus(t, r, 412)
+	advertised(r)
+	if body := readAll(t, r); !strings.Contains(body, `"detail"`) {
+		t.Errorf("412 body %q: want a JSON error", body)
+	}
+	r = do(t, "GET", u, nil)
+	wantStatus(t, r, 200)
+	advertised(r)
+	if got := readAll(t, r); got != "first" {
+		t.Errorf("after a refused create-only PUT: %q, want the first bytes", got)
+	}
+	r = do(t, "GET", u, nil, "Range", "bytes=x")
+	wantStatus(t, r, 400)
+	advertised(r)
+	wantStatus(t, do(t, "PUT", u, strings.NewReader("third")), 200)
+	if got := readAll(t, do(t, "GET", u, nil)); got != "third" {
+		t.Errorf("a PUT without the condition: %q, want it replaced", got)
+	}
+}
+
+// hideConditional makes the server look like objectstore's own: it ignores
+// If-None-Match and sends no HeaderConditionalPut.
+func hideConditional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("If-None-Match")
+		next.ServeHTTP(stripConditional{w}, r)
+	})
+}
+
+type stripConditional struct{ http.ResponseWriter }
+
+func (s stripConditional) WriteHeader(code int) {
+	delete(s.Header(), service.HeaderConditionalPut)
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s stripConditional) Write(b []byte) (int, error) {
+	delete(s.Header(), service.HeaderConditionalPut)
+	return s.ResponseWriter.Write(b)
+}
+
+// TestObjectstashPutConditional: against this server, once a response has
+// said so, the backend's Put sends If-None-Match: * and no HEAD, and an
+// existing key (a small body and a large one, which the server refuses
+// before reading it) is driver.ErrExists with the stored bytes untouched.
+// Against a server that does not say so, every Put asks with a HEAD first,
+// with the same outcome.
+func TestObjectstashPutConditional(t *testing.T) {
+	for _, objectstore := range []bool{false, true} {
+		name := map[bool]string{false: "claimstash", true: "objectstore-like"}[objectstore]
+		t.Run(name, func(t *testing.T) {
+			var heads, conditional atomic.Int64
+			h := &objectHarness{tb: t, wrap: func(next http.Handler) http.Handler {
+				inner := next
+				if objectstore {
+					inner = hideConditional(next)
+				}
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodHead {
+						heads.Add(1)
+					}
+					if r.Method == http.MethodPut && r.Header.Get("If-None-Match") == "*" {
+						conditional.Add(1)
+					}
+					inner.ServeHTTP(w, r)
+				})
+			}}
+			d, err := h.MakeDriver(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			ctx := context.Background()
+			put := func(key string, data []byte) error {
+				return d.Put(ctx, "cond", key, bytes.NewReader(data), int64(len(data)), benchAttrs(len(data)))
+			}
+			// The first Put has seen no response yet: it asks.
+			if err := put("org=1/a", []byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			if heads.Load() != 1 {
+				t.Fatalf("first Put: %d HEADs, want 1", heads.Load())
+			}
+			big := stashtest.RandomPayload(4<<20, 5)
+			for _, data := range [][]byte{[]byte("b"), big} {
+				key := "org=1/k" + string(rune('0'+len(data)%10))
+				before, beforeCond := heads.Load(), conditional.Load()
+				if err := put(key, data); err != nil {
+					t.Fatalf("Put %d bytes: %v", len(data), err)
+				}
+				wantHeads, wantCond := int64(0), int64(1)
+				if objectstore {
+					wantHeads, wantCond = 1, 0
+				}
+				if got := heads.Load() - before; got != wantHeads {
+					t.Errorf("Put of a new key: %d HEADs, want %d", got, wantHeads)
+				}
+				if got := conditional.Load() - beforeCond; got != wantCond {
+					t.Errorf("Put of a new key: %d create-only PUTs, want %d", got, wantCond)
+				}
+				other := bytes.Repeat([]byte{'x'}, len(data))
+				if err := put(key, other); !errors.Is(err, driver.ErrExists) {
+					t.Fatalf("Put of an existing key (%d bytes): %v, want ErrExists", len(data), err)
+				}
+				rc, _, err := d.Get(ctx, "cond", key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("after a refused Put: %d bytes (%v), want the first %d", len(got), err, len(data))
+				}
+			}
+		})
+	}
+}
