@@ -34,7 +34,9 @@ address.
 
 With -o FILE the payload goes to a temporary file beside FILE, which is
 renamed to FILE only once every byte has been verified: a stash that fails
-the check leaves no file. This is the form to use.
+the check leaves no file. This is the form to use. A FILE that is a device
+or a named pipe (such as /dev/null) is written in place, held back until
+verified as stdout is; a symbolic link is written through.
 
 Without -o the payload goes to stdout. A stash of up to --verify-buffer bytes
 is held in memory and written only once verified, so a failed check writes
@@ -48,6 +50,12 @@ link, or one under --share-url) is read without --trusted-origins.`,
 		Args: exactArgs(1, "one ADDRESS or LINK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			toStdout := out == "" || out == "-"
+			special := false // -o names a device, pipe or socket: no rename into it
+			if !toStdout {
+				if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+					special = true
+				}
+			}
 			if toStdout && a.common.json {
 				return usagef("--json needs -o FILE: without it stdout carries the payload")
 			}
@@ -63,18 +71,26 @@ link, or one under --share-url) is read without --trusted-origins.`,
 			}
 			defer r.Close()
 			s := r.Stash()
-			if toStdout && r.Size() > holdLimit {
-				a.warn(fmt.Sprintf("claimstash get: the stash is %s, over --verify-buffer (%s): it streams to stdout, "+
-					"and what arrives there is tentative until claimstash exits 0 (use -o FILE to keep only verified bytes)",
-					human(r.Size()), human(holdLimit)))
+			if (toStdout || special) && r.Size() > holdLimit {
+				where, hint := "stdout", " (use -o FILE to keep only verified bytes)"
+				if special {
+					where, hint = out, ""
+				}
+				a.warn(fmt.Sprintf("claimstash get: the stash is %s, over --verify-buffer (%s): it streams to %s, "+
+					"and what arrives there is tentative until claimstash exits 0%s",
+					human(r.Size()), human(holdLimit), where, hint))
 			}
 			prog := a.newProgress("get", s.Name(), r.Size())
 			if toStdout {
-				err = a.toStdout(prog.reader(r), r.Size(), holdLimit)
+				err = holdBack(a.stdout, prog.reader(r), r.Size(), holdLimit)
 				prog.done(err)
 				return err
 			}
-			err = writeFile(out, prog.reader(r))
+			if special {
+				err = writeSpecial(out, prog.reader(r), r.Size(), holdLimit)
+			} else {
+				err = writeFile(out, prog.reader(r))
+			}
 			prog.done(err)
 			if err != nil {
 				return err
@@ -91,9 +107,9 @@ link, or one under --share-url) is read without --trusted-origins.`,
 	return cmd
 }
 
-// toStdout writes r to stdout: all at once after verification when it is
-// at most limit bytes, streaming when it is larger.
-func (a *app) toStdout(r io.Reader, size, limit int64) error {
+// holdBack writes r to w: all at once after verification when it is at
+// most limit bytes, streaming when it is larger.
+func holdBack(w io.Writer, r io.Reader, size, limit int64) error {
 	if size >= 0 && size <= limit {
 		buf := make([]byte, size)
 		if _, err := io.ReadFull(r, buf); err != nil {
@@ -103,16 +119,53 @@ func (a *app) toStdout(r io.Reader, size, limit int64) error {
 		if _, err := io.Copy(io.Discard, r); err != nil {
 			return err
 		}
-		_, err := a.stdout.Write(buf)
+		_, err := w.Write(buf)
 		return err
 	}
-	_, err := io.Copy(a.stdout, r)
+	_, err := io.Copy(w, r)
 	return err
 }
 
+// writeSpecial writes r into a file that is not a regular one (a device
+// such as /dev/null, a named pipe, a socket), which a rename would replace
+// rather than write to. It is held back until verified as stdout is: a
+// stash of up to limit bytes is read and checked before the file is even
+// opened.
+func writeSpecial(name string, r io.Reader, size, limit int64) error {
+	var held []byte
+	if size >= 0 && size <= limit {
+		held = make([]byte, size)
+		if _, err := io.ReadFull(r, held); err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil { // verified at io.EOF
+			return err
+		}
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if held != nil {
+		_, err = f.Write(held)
+	} else {
+		_, err = io.Copy(f, r)
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // writeFile writes r to a temporary file beside name and renames it into
-// place only once r has ended cleanly (verified).
+// place only once r has ended cleanly (verified). A name that is a symbolic
+// link is written through: the file it points to is replaced, the link
+// stays.
 func writeFile(name string, r io.Reader) (err error) {
+	if target, err := filepath.EvalSymlinks(name); err == nil {
+		name = target
+	}
 	f, err := os.CreateTemp(filepath.Dir(name), ".claimstash-*")
 	if err != nil {
 		return err
