@@ -102,7 +102,13 @@
 // # Share links
 //
 // Store implements driver.Signer with SigV4 presigned GET URLs, valid for at
-// most MaxPresignTTL (7 days), the limit of SigV4.
+// most MaxPresignTTL (7 days), the limit of SigV4. The engine's share link
+// is that URL (what `aws s3 presign s3://B/K` prints for the same object)
+// with a fragment naming the stash, #stash=<address>&size=…&enc=…, which
+// HTTP clients do not send. A URL presigned elsewhere (aws s3 presign, an
+// SDK) is read by the engine, and verified, once #stash=<address> is
+// appended to it; without a fragment it names no stash and is
+// stash.ErrInvalidAddress.
 //
 // # What raw clients see
 //
