@@ -185,3 +185,20 @@ func AWSEnv(t testing.TB, accessKey, secretKey, region string) []string {
 		"AWS_PAGER=",
 	}
 }
+
+// NATSEnv is the environment for a nats command against url: the machine's
+// own NATS contexts are ignored (a configuration directory of t's own), the
+// server is url, and output is not coloured. Give it --no-context as well.
+func NATSEnv(t testing.TB, url string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	return []string{
+		"NATS_URL=" + url,
+		"XDG_CONFIG_HOME=" + dir,
+		"HOME=" + dir,
+		"NATS_CONTEXT",
+		"NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS", "NATS_NKEY",
+		"NO_COLOR=1",
+		"TERM=dumb",
+	}
+}
