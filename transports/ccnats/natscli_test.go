@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/internal/clitool"
@@ -354,5 +355,98 @@ func TestNATSCLIPubRehydrated(t *testing.T) {
 		if string(m.Data) != b.body {
 			t.Errorf("%s: a failed Rehydrate changed the body", b.name)
 		}
+	}
+}
+
+// parseNATSHeaders reads a NATS header block ("NATS/1.0\r\nK: V\r\n...")
+// as it is stored in a stream.
+func parseNATSHeaders(t *testing.T, b []byte) map[string][]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\r\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "NATS/1.0") {
+		t.Fatalf("not a NATS header block: %q", b)
+	}
+	h := map[string][]string{}
+	for _, l := range lines[1:] {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			t.Fatalf("header line %q", l)
+		}
+		h[k] = append(h[k], strings.TrimSpace(v))
+	}
+	return h
+}
+
+// TestNATSCLIJetStream: a message ccnats's JetStream publisher sends over
+// max_payload is stored in the stream (a stream `nats stream add` made) as
+// a reference by the contract, which `nats stream get` shows; a reference
+// `nats pub --jetstream` sends by hand is rehydrated by ccnats.Rehydrate on
+// a JetStream consumer, and one whose size lies is not: the error is
+// stash.ErrIntegrity and the message is left for redelivery.
+func TestNATSCLIJetStream(t *testing.T) {
+	r := newCLIRig(t)
+	ctx := ctxT(t)
+	r.mustRun("stream", "add", "ORDERS", "--subjects", "orders.>", "--storage", "file", "--defaults")
+	js := r.srv.JetStream(t)
+	pub, err := ccnats.NewJetStream(js, r.cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := payload(3<<20, 74)
+	ack, err := pub.PublishMsg(ctx, &nats.Msg{Subject: "orders.big", Data: big, Header: nats.Header{"Trace-ID": {"j-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored struct {
+		Subject string `json:"subject"`
+		Header  []byte `json:"hdrs"`
+		Data    []byte `json:"data"`
+	}
+	out := r.mustRun("stream", "get", "ORDERS", strconv.FormatUint(ack.Sequence, 10), "--json").Stdout
+	if err := json.Unmarshal(out, &stored); err != nil || stored.Subject != "orders.big" {
+		t.Fatalf("nats stream get: %v\n%s", err, out)
+	}
+	h := parseNATSHeaders(t, stored.Header)
+	if v := h["Trace-ID"]; len(v) != 1 || v[0] != "j-1" {
+		t.Errorf("the producer's header in the stream: %q", v)
+	}
+	delete(h, "Trace-ID")
+	r.checkReference(stored.Data, h, big)
+
+	data := payload(1<<20+1, 75)
+	s, err := r.eng.Create(ctx, "by-hand", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := strconv.Itoa(len(data))
+	r.mustRun("pub", "--jetstream", "orders.in", s.Address.String(), "-H", claimcheck.HeaderVersion+":1", "-H", claimcheck.HeaderSize+":"+size, "-H", "Trace-ID:j-2")
+	r.mustRun("pub", "--jetstream", "orders.in", s.Address.String(), "-H", claimcheck.HeaderVersion+":1", "-H", claimcheck.HeaderSize+":7", "-H", "Trace-ID:j-3")
+	cons, err := js.CreateOrUpdateConsumer(ctx, "ORDERS", jetstream.ConsumerConfig{FilterSubject: "orders.in", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 2 {
+		t.Fatalf("fetched %d messages, want 2 (%v)", len(msgs), batch.Error())
+	}
+	m, err := ccnats.Rehydrate(ctx, r.cc, msgs[0])
+	if err != nil || !equalBody(t, m.Data(), data) {
+		t.Fatalf("Rehydrate of the reference nats pub sent: %v", err)
+	}
+	if m.Headers().Get("Trace-ID") != "j-2" || m.Headers().Get(claimcheck.HeaderVersion) != "" || m.Headers().Get(claimcheck.HeaderSize) != "" {
+		t.Errorf("headers after rehydration: %v", m.Headers())
+	}
+	if err := m.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ccnats.Rehydrate(ctx, r.cc, msgs[1]); !errors.Is(err, stash.ErrIntegrity) || errors.Is(err, ccnats.ErrTerminated) {
+		t.Fatalf("Rehydrate of a reference with a lying size: %v, want stash.ErrIntegrity, not terminated", err)
 	}
 }
