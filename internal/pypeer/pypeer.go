@@ -49,6 +49,12 @@ func Python(t testing.TB) string {
 // output. A non-zero exit fails t with the script's standard error.
 func Run(t testing.TB, ctx context.Context, env []string, args ...string) []byte {
 	t.Helper()
+	return RunStdin(t, ctx, env, nil, args...)
+}
+
+// RunStdin is Run with stdin (nil: none) on the script's standard input.
+func RunStdin(t testing.TB, ctx context.Context, env []string, stdin []byte, args ...string) []byte {
+	t.Helper()
 	py := Python(t)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -57,6 +63,9 @@ func Run(t testing.TB, ctx context.Context, env []string, args ...string) []byte
 	}
 	cmd := exec.CommandContext(ctx, py, args...)
 	cmd.Env = append(os.Environ(), env...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -62,6 +62,20 @@ func halfCompressible(n int, seed uint64) []byte {
 	return out[:n]
 }
 
+func unzstd(t *testing.T, p []byte) []byte {
+	t.Helper()
+	d, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	out, err := d.DecodeAll(p, nil)
+	if err != nil {
+		t.Fatalf("the stored bytes are not zstd: %v", err)
+	}
+	return out
+}
+
 // TestNATSCLIReadsStashes: `nats object ls` lists the namespace's bucket and
 // the stash keys in it, `nats object get` downloads the stored bytes
 // byte-exact (the payload, or its zstd frame for a compressed stash),
@@ -136,12 +150,7 @@ func TestNATSCLIReadsStashes(t *testing.T) {
 			}
 			got := raw
 			if c.comp == stash.CompressionZstd {
-				d, _ := zstd.NewReader(nil)
-				got, err = d.DecodeAll(raw, nil)
-				d.Close()
-				if err != nil {
-					t.Fatalf("the stored bytes are not zstd: %v", err)
-				}
+				got = unzstd(t, raw)
 			}
 			if !bytes.Equal(got, c.data) {
 				t.Fatal("nats object get: the payload differs")
