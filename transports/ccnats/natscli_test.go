@@ -52,7 +52,16 @@ type cliRig struct {
 
 func newCLIRig(t *testing.T) *cliRig {
 	t.Helper()
-	bin := clitool.NATS(t)
+	return newRig(t, true)
+}
+
+// newRig is newCLIRig, without the nats command unless cli is true.
+func newRig(t *testing.T, cli bool) *cliRig {
+	t.Helper()
+	var bin string
+	if cli {
+		bin = clitool.NATS(t)
+	}
 	srv := natstest.Start(t)
 	st, err := natsstash.New(srv.JetStream(t))
 	if err != nil {
