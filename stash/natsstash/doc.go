@@ -101,7 +101,10 @@
 //
 // The object store's own digest (SHA-256=… in the object's info) is that of
 // the stored bytes, so for a stash stored as given it is the address
-// digest. nats object info abbreviates long metadata values; the whole
+// digest. As on S3, an object carries the headers Content-Type (the
+// payload's, when one was given) and, for a compressed stash,
+// Content-Encoding: zstd; nats object info and nats-py's ObjectInfo.headers
+// show them. nats object info abbreviates long metadata values; the whole
 // MetadataKey entry is in the object's info message, the last message on
 // subject $O.<bucket>.M.<name in base64url> of stream OBJ_<bucket>
 // (nats stream get OBJ_<bucket> --last-for … --json). nats-py's ObjectInfo
