@@ -80,8 +80,8 @@ func unzstd(t *testing.T, p []byte) []byte {
 // the stash keys in it, `nats object get` downloads the stored bytes
 // byte-exact (the payload, or its zstd frame for a compressed stash),
 // `nats object info` shows the object store's SHA-256 of them (the address
-// digest for a stash stored as given) and the claimstash-attributes
-// metadata entry, and the object's info read raw from its stream with
+// digest for a stash stored as given), the Content-Type and
+// Content-Encoding headers and the claimstash-attributes metadata entry, and the object's info read raw from its stream with
 // `nats stream get` holds the attributes in full: digest, sizes, encoding,
 // content type and the caller's metadata.
 func TestNATSCLIReadsStashes(t *testing.T) {
@@ -162,6 +162,21 @@ func TestNATSCLIReadsStashes(t *testing.T) {
 			}
 			if c.comp == stash.CompressionNone && sha(raw) != s.Address.Digest {
 				t.Errorf("a stash stored as given: the object store's digest is not the address digest")
+			}
+			wantHeaders := map[string]string{}
+			if s.ContentType != "" {
+				wantHeaders["Content-Type"] = s.ContentType
+			}
+			if c.comp == stash.CompressionZstd {
+				wantHeaders["Content-Encoding"] = "zstd"
+			}
+			for k, v := range wantHeaders {
+				if !regexp.MustCompile(`(?m)(Headers: |^\s+)` + regexp.QuoteMeta(k+": "+v) + `$`).MatchString(info) {
+					t.Errorf("nats object info does not show the header %s: %s:\n%s", k, v, info)
+				}
+			}
+			if len(wantHeaders) == 0 && strings.Contains(info, "Headers:") {
+				t.Errorf("nats object info shows headers on a raw stash without a content type:\n%s", info)
 			}
 			if !strings.Contains(info, natsstash.MetadataKey+`: {"size":`) {
 				t.Errorf("nats object info does not show the %s metadata:\n%s", natsstash.MetadataKey, info)

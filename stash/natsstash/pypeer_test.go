@@ -41,6 +41,7 @@ async def main():
             "sha256": hashlib.sha256(res.data).hexdigest(),
             "data": base64.b64encode(res.data).decode(),
             "metadata": json.loads(raw.data).get("metadata", {}),
+            "headers": {k: v[0] if isinstance(v, list) else v for k, v in (res.info.headers or {}).items()},
         }
     for name, data in req["put"].items():
         await obs.put(name, base64.b64decode(data))
@@ -52,8 +53,9 @@ asyncio.run(main())
 
 // TestPythonObjectStore: nats-py, the Python NATS client, reads what the
 // engine stores (a stash stored as given, byte-exact, its SHA-256 the
-// address digest; a compressed one as its zstd bytes; both with the
-// claimstash-attributes metadata entry), and what nats-py puts under the
+// address digest; a compressed one as its zstd bytes, with the header
+// Content-Encoding: zstd; both with the claimstash-attributes metadata
+// entry), and what nats-py puts under the
 // documented layout is read and verified by the engine, a wrong one refused.
 func TestPythonObjectStore(t *testing.T) {
 	pypeer.Python(t)
@@ -90,6 +92,7 @@ func TestPythonObjectStore(t *testing.T) {
 		SHA256   string
 		Data     []byte
 		Metadata map[string]string
+		Headers  map[string]string
 	}
 	if err := json.Unmarshal(out, &seen); err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
@@ -110,8 +113,11 @@ func TestPythonObjectStore(t *testing.T) {
 	if got := seen[sRaw.Address.Key()]; got.SHA256 != sRaw.Address.Digest || !bytes.Equal(got.Data, raw) {
 		t.Errorf("the stash stored as given, as python read it: SHA-256 %s, want the address digest %s", got.SHA256, sRaw.Address.Digest)
 	}
-	if got := seen[sZstd.Address.Key()]; !bytes.Equal(unzstd(t, got.Data), packed) {
-		t.Errorf("the compressed stash, as python read it, is not the payload's zstd")
+	if got := seen[sZstd.Address.Key()]; !bytes.Equal(unzstd(t, got.Data), packed) || got.Headers["Content-Encoding"] != "zstd" {
+		t.Errorf("the compressed stash, as python read it, is not the payload's zstd labelled so (headers %v)", got.Headers)
+	}
+	if h := seen[sRaw.Address.Key()].Headers; len(h) != 0 {
+		t.Errorf("a raw stash without a content type has headers %v", h)
 	}
 
 	r, err := e.Retrieve(ctx, "nats://py/py."+sha(fromPy))
