@@ -269,8 +269,9 @@ func TestAWSCLIReadsStashes(t *testing.T) {
 // TestAWSCLIUploadsRead: what a user uploads with `aws s3 cp` under the
 // documented layout, single-part and multipart, scoped and not, is read by
 // the engine (Retrieve, Open, Stat) and verified; an upload under the wrong
-// digest, or truncated, is stash.ErrIntegrity, and nothing of it is
-// returned.
+// digest, or truncated, or zstd bytes labelled Content-Encoding: zstd (other
+// tools' objects are read as stored), is stash.ErrIntegrity, and nothing of
+// it is returned.
 func TestAWSCLIUploadsRead(t *testing.T) {
 	e, _, srv, bucket := awsEngine(t)
 	aws := newAWSCLI(t, srv)
@@ -321,9 +322,19 @@ func TestAWSCLIUploadsRead(t *testing.T) {
 	}
 
 	bad := payload(2<<20, 33)
+	text := halfRandom(200<<10, 34)
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed := enc.EncodeAll(text, nil)
+	enc.Close()
 	for _, c := range []struct {
 		name, addr string
 	}{
+		// Other tools' objects are read as stored: a zstd upload under
+		// the digest of what it decompresses to does not match it.
+		{"zstd upload", upload("packed."+hexSHA(text), packed, "--content-encoding", "zstd")},
 		{"wrong digest", upload("wrong."+hexSHA(small), bad)},
 		{"truncated", upload("cut."+hexSHA(bad), bad[:len(bad)-1])},
 		{"truncated multipart", upload("cut-big."+hexSHA(big), big[:len(big)-partSize])},

@@ -75,6 +75,8 @@
 // keeps the ETag, the digest of the bytes), so between processes concurrent
 // extensions of one stash are last-writer-wins. Objects that other tools wrote under a stash key have no such
 // metadata: they are described by their size and time, and still verified.
+// They are read as stored, their Content-Encoding not undone: upload the
+// payload itself (aws s3 cp payload s3://<namespace>/<name>.<sha256>).
 //
 // Expiry is recorded on the object and honoured on read: an expired stash is
 // stash.ErrExpired even while it is still stored. Deleting it physically is
