@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -98,13 +100,27 @@ func (r *cliRig) mustRun(args ...string) clitool.Result {
 	return res
 }
 
-// subscribe starts `nats sub` with args in the background and returns once
-// the server has its subscription; wait collects its output.
-func (r *cliRig) subscribe(args ...string) (wait func() (stdout string)) {
+// subscribed reports whether a client has a subscription on subject.
+func (r *cliRig) subscribed(subject string) bool {
 	r.t.Helper()
-	before := r.srv.NATSServer().NumSubscriptions()
+	cz, err := r.srv.NATSServer().Connz(&server.ConnzOptions{Subscriptions: true})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, c := range cz.Conns {
+		if slices.Contains(c.Subs, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// subscribe starts `nats sub subject` with args in the background and
+// returns once the server has its subscription; wait collects its output.
+func (r *cliRig) subscribe(subject string, args ...string) (wait func() (stdout string)) {
+	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	cmd := exec.CommandContext(ctx, r.bin, append([]string{"--no-context", "sub"}, args...)...)
+	cmd := exec.CommandContext(ctx, r.bin, append([]string{"--no-context", "sub", subject}, args...)...)
 	cmd.Env = clitool.Environ(r.env)
 	out, errs := &testproc.Output{}, &testproc.Output{}
 	cmd.Stdout, cmd.Stderr = out, errs
@@ -115,7 +131,7 @@ func (r *cliRig) subscribe(args ...string) (wait func() (stdout string)) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	r.t.Cleanup(func() { cancel(); <-done })
-	for r.srv.NATSServer().NumSubscriptions() <= before {
+	for !r.subscribed(subject) {
 		select {
 		case err := <-done:
 			done <- err
