@@ -70,7 +70,7 @@ $(NATSCLI_STAMP):
 	@touch $@
 
 ## python: the Python test peers (objectstore-client, msgpack, boto3, pytest, moto's SQS/SNS
-## server, AWS's SQS and SNS extended clients) in a virtualenv,
+## server, AWS's SQS and SNS extended clients, nats-py, and the AWS CLI 1.x) in a virtualenv,
 ## reinstalled when internal/pypeer/requirements.txt changes.
 PY_REQS  := internal/pypeer/requirements.txt
 PY_STAMP := $(TOOLS)/venv/.requirements
