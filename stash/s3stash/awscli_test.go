@@ -419,3 +419,43 @@ func TestAWSCLIPresignedLinks(t *testing.T) {
 		t.Fatalf("Retrieve of a link whose fragment names another digest succeeded")
 	}
 }
+
+// TestAWSCLIBucketLayout: with one bucket and a prefix (WithBucket,
+// WithPrefix), a stash is object <prefix><namespace>/[scopes/]name.<sha256>
+// of that bucket, as aws sees it, and what aws uploads there is read.
+func TestAWSCLIBucketLayout(t *testing.T) {
+	srv := server(t)
+	bucket := fmt.Sprintf("awscli-one-%d", awsBuckets.Add(1))
+	srv.CreateBucket(t, bucket)
+	s, err := s3stash.NewConfig(srv.Client(), s3stash.Config{Bucket: bucket, Prefix: "stash/", PartSize: partSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(s), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aws := newAWSCLI(t, srv)
+	ctx := context.Background()
+	p := payload(64<<10, 111)
+	st, err := e.Create(ctx, "invoice", p, stash.InNamespace("orders"), stash.InScopes(stash.Scope{Key: "org", Value: "42"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "stash/orders/org=42/invoice." + hexSHA(p)
+	var head awsObject
+	aws.runJSON(&head, "s3api", "head-object", "--bucket", bucket, "--key", key, "--checksum-mode", "ENABLED")
+	if head.ContentLength != st.StoredSize || head.Metadata[s3stash.DigestMetadataKey] != st.Address.Digest {
+		t.Fatalf("aws head-object %s: %+v", key, head)
+	}
+	f := filepath.Join(t.TempDir(), "up")
+	up := payload(10<<10, 112)
+	if err := os.WriteFile(f, up, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aws.run("s3", "cp", "--only-show-errors", f, "s3://"+bucket+"/stash/orders/by-hand."+hexSHA(up))
+	got, err := e.Retrieve(ctx, "s3://orders/by-hand."+hexSHA(up))
+	if err != nil || !bytes.Equal(got.Data, up) {
+		t.Fatalf("Retrieve of an aws upload in the one-bucket layout: %v", err)
+	}
+}
