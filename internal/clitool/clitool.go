@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,8 +97,9 @@ type Result struct {
 }
 
 // Exec runs bin with args, stdin (may be nil) on its standard input and env
-// applied to the environment ("K=V" sets K, a bare "K" removes it), and returns its output and exit error. It fails
-// t only when the command cannot be started or runs out of time.
+// applied to the environment ("K=V" sets K, a bare "K" removes it), and
+// returns its output and exit error. It fails t only when the command
+// cannot be started or runs out of time.
 func Exec(t testing.TB, ctx context.Context, env []string, stdin []byte, bin string, args ...string) Result {
 	t.Helper()
 	if _, ok := ctx.Deadline(); !ok {
@@ -164,7 +166,7 @@ func Run(t testing.TB, ctx context.Context, env []string, stdin []byte, bin stri
 func AWSEnv(t testing.TB, accessKey, secretKey, region string) []string {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := dir + "/config"
+	cfg := filepath.Join(dir, "config")
 	conf := "[default]\nregion = " + region + "\ns3 =\n    addressing_style = path\n    signature_version = s3v4\n"
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -178,7 +180,7 @@ func AWSEnv(t testing.TB, accessKey, secretKey, region string) []string {
 		"AWS_DEFAULT_REGION=" + region,
 		"AWS_REGION=" + region,
 		"AWS_CONFIG_FILE=" + cfg,
-		"AWS_SHARED_CREDENTIALS_FILE=" + dir + "/credentials",
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL",
 		"AWS_ENDPOINT_URL_S3",
