@@ -111,7 +111,8 @@
 // (2.16) has no metadata field at all: read that message with
 // js.get_last_msg. Objects put by such tools (nats object put --name
 // <key>, nats-py's put) into the namespace's bucket are read by the engine
-// and verified against their address.
+// as stored (their headers are not consulted: put the payload itself, not
+// its zstd) and verified against their address.
 //
 // # Errors
 //
