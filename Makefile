@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 5s
 TOOLS     := $(CURDIR)/.tools
 
-.PHONY: all demo test vet race fuzz bench bench-all tools python kafka up down clean
+.PHONY: all demo test vet race fuzz bench bench-all tools python kafka natscli up down clean
 
 all: test
 
@@ -51,10 +51,26 @@ ifeq ($(wildcard $(TOOLS)/bin/minio),)
 .PHONY: $(MINIO_STAMP)
 endif
 
-tools: $(MINIO_STAMP) python kafka
+tools: $(MINIO_STAMP) natscli python kafka
+
+## natscli: the NATS CLI (`nats`), which the interop tests run against what the nats backend and
+## transports/ccnats store and send. Built from the Go module proxy with `go install` (outside our
+## go.mod) into $(TOOLS)/bin, pinned; about two minutes the first time. A stamp records the version.
+NATSCLI_VERSION ?= v0.5.0
+NATSCLI_STAMP   := $(TOOLS)/bin/.natscli-$(NATSCLI_VERSION)
+ifeq ($(wildcard $(TOOLS)/bin/nats),)
+.PHONY: $(NATSCLI_STAMP)
+endif
+natscli: $(NATSCLI_STAMP)
+
+$(NATSCLI_STAMP):
+	@mkdir -p $(TOOLS)/bin
+	GOBIN=$(TOOLS)/bin $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
+	@rm -f $(TOOLS)/bin/.natscli-*
+	@touch $@
 
 ## python: the Python test peers (objectstore-client, msgpack, boto3, pytest, moto's SQS/SNS
-## server, AWS's SQS and SNS extended clients) in a virtualenv,
+## server, AWS's SQS and SNS extended clients, nats-py, and the AWS CLI 1.x) in a virtualenv,
 ## reinstalled when internal/pypeer/requirements.txt changes.
 PY_REQS  := internal/pypeer/requirements.txt
 PY_STAMP := $(TOOLS)/venv/.requirements

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claimstash/claimstash/internal/clitool"
 	"github.com/claimstash/claimstash/internal/testproc"
 )
 
@@ -45,9 +46,16 @@ func Python(t testing.TB) string {
 }
 
 // Run runs python with args (a script path and its arguments, or "-c",
-// code), with env added to the environment, and returns its standard
-// output. A non-zero exit fails t with the script's standard error.
+// code), with env applied to the environment ("K=V" sets K, a bare "K"
+// removes it), and returns its standard output. A non-zero exit fails t
+// with the script's standard error.
 func Run(t testing.TB, ctx context.Context, env []string, args ...string) []byte {
+	t.Helper()
+	return RunStdin(t, ctx, env, nil, args...)
+}
+
+// RunStdin is Run with stdin (nil: none) on the script's standard input.
+func RunStdin(t testing.TB, ctx context.Context, env []string, stdin []byte, args ...string) []byte {
 	t.Helper()
 	py := Python(t)
 	if _, ok := ctx.Deadline(); !ok {
@@ -56,7 +64,10 @@ func Run(t testing.TB, ctx context.Context, env []string, args ...string) []byte
 		defer cancel()
 	}
 	cmd := exec.CommandContext(ctx, py, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = clitool.Environ(env)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

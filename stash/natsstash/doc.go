@@ -89,6 +89,31 @@
 // be lost and then waits for its context: give calls a deadline, and retry
 // (or Nak) on failure.
 //
+// # What raw clients see
+//
+// Tools without claimstash read the stored bytes: the payload itself, or
+// its zstd frame when the stash was compressed (the attributes' "encoding"
+// says which). With the NATS CLI:
+//
+//	nats object ls claimstash_orders                          # the keys, [scopes/]name.<digest>
+//	nats object get -O out claimstash_orders 'org=42/orders.3f0a…'
+//	nats object info claimstash_orders 'org=42/orders.3f0a…'  # SHA-256 of the stored bytes, metadata
+//
+// The object store's own digest (SHA-256=… in the object's info) is that of
+// the stored bytes, so for a stash stored as given it is the address
+// digest. As on S3, an object carries the headers Content-Type (the
+// payload's, when one was given) and, for a compressed stash,
+// Content-Encoding: zstd; nats object info and nats-py's ObjectInfo.headers
+// show them. nats object info abbreviates long metadata values; the whole
+// MetadataKey entry is in the object's info message, the last message on
+// subject $O.<bucket>.M.<name in base64url> of stream OBJ_<bucket>
+// (nats stream get OBJ_<bucket> --last-for … --json). nats-py's ObjectInfo
+// (2.16) has no metadata field at all: read that message with
+// js.get_last_msg. Objects put by such tools (nats object put --name
+// <key>, nats-py's put) into the namespace's bucket are read by the engine
+// as stored (their headers are not consulted: put the payload itself, not
+// its zstd) and verified against their address.
+//
 // # Errors
 //
 // Missing objects, buckets and streams (jetstream.ErrObjectNotFound,

@@ -431,7 +431,7 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		started, err := s.put(ctx, ns, key, r, size, meta)
+		started, err := s.put(ctx, ns, key, r, size, meta, objectHeaders(attrs))
 		if attempt == 0 && !started && isGone(err) {
 			// The cached bucket was deleted under us, before any byte
 			// was read: recreate it, once.
@@ -449,8 +449,26 @@ func isGone(err error) bool {
 	return errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
+// objectHeaders are the headers of an object, for clients without
+// claimstash (nats object info, nats-py's ObjectInfo.headers): the
+// payload's Content-Type, and Content-Encoding: zstd for a compressed
+// stash, as on S3. The attributes stay the record; these only label.
+func objectHeaders(a *driver.Attributes) nats.Header {
+	if a == nil || a.ContentType == "" && a.Encoding != driver.EncodingZstd {
+		return nil
+	}
+	h := nats.Header{}
+	if a.ContentType != "" {
+		h.Set("Content-Type", a.ContentType)
+	}
+	if a.Encoding == driver.EncodingZstd {
+		h.Set("Content-Encoding", "zstd")
+	}
+	return h
+}
+
 // put reports whether it started reading r.
-func (s *Store) put(ctx context.Context, ns, key string, r io.Reader, size int64, meta []byte) (bool, error) {
+func (s *Store) put(ctx context.Context, ns, key string, r io.Reader, size int64, meta []byte, headers nats.Header) (bool, error) {
 	b, err := s.bucket(ctx, ns, true)
 	if err != nil {
 		return false, err
@@ -460,7 +478,7 @@ func (s *Store) put(ctx context.Context, ns, key string, r io.Reader, size int64
 	} else if isGone(err) || !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return false, err
 	}
-	om := jetstream.ObjectMeta{Name: key, Metadata: map[string]string{MetadataKey: string(meta)}}
+	om := jetstream.ObjectMeta{Name: key, Headers: headers, Metadata: map[string]string{MetadataKey: string(meta)}}
 	if s.opts.ChunkSize > 0 {
 		om.Opts = &jetstream.ObjectMetaOptions{ChunkSize: s.opts.ChunkSize}
 	}

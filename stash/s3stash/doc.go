@@ -75,6 +75,8 @@
 // keeps the ETag, the digest of the bytes), so between processes concurrent
 // extensions of one stash are last-writer-wins. Objects that other tools wrote under a stash key have no such
 // metadata: they are described by their size and time, and still verified.
+// They are read as stored, their Content-Encoding not undone: upload the
+// payload itself (aws s3 cp payload s3://<namespace>/<name>.<sha256>).
 //
 // Expiry is recorded on the object and honoured on read: an expired stash is
 // stash.ErrExpired even while it is still stored. Deleting it physically is
@@ -102,7 +104,13 @@
 // # Share links
 //
 // Store implements driver.Signer with SigV4 presigned GET URLs, valid for at
-// most MaxPresignTTL (7 days), the limit of SigV4.
+// most MaxPresignTTL (7 days), the limit of SigV4. The engine's share link
+// is that URL (what `aws s3 presign s3://B/K` prints for the same object)
+// with a fragment naming the stash, #stash=<address>&size=…&enc=…, which
+// HTTP clients do not send. A URL presigned elsewhere (aws s3 presign, an
+// SDK) is read by the engine, and verified, once #stash=<address> is
+// appended to it; without a fragment it names no stash and is
+// stash.ErrInvalidAddress.
 //
 // # What raw clients see
 //
