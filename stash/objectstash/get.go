@@ -44,13 +44,20 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		resp.Body.Close()
 		return nil, nil, err
 	}
+	// The size a reader sizes its buffer by must be the one the response
+	// carries: a server whose headers disagree is lying in one of them.
 	if resp.StatusCode == http.StatusOK {
+		if resp.ContentLength >= 0 && resp.ContentLength != a.StoredSize {
+			resp.Body.Close()
+			return nil, nil, fmt.Errorf("%w: objectstash: a response of %d bytes for an object of %d", driver.ErrIntegrity, resp.ContentLength, a.StoredSize)
+		}
 		return resp.Body, a, nil
 	}
 	first, total, err := contentRange(resp.Header.Get("Content-Range"))
-	if err != nil || first.start != 0 || total != a.StoredSize {
+	if err != nil || first.start != 0 || total != a.StoredSize ||
+		resp.ContentLength >= 0 && resp.ContentLength != first.end-first.start+1 {
 		resp.Body.Close()
-		return nil, nil, fmt.Errorf("%w: objectstash: Content-Range %q for an object of %d bytes", driver.ErrIntegrity, resp.Header.Get("Content-Range"), a.StoredSize)
+		return nil, nil, fmt.Errorf("%w: objectstash: Content-Range %q (%d bytes) for an object of %d bytes", driver.ErrIntegrity, resp.Header.Get("Content-Range"), resp.ContentLength, a.StoredSize)
 	}
 	if first.end+1 >= total {
 		return resp.Body, a, nil
