@@ -99,7 +99,7 @@ func (a *app) fail(ctx context.Context, err error) int {
 	if a.cmd != nil && a.cmd.Name() != "claimstash" {
 		name += " " + a.cmd.Name()
 	}
-	msg := operatorMessage(err)
+	msg := shownMessage(operatorMessage(err))
 	if code >= 128 {
 		msg = "interrupted"
 	}

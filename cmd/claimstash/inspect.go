@@ -131,8 +131,9 @@ func (a *app) inspectOne(cmd *cobra.Command, e *engine, m message) error {
 		a.printf("claim-checked: no (no %s header): the body is the payload itself, %d bytes\n", claimcheck.HeaderVersion, len(m.body))
 		return err
 	}
-	a.printf("claim-checked: yes\n%s: %s\n%s: %d\naddress: %s\n", claimcheck.HeaderVersion, res.ContractVersion,
-		claimcheck.HeaderSize, res.Size, res.Address)
+	// Every value below is the message's, not ours: shown made safe.
+	a.printf("claim-checked: yes\n%s: %s\n%s: %d\naddress: %s\n", claimcheck.HeaderVersion, shown(res.ContractVersion, maxShownValue),
+		claimcheck.HeaderSize, res.Size, shown(res.Address, maxShownValue))
 	keys := make([]string, 0, len(m.headers))
 	for k := range m.headers {
 		if k != claimcheck.HeaderVersion && k != claimcheck.HeaderSize {
@@ -141,7 +142,7 @@ func (a *app) inspectOne(cmd *cobra.Command, e *engine, m message) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		a.printf("header: %s: %s\n", k, m.headers[k])
+		a.printf("header: %s: %s\n", shown(k, maxShownValue), shown(m.headers[k], maxShownValue))
 	}
 	if res.Verified {
 		a.printf("verified: yes, %d bytes match %s and the digest in the address\n", res.Stash.Size, claimcheck.HeaderSize)
@@ -192,7 +193,7 @@ func (a *app) checkMessage(cmd *cobra.Command, e *engine, m message, res *inspec
 // kcatMessage is one message as "kcat -J" prints it.
 type kcatMessage struct {
 	Headers json.RawMessage `json:"headers"`
-	Payload *string         `json:"payload"`
+	Payload json.RawMessage `json:"payload"`
 }
 
 // readKcat reads one or more kcat -J messages.
@@ -206,15 +207,19 @@ func readKcat(r io.Reader) ([]message, error) {
 			break
 		}
 		if err != nil {
-			return nil, usagef("message %d: not kcat -J JSON: %v", len(msgs)+1, err)
+			return nil, usagef("message %d: not kcat -J JSON (%s)", len(msgs)+1, jsonProblem(err))
 		}
 		h, err := parseJSONHeaders(km.Headers)
 		if err != nil {
 			return nil, usagef("message %d: %v", len(msgs)+1, err)
 		}
 		m := message{headers: h}
-		if km.Payload != nil {
-			m.body = []byte(*km.Payload)
+		if p := bytes.TrimSpace(km.Payload); len(p) > 0 && string(p) != "null" {
+			var body string
+			if err := json.Unmarshal(p, &body); err != nil {
+				return nil, usagef("message %d: the payload is not a JSON string", len(msgs)+1)
+			}
+			m.body = []byte(body)
 		}
 		msgs = append(msgs, m)
 	}
@@ -233,7 +238,7 @@ func parseJSONHeaders(raw json.RawMessage) (map[string]string, error) {
 	}
 	if raw[0] == '{' {
 		if err := json.Unmarshal(raw, &h); err != nil {
-			return nil, fmt.Errorf("headers: want an object of strings: %v", err)
+			return nil, errors.New("headers: want an object of strings")
 		}
 		return h, nil
 	}
@@ -309,4 +314,21 @@ func readSmall(name string) ([]byte, error) {
 		return nil, usagef("%s: over %s, not a raw message", name, human(maxMessage))
 	}
 	return b, nil
+}
+
+// jsonProblem says what is wrong with JSON input without naming the Go
+// types it was to be decoded into.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends in the middle of a message"
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return fmt.Sprintf("%s is %s, not an object", "the message", ute.Value)
+	}
+	return "unreadable"
 }
