@@ -123,8 +123,16 @@ func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
 
 func (e *Engine) createOpts(opts []CreateOption) (createOptions, error) {
 	o := createOptions{namespace: e.namespace, scopes: e.scopes, ttl: e.defaults.ttl, tti: e.defaults.tti, origin: e.defaults.origin}
-	for _, opt := range opts {
-		opt.applyCreate(&o)
+	if len(opts) > 0 {
+		// The options are applied through an interface, so what they
+		// are applied to escapes: a Create without options does not
+		// allocate it.
+		p := new(createOptions)
+		*p = o
+		for _, opt := range opts {
+			opt.applyCreate(p)
+		}
+		o = *p
 	}
 	if o.noExpiry {
 		o.ttl, o.tti = 0, 0
@@ -272,7 +280,9 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 	} else {
 		sum = sha256.Sum256(payload)
 	}
-	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (encoded, error) {
+	var digest [2 * sha256.Size]byte
+	hex.Encode(digest[:], sum[:])
+	st, err := e.store(ctx, &o, name, size, string(digest[:]), func() (encoded, error) {
 		if owned != nil {
 			return encoded{data: owned, owned: true, size: size}, nil
 		}
@@ -377,7 +387,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	case err != nil:
 		return &Stash{Address: addr}, err
 	}
-	if have.Expired(e.now()) {
+	if e.expired(have) {
 		return e.dropExpired(ctx, b, addr, key)
 	}
 	merged, changed := extend(have, want)
@@ -387,7 +397,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	if m, ok := b.driver.(driver.Modifier); ok {
 		expired := false
 		got, err := m.ModifyAttributes(ctx, addr.Namespace, key, func(cur *driver.Attributes) *driver.Attributes {
-			if expired = cur.Expired(e.now()); expired {
+			if expired = e.expired(cur); expired {
 				return nil
 			}
 			merged, changed := extend(cur, want)
@@ -434,7 +444,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address, key string) (*Stash, error) {
 	var err error
 	if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
-		_, err = cd.DeleteIf(ctx, addr.Namespace, key, func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+		_, err = cd.DeleteIf(ctx, addr.Namespace, key, func(a *driver.Attributes) bool { return e.expired(a) })
 	} else {
 		err = b.driver.Delete(ctx, addr.Namespace, key)
 	}
@@ -571,9 +581,15 @@ func (e *Engine) resolve(address string) (Address, *backend, error) {
 	return addr, b, nil
 }
 
+// expired reports whether a has expired by the engine's clock, reading the
+// clock only when a has an expiry at all.
+func (e *Engine) expired(a *driver.Attributes) bool {
+	return (!a.ExpiresAt.IsZero() || a.TTI > 0) && a.Expired(e.now())
+}
+
 // check refuses expired stashes and sizes over the limit before any read.
 func (e *Engine) check(addr Address, a *driver.Attributes) error {
-	if a.Expired(e.now()) {
+	if e.expired(a) {
 		return ErrExpired
 	}
 	if a.Size < 0 || a.StoredSize < 0 {
@@ -719,7 +735,7 @@ func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error)
 		return s, nil
 	}
 	a, err := b.driver.Stat(ctx, addr.Namespace, keyOf(address, addr))
-	if err == nil && a.Expired(e.now()) {
+	if err == nil && e.expired(a) {
 		err = ErrExpired
 	}
 	if err != nil {
@@ -813,7 +829,7 @@ func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
 			if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
 				// Re-checked under the backend's guarantee: a Create
 				// may have renewed the stash since it was listed.
-				deleted, err = cd.DeleteIf(ctx, ns, key, func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+				deleted, err = cd.DeleteIf(ctx, ns, key, func(a *driver.Attributes) bool { return e.expired(a) })
 			} else {
 				err = b.driver.Delete(ctx, ns, key)
 			}
