@@ -702,6 +702,7 @@ type Reader struct {
 	inline   []byte // the data of an inline address
 	startMax int64  // bounds Retrieve's first buffer (see readAll)
 	counted  bool   // the stored bytes are known to decode to the recorded size
+	fixed    bool   // the backend's bytes never change (driver.BytesKeeper)
 	src      io.Reader
 	sr       *sourceReader
 	closer   io.Closer
@@ -780,7 +781,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 // recorded size.
 func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 	c := &r.clone
-	*c = cloner{size: r.size, start: min(r.size, r.startMax), h: r.h}
+	*c = cloner{size: r.size, start: min(r.size, r.startMax), h: r.h, fixed: r.fixed}
 	_, err := wt.WriteTo(c)
 	r.n = int64(len(c.data))
 	switch {
@@ -812,6 +813,10 @@ type cloner struct {
 	size, start int64
 	h           hash.Hash // if not nil, a piece of the whole size is hashed as it is copied
 	hashed      bool      // data went into h
+	// fixed: the pieces are bytes that nothing changes (a
+	// driver.BytesKeeper's), so a piece of the whole size is hashed as it
+	// is, while a helper copies it, rather than as it is copied.
+	fixed bool
 }
 
 func (c *cloner) Write(p []byte) (int, error) {
@@ -819,9 +824,12 @@ func (c *cloner) Write(p []byte) (int, error) {
 		return 0, errOverlong
 	}
 	if c.data == nil && int64(len(p)) == c.size {
-		if c.h != nil {
+		switch {
+		case c.h != nil && c.fixed:
+			c.data, c.hashed = cloneAside(p, func(q []byte) { c.h.Write(q) }), true
+		case c.h != nil:
 			c.data, c.hashed = cloneHashed(p, c.h), true
-		} else {
+		default:
 			c.data = bytes.Clone(p)
 		}
 		return len(p), nil

@@ -70,20 +70,31 @@ func cloneHashed(src []byte, h hash.Hash) []byte {
 	return c.dst
 }
 
-// cloneSummed returns a copy of payload and the SHA-256 of payload: a
-// helper makes the copy while this goroutine hashes. It is Create's: the
-// digest is of the payload as given; what the backend keeps is the copy
-// (bytes that a caller changed meanwhile, against the API, would fail their
-// reads' check, never pass it). The copy is bytes.Clone, whose memory is
-// not zeroed first (make would clear a reused span before the copy writes
-// it again); its page faults are the helper's. If the helper has not
-// started when the hash is done (its core is busy), this goroutine makes
-// the copy itself, and the helper, when it runs, does nothing: never more
-// than a hash and a copy, but for a helper stopped in the middle of its
-// copy, which this goroutine waits for.
+// cloneSummed returns a copy of payload and the SHA-256 of payload, made
+// side by side (cloneAside). It is Create's: the digest is of the payload
+// as given; what the backend keeps is the copy (bytes that a caller
+// changed meanwhile, against the API, would fail their reads' check, never
+// pass it).
 func cloneSummed(payload []byte) ([]byte, [sha256.Size]byte) {
-	if len(payload) < copyAheadMin || runtime.GOMAXPROCS(0) < 2 {
-		return clone(payload), sha256.Sum256(payload)
+	var sum [sha256.Size]byte
+	dst := cloneAside(payload, func(p []byte) { sum = sha256.Sum256(p) })
+	return dst, sum
+}
+
+// cloneAside returns a copy of src, having called hash with src: a helper
+// makes the copy while this goroutine hashes. The copy is bytes.Clone,
+// whose memory is not zeroed first (make would clear a reused span before
+// the copy writes it again); its page faults are the helper's. If the
+// helper has not started when the hash is done (its core busy), this
+// goroutine makes the copy itself, and the helper, when it runs, does
+// nothing: never more than a hash and a copy, but for a helper stopped in
+// the middle of its copy, which this goroutine waits for. Under
+// copyAheadMin, or with one P, it copies, then hashes.
+func cloneAside(src []byte, hash func([]byte)) []byte {
+	if len(src) < copyAheadMin || runtime.GOMAXPROCS(0) < 2 {
+		dst := clone(src)
+		hash(src)
+		return dst
 	}
 	c := &struct {
 		taken atomic.Bool
@@ -94,15 +105,15 @@ func cloneSummed(payload []byte) ([]byte, [sha256.Size]byte) {
 	go func() {
 		defer c.wg.Done()
 		if c.taken.CompareAndSwap(false, true) {
-			c.dst = clone(payload)
+			c.dst = clone(src)
 		}
 	}()
-	sum := sha256.Sum256(payload)
+	hash(src)
 	if c.taken.CompareAndSwap(false, true) {
-		return clone(payload), sum
+		return clone(src)
 	}
 	c.wg.Wait()
-	return c.dst, sum
+	return c.dst
 }
 
 // clone is bytes.Clone, never nil.

@@ -197,7 +197,11 @@ func (e *Engine) putsBytes(size int64) bool {
 	if err != nil {
 		return false
 	}
-	k, ok := b.driver.(driver.BytesKeeper)
+	return keepsBytes(b.driver)
+}
+
+func keepsBytes(d driver.Driver) bool {
+	k, ok := d.(driver.BytesKeeper)
 	return ok && k.KeepsBytes()
 }
 
@@ -715,6 +719,7 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		return nil, err
 	}
 	r.startMax, r.counted = src.startMax, counted
+	r.fixed = src.b != nil && keepsBytes(src.b.driver)
 	if src.b != nil {
 		e.touch(ctx, src.b, src.addr, src.attrs)
 	}

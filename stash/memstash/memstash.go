@@ -102,7 +102,8 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 }
 
 // KeepsBytes implements driver.BytesKeeper: Put keeps the bytes of a
-// driver.OwnedBytes reader that has not been read from.
+// driver.OwnedBytes reader that has not been read from, and no stored
+// bytes are ever changed in place (Corrupt replaces them with a copy).
 func (*Store) KeepsBytes() bool { return true }
 
 func (s *Store) put(ns, key string, data []byte, attrs *driver.Attributes) error {
