@@ -684,16 +684,37 @@ func putHash(h hash.Hash) {
 }
 
 func hexEqual(sum []byte, digest string) bool {
-	const hexd = "0123456789abcdef"
 	if len(digest) != 2*len(sum) {
 		return false
 	}
 	for i, b := range sum {
-		if digest[2*i] != hexd[b>>4] || digest[2*i+1] != hexd[b&15] {
+		d := digest[2*i : 2*i+2]
+		if uint16(d[0])|uint16(d[1])<<8 != hexPairs[b] {
 			return false
 		}
 	}
 	return true
+}
+
+// hexPairs holds the two lowercase hex digits of every byte, the first in
+// the low half.
+var hexPairs = func() (t [256]uint16) {
+	const digits = "0123456789abcdef"
+	for b := range t {
+		t[b] = uint16(digits[b>>4]) | uint16(digits[b&15])<<8
+	}
+	return t
+}()
+
+// encodeHex writes the lowercase hex of sum to dst, which holds
+// 2*len(sum) bytes.
+func encodeHex(dst []byte, sum []byte) {
+	dst = dst[:2*len(sum)]
+	for i, b := range sum {
+		p := hexPairs[b]
+		d := dst[2*i : 2*i+2]
+		d[0], d[1] = byte(p), byte(p>>8)
+	}
 }
 
 // Reader streams a stash, verifying it as it goes (see Engine.Open).

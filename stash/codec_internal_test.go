@@ -3,6 +3,7 @@ package stash
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"math/rand/v2"
 	"testing"
 
@@ -122,6 +123,40 @@ func TestCloneSummed(t *testing.T) {
 		}
 		if sum != sha256.Sum256(src) {
 			t.Fatalf("%d bytes: wrong sum", n)
+		}
+	}
+}
+
+// TestHexPairs: encodeHex is encoding/hex's lowercase form, and hexEqual
+// tells a digest from every other one a byte or a character away.
+func TestHexPairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		sum := make([]byte, 32)
+		for i := range sum {
+			sum[i] = byte(rng.Uint32())
+		}
+		got := make([]byte, 64)
+		encodeHex(got, sum)
+		if want := hex.EncodeToString(sum); string(got) != want {
+			t.Fatalf("encodeHex %s, want %s", got, want)
+		}
+		if !hexEqual(sum, string(got)) {
+			t.Fatalf("hexEqual(%x, its own hex) is false", sum)
+		}
+		i := rng.IntN(64)
+		for _, c := range []byte("0123456789abcdefABCDEF.") {
+			bad := bytes.Clone(got)
+			if bad[i] == c {
+				continue
+			}
+			bad[i] = c
+			if hexEqual(sum, string(bad)) {
+				t.Fatalf("hexEqual(%x, %s) is true", sum, bad)
+			}
+		}
+		if hexEqual(sum, string(got[:62])) || hexEqual(sum[:31], string(got)) {
+			t.Fatal("hexEqual of different lengths is true")
 		}
 	}
 }

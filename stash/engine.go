@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -285,7 +284,7 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		sum = sha256.Sum256(payload)
 	}
 	var digest [2 * sha256.Size]byte
-	hex.Encode(digest[:], sum[:])
+	encodeHex(digest[:], sum[:])
 	st, err := e.store(ctx, &o, name, size, string(digest[:]), func() (encoded, error) {
 		if owned != nil {
 			return encoded{data: owned, owned: true, size: size}, nil
