@@ -157,9 +157,10 @@ func validScopes(scopes []Scope) error {
 	return nil
 }
 
-func (e *Engine) attrs(o *createOptions, size int64, digest string) *driver.Attributes {
+// setAttrs fills a with what a new stash of size bytes records.
+func (e *Engine) setAttrs(a *driver.Attributes, o *createOptions, size int64, digest string) {
 	now := e.now().UTC()
-	a := &driver.Attributes{
+	*a = driver.Attributes{
 		Size:        size,
 		Digest:      digest,
 		ContentType: o.contentType,
@@ -174,7 +175,6 @@ func (e *Engine) attrs(o *createOptions, size int64, digest string) *driver.Attr
 	if o.tti > 0 {
 		a.LastAccess = now
 	}
-	return a
 }
 
 // inlineData returns the inline encoding of payload if it is allowed and fits.
@@ -313,14 +313,28 @@ type encoded struct {
 	release func() // removes temporary files; nil: nothing to do
 }
 
-func (st *encoded) reader() io.Reader {
+// reader returns a fresh reader of the stored bytes; rd, if not nil, is
+// where a reader of bytes in memory may be made.
+func (st *encoded) reader(rd *bytes.Reader) io.Reader {
 	if st.open != nil {
 		return st.open()
 	}
 	if st.owned {
 		return driver.NewOwnedBytes(st.data)
 	}
-	return bytes.NewReader(st.data)
+	if rd == nil {
+		return bytes.NewReader(st.data)
+	}
+	rd.Reset(st.data)
+	return rd
+}
+
+// created is what store allocates for a new stash in one piece: the
+// stash it returns, the attributes it puts and the reader it puts.
+type created struct {
+	stash Stash
+	attrs driver.Attributes
+	rd    bytes.Reader
 }
 
 func (st *encoded) done() {
@@ -346,7 +360,9 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	}
 	addr.Scheme = b.scheme
 	key := addr.Key()
-	attrs := e.attrs(o, size, addr.Digest)
+	c := new(created)
+	attrs := &c.attrs
+	e.setAttrs(attrs, o, size, addr.Digest)
 	s, err := e.existing(ctx, b, addr, key, attrs)
 	if s != nil || err != nil {
 		return s, err
@@ -358,7 +374,11 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	defer st.done()
 	attrs.Encoding, attrs.StoredSize = st.enc, st.size
 	for attempt := 0; ; attempt++ {
-		err = b.driver.Put(ctx, addr.Namespace, key, st.reader(), st.size, attrs)
+		rd := &c.rd
+		if attempt > 0 {
+			rd = nil // a driver may still hold the last one
+		}
+		err = b.driver.Put(ctx, addr.Namespace, key, st.reader(rd), st.size, attrs)
 		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
 			break
 		}
@@ -371,7 +391,8 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 		return &Stash{Address: addr}, err
 	}
 	if s == nil {
-		s = stashFrom(addr, attrs)
+		c.stash = stashOf(addr, attrs)
+		s = &c.stash
 	}
 	return s, nil
 }
