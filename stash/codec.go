@@ -906,5 +906,13 @@ func (r *Reader) Close() error {
 	}
 	putHash(r.h)
 	r.h = nil
-	return r.closer.Close()
+	// Retrieve's stash lives in the Reader: let go of the source.
+	c := r.closer
+	r.closer, r.src, r.sr, r.source, r.clone = closed{}, nil, nil, sourceReader{}, cloner{}
+	return c.Close()
 }
+
+// closed is a Reader's closer once it is closed.
+type closed struct{}
+
+func (closed) Close() error { return nil }

@@ -521,18 +521,18 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 		return nil, err
 	}
 	defer r.Close()
+	// The stash returned is the Reader's (one allocation fewer): Close
+	// lets go of everything else it holds.
 	if r.inline != nil {
-		s := r.stash
-		s.Data = r.inline
-		return &s, nil
+		r.stash.Data = r.inline
+		return &r.stash, nil
 	}
 	data, err := readAll(r)
 	if err != nil {
 		return nil, err
 	}
-	s := r.stash
-	s.Data = data
-	return &s, nil
+	r.stash.Data = data
+	return &r.stash, nil
 }
 
 func inlineStash(addr Address) *Stash {
