@@ -796,10 +796,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 // writeAll is readAll for stored bytes that are the payload, from a
 // backend reader that writes them out itself (io.WriterTo, as memstash's
 // reader over the bytes it holds does): written in one piece of the
-// recorded size, they are copied once into a buffer that is not zeroed
-// first. Pieces of any other size go into a buffer that grows as they
-// arrive, so the buffer never exceeds the bytes received, nor them the
-// recorded size.
+// recorded size, they are copied once, by bytes.Clone (memory not zeroed
+// first) from a driver.BytesKeeper or under copyAheadMin, otherwise ahead
+// into a buffer of that size (see cloneHashed). Pieces of any other size
+// go into a buffer that grows as they arrive, so the buffer never exceeds
+// the bytes received, nor them the recorded size.
 func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 	c := &r.clone
 	*c = cloner{size: r.size, start: min(r.size, r.startMax), h: r.h, fixed: r.fixed}
