@@ -387,6 +387,9 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 			break
 		}
 	}
+	// The stash returned holds c: it must not hold the stored bytes (a
+	// pooled buffer, once compressed) through the reader.
+	c.rd.Reset(nil)
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
 	}
