@@ -220,15 +220,20 @@ func ParseAddress(s string) (Address, error) {
 		a.Data = data
 		return a, nil
 	}
-	dot := strings.LastIndexByte(last, '.')
-	if dot < 0 {
-		return Address{}, invalid("name without digest")
+	// The digest follows the last dot. Where a SHA-256 digest is what
+	// follows the dot 65 bytes from the end, that dot is the last one (hex
+	// has none) and the digest is checked once.
+	dot := len(last) - 65
+	if dot < 0 || last[dot] != '.' || !isHex(last[dot+1:]) {
+		if dot = strings.LastIndexByte(last, '.'); dot < 0 {
+			return Address{}, invalid("name without digest")
+		}
+		if err := validDigest(last[dot+1:]); err != nil {
+			return Address{}, err
+		}
 	}
 	name, digest := last[:dot], last[dot+1:]
 	if err := validName(name); err != nil {
-		return Address{}, err
-	}
-	if err := validDigest(digest); err != nil {
 		return Address{}, err
 	}
 	a.Name, a.Digest = name, digest
@@ -357,13 +362,25 @@ func validDigest(d string) error {
 	if len(d) != 64 && len(d) != 32 {
 		return invalid("digest of %d characters: want 64 (sha256) or 32 (md5)", len(d))
 	}
-	for i := 0; i < len(d); i++ {
-		c := d[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return invalid("digest is not lowercase hex")
-		}
+	if !isHex(d) {
+		return invalid("digest is not lowercase hex")
 	}
 	return nil
+}
+
+// isHex reports whether d is lowercase hex.
+func isHex(d string) bool {
+	for i := 0; i < len(d); i++ {
+		if !lowerHex[d[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var lowerHex = [256]bool{
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true,
 }
 
 func truncate(s string) string {

@@ -34,6 +34,11 @@ func TestParseAddressValid(t *testing.T) {
 		{"mem://default/orders." + d64, stash.Address{Scheme: "mem", Namespace: "default", Name: "orders", Digest: d64}, stash.DigestSHA256},
 		{"file://ns-1/a.b_c-D." + d64, stash.Address{Scheme: "file", Namespace: "ns-1", Name: "a.b_c-D", Digest: d64}, stash.DigestSHA256},
 		{"s3://bucket/legacy." + d32, stash.Address{Scheme: "s3", Namespace: "bucket", Name: "legacy", Digest: d32}, stash.DigestMD5},
+		// The digest follows the last dot, whatever the name holds.
+		{"s3://bucket/" + d64[:31] + "." + d32, stash.Address{Scheme: "s3", Namespace: "bucket", Name: d64[:31], Digest: d32}, stash.DigestMD5},
+		{"s3://bucket/" + d64 + "." + d32, stash.Address{Scheme: "s3", Namespace: "bucket", Name: d64, Digest: d32}, stash.DigestMD5},
+		{"mem://default/" + d32 + "." + d64, stash.Address{Scheme: "mem", Namespace: "default", Name: d32, Digest: d64}, stash.DigestSHA256},
+		{"mem://default/a." + d64 + "." + d64, stash.Address{Scheme: "mem", Namespace: "default", Name: "a." + d64, Digest: d64}, stash.DigestSHA256},
 		{"nats://store/x." + d64, stash.Address{Scheme: "nats", Namespace: "store", Name: "x", Digest: d64}, stash.DigestSHA256},
 		{
 			"mem://default/org=42/project=1337/orders." + d64,

@@ -3,32 +3,44 @@ package stash
 import (
 	"bytes"
 	"crypto/sha256"
-	"math"
+	"encoding/hex"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 )
 
-// TestEntropyTable: the table-driven entropy is the textbook sum.
-func TestEntropyTable(t *testing.T) {
+// TestEqualPairs: the pairs counted byte by byte, over pieces of any
+// length, are the textbook sum of c(c-1)/2 over the byte counts.
+func TestEqualPairs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1, 7, 100, sampleSize, 3 * sampleSize} {
+	for _, n := range []int{0, 1, 7, 8, 9, 100, 512, sampleSize, 3 * sampleSize} {
 		for range 20 {
-			var counts [256]int
 			width := 1 + rng.IntN(256)
-			for range n {
-				counts[rng.IntN(width)]++
+			p := make([]byte, n)
+			for i := range p {
+				p[i] = byte(rng.IntN(width))
 			}
-			want := 0.0
-			for _, c := range counts {
-				if c > 0 {
-					q := float64(c) / float64(n)
-					want -= q * math.Log2(q)
+			var counts [256]uint32
+			var got uint64
+			for q := p; len(q) > 0; {
+				k := min(len(q), 1+rng.IntN(40))
+				got += equalPairs(&counts, q[:k])
+				q = q[k:]
+			}
+			var want uint64
+			var c [256]uint64
+			for _, x := range p {
+				c[x]++
+			}
+			for i, k := range c {
+				want += k * (k - 1) / 2
+				if uint64(counts[i]) != k {
+					t.Fatalf("n %d: count of %d is %d, want %d", n, i, counts[i], k)
 				}
 			}
-			if got := entropy(&counts, n); math.Abs(got-want) > 1e-9 {
-				t.Fatalf("n %d width %d: entropy %v, want %v", n, width, got, want)
+			if got != want {
+				t.Fatalf("n %d width %d: %d equal pairs, want %d", n, width, got, want)
 			}
 		}
 	}
@@ -111,6 +123,40 @@ func TestCloneSummed(t *testing.T) {
 		}
 		if sum != sha256.Sum256(src) {
 			t.Fatalf("%d bytes: wrong sum", n)
+		}
+	}
+}
+
+// TestHexPairs: encodeHex is encoding/hex's lowercase form, and hexEqual
+// tells a digest from every other one a byte or a character away.
+func TestHexPairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		sum := make([]byte, 32)
+		for i := range sum {
+			sum[i] = byte(rng.Uint32())
+		}
+		got := make([]byte, 64)
+		encodeHex(got, sum)
+		if want := hex.EncodeToString(sum); string(got) != want {
+			t.Fatalf("encodeHex %s, want %s", got, want)
+		}
+		if !hexEqual(sum, string(got)) {
+			t.Fatalf("hexEqual(%x, its own hex) is false", sum)
+		}
+		i := rng.IntN(64)
+		for _, c := range []byte("0123456789abcdefABCDEF.") {
+			bad := bytes.Clone(got)
+			if bad[i] == c {
+				continue
+			}
+			bad[i] = c
+			if hexEqual(sum, string(bad)) {
+				t.Fatalf("hexEqual(%x, %s) is true", sum, bad)
+			}
+		}
+		if hexEqual(sum, string(got[:62])) || hexEqual(sum[:31], string(got)) {
+			t.Fatal("hexEqual of different lengths is true")
 		}
 	}
 }

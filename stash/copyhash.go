@@ -11,9 +11,10 @@ import (
 
 // Copying a payload into fresh memory costs about as much as hashing it
 // (the first touch of fresh pages, more than the copy itself), so for large
-// payloads the copy runs ahead on another core, chunk by chunk, while this
-// one hashes the chunks already copied: the hash is of the copy, the bytes
-// that are returned or stored.
+// payloads the copy runs on another core: for Retrieve (cloneHashed) ahead,
+// chunk by chunk, while this one hashes the chunks already copied, since
+// the hash is of the copy, the bytes returned; for Create (cloneSummed)
+// whole, while this one hashes the payload.
 const (
 	// copyAheadMin is the size from which cloneHashed copies ahead.
 	copyAheadMin = 256 << 10
@@ -69,33 +70,61 @@ func cloneHashed(src []byte, h hash.Hash) []byte {
 	return c.dst
 }
 
-// cloneSummed returns a copy of payload and the SHA-256 of payload: the
-// helper copies while this goroutine hashes, then it joins the copy. It is
-// Create's: the digest is of the payload as given; what the backend keeps is
-// the copy (bytes that a caller changed meanwhile, against the API, would
-// fail their reads' check, never pass it).
+// cloneSummed returns a copy of payload and the SHA-256 of payload, made
+// side by side (cloneAside). It is Create's: the digest is of the payload
+// as given; what the backend keeps is the copy (bytes that a caller
+// changed meanwhile, against the API, would fail their reads' check, never
+// pass it).
 func cloneSummed(payload []byte) ([]byte, [sha256.Size]byte) {
-	if len(payload) < copyAheadMin || runtime.GOMAXPROCS(0) < 2 {
-		dst := bytes.Clone(payload)
-		if dst == nil {
-			dst = []byte{}
-		}
-		return dst, sha256.Sum256(payload)
+	var sum [sha256.Size]byte
+	dst := cloneAside(payload, func(p []byte) { sum = sha256.Sum256(p) })
+	return dst, sum
+}
+
+// cloneAside returns a copy of src, having called hash with src: a helper
+// makes the copy while this goroutine hashes. The copy is bytes.Clone,
+// whose memory is not zeroed first (make would clear a reused span before
+// the copy writes it again); its page faults are the helper's. If the
+// helper has not started when the hash is done (its core busy), this
+// goroutine makes the copy itself, and the helper, when it runs, does
+// nothing: never more than a hash and a copy, but for a helper stopped in
+// the middle of its copy, which this goroutine waits for. Under
+// copyAheadMin, or with one P, it copies, then hashes.
+func cloneAside(src []byte, hash func([]byte)) []byte {
+	if len(src) < copyAheadMin || runtime.GOMAXPROCS(0) < 2 {
+		dst := clone(src)
+		hash(src)
+		return dst
 	}
-	c := &copier{src: payload, dst: make([]byte, len(payload)), n: (len(payload) + copyChunk - 1) / copyChunk}
+	c := &struct {
+		taken atomic.Bool
+		wg    sync.WaitGroup
+		dst   []byte
+	}{}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.copyRest(nil)
+		if c.taken.CompareAndSwap(false, true) {
+			c.dst = clone(src)
+		}
 	}()
-	sum := sha256.Sum256(payload)
-	c.copyRest(nil)
+	hash(src)
+	if c.taken.CompareAndSwap(false, true) {
+		return clone(src)
+	}
 	c.wg.Wait()
-	return c.dst, sum
+	return c.dst
 }
 
-// copyRest copies the chunks not taken yet, reporting each on done if it
-// is not nil.
+// clone is bytes.Clone, never nil.
+func clone(p []byte) []byte {
+	if c := bytes.Clone(p); c != nil {
+		return c
+	}
+	return []byte{}
+}
+
+// copyRest copies the chunks not taken yet, reporting each on done.
 func (c *copier) copyRest(done chan<- int) {
 	for {
 		k := int(c.next.Add(1) - 1)
@@ -103,9 +132,7 @@ func (c *copier) copyRest(done chan<- int) {
 			return
 		}
 		c.copy(k)
-		if done != nil {
-			done <- k
-		}
+		done <- k
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -123,8 +122,16 @@ func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
 
 func (e *Engine) createOpts(opts []CreateOption) (createOptions, error) {
 	o := createOptions{namespace: e.namespace, scopes: e.scopes, ttl: e.defaults.ttl, tti: e.defaults.tti, origin: e.defaults.origin}
-	for _, opt := range opts {
-		opt.applyCreate(&o)
+	if len(opts) > 0 {
+		// The options are applied through an interface, so what they
+		// are applied to escapes: a Create without options does not
+		// allocate it.
+		p := new(createOptions)
+		*p = o
+		for _, opt := range opts {
+			opt.applyCreate(p)
+		}
+		o = *p
 	}
 	if o.noExpiry {
 		o.ttl, o.tti = 0, 0
@@ -150,9 +157,10 @@ func validScopes(scopes []Scope) error {
 	return nil
 }
 
-func (e *Engine) attrs(o *createOptions, size int64, digest string) *driver.Attributes {
+// setAttrs fills a with what a new stash of size bytes records.
+func (e *Engine) setAttrs(a *driver.Attributes, o *createOptions, size int64, digest string) {
 	now := e.now().UTC()
-	a := &driver.Attributes{
+	*a = driver.Attributes{
 		Size:        size,
 		Digest:      digest,
 		ContentType: o.contentType,
@@ -167,7 +175,6 @@ func (e *Engine) attrs(o *createOptions, size int64, digest string) *driver.Attr
 	if o.tti > 0 {
 		a.LastAccess = now
 	}
-	return a
 }
 
 // inlineData returns the inline encoding of payload if it is allowed and fits.
@@ -189,7 +196,11 @@ func (e *Engine) putsBytes(size int64) bool {
 	if err != nil {
 		return false
 	}
-	k, ok := b.driver.(driver.BytesKeeper)
+	return keepsBytes(b.driver)
+}
+
+func keepsBytes(d driver.Driver) bool {
+	k, ok := d.(driver.BytesKeeper)
 	return ok && k.KeepsBytes()
 }
 
@@ -272,7 +283,9 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 	} else {
 		sum = sha256.Sum256(payload)
 	}
-	st, err := e.store(ctx, &o, name, size, hex.EncodeToString(sum[:]), func() (encoded, error) {
+	var digest [2 * sha256.Size]byte
+	encodeHex(digest[:], sum[:])
+	st, err := e.store(ctx, &o, name, size, string(digest[:]), func() (encoded, error) {
 		if owned != nil {
 			return encoded{data: owned, owned: true, size: size}, nil
 		}
@@ -300,14 +313,28 @@ type encoded struct {
 	release func() // removes temporary files; nil: nothing to do
 }
 
-func (st *encoded) reader() io.Reader {
+// reader returns a fresh reader of the stored bytes; rd, if not nil, is
+// where a reader of bytes in memory may be made.
+func (st *encoded) reader(rd *bytes.Reader) io.Reader {
 	if st.open != nil {
 		return st.open()
 	}
 	if st.owned {
 		return driver.NewOwnedBytes(st.data)
 	}
-	return bytes.NewReader(st.data)
+	if rd == nil {
+		return bytes.NewReader(st.data)
+	}
+	rd.Reset(st.data)
+	return rd
+}
+
+// created is what store allocates for a new stash in one piece: the
+// stash it returns, the attributes it puts and the reader it puts.
+type created struct {
+	stash Stash
+	attrs driver.Attributes
+	rd    bytes.Reader
 }
 
 func (st *encoded) done() {
@@ -333,7 +360,9 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	}
 	addr.Scheme = b.scheme
 	key := addr.Key()
-	attrs := e.attrs(o, size, addr.Digest)
+	c := new(created)
+	attrs := &c.attrs
+	e.setAttrs(attrs, o, size, addr.Digest)
 	s, err := e.existing(ctx, b, addr, key, attrs)
 	if s != nil || err != nil {
 		return s, err
@@ -345,7 +374,11 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	defer st.done()
 	attrs.Encoding, attrs.StoredSize = st.enc, st.size
 	for attempt := 0; ; attempt++ {
-		err = b.driver.Put(ctx, addr.Namespace, key, st.reader(), st.size, attrs)
+		rd := &c.rd
+		if attempt > 0 {
+			rd = nil // a driver may still hold the last one
+		}
+		err = b.driver.Put(ctx, addr.Namespace, key, st.reader(rd), st.size, attrs)
 		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
 			break
 		}
@@ -354,11 +387,15 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 			break
 		}
 	}
+	// The stash returned holds c: it must not hold the stored bytes (a
+	// pooled buffer, once compressed) through the reader.
+	c.rd.Reset(nil)
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
 	}
 	if s == nil {
-		s = stashFrom(addr, attrs)
+		c.stash = stashOf(addr, attrs)
+		s = &c.stash
 	}
 	return s, nil
 }
@@ -377,7 +414,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	case err != nil:
 		return &Stash{Address: addr}, err
 	}
-	if have.Expired(e.now()) {
+	if e.expired(have) {
 		return e.dropExpired(ctx, b, addr, key)
 	}
 	merged, changed := extend(have, want)
@@ -387,7 +424,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	if m, ok := b.driver.(driver.Modifier); ok {
 		expired := false
 		got, err := m.ModifyAttributes(ctx, addr.Namespace, key, func(cur *driver.Attributes) *driver.Attributes {
-			if expired = cur.Expired(e.now()); expired {
+			if expired = e.expired(cur); expired {
 				return nil
 			}
 			merged, changed := extend(cur, want)
@@ -434,7 +471,7 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address, key string) (*Stash, error) {
 	var err error
 	if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
-		_, err = cd.DeleteIf(ctx, addr.Namespace, key, func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+		_, err = cd.DeleteIf(ctx, addr.Namespace, key, func(a *driver.Attributes) bool { return e.expired(a) })
 	} else {
 		err = b.driver.Delete(ctx, addr.Namespace, key)
 	}
@@ -487,18 +524,18 @@ func (e *Engine) retrieve(ctx context.Context, address string) (*Stash, error) {
 		return nil, err
 	}
 	defer r.Close()
+	// The stash returned is the Reader's (one allocation fewer): Close
+	// lets go of everything else it holds.
 	if r.inline != nil {
-		s := r.stash
-		s.Data = r.inline
-		return &s, nil
+		r.stash.Data = r.inline
+		return &r.stash, nil
 	}
 	data, err := readAll(r)
 	if err != nil {
 		return nil, err
 	}
-	s := r.stash
-	s.Data = data
-	return &s, nil
+	r.stash.Data = data
+	return &r.stash, nil
 }
 
 func inlineStash(addr Address) *Stash {
@@ -571,9 +608,15 @@ func (e *Engine) resolve(address string) (Address, *backend, error) {
 	return addr, b, nil
 }
 
+// expired reports whether a has expired by the engine's clock, reading the
+// clock only when a has an expiry at all.
+func (e *Engine) expired(a *driver.Attributes) bool {
+	return (!a.ExpiresAt.IsZero() || a.TTI > 0) && a.Expired(e.now())
+}
+
 // check refuses expired stashes and sizes over the limit before any read.
 func (e *Engine) check(addr Address, a *driver.Attributes) error {
-	if a.Expired(e.now()) {
+	if e.expired(a) {
 		return ErrExpired
 	}
 	if a.Size < 0 || a.StoredSize < 0 {
@@ -699,6 +742,7 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		return nil, err
 	}
 	r.startMax, r.counted = src.startMax, counted
+	r.fixed = src.b != nil && keepsBytes(src.b.driver)
 	if src.b != nil {
 		e.touch(ctx, src.b, src.addr, src.attrs)
 	}
@@ -719,7 +763,7 @@ func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error)
 		return s, nil
 	}
 	a, err := b.driver.Stat(ctx, addr.Namespace, keyOf(address, addr))
-	if err == nil && a.Expired(e.now()) {
+	if err == nil && e.expired(a) {
 		err = ErrExpired
 	}
 	if err != nil {
@@ -813,7 +857,7 @@ func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
 			if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
 				// Re-checked under the backend's guarantee: a Create
 				// may have renewed the stash since it was listed.
-				deleted, err = cd.DeleteIf(ctx, ns, key, func(a *driver.Attributes) bool { return a.Expired(e.now()) })
+				deleted, err = cd.DeleteIf(ctx, ns, key, func(a *driver.Attributes) bool { return e.expired(a) })
 			} else {
 				err = b.driver.Delete(ctx, ns, key)
 			}

@@ -160,6 +160,11 @@ type Updater interface {
 // hands the copy to Put as an OwnedBytes. Every write still goes through
 // Put, so a wrapper that embeds such a store and overrides Put sees each
 // one; a Put handed any other reader reads and copies as always.
+//
+// A store that reports KeepsBytes also never changes the bytes of an
+// object once stored: what the readers of its Get write out (io.WriterTo)
+// is memory nothing writes to, so the engine hashes it as it is while
+// another core copies it for the caller.
 type BytesKeeper interface {
 	KeepsBytes() bool
 }

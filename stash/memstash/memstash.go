@@ -83,12 +83,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.RLock()
-	_, exists := s.objects[id(ns, key)]
-	s.mu.RUnlock()
-	if exists {
-		return driver.ErrExists
-	}
+	// Whether the key is taken is checked once, under the lock that
+	// stores: the engine has looked it up (Stat) before it writes, so a
+	// check before the copy would only repeat that lookup.
 	if ob, ok := r.(*driver.OwnedBytes); ok {
 		if data := ob.Owned(); data != nil && int64(len(data)) == size {
 			return s.put(ns, key, data, attrs)
@@ -102,7 +99,8 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 }
 
 // KeepsBytes implements driver.BytesKeeper: Put keeps the bytes of a
-// driver.OwnedBytes reader that has not been read from.
+// driver.OwnedBytes reader that has not been read from, and no stored
+// bytes are ever changed in place (Corrupt replaces them with a copy).
 func (*Store) KeepsBytes() bool { return true }
 
 func (s *Store) put(ns, key string, data []byte, attrs *driver.Attributes) error {

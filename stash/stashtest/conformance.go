@@ -358,7 +358,13 @@ func testRoundTrip(t *testing.T, newHarness HarnessMaker) {
 			if c.stream {
 				s, err = f.e.CreateFrom(f.ctx, name, &chunkyReader{r: bytes.NewReader(payload), max: 100_003})
 			} else {
-				s, err = f.e.Create(f.ctx, name, payload)
+				// The caller's buffer is the caller's again once Create
+				// returns: the stash keeps its own copy.
+				in := bytes.Clone(payload)
+				s, err = f.e.Create(f.ctx, name, in)
+				if len(in) > 0 {
+					in[0], in[len(in)-1] = in[0]^0xff, in[len(in)-1]^0xff
+				}
 			}
 			if err != nil {
 				t.Fatalf("create: %v", err)
@@ -394,6 +400,14 @@ func testRoundTrip(t *testing.T, newHarness HarnessMaker) {
 				}
 				if !bytes.Equal(got.Data, payload) {
 					t.Fatalf("Retrieve returned %d bytes (sha256 %.12s), want %d", len(got.Data), digest(got.Data), len(payload))
+				}
+				// What Retrieve returns is the caller's to change.
+				if len(got.Data) > 0 {
+					got.Data[0] ^= 0xff
+					again, err := f.e.Retrieve(f.ctx, want)
+					if err != nil || !bytes.Equal(again.Data, payload) {
+						t.Fatalf("Retrieve after changing what the last one returned: %v", err)
+					}
 				}
 			}
 			if !c.retrieveOnly {
@@ -930,6 +944,7 @@ func testCorruption(t *testing.T, newHarness HarnessMaker) {
 		stream  bool
 	}{
 		{"random", RandomPayload(100_000, 51), false},
+		{"random-1MiB", RandomPayload(1<<20+5, 54), false},
 		{"json", JSONPayload(1<<20, 52), false},
 		{"tiny", []byte("x"), false},
 		{"spooled-json", JSONPayload(stash.DefaultSpoolMemory+1000, 53), true},
