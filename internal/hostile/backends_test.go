@@ -1,0 +1,402 @@
+// Package hostile_test attacks claimstash from the outside, through its
+// public API, over every backend this machine can run: stored objects
+// tampered after the write, decompression bombs and lying sizes. Every
+// read must fail with a typed error before or instead of handing out bad
+// bytes, with an allocation bounded by the bytes received.
+package hostile_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/claimstash/claimstash/internal/miniotest"
+	"github.com/claimstash/claimstash/internal/natstest"
+	"github.com/claimstash/claimstash/service"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/natsstash"
+	"github.com/claimstash/claimstash/stash/objectstash"
+	"github.com/claimstash/claimstash/stash/s3stash"
+	"github.com/claimstash/claimstash/stash/stashtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	miniotest.StopShared()
+	os.Exit(code)
+}
+
+const s3Bucket = "claimstash-hostile"
+
+var s3Prefixes atomic.Int64
+
+// backends returns a driver of every kind this machine runs, over fresh
+// storage.
+func backends() []struct {
+	name string
+	open func(t *testing.T) driver.Driver
+} {
+	return []struct {
+		name string
+		open func(t *testing.T) driver.Driver
+	}{
+		{"mem", func(*testing.T) driver.Driver { return memstash.New() }},
+		{"file", func(t *testing.T) driver.Driver {
+			s, err := filestash.New(t.TempDir(), filestash.NoSync())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{"nats", func(t *testing.T) driver.Driver {
+			srv := natstest.Start(t)
+			s, err := natsstash.New(srv.JetStream(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{"s3", func(t *testing.T) driver.Driver {
+			srv := miniotest.Shared(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := srv.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s3Bucket)})
+			var owned *types.BucketAlreadyOwnedByYou
+			if err != nil && !errors.As(err, &owned) {
+				t.Fatalf("creating bucket: %v", err)
+			}
+			s, err := s3stash.New(srv.Client(), s3stash.WithBucket(s3Bucket),
+				s3stash.WithPrefix(fmt.Sprintf("h%d/", s3Prefixes.Add(1))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{"objectstore", func(t *testing.T) driver.Driver {
+			fs, err := filestash.New(t.TempDir(), filestash.NoSync())
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := service.New(fs, service.WithoutAuth())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(svc)
+			t.Cleanup(func() { ts.Close(); fs.Close() })
+			s, err := objectstash.New(ts.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+	}
+}
+
+// rleFrame is a zstd frame of RLE blocks that decodes to n copies of b
+// from a few bytes per 128 KiB. fcs, if not negative, is written as the
+// frame's content size (true or not).
+func rleFrame(n int64, b byte, fcs int64) []byte {
+	var f []byte
+	f = binary.LittleEndian.AppendUint32(f, 0xFD2FB528)
+	if fcs >= 0 {
+		f = append(f, 0xC0, 7<<3) // 8-byte content size, window 128 KiB
+		f = binary.LittleEndian.AppendUint64(f, uint64(fcs))
+	} else {
+		f = append(f, 0x00, 7<<3) // no content size, window 128 KiB
+	}
+	const block = 128 << 10
+	for n > 0 {
+		m := min(n, block)
+		n -= m
+		h := uint32(1<<1) | uint32(m)<<3 // RLE
+		if n == 0 {
+			h |= 1 // last
+		}
+		f = append(f, byte(h), byte(h>>8), byte(h>>16), b)
+	}
+	return f
+}
+
+func zstdFrame(p []byte) []byte {
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	defer enc.Close()
+	return enc.EncodeAll(p, nil)
+}
+
+// skippable is a skippable frame holding p.
+func skippable(p []byte) []byte {
+	f := binary.LittleEndian.AppendUint32(nil, 0x184D2A50)
+	f = binary.LittleEndian.AppendUint32(f, uint32(len(p)))
+	return append(f, p...)
+}
+
+// tamper is what is put back in place of a stash: new stored bytes and
+// new attributes, from the stored ones.
+type tamper struct {
+	name string
+	// zstd says the case applies to compressed stashes (else identity).
+	zstd bool
+	edit func(stored []byte, a *driver.Attributes) []byte
+	// bound is the most a Retrieve may allocate (0: 32 MiB).
+	bound uint64
+}
+
+const giB = 1 << 30
+
+func tampers() []tamper {
+	flip := func(p []byte, i int) []byte { q := bytes.Clone(p); q[i] ^= 0x01; return q }
+	both := func(c tamper) []tamper { d := c; d.zstd = true; d.name += "/zstd"; c.name += "/identity"; return []tamper{c, d} }
+	var ts []tamper
+	for _, c := range []tamper{
+		{name: "flip-first", edit: func(p []byte, _ *driver.Attributes) []byte { return flip(p, 0) }},
+		{name: "flip-middle", edit: func(p []byte, _ *driver.Attributes) []byte { return flip(p, len(p)/2) }},
+		{name: "flip-last", edit: func(p []byte, _ *driver.Attributes) []byte { return flip(p, len(p)-1) }},
+		{name: "truncated", edit: func(p []byte, a *driver.Attributes) []byte {
+			a.StoredSize = int64(len(p) - 1)
+			return p[:len(p)-1]
+		}},
+		{name: "truncated-size-kept", edit: func(p []byte, _ *driver.Attributes) []byte { return p[:len(p)-1] }},
+		{name: "truncated-half", edit: func(p []byte, a *driver.Attributes) []byte {
+			a.StoredSize = int64(len(p) / 2)
+			if a.Encoding == driver.EncodingIdentity {
+				a.Size = a.StoredSize
+			}
+			return p[:len(p)/2]
+		}},
+		{name: "extended", edit: func(p []byte, a *driver.Attributes) []byte {
+			a.StoredSize++
+			if a.Encoding == driver.EncodingIdentity {
+				a.Size++
+			}
+			return append(bytes.Clone(p), 'x')
+		}},
+		{name: "extended-size-kept", edit: func(p []byte, _ *driver.Attributes) []byte { return append(bytes.Clone(p), 'x') }},
+		{name: "emptied", edit: func(_ []byte, a *driver.Attributes) []byte {
+			a.StoredSize, a.Size = 0, 0
+			return nil
+		}},
+		{name: "digest-attribute-lies", edit: func(p []byte, a *driver.Attributes) []byte {
+			a.Digest = "0000000000000000000000000000000000000000000000000000000000000000"
+			return p
+		}},
+		{name: "size-attribute-larger", edit: func(p []byte, a *driver.Attributes) []byte { a.Size++; return p }},
+		{name: "size-attribute-smaller", edit: func(p []byte, a *driver.Attributes) []byte { a.Size--; return p }},
+		{name: "size-attribute-huge", edit: func(p []byte, a *driver.Attributes) []byte { a.Size = 4 * giB; return p }},
+		{name: "size-attribute-negative", edit: func(p []byte, a *driver.Attributes) []byte { a.Size = -1; return p }},
+		{name: "encoding-unknown", edit: func(p []byte, a *driver.Attributes) []byte { a.Encoding = "gzip"; return p }},
+	} {
+		ts = append(ts, both(c)...)
+	}
+	ts = append(ts,
+		tamper{name: "encoding-says-identity/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
+			a.Encoding, a.Size = driver.EncodingIdentity, a.StoredSize
+			return p
+		}},
+		tamper{name: "encoding-says-zstd/identity", edit: func(p []byte, a *driver.Attributes) []byte {
+			a.Encoding = driver.EncodingZstd
+			return p
+		}},
+		// Bombs: a few KiB of stored bytes that decode to GiBs.
+		tamper{name: "bomb-size-true/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			f := rleFrame(giB, 'A', -1)
+			a.StoredSize = int64(len(f))
+			return f
+		}},
+		tamper{name: "bomb-size-claimed/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			// The attributes agree with the bomb: only the digest can tell.
+			f := rleFrame(giB, 'A', giB)
+			a.StoredSize, a.Size = int64(len(f)), giB
+			return f
+		}},
+		tamper{name: "bomb-content-size-lies-small/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			f := rleFrame(giB, 'A', 10)
+			a.StoredSize = int64(len(f))
+			return f
+		}},
+		tamper{name: "bomb-content-size-lies-huge/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			f := rleFrame(1<<20, 'A', 1<<50)
+			a.StoredSize = int64(len(f))
+			return f
+		}},
+		tamper{name: "single-segment-huge-window/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			f := binary.LittleEndian.AppendUint32(nil, 0xFD2FB528)
+			f = append(f, 0xE0) // single segment, 8-byte content size: the window is the content size
+			f = binary.LittleEndian.AppendUint64(f, 1<<40)
+			f = append(f, 0x03, 0, 0, 'A') // one RLE block of 0 bytes, last
+			a.StoredSize = int64(len(f))
+			return f
+		}},
+		tamper{name: "second-frame-appended/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
+			q := append(bytes.Clone(p), zstdFrame([]byte("more"))...)
+			a.StoredSize = int64(len(q))
+			return q
+		}},
+		tamper{name: "second-frame-bomb-appended/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
+			q := append(bytes.Clone(p), rleFrame(giB, 'A', -1)...)
+			a.StoredSize = int64(len(q))
+			return q
+		}},
+		tamper{name: "skippable-huge-declared/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
+			q := binary.LittleEndian.AppendUint32(nil, 0x184D2A5F)
+			q = binary.LittleEndian.AppendUint32(q, 0xFFFFFFFF)
+			q = append(q, p...)
+			a.StoredSize = int64(len(q))
+			return q
+		}},
+		tamper{name: "skippable-prefix/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
+			q := append(skippable([]byte("ignored")), p...)
+			a.StoredSize = int64(len(q))
+			return q
+		}},
+		tamper{name: "garbage-frame/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
+			q := bytes.Repeat([]byte{0xff}, len(p))
+			return q
+		}},
+		tamper{name: "replaced-by-other-valid-frame/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
+			q := zstdFrame(bytes.Repeat([]byte("other payload "), int(a.Size)/14+1)[:a.Size])
+			a.StoredSize = int64(len(q))
+			return q
+		}},
+	)
+	return ts
+}
+
+// TestTamperedOnBackend writes a stash through the engine, replaces what
+// the backend holds (bytes and attributes) through the driver, and reads
+// it back three ways: every read fails with a typed error, hands out no
+// bytes as the payload, and allocates at most a bounded amount.
+func TestTamperedOnBackend(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			d := be.open(t)
+			e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close() })
+			ctx := context.Background()
+			payloads := map[bool][]byte{
+				false: stashtest.RandomPayload(200<<10, 1),
+				true:  stashtest.JSONPayload(200<<10, 2),
+			}
+			for i, tc := range tampers() {
+				t.Run(tc.name, func(t *testing.T) {
+					s, err := e.Create(ctx, fmt.Sprintf("tampered-%d", i), payloads[tc.zstd])
+					if err != nil {
+						t.Fatal(err)
+					}
+					ns, key := s.Address.Namespace, s.Address.Key()
+					rc, attrs, err := d.Get(ctx, ns, key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					stored, err := io.ReadAll(rc)
+					rc.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := attrs.Encoding == driver.EncodingZstd; got != tc.zstd {
+						t.Fatalf("stored with encoding %q, the case wants zstd=%v", attrs.Encoding, tc.zstd)
+					}
+					a := *attrs
+					bad := tc.edit(stored, &a)
+					if err := d.Delete(ctx, ns, key); err != nil {
+						t.Fatal(err)
+					}
+					if err := d.Put(ctx, ns, key, bytes.NewReader(bad), int64(len(bad)), &a); err != nil {
+						// A store that refuses the lie at write time holds nothing to read.
+						t.Logf("the store refused the tampered object: %v", err)
+						return
+					}
+					checkRefused(t, e, s.String(), payloads[tc.zstd], tc.bound)
+				})
+			}
+		})
+	}
+}
+
+// checkRefused reads address with Retrieve and Open and wants each to
+// fail with a typed error, never a payload other than want, and Retrieve
+// to allocate at most bound (0: 32 MiB).
+func checkRefused(t *testing.T, e *stash.Engine, address string, want []byte, bound uint64) {
+	t.Helper()
+	ctx := context.Background()
+	if bound == 0 {
+		bound = 32 << 20
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got, err := e.Retrieve(ctx, address)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > bound {
+		t.Errorf("Retrieve allocated %d MiB; want at most %d MiB", alloc>>20, bound>>20)
+	}
+	switch {
+	case err == nil && bytes.Equal(got.Data, want):
+		// The tampering did not change what the stash decodes to (a skippable frame).
+	case err == nil:
+		t.Errorf("Retrieve returned %d bytes that are not the payload, and no error", len(got.Data))
+	case got != nil:
+		t.Errorf("Retrieve returned a stash with its error %v", err)
+	default:
+		typed(t, "Retrieve", err)
+	}
+
+	r, err := e.Open(ctx, address)
+	if err != nil {
+		typed(t, "Open", err)
+		return
+	}
+	defer r.Close()
+	var buf bytes.Buffer
+	limit := int64(len(want)) + 1<<20
+	n, err := io.CopyN(&buf, r, limit)
+	if n == limit {
+		// Bytes before the end are tentative: the end must be an error.
+		if _, err = io.Copy(io.Discard, r); err == nil {
+			t.Errorf("reading the Open stream reached a clean end after more than %d bytes", limit)
+		} else {
+			typed(t, "reading the Open stream", err)
+		}
+		return
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	switch {
+	case err == nil && bytes.Equal(buf.Bytes(), want):
+	case err == nil:
+		t.Errorf("reading the Open stream reached a clean end after %d bytes that are not the payload", buf.Len())
+	default:
+		typed(t, "reading the Open stream", err)
+	}
+}
+
+// typed wants err to match one of the sentinels a bad stash may give.
+func typed(t *testing.T, what string, err error) {
+	t.Helper()
+	for _, s := range []error{stash.ErrIntegrity, stash.ErrTooLarge, stash.ErrUnsupported} {
+		if errors.Is(err, s) {
+			return
+		}
+	}
+	t.Errorf("%s: %v (%T): want an error matching ErrIntegrity, ErrTooLarge or ErrUnsupported", what, err, err)
+}
