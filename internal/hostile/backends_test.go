@@ -162,7 +162,13 @@ const giB = 1 << 30
 
 func tampers() []tamper {
 	flip := func(p []byte, i int) []byte { q := bytes.Clone(p); q[i] ^= 0x01; return q }
-	both := func(c tamper) []tamper { d := c; d.zstd = true; d.name += "/zstd"; c.name += "/identity"; return []tamper{c, d} }
+	both := func(c tamper) []tamper {
+		d := c
+		d.zstd = true
+		d.name += "/zstd"
+		c.name += "/identity"
+		return []tamper{c, d}
+	}
 	var ts []tamper
 	for _, c := range []tamper{
 		{name: "flip-first", edit: func(p []byte, _ *driver.Attributes) []byte { return flip(p, 0) }},
