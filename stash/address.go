@@ -3,6 +3,7 @@ package stash
 import (
 	"encoding/base64"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -372,3 +373,26 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// displayAddress is how an error message shows an address it was given,
+// which may be anything a message carried: as it is when it is printable
+// ASCII without spaces and at most MaxAddressLength bytes, otherwise quoted
+// (escaping control characters, bytes that are not UTF-8 and everything
+// beyond ASCII) and cut to its first displayMax bytes, so that an operator's
+// terminal or log shows neither escape sequences nor megabytes.
+func displayAddress(s string) string {
+	plain := len(s) <= MaxAddressLength
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] > ' ' && s[i] < 0x7f
+	}
+	if plain {
+		return s
+	}
+	if len(s) <= displayMax {
+		return strconv.QuoteToASCII(s)
+	}
+	return strconv.QuoteToASCII(s[:displayMax]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// displayMax is how much of an address that is not plain an error shows.
+const displayMax = 200
