@@ -88,12 +88,12 @@ func Reference(body []byte, h Headers) (address string, size int64, ok bool, err
 		return "", 0, false, nil
 	}
 	if v != ContractVersion {
-		return "", 0, true, fmt.Errorf("%w: %q (this build reads %q)", ErrUnsupportedVersion, v, ContractVersion)
+		return "", 0, true, fmt.Errorf("%w: %s (this build reads %q)", ErrUnsupportedVersion, quote(v), ContractVersion)
 	}
 	sv, _ := h.Get(HeaderSize)
 	size, perr := strconv.ParseInt(sv, 10, 64)
 	if perr != nil || size < 0 {
-		return "", 0, true, fmt.Errorf("%w: header %s is %q", ErrMalformed, HeaderSize, sv)
+		return "", 0, true, fmt.Errorf("%w: header %s is %s", ErrMalformed, HeaderSize, quote(sv))
 	}
 	address = string(body)
 	if address == "" || strings.ContainsAny(address, " \t\r\n") {

@@ -3,6 +3,7 @@ package claimcheck
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/claimstash/claimstash/stash"
 )
@@ -42,9 +43,37 @@ func (e *Error) Error() string {
 	}
 	var se *stash.Error
 	if e.Address != "" && !(errors.As(e.Err, &se) && se.Address != "") {
-		s += " " + e.Address
+		s += " " + display(e.Address)
 	}
 	return fmt.Sprintf("%s: %v", s, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// display is how an error message shows an address or header value a
+// message carried, which may be anything: as it is when it is printable
+// ASCII without spaces and at most stash.MaxAddressLength bytes, otherwise
+// quoted (escaping control characters, bytes that are not UTF-8 and
+// everything beyond ASCII) and cut to its first displayMax bytes, so that
+// an operator's terminal or log shows neither escape sequences nor
+// megabytes.
+func display(s string) string {
+	plain := len(s) <= stash.MaxAddressLength
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] > ' ' && s[i] < 0x7f
+	}
+	if plain {
+		return s
+	}
+	return quote(s)
+}
+
+// quote quotes s for an error message, cut to its first displayMax bytes.
+func quote(s string) string {
+	if len(s) <= displayMax {
+		return strconv.QuoteToASCII(s)
+	}
+	return strconv.QuoteToASCII(s[:displayMax]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+const displayMax = 200
