@@ -300,7 +300,7 @@ func TestTamperedOnBackend(t *testing.T) {
 			ctx := context.Background()
 			payloads := map[bool][]byte{
 				false: stashtest.RandomPayload(200<<10, 1),
-				true:  stashtest.JSONPayload(200<<10, 2),
+				true:  stashtest.JSONPayload(600<<10, 2), // over the size decoded on a second core
 			}
 			for i, tc := range tampers() {
 				t.Run(tc.name, func(t *testing.T) {
