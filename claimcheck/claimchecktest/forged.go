@@ -1,8 +1,10 @@
 package claimchecktest
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
 )
 
 // forged returns crafted claim-checked messages that no consumer may hand
@@ -76,12 +79,16 @@ func (s *suite) testForgedReferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tampered := tamperedStash(t, ctx, c, []byte(payload))
 	tp := topic(t)
 	ch, err := h.Subscribe(ctx, tp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged := s.forged(c, st.String(), len(payload))
+	forged = append(forged, Message{Body: []byte(tampered), Headers: map[string]string{
+		"id": "stash-tampered", claimcheck.HeaderVersion: claimcheck.ContractVersion, claimcheck.HeaderSize: strconv.Itoa(len(payload)),
+	}})
 	if err := h.PublishRaw(ctx, tp, forged...); err != nil {
 		t.Fatal(err)
 	}
@@ -136,4 +143,38 @@ func (s *suite) testForgedReferences(t *testing.T) {
 		t.Fatalf("forged reference %q reached the handler", m.Headers["id"])
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// tamperedStash stores payload under another name and replaces what the
+// backend holds with its stored bytes, one flipped, through the driver: a
+// reference to it is genuine, its stash is not.
+func tamperedStash(t *testing.T, ctx context.Context, c *claimcheck.Checker, payload []byte) string {
+	t.Helper()
+	e := c.Engine()
+	st, err := e.Create(ctx, "tampered", payload, stash.NoInline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := e.Backend(st.Address.Scheme)
+	if !ok {
+		t.Fatalf("no backend for %s", st.Address.Scheme)
+	}
+	ns, key := st.Address.Namespace, st.Address.Key()
+	rc, attrs, err := d.Get(ctx, ns, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || len(stored) == 0 {
+		t.Fatalf("reading the stored bytes back: %d bytes, %v", len(stored), err)
+	}
+	stored[len(stored)/2] ^= 0x01
+	if err := d.Delete(ctx, ns, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, ns, key, bytes.NewReader(stored), int64(len(stored)), attrs); err != nil {
+		t.Fatal(err)
+	}
+	return st.String()
 }
