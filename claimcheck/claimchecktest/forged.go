@@ -86,9 +86,11 @@ func (s *suite) testForgedReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	forged := s.forged(c, st.String(), len(payload))
-	forged = append(forged, Message{Body: []byte(tampered), Headers: map[string]string{
-		"id": "stash-tampered", claimcheck.HeaderVersion: claimcheck.ContractVersion, claimcheck.HeaderSize: strconv.Itoa(len(payload)),
-	}})
+	if tampered != "" {
+		forged = append(forged, Message{Body: []byte(tampered), Headers: map[string]string{
+			"id": "stash-tampered", claimcheck.HeaderVersion: claimcheck.ContractVersion, claimcheck.HeaderSize: strconv.Itoa(len(payload)),
+		}})
+	}
 	if err := h.PublishRaw(ctx, tp, forged...); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,9 @@ func (s *suite) testForgedReferences(t *testing.T) {
 
 // tamperedStash stores payload under another name and replaces what the
 // backend holds with its stored bytes, one flipped, through the driver: a
-// reference to it is genuine, its stash is not.
+// reference to it is genuine, its stash is not. It returns "" when the
+// backend refuses the flipped bytes (S3 checks them against the digest
+// s3stash sends as a checksum).
 func tamperedStash(t *testing.T, ctx context.Context, c *claimcheck.Checker, payload []byte) string {
 	t.Helper()
 	e := c.Engine()
@@ -174,7 +178,8 @@ func tamperedStash(t *testing.T, ctx context.Context, c *claimcheck.Checker, pay
 		t.Fatal(err)
 	}
 	if err := d.Put(ctx, ns, key, bytes.NewReader(stored), int64(len(stored)), attrs); err != nil {
-		t.Fatal(err)
+		t.Logf("the backend refused the tampered stash (%v): no reference to one is sent", err)
+		return ""
 	}
 	return st.String()
 }
