@@ -485,6 +485,13 @@ func decodedSize(comp []byte, a *driver.Attributes, addr Address) error {
 // above.
 func readAll(r *Reader) ([]byte, error) {
 	a := &r.stash
+	if r.counted && r.h != nil {
+		// The counting pass hashed these very bytes (held in memory,
+		// decoded again the same way) and checked the digest: hashing
+		// them twice would only double the cost.
+		putHash(r.h)
+		r.h = nil
+	}
 	if a.Encoding == driver.EncodingIdentity {
 		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
 			return r.writeAll(wt)
