@@ -3,15 +3,19 @@ package natsstash_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/claimstash/claimstash/internal/natstest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/natsstash"
@@ -166,4 +170,50 @@ func TestLargeObjectSizeBacked(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Data, payload) {
 		t.Fatalf("Retrieve of a 9 MiB object: %v", err)
 	}
+}
+
+// BenchmarkSizeBackedCost: what counting the chunks of an object over
+// Get's trusted size adds to a Retrieve of it. Each iteration retrieves a
+// 16 MiB stash (which makes that request) and, interleaved, makes the
+// request alone; "x-retrieve" is the request's time as a fraction of the
+// Retrieve's (the median of per-iteration ratios).
+func BenchmarkSizeBackedCost(b *testing.B) {
+	ctx := context.Background()
+	srv := natstest.Start(b)
+	js := srv.JetStream(b)
+	s, err := natsstash.New(js)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	e, err := stash.New(stash.WithBackend(s))
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 16<<20)
+	_, _ = rand.Read(payload)
+	st, err := e.Create(ctx, "large", payload)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bucket := s.BucketName(st.Address.Namespace)
+	stream, err := js.Stream(ctx, "OBJ_"+bucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	subj := "$O." + bucket + ".C.>"
+	var ratios []float64
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := e.Retrieve(ctx, st.String()); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := stream.Info(ctx, jetstream.WithSubjectFilter(subj)); err != nil {
+			b.Fatal(err)
+		}
+		ratios = append(ratios, float64(time.Since(t1))/float64(t1.Sub(t0)))
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "x-retrieve")
 }
