@@ -104,3 +104,45 @@ func checkReadable(t *testing.T, err error) {
 		}
 	}
 }
+
+// Other spellings of a trusted origin, or of a host beside it, are not
+// trusted: each is refused before any request reaches a server.
+func TestUntrustedOriginSpellings(t *testing.T) {
+	ctx := context.Background()
+	s := newShareServer(t)
+	e := s.engine(t, key("k1", 1))
+	a := create(t, e, "a", payload(1<<10))
+	link, err := e.Share(ctx, a.String(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostport := strings.TrimPrefix(s.srv.URL, "https://")
+	host, port, _ := strings.Cut(hostport, ":")
+	swap := func(o string) string { return strings.Replace(link, "https://"+hostport, o, 1) }
+	for name, bad := range map[string]string{
+		"http downgrade":     swap("http://" + hostport),
+		"trailing dot":       swap("https://" + host + ".:" + port),
+		"default port":       swap("https://" + host),
+		"other port":         swap("https://" + host + ":1" + port),
+		"decimal address":    swap("https://2130706433:" + port),
+		"mapped ipv6":        swap("https://[::ffff:" + host + "]:" + port),
+		"ipv6 loopback":      swap("https://[::1]:" + port),
+		"localhost":          swap("https://localhost:" + port),
+		"suffix host":        swap("https://" + hostport + ".evil.example"),
+		"backslash userinfo": swap("https://evil.example\\@" + hostport),
+		"at in path":         swap("https://evil.example/@" + hostport),
+		"upper scheme":       strings.Replace(link, "https://", "HTTPS://", 1),
+		"encoded host":       swap("https://%31" + hostport[1:]),
+	} {
+		t.Run(name, func(t *testing.T) {
+			hits := s.hits.Load()
+			got, err := s.client(t).Retrieve(ctx, bad)
+			if got != nil || !errors.Is(err, stash.ErrInvalidAddress) {
+				t.Errorf("Retrieve(%q): %v; want ErrForbidden or ErrInvalidAddress", bad, err)
+			}
+			if n := s.hits.Load() - hits; n != 0 {
+				t.Errorf("Retrieve(%q) made %d requests to the server", bad, n)
+			}
+		})
+	}
+}
