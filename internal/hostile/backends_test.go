@@ -171,6 +171,24 @@ func rleFrame(n int64, b byte, fcs int64) []byte {
 	return f
 }
 
+// rleBlock returns RLE blocks decoding to n copies of b, the last marked.
+func rleBlock(n int64, b byte) []byte {
+	f := rleFrame(n, b, -1)
+	return f[6:] // after the magic and the two header bytes
+}
+
+// craftedFrame is a frame with the given header descriptor and window
+// bytes, extra header bytes (a dictionary id) and blocks; it sets the
+// stored size in a.
+func craftedFrame(a *driver.Attributes, descriptor, window byte, extra, blocks []byte) []byte {
+	f := binary.LittleEndian.AppendUint32(nil, 0xFD2FB528)
+	f = append(f, descriptor, window)
+	f = append(f, extra...)
+	f = append(f, blocks...)
+	a.StoredSize = int64(len(f))
+	return f
+}
+
 func zstdFrame(p []byte) []byte {
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	defer enc.Close()
@@ -191,7 +209,7 @@ type tamper struct {
 	// zstd says the case applies to compressed stashes (else identity).
 	zstd bool
 	edit func(stored []byte, a *driver.Attributes) []byte
-	// bound is the most a Retrieve may allocate (0: 32 MiB).
+	// bound is the most a Retrieve may allocate (0: 8 MiB: the largest measured is under 3 MiB, for a payload of 600 KiB).
 	bound uint64
 }
 
@@ -288,6 +306,25 @@ func tampers() []tamper {
 			a.StoredSize = int64(len(f))
 			return f
 		}},
+		tamper{name: "frame-needs-dictionary/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			return craftedFrame(a, 0x01, 0x38, []byte{7}, rleBlock(a.Size, 'A'))
+		}},
+		tamper{name: "frame-checksum-wrong/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			return craftedFrame(a, 0x04, 0x38, nil, append(rleBlock(a.Size, 'A'), 1, 2, 3, 4))
+		}},
+		tamper{name: "frame-reserved-bit/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			return craftedFrame(a, 0x08, 0x38, nil, rleBlock(a.Size, 'A'))
+		}},
+		tamper{name: "frame-window-2GiB/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			return craftedFrame(a, 0x00, 0xF8, nil, rleBlock(a.Size, 'A'))
+		}},
+		tamper{name: "block-type-reserved/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			return craftedFrame(a, 0x00, 0x38, nil, []byte{1 | 3<<1 | 8<<3, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8})
+		}},
+		tamper{name: "block-oversized/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+			h := uint32(1) | uint32(1<<20)<<3 // raw, last, 1 MiB: over the 128 KiB a block may hold
+			return craftedFrame(a, 0x00, 0x38, nil, append([]byte{byte(h), byte(h >> 8), byte(h >> 16)}, make([]byte, 1<<20)...))
+		}},
 		tamper{name: "second-frame-appended/zstd", zstd: true, edit: func(p []byte, a *driver.Attributes) []byte {
 			q := append(bytes.Clone(p), zstdFrame([]byte("more"))...)
 			a.StoredSize = int64(len(q))
@@ -380,12 +417,12 @@ func TestTamperedOnBackend(t *testing.T) {
 
 // checkRefused reads address with Retrieve and Open and wants each to
 // fail with a typed error, never a payload other than want, and Retrieve
-// to allocate at most bound (0: 32 MiB).
+// to allocate at most bound (0: 8 MiB).
 func checkRefused(t *testing.T, e *stash.Engine, address string, want []byte, bound uint64) {
 	t.Helper()
 	ctx := context.Background()
 	if bound == 0 {
-		bound = 32 << 20
+		bound = 8 << 20
 	}
 	var before, after runtime.MemStats
 	runtime.GC()
