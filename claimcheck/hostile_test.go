@@ -64,8 +64,9 @@ func TestRehydrateForgedReferences(t *testing.T) {
 		{"body-spaces", "1", size, " " + good, claimcheck.ErrMalformed},
 		{"body-truncated", "1", size, good[:len(good)-1], stash.ErrInvalidAddress},
 		{"body-truncated-to-scheme", "1", size, "mem://", stash.ErrInvalidAddress},
-		{"body-huge", "1", size, strings.Repeat("m", 1<<20), stash.ErrInvalidAddress},
-		{"body-huge-address", "1", size, "mem://default/" + strings.Repeat("a", 1<<20) + "." + digest, stash.ErrInvalidAddress},
+		{"body-huge", "1", size, strings.Repeat("m", 1<<20), claimcheck.ErrMalformed},
+		{"body-huge-address", "1", size, "mem://default/" + strings.Repeat("a", 1<<20) + "." + digest, claimcheck.ErrMalformed},
+		{"body-long-address", "1", size, "mem://default/" + strings.Repeat("a", 8<<10) + "." + digest, stash.ErrInvalidAddress},
 		{"body-not-utf8", "1", size, "mem://default/\xff\xfe." + digest, stash.ErrInvalidAddress},
 		{"body-nul", "1", size, "mem://default/a\x00b." + digest, stash.ErrInvalidAddress},
 		{"body-escape", "1", size, "\x1b[2J\x1b]0;pwned\a", stash.ErrInvalidAddress},
@@ -90,7 +91,8 @@ func TestRehydrateForgedReferences(t *testing.T) {
 		{"inline-huge-size-lies", "1", "1", inline64k, stash.ErrIntegrity},
 		{"inline-bad-base64", "1", "3", "inline://default/x?data=QUF!", stash.ErrInvalidAddress},
 		{"inline-two-params", "1", "3", "inline://default/x?data=QUFB&data=QUFB", stash.ErrInvalidAddress},
-		{"inline-too-long", "1", "3", "inline://default/x?data=" + strings.Repeat("QUFB", 32<<10), stash.ErrInvalidAddress},
+		{"inline-too-long", "1", "3", "inline://default/x?data=" + strings.Repeat("QUFB", 32<<10), claimcheck.ErrMalformed},
+		{"inline-largest-size-lies", "1", "3", "inline://default/x?data=" + strings.Repeat("QUFB", 16<<10-8), stash.ErrIntegrity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := claimcheck.MapHeaders{claimcheck.HeaderVersion: tc.version}
