@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/claimstash/claimstash/stash"
 )
@@ -57,15 +58,25 @@ func (e *Error) Unwrap() error { return e.Err }
 // everything beyond ASCII) and cut to its first displayMax bytes, so that
 // an operator's terminal or log shows neither escape sequences nor
 // megabytes.
+//
+// A share link is shown without its query and fragment: its signature (or
+// a presigned URL's credentials) is a bearer secret that has no place in a
+// log.
 func display(s string) string {
+	suffix := ""
+	if stash.IsLink(s) {
+		if i := strings.IndexAny(s, "?#"); i >= 0 {
+			s, suffix = s[:i], "?…"
+		}
+	}
 	plain := len(s) <= stash.MaxAddressLength
 	for i := 0; plain && i < len(s); i++ {
 		plain = s[i] > ' ' && s[i] < 0x7f
 	}
 	if plain {
-		return s
+		return s + suffix
 	}
-	return quote(s)
+	return quote(s) + suffix
 }
 
 // quote quotes s for an error message, cut to its first displayMax bytes.

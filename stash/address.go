@@ -380,16 +380,26 @@ func truncate(s string) string {
 // (escaping control characters, bytes that are not UTF-8 and everything
 // beyond ASCII) and cut to its first displayMax bytes, so that an operator's
 // terminal or log shows neither escape sequences nor megabytes.
+//
+// A share link is shown without its query and fragment: its signature (or
+// a presigned URL's credentials) is a bearer secret that has no place in a
+// log.
 func displayAddress(s string) string {
+	suffix := ""
+	if IsLink(s) {
+		if i := strings.IndexAny(s, "?#"); i >= 0 {
+			s, suffix = s[:i], "?…"
+		}
+	}
 	plain := len(s) <= MaxAddressLength
 	for i := 0; plain && i < len(s); i++ {
 		plain = s[i] > ' ' && s[i] < 0x7f
 	}
-	if plain {
-		return s
-	}
-	if len(s) <= displayMax {
-		return strconv.QuoteToASCII(s)
+	switch {
+	case plain:
+		return s + suffix
+	case len(s) <= displayMax:
+		return strconv.QuoteToASCII(s) + suffix
 	}
 	return strconv.QuoteToASCII(s[:displayMax]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
