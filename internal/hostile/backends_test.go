@@ -13,9 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +34,7 @@ import (
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/memstash"
 	"github.com/claimstash/claimstash/stash/natsstash"
 	"github.com/claimstash/claimstash/stash/objectstash"
@@ -211,6 +215,9 @@ type tamper struct {
 	edit func(stored []byte, a *driver.Attributes) []byte
 	// bound is the most a Retrieve may allocate (0: 8 MiB: the largest measured is under 3 MiB, for a payload of 600 KiB).
 	bound uint64
+	// linkBound is the same through a share link (0: 24 MiB: a link's
+	// first buffer may be 8 MiB).
+	linkBound uint64
 }
 
 // bombSize is what the bombs decode to (64 MiB): eight times the allocation
@@ -284,7 +291,11 @@ func tampers() []tamper {
 			a.StoredSize = int64(len(f))
 			return f
 		}},
-		tamper{name: "bomb-size-claimed/zstd", zstd: true, edit: func(_ []byte, a *driver.Attributes) []byte {
+		// Through a handler link this one is served decoded: the client
+		// receives all bombSize bytes, and its buffer grows as they
+		// arrive (by doubling, so the steps add up to under three times
+		// what arrived).
+		tamper{name: "bomb-size-claimed/zstd", zstd: true, linkBound: 3 * bombSize, edit: func(_ []byte, a *driver.Attributes) []byte {
 			// The attributes agree with the bomb: only the digest can tell.
 			f := rleFrame(bombSize, 'A', bombSize)
 			a.StoredSize, a.Size = int64(len(f)), bombSize
@@ -370,11 +381,31 @@ func TestTamperedOnBackend(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			d := be.open(t)
-			e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
+			// Share links: the engine's handler serves HMAC links on a
+			// loopback server, and it trusts that server and, for the S3
+			// backend's presigned links, MinIO.
+			var handler atomic.Pointer[http.Handler]
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
+			t.Cleanup(ts.Close)
+			signer, err := links.NewHMAC(ts.URL+"/share/", links.Key{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			origins := []string{ts.URL}
+			if be.name == "s3" {
+				origins = append(origins, miniotest.Shared(t).Endpoint)
+			}
+			fetcher, err := links.NewFetcher(links.TrustOrigins(origins...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1), stash.WithLinkSigner(signer), stash.WithLinkFetcher(fetcher))
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { e.Close() })
+			h := links.NewHandler(e, signer, links.WithLogger(slog.New(slog.DiscardHandler)))
+			handler.Store(&h)
 			ctx := context.Background()
 			payloads := map[bool][]byte{
 				false: stashtest.RandomPayload(200<<10, 1),
@@ -411,6 +442,25 @@ func TestTamperedOnBackend(t *testing.T) {
 						return
 					}
 					checkRefused(t, e, s.String(), payloads[tc.zstd], tc.bound)
+					// Through a share link: served by the handler (HMAC)
+					// or by the store itself (presigned), and verified by
+					// the fetching engine. A link's first buffer may be
+					// up to 8 MiB before bytes arrive.
+					link, err := e.Share(ctx, s.String(), time.Hour)
+					if err != nil {
+						typedOrGone(t, "Share", err)
+						return
+					}
+					t.Run("link", func(t *testing.T) {
+						// A handler link's server finds the stash bad
+						// while it streams it, after its 200: all it can
+						// do is cut the response short, which reaches
+						// the client as a failed read (transient), not
+						// as ErrIntegrity. A presigned link's bytes are
+						// verified by the client: typed.
+						handlerLink := strings.HasPrefix(link, ts.URL)
+						checkRefusedAs(t, e, link, payloads[tc.zstd], max(tc.linkBound, 24<<20), handlerLink)
+					})
 				})
 			}
 		})
@@ -422,6 +472,24 @@ func TestTamperedOnBackend(t *testing.T) {
 // to allocate at most bound (0: 8 MiB).
 func checkRefused(t *testing.T, e *stash.Engine, address string, want []byte, bound uint64) {
 	t.Helper()
+	checkRefusedAs(t, e, address, want, bound, false)
+}
+
+// checkRefusedAs is checkRefused; cut says the refusal may be a read cut
+// short (any error) rather than a typed one. Either way no bytes but the
+// payload come back as the payload, and no error message shows a link's
+// signature.
+func checkRefusedAs(t *testing.T, e *stash.Engine, address string, want []byte, bound uint64, cut bool) {
+	t.Helper()
+	typed := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if msg := err.Error(); strings.Contains(msg, "sig=") || strings.Contains(msg, "X-Amz-Signature") {
+			t.Errorf("%s: the error shows the link's signature: %s", what, msg)
+		}
+		if !cut {
+			typedErr(t, what, err)
+		}
+	}
 	ctx := context.Background()
 	if bound == 0 {
 		bound = 8 << 20
@@ -477,8 +545,17 @@ func checkRefused(t *testing.T, e *stash.Engine, address string, want []byte, bo
 	}
 }
 
-// typed wants err to match one of the sentinels a bad stash may give.
-func typed(t *testing.T, what string, err error) {
+// typedOrGone wants err to be what a bad stash may give, or ErrNotFound
+// (Share of a stash whose attributes no longer hold it).
+func typedOrGone(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, stash.ErrNotFound) {
+		typedErr(t, what, err)
+	}
+}
+
+// typedErr wants err to match one of the sentinels a bad stash may give.
+func typedErr(t *testing.T, what string, err error) {
 	t.Helper()
 	for _, s := range []error{stash.ErrIntegrity, stash.ErrTooLarge, stash.ErrUnsupported} {
 		if errors.Is(err, s) {
