@@ -293,9 +293,10 @@ func tampers() []tamper {
 		}},
 		// Through a handler link this one is served decoded: the client
 		// receives all bombSize bytes, and its buffer grows as they
-		// arrive (by doubling, so the steps add up to under three times
-		// what arrived).
-		tamper{name: "bomb-size-claimed/zstd", zstd: true, linkBound: 3 * bombSize, edit: func(_ []byte, a *driver.Attributes) []byte {
+		// arrive (by doubling, so the steps add up to under twice what
+		// arrived); the handler's allocations, in this process, count too
+		// (150 MiB measured in all, 194 MiB under -race).
+		tamper{name: "bomb-size-claimed/zstd", zstd: true, linkBound: 4 * bombSize, edit: func(_ []byte, a *driver.Attributes) []byte {
 			// The attributes agree with the bomb: only the digest can tell.
 			f := rleFrame(bombSize, 'A', bombSize)
 			a.StoredSize, a.Size = int64(len(f)), bombSize
