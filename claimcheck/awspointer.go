@@ -124,7 +124,7 @@ func ParseAWSPointer(body []byte, h Headers) (p AWSPointer, size int64, ok bool,
 	}
 	size, perr := strconv.ParseInt(strings.TrimSpace(sv), 10, 64)
 	if perr != nil || size < 0 {
-		return AWSPointer{}, 0, true, fmt.Errorf("%w: attribute %s is %q", ErrMalformed, name, sv)
+		return AWSPointer{}, 0, true, fmt.Errorf("%w: attribute %s is %s", ErrMalformed, name, quote(sv))
 	}
 	if len(body) > 4*stash.MaxAddressLength {
 		return AWSPointer{}, 0, true, fmt.Errorf("%w: body is %d bytes, too long for an S3 pointer", ErrMalformed, len(body))
@@ -152,10 +152,10 @@ func validPointer(p AWSPointer) error {
 	if len(p.Bucket) < 3 || len(p.Bucket) > 63 || strings.ContainsFunc(p.Bucket, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.')
 	}) {
-		return fmt.Errorf("%w: S3 pointer bucket %q", ErrMalformed, p.Bucket)
+		return fmt.Errorf("%w: S3 pointer bucket %s", ErrMalformed, quote(p.Bucket))
 	}
 	if p.Key == "" || len(p.Key) > 1024 || !utf8.ValidString(p.Key) || strings.ContainsFunc(p.Key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Errorf("%w: S3 pointer key %q", ErrMalformed, p.Key)
+		return fmt.Errorf("%w: S3 pointer key %s", ErrMalformed, quote(p.Key))
 	}
 	return nil
 }

@@ -220,7 +220,7 @@ func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool,
 		case OffloadNever:
 			return false, true, nil
 		default:
-			return false, true, fmt.Errorf("%w: %q", ErrBadOverride, v)
+			return false, true, fmt.Errorf("%w: %s", ErrBadOverride, quote(v))
 		}
 	}
 	switch c.mode {

@@ -88,12 +88,15 @@ func Reference(body []byte, h Headers) (address string, size int64, ok bool, err
 		return "", 0, false, nil
 	}
 	if v != ContractVersion {
-		return "", 0, true, fmt.Errorf("%w: %q (this build reads %q)", ErrUnsupportedVersion, v, ContractVersion)
+		return "", 0, true, fmt.Errorf("%w: %s (this build reads %q)", ErrUnsupportedVersion, quote(v), ContractVersion)
 	}
 	sv, _ := h.Get(HeaderSize)
 	size, perr := strconv.ParseInt(sv, 10, 64)
 	if perr != nil || size < 0 {
-		return "", 0, true, fmt.Errorf("%w: header %s is %q", ErrMalformed, HeaderSize, sv)
+		return "", 0, true, fmt.Errorf("%w: header %s is %s", ErrMalformed, HeaderSize, quote(sv))
+	}
+	if len(body) > maxReference {
+		return "", 0, true, fmt.Errorf("%w: body of %d bytes is longer than any stash address", ErrMalformed, len(body))
 	}
 	address = string(body)
 	if address == "" || strings.ContainsAny(address, " \t\r\n") {
@@ -101,3 +104,9 @@ func Reference(body []byte, h Headers) (address string, size int64, ok bool, err
 	}
 	return address, size, true, nil
 }
+
+// maxReference bounds the body of a claim-checked message: no stash
+// address is longer (an inline one is at most 64 KiB, a share link
+// stash.MaxLinkLength, any other stash.MaxAddressLength). A longer body is
+// refused before it is copied or handed to an observer as an address.
+const maxReference = 64 << 10

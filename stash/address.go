@@ -3,6 +3,7 @@ package stash
 import (
 	"encoding/base64"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -389,3 +390,36 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// displayAddress is how an error message shows an address it was given,
+// which may be anything a message carried: as it is when it is printable
+// ASCII without spaces and at most MaxAddressLength bytes, otherwise quoted
+// (escaping control characters, bytes that are not UTF-8 and everything
+// beyond ASCII) and cut to its first displayMax bytes, so that an operator's
+// terminal or log shows neither escape sequences nor megabytes.
+//
+// A share link is shown without its query and fragment: its signature (or
+// a presigned URL's credentials) is a bearer secret that has no place in a
+// log.
+func displayAddress(s string) string {
+	suffix := ""
+	if IsLink(s) {
+		if i := strings.IndexAny(s, "?#"); i >= 0 {
+			s, suffix = s[:i], "?…"
+		}
+	}
+	plain := len(s) <= MaxAddressLength
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] > ' ' && s[i] < 0x7f
+	}
+	switch {
+	case plain:
+		return s + suffix
+	case len(s) <= displayMax:
+		return strconv.QuoteToASCII(s) + suffix
+	}
+	return strconv.QuoteToASCII(s[:displayMax]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// displayMax is how much of an address that is not plain an error shows.
+const displayMax = 200

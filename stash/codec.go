@@ -460,15 +460,20 @@ func readStored(src *source) ([]byte, error) {
 }
 
 // decodedSize decodes comp without keeping the output and checks that it
-// is exactly the recorded size.
-func decodedSize(comp []byte, a *driver.Attributes) error {
+// is exactly the recorded size and matches the address's digest, so that a
+// small frame whose attributes claim the size it decodes to (a bomb the
+// size check alone would let through) is refused before any buffer of that
+// size is allocated.
+func decodedSize(comp []byte, a *driver.Attributes, addr Address) error {
 	sr := &sourceReader{r: bytes.NewReader(comp)}
 	src, dec, err := decodingReader(sr, a.Encoding)
 	if err != nil {
 		return err
 	}
 	defer dec.release()
-	n, err := io.CopyN(io.Discard, src, a.Size)
+	h := newHash(addr)
+	defer putHash(h)
+	n, err := io.CopyN(h, src, a.Size)
 	if err != nil {
 		if n < a.Size && err == io.EOF {
 			return fmt.Errorf("%w: stored bytes decode to %d bytes, the recorded size is %d", ErrIntegrity, n, a.Size)
@@ -479,13 +484,21 @@ func decodedSize(comp []byte, a *driver.Attributes) error {
 	if m, _ := io.ReadFull(src, one[:]); m > 0 {
 		return errOverlong
 	}
-	return nil
+	var sum [64]byte
+	return verifySum(h, addr, &sum)
 }
 
 // readAll reads r to its verified end into a buffer sized by the bounds
 // above.
 func readAll(r *Reader) ([]byte, error) {
 	a := &r.stash
+	if r.counted && r.h != nil {
+		// The counting pass hashed these very bytes (held in memory,
+		// decoded again the same way) and checked the digest: hashing
+		// them twice would only double the cost.
+		putHash(r.h)
+		r.h = nil
+	}
 	if a.Encoding == driver.EncodingIdentity {
 		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
 			return r.writeAll(wt)

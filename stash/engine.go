@@ -731,7 +731,7 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		if err != nil {
 			return nil, err
 		}
-		if err := decodedSize(comp, src.attrs); err != nil {
+		if err := decodedSize(comp, src.attrs, src.addr); err != nil {
 			return nil, err
 		}
 		src.rc, counted = bytesReaderOf(comp), true

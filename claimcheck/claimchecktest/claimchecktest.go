@@ -9,7 +9,8 @@
 // broker untouched; large ones cross it as an address with the contract
 // headers, under the broker's size limit; a message whose stash is missing
 // never reaches the handler and is reported (nacked, or routed by
-// claimcheck.OnRehydrateFailure); nothing is claim-checked twice; with
+// claimcheck.OnRehydrateFailure), and so does one whose reference is
+// forged, truncated or of an unknown version; nothing is claim-checked twice; with
 // claimcheck.DeleteAfterAck, a backlog of messages with duplicate bodies is
 // delivered whole (an ack never deletes another message's stash).
 package claimchecktest
@@ -107,6 +108,7 @@ func RunConformanceTests(t *testing.T, newHarness NewHarness, f Features) {
 	t.Run("Wire", s.testWire)
 	t.Run("MissingStash", s.testMissingStash)
 	t.Run("MissingStashRouted", s.testMissingStashRouted)
+	t.Run("ForgedReferences", s.testForgedReferences)
 	t.Run("NeverTwice", s.testNeverTwice)
 	t.Run("DuplicateBodiesDeleteAfterAck", s.testDuplicateBodies)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -255,17 +256,27 @@ func (s *Store) Retrieve(ctx context.Context, address string) (*Stash, error) {
 	return st, nil
 }
 
-// redact cuts the query (a presigned signature) off a link for messages.
+// redact cuts the query (a presigned signature) off a link for messages,
+// and shows an address that is not printable ASCII without spaces quoted
+// (escaping control characters and bytes that are not UTF-8) and cut to
+// 200 bytes: it may be anything a message carried.
 func redact(address string) string {
 	if isLink(address) {
 		if i := strings.IndexAny(address, "?#"); i >= 0 {
-			return address[:i]
+			address = address[:i]
 		}
 	}
-	if len(address) > 200 {
-		return address[:200] + "…"
+	plain := len(address) <= 200
+	for i := 0; plain && i < len(address); i++ {
+		plain = address[i] > ' ' && address[i] < 0x7f
 	}
-	return address
+	switch {
+	case plain:
+		return address
+	case len(address) > 200:
+		return strconv.QuoteToASCII(address[:200]) + "…"
+	}
+	return strconv.QuoteToASCII(address)
 }
 
 func isLink(address string) bool {

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/claimstash/claimstash/stash"
@@ -187,6 +189,14 @@ func (f *Fetcher) Fetch(ctx context.Context, l *stash.Link) (*http.Response, err
 	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := f.client.Do(req)
 	if err != nil {
+		// The link's query is its signature (a presigned URL's,
+		// credentials): a bearer secret, kept out of the message.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if i := strings.IndexAny(ue.URL, "?#"); i >= 0 {
+				ue.URL = ue.URL[:i] + "?…"
+			}
+		}
 		return nil, fmt.Errorf("links: %w", err)
 	}
 	if err := statusError(resp); err != nil {

@@ -175,6 +175,11 @@ func (h *HMAC) VerifyURL(method string, u *url.URL, now time.Time) error {
 	if method != "GET" && method != "HEAD" {
 		return forbidden("method %s", truncate(method))
 	}
+	if u.RawPath != "" {
+		// A path this signer writes needs no escaping: one spelled with
+		// percent-encoding (a "%2f" for a slash) is not a link it made.
+		return forbidden("percent-encoded path")
+	}
 	addr, err := stash.LinkPathAddress(u.Path)
 	if err != nil {
 		return forbidden("the path names no stash")

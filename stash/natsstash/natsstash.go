@@ -570,11 +570,61 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if err == nil {
 		attrs, err = attributes(info, true)
 	}
+	if err == nil {
+		err = checkDigestFormat(info)
+	}
+	if err == nil && info.Size > trustedSize {
+		err = s.sizeBacked(ctx, b, info)
+	}
 	if err != nil {
 		res.Close()
 		return nil, nil, wrap("get", ns, key, err)
 	}
 	return &objectReader{ctx: ctx, res: res, ns: ns, key: key, timeout: s.opts.ReadTimeout}, attrs, nil
+}
+
+// trustedSize is the largest object size Get takes from the object's
+// record without counting its chunks. The record is a message anyone
+// allowed on the bucket's subjects can rewrite, and the engine sizes a
+// read's buffer by the size it reports: beyond this, the size must be
+// backed by chunks the stream holds.
+const trustedSize = 8 << 20
+
+// sizeBacked refuses a record whose size its chunks cannot hold: each chunk
+// is one message, at most the server's maximum payload.
+func (s *Store) sizeBacked(ctx context.Context, b *bucket, info *jetstream.ObjectInfo) error {
+	subj := fmt.Sprintf("$O.%s.C.%s", b.name, info.NUID)
+	si, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return err
+	}
+	chunks := si.State.Subjects[subj]
+	maxChunk := int64(1 << 20)
+	if nc := s.js.Conn(); nc != nil && nc.MaxPayload() > 0 {
+		maxChunk = nc.MaxPayload()
+	}
+	if held := int64(chunks) * maxChunk; int64(info.Size) > held {
+		return fmt.Errorf("%w: the object's record says %d bytes, its %d chunks hold at most %d", driver.ErrIntegrity, info.Size, chunks, held)
+	}
+	return nil
+}
+
+// checkDigestFormat refuses a record whose digest the client could not
+// check the chunks against (it would fail the read with a decoding error
+// at the end): "SHA-256=" and the base64 of 32 bytes.
+func checkDigestFormat(info *jetstream.ObjectInfo) error {
+	d, ok := strings.CutPrefix(info.Digest, "SHA-256=")
+	if !ok {
+		return fmt.Errorf("%w: the object's record has a digest of an unknown form", driver.ErrIntegrity)
+	}
+	sum, err := base64.URLEncoding.DecodeString(d)
+	if err != nil {
+		sum, err = base64.StdEncoding.DecodeString(d)
+	}
+	if err != nil || len(sum) != 32 {
+		return fmt.Errorf("%w: the object's record has a malformed digest", driver.ErrIntegrity)
+	}
+	return nil
 }
 
 type objectReader struct {
