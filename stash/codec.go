@@ -12,7 +12,6 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -401,8 +400,10 @@ func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, *decoder, 
 //
 //   - Stored as given, the payload is the stored bytes, whose length the
 //     engine checked against the recorded size before the read (a link's:
-//     against the Content-Length), so the buffer is the recorded size, or
-//     for a link at most linkReadStart, growing as bytes arrive.
+//     against the Content-Length). A remote server can still claim a size
+//     it never sends, so the buffer starts at the recorded size only up to
+//     storedReadStart (for a link, linkReadStart) and grows, four times at a
+//     time, as bytes arrive. Bytes a store keeps in memory are copied whole.
 //   - Compressed up to readRatio times, the buffer is the recorded size:
 //     at most readRatio times the stored bytes.
 //   - Compressed further, the stored bytes are read into memory and
@@ -422,6 +423,13 @@ const (
 	// linkReadStart bounds the buffer a link's Retrieve starts with:
 	// beyond it, the buffer grows only as the server's bytes arrive.
 	linkReadStart = 8 << 20
+	// storedReadStart bounds the buffer a Retrieve of stored bytes starts
+	// with, whatever size the backend claims for them.
+	storedReadStart = 16 << 20
+	// readGrowth is how many times larger a growing read's buffer gets
+	// when it is full (capped at the recorded size): few copies, and never
+	// more than readGrowth times the bytes that arrived.
+	readGrowth = 4
 )
 
 // beyondRatio reports whether a compressed stash's recorded size is more
@@ -438,10 +446,10 @@ func beyondRatio(a *driver.Attributes, startMax int64) bool {
 func readStored(src *source) ([]byte, error) {
 	n := src.attrs.StoredSize
 	sr := &sourceReader{r: src.rc}
-	p := make([]byte, 0, min(n, src.startMax))
+	p := make([]byte, 0, min(n, src.startMax, storedReadStart))
 	for int64(len(p)) < n {
 		if len(p) == cap(p) {
-			p = slices.Grow(p, int(min(n, max(readFloor, 2*int64(cap(p)))))-len(p))
+			p = grow(p, min(n, max(readFloor, readGrowth*int64(cap(p)))))
 		}
 		m, err := sr.Read(p[len(p):cap(p)])
 		p = p[:len(p)+m]
@@ -591,7 +599,7 @@ func readDecoded(r *Reader) ([]byte, error) {
 	var start int64
 	switch {
 	case a.Encoding == driver.EncodingIdentity:
-		start = min(size, r.startMax)
+		start = min(size, r.startMax, storedReadStart)
 	case r.counted || !beyondRatio(&driver.Attributes{Size: size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax):
 		start = size
 	default:
@@ -600,7 +608,7 @@ func readDecoded(r *Reader) ([]byte, error) {
 	data := make([]byte, 0, start)
 	for int64(len(data)) < size {
 		if len(data) == cap(data) {
-			data = slices.Grow(data, int(min(size, max(readFloor, 2*int64(cap(data)))))-len(data))
+			data = grow(data, min(size, max(readFloor, readGrowth*int64(cap(data)))))
 		}
 		n, err := r.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]
@@ -816,7 +824,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 // the bytes received, nor them the recorded size.
 func (r *Reader) writeAll(wt io.WriterTo) ([]byte, error) {
 	c := &r.clone
-	*c = cloner{size: r.size, start: min(r.size, r.startMax), h: r.h, fixed: r.fixed}
+	*c = cloner{size: r.size, start: min(r.size, r.startMax, storedReadStart), h: r.h, fixed: r.fixed}
 	_, err := wt.WriteTo(c)
 	r.n = int64(len(c.data))
 	switch {
@@ -872,15 +880,26 @@ func (c *cloner) Write(p []byte) (int, error) {
 	if c.data == nil {
 		c.data = make([]byte, 0, max(int64(len(p)), c.start))
 	}
+	if need := len(c.data) + len(p); need > cap(c.data) {
+		c.data = grow(c.data, min(c.size, max(int64(need), readGrowth*int64(cap(c.data)))))
+	}
 	c.data = append(c.data, p...)
 	return len(p), nil
+}
+
+// grow returns b with a capacity of n: one allocation of n bytes (never a
+// temporary beside it) and a copy of what b holds.
+func grow(b []byte, n int64) []byte {
+	g := make([]byte, len(b), n)
+	copy(g, b)
+	return g
 }
 
 func (c *cloner) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for int64(len(c.data)) < c.size {
 		if len(c.data) == cap(c.data) {
-			c.data = slices.Grow(c.data, int(min(c.size, max(c.start, readFloor, 2*int64(cap(c.data)))))-len(c.data))
+			c.data = grow(c.data, min(c.size, max(c.start, readFloor, readGrowth*int64(cap(c.data)))))
 		}
 		n, err := r.Read(c.data[len(c.data):cap(c.data)])
 		c.data = c.data[:len(c.data)+n]

@@ -15,12 +15,11 @@ import (
 	"github.com/claimstash/claimstash/stash/objectstash"
 )
 
-// FAILS on this branch (reported, not fixed here: stash/objectstash is
-// another branch's): a server that answers a GET for a 1 KiB object with
-// x-sn-size: 1073741824 (and a Content-Length of 1 KiB) makes Retrieve
-// allocate 1 GiB before the body runs out. The size a read's buffer starts
-// at must be backed by the response (its Content-Length), not by a header
-// the server can set to anything.
+// A server that answers a GET for a 1 KiB object with x-sn-size:
+// 1073741824 (and a Content-Length of 1 KiB) must not make Retrieve
+// allocate 1 GiB: the size a read's buffer starts at must be backed by the
+// response (its Content-Length), not by a header the server can set to
+// anything.
 func TestLyingServerSizeBoundsAllocation(t *testing.T) {
 	data := make([]byte, 1024)
 	sum := sha256.Sum256(data)

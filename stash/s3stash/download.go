@@ -77,7 +77,7 @@ func (r *rangeReader) schedule(off, total int64) {
 func (r *rangeReader) fetch(c *chunk) {
 	defer r.wg.Done()
 	defer close(c.done)
-	c.buf, c.release = r.s.getBuf(c.n)
+	c.release = func() {} // until fetchOnce takes a buffer
 	for attempt := 1; ; attempt++ {
 		c.err = r.fetchOnce(c)
 		if c.err == nil || r.ctx.Err() != nil || attempt == chunkAttempts || isNotFound(c.err) {
@@ -97,6 +97,11 @@ func (r *rangeReader) fetchOnce(c *chunk) error {
 	defer out.Body.Close()
 	if aws.ToInt64(out.ContentLength) != c.n {
 		return fmt.Errorf("range at %d: got %d bytes, want %d (object changed?)", c.off, aws.ToInt64(out.ContentLength), c.n)
+	}
+	if c.buf == nil {
+		// Only now, with the range answered, so that an endpoint that
+		// claims an object larger than it serves costs no buffers.
+		c.buf, c.release = r.s.getBuf(c.n)
 	}
 	if _, err := io.ReadFull(out.Body, c.buf); err != nil {
 		return fmt.Errorf("range at %d: %w", c.off, err)

@@ -19,11 +19,10 @@ import (
 	"github.com/claimstash/claimstash/stash/s3stash"
 )
 
-// FAILS on this branch (reported, not fixed here: stash/s3stash is another
-// branch's): an endpoint that answers the first ranged GET of a 1 KiB
-// object with Content-Range "bytes 0-1023/1073741824" and attributes that
-// agree makes Retrieve allocate 1 GiB before the rest of the object fails
-// to arrive. A read's first buffer must be backed by bytes that arrived.
+// An endpoint that answers the first ranged GET of a 1 KiB object with
+// Content-Range "bytes 0-1023/1073741824" and attributes that agree must not
+// make Retrieve allocate the 1 GiB it claims before the rest of the object
+// fails to arrive: a read's buffers are backed by bytes that arrived.
 func TestLyingEndpointSizeBoundsAllocation(t *testing.T) {
 	data := make([]byte, 1024)
 	sum := sha256.Sum256(data)
