@@ -38,7 +38,7 @@ func (p *apiParams) flags(f *pflag.FlagSet) {
 	f.BoolVar(&p.noAPI, "no-api", false, "serve share links (and /health, /ready) only, not the object-store API")
 	f.StringSliceVar(&p.issuers, "auth-issuer", nil, "`issuers` a token's iss may name, comma-separated (default: tokens without iss only)")
 	f.StringVar(&p.backend, "api-backend", "", "`scheme` of the backend the API stores in, one of --backend (default: the first)")
-	f.Int64Var(&p.maxBody, "max-body", 0, "largest API upload in `bytes` (default 5 GiB)")
+	f.Var(newBytesValue(&p.maxBody), "max-body", "largest API upload in `bytes`, such as 100MB or 1GiB (default 5 GiB)")
 	f.IntVar(&p.maxScopes, "max-scopes", 0, "most scopes an API path may name (default 16)")
 }
 

@@ -123,7 +123,7 @@ for the shape of each command's --json output.`,
 	pf.StringVar(&c.linkKeys, "link-keys", "", "share-link `keys` as id:base64secret,...; the first signs, all verify (see keygen)")
 	pf.StringVar(&c.shareURL, "share-url", "", "`URL` where serve is reachable, for the links share prints")
 	pf.Var(&c.trust, "trusted-origins", "`origins` (https://host[:port]) whose share links get may fetch, besides\nthe share URL's and the S3 backend's own (also --trust)")
-	pf.Int64Var(&c.maxSize, "max-size", 0, "largest payload in `bytes` (default 5 GiB)")
+	pf.Var(newBytesValue(&c.maxSize), "max-size", "largest payload in `bytes`, such as 10MB or 10MiB (default 5 GiB)")
 	pf.BoolVar(&c.json, "json", false, "machine-readable output (see \"claimstash help json\")")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "no progress bar")
 	// Older names of three flags and of their variables.

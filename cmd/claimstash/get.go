@@ -103,7 +103,8 @@ link, or one under --share-url) is read without --trusted-origins.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "write to `FILE`, atomically, once verified")
-	f.Int64Var(&holdLimit, "verify-buffer", defaultVerifyBuffer, "without -o: hold up to this many `bytes` back from stdout until verified")
+	holdLimit = defaultVerifyBuffer
+	f.Var(newBytesValue(&holdLimit), "verify-buffer", "without -o: hold up to this many `bytes` back from stdout until verified")
 	return cmd
 }
 

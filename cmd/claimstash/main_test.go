@@ -165,6 +165,14 @@ func TestConfigFromEnv(t *testing.T) {
 	if _, errs, code := cli(t, bytes.NewReader(randomBytes(500)), "put", "--name", "big"); code != 1 || !strings.Contains(errs, "too large") {
 		t.Errorf("put over CLAIMSTASH_MAX_SIZE: exit %d, %s", code, errs)
 	}
+	// Sizes with units: SI and binary.
+	t.Setenv("CLAIMSTASH_MAX_SIZE", "1kB")
+	if _, errs, code := cli(t, bytes.NewReader(randomBytes(1001)), "put", "--name", "big"); code != 1 || !strings.Contains(errs, "limit of 1000") {
+		t.Errorf("put over CLAIMSTASH_MAX_SIZE=1kB: exit %d, %s", code, errs)
+	}
+	if _, errs, code := cli(t, bytes.NewReader(randomBytes(1001)), "put", "--name", "fits", "--max-size", "1KiB"); code != 0 {
+		t.Errorf("put of 1001 bytes under --max-size 1KiB: exit %d, %s", code, errs)
+	}
 	t.Setenv("CLAIMSTASH_MAX_SIZE", "lots")
 	if _, errs, code := cli(t, nil, "put"); code != exitUsage || !strings.Contains(errs, "CLAIMSTASH_MAX_SIZE") {
 		t.Errorf("bad CLAIMSTASH_MAX_SIZE: exit %d, %s", code, errs)
@@ -191,7 +199,7 @@ func TestEveryFlagHasAVariable(t *testing.T) {
 			if noEnv(f) {
 				return
 			}
-			sample := map[string]string{"bool": "true", "duration": "90m", "int64": "12345", "list": "mem://", "stringArray": "k=v", "int": "12"}[f.Value.Type()]
+			sample := map[string]string{"bool": "true", "duration": "90m", "int64": "12345", "bytes": "12345", "list": "mem://", "stringArray": "k=v", "int": "12"}[f.Value.Type()]
 			if sample == "" {
 				sample = "sample-value"
 			}
