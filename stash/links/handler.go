@@ -15,6 +15,21 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
+// The handler's verification protocol. A client that sends "TE: trailers"
+// (the engine's Fetcher does) is answered without Content-Length: the
+// payload's size is in HeaderSize, and the response declares the trailer
+// TrailerResult, which says, after the body, ResultVerified, or ResultFailed
+// followed by the kind of failure: "integrity" (the stored bytes do not
+// match their digest: permanent), "too-large", or "unavailable" (the
+// backend failed: try again). A client that does not send it is answered
+// with Content-Length, and a stash found bad mid-stream is cut short.
+const (
+	HeaderSize     = "Claimstash-Size"
+	TrailerResult  = "Claimstash-Result"
+	ResultVerified = "verified"
+	ResultFailed   = "failed: "
+)
+
 // NewHandler returns the http.Handler that serves handler links (those an
 // HMAC signer makes) from e, checking each request with v first. Mount it
 // where the signer's base URL says it is reachable, under any path prefix:
