@@ -271,3 +271,67 @@ func TestFetcherTrailerFromOtherServers(t *testing.T) {
 		})
 	}
 }
+
+// badAtOpen is a store whose reads fail at once with err, as a backend
+// that checks what it holds (a length or a checksum) does.
+type badAtOpen struct {
+	*memstash.Store
+	err error
+}
+
+func (b *badAtOpen) Get(context.Context, string, string) (io.ReadCloser, *driver.Attributes, error) {
+	return nil, nil, b.err
+}
+
+// A stash found bad before the handler's 200 (its backend reports an
+// integrity failure, or it is over the serving engine's limit) is just as
+// permanent to the fetching engine as one found bad mid-stream; a backend
+// that is down is not.
+func TestShareHandlerBadBeforeStatus(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		err       error
+		want      error
+		permanent bool
+	}{
+		"integrity": {err: fmt.Errorf("%w: stored length disagrees", driver.ErrIntegrity), want: stash.ErrIntegrity, permanent: true},
+		"too large": {err: fmt.Errorf("%w: over the limit", driver.ErrTooLarge), want: stash.ErrTooLarge, permanent: true},
+		"down":      {err: errReset},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := &badAtOpen{Store: memstash.New()}
+			var h http.Handler
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+			t.Cleanup(srv.Close)
+			signer, err := links.NewHMAC(srv.URL+"/share/", key("k1", 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1), stash.WithLinkSigner(signer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close() })
+			h = links.NewHandler(e, signer, links.WithLogger(slog.New(slog.DiscardHandler)))
+			st := create(t, e, "doc", payload(4<<10))
+			link, err := e.Share(ctx, st.String(), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store.err = tc.err
+			got, err := trusting(t, []string{srv.URL}).Retrieve(ctx, link)
+			switch {
+			case got != nil || err == nil:
+				t.Fatalf("Retrieve returned data (%v)", err)
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Errorf("Retrieve: %v, want %v", err, tc.want)
+			case claimcheck.IsPermanent(err) != tc.permanent:
+				t.Errorf("Retrieve: %v: permanent %v, want %v", err, claimcheck.IsPermanent(err), tc.permanent)
+			}
+			checkReadable(t, err)
+			if code := status(t, http.DefaultClient, link); code != http.StatusInternalServerError {
+				t.Errorf("GET: %d, want 500", code)
+			}
+		})
+	}
+}
