@@ -279,6 +279,17 @@ func drain(rc io.ReadCloser) {
 
 // statusError maps a share-link response status onto the stash errors.
 func statusError(resp *http.Response) error {
+	if resp.StatusCode >= 500 {
+		// This package's handler says in a header when a stash is bad
+		// for good (see TrailerResult); otherwise the server's trouble
+		// may pass.
+		switch resp.Header.Get(TrailerResult) {
+		case ResultFailed + kindIntegrity:
+			return fmt.Errorf("%w: the share link's server found the stash bad (it answered %s)", stash.ErrIntegrity, resp.Status)
+		case ResultFailed + kindTooLarge:
+			return fmt.Errorf("%w: the share link's server found the stash over a limit (it answered %s)", stash.ErrTooLarge, resp.Status)
+		}
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return nil

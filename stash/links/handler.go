@@ -22,7 +22,9 @@ import (
 // followed by the kind of failure: "integrity" (the stored bytes do not
 // match their digest: permanent), "too-large", or "unavailable" (the
 // backend failed: try again). A client that does not send it is answered
-// with Content-Length, and a stash found bad mid-stream is cut short.
+// with Content-Length, and a stash found bad mid-stream is cut short. A
+// stash found bad before the status is sent is a 500 whose TrailerResult
+// header (sent to every client) says ResultFailed and the kind.
 const (
 	HeaderSize     = "Claimstash-Size"
 	TrailerResult  = "Claimstash-Result"
@@ -227,6 +229,11 @@ func (h *handler) fail(ctx context.Context, w http.ResponseWriter, addr stash.Ad
 		// The client went away; there is no one to answer.
 	default:
 		h.logger.ErrorContext(ctx, "links: opening stash failed", "address", addr.String(), "err", err)
+		if kind := failureKind(err); kind != kindUnavailable {
+			// Not the server's passing trouble: the stash is bad, for
+			// good. The Fetcher reads this as it reads the trailer.
+			w.Header().Set(TrailerResult, ResultFailed+kind)
+		}
 		httpError(w, http.StatusInternalServerError)
 	}
 }
