@@ -334,9 +334,10 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 		address = string(body) // for the operator: what the message carried
 	}
 	start := c.now()
-	ctx = c.start(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Headers: h})
+	shown := stash.DisplayAddress(address) // a link without its signature
+	ctx = c.start(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Headers: h})
 	fail := func(err error) ([]byte, string, error) {
-		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Duration: c.now().Sub(start), Err: err, Headers: h})
+		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Duration: c.now().Sub(start), Err: err, Headers: h})
 		return nil, address, &Error{Op: "rehydrate", Topic: topic, Address: address, Err: err}
 	}
 	if err != nil {
@@ -354,7 +355,7 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 	}
 	h.Del(HeaderVersion)
 	h.Del(HeaderSize)
-	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start), Headers: h})
+	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start), Headers: h})
 	return s.Data, address, nil
 }
 
@@ -396,12 +397,13 @@ func (c *Checker) Acked(ctx context.Context, address string) error {
 		return nil
 	}
 	start := c.now()
-	ctx = c.start(ctx, Event{Op: OpDelete, Address: address})
+	shown := stash.DisplayAddress(address)
+	ctx = c.start(ctx, Event{Op: OpDelete, Address: shown})
 	err := c.engine.Delete(ctx, address)
 	if err != nil && !errors.Is(err, stash.ErrNotFound) {
-		c.observer.Observe(ctx, Event{Op: OpDelete, Address: address, Err: err})
+		c.observer.Observe(ctx, Event{Op: OpDelete, Address: shown, Err: err})
 		return &Error{Op: "delete", Address: address, Err: err}
 	}
-	c.observer.Observe(ctx, Event{Op: OpDelete, Address: address, Duration: c.now().Sub(start)})
+	c.observer.Observe(ctx, Event{Op: OpDelete, Address: shown, Duration: c.now().Sub(start)})
 	return nil
 }

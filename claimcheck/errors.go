@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/claimstash/claimstash/stash"
 )
@@ -52,32 +51,9 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // display is how an error message shows an address or header value a
-// message carried, which may be anything: as it is when it is printable
-// ASCII without spaces and at most stash.MaxAddressLength bytes, otherwise
-// quoted (escaping control characters, bytes that are not UTF-8 and
-// everything beyond ASCII) and cut to its first displayMax bytes, so that
-// an operator's terminal or log shows neither escape sequences nor
-// megabytes.
-//
-// A share link is shown without its query and fragment: its signature (or
-// a presigned URL's credentials) is a bearer secret that has no place in a
-// log.
-func display(s string) string {
-	suffix := ""
-	if stash.IsLink(s) {
-		if i := strings.IndexAny(s, "?#"); i >= 0 {
-			s, suffix = s[:i], "?…"
-		}
-	}
-	plain := len(s) <= stash.MaxAddressLength
-	for i := 0; plain && i < len(s); i++ {
-		plain = s[i] > ' ' && s[i] < 0x7f
-	}
-	if plain {
-		return s + suffix
-	}
-	return quote(s) + suffix
-}
+// message carried: as stash errors show one (stash.DisplayAddress), a share
+// link without its query.
+func display(s string) string { return stash.DisplayAddress(s) }
 
 // quote quotes s for an error message, cut to its first displayMax bytes.
 func quote(s string) string {

@@ -27,8 +27,12 @@ const (
 // message that passed through untouched (OpPass, OpPlain; Size is then the
 // body's length).
 type Event struct {
-	Op         string
-	Topic      string
+	Op    string
+	Topic string
+	// Address is the stash's address as errors show it
+	// (stash.DisplayAddress): a share link without its query, which is
+	// its signature, so that no log or telemetry carries it; an address
+	// that is not printable quoted and cut.
 	Address    string
 	Size       int64 // payload bytes
 	StoredSize int64 // bytes the backend holds (after compression)

@@ -26,7 +26,8 @@ func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (conte
 	case op == stash.OpCreate:
 		attrs = append(attrs, KeyName.String(target))
 	case target != "":
-		attrs = append(attrs, KeyAddress.String(target))
+		// A link without its query (its signature), as errors show it.
+		attrs = append(attrs, KeyAddress.String(stash.DisplayAddress(target)))
 	}
 	ctx, span := i.tracer.Start(ctx, "stash "+op, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
 	return ctx, func(s *stash.Stash, err error) {

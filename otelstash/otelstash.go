@@ -55,7 +55,8 @@ const (
 	MetricShareLinks = "claimstash.share.links"
 )
 
-// Attribute keys of claimstash's own.
+// Attribute keys of claimstash's own. KeyAddress shows a share link as
+// errors do (stash.DisplayAddress): without its query, its signature.
 const (
 	KeyOutcome       = attribute.Key("claimstash.outcome")
 	KeyScheme        = attribute.Key("claimstash.stash.scheme")

@@ -391,17 +391,19 @@ func truncate(s string) string {
 	return s
 }
 
-// displayAddress is how an error message shows an address it was given,
-// which may be anything a message carried: as it is when it is printable
-// ASCII without spaces and at most MaxAddressLength bytes, otherwise quoted
-// (escaping control characters, bytes that are not UTF-8 and everything
-// beyond ASCII) and cut to its first displayMax bytes, so that an operator's
-// terminal or log shows neither escape sequences nor megabytes.
+// DisplayAddress is how an error message, a log line or telemetry (span
+// attributes, observer events) shows an address it was given, which may be
+// anything a message carried: as it is when it is printable ASCII without
+// spaces and at most MaxAddressLength bytes, otherwise quoted (escaping
+// control characters, bytes that are not UTF-8 and everything beyond
+// ASCII) and cut to its first 200 bytes, so that an operator's terminal or
+// log shows neither escape sequences nor megabytes.
 //
-// A share link is shown without its query and fragment: its signature (or
-// a presigned URL's credentials) is a bearer secret that has no place in a
-// log.
-func displayAddress(s string) string {
+// A share link is shown without its query and fragment, as
+// scheme://host/path?…: its signature (or a presigned URL's credentials) is
+// a bearer secret that has no place in a log. A link shown so is shown the
+// same way again.
+func DisplayAddress(s string) string {
 	suffix := ""
 	if IsLink(s) {
 		if i := strings.IndexAny(s, "?#"); i >= 0 {

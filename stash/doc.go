@@ -41,6 +41,11 @@
 //
 // Opening by URL needs the backend's package linked in: import it, or use
 // package claimstash (the module root), whose one-call setup links all four.
+// A backend URL that cannot work (it does not parse, a host where none
+// belongs, a port outside 1-65535, an unknown or malformed parameter) is
+// refused when it is opened, before any request, with an error matching
+// ErrInvalidAddress; a scheme with no backend in the program is
+// ErrUnsupported, and its message lists the schemes registered.
 // ParseAddress consults no registry: any scheme in the grammar parses, and an
 // engine with no backend for it refuses it with an error matching both
 // ErrUnsupported and ErrInvalidAddress.

@@ -46,7 +46,7 @@ func (e *Error) Error() string {
 	if e.Address == "" {
 		return "stash: " + e.Op + ": " + cause
 	}
-	return "stash: " + e.Op + " " + displayAddress(e.Address) + ": " + cause
+	return "stash: " + e.Op + " " + DisplayAddress(e.Address) + ": " + cause
 }
 
 func (e *Error) Unwrap() error { return e.Err }

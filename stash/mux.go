@@ -2,9 +2,12 @@ package stash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -54,16 +57,23 @@ func Schemes() []string {
 // OpenDriver opens a backend from its URL, by the opener registered for its
 // scheme. The backend's package must be linked in: import it, or use the
 // one-call setup of package claimstash, which links the standard backends.
+//
+// A URL that does not parse is ErrInvalidAddress, a scheme with no opener
+// ErrUnsupported; either message names the scheme (quoted and cut) and
+// never the rest of the URL, which may hold a password.
 func OpenDriver(ctx context.Context, rawURL string) (driver.Driver, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("stash: backend URL: %w", err)
+		return nil, invalid("%s does not parse: %s", backendURL(rawURL), parseReason(err))
 	}
 	mux.RLock()
 	opener, ok := mux.openers[u.Scheme]
 	mux.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: no backend registered for scheme %q (missing import?)", ErrUnsupported, u.Scheme)
+		if u.Scheme == "" {
+			return nil, fmt.Errorf("%w: backend URL with no scheme: want scheme://..., as in file:///var/lib/claimstash (%s)", ErrUnsupported, registered())
+		}
+		return nil, fmt.Errorf("%w: no backend for URL scheme %s in this program (%s)", ErrUnsupported, quoteCut(u.Scheme), registered())
 	}
 	d, err := opener(ctx, u)
 	if err != nil {
@@ -74,4 +84,50 @@ func OpenDriver(ctx context.Context, rawURL string) (driver.Driver, error) {
 		return nil, fmt.Errorf("stash: the opener for %s:// returned a driver for %s://", u.Scheme, d.Scheme())
 	}
 	return d, nil
+}
+
+// backendURL names a backend URL that does not parse by its scheme alone,
+// when it has one that is well formed.
+func backendURL(raw string) string {
+	scheme, _, ok := strings.Cut(raw, ":")
+	if ok && ValidateScheme(strings.ToLower(scheme)) == nil {
+		return "backend URL with scheme " + quoteCut(strings.ToLower(scheme))
+	}
+	return "backend URL"
+}
+
+// parseReason is why net/url refused a URL, without the URL (its error
+// repeats it whole) and without its package name.
+func parseReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := strings.TrimPrefix(err.Error(), "net/url: ")
+	if len(msg) > 80 {
+		msg = msg[:80] + "…"
+	}
+	for i := 0; i < len(msg); i++ {
+		if msg[i] < ' ' || msg[i] == 0x7f {
+			return strconv.QuoteToASCII(msg)
+		}
+	}
+	return msg
+}
+
+// registered lists the schemes this program can open, for an error.
+func registered() string {
+	s := Schemes()
+	if len(s) == 0 {
+		return "no backends registered"
+	}
+	return "registered: " + strings.Join(s, ", ")
+}
+
+// quoteCut quotes s for an error message, cut to its first 40 bytes.
+func quoteCut(s string) string {
+	if len(s) > 40 {
+		return strconv.QuoteToASCII(s[:40]) + "…"
+	}
+	return strconv.QuoteToASCII(s)
 }

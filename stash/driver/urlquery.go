@@ -1,8 +1,12 @@
 package driver
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"strconv"
+	"strings"
 )
 
 // URLParams parses the query of a backend URL, in which every parameter may
@@ -22,4 +26,62 @@ func URLParams(u *url.URL) (map[string]string, error) {
 		params[k] = vs[0]
 	}
 	return params, nil
+}
+
+// CheckHost checks the host of a backend URL (u.Host: "host[:port]"), so
+// that an opener refuses a URL that can never be reached when it is
+// opened, not at its first request: the host must be an IP address or a
+// DNS name (ASCII letters, digits, '-' and '_' in labels of at most 63
+// bytes, 253 in all), and the port, when the URL gives one, a number from
+// 1 to 65535. It returns the reason, for the opener to wrap with
+// ErrInvalidAddress and its package name.
+func CheckHost(u *url.URL) error {
+	host, port := u.Hostname(), u.Port()
+	switch {
+	case host == "":
+		return errors.New("no host")
+	case strings.HasSuffix(u.Host, ":") && port == "":
+		return errors.New("empty port after the host")
+	case port != "":
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %s out of range 1-65535", truncate(port))
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if strings.HasPrefix(u.Host, "[") {
+		return fmt.Errorf("host %+q is not an IP address", truncate(host))
+	}
+	if !validHostName(host) {
+		return fmt.Errorf("host %+q: want a DNS name or an IP address", truncate(host))
+	}
+	return nil
+}
+
+func validHostName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }

@@ -63,17 +63,20 @@ func init() {
 // documentation); the engine's WithBackendURL calls it for file:// URLs.
 func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 	if u.Scheme != Scheme || u.Opaque != "" || u.Host != "" || u.User != nil || u.Fragment != "" {
-		return nil, fmt.Errorf("filestash: URL %q: want file:///absolute/dir (three slashes, no host)", u.Redacted())
+		return nil, fmt.Errorf("%w: filestash: URL %q: want file:///absolute/dir (three slashes, no host)", driver.ErrInvalidAddress, u.Redacted())
 	}
 	var opts []Option
 	params, err := driver.URLParams(u)
 	if err != nil {
-		return nil, fmt.Errorf("filestash: %w", err)
+		return nil, fmt.Errorf("%w: filestash: %v", driver.ErrInvalidAddress, err)
 	}
 	for k, v := range params {
+		if k != "create_dir" && k != "nosync" {
+			return nil, fmt.Errorf("%w: filestash: URL %q: unknown parameter %q (known: create_dir, nosync)", driver.ErrInvalidAddress, u.Redacted(), k)
+		}
 		on, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("filestash: URL %q: parameter %q: want true or false", u.Redacted(), k)
+			return nil, fmt.Errorf("%w: filestash: URL %q: parameter %q: want true or false", driver.ErrInvalidAddress, u.Redacted(), k)
 		}
 		switch k {
 		case "create_dir":
@@ -84,8 +87,6 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 			if on {
 				opts = append(opts, NoSync())
 			}
-		default:
-			return nil, fmt.Errorf("filestash: URL %q: unknown parameter %q (known: create_dir, nosync)", u.Redacted(), k)
 		}
 	}
 	p := u.Path
@@ -94,7 +95,7 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 	}
 	p = filepath.FromSlash(p)
 	if p == "" || !filepath.IsAbs(p) || filepath.Dir(filepath.Clean(p)) == filepath.Clean(p) {
-		return nil, fmt.Errorf("filestash: URL %q: the directory must be an absolute path below the file system root, as in file:///var/lib/claimstash", u.Redacted())
+		return nil, fmt.Errorf("%w: filestash: URL %q: the directory must be an absolute path below the file system root, as in file:///var/lib/claimstash", driver.ErrInvalidAddress, u.Redacted())
 	}
 	return New(p, opts...)
 }

@@ -16,8 +16,11 @@
 //     first signs, all verify (ParseKeys reads CLAIMSTASH_LINK_KEYS).
 //   - NewHandler serves such links from an engine: 403 for a link that does
 //     not verify (before any backend is touched), 410 expired, 404 missing,
-//     200 with the payload streamed and verified, the connection aborted if
-//     the stored bytes turn out not to match.
+//     200 with the payload streamed and verified. If the stored bytes turn
+//     out not to match after the 200, a client that reads trailers (TE:
+//     trailers, as the Fetcher sends) gets a body short of its size and the
+//     trailer TrailerResult saying "failed: integrity"; any other client
+//     sees the connection aborted.
 //   - Fetcher (NewFetcher) is the stash.LinkFetcher: the process's one list
 //     of trusted origins (TrustOrigins; VerifyWith trusts an HMAC signer's
 //     origin and checks its links before any request), its own HTTP client,
@@ -35,5 +38,11 @@
 // A refused link is stash.ErrForbidden (which matches
 // stash.ErrInvalidAddress): a signature that does not verify, an untrusted
 // origin, a 401 or 403 answer. An expired link is stash.ErrExpired, a 404
-// stash.ErrNotFound.
+// stash.ErrNotFound. A stash that its server found bad while it sent it
+// (TrailerResult "failed: integrity") is stash.ErrIntegrity, so a consumer
+// settles its message instead of redelivering it; a server that failed
+// otherwise mid-stream, or whose body ends short without saying why, is a
+// transient read error. Servers that send no such trailer (S3 and
+// objectstore presigned URLs) are read as before: the engine verifies what
+// they send against the link's digest.
 package links

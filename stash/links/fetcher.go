@@ -187,6 +187,9 @@ func (f *Fetcher) Fetch(ctx context.Context, l *stash.Link) (*http.Response, err
 		return nil, fmt.Errorf("%w: share link: %v", stash.ErrInvalidAddress, err)
 	}
 	req.Header.Set("Accept-Encoding", "identity")
+	// This package's handler then says, in a trailer, whether the stash
+	// it streamed verified; other servers ignore it.
+	req.Header.Set("TE", "trailers")
 	resp, err := f.client.Do(req)
 	if err != nil {
 		// The link's query is its signature (a presigned URL's,
@@ -203,7 +206,68 @@ func (f *Fetcher) Fetch(ctx context.Context, l *stash.Link) (*http.Response, err
 		drain(resp.Body)
 		return nil, err
 	}
+	if _, ok := resp.Trailer[TrailerResult]; ok {
+		// A handler that reads the stash as it sends it, and says at the
+		// end whether it verified (see TrailerResult).
+		if resp.ContentLength < 0 {
+			if n, err := strconv.ParseInt(resp.Header.Get(HeaderSize), 10, 64); err == nil && n >= 0 {
+				resp.ContentLength = n
+			}
+		}
+		resp.Body = &resultBody{ReadCloser: resp.Body, trailer: resp.Trailer, size: resp.ContentLength}
+	}
 	return resp, nil
+}
+
+// resultBody is the body of a response that declares TrailerResult: at its
+// end it reports what the trailer says, so a stash the server found bad
+// after its 200 is stash.ErrIntegrity (permanent), a server that failed
+// otherwise is a transient read error, and one that says nothing is
+// io.ErrUnexpectedEOF if the body is short. A body that ends whole ends
+// with io.EOF whatever the trailer says: the engine verifies its bytes.
+type resultBody struct {
+	io.ReadCloser
+	trailer http.Header // filled in by the client at the end of the body
+	size    int64       // -1 if unknown
+	n       int64
+}
+
+func (b *resultBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if err != io.EOF {
+		return n, err
+	}
+	return n, b.end()
+}
+
+func (b *resultBody) end() error {
+	if b.size >= 0 && b.n >= b.size {
+		return io.EOF
+	}
+	v := b.trailer.Get(TrailerResult)
+	kind, failed := strings.CutPrefix(v, ResultFailed)
+	switch {
+	case failed && kind == kindIntegrity:
+		return fmt.Errorf("%w: the share link's server found the stash does not match its digest", stash.ErrIntegrity)
+	case failed && kind == kindTooLarge:
+		return fmt.Errorf("%w: the share link's server found the stash over a limit", stash.ErrTooLarge)
+	case failed:
+		return fmt.Errorf("links: the share link's server failed while sending the stash (%s): %w", quoteCut(kind), io.ErrUnexpectedEOF)
+	case v == ResultVerified:
+		return io.EOF // short of the size: the engine finds it so
+	case b.size >= 0:
+		return fmt.Errorf("links: share link response ended after %d of %d bytes without saying why: %w", b.n, b.size, io.ErrUnexpectedEOF)
+	}
+	return io.EOF
+}
+
+// quoteCut quotes what a server said for an error message, cut to 40 bytes.
+func quoteCut(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strconv.QuoteToASCII(s)
 }
 
 // drain reads a little of a refused response, so the connection can be
@@ -215,6 +279,17 @@ func drain(rc io.ReadCloser) {
 
 // statusError maps a share-link response status onto the stash errors.
 func statusError(resp *http.Response) error {
+	if resp.StatusCode >= 500 {
+		// This package's handler says in a header when a stash is bad
+		// for good (see TrailerResult); otherwise the server's trouble
+		// may pass.
+		switch resp.Header.Get(TrailerResult) {
+		case ResultFailed + kindIntegrity:
+			return fmt.Errorf("%w: the share link's server found the stash bad (it answered %s)", stash.ErrIntegrity, resp.Status)
+		case ResultFailed + kindTooLarge:
+			return fmt.Errorf("%w: the share link's server found the stash over a limit (it answered %s)", stash.ErrTooLarge, resp.Status)
+		}
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return nil

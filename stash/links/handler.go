@@ -3,16 +3,33 @@ package links
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"io"
-
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
+)
+
+// The handler's verification protocol. A client that sends "TE: trailers"
+// (the engine's Fetcher does) is answered without Content-Length: the
+// payload's size is in HeaderSize, and the response declares the trailer
+// TrailerResult, which says, after the body, ResultVerified, or ResultFailed
+// followed by the kind of failure: "integrity" (the stored bytes do not
+// match their digest: permanent), "too-large", or "unavailable" (the
+// backend failed: try again). A client that does not send it is answered
+// with Content-Length, and a stash found bad mid-stream is cut short. A
+// stash found bad before the status is sent is a 500 whose TrailerResult
+// header (sent to every client) says ResultFailed and the kind.
+const (
+	HeaderSize     = "Claimstash-Size"
+	TrailerResult  = "Claimstash-Result"
+	ResultVerified = "verified"
+	ResultFailed   = "failed: "
 )
 
 // NewHandler returns the http.Handler that serves handler links (those an
@@ -26,9 +43,12 @@ import (
 // stored: 403 for a tampered or malformed link or an unknown key id, 410 for
 // an expired link or stash, 404 for a missing stash. A good link is answered
 // 200 with the payload streamed through e.Open, verified as it goes, with
-// Content-Type, Content-Length and the digest as ETag; if the stored bytes
-// turn out not to match their digest mid-stream the connection is aborted,
-// so the client sees a truncated body, never a clean end. Error responses
+// Content-Type, Content-Length (HeaderSize for a client that reads
+// trailers) and the digest as ETag. If the stored bytes turn out not to
+// match their digest mid-stream, the body never reaches its size: a client
+// that sent "TE: trailers" reads ResultFailed+"integrity" in the
+// TrailerResult trailer (the Fetcher maps it to stash.ErrIntegrity), any
+// other sees the connection aborted, never a clean end. Error responses
 // carry a status text and nothing else.
 func NewHandler(e *stash.Engine, v driver.Verifier, opts ...HandlerOption) http.Handler {
 	h := &handler{e: e, v: v, now: time.Now, logger: slog.Default()}
@@ -83,18 +103,69 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rd.Close()
-	setStashHeaders(w, rd.Stash())
+	st := rd.Stash()
+	setStashHeaders(w, st)
+	trailer := acceptsTrailers(r)
+	if trailer {
+		// The trailer needs a chunked body (HTTP/1.1): the size goes in
+		// a header of its own instead of Content-Length.
+		hd := w.Header()
+		hd.Del("Content-Length")
+		hd.Set(HeaderSize, strconv.FormatInt(st.Size, 10))
+		hd.Set("Trailer", TrailerResult)
+	}
 	w.WriteHeader(http.StatusOK)
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
-	if rerr, _ := copyVerified(w, rd, *bp); rerr != nil {
-		// The stash failed mid-stream (integrity, backend): the status is
-		// sent, so abort the connection; the body stays short of its
+	rerr, werr := copyVerified(w, rd, *bp)
+	switch {
+	case rerr != nil && trailer:
+		// The stash failed mid-stream: the body ends short of its size
+		// (its last byte is never sent) and the trailer says why.
+		h.logger.ErrorContext(ctx, "links: serving stash failed", "address", addr.String(), "err", rerr)
+		w.Header().Set(TrailerResult, ResultFailed+failureKind(rerr))
+	case rerr != nil:
+		// The status is sent and the client cannot read a trailer:
+		// abort the connection; the body stays short of its
 		// Content-Length and no client can take it for the payload.
 		h.logger.ErrorContext(ctx, "links: serving stash failed", "address", addr.String(), "err", rerr)
 		panic(http.ErrAbortHandler)
+	case werr == nil && trailer:
+		w.Header().Set(TrailerResult, ResultVerified)
 	}
 }
+
+// acceptsTrailers reports whether the request's TE header lists
+// "trailers": the client reads trailer fields (RFC 9110, 10.1.4).
+func acceptsTrailers(r *http.Request) bool {
+	for _, v := range r.Header.Values("TE") {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok, _, _ = strings.Cut(tok, ";")
+			if strings.EqualFold(strings.TrimSpace(tok), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// failureKind is what TrailerResult says of a stash that failed
+// mid-stream.
+func failureKind(err error) string {
+	switch {
+	case errors.Is(err, stash.ErrIntegrity):
+		return kindIntegrity
+	case errors.Is(err, stash.ErrTooLarge):
+		return kindTooLarge
+	}
+	return kindUnavailable
+}
+
+const (
+	kindIntegrity   = "integrity"
+	kindTooLarge    = "too-large"
+	kindUnavailable = "unavailable"
+)
 
 // copyVerified copies r to w, always holding back the last byte read until r
 // ends cleanly: the Reader verifies the digest only at its end, so a body
@@ -158,6 +229,11 @@ func (h *handler) fail(ctx context.Context, w http.ResponseWriter, addr stash.Ad
 		// The client went away; there is no one to answer.
 	default:
 		h.logger.ErrorContext(ctx, "links: opening stash failed", "address", addr.String(), "err", err)
+		if kind := failureKind(err); kind != kindUnavailable {
+			// Not the server's passing trouble: the stash is bad, for
+			// good. The Fetcher reads this as it reads the trailer.
+			w.Header().Set(TrailerResult, ResultFailed+kind)
+		}
 		httpError(w, http.StatusInternalServerError)
 	}
 }

@@ -195,19 +195,22 @@ func newStore(js jetstream.JetStream, o settings) (*Store, error) {
 // form and its parameters; unknown parameters are refused.
 func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 	if u.Scheme != Scheme {
-		return nil, fmt.Errorf("natsstash: URL scheme %q: want nats", u.Scheme)
+		return nil, fmt.Errorf("%w: natsstash: URL scheme %q: want nats", driver.ErrInvalidAddress, u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("natsstash: URL %q has no host", u.Redacted())
+		return nil, fmt.Errorf("%w: natsstash: URL %q has no host", driver.ErrInvalidAddress, u.Redacted())
 	}
 	if u.Path != "" && u.Path != "/" || u.Fragment != "" {
-		return nil, fmt.Errorf("natsstash: URL %q: want nats://host:port?params, without a path", u.Redacted())
+		return nil, fmt.Errorf("%w: natsstash: URL %q: want nats://host:port?params, without a path", driver.ErrInvalidAddress, u.Redacted())
+	}
+	if err := driver.CheckHost(u); err != nil {
+		return nil, fmt.Errorf("%w: natsstash: URL %q: %v", driver.ErrInvalidAddress, u.Redacted(), err)
 	}
 	var o settings
 	natsOpts := []nats.Option{nats.Name("claimstash"), nats.MaxReconnects(-1)}
 	params, err := driver.URLParams(u)
 	if err != nil {
-		return nil, fmt.Errorf("natsstash: %w", err)
+		return nil, fmt.Errorf("%w: natsstash: %v", driver.ErrInvalidAddress, err)
 	}
 	for k, v := range params {
 		var perr error
@@ -240,14 +243,24 @@ func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 		case "creds":
 			natsOpts = append(natsOpts, nats.UserCredentials(v))
 		default:
-			return nil, fmt.Errorf("natsstash: unknown URL parameter %q", k)
+			return nil, fmt.Errorf("%w: natsstash: unknown URL parameter %q", driver.ErrInvalidAddress, k)
 		}
 		if perr != nil {
-			return nil, fmt.Errorf("natsstash: URL parameter %s=%q: %v", k, v, perr)
+			// Not strconv's or time's wording.
+			var ne *strconv.NumError
+			switch {
+			case errors.As(perr, &ne) && ne.Func == "ParseBool":
+				perr = errors.New("want true or false")
+			case errors.As(perr, &ne):
+				perr = errors.New("want a number in range")
+			case k == "ttl" || k == "read_timeout":
+				perr = errors.New("want a duration such as 30s")
+			}
+			return nil, fmt.Errorf("%w: natsstash: URL parameter %s=%q: %v", driver.ErrInvalidAddress, k, v, perr)
 		}
 	}
 	if err := o.validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", driver.ErrInvalidAddress, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

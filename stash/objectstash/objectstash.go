@@ -184,10 +184,13 @@ var (
 func New(endpoint string, opts ...Option) (*Store, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("objectstash: endpoint: %w", err)
+		return nil, fmt.Errorf("%w: objectstash: endpoint: %w", driver.ErrInvalidAddress, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("objectstash: endpoint %q: want http(s)://host[:port][/path]", u.Redacted())
+		return nil, fmt.Errorf("%w: objectstash: endpoint %q: want http(s)://host[:port][/path]", driver.ErrInvalidAddress, u.Redacted())
+	}
+	if err := driver.CheckHost(u); err != nil {
+		return nil, fmt.Errorf("%w: objectstash: endpoint %q: %v", driver.ErrInvalidAddress, u.Redacted(), err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""

@@ -22,17 +22,22 @@ import (
 // part_size, parallel_above, concurrency. Unknown ones are refused.
 func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 	if u.Scheme != Scheme || u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
-		return nil, fmt.Errorf("objectstash: URL %q: want objectstore://host[:port][/path][?options]", u.Redacted())
+		return nil, fmt.Errorf("%w: objectstash: URL %q: want objectstore://host[:port][/path][?options]", driver.ErrInvalidAddress, u.Redacted())
+	}
+	if err := driver.CheckHost(u); err != nil {
+		return nil, fmt.Errorf("%w: objectstash: URL %q: %v", driver.ErrInvalidAddress, u.Redacted(), err)
 	}
 	scheme := "https"
 	var opts []Option
 	var kid, keyFile string
 	params, err := driver.URLParams(u)
 	if err != nil {
-		return nil, fmt.Errorf("objectstash: %w", err)
+		return nil, fmt.Errorf("%w: objectstash: %v", driver.ErrInvalidAddress, err)
 	}
 	for k, v := range params {
-		bad := func(err error) error { return fmt.Errorf("objectstash: URL parameter %s=%q: %v", k, v, err) }
+		bad := func(err error) error {
+			return fmt.Errorf("%w: objectstash: URL parameter %s=%q: %v", driver.ErrInvalidAddress, k, v, err)
+		}
 		switch k {
 		case "plaintext":
 			on, err := strconv.ParseBool(v)
@@ -91,11 +96,11 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 				opts = append(opts, WithPartSize(n))
 			}
 		default:
-			return nil, fmt.Errorf("objectstash: unknown URL parameter %q (known: plaintext, ca_file, token_file, kid, key_file, token_lifetime, connect_timeout, retries, read_timeout, part_size, parallel_above, concurrency)", k)
+			return nil, fmt.Errorf("%w: objectstash: unknown URL parameter %q (known: plaintext, ca_file, token_file, kid, key_file, token_lifetime, connect_timeout, retries, read_timeout, part_size, parallel_above, concurrency)", driver.ErrInvalidAddress, k)
 		}
 	}
 	if (kid == "") != (keyFile == "") {
-		return nil, fmt.Errorf("objectstash: URL parameters kid and key_file go together")
+		return nil, fmt.Errorf("%w: objectstash: URL parameters kid and key_file go together", driver.ErrInvalidAddress)
 	}
 	if kid != "" {
 		s, err := osauth.NewSigner(kid, keyFile)

@@ -393,11 +393,11 @@ func (sdkLogger) Logf(c logging.Classification, format string, v ...any) {
 // anything it does not know.
 func optionsFromURL(u *url.URL) (*settings, error) {
 	if u.Scheme != Scheme || u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.Fragment != "" {
-		return nil, fmt.Errorf("s3stash: URL %q: want s3://?param=value... (buckets are the addresses' namespaces)", u.Redacted())
+		return nil, fmt.Errorf("%w: s3stash: URL %q: want s3://?param=value... (buckets are the addresses' namespaces)", driver.ErrInvalidAddress, u.Redacted())
 	}
 	params, err := driver.URLParams(u)
 	if err != nil {
-		return nil, fmt.Errorf("s3stash: %w", err)
+		return nil, fmt.Errorf("%w: s3stash: %v", driver.ErrInvalidAddress, err)
 	}
 	o := &settings{}
 	for k, v := range params {
@@ -409,6 +409,8 @@ func optionsFromURL(u *url.URL) (*settings, error) {
 			var eu *url.URL
 			if eu, err = url.Parse(v); err == nil && (eu.Scheme != "http" && eu.Scheme != "https" || eu.Host == "") {
 				err = errors.New("want an http or https URL")
+			} else if err == nil {
+				err = driver.CheckHost(eu)
 			}
 			o.Endpoint = v
 		case "path_style":
@@ -434,10 +436,10 @@ func optionsFromURL(u *url.URL) (*settings, error) {
 		case "create_buckets":
 			o.CreateBuckets, err = strconv.ParseBool(v)
 		default:
-			return nil, fmt.Errorf("s3stash: unknown URL parameter %q", k)
+			return nil, fmt.Errorf("%w: s3stash: unknown URL parameter %q", driver.ErrInvalidAddress, k)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("s3stash: URL parameter %s=%q: %w", k, v, err)
+			return nil, fmt.Errorf("%w: s3stash: URL parameter %s=%q: %v", driver.ErrInvalidAddress, k, v, err)
 		}
 	}
 	return o, nil
