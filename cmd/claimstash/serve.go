@@ -72,7 +72,9 @@ requests in flight get up to --grace to finish; then it exits 0. A second
 signal ends it at once.
 
 Share-link downloads are verified as they stream; a stash whose bytes do not
-match is cut off, never ended cleanly. Range requests (one range) are answered
+match is cut off, never ended cleanly, and a client that asks for trailers
+(TE: trailers, as claimstash itself does) is told why in the
+Claimstash-Result trailer, so it fails for good instead of retrying. Range requests (one range) are answered
 206, and the ETag is the stash's digest, so If-None-Match answers 304. Every
 request is logged on stderr (as JSON with --json), without its query string.`,
 		Example: `  claimstash keygen --kind objectstore --dir /etc/claimstash/keys

@@ -454,11 +454,14 @@ func TestTamperedOnBackend(t *testing.T) {
 					}
 					t.Run("link", func(t *testing.T) {
 						// A handler link's server finds the stash bad
-						// while it streams it, after its 200: all it can
-						// do is cut the response short, which reaches
-						// the client as a failed read (transient), not
-						// as ErrIntegrity. A presigned link's bytes are
-						// verified by the client: typed.
+						// while it streams it, after its 200, cuts the
+						// response short and says why in its trailer
+						// (ErrIntegrity at the client); a stash whose
+						// encoding it cannot read is answered 404. So
+						// for handler links any refusal passes here (the
+						// trailer has tests of its own in stash/links);
+						// a presigned link's bytes are verified by the
+						// client: typed.
 						handlerLink := strings.HasPrefix(link, ts.URL)
 						checkRefusedAs(t, e, link, payloads[tc.zstd], max(tc.linkBound, 24<<20), handlerLink)
 					})
