@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -285,7 +286,7 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 	}
 	var digest [2 * sha256.Size]byte
 	encodeHex(digest[:], sum[:])
-	st, err := e.store(ctx, &o, name, size, string(digest[:]), func() (encoded, error) {
+	st, err := e.store(ctx, &o, name, size, digest[:], func() (encoded, error) {
 		if owned != nil {
 			return encoded{data: owned, owned: true, size: size}, nil
 		}
@@ -352,14 +353,16 @@ func (st *encoded) done() {
 // payload (only then: encode is called at most once) and puts it. A Put that
 // finds the key taken by a concurrent Create extends that stash instead. On
 // failure the returned stash, if any, carries the address for the error.
-func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest string, encode func() (encoded, error)) (*Stash, error) {
-	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name, Digest: digest}
+// digest is the payload's SHA-256 in hex.
+func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest []byte, encode func() (encoded, error)) (*Stash, error) {
+	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name}
 	b, err := e.pick(size)
 	if err != nil {
 		return nil, err
 	}
 	addr.Scheme = b.scheme
-	key := addr.Key()
+	var key string
+	key, addr.Digest = addr.keyWithDigest(digest)
 	c := new(created)
 	attrs := &c.attrs
 	e.setAttrs(attrs, o, size, addr.Digest)
@@ -398,6 +401,19 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 		s = &c.stash
 	}
 	return s, nil
+}
+
+// keyWithDigest returns the key of a (which has no digest yet) with digest
+// (hex) added, and the digest: a piece of the key, so that both are one
+// allocation.
+func (a Address) keyWithDigest(digest []byte) (key, hex string) {
+	var b strings.Builder
+	b.Grow(a.keyLen() + 1 + len(digest))
+	a.writeKey(&b)
+	b.WriteByte('.')
+	b.Write(digest)
+	key = b.String()
+	return key, key[len(key)-len(digest):]
 }
 
 // existing returns the stash already stored under addr, if it is there and
