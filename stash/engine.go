@@ -361,8 +361,8 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 		return nil, err
 	}
 	addr.Scheme = b.scheme
-	var key string
-	key, addr.Digest = addr.keyWithDigest(digest)
+	full, key, hex := addr.withDigest(digest)
+	addr.Digest = hex
 	c := new(created)
 	attrs := &c.attrs
 	e.setAttrs(attrs, o, size, addr.Digest)
@@ -398,22 +398,29 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	}
 	if s == nil {
 		c.stash = stashOf(addr, attrs)
+		c.stash.addr = full
 		s = &c.stash
 	}
 	return s, nil
 }
 
-// keyWithDigest returns the key of a (which has no digest yet) with digest
-// (hex) added, and the digest: a piece of the key, so that both are one
-// allocation.
-func (a Address) keyWithDigest(digest []byte) (key, hex string) {
+// withDigest returns the address a (not inline, with no digest yet)
+// formats to once digest (hex) is added, its key and the digest: pieces of
+// one string, so that the three, and the String of the stash made, are
+// one allocation.
+func (a Address) withDigest(digest []byte) (full, key, hex string) {
+	at := len(a.Scheme) + len("://") + len(a.Namespace) + 1
 	var b strings.Builder
-	b.Grow(a.keyLen() + 1 + len(digest))
+	b.Grow(at + a.keyLen() + 1 + len(digest))
+	b.WriteString(a.Scheme)
+	b.WriteString("://")
+	b.WriteString(a.Namespace)
+	b.WriteByte('/')
 	a.writeKey(&b)
 	b.WriteByte('.')
 	b.Write(digest)
-	key = b.String()
-	return key, key[len(key)-len(digest):]
+	full = b.String()
+	return full, full[at:], full[len(full)-len(digest):]
 }
 
 // existing returns the stash already stored under addr, if it is there and
