@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -198,7 +197,9 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		return e.create(ctx, name, payload, opts)
 	}
 	var sum [sha256.Size]byte
-	return e.store(ctx, o, name, size, hex.EncodeToString(h.Sum(sum[:0])), func() (encoded, error) {
+	var digest [2 * sha256.Size]byte
+	encodeHex(digest[:], h.Sum(sum[:0]))
+	return e.store(ctx, o, name, size, digest[:], func() (encoded, error) {
 		st := encoded{open: func() io.Reader { return io.NewSectionReader(raw.f, 0, size) }, size: size}
 		if !try {
 			return st, nil

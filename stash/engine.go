@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -285,7 +286,7 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 	}
 	var digest [2 * sha256.Size]byte
 	encodeHex(digest[:], sum[:])
-	st, err := e.store(ctx, &o, name, size, string(digest[:]), func() (encoded, error) {
+	st, err := e.store(ctx, &o, name, size, digest[:], func() (encoded, error) {
 		if owned != nil {
 			return encoded{data: owned, owned: true, size: size}, nil
 		}
@@ -352,14 +353,16 @@ func (st *encoded) done() {
 // payload (only then: encode is called at most once) and puts it. A Put that
 // finds the key taken by a concurrent Create extends that stash instead. On
 // failure the returned stash, if any, carries the address for the error.
-func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest string, encode func() (encoded, error)) (*Stash, error) {
-	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name, Digest: digest}
+// digest is the payload's SHA-256 in hex.
+func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest []byte, encode func() (encoded, error)) (*Stash, error) {
+	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name}
 	b, err := e.pick(size)
 	if err != nil {
 		return nil, err
 	}
 	addr.Scheme = b.scheme
-	key := addr.Key()
+	full, key, hex := addr.withDigest(digest)
+	addr.Digest = hex
 	c := new(created)
 	attrs := &c.attrs
 	e.setAttrs(attrs, o, size, addr.Digest)
@@ -395,9 +398,29 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	}
 	if s == nil {
 		c.stash = stashOf(addr, attrs)
+		c.stash.addr = full
 		s = &c.stash
 	}
 	return s, nil
+}
+
+// withDigest returns the address a (not inline, with no digest yet)
+// formats to once digest (hex) is added, its key and the digest: pieces of
+// one string, so that the three, and the String of the stash made, are
+// one allocation.
+func (a Address) withDigest(digest []byte) (full, key, hex string) {
+	at := len(a.Scheme) + len("://") + len(a.Namespace) + 1
+	var b strings.Builder
+	b.Grow(at + a.keyLen() + 1 + len(digest))
+	b.WriteString(a.Scheme)
+	b.WriteString("://")
+	b.WriteString(a.Namespace)
+	b.WriteByte('/')
+	a.writeKey(&b)
+	b.WriteByte('.')
+	b.Write(digest)
+	full = b.String()
+	return full, full[at:], full[len(full)-len(digest):]
 }
 
 // existing returns the stash already stored under addr, if it is there and

@@ -599,3 +599,47 @@ func TestOwnedBytesReadFromIsCopied(t *testing.T) {
 		t.Fatalf("stored %q, want the unread rest", got)
 	}
 }
+
+// TestStashString: the stash Create returns gives the address its key was
+// built from, and, once its Address is changed (a field, or a scope in
+// place), what the changed Address formats to.
+func TestStashString(t *testing.T) {
+	ctx := context.Background()
+	e, _ := memEngine(t)
+	payload := stashtest.RandomPayload(4<<10, 3)
+	s, err := e.Create(ctx, "report", payload, stash.InScopes(stash.Scope{Key: "tenant", Value: "acme"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := s.Address.String()
+	if got := s.String(); got != want {
+		t.Fatalf("String() = %q, want %q", got, want)
+	}
+	got, err := e.Retrieve(ctx, s.String())
+	if err != nil || !bytes.Equal(got.Data, payload) {
+		t.Fatalf("Retrieve(String()): %v", err)
+	}
+	for _, change := range []struct {
+		name string
+		fn   func(a *stash.Address)
+	}{
+		{"scheme", func(a *stash.Address) { a.Scheme = "other" }},
+		{"namespace", func(a *stash.Address) { a.Namespace = "elsewhere" }},
+		{"name", func(a *stash.Address) { a.Name = "rename" }},
+		{"name of the same length", func(a *stash.Address) { a.Name = "tropor" }},
+		{"digest", func(a *stash.Address) { a.Digest = strings.Repeat("0", 64) }},
+		{"scope in place", func(a *stash.Address) { a.Scopes[0].Value = "acmf" }},
+		{"no scopes", func(a *stash.Address) { a.Scopes = nil }},
+		{"inline", func(a *stash.Address) { a.Scheme, a.Digest, a.Data = stash.SchemeInline, "", []byte("x") }},
+	} {
+		c := *s
+		c.Address.Scopes = append([]stash.Scope(nil), s.Address.Scopes...)
+		change.fn(&c.Address)
+		if got, want := c.String(), c.Address.String(); got != want {
+			t.Errorf("%s: String() = %q, want %q", change.name, got, want)
+		}
+	}
+	if got := s.String(); got != want {
+		t.Fatalf("String() after copies changed = %q, want %q", got, want)
+	}
+}

@@ -3,6 +3,7 @@ package stash
 import (
 	"bytes"
 	"crypto/sha256"
+	"math"
 	"sync/atomic"
 
 	"github.com/claimstash/claimstash/stash/driver"
@@ -24,6 +25,35 @@ const ZstdWindowForBench = zstdWindow
 
 // LikelyCompressible is the entropy estimate CompressionAuto decides by.
 var LikelyCompressible = likelyCompressible
+
+// Entropy thresholds of likelyCompressible.
+const (
+	MaxEntropy   = maxEntropy
+	QuickEntropy = quickEntropy
+)
+
+// CollisionEstimates returns likelyCompressible's two estimates of p's
+// collision entropy (bits per byte): over the first step's 256 bytes and
+// over the whole sample, counted as likelyCompressible counts them. p must
+// be longer than 512 bytes.
+func CollisionEstimates(p []byte) (quick, whole float64) {
+	var counts [256]uint32
+	n := min(len(p), sampleSize, max(len(p)/8, 512))
+	piece := n / 4
+	first := min(piece, quickPiece)
+	var pairs uint64
+	estimate := func(n int) float64 {
+		return -math.Log2(float64(pairs) / (float64(n) * float64(n-1) / 2))
+	}
+	for i := range 4 {
+		pairs += equalPairs(&counts, p[(len(p)-piece)*i/3:][:first])
+	}
+	quick = estimate(4 * first)
+	for i := range 4 {
+		pairs += equalPairs(&counts, p[(len(p)-piece)*i/3+first:][:piece-first])
+	}
+	return quick, estimate(4 * piece)
+}
 
 // CompressSerialForBench hashes p, then compresses it with EncodeAll on
 // this goroutine.

@@ -28,6 +28,10 @@ type Stash struct {
 	LastAccess time.Time
 	// Data is the payload.
 	Data []byte
+
+	// addr, when not empty, is what Address formatted to when the
+	// stash was made (see String).
+	addr string
 }
 
 // Name is the stash's name, without the digest.
@@ -36,8 +40,23 @@ func (s *Stash) Name() string { return s.Address.Name }
 // Namespace is the stash's namespace.
 func (s *Stash) Namespace() string { return s.Address.Namespace }
 
-// String is the address.
-func (s *Stash) String() string { return s.Address.String() }
+// String is the address. A stash that Create made returns the string it
+// built for its key as long as Address still formats to it (compared piece
+// by piece, without building another).
+func (s *Stash) String() string {
+	if s.addr != "" && formatsTo(&s.Address, s.addr) {
+		return s.addr
+	}
+	return s.Address.String()
+}
+
+// formatsTo reports whether a, not inline, formats to str.
+func formatsTo(a *Address, str string) bool {
+	n := len(a.Scheme)
+	at := n + len("://") + len(a.Namespace) + 1
+	return !a.IsInline() && len(str) > at && str[:n] == a.Scheme && str[n:n+3] == "://" &&
+		str[n+3:at-1] == a.Namespace && str[at-1] == '/' && a.isKey(str[at:])
+}
 
 // Expiry is when the stash expires if it is not read again: the earlier of
 // its TTL deadline and LastAccess plus TTI. Zero means never.

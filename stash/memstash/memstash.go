@@ -40,6 +40,9 @@ func OpenURL(_ context.Context, u *url.URL) (*Store, error) {
 type object struct {
 	data  []byte
 	attrs driver.Attributes
+	// limit is, while Put fills data through Write, the most bytes it
+	// takes.
+	limit int64
 }
 
 // Store is an in-memory backend. The zero value is not usable; call New.
@@ -86,16 +89,17 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	// Whether the key is taken is checked once, under the lock that
 	// stores: the engine has looked it up (Stat) before it writes, so a
 	// check before the copy would only repeat that lookup.
+	o := &object{attrs: *copyAttrs(attrs)}
 	if ob, ok := r.(*driver.OwnedBytes); ok {
 		if data := ob.Owned(); data != nil && int64(len(data)) == size {
-			return s.put(ns, key, data, attrs)
+			o.data = data
+			return s.put(ns, key, o)
 		}
 	}
-	data, err := readExact(r, size)
-	if err != nil {
+	if err := o.fill(r, size); err != nil {
 		return err
 	}
-	return s.put(ns, key, data, attrs)
+	return s.put(ns, key, o)
 }
 
 // KeepsBytes implements driver.BytesKeeper: Put keeps the bytes of a
@@ -103,63 +107,59 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 // bytes are ever changed in place (Corrupt replaces them with a copy).
 func (*Store) KeepsBytes() bool { return true }
 
-func (s *Store) put(ns, key string, data []byte, attrs *driver.Attributes) error {
+func (s *Store) put(ns, key string, o *object) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, exists := s.objects[id(ns, key)]; exists {
 		return driver.ErrExists
 	}
-	s.objects[id(ns, key)] = &object{data: data, attrs: *copyAttrs(attrs)}
+	s.objects[id(ns, key)] = o
 	return nil
 }
 
-// readExact reads exactly size bytes from r, and then its end. A reader
-// that writes itself out (io.WriterTo: the engine's bytes.Reader) in one
-// piece is copied once, into memory that is not zeroed first.
-func readExact(r io.Reader, size int64) ([]byte, error) {
-	var data []byte
+// fill reads exactly size bytes from r into o.data, and then r's end. A
+// reader that writes itself out (io.WriterTo: the engine's bytes.Reader) in
+// one piece is copied once, into memory that is not zeroed first, with o
+// itself as the writer (no collector of its own to allocate).
+func (o *object) fill(r io.Reader, size int64) error {
 	if wt, ok := r.(io.WriterTo); ok {
-		c := collector{size: size}
-		if _, err := wt.WriteTo(&c); err != nil {
-			return nil, fmt.Errorf("memstash: reading payload: %w", err)
+		o.limit = size
+		_, err := wt.WriteTo(o)
+		o.limit = 0
+		if err != nil {
+			return fmt.Errorf("memstash: reading payload: %w", err)
 		}
-		if int64(len(c.data)) < size {
-			return nil, fmt.Errorf("memstash: reading payload: %w", io.ErrUnexpectedEOF)
+		if int64(len(o.data)) < size {
+			return fmt.Errorf("memstash: reading payload: %w", io.ErrUnexpectedEOF)
 		}
-		data = c.data
 	} else {
-		data = make([]byte, size)
-		if _, err := io.ReadFull(r, data); err != nil {
-			return nil, fmt.Errorf("memstash: reading payload: %w", err)
+		o.data = make([]byte, size)
+		if _, err := io.ReadFull(r, o.data); err != nil {
+			return fmt.Errorf("memstash: reading payload: %w", err)
 		}
 		var one [1]byte
 		if n, _ := r.Read(one[:]); n > 0 {
-			return nil, errLonger(size)
+			return errLonger(size)
 		}
 	}
-	if data == nil {
-		data = []byte{}
+	if o.data == nil {
+		o.data = []byte{}
 	}
-	return data, nil
+	return nil
 }
 
 func errLonger(size int64) error { return fmt.Errorf("memstash: payload longer than %d bytes", size) }
 
-// collector keeps what an io.WriterTo writes, refusing more than size
-// bytes.
-type collector struct {
-	data []byte
-	size int64
-}
-
-func (c *collector) Write(p []byte) (int, error) {
-	if int64(len(c.data))+int64(len(p)) > c.size {
-		return 0, errLonger(c.size)
+// Write collects what an io.WriterTo writes while Put fills o, refusing
+// more than o.limit bytes.
+func (o *object) Write(p []byte) (int, error) {
+	if int64(len(o.data))+int64(len(p)) > o.limit {
+		return 0, errLonger(o.limit)
 	}
-	if c.data == nil && int64(len(p)) == c.size {
-		c.data = bytes.Clone(p)
+	if o.data == nil && int64(len(p)) == o.limit {
+		o.data = bytes.Clone(p)
 	} else {
-		c.data = append(c.data, p...)
+		o.data = append(o.data, p...)
 	}
 	return len(p), nil
 }
