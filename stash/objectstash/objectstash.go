@@ -451,14 +451,24 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	}
 	// The request body must be exactly size bytes: a short reader fails
 	// the request (the server then stores nothing), a long one is cut.
-	body := &exactReader{r: r, left: size}
-	req, err := s.request(ctx, http.MethodPut, o, osauth.Write, body)
+	body := &exactReader{r: r, left: size, closed: make(chan struct{})}
+	// net/http may still be writing the body when the response is in (a
+	// 412 or an error answered before the whole body was read): Put
+	// returns only once the transport has closed it, so that r is never
+	// read after Put returns, as the io.Reader contract wants. If the
+	// transport still holds it once the response is handled, the request
+	// is cancelled, which makes the transport let go.
+	rctx, cancel := context.WithCancel(ctx)
+	defer body.release(cancel)
+	req, err := s.request(rctx, http.MethodPut, o, osauth.Write, body)
 	if err != nil {
+		body.Close()
 		return err
 	}
 	req.ContentLength = size
 	if size == 0 {
 		req.Body = http.NoBody
+		body.Close()
 	}
 	h := req.Header
 	if createOnly {
@@ -507,11 +517,32 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	return nil
 }
 
-// exactReader yields exactly left bytes of r, or an error.
+// exactReader yields exactly left bytes of r, or an error. Its Close,
+// which the HTTP transport calls once it is done with a request body, is
+// what Put waits for before it returns.
 type exactReader struct {
-	r    io.Reader
-	left int64
-	err  error
+	r      io.Reader
+	left   int64
+	err    error
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (e *exactReader) Close() error {
+	e.once.Do(func() { close(e.closed) })
+	return nil
+}
+
+// release waits until the transport has closed the body, cancelling the
+// request (with cancel) if it has not by the time the response is handled.
+func (e *exactReader) release(cancel context.CancelFunc) {
+	select {
+	case <-e.closed:
+	default:
+		cancel()
+		<-e.closed
+	}
+	cancel()
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
