@@ -496,6 +496,7 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		}
 	}
 	h.Set("x-snme-"+metaAttrs, base64.RawURLEncoding.EncodeToString(blob))
+	body.sent = true // from here on the transport holds it until it closes it
 	resp, err := s.do(req)
 	if err != nil {
 		if body.err != nil {
@@ -526,6 +527,7 @@ type exactReader struct {
 	err    error
 	once   sync.Once
 	closed chan struct{}
+	sent   bool // handed to the transport
 }
 
 func (e *exactReader) Close() error {
@@ -533,17 +535,29 @@ func (e *exactReader) Close() error {
 	return nil
 }
 
-// release waits until the transport has closed the body, cancelling the
-// request (with cancel) if it has not by the time the response is handled.
+// release waits until the transport has closed a body it was handed,
+// cancelling the request (with cancel) if it has not by the time the
+// response is handled. net/http always closes a request body it was given;
+// the bound only keeps a transport that never did from hanging Put.
 func (e *exactReader) release(cancel context.CancelFunc) {
+	defer cancel()
+	if !e.sent {
+		return
+	}
 	select {
 	case <-e.closed:
+		return
 	default:
-		cancel()
-		<-e.closed
 	}
 	cancel()
+	select {
+	case <-e.closed:
+	case <-time.After(releaseWait):
+	}
 }
+
+// releaseWait bounds how long Put waits for the transport to close a body.
+const releaseWait = 30 * time.Second
 
 func (e *exactReader) Read(p []byte) (int, error) {
 	if e.left <= 0 {

@@ -69,3 +69,31 @@ func TestPutLetsGoOfTheBody(t *testing.T) {
 		}
 	}
 }
+
+// TestPutRefusedBeforeSendingReturns: a Put refused before its request is
+// sent (an encoding objectstore cannot carry) returns at once: nothing
+// holds the body, so there is nothing to wait for.
+func TestPutRefusedBeforeSendingReturns(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer ts.Close()
+	s, err := objectstash.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Put(context.Background(), "ns", "brotli.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			&watchedReader{}, 1<<20, &driver.Attributes{Size: 1 << 20, StoredSize: 1 << 20, Encoding: "br"})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, driver.ErrUnsupported) {
+			t.Errorf("Put with encoding br: %v, want ErrUnsupported", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Put refused before sending did not return")
+	}
+}
