@@ -485,19 +485,7 @@ func BenchmarkTCPFloor(b *testing.B) {
 	if err := os.WriteFile(name, payload, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	c := loopbackConn(b, func(c net.Conn) {
 		one := make([]byte, 1)
 		for {
 			if _, err := io.ReadFull(c, one); err != nil {
@@ -513,12 +501,7 @@ func BenchmarkTCPFloor(b *testing.B) {
 				return
 			}
 		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { c.Close(); <-served }()
+	})
 	readHashed := func(r io.Reader) { readHashedInto(b, r, size) }
 	file := func() sample {
 		return timed(func() {
@@ -572,19 +555,7 @@ func BenchmarkTCPPutFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer remote.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	c := loopbackConn(b, func(c net.Conn) {
 		var hdr [8]byte
 		for {
 			if _, err := io.ReadFull(c, hdr[:]); err != nil {
@@ -598,12 +569,7 @@ func BenchmarkTCPPutFloor(b *testing.B) {
 				return
 			}
 		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { c.Close(); <-served }()
+	})
 	file := func() sample {
 		key := benchKey()
 		return timed(func() {
@@ -662,4 +628,30 @@ func readHashedInto(b *testing.B, r io.Reader, size int) {
 		b.Fatalf("read %d bytes of %d", n, size)
 	}
 	h.Sum(nil)
+}
+
+// loopbackConn dials one loopback TCP connection to a listener whose one
+// accepted connection serve handles, and closes both when b ends.
+func loopbackConn(b *testing.B, serve func(c net.Conn)) net.Conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close(); <-served; ln.Close() })
+	return c
 }
