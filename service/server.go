@@ -447,10 +447,19 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code 
 	}
 	createOnly := r.Method == http.MethodPut && strings.TrimSpace(r.Header.Get("If-None-Match")) == "*"
 	ns, key := storageNamespace(p.Usecase), storageKey(p.Scopes, p.Key)
-	_, err = s.d.Stat(r.Context(), ns, key)
+	a, err := s.d.Stat(r.Context(), ns, key)
 	exists := err == nil
 	if err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return err
+	}
+	if exists && a.Expired(s.now().UTC()) {
+		// Gone for every reader, so gone for this writer too: a
+		// create-only PUT refused here would leave its client holding a
+		// key that serves nothing.
+		if err := s.dropExpired(r.Context(), ns, key); err != nil {
+			return err
+		}
+		exists = false
 	}
 	if exists && createOnly {
 		return errPreconditionFailed
@@ -469,6 +478,23 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code 
 		}
 	}
 	writeJSON(w, code, map[string]string{"key": p.Key})
+	return nil
+}
+
+// dropExpired deletes the expired object under key, only if it is still
+// expired where the driver can check that as it deletes
+// (driver.ConditionalDeleter): a PUT that stored a fresh object meanwhile
+// keeps it, and this PUT then finds the key taken when it stores.
+func (s *Server) dropExpired(ctx context.Context, ns, key string) error {
+	var err error
+	if cd, ok := s.d.(driver.ConditionalDeleter); ok {
+		_, err = cd.DeleteIf(ctx, ns, key, func(a *driver.Attributes) bool { return a.Expired(s.now().UTC()) })
+	} else {
+		err = s.d.Delete(ctx, ns, key)
+	}
+	if err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
 	return nil
 }
 

@@ -396,6 +396,12 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	if err != nil && !errors.Is(err, driver.ErrExists) {
 		return &Stash{Address: addr}, err
 	}
+	if err != nil && s == nil {
+		// Every Put found the key taken and every look found nothing
+		// there to read: reporting the stash as written would publish
+		// a reference that serves nothing.
+		return &Stash{Address: addr}, fmt.Errorf("the backend refuses the write as taken, yet serves no stash under the key: %w", err)
+	}
 	if s == nil {
 		c.stash = stashOf(addr, attrs)
 		c.stash.addr = full

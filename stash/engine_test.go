@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -641,5 +642,34 @@ func TestStashString(t *testing.T) {
 	}
 	if got := s.String(); got != want {
 		t.Fatalf("String() after copies changed = %q, want %q", got, want)
+	}
+}
+
+// takenPuts is memstash with a Put that always finds the key taken, while
+// its Stat finds nothing: a backend that refuses a write as taken yet has
+// nothing to serve (an expired leftover that only its writes still see).
+type takenPuts struct{ *memstash.Store }
+
+func (takenPuts) Put(context.Context, string, string, io.Reader, int64, *driver.Attributes) error {
+	return fmt.Errorf("%w: test: taken", driver.ErrExists)
+}
+
+// TestCreateNeverReportsAnUnreadableWrite: when every Put is refused as
+// taken and nothing can be read under the key, Create fails (naming the
+// backend's answer) rather than returning a stash nobody can read.
+func TestCreateNeverReportsAnUnreadableWrite(t *testing.T) {
+	e, err := stash.New(stash.WithBackend(takenPuts{memstash.New()}), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, size := range []int{10, 1 << 20} {
+		s, err := e.Create(context.Background(), "ns", stashtest.RandomPayload(size, uint64(size)))
+		if err == nil {
+			t.Fatalf("%d bytes: Create returned %s for content that cannot be read", size, s)
+		}
+		if !errors.Is(err, driver.ErrExists) || !strings.Contains(err.Error(), "serves no stash") {
+			t.Errorf("%d bytes: Create: %v, want the refused write named", size, err)
+		}
 	}
 }
