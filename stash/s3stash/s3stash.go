@@ -272,14 +272,11 @@ func newStore(client *s3.Client, o settings) (*Store, error) {
 	if o.PartSize == 0 {
 		o.PartSize = DefaultPartSize
 	}
-	if o.PartSize < MinPartSize {
-		return nil, fmt.Errorf("s3stash: part size %d under the minimum of %d", o.PartSize, MinPartSize)
-	}
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
 	}
-	if o.Concurrency < 1 {
-		return nil, fmt.Errorf("s3stash: concurrency %d under 1", o.Concurrency)
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	s := &Store{client: client, presign: s3.NewPresignClient(client), opts: o}
 	size := o.PartSize
@@ -306,18 +303,14 @@ func openConfig(ctx context.Context, o settings) (*Store, error) {
 	if o.Region != "" {
 		lo = append(lo, config.WithRegion(o.Region))
 	}
-	if o.MaxAttempts < 0 {
-		return nil, fmt.Errorf("s3stash: max attempts %d under 0", o.MaxAttempts)
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	if o.MaxAttempts > 0 {
 		lo = append(lo, config.WithRetryMaxAttempts(o.MaxAttempts))
 	}
-	switch o.RetryMode {
-	case "":
-	case aws.RetryModeStandard, aws.RetryModeAdaptive:
+	if o.RetryMode != "" {
 		lo = append(lo, config.WithRetryMode(o.RetryMode))
-	default:
-		return nil, fmt.Errorf("s3stash: unknown retry mode %q (want standard or adaptive)", o.RetryMode)
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, lo...)
 	if err != nil {
@@ -389,6 +382,44 @@ func (sdkLogger) Logf(c logging.Classification, format string, v ...any) {
 	l.Debug("s3stash: AWS SDK: "+fmt.Sprintf(format, v...), "classification", string(c))
 }
 
+// check refuses settings no store can work with, as ErrInvalidAddress
+// (they are a bad backend URL, or options as bad); zero values are the
+// defaults.
+func (o *settings) check() error {
+	var err error
+	switch {
+	case o.PartSize != 0 && o.PartSize < MinPartSize:
+		err = fmt.Errorf("part size %d under the minimum of %d", o.PartSize, MinPartSize)
+	case o.Concurrency < 0:
+		err = fmt.Errorf("concurrency %d under 1", o.Concurrency)
+	case o.MaxAttempts < 0:
+		err = fmt.Errorf("max attempts %d under 0", o.MaxAttempts)
+	case o.RetryMode != "" && o.RetryMode != aws.RetryModeStandard && o.RetryMode != aws.RetryModeAdaptive:
+		err = fmt.Errorf("unknown retry mode %q (want standard or adaptive)", o.RetryMode)
+	case o.Endpoint != "":
+		if cerr := checkEndpoint(o.Endpoint); cerr != nil {
+			err = fmt.Errorf("endpoint %q: %v", o.Endpoint, cerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: s3stash: %w", driver.ErrInvalidAddress, err)
+	}
+	return nil
+}
+
+// checkEndpoint refuses an endpoint that is not an http or https URL with
+// a well-formed host and port.
+func checkEndpoint(v string) error {
+	eu, err := url.Parse(v)
+	if err != nil {
+		return err
+	}
+	if eu.Scheme != "http" && eu.Scheme != "https" || eu.Host == "" {
+		return errors.New("want an http or https URL")
+	}
+	return driver.CheckHost(eu)
+}
+
 // optionsFromURL maps "s3://?region=..&endpoint=.." onto the options, refusing
 // anything it does not know.
 func optionsFromURL(u *url.URL) (*settings, error) {
@@ -406,12 +437,7 @@ func optionsFromURL(u *url.URL) (*settings, error) {
 		case "region":
 			o.Region = v
 		case "endpoint":
-			var eu *url.URL
-			if eu, err = url.Parse(v); err == nil && (eu.Scheme != "http" && eu.Scheme != "https" || eu.Host == "") {
-				err = errors.New("want an http or https URL")
-			} else if err == nil {
-				err = driver.CheckHost(eu)
-			}
+			err = checkEndpoint(v)
 			o.Endpoint = v
 		case "path_style":
 			o.PathStyle, err = strconv.ParseBool(v)

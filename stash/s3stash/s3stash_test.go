@@ -766,10 +766,24 @@ func TestURL(t *testing.T) {
 		"s3://?endpoint=%3A",
 		"s3://?retry_mode=sometimes",
 		"s3://?max_attempts=-2",
+		"s3://?endpoint=http://minio:99999",
 	} {
-		if d, err := stash.OpenDriver(ctx, bad); err == nil {
+		d, err := stash.OpenDriver(ctx, bad)
+		if err == nil {
 			d.Close()
 			t.Errorf("OpenDriver(%q) succeeded", bad)
+			continue
+		}
+		if !errors.Is(err, stash.ErrInvalidAddress) {
+			t.Errorf("OpenDriver(%q): %v, want ErrInvalidAddress", bad, err)
+		}
+	}
+	for _, opt := range []s3stash.OpenOption{
+		s3stash.WithEndpoint("http://minio:99999"),
+		s3stash.WithEndpoint("minio:9000"),
+	} {
+		if _, err := s3stash.Open(ctx, opt); !errors.Is(err, stash.ErrInvalidAddress) {
+			t.Errorf("Open with a bad endpoint: %v, want ErrInvalidAddress", err)
 		}
 	}
 }
