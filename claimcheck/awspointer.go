@@ -281,6 +281,9 @@ func (c *Checker) readPointer(ctx context.Context, p AWSPointer, size int64) ([]
 		return nil, 0, fmt.Errorf("%w: %d bytes", stash.ErrTooLarge, size)
 	}
 	rc, attrs, err := d.Get(ctx, ns, key)
+	if err == nil && rc == nil {
+		err = fmt.Errorf("%w: the backend answered without the object's bytes", stash.ErrIntegrity)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -429,6 +429,11 @@ func (a Address) withDigest(digest []byte) (full, key, hex string) {
 	return full, full[at:], full[len(full)-len(digest):]
 }
 
+// errNoAnswer is a driver that reported success without what it was asked
+// for (a stash's reader or attributes): a broken backend, whose answer
+// cannot be trusted as a stash.
+var errNoAnswer = fmt.Errorf("%w: the backend answered without the stash's bytes or attributes", ErrIntegrity)
+
 // existing returns the stash already stored under addr, if it is there and
 // not expired, after extending its expiry to cover want. An expired leftover
 // is deleted so the caller can write afresh, and so is the answer (nil, nil)
@@ -437,6 +442,9 @@ func (a Address) withDigest(digest []byte) (full, key, hex string) {
 // concurrent Creates never lose one another's extensions.
 func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key string, want *driver.Attributes) (*Stash, error) {
 	have, err := b.driver.Stat(ctx, addr.Namespace, key)
+	if err == nil && have == nil {
+		err = errNoAnswer
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, nil
@@ -469,6 +477,8 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 			return &Stash{Address: addr}, err
 		case expired:
 			return e.dropExpired(ctx, b, addr, key)
+		case got == nil:
+			return &Stash{Address: addr}, errNoAnswer
 		}
 		return stashFrom(addr, got), nil
 	}
@@ -601,6 +611,12 @@ func (e *Engine) source(ctx context.Context, address string, addr Address) (sour
 		return source{}, noBackendError(addr.Scheme)
 	}
 	rc, attrs, err := b.driver.Get(ctx, addr.Namespace, keyOf(address, addr))
+	if err == nil && (rc == nil || attrs == nil) {
+		if rc != nil {
+			_ = rc.Close()
+		}
+		err = errNoAnswer
+	}
 	if err != nil {
 		return source{}, err
 	}
@@ -792,6 +808,9 @@ func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error)
 		return s, nil
 	}
 	a, err := b.driver.Stat(ctx, addr.Namespace, keyOf(address, addr))
+	if err == nil && a == nil {
+		err = errNoAnswer
+	}
 	if err == nil && e.expired(a) {
 		err = ErrExpired
 	}
@@ -831,7 +850,7 @@ func (e *Engine) List(ctx context.Context, namespace string, fn func(*Stash) err
 		listed = true
 		var fnErr error
 		err := l.List(ctx, func(ns, key string, a *driver.Attributes) error {
-			if namespace != "" && ns != namespace {
+			if a == nil || namespace != "" && ns != namespace {
 				return ctx.Err()
 			}
 			addr, err := ParseAddress(b.scheme + "://" + ns + "/" + key)
@@ -878,7 +897,7 @@ func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
 			continue
 		}
 		err := l.List(ctx, func(ns, key string, a *driver.Attributes) error {
-			if !a.Expired(now) {
+			if a == nil || !a.Expired(now) {
 				return nil
 			}
 			var err error

@@ -673,3 +673,79 @@ func TestCreateNeverReportsAnUnreadableWrite(t *testing.T) {
 		}
 	}
 }
+
+// emptyAnswers is memstash whose reads report success without what was
+// asked for: no attributes, or no reader, as a broken third-party driver
+// could.
+type emptyAnswers struct {
+	*memstash.Store
+	noReader bool
+}
+
+func (d emptyAnswers) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	rc, a, err := d.Store.Get(ctx, ns, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.noReader {
+		rc.Close()
+		return nil, a, nil
+	}
+	return rc, nil, nil
+}
+
+func (emptyAnswers) Stat(context.Context, string, string) (*driver.Attributes, error) {
+	return nil, nil
+}
+
+func (emptyAnswers) ModifyAttributes(context.Context, string, string, func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	return nil, nil
+}
+
+func (d emptyAnswers) List(ctx context.Context, fn func(ns, key string, a *driver.Attributes) error) error {
+	return d.Store.List(ctx, func(ns, key string, _ *driver.Attributes) error { return fn(ns, key, nil) })
+}
+
+// TestDriverAnsweringNothing: a driver that reports success without the
+// stash's attributes or reader is an error for every operation (ErrIntegrity),
+// never a panic and never data; listing and sweeping pass over its entries.
+func TestDriverAnsweringNothing(t *testing.T) {
+	ctx := context.Background()
+	for _, noReader := range []bool{false, true} {
+		store := memstash.New()
+		good, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := good.Create(ctx, "ns", []byte("payload"), stash.TTL(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := stash.New(stash.WithBackend(emptyAnswers{store, noReader}), stash.WithInlineMax(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Retrieve(ctx, s.String()); !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("Retrieve (no reader %v): %v, want ErrIntegrity", noReader, err)
+		}
+		if _, err := e.Open(ctx, s.String()); !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("Open: %v, want ErrIntegrity", err)
+		}
+		if _, err := e.Stat(ctx, s.String()); !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("Stat: %v, want ErrIntegrity", err)
+		}
+		if _, err := e.Create(ctx, "ns", []byte("payload"), stash.TTL(2*time.Hour)); !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("Create over it: %v, want ErrIntegrity", err)
+		}
+		if _, err := e.Share(ctx, s.String(), time.Minute); err == nil {
+			t.Error("Share: no error")
+		}
+		n := 0
+		if err := e.List(ctx, "", func(*stash.Stash) error { n++; return nil }); err != nil || n != 0 {
+			t.Errorf("List: %d stashes, %v; want none listed", n, err)
+		}
+		if _, err := e.Sweep(ctx); err != nil {
+			t.Errorf("Sweep: %v", err)
+		}
+	}
+}

@@ -231,6 +231,9 @@ func (e *Engine) share(ctx context.Context, address string, ttl time.Duration) (
 		return "", fmt.Errorf("%w: an inline address carries its data: share the address itself", ErrUnsupported)
 	}
 	a, err := b.driver.Stat(ctx, addr.Namespace, addr.Key())
+	if err == nil && a == nil {
+		err = errNoAnswer
+	}
 	if err != nil {
 		return "", err
 	}
