@@ -89,6 +89,11 @@
 // asking first; objectstore's own server ignores the condition and sends
 // no such header.
 //
+// objectstore's resumable uploads are not served: a request carrying
+// upload_type= or session= in its query is 501 and touches nothing, which
+// objectstore's Python client takes as its cue to send a big object in
+// one plain PUT.
+//
 // # Auth
 //
 // New needs WithAuth (an osauth.Verifier over the public keys) or, for

@@ -305,6 +305,15 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 		s.fail(w, r, err)
 		return
 	}
+	if q := r.URL.Query(); q.Has(queryUploadType) || q.Has(querySession) {
+		// objectstore's resumable uploads: not served here. 501 is what
+		// its clients take as "fall back to a plain PUT"; answered as a
+		// plain request, the empty creation PUT would store an empty
+		// object over the one under the key, a chunk would become the
+		// whole object, and a cancel would delete it.
+		writeError(w, http.StatusNotImplemented, errNoResumable) // not a failure to log
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		err = s.get(w, r, p)
@@ -327,6 +336,14 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 		s.fail(w, r, err)
 	}
 }
+
+// Query parameters of objectstore's resumable uploads.
+const (
+	queryUploadType = "upload_type"
+	querySession    = "session"
+)
+
+var errNoResumable = status(http.StatusNotImplemented, "resumable uploads are not supported: send the object in one PUT")
 
 // meta is an object's metadata as the request headers give it.
 type meta struct {

@@ -182,6 +182,18 @@ def test_zstd_round_trip():
     assert s.get("plain").payload.read() == payload
 
 
+def test_resumable_put_falls_back_to_a_plain_put():
+    # At or above resumable_threshold_bytes the client asks for a resumable
+    # upload first; the server declines (501) and the client sends one PUT.
+    s = session()
+    s.put(b"old", key="big")
+    payload = b"resumable or not " * 1000
+    assert s.put(payload, key="big", resumable_threshold_bytes=0) == "big"
+    assert s.get("big").payload.read() == payload
+    key = s.put(payload, resumable_threshold_bytes=0, compress="none")
+    assert s.get(key).payload.read() == payload
+
+
 def test_token_minted_by_claimstash():
     c = Client(URL, token=os.environ["OS_GO_TOKEN"])
     s = c.session(USECASE, org=42, project=7)
