@@ -133,7 +133,9 @@ func WithParallelAbove(n int64) Option { return optionFunc(func(o *options) { o.
 func WithConcurrency(n int) Option { return optionFunc(func(o *options) { o.concurrency = n }) }
 
 // WithHTTPClient replaces the HTTP client the store builds; connect
-// timeout, retries, read timeout and TLS options are then ignored.
+// timeout, retries, read timeout and TLS options are then ignored, and so
+// is the store's own refusal to follow redirects (c's CheckRedirect
+// rules).
 func WithHTTPClient(c *http.Client) Option { return optionFunc(func(o *options) { o.client = c }) }
 
 // Store is a stash backend over an objectstore v1 HTTP API: claimstash's
@@ -223,10 +225,17 @@ func New(endpoint string, opts ...Option) (*Store, error) {
 	s.bufs.New = func() any { b := make([]byte, o.partSize); return &b }
 	s.client = o.client
 	if s.client == nil {
-		s.client = &http.Client{Transport: s.transport()}
+		s.client = &http.Client{Transport: s.transport(), CheckRedirect: noRedirects}
 	}
 	return s, nil
 }
+
+// noRedirects leaves a redirect unfollowed: objectstore never sends one,
+// and following it would send the request's token (a header net/http
+// does not strip) to the host it names, and read that host's answer as
+// the object. The 3xx is then a StatusError like any other status the
+// store does not expect.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func (s *Store) transport() *http.Transport {
 	d := &net.Dialer{Timeout: s.o.connectTimeout, KeepAlive: 30 * time.Second}
