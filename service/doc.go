@@ -30,7 +30,11 @@
 // stored); x-sn-expiration: manual, ttl:<duration> or tti:<duration>, with
 // durations as objectstore's clients write them (ParseDuration: "1 days",
 // "30m", "3600 seconds"), written back as "1d 2h 3m 4s"; x-sn-origin;
-// x-sn-filename; x-snme-<key> custom metadata (keys lowercased). The
+// x-sn-filename; x-snme-<key> custom metadata (keys lowercased). Values
+// of those three are percent-decoded as objectstore's clients encode them
+// (a '%' that starts no escape is kept as it is) and must be UTF-8 then
+// (400 otherwise: the Python client would fail to read them back); they
+// go back out encoded the same way. The
 // server sets x-sn-time-created, x-sn-time-expires (RFC 3339,
 // microseconds) and x-sn-size. GET and HEAD carry Accept-Ranges: bytes and,
 // as objectstore serves every object, Content-Disposition: attachment,

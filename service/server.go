@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -763,23 +764,29 @@ func encodeHeaderValue(v string) string {
 	return b.String()
 }
 
+// decodeHeaderValue undoes the percent-encoding objectstore's clients
+// give metadata values. As their decoders (Python's unquote, Rust's
+// percent_decode) do, a '%' that starts no escape is itself ("100%"
+// stays "100%"; it is sent back as "100%25"). The value must be UTF-8,
+// as those clients decode it strictly: one that is not would break every
+// later read of the object with a decoding error in the client.
 func decodeHeaderValue(v string) (string, error) {
-	if !strings.Contains(v, "%") {
-		return v, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		if v[i] != '%' {
+	if strings.Contains(v, "%") {
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if v[i] == '%' && i+2 < len(v) && unhex(v[i+1]) >= 0 && unhex(v[i+2]) >= 0 {
+				b.WriteByte(byte(unhex(v[i+1])<<4 | unhex(v[i+2])))
+				i += 2
+				continue
+			}
 			b.WriteByte(v[i])
-			continue
 		}
-		if i+2 >= len(v) || unhex(v[i+1]) < 0 || unhex(v[i+2]) < 0 {
-			return "", status(http.StatusBadRequest, "header value %q: bad percent-encoding", clip(v))
-		}
-		b.WriteByte(byte(unhex(v[i+1])<<4 | unhex(v[i+2])))
-		i += 2
+		v = b.String()
 	}
-	return b.String(), nil
+	if !utf8.ValidString(v) {
+		return "", status(http.StatusBadRequest, "header value %q: not UTF-8 once percent-decoded", clip(v))
+	}
+	return v, nil
 }
 
 func unhex(c byte) int {
