@@ -89,3 +89,19 @@ func TestCutShort(t *testing.T) {
 		t.Fatalf("read %d bytes of 100 without an error", len(got))
 	}
 }
+
+// TestMetadataStrayPercent: objectstore's clients read a metadata value
+// with a '%' that starts no escape (a server that stored it unencoded) as
+// it is; so does the store, rather than dropping it.
+func TestMetadataStrayPercent(t *testing.T) {
+	s := lying(t, 200, "0123456789", "x-sn-size", "10", "Content-Length", "10",
+		"x-snme-note", "100% and %41", "x-sn-origin", "5%")
+	rc, a, err := s.Get(context.Background(), "ns", lyingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if a.Metadata["note"] != "100% and A" || a.Origin != "5%" {
+		t.Fatalf("metadata %q, origin %q; want %q and %q", a.Metadata["note"], a.Origin, "100% and A", "5%")
+	}
+}

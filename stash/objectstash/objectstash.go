@@ -632,6 +632,30 @@ func encodeHeaderValue(v string) string {
 	return b.String()
 }
 
+// decodeHeaderValue undoes encodeHeaderValue as objectstore's clients do:
+// a '%' that starts no escape is itself, so a value a server stored
+// unencoded ("100%") reads back as it is, not as nothing.
+func decodeHeaderValue(v string) string {
+	if !strings.Contains(v, "%") {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]) {
+			n, _ := strconv.ParseUint(v[i+1:i+3], 16, 8)
+			b.WriteByte(byte(n))
+			i += 2
+			continue
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
 // attrsFrom reads the attributes from a response's headers: the exact ones
 // claimstash stored, when present, else what objectstore's headers say.
 func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
@@ -680,7 +704,7 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 	if dot := strings.LastIndexByte(key, '.'); dot >= 0 {
 		a.Digest = key[dot+1:]
 	}
-	a.Origin, _ = url.PathUnescape(h.Get("x-sn-origin"))
+	a.Origin = decodeHeaderValue(h.Get("x-sn-origin"))
 	a.Created, _ = time.Parse(time.RFC3339Nano, h.Get("x-sn-time-created"))
 	if tti > 0 && !expires.IsZero() {
 		a.LastAccess = expires.Add(-tti)
@@ -692,7 +716,7 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 			if a.Metadata == nil {
 				a.Metadata = map[string]string{}
 			}
-			a.Metadata[k], _ = url.PathUnescape(vs[0])
+			a.Metadata[k] = decodeHeaderValue(vs[0])
 		}
 	}
 	return a, nil
