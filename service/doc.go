@@ -42,7 +42,8 @@
 // 8187's filename* for one beyond ASCII). Range is one "bytes=" range
 // (several are served whole; another unit or a malformed range is 400);
 // one outside the object is 416 with Content-Range: bytes */<size> and no
-// body. Header names go out
+// body. Objects carry no validator (ETag, Last-Modified), so a Range with
+// If-Range beside it is ignored and the object served whole. Header names go out
 // lowercase on the wire, as objectstore's Python client compares them.
 //
 // Expired objects are 404 whether or not anything has removed them. A read

@@ -713,7 +713,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 	h.Set("Accept-Ranges", "bytes")
 	size := a.StoredSize
 	start, n, code := int64(0), size, http.StatusOK
-	if rh := r.Header.Get("Range"); rh != "" {
+	// If-Range asks for the range only if the object is still the one its
+	// validator names; this server gives no validator (no ETag, no
+	// Last-Modified), so none can match, and the object is served whole,
+	// as RFC 9110 wants (never a range of another version).
+	if rh := r.Header.Get("Range"); rh != "" && r.Header.Get("If-Range") == "" {
 		st, ln, ok, satisfiable, err := parseRange(rh, size)
 		switch {
 		case err != nil:
