@@ -206,6 +206,9 @@ func (s *Server) batchInsert(ctx context.Context, p ObjectPath, part *multipart.
 	if len(body) > MaxBatchInsert {
 		return status(http.StatusRequestEntityTooLarge, "individual request in batch exceeds body size limit of %d bytes", MaxBatchInsert)
 	}
+	if m.encoding == driver.EncodingZstd && m.decodedSize < 0 {
+		m.decodedSize = countDecoded(bytes.NewReader(body)) // as put does
+	}
 	err = s.store(ctx, p, m, bytes.NewReader(body), int64(len(body)), true)
 	if errors.Is(err, driver.ErrExists) {
 		return nil // a concurrent PUT of the same key won

@@ -36,7 +36,13 @@
 // (400 otherwise: the Python client would fail to read them back); they
 // go back out encoded the same way. The
 // server sets x-sn-time-created, x-sn-time-expires (RFC 3339,
-// microseconds) and x-sn-size. GET and HEAD carry Accept-Ranges: bytes and,
+// microseconds) and x-sn-size, and for a zstd object
+// x-claimstash-decoded-size (HeaderDecodedSize): the size claimstash's
+// backend sent, or, for a body another client sent without one (the
+// Python client compresses by default and sends none), the size the
+// server counted by decoding it as it stored it (up to MaxCountedSize; a
+// body that does not decode is stored as sent, without one). Without it
+// an Engine could not bound its decoding, and refused such stashes. GET and HEAD carry Accept-Ranges: bytes and,
 // as objectstore serves every object, Content-Disposition: attachment,
 // with the filename when there is one (an ASCII quoted string, and RFC
 // 8187's filename* for one beyond ASCII). Range is one "bytes=" range

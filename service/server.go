@@ -16,8 +16,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
@@ -53,6 +55,13 @@ const (
 	// with a zstd body: the decoded size, which the server records as the
 	// object's size so an Engine over the same storage can bound decoding.
 	MetaDecodedSize = "claimstash-size"
+
+	// HeaderDecodedSize goes out with a zstd object whose decoded size
+	// the server knows: sent as MetaDecodedSize by claimstash's backend,
+	// or counted as the body was stored (objectstore's clients send
+	// none). It is no x-snme- header, so that objectstore's clients do
+	// not see metadata they never wrote.
+	HeaderDecodedSize = "x-claimstash-decoded-size"
 
 	// HeaderConditionalPut goes out with every object response of this
 	// server, with the value ConditionalPutIfNoneMatch: a PUT carrying
@@ -482,9 +491,16 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code 
 	if exists && createOnly {
 		return errPreconditionFailed
 	}
-	body, size, cleanup, err := s.sizedBody(r, exists)
+	// A zstd body without its decoded size (objectstore's own clients
+	// send none) is counted as it is spooled, so that the object records
+	// the size an Engine reading it must decode to.
+	count := m.encoding == driver.EncodingZstd && m.decodedSize < 0
+	body, size, decoded, cleanup, err := s.sizedBody(r, exists || count, count)
 	if err != nil {
 		return err
+	}
+	if count {
+		m.decodedSize = decoded
 	}
 	defer cleanup()
 	if err := s.store(r.Context(), p, m, body, size, exists); err != nil {
@@ -541,36 +557,96 @@ func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reade
 	return err
 }
 
-func (s *Server) sizedBody(r *http.Request, spool bool) (io.Reader, int64, func(), error) {
+// sizedBody returns the request body and its size: the body itself when
+// it has a Content-Length and spool is not set, else a spooled copy. With
+// count (which needs spool), the spooled bytes are also decoded as zstd on
+// the way, to count them: decoded is what they decode to, or -1 (see
+// countDecoded).
+func (s *Server) sizedBody(r *http.Request, spool, count bool) (body io.Reader, size, decoded int64, cleanup func(), err error) {
 	if r.ContentLength > s.maxBody {
-		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body of %d bytes: at most %d", r.ContentLength, s.maxBody)
+		return nil, 0, 0, nil, status(http.StatusRequestEntityTooLarge, "body of %d bytes: at most %d", r.ContentLength, s.maxBody)
 	}
 	if r.ContentLength >= 0 && !spool {
-		return r.Body, r.ContentLength, func() {}, nil
+		return r.Body, r.ContentLength, -1, func() {}, nil
 	}
 	f, err := os.CreateTemp(s.tempDir, "claimstash-spool-*")
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
-	cleanup := func() { f.Close(); os.Remove(f.Name()) }
-	n, err := io.Copy(f, io.LimitReader(r.Body, s.maxBody+1))
+	cleanup = func() { f.Close(); os.Remove(f.Name()) }
+	src := io.LimitReader(r.Body, s.maxBody+1)
+	decoded = -1
+	if count {
+		// What the decoder reads goes to the spool; the rest (past a
+		// frame it cannot decode, or past the count's bound) follows.
+		var rerr error
+		decoded = countDecoded(io.TeeReader(readErr{src, &rerr}, f))
+		if rerr != nil {
+			cleanup()
+			return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", rerr)
+		}
+	}
+	if _, err := io.Copy(f, src); err != nil {
+		cleanup()
+		return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", err)
+	}
+	n, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		cleanup()
-		return nil, 0, nil, status(http.StatusBadRequest, "reading body: %w", err)
+		return nil, 0, 0, nil, err
 	}
 	if n > s.maxBody {
 		cleanup()
-		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body over %d bytes", s.maxBody)
+		return nil, 0, 0, nil, status(http.StatusRequestEntityTooLarge, "body over %d bytes", s.maxBody)
 	}
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		cleanup()
-		return nil, 0, nil, status(http.StatusBadRequest, "body of %d bytes, Content-Length says %d", n, r.ContentLength)
+		return nil, 0, 0, nil, status(http.StatusBadRequest, "body of %d bytes, Content-Length says %d", n, r.ContentLength)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		cleanup()
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
-	return f, n, cleanup, nil
+	return f, n, decoded, cleanup, nil
+}
+
+// readErr remembers the error its reader returned other than io.EOF, so
+// that a body that failed to arrive is told from zstd that fails to
+// decode.
+type readErr struct {
+	r   io.Reader
+	err *error
+}
+
+func (e readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && *e.err == nil {
+		*e.err = err
+	}
+	return n, err
+}
+
+// MaxCountedSize bounds how far the server decodes a zstd body it is not
+// told the decoded size of, to count it: the engine's default size limit
+// (stash.DefaultMaxSize). Bodies that decode to more are recorded without
+// a decoded size, as are bodies that are not zstd.
+const MaxCountedSize = stash.DefaultMaxSize
+
+// countDecoded reads zstd frames from r, decoding them into nothing, and
+// returns how many bytes they decode to: -1 when they do not decode (or
+// need a window over 64 MiB), or decode to more than MaxCountedSize.
+// It reads r only as far as the decoder needs.
+func countDecoded(r io.Reader) int64 {
+	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+	if err != nil {
+		return -1
+	}
+	defer dec.Close()
+	n, err := io.CopyN(io.Discard, dec, MaxCountedSize+1)
+	if err != io.EOF || n > MaxCountedSize {
+		return -1
+	}
+	return n
 }
 
 func (s *Server) delete(ctx context.Context, p ObjectPath) error {
@@ -649,7 +725,13 @@ func setMeta(h http.Header, a *driver.Attributes, expires time.Time, disposition
 	if a.Encoding != driver.EncodingIdentity {
 		h[HeaderContentEncoding] = []string{string(a.Encoding)}
 		if a.Encoding == driver.EncodingZstd && a.Size > 0 {
-			h[HeaderMetaPrefix+MetaDecodedSize] = []string{strconv.FormatInt(a.Size, 10)}
+			n := []string{strconv.FormatInt(a.Size, 10)}
+			h[HeaderDecodedSize] = n
+			if _, ours := a.Metadata[MetaAttributes]; ours {
+				// Written by claimstash's backend, which sent it as
+				// metadata: it reads it back there too.
+				h[HeaderMetaPrefix+MetaDecodedSize] = n
+			}
 		}
 	}
 	exp := Expiration{TTI: a.TTI}

@@ -60,6 +60,9 @@ const (
 	metaAttrs = "claimstash"
 	// metaSize carries the decoded size of a zstd body (see the service).
 	metaSize = "claimstash-size"
+	// headerDecodedSize is where claimstash's server gives the decoded
+	// size of every zstd object it knows it of, ours or another client's.
+	headerDecodedSize = "x-claimstash-decoded-size"
 )
 
 // An Option configures a Store.
@@ -700,6 +703,11 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 	if h.Get("Content-Encoding") == "zstd" {
 		a.Encoding = driver.EncodingZstd
 		a.Size, _ = strconv.ParseInt(h.Get("x-snme-"+metaSize), 10, 64)
+		if a.Size == 0 {
+			// claimstash's server counts the decoded size of a zstd
+			// body another client sent without one.
+			a.Size, _ = strconv.ParseInt(h.Get(headerDecodedSize), 10, 64)
+		}
 	}
 	if dot := strings.LastIndexByte(key, '.'); dot >= 0 {
 		a.Digest = key[dot+1:]

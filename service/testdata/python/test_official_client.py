@@ -293,3 +293,9 @@ def test_writes_a_stash_for_the_go_engine():
     payload = b"written by python " * 500
     key = "py-made." + hashlib.sha256(payload).hexdigest()
     session().put(payload, key=key, compress="none", metadata={"source": "python"})
+    # And with the client's default compression (zstd), which sends no
+    # decoded size: the server counts it for the Go engine.
+    zpayload = b"compressed by python " * 500
+    zkey = "py-zstd." + hashlib.sha256(zpayload).hexdigest()
+    session().put(zpayload, key=zkey, metadata={"source": "python"})
+    assert session().get(zkey, decompress=False).metadata.compression == "zstd"
