@@ -1,0 +1,54 @@
+package service_test
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"testing"
+)
+
+// TestBatchCutShort: a batch body that ends inside an insert's part (the
+// client went away, a proxy cut it) fails that operation, stores nothing
+// under its key, and ends the answer with a request error; the operations
+// that arrived whole before it ran.
+func TestBatchCutShort(t *testing.T) {
+	ts, _ := open(t)
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, o := range []struct{ key, body string }{{"whole", "arrived whole"}, {"cut", "this part never ends"}} {
+		pw, err := mw.CreatePart(textproto.MIMEHeader{"x-sn-batch-operation-kind": {"insert"}, "x-sn-batch-operation-key": {o.key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(pw, o.body)
+	}
+	mw.Close()
+	body := buf.Bytes()
+	body = body[:bytes.Index(body, []byte("never ends"))]
+	r := do(t, "POST", ts.URL+"/v1/objects:batch/testing/_/", bytes.NewReader(body), "Content-Type", mw.FormDataContentType())
+	wantStatus(t, r, 200)
+	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	var statuses []string
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses = append(statuses, p.Header.Get("x-sn-batch-operation-index")+" "+p.Header.Get("x-sn-batch-operation-status"))
+	}
+	if len(statuses) < 2 || statuses[0] != "0 201 Created" || statuses[1] != "1 400 Bad Request" {
+		t.Fatalf("answers %q: want the whole insert created, the cut one 400", statuses)
+	}
+	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/whole", nil)); got != "arrived whole" {
+		t.Fatalf("whole: %q", got)
+	}
+	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/cut", nil), http.StatusNotFound)
+	t.Log(statuses)
+}
