@@ -230,8 +230,8 @@ type errorBody struct {
 func errorJSON(err error) errorBody {
 	b := errorBody{Detail: err.Error()}
 	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
-		if _, ok := e.(*apiError); ok {
-			continue
+		if _, ok := e.(*apiError); ok || e.Error() == b.Detail {
+			continue // the detail itself, not a cause of it
 		}
 		b.Causes = append(b.Causes, e.Error())
 	}
