@@ -632,12 +632,17 @@ func (e readErr) Read(p []byte) (int, error) {
 // a decoded size, as are bodies that are not zstd.
 const MaxCountedSize = stash.DefaultMaxSize
 
+// countWindow is the largest zstd window countDecoded decodes with: the
+// engine's own bound (it refuses frames that ask for more), which also
+// bounds the memory a hostile frame can make a PUT hold.
+const countWindow = 8 << 20
+
 // countDecoded reads zstd frames from r, decoding them into nothing, and
 // returns how many bytes they decode to: -1 when they do not decode (or
-// need a window over 64 MiB), or decode to more than MaxCountedSize.
+// need a window over countWindow), or decode to more than MaxCountedSize.
 // It reads r only as far as the decoder needs.
 func countDecoded(r io.Reader) int64 {
-	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(countWindow))
 	if err != nil {
 		return -1
 	}
