@@ -36,3 +36,18 @@ func TestMetadataValueDecoding(t *testing.T) {
 	}
 	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/bad", nil), http.StatusNotFound)
 }
+
+// TestDecodedSizeKeyOnPlainObjects: x-snme-claimstash-size is the decoded
+// size of a zstd body only; on an object stored as sent it is the
+// client's own metadata, kept and served back (it was dropped, or a 400
+// when it was no number).
+func TestDecodedSizeKeyOnPlainObjects(t *testing.T) {
+	ts, _ := open(t)
+	u := ts.URL + "/v1/objects/testing/_/plain"
+	wantStatus(t, do(t, "PUT", u, strings.NewReader("x"), "x-snme-claimstash-size", "not a number"), 200)
+	r := do(t, "HEAD", u, nil)
+	if got := r.Header.Get("x-snme-claimstash-size"); got != "not a number" {
+		t.Fatalf("x-snme-claimstash-size of a plain object: %q, want it kept", got)
+	}
+	wantStatus(t, do(t, "PUT", u, strings.NewReader("x"), "Content-Encoding", "zstd", "x-snme-claimstash-size", "not a number"), http.StatusBadRequest)
+}

@@ -408,7 +408,9 @@ func parseMeta(h http.Header) (*meta, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k == MetaDecodedSize {
+		// The decoded size of a zstd body; of a body stored as sent it
+		// means nothing to the server, and is metadata like any other.
+		if k == MetaDecodedSize && m.encoding == driver.EncodingZstd {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				return nil, status(http.StatusBadRequest, "metadata %s %q: want a size", MetaDecodedSize, clip(v))
