@@ -181,8 +181,13 @@ func (s *Store) fetchPart(ctx context.Context, o object, off, n int64, created s
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent {
-		if resp.StatusCode == http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusNotFound:
 			return part{err: fmt.Errorf("%w: objectstash: object deleted while read", driver.ErrIntegrity)}
+		case http.StatusOK:
+			// It answered the first range, so it serves ranges: a
+			// whole object now is another object, or a lie.
+			return part{err: fmt.Errorf("%w: objectstash: the range at %d answered with a whole object", driver.ErrIntegrity, off)}
 		}
 		return part{err: statusError(resp)}
 	}
@@ -190,10 +195,18 @@ func (s *Store) fetchPart(ctx context.Context, o object, off, n int64, created s
 	if err != nil || got.start != off || got.end != off+n-1 || resp.Header.Get("x-sn-time-created") != created {
 		return part{err: fmt.Errorf("%w: objectstash: object replaced while read", driver.ErrIntegrity)}
 	}
+	if resp.ContentLength >= 0 && resp.ContentLength != n {
+		return part{err: fmt.Errorf("%w: objectstash: the range at %d has %d bytes, its Content-Range %d", driver.ErrIntegrity, off, resp.ContentLength, n)}
+	}
 	bp := s.bufs.Get().(*[]byte)
 	m, err := io.ReadFull(resp.Body, (*bp)[:n])
 	if err != nil {
 		s.bufs.Put(bp)
+		if err == io.ErrUnexpectedEOF && resp.ContentLength < 0 {
+			// Not a connection cut against a length: a body that ends
+			// before its Content-Range does.
+			return part{err: fmt.Errorf("%w: objectstash: the range at %d ends %d bytes short", driver.ErrIntegrity, off, n-int64(m))}
+		}
 		return part{err: fmt.Errorf("objectstash: reading range at %d: %w", off, err)}
 	}
 	return part{buf: bp, n: m}
