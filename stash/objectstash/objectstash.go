@@ -401,12 +401,13 @@ func (e *StatusError) Error() string {
 }
 
 // Is maps statuses onto the driver's sentinels: 404 is ErrNotFound, 413
-// ErrTooLarge, 400 ErrInvalidAddress.
+// and 431 (metadata over the server's header limit) ErrTooLarge, 400
+// ErrInvalidAddress.
 func (e *StatusError) Is(target error) bool {
 	switch e.Status {
 	case http.StatusNotFound:
 		return target == driver.ErrNotFound
-	case http.StatusRequestEntityTooLarge:
+	case http.StatusRequestEntityTooLarge, http.StatusRequestHeaderFieldsTooLarge:
 		return target == driver.ErrTooLarge
 	case http.StatusBadRequest:
 		return target == driver.ErrInvalidAddress
