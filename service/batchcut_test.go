@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"testing"
+
+	"github.com/claimstash/claimstash/service"
 )
 
 // TestBatchCutShort: a batch body that ends inside an insert's part (the
@@ -51,4 +53,18 @@ func TestBatchCutShort(t *testing.T) {
 	}
 	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/cut", nil), http.StatusNotFound)
 	t.Log(statuses)
+}
+
+// TestBatchOverBodyLimit: a batch body past the server's body limit fails
+// the operation it is cut in with 413, as a PUT over it is, not 400.
+func TestBatchOverBodyLimit(t *testing.T) {
+	ts, _ := open(t, service.WithMaxBodySize(1000))
+	_, res := batch(t, ts.URL+"/v1/objects:batch/testing/_/", []op{
+		{kind: "insert", key: "small", body: []byte("fits")},
+		{kind: "insert", key: "big", body: bytes.Repeat([]byte("x"), 2000)},
+	})
+	if len(res) < 2 || res[0].status != "201" || res[1].status != "413" {
+		t.Fatalf("answers %+v: want 201, then 413", res)
+	}
+	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/big", nil), http.StatusNotFound)
 }
