@@ -68,3 +68,30 @@ func TestBatchOverBodyLimit(t *testing.T) {
 	}
 	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/big", nil), http.StatusNotFound)
 }
+
+// TestBatchHostileParts: a key that is not valid percent-encoding is a 400
+// for its operation alone; the same key inserted twice in one batch holds
+// the later insert, as two PUTs in a row would.
+func TestBatchHostileParts(t *testing.T) {
+	ts, _ := open(t)
+	_, res := batch(t, ts.URL+"/v1/objects:batch/testing/_/", []op{
+		{kind: "get", key: "bad%zz"},
+		{kind: "insert", key: "bad%"},
+		{kind: "insert", key: "dup", body: []byte("first")},
+		{kind: "insert", key: "dup", body: []byte("second")},
+		{kind: "get", key: "dup"},
+	})
+	want := []string{"400", "400", "201", "201", "200"}
+	if len(res) != len(want) {
+		t.Fatalf("answers %+v", res)
+	}
+	for i, w := range want {
+		if res[i].status != w {
+			t.Errorf("op %d: %s, want %s (%s)", i, res[i].status, w, res[i].body)
+		}
+	}
+	if res[4].body != "second" {
+		t.Errorf("get after two inserts of one key: %q, want the later", res[4].body)
+	}
+	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/bad%25", nil), http.StatusNotFound)
+}
