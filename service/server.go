@@ -593,8 +593,14 @@ func (s *Server) sizedBody(r *http.Request, spool, count bool) (body io.Reader, 
 		// What the decoder reads goes to the spool; the rest (past a
 		// frame it cannot decode, or past the count's bound) follows.
 		var rerr error
-		decoded = countDecoded(io.TeeReader(readErr{src, &rerr}, f))
-		if rerr != nil {
+		spool := &writeErr{w: f}
+		decoded = countDecoded(io.TeeReader(readErr{src, &rerr}, spool))
+		switch {
+		case spool.err != nil:
+			// Bytes read but not spooled: never store what is left.
+			cleanup()
+			return nil, 0, 0, nil, fmt.Errorf("service: spooling the body: %w", spool.err)
+		case rerr != nil:
 			cleanup()
 			return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", rerr)
 		}
@@ -635,6 +641,25 @@ func (e readErr) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	if err != nil && err != io.EOF && *e.err == nil {
 		*e.err = err
+	}
+	return n, err
+}
+
+// writeErr remembers the first error its writer returned: a TeeReader
+// hands it to its reader, here a zstd decoder that reports it as a frame
+// it cannot decode.
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (e *writeErr) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
 	}
 	return n, err
 }
