@@ -85,7 +85,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, rest string) {
 			break
 		}
 		if err != nil {
-			s.batchError(mw, i, status(http.StatusBadRequest, "reading operation %d: %v", i, err))
+			s.batchError(mw, i, readError(fmt.Sprintf("reading operation %d", i), err))
 			break
 		}
 		if i >= MaxBatchOperations {
@@ -201,10 +201,13 @@ func (s *Server) batchInsert(ctx context.Context, p ObjectPath, part *multipart.
 	}
 	body, err := io.ReadAll(io.LimitReader(part, MaxBatchInsert+1))
 	if err != nil {
-		return status(http.StatusBadRequest, "reading the object: %v", err)
+		return readError("reading the object", err)
 	}
 	if len(body) > MaxBatchInsert {
 		return status(http.StatusRequestEntityTooLarge, "individual request in batch exceeds body size limit of %d bytes", MaxBatchInsert)
+	}
+	if m.encoding == driver.EncodingZstd && m.decodedSize < 0 {
+		m.decodedSize = countDecoded(bytes.NewReader(body)) // as put does
 	}
 	err = s.store(ctx, p, m, bytes.NewReader(body), int64(len(body)), true)
 	if errors.Is(err, driver.ErrExists) {
@@ -226,6 +229,16 @@ func (s *Server) batchGet(ctx context.Context, mw *multipart.Writer, i int, p Ob
 	}
 	s.batchResult(mw, i, BatchGet, p.Key, http.StatusOK, metaHeader(a, exp), rc)
 	return nil
+}
+
+// readError is a failure to read a batch body: 413 past the server's body
+// limit (WithMaxBodySize), 400 otherwise (cut short, malformed).
+func readError(what string, err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return status(http.StatusRequestEntityTooLarge, "%s: the batch is over %d bytes", what, tooBig.Limit)
+	}
+	return status(http.StatusBadRequest, "%s: %v", what, err)
 }
 
 func metaHeader(a *driver.Attributes, exp time.Time) textproto.MIMEHeader {

@@ -30,15 +30,26 @@
 // stored); x-sn-expiration: manual, ttl:<duration> or tti:<duration>, with
 // durations as objectstore's clients write them (ParseDuration: "1 days",
 // "30m", "3600 seconds"), written back as "1d 2h 3m 4s"; x-sn-origin;
-// x-sn-filename; x-snme-<key> custom metadata (keys lowercased). The
+// x-sn-filename; x-snme-<key> custom metadata (keys lowercased). Values
+// of those three are percent-decoded as objectstore's clients encode them
+// (a '%' that starts no escape is kept as it is) and must be UTF-8 then
+// (400 otherwise: the Python client would fail to read them back); they
+// go back out encoded the same way. The
 // server sets x-sn-time-created, x-sn-time-expires (RFC 3339,
-// microseconds) and x-sn-size. GET and HEAD carry Accept-Ranges: bytes and,
+// microseconds) and x-sn-size, and for a zstd object
+// x-claimstash-decoded-size (HeaderDecodedSize): the size claimstash's
+// backend sent, or, for a body another client sent without one (the
+// Python client compresses by default and sends none), the size the
+// server counted by decoding it as it stored it (up to MaxCountedSize; a
+// body that does not decode is stored as sent, without one). Without it
+// an Engine could not bound its decoding, and refused such stashes. GET and HEAD carry Accept-Ranges: bytes and,
 // as objectstore serves every object, Content-Disposition: attachment,
 // with the filename when there is one (an ASCII quoted string, and RFC
 // 8187's filename* for one beyond ASCII). Range is one "bytes=" range
 // (several are served whole; another unit or a malformed range is 400);
 // one outside the object is 416 with Content-Range: bytes */<size> and no
-// body. Header names go out
+// body. Objects carry no validator (ETag, Last-Modified), so a Range with
+// If-Range beside it is ignored and the object served whole. Header names go out
 // lowercase on the wire, as objectstore's Python client compares them.
 //
 // Expired objects are 404 whether or not anything has removed them. A read
@@ -88,6 +99,11 @@
 // (HeaderConditionalPut), so that claimstash's backend can write without
 // asking first; objectstore's own server ignores the condition and sends
 // no such header.
+//
+// objectstore's resumable uploads are not served: a request carrying
+// upload_type= or session= in its query is 501 and touches nothing, which
+// objectstore's Python client takes as its cue to send a big object in
+// one plain PUT.
 //
 // # Auth
 //

@@ -107,4 +107,14 @@ func TestOfficialPythonClient(t *testing.T) {
 	if !bytes.Equal(got.Data, fromPy) || got.Metadata["source"] != "python" {
 		t.Fatalf("Retrieve of the Python object: %d bytes, metadata %v", len(got.Data), got.Metadata)
 	}
+	zFromPy := bytes.Repeat([]byte("compressed by python "), 500)
+	zSum := sha256.Sum256(zFromPy)
+	addr = "objectstore://testing/org=42/project=7/py-zstd." + hex.EncodeToString(zSum[:])
+	got, err = e.Retrieve(ctx, addr)
+	if err != nil {
+		t.Fatalf("Retrieve %s (zstd, compressed by the Python client): %v", addr, err)
+	}
+	if !bytes.Equal(got.Data, zFromPy) || got.Encoding != driver.EncodingZstd {
+		t.Fatalf("Retrieve of the Python zstd object: %d bytes, encoding %q", len(got.Data), got.Encoding)
+	}
 }

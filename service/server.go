@@ -8,15 +8,19 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
@@ -52,6 +56,13 @@ const (
 	// with a zstd body: the decoded size, which the server records as the
 	// object's size so an Engine over the same storage can bound decoding.
 	MetaDecodedSize = "claimstash-size"
+
+	// HeaderDecodedSize goes out with a zstd object whose decoded size
+	// the server knows: sent as MetaDecodedSize by claimstash's backend,
+	// or counted as the body was stored (objectstore's clients send
+	// none). It is no x-snme- header, so that objectstore's clients do
+	// not see metadata they never wrote.
+	HeaderDecodedSize = "x-claimstash-decoded-size"
 
 	// HeaderConditionalPut goes out with every object response of this
 	// server, with the value ConditionalPutIfNoneMatch: a PUT carrying
@@ -220,8 +231,8 @@ type errorBody struct {
 func errorJSON(err error) errorBody {
 	b := errorBody{Detail: err.Error()}
 	for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
-		if _, ok := e.(*apiError); ok {
-			continue
+		if _, ok := e.(*apiError); ok || e.Error() == b.Detail {
+			continue // the detail itself, not a cause of it
 		}
 		b.Causes = append(b.Causes, e.Error())
 	}
@@ -305,6 +316,15 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 		s.fail(w, r, err)
 		return
 	}
+	if resumable(r.URL.RawQuery) {
+		// objectstore's resumable uploads: not served here. 501 is what
+		// its clients take as "fall back to a plain PUT"; answered as a
+		// plain request, the empty creation PUT would store an empty
+		// object over the one under the key, a chunk would become the
+		// whole object, and a cancel would delete it.
+		writeError(w, http.StatusNotImplemented, errNoResumable) // not a failure to log
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		err = s.get(w, r, p)
@@ -327,6 +347,24 @@ func (s *Server) object(w http.ResponseWriter, r *http.Request, rest string) {
 		s.fail(w, r, err)
 	}
 }
+
+// Query parameters of objectstore's resumable uploads.
+const (
+	queryUploadType = "upload_type"
+	querySession    = "session"
+)
+
+// resumable reports whether a query belongs to a resumable upload. Most
+// object requests have no query: they pay nothing for the check.
+func resumable(rawQuery string) bool {
+	if rawQuery == "" {
+		return false
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	return q.Has(queryUploadType) || q.Has(querySession)
+}
+
+var errNoResumable = status(http.StatusNotImplemented, "resumable uploads are not supported: send the object in one PUT")
 
 // meta is an object's metadata as the request headers give it.
 type meta struct {
@@ -381,7 +419,9 @@ func parseMeta(h http.Header) (*meta, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k == MetaDecodedSize {
+		// The decoded size of a zstd body; of a body stored as sent it
+		// means nothing to the server, and is metadata like any other.
+		if k == MetaDecodedSize && m.encoding == driver.EncodingZstd {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				return nil, status(http.StatusBadRequest, "metadata %s %q: want a size", MetaDecodedSize, clip(v))
@@ -464,9 +504,16 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code 
 	if exists && createOnly {
 		return errPreconditionFailed
 	}
-	body, size, cleanup, err := s.sizedBody(r, exists)
+	// A zstd body without its decoded size (objectstore's own clients
+	// send none) is counted as it is spooled, so that the object records
+	// the size an Engine reading it must decode to.
+	count := m.encoding == driver.EncodingZstd && m.decodedSize < 0
+	body, size, decoded, cleanup, err := s.sizedBody(r, exists || count, count)
 	if err != nil {
 		return err
+	}
+	if count {
+		m.decodedSize = decoded
 	}
 	defer cleanup()
 	if err := s.store(r.Context(), p, m, body, size, exists); err != nil {
@@ -523,36 +570,126 @@ func (s *Server) store(ctx context.Context, p ObjectPath, m *meta, body io.Reade
 	return err
 }
 
-func (s *Server) sizedBody(r *http.Request, spool bool) (io.Reader, int64, func(), error) {
+// sizedBody returns the request body and its size: the body itself when
+// it has a Content-Length and spool is not set, else a spooled copy. With
+// count (which needs spool), the spooled bytes are also decoded as zstd on
+// the way, to count them: decoded is what they decode to, or -1 (see
+// countDecoded).
+func (s *Server) sizedBody(r *http.Request, spool, count bool) (body io.Reader, size, decoded int64, cleanup func(), err error) {
 	if r.ContentLength > s.maxBody {
-		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body of %d bytes: at most %d", r.ContentLength, s.maxBody)
+		return nil, 0, 0, nil, status(http.StatusRequestEntityTooLarge, "body of %d bytes: at most %d", r.ContentLength, s.maxBody)
 	}
 	if r.ContentLength >= 0 && !spool {
-		return r.Body, r.ContentLength, func() {}, nil
+		return r.Body, r.ContentLength, -1, func() {}, nil
 	}
 	f, err := os.CreateTemp(s.tempDir, "claimstash-spool-*")
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
-	cleanup := func() { f.Close(); os.Remove(f.Name()) }
-	n, err := io.Copy(f, io.LimitReader(r.Body, s.maxBody+1))
+	cleanup = func() { f.Close(); os.Remove(f.Name()) }
+	src := io.LimitReader(r.Body, s.maxBody+1)
+	decoded = -1
+	if count {
+		// What the decoder reads goes to the spool; the rest (past a
+		// frame it cannot decode, or past the count's bound) follows.
+		var rerr error
+		spool := &writeErr{w: f}
+		decoded = countDecoded(io.TeeReader(readErr{src, &rerr}, spool))
+		switch {
+		case spool.err != nil:
+			// Bytes read but not spooled: never store what is left.
+			cleanup()
+			return nil, 0, 0, nil, fmt.Errorf("service: spooling the body: %w", spool.err)
+		case rerr != nil:
+			cleanup()
+			return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", rerr)
+		}
+	}
+	if _, err := io.Copy(f, src); err != nil {
+		cleanup()
+		return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", err)
+	}
+	n, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		cleanup()
-		return nil, 0, nil, status(http.StatusBadRequest, "reading body: %w", err)
+		return nil, 0, 0, nil, err
 	}
 	if n > s.maxBody {
 		cleanup()
-		return nil, 0, nil, status(http.StatusRequestEntityTooLarge, "body over %d bytes", s.maxBody)
+		return nil, 0, 0, nil, status(http.StatusRequestEntityTooLarge, "body over %d bytes", s.maxBody)
 	}
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		cleanup()
-		return nil, 0, nil, status(http.StatusBadRequest, "body of %d bytes, Content-Length says %d", n, r.ContentLength)
+		return nil, 0, 0, nil, status(http.StatusBadRequest, "body of %d bytes, Content-Length says %d", n, r.ContentLength)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		cleanup()
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
-	return f, n, cleanup, nil
+	return f, n, decoded, cleanup, nil
+}
+
+// readErr remembers the error its reader returned other than io.EOF, so
+// that a body that failed to arrive is told from zstd that fails to
+// decode.
+type readErr struct {
+	r   io.Reader
+	err *error
+}
+
+func (e readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && *e.err == nil {
+		*e.err = err
+	}
+	return n, err
+}
+
+// writeErr remembers the first error its writer returned: a TeeReader
+// hands it to its reader, here a zstd decoder that reports it as a frame
+// it cannot decode.
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (e *writeErr) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// MaxCountedSize bounds how far the server decodes a zstd body it is not
+// told the decoded size of, to count it: the engine's default size limit
+// (stash.DefaultMaxSize). Bodies that decode to more are recorded without
+// a decoded size, as are bodies that are not zstd.
+const MaxCountedSize = stash.DefaultMaxSize
+
+// countWindow is the largest zstd window countDecoded decodes with: the
+// engine's own bound (it refuses frames that ask for more), which also
+// bounds the memory a hostile frame can make a PUT hold.
+const countWindow = 8 << 20
+
+// countDecoded reads zstd frames from r, decoding them into nothing, and
+// returns how many bytes they decode to: -1 when they do not decode (or
+// need a window over countWindow), or decode to more than MaxCountedSize.
+// It reads r only as far as the decoder needs.
+func countDecoded(r io.Reader) int64 {
+	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(countWindow))
+	if err != nil {
+		return -1
+	}
+	defer dec.Close()
+	n, err := io.CopyN(io.Discard, dec, MaxCountedSize+1)
+	if err != io.EOF || n > MaxCountedSize {
+		return -1
+	}
+	return n
 }
 
 func (s *Server) delete(ctx context.Context, p ObjectPath) error {
@@ -631,7 +768,13 @@ func setMeta(h http.Header, a *driver.Attributes, expires time.Time, disposition
 	if a.Encoding != driver.EncodingIdentity {
 		h[HeaderContentEncoding] = []string{string(a.Encoding)}
 		if a.Encoding == driver.EncodingZstd && a.Size > 0 {
-			h[HeaderMetaPrefix+MetaDecodedSize] = []string{strconv.FormatInt(a.Size, 10)}
+			n := []string{strconv.FormatInt(a.Size, 10)}
+			h[HeaderDecodedSize] = n
+			if _, ours := a.Metadata[MetaAttributes]; ours {
+				// Written by claimstash's backend, which sent it as
+				// metadata: it reads it back there too.
+				h[HeaderMetaPrefix+MetaDecodedSize] = n
+			}
 		}
 	}
 	exp := Expiration{TTI: a.TTI}
@@ -695,7 +838,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p ObjectPath) error
 	h.Set("Accept-Ranges", "bytes")
 	size := a.StoredSize
 	start, n, code := int64(0), size, http.StatusOK
-	if rh := r.Header.Get("Range"); rh != "" {
+	// If-Range asks for the range only if the object is still the one its
+	// validator names; this server gives no validator (no ETag, no
+	// Last-Modified), so none can match, and the object is served whole,
+	// as RFC 9110 wants (never a range of another version).
+	if rh := r.Header.Get("Range"); rh != "" && r.Header.Get("If-Range") == "" {
 		st, ln, ok, satisfiable, err := parseRange(rh, size)
 		switch {
 		case err != nil:
@@ -746,23 +893,29 @@ func encodeHeaderValue(v string) string {
 	return b.String()
 }
 
+// decodeHeaderValue undoes the percent-encoding objectstore's clients
+// give metadata values. As their decoders (Python's unquote, Rust's
+// percent_decode) do, a '%' that starts no escape is itself ("100%"
+// stays "100%"; it is sent back as "100%25"). The value must be UTF-8,
+// as those clients decode it strictly: one that is not would break every
+// later read of the object with a decoding error in the client.
 func decodeHeaderValue(v string) (string, error) {
-	if !strings.Contains(v, "%") {
-		return v, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		if v[i] != '%' {
+	if strings.Contains(v, "%") {
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if v[i] == '%' && i+2 < len(v) && unhex(v[i+1]) >= 0 && unhex(v[i+2]) >= 0 {
+				b.WriteByte(byte(unhex(v[i+1])<<4 | unhex(v[i+2])))
+				i += 2
+				continue
+			}
 			b.WriteByte(v[i])
-			continue
 		}
-		if i+2 >= len(v) || unhex(v[i+1]) < 0 || unhex(v[i+2]) < 0 {
-			return "", status(http.StatusBadRequest, "header value %q: bad percent-encoding", clip(v))
-		}
-		b.WriteByte(byte(unhex(v[i+1])<<4 | unhex(v[i+2])))
-		i += 2
+		v = b.String()
 	}
-	return b.String(), nil
+	if !utf8.ValidString(v) {
+		return "", status(http.StatusBadRequest, "header value %q: not UTF-8 once percent-decoded", clip(v))
+	}
+	return v, nil
 }
 
 func unhex(c byte) int {

@@ -263,6 +263,11 @@ func TestBadRequests(t *testing.T) {
 					err = errors.New("an empty causes list")
 				}
 			}
+			for _, c := range causes {
+				if c == detail {
+					err = fmt.Errorf("the detail %q repeated among the causes", detail)
+				}
+			}
 			if err != nil || detail == "" || len(e) > 2 {
 				t.Errorf("%s %s: error body %v, %v", tc.method, tc.path, e, err)
 			}

@@ -89,7 +89,19 @@
 // # Errors
 //
 // Responses map onto the driver sentinels: 404 is ErrNotFound, 400
-// ErrInvalidAddress, 413 ErrTooLarge, and 405, 501, 409, 400 or 403 to
-// an expiry extension ErrUnsupported; anything else is a *StatusError with the
-// service's detail.
+// ErrInvalidAddress, 413 and 431 ErrTooLarge, and 405, 501, 409, 400 or
+// 403 to an expiry extension ErrUnsupported; anything else is a
+// *StatusError with the service's detail, redirects too (objectstore
+// sends none, and the Store follows none: it would hand the request's
+// token to the host named). A read whose bytes disagree with what the
+// service said of them (a body longer or shorter than x-sn-size or its
+// Content-Range, a range other than the one asked for, another version of
+// the object, a whole object answering a later range) is ErrIntegrity.
+//
+// A zstd object another client stored (objectstore's Python client
+// compresses by default) carries no decoded size among its metadata;
+// claimstash's server counts it and sends it as
+// x-claimstash-decoded-size, which Get and Stat read, so that the engine
+// can bound its decoding. From objectstore's own server such an object
+// has no decoded size, and the engine refuses to decode it (ErrTooLarge).
 package objectstash

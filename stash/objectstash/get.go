@@ -51,7 +51,7 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 			resp.Body.Close()
 			return nil, nil, fmt.Errorf("%w: objectstash: a response of %d bytes for an object of %d", driver.ErrIntegrity, resp.ContentLength, a.StoredSize)
 		}
-		return resp.Body, a, nil
+		return exactBody(resp, a.StoredSize), a, nil
 	}
 	first, total, err := contentRange(resp.Header.Get("Content-Range"))
 	if err != nil || first.start != 0 || total != a.StoredSize ||
@@ -60,10 +60,10 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		return nil, nil, fmt.Errorf("%w: objectstash: Content-Range %q (%d bytes) for an object of %d bytes", driver.ErrIntegrity, resp.Header.Get("Content-Range"), resp.ContentLength, a.StoredSize)
 	}
 	if first.end+1 >= total {
-		return resp.Body, a, nil
+		return exactBody(resp, total), a, nil
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	r := &rangedReader{cur: resp.Body, cancel: cancel, queue: make(chan chan part, s.o.concurrency), pool: &s.bufs}
+	r := &rangedReader{cur: exactBody(resp, first.end+1), cancel: cancel, queue: make(chan chan part, s.o.concurrency), pool: &s.bufs}
 	r.wg.Add(1)
 	go s.fetchRest(rctx, r, o, first.end+1, total, resp.Header.Get("x-sn-time-created"))
 	return r, a, nil
@@ -79,6 +79,53 @@ func (s *Store) get(ctx context.Context, o object, off, n int64) (*http.Response
 	}
 	return s.do(req)
 }
+
+// exactBody is resp's body, which must be n bytes. With a Content-Length
+// (checked against n before) net/http holds the body to it; without one
+// (chunked), a body that ends early or runs on is driver.ErrIntegrity,
+// never read as the object.
+func exactBody(resp *http.Response, n int64) io.ReadCloser {
+	if resp.ContentLength >= 0 {
+		return resp.Body
+	}
+	return &sizedBody{rc: resp.Body, left: n}
+}
+
+type sizedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *sizedBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		// Past the size: the body must end here.
+		var one [1]byte
+		n, err := io.ReadFull(b.rc, one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%w: objectstash: the response runs past the object's size", driver.ErrIntegrity)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return 0, io.EOF
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	if err == io.EOF {
+		if b.left > 0 {
+			return n, fmt.Errorf("%w: objectstash: the response ends %d bytes short of the object", driver.ErrIntegrity, b.left)
+		}
+		if b.left == 0 && n > 0 {
+			return n, nil // checked for more on the next read
+		}
+	}
+	return n, err
+}
+
+func (b *sizedBody) Close() error { return b.rc.Close() }
 
 type span struct{ start, end int64 }
 
@@ -134,8 +181,13 @@ func (s *Store) fetchPart(ctx context.Context, o object, off, n int64, created s
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent {
-		if resp.StatusCode == http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusNotFound:
 			return part{err: fmt.Errorf("%w: objectstash: object deleted while read", driver.ErrIntegrity)}
+		case http.StatusOK:
+			// It answered the first range, so it serves ranges: a
+			// whole object now is another object, or a lie.
+			return part{err: fmt.Errorf("%w: objectstash: the range at %d answered with a whole object", driver.ErrIntegrity, off)}
 		}
 		return part{err: statusError(resp)}
 	}
@@ -143,10 +195,18 @@ func (s *Store) fetchPart(ctx context.Context, o object, off, n int64, created s
 	if err != nil || got.start != off || got.end != off+n-1 || resp.Header.Get("x-sn-time-created") != created {
 		return part{err: fmt.Errorf("%w: objectstash: object replaced while read", driver.ErrIntegrity)}
 	}
+	if resp.ContentLength >= 0 && resp.ContentLength != n {
+		return part{err: fmt.Errorf("%w: objectstash: the range at %d has %d bytes, its Content-Range %d", driver.ErrIntegrity, off, resp.ContentLength, n)}
+	}
 	bp := s.bufs.Get().(*[]byte)
 	m, err := io.ReadFull(resp.Body, (*bp)[:n])
 	if err != nil {
 		s.bufs.Put(bp)
+		if err == io.ErrUnexpectedEOF && resp.ContentLength < 0 {
+			// Not a connection cut against a length: a body that ends
+			// before its Content-Range does.
+			return part{err: fmt.Errorf("%w: objectstash: the range at %d ends %d bytes short", driver.ErrIntegrity, off, n-int64(m))}
+		}
 		return part{err: fmt.Errorf("objectstash: reading range at %d: %w", off, err)}
 	}
 	return part{buf: bp, n: m}

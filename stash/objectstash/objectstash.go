@@ -60,6 +60,9 @@ const (
 	metaAttrs = "claimstash"
 	// metaSize carries the decoded size of a zstd body (see the service).
 	metaSize = "claimstash-size"
+	// headerDecodedSize is where claimstash's server gives the decoded
+	// size of every zstd object it knows it of, ours or another client's.
+	headerDecodedSize = "x-claimstash-decoded-size"
 )
 
 // An Option configures a Store.
@@ -133,7 +136,9 @@ func WithParallelAbove(n int64) Option { return optionFunc(func(o *options) { o.
 func WithConcurrency(n int) Option { return optionFunc(func(o *options) { o.concurrency = n }) }
 
 // WithHTTPClient replaces the HTTP client the store builds; connect
-// timeout, retries, read timeout and TLS options are then ignored.
+// timeout, retries, read timeout and TLS options are then ignored, and so
+// is the store's own refusal to follow redirects (c's CheckRedirect
+// rules).
 func WithHTTPClient(c *http.Client) Option { return optionFunc(func(o *options) { o.client = c }) }
 
 // Store is a stash backend over an objectstore v1 HTTP API: claimstash's
@@ -223,10 +228,17 @@ func New(endpoint string, opts ...Option) (*Store, error) {
 	s.bufs.New = func() any { b := make([]byte, o.partSize); return &b }
 	s.client = o.client
 	if s.client == nil {
-		s.client = &http.Client{Transport: s.transport()}
+		s.client = &http.Client{Transport: s.transport(), CheckRedirect: noRedirects}
 	}
 	return s, nil
 }
+
+// noRedirects leaves a redirect unfollowed: objectstore never sends one,
+// and following it would send the request's token (a header net/http
+// does not strip) to the host it names, and read that host's answer as
+// the object. The 3xx is then a StatusError like any other status the
+// store does not expect.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func (s *Store) transport() *http.Transport {
 	d := &net.Dialer{Timeout: s.o.connectTimeout, KeepAlive: 30 * time.Second}
@@ -389,12 +401,13 @@ func (e *StatusError) Error() string {
 }
 
 // Is maps statuses onto the driver's sentinels: 404 is ErrNotFound, 413
-// ErrTooLarge, 400 ErrInvalidAddress.
+// and 431 (metadata over the server's header limit) ErrTooLarge, 400
+// ErrInvalidAddress.
 func (e *StatusError) Is(target error) bool {
 	switch e.Status {
 	case http.StatusNotFound:
 		return target == driver.ErrNotFound
-	case http.StatusRequestEntityTooLarge:
+	case http.StatusRequestEntityTooLarge, http.StatusRequestHeaderFieldsTooLarge:
 		return target == driver.ErrTooLarge
 	case http.StatusBadRequest:
 		return target == driver.ErrInvalidAddress
@@ -623,6 +636,30 @@ func encodeHeaderValue(v string) string {
 	return b.String()
 }
 
+// decodeHeaderValue undoes encodeHeaderValue as objectstore's clients do:
+// a '%' that starts no escape is itself, so a value a server stored
+// unencoded ("100%") reads back as it is, not as nothing.
+func decodeHeaderValue(v string) string {
+	if !strings.Contains(v, "%") {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]) {
+			n, _ := strconv.ParseUint(v[i+1:i+3], 16, 8)
+			b.WriteByte(byte(n))
+			i += 2
+			continue
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
 // attrsFrom reads the attributes from a response's headers: the exact ones
 // claimstash stored, when present, else what objectstore's headers say.
 func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
@@ -667,11 +704,16 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 	if h.Get("Content-Encoding") == "zstd" {
 		a.Encoding = driver.EncodingZstd
 		a.Size, _ = strconv.ParseInt(h.Get("x-snme-"+metaSize), 10, 64)
+		if a.Size == 0 {
+			// claimstash's server counts the decoded size of a zstd
+			// body another client sent without one.
+			a.Size, _ = strconv.ParseInt(h.Get(headerDecodedSize), 10, 64)
+		}
 	}
 	if dot := strings.LastIndexByte(key, '.'); dot >= 0 {
 		a.Digest = key[dot+1:]
 	}
-	a.Origin, _ = url.PathUnescape(h.Get("x-sn-origin"))
+	a.Origin = decodeHeaderValue(h.Get("x-sn-origin"))
 	a.Created, _ = time.Parse(time.RFC3339Nano, h.Get("x-sn-time-created"))
 	if tti > 0 && !expires.IsZero() {
 		a.LastAccess = expires.Add(-tti)
@@ -683,7 +725,7 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 			if a.Metadata == nil {
 				a.Metadata = map[string]string{}
 			}
-			a.Metadata[k], _ = url.PathUnescape(vs[0])
+			a.Metadata[k] = decodeHeaderValue(vs[0])
 		}
 	}
 	return a, nil

@@ -182,6 +182,18 @@ def test_zstd_round_trip():
     assert s.get("plain").payload.read() == payload
 
 
+def test_resumable_put_falls_back_to_a_plain_put():
+    # At or above resumable_threshold_bytes the client asks for a resumable
+    # upload first; the server declines (501) and the client sends one PUT.
+    s = session()
+    s.put(b"old", key="big")
+    payload = b"resumable or not " * 1000
+    assert s.put(payload, key="big", resumable_threshold_bytes=0) == "big"
+    assert s.get("big").payload.read() == payload
+    key = s.put(payload, resumable_threshold_bytes=0, compress="none")
+    assert s.get(key).payload.read() == payload
+
+
 def test_token_minted_by_claimstash():
     c = Client(URL, token=os.environ["OS_GO_TOKEN"])
     s = c.session(USECASE, org=42, project=7)
@@ -281,3 +293,9 @@ def test_writes_a_stash_for_the_go_engine():
     payload = b"written by python " * 500
     key = "py-made." + hashlib.sha256(payload).hexdigest()
     session().put(payload, key=key, compress="none", metadata={"source": "python"})
+    # And with the client's default compression (zstd), which sends no
+    # decoded size: the server counts it for the Go engine.
+    zpayload = b"compressed by python " * 500
+    zkey = "py-zstd." + hashlib.sha256(zpayload).hexdigest()
+    session().put(zpayload, key=zkey, metadata={"source": "python"})
+    assert session().get(zkey, decompress=False).metadata.compression == "zstd"
