@@ -242,7 +242,20 @@ func (m *rehydratedMsg) Data() []byte { return m.data }
 // Unwrap returns the message as it was received.
 func (m *rehydratedMsg) Unwrap() jetstream.Msg { return m.Msg }
 
+// Ack acknowledges the message. When it is to delete the message's stash
+// (claimcheck.DeleteAfterAck), it waits for the server to confirm the ack,
+// as DoubleAck does (bounded by WithContext and WithTimeout), and deletes
+// the stash only then: jetstream's Ack returns once the ack is queued on
+// the connection, and an ack that never reaches the server (a connection
+// lost, a consumer stopped before it flushed) means a redelivery, which
+// needs the stash. An ack not confirmed returns its error and keeps the
+// stash.
 func (m *rehydratedMsg) Ack() error {
+	if m.address != "" && m.c.cc.DeletesAfterAck() {
+		ctx, cancel := m.c.cfg.context()
+		defer cancel()
+		return m.DoubleAck(ctx)
+	}
 	if err := m.Msg.Ack(); err != nil {
 		return err
 	}
