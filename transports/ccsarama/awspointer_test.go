@@ -2,6 +2,7 @@ package ccsarama_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -81,4 +82,36 @@ func testAWSPointerContract(t *testing.T, k *kafkatest.Broker) {
 		m := receive(t, pc.Messages(), 1, 30*time.Second)[0]
 		sameBytes(t, "partition consumer", m.Value, body)
 	})
+	// The drop-in interceptor delivers a message it cannot rehydrate as it
+	// came; IsClaimChecked is what tells the application not to process
+	// it, and it must say so for a pointer too.
+	t.Run("interceptor", func(t *testing.T) {
+		p, _, ok, err := claimcheck.ParseAWSPointer(encoded(t, msg.Value), ccsarama.ProducerHeaders(msg))
+		if !ok || err != nil {
+			t.Fatalf("pointer: %v %v", ok, err)
+		}
+		if err := c.Engine().Delete(context.Background(), "s3://"+p.Bucket+"/"+p.Key); err != nil {
+			t.Fatal(err)
+		}
+		icfg := config()
+		icfg.Consumer.Interceptors = []sarama.ConsumerInterceptor{ccsarama.NewConsumerInterceptor(c, ccsarama.WithLogger(slog.New(slog.DiscardHandler)))}
+		col := newCollector("aws-interceptor")
+		runGroup(t, k.Addrs, icfg, "g-aws-interceptor", []string{topic}, col)
+		m := receive(t, col.got, 1, 30*time.Second)[0]
+		if !claimcheck.IsAWSPointer(ccsarama.ConsumerHeaders(m)) {
+			t.Fatalf("the interceptor rehydrated a message whose stash is gone: %d bytes", len(m.Value))
+		}
+		if !ccsarama.IsClaimChecked(m) {
+			t.Error("IsClaimChecked is false for a pointer the interceptor could not rehydrate: the application would take the pointer for the payload")
+		}
+	})
+}
+
+func encoded(t *testing.T, e sarama.Encoder) []byte {
+	t.Helper()
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
