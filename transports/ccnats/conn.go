@@ -193,7 +193,7 @@ func rehydrateCore(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) err
 func MsgHandler(cc *claimcheck.Checker, next nats.MsgHandler, opts ...Option) nats.MsgHandler {
 	cfg := newBase(opts)
 	return func(m *nats.Msg) {
-		if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
+		if !marked(cc, m.Header) {
 			// Not claim-checked: delivered as it is, counted by the
 			// checker's observer (claimcheck.OpPlain).
 			cc.Plain(cfg.ctx, m.Subject, len(m.Data), Header(m.Header))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claimstash/claimstash/claimcheck"
@@ -27,10 +28,20 @@ func newConsumer(cc *claimcheck.Checker, opts []Option) *consumer {
 	return &consumer{cc: cc, cfg: newBase(opts)}
 }
 
-// claimChecked reports whether m carries the contract, without allocating.
-func claimChecked(m jetstream.Msg) bool {
-	h := Header(m.Headers())
-	return h != nil && claimcheck.IsClaimChecked(h)
+// claimChecked reports whether cc rehydrates m (see marked), without
+// allocating.
+func claimChecked(cc *claimcheck.Checker, m jetstream.Msg) bool { return marked(cc, m.Headers()) }
+
+// marked reports whether cc rehydrates a message with headers h: one in
+// claimstash's contract, or, when cc writes AWS pointers, an AWS pointer
+// (claimcheck.Checker.RehydrateInPlace reads both). Anything else is
+// delivered as it is, so this is what keeps a pointer from reaching the
+// application as if it were the payload.
+func marked(cc *claimcheck.Checker, h nats.Header) bool {
+	if h == nil {
+		return false
+	}
+	return claimcheck.IsClaimChecked(Header(h)) || cc.Contract() == claimcheck.ContractAWSPointer && claimcheck.IsAWSPointer(Header(h))
 }
 
 // errHandled: the message failed and the checker's failure handler took it;
@@ -43,7 +54,7 @@ var errHandled = errors.New("ccnats: handled by the failure handler")
 // ErrTerminated) or NakWithDelay (Redeliver, the checker's RetryDelay).
 func (c *consumer) rehydrate(ctx context.Context, m jetstream.Msg) (jetstream.Msg, error) {
 	h := Header(m.Headers())
-	if h == nil || !claimcheck.IsClaimChecked(h) {
+	if !marked(c.cc, m.Headers()) {
 		// Delivered as it is, counted by the checker's observer
 		// (claimcheck.OpPlain).
 		_, _, _ = c.cc.Rehydrate(ctx, m.Subject(), m.Data(), h)
@@ -100,7 +111,7 @@ func (c *consumer) rehydrateOrReport(ctx context.Context, m jetstream.Msg) (jets
 // *claimcheck.Error cause that errors.Is sees through, marked with
 // ErrTerminated if m was terminated.
 func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opts ...Option) (jetstream.Msg, error) {
-	if !claimChecked(m) {
+	if !claimChecked(cc, m) {
 		// m itself, with nothing made for it; counted (claimcheck.OpPlain).
 		cc.Plain(ctx, m.Subject(), len(m.Data()), Header(m.Headers()))
 		return m, nil
@@ -119,7 +130,7 @@ func Rehydrate(ctx context.Context, cc *claimcheck.Checker, m jetstream.Msg, opt
 func MessageHandler(cc *claimcheck.Checker, next jetstream.MessageHandler, opts ...Option) jetstream.MessageHandler {
 	c := newConsumer(cc, opts)
 	return func(m jetstream.Msg) {
-		if !claimChecked(m) {
+		if !claimChecked(cc, m) {
 			// The fast path: no context, no allocation.
 			cc.Plain(context.Background(), m.Subject(), len(m.Data()), Header(m.Headers()))
 			next(m)
@@ -153,7 +164,7 @@ func (it *messages) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !claimChecked(m) {
+		if !claimChecked(it.c.cc, m) {
 			it.c.cc.Plain(context.Background(), m.Subject(), len(m.Data()), Header(m.Headers()))
 			return m, nil
 		}
@@ -207,7 +218,7 @@ func (b *batch) run(ctx context.Context, c *consumer) {
 			continue
 		}
 		r := m
-		if claimChecked(m) {
+		if claimChecked(c.cc, m) {
 			rctx, cancel := c.cfg.context()
 			rm, ok := c.rehydrateOrReport(rctx, m)
 			cancel()
@@ -242,7 +253,20 @@ func (m *rehydratedMsg) Data() []byte { return m.data }
 // Unwrap returns the message as it was received.
 func (m *rehydratedMsg) Unwrap() jetstream.Msg { return m.Msg }
 
+// Ack acknowledges the message. When it is to delete the message's stash
+// (claimcheck.DeleteAfterAck), it waits for the server to confirm the ack,
+// as DoubleAck does (bounded by WithContext and WithTimeout), and deletes
+// the stash only then: jetstream's Ack returns once the ack is queued on
+// the connection, and an ack that never reaches the server (a connection
+// lost, a consumer stopped before it flushed) means a redelivery, which
+// needs the stash. An ack not confirmed returns its error and keeps the
+// stash.
 func (m *rehydratedMsg) Ack() error {
+	if m.address != "" && m.c.cc.DeletesAfterAck() {
+		ctx, cancel := m.c.cfg.context()
+		defer cancel()
+		return m.DoubleAck(ctx)
+	}
 	if err := m.Msg.Ack(); err != nil {
 		return err
 	}

@@ -60,6 +60,11 @@
 // OnRehydrateFailure handler took it) is Ack; Discard (claimcheck.DiscardAfter)
 // is Term. The decorators have no failure options of their own.
 //
+// With claimcheck.DeleteAfterAck, the view's Ack and DoubleAck delete the
+// stash once the server has confirmed the ack (Ack then waits for it, as
+// DoubleAck does): an ack that is only queued on the connection may never
+// arrive, and the redelivery needs the stash.
+//
 // # Headers
 //
 // NATS headers are case-sensitive, and the contract's names are lowercase

@@ -188,7 +188,7 @@ func (c *WrappedConn) RequestMsgWithContext(ctx context.Context, m *nats.Msg) (*
 }
 
 func (c *WrappedConn) rehydrateReply(reply *nats.Msg) error {
-	if reply.Header == nil || !claimcheck.IsClaimChecked(Header(reply.Header)) {
+	if !marked(c.cc, reply.Header) {
 		c.cc.Plain(c.cfg.ctx, reply.Subject, len(reply.Data), Header(reply.Header))
 		return nil // no context made for a reply that is not claim-checked
 	}
@@ -350,7 +350,7 @@ func (c *WrappedConn) Rehydrate(ctx context.Context, m *nats.Msg) error {
 // be handed to the application; failures are settled and reported. addr is
 // the stash of a core message, for DeleteAfterAck.
 func (c *WrappedConn) deliver(m *nats.Msg) (addr string, ok bool) {
-	if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
+	if !marked(c.cc, m.Header) {
 		c.cc.Plain(context.Background(), m.Subject, len(m.Data), Header(m.Header))
 		return "", true
 	}
@@ -394,7 +394,7 @@ func (c *WrappedConn) handled(m *nats.Msg, addr string) {
 // handler took the message, the error otherwise (nothing can redeliver a
 // core message, so Redeliver and Discard come to the same).
 func (c *WrappedConn) rehydrateCore(ctx context.Context, m *nats.Msg) (string, error) {
-	if m.Header == nil || !claimcheck.IsClaimChecked(Header(m.Header)) {
+	if !marked(c.cc, m.Header) {
 		c.cc.Plain(ctx, m.Subject, len(m.Data), Header(m.Header))
 		return "", nil
 	}

@@ -47,8 +47,9 @@ type barrier struct{ wg sync.WaitGroup }
 // was built with; its Version must be V0_11_0_0 or newer (ErrVersion).
 //
 // Close and AsyncClose drain: messages already accepted are offloaded and
-// handed to sarama before sarama is closed. CommitTxn first waits for every
-// message sent before it to reach sarama.
+// handed to sarama before sarama is closed. CommitTxn and AbortTxn first
+// wait for every message sent before them to reach sarama, so each message
+// is in the transaction it was sent in.
 //
 // Options: WithTimeout, WithLanes, WithLogger.
 func WrapAsyncProducer(cfg *sarama.Config, p sarama.AsyncProducer, c *claimcheck.Checker, opts ...ProducerOption) (sarama.AsyncProducer, error) {
@@ -167,6 +168,16 @@ func (a *asyncProducer) flush() {
 func (a *asyncProducer) CommitTxn() error {
 	a.flush()
 	return a.AsyncProducer.CommitTxn()
+}
+
+// AbortTxn first waits, as CommitTxn does, for every message sent before it
+// to reach sarama (or fail), so that they are aborted with the
+// transaction, as with sarama: one still being offloaded would otherwise
+// reach sarama after the abort, in the next transaction, and be committed
+// with it.
+func (a *asyncProducer) AbortTxn() error {
+	a.flush()
+	return a.AsyncProducer.AbortTxn()
 }
 
 func (a *asyncProducer) AsyncClose() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,7 +231,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 				in = nil
 				continue
 			}
-			if h := consumerHeaders(m); !claimcheck.IsClaimChecked(h) {
+			if h := consumerHeaders(m); !marked(g.c, h) {
 				g.c.Plain(ctx, m.Topic, len(m.Value), h)
 				select {
 				case out <- m:
@@ -287,7 +288,7 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 			s := &ring[(head+n)%len(ring)]
 			n++
 			*s = slot{m: m, started: true}
-			if h := consumerHeaders(m); claimcheck.IsClaimChecked(h) {
+			if h := consumerHeaders(m); marked(g.c, h) {
 				s.started = false
 				s.cost = declaredSize(h)
 				unstarted++
@@ -308,13 +309,27 @@ func (g *groupHandler) forward(ctx context.Context, in <-chan *sarama.ConsumerMe
 	}
 }
 
+// marked reports whether c rehydrates a message with headers h: one in
+// claimstash's contract, or, when c writes AWS pointers, an AWS pointer
+// (claimcheck.Checker.RehydrateInPlace reads both). Anything else goes to
+// the handler as it is, so this is what keeps a pointer from reaching it
+// as if it were the payload.
+func marked(c *claimcheck.Checker, h *plainHeaders) bool {
+	return claimcheck.IsClaimChecked(h) || c.Contract() == claimcheck.ContractAWSPointer && claimcheck.IsAWSPointer(h)
+}
+
 // declaredSize is the size a claim-checked message says it will have once
 // rehydrated, at least 1; the checker verifies it against the stash, so a
 // lying header fails the message rather than overrunning the budget by more
 // than the bytes the read is bounded to.
 func declaredSize(h claimcheck.Headers) int64 {
-	v, _ := h.Get(claimcheck.HeaderSize)
-	n, err := strconv.ParseInt(v, 10, 64)
+	v, ok := h.Get(claimcheck.HeaderSize)
+	if !ok { // an AWS pointer's
+		if v, ok = h.Get(claimcheck.AttrExtendedPayloadSize); !ok {
+			v, _ = h.Get(claimcheck.AttrLegacyPayloadSize)
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < 1 {
 		return 1
 	}

@@ -68,8 +68,9 @@
 //
 // The drop-in ConsumerInterceptor cannot hold a message back: one whose
 // stash cannot be read is delivered still claim-checked (its value is the
-// address, its contract headers are there) and the failure is reported.
-// Check IsClaimChecked before processing such a message.
+// address, or an AWS pointer, its contract headers are there) and the
+// failure is reported. Check IsClaimChecked before processing such a
+// message.
 //
 // # Trade-offs
 //

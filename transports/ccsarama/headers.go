@@ -118,10 +118,12 @@ func (h Headers) rebuild(key string, value *string) {
 }
 
 // IsClaimChecked reports whether m is still claim-checked: its value is a
-// stash address, not the payload. After a ConsumerInterceptor, such a message
-// is one whose stash could not be read; do not process it as the payload.
+// reference (a stash address, or an AWS pointer, claimcheck.IsAWSPointer),
+// not the payload. After a ConsumerInterceptor, such a message is one whose
+// stash could not be read; do not process it as the payload.
 func IsClaimChecked(m *sarama.ConsumerMessage) bool {
-	return claimcheck.IsClaimChecked(ConsumerHeaders(m))
+	h := consumerHeaders(m)
+	return claimcheck.IsClaimChecked(h) || claimcheck.IsAWSPointer(h)
 }
 
 // plainHeaders is a consumer message's headers as a pointer, so that the

@@ -63,7 +63,8 @@ func (i *ProducerInterceptor) OnSend(msg *sarama.ProducerMessage) {
 // The guarantee: a message whose stash cannot be read is delivered exactly
 // as it came from Kafka, still claim-checked: its value is the stash
 // address, and the headers claimstash-version and claimstash-size are still
-// there. The checker's policy still runs (claimcheck.Checker.Decide: its
+// there (or, with claimcheck.ContractAWSPointer, the pointer and its
+// ExtendedPayloadSize header). The checker's policy still runs (claimcheck.Checker.Decide: its
 // OnRehydrateFailure handler sees permanent failures), but an interceptor
 // can only report: a failure it does not see handled is logged. Nothing ever
 // presents an address as the payload: check IsClaimChecked(msg) before

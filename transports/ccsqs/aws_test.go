@@ -225,6 +225,42 @@ func TestLimits(t *testing.T) {
 			}
 		}
 	})
+	// One entry's offload fails: the whole call fails before anything is
+	// sent (as AWS's extended clients fail a batch whose S3 write fails),
+	// the error names the entry and keeps its cause, and the batch sent
+	// again without it goes out whole.
+	t.Run("BatchEntryOffloadFails", func(t *testing.T) {
+		url := r.queue(t, nil)
+		c := ccsqs.New(r.sqs, r.checker(t))
+		want := map[string]string{"e0": text(300_000, 40), "e1": text(300_000, 41), "e2": "small"}
+		entry := func(id string, attrs map[string]types.MessageAttributeValue) types.SendMessageBatchRequestEntry {
+			if attrs == nil {
+				attrs = map[string]types.MessageAttributeValue{}
+			}
+			attrs["id"] = str(id)
+			return types.SendMessageBatchRequestEntry{Id: aws.String(id), MessageBody: aws.String(want[id]), MessageAttributes: attrs}
+		}
+		bad := entry("e1", map[string]types.MessageAttributeValue{claimcheck.HeaderOffload: str("sometimes")})
+		_, err := c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url),
+			Entries: []types.SendMessageBatchRequestEntry{entry("e0", nil), bad, entry("e2", nil)}})
+		if !errors.Is(err, claimcheck.ErrBadOverride) || !strings.Contains(err.Error(), "e1") {
+			t.Fatalf("batch with a bad entry: %v, want ErrBadOverride naming e1", err)
+		}
+		if out, err := r.sqs.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 1}); err != nil || len(out.Messages) != 0 {
+			t.Fatalf("after the failed batch the queue holds %d messages (%v), want none", len(out.Messages), err)
+		}
+		out, err := c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url),
+			Entries: []types.SendMessageBatchRequestEntry{entry("e0", nil), entry("e2", nil)}})
+		if err != nil || len(out.Successful) != 2 {
+			t.Fatalf("the batch without the bad entry: %v, %+v", err, out)
+		}
+		for _, m := range receiveAll(t, c, url, 2) {
+			id := aws.ToString(m.MessageAttributes["id"].StringValue)
+			if aws.ToString(m.Body) != want[id] {
+				t.Errorf("entry %s: body differs", id)
+			}
+		}
+	})
 	t.Run("BatchNeverOffloaded", func(t *testing.T) {
 		url := r.queue(t, nil)
 		c := ccsqs.New(r.sqs, r.checker(t))

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -204,8 +206,11 @@ var contractNames = []string{claimcheck.HeaderVersion, claimcheck.HeaderSize,
 // RetryDelay, so it comes back then, and the queue's redrive policy moves
 // it to the dead-letter queue in the end; Handled (the checker's
 // OnRehydrateFailure handler took it) and Discard (claimcheck.DiscardAfter)
-// delete it from the queue. The error is logged (WithLogger) and the
-// checker's observer sees it. The S3 object is never deleted.
+// delete it from the queue. The error is logged (WithLogger); the
+// checker's observer sees the failed reads of stashes (a message refused
+// before any read, such as SNS's notification of a reference, or an AWS
+// pointer for a checker without that contract, is logged only). The S3
+// object is never deleted.
 func (c *Client) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	if in == nil {
 		return c.Client.ReceiveMessage(ctx, in, optFns...)
@@ -252,13 +257,13 @@ func withContractNames(names []string) []string {
 // rehydrate restores m in place and reports whether it may be handed on;
 // a message that may not is settled as the checker decided.
 func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, m *types.Message) bool {
-	if m.MessageAttributes == nil {
-		return true
-	}
 	h := inPlace(m.MessageAttributes)
 	pointer := claimcheck.IsAWSPointer(h)
+	notification := false
 	if !claimcheck.IsClaimChecked(h) && !pointer {
-		return true
+		if notification = notifiesReference(aws.ToString(m.Body)); !notification {
+			return true
+		}
 	}
 	data := []byte(aws.ToString(m.Body))
 	deliveries, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
@@ -266,7 +271,13 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 	in := claimcheck.Incoming{Topic: queue, Body: &data, Headers: h, Deliveries: deliveries, Message: &orig}
 	var d claimcheck.Decision
 	var err error
-	if pointer && c.cc.Contract() != claimcheck.ContractAWSPointer {
+	if notification {
+		// Never hand on SNS's notification of a reference: its Message
+		// is the reference, not the payload.
+		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
+			"%w: an SNS notification of a claim-checked message (subscribe the queue with raw message delivery)", claimcheck.ErrMalformed)}
+		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
+	} else if pointer && c.cc.Contract() != claimcheck.ContractAWSPointer {
 		// Never hand an extended client's pointer on as if it were the
 		// payload.
 		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
@@ -297,6 +308,37 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 	if err != nil {
 		c.cfg.logger.ErrorContext(ctx, "ccsqs: message not delivered", "queue", queue, "message_id", aws.ToString(m.MessageId),
 			"decision", d.String(), "err", err)
+	}
+	return false
+}
+
+// notifiesReference reports whether body is SNS's JSON notification (what
+// a queue subscribed without raw message delivery receives) of a message
+// in either contract: one whose MessageAttributes mark it claim-checked or
+// an AWS pointer. Its Message is then a reference, and the SQS message
+// carries no attribute that says so. Bodies that are not JSON objects
+// naming those attributes cost a byte comparison or a few searches.
+func notifiesReference(body string) bool {
+	b := strings.TrimLeft(body, " \t\r\n")
+	if !strings.HasPrefix(b, "{") || !strings.Contains(b, `"Notification"`) || !strings.Contains(b, `"MessageAttributes"`) {
+		return false
+	}
+	if !strings.Contains(b, claimcheck.HeaderVersion) && !strings.Contains(b, claimcheck.AttrExtendedPayloadSize) &&
+		!strings.Contains(b, claimcheck.AttrLegacyPayloadSize) {
+		return false
+	}
+	var n struct {
+		Type              string
+		TopicArn          string
+		MessageAttributes map[string]json.RawMessage
+	}
+	if json.Unmarshal([]byte(b), &n) != nil || n.Type != "Notification" || n.TopicArn == "" {
+		return false
+	}
+	for _, k := range []string{claimcheck.HeaderVersion, claimcheck.AttrExtendedPayloadSize, claimcheck.AttrLegacyPayloadSize} {
+		if _, ok := n.MessageAttributes[k]; ok {
+			return true
+		}
 	}
 	return false
 }

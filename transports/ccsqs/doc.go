@@ -46,6 +46,14 @@
 // (claimcheck.DiscardAfter, counted in SQS receives) delete it from the
 // queue. The error is logged (WithLogger).
 //
+// A queue subscribed to an SNS topic without raw message delivery receives
+// SNS's JSON notification, whose Message is the reference and whose
+// MessageAttributes hold the contract, on an SQS message with no attributes
+// of its own. Such a notification is not rehydrated (neither do AWS's
+// extended clients) and never returned as if it were a plain message: it is
+// a failure matching claimcheck.ErrMalformed, settled as above. Subscribe
+// such queues with RawMessageDelivery.
+//
 // Nothing here deletes an S3 object: deleting the payload before the
 // message is deleted loses it when the delete fails or the message comes
 // back (the Java client's issues #30 and #137), and with SNS fan-out the

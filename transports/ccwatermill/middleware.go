@@ -27,8 +27,13 @@ import (
 // claim-checked message, ready to replay); Handled and Discard acknowledge
 // it.
 //
-// With claimcheck.DeleteAfterAck the stash is deleted once the handler
-// returns without error, just before the router acknowledges the message.
+// With claimcheck.DeleteAfterAck the stash is deleted once the message is
+// acknowledged: the router acks a message only after its handler returned
+// no error and what the handler produced was published, and nacks it when
+// that publish fails, so the stash of a message that will come back is
+// kept for it. A goroutine waits for that verdict and ends with it (the
+// router gives every message one); outside a router, ack or nack each
+// message the middleware's handler returns from.
 func Middleware(c *claimcheck.Checker) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
@@ -41,9 +46,7 @@ func Middleware(c *claimcheck.Checker) message.HandlerMiddleware {
 			}
 			produced, err := h(msg)
 			if err == nil && addr != "" && c.DeletesAfterAck() {
-				// A failed delete leaves the stash to its TTL; the observer
-				// has reported it, and the message itself was handled.
-				_ = c.Acked(context.WithoutCancel(msg.Context()), addr)
+				go deleteOnceAcked(c, msg, addr)
 			}
 			return produced, err
 		}
@@ -56,4 +59,15 @@ func rehydrate(c *claimcheck.Checker, topic string, msg *message.Message) (strin
 	return c.RehydrateInPlace(msg.Context(), claimcheck.Incoming{
 		Topic: topic, Body: (*[]byte)(&msg.Payload), Headers: claimcheck.MapHeaders(msg.Metadata), Message: msg,
 	})
+}
+
+// deleteOnceAcked deletes msg's stash once msg is acked; it ends at the
+// ack or the nack. A failed delete leaves the stash to its TTL; the
+// checker's observer has reported it, and the message itself was handled.
+func deleteOnceAcked(c *claimcheck.Checker, msg *message.Message, addr string) {
+	select {
+	case <-msg.Acked():
+		_ = c.Acked(context.WithoutCancel(msg.Context()), addr)
+	case <-msg.Nacked():
+	}
 }

@@ -15,8 +15,10 @@ import (
 //
 // Messages are edited in place (Payload and Metadata), as Watermill allows a
 // publisher to do; the stash write runs under the message's context. If a
-// stash write fails, Publish returns that error and sends nothing.
-// A message that is already claim-checked is never claim-checked again, so
+// stash write fails, Publish returns that error and sends nothing: the
+// messages before it are left claim-checked in place (their stashes
+// written, kept to their TTL), the failed one and those after it as they
+// were. A message that is already claim-checked is never claim-checked again, so
 // decorating twice, or retrying a Publish, is harmless.
 func PublisherDecorator(c *claimcheck.Checker) message.PublisherDecorator {
 	return func(pub message.Publisher) (message.Publisher, error) {
