@@ -47,10 +47,13 @@
 // # Guarantees and limits
 //
 // Put streams the payload in chunks (128 KiB unless ChunkSize says
-// otherwise, so payloads far over the server's max_payload fit) and the
-// object store publishes the object's info only after every chunk is
-// stored: a failed, short, overlong or cancelled Put leaves nothing
-// readable, and its chunks are purged. Put looks the key up first and
+// otherwise, so payloads far over the server's max_payload fit); the
+// object's info is published after the last chunk and the Put returns once
+// JetStream has acknowledged every message. A failed, short, overlong or
+// cancelled Put leaves nothing readable, and its chunks are purged; when
+// JetStream refused a chunk but took the info after it (a bucket full to
+// its MaxBytes does), Put withdraws that record too, so that no Stat
+// reports an object without its bytes. Put looks the key up first and
 // returns driver.ErrExists if it is there. Puts of one key are serialised
 // within a Store; two processes putting the same key at the same moment
 // may both write, and the second replaces the first with identical bytes

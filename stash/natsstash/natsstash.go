@@ -506,12 +506,67 @@ func (s *Store) put(ctx context.Context, ns, key string, r io.Reader, size int64
 		if er.err != nil {
 			return true, fmt.Errorf("reading the payload: %w", er.err)
 		}
+		if werr := s.withdrawBroken(ctx, b, key); werr != nil {
+			return true, fmt.Errorf("%w (and its record may remain, unreadable: %v)", err, werr)
+		}
 		return true, err
 	}
 	if int64(info.Size) != size {
 		return true, fmt.Errorf("stored %d bytes, want %d", info.Size, size)
 	}
 	return true, nil
+}
+
+// withdrawTimeout bounds the clean-up of a failed Put, which runs even when
+// the Put's context is done.
+const withdrawTimeout = 30 * time.Second
+
+// withdrawBroken marks deleted the record of key if the stream does not
+// hold every chunk it names, and purges what it does hold. The client
+// publishes an object's info message right after its last chunk, without
+// waiting for the chunks' acknowledgements, and when one of them is
+// refused (a bucket full to its MaxBytes refuses a chunk, yet takes the
+// small info message after it) it purges the chunks only: the record
+// stays, and Stat would report an object that no read can serve. A record
+// whose chunks are all there (another process's Put of the same key) is
+// left as it is: the stream stores an info message after the chunks
+// published before it, so they are all there by the time it is read.
+func (s *Store) withdrawBroken(ctx context.Context, b *bucket, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		om, err := s.readMeta(ctx, b, key)
+		if errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil // no record, or a deleted one
+		}
+		if err != nil {
+			return err
+		}
+		var rec struct {
+			NUID   string `json:"nuid"`
+			Chunks uint64 `json:"chunks"`
+		}
+		if err := json.Unmarshal(om.raw, &rec); err != nil || rec.NUID == "" {
+			return fmt.Errorf("%w: object info without chunk subject", driver.ErrIntegrity)
+		}
+		subj := fmt.Sprintf("$O.%s.C.%s", b.name, rec.NUID)
+		si, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+		if err != nil {
+			return err
+		}
+		if si.State.Subjects[subj] == rec.Chunks {
+			return nil
+		}
+		om.info["deleted"] = json.RawMessage("true")
+		om.info["size"], om.info["chunks"], om.info["digest"] = json.RawMessage("0"), json.RawMessage("0"), json.RawMessage(`""`)
+		err = s.publishMeta(ctx, om)
+		if err == nil {
+			return b.stream.Purge(ctx, jetstream.WithPurgeSubject(subj))
+		}
+		if !isWrongLastSequence(err) || attempt == casAttempts {
+			return err
+		}
+	}
 }
 
 // exactReader yields exactly left bytes from r, or fails: a payload shorter
@@ -791,6 +846,7 @@ const casAttempts = 64
 type objectMeta struct {
 	subj  string
 	seq   uint64
+	raw   []byte // the message as read
 	info  map[string]json.RawMessage
 	md    map[string]string
 	attrs *driver.Attributes
@@ -802,7 +858,7 @@ func (s *Store) readMeta(ctx context.Context, b *bucket, key string) (*objectMet
 	if err != nil {
 		return nil, err
 	}
-	om := &objectMeta{subj: subj, seq: m.Sequence}
+	om := &objectMeta{subj: subj, seq: m.Sequence, raw: m.Data}
 	var oi jetstream.ObjectInfo
 	if err := json.Unmarshal(m.Data, &om.info); err != nil || json.Unmarshal(m.Data, &oi) != nil {
 		return nil, fmt.Errorf("%w: object info: %v", driver.ErrIntegrity, err)

@@ -811,3 +811,56 @@ func TestNewValidates(t *testing.T) {
 func BenchmarkNATSStash(b *testing.B) {
 	stashtest.RunBenchmarks(b, newHarness)
 }
+
+// TestFullBucketPutLeavesNothing: a Put into a bucket whose stream cannot
+// take all of its chunks (a MaxBytes limit, with the object store's
+// DiscardNew) fails and leaves no object behind. JetStream refuses the
+// chunk that does not fit but takes the small info message published right
+// after it, and the client purges only the chunks: the record stayed, so
+// Stat reported an object no read could serve, and the next Create of the
+// same content reported success for it.
+func TestFullBucketPutLeavesNothing(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t)
+	if _, err := f.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: f.store.BucketName("full"), MaxBytes: 300 << 10,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	payload := randomBytes(t, 1<<20)
+	k := key("big", payload)
+	size := int64(len(payload))
+	if err := f.store.Put(ctx, "full", k, bytes.NewReader(payload), size, &driver.Attributes{Size: size, StoredSize: size}); err == nil {
+		t.Fatal("Put into a full bucket succeeded")
+	}
+	if _, err := f.store.Stat(ctx, "full", k); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Stat after a failed Put: %v, want ErrNotFound", err)
+	}
+	if _, _, err := f.store.Get(ctx, "full", k); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Get after a failed Put: %v, want ErrNotFound", err)
+	}
+	// Through the engine: every Create of it fails, none reports a stash.
+	for i := range 2 {
+		if s, err := f.eng.Create(ctx, "big", payload, stash.InNamespace("full")); err == nil {
+			t.Fatalf("Create %d into a full bucket succeeded: %s", i+1, s.Address)
+		}
+	}
+	st, err := f.js.Stream(ctx, "OBJ_"+f.store.BucketName("full"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := st.Info(ctx, jetstream.WithSubjectFilter(fmt.Sprintf("$O.%s.C.>", f.store.BucketName("full"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(si.State.Subjects) != 0 {
+		t.Fatalf("chunks left after failed Puts: %v", si.State.Subjects)
+	}
+	// A payload that fits is stored as usual.
+	small := randomBytes(t, 100<<10)
+	s := mustCreate(t, f.eng, "small", small, stash.InNamespace("full"))
+	got, err := f.eng.Retrieve(ctx, s.Address.String())
+	if err != nil || !bytes.Equal(got.Data, small) {
+		t.Fatalf("Retrieve of a payload that fits: %v", err)
+	}
+}
