@@ -291,7 +291,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		return err
 	}
 	if _, err := s.root.Lstat(rel); err == nil {
-		return driver.ErrExists
+		if err := s.clearIncomplete(rel, parent); err != nil {
+			return err
+		}
 	}
 	meta, err := json.Marshal(attrs)
 	if err != nil {
@@ -337,6 +339,88 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		return s.syncAncestors(parent)
 	}
 	return nil
+}
+
+// clearIncomplete decides a Put of the key whose path rel is taken. A
+// whole stash there is driver.ErrExists, and a damaged one (a data file of
+// the wrong size, something that is not a stash directory) the error a read
+// of it reports. A stash directory missing its data or its attributes,
+// which reads report as not found (no Put leaves one: a crash of a NoSync
+// store, or someone else's hand, does), is deleted under the key's lock so
+// that the Put writes the stash afresh: otherwise the key would be refused
+// as taken forever while nothing under it can be read.
+func (s *Store) clearIncomplete(rel, parent string) error {
+	_, err := s.check(rel)
+	switch {
+	case err == nil:
+		return driver.ErrExists
+	case !errors.Is(err, driver.ErrNotFound):
+		return err
+	}
+	unlock, err := s.lockKey(rel)
+	if errors.Is(err, driver.ErrNotFound) {
+		return nil // gone meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = s.check(rel)
+	switch {
+	case err == nil:
+		return driver.ErrExists // written meanwhile
+	case !errors.Is(err, driver.ErrNotFound):
+		return err
+	}
+	if err := s.deleteLocked(rel, parent); err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// check returns the attributes of the stash directory rel if the stash is
+// whole, as far as Get can tell before reading: a directory (not a link to
+// one) holding attributes that decode and a regular data file of the size
+// they record. A missing directory, attribute file or data file is
+// driver.ErrNotFound; anything else amiss is driver.ErrIntegrity, as Get
+// reports them.
+func (s *Store) check(rel string) (*driver.Attributes, error) {
+	if err := s.isStashDir(rel); err != nil {
+		return nil, err
+	}
+	a, err := readAttrs(s.root, rel+"/"+AttrsFile)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := s.root.Lstat(rel + "/" + DataFile)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(DataFile, fi.Mode())
+	}
+	if fi.Size() != a.StoredSize {
+		return nil, sizeMismatch(fi.Size(), a.StoredSize)
+	}
+	return a, nil
+}
+
+// isStashDir refuses a stash path that is not a directory: a file, or a
+// symbolic link planted in its place (which os.Root would follow to
+// another stash inside the store, whose bytes are not the key's).
+func (s *Store) isStashDir(rel string) error {
+	fi, err := s.root.Lstat(rel)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: filestash: the stash is not a directory (mode %v)", driver.ErrIntegrity, fi.Mode().Type())
+	}
+	return nil
+}
+
+func sizeMismatch(have, want int64) error {
+	return fmt.Errorf("%w: filestash: data file of %d bytes, attributes say %d", driver.ErrIntegrity, have, want)
 }
 
 // mkdirs creates dir (slash-separated, relative) and its missing parents,
@@ -496,6 +580,9 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.isStashDir(rel); err != nil {
+		return nil, nil, err
+	}
 	sub, err := s.root.OpenRoot(rel)
 	if err != nil {
 		return nil, nil, mapErr(err)
@@ -517,12 +604,15 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	}
 	if !fi.Mode().IsRegular() || fi.Size() != a.StoredSize {
 		f.Close()
-		return nil, nil, fmt.Errorf("%w: filestash: data file of %d bytes, attributes say %d", driver.ErrIntegrity, fi.Size(), a.StoredSize)
+		return nil, nil, sizeMismatch(fi.Size(), a.StoredSize)
 	}
 	return f, a, nil
 }
 
-// Stat implements driver.Driver.
+// Stat implements driver.Driver. It reports a stash present only if Get
+// would open it: a stash whose data file is missing is driver.ErrNotFound,
+// one whose data file is not of the recorded size driver.ErrIntegrity, as
+// they are for Get.
 func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -531,7 +621,7 @@ func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, e
 	if err != nil {
 		return nil, err
 	}
-	return readAttrs(s.root, rel+"/"+AttrsFile)
+	return s.check(rel)
 }
 
 // Delete implements driver.Driver. It renames the stash directory to a
@@ -821,7 +911,9 @@ func (s *Store) visit(ctx context.Context, dir, ns, prefix string, e fs.DirEntry
 	if _, _, err := keyPath(ns, key); err != nil {
 		return nil // not a stash
 	}
-	a, err := s.Stat(ctx, ns, key)
+	// The attributes alone: a stash whose data is damaged or missing is
+	// still swept when it expires.
+	a, err := readAttrs(s.root, ns+"/"+key+"/"+AttrsFile)
 	switch {
 	case errors.Is(err, driver.ErrNotFound):
 		return nil // deleted meanwhile
