@@ -98,6 +98,12 @@
 // --lifecycle-configuration file://rule.json; for MinIO,
 // mc ilm rule add --expire-days 8 --prefix stash/ ALIAS/B.)
 //
+// A Put whose object a lifecycle rule would remove before the stash
+// expires, or at once (a rule whose expiration date has passed: MinIO
+// answers 404 for such an object right after writing it), fails with an
+// error naming the rule and deletes the object: S3 says so in the write's
+// answer (x-amz-expiration), so the check costs no request.
+//
 // List walks WithBuckets, or every bucket ListBuckets returns, or with
 // WithBucket that one bucket, under the prefix.
 //
