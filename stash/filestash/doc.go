@@ -38,8 +38,9 @@
 //
 // Put writes data and attrs.json into a fresh ".tmp-*" directory beside the
 // stash's, fsyncs both files and that directory, renames it to the stash's
-// name and fsyncs the parent (and, when it created them, the namespace and
-// scope directories up to the store). The rename is the commit: a reader
+// name and fsyncs the parent (and the namespace and scope directories up
+// to the store, the first time the Store writes into them: whoever created
+// them, a concurrent Put or another process, may not have yet). The rename is the commit: a reader
 // sees no stash or a complete one with its attributes, and a crash at any
 // point leaves either nothing readable or the whole stash. A Put of an
 // existing key returns driver.ErrExists without replacing anything, and

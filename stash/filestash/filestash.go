@@ -135,7 +135,18 @@ type Store struct {
 	sync  bool
 	now   func() time.Time
 	locks [64]sync.Mutex // per-key, within this process (see lockKey)
+
+	// durable holds the directories (slash-separated, relative) whose
+	// entries up to the store's this Store has fsynced: a Put into one
+	// need not fsync them again. At most maxDurable; then it starts over.
+	durableMu sync.Mutex
+	durable   map[string]struct{}
+	onSync    func(dir string) // tests: called for every directory fsynced
 }
+
+// maxDurable bounds Store.durable; past it, directories are fsynced again
+// once each.
+const maxDurable = 4096
 
 var (
 	_ driver.Driver  = (*Store)(nil)
@@ -335,10 +346,38 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err := s.syncDir(parent); err != nil {
 		return err
 	}
-	if created {
-		return s.syncAncestors(parent)
+	// The directories above may be someone else's fresh creation (a
+	// concurrent Put, another process), not yet durable: fsync them
+	// unless this Store has already.
+	if created || !s.isDurable(parent) {
+		if err := s.syncAncestors(parent); err != nil {
+			return err
+		}
+		s.markDurable(parent)
 	}
 	return nil
+}
+
+func (s *Store) isDurable(dir string) bool {
+	if !s.sync {
+		return true
+	}
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	_, ok := s.durable[dir]
+	return ok
+}
+
+func (s *Store) markDurable(dir string) {
+	if !s.sync {
+		return
+	}
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	if s.durable == nil || len(s.durable) >= maxDurable {
+		s.durable = map[string]struct{}{}
+	}
+	s.durable[dir] = struct{}{}
 }
 
 // clearIncomplete decides a Put of the key whose path rel is taken. A
@@ -488,6 +527,9 @@ func (s *Store) finish(f *os.File, err error) error {
 func (s *Store) syncDir(dir string) error {
 	if !s.sync || runtime.GOOS == "windows" {
 		return nil
+	}
+	if s.onSync != nil {
+		s.onSync(dir)
 	}
 	d, err := s.root.Open(dir)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -331,5 +332,48 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPutMakesAncestorsDurable: a Put into namespace and scope directories
+// that exist but that this store did not create, as a concurrent Put or
+// another process sharing the store leaves them until it fsyncs them,
+// fsyncs every directory up to the store's before it returns: otherwise a
+// crash could drop the scope directory's entry, and the stash with it,
+// though its Put had succeeded. It does so once per directory, not on every
+// Put.
+func TestPutMakesAncestorsDurable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := filestash.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	synced := map[string]int{}
+	filestash.SetSyncHook(s, func(d string) {
+		mu.Lock()
+		synced[d]++
+		mu.Unlock()
+	})
+	// Created by someone else, not yet fsynced.
+	must(t, os.MkdirAll(filepath.Join(dir, "ns", "org=1", "team=2"), 0o700))
+	for i, data := range [][]byte{[]byte("first"), []byte("second")} {
+		key := "org=1/team=2/" + keyFor("d", data)
+		if err := s.Put(ctx, "ns", key, bytes.NewReader(data), int64(len(data)), attrsFor(data)); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := maps.Clone(synced)
+		mu.Unlock()
+		for _, d := range []string{"ns/org=1/team=2", "ns/org=1", "ns", "."} {
+			want := 1
+			if d == "ns/org=1/team=2" {
+				want = i + 1 // the parent, for its new entry, every time
+			}
+			if got[d] != want {
+				t.Errorf("after Put %d: directory %q fsynced %d times, want %d (fsynced: %v)", i+1, d, got[d], want, got)
+			}
+		}
 	}
 }
