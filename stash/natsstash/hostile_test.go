@@ -217,3 +217,42 @@ func BenchmarkSizeBackedCost(b *testing.B) {
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "x-retrieve")
 }
+
+// A rewritten record that Get refuses before reading (a digest the client
+// cannot check, a size its chunks cannot hold) is refused by Stat too, so
+// that a Create of the same content fails instead of reporting a stash
+// that no read serves.
+func TestRewrittenObjectInfoStatAsGet(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t)
+	for _, c := range []struct {
+		name string
+		edit func(info map[string]any, a *driver.Attributes)
+	}{
+		{"digest-malformed", func(info map[string]any, _ *driver.Attributes) { info["digest"] = "md5=xyz" }},
+		{"size-beyond-chunks", func(info map[string]any, a *driver.Attributes) {
+			const claim = 1 << 30
+			info["size"] = claim
+			a.StoredSize, a.Size = claim, claim
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			payload := randomBytes(t, 100<<10)
+			s, err := f.eng.Create(ctx, "stat-as-get-"+c.name, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns, key := s.Address.Namespace, s.Address.Key()
+			rewriteMeta(t, ctx, f.js, f.store.BucketName(ns), key, c.edit)
+			if _, _, err := f.store.Get(ctx, ns, key); !errors.Is(err, stash.ErrIntegrity) {
+				t.Fatalf("Get: %v, want ErrIntegrity", err)
+			}
+			if _, err := f.store.Stat(ctx, ns, key); !errors.Is(err, stash.ErrIntegrity) {
+				t.Fatalf("Stat: %v, want ErrIntegrity, as Get", err)
+			}
+			if again, err := f.eng.Create(ctx, "stat-as-get-"+c.name, payload); err == nil {
+				t.Fatalf("Create over the refused record reported %s written", again.Address)
+			}
+		})
+	}
+}

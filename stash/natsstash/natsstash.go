@@ -631,24 +631,39 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		return nil, nil, wrap("get", ns, key, err)
 	}
 	info, err := res.Info()
-	if err == nil {
-		err = b.chunksPresent(ctx, info)
-	}
 	var attrs *driver.Attributes
 	if err == nil {
-		attrs, err = attributes(info, true)
-	}
-	if err == nil {
-		err = checkDigestFormat(info)
-	}
-	if err == nil && info.Size > trustedSize {
-		err = s.sizeBacked(ctx, b, info)
+		attrs, err = s.readable(ctx, b, info)
 	}
 	if err != nil {
 		res.Close()
 		return nil, nil, wrap("get", ns, key, err)
 	}
 	return &objectReader{ctx: ctx, res: res, ns: ns, key: key, timeout: s.opts.ReadTimeout}, attrs, nil
+}
+
+// readable returns the attributes of the object of info if Get can serve
+// it, as far as can be told before reading its chunks: its chunks not aged
+// out, attributes that decode and match its size, a digest the client can
+// check them against, a size its chunks can hold. Get and Stat both check,
+// so that Stat never reports an object that Get refuses.
+func (s *Store) readable(ctx context.Context, b *bucket, info *jetstream.ObjectInfo) (*driver.Attributes, error) {
+	if err := b.chunksPresent(ctx, info); err != nil {
+		return nil, err
+	}
+	attrs, err := attributes(info, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDigestFormat(info); err != nil {
+		return nil, err
+	}
+	if info.Size > trustedSize {
+		if err := s.sizeBacked(ctx, b, info); err != nil {
+			return nil, err
+		}
+	}
+	return attrs, nil
 }
 
 // trustedSize is the largest object size Get takes from the object's
@@ -746,12 +761,12 @@ func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, e
 	if err != nil {
 		return nil, wrap("stat", ns, key, err)
 	}
-	info, err := s.lookup(ctx, b, key)
+	info, err := b.obs.GetInfo(ctx, key)
 	if err != nil {
 		s.forget(ns, err)
 		return nil, wrap("stat", ns, key, err)
 	}
-	a, err := attributes(info, true)
+	a, err := s.readable(ctx, b, info)
 	return a, wrap("stat", ns, key, err)
 }
 
