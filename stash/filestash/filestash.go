@@ -558,11 +558,11 @@ func (s *Store) syncAncestors(dir string) error {
 }
 
 func decodeAttrs(b []byte) (*driver.Attributes, error) {
-	var a driver.Attributes
-	if err := json.Unmarshal(b, &a); err != nil {
+	a, err := driver.DecodeAttributes(b)
+	if err != nil {
 		return nil, fmt.Errorf("%w: filestash: attribute file: %v", driver.ErrIntegrity, err)
 	}
-	return &a, nil
+	return a, nil
 }
 
 // openRegular opens name for reading if it is a regular file. Anything else

@@ -9,7 +9,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -374,6 +376,33 @@ func TestPutMakesAncestorsDurable(t *testing.T) {
 			if got[d] != want {
 				t.Errorf("after Put %d: directory %q fsynced %d times, want %d (fsynced: %v)", i+1, d, got[d], want, got)
 			}
+		}
+	}
+}
+
+// goIdentifiers matches what encoding/json's errors say of Go types.
+var goIdentifiers = regexp.MustCompile(`Go (struct|value)|int64|driver\.|Attributes|map\[`)
+
+// TestDamagedAttributesNamedPlainly: attributes that do not decode are
+// ErrIntegrity, with a message in the stored file's terms, naming no Go
+// type (encoding/json's would: "Go struct field Attributes.size of type
+// int64").
+func TestDamagedAttributesNamedPlainly(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newStore(t)
+	data := []byte("attributes damaged")
+	key := keyFor("a", data)
+	if err := s.Put(ctx, "ns", key, bytes.NewReader(data), int64(len(data)), attrsFor(data)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`{"size":"many"}`, `[]`, `{"metadata":{"k":1}}`} {
+		must(t, os.WriteFile(filepath.Join(dir, "ns", key, filestash.AttrsFile), []byte(bad), 0o600))
+		_, err := s.Stat(ctx, "ns", key)
+		if !errors.Is(err, driver.ErrIntegrity) {
+			t.Fatalf("Stat with attributes %s: %v, want ErrIntegrity", bad, err)
+		}
+		if goIdentifiers.MatchString(err.Error()) || !strings.HasPrefix(err.Error(), "stash: integrity check failed: filestash: ") {
+			t.Errorf("Stat with attributes %s: %q names Go types or lacks the package", bad, err)
 		}
 	}
 }

@@ -407,14 +407,14 @@ func attributes(info *jetstream.ObjectInfo, strict bool) (*driver.Attributes, er
 		n := int64(info.Size)
 		return &driver.Attributes{Size: n, StoredSize: n, Created: info.ModTime}, nil
 	}
-	var a driver.Attributes
-	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+	a, err := driver.DecodeAttributes([]byte(raw))
+	if err != nil {
 		return nil, fmt.Errorf("%w: stored attributes: %v", driver.ErrIntegrity, err)
 	}
 	if strict && a.StoredSize != int64(info.Size) {
 		return nil, fmt.Errorf("%w: object holds %d bytes, attributes say %d", driver.ErrIntegrity, info.Size, a.StoredSize)
 	}
-	return &a, nil
+	return a, nil
 }
 
 func (s *Store) lock(ns, key string) *sync.Mutex {
@@ -820,7 +820,7 @@ func (s *Store) updateOnce(ctx context.Context, b *bucket, key, attrs string) er
 	// Edit the info as raw JSON so fields this client does not know survive.
 	var info map[string]json.RawMessage
 	if err := json.Unmarshal(m.Data, &info); err != nil {
-		return fmt.Errorf("%w: object info: %v", driver.ErrIntegrity, err)
+		return errBadInfo
 	}
 	var deleted bool
 	if d, ok := info["deleted"]; ok {
@@ -851,6 +851,10 @@ func (s *Store) updateOnce(ctx context.Context, b *bucket, key, attrs string) er
 	return err
 }
 
+// errBadInfo is an object's info message that is not the JSON object the
+// object store writes (json's own error would name Go types).
+var errBadInfo = fmt.Errorf("%w: the object's info message is not the object store's JSON", driver.ErrIntegrity)
+
 // casAttempts bounds the compare-and-set rounds of ModifyAttributes and
 // DeleteIf when other writers keep changing the object's info meanwhile.
 const casAttempts = 64
@@ -875,8 +879,8 @@ func (s *Store) readMeta(ctx context.Context, b *bucket, key string) (*objectMet
 	}
 	om := &objectMeta{subj: subj, seq: m.Sequence, raw: m.Data}
 	var oi jetstream.ObjectInfo
-	if err := json.Unmarshal(m.Data, &om.info); err != nil || json.Unmarshal(m.Data, &oi) != nil {
-		return nil, fmt.Errorf("%w: object info: %v", driver.ErrIntegrity, err)
+	if json.Unmarshal(m.Data, &om.info) != nil || json.Unmarshal(m.Data, &oi) != nil {
+		return nil, errBadInfo
 	}
 	if oi.Deleted {
 		return nil, jetstream.ErrObjectNotFound

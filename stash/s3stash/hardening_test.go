@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/s3stash"
 	"github.com/claimstash/claimstash/stash/stashtest"
@@ -258,5 +260,32 @@ func TestEditedLinkFragmentRefused(t *testing.T) {
 	}
 	if got, err := e.Retrieve(ctx, link); err != nil || !bytes.Equal(got.Data, p) {
 		t.Errorf("Retrieve of the link as shared: %v", err)
+	}
+}
+
+// Attributes in the object's metadata that do not decode are ErrIntegrity,
+// with a message naming no Go type (encoding/json's would: "Go struct
+// field Attributes.size of type int64").
+func TestDamagedAttributesNamedPlainly(t *testing.T) {
+	s, srv := newStore(t, s3stash.Config{})
+	ctx := context.Background()
+	goIdentifiers := regexp.MustCompile(`Go (struct|value)|int64|driver\.|Attributes|map\[`)
+	for i, bad := range []string{`{"size":"many"}`, `[]`} {
+		p := payload(10, uint64(i))
+		key := "bad." + hexSHA(p)
+		bk, k := s.Locate("ns", key)
+		if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(bk), Key: aws.String(k), Body: bytes.NewReader(p),
+			Metadata: map[string]string{"claimstash": bad},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Stat(ctx, "ns", key)
+		if !errors.Is(err, driver.ErrIntegrity) {
+			t.Fatalf("Stat with attributes %s: %v, want ErrIntegrity", bad, err)
+		}
+		if goIdentifiers.MatchString(err.Error()) {
+			t.Errorf("Stat with attributes %s: %q names Go types", bad, err)
+		}
 	}
 }

@@ -542,14 +542,14 @@ func decodeAttrs(meta map[string]string, size *int64, modified *time.Time, conte
 		}
 		return a, nil
 	}
-	var a driver.Attributes
-	if err := json.Unmarshal([]byte(v), &a); err != nil {
+	a, err := driver.DecodeAttributes([]byte(v))
+	if err != nil {
 		return nil, fmt.Errorf("%w: s3stash: undecodable attributes in x-amz-meta-%s: %v", driver.ErrIntegrity, metaKey, err)
 	}
 	if size != nil && a.StoredSize != *size {
 		return nil, fmt.Errorf("%w: s3stash: object holds %d bytes, its attributes say %d", driver.ErrIntegrity, *size, a.StoredSize)
 	}
-	return &a, nil
+	return a, nil
 }
 
 // ---- errors ----
