@@ -639,7 +639,7 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		res.Close()
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	return &objectReader{ctx: ctx, res: res, ns: ns, key: key, timeout: s.opts.ReadTimeout}, attrs, nil
+	return &objectReader{ctx: ctx, res: res, ns: ns, key: key, timeout: s.opts.ReadTimeout, b: b, nuid: info.NUID}, attrs, nil
 }
 
 // readable returns the attributes of the object of info if Get can serve
@@ -715,13 +715,18 @@ type objectReader struct {
 	res     jetstream.ObjectResult
 	ns, key string
 	timeout time.Duration
+	b       *bucket
+	nuid    string // the chunks' subject of the object opened
 }
 
 // Read reads from the client's result. The client waits at most its API
 // timeout (five seconds) for a chunk when the context has no deadline, and
 // then returns (0, nil) or a timeout error; a consumer catching up after a
 // server restart or under load can take longer, so Read waits again, up to
-// the store's ReadTimeout in all.
+// the store's ReadTimeout in all. Each time a wait ends without data, it
+// checks that the object is still the one opened: a Delete (or a
+// replacement) purges the chunks a read still waits for, which is
+// driver.ErrNotFound at once rather than a timeout.
 func (o *objectReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -735,7 +740,13 @@ func (o *objectReader) Read(p []byte) (int, error) {
 		case err == io.EOF:
 			return 0, err
 		case err != nil && !isTimeout(err):
+			if gerr := o.gone(); gerr != nil {
+				return n, gerr
+			}
 			return n, wrap("read", o.ns, o.key, err)
+		}
+		if gerr := o.gone(); gerr != nil {
+			return 0, gerr
 		}
 		if cerr := o.ctx.Err(); cerr != nil {
 			return 0, fmt.Errorf("natsstash: read: %w", cerr)
@@ -744,6 +755,22 @@ func (o *objectReader) Read(p []byte) (int, error) {
 			return 0, fmt.Errorf("natsstash: read: no data for %v: %w", o.timeout, nats.ErrTimeout)
 		}
 	}
+}
+
+// gone returns driver.ErrNotFound if the object being read has been
+// deleted or replaced since it was opened, nil if it is still there (or
+// that cannot be told).
+func (o *objectReader) gone() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), 5*time.Second)
+	defer cancel()
+	info, err := o.b.obs.GetInfo(ctx, o.key)
+	switch {
+	case errors.Is(err, jetstream.ErrObjectNotFound):
+		return fmt.Errorf("%w: natsstash: read: the object was deleted while being read", driver.ErrNotFound)
+	case err == nil && info.NUID != o.nuid:
+		return fmt.Errorf("%w: natsstash: read: the object was replaced while being read", driver.ErrNotFound)
+	}
+	return nil
 }
 
 // isTimeout reports a read deadline that passed without the context being

@@ -864,3 +864,43 @@ func TestFullBucketPutLeavesNothing(t *testing.T) {
 		t.Fatalf("Retrieve of a payload that fits: %v", err)
 	}
 }
+
+// TestReadDuringDeleteNotFound: a read in flight when the object is deleted
+// (its chunks purged under it) fails with ErrNotFound once the chunks it
+// has run out, not with a timeout after the whole ReadTimeout.
+func TestReadDuringDeleteNotFound(t *testing.T) {
+	// No deadline: the client then waits for a chunk five seconds at a
+	// time, and the reader looks at the object between waits.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(40*time.Second))
+	payload := randomBytes(t, 4<<20)
+	k := key("deleted-while-read", payload)
+	size := int64(len(payload))
+	if err := f.store.Put(ctx, "default", k, bytes.NewReader(payload), size, &driver.Attributes{Size: size, StoredSize: size}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	head := make([]byte, 32<<10)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Delete(ctx, "default", k); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n, err := io.Copy(io.Discard, rc)
+	if int64(len(head))+n >= size {
+		t.Skipf("the whole object had reached the client before the Delete (%d bytes)", int64(len(head))+n)
+	}
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("read after a concurrent Delete: %v after %v, want ErrNotFound", err, time.Since(start))
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("read after a concurrent Delete failed only after %v", d)
+	}
+}
