@@ -86,7 +86,12 @@
 // stash.ErrIntegrity (the engine checks its own digest as well), and it
 // fails instead of hanging when no chunk comes before the context's
 // deadline (a timeout error) or, without one, for WithReadTimeout
-// (matching nats.ErrTimeout).
+// (matching nats.ErrTimeout). Without a deadline a read lasts as long as
+// chunks keep coming: the client ends every read after its API timeout
+// (five seconds) then, so the store opens the object again each
+// ReadTimeout, skipping what was read, which costs a second transfer of
+// that part for reads slower than ReadTimeout. A read whose object is
+// deleted meanwhile is stash.ErrNotFound once the chunks it holds run out.
 //
 // Like every NATS request, a call in flight when the connection drops can
 // be lost and then waits for its context: give calls a deadline, and retry

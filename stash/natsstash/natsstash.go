@@ -100,7 +100,8 @@ func S2Compression() Option { return option(func(o *settings) { o.Compression = 
 
 // WithReadTimeout bounds the wait for the next chunk of a read whose
 // context has no deadline (DefaultReadTimeout). A read that gets nothing
-// for that long fails (matching nats.ErrTimeout) instead of hanging.
+// for that long fails (matching nats.ErrTimeout) instead of hanging; one
+// that keeps getting chunks runs as long as it needs.
 // URL: read_timeout=.
 func WithReadTimeout(d time.Duration) Option { return option(func(o *settings) { o.ReadTimeout = d }) }
 
@@ -625,7 +626,9 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if err != nil {
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	res, err := b.obs.Get(ctx, key)
+	o := &objectReader{ctx: ctx, ns: ns, key: key, timeout: s.opts.ReadTimeout, b: b, last: time.Now()}
+	_, o.bounded = ctx.Deadline()
+	res, err := o.open()
 	if err != nil {
 		s.forget(ns, err)
 		return nil, nil, wrap("get", ns, key, err)
@@ -636,10 +639,11 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		attrs, err = s.readable(ctx, b, info)
 	}
 	if err != nil {
-		res.Close()
+		o.close()
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	return &objectReader{ctx: ctx, res: res, ns: ns, key: key, timeout: s.opts.ReadTimeout, b: b, nuid: info.NUID}, attrs, nil
+	o.nuid = info.NUID
+	return o, attrs, nil
 }
 
 // readable returns the attributes of the object of info if Get can serve
@@ -711,35 +715,116 @@ func checkDigestFormat(info *jetstream.ObjectInfo) error {
 }
 
 type objectReader struct {
-	ctx     context.Context
-	res     jetstream.ObjectResult
+	ctx     context.Context // the caller's
 	ns, key string
 	timeout time.Duration
 	b       *bucket
 	nuid    string // the chunks' subject of the object opened
+	// bounded: the caller's context has a deadline, which bounds the
+	// client's reads. Otherwise each result gets a context of its own
+	// that ends timeout after it is opened, and the object is opened
+	// again (and read on from where it was) as long as data keeps coming.
+	bounded bool
+
+	res    jetstream.ObjectResult
+	cancel context.CancelFunc // of res's own context
+	read   int64              // bytes returned
+	last   time.Time          // when data last came (or the reader opened)
 }
 
-// Read reads from the client's result. The client waits at most its API
-// timeout (five seconds) for a chunk when the context has no deadline, and
-// then returns (0, nil) or a timeout error; a consumer catching up after a
-// server restart or under load can take longer, so Read waits again, up to
-// the store's ReadTimeout in all. Each time a wait ends without data, it
-// checks that the object is still the one opened: a Delete (or a
-// replacement) purges the chunks a read still waits for, which is
-// driver.ErrNotFound at once rather than a timeout.
+// open opens the object with a context for the client: the caller's if it
+// has a deadline, otherwise one that ends after timeout. Without a deadline
+// the client ends the whole read after its API timeout (five seconds), so
+// a consumer reading more slowly than that, or an object larger than can
+// arrive in that time, failed with a timeout although its chunks kept
+// coming.
+func (o *objectReader) open() (jetstream.ObjectResult, error) {
+	ctx, cancel := o.ctx, context.CancelFunc(func() {})
+	if !o.bounded {
+		ctx, cancel = context.WithTimeout(o.ctx, o.timeout)
+	}
+	res, err := o.b.obs.Get(ctx, o.key)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	o.res, o.cancel = res, cancel
+	return res, nil
+}
+
+func (o *objectReader) close() error {
+	if o.res == nil {
+		return nil
+	}
+	err := o.res.Close()
+	o.cancel()
+	o.res = nil
+	return err
+}
+
+// reopen opens the object again, once the context of the last opening has
+// ended while data was still coming, and skips what was read: the client
+// offers no start offset. The bytes skipped count towards the client's
+// digest check, as before.
+func (o *objectReader) reopen() error {
+	o.close()
+	res, err := o.open()
+	if err != nil {
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("%w: natsstash: read: the object was deleted while being read", driver.ErrNotFound)
+		}
+		return wrap("read", o.ns, o.key, err)
+	}
+	if info, err := res.Info(); err != nil || info.NUID != o.nuid {
+		o.close()
+		return fmt.Errorf("%w: natsstash: read: the object was replaced while being read", driver.ErrNotFound)
+	}
+	if _, err := io.CopyN(io.Discard, res, o.read); err != nil {
+		o.close()
+		if errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("natsstash: read: no progress for %v: %w", o.timeout, nats.ErrTimeout)
+		}
+		return wrap("read", o.ns, o.key, err)
+	}
+	return nil
+}
+
+// Read reads from the client's result. The client waits at most until its
+// context's deadline for a chunk, returning (0, nil) or a timeout error
+// when a wait ends without one; Read waits again while the caller's
+// context allows and data came within ReadTimeout. Each time a wait ends
+// without data, it checks that the object is still the one opened: a
+// Delete (or a replacement) purges the chunks a read still waits for,
+// which is driver.ErrNotFound at once rather than a timeout.
 func (o *objectReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	start := time.Now()
+	if o.res == nil {
+		return 0, errors.New("natsstash: read after close")
+	}
 	for {
 		n, err := o.res.Read(p)
+		if n > 0 {
+			o.read += int64(n)
+			o.last = time.Now()
+		}
 		switch {
 		case n > 0 && (err == nil || err == io.EOF):
 			return n, err
 		case err == io.EOF:
 			return 0, err
-		case err != nil && !isTimeout(err):
+		case !o.bounded && errors.Is(err, nats.ErrTimeout) && o.ctx.Err() == nil && time.Since(o.last) < o.timeout:
+			// The opening's own context ended, not the caller's, with
+			// data still coming: read on from a new one.
+			if rerr := o.reopen(); rerr != nil {
+				return n, rerr
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		case err != nil && !isTimeout(err) && !(!o.bounded && errors.Is(err, nats.ErrTimeout) && o.ctx.Err() == nil):
 			if gerr := o.gone(); gerr != nil {
 				return n, gerr
 			}
@@ -751,7 +836,7 @@ func (o *objectReader) Read(p []byte) (int, error) {
 		if cerr := o.ctx.Err(); cerr != nil {
 			return 0, fmt.Errorf("natsstash: read: %w", cerr)
 		}
-		if time.Since(start) >= o.timeout {
+		if time.Since(o.last) >= o.timeout {
 			return 0, fmt.Errorf("natsstash: read: no data for %v: %w", o.timeout, nats.ErrTimeout)
 		}
 	}
@@ -780,7 +865,7 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded)
 }
 
-func (o *objectReader) Close() error { return o.res.Close() }
+func (o *objectReader) Close() error { return o.close() }
 
 // Stat implements driver.Driver.
 func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {

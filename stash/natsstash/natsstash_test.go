@@ -869,11 +869,11 @@ func TestFullBucketPutLeavesNothing(t *testing.T) {
 // (its chunks purged under it) fails with ErrNotFound once the chunks it
 // has run out, not with a timeout after the whole ReadTimeout.
 func TestReadDuringDeleteNotFound(t *testing.T) {
-	// No deadline: the client then waits for a chunk five seconds at a
-	// time, and the reader looks at the object between waits.
+	// No deadline: the client then waits for a chunk up to ReadTimeout at
+	// a time, and the reader looks at the object between waits.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(40*time.Second))
+	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(3*time.Second))
 	payload := randomBytes(t, 4<<20)
 	k := key("deleted-while-read", payload)
 	size := int64(len(payload))
@@ -902,5 +902,67 @@ func TestReadDuringDeleteNotFound(t *testing.T) {
 	}
 	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("read after a concurrent Delete failed only after %v", d)
+	}
+}
+
+// TestSlowReaderReadsWhole: a read whose context has no deadline may take
+// as long as it needs while data keeps coming: a consumer reading more
+// slowly than the client's API timeout (five seconds, which the client
+// applied to the whole read) reads the whole object, verified. A read that
+// gets nothing for ReadTimeout still fails.
+func TestSlowReaderReadsWhole(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(2*time.Second))
+	payload := randomBytes(t, 1<<20)
+	s := mustCreate(t, f.eng, "slowly-read", payload, stash.Compress(stash.CompressionNone))
+	r, err := f.eng.Open(ctx, s.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	start := time.Now()
+	var got bytes.Buffer
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow read failed after %v and %d bytes: %v", time.Since(start), got.Len(), err)
+		}
+		time.Sleep(100 * time.Millisecond) // a read per chunk, 64 of them: over six seconds
+	}
+	if !bytes.Equal(got.Bytes(), payload) {
+		t.Fatalf("slow read returned %d bytes that are not the payload", got.Len())
+	}
+	if d := time.Since(start); d < 5*time.Second {
+		t.Fatalf("the read took %v, less than the client's five seconds it was to outlast", d)
+	}
+
+	// A stall: a record whose chunks never come, read without a deadline.
+	bucket := f.store.BucketName("default")
+	k := key("stalled", []byte("stalled"))
+	info := jetstream.ObjectInfo{ObjectMeta: jetstream.ObjectMeta{Name: k}, Bucket: bucket, NUID: "nochunkshere", Size: 10, Chunks: 1,
+		Digest: "SHA-256=" + base64.URLEncoding.EncodeToString(make([]byte, 32))}
+	data, _ := json.Marshal(info)
+	msg := nats.NewMsg("$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(k)))
+	msg.Data = data
+	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	start = time.Now()
+	if _, err := io.ReadAll(rc); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("read of chunks that never come: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("read of chunks that never come failed only after %v, with a ReadTimeout of 2s", d)
 	}
 }
