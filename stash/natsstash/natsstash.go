@@ -626,7 +626,7 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if err != nil {
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	o := &objectReader{ctx: ctx, ns: ns, key: key, timeout: s.opts.ReadTimeout, b: b, last: time.Now()}
+	o := &objectReader{ctx: ctx, ns: ns, key: key, timeout: s.opts.ReadTimeout, b: b}
 	_, o.bounded = ctx.Deadline()
 	res, err := o.open()
 	if err != nil {
@@ -729,7 +729,6 @@ type objectReader struct {
 	res    jetstream.ObjectResult
 	cancel context.CancelFunc // of res's own context
 	read   int64              // bytes returned
-	last   time.Time          // when data last came (or the reader opened)
 }
 
 // open opens the object with a context for the client: the caller's if it
@@ -792,7 +791,7 @@ func (o *objectReader) reopen() error {
 // Read reads from the client's result. The client waits at most until its
 // context's deadline for a chunk, returning (0, nil) or a timeout error
 // when a wait ends without one; Read waits again while the caller's
-// context allows and data came within ReadTimeout. Each time a wait ends
+// context allows, for ReadTimeout in all. Each time a wait ends
 // without data, it checks that the object is still the one opened: a
 // Delete (or a replacement) purges the chunks a read still waits for,
 // which is driver.ErrNotFound at once rather than a timeout.
@@ -803,20 +802,19 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	if o.res == nil {
 		return 0, errors.New("natsstash: read after close")
 	}
+	start := time.Now()
 	for {
 		n, err := o.res.Read(p)
-		if n > 0 {
-			o.read += int64(n)
-			o.last = time.Now()
-		}
+		o.read += int64(n)
 		switch {
 		case n > 0 && (err == nil || err == io.EOF):
 			return n, err
 		case err == io.EOF:
 			return 0, err
-		case !o.bounded && errors.Is(err, nats.ErrTimeout) && o.ctx.Err() == nil && time.Since(o.last) < o.timeout:
-			// The opening's own context ended, not the caller's, with
-			// data still coming: read on from a new one.
+		case !o.bounded && errors.Is(err, nats.ErrTimeout) && o.ctx.Err() == nil && time.Since(start) < o.timeout:
+			// The opening's own context ended, not the caller's, and
+			// this Read has not waited for ReadTimeout: read on from a
+			// new opening.
 			if rerr := o.reopen(); rerr != nil {
 				return n, rerr
 			}
@@ -836,7 +834,7 @@ func (o *objectReader) Read(p []byte) (int, error) {
 		if cerr := o.ctx.Err(); cerr != nil {
 			return 0, fmt.Errorf("natsstash: read: %w", cerr)
 		}
-		if time.Since(o.last) >= o.timeout {
+		if time.Since(start) >= o.timeout {
 			return 0, fmt.Errorf("natsstash: read: no data for %v: %w", o.timeout, nats.ErrTimeout)
 		}
 	}

@@ -934,6 +934,9 @@ func TestSlowReaderReadsWhole(t *testing.T) {
 			t.Fatalf("slow read failed after %v and %d bytes: %v", time.Since(start), got.Len(), err)
 		}
 		time.Sleep(100 * time.Millisecond) // a read per chunk, 64 of them: over six seconds
+		if got.Len() == len(payload)/2 {
+			time.Sleep(3 * time.Second) // a pause longer than ReadTimeout, between reads
+		}
 	}
 	if !bytes.Equal(got.Bytes(), payload) {
 		t.Fatalf("slow read returned %d bytes that are not the payload", got.Len())
