@@ -57,8 +57,10 @@
 // returns driver.ErrExists if it is there. Puts of one key are serialised
 // within a Store; two processes putting the same key at the same moment
 // may both write, and the second replaces the first with identical bytes
-// (keys are content addressed), which can fail a read of the first that is
-// in flight at that moment.
+// (keys are content addressed); a read of the first in flight at that
+// moment reads on from the second (the stored bytes' size and SHA-256 in
+// both records are checked to be the same; other bytes are
+// stash.ErrNotFound).
 //
 // There is no per-object TTL in the object store. A stash's TTL and TTI are
 // recorded in its attributes and enforced by the engine on every read

@@ -642,7 +642,7 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 		o.close()
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	o.nuid = info.NUID
+	o.nuid, o.digest, o.size = info.NUID, info.Digest, info.Size
 	return o, attrs, nil
 }
 
@@ -720,6 +720,8 @@ type objectReader struct {
 	timeout time.Duration
 	b       *bucket
 	nuid    string // the chunks' subject of the object opened
+	digest  string // its stored bytes' digest and size, in its record
+	size    uint64
 	// bounded: the caller's context has a deadline, which bounds the
 	// client's reads. Otherwise each result gets a context of its own
 	// that ends timeout after it is opened, and the object is opened
@@ -774,10 +776,12 @@ func (o *objectReader) reopen() error {
 		}
 		return wrap("read", o.ns, o.key, err)
 	}
-	if info, err := res.Info(); err != nil || info.NUID != o.nuid {
+	info, err := res.Info()
+	if err != nil || info.NUID != o.nuid && !o.same(info) {
 		o.close()
 		return fmt.Errorf("%w: natsstash: read: the object was replaced while being read", driver.ErrNotFound)
 	}
+	o.nuid = info.NUID
 	if _, err := io.CopyN(io.Discard, res, o.read); err != nil {
 		o.close()
 		if errors.Is(err, nats.ErrTimeout) {
@@ -823,13 +827,24 @@ func (o *objectReader) Read(p []byte) (int, error) {
 			}
 			continue
 		case err != nil && !isTimeout(err) && !(!o.bounded && errors.Is(err, nats.ErrTimeout) && o.ctx.Err() == nil):
-			if gerr := o.gone(); gerr != nil {
+			resumed, gerr := o.resume()
+			switch {
+			case gerr != nil:
 				return n, gerr
+			case !resumed:
+				return n, wrap("read", o.ns, o.key, err)
+			case n > 0:
+				return n, nil
 			}
-			return n, wrap("read", o.ns, o.key, err)
+			continue
 		}
-		if gerr := o.gone(); gerr != nil {
+		if resumed, gerr := o.resume(); gerr != nil {
 			return 0, gerr
+		} else if resumed {
+			if n > 0 {
+				return n, nil
+			}
+			continue
 		}
 		if cerr := o.ctx.Err(); cerr != nil {
 			return 0, fmt.Errorf("natsstash: read: %w", cerr)
@@ -840,20 +855,34 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	}
 }
 
-// gone returns driver.ErrNotFound if the object being read has been
-// deleted or replaced since it was opened, nil if it is still there (or
-// that cannot be told).
-func (o *objectReader) gone() error {
+// resume looks at the object being read once a wait ended without data.
+// Deleted since it was opened, or replaced by other bytes, it is
+// driver.ErrNotFound. Replaced by the same bytes (a second Put of the key
+// by another process, which purges the chunks being read), the read goes
+// on from the new object, and resume reports true. Still there (or if
+// that cannot be told), it reports false.
+func (o *objectReader) resume() (bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), 5*time.Second)
 	defer cancel()
 	info, err := o.b.obs.GetInfo(ctx, o.key)
 	switch {
 	case errors.Is(err, jetstream.ErrObjectNotFound):
-		return fmt.Errorf("%w: natsstash: read: the object was deleted while being read", driver.ErrNotFound)
-	case err == nil && info.NUID != o.nuid:
-		return fmt.Errorf("%w: natsstash: read: the object was replaced while being read", driver.ErrNotFound)
+		return false, fmt.Errorf("%w: natsstash: read: the object was deleted while being read", driver.ErrNotFound)
+	case err != nil || info.NUID == o.nuid:
+		return false, nil
+	case !o.same(info):
+		return false, fmt.Errorf("%w: natsstash: read: the object was replaced while being read", driver.ErrNotFound)
 	}
-	return nil
+	if err := o.reopen(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// same reports whether info records the bytes of the object opened: the
+// same size and SHA-256 of the stored bytes.
+func (o *objectReader) same(info *jetstream.ObjectInfo) bool {
+	return !info.Deleted && info.Size == o.size && info.Digest == o.digest && o.digest != ""
 }
 
 // isTimeout reports a read deadline that passed without the context being

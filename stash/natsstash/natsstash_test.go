@@ -969,3 +969,70 @@ func TestSlowReaderReadsWhole(t *testing.T) {
 		t.Fatalf("read of chunks that never come failed only after %v, with a ReadTimeout of 2s", d)
 	}
 }
+
+// TestReadDuringSameReplacementReadsOn: another process's Put of the same
+// key (which the package documentation allows: both see it missing) writes
+// the same bytes under new chunks and purges the old ones while a read of
+// them is in flight. The read goes on from the new object and returns the
+// whole payload; it used to fail.
+func TestReadDuringSameReplacementReadsOn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(3*time.Second))
+	payload := randomBytes(t, 4<<20)
+	k := key("replaced-while-read", payload)
+	size := int64(len(payload))
+	if err := f.store.Put(ctx, "default", k, bytes.NewReader(payload), size, &driver.Attributes{Size: size, StoredSize: size}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var got bytes.Buffer
+	if _, err := io.CopyN(&got, rc, 32<<10); err != nil {
+		t.Fatal(err)
+	}
+	// The other process's Put: the same bytes and record, new chunks.
+	obs, err := f.js.ObjectStore(ctx, f.store.BucketName("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obs.GetInfo(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := info.ObjectMeta
+	meta.Opts = &jetstream.ObjectMetaOptions{ChunkSize: 16 << 10}
+	if _, err := obs.Put(ctx, meta, bytes.NewReader(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(&got, rc); err != nil {
+		t.Fatalf("read on after a replacement by the same bytes: %v (after %d bytes)", err, got.Len())
+	}
+	if !bytes.Equal(got.Bytes(), payload) {
+		t.Fatalf("read returned %d bytes that are not the payload", got.Len())
+	}
+
+	// Replaced by other bytes under the same key: ErrNotFound, never them.
+	other := randomBytes(t, 4<<20)
+	rc2, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	if _, err := io.CopyN(io.Discard, rc2, 32<<10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obs.Put(ctx, meta, bytes.NewReader(other)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc2)
+	if 32<<10+n >= size {
+		t.Skipf("the whole object had reached the client before the replacement")
+	}
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("read on after a replacement by other bytes: %v, want ErrNotFound", err)
+	}
+}
