@@ -26,7 +26,8 @@
 // By default an address's namespace is a bucket and its key the object key:
 // s3://orders/org=42/order.3f0a… is object "org=42/order.3f0a…" of bucket
 // "orders" (after WithPrefix). Namespaces must then be valid bucket
-// names (3 to 63 characters). With WithBucket, every namespace is
+// names (3 to 63 characters, none S3 reserves); any other is
+// stash.ErrInvalidAddress before a request is made. With WithBucket, every namespace is
 // instead the first key segment in that one bucket: <prefix>orders/org=42/….
 //
 // # Writes

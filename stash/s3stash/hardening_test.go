@@ -289,3 +289,45 @@ func TestDamagedAttributesNamedPlainly(t *testing.T) {
 		}
 	}
 }
+
+// A namespace that cannot name a bucket (when namespaces are buckets) is
+// ErrInvalidAddress for every operation, before any request: S3 answered
+// InvalidBucketName, or a bare 400 to a HEAD, which matched no sentinel.
+func TestNamespaceNoBucketName(t *testing.T) {
+	srv := server(t)
+	ctx := context.Background()
+	s, err := s3stash.NewConfig(srv.Client(), s3stash.Config{PartSize: partSize, CreateBuckets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := payload(10, 3)
+	key := "x." + hexSHA(p)
+	for _, ns := range []string{"ns", "a", "xn--abc", "orders-s3alias", strings.Repeat("n", 64)} {
+		check := func(op string, err error) {
+			t.Helper()
+			if !errors.Is(err, driver.ErrInvalidAddress) {
+				t.Errorf("%s in namespace %q: %v, want ErrInvalidAddress", op, ns, err)
+			}
+		}
+		check("Put", s.Put(ctx, ns, key, bytes.NewReader(p), int64(len(p)), attrsFor(p)))
+		_, err := s.Stat(ctx, ns, key)
+		check("Stat", err)
+		_, _, err = s.Get(ctx, ns, key)
+		check("Get", err)
+		check("Delete", s.Delete(ctx, ns, key))
+		check("UpdateAttributes", s.UpdateAttributes(ctx, ns, key, attrsFor(p)))
+		_, err = s.ModifyAttributes(ctx, ns, key, func(a *driver.Attributes) *driver.Attributes { return a })
+		check("ModifyAttributes", err)
+		_, err = s.DeleteIf(ctx, ns, key, func(*driver.Attributes) bool { return true })
+		check("DeleteIf", err)
+		_, err = s.SignURL(ctx, driver.LinkRequest{Scheme: s3stash.Scheme, Namespace: ns, Key: key, Expires: time.Now().Add(time.Hour)})
+		check("SignURL", err)
+	}
+	// Namespaces that are bucket names work as ever.
+	if err := s.Put(ctx, "ok-bucket", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := get(t, s, "ok-bucket", key); !bytes.Equal(got, p) {
+		t.Fatal("Get returned other bytes")
+	}
+}

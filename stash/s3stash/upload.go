@@ -43,6 +43,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if size < 0 {
 		return fmt.Errorf("s3stash: put %s/%s: negative size %d", ns, key, size)
 	}
+	if err := s.checkNamespace(ns); err != nil {
+		return err
+	}
 	meta, err := encodeAttrs(attrs)
 	if err != nil {
 		return err
