@@ -38,12 +38,18 @@
 //
 // Put writes data and attrs.json into a fresh ".tmp-*" directory beside the
 // stash's, fsyncs both files and that directory, renames it to the stash's
-// name and fsyncs the parent (and, when it created them, the namespace and
-// scope directories up to the store). The rename is the commit: a reader
+// name and fsyncs the parent (and the namespace and scope directories up
+// to the store, the first time the Store writes into them: whoever created
+// them, a concurrent Put or another process, may not have yet). The rename is the commit: a reader
 // sees no stash or a complete one with its attributes, and a crash at any
 // point leaves either nothing readable or the whole stash. A Put of an
-// existing key returns driver.ErrExists without replacing anything;
-// concurrent Puts of one key, in one process or several, leave exactly one
+// existing key returns driver.ErrExists without replacing anything, and
+// Stat reports a stash only where Get would open one: a stash directory
+// that lost its data or attributes file (a crash of a NoSync store, a hand
+// that removed it) is not found by either, and a Put writes it afresh; one
+// damaged otherwise (a data file of the wrong size, a file or a symbolic
+// link in place of the directory) is driver.ErrIntegrity for Stat, Get
+// and Put alike, never reported as stored. Concurrent Puts of one key, in one process or several, leave exactly one
 // of them. A Put whose reader fails, whose context is cancelled, or whose
 // payload is shorter or longer than announced removes its temporary
 // directory and leaves nothing visible.

@@ -135,7 +135,18 @@ type Store struct {
 	sync  bool
 	now   func() time.Time
 	locks [64]sync.Mutex // per-key, within this process (see lockKey)
+
+	// durable holds the directories (slash-separated, relative) whose
+	// entries up to the store's this Store has fsynced: a Put into one
+	// need not fsync them again. At most maxDurable; then it starts over.
+	durableMu sync.Mutex
+	durable   map[string]struct{}
+	onSync    func(dir string) // tests: called for every directory fsynced
 }
+
+// maxDurable bounds Store.durable; past it, directories are fsynced again
+// once each.
+const maxDurable = 4096
 
 var (
 	_ driver.Driver  = (*Store)(nil)
@@ -291,7 +302,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		return err
 	}
 	if _, err := s.root.Lstat(rel); err == nil {
-		return driver.ErrExists
+		if err := s.clearIncomplete(rel, parent); err != nil {
+			return err
+		}
 	}
 	meta, err := json.Marshal(attrs)
 	if err != nil {
@@ -333,10 +346,120 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err := s.syncDir(parent); err != nil {
 		return err
 	}
-	if created {
-		return s.syncAncestors(parent)
+	// The directories above may be someone else's fresh creation (a
+	// concurrent Put, another process), not yet durable: fsync them
+	// unless this Store has already.
+	if created || !s.isDurable(parent) {
+		if err := s.syncAncestors(parent); err != nil {
+			return err
+		}
+		s.markDurable(parent)
 	}
 	return nil
+}
+
+func (s *Store) isDurable(dir string) bool {
+	if !s.sync {
+		return true
+	}
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	_, ok := s.durable[dir]
+	return ok
+}
+
+func (s *Store) markDurable(dir string) {
+	if !s.sync {
+		return
+	}
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	if s.durable == nil || len(s.durable) >= maxDurable {
+		s.durable = map[string]struct{}{}
+	}
+	s.durable[dir] = struct{}{}
+}
+
+// clearIncomplete decides a Put of the key whose path rel is taken. A
+// whole stash there is driver.ErrExists, and a damaged one (a data file of
+// the wrong size, something that is not a stash directory) the error a read
+// of it reports. A stash directory missing its data or its attributes,
+// which reads report as not found (no Put leaves one: a crash of a NoSync
+// store, or someone else's hand, does), is deleted under the key's lock so
+// that the Put writes the stash afresh: otherwise the key would be refused
+// as taken forever while nothing under it can be read.
+func (s *Store) clearIncomplete(rel, parent string) error {
+	_, err := s.check(rel)
+	switch {
+	case err == nil:
+		return driver.ErrExists
+	case !errors.Is(err, driver.ErrNotFound):
+		return err
+	}
+	unlock, err := s.lockKey(rel)
+	if errors.Is(err, driver.ErrNotFound) {
+		return nil // gone meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = s.check(rel)
+	switch {
+	case err == nil:
+		return driver.ErrExists // written meanwhile
+	case !errors.Is(err, driver.ErrNotFound):
+		return err
+	}
+	if err := s.deleteLocked(rel, parent); err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// check returns the attributes of the stash directory rel if the stash is
+// whole, as far as Get can tell before reading: a directory (not a link to
+// one) holding attributes that decode and a regular data file of the size
+// they record. A missing directory, attribute file or data file is
+// driver.ErrNotFound; anything else amiss is driver.ErrIntegrity, as Get
+// reports them.
+func (s *Store) check(rel string) (*driver.Attributes, error) {
+	if err := s.isStashDir(rel); err != nil {
+		return nil, err
+	}
+	a, err := readAttrs(s.root, rel+"/"+AttrsFile)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := s.root.Lstat(rel + "/" + DataFile)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(DataFile, fi.Mode())
+	}
+	if fi.Size() != a.StoredSize {
+		return nil, sizeMismatch(fi.Size(), a.StoredSize)
+	}
+	return a, nil
+}
+
+// isStashDir refuses a stash path that is not a directory: a file, or a
+// symbolic link planted in its place (which os.Root would follow to
+// another stash inside the store, whose bytes are not the key's).
+func (s *Store) isStashDir(rel string) error {
+	fi, err := s.root.Lstat(rel)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: filestash: the stash is not a directory (mode %v)", driver.ErrIntegrity, fi.Mode().Type())
+	}
+	return nil
+}
+
+func sizeMismatch(have, want int64) error {
+	return fmt.Errorf("%w: filestash: data file of %d bytes, attributes say %d", driver.ErrIntegrity, have, want)
 }
 
 // mkdirs creates dir (slash-separated, relative) and its missing parents,
@@ -405,6 +528,9 @@ func (s *Store) syncDir(dir string) error {
 	if !s.sync || runtime.GOOS == "windows" {
 		return nil
 	}
+	if s.onSync != nil {
+		s.onSync(dir)
+	}
 	d, err := s.root.Open(dir)
 	if err != nil {
 		return mapErr(err)
@@ -432,11 +558,11 @@ func (s *Store) syncAncestors(dir string) error {
 }
 
 func decodeAttrs(b []byte) (*driver.Attributes, error) {
-	var a driver.Attributes
-	if err := json.Unmarshal(b, &a); err != nil {
+	a, err := driver.DecodeAttributes(b)
+	if err != nil {
 		return nil, fmt.Errorf("%w: filestash: attribute file: %v", driver.ErrIntegrity, err)
 	}
-	return &a, nil
+	return a, nil
 }
 
 // openRegular opens name for reading if it is a regular file. Anything else
@@ -496,6 +622,9 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.isStashDir(rel); err != nil {
+		return nil, nil, err
+	}
 	sub, err := s.root.OpenRoot(rel)
 	if err != nil {
 		return nil, nil, mapErr(err)
@@ -517,12 +646,15 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	}
 	if !fi.Mode().IsRegular() || fi.Size() != a.StoredSize {
 		f.Close()
-		return nil, nil, fmt.Errorf("%w: filestash: data file of %d bytes, attributes say %d", driver.ErrIntegrity, fi.Size(), a.StoredSize)
+		return nil, nil, sizeMismatch(fi.Size(), a.StoredSize)
 	}
 	return f, a, nil
 }
 
-// Stat implements driver.Driver.
+// Stat implements driver.Driver. It reports a stash present only if Get
+// would open it: a stash whose data file is missing is driver.ErrNotFound,
+// one whose data file is not of the recorded size driver.ErrIntegrity, as
+// they are for Get.
 func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -531,7 +663,7 @@ func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, e
 	if err != nil {
 		return nil, err
 	}
-	return readAttrs(s.root, rel+"/"+AttrsFile)
+	return s.check(rel)
 }
 
 // Delete implements driver.Driver. It renames the stash directory to a
@@ -821,7 +953,9 @@ func (s *Store) visit(ctx context.Context, dir, ns, prefix string, e fs.DirEntry
 	if _, _, err := keyPath(ns, key); err != nil {
 		return nil // not a stash
 	}
-	a, err := s.Stat(ctx, ns, key)
+	// The attributes alone: a stash whose data is damaged or missing is
+	// still swept when it expires.
+	a, err := readAttrs(s.root, ns+"/"+key+"/"+AttrsFile)
 	switch {
 	case errors.Is(err, driver.ErrNotFound):
 		return nil // deleted meanwhile

@@ -1,13 +1,17 @@
 package filestash_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -223,5 +227,182 @@ func TestCreatesRacingDeletes(t *testing.T) {
 	deleters.Wait()
 	if n := created.Load(); n != 800 {
 		t.Errorf("%d of 800 Creates succeeded", n)
+	}
+}
+
+// TestDamagedStashNeverReportedWritten: a stash directory left incomplete
+// or damaged (a crash of a NoSync store, a file removed or planted by
+// hand) is never reported as stored when nothing can read it. Stat says
+// what Get says; a Create of the same content either writes it afresh
+// (nothing readable was there) or fails with the damage, never succeeds
+// with a stash that serves nothing.
+func TestDamagedStashNeverReportedWritten(t *testing.T) {
+	ctx := context.Background()
+	payload := []byte("the payload of a stash that was damaged on disk")
+	other := []byte("another stash, whose directory a link points to")
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir, stashDir, otherDir string)
+		// heals: a Create writes the stash afresh; otherwise it fails
+		// with this error, as Stat and Get do.
+		heals bool
+		want  error
+	}{
+		{name: "data-removed", heals: true, damage: func(t *testing.T, _, sd, _ string) {
+			must(t, os.Remove(filepath.Join(sd, filestash.DataFile)))
+		}},
+		{name: "attributes-removed", heals: true, damage: func(t *testing.T, _, sd, _ string) {
+			must(t, os.Remove(filepath.Join(sd, filestash.AttrsFile)))
+		}},
+		{name: "emptied-directory", heals: true, damage: func(t *testing.T, _, sd, _ string) {
+			must(t, os.Remove(filepath.Join(sd, filestash.AttrsFile)))
+			must(t, os.Remove(filepath.Join(sd, filestash.DataFile)))
+		}},
+		{name: "data-truncated", want: driver.ErrIntegrity, damage: func(t *testing.T, _, sd, _ string) {
+			must(t, os.Truncate(filepath.Join(sd, filestash.DataFile), 3))
+		}},
+		{name: "link-to-another-stash", want: driver.ErrIntegrity, damage: func(t *testing.T, _, sd, od string) {
+			must(t, os.RemoveAll(sd))
+			// Relative, so that it stays inside the store (os.Root
+			// follows it there).
+			if err := os.Symlink(filepath.Base(od), sd); err != nil {
+				t.Skipf("no symbolic links here: %v", err)
+			}
+		}},
+		{name: "file-in-place", want: driver.ErrIntegrity, damage: func(t *testing.T, _, sd, _ string) {
+			must(t, os.RemoveAll(sd))
+			must(t, os.WriteFile(sd, payload, 0o600))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := filestash.New(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := stash.New(stash.WithBackend(s), stash.WithInlineMax(-1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := e.Create(ctx, "damaged", payload, stash.InNamespace("ns"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ot, err := e.Create(ctx, "other", other, stash.InNamespace("ns"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, otherKey := st.Address.Key(), ot.Address.Key()
+			tc.damage(t, dir, filepath.Join(dir, "ns", filepath.FromSlash(key)), filepath.Join(dir, "ns", filepath.FromSlash(otherKey)))
+
+			want := tc.want
+			if tc.heals {
+				want = driver.ErrNotFound
+			}
+			if _, err := s.Stat(ctx, "ns", key); !errors.Is(err, want) {
+				t.Fatalf("Stat of the damaged stash: %v, want %v", err, want)
+			}
+			if _, _, err := s.Get(ctx, "ns", key); !errors.Is(err, want) {
+				t.Fatalf("Get of the damaged stash: %v, want %v", err, want)
+			}
+			again, err := e.Create(ctx, "damaged", payload, stash.InNamespace("ns"))
+			if !tc.heals {
+				if err == nil {
+					t.Fatalf("Create over the damaged stash reported %s written", again.Address)
+				}
+				if !errors.Is(err, want) {
+					t.Fatalf("Create over the damaged stash: %v, want %v", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Create over the incomplete stash: %v", err)
+			}
+			got, err := e.Retrieve(ctx, again.Address.String())
+			if err != nil || !bytes.Equal(got.Data, payload) {
+				t.Fatalf("Retrieve after Create over the incomplete stash: %v", err)
+			}
+			// The other stash is untouched.
+			if got, err := e.Retrieve(ctx, ot.Address.String()); err != nil || !bytes.Equal(got.Data, other) {
+				t.Fatalf("Retrieve of the other stash: %v", err)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPutMakesAncestorsDurable: a Put into namespace and scope directories
+// that exist but that this store did not create, as a concurrent Put or
+// another process sharing the store leaves them until it fsyncs them,
+// fsyncs every directory up to the store's before it returns: otherwise a
+// crash could drop the scope directory's entry, and the stash with it,
+// though its Put had succeeded. It does so once per directory, not on every
+// Put.
+func TestPutMakesAncestorsDurable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := filestash.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	synced := map[string]int{}
+	filestash.SetSyncHook(s, func(d string) {
+		mu.Lock()
+		synced[d]++
+		mu.Unlock()
+	})
+	// Created by someone else, not yet fsynced.
+	must(t, os.MkdirAll(filepath.Join(dir, "ns", "org=1", "team=2"), 0o700))
+	for i, data := range [][]byte{[]byte("first"), []byte("second")} {
+		key := "org=1/team=2/" + keyFor("d", data)
+		if err := s.Put(ctx, "ns", key, bytes.NewReader(data), int64(len(data)), attrsFor(data)); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := maps.Clone(synced)
+		mu.Unlock()
+		for _, d := range []string{"ns/org=1/team=2", "ns/org=1", "ns", "."} {
+			want := 1
+			if d == "ns/org=1/team=2" {
+				want = i + 1 // the parent, for its new entry, every time
+			}
+			if got[d] != want {
+				t.Errorf("after Put %d: directory %q fsynced %d times, want %d (fsynced: %v)", i+1, d, got[d], want, got)
+			}
+		}
+	}
+}
+
+// goIdentifiers matches what encoding/json's errors say of Go types.
+var goIdentifiers = regexp.MustCompile(`Go (struct|value)|int64|driver\.|Attributes|map\[`)
+
+// TestDamagedAttributesNamedPlainly: attributes that do not decode are
+// ErrIntegrity, with a message in the stored file's terms, naming no Go
+// type (encoding/json's would: "Go struct field Attributes.size of type
+// int64").
+func TestDamagedAttributesNamedPlainly(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newStore(t)
+	data := []byte("attributes damaged")
+	key := keyFor("a", data)
+	if err := s.Put(ctx, "ns", key, bytes.NewReader(data), int64(len(data)), attrsFor(data)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`{"size":"many"}`, `[]`, `{"metadata":{"k":1}}`} {
+		must(t, os.WriteFile(filepath.Join(dir, "ns", key, filestash.AttrsFile), []byte(bad), 0o600))
+		_, err := s.Stat(ctx, "ns", key)
+		if !errors.Is(err, driver.ErrIntegrity) {
+			t.Fatalf("Stat with attributes %s: %v, want ErrIntegrity", bad, err)
+		}
+		if goIdentifiers.MatchString(err.Error()) || !strings.HasPrefix(err.Error(), "stash: integrity check failed: filestash: ") {
+			t.Errorf("Stat with attributes %s: %q names Go types or lacks the package", bad, err)
+		}
 	}
 }

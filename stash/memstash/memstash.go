@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 
@@ -86,6 +87,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if size < 0 {
+		return fmt.Errorf("memstash: negative size %d", size)
+	}
 	// Whether the key is taken is checked once, under the lock that
 	// stores: the engine has looked it up (Stat) before it writes, so a
 	// check before the copy would only repeat that lookup.
@@ -133,8 +137,7 @@ func (o *object) fill(r io.Reader, size int64) error {
 			return fmt.Errorf("memstash: reading payload: %w", io.ErrUnexpectedEOF)
 		}
 	} else {
-		o.data = make([]byte, size)
-		if _, err := io.ReadFull(r, o.data); err != nil {
+		if err := o.readFull(r, size); err != nil {
 			return fmt.Errorf("memstash: reading payload: %w", err)
 		}
 		var one [1]byte
@@ -145,6 +148,33 @@ func (o *object) fill(r io.Reader, size int64) error {
 	if o.data == nil {
 		o.data = []byte{}
 	}
+	return nil
+}
+
+// firstRead is the most memory fill takes for a plain reader before any
+// byte has arrived.
+const firstRead = 64 << 10
+
+// readFull reads exactly size bytes from r into o.data. The buffer grows
+// with what arrives, doubling up to size: a size announced beyond the
+// bytes the reader holds costs at most twice what it held, never the
+// announced size.
+func (o *object) readFull(r io.Reader, size int64) error {
+	data := make([]byte, 0, min(size, firstRead))
+	for int64(len(data)) < size {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, int(min(int64(len(data)), size-int64(len(data)))))
+		}
+		n, err := r.Read(data[len(data):min(int64(cap(data)), size)])
+		data = data[:len(data)+n]
+		if err == io.EOF && int64(len(data)) < size {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+	}
+	o.data = data
 	return nil
 }
 

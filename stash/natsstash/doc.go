@@ -47,15 +47,20 @@
 // # Guarantees and limits
 //
 // Put streams the payload in chunks (128 KiB unless ChunkSize says
-// otherwise, so payloads far over the server's max_payload fit) and the
-// object store publishes the object's info only after every chunk is
-// stored: a failed, short, overlong or cancelled Put leaves nothing
-// readable, and its chunks are purged. Put looks the key up first and
+// otherwise, so payloads far over the server's max_payload fit); the
+// object's info is published after the last chunk and the Put returns once
+// JetStream has acknowledged every message. A failed, short, overlong or
+// cancelled Put leaves nothing readable, and its chunks are purged; when
+// JetStream refused a chunk but took the info after it (a bucket full to
+// its MaxBytes does), Put withdraws that record too, so that no Stat
+// reports an object without its bytes. Put looks the key up first and
 // returns driver.ErrExists if it is there. Puts of one key are serialised
 // within a Store; two processes putting the same key at the same moment
 // may both write, and the second replaces the first with identical bytes
-// (keys are content addressed), which can fail a read of the first that is
-// in flight at that moment.
+// (keys are content addressed); a read of the first in flight at that
+// moment reads on from the second (the stored bytes' size and SHA-256 in
+// both records are checked to be the same; other bytes are
+// stash.ErrNotFound).
 //
 // There is no per-object TTL in the object store. A stash's TTL and TTI are
 // recorded in its attributes and enforced by the engine on every read
@@ -83,7 +88,12 @@
 // stash.ErrIntegrity (the engine checks its own digest as well), and it
 // fails instead of hanging when no chunk comes before the context's
 // deadline (a timeout error) or, without one, for WithReadTimeout
-// (matching nats.ErrTimeout).
+// (matching nats.ErrTimeout). Without a deadline a read lasts as long as
+// chunks keep coming: the client ends every read after its API timeout
+// (five seconds) then, so the store opens the object again each
+// ReadTimeout, skipping what was read, which costs a second transfer of
+// that part for reads slower than ReadTimeout. A read whose object is
+// deleted meanwhile is stash.ErrNotFound once the chunks it holds run out.
 //
 // Like every NATS request, a call in flight when the connection drops can
 // be lost and then waits for its context: give calls a deadline, and retry

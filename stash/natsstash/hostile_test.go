@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"runtime"
 	"slices"
 	"testing"
@@ -216,4 +217,105 @@ func BenchmarkSizeBackedCost(b *testing.B) {
 	}
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "x-retrieve")
+}
+
+// A rewritten record that Get refuses before reading (a digest the client
+// cannot check, a size its chunks cannot hold) is refused by Stat too, so
+// that a Create of the same content fails instead of reporting a stash
+// that no read serves.
+func TestRewrittenObjectInfoStatAsGet(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t)
+	for _, c := range []struct {
+		name string
+		edit func(info map[string]any, a *driver.Attributes)
+	}{
+		{"digest-malformed", func(info map[string]any, _ *driver.Attributes) { info["digest"] = "md5=xyz" }},
+		{"size-beyond-chunks", func(info map[string]any, a *driver.Attributes) {
+			const claim = 1 << 30
+			info["size"] = claim
+			a.StoredSize, a.Size = claim, claim
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			payload := randomBytes(t, 100<<10)
+			s, err := f.eng.Create(ctx, "stat-as-get-"+c.name, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns, key := s.Address.Namespace, s.Address.Key()
+			rewriteMeta(t, ctx, f.js, f.store.BucketName(ns), key, c.edit)
+			if _, _, err := f.store.Get(ctx, ns, key); !errors.Is(err, stash.ErrIntegrity) {
+				t.Fatalf("Get: %v, want ErrIntegrity", err)
+			}
+			if _, err := f.store.Stat(ctx, ns, key); !errors.Is(err, stash.ErrIntegrity) {
+				t.Fatalf("Stat: %v, want ErrIntegrity, as Get", err)
+			}
+			if again, err := f.eng.Create(ctx, "stat-as-get-"+c.name, payload); err == nil {
+				t.Fatalf("Create over the refused record reported %s written", again.Address)
+			}
+		})
+	}
+}
+
+// Attributes in the record that do not decode are ErrIntegrity, with a
+// message naming no Go type (encoding/json's would), as is a record that is
+// not the object store's JSON at all.
+func TestDamagedAttributesNamedPlainly(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t)
+	goIdentifiers := regexp.MustCompile(`Go (struct|value)|int64|driver\.|jetstream\.|Attributes|ObjectInfo|map\[`)
+	payload := randomBytes(t, 10<<10)
+	s, err := f.eng.Create(ctx, "damaged-attributes", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, key := s.Address.Namespace, s.Address.Key()
+	bucket := f.store.BucketName(ns)
+	stream, err := f.js.Stream(ctx, "OBJ_"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := "$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(key))
+	republish := func(data []byte) {
+		t.Helper()
+		msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
+		msg.Header.Set("Nats-Rollup", "sub")
+		if _, err := f.js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := stream.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(m.Data, &info); err != nil {
+		t.Fatal(err)
+	}
+	info["metadata"].(map[string]any)[natsstash.MetadataKey] = `{"size":"many"}`
+	data, _ := json.Marshal(info)
+	republish(data)
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, stash.ErrIntegrity) {
+			t.Fatalf("%s: %v, want ErrIntegrity", what, err)
+		}
+		if goIdentifiers.MatchString(err.Error()) {
+			t.Errorf("%s: %q names Go types", what, err)
+		}
+	}
+	_, err = f.store.Stat(ctx, ns, key)
+	check("Stat with undecodable attributes", err)
+	_, err = f.store.ModifyAttributes(ctx, ns, key, func(a *driver.Attributes) *driver.Attributes { return a })
+	check("ModifyAttributes with undecodable attributes", err)
+	// A record that is JSON, but not an object.
+	republish([]byte(`["not", "an", "object"]`))
+	_, err = f.store.ModifyAttributes(ctx, ns, key, func(a *driver.Attributes) *driver.Attributes { return a })
+	check("ModifyAttributes of a record that is no object", err)
+	check("UpdateAttributes of a record that is no object", f.store.UpdateAttributes(ctx, ns, key, &driver.Attributes{}))
+	_, err = f.store.Stat(ctx, ns, key)
+	check("Stat of a record that is no object", err)
+	_, _, err = f.store.Get(ctx, ns, key)
+	check("Get of a record that is no object", err)
 }

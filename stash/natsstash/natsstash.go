@@ -100,7 +100,8 @@ func S2Compression() Option { return option(func(o *settings) { o.Compression = 
 
 // WithReadTimeout bounds the wait for the next chunk of a read whose
 // context has no deadline (DefaultReadTimeout). A read that gets nothing
-// for that long fails (matching nats.ErrTimeout) instead of hanging.
+// for that long fails (matching nats.ErrTimeout) instead of hanging; one
+// that keeps getting chunks runs as long as it needs.
 // URL: read_timeout=.
 func WithReadTimeout(d time.Duration) Option { return option(func(o *settings) { o.ReadTimeout = d }) }
 
@@ -407,14 +408,14 @@ func attributes(info *jetstream.ObjectInfo, strict bool) (*driver.Attributes, er
 		n := int64(info.Size)
 		return &driver.Attributes{Size: n, StoredSize: n, Created: info.ModTime}, nil
 	}
-	var a driver.Attributes
-	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+	a, err := driver.DecodeAttributes([]byte(raw))
+	if err != nil {
 		return nil, fmt.Errorf("%w: stored attributes: %v", driver.ErrIntegrity, err)
 	}
 	if strict && a.StoredSize != int64(info.Size) {
 		return nil, fmt.Errorf("%w: object holds %d bytes, attributes say %d", driver.ErrIntegrity, info.Size, a.StoredSize)
 	}
-	return &a, nil
+	return a, nil
 }
 
 func (s *Store) lock(ns, key string) *sync.Mutex {
@@ -506,12 +507,67 @@ func (s *Store) put(ctx context.Context, ns, key string, r io.Reader, size int64
 		if er.err != nil {
 			return true, fmt.Errorf("reading the payload: %w", er.err)
 		}
+		if werr := s.withdrawBroken(ctx, b, key); werr != nil {
+			return true, fmt.Errorf("%w (and its record may remain, unreadable: %v)", err, werr)
+		}
 		return true, err
 	}
 	if int64(info.Size) != size {
 		return true, fmt.Errorf("stored %d bytes, want %d", info.Size, size)
 	}
 	return true, nil
+}
+
+// withdrawTimeout bounds the clean-up of a failed Put, which runs even when
+// the Put's context is done.
+const withdrawTimeout = 30 * time.Second
+
+// withdrawBroken marks deleted the record of key if the stream does not
+// hold every chunk it names, and purges what it does hold. The client
+// publishes an object's info message right after its last chunk, without
+// waiting for the chunks' acknowledgements, and when one of them is
+// refused (a bucket full to its MaxBytes refuses a chunk, yet takes the
+// small info message after it) it purges the chunks only: the record
+// stays, and Stat would report an object that no read can serve. A record
+// whose chunks are all there (another process's Put of the same key) is
+// left as it is: the stream stores an info message after the chunks
+// published before it, so they are all there by the time it is read.
+func (s *Store) withdrawBroken(ctx context.Context, b *bucket, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		om, err := s.readMeta(ctx, b, key)
+		if errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil // no record, or a deleted one
+		}
+		if err != nil {
+			return err
+		}
+		var rec struct {
+			NUID   string `json:"nuid"`
+			Chunks uint64 `json:"chunks"`
+		}
+		if err := json.Unmarshal(om.raw, &rec); err != nil || rec.NUID == "" {
+			return fmt.Errorf("%w: object info without chunk subject", driver.ErrIntegrity)
+		}
+		subj := fmt.Sprintf("$O.%s.C.%s", b.name, rec.NUID)
+		si, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+		if err != nil {
+			return err
+		}
+		if si.State.Subjects[subj] == rec.Chunks {
+			return nil
+		}
+		om.info["deleted"] = json.RawMessage("true")
+		om.info["size"], om.info["chunks"], om.info["digest"] = json.RawMessage("0"), json.RawMessage("0"), json.RawMessage(`""`)
+		err = s.publishMeta(ctx, om)
+		if err == nil {
+			return b.stream.Purge(ctx, jetstream.WithPurgeSubject(subj))
+		}
+		if !isWrongLastSequence(err) || attempt == casAttempts {
+			return err
+		}
+	}
 }
 
 // exactReader yields exactly left bytes from r, or fails: a payload shorter
@@ -570,30 +626,48 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if err != nil {
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	res, err := b.obs.Get(ctx, key)
+	o := &objectReader{ctx: ctx, ns: ns, key: key, timeout: s.opts.ReadTimeout, b: b}
+	_, o.bounded = ctx.Deadline()
+	res, err := o.open()
 	if err != nil {
 		s.forget(ns, err)
 		return nil, nil, wrap("get", ns, key, err)
 	}
 	info, err := res.Info()
-	if err == nil {
-		err = b.chunksPresent(ctx, info)
-	}
 	var attrs *driver.Attributes
 	if err == nil {
-		attrs, err = attributes(info, true)
-	}
-	if err == nil {
-		err = checkDigestFormat(info)
-	}
-	if err == nil && info.Size > trustedSize {
-		err = s.sizeBacked(ctx, b, info)
+		attrs, err = s.readable(ctx, b, info)
 	}
 	if err != nil {
-		res.Close()
+		o.close()
 		return nil, nil, wrap("get", ns, key, err)
 	}
-	return &objectReader{ctx: ctx, res: res, ns: ns, key: key, timeout: s.opts.ReadTimeout}, attrs, nil
+	o.nuid, o.digest, o.size = info.NUID, info.Digest, info.Size
+	return o, attrs, nil
+}
+
+// readable returns the attributes of the object of info if Get can serve
+// it, as far as can be told before reading its chunks: its chunks not aged
+// out, attributes that decode and match its size, a digest the client can
+// check them against, a size its chunks can hold. Get and Stat both check,
+// so that Stat never reports an object that Get refuses.
+func (s *Store) readable(ctx context.Context, b *bucket, info *jetstream.ObjectInfo) (*driver.Attributes, error) {
+	if err := b.chunksPresent(ctx, info); err != nil {
+		return nil, err
+	}
+	attrs, err := attributes(info, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDigestFormat(info); err != nil {
+		return nil, err
+	}
+	if info.Size > trustedSize {
+		if err := s.sizeBacked(ctx, b, info); err != nil {
+			return nil, err
+		}
+	}
+	return attrs, nil
 }
 
 // trustedSize is the largest object size Get takes from the object's
@@ -641,31 +715,136 @@ func checkDigestFormat(info *jetstream.ObjectInfo) error {
 }
 
 type objectReader struct {
-	ctx     context.Context
-	res     jetstream.ObjectResult
+	ctx     context.Context // the caller's
 	ns, key string
 	timeout time.Duration
+	b       *bucket
+	nuid    string // the chunks' subject of the object opened
+	digest  string // its stored bytes' digest and size, in its record
+	size    uint64
+	// bounded: the caller's context has a deadline, which bounds the
+	// client's reads. Otherwise each result gets a context of its own
+	// that ends timeout after it is opened, and the object is opened
+	// again (and read on from where it was) as long as data keeps coming.
+	bounded bool
+
+	res    jetstream.ObjectResult
+	cancel context.CancelFunc // of res's own context
+	read   int64              // bytes returned
 }
 
-// Read reads from the client's result. The client waits at most its API
-// timeout (five seconds) for a chunk when the context has no deadline, and
-// then returns (0, nil) or a timeout error; a consumer catching up after a
-// server restart or under load can take longer, so Read waits again, up to
-// the store's ReadTimeout in all.
+// open opens the object with a context for the client: the caller's if it
+// has a deadline, otherwise one that ends after timeout. Without a deadline
+// the client ends the whole read after its API timeout (five seconds), so
+// a consumer reading more slowly than that, or an object larger than can
+// arrive in that time, failed with a timeout although its chunks kept
+// coming.
+func (o *objectReader) open() (jetstream.ObjectResult, error) {
+	ctx, cancel := o.ctx, context.CancelFunc(func() {})
+	if !o.bounded {
+		ctx, cancel = context.WithTimeout(o.ctx, o.timeout)
+	}
+	res, err := o.b.obs.Get(ctx, o.key)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	o.res, o.cancel = res, cancel
+	return res, nil
+}
+
+func (o *objectReader) close() error {
+	if o.res == nil {
+		return nil
+	}
+	err := o.res.Close()
+	o.cancel()
+	o.res = nil
+	return err
+}
+
+// reopen opens the object again, once the context of the last opening has
+// ended while data was still coming, and skips what was read: the client
+// offers no start offset. The bytes skipped count towards the client's
+// digest check, as before.
+func (o *objectReader) reopen() error {
+	o.close()
+	res, err := o.open()
+	if err != nil {
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("%w: natsstash: read: the object was deleted while being read", driver.ErrNotFound)
+		}
+		return wrap("read", o.ns, o.key, err)
+	}
+	info, err := res.Info()
+	if err != nil || info.NUID != o.nuid && !o.same(info) {
+		o.close()
+		return fmt.Errorf("%w: natsstash: read: the object was replaced while being read", driver.ErrNotFound)
+	}
+	o.nuid = info.NUID
+	if _, err := io.CopyN(io.Discard, res, o.read); err != nil {
+		o.close()
+		if errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("natsstash: read: no progress for %v: %w", o.timeout, nats.ErrTimeout)
+		}
+		return wrap("read", o.ns, o.key, err)
+	}
+	return nil
+}
+
+// Read reads from the client's result. The client waits at most until its
+// context's deadline for a chunk, returning (0, nil) or a timeout error
+// when a wait ends without one; Read waits again while the caller's
+// context allows, for ReadTimeout in all. Each time a wait ends
+// without data, it checks that the object is still the one opened: a
+// Delete (or a replacement) purges the chunks a read still waits for,
+// which is driver.ErrNotFound at once rather than a timeout.
 func (o *objectReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if o.res == nil {
+		return 0, errors.New("natsstash: read after close")
+	}
 	start := time.Now()
 	for {
 		n, err := o.res.Read(p)
+		o.read += int64(n)
 		switch {
 		case n > 0 && (err == nil || err == io.EOF):
 			return n, err
 		case err == io.EOF:
 			return 0, err
-		case err != nil && !isTimeout(err):
-			return n, wrap("read", o.ns, o.key, err)
+		case !o.bounded && errors.Is(err, nats.ErrTimeout) && o.ctx.Err() == nil && time.Since(start) < o.timeout:
+			// The opening's own context ended, not the caller's, and
+			// this Read has not waited for ReadTimeout: read on from a
+			// new opening.
+			if rerr := o.reopen(); rerr != nil {
+				return n, rerr
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		case err != nil && !isTimeout(err) && !(!o.bounded && errors.Is(err, nats.ErrTimeout) && o.ctx.Err() == nil):
+			resumed, gerr := o.resume()
+			switch {
+			case gerr != nil:
+				return n, gerr
+			case !resumed:
+				return n, wrap("read", o.ns, o.key, err)
+			case n > 0:
+				return n, nil
+			}
+			continue
+		}
+		if resumed, gerr := o.resume(); gerr != nil {
+			return 0, gerr
+		} else if resumed {
+			if n > 0 {
+				return n, nil
+			}
+			continue
 		}
 		if cerr := o.ctx.Err(); cerr != nil {
 			return 0, fmt.Errorf("natsstash: read: %w", cerr)
@@ -676,6 +855,36 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	}
 }
 
+// resume looks at the object being read once a wait ended without data.
+// Deleted since it was opened, or replaced by other bytes, it is
+// driver.ErrNotFound. Replaced by the same bytes (a second Put of the key
+// by another process, which purges the chunks being read), the read goes
+// on from the new object, and resume reports true. Still there (or if
+// that cannot be told), it reports false.
+func (o *objectReader) resume() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), 5*time.Second)
+	defer cancel()
+	info, err := o.b.obs.GetInfo(ctx, o.key)
+	switch {
+	case errors.Is(err, jetstream.ErrObjectNotFound):
+		return false, fmt.Errorf("%w: natsstash: read: the object was deleted while being read", driver.ErrNotFound)
+	case err != nil || info.NUID == o.nuid:
+		return false, nil
+	case !o.same(info):
+		return false, fmt.Errorf("%w: natsstash: read: the object was replaced while being read", driver.ErrNotFound)
+	}
+	if err := o.reopen(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// same reports whether info records the bytes of the object opened: the
+// same size and SHA-256 of the stored bytes.
+func (o *objectReader) same(info *jetstream.ObjectInfo) bool {
+	return !info.Deleted && info.Size == o.size && info.Digest == o.digest && o.digest != ""
+}
+
 // isTimeout reports a read deadline that passed without the context being
 // done (the client returns the pipe's own timeout error then).
 func isTimeout(err error) bool {
@@ -683,7 +892,7 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded)
 }
 
-func (o *objectReader) Close() error { return o.res.Close() }
+func (o *objectReader) Close() error { return o.close() }
 
 // Stat implements driver.Driver.
 func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
@@ -691,12 +900,12 @@ func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, e
 	if err != nil {
 		return nil, wrap("stat", ns, key, err)
 	}
-	info, err := s.lookup(ctx, b, key)
+	info, err := b.obs.GetInfo(ctx, key)
 	if err != nil {
 		s.forget(ns, err)
 		return nil, wrap("stat", ns, key, err)
 	}
-	a, err := attributes(info, true)
+	a, err := s.readable(ctx, b, info)
 	return a, wrap("stat", ns, key, err)
 }
 
@@ -750,7 +959,7 @@ func (s *Store) updateOnce(ctx context.Context, b *bucket, key, attrs string) er
 	// Edit the info as raw JSON so fields this client does not know survive.
 	var info map[string]json.RawMessage
 	if err := json.Unmarshal(m.Data, &info); err != nil {
-		return fmt.Errorf("%w: object info: %v", driver.ErrIntegrity, err)
+		return errBadInfo
 	}
 	var deleted bool
 	if d, ok := info["deleted"]; ok {
@@ -781,6 +990,10 @@ func (s *Store) updateOnce(ctx context.Context, b *bucket, key, attrs string) er
 	return err
 }
 
+// errBadInfo is an object's info message that is not the JSON object the
+// object store writes (json's own error would name Go types).
+var errBadInfo = fmt.Errorf("%w: the object's info message is not the object store's JSON", driver.ErrIntegrity)
+
 // casAttempts bounds the compare-and-set rounds of ModifyAttributes and
 // DeleteIf when other writers keep changing the object's info meanwhile.
 const casAttempts = 64
@@ -791,6 +1004,7 @@ const casAttempts = 64
 type objectMeta struct {
 	subj  string
 	seq   uint64
+	raw   []byte // the message as read
 	info  map[string]json.RawMessage
 	md    map[string]string
 	attrs *driver.Attributes
@@ -802,10 +1016,10 @@ func (s *Store) readMeta(ctx context.Context, b *bucket, key string) (*objectMet
 	if err != nil {
 		return nil, err
 	}
-	om := &objectMeta{subj: subj, seq: m.Sequence}
+	om := &objectMeta{subj: subj, seq: m.Sequence, raw: m.Data}
 	var oi jetstream.ObjectInfo
-	if err := json.Unmarshal(m.Data, &om.info); err != nil || json.Unmarshal(m.Data, &oi) != nil {
-		return nil, fmt.Errorf("%w: object info: %v", driver.ErrIntegrity, err)
+	if json.Unmarshal(m.Data, &om.info) != nil || json.Unmarshal(m.Data, &oi) != nil {
+		return nil, errBadInfo
 	}
 	if oi.Deleted {
 		return nil, jetstream.ErrObjectNotFound

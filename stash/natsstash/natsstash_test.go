@@ -811,3 +811,228 @@ func TestNewValidates(t *testing.T) {
 func BenchmarkNATSStash(b *testing.B) {
 	stashtest.RunBenchmarks(b, newHarness)
 }
+
+// TestFullBucketPutLeavesNothing: a Put into a bucket whose stream cannot
+// take all of its chunks (a MaxBytes limit, with the object store's
+// DiscardNew) fails and leaves no object behind. JetStream refuses the
+// chunk that does not fit but takes the small info message published right
+// after it, and the client purges only the chunks: the record stayed, so
+// Stat reported an object no read could serve, and the next Create of the
+// same content reported success for it.
+func TestFullBucketPutLeavesNothing(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t)
+	if _, err := f.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: f.store.BucketName("full"), MaxBytes: 300 << 10,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	payload := randomBytes(t, 1<<20)
+	k := key("big", payload)
+	size := int64(len(payload))
+	if err := f.store.Put(ctx, "full", k, bytes.NewReader(payload), size, &driver.Attributes{Size: size, StoredSize: size}); err == nil {
+		t.Fatal("Put into a full bucket succeeded")
+	}
+	if _, err := f.store.Stat(ctx, "full", k); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Stat after a failed Put: %v, want ErrNotFound", err)
+	}
+	if _, _, err := f.store.Get(ctx, "full", k); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("Get after a failed Put: %v, want ErrNotFound", err)
+	}
+	// Through the engine: every Create of it fails, none reports a stash.
+	for i := range 2 {
+		if s, err := f.eng.Create(ctx, "big", payload, stash.InNamespace("full")); err == nil {
+			t.Fatalf("Create %d into a full bucket succeeded: %s", i+1, s.Address)
+		}
+	}
+	st, err := f.js.Stream(ctx, "OBJ_"+f.store.BucketName("full"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := st.Info(ctx, jetstream.WithSubjectFilter(fmt.Sprintf("$O.%s.C.>", f.store.BucketName("full"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(si.State.Subjects) != 0 {
+		t.Fatalf("chunks left after failed Puts: %v", si.State.Subjects)
+	}
+	// A payload that fits is stored as usual.
+	small := randomBytes(t, 100<<10)
+	s := mustCreate(t, f.eng, "small", small, stash.InNamespace("full"))
+	got, err := f.eng.Retrieve(ctx, s.Address.String())
+	if err != nil || !bytes.Equal(got.Data, small) {
+		t.Fatalf("Retrieve of a payload that fits: %v", err)
+	}
+}
+
+// TestReadDuringDeleteNotFound: a read in flight when the object is deleted
+// (its chunks purged under it) fails with ErrNotFound once the chunks it
+// has run out, not with a timeout after the whole ReadTimeout.
+func TestReadDuringDeleteNotFound(t *testing.T) {
+	// No deadline: the client then waits for a chunk up to ReadTimeout at
+	// a time, and the reader looks at the object between waits.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(3*time.Second))
+	payload := randomBytes(t, 4<<20)
+	k := key("deleted-while-read", payload)
+	size := int64(len(payload))
+	if err := f.store.Put(ctx, "default", k, bytes.NewReader(payload), size, &driver.Attributes{Size: size, StoredSize: size}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	head := make([]byte, 32<<10)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Delete(ctx, "default", k); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n, err := io.Copy(io.Discard, rc)
+	if int64(len(head))+n >= size {
+		t.Skipf("the whole object had reached the client before the Delete (%d bytes)", int64(len(head))+n)
+	}
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("read after a concurrent Delete: %v after %v, want ErrNotFound", err, time.Since(start))
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("read after a concurrent Delete failed only after %v", d)
+	}
+}
+
+// TestSlowReaderReadsWhole: a read whose context has no deadline may take
+// as long as it needs while data keeps coming: a consumer reading more
+// slowly than the client's API timeout (five seconds, which the client
+// applied to the whole read) reads the whole object, verified. A read that
+// gets nothing for ReadTimeout still fails.
+func TestSlowReaderReadsWhole(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(2*time.Second))
+	payload := randomBytes(t, 1<<20)
+	s := mustCreate(t, f.eng, "slowly-read", payload, stash.Compress(stash.CompressionNone))
+	r, err := f.eng.Open(ctx, s.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	start := time.Now()
+	var got bytes.Buffer
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow read failed after %v and %d bytes: %v", time.Since(start), got.Len(), err)
+		}
+		time.Sleep(100 * time.Millisecond) // a read per chunk, 64 of them: over six seconds
+		if got.Len() == len(payload)/2 {
+			time.Sleep(3 * time.Second) // a pause longer than ReadTimeout, between reads
+		}
+	}
+	if !bytes.Equal(got.Bytes(), payload) {
+		t.Fatalf("slow read returned %d bytes that are not the payload", got.Len())
+	}
+	if d := time.Since(start); d < 5*time.Second {
+		t.Fatalf("the read took %v, less than the client's five seconds it was to outlast", d)
+	}
+
+	// A stall: a record whose chunks never come, read without a deadline.
+	bucket := f.store.BucketName("default")
+	k := key("stalled", []byte("stalled"))
+	info := jetstream.ObjectInfo{ObjectMeta: jetstream.ObjectMeta{Name: k}, Bucket: bucket, NUID: "nochunkshere", Size: 10, Chunks: 1,
+		Digest: "SHA-256=" + base64.URLEncoding.EncodeToString(make([]byte, 32))}
+	data, _ := json.Marshal(info)
+	msg := nats.NewMsg("$O." + bucket + ".M." + base64.URLEncoding.EncodeToString([]byte(k)))
+	msg.Data = data
+	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	start = time.Now()
+	if _, err := io.ReadAll(rc); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("read of chunks that never come: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("read of chunks that never come failed only after %v, with a ReadTimeout of 2s", d)
+	}
+}
+
+// TestReadDuringSameReplacementReadsOn: another process's Put of the same
+// key (which the package documentation allows: both see it missing) writes
+// the same bytes under new chunks and purges the old ones while a read of
+// them is in flight. The read goes on from the new object and returns the
+// whole payload; it used to fail.
+func TestReadDuringSameReplacementReadsOn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := newFixture(t, natsstash.WithChunkSize(16<<10), natsstash.WithReadTimeout(3*time.Second))
+	payload := randomBytes(t, 4<<20)
+	k := key("replaced-while-read", payload)
+	size := int64(len(payload))
+	if err := f.store.Put(ctx, "default", k, bytes.NewReader(payload), size, &driver.Attributes{Size: size, StoredSize: size}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var got bytes.Buffer
+	if _, err := io.CopyN(&got, rc, 32<<10); err != nil {
+		t.Fatal(err)
+	}
+	// The other process's Put: the same bytes and record, new chunks.
+	obs, err := f.js.ObjectStore(ctx, f.store.BucketName("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obs.GetInfo(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := info.ObjectMeta
+	meta.Opts = &jetstream.ObjectMetaOptions{ChunkSize: 16 << 10}
+	if _, err := obs.Put(ctx, meta, bytes.NewReader(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(&got, rc); err != nil {
+		t.Fatalf("read on after a replacement by the same bytes: %v (after %d bytes)", err, got.Len())
+	}
+	if !bytes.Equal(got.Bytes(), payload) {
+		t.Fatalf("read returned %d bytes that are not the payload", got.Len())
+	}
+
+	// Replaced by other bytes under the same key: ErrNotFound, never them.
+	other := randomBytes(t, 4<<20)
+	rc2, _, err := f.store.Get(ctx, "default", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	if _, err := io.CopyN(io.Discard, rc2, 32<<10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obs.Put(ctx, meta, bytes.NewReader(other)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc2)
+	if 32<<10+n >= size {
+		t.Skipf("the whole object had reached the client before the replacement")
+	}
+	if !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("read on after a replacement by other bytes: %v, want ErrNotFound", err)
+	}
+}

@@ -26,7 +26,8 @@
 // By default an address's namespace is a bucket and its key the object key:
 // s3://orders/org=42/order.3f0a… is object "org=42/order.3f0a…" of bucket
 // "orders" (after WithPrefix). Namespaces must then be valid bucket
-// names (3 to 63 characters). With WithBucket, every namespace is
+// names (3 to 63 characters, none S3 reserves); any other is
+// stash.ErrInvalidAddress before a request is made. With WithBucket, every namespace is
 // instead the first key segment in that one bucket: <prefix>orders/org=42/….
 //
 // # Writes
@@ -97,6 +98,12 @@
 // (aws s3api put-bucket-lifecycle-configuration --bucket B
 // --lifecycle-configuration file://rule.json; for MinIO,
 // mc ilm rule add --expire-days 8 --prefix stash/ ALIAS/B.)
+//
+// A Put whose object a lifecycle rule would remove before the stash
+// expires, or at once (a rule whose expiration date has passed: MinIO
+// answers 404 for such an object right after writing it), fails with an
+// error naming the rule and deletes the object: S3 says so in the write's
+// answer (x-amz-expiration), so the check costs no request.
 //
 // List walks WithBuckets, or every bucket ListBuckets returns, or with
 // WithBucket that one bucket, under the prefix.

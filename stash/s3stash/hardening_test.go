@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/links"
 	"github.com/claimstash/claimstash/stash/s3stash"
 	"github.com/claimstash/claimstash/stash/stashtest"
@@ -258,5 +260,74 @@ func TestEditedLinkFragmentRefused(t *testing.T) {
 	}
 	if got, err := e.Retrieve(ctx, link); err != nil || !bytes.Equal(got.Data, p) {
 		t.Errorf("Retrieve of the link as shared: %v", err)
+	}
+}
+
+// Attributes in the object's metadata that do not decode are ErrIntegrity,
+// with a message naming no Go type (encoding/json's would: "Go struct
+// field Attributes.size of type int64").
+func TestDamagedAttributesNamedPlainly(t *testing.T) {
+	s, srv := newStore(t, s3stash.Config{})
+	ctx := context.Background()
+	goIdentifiers := regexp.MustCompile(`Go (struct|value)|int64|driver\.|Attributes|map\[`)
+	for i, bad := range []string{`{"size":"many"}`, `[]`} {
+		p := payload(10, uint64(i))
+		key := "bad." + hexSHA(p)
+		bk, k := s.Locate("ns", key)
+		if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(bk), Key: aws.String(k), Body: bytes.NewReader(p),
+			Metadata: map[string]string{"claimstash": bad},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Stat(ctx, "ns", key)
+		if !errors.Is(err, driver.ErrIntegrity) {
+			t.Fatalf("Stat with attributes %s: %v, want ErrIntegrity", bad, err)
+		}
+		if goIdentifiers.MatchString(err.Error()) {
+			t.Errorf("Stat with attributes %s: %q names Go types", bad, err)
+		}
+	}
+}
+
+// A namespace that cannot name a bucket (when namespaces are buckets) is
+// ErrInvalidAddress for every operation, before any request: S3 answered
+// InvalidBucketName, or a bare 400 to a HEAD, which matched no sentinel.
+func TestNamespaceNoBucketName(t *testing.T) {
+	srv := server(t)
+	ctx := context.Background()
+	s, err := s3stash.NewConfig(srv.Client(), s3stash.Config{PartSize: partSize, CreateBuckets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := payload(10, 3)
+	key := "x." + hexSHA(p)
+	for _, ns := range []string{"ns", "a", "xn--abc", "orders-s3alias", strings.Repeat("n", 64)} {
+		check := func(op string, err error) {
+			t.Helper()
+			if !errors.Is(err, driver.ErrInvalidAddress) {
+				t.Errorf("%s in namespace %q: %v, want ErrInvalidAddress", op, ns, err)
+			}
+		}
+		check("Put", s.Put(ctx, ns, key, bytes.NewReader(p), int64(len(p)), attrsFor(p)))
+		_, err := s.Stat(ctx, ns, key)
+		check("Stat", err)
+		_, _, err = s.Get(ctx, ns, key)
+		check("Get", err)
+		check("Delete", s.Delete(ctx, ns, key))
+		check("UpdateAttributes", s.UpdateAttributes(ctx, ns, key, attrsFor(p)))
+		_, err = s.ModifyAttributes(ctx, ns, key, func(a *driver.Attributes) *driver.Attributes { return a })
+		check("ModifyAttributes", err)
+		_, err = s.DeleteIf(ctx, ns, key, func(*driver.Attributes) bool { return true })
+		check("DeleteIf", err)
+		_, err = s.SignURL(ctx, driver.LinkRequest{Scheme: s3stash.Scheme, Namespace: ns, Key: key, Expires: time.Now().Add(time.Hour)})
+		check("SignURL", err)
+	}
+	// Namespaces that are bucket names work as ever.
+	if err := s.Put(ctx, "ok-bucket", key, bytes.NewReader(p), int64(len(p)), attrsFor(p)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := get(t, s, "ok-bucket", key); !bytes.Equal(got, p) {
+		t.Fatal("Get returned other bytes")
 	}
 }

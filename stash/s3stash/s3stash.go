@@ -484,6 +484,26 @@ func (s *Store) Locate(ns, key string) (bucket, objectKey string) {
 	return ns, s.opts.Prefix + key
 }
 
+// checkNamespace refuses, with driver.ErrInvalidAddress and before any
+// request, a namespace that cannot name a bucket when namespaces are
+// buckets (without WithBucket): S3 answers InvalidBucketName, or a bare
+// 400 to a HEAD, which no caller could tell from a failure of the store.
+// The address grammar leaves only the length (3 to 63 characters) and the
+// names S3 reserves to check.
+func (s *Store) checkNamespace(ns string) error {
+	if s.opts.Bucket != "" {
+		return nil
+	}
+	switch {
+	case len(ns) < 3 || len(ns) > 63:
+		return fmt.Errorf("%w: s3stash: the namespace cannot be a bucket name (3 to 63 characters): set a bucket to keep every namespace in it", driver.ErrInvalidAddress)
+	case strings.HasPrefix(ns, "xn--"), strings.HasPrefix(ns, "sthree-"), strings.HasPrefix(ns, "amzn-s3-demo-"),
+		strings.HasSuffix(ns, "-s3alias"), strings.HasSuffix(ns, "--ol-s3"), strings.HasSuffix(ns, "--x-s3"), strings.HasSuffix(ns, "--table-s3"):
+		return fmt.Errorf("%w: s3stash: the namespace is a bucket name S3 reserves", driver.ErrInvalidAddress)
+	}
+	return nil
+}
+
 // Close implements driver.Driver. The client holds no resources of its own.
 func (s *Store) Close() error { return nil }
 
@@ -542,14 +562,14 @@ func decodeAttrs(meta map[string]string, size *int64, modified *time.Time, conte
 		}
 		return a, nil
 	}
-	var a driver.Attributes
-	if err := json.Unmarshal([]byte(v), &a); err != nil {
+	a, err := driver.DecodeAttributes([]byte(v))
+	if err != nil {
 		return nil, fmt.Errorf("%w: s3stash: undecodable attributes in x-amz-meta-%s: %v", driver.ErrIntegrity, metaKey, err)
 	}
 	if size != nil && a.StoredSize != *size {
 		return nil, fmt.Errorf("%w: s3stash: object holds %d bytes, its attributes say %d", driver.ErrIntegrity, *size, a.StoredSize)
 	}
-	return &a, nil
+	return a, nil
 }
 
 // ---- errors ----
@@ -639,6 +659,9 @@ func (s *Store) ensureBucket(ctx context.Context, bucket string) error {
 // Get implements driver.Driver. Objects larger than the part size are read
 // with parallel ranged GETs, in order, at most Concurrency parts ahead.
 func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	if err := s.checkNamespace(ns); err != nil {
+		return nil, nil, err
+	}
 	bk, k := s.Locate(ns, key)
 	first := s.opts.PartSize
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
@@ -691,6 +714,9 @@ func objectSize(out *s3.GetObjectOutput) (int64, error) {
 
 // Stat implements driver.Driver.
 func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
+	if err := s.checkNamespace(ns); err != nil {
+		return nil, err
+	}
 	bk, k := s.Locate(ns, key)
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
 	if err != nil {
@@ -702,6 +728,9 @@ func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, e
 // Delete implements driver.Driver. S3 deletes missing keys silently, so
 // Delete asks first: a missing key is ErrNotFound.
 func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	if err := s.checkNamespace(ns); err != nil {
+		return err
+	}
 	mu := s.keyLock(ns, key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -717,6 +746,9 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 // onto itself that replaces its metadata (S3-compatible stores do this
 // without moving the bytes where they can).
 func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
+	if err := s.checkNamespace(ns); err != nil {
+		return err
+	}
 	mu := s.keyLock(ns, key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -768,6 +800,9 @@ func (s *Store) keyLock(ns, key string) *sync.Mutex {
 // lock, shared with DeleteIf and Delete); across processes, concurrent
 // extensions of the same content are last-writer-wins, as they were before.
 func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	if err := s.checkNamespace(ns); err != nil {
+		return nil, err
+	}
 	mu := s.keyLock(ns, key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -798,6 +833,9 @@ func (s *Store) ModifyAttributes(ctx context.Context, ns, key string, fn func(*d
 // DeleteIf implements driver.ConditionalDeleter: a HEAD and a DeleteObject
 // under the key's lock (see ModifyAttributes for what that covers).
 func (s *Store) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	if err := s.checkNamespace(ns); err != nil {
+		return false, err
+	}
 	mu := s.keyLock(ns, key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -920,6 +958,9 @@ func (s *Store) SignURL(ctx context.Context, r driver.LinkRequest) (string, erro
 		ttl += time.Second // a link lives at least its TTL
 	}
 	ns, key := r.Namespace, r.Key
+	if err := s.checkNamespace(ns); err != nil {
+		return "", err
+	}
 	if ttl <= 0 || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("%w: s3stash: presigned URL lifetime %v outside (0, %v]", driver.ErrUnsupported, ttl, MaxPresignTTL)
 	}

@@ -10,6 +10,8 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	if size < 0 {
 		return fmt.Errorf("s3stash: put %s/%s: negative size %d", ns, key, size)
 	}
+	if err := s.checkNamespace(ns); err != nil {
+		return err
+	}
 	meta, err := encodeAttrs(attrs)
 	if err != nil {
 		return err
@@ -50,10 +55,71 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
 	}
 	ct, ce := contentType(attrs), contentEncoding(attrs)
+	var expiration string
 	if size > s.opts.PartSize {
-		return s.putMultipart(ctx, ns, key, src, size, meta, ct, ce)
+		expiration, err = s.putMultipart(ctx, ns, key, src, size, meta, ct, ce)
+	} else {
+		expiration, err = s.putSingle(ctx, ns, key, src, size, knownSum(attrs, size), meta, ct, ce)
 	}
-	return s.putSingle(ctx, ns, key, src, size, knownSum(attrs, size), meta, ct, ce)
+	if err != nil {
+		return err
+	}
+	return s.checkLifecycle(ctx, ns, key, expiration, attrs.ExpiresAt)
+}
+
+// checkLifecycle refuses an object written where a bucket lifecycle rule
+// removes it at once (an expiration date already past: S3 and MinIO then
+// serve it to no one) or before the stash's own expiry, and deletes it:
+// reported as written, it would be a reference to a stash lost before its
+// time. expiration is the write's x-amz-expiration answer, which names the
+// date and the rule; an object no rule applies to has none.
+func (s *Store) checkLifecycle(ctx context.Context, ns, key, expiration string, expiresAt time.Time) error {
+	at, rule, ok := parseExpiration(expiration)
+	if !ok {
+		return nil
+	}
+	var when string
+	switch {
+	case !at.After(time.Now()):
+		when = fmt.Sprintf("at once (its expiration date, %s, has passed)", at.Format(time.RFC3339))
+	case !expiresAt.IsZero() && at.Before(expiresAt):
+		when = fmt.Sprintf("at %s, before the stash expires at %s", at.Format(time.RFC3339), expiresAt.UTC().Format(time.RFC3339))
+	default:
+		return nil
+	}
+	err := fmt.Errorf("s3stash: put: the bucket's lifecycle rule %q removes the object %s; expire objects later than the longest TTL", rule, when)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	bk, k := s.Locate(ns, key)
+	if _, derr := s.client.DeleteObject(dctx, &s3.DeleteObjectInput{Bucket: aws.String(bk), Key: aws.String(k)}); derr != nil {
+		return fmt.Errorf("%w (deleting the object failed: %v)", err, derr)
+	}
+	return err
+}
+
+// parseExpiration reads an x-amz-expiration value:
+// expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="rule".
+func parseExpiration(v string) (at time.Time, rule string, ok bool) {
+	date, ok := quoted(v, "expiry-date=")
+	if !ok {
+		return time.Time{}, "", false
+	}
+	at, err := http.ParseTime(date)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	rule, _ = quoted(v, "rule-id=")
+	return at, rule, true
+}
+
+// quoted returns the quoted value after name in v.
+func quoted(v, name string) (string, bool) {
+	_, rest, ok := strings.Cut(v, name+`"`)
+	if !ok {
+		return "", false
+	}
+	val, _, ok := strings.Cut(rest, `"`)
+	return val, ok
 }
 
 // knownSum returns the SHA-256 of the stored bytes when the attributes
@@ -237,7 +303,7 @@ func sumBody(body io.ReadSeeker, h hash.Hash) ([]byte, error) {
 // putSingle sends the payload in one PutObject. sum is its SHA-256 when the
 // caller knows it already (see knownSum); otherwise putSingle hashes the
 // body first.
-func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size int64, sum []byte, meta map[string]string, ct, ce string) error {
+func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size int64, sum []byte, meta map[string]string, ct, ce string) (expiration string, _ error) {
 	bk, k := s.Locate(ns, key)
 	body, release, err := src.part(0, size)
 	if err == nil {
@@ -249,7 +315,7 @@ func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size 
 		sum, err = hashBody(body)
 	}
 	if err != nil {
-		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
+		return "", fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
 	}
 	in := &s3.PutObjectInput{
 		Bucket:            aws.String(bk),
@@ -271,16 +337,19 @@ func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size 
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		_, err := s.client.PutObject(ctx, in, checksummed)
+		out, err := s.client.PutObject(ctx, in, checksummed)
+		if err == nil {
+			expiration = aws.ToString(out.Expiration)
+		}
 		return err
 	}
 	err = s.retryOnNoBucket(ctx, bk, call(), call)
 	err = s.explainCutConditional(ctx, bk, k, err)
 	if known && isChecksumMismatch(err) {
 		// The engine names the address, as for wrap's errors.
-		return fmt.Errorf("%w: s3stash: put: the payload does not match its digest: %w", driver.ErrIntegrity, err)
+		return "", fmt.Errorf("%w: s3stash: put: the payload does not match its digest: %w", driver.ErrIntegrity, err)
 	}
-	return wrap("put", ns, key, err)
+	return expiration, wrap("put", ns, key, err)
 }
 
 // partSizeFor grows the part size for objects that would need more than
@@ -294,7 +363,7 @@ func (s *Store) partSizeFor(size int64) int64 {
 	return (ps + 1<<20 - 1) &^ (1<<20 - 1)
 }
 
-func (s *Store) putMultipart(parent context.Context, ns, key string, src source, size int64, meta map[string]string, ct, ce string) error {
+func (s *Store) putMultipart(parent context.Context, ns, key string, src source, size int64, meta map[string]string, ct, ce string) (string, error) {
 	bk, k := s.Locate(ns, key)
 	create := &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(bk),
@@ -314,7 +383,7 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 		return err
 	}
 	if err := s.retryOnNoBucket(parent, bk, call(), call); err != nil {
-		return wrap("put", ns, key, err)
+		return "", wrap("put", ns, key, err)
 	}
 	uploadID := mu.UploadId
 	abort := func() {
@@ -380,13 +449,13 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		abort()
-		return wrap("put", ns, key, err)
+		return "", wrap("put", ns, key, err)
 	}
 	if err := src.done(); err != nil {
 		abort()
-		return fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
+		return "", fmt.Errorf("s3stash: put %s/%s: %w", ns, key, err)
 	}
-	_, err := s.client.CompleteMultipartUpload(parent, &s3.CompleteMultipartUploadInput{
+	out, err := s.client.CompleteMultipartUpload(parent, &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(bk),
 		Key:             aws.String(k),
 		UploadId:        uploadID,
@@ -395,7 +464,7 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 	})
 	if err != nil {
 		abort()
-		return wrap("put", ns, key, err)
+		return "", wrap("put", ns, key, err)
 	}
-	return nil
+	return aws.ToString(out.Expiration), nil
 }
