@@ -382,7 +382,7 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 			rd = nil // a driver may still hold the last one
 		}
 		err = b.driver.Put(ctx, addr.Namespace, key, st.reader(rd), st.size, attrs)
-		if !errors.Is(err, driver.ErrExists) || attempt == 2 {
+		if !errors.Is(err, driver.ErrExists) || attempt == putAttempts-1 {
 			break
 		}
 		// A concurrent Create wrote it first: extend its expiry to ours.
@@ -409,6 +409,13 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	}
 	return s, nil
 }
+
+// putAttempts bounds the rounds of a Create whose Put finds the key taken
+// and whose look then finds nothing there: each is a Delete racing it, so a
+// Create that loses this many rounds in a row is rare under any churn,
+// while a backend that always answers so (taken, yet serving nothing) is
+// refused after a bounded number of requests rather than reported written.
+const putAttempts = 8
 
 // withDigest returns the address a (not inline, with no digest yet)
 // formats to once digest (hex) is added, its key and the digest: pieces of
