@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -160,7 +161,13 @@ const firstRead = 64 << 10
 // bytes the reader holds costs at most twice what it held, never the
 // announced size.
 func (o *object) readFull(r io.Reader, size int64) error {
-	data := make([]byte, 0, min(size, firstRead))
+	start := min(size, firstRead)
+	if held, ok := heldBytes(r); ok {
+		// The reader holds this much already (the engine's spooled
+		// payload, a section of a file): one buffer of what is there.
+		start = min(size, max(start, held))
+	}
+	data := make([]byte, 0, start)
 	for int64(len(data)) < size {
 		if len(data) == cap(data) {
 			data = slices.Grow(data, int(min(int64(len(data)), size-int64(len(data)))))
@@ -176,6 +183,33 @@ func (o *object) readFull(r io.Reader, size int64) error {
 	}
 	o.data = data
 	return nil
+}
+
+// heldBytes reports how many bytes r can still give without waiting for
+// any to arrive, where r can tell: a section of a regular file (what the
+// engine's CreateFrom hands over) counts only what the file holds, and a
+// reader of bytes in memory its length.
+func heldBytes(r io.Reader) (int64, bool) {
+	switch r := r.(type) {
+	case *io.SectionReader:
+		outer, off, n := r.Outer()
+		f, ok := outer.(*os.File)
+		if !ok {
+			return 0, false
+		}
+		pos, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0, false
+		}
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return 0, false
+		}
+		return max(0, min(n, fi.Size()-off)-pos), true
+	case interface{ Len() int }:
+		return int64(r.Len()), true
+	}
+	return 0, false
 }
 
 func errLonger(size int64) error { return fmt.Errorf("memstash: payload longer than %d bytes", size) }

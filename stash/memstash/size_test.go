@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -37,6 +39,7 @@ func TestPutLyingSize(t *testing.T) {
 		{"negative/owned", func() io.Reader { return driver.NewOwnedBytes(nil) }, -1},
 		{"beyond-any-allocation", func() io.Reader { return plainReader{strings.NewReader("ten bytes.")} }, 1 << 62},
 		{"huge", func() io.Reader { return plainReader{strings.NewReader("ten bytes.")} }, 256 << 20},
+		{"section-beyond-its-file", func() io.Reader { return io.NewSectionReader(tenByteFile(t), 0, 256<<20) }, 256 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var before, after runtime.MemStats
@@ -67,5 +70,47 @@ func TestPutLyingSize(t *testing.T) {
 	got, _ := io.ReadAll(r)
 	if !bytes.Equal(got, payload) {
 		t.Fatalf("Get returned %d bytes, want the %d put", len(got), len(payload))
+	}
+}
+
+// tenByteFile is a file of ten bytes, open for reading.
+func tenByteFile(t *testing.T) *os.File {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "ten")
+	if err := os.WriteFile(name, []byte("ten bytes."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestPutSectionOfFileIsOneBuffer: a section of a file that holds the
+// announced size (what the engine's CreateFrom hands a store) is read into
+// one buffer of that size, not one that grows as the bytes arrive.
+func TestPutSectionOfFileIsOneBuffer(t *testing.T) {
+	const size = 16 << 20
+	name := filepath.Join(t.TempDir(), "payload")
+	if err := os.WriteFile(name, bytes.Repeat([]byte{7}, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := memstash.New()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := s.Put(context.Background(), "ns", "k", io.NewSectionReader(f, 0, size), size, &driver.Attributes{Size: size, StoredSize: size}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > size+1<<20 {
+		t.Errorf("Put of a %d-byte file section allocated %d bytes, want one buffer of its size", size, n)
 	}
 }
