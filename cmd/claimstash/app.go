@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	out            *outWriter // stdout, remembering its first failed write
 	getenv         func(string) string
 	terminal       bool // stderr is a terminal: progress may be drawn
 	width          func() int
@@ -52,7 +54,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	out := &outWriter{w: stdout}
+	a := &app{stdin: stdin, stdout: out, stderr: stderr, out: out, getenv: os.Getenv}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		a.terminal = true
 		a.width = func() int {
@@ -70,6 +73,17 @@ func (a *app) run(ctx context.Context, args []string) int {
 	root := a.newRoot()
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
+	if werr := a.out.failed(); werr != nil {
+		// What was printed (an address put stored, a key keygen made, the
+		// help) did not all reach stdout: a full disk, a closed pipe. The
+		// command did not do its job, whatever it returned.
+		if a.cmd == nil {
+			a.cmd = cmd
+		}
+		if err == nil || errors.Is(err, werr) {
+			err = fmt.Errorf("writing the output: %w", werr)
+		}
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -235,3 +249,35 @@ func rangeArgs(min, max int, want string) cobra.PositionalArgs {
 }
 
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }
+
+// outWriter is stdout, remembering the first write that failed: a command
+// whose output was lost must not exit 0, even where what printed it (cobra's
+// help, a fmt.Fprintf) dropped the error.
+type outWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	err error
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// failed is the first error writing to stdout, or nil.
+func (o *outWriter) failed() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
