@@ -8,6 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/filestash"
 )
 
 // fullWriter is stdout on a full disk: every write fails, as /dev/full's do.
@@ -65,5 +68,60 @@ func TestOutputToDevFull(t *testing.T) {
 	code := run(context.Background(), []string{"keygen"}, strings.NewReader(""), f, &errb)
 	if code != exitFailure || !strings.Contains(errb.String(), "no space left") {
 		t.Fatalf("keygen > /dev/full: exit %d, stderr %q; want exit %d and the reason", code, errb.String(), exitFailure)
+	}
+}
+
+// Attributes put would store altered (bytes that are not UTF-8 become
+// U+FFFD in a JSON sidecar) or that split a line or a header are refused
+// before anything is stored.
+func TestPutRefusesHostileAttributes(t *testing.T) {
+	be, dir := backend(t)
+	src := filepath.Join(t.TempDir(), "x.bin")
+	if err := os.WriteFile(src, []byte("payload"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{
+		"--meta=k=\xff\xfe", "--meta=a\nforged=line", "--meta=k=\x1b[2J", "--meta=k=\u202eevil",
+		"--content-type=text/plain\r\nX-Injected: 1", "--content-type=\xc3", "--origin=host\x00", "--origin=\x9b31m",
+	} {
+		out, errs, code := cli(t, nil, "put", be, "--quiet", "--no-inline", flag, src)
+		if code != exitUsage {
+			t.Errorf("put %q: exit %d; want %d (stdout %q, stderr %q)", flag, code, exitUsage, out, errs)
+		}
+		readableOutput(t, "put stderr", errs, 4096)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*", "*")); len(left) != 0 {
+		t.Errorf("refused puts stored %v", left)
+	}
+}
+
+// stat shows what another writer stored (metadata, content type, origin)
+// escaped: it can neither drive the terminal nor forge a line.
+func TestStatEscapesStoredAttributes(t *testing.T) {
+	_, dir := backend(t)
+	fs, err := filestash.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(fs), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.Create(context.Background(), "hostile", []byte("payload"),
+		stash.Metadata(map[string]string{"k\nforged": "line\x1b]0;pwned\a", "bidi": "\u202etxt.exe"}),
+		stash.ContentType("text/plain\x1b[2J"), stash.Origin("evil\r\norigin: forged"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustCLI(t, nil, "stat", "--backend=file://"+dir, s.String())
+	readableOutput(t, "stat stdout", out, 4096)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "forged") || strings.HasPrefix(l, "origin: forged") {
+			t.Errorf("stat printed a forged line %q:\n%s", l, out)
+		}
+	}
+	if !strings.Contains(out, `k\nforged=line\x1b]0;pwned\x07`) {
+		t.Errorf("stat does not show the metadata, escaped:\n%s", out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -33,8 +34,17 @@ inline, in the address itself, unless --no-inline is given.`,
 					if !ok || k == "" {
 						return usagef("--meta %q: want key=value", kv)
 					}
+					if err := plainText("--meta", kv); err != nil {
+						return err
+					}
 					p.meta[k] = v
 				}
+			}
+			if err := plainText("--content-type", p.contentType); err != nil {
+				return err
+			}
+			if err := plainText("--origin", p.origin); err != nil {
+				return err
 			}
 			if p.ttl < 0 || p.tti < 0 {
 				return usagef("--ttl and --tti must not be negative")
@@ -87,6 +97,22 @@ inline, in the address itself, unless --no-inline is given.`,
 	f.BoolVar(&p.noInline, "no-inline", false, "store in a backend even if the payload fits in the address")
 	f.StringArrayVar(&meta, "meta", nil, "metadata `key=value`, repeatable")
 	return cmd
+}
+
+// plainText refuses an attribute that a backend would store altered or a
+// reader's terminal would act on: bytes that are not UTF-8 (a JSON sidecar
+// stores U+FFFD instead), control characters (a newline splits an HTTP
+// header or a printed line).
+func plainText(flag, s string) error {
+	if !utf8.ValidString(s) {
+		return usagef("%s %s: not UTF-8 text", flag, shown(s, maxShownValue))
+	}
+	for _, r := range s {
+		if unsafeRune(r) {
+			return usagef("%s %s: holds a control character", flag, shown(s, maxShownValue))
+		}
+	}
+	return nil
 }
 
 // ctxReader stops reading once ctx is done, so an interrupted put ends at
