@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/filestash"
@@ -123,5 +124,18 @@ func TestStatEscapesStoredAttributes(t *testing.T) {
 	}
 	if !strings.Contains(out, `k\nforged=line\x1b]0;pwned\x07`) {
 		t.Errorf("stat does not show the metadata, escaped:\n%s", out)
+	}
+}
+
+// A negative --grace would have serve cut every request in flight at the
+// first signal: refused before it listens.
+func TestServeRefusesNegativeDurations(t *testing.T) {
+	for _, flag := range []string{"--grace=-1s", "--drain=-1ns"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // ends a serve that started
+		out, errs, code := cliCtx(t, ctx, nil, "serve", "--backend=mem://", "--no-auth", "--listen", "127.0.0.1:0", flag)
+		cancel()
+		if code != exitUsage || !strings.Contains(errs, "must not be negative") {
+			t.Errorf("serve %s: exit %d (stdout %q, stderr %q); want %d and why", flag, code, out, errs, exitUsage)
+		}
 	}
 }

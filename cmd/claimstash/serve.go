@@ -100,6 +100,11 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 	if (p.cert == "") != (p.key == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
+	if p.grace < 0 || p.drain < 0 {
+		// A negative grace would cut every request in flight at the first
+		// signal, the very loss a graceful shutdown is for.
+		return usagef("--grace and --drain must not be negative")
+	}
 	if err := p.api.check(); err != nil {
 		return err
 	}
