@@ -52,7 +52,13 @@ link, or one under --share-url) is read without --trusted-origins.`,
 			toStdout := out == "" || out == "-"
 			special := false // -o names a device, pipe or socket: no rename into it
 			if !toStdout {
-				if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+				fi, err := os.Stat(out)
+				switch {
+				case err == nil && fi.IsDir():
+					// Refused before a byte is fetched: the rename at the
+					// end could only fail.
+					return usagef("-o %s is a directory: name the file to write", shown(out, maxShownValue))
+				case err == nil && !fi.Mode().IsRegular():
 					special = true
 				}
 			}

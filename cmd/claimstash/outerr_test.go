@@ -139,3 +139,23 @@ func TestServeRefusesNegativeDurations(t *testing.T) {
 		}
 	}
 }
+
+// get -o DIR is refused before a byte is fetched, and leaves nothing in
+// the directory (the rename at the end used to fail, naming a temporary
+// file).
+func TestGetIntoDirectory(t *testing.T) {
+	be, _ := backend(t)
+	src := filepath.Join(t.TempDir(), "x.bin")
+	if err := os.WriteFile(src, randomBytes(1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := mustCLI(t, nil, "put", be, "--quiet", "--no-inline", src)
+	dir := t.TempDir()
+	_, errs, code := cli(t, nil, "get", be, "--quiet", "-o", dir, addr)
+	if code != exitUsage || !strings.Contains(errs, "is a directory") || strings.Contains(errs, ".claimstash-") {
+		t.Errorf("get -o DIR: exit %d, stderr %q; want %d and that it is a directory", code, errs, exitUsage)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("get -o DIR left %v in it", left)
+	}
+}
