@@ -159,3 +159,13 @@ func TestGetIntoDirectory(t *testing.T) {
 		t.Errorf("get -o DIR left %v in it", left)
 	}
 }
+
+// Errors from the key loader read as the others do: no package prefix.
+func TestServeKeyErrorsNamePackages(t *testing.T) {
+	for _, keys := range []string{filepath.Join(t.TempDir(), "missing"), t.TempDir()} {
+		_, errs, code := cli(t, nil, "serve", "--backend=mem://", "--listen", "127.0.0.1:0", "--auth-keys", keys)
+		if code != exitUsage || strings.Contains(errs, "osauth:") {
+			t.Errorf("serve --auth-keys %s: exit %d, stderr %q; want %d without a package prefix", keys, code, errs, exitUsage)
+		}
+	}
+}
