@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -82,8 +81,7 @@ func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, cal
 		span.SetAttributes(attrs...)
 		if err != nil {
 			span.SetAttributes(semconv.ErrorTypeKey.String(reason))
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
+			recordError(span, err)
 		}
 	}
 	span.End()

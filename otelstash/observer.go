@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -48,7 +47,7 @@ func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) contex
 		attrs = append(attrs, semconv.MessagingMessageBodySize(int(ev.Size)))
 	}
 	if ev.Address != "" {
-		attrs = append(attrs, KeyAddress.String(ev.Address))
+		attrs = append(attrs, KeyAddress.String(shownAddress(ev.Address)))
 	}
 	name := ev.Op
 	if ev.Topic != "" {
@@ -112,7 +111,7 @@ func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
 	if span.IsRecording() {
 		attrs := []attribute.KeyValue{KeyOutcome.String(outcome)}
 		if ev.Address != "" {
-			attrs = append(attrs, KeyAddress.String(ev.Address))
+			attrs = append(attrs, KeyAddress.String(shownAddress(ev.Address)))
 		}
 		if ev.Size > 0 {
 			attrs = append(attrs, KeySize.Int64(ev.Size))
@@ -123,8 +122,7 @@ func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
 		span.SetAttributes(attrs...)
 		if ev.Err != nil {
 			span.SetAttributes(semconv.ErrorTypeKey.String(reason))
-			span.RecordError(ev.Err)
-			span.SetStatus(codes.Error, ev.Err.Error())
+			recordError(span, ev.Err)
 		}
 	}
 	span.End()
