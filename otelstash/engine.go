@@ -18,7 +18,10 @@ import (
 // create", "stash retrieve", ...) with the stash's scheme, namespace, size,
 // stored size, encoding and outcome, its latency in MetricStashDuration,
 // and share links issued and refused in MetricShareLinks.
-func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (context.Context, func(*stash.Stash, error)) {
+func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (_ context.Context, _ func(*stash.Stash, error)) {
+	if i == nil {
+		return ctx, noDone
+	}
 	start := time.Now()
 	attrs := []attribute.KeyValue{KeyStashOp.String(op)}
 	switch {
@@ -28,8 +31,9 @@ func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (conte
 		// A link without its query (its signature), as errors show it.
 		attrs = append(attrs, KeyAddress.String(shownAddress(target)))
 	}
-	ctx, span := i.tracer.Start(ctx, "stash "+op, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	ctx, span := startSpan(i.tracer, ctx, "stash "+op, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
 	return ctx, func(s *stash.Stash, err error) {
+		defer contained("stash operation measurement")
 		scheme := schemeOf(target)
 		if s != nil {
 			scheme = s.Address.Scheme

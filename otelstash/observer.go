@@ -2,7 +2,6 @@ package otelstash
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -24,7 +23,12 @@ type spanKey struct{}
 // alone. A rehydrate span whose parent is a span in ctx is linked to the
 // trace context the headers carry, when they carry another one (a
 // consumer's process span that did not continue the producer's trace).
-func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) context.Context {
+func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) (out context.Context) {
+	if i == nil {
+		return ctx
+	}
+	out = ctx
+	defer contained("claim-check span")
 	parent := ctx
 	var opts []trace.SpanStartOption
 	local := trace.SpanContextFromContext(ctx)
@@ -54,7 +58,7 @@ func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) contex
 		name += " " + ev.Topic
 	}
 	opts = append(opts, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
-	ctx, span := i.tracer.Start(parent, name, opts...)
+	ctx, span := startSpan(i.tracer, parent, name, opts...)
 	return context.WithValue(ctx, spanKey{}, span)
 }
 
@@ -65,6 +69,10 @@ func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) contex
 // message already carries one, so the consumer's spans join the
 // producer's trace.
 func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
+	if i == nil {
+		return
+	}
+	defer contained("claim-check measurement")
 	outcome, reason := OutcomeFailed, Reason(ev.Err)
 	if ev.Err == nil {
 		switch ev.Op {
@@ -136,6 +144,3 @@ func (i *Instrumentation) hasTraceContext(h claimcheck.Headers) bool {
 	}
 	return false
 }
-
-// since is time.Since, in seconds.
-func since(t time.Time) float64 { return time.Since(t).Seconds() }
