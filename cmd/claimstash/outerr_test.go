@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,3 +172,42 @@ func TestServeKeyErrorsNamePackages(t *testing.T) {
 		}
 	}
 }
+
+// share --link-ttl outside what a link can live is a usage error, and 0
+// (the engine's default lifetime) is reported with the expiry the link
+// really has.
+func TestShareLinkTTL(t *testing.T) {
+	be, _ := backend(t)
+	keys, shareURL := "--link-keys="+linkKeys(), "--share-url=https://stash.example/s/"
+	src := filepath.Join(t.TempDir(), "x.bin")
+	if err := os.WriteFile(src, randomBytes(1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := mustCLI(t, nil, "put", be, "--quiet", "--no-inline", src)
+	for _, ttl := range []string{"-1s", "168h0m1s", "2562047h"} {
+		out, errs, code := cli(t, nil, "share", be, keys, shareURL, "--link-ttl", ttl, addr)
+		if code != exitUsage || out != "" {
+			t.Errorf("share --link-ttl %s: exit %d, stdout %q, stderr %q; want %d and no link", ttl, code, out, errs, exitUsage)
+		}
+	}
+	var got shareJSON
+	before := time.Now()
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "share", "--json", be, keys, shareURL, "--link-ttl", "0", addr)), &got); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(got.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := strconv.ParseInt(u.Query().Get("exp"), 10, 64)
+	if err != nil {
+		t.Fatalf("link %s: %v", got.URL, err)
+	}
+	if d := time.Unix(exp, 0).Sub(got.ExpiresAt); d < 0 || d > time.Second {
+		t.Errorf("share --link-ttl 0 --json: expires_at %s, but the link expires at %s", got.ExpiresAt, time.Unix(exp, 0).UTC())
+	}
+	if got.ExpiresAt.Before(before.Add(stash.DefaultShareTTL - time.Second)) {
+		t.Errorf("share --link-ttl 0: expires_at %s; want the default lifetime, %s", got.ExpiresAt, stash.DefaultShareTTL)
+	}
+}
+
