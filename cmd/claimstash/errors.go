@@ -152,8 +152,9 @@ var operatorWords = strings.NewReplacer(
 )
 
 // prefixes are the package names library errors start with; a message
-// keeps none of them, since the command's name comes first.
-var prefixes = regexp.MustCompile(`(^|: )(stash|claimcheck|links|filestash|memstash|s3stash|natsstash|objectstash|inlinestash|driver|osauth|service): `)
+// keeps none of them, since the command's name comes first (on every line:
+// rm reports one error a line).
+var prefixes = regexp.MustCompile(`(?m)(^|: )(stash|claimcheck|links|filestash|memstash|s3stash|natsstash|objectstash|inlinestash|driver|osauth|service): `)
 
 // operatorMessage is err's message for an operator: no Go identifiers, no
 // package prefixes repeated down the chain.

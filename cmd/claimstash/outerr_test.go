@@ -211,3 +211,12 @@ func TestShareLinkTTL(t *testing.T) {
 	}
 }
 
+// rm reports each address it could not delete on a line of its own, each
+// without a package prefix.
+func TestRmErrorsReadAsOthers(t *testing.T) {
+	be, _ := backend(t)
+	_, errs, code := cli(t, nil, "rm", be, "file://default/zz."+strings.Repeat("0", 64), "bad")
+	if code == exitOK || strings.Contains(errs, "stash: ") || strings.Count(errs, "\n") < 2 {
+		t.Errorf("rm of a missing and a malformed address: exit %d, stderr %q; want one line each, no package prefix", code, errs)
+	}
+}
