@@ -161,12 +161,43 @@ for the shape of each command's --json output.`,
 		root.AddCommand(cmd)
 	}
 	root.AddCommand(exitCodesTopic(), jsonTopic())
+	root.SetHelpCommand(helpCmd())
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.InitDefaultCompletionCmd() // after SetOut: it keeps the writer
 	documentEnv(root)
 	return root
+}
+
+// helpCmd is cobra's help command, but a topic that does not exist is a
+// usage error (cobra's printed the usage and exited 0).
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command or topic (exit-codes, json) in the application.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			var names []cobra.Completion
+			for _, sub := range c.Root().Commands() {
+				if sub.IsAvailableCommand() || sub.IsAdditionalHelpTopicCommand() {
+					if strings.HasPrefix(sub.Name(), toComplete) {
+						names = append(names, sub.Name())
+					}
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil || len(rest) > 0 {
+				return usagef("no help topic %s", shown(strings.Join(args, " "), maxShownValue))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // version is the module version and VCS revision from the build info.

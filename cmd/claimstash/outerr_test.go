@@ -220,3 +220,20 @@ func TestRmErrorsReadAsOthers(t *testing.T) {
 		t.Errorf("rm of a missing and a malformed address: exit %d, stderr %q; want one line each, no package prefix", code, errs)
 	}
 }
+
+// help of a topic that does not exist is a usage error; it printed the
+// usage and exited 0.
+func TestHelpUnknownTopic(t *testing.T) {
+	for _, args := range [][]string{{"help", "nosuch"}, {"help", "put", "bogus"}, {"help", "\x1b[2J"}} {
+		out, errs, code := cli(t, nil, args...)
+		if code != exitUsage || out != "" || !strings.Contains(errs, "no help topic") {
+			t.Errorf("%q: exit %d, stdout %.60q, stderr %q; want %d and no help", args, code, out, errs, exitUsage)
+		}
+		readableOutput(t, "help stderr", errs, 4096)
+	}
+	for _, args := range [][]string{{"help"}, {"help", "put"}, {"help", "exit-codes"}, {"help", "help"}} {
+		if out := mustCLI(t, nil, args...); out == "" {
+			t.Errorf("%q printed nothing", args)
+		}
+	}
+}
