@@ -237,3 +237,16 @@ func TestHelpUnknownTopic(t *testing.T) {
 		}
 	}
 }
+
+// put DIR is a usage error that says so, before any backend is opened.
+func TestPutDirectory(t *testing.T) {
+	be, dir := backend(t)
+	src := t.TempDir()
+	out, errs, code := cli(t, nil, "put", be, "--quiet", src)
+	if code != exitUsage || out != "" || !strings.Contains(errs, "is a directory") {
+		t.Errorf("put DIR: exit %d, stdout %q, stderr %q; want %d and that it is a directory", code, out, errs, exitUsage)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*", "*")); len(left) != 0 {
+		t.Errorf("put DIR stored %v", left)
+	}
+}

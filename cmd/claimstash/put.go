@@ -59,7 +59,11 @@ inline, in the address itself, unless --no-inline is given.`,
 					return err
 				}
 				defer f.Close()
-				if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+				fi, err := f.Stat()
+				switch {
+				case err == nil && fi.IsDir():
+					return usagef("%s is a directory: put stores one file (or stdin)", shown(args[0], maxShownValue))
+				case err == nil && fi.Mode().IsRegular():
 					total = fi.Size()
 				}
 				in = f
