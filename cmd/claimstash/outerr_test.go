@@ -250,3 +250,18 @@ func TestPutDirectory(t *testing.T) {
 		t.Errorf("put DIR stored %v", left)
 	}
 }
+
+// serve that cannot announce where it listens does not start, with or
+// without --json, rather than serve and fail only at shutdown.
+func TestServeAnnouncementLost(t *testing.T) {
+	for _, json := range []string{"--json=false", "--json=true"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // ends a serve that started
+		var errb bytes.Buffer
+		start := time.Now()
+		code := run(ctx, []string{"serve", "--backend=mem://", "--no-auth", "--listen", "127.0.0.1:0", json}, strings.NewReader(""), fullWriter{}, &errb)
+		cancel()
+		if code != exitFailure || time.Since(start) > 4*time.Second || !strings.Contains(errb.String(), "no space left") {
+			t.Errorf("serve %s > /dev/full: exit %d after %s, stderr %q; want %d at once", json, code, time.Since(start).Round(time.Millisecond), errb.String(), exitFailure)
+		}
+	}
+}

@@ -185,7 +185,10 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		default:
 			what = "the object API (" + scheme + " backend)"
 		}
-		a.printf("serving %s on %s\n", what, url)
+		if _, err := fmt.Fprintf(a.stdout, "serving %s on %s\n", what, url); err != nil {
+			ln.Close() // as with --json: not serving unannounced
+			return err
+		}
 	}
 	errLog := slog.NewLogLogger(logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "http")}), slog.LevelWarn)
 	h := apiHandler(api, mux, p.api)
