@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -50,5 +52,37 @@ func TestServeSIGTERMFinishesInFlight(t *testing.T) {
 	}
 	if code := s.wait(t); code != 0 {
 		t.Errorf("serve exit %d after a graceful shutdown: %s", code, s.stderr)
+	}
+}
+
+// get into a pipe whose reader goes away (get ... | head -c1) ends by
+// SIGPIPE, status 141 in a shell, as "help exit-codes" says: never 0 for
+// output cut short.
+func TestGetIntoClosedPipe(t *testing.T) {
+	bin := buildCLI(t)
+	be, _ := backend(t)
+	addr := mustCLI(t, bytes.NewReader(randomBytes(8<<20)), "put", be, "--quiet", "--no-inline")
+	for _, extra := range [][]string{nil, {"--verify-buffer", "1KiB"}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, append([]string{"get", be, "--quiet", addr}, extra...)...)
+		cmd.Env = cleanEnv()
+		cmd.Stdout = w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		one := make([]byte, 1)
+		if _, err := io.ReadFull(r, one); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		_ = cmd.Wait()
+		ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGPIPE {
+			t.Errorf("get %v | head -c1: %v; want killed by SIGPIPE (141)", extra, cmd.ProcessState)
+		}
 	}
 }
