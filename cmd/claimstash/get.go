@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -118,19 +119,35 @@ link, or one under --share-url) is read without --trusted-origins.`,
 // most limit bytes, streaming when it is larger.
 func holdBack(w io.Writer, r io.Reader, size, limit int64) error {
 	if size >= 0 && size <= limit {
-		buf := make([]byte, size)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		buf, err := readHeld(r, size)
+		if err != nil {
 			return err // nothing was written
 		}
-		// The reader verifies at its end: read it to io.EOF.
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return err
-		}
-		_, err := w.Write(buf)
+		_, err = w.Write(buf)
 		return err
 	}
 	_, err := io.Copy(w, r)
 	return err
+}
+
+// readHeld reads r, a stash of size bytes, to its end (where the reader
+// verifies it) and returns its bytes. The buffer grows with what arrives,
+// never to the size declared up front: that comes from the backend or a
+// link's fragment, and a stash that claims more than it sends costs only
+// what it sends.
+func readHeld(r io.Reader, size int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(min(size, 64<<10)))
+	if _, err := io.Copy(&buf, io.LimitReader(r, size)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) < size {
+		return nil, fmt.Errorf("the stash ended after %d of its %d bytes: %w", buf.Len(), size, io.ErrUnexpectedEOF)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil { // verified at io.EOF
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // writeSpecial writes r into a file that is not a regular one (a device
@@ -141,11 +158,8 @@ func holdBack(w io.Writer, r io.Reader, size, limit int64) error {
 func writeSpecial(name string, r io.Reader, size, limit int64) error {
 	var held []byte
 	if size >= 0 && size <= limit {
-		held = make([]byte, size)
-		if _, err := io.ReadFull(r, held); err != nil {
-			return err
-		}
-		if _, err := io.Copy(io.Discard, r); err != nil { // verified at io.EOF
+		var err error
+		if held, err = readHeld(r, size); err != nil {
 			return err
 		}
 	}
