@@ -32,6 +32,9 @@ type app struct {
 	// time, once its context is cancelled (serve's graceful shutdown), so
 	// that an interrupt does not cut it short.
 	stopsItself atomic.Bool
+	// afterOpen, if set (by tests), is called once put has opened and
+	// measured the file it stores, before it reads it.
+	afterOpen func(*os.File)
 }
 
 // commonFlags are the flags of every command.

@@ -265,3 +265,51 @@ func TestServeAnnouncementLost(t *testing.T) {
 		}
 	}
 }
+
+// A file truncated while put reads it is not stored as a torn copy: put
+// fails, says so, and nothing is stored. A file appended to is stored as
+// read, its address the digest of the bytes stored.
+func TestPutFileChangedWhileRead(t *testing.T) {
+	be, dir := backend(t)
+	src := filepath.Join(t.TempDir(), "log.bin")
+	data := randomBytes(1 << 20)
+	for _, c := range []struct {
+		name   string
+		change func(f *os.File)
+		fails  bool
+	}{
+		{"truncated", func(f *os.File) { _ = os.Truncate(f.Name(), 1000) }, true},
+		{"emptied", func(f *os.File) { _ = os.Truncate(f.Name(), 0) }, true},
+		{"appended", func(f *os.File) {
+			w, err := os.OpenFile(f.Name(), os.O_APPEND|os.O_WRONLY, 0)
+			if err == nil {
+				_, _ = w.Write([]byte("more"))
+				w.Close()
+			}
+		}, false},
+	} {
+		if err := os.WriteFile(src, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		a := newApp(strings.NewReader(""), &out, &errb)
+		a.afterOpen = c.change
+		code := a.run(context.Background(), []string{"put", be, "--quiet", "--no-inline", src})
+		stored, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
+		switch {
+		case c.fails && (code == exitOK || len(stored) != 0 || !strings.Contains(errb.String(), "shrank while it was read")):
+			t.Errorf("put of a file %s while read: exit %d, stored %v, stderr %q; want a failure that says so and nothing stored", c.name, code, stored, errb.String())
+		case !c.fails && code != exitOK:
+			t.Errorf("put of a file %s while read: exit %d, stderr %q", c.name, code, errb.String())
+		case !c.fails:
+			got := filepath.Join(t.TempDir(), "got")
+			mustCLI(t, nil, "get", be, "--quiet", "-o", got, strings.TrimSpace(out.String()))
+			if b, _ := os.ReadFile(got); !bytes.Equal(b, append(data[:len(data):len(data)], "more"...)) {
+				t.Errorf("put of a file %s while read stored %d bytes; want the %d it read", c.name, len(b), len(data)+4)
+			}
+		}
+		for _, f := range stored {
+			_ = os.RemoveAll(f)
+		}
+	}
+}

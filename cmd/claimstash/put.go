@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -67,6 +68,12 @@ inline, in the address itself, unless --no-inline is given.`,
 					total = fi.Size()
 				}
 				in = f
+				if total >= 0 {
+					in = &sizedFile{r: f, name: args[0], size: total}
+				}
+				if a.afterOpen != nil {
+					a.afterOpen(f)
+				}
 				if name == "" {
 					name = stashName(args[0])
 				}
@@ -117,6 +124,29 @@ func plainText(flag, s string) error {
 		}
 	}
 	return nil
+}
+
+// sizedFile reads a regular file that held size bytes when it was opened,
+// and fails at its end if it then held fewer: the file was truncated or
+// replaced while it was read, and what was read is a torn copy. The error
+// reaches the engine before it commits, so nothing is stored. A file that
+// grew (appended to while read) is stored as it was read, whole: the
+// address is the digest of exactly the bytes stored.
+type sizedFile struct {
+	r    io.Reader
+	name string
+	size int64
+	n    int64
+}
+
+func (s *sizedFile) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err == io.EOF && s.n < s.size {
+		return n, fmt.Errorf("%s shrank while it was read (%d bytes when opened, %d read): it was truncated or rewritten; nothing was stored",
+			shown(s.name, maxShownValue), s.size, s.n)
+	}
+	return n, err
 }
 
 // ctxReader stops reading once ctx is done, so an interrupted put ends at
