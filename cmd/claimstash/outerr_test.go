@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -311,5 +312,26 @@ func TestPutFileChangedWhileRead(t *testing.T) {
 		for _, f := range stored {
 			_ = os.RemoveAll(f)
 		}
+	}
+}
+
+// A backend that is down is a failure (exit 1), as "help exit-codes" says,
+// not a usage error telling the operator to read --help.
+func TestBackendDownIsFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, args := range [][]string{
+		{"ls", "--backend", "nats://" + closed},
+		{"get", "--backend", "nats://" + closed, "nats://default/x." + strings.Repeat("0", 64)},
+	} {
+		_, errs, code := cli(t, nil, args...)
+		if code != exitFailure || strings.Contains(errs, "for usage") {
+			t.Errorf("%v: exit %d, stderr %q; want %d, not a usage error", args, code, errs, exitFailure)
+		}
+		noGoIdentifiers(t, "backend down", errs)
 	}
 }
