@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -43,6 +42,9 @@ const (
 // unchanged.
 // Get's span ends when Get returns, before the bytes are read.
 func (i *Instrumentation) WrapDriver(scheme string, d driver.Driver) driver.Driver {
+	if i == nil {
+		return d
+	}
 	return withCapabilities(&wrapped{d: d, i: i, scheme: scheme}, d)
 }
 
@@ -58,13 +60,14 @@ func (w *wrapped) Unwrap() driver.Driver { return w.d }
 
 // start opens the span of one call.
 func (w *wrapped) start(ctx context.Context, call, ns, key string) (context.Context, trace.Span, time.Time) {
-	ctx, span := w.i.tracer.Start(ctx, w.scheme+" "+call, trace.WithSpanKind(trace.SpanKindClient),
+	ctx, span := startSpan(w.i.tracer, ctx, w.scheme+" "+call, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(KeyBackendCall.String(call), KeyScheme.String(w.scheme), KeyNamespace.String(ns), KeyStashKey.String(key)))
 	return ctx, span, time.Now()
 }
 
 // end records the call's latency and ends its span.
 func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, call string, a *driver.Attributes, err error) {
+	defer contained("backend call measurement")
 	outcome, reason := OutcomeOK, Reason(err)
 	switch {
 	case reason == ReasonNotFound:
@@ -82,8 +85,7 @@ func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, cal
 		span.SetAttributes(attrs...)
 		if err != nil {
 			span.SetAttributes(semconv.ErrorTypeKey.String(reason))
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
+			recordError(span, err)
 		}
 	}
 	span.End()

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -19,7 +18,10 @@ import (
 // create", "stash retrieve", ...) with the stash's scheme, namespace, size,
 // stored size, encoding and outcome, its latency in MetricStashDuration,
 // and share links issued and refused in MetricShareLinks.
-func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (context.Context, func(*stash.Stash, error)) {
+func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (_ context.Context, _ func(*stash.Stash, error)) {
+	if i == nil {
+		return ctx, noDone
+	}
 	start := time.Now()
 	attrs := []attribute.KeyValue{KeyStashOp.String(op)}
 	switch {
@@ -27,10 +29,11 @@ func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (conte
 		attrs = append(attrs, KeyName.String(target))
 	case target != "":
 		// A link without its query (its signature), as errors show it.
-		attrs = append(attrs, KeyAddress.String(stash.DisplayAddress(target)))
+		attrs = append(attrs, KeyAddress.String(shownAddress(target)))
 	}
-	ctx, span := i.tracer.Start(ctx, "stash "+op, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	ctx, span := startSpan(i.tracer, ctx, "stash "+op, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
 	return ctx, func(s *stash.Stash, err error) {
+		defer contained("stash operation measurement")
 		scheme := schemeOf(target)
 		if s != nil {
 			scheme = s.Address.Scheme
@@ -54,7 +57,7 @@ func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (conte
 			if s != nil {
 				if op == stash.OpCreate || isLink(target) {
 					// The target was a name or a link, not the address.
-					attrs = append(attrs, KeyAddress.String(s.Address.String()))
+					attrs = append(attrs, KeyAddress.String(shownAddress(s.Address.String())))
 				}
 				attrs = append(attrs, KeyNamespace.String(s.Address.Namespace),
 					KeySize.Int64(s.Size), KeyStoredSize.Int64(s.StoredSize), KeyEncoding.String(encoding(s.Encoding)))
@@ -64,8 +67,7 @@ func (i *Instrumentation) StartOp(ctx context.Context, op, target string) (conte
 			span.SetAttributes(attrs...)
 			if err != nil {
 				span.SetAttributes(semconv.ErrorTypeKey.String(reason))
-				span.RecordError(err)
-				span.SetStatus(codes.Error, err.Error())
+				recordError(span, err)
 			}
 		}
 		span.End()

@@ -2,10 +2,8 @@ package otelstash
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,7 +23,12 @@ type spanKey struct{}
 // alone. A rehydrate span whose parent is a span in ctx is linked to the
 // trace context the headers carry, when they carry another one (a
 // consumer's process span that did not continue the producer's trace).
-func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) context.Context {
+func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) (out context.Context) {
+	if i == nil {
+		return ctx
+	}
+	out = ctx
+	defer contained("claim-check span")
 	parent := ctx
 	var opts []trace.SpanStartOption
 	local := trace.SpanContextFromContext(ctx)
@@ -48,14 +51,14 @@ func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) contex
 		attrs = append(attrs, semconv.MessagingMessageBodySize(int(ev.Size)))
 	}
 	if ev.Address != "" {
-		attrs = append(attrs, KeyAddress.String(ev.Address))
+		attrs = append(attrs, KeyAddress.String(shownAddress(ev.Address)))
 	}
 	name := ev.Op
 	if ev.Topic != "" {
 		name += " " + ev.Topic
 	}
 	opts = append(opts, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
-	ctx, span := i.tracer.Start(parent, name, opts...)
+	ctx, span := startSpan(i.tracer, parent, name, opts...)
 	return context.WithValue(ctx, spanKey{}, span)
 }
 
@@ -66,6 +69,10 @@ func (i *Instrumentation) Start(ctx context.Context, ev claimcheck.Event) contex
 // message already carries one, so the consumer's spans join the
 // producer's trace.
 func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
+	if i == nil {
+		return
+	}
+	defer contained("claim-check measurement")
 	outcome, reason := OutcomeFailed, Reason(ev.Err)
 	if ev.Err == nil {
 		switch ev.Op {
@@ -112,7 +119,7 @@ func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
 	if span.IsRecording() {
 		attrs := []attribute.KeyValue{KeyOutcome.String(outcome)}
 		if ev.Address != "" {
-			attrs = append(attrs, KeyAddress.String(ev.Address))
+			attrs = append(attrs, KeyAddress.String(shownAddress(ev.Address)))
 		}
 		if ev.Size > 0 {
 			attrs = append(attrs, KeySize.Int64(ev.Size))
@@ -123,8 +130,7 @@ func (i *Instrumentation) Observe(ctx context.Context, ev claimcheck.Event) {
 		span.SetAttributes(attrs...)
 		if ev.Err != nil {
 			span.SetAttributes(semconv.ErrorTypeKey.String(reason))
-			span.RecordError(ev.Err)
-			span.SetStatus(codes.Error, ev.Err.Error())
+			recordError(span, ev.Err)
 		}
 	}
 	span.End()
@@ -138,6 +144,3 @@ func (i *Instrumentation) hasTraceContext(h claimcheck.Headers) bool {
 	}
 	return false
 }
-
-// since is time.Since, in seconds.
-func since(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -56,7 +56,9 @@ const (
 )
 
 // Attribute keys of claimstash's own. KeyAddress shows a share link as
-// errors do (stash.DisplayAddress): without its query, its signature.
+// errors do (stash.DisplayAddress): without its query, its signature; and
+// an inline address without its data, the payload (inline://ns/name?…).
+// Error messages recorded on spans leave inline data out too.
 const (
 	KeyOutcome       = attribute.Key("claimstash.outcome")
 	KeyScheme        = attribute.Key("claimstash.stash.scheme")

@@ -91,3 +91,74 @@ func TestTelemetryKeepsLinkSignaturesOut(t *testing.T) {
 		t.Errorf("no span shows the link (%d spans)", len(tm.spans.Ended()))
 	}
 }
+
+// An inline address carries its payload (base64, in data=): no span
+// attribute, event or status shows it. Such an address shows as
+// inline://namespace/name?… .
+func TestTelemetryKeepsInlinePayloadsOut(t *testing.T) {
+	tm := newTelemetry(t)
+	ctx := context.Background()
+	e, err := stash.New(stash.WithBackend(memstash.New()), tm.inst.EngineOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("card=4111111111111111;cvv=123;")
+	s, err := e.Create(ctx, "tiny", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Address.IsInline() {
+		t.Fatalf("%s: want an inline stash", s)
+	}
+	addr := s.Address.String()
+	_, data, _ := strings.Cut(addr, "?data=")
+	if _, err := e.Retrieve(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Stat(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	// A malformed one fails: its error names the address too.
+	bad := addr + "%21"
+	if _, err := e.Retrieve(ctx, bad); err == nil {
+		t.Fatal("a malformed inline address was read")
+	}
+	c, err := claimcheck.New(e, tm.inst.CheckerOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{addr, bad} {
+		hd := claimcheck.MapHeaders{claimcheck.HeaderVersion: claimcheck.ContractVersion, claimcheck.HeaderSize: strconv.Itoa(len(secret))}
+		_, _, _ = c.Rehydrate(ctx, "orders", []byte(a), hd)
+	}
+
+	want := "inline://default/tiny?…"
+	shown := 0
+	for _, sp := range tm.spans.Ended() {
+		check := func(what, v string) {
+			t.Helper()
+			if strings.Contains(v, data[:16]) {
+				t.Errorf("span %q: %s carries the inline payload: %s", sp.Name(), what, v)
+			}
+		}
+		for _, kv := range sp.Attributes() {
+			v := kv.Value.Emit()
+			check(string(kv.Key), v)
+			if kv.Key == otelstash.KeyAddress {
+				shown++
+				if v != want {
+					t.Errorf("span %q: %s = %q, want %q", sp.Name(), kv.Key, v, want)
+				}
+			}
+		}
+		for _, ev := range sp.Events() {
+			for _, kv := range ev.Attributes {
+				check("event "+ev.Name+" "+string(kv.Key), kv.Value.Emit())
+			}
+		}
+		check("status", sp.Status().Description)
+	}
+	if shown == 0 {
+		t.Errorf("no span shows the address (%d spans)", len(tm.spans.Ended()))
+	}
+}

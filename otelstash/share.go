@@ -1,6 +1,7 @@
 package otelstash
 
 import (
+	"context"
 	"net/http"
 )
 
@@ -10,15 +11,26 @@ import (
 // Trace the requests themselves with the HTTP server's own instrumentation
 // (otelhttp).
 func (i *Instrumentation) ShareHandler(h http.Handler) http.Handler {
+	if i == nil {
+		return h
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if sw.status == http.StatusForbidden {
-				i.links.Add(r.Context(), 1, i.opts(setKey{kind: kindLink, outcome: OutcomeRefused}).add...)
+				i.countRefused(r.Context())
 			}
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// countRefused counts a refused link. It is a function of its own so that
+// its recover stops only its own panics, never the handler's (such as
+// http.ErrAbortHandler) that the deferred call above may run during.
+func (i *Instrumentation) countRefused(ctx context.Context) {
+	defer contained("share link measurement")
+	i.links.Add(ctx, 1, i.opts(setKey{kind: kindLink, outcome: OutcomeRefused}).add...)
 }
 
 // statusWriter remembers the status of a response. Unwrap lets

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	out            *outWriter // stdout, remembering its first failed write
 	getenv         func(string) string
 	terminal       bool // stderr is a terminal: progress may be drawn
 	width          func() int
@@ -30,6 +32,9 @@ type app struct {
 	// time, once its context is cancelled (serve's graceful shutdown), so
 	// that an interrupt does not cut it short.
 	stopsItself atomic.Bool
+	// afterOpen, if set (by tests), is called once put has opened and
+	// measured the file it stores, before it reads it.
+	afterOpen func(*os.File)
 }
 
 // commonFlags are the flags of every command.
@@ -52,7 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	out := &outWriter{w: stdout}
+	a := &app{stdin: stdin, stdout: out, stderr: stderr, out: out, getenv: os.Getenv}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		a.terminal = true
 		a.width = func() int {
@@ -70,6 +76,17 @@ func (a *app) run(ctx context.Context, args []string) int {
 	root := a.newRoot()
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
+	if werr := a.out.failed(); werr != nil {
+		// What was printed (an address put stored, a key keygen made, the
+		// help) did not all reach stdout: a full disk, a closed pipe. The
+		// command did not do its job, whatever it returned.
+		if a.cmd == nil {
+			a.cmd = cmd
+		}
+		if err == nil || errors.Is(err, werr) {
+			err = fmt.Errorf("writing the output: %w", werr)
+		}
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -147,12 +164,43 @@ for the shape of each command's --json output.`,
 		root.AddCommand(cmd)
 	}
 	root.AddCommand(exitCodesTopic(), jsonTopic())
+	root.SetHelpCommand(helpCmd())
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.InitDefaultCompletionCmd() // after SetOut: it keeps the writer
 	documentEnv(root)
 	return root
+}
+
+// helpCmd is cobra's help command, but a topic that does not exist is a
+// usage error (cobra's printed the usage and exited 0).
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command or topic (exit-codes, json) in the application.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			var names []cobra.Completion
+			for _, sub := range c.Root().Commands() {
+				if sub.IsAvailableCommand() || sub.IsAdditionalHelpTopicCommand() {
+					if strings.HasPrefix(sub.Name(), toComplete) {
+						names = append(names, sub.Name())
+					}
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil || len(rest) > 0 {
+				return usagef("no help topic %s", shown(strings.Join(args, " "), maxShownValue))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // version is the module version and VCS revision from the build info.
@@ -235,3 +283,35 @@ func rangeArgs(min, max int, want string) cobra.PositionalArgs {
 }
 
 func (a *app) printf(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }
+
+// outWriter is stdout, remembering the first write that failed: a command
+// whose output was lost must not exit 0, even where what printed it (cobra's
+// help, a fmt.Fprintf) dropped the error.
+type outWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	err error
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// failed is the first error writing to stdout, or nil.
+func (o *outWriter) failed() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}

@@ -28,7 +28,8 @@ const (
 const exitCodesHelp = `Exit statuses:
 
   0    success (also rm -f of a stash that is already gone)
-  1    failure: a backend that is down, a file that cannot be read, anything else
+  1    failure: a backend that is down, a file that cannot be read, output
+       that could not be written (a full disk), anything else
   2    usage or input error: a wrong flag or argument, a malformed address,
        link or message, a missing setting (a backend, link keys)
   3    not found: no such stash, or it has expired
@@ -40,6 +41,8 @@ const exitCodesHelp = `Exit statuses:
        is not trusted
   130  interrupted (Ctrl-C); 143 on SIGTERM. serve shuts down gracefully on
        either and exits 0; a second signal ends it at once, 130 or 143.
+  141  stdout was closed by its reader (claimstash get ... | head -c1):
+       killed by SIGPIPE, the output cut short.
 `
 
 func exitCodesTopic() *cobraCommand {
@@ -152,8 +155,9 @@ var operatorWords = strings.NewReplacer(
 )
 
 // prefixes are the package names library errors start with; a message
-// keeps none of them, since the command's name comes first.
-var prefixes = regexp.MustCompile(`(^|: )(stash|claimcheck|links|filestash|memstash|s3stash|natsstash|driver): `)
+// keeps none of them, since the command's name comes first (on every line:
+// rm reports one error a line).
+var prefixes = regexp.MustCompile(`(?m)(^|: )(stash|claimcheck|links|filestash|memstash|s3stash|natsstash|objectstash|inlinestash|driver|osauth|service): `)
 
 // operatorMessage is err's message for an operator: no Go identifiers, no
 // package prefixes repeated down the chain.

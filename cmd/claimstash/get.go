@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -52,7 +53,13 @@ link, or one under --share-url) is read without --trusted-origins.`,
 			toStdout := out == "" || out == "-"
 			special := false // -o names a device, pipe or socket: no rename into it
 			if !toStdout {
-				if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+				fi, err := os.Stat(out)
+				switch {
+				case err == nil && fi.IsDir():
+					// Refused before a byte is fetched: the rename at the
+					// end could only fail.
+					return usagef("-o %s is a directory: name the file to write", shown(out, maxShownValue))
+				case err == nil && !fi.Mode().IsRegular():
 					special = true
 				}
 			}
@@ -112,19 +119,35 @@ link, or one under --share-url) is read without --trusted-origins.`,
 // most limit bytes, streaming when it is larger.
 func holdBack(w io.Writer, r io.Reader, size, limit int64) error {
 	if size >= 0 && size <= limit {
-		buf := make([]byte, size)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		buf, err := readHeld(r, size)
+		if err != nil {
 			return err // nothing was written
 		}
-		// The reader verifies at its end: read it to io.EOF.
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return err
-		}
-		_, err := w.Write(buf)
+		_, err = w.Write(buf)
 		return err
 	}
 	_, err := io.Copy(w, r)
 	return err
+}
+
+// readHeld reads r, a stash of size bytes, to its end (where the reader
+// verifies it) and returns its bytes. The buffer grows with what arrives,
+// never to the size declared up front: that comes from the backend or a
+// link's fragment, and a stash that claims more than it sends costs only
+// what it sends.
+func readHeld(r io.Reader, size int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(min(size, 64<<10)))
+	if _, err := io.Copy(&buf, io.LimitReader(r, size)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) < size {
+		return nil, fmt.Errorf("the stash ended after %d of its %d bytes: %w", buf.Len(), size, io.ErrUnexpectedEOF)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil { // verified at io.EOF
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // writeSpecial writes r into a file that is not a regular one (a device
@@ -135,11 +158,8 @@ func holdBack(w io.Writer, r io.Reader, size, limit int64) error {
 func writeSpecial(name string, r io.Reader, size, limit int64) error {
 	var held []byte
 	if size >= 0 && size <= limit {
-		held = make([]byte, size)
-		if _, err := io.ReadFull(r, held); err != nil {
-			return err
-		}
-		if _, err := io.Copy(io.Discard, r); err != nil { // verified at io.EOF
+		var err error
+		if held, err = readHeld(r, size); err != nil {
 			return err
 		}
 	}

@@ -122,10 +122,10 @@ func (a *app) printStash(s *stash.Stash) {
 	}
 	a.printf("encoding:     %s\n", enc)
 	if j.ContentType != "" {
-		a.printf("content type: %s\n", j.ContentType)
+		a.printf("content type: %s\n", shown(j.ContentType, maxShownValue))
 	}
 	if j.Origin != "" {
-		a.printf("origin:       %s\n", j.Origin)
+		a.printf("origin:       %s\n", shown(j.Origin, maxShownValue))
 	}
 	if !j.Created.IsZero() {
 		a.printf("created:      %s\n", j.Created.Format(time.RFC3339))
@@ -139,7 +139,9 @@ func (a *app) printStash(s *stash.Stash) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		a.printf("metadata:     %s=%s\n", k, j.Metadata[k])
+		// Whoever wrote the stash chose these: escaped, they can
+		// neither drive the terminal nor forge a line of their own.
+		a.printf("metadata:     %s=%s\n", shown(k, maxShownValue), shown(j.Metadata[k], maxShownValue))
 	}
 }
 

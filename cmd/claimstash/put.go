@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -33,8 +35,17 @@ inline, in the address itself, unless --no-inline is given.`,
 					if !ok || k == "" {
 						return usagef("--meta %q: want key=value", kv)
 					}
+					if err := plainText("--meta", kv); err != nil {
+						return err
+					}
 					p.meta[k] = v
 				}
+			}
+			if err := plainText("--content-type", p.contentType); err != nil {
+				return err
+			}
+			if err := plainText("--origin", p.origin); err != nil {
+				return err
 			}
 			if p.ttl < 0 || p.tti < 0 {
 				return usagef("--ttl and --tti must not be negative")
@@ -49,10 +60,20 @@ inline, in the address itself, unless --no-inline is given.`,
 					return err
 				}
 				defer f.Close()
-				if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+				fi, err := f.Stat()
+				switch {
+				case err == nil && fi.IsDir():
+					return usagef("%s is a directory: put stores one file (or stdin)", shown(args[0], maxShownValue))
+				case err == nil && fi.Mode().IsRegular():
 					total = fi.Size()
 				}
 				in = f
+				if total >= 0 {
+					in = &sizedFile{r: f, name: args[0], size: total}
+				}
+				if a.afterOpen != nil {
+					a.afterOpen(f)
+				}
 				if name == "" {
 					name = stashName(args[0])
 				}
@@ -87,6 +108,45 @@ inline, in the address itself, unless --no-inline is given.`,
 	f.BoolVar(&p.noInline, "no-inline", false, "store in a backend even if the payload fits in the address")
 	f.StringArrayVar(&meta, "meta", nil, "metadata `key=value`, repeatable")
 	return cmd
+}
+
+// plainText refuses an attribute that a backend would store altered or a
+// reader's terminal would act on: bytes that are not UTF-8 (a JSON sidecar
+// stores U+FFFD instead), control characters (a newline splits an HTTP
+// header or a printed line).
+func plainText(flag, s string) error {
+	if !utf8.ValidString(s) {
+		return usagef("%s %s: not UTF-8 text", flag, shown(s, maxShownValue))
+	}
+	for _, r := range s {
+		if unsafeRune(r) {
+			return usagef("%s %s: holds a control character", flag, shown(s, maxShownValue))
+		}
+	}
+	return nil
+}
+
+// sizedFile reads a regular file that held size bytes when it was opened,
+// and fails at its end if it then held fewer: the file was truncated or
+// replaced while it was read, and what was read is a torn copy. The error
+// reaches the engine before it commits, so nothing is stored. A file that
+// grew (appended to while read) is stored as it was read, whole: the
+// address is the digest of exactly the bytes stored.
+type sizedFile struct {
+	r    io.Reader
+	name string
+	size int64
+	n    int64
+}
+
+func (s *sizedFile) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err == io.EOF && s.n < s.size {
+		return n, fmt.Errorf("%s shrank while it was read (%d bytes when opened, %d read): it was truncated or rewritten; nothing was stored",
+			shown(s.name, maxShownValue), s.size, s.n)
+	}
+	return n, err
 }
 
 // ctxReader stops reading once ctx is done, so an interrupted put ends at

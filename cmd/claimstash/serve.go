@@ -100,6 +100,11 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 	if (p.cert == "") != (p.key == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
+	if p.grace < 0 || p.drain < 0 {
+		// A negative grace would cut every request in flight at the first
+		// signal, the very loss a graceful shutdown is for.
+		return usagef("--grace and --drain must not be negative")
+	}
 	if err := p.api.check(); err != nil {
 		return err
 	}
@@ -180,7 +185,10 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		default:
 			what = "the object API (" + scheme + " backend)"
 		}
-		a.printf("serving %s on %s\n", what, url)
+		if _, err := fmt.Fprintf(a.stdout, "serving %s on %s\n", what, url); err != nil {
+			ln.Close() // as with --json: not serving unannounced
+			return err
+		}
 	}
 	errLog := slog.NewLogLogger(logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "http")}), slog.LevelWarn)
 	h := apiHandler(api, mux, p.api)

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/claimstash/claimstash/claimcheck"
@@ -28,6 +30,7 @@ import (
 	_ "github.com/claimstash/claimstash/stash/natsstash"
 	_ "github.com/claimstash/claimstash/stash/objectstash"
 	_ "github.com/claimstash/claimstash/stash/s3stash"
+	"github.com/nats-io/nats.go"
 )
 
 // engineNeeds says what a command needs of its engine.
@@ -96,9 +99,14 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		scheme, _, _ := strings.Cut(u, ":")
 		d, err := openDriver(ctx, u, a.getenv)
 		if err != nil {
-			if errors.Is(err, stash.ErrUnsupported) {
+			switch {
+			case errors.Is(err, stash.ErrUnsupported):
 				err = usagef("--backend %q: no backend for %q (want a directory, file://, s3://, nats://, mem:// or objectstore://)", raw, scheme)
-			} else {
+			case unreachable(err):
+				// A backend that is down is a failure (exit 1), as
+				// "help exit-codes" says, not a wrong setting.
+				err = fmt.Errorf("--backend %q: %w", raw, err)
+			default:
 				err = usagef("--backend %q: %v", raw, err)
 			}
 			return fail(err)
@@ -237,6 +245,14 @@ func openDriver(ctx context.Context, rawURL string, getenv func(string) string) 
 		}
 	}
 	return stash.OpenDriver(ctx, rawURL)
+}
+
+// unreachable reports an error of a backend that did not answer: a refused
+// or timed-out connection, a NATS server that is not up.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, nats.ErrNoServers) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // backendHint adds what an operator can do about a backend failure the

@@ -32,6 +32,12 @@ settings.`,
 		Example: `  claimstash share --link-ttl 10m file://default/invoice.pdf.2def...`,
 		Args:    exactArgs(1, "one ADDRESS"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if ttl == 0 {
+				ttl = stash.DefaultShareTTL // as the engine reads it, so --json says when it ends
+			}
+			if ttl < 0 || ttl > stash.MaxShareTTL {
+				return usagef("--link-ttl %s: want more than 0 and at most %s", ttl, stash.MaxShareTTL)
+			}
 			e, err := a.openEngine(cmd.Context(), engineNeeds{backend: true})
 			if err != nil {
 				return err
@@ -49,7 +55,7 @@ settings.`,
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&ttl, "link-ttl", 15*time.Minute, "how long the link works (at most 168h)")
+	cmd.Flags().DurationVar(&ttl, "link-ttl", 15*time.Minute, "how long the link works (at most 168h; 0: the default)")
 	return cmd
 }
 

@@ -48,7 +48,8 @@
 // kinds, and pointers to them, are encoded as the underlying value. Any
 // other Go value (a struct, a channel, an int-keyed map, a non-UTF-8
 // string) is ErrUnsupportedValue, and so are containers nested deeper than
-// MaxDepth (1024, as deep as msgpack-python unpacks).
+// MaxDepth (1024, as deep as msgpack-python unpacks), pointers counting as
+// a level (so a value that points at itself is refused, not followed).
 //
 // Stored bytes arrive from elsewhere and are untrusted. Unmarshal decodes
 // over tinylib/msgp's bounds-checked zero-copy readers: truncated input,

@@ -48,3 +48,34 @@ func TestHostileAddressErrorsReadable(t *testing.T) {
 		}
 	}
 }
+
+// A value that points at itself is ErrUnsupportedValue, as a list that
+// holds itself is: following it overflowed the goroutine's stack, a fatal
+// error that no recover catches, taking the whole process down.
+func TestSelfReferentialValues(t *testing.T) {
+	var self any
+	self = &self
+	var viaSlice any
+	viaSlice = []*any{&viaSlice}
+	list := []any{nil}
+	list[0] = list
+	for name, v := range map[string]any{"pointer to itself": self, "slice of pointers to itself": viaSlice, "list holding itself": list} {
+		if b, err := Marshal(v); !errors.Is(err, ErrUnsupportedValue) {
+			t.Errorf("Marshal(%s): %x, %v; want ErrUnsupportedValue", name, b, err)
+		}
+		s, _, _ := memStore(t)
+		if st, err := s.Create(context.Background(), "loop", v); !errors.Is(err, ErrUnsupportedValue) {
+			t.Errorf("Create(%s): %v, %v; want ErrUnsupportedValue", name, st, err)
+		}
+	}
+	// A pointer chain short of MaxDepth is still the value it points to.
+	v := any("x")
+	for range 10 {
+		p := v
+		v = &p
+	}
+	b, err := Marshal(v)
+	if err != nil || string(b) != "\xa1x" {
+		t.Errorf("Marshal of a 10-pointer chain to \"x\": %x, %v; want a178", b, err)
+	}
+}

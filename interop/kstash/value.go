@@ -298,7 +298,13 @@ func appendReflect(b []byte, rv reflect.Value, depth int) ([]byte, error) {
 		if rv.IsNil() {
 			return msgp.AppendNil(b), nil
 		}
-		return appendValue(b, rv.Elem().Interface(), depth)
+		// A pointer adds no nesting to the bytes, but one that points
+		// back at itself (var v any; v = &v) would recurse for ever: it
+		// counts towards MaxDepth as a container does.
+		if depth >= MaxDepth {
+			return nil, unsupported("nested deeper than %d (a pointer to itself?)", MaxDepth)
+		}
+		return appendValue(b, rv.Elem().Interface(), depth+1)
 	}
 	return nil, unsupported("values of type %s have no kstash encoding", rv.Type())
 }

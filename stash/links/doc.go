@@ -24,7 +24,8 @@
 //   - Fetcher (NewFetcher) is the stash.LinkFetcher: the process's one list
 //     of trusted origins (TrustOrigins; VerifyWith trusts an HMAC signer's
 //     origin and checks its links before any request), its own HTTP client,
-//     redirects only to trusted origins, expired links refused locally.
+//     redirects only to trusted origins, expired links refused locally, a
+//     body that stalls failed after WithStallTimeout.
 //
 // Backends that presign natively implement driver.Signer themselves (S3's
 // SigV4; an objectstore service's Ed25519 presigned URLs, verified by kid

@@ -53,20 +53,27 @@ func WithClock(now func() time.Time) Option { return clockOption(now) }
 // else is stash.ErrForbidden before any request, and redirects are followed
 // only to trusted origins. It uses its own HTTP client (by default one with
 // connection, TLS-handshake and response-header timeouts but no overall
-// timeout, so large payloads can stream), never a package-level transport.
+// timeout, so large payloads can stream), never a package-level transport;
+// whatever the client, a body that sends nothing for the stall timeout
+// (WithStallTimeout) fails the read.
 type Fetcher struct {
 	origins   map[string]bool // "scheme://host[:port]"
 	client    *http.Client
 	verifiers map[string]*HMAC // by origin: links verified before any request
 	now       func() time.Time
+	stall     time.Duration // longest wait for a response's next bytes; <= 0: none
 }
+
+// DefaultStallTimeout is how long, by default, a fetch waits for the next
+// bytes of a response body before it fails (WithStallTimeout).
+const DefaultStallTimeout = 30 * time.Second
 
 var _ stash.LinkFetcher = (*Fetcher)(nil)
 
 // NewFetcher returns a fetcher that trusts no origin but those its options
 // name.
 func NewFetcher(opts ...FetcherOption) (*Fetcher, error) {
-	f := &Fetcher{origins: map[string]bool{}, verifiers: map[string]*HMAC{}, now: time.Now}
+	f := &Fetcher{origins: map[string]bool{}, verifiers: map[string]*HMAC{}, now: time.Now, stall: DefaultStallTimeout}
 	for _, o := range opts {
 		if err := o.applyFetcher(f); err != nil {
 			return nil, err
@@ -142,6 +149,16 @@ func WithHTTPClient(c *http.Client) FetcherOption {
 	})
 }
 
+// WithStallTimeout sets how long a fetch waits for the next bytes of a
+// response body (DefaultStallTimeout; 0 or less: for ever, until the
+// caller's context ends). A server that sends its headers and then stops
+// (a dead peer behind a proxy, a slowloris) fails the read after d instead
+// of holding the message's handler: a transient error, so the message is
+// redelivered.
+func WithStallTimeout(d time.Duration) FetcherOption {
+	return fetcherOption(func(f *Fetcher) error { f.stall = d; return nil })
+}
+
 // Trusted implements stash.LinkFetcher: the origin must be trusted; a link
 // under a VerifyWith signer's base URL must verify; and any link whose own
 // expiry has passed (exp of a handler link, X-Amz-Date plus X-Amz-Expires of
@@ -182,8 +199,10 @@ func (f *Fetcher) Fetch(ctx context.Context, l *stash.Link) (*http.Response, err
 	if err := f.Trusted(l); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL.String(), nil)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("%w: share link: %v", stash.ErrInvalidAddress, err)
 	}
 	req.Header.Set("Accept-Encoding", "identity")
@@ -200,12 +219,15 @@ func (f *Fetcher) Fetch(ctx context.Context, l *stash.Link) (*http.Response, err
 				ue.URL = ue.URL[:i] + "?…"
 			}
 		}
+		cancel(nil)
 		return nil, fmt.Errorf("links: %w", err)
 	}
 	if err := statusError(resp); err != nil {
 		drain(resp.Body)
+		cancel(nil)
 		return nil, err
 	}
+	resp.Body = newStallBody(resp.Body, f.stall, cancel)
 	if _, ok := resp.Trailer[TrailerResult]; ok {
 		// A handler that reads the stash as it sends it, and says at the
 		// end whether it verified (see TrailerResult).
@@ -217,6 +239,50 @@ func (f *Fetcher) Fetch(ctx context.Context, l *stash.Link) (*http.Response, err
 		resp.Body = &resultBody{ReadCloser: resp.Body, trailer: resp.Trailer, size: resp.ContentLength}
 	}
 	return resp, nil
+}
+
+// errStalled is the cause of a fetch cancelled because its body sent
+// nothing for the stall timeout.
+var errStalled = errors.New("links: share link response stalled")
+
+// stallBody is a response body whose every Read must return within the
+// stall timeout: otherwise the request is cancelled and the Read fails. It
+// ends the request's context when closed.
+type stallBody struct {
+	rc      io.ReadCloser
+	timeout time.Duration
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+}
+
+func newStallBody(rc io.ReadCloser, timeout time.Duration, cancel context.CancelCauseFunc) *stallBody {
+	b := &stallBody{rc: rc, timeout: timeout, cancel: cancel}
+	if timeout > 0 {
+		b.timer = time.AfterFunc(timeout, func() { cancel(errStalled) })
+		b.timer.Stop()
+	}
+	return b
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	if b.timer == nil {
+		return b.rc.Read(p)
+	}
+	b.timer.Reset(b.timeout)
+	n, err := b.rc.Read(p)
+	if !b.timer.Stop() && err != nil && err != io.EOF {
+		return n, fmt.Errorf("links: share link response sent nothing for %s: %w", b.timeout, errStalled)
+	}
+	return n, err
+}
+
+func (b *stallBody) Close() error {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
 }
 
 // resultBody is the body of a response that declares TrailerResult: at its
