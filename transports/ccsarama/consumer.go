@@ -40,7 +40,13 @@ type groupHandler struct {
 //
 // With the checker's claimcheck.DeleteAfterAck, a stash is deleted once h
 // marks its message (MarkMessage, or MarkOffset past it) on the session it
-// was given. A Kafka message is replayed by every group that reads the topic
+// was given and the wrapper has committed that offset (the session's
+// synchronous Commit, once for every mark that releases a stash): a
+// consumer that dies or loses the partition after the mark never comes
+// back to a message whose stash is gone. sarama reports a commit that
+// fails on the group's Errors channel, not to its caller, so a stash is
+// deleted after a failed commit too; the next commit of the partition
+// carries the offset. A Kafka message is replayed by every group that reads the topic
 // and after any offset reset, so use it only with one group and no resets.
 //
 // Rehydration reads ahead of h: up to WithReadAhead messages of a claim
@@ -383,6 +389,12 @@ func (a *ackSession) marked(topic string, partition int32, next int64) {
 	done := a.wait[:i:i]
 	a.wait = a.wait[i:]
 	a.mu.Unlock()
+	if len(done) == 0 {
+		return
+	}
+	// The offset first: deleted before its commit, a stash would be gone
+	// for the replay of its message by whoever takes the partition next.
+	a.ConsumerGroupSession.Commit()
 	for _, p := range done {
 		ctx, cancel := a.o.withTimeout(context.WithoutCancel(a.Context()))
 		if err := a.c.Acked(ctx, p.address); err != nil {

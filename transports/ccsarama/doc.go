@@ -81,7 +81,8 @@
 // stash's TTL does. Compaction and tombstones are unaffected (a nil value is
 // never offloaded), but a compacted topic keeps the address of the latest
 // value only; give stashes a TTL at least as long as your consumers may lag.
-// For the same reason the checker's DeleteAfterAck (applied when the handler
-// marks a message) suits one consumer group without offset resets only: any
+// For the same reason the checker's DeleteAfterAck (applied once the handler
+// marks a message and its offset is committed) suits one consumer group
+// without offset resets only: any
 // other group, or a reset, may read a message again.
 package ccsarama
