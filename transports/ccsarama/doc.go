@@ -83,6 +83,6 @@
 // value only; give stashes a TTL at least as long as your consumers may lag.
 // For the same reason the checker's DeleteAfterAck (applied once the handler
 // marks a message and its offset is committed) suits one consumer group
-// without offset resets only: any
-// other group, or a reset, may read a message again.
+// without offset resets only: any other group, or a reset, may read a
+// message again.
 package ccsarama
