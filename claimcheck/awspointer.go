@@ -137,15 +137,62 @@ func ParseAWSPointer(body []byte, h Headers) (p AWSPointer, size int64, ok bool,
 	if err := json.Unmarshal(arr[0], &class); err != nil || class != AWSPointerClass && class != AWSLegacyPointerClass {
 		return AWSPointer{}, 0, true, fmt.Errorf("%w: body is not an S3 pointer", ErrMalformed)
 	}
-	dec := json.NewDecoder(bytes.NewReader(arr[1]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return AWSPointer{}, 0, true, fmt.Errorf("%w: S3 pointer: %v", ErrMalformed, err)
+	if p, err = decodePointer(arr[1]); err != nil {
+		return AWSPointer{}, 0, true, err
 	}
 	if err := validPointer(p); err != nil {
 		return AWSPointer{}, 0, true, err
 	}
 	return p, size, true, nil
+}
+
+// decodePointer reads the pointer object as Jackson reads it into the
+// extended clients' PayloadS3Pointer: the field names exactly (encoding/json
+// would match them case-insensitively), each at most once (it would keep the
+// last), both strings, nothing else. Its errors quote and cut what the
+// message carried and name no Go type.
+func decodePointer(raw json.RawMessage) (AWSPointer, error) {
+	var p AWSPointer
+	malformed := func(what string) (AWSPointer, error) {
+		return AWSPointer{}, fmt.Errorf("%w: S3 pointer %s", ErrMalformed, what)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return malformed("is not an object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return malformed("is not an object")
+		}
+		var field *string
+		switch name {
+		case "s3BucketName":
+			field = &p.Bucket
+		case "s3Key":
+			field = &p.Key
+		default:
+			return malformed("has an unknown field " + quote(name))
+		}
+		if seen[name] {
+			return malformed("names " + name + " twice")
+		}
+		seen[name] = true
+		tok, err = dec.Token()
+		v, ok := tok.(string)
+		if err != nil || !ok {
+			return malformed("field " + name + " is not a string")
+		}
+		*field = v
+	}
+	// The closing brace; json.Unmarshal into the outer array has already
+	// checked that the object is well-formed JSON.
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return malformed("is not an object")
+	}
+	return p, nil
 }
 
 func validPointer(p AWSPointer) error {

@@ -213,3 +213,48 @@ func FuzzParseAWSPointer(f *testing.F) {
 		}
 	})
 }
+
+// The pointer object is read as the extended clients write it, and as
+// Jackson (case-sensitive, failing on unknown properties) reads it: field
+// names exactly, each once, both strings. encoding/json's own struct
+// decoding matches names case-insensitively and keeps the last of repeated
+// ones, so two readers could follow different objects from one message.
+// Errors quote, and cut, what the message carried, and name no Go
+// identifiers.
+func TestAWSPointerStrictObject(t *testing.T) {
+	const class = `["software.amazon.payloadoffloading.PayloadS3Pointer",`
+	long := strings.Repeat("z", 5000)
+	cases := map[string]string{
+		"folded field name":    class + `{"s3bucketname":"bucket-a","s3Key":"p/x"}]`,
+		"upper field name":     class + `{"s3BucketName":"bucket-a","S3KEY":"p/x"}]`,
+		"repeated key":         class + `{"s3BucketName":"bucket-a","s3Key":"p/x","s3Key":"p/y"}]`,
+		"repeated bucket":      class + `{"s3BucketName":"bucket-b","s3BucketName":"bucket-a","s3Key":"p/x"}]`,
+		"folded repeat":        class + `{"s3BucketName":"bucket-b","S3BucketName":"bucket-a","s3Key":"p/x"}]`,
+		"number key":           class + `{"s3BucketName":"bucket-a","s3Key":5}]`,
+		"object bucket":        class + `{"s3BucketName":{"a":1},"s3Key":"p/x"}]`,
+		"null key":             class + `{"s3BucketName":"bucket-a","s3Key":null}]`,
+		"array":                class + `["bucket-a","p/x"]]`,
+		"string":               class + `"bucket-a/p/x"]`,
+		"long unknown field":   class + `{"s3BucketName":"bucket-a","s3Key":"p/x","` + long + `":1}]`,
+		"long bad key type":    class + `{"s3BucketName":"bucket-a","s3Key":["` + long + `"]}]`,
+		"deeply nested value":  class + `{"s3BucketName":"bucket-a","s3Key":` + strings.Repeat("[", 3000) + strings.Repeat("]", 3000) + `}]`,
+		"missing key":          class + `{"s3BucketName":"bucket-a"}]`,
+		"trailing object junk": class + `{"s3BucketName":"bucket-a","s3Key":"p/x"} 1]`,
+	}
+	for name, body := range cases {
+		p, _, ok, err := claimcheck.ParseAWSPointer([]byte(body), claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5"})
+		if !ok || !errors.Is(err, claimcheck.ErrMalformed) {
+			t.Errorf("%s: read as %+v, %v; want ErrMalformed", name, p, err)
+			continue
+		}
+		msg := err.Error()
+		for _, goName := range []string{"AWSPointer", "Go ", "struct", "json:"} {
+			if strings.Contains(msg, goName) {
+				t.Errorf("%s: error %q names %q", name, msg, goName)
+			}
+		}
+		if len(msg) > 600 {
+			t.Errorf("%s: error of %d bytes", name, len(msg))
+		}
+	}
+}
