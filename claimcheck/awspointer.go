@@ -248,15 +248,16 @@ func (c *Checker) awsPointerFor(address string) (AWSPointer, error) {
 
 // offloadAWS is Offload in the AWS contract.
 func (c *Checker) offloadAWS(ctx context.Context, topic string, body []byte, h Headers) ([]byte, string, error) {
-	if IsAWSPointer(h) || IsClaimChecked(h) {
-		return body, "", nil // never claim-check twice
-	}
-	offload, err := c.ShouldOffload(body, h)
+	// shouldOffload never offloads a message that is already an AWS
+	// pointer or claim-checked; the override goes in every case.
+	offload, override, err := c.shouldOffload(body, h)
 	if err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
 	}
 	if !offload {
-		h.Del(HeaderOffload)
+		if override {
+			h.Del(HeaderOffload)
+		}
 		return body, "", nil
 	}
 	if _, _, err := c.s3Backend(); err != nil {

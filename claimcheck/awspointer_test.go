@@ -258,3 +258,32 @@ func TestAWSPointerStrictObject(t *testing.T) {
 		}
 	}
 }
+
+// Under the AWS contract, as under claimstash's, the per-message override
+// never reaches the wire: not on a message the policy keeps, and not on
+// one that is already claim-checked or already an AWS pointer (which is
+// never offloaded twice).
+func TestAWSPointerOverrideNeverSent(t *testing.T) {
+	ctx := context.Background()
+	c, _ := awsChecker(t)
+	ptr := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: "p/k"}))
+	cases := []struct {
+		name string
+		body string
+		h    claimcheck.MapHeaders
+	}{
+		{"kept", "small", claimcheck.MapHeaders{claimcheck.HeaderOffload: claimcheck.OffloadNever}},
+		{"already a pointer", ptr, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5", claimcheck.HeaderOffload: claimcheck.OffloadAlways}},
+		{"already a legacy pointer", ptr, claimcheck.MapHeaders{claimcheck.AttrLegacyPayloadSize: "5", claimcheck.HeaderOffload: claimcheck.OffloadNever}},
+		{"already claim-checked", "mem://ns/x.0", claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "5", claimcheck.HeaderOffload: claimcheck.OffloadAlways}},
+	}
+	for _, tc := range cases {
+		out, addr, err := c.Offload(ctx, "q", []byte(tc.body), tc.h)
+		if err != nil || addr != "" || string(out) != tc.body {
+			t.Errorf("%s: %q %q %v; want the message as it was", tc.name, out, addr, err)
+		}
+		if v, ok := tc.h[claimcheck.HeaderOffload]; ok {
+			t.Errorf("%s: %s=%q would be sent", tc.name, claimcheck.HeaderOffload, v)
+		}
+	}
+}

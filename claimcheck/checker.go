@@ -210,7 +210,7 @@ func (c *Checker) ShouldOffload(body []byte, h Headers) (bool, error) {
 // HeaderOffload, so that Offload looks it up once.
 func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool, err error) {
 	v, override := h.Get(HeaderOffload)
-	if IsClaimChecked(h) {
+	if c.marked(h) {
 		return false, override, nil // never claim-check twice
 	}
 	if override {
