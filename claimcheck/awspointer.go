@@ -258,18 +258,21 @@ func (c *Checker) offloadAWS(ctx context.Context, topic string, body []byte, h H
 		if override {
 			h.Del(HeaderOffload)
 		}
+		c.observer.Observe(ctx, Event{Op: OpPass, Topic: topic, Size: int64(len(body)), Headers: h})
 		return body, "", nil
 	}
 	if _, _, err := c.s3Backend(); err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
 	}
 	start := c.now()
+	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Headers: h}
+	ctx = c.start(ctx, ev)
 	// The object must be the payload as it is: AWS's clients read it with
 	// a plain GetObject.
 	opts := append([]stash.CreateOption{stash.InNamespace(c.namespace), stash.NoInline()}, c.stashOpts...)
 	opts = append(opts, stash.Compress(stash.CompressionNone))
 	s, err := c.engine.Create(ctx, c.name(topic, h), body, opts...)
-	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Duration: c.now().Sub(start)}
+	ev.Duration = c.now().Sub(start)
 	if err == nil {
 		ev.Address, ev.StoredSize = s.Address.String(), s.StoredSize
 		var p AWSPointer
@@ -296,21 +299,23 @@ func (c *Checker) rehydrateAWS(ctx context.Context, topic string, body []byte, h
 	if err == nil {
 		address = "s3://" + p.Bucket + "/" + p.Key
 	}
+	start := c.now()
+	shown := display(address) // a key that is not printable, quoted
+	ctx = c.start(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Headers: h})
 	fail := func(err error) ([]byte, string, error) {
-		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Err: err})
+		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Duration: c.now().Sub(start), Err: err, Headers: h})
 		return nil, address, &Error{Op: "rehydrate", Topic: topic, Address: address, Err: err}
 	}
 	if err != nil {
 		return fail(err)
 	}
-	start := c.now()
 	data, stored, err := c.readPointer(ctx, p, size)
 	if err != nil {
 		return fail(err)
 	}
 	h.Del(AttrExtendedPayloadSize)
 	h.Del(AttrLegacyPayloadSize)
-	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Size: size, StoredSize: stored, Duration: c.now().Sub(start)})
+	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Size: size, StoredSize: stored, Duration: c.now().Sub(start), Headers: h})
 	return data, "", nil
 }
 

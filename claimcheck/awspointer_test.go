@@ -287,3 +287,48 @@ func TestAWSPointerOverrideNeverSent(t *testing.T) {
 		}
 	}
 }
+
+// The AWS contract reports to the observer as claimstash's does: every
+// message (OpPass for one it keeps), Start before the stash is touched with
+// the context it returns passed on, the headers, and the object's name as
+// errors show it (quoted, for one that is not printable).
+func TestAWSPointerObserver(t *testing.T) {
+	ctx := context.Background()
+	rec := &startRecorder{}
+	var counters claimcheck.Counters
+	var addrs []string
+	c, _ := awsChecker(t, claimcheck.WithThreshold(4<<10), claimcheck.WithObserver(claimcheck.Observers(rec, &counters,
+		claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) { addrs = append(addrs, ev.Address) }))))
+	h := claimcheck.MapHeaders{}
+	if out, _, err := c.Offload(ctx, "t", []byte("small"), h); err != nil || string(out) != "small" {
+		t.Fatalf("offload small: %q, %v", out, err)
+	}
+	h = claimcheck.MapHeaders{}
+	ref, _, err := c.Offload(ctx, "t", payload(8<<10), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Rehydrate(ctx, "t", ref, h); err != nil {
+		t.Fatal(err)
+	}
+	hostile := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: "p/\u202egnp.exe"})
+	h = claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5"}
+	if _, _, err := c.Rehydrate(ctx, "t", hostile, h); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("rehydrate of a missing object: %v", err)
+	}
+	want := []string{
+		"observe pass t started= ok",
+		"start offload t", "observe offload t started=offload ok",
+		"start rehydrate t", "observe rehydrate t started=rehydrate ok",
+		"start rehydrate t", "observe rehydrate t started=rehydrate err",
+	}
+	if got := strings.Join(rec.events, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if snap := counters.Snapshot(); snap.Passed != 1 || snap.Offloaded != 1 || snap.Rehydrated != 1 || snap.RehydrateFailures != 1 {
+		t.Errorf("counters: %+v", snap)
+	}
+	if last := addrs[len(addrs)-1]; last != `"s3://bucket-a/p/\u202egnp.exe"` {
+		t.Errorf("event address %s, want it quoted", last)
+	}
+}
