@@ -133,9 +133,15 @@ func AllowStore(scheme, namespace string) Option {
 	})
 }
 
-// WithObserver reports offloads, rehydrations and failures to o.
+// WithObserver reports offloads, rehydrations and failures to o. A nil o
+// (or a nil *Counters or ObserverFunc) observes nothing.
 func WithObserver(o Observer) Option {
-	return option(func(c *Checker) error { c.observer = o; return nil })
+	return option(func(c *Checker) error {
+		if c.observer = usable(o); c.observer == nil {
+			c.observer = nopObserver{}
+		}
+		return nil
+	})
 }
 
 // New returns a Checker over engine.

@@ -88,3 +88,34 @@ func TestObserverSeesEveryMessage(t *testing.T) {
 		t.Errorf("counters: %+v", snap)
 	}
 }
+
+// A nil observer, alone, in Observers, or a nil *Counters, observes
+// nothing: the zero value is useful, and no message path panics on it.
+func TestNilObserver(t *testing.T) {
+	ctx := context.Background()
+	var nilCounters *claimcheck.Counters
+	var counters claimcheck.Counters
+	for name, o := range map[string]claimcheck.Observer{
+		"nil":               nil,
+		"nil in Observers":  claimcheck.Observers(nil, &counters),
+		"nil *Counters":     nilCounters,
+		"nil ObserverFunc":  claimcheck.ObserverFunc(nil),
+		"Observers of none": claimcheck.Observers(),
+	} {
+		c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithThreshold(4<<10), claimcheck.WithObserver(o))
+		h := claimcheck.MapHeaders{}
+		ref, _, err := c.Offload(ctx, "t", payload(8<<10), h)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, _, err := c.Rehydrate(ctx, "t", ref, h); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.Pass(ctx, "t", []byte("small"), claimcheck.MapHeaders{}) != true {
+			t.Fatalf("%s: a small message does not pass", name)
+		}
+	}
+	if snap := counters.Snapshot(); snap.Offloaded != 1 || snap.Rehydrated != 1 || snap.Passed != 1 {
+		t.Errorf("the observer beside the nil one: %+v", snap)
+	}
+}
