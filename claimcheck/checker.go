@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -201,8 +202,17 @@ func DefaultNamer(topic string, _ Headers) string {
 }
 
 // Size is what the threshold compares: body plus headers plus the margin.
+// It saturates at the largest int instead of wrapping, and counts a
+// negative header size as none.
 func (c *Checker) Size(body []byte, h Headers) int {
-	return len(body) + h.WireSize() + c.margin
+	n := len(body)
+	for _, m := range [2]int{max(h.WireSize(), 0), c.margin} {
+		if n > math.MaxInt-m {
+			return math.MaxInt
+		}
+		n += m
+	}
+	return n
 }
 
 // ShouldOffload reports whether the policy offloads this message. It reads

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -577,5 +578,51 @@ func TestErrorNamesAddressOnce(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Count(msg, addr) != 1 || !strings.HasPrefix(msg, "claimcheck: rehydrate on orders: stash: retrieve "+addr+": not found") {
 		t.Fatalf("error %q: want the address once", msg)
+	}
+}
+
+// sizedHeaders are empty headers that report a wire size of their own.
+type sizedHeaders struct {
+	claimcheck.MapHeaders
+	size int
+}
+
+func (h sizedHeaders) WireSize() int { return h.size }
+
+// The counted size never wraps: a margin or header size near the int limit
+// counts as more than any threshold, and a negative header size (a broken
+// adapter) counts as none, so a big body is never kept because the sum
+// overflowed.
+func TestSizeSaturates(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name      string
+		margin    int
+		threshold int
+		body      int
+		headers   int
+	}{
+		{"margin at the limit", math.MaxInt, claimcheck.DefaultThreshold, 1, 0},
+		{"margin and headers past the limit", math.MaxInt / 2, claimcheck.DefaultThreshold, 1, math.MaxInt/2 + 2},
+		{"headers at the limit", 0, claimcheck.DefaultThreshold, 1, math.MaxInt},
+		{"negative header size", 0, 100, 101, -1 << 40},
+	}
+	for _, tc := range cases {
+		c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithMargin(tc.margin), claimcheck.WithThreshold(tc.threshold))
+		h := sizedHeaders{claimcheck.MapHeaders{}, tc.headers}
+		if n := c.Size(payload(tc.body), h); n <= tc.threshold {
+			t.Errorf("%s: counted size %d, not over %d", tc.name, n, tc.threshold)
+		}
+		if ok, err := c.ShouldOffload(payload(tc.body), h); !ok || err != nil {
+			t.Errorf("%s: ShouldOffload = %v, %v", tc.name, ok, err)
+		}
+		if c.Pass(ctx, "t", payload(tc.body), h) {
+			t.Errorf("%s: passed as it is", tc.name)
+		}
+	}
+	// A threshold at the limit keeps everything, a margin at it included.
+	c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithMargin(math.MaxInt), claimcheck.WithThreshold(math.MaxInt))
+	if ok, err := c.ShouldOffload(payload(10), claimcheck.MapHeaders{"k": "v"}); ok || err != nil {
+		t.Errorf("threshold at the limit: ShouldOffload = %v, %v", ok, err)
 	}
 }
