@@ -626,3 +626,36 @@ func TestSizeSaturates(t *testing.T) {
 		t.Errorf("threshold at the limit: ShouldOffload = %v, %v", ok, err)
 	}
 }
+
+// claimstash-size is decimal digits in their one spelling: no sign, no
+// leading zero, no space, no other script's digits, no digit separator.
+// Readers that parse numbers differently (Python's int takes " +0_4096 "
+// and "٤٠٩٦") would otherwise agree with this one only by luck; a size that
+// is not the contract's is malformed, even when it names the right number,
+// and the message never reaches a handler.
+func TestSizeHeaderIsCanonical(t *testing.T) {
+	c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithMode(claimcheck.Always))
+	body := payload(4096)
+	out, h, _ := offloaded(t, c, body)
+	for _, size := range []string{"+4096", "04096", "-0", "00", " 4096", "4096 ", "4_096", "٤٠٩٦", "４０９６", "0x1000", "4096.0", "4e3", "", "9223372036854775808"} {
+		hh := maps.Clone(h)
+		hh[claimcheck.HeaderSize] = size
+		if _, _, ok, err := claimcheck.Reference(out, hh); !ok || !errors.Is(err, claimcheck.ErrMalformed) {
+			t.Errorf("Reference with size %q: %v, want ErrMalformed", size, err)
+		}
+		got, _, err := c.Rehydrate(context.Background(), "orders", out, hh)
+		if !errors.Is(err, claimcheck.ErrMalformed) || got != nil {
+			t.Errorf("Rehydrate with size %q: %d bytes, %v; want ErrMalformed", size, len(got), err)
+		}
+		if hh[claimcheck.HeaderSize] != size {
+			t.Errorf("size %q: a failed rehydrate changed the headers", size)
+		}
+	}
+	for _, size := range []string{"0", "7", "4096", "9223372036854775807"} {
+		hh := maps.Clone(h)
+		hh[claimcheck.HeaderSize] = size
+		if _, n, _, err := claimcheck.Reference(out, hh); err != nil || strconv.FormatInt(n, 10) != size {
+			t.Errorf("Reference with size %q: %d, %v", size, n, err)
+		}
+	}
+}

@@ -15,9 +15,10 @@
 // A claim-checked message's body is one stash address; the header
 // "claimstash-version" (HeaderVersion) marks it and carries the contract
 // version, "1"; "claimstash-size" (HeaderSize) carries the original body
-// size in bytes. The producer's headers are kept. A producer may set
-// "claimstash-offload" (HeaderOffload) to "always" or "never" on a message;
-// the checker removes it before sending. Reference reads the contract
+// size in bytes, in decimal digits (no sign, no leading zero). The
+// producer's headers are kept. A producer may set "claimstash-offload"
+// (HeaderOffload) to "always" or "never" on a message; the checker removes
+// it before sending. Reference reads the contract
 // without fetching anything.
 //
 // # AWS's pointer contract
