@@ -204,6 +204,14 @@ func validPointer(p AWSPointer) error {
 	if p.Key == "" || len(p.Key) > 1024 || !utf8.ValidString(p.Key) || strings.ContainsFunc(p.Key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return fmt.Errorf("%w: S3 pointer key %s", ErrMalformed, quote(p.Key))
 	}
+	// S3 reads "." and ".." literally, but a proxy or an S3-compatible
+	// store that normalizes the path would not: the object read would be
+	// outside the prefix pointerStash checked.
+	for seg := range strings.FieldsFuncSeq(p.Key, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%w: S3 pointer key %s has a dot segment", ErrMalformed, quote(p.Key))
+		}
+	}
 	return nil
 }
 

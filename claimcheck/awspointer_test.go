@@ -332,3 +332,35 @@ func TestAWSPointerObserver(t *testing.T) {
 		t.Errorf("event address %s, want it quoted", last)
 	}
 }
+
+// A pointer key with dot segments is refused before any request: S3
+// itself reads it literally, but a proxy or an S3-compatible store that
+// normalizes the path would read "p/../other-ns/k" outside the prefix the
+// checker checked (with s3stash's WithBucket, another namespace's
+// objects). No extended client writes such keys: theirs are UUIDs under an
+// optional prefix.
+func TestAWSPointerKeyTraversal(t *testing.T) {
+	ctx := context.Background()
+	c, st := awsChecker(t)
+	payload := []byte("secret")
+	for _, key := range []string{"p/../secret", "p/./x", "p/a/..", "p/..", "p/a\\..\\..\\secret", "p/.\\x"} {
+		// Stored, so only the refusal can stop the read.
+		if err := st.Put(ctx, "bucket-a", strings.TrimPrefix(key, "p/"), bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 6, StoredSize: 6}); err != nil {
+			t.Fatal(err)
+		}
+		body := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: key})
+		out, _, err := c.Rehydrate(ctx, "q", body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "6"})
+		if !errors.Is(err, claimcheck.ErrMalformed) || out != nil {
+			t.Errorf("key %q: %q, %v; want ErrMalformed", key, out, err)
+		}
+	}
+	// Dots that are not a whole segment are an ordinary key.
+	key := "p/a..b/.c/d."
+	if err := st.Put(ctx, "bucket-a", "a..b/.c/d.", bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 6, StoredSize: 6}); err != nil {
+		t.Fatal(err)
+	}
+	body := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: key})
+	if out, _, err := c.Rehydrate(ctx, "q", body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "6"}); err != nil || string(out) != "secret" {
+		t.Errorf("key %q: %q, %v", key, out, err)
+	}
+}

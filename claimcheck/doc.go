@@ -35,8 +35,9 @@
 // the key is the prefix, if any, then the address's path after the
 // namespace: "orders.<sha256>"). A pointer written by another client
 // (a random key) is read only from the bucket, and under the key prefix, of
-// an s3 namespace this checker may read, and checked against its size
-// attribute; objects that claimstash wrote are checked against their digest
+// an s3 namespace this checker may read (a key with a "." or ".." segment,
+// which a normalizing proxy would move out of it, is refused), and checked
+// against its size attribute; objects that claimstash wrote are checked against their digest
 // too. The transports for it are ccsqs and ccsns. DeleteAfterAck never
 // deletes an AWS pointer's object.
 //
