@@ -201,7 +201,9 @@ func validPointer(p AWSPointer) error {
 	}) {
 		return fmt.Errorf("%w: S3 pointer bucket %s", ErrMalformed, quote(p.Bucket))
 	}
-	if p.Key == "" || len(p.Key) > 1024 || !utf8.ValidString(p.Key) || strings.ContainsFunc(p.Key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	// encoding/json reads invalid UTF-8 and lone surrogates as U+FFFD: a key
+	// holding it may name another object than the message did.
+	if p.Key == "" || len(p.Key) > 1024 || !utf8.ValidString(p.Key) || strings.ContainsFunc(p.Key, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) {
 		return fmt.Errorf("%w: S3 pointer key %s", ErrMalformed, quote(p.Key))
 	}
 	// S3 reads "." and ".." literally, but a proxy or an S3-compatible

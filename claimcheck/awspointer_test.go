@@ -364,3 +364,26 @@ func TestAWSPointerKeyTraversal(t *testing.T) {
 		t.Errorf("key %q: %q, %v", key, out, err)
 	}
 }
+
+// A key that is not valid UTF-8 in the message (raw bytes, or an escaped
+// lone surrogate) is malformed: encoding/json would read it as U+FFFD and
+// go for another object than the one the message named (Jackson refuses
+// the bytes).
+func TestAWSPointerKeyNotUTF8(t *testing.T) {
+	ctx := context.Background()
+	c, st := awsChecker(t)
+	payload := []byte("secret")
+	if err := st.Put(ctx, "bucket-a", "\ufffd", bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 6, StoredSize: 6}); err != nil {
+		t.Fatal(err)
+	}
+	const class = `["software.amazon.payloadoffloading.PayloadS3Pointer",`
+	for _, body := range []string{
+		class + `{"s3BucketName":"bucket-a","s3Key":"p/` + "\xff" + `"}]`,
+		class + `{"s3BucketName":"bucket-a","s3Key":"p/\ud800"}]`,
+	} {
+		out, _, err := c.Rehydrate(ctx, "q", []byte(body), claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "6"})
+		if !errors.Is(err, claimcheck.ErrMalformed) || out != nil {
+			t.Errorf("%q: %q, %v; want ErrMalformed", body, out, err)
+		}
+	}
+}
