@@ -195,10 +195,17 @@ func decodePointer(raw json.RawMessage) (AWSPointer, error) {
 	return p, nil
 }
 
-func validPointer(p AWSPointer) error {
-	if len(p.Bucket) < 3 || len(p.Bucket) > 63 || strings.ContainsFunc(p.Bucket, func(r rune) bool {
+// validBucket reports whether b is in S3's bucket name grammar, as far as
+// a pointer needs it checked: 3 to 63 lowercase letters, digits, dots and
+// hyphens.
+func validBucket(b string) bool {
+	return len(b) >= 3 && len(b) <= 63 && !strings.ContainsFunc(b, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.')
-	}) {
+	})
+}
+
+func validPointer(p AWSPointer) error {
+	if !validBucket(p.Bucket) {
 		return fmt.Errorf("%w: S3 pointer bucket %s", ErrMalformed, quote(p.Bucket))
 	}
 	// encoding/json reads invalid UTF-8 and lone surrogates as U+FFFD: a key

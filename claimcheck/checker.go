@@ -123,9 +123,18 @@ func WithNamespace(ns string) Option {
 // AllowStore lets the consumer read addresses of scheme in namespace ("*"
 // for any namespace of that scheme). By default a checker reads only from
 // its engine's backends in its own namespace (and inline addresses, which
-// carry their data).
+// carry their data). A scheme or namespace that no address can hold is
+// refused (for s3, any bucket name is a namespace: AWS pointers name
+// buckets), so that a typo is an error from New, not a store that refuses
+// every message.
 func AllowStore(scheme, namespace string) Option {
 	return option(func(c *Checker) error {
+		if err := stash.ValidateScheme(scheme); err != nil {
+			return fmt.Errorf("claimcheck: allowed store: %w", err)
+		}
+		if err := stash.ValidateNamespace(namespace); err != nil && namespace != "*" && !(scheme == schemeS3 && validBucket(namespace)) {
+			return fmt.Errorf("claimcheck: allowed store: %w", err)
+		}
 		if c.allow[scheme] == nil {
 			c.allow[scheme] = map[string]bool{}
 		}

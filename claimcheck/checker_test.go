@@ -509,6 +509,18 @@ func TestOptionsRefused(t *testing.T) {
 		"negative threshold": claimcheck.WithThreshold(-1),
 		"negative margin":    claimcheck.WithMargin(-1),
 		"bad namespace":      claimcheck.WithNamespace("Not_A_Namespace"),
+		// A store no address can name would never match: every message
+		// from it would be refused as not allowed, and discarded under
+		// DiscardAfter, for a typo in the configuration.
+		"store of an upper-case scheme":      claimcheck.AllowStore("MEM", "default"),
+		"store of no scheme":                 claimcheck.AllowStore("", "default"),
+		"store of a link scheme":             claimcheck.AllowStore("https", "default"),
+		"store of no namespace":              claimcheck.AllowStore("mem", ""),
+		"store of a padded namespace":        claimcheck.AllowStore("mem", "default "),
+		"store of an upper-case namespace":   claimcheck.AllowStore("mem", "Default"),
+		"store of a dotted mem namespace":    claimcheck.AllowStore("mem", "my.bucket"),
+		"s3 store of no bucket name":         claimcheck.AllowStore("s3", "my_bucket"),
+		"store of a wildcard in a namespace": claimcheck.AllowStore("mem", "tenant-*"),
 	} {
 		if _, err := claimcheck.New(e, o); err == nil {
 			t.Errorf("%s accepted", name)
@@ -516,6 +528,14 @@ func TestOptionsRefused(t *testing.T) {
 	}
 	if _, err := claimcheck.New(nil); err == nil {
 		t.Error("nil engine accepted")
+	}
+	// What a store can be: a namespace, any namespace, and for s3 (whose
+	// namespaces name buckets for AWS pointers) any bucket name.
+	for _, o := range []claimcheck.Option{claimcheck.AllowStore("mem", "tenant-a"), claimcheck.AllowStore("mem", "*"),
+		claimcheck.AllowStore("s3", "my.bucket"), claimcheck.AllowStore("s3", "*")} {
+		if _, err := claimcheck.New(e, o); err != nil {
+			t.Errorf("refused: %v", err)
+		}
 	}
 }
 
