@@ -330,8 +330,22 @@ func (c *Checker) rehydrateAWS(ctx context.Context, topic string, body []byte, h
 	if err != nil {
 		return fail(err)
 	}
+	ext, hasExt := h.Get(AttrExtendedPayloadSize)
+	legacy, hasLegacy := h.Get(AttrLegacyPayloadSize)
 	h.Del(AttrExtendedPayloadSize)
 	h.Del(AttrLegacyPayloadSize)
+	defer func() {
+		// As restoreOnPanic: the message stays as it arrived.
+		if r := recover(); r != nil {
+			if hasExt {
+				h.Set(AttrExtendedPayloadSize, ext)
+			}
+			if hasLegacy {
+				h.Set(AttrLegacyPayloadSize, legacy)
+			}
+			panic(r)
+		}
+	}()
 	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Size: size, StoredSize: stored, Duration: c.now().Sub(start), Headers: h})
 	return data, "", nil
 }

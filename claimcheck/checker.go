@@ -380,8 +380,23 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 	}
 	h.Del(HeaderVersion)
 	h.Del(HeaderSize)
+	defer restoreOnPanic(h, size)
 	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start), Headers: h})
 	return s.Data, address, nil
+}
+
+// restoreOnPanic puts the contract headers back on h if the observer
+// panics after a rehydration removed them, so that the message stays as it
+// arrived (the caller has not replaced its body yet): one retried after a
+// recovered panic is rehydrated again, never handed on as a plain message
+// whose body is an address. The size was read in its one spelling, so
+// formatting it gives the header back as it was.
+func restoreOnPanic(h Headers, size int64) {
+	if r := recover(); r != nil {
+		h.Set(HeaderVersion, ContractVersion)
+		h.Set(HeaderSize, strconv.FormatInt(size, 10))
+		panic(r)
+	}
 }
 
 // Allowed reports whether this checker may read address: nil, or an error

@@ -47,7 +47,9 @@ type Event struct {
 }
 
 // Observer receives events. Implementations must be safe for concurrent use
-// and quick: they run on the message path.
+// and quick: they run on the message path. A panic in Observe is not
+// recovered: it reaches the caller, and a message whose rehydration it
+// interrupts is left as it arrived, still claim-checked.
 type Observer interface {
 	Observe(ctx context.Context, ev Event)
 }
