@@ -431,9 +431,10 @@ func (c *Checker) Allowed(address string) error {
 
 // Acked tells the checker a rehydrated message was acknowledged. With
 // DeleteAfterAck it deletes the stash (a stash already gone is not an error);
-// otherwise it does nothing.
+// otherwise it does nothing. It never deletes what a share link names: that
+// stash is the sharer's, and a link is often handed to several consumers.
 func (c *Checker) Acked(ctx context.Context, address string) error {
-	if !c.deleteOnAck || address == "" {
+	if !c.deleteOnAck || address == "" || stash.IsLink(address) {
 		return nil
 	}
 	start := c.now()
