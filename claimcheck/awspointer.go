@@ -66,7 +66,8 @@ const (
 // WithContract sets the wire contract offloaded messages are written in
 // (ContractClaimstash). With ContractAWSPointer, the checker also reads AWS
 // pointers, from the buckets of the s3 namespaces it may read (its own,
-// and those of AllowStore("s3", ...)).
+// and those of AllowStore("s3", ...)); New refuses it (stash.ErrUnsupported)
+// for an engine without an s3 backend (package s3stash).
 func WithContract(k Contract) Option {
 	return option(func(c *Checker) error {
 		if k != ContractClaimstash && k != ContractAWSPointer {

@@ -164,17 +164,26 @@ func TestAWSPointerNeedsTheContract(t *testing.T) {
 	if err != nil || !bytes.Equal(out, body) {
 		t.Fatalf("default contract: %v", err)
 	}
-	// And the AWS contract refuses an engine without s3.
-	e, _ := stash.New(stash.WithBackend(memstash.New()))
-	defer e.Close()
-	ac, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer), claimcheck.WithMode(claimcheck.Always))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := ac.Offload(context.Background(), "q", []byte("x"), claimcheck.MapHeaders{}); !errors.Is(err, stash.ErrUnsupported) {
-		t.Fatalf("Offload without s3: %v, want stash.ErrUnsupported", err)
+	// And the AWS contract refuses, when the checker is built, an engine
+	// without an s3 backend that locates its objects: such a checker could
+	// neither offload nor read one pointer, and every pointer it received
+	// would be a permanent failure, discarded under DiscardAfter.
+	for name, d := range map[string]driver.Driver{"no s3": memstash.New(), "s3 that cannot locate": unlocated{memstash.New()}} {
+		e, err := stash.New(stash.WithBackend(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		if _, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer)); !errors.Is(err, stash.ErrUnsupported) {
+			t.Errorf("%s: New: %v, want stash.ErrUnsupported", name, err)
+		}
 	}
 }
+
+// unlocated is an s3 backend without Locate.
+type unlocated struct{ *memstash.Store }
+
+func (unlocated) Scheme() string { return "s3" }
 
 func newMemChecker(t *testing.T) *claimcheck.Checker {
 	e, err := stash.New(stash.WithBackend(memstash.New()))

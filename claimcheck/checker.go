@@ -174,6 +174,12 @@ func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
 			return nil, err
 		}
 	}
+	if c.contract == ContractAWSPointer {
+		// Without it the checker could neither offload nor read a pointer.
+		if _, _, err := c.s3Backend(); err != nil {
+			return nil, fmt.Errorf("claimcheck: %w", err)
+		}
+	}
 	if c.namespace == "" {
 		c.namespace = engine.Namespace()
 	}
