@@ -266,9 +266,14 @@ func (c *Checker) awsPointerFor(address string) (AWSPointer, error) {
 
 // offloadAWS is Offload in the AWS contract.
 func (c *Checker) offloadAWS(ctx context.Context, topic string, body []byte, h Headers) ([]byte, string, error) {
-	// shouldOffload never offloads a message that is already an AWS
-	// pointer or claim-checked; the override goes in every case.
-	offload, override, err := c.shouldOffload(body, h)
+	// Never claim-check twice: shouldOffload keeps a claim-checked message,
+	// and an AWS pointer is kept here; the override goes in every case.
+	offload, override, err := false, false, error(nil)
+	if IsAWSPointer(h) {
+		_, override = h.Get(HeaderOffload)
+	} else {
+		offload, override, err = c.shouldOffload(body, h)
+	}
 	if err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
 	}

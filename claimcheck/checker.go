@@ -220,14 +220,14 @@ func DefaultNamer(topic string, _ Headers) string {
 // It saturates at the largest int instead of wrapping, and counts a
 // negative header size as none.
 func (c *Checker) Size(body []byte, h Headers) int {
-	n := len(body)
-	for _, m := range [2]int{max(h.WireSize(), 0), c.margin} {
-		if n > math.MaxInt-m {
+	n, w := len(body), h.WireSize()
+	if uint(n|w|c.margin) >= 1<<60 { // a term negative or near the limit
+		w = max(w, 0) // n and the margin are never negative
+		if w > math.MaxInt-n || c.margin > math.MaxInt-n-w {
 			return math.MaxInt
 		}
-		n += m
 	}
-	return n
+	return n + w + c.margin
 }
 
 // ShouldOffload reports whether the policy offloads this message. It reads
@@ -241,7 +241,7 @@ func (c *Checker) ShouldOffload(body []byte, h Headers) (bool, error) {
 // HeaderOffload, so that Offload looks it up once.
 func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool, err error) {
 	v, override := h.Get(HeaderOffload)
-	if c.marked(h) {
+	if IsClaimChecked(h) {
 		return false, override, nil // never claim-check twice
 	}
 	if override {
@@ -259,6 +259,10 @@ func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool,
 		return true, false, nil
 	case Never:
 		return false, false, nil
+	}
+	// Size, with its common case here: it is too big to be inlined.
+	if n, w := len(body), h.WireSize(); uint(n|w|c.margin) < 1<<60 {
+		return n+w+c.margin > c.threshold, false, nil
 	}
 	return c.Size(body, h) > c.threshold, false, nil
 }
