@@ -66,7 +66,8 @@ const (
 // WithContract sets the wire contract offloaded messages are written in
 // (ContractClaimstash). With ContractAWSPointer, the checker also reads AWS
 // pointers, from the buckets of the s3 namespaces it may read (its own,
-// and those of AllowStore("s3", ...)).
+// and those of AllowStore("s3", ...)); New refuses it (stash.ErrUnsupported)
+// for an engine without an s3 backend (package s3stash).
 func WithContract(k Contract) Option {
 	return option(func(c *Checker) error {
 		if k != ContractClaimstash && k != ContractAWSPointer {
@@ -137,10 +138,8 @@ func ParseAWSPointer(body []byte, h Headers) (p AWSPointer, size int64, ok bool,
 	if err := json.Unmarshal(arr[0], &class); err != nil || class != AWSPointerClass && class != AWSLegacyPointerClass {
 		return AWSPointer{}, 0, true, fmt.Errorf("%w: body is not an S3 pointer", ErrMalformed)
 	}
-	dec := json.NewDecoder(bytes.NewReader(arr[1]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return AWSPointer{}, 0, true, fmt.Errorf("%w: S3 pointer: %v", ErrMalformed, err)
+	if p, err = decodePointer(arr[1]); err != nil {
+		return AWSPointer{}, 0, true, err
 	}
 	if err := validPointer(p); err != nil {
 		return AWSPointer{}, 0, true, err
@@ -148,14 +147,80 @@ func ParseAWSPointer(body []byte, h Headers) (p AWSPointer, size int64, ok bool,
 	return p, size, true, nil
 }
 
-func validPointer(p AWSPointer) error {
-	if len(p.Bucket) < 3 || len(p.Bucket) > 63 || strings.ContainsFunc(p.Bucket, func(r rune) bool {
+// decodePointer reads the pointer object as Jackson reads it into the
+// extended clients' PayloadS3Pointer: the field names exactly (encoding/json
+// would match them case-insensitively), each at most once (it would keep the
+// last), both strings, nothing else. Its errors quote and cut what the
+// message carried and name no Go type.
+func decodePointer(raw json.RawMessage) (AWSPointer, error) {
+	var p AWSPointer
+	malformed := func(what string) (AWSPointer, error) {
+		return AWSPointer{}, fmt.Errorf("%w: S3 pointer %s", ErrMalformed, what)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return malformed("is not an object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return malformed("is not an object")
+		}
+		var field *string
+		switch name {
+		case "s3BucketName":
+			field = &p.Bucket
+		case "s3Key":
+			field = &p.Key
+		default:
+			return malformed("has an unknown field " + quote(name))
+		}
+		if seen[name] {
+			return malformed("names " + name + " twice")
+		}
+		seen[name] = true
+		tok, err = dec.Token()
+		v, ok := tok.(string)
+		if err != nil || !ok {
+			return malformed("field " + name + " is not a string")
+		}
+		*field = v
+	}
+	// The closing brace; json.Unmarshal into the outer array has already
+	// checked that the object is well-formed JSON.
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return malformed("is not an object")
+	}
+	return p, nil
+}
+
+// validBucket reports whether b is in S3's bucket name grammar, as far as
+// a pointer needs it checked: 3 to 63 lowercase letters, digits, dots and
+// hyphens.
+func validBucket(b string) bool {
+	return len(b) >= 3 && len(b) <= 63 && !strings.ContainsFunc(b, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.')
-	}) {
+	})
+}
+
+func validPointer(p AWSPointer) error {
+	if !validBucket(p.Bucket) {
 		return fmt.Errorf("%w: S3 pointer bucket %s", ErrMalformed, quote(p.Bucket))
 	}
-	if p.Key == "" || len(p.Key) > 1024 || !utf8.ValidString(p.Key) || strings.ContainsFunc(p.Key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	// encoding/json reads invalid UTF-8 and lone surrogates as U+FFFD: a key
+	// holding it may name another object than the message did.
+	if p.Key == "" || len(p.Key) > 1024 || !utf8.ValidString(p.Key) || strings.ContainsFunc(p.Key, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) {
 		return fmt.Errorf("%w: S3 pointer key %s", ErrMalformed, quote(p.Key))
+	}
+	// S3 reads "." and ".." literally, but a proxy or an S3-compatible
+	// store that normalizes the path would not: the object read would be
+	// outside the prefix pointerStash checked.
+	for seg := range strings.FieldsFuncSeq(p.Key, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%w: S3 pointer key %s has a dot segment", ErrMalformed, quote(p.Key))
+		}
 	}
 	return nil
 }
@@ -201,27 +266,36 @@ func (c *Checker) awsPointerFor(address string) (AWSPointer, error) {
 
 // offloadAWS is Offload in the AWS contract.
 func (c *Checker) offloadAWS(ctx context.Context, topic string, body []byte, h Headers) ([]byte, string, error) {
-	if IsAWSPointer(h) || IsClaimChecked(h) {
-		return body, "", nil // never claim-check twice
+	// Never claim-check twice: shouldOffload keeps a claim-checked message,
+	// and an AWS pointer is kept here; the override goes in every case.
+	offload, override, err := false, false, error(nil)
+	if IsAWSPointer(h) {
+		_, override = h.Get(HeaderOffload)
+	} else {
+		offload, override, err = c.shouldOffload(body, h)
 	}
-	offload, err := c.ShouldOffload(body, h)
 	if err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
 	}
 	if !offload {
-		h.Del(HeaderOffload)
+		if override {
+			h.Del(HeaderOffload)
+		}
+		c.observer.Observe(ctx, Event{Op: OpPass, Topic: topic, Size: int64(len(body)), Headers: h})
 		return body, "", nil
 	}
 	if _, _, err := c.s3Backend(); err != nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: err}
 	}
 	start := c.now()
+	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Headers: h}
+	ctx = c.start(ctx, ev)
 	// The object must be the payload as it is: AWS's clients read it with
 	// a plain GetObject.
 	opts := append([]stash.CreateOption{stash.InNamespace(c.namespace), stash.NoInline()}, c.stashOpts...)
 	opts = append(opts, stash.Compress(stash.CompressionNone))
 	s, err := c.engine.Create(ctx, c.name(topic, h), body, opts...)
-	ev := Event{Op: OpOffload, Topic: topic, Size: int64(len(body)), Duration: c.now().Sub(start)}
+	ev.Duration = c.now().Sub(start)
 	if err == nil {
 		ev.Address, ev.StoredSize = s.Address.String(), s.StoredSize
 		var p AWSPointer
@@ -248,21 +322,37 @@ func (c *Checker) rehydrateAWS(ctx context.Context, topic string, body []byte, h
 	if err == nil {
 		address = "s3://" + p.Bucket + "/" + p.Key
 	}
+	start := c.now()
+	shown := display(address) // a key that is not printable, quoted
+	ctx = c.start(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Headers: h})
 	fail := func(err error) ([]byte, string, error) {
-		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Err: err})
+		c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Duration: c.now().Sub(start), Err: err, Headers: h})
 		return nil, address, &Error{Op: "rehydrate", Topic: topic, Address: address, Err: err}
 	}
 	if err != nil {
 		return fail(err)
 	}
-	start := c.now()
 	data, stored, err := c.readPointer(ctx, p, size)
 	if err != nil {
 		return fail(err)
 	}
+	ext, hasExt := h.Get(AttrExtendedPayloadSize)
+	legacy, hasLegacy := h.Get(AttrLegacyPayloadSize)
 	h.Del(AttrExtendedPayloadSize)
 	h.Del(AttrLegacyPayloadSize)
-	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: address, Size: size, StoredSize: stored, Duration: c.now().Sub(start)})
+	defer func() {
+		// As restoreOnPanic: the message stays as it arrived.
+		if r := recover(); r != nil {
+			if hasExt {
+				h.Set(AttrExtendedPayloadSize, ext)
+			}
+			if hasLegacy {
+				h.Set(AttrLegacyPayloadSize, legacy)
+			}
+			panic(r)
+		}
+	}()
+	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Size: size, StoredSize: stored, Duration: c.now().Sub(start), Headers: h})
 	return data, "", nil
 }
 

@@ -164,17 +164,26 @@ func TestAWSPointerNeedsTheContract(t *testing.T) {
 	if err != nil || !bytes.Equal(out, body) {
 		t.Fatalf("default contract: %v", err)
 	}
-	// And the AWS contract refuses an engine without s3.
-	e, _ := stash.New(stash.WithBackend(memstash.New()))
-	defer e.Close()
-	ac, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer), claimcheck.WithMode(claimcheck.Always))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := ac.Offload(context.Background(), "q", []byte("x"), claimcheck.MapHeaders{}); !errors.Is(err, stash.ErrUnsupported) {
-		t.Fatalf("Offload without s3: %v, want stash.ErrUnsupported", err)
+	// And the AWS contract refuses, when the checker is built, an engine
+	// without an s3 backend that locates its objects: such a checker could
+	// neither offload nor read one pointer, and every pointer it received
+	// would be a permanent failure, discarded under DiscardAfter.
+	for name, d := range map[string]driver.Driver{"no s3": memstash.New(), "s3 that cannot locate": unlocated{memstash.New()}} {
+		e, err := stash.New(stash.WithBackend(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		if _, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer)); !errors.Is(err, stash.ErrUnsupported) {
+			t.Errorf("%s: New: %v, want stash.ErrUnsupported", name, err)
+		}
 	}
 }
+
+// unlocated is an s3 backend without Locate.
+type unlocated struct{ *memstash.Store }
+
+func (unlocated) Scheme() string { return "s3" }
 
 func newMemChecker(t *testing.T) *claimcheck.Checker {
 	e, err := stash.New(stash.WithBackend(memstash.New()))
@@ -212,4 +221,178 @@ func FuzzParseAWSPointer(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v %v", p, q, err)
 		}
 	})
+}
+
+// The pointer object is read as the extended clients write it, and as
+// Jackson (case-sensitive, failing on unknown properties) reads it: field
+// names exactly, each once, both strings. encoding/json's own struct
+// decoding matches names case-insensitively and keeps the last of repeated
+// ones, so two readers could follow different objects from one message.
+// Errors quote, and cut, what the message carried, and name no Go
+// identifiers.
+func TestAWSPointerStrictObject(t *testing.T) {
+	const class = `["software.amazon.payloadoffloading.PayloadS3Pointer",`
+	long := strings.Repeat("z", 5000)
+	cases := map[string]string{
+		"folded field name":    class + `{"s3bucketname":"bucket-a","s3Key":"p/x"}]`,
+		"upper field name":     class + `{"s3BucketName":"bucket-a","S3KEY":"p/x"}]`,
+		"repeated key":         class + `{"s3BucketName":"bucket-a","s3Key":"p/x","s3Key":"p/y"}]`,
+		"repeated bucket":      class + `{"s3BucketName":"bucket-b","s3BucketName":"bucket-a","s3Key":"p/x"}]`,
+		"folded repeat":        class + `{"s3BucketName":"bucket-b","S3BucketName":"bucket-a","s3Key":"p/x"}]`,
+		"number key":           class + `{"s3BucketName":"bucket-a","s3Key":5}]`,
+		"object bucket":        class + `{"s3BucketName":{"a":1},"s3Key":"p/x"}]`,
+		"null key":             class + `{"s3BucketName":"bucket-a","s3Key":null}]`,
+		"array":                class + `["bucket-a","p/x"]]`,
+		"string":               class + `"bucket-a/p/x"]`,
+		"long unknown field":   class + `{"s3BucketName":"bucket-a","s3Key":"p/x","` + long + `":1}]`,
+		"long bad key type":    class + `{"s3BucketName":"bucket-a","s3Key":["` + long + `"]}]`,
+		"deeply nested value":  class + `{"s3BucketName":"bucket-a","s3Key":` + strings.Repeat("[", 3000) + strings.Repeat("]", 3000) + `}]`,
+		"missing key":          class + `{"s3BucketName":"bucket-a"}]`,
+		"trailing object junk": class + `{"s3BucketName":"bucket-a","s3Key":"p/x"} 1]`,
+	}
+	for name, body := range cases {
+		p, _, ok, err := claimcheck.ParseAWSPointer([]byte(body), claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5"})
+		if !ok || !errors.Is(err, claimcheck.ErrMalformed) {
+			t.Errorf("%s: read as %+v, %v; want ErrMalformed", name, p, err)
+			continue
+		}
+		msg := err.Error()
+		for _, goName := range []string{"AWSPointer", "Go ", "struct", "json:"} {
+			if strings.Contains(msg, goName) {
+				t.Errorf("%s: error %q names %q", name, msg, goName)
+			}
+		}
+		if len(msg) > 600 {
+			t.Errorf("%s: error of %d bytes", name, len(msg))
+		}
+	}
+}
+
+// Under the AWS contract, as under claimstash's, the per-message override
+// never reaches the wire: not on a message the policy keeps, and not on
+// one that is already claim-checked or already an AWS pointer (which is
+// never offloaded twice).
+func TestAWSPointerOverrideNeverSent(t *testing.T) {
+	ctx := context.Background()
+	c, _ := awsChecker(t)
+	ptr := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: "p/k"}))
+	cases := []struct {
+		name string
+		body string
+		h    claimcheck.MapHeaders
+	}{
+		{"kept", "small", claimcheck.MapHeaders{claimcheck.HeaderOffload: claimcheck.OffloadNever}},
+		{"already a pointer", ptr, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5", claimcheck.HeaderOffload: claimcheck.OffloadAlways}},
+		{"already a legacy pointer", ptr, claimcheck.MapHeaders{claimcheck.AttrLegacyPayloadSize: "5", claimcheck.HeaderOffload: claimcheck.OffloadNever}},
+		{"already claim-checked", "mem://ns/x.0", claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "5", claimcheck.HeaderOffload: claimcheck.OffloadAlways}},
+	}
+	for _, tc := range cases {
+		out, addr, err := c.Offload(ctx, "q", []byte(tc.body), tc.h)
+		if err != nil || addr != "" || string(out) != tc.body {
+			t.Errorf("%s: %q %q %v; want the message as it was", tc.name, out, addr, err)
+		}
+		if v, ok := tc.h[claimcheck.HeaderOffload]; ok {
+			t.Errorf("%s: %s=%q would be sent", tc.name, claimcheck.HeaderOffload, v)
+		}
+	}
+}
+
+// The AWS contract reports to the observer as claimstash's does: every
+// message (OpPass for one it keeps), Start before the stash is touched with
+// the context it returns passed on, the headers, and the object's name as
+// errors show it (quoted, for one that is not printable).
+func TestAWSPointerObserver(t *testing.T) {
+	ctx := context.Background()
+	rec := &startRecorder{}
+	var counters claimcheck.Counters
+	var addrs []string
+	c, _ := awsChecker(t, claimcheck.WithThreshold(4<<10), claimcheck.WithObserver(claimcheck.Observers(rec, &counters,
+		claimcheck.ObserverFunc(func(_ context.Context, ev claimcheck.Event) { addrs = append(addrs, ev.Address) }))))
+	h := claimcheck.MapHeaders{}
+	if out, _, err := c.Offload(ctx, "t", []byte("small"), h); err != nil || string(out) != "small" {
+		t.Fatalf("offload small: %q, %v", out, err)
+	}
+	h = claimcheck.MapHeaders{}
+	ref, _, err := c.Offload(ctx, "t", payload(8<<10), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Rehydrate(ctx, "t", ref, h); err != nil {
+		t.Fatal(err)
+	}
+	hostile := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: "p/\u202egnp.exe"})
+	h = claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5"}
+	if _, _, err := c.Rehydrate(ctx, "t", hostile, h); !errors.Is(err, stash.ErrNotFound) {
+		t.Fatalf("rehydrate of a missing object: %v", err)
+	}
+	want := []string{
+		"observe pass t started= ok",
+		"start offload t", "observe offload t started=offload ok",
+		"start rehydrate t", "observe rehydrate t started=rehydrate ok",
+		"start rehydrate t", "observe rehydrate t started=rehydrate err",
+	}
+	if got := strings.Join(rec.events, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if snap := counters.Snapshot(); snap.Passed != 1 || snap.Offloaded != 1 || snap.Rehydrated != 1 || snap.RehydrateFailures != 1 {
+		t.Errorf("counters: %+v", snap)
+	}
+	if last := addrs[len(addrs)-1]; last != `"s3://bucket-a/p/\u202egnp.exe"` {
+		t.Errorf("event address %s, want it quoted", last)
+	}
+}
+
+// A pointer key with dot segments is refused before any request: S3
+// itself reads it literally, but a proxy or an S3-compatible store that
+// normalizes the path would read "p/../other-ns/k" outside the prefix the
+// checker checked (with s3stash's WithBucket, another namespace's
+// objects). No extended client writes such keys: theirs are UUIDs under an
+// optional prefix.
+func TestAWSPointerKeyTraversal(t *testing.T) {
+	ctx := context.Background()
+	c, st := awsChecker(t)
+	payload := []byte("secret")
+	for _, key := range []string{"p/../secret", "p/./x", "p/a/..", "p/..", "p/a\\..\\..\\secret", "p/.\\x"} {
+		// Stored, so only the refusal can stop the read.
+		if err := st.Put(ctx, "bucket-a", strings.TrimPrefix(key, "p/"), bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 6, StoredSize: 6}); err != nil {
+			t.Fatal(err)
+		}
+		body := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: key})
+		out, _, err := c.Rehydrate(ctx, "q", body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "6"})
+		if !errors.Is(err, claimcheck.ErrMalformed) || out != nil {
+			t.Errorf("key %q: %q, %v; want ErrMalformed", key, out, err)
+		}
+	}
+	// Dots that are not a whole segment are an ordinary key.
+	key := "p/a..b/.c/d."
+	if err := st.Put(ctx, "bucket-a", "a..b/.c/d.", bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 6, StoredSize: 6}); err != nil {
+		t.Fatal(err)
+	}
+	body := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: key})
+	if out, _, err := c.Rehydrate(ctx, "q", body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "6"}); err != nil || string(out) != "secret" {
+		t.Errorf("key %q: %q, %v", key, out, err)
+	}
+}
+
+// A key that is not valid UTF-8 in the message (raw bytes, or an escaped
+// lone surrogate) is malformed: encoding/json would read it as U+FFFD and
+// go for another object than the one the message named (Jackson refuses
+// the bytes).
+func TestAWSPointerKeyNotUTF8(t *testing.T) {
+	ctx := context.Background()
+	c, st := awsChecker(t)
+	payload := []byte("secret")
+	if err := st.Put(ctx, "bucket-a", "\ufffd", bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 6, StoredSize: 6}); err != nil {
+		t.Fatal(err)
+	}
+	const class = `["software.amazon.payloadoffloading.PayloadS3Pointer",`
+	for _, body := range []string{
+		class + `{"s3BucketName":"bucket-a","s3Key":"p/` + "\xff" + `"}]`,
+		class + `{"s3BucketName":"bucket-a","s3Key":"p/\ud800"}]`,
+	} {
+		out, _, err := c.Rehydrate(ctx, "q", []byte(body), claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "6"})
+		if !errors.Is(err, claimcheck.ErrMalformed) || out != nil {
+			t.Errorf("%q: %q, %v; want ErrMalformed", body, out, err)
+		}
+	}
 }

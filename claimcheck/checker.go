@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -122,9 +123,18 @@ func WithNamespace(ns string) Option {
 // AllowStore lets the consumer read addresses of scheme in namespace ("*"
 // for any namespace of that scheme). By default a checker reads only from
 // its engine's backends in its own namespace (and inline addresses, which
-// carry their data).
+// carry their data). A scheme or namespace that no address can hold is
+// refused (for s3, any bucket name is a namespace: AWS pointers name
+// buckets), so that a typo is an error from New, not a store that refuses
+// every message.
 func AllowStore(scheme, namespace string) Option {
 	return option(func(c *Checker) error {
+		if err := stash.ValidateScheme(scheme); err != nil {
+			return fmt.Errorf("claimcheck: allowed store: %w", err)
+		}
+		if err := stash.ValidateNamespace(namespace); err != nil && namespace != "*" && !(scheme == schemeS3 && validBucket(namespace)) {
+			return fmt.Errorf("claimcheck: allowed store: %w", err)
+		}
 		if c.allow[scheme] == nil {
 			c.allow[scheme] = map[string]bool{}
 		}
@@ -133,9 +143,15 @@ func AllowStore(scheme, namespace string) Option {
 	})
 }
 
-// WithObserver reports offloads, rehydrations and failures to o.
+// WithObserver reports offloads, rehydrations and failures to o. A nil o
+// (or a nil *Counters or ObserverFunc) observes nothing.
 func WithObserver(o Observer) Option {
-	return option(func(c *Checker) error { c.observer = o; return nil })
+	return option(func(c *Checker) error {
+		if c.observer = usable(o); c.observer == nil {
+			c.observer = nopObserver{}
+		}
+		return nil
+	})
 }
 
 // New returns a Checker over engine.
@@ -156,6 +172,12 @@ func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
 	for _, o := range opts {
 		if err := o.apply(c); err != nil {
 			return nil, err
+		}
+	}
+	if c.contract == ContractAWSPointer {
+		// Without it the checker could neither offload nor read a pointer.
+		if _, _, err := c.s3Backend(); err != nil {
+			return nil, fmt.Errorf("claimcheck: %w", err)
 		}
 	}
 	if c.namespace == "" {
@@ -195,8 +217,17 @@ func DefaultNamer(topic string, _ Headers) string {
 }
 
 // Size is what the threshold compares: body plus headers plus the margin.
+// It saturates at the largest int instead of wrapping, and counts a
+// negative header size as none.
 func (c *Checker) Size(body []byte, h Headers) int {
-	return len(body) + h.WireSize() + c.margin
+	n, w := len(body), h.WireSize()
+	if uint(n|w|c.margin) >= 1<<60 { // a term negative or near the limit
+		w = max(w, 0) // n and the margin are never negative
+		if w > math.MaxInt-n || c.margin > math.MaxInt-n-w {
+			return math.MaxInt
+		}
+	}
+	return n + w + c.margin
 }
 
 // ShouldOffload reports whether the policy offloads this message. It reads
@@ -228,6 +259,10 @@ func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool,
 		return true, false, nil
 	case Never:
 		return false, false, nil
+	}
+	// Size, with its common case here: it is too big to be inlined.
+	if n, w := len(body), h.WireSize(); uint(n|w|c.margin) < 1<<60 {
+		return n+w+c.margin > c.threshold, false, nil
 	}
 	return c.Size(body, h) > c.threshold, false, nil
 }
@@ -355,8 +390,23 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 	}
 	h.Del(HeaderVersion)
 	h.Del(HeaderSize)
+	defer restoreOnPanic(h, size)
 	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start), Headers: h})
 	return s.Data, address, nil
+}
+
+// restoreOnPanic puts the contract headers back on h if the observer
+// panics after a rehydration removed them, so that the message stays as it
+// arrived (the caller has not replaced its body yet): one retried after a
+// recovered panic is rehydrated again, never handed on as a plain message
+// whose body is an address. The size was read in its one spelling, so
+// formatting it gives the header back as it was.
+func restoreOnPanic(h Headers, size int64) {
+	if r := recover(); r != nil {
+		h.Set(HeaderVersion, ContractVersion)
+		h.Set(HeaderSize, strconv.FormatInt(size, 10))
+		panic(r)
+	}
 }
 
 // Allowed reports whether this checker may read address: nil, or an error
@@ -391,9 +441,10 @@ func (c *Checker) Allowed(address string) error {
 
 // Acked tells the checker a rehydrated message was acknowledged. With
 // DeleteAfterAck it deletes the stash (a stash already gone is not an error);
-// otherwise it does nothing.
+// otherwise it does nothing. It never deletes what a share link names: that
+// stash is the sharer's, and a link is often handed to several consumers.
 func (c *Checker) Acked(ctx context.Context, address string) error {
-	if !c.deleteOnAck || address == "" {
+	if !c.deleteOnAck || address == "" || stash.IsLink(address) {
 		return nil
 	}
 	start := c.now()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -508,6 +509,18 @@ func TestOptionsRefused(t *testing.T) {
 		"negative threshold": claimcheck.WithThreshold(-1),
 		"negative margin":    claimcheck.WithMargin(-1),
 		"bad namespace":      claimcheck.WithNamespace("Not_A_Namespace"),
+		// A store no address can name would never match: every message
+		// from it would be refused as not allowed, and discarded under
+		// DiscardAfter, for a typo in the configuration.
+		"store of an upper-case scheme":      claimcheck.AllowStore("MEM", "default"),
+		"store of no scheme":                 claimcheck.AllowStore("", "default"),
+		"store of a link scheme":             claimcheck.AllowStore("https", "default"),
+		"store of no namespace":              claimcheck.AllowStore("mem", ""),
+		"store of a padded namespace":        claimcheck.AllowStore("mem", "default "),
+		"store of an upper-case namespace":   claimcheck.AllowStore("mem", "Default"),
+		"store of a dotted mem namespace":    claimcheck.AllowStore("mem", "my.bucket"),
+		"s3 store of no bucket name":         claimcheck.AllowStore("s3", "my_bucket"),
+		"store of a wildcard in a namespace": claimcheck.AllowStore("mem", "tenant-*"),
 	} {
 		if _, err := claimcheck.New(e, o); err == nil {
 			t.Errorf("%s accepted", name)
@@ -515,6 +528,14 @@ func TestOptionsRefused(t *testing.T) {
 	}
 	if _, err := claimcheck.New(nil); err == nil {
 		t.Error("nil engine accepted")
+	}
+	// What a store can be: a namespace, any namespace, and for s3 (whose
+	// namespaces name buckets for AWS pointers) any bucket name.
+	for _, o := range []claimcheck.Option{claimcheck.AllowStore("mem", "tenant-a"), claimcheck.AllowStore("mem", "*"),
+		claimcheck.AllowStore("s3", "my.bucket"), claimcheck.AllowStore("s3", "*")} {
+		if _, err := claimcheck.New(e, o); err != nil {
+			t.Errorf("refused: %v", err)
+		}
 	}
 }
 
@@ -577,5 +598,84 @@ func TestErrorNamesAddressOnce(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Count(msg, addr) != 1 || !strings.HasPrefix(msg, "claimcheck: rehydrate on orders: stash: retrieve "+addr+": not found") {
 		t.Fatalf("error %q: want the address once", msg)
+	}
+}
+
+// sizedHeaders are empty headers that report a wire size of their own.
+type sizedHeaders struct {
+	claimcheck.MapHeaders
+	size int
+}
+
+func (h sizedHeaders) WireSize() int { return h.size }
+
+// The counted size never wraps: a margin or header size near the int limit
+// counts as more than any threshold, and a negative header size (a broken
+// adapter) counts as none, so a big body is never kept because the sum
+// overflowed.
+func TestSizeSaturates(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name      string
+		margin    int
+		threshold int
+		body      int
+		headers   int
+	}{
+		{"margin at the limit", math.MaxInt, claimcheck.DefaultThreshold, 1, 0},
+		{"margin and headers past the limit", math.MaxInt / 2, claimcheck.DefaultThreshold, 1, math.MaxInt/2 + 2},
+		{"headers at the limit", 0, claimcheck.DefaultThreshold, 1, math.MaxInt},
+		{"negative header size", 0, 100, 101, -1 << 40},
+	}
+	for _, tc := range cases {
+		c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithMargin(tc.margin), claimcheck.WithThreshold(tc.threshold))
+		h := sizedHeaders{claimcheck.MapHeaders{}, tc.headers}
+		if n := c.Size(payload(tc.body), h); n <= tc.threshold {
+			t.Errorf("%s: counted size %d, not over %d", tc.name, n, tc.threshold)
+		}
+		if ok, err := c.ShouldOffload(payload(tc.body), h); !ok || err != nil {
+			t.Errorf("%s: ShouldOffload = %v, %v", tc.name, ok, err)
+		}
+		if c.Pass(ctx, "t", payload(tc.body), h) {
+			t.Errorf("%s: passed as it is", tc.name)
+		}
+	}
+	// A threshold at the limit keeps everything, a margin at it included.
+	c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithMargin(math.MaxInt), claimcheck.WithThreshold(math.MaxInt))
+	if ok, err := c.ShouldOffload(payload(10), claimcheck.MapHeaders{"k": "v"}); ok || err != nil {
+		t.Errorf("threshold at the limit: ShouldOffload = %v, %v", ok, err)
+	}
+}
+
+// claimstash-size is decimal digits in their one spelling: no sign, no
+// leading zero, no space, no other script's digits, no digit separator.
+// Readers that parse numbers differently (Python's int takes " +0_4096 "
+// and "٤٠٩٦") would otherwise agree with this one only by luck; a size that
+// is not the contract's is malformed, even when it names the right number,
+// and the message never reaches a handler.
+func TestSizeHeaderIsCanonical(t *testing.T) {
+	c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithMode(claimcheck.Always))
+	body := payload(4096)
+	out, h, _ := offloaded(t, c, body)
+	for _, size := range []string{"+4096", "04096", "-0", "00", " 4096", "4096 ", "4_096", "٤٠٩٦", "４０９６", "0x1000", "4096.0", "4e3", "", "9223372036854775808"} {
+		hh := maps.Clone(h)
+		hh[claimcheck.HeaderSize] = size
+		if _, _, ok, err := claimcheck.Reference(out, hh); !ok || !errors.Is(err, claimcheck.ErrMalformed) {
+			t.Errorf("Reference with size %q: %v, want ErrMalformed", size, err)
+		}
+		got, _, err := c.Rehydrate(context.Background(), "orders", out, hh)
+		if !errors.Is(err, claimcheck.ErrMalformed) || got != nil {
+			t.Errorf("Rehydrate with size %q: %d bytes, %v; want ErrMalformed", size, len(got), err)
+		}
+		if hh[claimcheck.HeaderSize] != size {
+			t.Errorf("size %q: a failed rehydrate changed the headers", size)
+		}
+	}
+	for _, size := range []string{"0", "7", "4096", "9223372036854775807"} {
+		hh := maps.Clone(h)
+		hh[claimcheck.HeaderSize] = size
+		if _, n, _, err := claimcheck.Reference(out, hh); err != nil || strconv.FormatInt(n, 10) != size {
+			t.Errorf("Reference with size %q: %d, %v", size, n, err)
+		}
 	}
 }

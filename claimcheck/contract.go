@@ -13,7 +13,8 @@ import (
 //   - a body that is exactly one stash address (UTF-8, see stash.ParseAddress);
 //   - the header HeaderVersion, whose presence marks the message as
 //     claim-checked and whose value is the contract version ("1");
-//   - the header HeaderSize, the original body size in bytes (decimal);
+//   - the header HeaderSize, the original body size in bytes: decimal
+//     ASCII digits, no sign, no leading zero ("0" for an empty body);
 //   - every header the producer set, unchanged.
 //
 // Header names are lowercase ASCII and are compared exactly: NATS and Kafka
@@ -91,8 +92,8 @@ func Reference(body []byte, h Headers) (address string, size int64, ok bool, err
 		return "", 0, true, fmt.Errorf("%w: %s (this build reads %q)", ErrUnsupportedVersion, quote(v), ContractVersion)
 	}
 	sv, _ := h.Get(HeaderSize)
-	size, perr := strconv.ParseInt(sv, 10, 64)
-	if perr != nil || size < 0 {
+	size, valid := parseSize(sv)
+	if !valid {
 		return "", 0, true, fmt.Errorf("%w: header %s is %s", ErrMalformed, HeaderSize, quote(sv))
 	}
 	if len(body) > maxReference {
@@ -110,3 +111,19 @@ func Reference(body []byte, h Headers) (address string, size int64, ok bool, err
 // stash.MaxLinkLength, any other stash.MaxAddressLength). A longer body is
 // refused before it is copied or handed to an observer as an address.
 const maxReference = 64 << 10
+
+// parseSize reads HeaderSize: decimal ASCII digits in their one spelling
+// (no sign, no leading zero, no space) that fit an int64. strconv.ParseInt
+// alone would take "+5" and "007", which other readers may not.
+func parseSize(s string) (int64, bool) {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}

@@ -15,9 +15,10 @@
 // A claim-checked message's body is one stash address; the header
 // "claimstash-version" (HeaderVersion) marks it and carries the contract
 // version, "1"; "claimstash-size" (HeaderSize) carries the original body
-// size in bytes. The producer's headers are kept. A producer may set
-// "claimstash-offload" (HeaderOffload) to "always" or "never" on a message;
-// the checker removes it before sending. Reference reads the contract
+// size in bytes, in decimal digits (no sign, no leading zero). The
+// producer's headers are kept. A producer may set "claimstash-offload"
+// (HeaderOffload) to "always" or "never" on a message; the checker removes
+// it before sending. Reference reads the contract
 // without fetching anything.
 //
 // # AWS's pointer contract
@@ -34,8 +35,9 @@
 // the key is the prefix, if any, then the address's path after the
 // namespace: "orders.<sha256>"). A pointer written by another client
 // (a random key) is read only from the bucket, and under the key prefix, of
-// an s3 namespace this checker may read, and checked against its size
-// attribute; objects that claimstash wrote are checked against their digest
+// an s3 namespace this checker may read (a key with a "." or ".." segment,
+// which a normalizing proxy would move out of it, is refused), and checked
+// against its size attribute; objects that claimstash wrote are checked against their digest
 // too. The transports for it are ccsqs and ccsns. DeleteAfterAck never
 // deletes an AWS pointer's object.
 //

@@ -39,7 +39,7 @@ type Error struct {
 func (e *Error) Error() string {
 	s := "claimcheck: " + e.Op
 	if e.Topic != "" {
-		s += " on " + e.Topic
+		s += " on " + displayTopic(e.Topic)
 	}
 	var se *stash.Error
 	if e.Address != "" && !(errors.As(e.Err, &se) && se.Address != "") {
@@ -54,6 +54,20 @@ func (e *Error) Unwrap() error { return e.Err }
 // message carried: as stash errors show one (stash.DisplayAddress), a share
 // link without its query.
 func display(s string) string { return stash.DisplayAddress(s) }
+
+// displayTopic is how an error message shows a topic, which a publisher
+// may choose (a NATS subject holds any byte but whitespace): as it is when
+// it is printable ASCII, quoted and cut otherwise.
+func displayTopic(s string) string {
+	plain := len(s) <= displayMax
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] > ' ' && s[i] < 0x7f
+	}
+	if plain {
+		return s
+	}
+	return quote(s)
+}
 
 // quote quotes s for an error message, cut to its first displayMax bytes.
 func quote(s string) string {

@@ -147,3 +147,29 @@ func checkReadable(t *testing.T, err error) {
 		}
 	}
 }
+
+// The topic is the publisher's choice too (a NATS subject may hold any
+// byte but whitespace, and a wildcard subscription delivers it): errors
+// show one that is not printable quoted and cut, as they show addresses.
+func TestErrorQuotesHostileTopic(t *testing.T) {
+	ctx := context.Background()
+	c := newMemChecker(t)
+	for _, topic := range []string{"orders.\x1b[2J\x1b]0;pwned\a", "orders.\u202egnp", "orders." + strings.Repeat("x", 64<<10), "orders.\xff"} {
+		h := claimcheck.MapHeaders{claimcheck.HeaderVersion: "2", claimcheck.HeaderSize: "1"}
+		_, _, err := c.Rehydrate(ctx, topic, []byte("mem://default/x."+strings.Repeat("0", 64)), h)
+		if !errors.Is(err, claimcheck.ErrUnsupportedVersion) {
+			t.Fatalf("Rehydrate: %v", err)
+		}
+		checkReadable(t, err)
+		if _, _, err := c.Offload(ctx, topic, []byte("x"), claimcheck.MapHeaders{claimcheck.HeaderOffload: "\x1b[2J"}); err == nil {
+			t.Fatal("Offload took a bad override")
+		} else {
+			checkReadable(t, err)
+		}
+	}
+	// A printable topic reads as it is.
+	_, _, err := c.Rehydrate(ctx, "orders.eu", []byte("x"), claimcheck.MapHeaders{claimcheck.HeaderVersion: "2"})
+	if err == nil || !strings.HasPrefix(err.Error(), "claimcheck: rehydrate on orders.eu ") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -47,7 +47,9 @@ type Event struct {
 }
 
 // Observer receives events. Implementations must be safe for concurrent use
-// and quick: they run on the message path.
+// and quick: they run on the message path. A panic in Observe is not
+// recovered: it reaches the caller, and a message whose rehydration it
+// interrupts is left as it arrived, still claim-checked.
 type Observer interface {
 	Observe(ctx context.Context, ev Event)
 }
@@ -75,8 +77,34 @@ func (nopObserver) Observe(context.Context, Event) {}
 
 // Observers fans events out to several observers. It calls the Start of
 // those that are Starters, in order, each with the context the one before
-// returned.
-func Observers(obs ...Observer) Observer { return observers(obs) }
+// returned. Nil observers are left out.
+func Observers(obs ...Observer) Observer {
+	os := make(observers, 0, len(obs))
+	for _, o := range obs {
+		if o = usable(o); o != nil {
+			os = append(os, o)
+		}
+	}
+	return os
+}
+
+// usable returns o, or nil for an observer that would panic on its first
+// event: nil, or a nil value of this package's observer types.
+func usable(o Observer) Observer {
+	switch v := o.(type) {
+	case nil:
+		return nil
+	case *Counters:
+		if v == nil {
+			return nil
+		}
+	case ObserverFunc:
+		if v == nil {
+			return nil
+		}
+	}
+	return o
+}
 
 type observers []Observer
 

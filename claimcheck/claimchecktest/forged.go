@@ -40,6 +40,9 @@ func (s *suite) forged(c *claimcheck.Checker, real string, realSize int) []Messa
 		msg("size-not-a-number", real, v1, "ten"),
 		msg("size-overflow", real, v1, "99999999999999999999"),
 		msg("size-lies", real, v1, strconv.Itoa(realSize+1)),
+		// The right number, spelt as no claimstash producer writes it.
+		msg("size-plus-sign", real, v1, "+"+size),
+		msg("size-leading-zero", real, v1, "0"+size),
 		msg("size-huge", real, v1, strings.Repeat("9", 16<<10)),
 		msg("body-truncated", real[:len(real)-1], v1, size),
 		msg("body-not-an-address", "hello", v1, size),
