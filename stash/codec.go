@@ -462,7 +462,11 @@ func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, *decoder, 
 //     storedReadStart (for a link, linkReadStart) and grows, four times at a
 //     time, as bytes arrive. Bytes a store keeps in memory are copied whole.
 //   - Compressed up to readRatio times, the buffer is the recorded size:
-//     at most readRatio times the stored bytes.
+//     at most readRatio times the stored bytes. Beyond storedReadStart
+//     stored bytes from a store that does not keep them in memory, those
+//     are read first (into a buffer that grows as they arrive), so that
+//     the readRatio times are of bytes that arrived, not of a stored size
+//     claimed (Engine.open).
 //   - Compressed further, the stored bytes are read into memory and
 //     decoded once without keeping the output, to count it; the buffer is
 //     allocated only once they are known to decode to exactly the recorded

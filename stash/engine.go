@@ -777,16 +777,26 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		return nil, err
 	}
 	counted := false
-	if whole && beyondRatio(src.attrs, src.startMax) && src.attrs.StoredSize > 0 {
+	fixed := src.b != nil && keepsBytes(src.b.driver)
+	ahead := whole && beyondRatio(src.attrs, src.startMax) && src.attrs.StoredSize > 0
+	// A store whose bytes arrive over a connection can lie in its stored
+	// size as in its Content-Length: the buffer of the recorded size that
+	// readRatio allows is allocated only once more than storedReadStart
+	// stored bytes have arrived, read first into a buffer that grows as
+	// they do (a store that keeps its bytes in memory has them all).
+	spool := whole && !fixed && src.attrs.Encoding != driver.EncodingIdentity && src.attrs.StoredSize > storedReadStart
+	if ahead || spool {
 		comp, err := readStored(&src)
 		_ = src.rc.Close()
 		if err != nil {
 			return nil, err
 		}
-		if err := decodedSize(comp, src.attrs, src.addr); err != nil {
-			return nil, err
+		if ahead {
+			if err := decodedSize(comp, src.attrs, src.addr); err != nil {
+				return nil, err
+			}
 		}
-		src.rc, counted = bytesReaderOf(comp), true
+		src.rc, counted = bytesReaderOf(comp), ahead
 	}
 	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {
@@ -794,7 +804,7 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		return nil, err
 	}
 	r.startMax, r.counted = src.startMax, counted
-	r.fixed = src.b != nil && keepsBytes(src.b.driver)
+	r.fixed = fixed
 	if src.b != nil {
 		e.touch(ctx, src.b, src.addr, src.attrs)
 	}
