@@ -1,6 +1,7 @@
 package stash_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -81,5 +82,70 @@ func TestRetrieveLyingRemoteSizes(t *testing.T) {
 	defer r.Close()
 	if _, err := io.Copy(io.Discard, r); !errors.Is(err, stash.ErrIntegrity) {
 		t.Errorf("Open: %v, want ErrIntegrity", err)
+	}
+}
+
+// TestCreateOverAMismatchedStash: when the key a Create would write already
+// holds a stash whose recorded attributes disagree with the new content
+// (another size, another digest, a stored size that cannot be), Create
+// does not report that stash as written (a reference nobody could read):
+// it replaces it, and the stash it returns reads back as the payload.
+func TestCreateOverAMismatchedStash(t *testing.T) {
+	ctx := context.Background()
+	p := stashtest.JSONPayload(10<<10, 4)
+	n := int64(len(p))
+	for _, c := range []struct {
+		name   string
+		stored []byte
+		enc    driver.Encoding
+		size   int64
+		digest string
+	}{
+		{"OtherSize", p[:n-1], driver.EncodingIdentity, n - 1, ""},
+		{"OtherDigest", p, driver.EncodingIdentity, n, sha([]byte("other"))},
+		{"StoredShort", p[:10], driver.EncodingIdentity, n, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, store := memEngine(t)
+			addr := putRaw(t, store, "mismatch", p, c.stored, c.enc, c.size)
+			if c.digest != "" {
+				a, err := stash.ParseAddress(addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := store.ModifyAttributes(ctx, a.Namespace, a.Key(), func(h *driver.Attributes) *driver.Attributes {
+					m := *h
+					m.Digest = c.digest
+					return &m
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := e.Retrieve(ctx, addr); !errors.Is(err, stash.ErrIntegrity) {
+				t.Fatalf("the planted stash reads as %v, want ErrIntegrity", err)
+			}
+			for _, create := range []string{"Create", "CreateFrom"} {
+				var s *stash.Stash
+				var err error
+				if create == "Create" {
+					s, err = e.Create(ctx, "mismatch", p)
+				} else {
+					s, err = e.CreateFrom(ctx, "mismatch", bytes.NewReader(p))
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", create, err)
+				}
+				if s.String() != addr {
+					t.Fatalf("%s: %s, want %s", create, s, addr)
+				}
+				if s.Size != n {
+					t.Errorf("%s returned a stash of %d bytes, want %d", create, s.Size, n)
+				}
+				got, err := e.Retrieve(ctx, s.String())
+				if err != nil || !bytes.Equal(got.Data, p) {
+					t.Fatalf("%s reported %s written, yet Retrieve: %v", create, s, err)
+				}
+			}
+		})
 	}
 }

@@ -461,6 +461,13 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	if e.expired(have) {
 		return e.dropExpired(ctx, b, addr, key)
 	}
+	if e.mismatched(addr, have, want) {
+		// Not the content its key names (a torn or tampered write):
+		// reported as written, it would be a reference that serves
+		// nothing. It is replaced.
+		e.logger.WarnContext(ctx, "stash: replacing a stored stash that does not match its address", "address", addr.String())
+		return e.dropWhere(ctx, b, addr, key, func(a *driver.Attributes) bool { return e.mismatched(addr, a, want) })
+	}
 	merged, changed := extend(have, want)
 	if !changed {
 		return stashFrom(addr, have), nil
@@ -515,9 +522,23 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 // (driver.ConditionalDeleter). It returns (nil, nil) when the caller should
 // write.
 func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address, key string) (*Stash, error) {
+	return e.dropWhere(ctx, b, addr, key, e.expired)
+}
+
+// mismatched reports whether have, stored under addr's key, cannot be the
+// content a Create of want's size and digest would write there.
+func (e *Engine) mismatched(addr Address, have, want *driver.Attributes) bool {
+	return have.Size != want.Size || have.Digest != "" && have.Digest != want.Digest || e.check(addr, have) != nil
+}
+
+// dropWhere deletes a stash that is to be written afresh, only if cond
+// still holds for it where the driver can check that atomically
+// (driver.ConditionalDeleter). It returns (nil, nil) when the caller
+// should write.
+func (e *Engine) dropWhere(ctx context.Context, b *backend, addr Address, key string, cond func(*driver.Attributes) bool) (*Stash, error) {
 	var err error
 	if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
-		_, err = cd.DeleteIf(ctx, addr.Namespace, key, func(a *driver.Attributes) bool { return e.expired(a) })
+		_, err = cd.DeleteIf(ctx, addr.Namespace, key, cond)
 	} else {
 		err = b.driver.Delete(ctx, addr.Namespace, key)
 	}
