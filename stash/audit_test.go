@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/claimstash/claimstash/stash"
@@ -147,5 +148,87 @@ func TestCreateOverAMismatchedStash(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// blockedBody is a remote store whose reader blocks until it is closed
+// and then answers with bytes of the right length but the wrong content
+// and io.EOF, as a connection torn down under a read may.
+type blockedBody struct {
+	driver.Driver
+	entered chan struct{}
+}
+
+func (d blockedBody) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	rc, a, err := d.Driver.Get(ctx, ns, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc.Close()
+	return &blockedReader{n: int(a.StoredSize), entered: d.entered, closed: make(chan struct{})}, a, nil
+}
+
+type blockedReader struct {
+	n       int
+	entered chan struct{}
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (b *blockedReader) Read(p []byte) (int, error) {
+	b.entered <- struct{}{}
+	<-b.closed
+	n := copy(p, bytes.Repeat([]byte{'x'}, b.n))
+	return n, io.EOF
+}
+
+func (b *blockedReader) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// TestReaderCloseDuringRead: a Reader closed while a Read waits on the
+// backend (closing is how a caller unblocks it) never lets that Read end
+// in a clean io.EOF without the digest checked, nor panic, nor race; a
+// second Close at the same time does nothing more.
+func TestReaderCloseDuringRead(t *testing.T) {
+	ctx := context.Background()
+	store := memstash.New()
+	good, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	s, err := good.Create(ctx, "blocked", stashtest.JSONPayload(8<<10, 9), stash.Compress(stash.CompressionNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{})
+	e, err := stash.New(stash.WithBackend(blockedBody{Driver: store, entered: entered}), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	r, err := e.Open(ctx, s.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	<-entered
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = r.Close() }()
+	}
+	wg.Wait()
+	if err := <-done; err == nil {
+		t.Error("a Read under Close ended in a clean EOF on bytes that do not match the digest")
+	}
+	if n, err := r.Read(make([]byte, 10)); n != 0 || err == nil {
+		t.Errorf("Read after Close: %d, %v", n, err)
 	}
 }

@@ -814,6 +814,10 @@ type Reader struct {
 	addr     Address
 	n, size  int64
 	err      error
+	// mu is held by Read, and by Close while it releases what Read uses;
+	// closing marks the Reader closed (the first Close does the work).
+	mu      sync.Mutex
+	closing atomic.Bool
 	// What a read needs, in the Reader's one allocation.
 	source sourceReader
 	clone  cloner
@@ -849,6 +853,15 @@ func (r *Reader) Size() int64 { return r.size }
 // Read reads the payload. At the end it returns io.EOF only if the bytes
 // matched the digest; otherwise an error matching ErrIntegrity.
 func (r *Reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.read(p)
+}
+
+// errClosed is a Read on a closed Reader, or one that Close ended.
+var errClosed = errors.New("stash: read after close")
+
+func (r *Reader) read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -856,6 +869,12 @@ func (r *Reader) Read(p []byte) (int, error) {
 		p = p[:rem+1] // one byte past the end detects overlong streams
 	}
 	n, err := r.src.Read(p)
+	if r.closing.Load() {
+		// Closed under this Read (to unblock it): what the backend
+		// answered is not read to a verified end.
+		r.err = errClosed
+		return 0, r.err
+	}
 	r.n += int64(n)
 	if r.n > r.size {
 		r.err = errOverlong
@@ -991,19 +1010,28 @@ func (r *Reader) finish() error {
 	return io.EOF
 }
 
-// Close releases the reader.
+// Close releases the reader. It may be called while a Read waits on the
+// backend, to unblock it (that Read then fails), and more than once: only
+// the first call does anything.
 func (r *Reader) Close() error {
+	if r.closing.Swap(true) {
+		return nil
+	}
+	// The backend's reader is closed first, so that a Read blocked in it
+	// returns; what that Read uses is released once it has.
+	err := r.closer.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.dec.release()
 	r.dec = nil
 	if r.err == nil {
-		r.err = errors.New("stash: read after close")
+		r.err = errClosed
 	}
 	putHash(r.h)
 	r.h = nil
 	// Retrieve's stash lives in the Reader: let go of the source.
-	c := r.closer
 	r.closer, r.src, r.sr, r.source, r.clone = closed{}, nil, nil, sourceReader{}, cloner{}
-	return c.Close()
+	return err
 }
 
 // closed is a Reader's closer once it is closed.
