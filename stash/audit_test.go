@@ -232,3 +232,71 @@ func TestReaderCloseDuringRead(t *testing.T) {
 		t.Errorf("Read after Close: %d, %v", n, err)
 	}
 }
+
+// badCount is a reader that breaks io.Reader's contract the way a buggy
+// one can: it reports having read more than it was given, or a negative
+// count.
+type badCount struct {
+	io.ReadCloser
+	delta int // added to len(p); -1 means a count of -1
+}
+
+func (b *badCount) Read(p []byte) (int, error) {
+	if b.delta < 0 {
+		return -1, nil
+	}
+	return len(p) + b.delta, nil
+}
+
+type badCountBody struct {
+	driver.Driver
+	delta int
+}
+
+func (d badCountBody) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	rc, a, err := d.Driver.Get(ctx, ns, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &badCount{ReadCloser: rc, delta: d.delta}, a, nil
+}
+
+// TestReaderCountsOutOfRange: a payload reader (CreateFrom) or a backend's
+// reader (Retrieve, Open) that reports more bytes than it was given room
+// for, or a negative count, is a clear error, never a panic, never data.
+func TestReaderCountsOutOfRange(t *testing.T) {
+	ctx := context.Background()
+	store := memstash.New()
+	good, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	for _, delta := range []int{-1, 1, 1 << 20} {
+		if s, err := good.CreateFrom(ctx, "counts", &badCount{delta: delta}); err == nil {
+			t.Errorf("CreateFrom with a count of len(p)%+d: %s, want an error", delta, s)
+		}
+		for _, c := range []stash.Compression{stash.CompressionNone, stash.CompressionZstd} {
+			s, err := good.Create(ctx, "counts", stashtest.JSONPayload(100<<10, 2), stash.Compress(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := stash.New(stash.WithBackend(badCountBody{Driver: store, delta: delta}), stash.WithInlineMax(-1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Retrieve(ctx, s.String()); !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("%v, len(p)%+d: Retrieve: %v, want ErrIntegrity", c, delta, err)
+			}
+			if r, err := e.Open(ctx, s.String()); err == nil {
+				if _, err := io.Copy(io.Discard, r); !errors.Is(err, stash.ErrIntegrity) {
+					t.Errorf("%v, len(p)%+d: Open: %v, want ErrIntegrity", c, delta, err)
+				}
+				r.Close()
+			} else if !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("%v, len(p)%+d: Open: %v, want ErrIntegrity", c, delta, err)
+			}
+			e.Close()
+		}
+	}
+}

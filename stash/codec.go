@@ -713,6 +713,11 @@ type sourceReader struct {
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
+	if n < 0 || n > len(p) {
+		// A broken reader: nothing it answered can be trusted.
+		s.err = fmt.Errorf("%w: the backend's reader reported %d bytes read into room for %d", ErrIntegrity, n, len(p))
+		return 0, s.err
+	}
 	if err != nil && err != io.EOF {
 		s.err = err
 	}

@@ -136,6 +136,9 @@ func readFull(ctx context.Context, r io.Reader, p []byte) (int, error) {
 			return n, err
 		}
 		m, err := r.Read(p[n:])
+		if m < 0 || m > len(p)-n {
+			return n, fmt.Errorf("reading payload: the reader reported %d bytes read into room for %d", m, len(p)-n)
+		}
 		n += m
 		if err == io.EOF {
 			return n, io.EOF
