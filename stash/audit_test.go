@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -297,6 +298,31 @@ func TestReaderCountsOutOfRange(t *testing.T) {
 				t.Errorf("%v, len(p)%+d: Open: %v, want ErrIntegrity", c, delta, err)
 			}
 			e.Close()
+		}
+	}
+}
+
+// TestDisplayAddressHidesLinkSecrets: a share link's query and fragment
+// (a signature, a presigned URL's credentials) never reach an error
+// message or a log line, whatever the case of its scheme (schemes are
+// case-insensitive: HTTPS:// is a link a user may paste as well).
+func TestDisplayAddressHidesLinkSecrets(t *testing.T) {
+	e, err := stash.New(stash.WithBackend(memstash.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, link := range []string{
+		"https://h.example/k?X-Amz-Signature=SECRET",
+		"HTTPS://h.example/k?X-Amz-Signature=SECRET",
+		"Http://h.example/k?sig=SECRET",
+		"hTtPs://h.example/k#stash=SECRET",
+	} {
+		if got := stash.DisplayAddress(link); strings.Contains(got, "SECRET") {
+			t.Errorf("DisplayAddress(%q) = %q", link, got)
+		}
+		if _, err := e.Retrieve(context.Background(), link); err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("Retrieve(%q): %v", link, err)
 		}
 	}
 }
