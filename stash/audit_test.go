@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
@@ -324,5 +325,76 @@ func TestDisplayAddressHidesLinkSecrets(t *testing.T) {
 		if _, err := e.Retrieve(context.Background(), link); err == nil || strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("Retrieve(%q): %v", link, err)
 		}
+	}
+}
+
+// noProgress is a reader that answers every Read with no bytes and no
+// error, which io.Reader discourages and a broken one does.
+type noProgress struct{ io.ReadCloser }
+
+func (noProgress) Read([]byte) (int, error) { return 0, nil }
+
+type noProgressBody struct{ driver.Driver }
+
+func (d noProgressBody) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	rc, a, err := d.Driver.Get(ctx, ns, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return noProgress{rc}, a, nil
+}
+
+// TestReadersWithoutProgress: a payload reader (CreateFrom) or a backend's
+// reader (Retrieve) that keeps answering with nothing, neither bytes nor
+// an error, is an error after a bounded number of reads (as bufio's
+// io.ErrNoProgress), not a loop that spins until the process is killed.
+func TestReadersWithoutProgress(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := memstash.New()
+	good, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	var addrs []string
+	for _, c := range []stash.Compression{stash.CompressionNone, stash.CompressionZstd} {
+		s, err := good.Create(ctx, "progress", stashtest.JSONPayload(300<<10, 5), stash.Compress(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, s.String())
+	}
+	e, err := stash.New(stash.WithBackend(noProgressBody{store}), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	within := func(what string, f func() error) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s: no error", what)
+			}
+		case <-time.After(10 * time.Second):
+			cancel() // stops the loop through the context, where it checks it
+			t.Fatalf("%s: still reading after 10s", what)
+		}
+	}
+	within("CreateFrom", func() error {
+		_, err := good.CreateFrom(ctx, "progress", noProgress{})
+		return err
+	})
+	for _, a := range addrs {
+		within("Retrieve "+a, func() error {
+			_, err := e.Retrieve(ctx, a)
+			if err != nil && !errors.Is(err, stash.ErrIntegrity) {
+				t.Errorf("Retrieve %s: %v, want ErrIntegrity", a, err)
+			}
+			return err
+		})
 	}
 }

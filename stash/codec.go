@@ -707,15 +707,26 @@ var errOverlong error = boundError("more bytes than the recorded size")
 // sourceReader remembers the last error of the backend's reader, so a
 // failed decode can be told apart from a failed read.
 type sourceReader struct {
-	r   io.Reader
-	err error
+	r     io.Reader
+	err   error
+	empty int // reads in a row that returned neither bytes nor an error
 }
+
+// maxEmptyReads is how many reads in a row may return neither bytes nor an
+// error before a reader is taken as broken (io.ErrNoProgress, as bufio).
+const maxEmptyReads = 100
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if n < 0 || n > len(p) {
 		// A broken reader: nothing it answered can be trusted.
 		s.err = fmt.Errorf("%w: the backend's reader reported %d bytes read into room for %d", ErrIntegrity, n, len(p))
+		return 0, s.err
+	}
+	if n > 0 || err != nil || len(p) == 0 {
+		s.empty = 0
+	} else if s.empty++; s.empty == maxEmptyReads {
+		s.err = fmt.Errorf("%w: the backend's reader returns no bytes: %w", ErrIntegrity, io.ErrNoProgress)
 		return 0, s.err
 	}
 	if err != nil && err != io.EOF {

@@ -130,7 +130,7 @@ func readHead(ctx context.Context, r io.Reader) ([]byte, error) {
 // readFull reads into p until it is full (nil error), or the stream ends
 // (io.EOF, with the count read), or it fails.
 func readFull(ctx context.Context, r io.Reader, p []byte) (int, error) {
-	n := 0
+	n, empty := 0, 0
 	for n < len(p) {
 		if err := ctx.Err(); err != nil {
 			return n, err
@@ -142,6 +142,11 @@ func readFull(ctx context.Context, r io.Reader, p []byte) (int, error) {
 		n += m
 		if err == io.EOF {
 			return n, io.EOF
+		}
+		if m > 0 || err != nil {
+			empty = 0
+		} else if empty++; empty == maxEmptyReads {
+			return n, fmt.Errorf("reading payload: %w", io.ErrNoProgress)
 		}
 		if err != nil {
 			return n, fmt.Errorf("reading payload: %w", err)
