@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -396,5 +397,18 @@ func TestReadersWithoutProgress(t *testing.T) {
 			}
 			return err
 		})
+	}
+}
+
+// TestOpenerReturningNothing: a registered opener that reports success
+// without a driver is an error from OpenDriver and New, not a panic.
+func TestOpenerReturningNothing(t *testing.T) {
+	stash.RegisterScheme("auditnil", func(context.Context, *url.URL) (driver.Driver, error) { return nil, nil })
+	if d, err := stash.OpenDriver(context.Background(), "auditnil://x"); err == nil || d != nil {
+		t.Errorf("OpenDriver: %v, %v; want an error", d, err)
+	}
+	if e, err := stash.New(stash.WithBackendURL(context.Background(), "auditnil://x")); err == nil {
+		e.Close()
+		t.Error("New: no error")
 	}
 }
