@@ -412,3 +412,50 @@ func TestOpenerReturningNothing(t *testing.T) {
 		t.Error("New: no error")
 	}
 }
+
+// TestCreateNeverReturnsAnUnparsableAddress: whatever the inline limit, the
+// name, namespace and scopes, the address Create returns is one that
+// ParseAddress accepts and Retrieve reads back: inline data that would make
+// an inline address too long goes to the backend, and a stash whose
+// address would be over MaxAddressLength is refused before it is written.
+func TestCreateNeverReturnsAnUnparsableAddress(t *testing.T) {
+	ctx := context.Background()
+	store := memstash.New()
+	e, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, n := range []int{10, 40 << 10, 48 << 10, 60 << 10, 200 << 10} {
+		p := stashtest.RandomPayload(n, uint64(n))
+		for _, create := range []string{"Create", "CreateFrom"} {
+			var s *stash.Stash
+			if create == "Create" {
+				s, err = e.Create(ctx, "inline", p)
+			} else {
+				s, err = e.CreateFrom(ctx, "inline", bytes.NewReader(p))
+			}
+			if err != nil {
+				t.Fatalf("%s of %d bytes: %v", create, n, err)
+			}
+			got, err := e.Retrieve(ctx, s.String())
+			if err != nil || !bytes.Equal(got.Data, p) {
+				t.Fatalf("%s of %d bytes returned %.60s…, which Retrieve reads as %v", create, n, s, err)
+			}
+		}
+	}
+	var scopes []stash.Scope
+	for i := range stash.MaxScopes {
+		scopes = append(scopes, stash.Scope{Key: "k" + strings.Repeat("a", 30) + string(rune('0'+i)), Value: strings.Repeat("v", 64)})
+	}
+	long := []stash.CreateOption{stash.InNamespace(strings.Repeat("s", stash.MaxNamespaceLength)), stash.InScopes(scopes...), stash.NoInline()}
+	if s, err := e.Create(ctx, strings.Repeat("n", stash.MaxNameLength), []byte("x"), long...); !errors.Is(err, stash.ErrInvalidAddress) {
+		t.Errorf("Create of an address over %d bytes: %v, %v; want ErrInvalidAddress", stash.MaxAddressLength, s, err)
+	}
+	n := 0
+	// 10 bytes and 40 KiB travel inline; from 48 KiB (64 KiB in base64)
+	// the payloads are stored, once each, and nothing of the refused one.
+	if err := store.List(ctx, func(string, string, *driver.Attributes) error { n++; return nil }); err != nil || n != 3 {
+		t.Errorf("the store holds %d stashes (%v), want 3", n, err)
+	}
+}

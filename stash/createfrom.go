@@ -195,7 +195,7 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		chunk = buf[:n]
 	}
 
-	if e.inlineMax >= 0 && base64.StdEncoding.EncodedLen(int(min(size, 1<<40))) <= e.inlineMax {
+	if e.inlineMax >= 0 && base64.StdEncoding.EncodedLen(int(min(size, 1<<40))) <= min(e.inlineMax, maxInlineAddress) {
 		// An engine configured for huge inline addresses: give the same
 		// answer Create would.
 		payload := make([]byte, size)

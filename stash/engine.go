@@ -178,16 +178,25 @@ func (e *Engine) setAttrs(a *driver.Attributes, o *createOptions, size int64, di
 	}
 }
 
-// inlineData returns the inline encoding of payload if it is allowed and fits.
-func (e *Engine) inlineData(o *createOptions, payload []byte) (string, bool) {
+// inlineData returns the inline encoding of payload if it is allowed and fits:
+// within the engine's limit and, whatever that is, in an inline address
+// of addr's name that ParseAddress accepts.
+func (e *Engine) inlineData(o *createOptions, addr Address, payload []byte) (string, bool) {
 	if e.inlineMax < 0 || o.noInline || len(o.metadata) > 0 || o.contentType != "" || o.ttl > 0 || o.tti > 0 {
 		return "", false
 	}
-	if base64.StdEncoding.EncodedLen(len(payload)) > e.inlineMax {
+	room := min(e.inlineMax, maxInlineAddress-inlineAddressLen(addr))
+	if base64.StdEncoding.EncodedLen(len(payload)) > room {
 		return "", false
 	}
 	enc := url.QueryEscape(base64.StdEncoding.EncodeToString(payload))
-	return enc, len(enc) <= e.inlineMax
+	return enc, len(enc) <= room
+}
+
+// inlineAddressLen is the length of the inline address of addr (no digest)
+// without its data.
+func inlineAddressLen(addr Address) int {
+	return len(SchemeInline) + len("://") + len(addr.Namespace) + 1 + addr.keyLen() + len("?data=")
 }
 
 // putsBytes reports whether the backend that a payload of size bytes goes
@@ -256,7 +265,7 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		return nil, fmt.Errorf("%w: %d bytes over the limit of %d", ErrTooLarge, size, e.maxSize)
 	}
 	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name}
-	if _, ok := e.inlineData(&o, payload); ok {
+	if _, ok := e.inlineData(&o, addr, payload); ok {
 		addr.Scheme, addr.Data = SchemeInline, payload
 		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
 	}
@@ -361,6 +370,10 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 		return nil, err
 	}
 	addr.Scheme = b.scheme
+	if n := len(addr.Scheme) + len("://") + len(addr.Namespace) + 1 + addr.keyLen() + 1 + len(digest); n > MaxAddressLength {
+		// Written, it could never be read: no address that long parses.
+		return nil, invalid("address of %d bytes, over the limit of %d: a shorter name, namespace or scopes", n, MaxAddressLength)
+	}
 	full, key, hex := addr.withDigest(digest)
 	addr.Digest = hex
 	c := new(created)
