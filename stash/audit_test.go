@@ -3,8 +3,10 @@ package stash_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
@@ -457,5 +459,65 @@ func TestCreateNeverReturnsAnUnparsableAddress(t *testing.T) {
 	// the payloads are stored, once each, and nothing of the refused one.
 	if err := store.List(ctx, func(string, string, *driver.Attributes) error { n++; return nil }); err != nil || n != 3 {
 		t.Errorf("the store holds %d stashes (%v), want 3", n, err)
+	}
+}
+
+// serverFetcher answers every link with body and the attributes header an
+// S3 presigned GET returns (user metadata "claimstash").
+type serverFetcher struct {
+	body  []byte
+	attrs driver.Attributes
+}
+
+func (serverFetcher) Trusted(*stash.Link) error { return nil }
+
+func (f serverFetcher) Fetch(context.Context, *stash.Link) (*http.Response, error) {
+	raw, err := json.Marshal(f.attrs)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("X-Amz-Meta-Claimstash", string(raw))
+	return &http.Response{StatusCode: 200, Header: h, ContentLength: int64(len(f.body)), Body: io.NopCloser(bytes.NewReader(f.body))}, nil
+}
+
+// TestPresignedLinkOfAnExpiredStash: a presigned link outlives nothing: when
+// the server's attributes of the object say the stash has expired, reading
+// the link is ErrExpired, as reading the address is, not the payload.
+func TestPresignedLinkOfAnExpiredStash(t *testing.T) {
+	ctx := context.Background()
+	p := []byte("expired payload")
+	addr := stash.Address{Scheme: "s3", Namespace: "default", Name: "gone", Digest: sha(p)}
+	link := "https://bucket.example/default/" + addr.Key() + "?X-Amz-Signature=x#" + url.Values{"stash": {addr.String()}, "size": {"15"}}.Encode()
+	now := time.Now()
+	for _, c := range []struct {
+		name    string
+		attrs   driver.Attributes
+		expired bool
+	}{
+		{"Live", driver.Attributes{Size: 15, StoredSize: 15, Digest: addr.Digest, Created: now, ExpiresAt: now.Add(time.Hour)}, false},
+		{"PastExpiry", driver.Attributes{Size: 15, StoredSize: 15, Digest: addr.Digest, Created: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}, true},
+		{"PastIdle", driver.Attributes{Size: 15, StoredSize: 15, Digest: addr.Digest, Created: now.Add(-2 * time.Hour), TTI: time.Hour, LastAccess: now.Add(-90 * time.Minute)}, true},
+	} {
+		e, err := stash.New(stash.WithLinkFetcher(serverFetcher{body: p, attrs: c.attrs}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.Retrieve(ctx, link)
+		switch {
+		case c.expired && !errors.Is(err, stash.ErrExpired):
+			t.Errorf("%s: Retrieve: %v, want ErrExpired", c.name, err)
+		case !c.expired && (err != nil || !bytes.Equal(s.Data, p)):
+			t.Errorf("%s: Retrieve: %v", c.name, err)
+		}
+		if r, err := e.Open(ctx, link); c.expired && !errors.Is(err, stash.ErrExpired) {
+			t.Errorf("%s: Open: %v, want ErrExpired", c.name, err)
+			if err == nil {
+				r.Close()
+			}
+		} else if err == nil {
+			r.Close()
+		}
+		e.Close()
 	}
 }
