@@ -521,3 +521,58 @@ func TestPresignedLinkOfAnExpiredStash(t *testing.T) {
 		e.Close()
 	}
 }
+
+// nilCallbacks is memstash whose conditional operations call the engine's
+// function with no attributes, as a broken driver could.
+type nilCallbacks struct{ *memstash.Store }
+
+func (d nilCallbacks) ModifyAttributes(ctx context.Context, ns, key string, fn func(*driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	if fn(nil) != nil {
+		return nil, errors.New("fn(nil) asked for a write")
+	}
+	return d.Store.Stat(ctx, ns, key)
+}
+
+func (d nilCallbacks) DeleteIf(ctx context.Context, ns, key string, cond func(*driver.Attributes) bool) (bool, error) {
+	if cond(nil) {
+		return false, errors.New("cond(nil) asked for a delete")
+	}
+	return false, nil
+}
+
+// TestDriverCallbacksWithoutAttributes: a driver that calls the engine's
+// read-modify-write or delete condition without attributes gets "no change"
+// and "do not delete", never a panic, from every operation that uses them.
+func TestDriverCallbacksWithoutAttributes(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	store := memstash.New()
+	e, err := stash.New(stash.WithBackend(nilCallbacks{store}), stash.WithInlineMax(-1), stash.WithClock(func() time.Time { return clock() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.Create(ctx, "cb", []byte("payload"), stash.TTL(time.Hour), stash.TTI(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(30 * time.Minute)
+	if _, err := e.Create(ctx, "cb", []byte("payload"), stash.TTL(2*time.Hour)); err != nil {
+		t.Errorf("Create extending through ModifyAttributes: %v", err)
+	}
+	if _, err := e.Retrieve(ctx, s.String()); err != nil {
+		t.Errorf("Retrieve recording the access: %v", err)
+	}
+	now = now.Add(3 * time.Hour)
+	if _, err := e.Sweep(ctx); err != nil {
+		t.Errorf("Sweep: %v", err)
+	}
+	// The driver keeps the expired stash it would not delete: a Create
+	// over it is an error or a stash that reads back, never a panic.
+	if s, err := e.Create(ctx, "cb", []byte("payload")); err == nil {
+		if got, err := e.Retrieve(ctx, s.String()); err != nil || string(got.Data) != "payload" {
+			t.Errorf("Create over the expired stash reported %s written, yet Retrieve: %v", s, err)
+		}
+	}
+}

@@ -488,6 +488,9 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	if m, ok := b.driver.(driver.Modifier); ok {
 		expired := false
 		got, err := m.ModifyAttributes(ctx, addr.Namespace, key, func(cur *driver.Attributes) *driver.Attributes {
+			if cur == nil {
+				return nil // a broken driver: nothing to extend
+			}
 			if expired = e.expired(cur); expired {
 				return nil
 			}
@@ -541,7 +544,7 @@ func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address, key 
 // mismatched reports whether have, stored under addr's key, cannot be the
 // content a Create of want's size and digest would write there.
 func (e *Engine) mismatched(addr Address, have, want *driver.Attributes) bool {
-	return have.Size != want.Size || have.Digest != "" && have.Digest != want.Digest || e.check(addr, have) != nil
+	return have != nil && (have.Size != want.Size || have.Digest != "" && have.Digest != want.Digest || e.check(addr, have) != nil)
 }
 
 // dropWhere deletes a stash that is to be written afresh, only if cond
@@ -695,9 +698,10 @@ func (e *Engine) resolve(address string) (Address, *backend, error) {
 }
 
 // expired reports whether a has expired by the engine's clock, reading the
-// clock only when a has an expiry at all.
+// clock only when a has an expiry at all. No attributes (a broken driver's
+// callback) have not: nothing is deleted on their account.
 func (e *Engine) expired(a *driver.Attributes) bool {
-	return (!a.ExpiresAt.IsZero() || a.TTI > 0) && a.Expired(e.now())
+	return a != nil && (!a.ExpiresAt.IsZero() || a.TTI > 0) && a.Expired(e.now())
 }
 
 // check refuses expired stashes and sizes over the limit before any read.
@@ -741,7 +745,7 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 		// Under the backend's guarantee, so that a concurrent extension
 		// of the expiry is never undone by this write.
 		_, err := md.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
-			if cur.TTI <= 0 || now.Sub(cur.LastAccess) < cur.TTI/10 {
+			if cur == nil || cur.TTI <= 0 || now.Sub(cur.LastAccess) < cur.TTI/10 {
 				return nil
 			}
 			m := *cur
