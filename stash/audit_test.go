@@ -576,3 +576,53 @@ func TestDriverCallbacksWithoutAttributes(t *testing.T) {
 		}
 	}
 }
+
+// remote is a store whose bytes arrive over a connection: it hides the
+// driver.BytesKeeper of the store it wraps.
+type remote struct{ driver.Driver }
+
+// TestRetrieveLargeCompressedFromRemote: a compressed stash of more than
+// 16 MiB stored bytes from a store that does not keep them in memory, whose
+// stored bytes Retrieve reads before it allocates the recorded size, reads
+// back exactly; one stored byte fewer or more than recorded is
+// ErrIntegrity.
+func TestRetrieveLargeCompressedFromRemote(t *testing.T) {
+	ctx := context.Background()
+	store := memstash.New()
+	// Random and zero pieces in turn: zstd stores about half.
+	p := stashtest.RandomPayload(36<<20, 11)
+	for off := 0; off < len(p); off += 8 << 10 {
+		clear(p[off : off+4<<10])
+	}
+	good, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	s, err := good.Create(ctx, "large", p, stash.Compress(stash.CompressionZstd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Encoding != driver.EncodingZstd || s.StoredSize <= 16<<20 {
+		t.Fatalf("stored %d bytes as %q: want over 16 MiB of zstd", s.StoredSize, s.Encoding)
+	}
+	e, err := stash.New(stash.WithBackend(remote{store}), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	got, err := e.Retrieve(ctx, s.String())
+	if err != nil || !bytes.Equal(got.Data, p) {
+		t.Fatalf("Retrieve: %v", err)
+	}
+	for _, delta := range []int64{-1, 1} {
+		e, err := stash.New(stash.WithBackend(lyingSizes{Driver: store, size: s.Size, stored: s.StoredSize + delta}), stash.WithInlineMax(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Retrieve(ctx, s.String()); !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("stored size recorded %+d: Retrieve: %v, want ErrIntegrity", delta, err)
+		}
+		e.Close()
+	}
+}
