@@ -231,8 +231,12 @@ func (e *Engine) pick(size int64) (*backend, error) {
 // the same address, and a second Create writes nothing (it only extends the
 // expiry if the new one is later; where the backend is a driver.Modifier,
 // concurrent extensions never undo one another). If the stash is deleted
-// while Create extends it, Create writes it afresh. The address is returned
-// only once the backend has durably written the stash.
+// while Create extends it, Create writes it afresh, as it does over a
+// stash under the same key whose recorded size, digest or stored size
+// cannot be this content's (a torn or tampered write). The address is
+// returned only once the backend has durably written the stash, and it is
+// always one that ParseAddress accepts: a name, namespace and scopes that
+// would make it longer than MaxAddressLength are ErrInvalidAddress.
 func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (_ *Stash, err error) {
 	ctx, done := e.startOp(ctx, OpCreate, name)
 	s, err := e.create(ctx, name, payload, opts)
