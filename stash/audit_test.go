@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -625,4 +626,45 @@ func TestRetrieveLargeCompressedFromRemote(t *testing.T) {
 		}
 		e.Close()
 	}
+}
+
+// TestLinkBombOfUnknownLength: a share link served without a
+// Content-Length, whose few KiB of zstd decode to 64 MiB that do not match
+// the digest, is ErrIntegrity, and Retrieve allocates in the order of the
+// bytes received, not the 64 MiB they decode to.
+func TestLinkBombOfUnknownLength(t *testing.T) {
+	ctx := context.Background()
+	const size = 64 << 20
+	bomb := zstdOf(t, make([]byte, size))
+	addr := stash.Address{Scheme: "s3", Namespace: "default", Name: "bomb", Digest: sha([]byte("not zeros"))}
+	link := "https://bucket.example/default/" + addr.Key() + "?X-Amz-Signature=x#" +
+		url.Values{"stash": {addr.String()}, "size": {fmt.Sprint(size)}, "enc": {"zstd"}}.Encode()
+	e, err := stash.New(stash.WithLinkFetcher(unknownLength{bomb}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := e.Retrieve(ctx, link)
+	runtime.ReadMemStats(&after)
+	if err == nil || s != nil {
+		t.Fatalf("Retrieve returned data (%v)", err)
+	}
+	if !errors.Is(err, stash.ErrIntegrity) {
+		t.Errorf("Retrieve: %v, want ErrIntegrity", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("Retrieve allocated %d MiB for %d bytes received", n>>20, len(bomb))
+	}
+}
+
+// unknownLength serves its body without a Content-Length.
+type unknownLength struct{ body []byte }
+
+func (unknownLength) Trusted(*stash.Link) error { return nil }
+
+func (f unknownLength) Fetch(context.Context, *stash.Link) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: -1, Body: io.NopCloser(bytes.NewReader(f.body))}, nil
 }

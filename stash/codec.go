@@ -472,9 +472,9 @@ func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, *decoder, 
 //     allocated only once they are known to decode to exactly the recorded
 //     size, and they are decoded into it (Engine.open with whole).
 //   - Compressed bytes of unknown length (a link without Content-Length)
-//     are decoded into a buffer that starts at readFloor and doubles as
-//     decoded bytes arrive; the Reader never decodes more than the recorded
-//     size plus one byte.
+//     are read to their end first, into a buffer that grows as they
+//     arrive, and then counted as above. (Open's Reader never decodes more
+//     than the recorded size plus one byte.)
 const (
 	// readFloor is the smallest buffer a growing read starts with.
 	readFloor = 64 << 10
@@ -526,6 +526,29 @@ func readStored(src *source) ([]byte, error) {
 		return nil, sr.err
 	}
 	return p, nil
+}
+
+// readStoredAll reads the stored bytes of src, of unknown length, to their
+// end, into a buffer that grows as they arrive; more than limit bytes is
+// ErrTooLarge.
+func readStoredAll(src *source, limit int64) ([]byte, error) {
+	sr := &sourceReader{r: src.rc}
+	p := make([]byte, 0, min(readFloor, limit+1))
+	for {
+		if len(p) == cap(p) {
+			p = grow(p, min(limit+1, readGrowth*int64(cap(p))))
+		}
+		m, err := sr.Read(p[len(p):cap(p)])
+		p = p[:len(p)+m]
+		switch {
+		case int64(len(p)) > limit:
+			return nil, fmt.Errorf("%w: more than %d stored bytes", ErrTooLarge, limit)
+		case err == io.EOF:
+			return p, nil
+		case err != nil:
+			return nil, classify(sr, err)
+		}
+	}
 }
 
 // decodedSize decodes comp without keeping the output and checks that it

@@ -827,11 +827,25 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 	// stored bytes have arrived, read first into a buffer that grows as
 	// they do (a store that keeps its bytes in memory has them all).
 	spool := whole && !fixed && src.attrs.Encoding != driver.EncodingIdentity && src.attrs.StoredSize > storedReadStart
-	if ahead || spool {
-		comp, err := readStored(&src)
+	// Compressed bytes of unknown length (a link served without a
+	// Content-Length) are read to their end first and counted, as bytes
+	// beyond the ratio are: decoded into a growing buffer, a bomb that
+	// does not match its digest would take up to the recorded size before
+	// the digest refused it.
+	unknown := whole && src.attrs.Encoding != driver.EncodingIdentity && src.attrs.StoredSize <= 0
+	if unknown || ahead || spool {
+		var comp []byte
+		if unknown {
+			comp, err = readStoredAll(&src, e.maxSize)
+		} else {
+			comp, err = readStored(&src)
+		}
 		_ = src.rc.Close()
 		if err != nil {
 			return nil, err
+		}
+		if unknown {
+			src.attrs.StoredSize, ahead = int64(len(comp)), true
 		}
 		if ahead {
 			if err := decodedSize(comp, src.attrs, src.addr); err != nil {
