@@ -405,7 +405,9 @@ func truncate(s string) string {
 // same way again.
 func DisplayAddress(s string) string {
 	suffix := ""
-	if IsLink(s) {
+	// A scheme is case-insensitive (RFC 3986): HTTPS://…?X-Amz-Signature=…
+	// is no address, but it carries a link's secret all the same.
+	if IsLink(s) || hasPrefixFold(s, "https://") || hasPrefixFold(s, "http://") {
 		if i := strings.IndexAny(s, "?#"); i >= 0 {
 			s, suffix = s[:i], "?…"
 		}
@@ -421,6 +423,10 @@ func DisplayAddress(s string) string {
 		return strconv.QuoteToASCII(s) + suffix
 	}
 	return strconv.QuoteToASCII(s[:displayMax]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // displayMax is how much of an address that is not plain an error shows.

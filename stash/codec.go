@@ -462,15 +462,19 @@ func decodingReader(r *sourceReader, enc driver.Encoding) (io.Reader, *decoder, 
 //     storedReadStart (for a link, linkReadStart) and grows, four times at a
 //     time, as bytes arrive. Bytes a store keeps in memory are copied whole.
 //   - Compressed up to readRatio times, the buffer is the recorded size:
-//     at most readRatio times the stored bytes.
+//     at most readRatio times the stored bytes. Beyond storedReadStart
+//     stored bytes from a store that does not keep them in memory, those
+//     are read first (into a buffer that grows as they arrive), so that
+//     the readRatio times are of bytes that arrived, not of a stored size
+//     claimed (Engine.open).
 //   - Compressed further, the stored bytes are read into memory and
 //     decoded once without keeping the output, to count it; the buffer is
 //     allocated only once they are known to decode to exactly the recorded
 //     size, and they are decoded into it (Engine.open with whole).
 //   - Compressed bytes of unknown length (a link without Content-Length)
-//     are decoded into a buffer that starts at readFloor and doubles as
-//     decoded bytes arrive; the Reader never decodes more than the recorded
-//     size plus one byte.
+//     are read to their end first, into a buffer that grows as they
+//     arrive, and then counted as above. (Open's Reader never decodes more
+//     than the recorded size plus one byte.)
 const (
 	// readFloor is the smallest buffer a growing read starts with.
 	readFloor = 64 << 10
@@ -522,6 +526,29 @@ func readStored(src *source) ([]byte, error) {
 		return nil, sr.err
 	}
 	return p, nil
+}
+
+// readStoredAll reads the stored bytes of src, of unknown length, to their
+// end, into a buffer that grows as they arrive; more than limit bytes is
+// ErrTooLarge.
+func readStoredAll(src *source, limit int64) ([]byte, error) {
+	sr := &sourceReader{r: src.rc}
+	p := make([]byte, 0, min(readFloor, limit+1))
+	for {
+		if len(p) == cap(p) {
+			p = grow(p, min(limit+1, readGrowth*int64(cap(p))))
+		}
+		m, err := sr.Read(p[len(p):cap(p)])
+		p = p[:len(p)+m]
+		switch {
+		case int64(len(p)) > limit:
+			return nil, fmt.Errorf("%w: more than %d stored bytes", ErrTooLarge, limit)
+		case err == io.EOF:
+			return p, nil
+		case err != nil:
+			return nil, classify(sr, err)
+		}
+	}
 }
 
 // decodedSize decodes comp without keeping the output and checks that it
@@ -703,12 +730,28 @@ var errOverlong error = boundError("more bytes than the recorded size")
 // sourceReader remembers the last error of the backend's reader, so a
 // failed decode can be told apart from a failed read.
 type sourceReader struct {
-	r   io.Reader
-	err error
+	r     io.Reader
+	err   error
+	empty int // reads in a row that returned neither bytes nor an error
 }
+
+// maxEmptyReads is how many reads in a row may return neither bytes nor an
+// error before a reader is taken as broken (io.ErrNoProgress, as bufio).
+const maxEmptyReads = 100
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
+	if n < 0 || n > len(p) {
+		// A broken reader: nothing it answered can be trusted.
+		s.err = fmt.Errorf("%w: the backend's reader reported %d bytes read into room for %d", ErrIntegrity, n, len(p))
+		return 0, s.err
+	}
+	if n > 0 || err != nil || len(p) == 0 {
+		s.empty = 0
+	} else if s.empty++; s.empty == maxEmptyReads {
+		s.err = fmt.Errorf("%w: the backend's reader returns no bytes: %w", ErrIntegrity, io.ErrNoProgress)
+		return 0, s.err
+	}
 	if err != nil && err != io.EOF {
 		s.err = err
 	}
@@ -810,6 +853,10 @@ type Reader struct {
 	addr     Address
 	n, size  int64
 	err      error
+	// mu is held by Read, and by Close while it releases what Read uses;
+	// closing marks the Reader closed (the first Close does the work).
+	mu      sync.Mutex
+	closing atomic.Bool
 	// What a read needs, in the Reader's one allocation.
 	source sourceReader
 	clone  cloner
@@ -845,6 +892,15 @@ func (r *Reader) Size() int64 { return r.size }
 // Read reads the payload. At the end it returns io.EOF only if the bytes
 // matched the digest; otherwise an error matching ErrIntegrity.
 func (r *Reader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.read(p)
+}
+
+// errClosed is a Read on a closed Reader, or one that Close ended.
+var errClosed = errors.New("stash: read after close")
+
+func (r *Reader) read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -852,6 +908,12 @@ func (r *Reader) Read(p []byte) (int, error) {
 		p = p[:rem+1] // one byte past the end detects overlong streams
 	}
 	n, err := r.src.Read(p)
+	if r.closing.Load() {
+		// Closed under this Read (to unblock it): what the backend
+		// answered is not read to a verified end.
+		r.err = errClosed
+		return 0, r.err
+	}
 	r.n += int64(n)
 	if r.n > r.size {
 		r.err = errOverlong
@@ -987,19 +1049,28 @@ func (r *Reader) finish() error {
 	return io.EOF
 }
 
-// Close releases the reader.
+// Close releases the reader. It may be called while a Read waits on the
+// backend, to unblock it (that Read then fails), and more than once: only
+// the first call does anything.
 func (r *Reader) Close() error {
+	if r.closing.Swap(true) {
+		return nil
+	}
+	// The backend's reader is closed first, so that a Read blocked in it
+	// returns; what that Read uses is released once it has.
+	err := r.closer.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.dec.release()
 	r.dec = nil
 	if r.err == nil {
-		r.err = errors.New("stash: read after close")
+		r.err = errClosed
 	}
 	putHash(r.h)
 	r.h = nil
 	// Retrieve's stash lives in the Reader: let go of the source.
-	c := r.closer
 	r.closer, r.src, r.sr, r.source, r.clone = closed{}, nil, nil, sourceReader{}, cloner{}
-	return c.Close()
+	return err
 }
 
 // closed is a Reader's closer once it is closed.

@@ -130,15 +130,23 @@ func readHead(ctx context.Context, r io.Reader) ([]byte, error) {
 // readFull reads into p until it is full (nil error), or the stream ends
 // (io.EOF, with the count read), or it fails.
 func readFull(ctx context.Context, r io.Reader, p []byte) (int, error) {
-	n := 0
+	n, empty := 0, 0
 	for n < len(p) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
 		m, err := r.Read(p[n:])
+		if m < 0 || m > len(p)-n {
+			return n, fmt.Errorf("reading payload: the reader reported %d bytes read into room for %d", m, len(p)-n)
+		}
 		n += m
 		if err == io.EOF {
 			return n, io.EOF
+		}
+		if m > 0 || err != nil {
+			empty = 0
+		} else if empty++; empty == maxEmptyReads {
+			return n, fmt.Errorf("reading payload: %w", io.ErrNoProgress)
 		}
 		if err != nil {
 			return n, fmt.Errorf("reading payload: %w", err)
@@ -187,7 +195,7 @@ func (e *Engine) createSpooled(ctx context.Context, name string, o *createOption
 		chunk = buf[:n]
 	}
 
-	if e.inlineMax >= 0 && base64.StdEncoding.EncodedLen(int(min(size, 1<<40))) <= e.inlineMax {
+	if e.inlineMax >= 0 && base64.StdEncoding.EncodedLen(int(min(size, 1<<40))) <= min(e.inlineMax, maxInlineAddress) {
 		// An engine configured for huge inline addresses: give the same
 		// answer Create would.
 		payload := make([]byte, size)

@@ -178,16 +178,25 @@ func (e *Engine) setAttrs(a *driver.Attributes, o *createOptions, size int64, di
 	}
 }
 
-// inlineData returns the inline encoding of payload if it is allowed and fits.
-func (e *Engine) inlineData(o *createOptions, payload []byte) (string, bool) {
+// inlineData returns the inline encoding of payload if it is allowed and fits:
+// within the engine's limit and, whatever that is, in an inline address
+// of addr's name that ParseAddress accepts.
+func (e *Engine) inlineData(o *createOptions, addr Address, payload []byte) (string, bool) {
 	if e.inlineMax < 0 || o.noInline || len(o.metadata) > 0 || o.contentType != "" || o.ttl > 0 || o.tti > 0 {
 		return "", false
 	}
-	if base64.StdEncoding.EncodedLen(len(payload)) > e.inlineMax {
+	room := min(e.inlineMax, maxInlineAddress-inlineAddressLen(addr))
+	if base64.StdEncoding.EncodedLen(len(payload)) > room {
 		return "", false
 	}
 	enc := url.QueryEscape(base64.StdEncoding.EncodeToString(payload))
-	return enc, len(enc) <= e.inlineMax
+	return enc, len(enc) <= room
+}
+
+// inlineAddressLen is the length of the inline address of addr (no digest)
+// without its data.
+func inlineAddressLen(addr Address) int {
+	return len(SchemeInline) + len("://") + len(addr.Namespace) + 1 + addr.keyLen() + len("?data=")
 }
 
 // putsBytes reports whether the backend that a payload of size bytes goes
@@ -222,8 +231,12 @@ func (e *Engine) pick(size int64) (*backend, error) {
 // the same address, and a second Create writes nothing (it only extends the
 // expiry if the new one is later; where the backend is a driver.Modifier,
 // concurrent extensions never undo one another). If the stash is deleted
-// while Create extends it, Create writes it afresh. The address is returned
-// only once the backend has durably written the stash.
+// while Create extends it, Create writes it afresh, as it does over a
+// stash under the same key whose recorded size, digest or stored size
+// cannot be this content's (a torn or tampered write). The address is
+// returned only once the backend has durably written the stash, and it is
+// always one that ParseAddress accepts: a name, namespace and scopes that
+// would make it longer than MaxAddressLength are ErrInvalidAddress.
 func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (_ *Stash, err error) {
 	ctx, done := e.startOp(ctx, OpCreate, name)
 	s, err := e.create(ctx, name, payload, opts)
@@ -256,7 +269,7 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 		return nil, fmt.Errorf("%w: %d bytes over the limit of %d", ErrTooLarge, size, e.maxSize)
 	}
 	addr := Address{Namespace: o.namespace, Scopes: o.scopes, Name: name}
-	if _, ok := e.inlineData(&o, payload); ok {
+	if _, ok := e.inlineData(&o, addr, payload); ok {
 		addr.Scheme, addr.Data = SchemeInline, payload
 		return &Stash{Address: addr, Size: size, StoredSize: size, Origin: o.origin, Created: e.now().UTC(), Data: payload}, nil
 	}
@@ -361,6 +374,10 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 		return nil, err
 	}
 	addr.Scheme = b.scheme
+	if n := len(addr.Scheme) + len("://") + len(addr.Namespace) + 1 + addr.keyLen() + 1 + len(digest); n > MaxAddressLength {
+		// Written, it could never be read: no address that long parses.
+		return nil, invalid("address of %d bytes, over the limit of %d: a shorter name, namespace or scopes", n, MaxAddressLength)
+	}
 	full, key, hex := addr.withDigest(digest)
 	addr.Digest = hex
 	c := new(created)
@@ -461,6 +478,13 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	if e.expired(have) {
 		return e.dropExpired(ctx, b, addr, key)
 	}
+	if e.mismatched(addr, have, want) {
+		// Not the content its key names (a torn or tampered write):
+		// reported as written, it would be a reference that serves
+		// nothing. It is replaced.
+		e.logger.WarnContext(ctx, "stash: replacing a stored stash that does not match its address", "address", addr.String())
+		return e.dropWhere(ctx, b, addr, key, func(a *driver.Attributes) bool { return e.mismatched(addr, a, want) })
+	}
 	merged, changed := extend(have, want)
 	if !changed {
 		return stashFrom(addr, have), nil
@@ -468,6 +492,9 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 	if m, ok := b.driver.(driver.Modifier); ok {
 		expired := false
 		got, err := m.ModifyAttributes(ctx, addr.Namespace, key, func(cur *driver.Attributes) *driver.Attributes {
+			if cur == nil {
+				return nil // a broken driver: nothing to extend
+			}
 			if expired = e.expired(cur); expired {
 				return nil
 			}
@@ -515,9 +542,23 @@ func (e *Engine) existing(ctx context.Context, b *backend, addr Address, key str
 // (driver.ConditionalDeleter). It returns (nil, nil) when the caller should
 // write.
 func (e *Engine) dropExpired(ctx context.Context, b *backend, addr Address, key string) (*Stash, error) {
+	return e.dropWhere(ctx, b, addr, key, e.expired)
+}
+
+// mismatched reports whether have, stored under addr's key, cannot be the
+// content a Create of want's size and digest would write there.
+func (e *Engine) mismatched(addr Address, have, want *driver.Attributes) bool {
+	return have != nil && (have.Size != want.Size || have.Digest != "" && have.Digest != want.Digest || e.check(addr, have) != nil)
+}
+
+// dropWhere deletes a stash that is to be written afresh, only if cond
+// still holds for it where the driver can check that atomically
+// (driver.ConditionalDeleter). It returns (nil, nil) when the caller
+// should write.
+func (e *Engine) dropWhere(ctx context.Context, b *backend, addr Address, key string, cond func(*driver.Attributes) bool) (*Stash, error) {
 	var err error
 	if cd, ok := b.driver.(driver.ConditionalDeleter); ok {
-		_, err = cd.DeleteIf(ctx, addr.Namespace, key, func(a *driver.Attributes) bool { return e.expired(a) })
+		_, err = cd.DeleteIf(ctx, addr.Namespace, key, cond)
 	} else {
 		err = b.driver.Delete(ctx, addr.Namespace, key)
 	}
@@ -661,9 +702,10 @@ func (e *Engine) resolve(address string) (Address, *backend, error) {
 }
 
 // expired reports whether a has expired by the engine's clock, reading the
-// clock only when a has an expiry at all.
+// clock only when a has an expiry at all. No attributes (a broken driver's
+// callback) have not: nothing is deleted on their account.
 func (e *Engine) expired(a *driver.Attributes) bool {
-	return (!a.ExpiresAt.IsZero() || a.TTI > 0) && a.Expired(e.now())
+	return a != nil && (!a.ExpiresAt.IsZero() || a.TTI > 0) && a.Expired(e.now())
 }
 
 // check refuses expired stashes and sizes over the limit before any read.
@@ -707,7 +749,7 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 		// Under the backend's guarantee, so that a concurrent extension
 		// of the expiry is never undone by this write.
 		_, err := md.ModifyAttributes(ctx, addr.Namespace, addr.Key(), func(cur *driver.Attributes) *driver.Attributes {
-			if cur.TTI <= 0 || now.Sub(cur.LastAccess) < cur.TTI/10 {
+			if cur == nil || cur.TTI <= 0 || now.Sub(cur.LastAccess) < cur.TTI/10 {
 				return nil
 			}
 			m := *cur
@@ -777,16 +819,40 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		return nil, err
 	}
 	counted := false
-	if whole && beyondRatio(src.attrs, src.startMax) && src.attrs.StoredSize > 0 {
-		comp, err := readStored(&src)
+	fixed := src.b != nil && keepsBytes(src.b.driver)
+	ahead := whole && beyondRatio(src.attrs, src.startMax) && src.attrs.StoredSize > 0
+	// A store whose bytes arrive over a connection can lie in its stored
+	// size as in its Content-Length: the buffer of the recorded size that
+	// readRatio allows is allocated only once more than storedReadStart
+	// stored bytes have arrived, read first into a buffer that grows as
+	// they do (a store that keeps its bytes in memory has them all).
+	spool := whole && !fixed && src.attrs.Encoding != driver.EncodingIdentity && src.attrs.StoredSize > storedReadStart
+	// Compressed bytes of unknown length (a link served without a
+	// Content-Length) are read to their end first and counted, as bytes
+	// beyond the ratio are: decoded into a growing buffer, a bomb that
+	// does not match its digest would take up to the recorded size before
+	// the digest refused it.
+	unknown := whole && src.attrs.Encoding != driver.EncodingIdentity && src.attrs.StoredSize <= 0
+	if unknown || ahead || spool {
+		var comp []byte
+		if unknown {
+			comp, err = readStoredAll(&src, e.maxSize)
+		} else {
+			comp, err = readStored(&src)
+		}
 		_ = src.rc.Close()
 		if err != nil {
 			return nil, err
 		}
-		if err := decodedSize(comp, src.attrs, src.addr); err != nil {
-			return nil, err
+		if unknown {
+			src.attrs.StoredSize, ahead = int64(len(comp)), true
 		}
-		src.rc, counted = bytesReaderOf(comp), true
+		if ahead {
+			if err := decodedSize(comp, src.attrs, src.addr); err != nil {
+				return nil, err
+			}
+		}
+		src.rc, counted = bytesReaderOf(comp), ahead
 	}
 	r, err := newReader(src.rc, src.attrs, src.addr)
 	if err != nil {
@@ -794,7 +860,7 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 		return nil, err
 	}
 	r.startMax, r.counted = src.startMax, counted
-	r.fixed = src.b != nil && keepsBytes(src.b.driver)
+	r.fixed = fixed
 	if src.b != nil {
 		e.touch(ctx, src.b, src.addr, src.attrs)
 	}

@@ -349,7 +349,7 @@ func (e *Engine) linkAttrs(l *Link, resp *http.Response) (*driver.Attributes, er
 		return nil, fmt.Errorf("%w: share link payload of %d bytes over the limit of %d", ErrTooLarge, size, e.maxSize)
 	}
 	stored := max(resp.ContentLength, 0)
-	if err := checkServerAttrs(l, resp, size, enc); err != nil {
+	if err := e.checkServerAttrs(l, resp, size, enc); err != nil {
 		return nil, err
 	}
 	ct := resp.Header.Get("Content-Type")
@@ -369,8 +369,10 @@ const serverAttrsHeader = "X-Amz-Meta-Claimstash"
 // Content-Length and, where the server returns them (an S3 presigned link),
 // the attributes stored with it. A fragment can be edited by whoever holds
 // the link; the server's description cannot, so any disagreement is
-// ErrIntegrity before a byte of the body is read.
-func checkServerAttrs(l *Link, resp *http.Response, size int64, enc driver.Encoding) error {
+// ErrIntegrity before a byte of the body is read. A stash they say has
+// expired is ErrExpired, as its address reads: a presigned URL may outlive
+// it, and its server knows nothing of its expiry.
+func (e *Engine) checkServerAttrs(l *Link, resp *http.Response, size int64, enc driver.Encoding) error {
 	raw := resp.Header.Get(serverAttrsHeader)
 	if raw == "" {
 		return nil
@@ -388,6 +390,8 @@ func checkServerAttrs(l *Link, resp *http.Response, size int64, enc driver.Encod
 		return fmt.Errorf("%w: share link says encoding %q, the server's object is %q", ErrIntegrity, enc, a.Encoding)
 	case resp.ContentLength >= 0 && a.StoredSize != resp.ContentLength:
 		return fmt.Errorf("%w: server sends %d bytes of an object stored in %d", ErrIntegrity, resp.ContentLength, a.StoredSize)
+	case e.expired(&a):
+		return ErrExpired
 	}
 	return nil
 }

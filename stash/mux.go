@@ -79,6 +79,9 @@ func OpenDriver(ctx context.Context, rawURL string) (driver.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d == nil {
+		return nil, fmt.Errorf("stash: the opener for %s:// returned no driver and no error", u.Scheme)
+	}
 	if d.Scheme() != u.Scheme {
 		_ = d.Close()
 		return nil, fmt.Errorf("stash: the opener for %s:// returned a driver for %s://", u.Scheme, d.Scheme())

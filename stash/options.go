@@ -129,7 +129,9 @@ func WithScopes(scopes ...Scope) Option {
 }
 
 // WithInlineMax sets the largest inline data in encoded characters
-// (DefaultInlineMax); a negative value disables inline stashes.
+// (DefaultInlineMax); a negative value disables inline stashes. Whatever it
+// is, a payload travels inline only if its whole inline address stays
+// within the 64 KiB that ParseAddress accepts; a larger one is stored.
 func WithInlineMax(n int) Option {
 	return engineOption(func(e *Engine) error { e.inlineMax = n; return nil })
 }
