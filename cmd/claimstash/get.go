@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -131,24 +130,43 @@ func holdBack(w io.Writer, r io.Reader, size, limit int64) error {
 }
 
 // readHeld reads r, a stash of size bytes, to its end (where the reader
-// verifies it) and returns its bytes. The buffer grows with what arrives,
-// never to the size declared up front: that comes from the backend or a
-// link's fragment, and a stash that claims more than it sends costs only
-// what it sends.
+// verifies it) and returns its bytes. The buffer starts at no more than
+// heldStart and grows heldGrowth times over as bytes arrive, never to the
+// size declared up front before they do: that size comes from the backend
+// or a link's fragment, and a stash that claims more than it sends costs
+// at most heldGrowth times what it sends. A stash that sends its size is
+// copied at most once or twice on the way.
 func readHeld(r io.Reader, size int64) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(int(min(size, 64<<10)))
-	if _, err := io.Copy(&buf, io.LimitReader(r, size)); err != nil {
-		return nil, err
+	buf := make([]byte, 0, min(size, heldStart))
+	for int64(len(buf)) < size {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(size, heldGrowth*int64(cap(buf))))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if int64(buf.Len()) < size {
-		return nil, fmt.Errorf("the stash ended after %d of its %d bytes: %w", buf.Len(), size, io.ErrUnexpectedEOF)
+	if int64(len(buf)) < size {
+		return nil, fmt.Errorf("the stash ended after %d of its %d bytes: %w", len(buf), size, io.ErrUnexpectedEOF)
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil { // verified at io.EOF
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
+
+// Bounds of readHeld's buffer.
+const (
+	heldStart  = 8 << 20
+	heldGrowth = 8
+)
 
 // writeSpecial writes r into a file that is not a regular one (a device
 // such as /dev/null, a named pipe, a socket), which a rename would replace
