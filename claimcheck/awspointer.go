@@ -367,8 +367,8 @@ func (c *Checker) readPointer(ctx context.Context, p AWSPointer, size int64) ([]
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: s3://%s is not a configured store", ErrNotAllowed, p.Bucket)
 	}
-	if size > stash.DefaultMaxSize {
-		return nil, 0, fmt.Errorf("%w: %d bytes", stash.ErrTooLarge, size)
+	if limit := c.engine.MaxSize(); size > limit {
+		return nil, 0, fmt.Errorf("%w: %d bytes, over the limit of %d", stash.ErrTooLarge, size, limit)
 	}
 	rc, attrs, err := d.Get(ctx, ns, key)
 	if err == nil && rc == nil {

@@ -396,3 +396,29 @@ func TestAWSPointerKeyNotUTF8(t *testing.T) {
 		}
 	}
 }
+
+// An AWS pointer declaring more than the engine's WithMaxSize is
+// ErrTooLarge before anything is read, as a stash over it is: the limit is
+// the engine's, not the package default.
+func TestAWSPointerEngineMaxSize(t *testing.T) {
+	ctx := context.Background()
+	st := located{Store: memstash.New(), prefix: "p/"}
+	e, err := stash.New(stash.WithBackend(st), stash.WithNamespace("bucket-a"), stash.WithMaxSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte(strings.Repeat("x", 1001))
+	if err := st.Put(ctx, "bucket-a", "p/big", bytes.NewReader(payload), int64(len(payload)), &driver.Attributes{Size: 1001, StoredSize: 1001}); err != nil {
+		t.Fatal(err)
+	}
+	body := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: "p/big"})
+	out, _, err := c.Rehydrate(ctx, "q", body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "1001"})
+	if !errors.Is(err, stash.ErrTooLarge) || out != nil {
+		t.Fatalf("a pointer of 1001 bytes under WithMaxSize(1000): %d bytes, %v; want ErrTooLarge", len(out), err)
+	}
+}

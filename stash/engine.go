@@ -102,6 +102,9 @@ func (e *Engine) Close() error {
 // Namespace is the engine's default namespace.
 func (e *Engine) Namespace() string { return e.namespace }
 
+// MaxSize is the largest payload the engine stores or reads (WithMaxSize).
+func (e *Engine) MaxSize() int64 { return e.maxSize }
+
 // Schemes lists the schemes of the engine's backends, in the order they are
 // tried.
 func (e *Engine) Schemes() []string {
