@@ -401,13 +401,14 @@ func truncate(s string) string {
 //
 // A share link is shown without its query and fragment, as
 // scheme://host/path?…: its signature (or a presigned URL's credentials) is
-// a bearer secret that has no place in a log. A link shown so is shown the
-// same way again.
+// a bearer secret that has no place in a log. An inline address is shown
+// without its data, as inline://namespace/name?…: the data is the payload
+// itself. An address shown so is shown the same way again.
 func DisplayAddress(s string) string {
 	suffix := ""
 	// A scheme is case-insensitive (RFC 3986): HTTPS://…?X-Amz-Signature=…
 	// is no address, but it carries a link's secret all the same.
-	if IsLink(s) || hasPrefixFold(s, "https://") || hasPrefixFold(s, "http://") {
+	if IsLink(s) || hasPrefixFold(s, "https://") || hasPrefixFold(s, "http://") || hasPrefixFold(s, SchemeInline+"://") {
 		if i := strings.IndexAny(s, "?#"); i >= 0 {
 			s, suffix = s[:i], "?…"
 		}

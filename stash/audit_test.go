@@ -668,3 +668,31 @@ func (unknownLength) Trusted(*stash.Link) error { return nil }
 func (f unknownLength) Fetch(context.Context, *stash.Link) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: -1, Body: io.NopCloser(bytes.NewReader(f.body))}, nil
 }
+
+// TestDisplayAddressHidesInlineData: an inline address is shown without its
+// data (the payload itself), in errors as DisplayAddress shows it.
+func TestDisplayAddressHidesInlineData(t *testing.T) {
+	e, err := stash.New(stash.WithBackend(memstash.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.Create(context.Background(), "small", []byte("SECRET payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.String()
+	if !strings.HasPrefix(addr, "inline://") {
+		t.Fatalf("Create of 14 bytes gave %s, want an inline address", addr)
+	}
+	secret := addr[strings.Index(addr, "?"):]
+	for _, a := range []string{addr, strings.ToUpper(addr[:9]) + addr[9:], addr + "\x00"} {
+		if got := stash.DisplayAddress(a); strings.Contains(got, secret[1:]) || !strings.HasSuffix(got, "://default/small?…") {
+			t.Errorf("DisplayAddress(%q) = %q: want the namespace and name, without the data", a, got)
+		}
+	}
+	bad := addr[:len(addr)-2] // data that no longer decodes
+	if _, err := e.Retrieve(context.Background(), bad); err == nil || strings.Contains(err.Error(), secret[1:len(secret)-2]) {
+		t.Errorf("Retrieve of a broken inline address: %v; want an error without the data", err)
+	}
+}
