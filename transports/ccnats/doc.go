@@ -64,8 +64,9 @@
 // stash once the server has confirmed the ack (Ack then waits for it, as
 // DoubleAck does): an ack that is only queued on the connection may never
 // arrive, and the redelivery needs the stash. A core NATS message, which
-// has no ack, has its stash deleted once its handler returns; a failed
-// delete is logged and leaves the stash to its TTL.
+// has no ack, has its stash deleted once its handler returns, or, where
+// there is no handler (NextMsg, ChanSubscribe), once it is handed to the
+// application; a failed delete is logged and leaves the stash to its TTL.
 //
 // # Headers
 //
