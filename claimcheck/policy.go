@@ -159,7 +159,8 @@ func IsPermanent(err error) bool {
 // DeleteAfterAck makes Acked delete the stash of a message once it is
 // acknowledged (Watermill: the router acked it, after publishing what its
 // handler produced; JetStream: the server confirmed the Ack; core NATS:
-// the handler returned; Kafka consumer group: the message was marked and
+// the handler returned, or the message was handed over where there is no
+// handler; Kafka consumer group: the message was marked and
 // its offset committed). A share link's stash, an inline address and an
 // AWS pointer's object are never deleted. Use it only in single-consumer
 // pipelines: with fan-out, or a second Kafka consumer group, the first
