@@ -24,6 +24,9 @@
 //
 // Values are trimmed of surrounding space; an empty variable counts as
 // unset. EngineFromEnv builds only the engine, as the command line does.
+// Two spellings the command line takes are refused here: a backend that is
+// a bare directory (write file:///var/lib/claimstash, not
+// /var/lib/claimstash) and a size with a unit (write 10485760, not 10MiB).
 //
 // Options passed to Open and OpenEnv come after those the URL or the
 // environment imply, so they override them: WithEngineOptions adds engine

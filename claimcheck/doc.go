@@ -15,8 +15,11 @@
 // A claim-checked message's body is one stash address; the header
 // "claimstash-version" (HeaderVersion) marks it and carries the contract
 // version, "1"; "claimstash-size" (HeaderSize) carries the original body
-// size in bytes, in decimal digits (no sign, no leading zero). The
-// producer's headers are kept. A producer may set "claimstash-offload"
+// size in bytes, in one spelling only: ASCII digits, no sign, no space, no
+// leading zero ("0" for an empty body), within an int64; any other value, or
+// none, is ErrMalformed, and a payload of another length is
+// stash.ErrIntegrity. A version other than "1" is ErrUnsupportedVersion.
+// The producer's headers are kept. A producer may set "claimstash-offload"
 // (HeaderOffload) to "always" or "never" on a message; the checker removes
 // it before sending. Reference reads the contract
 // without fetching anything.

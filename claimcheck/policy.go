@@ -157,8 +157,12 @@ func IsPermanent(err error) bool {
 }
 
 // DeleteAfterAck makes Acked delete the stash of a message once it is
-// acknowledged (Watermill: acked; JetStream: Ack; core NATS: the handler
-// returned; Kafka: the message was marked). Use it only in single-consumer
+// acknowledged (Watermill: the router acked it, after publishing what its
+// handler produced; JetStream: the server confirmed the Ack; core NATS:
+// the handler returned, or the message was handed over where there is no
+// handler; Kafka consumer group: the message was marked and
+// its offset committed). A share link's stash, an inline address and an
+// AWS pointer's object are never deleted. Use it only in single-consumer
 // pipelines: with fan-out, or a second Kafka consumer group, the first
 // consumer to ack would delete what the others still need. By default
 // stashes live until their TTL.

@@ -52,6 +52,16 @@
 // (MetadataTraceID), so an operator holding an address can find its
 // producer.
 //
+// # What telemetry never does
+//
+// No span attribute, status or exception event carries a share link's
+// query (its signature) or an inline address's data (the payload itself):
+// they show as https://host/path?… and inline://ns/name?…. Telemetry that
+// panics (a span processor, an exporter, a meter with a bug) is reported
+// to OpenTelemetry's error handler (otel.Handle) and never fails a send, a
+// receive or a backend call. A nil *Instrumentation is no instrumentation:
+// its hooks and options do nothing.
+//
 // # Cost
 //
 // A message that passes through costs one counter increment on a cached

@@ -94,7 +94,9 @@
 //
 // A second claimstash extension: a PUT with If-None-Match: * only creates.
 // It is 412 (and nothing is stored, the body is not read) when the key
-// holds an object, or when a concurrent PUT stores one first. Every object
+// holds an object that has not expired, or when a concurrent PUT stores one
+// first; an expired object that nothing has removed yet does not count, and
+// nothing of it is left in the object stored over it. Every object
 // response says so with x-claimstash-conditional-put: if-none-match
 // (HeaderConditionalPut), so that claimstash's backend can write without
 // asking first; objectstore's own server ignores the condition and sends

@@ -303,7 +303,8 @@ func ValidateScheme(s string) error {
 func ValidateNamespace(ns string) error { return validNamespace(ns) }
 
 // ValidateName reports whether name is a valid stash name: 1 to
-// MaxNameLength characters of [A-Za-z0-9_.-], not starting with a dot.
+// MaxNameLength characters of [A-Za-z0-9_.-], not starting with a dot or a
+// hyphen.
 func ValidateName(name string) error { return validName(name) }
 
 func validName(name string) error {

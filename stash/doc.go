@@ -63,9 +63,11 @@
 // WithClock, WithTempDir) have their defaults in
 // one block of Default* constants: DefaultNamespace "default",
 // DefaultInlineMax 100 encoded characters, DefaultCompressFloor 4 KiB,
-// DefaultMaxSize 5 GiB, DefaultTTL none, DefaultSpoolMemory 8 MiB (the most
-// CreateFrom holds in memory; larger streams are spooled to temporary
-// files). Per-call options (CreateOption: InNamespace, InScopes, TTL, TTI,
+// DefaultMaxSize 5 GiB, DefaultTTL none, DefaultShareTTL 15 minutes (a
+// share link's lifetime when Share is given none), DefaultSpoolMemory 8 MiB
+// (the most CreateFrom holds in memory; larger streams are spooled to
+// temporary files). Whatever WithInlineMax says, a payload travels inline
+// only if its address stays within the 64 KiB ParseAddress accepts. Per-call options (CreateOption: InNamespace, InScopes, TTL, TTI,
 // NoExpiry, Compress, ContentType, Metadata, Origin, NoInline) override them
 // for one stash; they have plain names, engine options start with With.
 // Options of every package in this module are values of an interface type

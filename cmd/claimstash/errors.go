@@ -27,14 +27,15 @@ const (
 
 const exitCodesHelp = `Exit statuses:
 
-  0    success (also rm -f of a stash that is already gone)
+  0    success (also rm -f of a stash that is already gone, and rm of an
+       inline address: it says nothing was stored)
   1    failure: a backend that is down, a file that cannot be read, output
        that could not be written (a full disk), anything else
   2    usage or input error: a wrong flag or argument, a malformed address,
        link or message, a missing setting (a backend, link keys)
   3    not found: no such stash, or it has expired
-  4    integrity: the stored bytes do not match the address; nothing
-       unverified is kept (get -o leaves no file)
+  4    integrity: the stored bytes do not match the address (or inspect's
+       claimstash-size); nothing unverified is kept (get -o leaves no file)
   5    missing destination: put into a bucket, stream or directory that does
        not exist
   6    refused: a share link whose signature does not verify, or whose origin

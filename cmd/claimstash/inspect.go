@@ -131,9 +131,19 @@ func (a *app) inspectOne(cmd *cobra.Command, e *engine, m message) error {
 		a.printf("claim-checked: no (no %s header): the body is the payload itself, %d bytes\n", claimcheck.HeaderVersion, len(m.body))
 		return err
 	}
-	// Every value below is the message's, not ours: shown made safe.
-	a.printf("claim-checked: yes\n%s: %s\n%s: %d\naddress: %s\n", claimcheck.HeaderVersion, shown(res.ContractVersion, maxShownValue),
-		claimcheck.HeaderSize, res.Size, shown(res.Address, maxShownValue))
+	// Every value below is the message's, not ours: shown made safe. A
+	// contract that did not parse is shown as the message carries it, not
+	// as the zero size and empty address it yielded.
+	size, address := strconv.FormatInt(res.Size, 10), res.Address
+	if res.Address == "" {
+		size = "(missing)"
+		if v, ok := m.headers[claimcheck.HeaderSize]; ok {
+			size = v
+		}
+		address = string(m.body)
+	}
+	a.printf("claim-checked: yes\n%s: %s\n%s: %s\naddress: %s\n", claimcheck.HeaderVersion, shown(res.ContractVersion, maxShownValue),
+		claimcheck.HeaderSize, shown(size, maxShownValue), shown(address, maxShownValue))
 	keys := make([]string, 0, len(m.headers))
 	for k := range m.headers {
 		if k != claimcheck.HeaderVersion && k != claimcheck.HeaderSize {

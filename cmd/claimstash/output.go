@@ -18,8 +18,9 @@ func topic(name, short, text string) *cobra.Command {
 	return &cobra.Command{Use: name, Short: short, Long: text}
 }
 
-const jsonHelp = `With --json every command prints one JSON document on stdout (ls: one per
-line), and a failure prints one on stderr instead, with the same exit status:
+const jsonHelp = `With --json every command prints one JSON document on stdout (ls, and
+inspect of several messages: one per line), and a failure prints one on stderr
+instead, with the same exit status:
 
   {"error": {"command": "get", "message": "...", "kind": "not_found", "exit": 3}}
 

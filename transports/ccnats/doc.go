@@ -63,7 +63,10 @@
 // With claimcheck.DeleteAfterAck, the view's Ack and DoubleAck delete the
 // stash once the server has confirmed the ack (Ack then waits for it, as
 // DoubleAck does): an ack that is only queued on the connection may never
-// arrive, and the redelivery needs the stash.
+// arrive, and the redelivery needs the stash. A core NATS message, which
+// has no ack, has its stash deleted once its handler returns, or, where
+// there is no handler (NextMsg, ChanSubscribe), once it is handed to the
+// application; a failed delete is logged and leaves the stash to its TTL.
 //
 // # Headers
 //
