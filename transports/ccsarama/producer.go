@@ -21,7 +21,7 @@ func offload(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMes
 	if err != nil {
 		return &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf("ccsarama: encoding value: %w", err)}
 	}
-	out, address, err := c.Offload(ctx, msg.Topic, body, ProducerHeaders(msg))
+	out, address, err := c.Offload(ctx, msg.Topic, body, recordHeaders{ProducerHeaders(msg), msg})
 	if err != nil {
 		return err
 	}
@@ -131,4 +131,29 @@ func (p *syncProducer) SendMessagesContext(ctx context.Context, msgs []*sarama.P
 		return pErrs
 	}
 	return nil
+}
+
+// recordBatchOverhead is the header of a record batch (magic 2), which the
+// broker counts toward max.message.bytes with the records in it.
+const recordBatchOverhead = 61
+
+// recordHeaders are a producer message's headers as the checker sizes
+// them: everything the record takes besides its value. That is what sarama
+// counts against Producer.MaxMessageBytes before it sends (ProducerMessage
+// ByteSize: the key, the headers with room for their length varints, the
+// record's own framing at its largest) plus the header of the batch that
+// carries it, which the broker counts toward max.message.bytes. So a
+// message whose counted size is at a threshold no larger than either
+// limit is neither refused by sarama nor by the broker.
+type recordHeaders struct {
+	Headers
+	msg *sarama.ProducerMessage
+}
+
+func (h recordHeaders) WireSize() int {
+	n := h.msg.ByteSize(2) + recordBatchOverhead
+	if h.msg.Value != nil {
+		n -= h.msg.Value.Length()
+	}
+	return n
 }
