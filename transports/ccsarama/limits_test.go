@@ -3,6 +3,7 @@ package ccsarama_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -93,6 +94,67 @@ func TestRecordSizeBoundary(t *testing.T) {
 		runGroup(t, k.Addrs, cfg, "g-limits", []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
 		for i, m := range receive(t, col.got, len(want), 30*time.Second) {
 			sameBytes(t, fmt.Sprintf("message %d", i), m.Value, want[i])
+		}
+	})
+}
+
+// A claim-checked message the broker refuses (its reference, here with a
+// large user header, is over the topic's max.message.bytes) comes back on
+// the async producer's Errors as the caller sent it, body and headers,
+// with sarama's too-large error; its stash is left to its TTL. A message
+// sent after it, and its Metadata, arrive on Successes as sent.
+func TestAsyncRefusedReferenceIsReportedAsSent(t *testing.T) {
+	eachKafka(t, func(t *testing.T, k *kafkatest.Broker) {
+		topic := k.NewTopic(t, "refused", 1, map[string]string{"max.message.bytes": "4096"})
+		c, _ := newChecker(t)
+		cfg := config()
+		cfg.Producer.Retry.Max = 0
+		raw, err := sarama.NewAsyncProducer(k.Addrs, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ccsarama.WrapAsyncProducer(cfg, raw, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, big := random(t, 300<<10), bytes.Repeat([]byte("x"), 8<<10)
+		refused := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k"), Value: sarama.ByteEncoder(body),
+			Headers: []sarama.RecordHeader{{Key: []byte("big"), Value: big}}, Metadata: "refused"}
+		ok := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(random(t, 300<<10)), Metadata: "ok"}
+		p.Input() <- refused
+		var pe *sarama.ProducerError
+		select {
+		case pe = <-p.Errors():
+		case s := <-p.Successes():
+			t.Fatalf("the oversized reference was produced (metadata %v)", s.Metadata)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no error for the oversized reference")
+		}
+		if !errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge) {
+			t.Errorf("error = %v, want the broker's MESSAGE_TOO_LARGE", pe.Err)
+		}
+		if pe.Msg != refused || pe.Msg.Metadata != "refused" {
+			t.Fatalf("Errors gave %p (metadata %v), not the message sent", pe.Msg, pe.Msg.Metadata)
+		}
+		if v, err := pe.Msg.Value.Encode(); err != nil || !bytes.Equal(v, body) {
+			t.Errorf("the reported message's value is %d bytes, not the %d-byte body sent", len(v), len(body))
+		}
+		if len(pe.Msg.Headers) != 1 || string(pe.Msg.Headers[0].Key) != "big" || !bytes.Equal(pe.Msg.Headers[0].Value, big) {
+			t.Errorf("the reported message's headers are not those sent: %d headers", len(pe.Msg.Headers))
+		}
+		p.Input() <- ok
+		select {
+		case s := <-p.Successes():
+			if s != ok || s.Metadata != "ok" {
+				t.Errorf("Successes gave metadata %v, want ok", s.Metadata)
+			}
+		case pe := <-p.Errors():
+			t.Fatalf("the second message failed: %v", pe.Err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no success for the second message")
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

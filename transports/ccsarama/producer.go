@@ -14,21 +14,27 @@ import (
 // offload claim-checks msg in place when the checker's policy says so. On
 // error msg is left as it was.
 func offload(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMessage) error {
+	_, err := offloaded(ctx, c, msg)
+	return err
+}
+
+// offloaded is offload that also reports whether msg was claim-checked.
+func offloaded(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMessage) (bool, error) {
 	if msg.Value == nil {
-		return nil // a tombstone stays a tombstone
+		return false, nil // a tombstone stays a tombstone
 	}
 	body, err := msg.Value.Encode()
 	if err != nil {
-		return &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf("ccsarama: encoding value: %w", err)}
+		return false, &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf("ccsarama: encoding value: %w", err)}
 	}
 	out, address, err := c.Offload(ctx, msg.Topic, body, recordHeaders{ProducerHeaders(msg), msg})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if address != "" {
 		msg.Value = sarama.ByteEncoder(out)
 	}
-	return nil
+	return address != "", nil
 }
 
 // SyncProducer is a sarama.SyncProducer that claim-checks what it sends,
