@@ -158,3 +158,32 @@ func TestAsyncRefusedReferenceIsReportedAsSent(t *testing.T) {
 		}
 	})
 }
+
+// The default threshold (256 KiB) on a topic whose max.message.bytes is
+// lowered to 64 KiB: a message between the two is not claim-checked and
+// the broker refuses it, and the caller of the sync producer gets the
+// broker's MESSAGE_TOO_LARGE; nothing is on the topic. One over the
+// threshold is claim-checked and produced.
+func TestDefaultThresholdOnLoweredTopic(t *testing.T) {
+	eachKafka(t, func(t *testing.T, k *kafkatest.Broker) {
+		topic := k.NewTopic(t, "lowered", 1, map[string]string{"max.message.bytes": strconv.Itoa(smallMaxMessage)})
+		c, _ := newChecker(t)
+		cfg := config()
+		cfg.Producer.Retry.Max = 0
+		cfg.Producer.Compression = sarama.CompressionNone
+		p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(random(t, 100<<10))})
+		if !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+			t.Fatalf("100 KiB on a 64 KiB topic: err = %v, want MESSAGE_TOO_LARGE", err)
+		}
+		if hw := highWater(t, k.Addrs, topic, 0); hw != 0 {
+			t.Fatalf("the refused record is on the topic (%d records)", hw)
+		}
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(random(t, 300<<10))}); err != nil {
+			t.Fatalf("300 KiB claim-checked: %v", err)
+		}
+	})
+}
