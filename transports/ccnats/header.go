@@ -1,6 +1,7 @@
 package ccnats
 
 import (
+	"net/textproto"
 	"slices"
 
 	"github.com/nats-io/nats.go"
@@ -33,15 +34,27 @@ func (h Header) Set(key, value string) { h[key] = []string{value} }
 // Del removes key.
 func (h Header) Del(key string) { delete(h, key) }
 
-// WireSize counts keys and values: a key once for each of its values, as
-// each value is a line of its own on the wire.
+// WireSize is the size of the header block nats.go sends, which the
+// server counts toward max_payload: the "NATS/1.0" line and the blank line
+// that ends the block, and a "key: value" line for each value (its
+// leading and trailing spaces trimmed, as nats.go sends it). No header at
+// all is 0.
 func (h Header) WireSize() int { return wireSize(nats.Header(h)) }
 
+// Framing of the header block, as nats.go writes it.
+const (
+	hdrFraming  = len("NATS/1.0\r\n") + len("\r\n")
+	lineFraming = len(": ") + len("\r\n")
+)
+
 func wireSize(h nats.Header) int {
-	n := 0
+	if len(h) == 0 {
+		return 0
+	}
+	n := hdrFraming
 	for k, vs := range h {
 		for _, v := range vs {
-			n += len(k) + len(v)
+			n += len(k) + len(textproto.TrimString(v)) + lineFraming
 		}
 	}
 	return n

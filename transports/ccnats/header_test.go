@@ -37,10 +37,11 @@ func TestHeaderGetAndWireSize(t *testing.T) {
 		size   int
 	}{
 		{"nil", nil, "k", "", false, 0},
-		{"one", nats.Header{"k": {"v"}}, "k", "v", true, 2},
-		{"several values", nats.Header{"key": {"a", "bc"}}, "key", "a", true, 3 + 1 + 3 + 2},
-		{"empty slice is unset", nats.Header{"k": {}}, "k", "", false, 0},
-		{"empty value is set", nats.Header{"k": {""}}, "k", "", true, 1},
+		{"one", nats.Header{"k": {"v"}}, "k", "v", true, 12 + 2 + 4},
+		{"several values", nats.Header{"key": {"a", "bc"}}, "key", "a", true, 12 + 3 + 1 + 4 + 3 + 2 + 4},
+		{"empty slice is unset", nats.Header{"k": {}}, "k", "", false, 12},
+		{"empty value is set", nats.Header{"k": {""}}, "k", "", true, 12 + 1 + 4},
+		{"value sent trimmed", nats.Header{"k": {"  v \t"}}, "k", "  v \t", true, 12 + 2 + 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

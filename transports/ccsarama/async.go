@@ -16,10 +16,11 @@ import (
 //
 // Goroutines: dispatch (reads input, spreads over lanes; when input is
 // closed it closes the lanes, waits for them and closes the sarama producer), one
-// per lane (exits when its channel is closed), and errs (forwards the sarama
-// producer's Errors, exits when sarama closes them, then closes ours).
+// per lane (exits when its channel is closed), errs (forwards the sarama
+// producer's Errors, exits when sarama closes them, then closes ours) and,
+// with cfg.Producer.Return.Successes, successes (the same for Successes).
 type asyncProducer struct {
-	sarama.AsyncProducer // forwards Successes and the transaction methods
+	sarama.AsyncProducer // forwards the transaction methods
 	c                    *claimcheck.Checker
 	o                    *options
 	returnErrors         bool
@@ -27,8 +28,10 @@ type asyncProducer struct {
 
 	input  chan *sarama.ProducerMessage
 	errors chan *sarama.ProducerError
-	lanes  []chan *sarama.ProducerMessage
-	seed   maphash.Seed
+	// successes is nil without cfg.Producer.Return.Successes.
+	successes chan *sarama.ProducerMessage
+	lanes     []chan *sarama.ProducerMessage
+	seed      maphash.Seed
 
 	closeOnce sync.Once
 }
@@ -43,8 +46,13 @@ type barrier struct{ wg sync.WaitGroup }
 // upload stalls only its lane. A message whose offload fails is not
 // produced: it comes back on Errors as a *sarama.ProducerError holding the
 // original message, unchanged (or is logged when
-// cfg.Producer.Return.Errors is false, as sarama does). cfg is the config p
-// was built with; its Version must be V0_11_0_0 or newer (ErrVersion).
+// cfg.Producer.Return.Errors is false, as sarama does). A claim-checked
+// message that sarama or the broker refuses (its reference too large for
+// the topic, say) comes back on Errors as it was sent too: its value and
+// headers are put back, and its stash is left to its TTL. A message on
+// Successes has the reference as its value, as it was produced, and its
+// own Metadata. cfg is the config p was built with; its Version must be
+// V0_11_0_0 or newer (ErrVersion).
 //
 // Close and AsyncClose drain: messages already accepted are offloaded and
 // handed to sarama before sarama is closed. CommitTxn and AbortTxn first
@@ -74,6 +82,10 @@ func WrapAsyncProducer(cfg *sarama.Config, p sarama.AsyncProducer, c *claimcheck
 	for i := range a.lanes {
 		a.lanes[i] = make(chan *sarama.ProducerMessage, 1)
 	}
+	if a.returnSuccesses {
+		a.successes = make(chan *sarama.ProducerMessage, cfg.ChannelBufferSize)
+		go a.forwardSuccesses()
+	}
 	var lanes sync.WaitGroup
 	for _, l := range a.lanes {
 		lanes.Go(func() { a.lane(l) })
@@ -85,6 +97,24 @@ func WrapAsyncProducer(cfg *sarama.Config, p sarama.AsyncProducer, c *claimcheck
 
 func (a *asyncProducer) Input() chan<- *sarama.ProducerMessage { return a.input }
 func (a *asyncProducer) Errors() <-chan *sarama.ProducerError  { return a.errors }
+
+// Successes is sarama's Successes, forwarded to put back the Metadata of
+// claim-checked messages. Without cfg.Producer.Return.Successes it is
+// sarama's own, on which nothing comes.
+func (a *asyncProducer) Successes() <-chan *sarama.ProducerMessage {
+	if a.successes == nil {
+		return a.AsyncProducer.Successes()
+	}
+	return a.successes
+}
+
+// asSent is the Metadata of a claim-checked message while sarama has it:
+// what the caller sent, to put back on Errors and Successes.
+type asSent struct {
+	metadata any
+	value    sarama.Encoder
+	headers  []sarama.RecordHeader
+}
 
 // laneOf keeps every message of one topic and key (or, without a key, of
 // one topic and partition) on one lane.
@@ -130,11 +160,15 @@ func (a *asyncProducer) lane(in <-chan *sarama.ProducerMessage) {
 			continue
 		}
 		ctx, cancel := a.o.withTimeout(context.Background())
-		err := offload(ctx, a.c, m)
+		sent := asSent{metadata: m.Metadata, value: m.Value, headers: m.Headers}
+		claimChecked, err := offloaded(ctx, a.c, m)
 		cancel()
 		if err != nil {
 			a.fail(m, err)
 			continue
+		}
+		if claimChecked {
+			m.Metadata = &sent
 		}
 		a.AsyncProducer.Input() <- m
 	}
@@ -152,7 +186,20 @@ func (a *asyncProducer) fail(m *sarama.ProducerMessage, err error) {
 func (a *asyncProducer) forwardErrors() {
 	defer close(a.errors)
 	for pe := range a.AsyncProducer.Errors() {
+		if s, ok := pe.Msg.Metadata.(*asSent); ok {
+			pe.Msg.Metadata, pe.Msg.Value, pe.Msg.Headers = s.metadata, s.value, s.headers
+		}
 		a.errors <- pe
+	}
+}
+
+func (a *asyncProducer) forwardSuccesses() {
+	defer close(a.successes)
+	for m := range a.AsyncProducer.Successes() {
+		if s, ok := m.Metadata.(*asSent); ok {
+			m.Metadata = s.metadata
+		}
+		a.successes <- m
 	}
 }
 
@@ -190,7 +237,7 @@ func (a *asyncProducer) Close() error {
 	a.AsyncClose()
 	if a.returnSuccesses {
 		go func() {
-			for range a.AsyncProducer.Successes() {
+			for range a.successes {
 			}
 		}()
 	}

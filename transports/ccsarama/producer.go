@@ -14,21 +14,27 @@ import (
 // offload claim-checks msg in place when the checker's policy says so. On
 // error msg is left as it was.
 func offload(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMessage) error {
+	_, err := offloaded(ctx, c, msg)
+	return err
+}
+
+// offloaded is offload that also reports whether msg was claim-checked.
+func offloaded(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMessage) (bool, error) {
 	if msg.Value == nil {
-		return nil // a tombstone stays a tombstone
+		return false, nil // a tombstone stays a tombstone
 	}
 	body, err := msg.Value.Encode()
 	if err != nil {
-		return &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf("ccsarama: encoding value: %w", err)}
+		return false, &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf("ccsarama: encoding value: %w", err)}
 	}
-	out, address, err := c.Offload(ctx, msg.Topic, body, ProducerHeaders(msg))
+	out, address, err := c.Offload(ctx, msg.Topic, body, recordHeaders{ProducerHeaders(msg), msg})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if address != "" {
 		msg.Value = sarama.ByteEncoder(out)
 	}
-	return nil
+	return address != "", nil
 }
 
 // SyncProducer is a sarama.SyncProducer that claim-checks what it sends,
@@ -131,4 +137,29 @@ func (p *syncProducer) SendMessagesContext(ctx context.Context, msgs []*sarama.P
 		return pErrs
 	}
 	return nil
+}
+
+// recordBatchOverhead is the header of a record batch (magic 2), which the
+// broker counts toward max.message.bytes with the records in it.
+const recordBatchOverhead = 61
+
+// recordHeaders are a producer message's headers as the checker sizes
+// them: everything the record takes besides its value. That is what sarama
+// counts against Producer.MaxMessageBytes before it sends (ProducerMessage
+// ByteSize: the key, the headers with room for their length varints, the
+// record's own framing at its largest) plus the header of the batch that
+// carries it, which the broker counts toward max.message.bytes. So a
+// message whose counted size is at a threshold no larger than either
+// limit is neither refused by sarama nor by the broker.
+type recordHeaders struct {
+	Headers
+	msg *sarama.ProducerMessage
+}
+
+func (h recordHeaders) WireSize() int {
+	n := h.msg.ByteSize(2) + recordBatchOverhead
+	if h.msg.Value != nil {
+		n -= h.msg.Value.Length()
+	}
+	return n
 }

@@ -56,15 +56,19 @@ func (p *publisher) Close() error { return p.pub.Close() }
 // the publisher decorator does to each message; use it where messages are
 // sent by other means (a Router handler's produced messages go through the
 // decorated publisher already).
+//
+// The size the checker compares counts the payload, the metadata and the
+// message's UUID under its header name (uuidHeader), as the Kafka and NATS
+// marshalers send it; the framing each broker adds to headers is left to
+// the checker's margin.
 func Offload(c *claimcheck.Checker, topic string, msg *message.Message) error {
-	h := claimcheck.MapHeaders(msg.Metadata)
+	h := (*sized)(msg)
 	if c.Pass(msg.Context(), topic, msg.Payload, h) {
 		return nil // sent as it is: nothing to change, not even a nil map
 	}
 	if msg.Metadata == nil {
 		// Offload may set headers; a nil map cannot take them.
 		msg.Metadata = message.Metadata{}
-		h = claimcheck.MapHeaders(msg.Metadata)
 	}
 	out, addr, err := c.Offload(msg.Context(), topic, msg.Payload, h)
 	if err != nil {
@@ -74,4 +78,22 @@ func Offload(c *claimcheck.Checker, topic string, msg *message.Message) error {
 		msg.Payload = out
 	}
 	return nil
+}
+
+// uuidHeader is the header under which Watermill's Kafka and NATS
+// marshalers send a message's UUID.
+const uuidHeader = "_watermill_message_uuid"
+
+// sized is a message's metadata as the checker sees it on the way out: its
+// WireSize counts the UUID header the marshalers add. It is a pointer, so
+// passing it as claimcheck.Headers allocates nothing.
+type sized message.Message
+
+func (m *sized) Get(k string) (string, bool) { v, ok := m.Metadata[k]; return v, ok }
+func (m *sized) Set(k, v string)             { m.Metadata[k] = v }
+func (m *sized) Del(k string)                { delete(m.Metadata, k) }
+
+// WireSize counts the metadata's keys and values and the UUID header.
+func (m *sized) WireSize() int {
+	return claimcheck.MapHeaders(m.Metadata).WireSize() + len(uuidHeader) + len(m.UUID)
 }
