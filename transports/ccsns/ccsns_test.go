@@ -129,6 +129,15 @@ func TestLimits(t *testing.T) {
 	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(strings.Repeat("x", 300_000)), MessageAttributes: attrs}); !errors.Is(err, ccsns.ErrTooManyAttributes) {
 		t.Fatalf("10 attributes and an offload: %v, want ErrTooManyAttributes", err)
 	}
+	// The override is removed by the offload: 9 attributes and the
+	// override go out as the 9 and ExtendedPayloadSize.
+	nine := map[string]snstypes.MessageAttributeValue{claimcheck.HeaderOffload: {DataType: aws.String("String"), StringValue: aws.String(claimcheck.OffloadAlways)}}
+	for i := range 9 {
+		nine[fmt.Sprintf("a%d", i)] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("v")}
+	}
+	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String("small, offloaded on request"), MessageAttributes: nine}); err != nil {
+		t.Fatalf("9 attributes and the override: %v", err)
+	}
 	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, MessageStructure: aws.String("json"),
 		Message: aws.String(`{"default":"` + strings.Repeat("x", 300_000) + `"}`)}); !errors.Is(err, ccsns.ErrTooLarge) {
 		t.Fatalf("a large per-protocol message: %v, want ErrTooLarge", err)

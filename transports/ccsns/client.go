@@ -180,7 +180,11 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 	if c.cc.Contract() == claimcheck.ContractAWSPointer {
 		added = 1
 	}
-	if n := len(h.cur()); n+added > MaxAttributes {
+	n := len(h.cur())
+	if _, ok := h.cur()[claimcheck.HeaderOffload]; ok {
+		n-- // the offload removes the override
+	}
+	if n+added > MaxAttributes {
 		if off, err := c.cc.ShouldOffload([]byte(msg), h); err == nil && off {
 			return "", nil, false, fmt.Errorf("%w: %d, and the contract adds %d", ErrTooManyAttributes, n, added)
 		}

@@ -171,7 +171,11 @@ func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[stri
 	if c.cc.Contract() == claimcheck.ContractAWSPointer {
 		added = 1 // ExtendedPayloadSize
 	}
-	if n := h.Len(); n+added > MaxAttributes {
+	n := h.Len()
+	if _, ok := h.Map()[claimcheck.HeaderOffload]; ok {
+		n-- // the offload removes the override
+	}
+	if n+added > MaxAttributes {
 		if off, err := c.cc.ShouldOffload([]byte(body), h); err == nil && off {
 			return "", nil, false, fmt.Errorf("%w: %d, and the contract adds %d (SQS takes %d)", ErrTooManyAttributes, n, added, MaxAttributes)
 		}
