@@ -93,7 +93,11 @@ func (c *Client) Unwrap() *sns.Client { return c.Client }
 // publishes. The stash is written before the message is published; a
 // failure to write it, a message still over the limit (ErrTooLarge) or one
 // the contract would take over 10 attributes (ErrTooManyAttributes) is
-// returned and nothing is published. in itself is not changed.
+// returned and nothing is published. The attributes counted are those the
+// message is published with, the trace context a checker's observer (such
+// as otelstash's) adds included: an offloaded message that would carry 11
+// is ErrTooManyAttributes, after its stash was written (a lifecycle rule
+// reclaims it). in itself is not changed.
 func (c *Client) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	if in == nil {
 		return c.Client.Publish(ctx, in, optFns...)
@@ -195,6 +199,12 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 	}
 	if n := len(out) + h.WireSize(); n > c.maxBytes {
 		return "", nil, false, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, c.maxBytes)
+	}
+	// What the message goes out with: an observer may have added its trace
+	// context after the contract's attributes, and SNS's raw delivery to
+	// an SQS queue fails for a message with more than 10.
+	if n := len(h.cur()); addr != "" && n > MaxAttributes {
+		return "", nil, false, fmt.Errorf("%w: %d with the contract's and the observer's", ErrTooManyAttributes, n)
 	}
 	return string(out), h.cur(), addr != "", nil
 }
