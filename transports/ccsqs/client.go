@@ -45,8 +45,9 @@ var (
 )
 
 // Client is an *sqs.Client whose SendMessage, SendMessageBatch and
-// ReceiveMessage are claim-checked; every other call (DeleteMessage,
-// ChangeMessageVisibility, queue management) is the embedded client's.
+// ReceiveMessage are claim-checked; DeleteMessage, ChangeMessageVisibility
+// and their batches accept an extended client's receipt handle too; every
+// other call (queue management) is the embedded client's.
 // The change to an existing pipeline is one line:
 //
 //	client := ccsqs.New(sqs.NewFromConfig(cfg), checker) // was: sqs.NewFromConfig(cfg)

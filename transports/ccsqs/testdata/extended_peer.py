@@ -1,6 +1,8 @@
 """AWS's Python SQS extended client (amazon-sqs-extended-client) as a test
 peer: `send` sends a large message and, in always-through-S3 mode, a small
-one; `receive` receives N messages and prints what it got as JSON lines.
+one; `receive` receives N messages and prints what it got as JSON lines;
+`handles` receives N messages and prints the receipt handles it hands its
+application, deleting nothing.
 Endpoints and credentials come from the environment the Go test sets."""
 import hashlib
 import json
@@ -45,6 +47,18 @@ def main():
         return
     want = int(sys.argv[2])
     got = 0
+    if sys.argv[1] == "handles":
+        # Receive and print the receipt handles the extended client hands
+        # its application, without deleting anything.
+        for _ in range(20):
+            out = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                      VisibilityTimeout=60, MessageAttributeNames=["All"])
+            for m in out.get("Messages", []):
+                print(json.dumps({"handle": m["ReceiptHandle"], "len": len(m["Body"].encode())}))
+                got += 1
+            if got >= want:
+                return
+        sys.exit("received %d of %d messages" % (got, want))
     for _ in range(20):
         out = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                   MessageAttributeNames=["All"])
