@@ -214,8 +214,9 @@ var contractNames = []string{claimcheck.HeaderVersion, claimcheck.HeaderSize,
 // delete it from the queue. The error is logged (WithLogger); the
 // checker's observer sees the failed reads of stashes (a message refused
 // before any read, such as SNS's notification of a reference, or an AWS
-// pointer for a checker without that contract, is logged only). The S3
-// object is never deleted.
+// pointer for a checker without that contract, or a message carrying both
+// contracts, which is ErrMalformed, is logged only). The S3 object is never
+// deleted.
 func (c *Client) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	if in == nil {
 		return c.Client.ReceiveMessage(ctx, in, optFns...)
@@ -281,6 +282,13 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 		// is the reference, not the payload.
 		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
 			"%w: an SNS notification of a claim-checked message (subscribe the queue with raw message delivery)", claimcheck.ErrMalformed)}
+		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
+	} else if pointer && claimcheck.IsClaimChecked(h) {
+		// Two contracts, two references: which body the producer meant
+		// cannot be told, and rehydrating one would hand on the other's
+		// attributes as the application's.
+		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
+			"%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", claimcheck.ErrMalformed)}
 		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
 	} else if pointer && c.cc.Contract() != claimcheck.ContractAWSPointer {
 		// Never hand an extended client's pointer on as if it were the

@@ -1,0 +1,73 @@
+package ccsqs_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/transports/ccsqs"
+)
+
+// Messages in the AWS contract that cannot be rehydrated as they are: each
+// is a typed failure, never returned (neither as the pointer nor as the
+// payload), and left on the queue in flight for the checker's retry delay
+// (5 s by default), not made visible again at once.
+func TestHostilePointers(t *testing.T) {
+	r := newRig(t)
+	const payload = "the payload, 32 bytes long......"
+	r.putObject(t, "hostile-object", payload)
+	pointer := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: "hostile-object"}))
+	for _, tc := range []struct {
+		name  string
+		body  string
+		attrs map[string]types.MessageAttributeValue
+		want  error
+	}{
+		{"MissingObject", string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: "never-written"})),
+			map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(len(payload))}, stash.ErrNotFound},
+		{"SizeSaysLess", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(len(payload) - 1)}, stash.ErrIntegrity},
+		{"SizeSaysMore", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(len(payload) + 1)}, stash.ErrIntegrity},
+		{"LegacySizeLies", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrLegacyPayloadSize: num(3)}, stash.ErrIntegrity},
+		{"SizeNotANumber", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: str("-32")}, claimcheck.ErrMalformed},
+		{"BodyNotJSON", "not json at all", map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(len(payload))}, claimcheck.ErrMalformed},
+		{"BothContracts", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(len(payload)),
+			claimcheck.HeaderVersion: str(claimcheck.ContractVersion), claimcheck.HeaderSize: num(len(payload))}, claimcheck.ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := r.queue(t, nil)
+			if _, err := r.sqs.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(tc.body),
+				MessageAttributes: tc.attrs}); err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, 4)
+			c := ccsqs.New(r.sqs, r.checker(t, claimcheck.OnRehydrateFailure(func(_ context.Context, f claimcheck.Failure) error {
+				errs <- f.Err
+				return f.Err // not taken: redelivered
+			})), ccsqs.WithLogger(quiet))
+			out, err := c.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2, MessageAttributeNames: []string{"All"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Messages) != 0 {
+				t.Fatalf("returned %q with %d attributes", aws.ToString(out.Messages[0].Body), len(out.Messages[0].MessageAttributes))
+			}
+			if err := recv(t, errs); !errors.Is(err, tc.want) {
+				t.Fatalf("failure %v, want %v", err, tc.want)
+			}
+			attrs, err := r.sqs.GetQueueAttributes(ctxT(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+				AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := attrs.Attributes["ApproximateNumberOfMessages"] + "+" + attrs.Attributes["ApproximateNumberOfMessagesNotVisible"]; n != "0+1" {
+				t.Fatalf("queue holds %s messages (visible+in flight), want the one, in flight until the retry delay", n)
+			}
+		})
+	}
+}
