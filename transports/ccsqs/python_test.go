@@ -44,6 +44,26 @@ func TestPythonExtendedClient(t *testing.T) {
 			t.Fatalf("got %d and %q", len(got["python-big"]), got["python-small"])
 		}
 	})
+	// The legacy format (SQSLargePayloadSize and the MessageS3Pointer
+	// class), with keys the producer chose under a prefix of its own.
+	t.Run("PythonLegacyToGo", func(t *testing.T) {
+		pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "send-legacy")
+		got := map[string]string{}
+		for _, m := range receiveAll(t, c, url, 2) {
+			from := aws.ToString(m.MessageAttributes["from"].StringValue)
+			got[from] = aws.ToString(m.Body)
+			if _, ok := m.MessageAttributes[claimcheck.AttrLegacyPayloadSize]; ok {
+				t.Error("SQSLargePayloadSize left on a rehydrated message")
+			}
+			if k := aws.ToString(m.MessageAttributes["S3Key"].StringValue); k != "custom/prefix/"+from {
+				t.Errorf("%s: the producer's S3Key attribute is %q", from, k)
+			}
+			_, _ = r.sqs.DeleteMessage(ctxT(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		}
+		if got["legacy-big"] != strings.Repeat("l", 300000) || got["legacy-small"] != "legacy small" {
+			t.Fatalf("got %d bytes and %q", len(got["legacy-big"]), got["legacy-small"])
+		}
+	})
 	t.Run("GoToPython", func(t *testing.T) {
 		big := text(500_000, 42)
 		if _, err := c.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(big),
