@@ -129,6 +129,12 @@ func TestLimits(t *testing.T) {
 	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(strings.Repeat("x", 300_000)), MessageAttributes: attrs}); !errors.Is(err, ccsns.ErrTooManyAttributes) {
 		t.Fatalf("10 attributes and an offload: %v, want ErrTooManyAttributes", err)
 	}
+	// A mark that does not match the body is refused: no subscriber could
+	// read it.
+	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(strings.Repeat("p", 200_000)),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: {DataType: aws.String("Number"), StringValue: aws.String("200000")}}}); !errors.Is(err, claimcheck.ErrMalformed) {
+		t.Fatalf("ExtendedPayloadSize on a payload: %v, want claimcheck.ErrMalformed", err)
+	}
 	// The override is removed by the offload: 9 attributes and the
 	// override go out as the 9 and ExtendedPayloadSize.
 	nine := map[string]snstypes.MessageAttributeValue{claimcheck.HeaderOffload: {DataType: aws.String("String"), StringValue: aws.String(claimcheck.OffloadAlways)}}

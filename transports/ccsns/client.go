@@ -93,7 +93,10 @@ func (c *Client) Unwrap() *sns.Client { return c.Client }
 // publishes. The stash is written before the message is published; a
 // failure to write it, a message still over the limit (ErrTooLarge) or one
 // the contract would take over 10 attributes (ErrTooManyAttributes) is
-// returned and nothing is published. The attributes counted are those the
+// returned and nothing is published. A message already marked
+// claim-checked whose mark does not match its body (an extended client's
+// size attribute on a body that is not an S3 pointer, both contracts at
+// once) is refused, matching claimcheck.ErrMalformed. The attributes counted are those the
 // message is published with, the trace context a checker's observer (such
 // as otelstash's) adds included: an offloaded message that would carry 11
 // is ErrTooManyAttributes, after its stash was written (a lifecycle rule
@@ -174,6 +177,9 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 		}
 		return msg, attrs, false, nil
 	}
+	if err := checkMark(topic, msg, h); err != nil {
+		return "", nil, false, err
+	}
 	if force {
 		if v, ok := h.Get(claimcheck.HeaderOffload); ok && v == claimcheck.OffloadNever {
 			return msg, attrs, false, nil
@@ -207,6 +213,29 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 		return "", nil, false, fmt.Errorf("%w: %d with the contract's and the observer's", ErrTooManyAttributes, n)
 	}
 	return string(out), h.cur(), addr != "", nil
+}
+
+// checkMark refuses a message that arrives already marked claim-checked
+// (a relay forwarding what it received, which is sent as it is) when the
+// mark does not match the body: no consumer could ever read it.
+func checkMark(topic, body string, h claimcheck.Headers) error {
+	pointer, checked := claimcheck.IsAWSPointer(h), claimcheck.IsClaimChecked(h)
+	var err error
+	switch {
+	case pointer && checked:
+		err = fmt.Errorf("%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", claimcheck.ErrMalformed)
+	case pointer:
+		_, _, _, err = claimcheck.ParseAWSPointer([]byte(body), h)
+	case checked:
+		// A version this build does not read is a newer consumer's.
+		if _, _, _, err = claimcheck.Reference([]byte(body), h); errors.Is(err, claimcheck.ErrUnsupportedVersion) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
+	}
+	return nil
 }
 
 // topicName is the last segment of an ARN (the stash namer's topic).

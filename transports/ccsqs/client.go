@@ -88,7 +88,11 @@ func (c *Client) Unwrap() *sqs.Client { return c.Client }
 // The stash is written, under ctx, before the message is sent; a failure
 // to write it, a message still over the size limit (ErrTooLarge) or one
 // the contract would take over 10 attributes (ErrTooManyAttributes) is
-// returned and nothing is sent. in itself is not changed.
+// returned and nothing is sent. A message already marked claim-checked (a
+// relay forwarding what it received) is sent as it is, but one whose mark
+// does not match its body (an extended client's size attribute on a body
+// that is not an S3 pointer, both contracts at once) is refused, matching
+// claimcheck.ErrMalformed. in itself is not changed.
 func (c *Client) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	if in == nil {
 		return c.Client.SendMessage(ctx, in, optFns...)
@@ -162,6 +166,9 @@ func (c *Client) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchI
 // force) and checks SQS's limits on the result.
 func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[string]types.MessageAttributeValue, force bool) (string, map[string]types.MessageAttributeValue, bool, error) {
 	h := NewAttributes(attrs)
+	if err := checkMark(queue, body, h); err != nil {
+		return "", nil, false, err
+	}
 	if force {
 		if v, ok := h.Get(claimcheck.HeaderOffload); ok && v == claimcheck.OffloadNever {
 			return body, attrs, false, nil
@@ -192,6 +199,29 @@ func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[stri
 		return "", nil, false, fmt.Errorf("%w: %d (SQS takes %d)", ErrTooManyAttributes, h.Len(), MaxAttributes)
 	}
 	return string(out), h.Map(), addr != "", nil
+}
+
+// checkMark refuses a message that arrives already marked claim-checked
+// (a relay forwarding what it received, which is sent as it is) when the
+// mark does not match the body: no consumer could ever read it.
+func checkMark(topic, body string, h claimcheck.Headers) error {
+	pointer, checked := claimcheck.IsAWSPointer(h), claimcheck.IsClaimChecked(h)
+	var err error
+	switch {
+	case pointer && checked:
+		err = fmt.Errorf("%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", claimcheck.ErrMalformed)
+	case pointer:
+		_, _, _, err = claimcheck.ParseAWSPointer([]byte(body), h)
+	case checked:
+		// A version this build does not read is a newer consumer's.
+		if _, _, _, err = claimcheck.Reference([]byte(body), h); errors.Is(err, claimcheck.ErrUnsupportedVersion) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
+	}
+	return nil
 }
 
 // contractNames are the attributes a receive must ask for.

@@ -71,3 +71,54 @@ func TestHostilePointers(t *testing.T) {
 		})
 	}
 }
+
+// A message that arrives at SendMessage already marked (a relay forwarding
+// what it received) is sent as it is, never claim-checked twice; one whose
+// mark does not match its body (the size attribute on a body that is not a
+// pointer, claimstash's contract on a body that is not an address, both
+// contracts at once) is refused before anything is sent, as AWS's
+// extended clients refuse a message carrying their reserved attribute:
+// no consumer could ever read it.
+func TestSendMarkedMessages(t *testing.T) {
+	r := newRig(t)
+	url := r.queue(t, nil)
+	c := ccsqs.New(r.sqs, r.checker(t))
+	pointer := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: bucket, Key: "relayed"}))
+	for _, tc := range []struct {
+		name  string
+		body  string
+		attrs map[string]types.MessageAttributeValue
+	}{
+		{"SizeOnAPayload", text(300_000, 60), map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(300_000)}},
+		{"LegacySizeOnAPayload", "small", map[string]types.MessageAttributeValue{claimcheck.AttrLegacyPayloadSize: num(5)}},
+		{"VersionOnAPayload", "not an address", map[string]types.MessageAttributeValue{claimcheck.HeaderVersion: str(claimcheck.ContractVersion),
+			claimcheck.HeaderSize: num(14)}},
+		{"BothContracts", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(10),
+			claimcheck.HeaderVersion: str(claimcheck.ContractVersion), claimcheck.HeaderSize: num(10)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(tc.body), MessageAttributes: tc.attrs})
+			if !errors.Is(err, claimcheck.ErrMalformed) {
+				t.Fatalf("send: %v, want claimcheck.ErrMalformed", err)
+			}
+			_, err = c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: []types.SendMessageBatchRequestEntry{
+				{Id: aws.String("ok"), MessageBody: aws.String("fine")},
+				{Id: aws.String("bad"), MessageBody: aws.String(tc.body), MessageAttributes: tc.attrs}}})
+			if !errors.Is(err, claimcheck.ErrMalformed) {
+				t.Fatalf("batch: %v, want claimcheck.ErrMalformed", err)
+			}
+		})
+	}
+	if out, err := r.sqs.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 1}); err != nil || len(out.Messages) != 0 {
+		t.Fatalf("the queue holds %d messages (%v), want none", len(out.Messages), err)
+	}
+	// A relayed pointer goes out as it came.
+	if _, err := c.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(pointer),
+		MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(10)}}); err != nil {
+		t.Fatal(err)
+	}
+	m := receiveAll(t, r.sqs, url, 1)[0]
+	if aws.ToString(m.Body) != pointer || aws.ToString(m.MessageAttributes[claimcheck.AttrExtendedPayloadSize].StringValue) != "10" {
+		t.Fatalf("relayed pointer sent as %q with %v", aws.ToString(m.Body), m.MessageAttributes)
+	}
+}
