@@ -92,7 +92,11 @@ func (c *Client) Unwrap() *sqs.Client { return c.Client }
 // relay forwarding what it received) is sent as it is, but one whose mark
 // does not match its body (an extended client's size attribute on a body
 // that is not an S3 pointer, both contracts at once) is refused, matching
-// claimcheck.ErrMalformed. in itself is not changed.
+// claimcheck.ErrMalformed. The attributes counted are those the message is
+// sent with, the trace context a checker's observer (such as otelstash's)
+// adds included: one that would carry 11 is ErrTooManyAttributes, after its
+// stash was written (a lifecycle rule reclaims it). in itself is not
+// changed.
 func (c *Client) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	if in == nil {
 		return c.Client.SendMessage(ctx, in, optFns...)
