@@ -135,6 +135,10 @@ func TestLimits(t *testing.T) {
 		MessageAttributes: map[string]snstypes.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: {DataType: aws.String("Number"), StringValue: aws.String("200000")}}}); !errors.Is(err, claimcheck.ErrMalformed) {
 		t.Fatalf("ExtendedPayloadSize on a payload: %v, want claimcheck.ErrMalformed", err)
 	}
+	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String("small"),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: {DataType: aws.String("Binary"), BinaryValue: []byte("5")}}}); !errors.Is(err, claimcheck.ErrMalformed) {
+		t.Fatalf("a Binary ExtendedPayloadSize: %v, want claimcheck.ErrMalformed", err)
+	}
 	// The override is removed by the offload: 9 attributes and the
 	// override go out as the 9 and ExtendedPayloadSize.
 	nine := map[string]snstypes.MessageAttributeValue{claimcheck.HeaderOffload: {DataType: aws.String("String"), StringValue: aws.String(claimcheck.OffloadAlways)}}

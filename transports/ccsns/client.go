@@ -177,6 +177,10 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 		}
 		return msg, attrs, false, nil
 	}
+	if k := unreadableMark(attrs); k != "" {
+		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: topic, Err: fmt.Errorf(
+			"%w: attribute %s is neither a String nor a Number", claimcheck.ErrMalformed, k)}
+	}
 	if err := checkMark(topic, msg, h); err != nil {
 		return "", nil, false, err
 	}
@@ -236,6 +240,21 @@ func checkMark(topic, body string, h claimcheck.Headers) error {
 		return &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
 	}
 	return nil
+}
+
+// unreadableMark returns the name of a contract attribute that m carries
+// with a type or value the contract cannot be read from (Binary, or no
+// string value), or "": AWS's extended clients take the attribute's
+// presence, whatever its type, for the mark.
+func unreadableMark(m map[string]types.MessageAttributeValue) string {
+	for _, k := range []string{claimcheck.AttrExtendedPayloadSize, claimcheck.AttrLegacyPayloadSize, claimcheck.HeaderVersion} {
+		if v, ok := m[k]; ok {
+			if t := aws.ToString(v.DataType); v.StringValue == nil || !(strings.HasPrefix(t, "String") || strings.HasPrefix(t, "Number")) {
+				return k
+			}
+		}
+	}
+	return ""
 }
 
 // topicName is the last segment of an ARN (the stash namer's topic).

@@ -169,6 +169,10 @@ func (c *Client) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchI
 // prepare applies the policy to one message (forcing the offload with
 // force) and checks SQS's limits on the result.
 func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[string]types.MessageAttributeValue, force bool) (string, map[string]types.MessageAttributeValue, bool, error) {
+	if k := unreadableMark(attrs); k != "" {
+		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: queue, Err: fmt.Errorf(
+			"%w: attribute %s is neither a String nor a Number", claimcheck.ErrMalformed, k)}
+	}
 	h := NewAttributes(attrs)
 	if err := checkMark(queue, body, h); err != nil {
 		return "", nil, false, err
@@ -299,8 +303,8 @@ func withContractNames(names []string) []string {
 func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, m *types.Message) bool {
 	h := inPlace(m.MessageAttributes)
 	pointer := claimcheck.IsAWSPointer(h)
-	notification := false
-	if !claimcheck.IsClaimChecked(h) && !pointer {
+	notification, badMark := false, unreadableMark(m.MessageAttributes)
+	if !claimcheck.IsClaimChecked(h) && !pointer && badMark == "" {
 		if notification = notifiesReference(aws.ToString(m.Body)); !notification {
 			return true
 		}
@@ -311,7 +315,13 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 	in := claimcheck.Incoming{Topic: queue, Body: &data, Headers: h, Deliveries: deliveries, Message: &orig}
 	var d claimcheck.Decision
 	var err error
-	if notification {
+	if badMark != "" {
+		// AWS's extended clients take the attribute's presence, whatever
+		// its type, for the mark: never hand the body on as the payload.
+		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
+			"%w: attribute %s is neither a String nor a Number", claimcheck.ErrMalformed, badMark)}
+		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
+	} else if notification {
 		// Never hand on SNS's notification of a reference: its Message
 		// is the reference, not the payload.
 		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
@@ -357,6 +367,18 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 			"decision", d.String(), "err", err)
 	}
 	return false
+}
+
+// unreadableMark returns the name of a contract attribute that m carries
+// with a type or value the contract cannot be read from (Binary, or no
+// string value), or "".
+func unreadableMark(m map[string]types.MessageAttributeValue) string {
+	for _, k := range []string{claimcheck.AttrExtendedPayloadSize, claimcheck.AttrLegacyPayloadSize, claimcheck.HeaderVersion} {
+		if v, ok := m[k]; ok && (v.StringValue == nil || !stringy(aws.ToString(v.DataType))) {
+			return k
+		}
+	}
+	return ""
 }
 
 // notifiesReference reports whether body is SNS's JSON notification (what

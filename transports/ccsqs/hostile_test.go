@@ -36,6 +36,10 @@ func TestHostilePointers(t *testing.T) {
 		{"LegacySizeLies", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrLegacyPayloadSize: num(3)}, stash.ErrIntegrity},
 		{"SizeNotANumber", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: str("-32")}, claimcheck.ErrMalformed},
 		{"BodyNotJSON", "not json at all", map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(len(payload))}, claimcheck.ErrMalformed},
+		{"BinarySize", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: {DataType: aws.String("Binary"),
+			BinaryValue: []byte("32")}}, claimcheck.ErrMalformed},
+		{"BinaryVersion", "s3://" + bucket + "/k", map[string]types.MessageAttributeValue{claimcheck.HeaderVersion: {DataType: aws.String("Binary"),
+			BinaryValue: []byte(claimcheck.ContractVersion)}, claimcheck.HeaderSize: num(3)}, claimcheck.ErrMalformed},
 		{"BothContracts", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(len(payload)),
 			claimcheck.HeaderVersion: str(claimcheck.ContractVersion), claimcheck.HeaderSize: num(len(payload))}, claimcheck.ErrMalformed},
 	} {
@@ -95,6 +99,8 @@ func TestSendMarkedMessages(t *testing.T) {
 			claimcheck.HeaderSize: num(14)}},
 		{"BothContracts", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: num(10),
 			claimcheck.HeaderVersion: str(claimcheck.ContractVersion), claimcheck.HeaderSize: num(10)}},
+		{"BinarySize", pointer, map[string]types.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: {DataType: aws.String("Binary"),
+			BinaryValue: []byte("10")}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(tc.body), MessageAttributes: tc.attrs})
