@@ -55,7 +55,11 @@
 // of its own. Such a notification is not rehydrated (neither do AWS's
 // extended clients) and never returned as if it were a plain message: it is
 // a failure matching claimcheck.ErrMalformed, settled as above. Subscribe
-// such queues with RawMessageDelivery.
+// such queues with RawMessageDelivery. So is a message that carries both
+// contracts, or a contract attribute that is Binary (the extended clients
+// take its presence for the mark): never is a pointer returned as the body.
+// Send refuses such messages (claimcheck.ErrMalformed) and sends a message
+// that is already claim-checked (a relay's) as it is.
 //
 // Nothing here deletes an S3 object, not even DeleteMessage with an
 // extended client's receipt handle (the Python client deletes it only with
