@@ -23,6 +23,8 @@ const (
 	// MaxAttributes is the most message attributes a message may carry
 	// to an SQS subscriber (SQS takes 10).
 	MaxAttributes = 10
+	// maxBatchEntries is the most entries of a PublishBatch.
+	maxBatchEntries = 10
 )
 
 // Sentinel errors; test with errors.Is.
@@ -118,9 +120,11 @@ func (c *Client) Publish(ctx context.Context, in *sns.PublishInput, optFns ...fu
 // PublishBatch offloads each entry the checker says to, then, while the
 // batch is over the limit in all, its largest remaining entries. An entry
 // that cannot be offloaded fails the whole call before anything is
-// published.
+// published. A batch of more than 10 entries is SNS's to refuse, before
+// any stash is written.
 func (c *Client) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, optFns ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
-	if in == nil || len(in.PublishBatchRequestEntries) == 0 {
+	if in == nil || len(in.PublishBatchRequestEntries) == 0 || len(in.PublishBatchRequestEntries) > maxBatchEntries {
+		// SNS refuses a batch of more than 10 before any stash is written.
 		return c.Client.PublishBatch(ctx, in, optFns...)
 	}
 	topic := topicName(aws.ToString(in.TopicArn))

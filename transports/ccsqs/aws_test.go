@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,6 +315,28 @@ func TestLimits(t *testing.T) {
 			if aws.ToString(m.Body) != want[id] || len(m.MessageAttributes) != 9 {
 				t.Errorf("%s: %d bytes with %d attributes, want %d bytes with 9", id, len(aws.ToString(m.Body)), len(m.MessageAttributes), len(want[id]))
 			}
+		}
+	})
+	// A batch of 11 is SQS's to refuse, before any stash is written for it.
+	t.Run("BatchOfEleven", func(t *testing.T) {
+		url := r.queue(t, nil)
+		var offloads atomic.Int64
+		c := ccsqs.New(r.sqs, r.checker(t, claimcheck.WithObserver(observer(func(ev claimcheck.Event) {
+			if ev.Op == claimcheck.OpOffload {
+				offloads.Add(1)
+			}
+		}))))
+		var entries []types.SendMessageBatchRequestEntry
+		for i := range ccsqs.MaxBatchEntries + 1 {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("e%d", i)), MessageBody: aws.String("small"),
+				MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.HeaderOffload: str(claimcheck.OffloadAlways)}})
+		}
+		var tooMany *types.TooManyEntriesInBatchRequest
+		if _, err := c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); !errors.As(err, &tooMany) {
+			t.Fatalf("a batch of 11: %v, want SQS's TooManyEntriesInBatchRequest", err)
+		}
+		if n := offloads.Load(); n != 0 {
+			t.Fatalf("%d stashes written for a batch SQS refuses", n)
 		}
 	})
 	t.Run("BatchNeverOffloaded", func(t *testing.T) {

@@ -115,9 +115,11 @@ func (c *Client) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optF
 // entry's body and attributes), offloads its largest remaining entries
 // too. An entry that cannot be offloaded fails the whole call, before
 // anything is sent; SQS's per-entry failures come back in the output as
-// usual.
+// usual. A batch of more than 10 entries is SQS's to refuse
+// (TooManyEntriesInBatchRequest), before any stash is written.
 func (c *Client) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	if in == nil || len(in.Entries) == 0 {
+	if in == nil || len(in.Entries) == 0 || len(in.Entries) > MaxBatchEntries {
+		// SQS refuses a batch of more than 10 before any stash is written.
 		return c.Client.SendMessageBatch(ctx, in, optFns...)
 	}
 	queue := queueName(in.QueueUrl)
