@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -129,9 +130,48 @@ func TestLimits(t *testing.T) {
 	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(strings.Repeat("x", 300_000)), MessageAttributes: attrs}); !errors.Is(err, ccsns.ErrTooManyAttributes) {
 		t.Fatalf("10 attributes and an offload: %v, want ErrTooManyAttributes", err)
 	}
+	// A mark that does not match the body is refused: no subscriber could
+	// read it.
+	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(strings.Repeat("p", 200_000)),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: {DataType: aws.String("Number"), StringValue: aws.String("200000")}}}); !errors.Is(err, claimcheck.ErrMalformed) {
+		t.Fatalf("ExtendedPayloadSize on a payload: %v, want claimcheck.ErrMalformed", err)
+	}
+	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String("small"),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{claimcheck.AttrExtendedPayloadSize: {DataType: aws.String("Binary"), BinaryValue: []byte("5")}}}); !errors.Is(err, claimcheck.ErrMalformed) {
+		t.Fatalf("a Binary ExtendedPayloadSize: %v, want claimcheck.ErrMalformed", err)
+	}
+	// The override is removed by the offload: 9 attributes and the
+	// override go out as the 9 and ExtendedPayloadSize.
+	nine := map[string]snstypes.MessageAttributeValue{claimcheck.HeaderOffload: {DataType: aws.String("String"), StringValue: aws.String(claimcheck.OffloadAlways)}}
+	for i := range 9 {
+		nine[fmt.Sprintf("a%d", i)] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("v")}
+	}
+	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String("small, offloaded on request"), MessageAttributes: nine}); err != nil {
+		t.Fatalf("9 attributes and the override: %v", err)
+	}
 	if _, err := pub.Publish(ctxT(t), &sns.PublishInput{TopicArn: topic.TopicArn, MessageStructure: aws.String("json"),
 		Message: aws.String(`{"default":"` + strings.Repeat("x", 300_000) + `"}`)}); !errors.Is(err, ccsns.ErrTooLarge) {
 		t.Fatalf("a large per-protocol message: %v, want ErrTooLarge", err)
+	}
+	// A batch of 11 is SNS's to refuse, before any stash is written for it.
+	objects := func() int {
+		out, err := minio.Client().ListObjectsV2(ctxT(t), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Contents)
+	}
+	before := objects()
+	var eleven []snstypes.PublishBatchRequestEntry
+	for i := range 11 {
+		eleven = append(eleven, snstypes.PublishBatchRequestEntry{Id: aws.String(fmt.Sprintf("e%d", i)), Message: aws.String("small"),
+			MessageAttributes: map[string]snstypes.MessageAttributeValue{claimcheck.HeaderOffload: {DataType: aws.String("String"), StringValue: aws.String(claimcheck.OffloadAlways)}}})
+	}
+	if _, err := pub.PublishBatch(ctxT(t), &sns.PublishBatchInput{TopicArn: topic.TopicArn, PublishBatchRequestEntries: eleven}); err == nil {
+		t.Fatal("a batch of 11 was published")
+	}
+	if n := objects() - before; n != 0 {
+		t.Fatalf("%d stashes written for a batch SNS refuses", n)
 	}
 	var entries []snstypes.PublishBatchRequestEntry
 	for i := range 10 {

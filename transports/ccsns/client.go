@@ -23,6 +23,8 @@ const (
 	// MaxAttributes is the most message attributes a message may carry
 	// to an SQS subscriber (SQS takes 10).
 	MaxAttributes = 10
+	// maxBatchEntries is the most entries of a PublishBatch.
+	maxBatchEntries = 10
 )
 
 // Sentinel errors; test with errors.Is.
@@ -93,7 +95,14 @@ func (c *Client) Unwrap() *sns.Client { return c.Client }
 // publishes. The stash is written before the message is published; a
 // failure to write it, a message still over the limit (ErrTooLarge) or one
 // the contract would take over 10 attributes (ErrTooManyAttributes) is
-// returned and nothing is published. in itself is not changed.
+// returned and nothing is published. A message already marked
+// claim-checked whose mark does not match its body (an extended client's
+// size attribute on a body that is not an S3 pointer, both contracts at
+// once) is refused, matching claimcheck.ErrMalformed. The attributes counted are those the
+// message is published with, the trace context a checker's observer (such
+// as otelstash's) adds included: an offloaded message that would carry 11
+// is ErrTooManyAttributes, after its stash was written (a lifecycle rule
+// reclaims it). in itself is not changed.
 func (c *Client) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	if in == nil {
 		return c.Client.Publish(ctx, in, optFns...)
@@ -111,9 +120,11 @@ func (c *Client) Publish(ctx context.Context, in *sns.PublishInput, optFns ...fu
 // PublishBatch offloads each entry the checker says to, then, while the
 // batch is over the limit in all, its largest remaining entries. An entry
 // that cannot be offloaded fails the whole call before anything is
-// published.
+// published. A batch of more than 10 entries is SNS's to refuse, before
+// any stash is written.
 func (c *Client) PublishBatch(ctx context.Context, in *sns.PublishBatchInput, optFns ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
-	if in == nil || len(in.PublishBatchRequestEntries) == 0 {
+	if in == nil || len(in.PublishBatchRequestEntries) == 0 || len(in.PublishBatchRequestEntries) > maxBatchEntries {
+		// SNS refuses a batch of more than 10 before any stash is written.
 		return c.Client.PublishBatch(ctx, in, optFns...)
 	}
 	topic := topicName(aws.ToString(in.TopicArn))
@@ -170,6 +181,13 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 		}
 		return msg, attrs, false, nil
 	}
+	if k := unreadableMark(attrs); k != "" {
+		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: topic, Err: fmt.Errorf(
+			"%w: attribute %s is neither a String nor a Number", claimcheck.ErrMalformed, k)}
+	}
+	if err := checkMark(topic, msg, h); err != nil {
+		return "", nil, false, err
+	}
 	if force {
 		if v, ok := h.Get(claimcheck.HeaderOffload); ok && v == claimcheck.OffloadNever {
 			return msg, attrs, false, nil
@@ -180,7 +198,11 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 	if c.cc.Contract() == claimcheck.ContractAWSPointer {
 		added = 1
 	}
-	if n := len(h.cur()); n+added > MaxAttributes {
+	n := len(h.cur())
+	if _, ok := h.cur()[claimcheck.HeaderOffload]; ok {
+		n-- // the offload removes the override
+	}
+	if n+added > MaxAttributes {
 		if off, err := c.cc.ShouldOffload([]byte(msg), h); err == nil && off {
 			return "", nil, false, fmt.Errorf("%w: %d, and the contract adds %d", ErrTooManyAttributes, n, added)
 		}
@@ -192,7 +214,51 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 	if n := len(out) + h.WireSize(); n > c.maxBytes {
 		return "", nil, false, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, c.maxBytes)
 	}
+	// What the message goes out with: an observer may have added its trace
+	// context after the contract's attributes, and SNS's raw delivery to
+	// an SQS queue fails for a message with more than 10.
+	if n := len(h.cur()); addr != "" && n > MaxAttributes {
+		return "", nil, false, fmt.Errorf("%w: %d with the contract's and the observer's", ErrTooManyAttributes, n)
+	}
 	return string(out), h.cur(), addr != "", nil
+}
+
+// checkMark refuses a message that arrives already marked claim-checked
+// (a relay forwarding what it received, which is sent as it is) when the
+// mark does not match the body: no consumer could ever read it.
+func checkMark(topic, body string, h claimcheck.Headers) error {
+	pointer, checked := claimcheck.IsAWSPointer(h), claimcheck.IsClaimChecked(h)
+	var err error
+	switch {
+	case pointer && checked:
+		err = fmt.Errorf("%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", claimcheck.ErrMalformed)
+	case pointer:
+		_, _, _, err = claimcheck.ParseAWSPointer([]byte(body), h)
+	case checked:
+		// A version this build does not read is a newer consumer's.
+		if _, _, _, err = claimcheck.Reference([]byte(body), h); errors.Is(err, claimcheck.ErrUnsupportedVersion) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
+	}
+	return nil
+}
+
+// unreadableMark returns the name of a contract attribute that m carries
+// with a type or value the contract cannot be read from (Binary, or no
+// string value), or "": AWS's extended clients take the attribute's
+// presence, whatever its type, for the mark.
+func unreadableMark(m map[string]types.MessageAttributeValue) string {
+	for _, k := range []string{claimcheck.AttrExtendedPayloadSize, claimcheck.AttrLegacyPayloadSize, claimcheck.HeaderVersion} {
+		if v, ok := m[k]; ok {
+			if t := aws.ToString(v.DataType); v.StringValue == nil || !(strings.HasPrefix(t, "String") || strings.HasPrefix(t, "Number")) {
+				return k
+			}
+		}
+	}
+	return ""
 }
 
 // topicName is the last segment of an ARN (the stash namer's topic).

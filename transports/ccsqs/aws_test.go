@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,6 +260,83 @@ func TestLimits(t *testing.T) {
 			if aws.ToString(m.Body) != want[id] {
 				t.Errorf("entry %s: body differs", id)
 			}
+		}
+	})
+	// The override attribute is removed by the offload, so it does not
+	// count against the 10: a batch entry with 9 attributes that the batch
+	// limit forces out (the override is set on it to force it), and a
+	// message that sets the override itself beside 9 others, go out with
+	// their 9 and ExtendedPayloadSize.
+	t.Run("OverrideNotCounted", func(t *testing.T) {
+		url := r.queue(t, nil)
+		c := ccsqs.New(r.sqs, r.checker(t), ccsqs.WithMaxMessageBytes(262144))
+		nine := func(id string) map[string]types.MessageAttributeValue {
+			a := map[string]types.MessageAttributeValue{"id": str(id)}
+			for i := range 8 {
+				a[fmt.Sprintf("a%d", i)] = str("v")
+			}
+			return a
+		}
+		want := map[string]string{"e0": text(200_000, 50), "e1": text(200_000, 51), "single": "small, offloaded on request"}
+		out, err := c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: []types.SendMessageBatchRequestEntry{
+			{Id: aws.String("e0"), MessageBody: aws.String(want["e0"]), MessageAttributes: nine("e0")},
+			{Id: aws.String("e1"), MessageBody: aws.String(want["e1"]), MessageAttributes: nine("e1")},
+		}})
+		if err != nil || len(out.Successful) != 2 {
+			t.Fatalf("batch of two entries with 9 attributes each, over the batch limit: %v", err)
+		}
+		single := nine("single")
+		single[claimcheck.HeaderOffload] = str(claimcheck.OffloadAlways)
+		if _, err := c.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(want["single"]), MessageAttributes: single}); err != nil {
+			t.Fatalf("9 attributes and the override: %v", err)
+		}
+		raw, err := r.sqs.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
+			WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One batch entry is enough to fit the batch; the single message.
+		pointers := 0
+		for _, m := range raw.Messages {
+			if _, ok := m.MessageAttributes[claimcheck.AttrExtendedPayloadSize]; ok {
+				pointers++
+				if len(m.MessageAttributes) != 10 {
+					t.Errorf("pointer sent with %d attributes, want the 9 and ExtendedPayloadSize", len(m.MessageAttributes))
+				}
+			}
+		}
+		if len(raw.Messages) != 3 || pointers != 2 {
+			t.Errorf("the queue shows %d messages, %d of them pointers; want 3 and 2", len(raw.Messages), pointers)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		got := receiveAll(t, c, url, 3)
+		for _, m := range got {
+			id := aws.ToString(m.MessageAttributes["id"].StringValue)
+			if aws.ToString(m.Body) != want[id] || len(m.MessageAttributes) != 9 {
+				t.Errorf("%s: %d bytes with %d attributes, want %d bytes with 9", id, len(aws.ToString(m.Body)), len(m.MessageAttributes), len(want[id]))
+			}
+		}
+	})
+	// A batch of 11 is SQS's to refuse, before any stash is written for it.
+	t.Run("BatchOfEleven", func(t *testing.T) {
+		url := r.queue(t, nil)
+		var offloads atomic.Int64
+		c := ccsqs.New(r.sqs, r.checker(t, claimcheck.WithObserver(observer(func(ev claimcheck.Event) {
+			if ev.Op == claimcheck.OpOffload {
+				offloads.Add(1)
+			}
+		}))))
+		var entries []types.SendMessageBatchRequestEntry
+		for i := range ccsqs.MaxBatchEntries + 1 {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("e%d", i)), MessageBody: aws.String("small"),
+				MessageAttributes: map[string]types.MessageAttributeValue{claimcheck.HeaderOffload: str(claimcheck.OffloadAlways)}})
+		}
+		var tooMany *types.TooManyEntriesInBatchRequest
+		if _, err := c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); !errors.As(err, &tooMany) {
+			t.Fatalf("a batch of 11: %v, want SQS's TooManyEntriesInBatchRequest", err)
+		}
+		if n := offloads.Load(); n != 0 {
+			t.Fatalf("%d stashes written for a batch SQS refuses", n)
 		}
 	})
 	t.Run("BatchNeverOffloaded", func(t *testing.T) {

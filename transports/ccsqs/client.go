@@ -45,8 +45,9 @@ var (
 )
 
 // Client is an *sqs.Client whose SendMessage, SendMessageBatch and
-// ReceiveMessage are claim-checked; every other call (DeleteMessage,
-// ChangeMessageVisibility, queue management) is the embedded client's.
+// ReceiveMessage are claim-checked; DeleteMessage, ChangeMessageVisibility
+// and their batches accept an extended client's receipt handle too; every
+// other call (queue management) is the embedded client's.
 // The change to an existing pipeline is one line:
 //
 //	client := ccsqs.New(sqs.NewFromConfig(cfg), checker) // was: sqs.NewFromConfig(cfg)
@@ -87,7 +88,15 @@ func (c *Client) Unwrap() *sqs.Client { return c.Client }
 // The stash is written, under ctx, before the message is sent; a failure
 // to write it, a message still over the size limit (ErrTooLarge) or one
 // the contract would take over 10 attributes (ErrTooManyAttributes) is
-// returned and nothing is sent. in itself is not changed.
+// returned and nothing is sent. A message already marked claim-checked (a
+// relay forwarding what it received) is sent as it is, but one whose mark
+// does not match its body (an extended client's size attribute on a body
+// that is not an S3 pointer, both contracts at once) is refused, matching
+// claimcheck.ErrMalformed. The attributes counted are those the message is
+// sent with, the trace context a checker's observer (such as otelstash's)
+// adds included: one that would carry 11 is ErrTooManyAttributes, after its
+// stash was written (a lifecycle rule reclaims it). in itself is not
+// changed.
 func (c *Client) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	if in == nil {
 		return c.Client.SendMessage(ctx, in, optFns...)
@@ -106,9 +115,11 @@ func (c *Client) SendMessage(ctx context.Context, in *sqs.SendMessageInput, optF
 // entry's body and attributes), offloads its largest remaining entries
 // too. An entry that cannot be offloaded fails the whole call, before
 // anything is sent; SQS's per-entry failures come back in the output as
-// usual.
+// usual. A batch of more than 10 entries is SQS's to refuse
+// (TooManyEntriesInBatchRequest), before any stash is written.
 func (c *Client) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	if in == nil || len(in.Entries) == 0 {
+	if in == nil || len(in.Entries) == 0 || len(in.Entries) > MaxBatchEntries {
+		// SQS refuses a batch of more than 10 before any stash is written.
 		return c.Client.SendMessageBatch(ctx, in, optFns...)
 	}
 	queue := queueName(in.QueueUrl)
@@ -160,7 +171,14 @@ func (c *Client) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchI
 // prepare applies the policy to one message (forcing the offload with
 // force) and checks SQS's limits on the result.
 func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[string]types.MessageAttributeValue, force bool) (string, map[string]types.MessageAttributeValue, bool, error) {
+	if k := unreadableMark(attrs); k != "" {
+		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: queue, Err: fmt.Errorf(
+			"%w: attribute %s is neither a String nor a Number", claimcheck.ErrMalformed, k)}
+	}
 	h := NewAttributes(attrs)
+	if err := checkMark(queue, body, h); err != nil {
+		return "", nil, false, err
+	}
 	if force {
 		if v, ok := h.Get(claimcheck.HeaderOffload); ok && v == claimcheck.OffloadNever {
 			return body, attrs, false, nil
@@ -171,7 +189,11 @@ func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[stri
 	if c.cc.Contract() == claimcheck.ContractAWSPointer {
 		added = 1 // ExtendedPayloadSize
 	}
-	if n := h.Len(); n+added > MaxAttributes {
+	n := h.Len()
+	if _, ok := h.Map()[claimcheck.HeaderOffload]; ok {
+		n-- // the offload removes the override
+	}
+	if n+added > MaxAttributes {
 		if off, err := c.cc.ShouldOffload([]byte(body), h); err == nil && off {
 			return "", nil, false, fmt.Errorf("%w: %d, and the contract adds %d (SQS takes %d)", ErrTooManyAttributes, n, added, MaxAttributes)
 		}
@@ -187,6 +209,29 @@ func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[stri
 		return "", nil, false, fmt.Errorf("%w: %d (SQS takes %d)", ErrTooManyAttributes, h.Len(), MaxAttributes)
 	}
 	return string(out), h.Map(), addr != "", nil
+}
+
+// checkMark refuses a message that arrives already marked claim-checked
+// (a relay forwarding what it received, which is sent as it is) when the
+// mark does not match the body: no consumer could ever read it.
+func checkMark(topic, body string, h claimcheck.Headers) error {
+	pointer, checked := claimcheck.IsAWSPointer(h), claimcheck.IsClaimChecked(h)
+	var err error
+	switch {
+	case pointer && checked:
+		err = fmt.Errorf("%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", claimcheck.ErrMalformed)
+	case pointer:
+		_, _, _, err = claimcheck.ParseAWSPointer([]byte(body), h)
+	case checked:
+		// A version this build does not read is a newer consumer's.
+		if _, _, _, err = claimcheck.Reference([]byte(body), h); errors.Is(err, claimcheck.ErrUnsupportedVersion) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
+	}
+	return nil
 }
 
 // contractNames are the attributes a receive must ask for.
@@ -209,8 +254,9 @@ var contractNames = []string{claimcheck.HeaderVersion, claimcheck.HeaderSize,
 // delete it from the queue. The error is logged (WithLogger); the
 // checker's observer sees the failed reads of stashes (a message refused
 // before any read, such as SNS's notification of a reference, or an AWS
-// pointer for a checker without that contract, is logged only). The S3
-// object is never deleted.
+// pointer for a checker without that contract, or a message carrying both
+// contracts, which is ErrMalformed, is logged only). The S3 object is never
+// deleted.
 func (c *Client) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	if in == nil {
 		return c.Client.ReceiveMessage(ctx, in, optFns...)
@@ -259,8 +305,8 @@ func withContractNames(names []string) []string {
 func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, m *types.Message) bool {
 	h := inPlace(m.MessageAttributes)
 	pointer := claimcheck.IsAWSPointer(h)
-	notification := false
-	if !claimcheck.IsClaimChecked(h) && !pointer {
+	notification, badMark := false, unreadableMark(m.MessageAttributes)
+	if !claimcheck.IsClaimChecked(h) && !pointer && badMark == "" {
 		if notification = notifiesReference(aws.ToString(m.Body)); !notification {
 			return true
 		}
@@ -271,11 +317,24 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 	in := claimcheck.Incoming{Topic: queue, Body: &data, Headers: h, Deliveries: deliveries, Message: &orig}
 	var d claimcheck.Decision
 	var err error
-	if notification {
+	if badMark != "" {
+		// AWS's extended clients take the attribute's presence, whatever
+		// its type, for the mark: never hand the body on as the payload.
+		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
+			"%w: attribute %s is neither a String nor a Number", claimcheck.ErrMalformed, badMark)}
+		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
+	} else if notification {
 		// Never hand on SNS's notification of a reference: its Message
 		// is the reference, not the payload.
 		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
 			"%w: an SNS notification of a claim-checked message (subscribe the queue with raw message delivery)", claimcheck.ErrMalformed)}
+		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
+	} else if pointer && claimcheck.IsClaimChecked(h) {
+		// Two contracts, two references: which body the producer meant
+		// cannot be told, and rehydrating one would hand on the other's
+		// attributes as the application's.
+		err = &claimcheck.Error{Op: "rehydrate", Topic: queue, Err: fmt.Errorf(
+			"%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", claimcheck.ErrMalformed)}
 		d, err = c.cc.Decide(ctx, claimcheck.Failure{Topic: queue, Body: data, Headers: h, Err: err, Deliveries: deliveries, Message: &orig})
 	} else if pointer && c.cc.Contract() != claimcheck.ContractAWSPointer {
 		// Never hand an extended client's pointer on as if it were the
@@ -310,6 +369,18 @@ func (c *Client) rehydrate(ctx context.Context, queueURL *string, queue string, 
 			"decision", d.String(), "err", err)
 	}
 	return false
+}
+
+// unreadableMark returns the name of a contract attribute that m carries
+// with a type or value the contract cannot be read from (Binary, or no
+// string value), or "".
+func unreadableMark(m map[string]types.MessageAttributeValue) string {
+	for _, k := range []string{claimcheck.AttrExtendedPayloadSize, claimcheck.AttrLegacyPayloadSize, claimcheck.HeaderVersion} {
+		if v, ok := m[k]; ok && (v.StringValue == nil || !stringy(aws.ToString(v.DataType))) {
+			return k
+		}
+	}
+	return ""
 }
 
 // notifiesReference reports whether body is SNS's JSON notification (what

@@ -9,7 +9,10 @@
 //
 // SendMessage and SendMessageBatch offload a body over the checker's
 // threshold to a stash before sending; ReceiveMessage returns messages
-// rehydrated; DeleteMessage and everything else are the SQS client's own.
+// rehydrated; DeleteMessage, ChangeMessageVisibility and their batches
+// also accept the receipt handles AWS's extended clients hand their
+// applications (the S3 pointer prepended to SQS's handle); everything else
+// is the SQS client's own.
 //
 // # Contracts
 //
@@ -52,9 +55,15 @@
 // of its own. Such a notification is not rehydrated (neither do AWS's
 // extended clients) and never returned as if it were a plain message: it is
 // a failure matching claimcheck.ErrMalformed, settled as above. Subscribe
-// such queues with RawMessageDelivery.
+// such queues with RawMessageDelivery. So is a message that carries both
+// contracts, or a contract attribute that is Binary (the extended clients
+// take its presence for the mark): never is a pointer returned as the body.
+// Send refuses such messages (claimcheck.ErrMalformed) and sends a message
+// that is already claim-checked (a relay's) as it is.
 //
-// Nothing here deletes an S3 object: deleting the payload before the
+// Nothing here deletes an S3 object, not even DeleteMessage with an
+// extended client's receipt handle (the Python client deletes it only with
+// delete_payload_from_s3, the Java client unless cleanupS3Payload is off): deleting the payload before the
 // message is deleted loses it when the delete fails or the message comes
 // back (the Java client's issues #30 and #137), and with SNS fan-out the
 // other queues still need it (#40). A bucket lifecycle rule reclaims the

@@ -1,6 +1,9 @@
 """AWS's Python SQS extended client (amazon-sqs-extended-client) as a test
 peer: `send` sends a large message and, in always-through-S3 mode, a small
-one; `receive` receives N messages and prints what it got as JSON lines.
+one; `send-legacy` does the same in the legacy pointer format, under keys
+set with the S3Key attribute; `receive` receives N messages and prints what it got as JSON lines;
+`handles` receives N messages and prints the receipt handles it hands its
+application, deleting nothing.
 Endpoints and credentials come from the environment the Go test sets."""
 import hashlib
 import json
@@ -43,8 +46,32 @@ def main():
         sqs.send_message(QueueUrl=queue, MessageBody="small via s3",
                          MessageAttributes={"from": {"DataType": "String", "StringValue": "python-small"}})
         return
+    if sys.argv[1] == "send-legacy":
+        # The legacy pointer (SQSLargePayloadSize, MessageS3Pointer), under
+        # keys of the producer's choosing (the S3Key attribute).
+        sqs.use_legacy_attribute = True
+        sqs.send_message(QueueUrl=queue, MessageBody="l" * 300000,
+                         MessageAttributes={"from": {"DataType": "String", "StringValue": "legacy-big"},
+                                            "S3Key": {"DataType": "String", "StringValue": "custom/prefix/legacy-big"}})
+        sqs.always_through_s3 = True
+        sqs.send_message(QueueUrl=queue, MessageBody="legacy small",
+                         MessageAttributes={"from": {"DataType": "String", "StringValue": "legacy-small"},
+                                            "S3Key": {"DataType": "String", "StringValue": "custom/prefix/legacy-small"}})
+        return
     want = int(sys.argv[2])
     got = 0
+    if sys.argv[1] == "handles":
+        # Receive and print the receipt handles the extended client hands
+        # its application, without deleting anything.
+        for _ in range(20):
+            out = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                      VisibilityTimeout=60, MessageAttributeNames=["All"])
+            for m in out.get("Messages", []):
+                print(json.dumps({"handle": m["ReceiptHandle"], "len": len(m["Body"].encode())}))
+                got += 1
+            if got >= want:
+                return
+        sys.exit("received %d of %d messages" % (got, want))
     for _ in range(20):
         out = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                   MessageAttributeNames=["All"])
