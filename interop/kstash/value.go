@@ -453,10 +453,14 @@ func (d *decoder) mapEntries(b []byte, n, depth int) (any, []byte, error) {
 		return emptyMap, b, nil
 	}
 	m := make(Map, 0, n)
-	// Large maps find repeated keys by index instead of by scanning.
+	// Large maps find repeated keys by index instead of by scanning. The
+	// index holds distinct keys only, and all but a few hundred distinct
+	// entries take at least 4 bytes (a 2-byte key and a 1-byte value need a
+	// str or bin header of their own): it is sized for what the bytes can
+	// hold, not for the count, which may repeat one key or lie.
 	var index map[indexKey]int
 	if n > 16 {
-		index = make(map[indexKey]int, n)
+		index = make(map[indexKey]int, min(n, len(b)/4))
 	}
 	for range n {
 		var key any

@@ -340,14 +340,23 @@ func TestDecodedMemory(t *testing.T) {
 		smallMaps = append(smallMaps, 0x81, 0xa1, 'k', 0xc0)
 	}
 	inputs["small maps"] = smallMaps
+	// A count of one entry per two bytes, which the bytes hold only if
+	// the key repeats: the index is not sized for the count.
+	inputs["map of one repeated key"] = append(h("de 7fff"), bytes.Repeat([]byte{0xa0, 0xc0}, 0x7fff)...)
+	inputs["map count that lies at the first key"] = append(h("de 7fff"), bytes.Repeat([]byte{0xc0}, 2*0x7fff)...)
 	for name, in := range inputs {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		v, err := Unmarshal(in)
 		runtime.ReadMemStats(&after)
-		if err != nil {
+		if lies := strings.Contains(name, "lies"); lies && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: %v; want ErrMalformed", name, err)
+		} else if !lies && err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if m, ok := v.(Map); ok && strings.Contains(name, "repeated") && (len(m) != 1 || m[0].Key != "") {
+			t.Fatalf("%s: %d entries; want the one key \"\"", name, len(m))
 		}
 		if l, ok := v.([]any); ok && len(l) != 65535 {
 			t.Fatalf("%s: %d items", name, len(l))
