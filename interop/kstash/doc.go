@@ -58,8 +58,9 @@
 // nesting beyond MaxDepth, and lengths that the remaining bytes cannot back
 // are ErrMalformed, which errors.Is also matches to stash.ErrIntegrity. It
 // never panics, and never allocates for a declared length before checking
-// that the bytes present can hold it (each item takes at least one byte),
-// so memory stays in proportion to the input: at most 40 bytes of Go memory
+// that the bytes present can hold it beside the items the enclosing lists
+// and maps still expect (each item takes at least one byte), so memory
+// stays in proportion to the input, however deep: at most 40 bytes of Go memory
 // per input byte (an interface slot per one-byte item; a Pair and an index
 // entry per map entry), measured by TestDecodedMemory.
 //

@@ -338,7 +338,14 @@ func Unmarshal(data []byte) (any, error) {
 	return v, nil
 }
 
-type decoder struct{}
+// decoder holds the number of items that the open containers still
+// expect. Each of them takes at least one byte of what follows, so a
+// container's count must fit in the bytes left over by all of them: a list
+// that could fill the rest on its own, inside lists that each still expect
+// as many, would otherwise allocate its slots once per level of nesting.
+type decoder struct {
+	pending uint64
+}
 
 // indexKey tells a str key from a bin key of the same bytes.
 type indexKey struct {
@@ -412,16 +419,19 @@ func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 		if depth >= MaxDepth {
 			return nil, nil, malformed("nested deeper than %d", MaxDepth)
 		}
-		// Every item takes at least one byte: a count the rest cannot hold
-		// is a lie, refused before anything is allocated for it.
-		if uint64(n) > uint64(len(rest)) {
-			return nil, nil, malformed("list of %d items in %d remaining bytes", n, len(rest))
+		// Every item takes at least one byte: a count the rest cannot hold,
+		// beside the items the enclosing containers still expect, is a lie,
+		// refused before anything is allocated for it.
+		if uint64(n)+d.pending > uint64(len(rest)) {
+			return nil, nil, malformed("list of %d items in %d remaining bytes (%d of them owed to enclosing containers)", n, len(rest), d.pending)
 		}
 		if n == 0 {
 			return emptyList, rest, nil
 		}
 		out := make([]any, n)
+		d.pending += uint64(n)
 		for i := range out {
+			d.pending--
 			if out[i], rest, err = d.value(rest, depth+1); err != nil {
 				return nil, nil, err
 			}
@@ -435,8 +445,8 @@ func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 		if depth >= MaxDepth {
 			return nil, nil, malformed("nested deeper than %d", MaxDepth)
 		}
-		if 2*uint64(n) > uint64(len(rest)) {
-			return nil, nil, malformed("map of %d entries in %d remaining bytes", n, len(rest))
+		if 2*uint64(n)+d.pending > uint64(len(rest)) {
+			return nil, nil, malformed("map of %d entries in %d remaining bytes (%d of them owed to enclosing containers)", n, len(rest), d.pending)
 		}
 		return d.mapEntries(rest, int(n), depth)
 	case msgp.ExtensionType, msgp.TimeType, msgp.Complex64Type, msgp.Complex128Type:
@@ -462,7 +472,9 @@ func (d *decoder) mapEntries(b []byte, n, depth int) (any, []byte, error) {
 	if n > 16 {
 		index = make(map[indexKey]int, min(n, len(b)/4))
 	}
+	d.pending += 2 * uint64(n)
 	for range n {
+		d.pending -= 2
 		var key any
 		var id indexKey
 		switch msgp.NextType(b) {

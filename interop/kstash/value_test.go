@@ -3,6 +3,7 @@ package kstash
 import (
 	"bytes"
 	"crypto/md5"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -310,6 +311,52 @@ func TestNoAllocationFromDeclaredLengths(t *testing.T) {
 	per := (after.TotalAlloc - before.TotalAlloc) / rounds / uint64(len(lies))
 	if per > 4<<10 {
 		t.Errorf("%d bytes allocated per lying input, want at most 4 KiB", per)
+	}
+}
+
+// TestNestedLiesAllocateOnce: lists and maps nested MaxDepth deep whose
+// counts each claim the whole remaining input cost what the input does, not
+// that once per level (they cost 16 KiB per input byte, 64 MiB for this 4
+// KiB, when each count was checked against the remaining bytes alone).
+func TestNestedLiesAllocateOnce(t *testing.T) {
+	const pad = 4 << 10
+	for name, head := range map[string]func(remaining uint32) []byte{
+		"lists": func(r uint32) []byte { return binary.BigEndian.AppendUint32([]byte{0xdd}, r) },
+		"maps":  func(r uint32) []byte { return append(binary.BigEndian.AppendUint32([]byte{0xdf}, r/2), 0xa0) },
+	} {
+		headLen := len(head(0))
+		var in []byte
+		for i := range MaxDepth {
+			in = append(in, head(uint32(headLen*(MaxDepth-1-i)+pad))...)
+		}
+		in = append(in, bytes.Repeat([]byte{0xc0}, pad)...)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := Unmarshal(in)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: Unmarshal: %v; want ErrMalformed", name, err)
+		}
+		if per := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(in)); per > 40 {
+			t.Errorf("%s: %.1f bytes allocated per input byte, want at most 40", name, per)
+		}
+	}
+	// Counts that the input does back still decode at every level.
+	var in []byte
+	for range MaxDepth - 1 {
+		in = append(in, 0x92, 0xc0)
+	}
+	in = append(in, 0x92, 0xc0, 0xc0)
+	v, err := Unmarshal(in)
+	if err != nil {
+		t.Fatalf("%d nested two-item lists: %v", MaxDepth, err)
+	}
+	for range MaxDepth - 1 {
+		v = v.([]any)[1]
+	}
+	if l := v.([]any); len(l) != 2 || l[0] != nil || l[1] != nil {
+		t.Errorf("innermost list: %#v; want [nil nil]", l)
 	}
 }
 
