@@ -88,7 +88,10 @@
 // is stash.ErrIntegrity. A share link is a plain presigned S3 URL whose path
 // ends with <name>.<md5>, without a fragment; it is fetched only from the
 // origins the engine trusts (a links.Fetcher given with stash.WithLinkFetcher), with the engine's
-// limits, and verified against that md5. Share(ctx, address, ttl) makes such
+// limits, and verified against that md5. An expired link is
+// stash.ErrExpired before any request, boto3's links included: boto3
+// presigns with S3's signature version 2 by default, whose expiry (Expires)
+// this package checks. Share(ctx, address, ttl) makes such
 // links, through the backend's presigner (S3 only).
 //
 // Addresses are parsed by stash.ParseAddress, whose namespaces are

@@ -89,7 +89,9 @@ func WithNamespace(ns string) Option { return optionFunc(func(c *config) { c.nam
 // It may be at most MaxInlineMax.
 func WithInlineMax(n int) Option { return optionFunc(func(c *config) { c.inlineMax = n }) }
 
-// WithClock replaces time.Now for the creation time recorded beside a stash.
+// WithClock replaces time.Now for the creation time recorded beside a stash,
+// the expiry of the links Share makes, and the check of boto3's version-2
+// share links' expiry in Retrieve.
 func WithClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
 
 // A CreateOption configures one Create.
@@ -357,6 +359,14 @@ func (s *Store) retrieveLink(ctx context.Context, raw string) (*Stash, error) {
 	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return nil, fmt.Errorf("%w: share link: want https://host/path, no credentials", stash.ErrInvalidAddress)
 	}
+	// kstash's links are boto3's presigned URLs, which boto3 signs with S3's
+	// query-string authentication version 2 unless told otherwise: their
+	// expiry is Expires, in Unix seconds, which the engine's link fetcher does
+	// not read, so an expired one went to S3 and came back as a refusal
+	// (stash.ErrForbidden) rather than as stash.ErrExpired.
+	if exp, ok := sigV2Expiry(u); ok && !s.cfg.now().Before(exp) {
+		return nil, fmt.Errorf("%w: share link expired at %s", stash.ErrExpired, exp.UTC().Format(time.RFC3339))
+	}
 	link := raw
 	if u.Fragment == "" && !strings.Contains(raw, "#") {
 		addr, err := linkAddress(u)
@@ -373,6 +383,20 @@ func (s *Store) retrieveLink(ctx context.Context, raw string) (*Stash, error) {
 		return nil, fmt.Errorf("%w: share link of a claimstash stash, not a kstash one", stash.ErrInvalidAddress)
 	}
 	return decoded(got.Address, got.Data)
+}
+
+// sigV2Expiry is the expiry of a URL presigned with S3's signature version
+// 2 (AWSAccessKeyId, Signature and Expires in the query).
+func sigV2Expiry(u *url.URL) (time.Time, bool) {
+	q := u.Query()
+	if q.Get("AWSAccessKeyId") == "" || q.Get("Signature") == "" {
+		return time.Time{}, false
+	}
+	secs, err := strconv.ParseInt(q.Get("Expires"), 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(secs, 0), true
 }
 
 // linkAddress reads the address a presigned S3 URL stands for from its

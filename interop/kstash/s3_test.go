@@ -27,7 +27,7 @@ import (
 // gets it and unpacks it (and here also checks the md5), share presigns a
 // GET. Each command reads its JSON argument and prints JSON.
 const s3Peer = `
-import hashlib, json, re, sys, urllib.request
+import hashlib, json, re, sys, urllib.error, urllib.request
 import boto3, msgpack
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -84,6 +84,18 @@ elif cmd == "share":
     for address in arg:
         ns, name, md5 = ADDR.fullmatch(address).groups()
         out.append(s3.generate_presigned_url("get_object", Params={"Bucket": ns, "Key": f"{name}.{md5}"}, ExpiresIn=300))
+elif cmd == "share_key":
+    for ns, key, ttl in arg:
+        out.append(s3.generate_presigned_url("get_object", Params={"Bucket": ns, "Key": key}, ExpiresIn=ttl))
+elif cmd == "put_key":
+    for ns, key, expr in arg:
+        s3.put_object(Bucket=ns, Key=key, Body=msgpack.packb(eval(expr)))
+elif cmd == "status":
+    for link in arg:
+        try:
+            out.append(urllib.request.urlopen(link).status)
+        except urllib.error.HTTPError as e:
+            out.append(e.code)
 elif cmd == "produce":
     stash = create("context", "stashes", {"as_of": "today", "bin": b"0" * 524288})
     out = {"context": stash["address"], "command": "gen_report"}
@@ -317,6 +329,63 @@ func TestS3(t *testing.T) {
 		}
 		if _, err := e.store.Share(ctx, "s3://stashes/absent.266f01c5105567ba27fece1c0383227f", time.Minute); !errors.Is(err, stash.ErrNotFound) {
 			t.Errorf("share of a missing stash: %v, want ErrNotFound", err)
+		}
+	})
+
+	// Links that must not read as a stash: expired ones (each side's, at the
+	// other side), links for keys that are not kstash stashes, for missing
+	// and for tampered objects, and one whose path was moved to another key.
+	t.Run("LinkEdges", func(t *testing.T) {
+		st, err := e.store.Create(ctx, "edges", s3Values[1].v, NoInline())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tampered []string
+		e.py(t, "tamper", [][4]string{{"edgeforged", "stashes", `{"amount": 10}`, `{"amount": 10000}`}}, &tampered)
+		e.py(t, "put_key", [][3]string{{"stashes", "notes.txt", `"x"`}, {"stashes", "edges." + strings.Repeat("0", 31) + "g", `"x"`}}, &[]any{})
+		var links []string
+		e.py(t, "share_key", [][3]any{
+			{"stashes", st.Address.Key(), 1},
+			{"stashes", "notes.txt", 300},
+			{"stashes", "edges." + strings.Repeat("0", 31) + "g", 300},
+			{"stashes", "absent.266f01c5105567ba27fece1c0383227f", 300},
+			{"stashes", strings.TrimPrefix(tampered[0], "s3://stashes/"), 300},
+			{"stashes", st.Address.Key(), 300},
+		}, &links)
+		goLink, err := e.store.Share(ctx, st.String(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := strings.Replace(links[5], "/"+st.Address.Key(), "/"+strings.TrimPrefix(tampered[0], "s3://stashes/"), 1)
+		for _, c := range []struct {
+			name, link string
+			want       error
+		}{
+			{"boto3 link for a key that is not name.md5", links[1], stash.ErrInvalidAddress},
+			{"boto3 link for a key whose digest is not hex", links[2], stash.ErrInvalidAddress},
+			{"boto3 link for a missing stash", links[3], stash.ErrNotFound},
+			{"boto3 link for a tampered stash", links[4], stash.ErrIntegrity},
+			{"boto3 link moved to another key", moved, stash.ErrForbidden},
+		} {
+			got, err := e.store.Retrieve(ctx, c.link)
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s: Retrieve = %v, %v; want %v", c.name, got, err, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "Signature=") {
+				t.Errorf("%s: error shows the signature: %v", c.name, err)
+			}
+		}
+		time.Sleep(2100 * time.Millisecond)
+		if got, err := e.store.Retrieve(ctx, links[0]); !errors.Is(err, stash.ErrExpired) {
+			t.Errorf("expired boto3 link: Retrieve = %v, %v; want ErrExpired", got, err)
+		}
+		var status []int
+		e.py(t, "status", []string{goLink, links[5]}, &status)
+		if status[0] != 403 || status[1] != 200 {
+			t.Errorf("python fetch of the expired Go link: HTTP %d (and of a live boto3 link %d); want 403 (and 200)", status[0], status[1])
+		}
+		if got, err := e.store.Retrieve(ctx, goLink); !errors.Is(err, stash.ErrExpired) {
+			t.Errorf("expired Go link: Retrieve = %v, %v; want ErrExpired", got, err)
 		}
 	})
 
