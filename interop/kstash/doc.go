@@ -80,7 +80,10 @@
 // sees exactly msgpack(value). claimstash records its attributes in S3 user
 // metadata (x-amz-meta-claimstash), which a kstash reader ignores. An
 // object already under the key is not overwritten; it is read back and must
-// hold the same bytes.
+// hold the same bytes, uncompressed: one that a claimstash writer stored
+// zstd-compressed, with its attributes, is stash.ErrIntegrity, since a kstash
+// reader would get the compressed bytes. Retrieve reads such an object (the
+// engine decompresses it and the md5 is checked on what it holds).
 //
 // Retrieve(ctx, address) accepts a kstash address or a kstash share link
 // and returns the decoded value, after checking the stored bytes against the

@@ -227,7 +227,16 @@ func (s *Store) create(ctx context.Context, name string, value any, cc *createCo
 	attrs := &driver.Attributes{Size: n, StoredSize: n, Digest: addr.Digest, Created: s.cfg.now().UTC()}
 	err = s.drv.Put(ctx, addr.Namespace, addr.Key(), bytes.NewReader(enc), n, attrs)
 	if errors.Is(err, driver.ErrExists) {
-		// Load what is there, as kstash does, and check it is ours.
+		// Load what is there, as kstash does, and check it is ours, stored
+		// as kstash reads it: the engine would decompress what a claimstash
+		// writer compressed, but a kstash reader gets the stored bytes.
+		a, serr := s.drv.Stat(ctx, addr.Namespace, addr.Key())
+		switch {
+		case serr != nil:
+			return st, serr
+		case a.Encoding != driver.EncodingIdentity:
+			return st, fmt.Errorf("%w: the object already stored under this md5 is %s-compressed, which kstash cannot read", stash.ErrIntegrity, a.Encoding)
+		}
 		have, rerr := s.engine.Retrieve(ctx, addr.String())
 		switch {
 		case rerr != nil:

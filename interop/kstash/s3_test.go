@@ -14,10 +14,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/internal/pypeer"
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/s3stash"
 )
 
@@ -386,6 +388,35 @@ func TestS3(t *testing.T) {
 		}
 		if got, err := e.store.Retrieve(ctx, goLink); !errors.Is(err, stash.ErrExpired) {
 			t.Errorf("expired Go link: Retrieve = %v, %v; want ErrExpired", got, err)
+		}
+	})
+
+	// An object under a kstash key that a claimstash writer stored
+	// zstd-compressed, with its attributes: Go reads the value through the
+	// engine, but a kstash reader gets the compressed bytes, so Create does
+	// not hand out its address.
+	t.Run("CompressedObject", func(t *testing.T) {
+		v := bytes.Repeat([]byte{7}, 70000)
+		enc, err := Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw, err := zstd.NewWriter(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := zw.EncodeAll(enc, nil)
+		key := "squeezed." + md5Hex(enc)
+		attrs, _ := json.Marshal(driver.Attributes{Size: int64(len(enc)), StoredSize: int64(len(z)), Encoding: driver.EncodingZstd, Digest: md5Hex(enc), Created: time.Now().UTC()})
+		if _, err := e.srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("stashes"), Key: aws.String(key), Body: bytes.NewReader(z), Metadata: map[string]string{"claimstash": string(attrs)}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.store.Retrieve(ctx, "s3://stashes/"+key)
+		if err != nil || !bytes.Equal(got.Value.([]byte), v) {
+			t.Errorf("Retrieve of the compressed object: %v, %v", got, err)
+		}
+		if st, err := e.store.Create(ctx, "squeezed", v, NoInline()); !errors.Is(err, stash.ErrIntegrity) {
+			t.Errorf("Create over the compressed object: %v, %v; want ErrIntegrity", st, err)
 		}
 	})
 
