@@ -347,6 +347,15 @@ type decoder struct {
 	pending uint64
 }
 
+// owed says, for an error message, how many of the remaining bytes the
+// enclosing containers' items still need.
+func (d *decoder) owed() string {
+	if d.pending == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of them owed to the items of enclosing containers)", d.pending)
+}
+
 // indexKey tells a str key from a bin key of the same bytes.
 type indexKey struct {
 	s   string
@@ -423,7 +432,7 @@ func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 		// beside the items the enclosing containers still expect, is a lie,
 		// refused before anything is allocated for it.
 		if uint64(n)+d.pending > uint64(len(rest)) {
-			return nil, nil, malformed("list of %d items in %d remaining bytes (%d of them owed to enclosing containers)", n, len(rest), d.pending)
+			return nil, nil, malformed("list of %d items in %d remaining bytes%s", n, len(rest), d.owed())
 		}
 		if n == 0 {
 			return emptyList, rest, nil
@@ -446,7 +455,7 @@ func (d *decoder) value(b []byte, depth int) (any, []byte, error) {
 			return nil, nil, malformed("nested deeper than %d", MaxDepth)
 		}
 		if 2*uint64(n)+d.pending > uint64(len(rest)) {
-			return nil, nil, malformed("map of %d entries in %d remaining bytes (%d of them owed to enclosing containers)", n, len(rest), d.pending)
+			return nil, nil, malformed("map of %d entries in %d remaining bytes%s", n, len(rest), d.owed())
 		}
 		return d.mapEntries(rest, int(n), depth)
 	case msgp.ExtensionType, msgp.TimeType, msgp.Complex64Type, msgp.Complex128Type:
