@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -162,8 +163,8 @@ func WithStallTimeout(d time.Duration) FetcherOption {
 // Trusted implements stash.LinkFetcher: the origin must be trusted; a link
 // under a VerifyWith signer's base URL must verify; and any link whose own
 // expiry has passed (exp of a handler link, X-Amz-Date plus X-Amz-Expires of
-// an S3 presigned URL, os_timestamp plus os_duration of an objectstore one)
-// is stash.ErrExpired.
+// an S3 presigned URL, or Expires of one signed with signature version 2,
+// os_timestamp plus os_duration of an objectstore one) is stash.ErrExpired.
 func (f *Fetcher) Trusted(l *stash.Link) error {
 	o := origin(l.URL)
 	if !f.origins[o] {
@@ -180,18 +181,33 @@ func (f *Fetcher) Trusted(l *stash.Link) error {
 	}
 	if date, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date")); err == nil {
 		if secs, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64); err == nil {
-			deadline = date.Add(time.Duration(secs) * time.Second)
+			deadline = date.Add(seconds(secs))
+		}
+	}
+	if q.Has("AWSAccessKeyId") && q.Has("Signature") {
+		// Signature version 2 (boto3's default presigning, as kstash's
+		// links are made): Expires is the moment, in Unix seconds.
+		if exp, err := strconv.ParseInt(q.Get("Expires"), 10, 64); err == nil {
+			deadline = time.Unix(exp, 0)
 		}
 	}
 	if ts, err := time.Parse(time.RFC3339Nano, q.Get("os_timestamp")); err == nil {
 		if secs, err := strconv.ParseInt(q.Get("os_duration"), 10, 64); err == nil {
-			deadline = ts.Add(time.Duration(secs) * time.Second)
+			deadline = ts.Add(seconds(secs))
 		}
 	}
 	if !deadline.IsZero() && !now.Before(deadline) {
 		return fmt.Errorf("%w: share link expired", stash.ErrExpired)
 	}
 	return nil
+}
+
+// seconds is n seconds as a duration, capped where a Duration ends (a
+// link's lifetime from its query, which a hostile link may make huge: an
+// overflow would read as a deadline long past).
+func seconds(n int64) time.Duration {
+	const most = int64(math.MaxInt64 / int64(time.Second))
+	return time.Duration(min(max(n, -most), most)) * time.Second
 }
 
 // Fetch implements stash.LinkFetcher.
