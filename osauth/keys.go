@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -130,7 +131,8 @@ func parsePermissions(lines []string) ([]Permission, error) {
 // an optional <kid>.permissions beside it. It rescans the directory at most
 // every reload interval and at once (at most once a second) when asked for
 // a kid it does not know, so keys are added, rotated and removed without a
-// restart. Files it cannot parse are skipped and reported by Err.
+// restart. Files it cannot parse are skipped (their kids are refused) and
+// reported by Err; when the directory is gone every kid is refused.
 type KeyDir struct {
 	dir    string
 	reload time.Duration
@@ -161,7 +163,9 @@ func OpenKeyDir(dir string, reload time.Duration) (*KeyDir, error) {
 	return d, nil
 }
 
-// Err is the last rescan's failure, if any (the previous keys stay in use).
+// Err is the last rescan's failure, if any: files skipped, or a directory
+// that could not be read (gone: no keys; otherwise the previous keys stay
+// in use until the next rescan).
 func (d *KeyDir) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -181,10 +185,17 @@ func (d *KeyDir) PublicKey(kid string) (*PublicKey, bool) {
 	if due {
 		keys, err := loadDir(d.dir)
 		d.err = err
-		if err == nil {
-			d.keys, d.loaded = keys, now
+		if keys != nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			// A file that does not parse loses only its own key, and a
+			// directory that is gone loses them all: a key removed or
+			// replaced is refused from this rescan on, whatever else
+			// is wrong in the directory.
+			d.keys = keys
 			k, ok = d.keys[kid]
 		}
+		// Any other failure to read the directory keeps the previous
+		// keys until the next rescan, which waits as a successful one.
+		d.loaded = now
 	}
 	return k, ok
 }
