@@ -261,6 +261,13 @@ func (v *Verifier) verify(token string) (*verifiedToken, *PublicKey, error) {
 		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok {
 			return nil, fmt.Errorf("algorithm %v refused", t.Header["alg"])
 		}
+		// crit names header extensions a verifier must understand or
+		// refuse the token for (RFC 7515, 4.1.11): this one knows none.
+		// jku, x5u, jwk and x5c are never read: only kid picks a key,
+		// and only among the configured ones.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("critical header extensions are not supported")
+		}
 		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("token without kid")
