@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,4 +78,56 @@ func TestTokenCritRefused(t *testing.T) {
 			t.Errorf("crit %v: %v, want ErrUnauthenticated", crit, err)
 		}
 	}
+}
+
+// TestTokenNonCanonicalEncoding: only the base64url without padding the
+// signer wrote is accepted: padding, the standard alphabet and a signature
+// with its unused low bits set (which decodes to the same bytes) are refused.
+func TestTokenNonCanonicalEncoding(t *testing.T) {
+	f := newFixture(t)
+	var tok string
+	for i := 0; ; i++ {
+		tok = signWith(t, f, f.signer.Key, "relay", map[string]any{"n": i})
+		if sig := tok[strings.LastIndexByte(tok, '.')+1:]; strings.ContainsAny(sig, "-_") {
+			break
+		}
+	}
+	if err := f.v.VerifyToken(tok, req); err != nil {
+		t.Fatalf("control: %v", err)
+	}
+	parts := strings.Split(tok, ".")
+	// 64 bytes are 86 characters whose last carries 4 unused bits.
+	last := parts[2][len(parts[2])-1]
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	lowBits := alphabet[strings.IndexByte(alphabet, last)|1]
+	if raw, err := base64.RawURLEncoding.DecodeString(parts[2][:len(parts[2])-1] + string(lowBits)); err != nil || lowBits == last {
+		t.Fatalf("malleated signature does not decode leniently (%v) or is unchanged", err)
+	} else if want, _ := base64.RawURLEncoding.DecodeString(parts[2]); string(raw) != string(want) {
+		t.Fatal("malleated signature decodes to other bytes")
+	}
+	pad := func(s string) string { return s + strings.Repeat("=", (4-len(s)%4)%4) }
+	std := strings.NewReplacer("-", "+", "_", "/").Replace
+	for name, bad := range map[string]string{
+		"padded signature":     parts[0] + "." + parts[1] + "." + pad(parts[2]),
+		"padded header":        pad(parts[0]) + "." + parts[1] + "." + parts[2],
+		"standard alphabet":    parts[0] + "." + parts[1] + "." + std(parts[2]),
+		"low bits set":         parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])-1] + string(lowBits),
+		"signature re-encoded": parts[0] + "." + parts[1] + "." + base64.URLEncoding.EncodeToString(mustDecode(t, parts[2])),
+	} {
+		if bad == tok {
+			continue // padding that adds nothing
+		}
+		if err := f.v.VerifyToken(bad, req); !errors.Is(err, osauth.ErrUnauthenticated) {
+			t.Errorf("%s: %v, want ErrUnauthenticated", name, err)
+		}
+	}
+}
+
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

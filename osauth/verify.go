@@ -158,6 +158,9 @@ func NewVerifier(keys KeySource, opts ...VerifierOption) *Verifier {
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+		// One encoding per token: a signature whose unused low bits are
+		// set decodes to the same bytes, but is not the signer's token.
+		jwt.WithStrictDecoding(),
 	)
 	return v
 }
