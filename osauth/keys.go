@@ -1,6 +1,7 @@
 package osauth
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/json"
@@ -65,11 +66,22 @@ func ValidKid(kid string) error {
 	return nil
 }
 
-// ParsePublicKeyPEM parses a PEM "PUBLIC KEY" holding an Ed25519 key.
+// ParsePublicKeyPEM parses a PEM "PUBLIC KEY" holding an Ed25519 key, and
+// nothing else: text around the block, a second block and a private key
+// (which has no business in a file that is meant to be public) are refused.
 func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PUBLIC KEY" {
+	blk, rest := pem.Decode(b)
+	switch {
+	case blk == nil:
 		return nil, errors.New("osauth: want a PEM PUBLIC KEY block")
+	case strings.Contains(blk.Type, "PRIVATE KEY") || bytes.Contains(rest, []byte("PRIVATE KEY-----")):
+		return nil, errors.New("osauth: holds a private key: want only a PEM PUBLIC KEY block")
+	case blk.Type != "PUBLIC KEY":
+		return nil, fmt.Errorf("osauth: PEM %s block: want PUBLIC KEY", clip(blk.Type))
+	case len(blk.Headers) > 0:
+		return nil, errors.New("osauth: PEM PUBLIC KEY block with headers: want none")
+	case !bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN ")) || len(bytes.TrimSpace(rest)) > 0:
+		return nil, errors.New("osauth: data beside the PEM PUBLIC KEY block: want it alone")
 	}
 	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
 	if err != nil {
@@ -146,7 +158,8 @@ type KeyDir struct {
 }
 
 // OpenKeyDir loads dir. reload is the rescan interval (0: DefaultReload;
-// negative: never rescan). It fails if dir cannot be read or holds no key.
+// negative: never rescan). It fails if dir cannot be read, holds a key
+// file it cannot parse, or holds no key.
 func OpenKeyDir(dir string, reload time.Duration) (*KeyDir, error) {
 	if reload == 0 {
 		reload = DefaultReload
