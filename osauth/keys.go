@@ -144,7 +144,10 @@ func parsePermissions(lines []string) ([]Permission, error) {
 // every reload interval and at once (at most once a second) when asked for
 // a kid it does not know, so keys are added, rotated and removed without a
 // restart. Files it cannot parse are skipped (their kids are refused) and
-// reported by Err; when the directory is gone every kid is refused.
+// reported by Err; when the directory is gone every kid is refused. A kid
+// is looked up among the files read, never joined into a path. Symlinked
+// files are followed (Kubernetes mounts secrets that way), so whoever may
+// write the directory decides what it serves.
 type KeyDir struct {
 	dir    string
 	reload time.Duration
