@@ -1,10 +1,13 @@
 package osauth
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -285,6 +288,9 @@ func (v *Verifier) verify(token string) (*verifiedToken, *PublicKey, error) {
 	if err != nil {
 		return nil, nil, unauth("%v", err)
 	}
+	if err := v.oneClaimEach(token); err != nil {
+		return nil, nil, unauth("%v", err)
+	}
 	if len(c.Audience) > 0 && !slices.Contains([]string(c.Audience), Audience) {
 		return nil, nil, unauth("audience %q, want %q", []string(c.Audience), Audience)
 	}
@@ -307,6 +313,85 @@ func (v *Verifier) verify(token string) (*verifiedToken, *PublicKey, error) {
 		t.nbf = c.NotBefore.Time
 	}
 	return t, key, nil
+}
+
+// knownClaims are the claims verify reads.
+var knownClaims = []string{"exp", "nbf", "iat", "iss", "aud", "sub", "jti", ClaimResource, ClaimPermissions}
+
+// oneClaimEach refuses a payload that names a member twice, at any depth,
+// a claim in another case ("EXP") or a time claim that is not a number
+// ("exp": "1700000000"): the JSON decoder would take the last of two, match
+// names regardless of case and read a number from a string, where other
+// verifiers refuse or read otherwise, so a token would not mean the same to
+// all of them.
+func (v *Verifier) oneClaimEach(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("token is malformed")
+	}
+	b, err := v.parser.DecodeSegment(parts[1])
+	if err != nil {
+		return fmt.Errorf("token is malformed: %v", err)
+	}
+	type frame struct {
+		obj, wantKey bool
+		keys         map[string]struct{}
+	}
+	var stack []*frame
+	numeric := "" // a time claim whose value comes next
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("token is malformed: %v", err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if key, ok := tok.(string); ok && top != nil && top.wantKey {
+			if _, dup := top.keys[key]; dup {
+				return fmt.Errorf("claim %q given twice", clip(key))
+			}
+			top.keys[key] = struct{}{}
+			top.wantKey = false
+			if len(stack) == 1 {
+				for _, c := range knownClaims {
+					if key != c && strings.EqualFold(key, c) {
+						return fmt.Errorf("claim %q: want %q", clip(key), c)
+					}
+				}
+				if key == "exp" || key == "nbf" || key == "iat" {
+					numeric = key
+				}
+			}
+			continue
+		}
+		if numeric != "" {
+			if _, ok := tok.(json.Number); !ok {
+				return fmt.Errorf("claim %q is not a number", numeric)
+			}
+			numeric = ""
+		}
+		switch tok {
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if top != nil && top.obj {
+			top.wantKey = true // a value: a key comes next
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{obj: true, wantKey: true, keys: map[string]struct{}{}})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		}
+	}
 }
 
 // allows checks a verified token against a request, with max the key's
