@@ -189,11 +189,46 @@ func TokenFrom(r *http.Request) string {
 	return r.URL.Query().Get(ParamAuth)
 }
 
+// oneToken is TokenFrom's token, refused when r carries others that differ
+// from it: several x-os-auth lines, a bearer Authorization beside x-os-auth
+// or an os_auth parameter beside a header. Whatever reads the request before
+// this server (a proxy, a log) might go by another of them.
+func oneToken(r *http.Request) (string, error) {
+	tok := TokenFrom(r)
+	if tok == "" {
+		return "", nil
+	}
+	var others []string
+	for _, h := range []string{HeaderAuth, "Authorization"} {
+		for _, val := range r.Header.Values(h) {
+			if val == "" {
+				continue
+			}
+			if t, ok := strings.CutPrefix(val, "Bearer "); ok {
+				others = append(others, strings.TrimSpace(t))
+			} else if h == HeaderAuth {
+				others = append(others, val)
+			} // another scheme in Authorization is a proxy's, not ours
+		}
+	}
+	others = append(others, r.URL.Query()[ParamAuth]...)
+	for _, o := range others {
+		if o != "" && o != tok {
+			return "", unauth("the request carries different tokens (%s, Authorization, %s)", HeaderAuth, ParamAuth)
+		}
+	}
+	return tok, nil
+}
+
 // Authorize checks r's token, or else its presigned signature, against req.
 // It returns nil or an error matching ErrMissing, ErrUnauthenticated or
-// ErrForbidden.
+// ErrForbidden. A request carrying tokens that differ is refused.
 func (v *Verifier) Authorize(r *http.Request, req Request) error {
-	if tok := TokenFrom(r); tok != "" {
+	tok, err := oneToken(r)
+	if err != nil {
+		return err
+	}
+	if tok != "" {
 		return v.VerifyToken(tok, req)
 	}
 	if r.URL.Query().Has(ParamSig) {
