@@ -149,7 +149,7 @@ func parsePermissions(lines []string) ([]Permission, error) {
 // files are followed (Kubernetes mounts secrets that way), so whoever may
 // write the directory decides what it serves.
 type KeyDir struct {
-	dir    string
+	load   func() (KeySet, error)
 	reload time.Duration
 	now    func() time.Time
 
@@ -167,8 +167,8 @@ func OpenKeyDir(dir string, reload time.Duration) (*KeyDir, error) {
 	if reload == 0 {
 		reload = DefaultReload
 	}
-	d := &KeyDir{dir: dir, reload: reload, now: time.Now}
-	keys, err := loadDir(dir)
+	d := &KeyDir{load: func() (KeySet, error) { return loadDir(dir) }, reload: reload, now: time.Now}
+	keys, err := d.load()
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (d *KeyDir) PublicKey(kid string) (*PublicKey, bool) {
 		d.lastMiss, due = now, true
 	}
 	if due {
-		keys, err := loadDir(d.dir)
+		keys, err := d.load()
 		d.err = err
 		if keys != nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			// A file that does not parse loses only its own key, and a
@@ -269,8 +269,52 @@ type KeyConfig struct {
 	} `json:"keys"`
 }
 
-// LoadKeyFile reads a KeyConfig JSON file into a KeySet.
+// LoadKeyFile reads a KeyConfig JSON file into a KeySet, once. It fails if
+// the file holds no keys.
 func LoadKeyFile(path string) (KeySet, error) {
+	keys, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("osauth: key file %s holds no keys", path)
+	}
+	return keys, nil
+}
+
+// KeyFile serves the keys in a KeyConfig JSON file, reread as KeyDir
+// rescans its directory, so keys are added, rotated and removed without a
+// restart: a key taken out of the file is refused from the next reread on,
+// and when the file is gone every kid is refused. A file that does not
+// parse (or names an invalid kid or permission) is reported by Err, and
+// the previous keys stay in use until a reread succeeds.
+type KeyFile struct{ d *KeyDir }
+
+// OpenKeyFile loads path. reload is the reread interval (0: DefaultReload;
+// negative: never reread). It fails if the file cannot be read or parsed,
+// or holds no key.
+func OpenKeyFile(path string, reload time.Duration) (*KeyFile, error) {
+	keys, err := LoadKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if reload == 0 {
+		reload = DefaultReload
+	}
+	d := &KeyDir{load: func() (KeySet, error) { return readKeyFile(path) }, reload: reload, now: time.Now}
+	d.keys, d.loaded = keys, d.now()
+	return &KeyFile{d}, nil
+}
+
+// PublicKey implements KeySource.
+func (f *KeyFile) PublicKey(kid string) (*PublicKey, bool) { return f.d.PublicKey(kid) }
+
+// Err is the last reread's failure, if any.
+func (f *KeyFile) Err() error { return f.d.Err() }
+
+// readKeyFile parses a KeyConfig JSON file: nil keys and an error if any
+// of it is wrong, an empty KeySet if it holds no keys.
+func readKeyFile(path string) (KeySet, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("osauth: %w", err)
@@ -298,14 +342,12 @@ func LoadKeyFile(path string) (KeySet, error) {
 		}
 		keys[kid] = &PublicKey{Kid: kid, Key: pk, MaxPermissions: perms}
 	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("osauth: key file %s holds no keys", path)
-	}
 	return keys, nil
 }
 
-// LoadKeys opens the public keys at path: a directory (KeyDir, rescanned
-// every DefaultReload) or a KeyConfig JSON file (KeySet, read once).
+// LoadKeys opens the public keys at path: a directory (KeyDir) or a
+// KeyConfig JSON file (KeyFile), both reread every DefaultReload and, at
+// most once a second, when asked for a kid they do not know.
 func LoadKeys(path string) (KeySource, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -314,7 +356,7 @@ func LoadKeys(path string) (KeySource, error) {
 	if fi.IsDir() {
 		return OpenKeyDir(path, 0)
 	}
-	return LoadKeyFile(path)
+	return OpenKeyFile(path, 0)
 }
 
 // WriteMaxPermissions writes <kid>.permissions into dir: the most a token

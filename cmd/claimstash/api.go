@@ -33,7 +33,7 @@ type apiParams struct {
 }
 
 func (p *apiParams) flags(f *pflag.FlagSet) {
-	f.StringVar(&p.keys, "auth-keys", "", "public keys that sign API tokens: a `directory` of KID.pub files (see keygen\n--kind objectstore; rescanned, so keys change without a restart) or a JSON key file")
+	f.StringVar(&p.keys, "auth-keys", "", "public keys that sign API tokens: a `directory` of KID.pub files (see keygen\n--kind objectstore) or a JSON key file, reread so keys change without a restart")
 	f.BoolVar(&p.noAuth, "no-auth", false, "serve the API without authentication: for local demos only")
 	f.BoolVar(&p.noAPI, "no-api", false, "serve share links (and /health, /ready) only, not the object-store API")
 	f.StringSliceVar(&p.issuers, "auth-issuer", nil, "`issuers` a token's iss may name, comma-separated (default: tokens without iss only)")
