@@ -151,6 +151,13 @@ func objectstoreKey(p keyParams) (keyJSON, error) {
 	// The maximum goes first: a key whose permissions file failed to be
 	// written would grant everything.
 	var k keyJSON
+	if len(perms) == 0 {
+		// One left from an earlier key of that name would cap this one
+		// without a word.
+		if _, err := os.Lstat(filepath.Join(dir, kid+osauth.PermissionsSuffix)); err == nil {
+			return keyJSON{}, usagef("--kid %s: %s already holds %s%s, which would cap the new key: remove it, or give --max-permissions", kid, dir, kid, osauth.PermissionsSuffix)
+		}
+	}
 	if len(perms) > 0 {
 		if err := osauth.WriteMaxPermissions(dir, kid, perms); err != nil {
 			if errors.Is(err, fs.ErrExist) {
