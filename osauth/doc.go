@@ -9,8 +9,14 @@
 // A token's header names its key (kid, required); only alg EdDSA is
 // accepted: none, every HS* and RS*, and a public key used as an HMAC
 // secret are refused before any key is used. exp is required; aud, when
-// present, must be "objectstore"; iss, when present, one of WithIssuers.
-// Claims:
+// present, must be "objectstore"; iss, when present, one of WithIssuers;
+// nbf, when present, passed (no skew). A crit header is refused; jku, x5u,
+// jwk and x5c are never read. The encoding is strict (base64url, unpadded,
+// canonical), and a payload naming a member twice, a claim in another case
+// ("EXP") or a time claim as a string is refused, so a token means one
+// thing to every verifier. A request carrying different tokens (in
+// x-os-auth twice, x-os-auth and Authorization, a header and os_auth) is
+// refused. Claims:
 //
 //	{"res": {"os:usecase": "attachments", "org": "42", "project": "*"},
 //	 "permissions": ["object.read", "object.write"], "exp": …}
@@ -41,8 +47,10 @@
 // SecretKey takes) and <kid>.pub (PEM SubjectPublicKeyInfo). KeyDir
 // serves every <kid>.pub in a directory, with an optional
 // <kid>.permissions (one permission a line) capping what its tokens grant,
-// and picks up added, rotated and removed keys without a restart;
-// LoadKeyFile reads the same from one JSON file.
+// and picks up added, rotated and removed keys without a restart; KeyFile
+// does the same from one JSON file (LoadKeyFile reads it once). A kid is
+// only ever looked up among the keys loaded, never read as a path, and a
+// .pub file must hold one PEM PUBLIC KEY block and nothing else.
 //
 // # Errors
 //

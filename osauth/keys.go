@@ -1,6 +1,7 @@
 package osauth
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -64,11 +66,22 @@ func ValidKid(kid string) error {
 	return nil
 }
 
-// ParsePublicKeyPEM parses a PEM "PUBLIC KEY" holding an Ed25519 key.
+// ParsePublicKeyPEM parses a PEM "PUBLIC KEY" holding an Ed25519 key, and
+// nothing else: text around the block, a second block and a private key
+// (which has no business in a file that is meant to be public) are refused.
 func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PUBLIC KEY" {
+	blk, rest := pem.Decode(b)
+	switch {
+	case blk == nil:
 		return nil, errors.New("osauth: want a PEM PUBLIC KEY block")
+	case strings.Contains(blk.Type, "PRIVATE KEY") || bytes.Contains(rest, []byte("PRIVATE KEY-----")):
+		return nil, errors.New("osauth: holds a private key: want only a PEM PUBLIC KEY block")
+	case blk.Type != "PUBLIC KEY":
+		return nil, fmt.Errorf("osauth: PEM %s block: want PUBLIC KEY", clip(blk.Type))
+	case len(blk.Headers) > 0:
+		return nil, errors.New("osauth: PEM PUBLIC KEY block with headers: want none")
+	case !bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN ")) || len(bytes.TrimSpace(rest)) > 0:
+		return nil, errors.New("osauth: data beside the PEM PUBLIC KEY block: want it alone")
 	}
 	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
 	if err != nil {
@@ -130,9 +143,13 @@ func parsePermissions(lines []string) ([]Permission, error) {
 // an optional <kid>.permissions beside it. It rescans the directory at most
 // every reload interval and at once (at most once a second) when asked for
 // a kid it does not know, so keys are added, rotated and removed without a
-// restart. Files it cannot parse are skipped and reported by Err.
+// restart. Files it cannot parse are skipped (their kids are refused) and
+// reported by Err; when the directory is gone every kid is refused. A kid
+// is looked up among the files read, never joined into a path. Symlinked
+// files are followed (Kubernetes mounts secrets that way), so whoever may
+// write the directory decides what it serves.
 type KeyDir struct {
-	dir    string
+	load   func() (KeySet, error)
 	reload time.Duration
 	now    func() time.Time
 
@@ -144,13 +161,14 @@ type KeyDir struct {
 }
 
 // OpenKeyDir loads dir. reload is the rescan interval (0: DefaultReload;
-// negative: never rescan). It fails if dir cannot be read or holds no key.
+// negative: never rescan). It fails if dir cannot be read, holds a key
+// file it cannot parse, or holds no key.
 func OpenKeyDir(dir string, reload time.Duration) (*KeyDir, error) {
 	if reload == 0 {
 		reload = DefaultReload
 	}
-	d := &KeyDir{dir: dir, reload: reload, now: time.Now}
-	keys, err := loadDir(dir)
+	d := &KeyDir{load: func() (KeySet, error) { return loadDir(dir) }, reload: reload, now: time.Now}
+	keys, err := d.load()
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +179,9 @@ func OpenKeyDir(dir string, reload time.Duration) (*KeyDir, error) {
 	return d, nil
 }
 
-// Err is the last rescan's failure, if any (the previous keys stay in use).
+// Err is the last rescan's failure, if any: files skipped, or a directory
+// that could not be read (gone: no keys; otherwise the previous keys stay
+// in use until the next rescan).
 func (d *KeyDir) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -179,12 +199,19 @@ func (d *KeyDir) PublicKey(kid string) (*PublicKey, bool) {
 		d.lastMiss, due = now, true
 	}
 	if due {
-		keys, err := loadDir(d.dir)
+		keys, err := d.load()
 		d.err = err
-		if err == nil {
-			d.keys, d.loaded = keys, now
+		if keys != nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			// A file that does not parse loses only its own key, and a
+			// directory that is gone loses them all: a key removed or
+			// replaced is refused from this rescan on, whatever else
+			// is wrong in the directory.
+			d.keys = keys
 			k, ok = d.keys[kid]
 		}
+		// Any other failure to read the directory keeps the previous
+		// keys until the next rescan, which waits as a successful one.
+		d.loaded = now
 	}
 	return k, ok
 }
@@ -242,8 +269,52 @@ type KeyConfig struct {
 	} `json:"keys"`
 }
 
-// LoadKeyFile reads a KeyConfig JSON file into a KeySet.
+// LoadKeyFile reads a KeyConfig JSON file into a KeySet, once. It fails if
+// the file holds no keys.
 func LoadKeyFile(path string) (KeySet, error) {
+	keys, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("osauth: key file %s holds no keys", path)
+	}
+	return keys, nil
+}
+
+// KeyFile serves the keys in a KeyConfig JSON file, reread as KeyDir
+// rescans its directory, so keys are added, rotated and removed without a
+// restart: a key taken out of the file is refused from the next reread on,
+// and when the file is gone every kid is refused. A file that does not
+// parse (or names an invalid kid or permission) is reported by Err, and
+// the previous keys stay in use until a reread succeeds.
+type KeyFile struct{ d *KeyDir }
+
+// OpenKeyFile loads path. reload is the reread interval (0: DefaultReload;
+// negative: never reread). It fails if the file cannot be read or parsed,
+// or holds no key.
+func OpenKeyFile(path string, reload time.Duration) (*KeyFile, error) {
+	keys, err := LoadKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if reload == 0 {
+		reload = DefaultReload
+	}
+	d := &KeyDir{load: func() (KeySet, error) { return readKeyFile(path) }, reload: reload, now: time.Now}
+	d.keys, d.loaded = keys, d.now()
+	return &KeyFile{d}, nil
+}
+
+// PublicKey implements KeySource.
+func (f *KeyFile) PublicKey(kid string) (*PublicKey, bool) { return f.d.PublicKey(kid) }
+
+// Err is the last reread's failure, if any.
+func (f *KeyFile) Err() error { return f.d.Err() }
+
+// readKeyFile parses a KeyConfig JSON file: nil keys and an error if any
+// of it is wrong, an empty KeySet if it holds no keys.
+func readKeyFile(path string) (KeySet, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("osauth: %w", err)
@@ -271,14 +342,12 @@ func LoadKeyFile(path string) (KeySet, error) {
 		}
 		keys[kid] = &PublicKey{Kid: kid, Key: pk, MaxPermissions: perms}
 	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("osauth: key file %s holds no keys", path)
-	}
 	return keys, nil
 }
 
-// LoadKeys opens the public keys at path: a directory (KeyDir, rescanned
-// every DefaultReload) or a KeyConfig JSON file (KeySet, read once).
+// LoadKeys opens the public keys at path: a directory (KeyDir) or a
+// KeyConfig JSON file (KeyFile), both reread every DefaultReload and, at
+// most once a second, when asked for a kid they do not know.
 func LoadKeys(path string) (KeySource, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -287,7 +356,7 @@ func LoadKeys(path string) (KeySource, error) {
 	if fi.IsDir() {
 		return OpenKeyDir(path, 0)
 	}
-	return LoadKeyFile(path)
+	return OpenKeyFile(path, 0)
 }
 
 // WriteMaxPermissions writes <kid>.permissions into dir: the most a token

@@ -433,3 +433,71 @@ func BenchmarkVerifyToken(b *testing.B) {
 		}
 	})
 }
+
+// TestKeyDirRemovalBesideBadFile: a file in the directory that does not parse
+// loses only its own kid; a key removed beside it is refused at the next
+// rescan, not kept because the rescan as a whole had an error.
+func TestKeyDirRemovalBesideBadFile(t *testing.T) {
+	f := newFixture(t)
+	if _, err := osauth.GenerateKey(f.dir, "spare"); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := osauth.OpenKeyDir(f.dir, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := osauth.NewVerifier(keys, osauth.WithClock(func() time.Time { return f.now }))
+	tok, _ := f.signer.Token("testing", req.Scopes, nil, time.Hour)
+	if err := v.VerifyToken(tok, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "broken.pub"), []byte("not a key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(f.dir, "relay.pub")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := v.VerifyToken(tok, req); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Fatalf("token of a key removed beside an unparsable file: %v, want ErrUnauthenticated", err)
+	}
+	if err := keys.Err(); err == nil || !strings.Contains(err.Error(), "broken.pub") {
+		t.Fatalf("Err = %v, want it to name broken.pub", err)
+	}
+	if _, ok := keys.PublicKey("spare"); !ok {
+		t.Fatal("the key beside the unparsable file was dropped too")
+	}
+}
+
+// TestKeyDirVanishes: when the key directory is removed, every kid is
+// refused at the next rescan, and it comes back when the directory does.
+func TestKeyDirVanishes(t *testing.T) {
+	f := newFixture(t)
+	keys, err := osauth.OpenKeyDir(f.dir, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := osauth.NewVerifier(keys, osauth.WithClock(func() time.Time { return f.now }))
+	tok, _ := f.signer.Token("testing", req.Scopes, nil, time.Hour)
+	if err := v.VerifyToken(tok, req); err != nil {
+		t.Fatal(err)
+	}
+	aside := f.dir + ".aside"
+	if err := os.Rename(f.dir, aside); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := v.VerifyToken(tok, req); !errors.Is(err, osauth.ErrUnauthenticated) {
+		t.Fatalf("token after the key directory vanished: %v, want ErrUnauthenticated", err)
+	}
+	if err := keys.Err(); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Err = %v, want the directory's absence", err)
+	}
+	if err := os.Rename(aside, f.dir); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := v.VerifyToken(tok, req); err != nil {
+		t.Fatalf("token after the key directory came back: %v", err)
+	}
+}

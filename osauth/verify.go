@@ -1,10 +1,13 @@
 package osauth
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -158,6 +161,9 @@ func NewVerifier(keys KeySource, opts ...VerifierOption) *Verifier {
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+		// One encoding per token: a signature whose unused low bits are
+		// set decodes to the same bytes, but is not the signer's token.
+		jwt.WithStrictDecoding(),
 	)
 	return v
 }
@@ -183,11 +189,46 @@ func TokenFrom(r *http.Request) string {
 	return r.URL.Query().Get(ParamAuth)
 }
 
+// oneToken is TokenFrom's token, refused when r carries others that differ
+// from it: several x-os-auth lines, a bearer Authorization beside x-os-auth
+// or an os_auth parameter beside a header. Whatever reads the request before
+// this server (a proxy, a log) might go by another of them.
+func oneToken(r *http.Request) (string, error) {
+	tok := TokenFrom(r)
+	if tok == "" {
+		return "", nil
+	}
+	var others []string
+	for _, h := range []string{HeaderAuth, "Authorization"} {
+		for _, val := range r.Header.Values(h) {
+			if val == "" {
+				continue
+			}
+			if t, ok := strings.CutPrefix(val, "Bearer "); ok {
+				others = append(others, strings.TrimSpace(t))
+			} else if h == HeaderAuth {
+				others = append(others, val)
+			} // another scheme in Authorization is a proxy's, not ours
+		}
+	}
+	others = append(others, r.URL.Query()[ParamAuth]...)
+	for _, o := range others {
+		if o != "" && o != tok {
+			return "", unauth("the request carries different tokens (%s, Authorization, %s)", HeaderAuth, ParamAuth)
+		}
+	}
+	return tok, nil
+}
+
 // Authorize checks r's token, or else its presigned signature, against req.
 // It returns nil or an error matching ErrMissing, ErrUnauthenticated or
-// ErrForbidden.
+// ErrForbidden. A request carrying tokens that differ is refused.
 func (v *Verifier) Authorize(r *http.Request, req Request) error {
-	if tok := TokenFrom(r); tok != "" {
+	tok, err := oneToken(r)
+	if err != nil {
+		return err
+	}
+	if tok != "" {
 		return v.VerifyToken(tok, req)
 	}
 	if r.URL.Query().Has(ParamSig) {
@@ -261,6 +302,13 @@ func (v *Verifier) verify(token string) (*verifiedToken, *PublicKey, error) {
 		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok {
 			return nil, fmt.Errorf("algorithm %v refused", t.Header["alg"])
 		}
+		// crit names header extensions a verifier must understand or
+		// refuse the token for (RFC 7515, 4.1.11): this one knows none.
+		// jku, x5u, jwk and x5c are never read: only kid picks a key,
+		// and only among the configured ones.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("critical header extensions are not supported")
+		}
 		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("token without kid")
@@ -273,6 +321,9 @@ func (v *Verifier) verify(token string) (*verifiedToken, *PublicKey, error) {
 		return k.Key, nil
 	})
 	if err != nil {
+		return nil, nil, unauth("%v", err)
+	}
+	if err := v.oneClaimEach(token); err != nil {
 		return nil, nil, unauth("%v", err)
 	}
 	if len(c.Audience) > 0 && !slices.Contains([]string(c.Audience), Audience) {
@@ -297,6 +348,85 @@ func (v *Verifier) verify(token string) (*verifiedToken, *PublicKey, error) {
 		t.nbf = c.NotBefore.Time
 	}
 	return t, key, nil
+}
+
+// knownClaims are the claims verify reads.
+var knownClaims = []string{"exp", "nbf", "iat", "iss", "aud", "sub", "jti", ClaimResource, ClaimPermissions}
+
+// oneClaimEach refuses a payload that names a member twice, at any depth,
+// a claim in another case ("EXP") or a time claim that is not a number
+// ("exp": "1700000000"): the JSON decoder would take the last of two, match
+// names regardless of case and read a number from a string, where other
+// verifiers refuse or read otherwise, so a token would not mean the same to
+// all of them.
+func (v *Verifier) oneClaimEach(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("token is malformed")
+	}
+	b, err := v.parser.DecodeSegment(parts[1])
+	if err != nil {
+		return fmt.Errorf("token is malformed: %v", err)
+	}
+	type frame struct {
+		obj, wantKey bool
+		keys         map[string]struct{}
+	}
+	var stack []*frame
+	numeric := "" // a time claim whose value comes next
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("token is malformed: %v", err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if key, ok := tok.(string); ok && top != nil && top.wantKey {
+			if _, dup := top.keys[key]; dup {
+				return fmt.Errorf("claim %q given twice", clip(key))
+			}
+			top.keys[key] = struct{}{}
+			top.wantKey = false
+			if len(stack) == 1 {
+				for _, c := range knownClaims {
+					if key != c && strings.EqualFold(key, c) {
+						return fmt.Errorf("claim %q: want %q", clip(key), c)
+					}
+				}
+				if key == "exp" || key == "nbf" || key == "iat" {
+					numeric = key
+				}
+			}
+			continue
+		}
+		if numeric != "" {
+			if _, ok := tok.(json.Number); !ok {
+				return fmt.Errorf("claim %q is not a number", numeric)
+			}
+			numeric = ""
+		}
+		switch tok {
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if top != nil && top.obj {
+			top.wantKey = true // a value: a key comes next
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{obj: true, wantKey: true, keys: map[string]struct{}{}})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		}
+	}
 }
 
 // allows checks a verified token against a request, with max the key's

@@ -33,7 +33,7 @@ type apiParams struct {
 }
 
 func (p *apiParams) flags(f *pflag.FlagSet) {
-	f.StringVar(&p.keys, "auth-keys", "", "public keys that sign API tokens: a `directory` of KID.pub files (see keygen\n--kind objectstore; rescanned, so keys change without a restart) or a JSON key file")
+	f.StringVar(&p.keys, "auth-keys", "", "public keys that sign API tokens: a `directory` of KID.pub files (see keygen\n--kind objectstore) or a JSON key file, reread so keys change without a restart")
 	f.BoolVar(&p.noAuth, "no-auth", false, "serve the API without authentication: for local demos only")
 	f.BoolVar(&p.noAPI, "no-api", false, "serve share links (and /health, /ready) only, not the object-store API")
 	f.StringSliceVar(&p.issuers, "auth-issuer", nil, "`issuers` a token's iss may name, comma-separated (default: tokens without iss only)")
@@ -151,6 +151,13 @@ func objectstoreKey(p keyParams) (keyJSON, error) {
 	// The maximum goes first: a key whose permissions file failed to be
 	// written would grant everything.
 	var k keyJSON
+	if len(perms) == 0 {
+		// One left from an earlier key of that name would cap this one
+		// without a word.
+		if _, err := os.Lstat(filepath.Join(dir, kid+osauth.PermissionsSuffix)); err == nil {
+			return keyJSON{}, usagef("--kid %s: %s already holds %s%s, which would cap the new key: remove it, or give --max-permissions", kid, dir, kid, osauth.PermissionsSuffix)
+		}
+	}
 	if len(perms) > 0 {
 		if err := osauth.WriteMaxPermissions(dir, kid, perms); err != nil {
 			if errors.Is(err, fs.ErrExist) {
