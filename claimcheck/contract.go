@@ -1,6 +1,7 @@
 package claimcheck
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -126,4 +127,28 @@ func parseSize(s string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil
+}
+
+// CheckMark reports whether a message that is already marked (claim-checked
+// by claimstash's contract, or an AWS extended client's S3 pointer: a relay
+// forwarding what it received) carries a mark some consumer can read. It is
+// ErrMalformed for a message with both marks, or a mark that its body or
+// headers do not follow; nil for an unmarked message, and for a contract
+// version this build does not read (a newer consumer's). Transports that
+// send such a message as it is check it first, so that nothing goes out
+// that every consumer would fail on.
+func CheckMark(body []byte, h Headers) error {
+	pointer, checked := IsAWSPointer(h), IsClaimChecked(h)
+	var err error
+	switch {
+	case pointer && checked:
+		err = fmt.Errorf("%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", ErrMalformed)
+	case pointer:
+		_, _, _, err = ParseAWSPointer(body, h)
+	case checked:
+		if _, _, _, err = Reference(body, h); errors.Is(err, ErrUnsupportedVersion) {
+			err = nil
+		}
+	}
+	return err
 }

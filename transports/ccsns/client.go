@@ -185,8 +185,8 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: topic, Err: fmt.Errorf(
 			"%w: attribute %s is neither a String nor a Number", claimcheck.ErrMalformed, k)}
 	}
-	if err := checkMark(topic, msg, h); err != nil {
-		return "", nil, false, err
+	if err := claimcheck.CheckMark([]byte(msg), h); err != nil {
+		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
 	}
 	if force {
 		if v, ok := h.Get(claimcheck.HeaderOffload); ok && v == claimcheck.OffloadNever {
@@ -221,29 +221,6 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 		return "", nil, false, fmt.Errorf("%w: %d with the contract's and the observer's", ErrTooManyAttributes, n)
 	}
 	return string(out), h.cur(), addr != "", nil
-}
-
-// checkMark refuses a message that arrives already marked claim-checked
-// (a relay forwarding what it received, which is sent as it is) when the
-// mark does not match the body: no consumer could ever read it.
-func checkMark(topic, body string, h claimcheck.Headers) error {
-	pointer, checked := claimcheck.IsAWSPointer(h), claimcheck.IsClaimChecked(h)
-	var err error
-	switch {
-	case pointer && checked:
-		err = fmt.Errorf("%w: the message carries both claimstash's contract and an AWS extended client's S3 pointer", claimcheck.ErrMalformed)
-	case pointer:
-		_, _, _, err = claimcheck.ParseAWSPointer([]byte(body), h)
-	case checked:
-		// A version this build does not read is a newer consumer's.
-		if _, _, _, err = claimcheck.Reference([]byte(body), h); errors.Is(err, claimcheck.ErrUnsupportedVersion) {
-			err = nil
-		}
-	}
-	if err != nil {
-		return &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
-	}
-	return nil
 }
 
 // unreadableMark returns the name of a contract attribute that m carries
