@@ -199,10 +199,20 @@ func WithLinkFetcher(f LinkFetcher) Option {
 // compressed stash Share prefers the WithLinkSigner signer when there is
 // one: whoever follows its link gets the payload itself.
 //
+// A link never outlives its stash, whichever kind it is: where the stash
+// expires before ttl is up (its time-to-live deadline, or for a
+// time-to-idle its idle deadline as of the call, by the engine's clock,
+// WithClock), the link expires then, cut down to the whole second, because
+// whoever follows a presigned URL is served by a store that knows nothing
+// of the stash's expiry. Reads through the link do not lengthen it. A stash
+// without an expiry gets the whole ttl.
+//
 // Either kind of link names the stash's digest, and Retrieve and Open of the
 // link verify the bytes they fetch against it. A missing stash is
-// ErrNotFound, an expired one ErrExpired; an inline address, or an engine
-// with neither a presigning backend nor a link signer, is ErrUnsupported.
+// ErrNotFound, an expired one (or one that expires before the next whole
+// second, too soon for any link) ErrExpired; an inline address, or an
+// engine with neither a presigning backend nor a link signer, is
+// ErrUnsupported.
 func (e *Engine) Share(ctx context.Context, address string, ttl time.Duration) (_ string, err error) {
 	ctx, done := e.startOp(ctx, OpShare, address)
 	defer func() { done(nil, err) }()
@@ -240,7 +250,10 @@ func (e *Engine) share(ctx context.Context, address string, ttl time.Duration) (
 	if err := e.check(addr, a); err != nil {
 		return "", err
 	}
-	expires := e.now().Add(ttl)
+	expires, err := e.linkExpiry(addr, a, ttl)
+	if err != nil {
+		return "", err
+	}
 	req := driver.LinkRequest{Scheme: addr.Scheme, Namespace: addr.Namespace, Key: addr.Key(), Expires: expires}
 	if s, ok := b.driver.(driver.Signer); ok && (a.Encoding == driver.EncodingIdentity || e.linkSigner == nil) {
 		u, err := s.SignURL(ctx, req)
@@ -256,6 +269,37 @@ func (e *Engine) share(ctx context.Context, address string, ttl time.Duration) (
 		return "", fmt.Errorf("%w: share links for %s:// need a link signer (WithLinkSigner)", ErrUnsupported, addr.Scheme)
 	}
 	return e.linkSigner.SignURL(ctx, req)
+}
+
+// linkExpiry is when a link to the stash with attributes a, asked for ttl,
+// stops working: ttl from now, but never after the stash itself expires (the
+// earlier of its TTL deadline and its idle deadline as of now). Clients
+// other than an engine (curl, a presigned URL's own server, a kstash peer)
+// know nothing of the stash's expiry and would read its bytes until they
+// are swept.
+//
+// Signers write expiries in whole seconds and round a lifetime up (HMAC's
+// exp; SigV4's X-Amz-Date plus X-Amz-Expires; objectstore's os_timestamp
+// plus os_duration), so a link may live until now+ttl rounded up to the
+// second: a stash that ends before that gets its own expiry cut down to the
+// second, which no signer rounds past. A stash that expires before the
+// next whole second is ErrExpired: no link that ends in time could be
+// signed.
+func (e *Engine) linkExpiry(addr Address, a *driver.Attributes, ttl time.Duration) (time.Time, error) {
+	now := e.now()
+	expires := now.Add(ttl)
+	latest := expires.Truncate(time.Second)
+	if latest.Before(expires) {
+		latest = latest.Add(time.Second)
+	}
+	s := stashOf(addr, a)
+	if end := s.Expiry(); !end.IsZero() && end.Before(latest) {
+		expires = end.Truncate(time.Second)
+		if !expires.After(now) {
+			return time.Time{}, fmt.Errorf("%w: the stash expires before the next whole second, at %s", ErrExpired, end.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return expires, nil
 }
 
 // presignedLink appends to a backend's presigned URL a fragment naming the

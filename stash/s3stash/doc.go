@@ -59,7 +59,18 @@
 // Get asks for the first PartSize bytes; for a larger object it streams that
 // answer while fetching the following ranges in parallel, at most
 // Concurrency parts in memory, handed out in order. The engine verifies the
-// whole payload against the digest in its address.
+// whole payload against the digest in its address. Every range after the
+// first carries If-Match with the first answer's ETag. If the object is
+// written again meanwhile and is now another stash by its attributes
+// (digest, stored size, encoding), the read fails at once with an error
+// saying the object changed while it was read, which matches
+// stash.ErrNotFound, instead of reading on into another object's bytes for
+// the digest to refuse at the end. If it is the same stash stored the same
+// way (its metadata rewritten by a copy onto itself, as recording a read
+// for time-to-idle does, which gives a multipart object a new ETag on
+// MinIO; the same bytes put again), the ranges follow the new ETag and the
+// read goes on; bytes changed under the same attributes are still refused
+// by the digest.
 //
 // # Attributes and expiry
 //
@@ -138,8 +149,10 @@
 //
 // # Errors
 //
-// NoSuchKey, NotFound and NoSuchBucket are stash.ErrNotFound; a conditional
-// write that finds the key taken is driver.ErrExists. Every other failure
+// NoSuchKey, NotFound and NoSuchBucket are stash.ErrNotFound, and so is an
+// object that changed while it was read (a later range refused with 412
+// PreconditionFailed, see Reads); a conditional write that finds the key
+// taken is driver.ErrExists. Every other failure
 // (AccessDenied, SlowDown, a timeout, a checksum the store refused) is
 // returned wrapped with the operation and object, its cause reachable with
 // errors.As (smithy.APIError gives the S3 error code). Failed requests are

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/claimstash/claimstash/stash/driver"
 )
 
 // chunkAttempts bounds the fetches of one range when the body breaks off
@@ -27,12 +29,27 @@ type chunk struct {
 // rangeReader yields an object in order: first the body of the initial GET
 // (streamed), then ranges fetched in parallel, at most Concurrency ahead of
 // the reader. Close stops the fetches and waits for them.
+//
+// Every range is pinned to the version the initial GET read: If-Match on
+// its ETag. A range the store refuses with 412 means the object was
+// written again meanwhile. If what is there now is the same stash stored
+// the same way (digest, stored size and encoding in its attributes: a copy
+// onto itself that rewrote its metadata, which gives a multipart object a
+// new ETag on MinIO, or the same content written again), its bytes are the
+// same, and the reader pins the new ETag and goes on; otherwise the read
+// fails with an error that says the object changed while it was read
+// (ErrNotFound: the version being read is gone), instead of stitching two
+// versions together for the digest check to refuse at the end.
 type rangeReader struct {
 	s           *Store
 	bucket, key string
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
+
+	attrs *driver.Attributes // as the initial GET read them
+	pinMu sync.Mutex
+	pin   *string // the ETag every range must match; nil: the store sent none
 
 	head     io.ReadCloser // the initial body; nil once drained
 	headLeft int64         // bytes head still owes
@@ -42,10 +59,14 @@ type rangeReader struct {
 	err      error
 }
 
-func (s *Store) newRangeReader(ctx context.Context, bucket, key string, head io.ReadCloser, headLen, total int64) *rangeReader {
+func (s *Store) newRangeReader(ctx context.Context, bucket, key string, head io.ReadCloser, headLen, total int64, etag *string, attrs *driver.Attributes) *rangeReader {
 	ctx, cancel := context.WithCancel(ctx)
+	if aws.ToString(etag) == "" {
+		etag = nil
+	}
 	r := &rangeReader{
 		s: s, bucket: bucket, key: key, ctx: ctx, cancel: cancel,
+		attrs: attrs, pin: etag,
 		head: head, headLeft: headLen,
 		// The reader's current chunk plus the queue's: Concurrency buffers.
 		queue: make(chan *chunk, s.opts.Concurrency-1),
@@ -80,18 +101,40 @@ func (r *rangeReader) fetch(c *chunk) {
 	c.release = func() {} // until fetchOnce takes a buffer
 	for attempt := 1; ; attempt++ {
 		c.err = r.fetchOnce(c)
-		if c.err == nil || r.ctx.Err() != nil || attempt == chunkAttempts || isNotFound(c.err) {
+		if c.err == nil || r.ctx.Err() != nil || isNotFound(c.err) || errors.As(c.err, new(*changedError)) {
+			return
+		}
+		if attempt == chunkAttempts {
+			if isPreconditionFailed(c.err) {
+				// Written again on every attempt.
+				c.err = &changedError{off: c.off, etag: aws.ToString(r.pinned()), err: c.err}
+			}
 			return
 		}
 	}
 }
 
+// pinned is the ETag the ranges must match now.
+func (r *rangeReader) pinned() *string {
+	r.pinMu.Lock()
+	defer r.pinMu.Unlock()
+	return r.pin
+}
+
 func (r *rangeReader) fetchOnce(c *chunk) error {
+	if r.s.rangeHook != nil {
+		r.s.rangeHook(c.off)
+	}
+	pin := r.pinned()
 	out, err := r.s.client.GetObject(r.ctx, &s3.GetObjectInput{
 		Bucket: aws.String(r.bucket), Key: aws.String(r.key),
-		Range: aws.String(fmt.Sprintf("bytes=%d-%d", c.off, c.off+c.n-1)),
+		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", c.off, c.off+c.n-1)),
+		IfMatch: pin,
 	}, quietRanges)
 	if err != nil {
+		if pin != nil && isPreconditionFailed(err) {
+			return r.repin(c.off, pin, err)
+		}
 		return err
 	}
 	defer out.Body.Close()
@@ -108,6 +151,45 @@ func (r *rangeReader) fetchOnce(c *chunk) error {
 	}
 	return nil
 }
+
+// repin handles a range refused because the object no longer has the ETag
+// pin: it returns refused (to fetch the range again) once the ranges are
+// pinned to what is there now, if that is the same stash stored the same
+// way, and otherwise the error that the object changed while it was read.
+func (r *rangeReader) repin(off int64, pin *string, refused error) error {
+	r.pinMu.Lock()
+	defer r.pinMu.Unlock()
+	if r.pin != pin {
+		return refused // another range has pinned the new version
+	}
+	out, err := r.s.client.HeadObject(r.ctx, &s3.HeadObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.key)})
+	if err != nil {
+		return err // ErrNotFound if it is gone
+	}
+	now, err := decodeAttrs(out.Metadata, out.ContentLength, out.LastModified, out.ContentType)
+	if err != nil || aws.ToString(out.ETag) == "" || aws.ToString(out.ETag) == aws.ToString(pin) ||
+		now.Digest != r.attrs.Digest || now.StoredSize != r.attrs.StoredSize || now.Encoding != r.attrs.Encoding {
+		return &changedError{off: off, etag: aws.ToString(pin), err: refused}
+	}
+	r.pin = out.ETag
+	return refused
+}
+
+// changedError is a range refused because the object is no longer the
+// version the read began with. It matches driver.ErrNotFound (that version
+// is gone), and the store's answer (412 PreconditionFailed) stays reachable
+// with errors.As.
+type changedError struct {
+	off  int64
+	etag string
+	err  error
+}
+
+func (e *changedError) Error() string {
+	return fmt.Sprintf("object changed while it was read: the range at byte %d no longer matches the version first read (ETag %s): %v", e.off, e.etag, e.err)
+}
+
+func (e *changedError) Unwrap() []error { return []error{driver.ErrNotFound, e.err} }
 
 func (r *rangeReader) Read(p []byte) (int, error) {
 	if r.err != nil {

@@ -13,3 +13,7 @@ func NewConfig(client *s3.Client, c Config) (*Store, error) { return newStore(cl
 
 // NewHTTPClient exposes the HTTP client Open builds to the tests.
 var NewHTTPClient = newHTTPClient
+
+// SetRangeHook makes s call f before each ranged GET after the first of a
+// read, with the range's offset.
+func SetRangeHook(s *Store, f func(off int64)) { s.rangeHook = f }

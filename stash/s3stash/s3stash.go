@@ -224,6 +224,9 @@ type Store struct {
 	// (ModifyAttributes, DeleteIf, Delete) within this process; see
 	// ModifyAttributes for why S3 offers nothing that holds across them.
 	locks [64]sync.Mutex
+	// rangeHook, for the tests, runs before each ranged GET after the
+	// first, with the range's offset.
+	rangeHook func(off int64)
 }
 
 var (
@@ -657,7 +660,8 @@ func (s *Store) ensureBucket(ctx context.Context, bucket string) error {
 }
 
 // Get implements driver.Driver. Objects larger than the part size are read
-// with parallel ranged GETs, in order, at most Concurrency parts ahead.
+// with parallel ranged GETs, in order, at most Concurrency parts ahead,
+// each pinned with If-Match to the ETag of the first (see rangeReader).
 func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
 	if err := s.checkNamespace(ns); err != nil {
 		return nil, nil, err
@@ -689,7 +693,7 @@ func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver
 	if got >= total {
 		return out.Body, attrs, nil
 	}
-	return s.newRangeReader(ctx, bk, k, out.Body, got, total), attrs, nil
+	return s.newRangeReader(ctx, bk, k, out.Body, got, total, out.ETag, attrs), attrs, nil
 }
 
 // quietRanges keeps the SDK from logging, for every ranged GET, that it did
