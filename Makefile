@@ -25,13 +25,16 @@ race:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME) ./stash
 	$(GO) test -run '^$$' -fuzz '^FuzzInline$$' -fuzztime $(FUZZTIME) ./stash
+	$(GO) test -run '^$$' -fuzz '^FuzzStoredBytes$$' -fuzztime $(FUZZTIME) ./stash
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./interop/kstash
 	$(GO) test -run '^$$' -fuzz '^FuzzObjectPath$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRange$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzLink$$' -fuzztime $(FUZZTIME) ./stash/links
 	$(GO) test -run '^$$' -fuzz '^FuzzPresigned$$' -fuzztime $(FUZZTIME) ./osauth
+	$(GO) test -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) ./osauth
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAWSPointer$$' -fuzztime $(FUZZTIME) ./claimcheck
+	$(GO) test -run '^$$' -fuzz '^FuzzRehydrate$$' -fuzztime $(FUZZTIME) ./claimcheck
 
 ## bench: one recorded run of every benchmark BENCHMARKS.md quotes, command by command, with the load
 ## before each (into bench-out/; about 20 minutes). bench-all: every benchmark once, at Go's default benchtime.
