@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzObjectPath$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRange$$' -fuzztime $(FUZZTIME) ./service
+	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) ./service
 	$(GO) test -run '^$$' -fuzz '^FuzzLink$$' -fuzztime $(FUZZTIME) ./stash/links
 	$(GO) test -run '^$$' -fuzz '^FuzzPresigned$$' -fuzztime $(FUZZTIME) ./osauth
 	$(GO) test -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) ./osauth
