@@ -1,7 +1,9 @@
 // Package claimstash is the one-call setup of the claim-check pattern: it
 // builds a stash engine over a backend URL and a claim checker over the
-// engine, with the standard backends (mem, file, s3, nats) linked in, so no
-// blank import is needed and a backend URL of any of them just works.
+// engine, with the standard backends (mem, file, s3, nats, and objectstore,
+// the client of an objectstore service or claimstash serve) linked in, as
+// in the claimstash command line, so no blank import is needed and a backend
+// URL of any of them just works.
 //
 //	cc, err := claimstash.Open(ctx, "file:///var/lib/claimstash")
 //	if err != nil { ... }
@@ -52,6 +54,7 @@ import (
 	_ "github.com/claimstash/claimstash/stash/filestash"
 	_ "github.com/claimstash/claimstash/stash/memstash"
 	_ "github.com/claimstash/claimstash/stash/natsstash"
+	_ "github.com/claimstash/claimstash/stash/objectstash"
 	_ "github.com/claimstash/claimstash/stash/s3stash"
 )
 

@@ -129,6 +129,14 @@ func TestParseBackends(t *testing.T) {
 	d.Close()
 }
 
+// TestSchemes: the standard backends are the command line's, so a backend
+// URL copied from it opens here too.
+func TestSchemes(t *testing.T) {
+	if got := strings.Join(stash.Schemes(), ","); got != "file,mem,nats,objectstore,s3" {
+		t.Errorf("schemes %s, want file,mem,nats,objectstore,s3", got)
+	}
+}
+
 // TestOpenEnvErrors: an error names the variable that was set, and no Go
 // identifier.
 func TestOpenEnvErrors(t *testing.T) {
