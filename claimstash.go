@@ -18,7 +18,7 @@
 //	CLAIMSTASH_BACKEND          backends, comma-separated, tried in order (required; ParseBackends):
 //	                            URLs, or absolute directories (/var/lib/claimstash is file:///var/lib/claimstash)
 //	CLAIMSTASH_NAMESPACE        the default namespace (stash.WithNamespace; default "default")
-//	CLAIMSTASH_MAX_SIZE         the largest payload: 10485760, 10MB or 10MiB (stash.WithMaxSize; default 5 GiB; ParseSize)
+//	CLAIMSTASH_MAX_SIZE         the largest payload: 10485760, 10MB or 10MiB (stash.WithMaxSize; default 5 GiB; ParseMaxSize)
 //	CLAIMSTASH_LINK_KEYS        share-link keys, id:base64-secret,...; the first signs (links.ParseKeys)
 //	CLAIMSTASH_LINK_KEY         the same, read when CLAIMSTASH_LINK_KEYS is unset
 //	CLAIMSTASH_SHARE_URL        where the share-link handler is reachable (links.NewHMAC)
