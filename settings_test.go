@@ -3,6 +3,7 @@ package claimstash_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -205,4 +206,29 @@ func TestOpenEnvLenient(t *testing.T) {
 	if _, err := e.Create(ctx, "y", make([]byte, 1025), stash.NoInline()); !errors.Is(err, stash.ErrTooLarge) {
 		t.Errorf("1025 bytes over 1KiB: %v, want ErrTooLarge", err)
 	}
+}
+
+// The command line and OpenEnv read a size, and a list of backends, alike.
+func ExampleParseSize() {
+	for _, s := range []string{"10485760", "10MB", "10MiB", "1.5 GiB", "1,5MB"} {
+		n, err := claimstash.ParseSize(s)
+		fmt.Println(s, n, err)
+	}
+	// Output:
+	// 10485760 10485760 <nil>
+	// 10MB 10000000 <nil>
+	// 10MiB 10485760 <nil>
+	// 1.5 GiB 1610612736 <nil>
+	// 1,5MB 0 want a number of bytes without commas, such as 1048576, 10MB or 10MiB
+}
+
+func ExampleParseBackends() {
+	backends, err := claimstash.ParseBackends("/var/lib/claimstash, s3://?region=eu-west-1&buckets=a,b")
+	fmt.Println(strings.Join(backends, "\n"), err)
+	_, err = claimstash.ParseBackends("mem://,ftp://x")
+	fmt.Println(err)
+	// Output:
+	// file:///var/lib/claimstash
+	// s3://?region=eu-west-1&buckets=a,b <nil>
+	// no backend for scheme "ftp" in this program (have file://, mem://, nats://, objectstore://, s3://; or an absolute directory)
 }
