@@ -1,7 +1,9 @@
 // Package claimstash is the one-call setup of the claim-check pattern: it
 // builds a stash engine over a backend URL and a claim checker over the
-// engine, with the standard backends (mem, file, s3, nats) linked in, so no
-// blank import is needed and a backend URL of any of them just works.
+// engine, with the standard backends (mem, file, s3, nats, and objectstore,
+// the client of an objectstore service or claimstash serve) linked in, as
+// in the claimstash command line, so no blank import is needed and a backend
+// URL of any of them just works.
 //
 //	cc, err := claimstash.Open(ctx, "file:///var/lib/claimstash")
 //	if err != nil { ... }
@@ -9,12 +11,14 @@
 //	// hand cc to a transport: ccwatermill, ccsarama, ccnats
 //
 // OpenEnv does the same from the environment the claimstash command line
-// reads, so a service and the command line configured alike see the same
+// reads, through the same parsers (the Parse functions), so a service and
+// the command line configured alike build the same engine and see the same
 // stashes:
 //
-//	CLAIMSTASH_BACKEND          backend URLs, comma-separated, tried in order (required)
-//	CLAIMSTASH_NAMESPACE        the default namespace (stash.WithNamespace)
-//	CLAIMSTASH_MAX_SIZE         the largest payload, in bytes (stash.WithMaxSize)
+//	CLAIMSTASH_BACKEND          backends, comma-separated, tried in order (required; ParseBackends):
+//	                            URLs, or absolute directories (/var/lib/claimstash is file:///var/lib/claimstash)
+//	CLAIMSTASH_NAMESPACE        the default namespace (stash.WithNamespace; default "default")
+//	CLAIMSTASH_MAX_SIZE         the largest payload: 10485760, 10MB or 10MiB (stash.WithMaxSize; default 5 GiB; ParseMaxSize)
 //	CLAIMSTASH_LINK_KEYS        share-link keys, id:base64-secret,...; the first signs (links.ParseKeys)
 //	CLAIMSTASH_LINK_KEY         the same, read when CLAIMSTASH_LINK_KEYS is unset
 //	CLAIMSTASH_SHARE_URL        where the share-link handler is reachable (links.NewHMAC)
@@ -23,10 +27,11 @@
 // The three link variables go through links.EngineOptions.
 //
 // Values are trimmed of surrounding space; an empty variable counts as
-// unset. EngineFromEnv builds only the engine, as the command line does.
-// Two spellings the command line takes are refused here: a backend that is
-// a bare directory (write file:///var/lib/claimstash, not
-// /var/lib/claimstash) and a size with a unit (write 10485760, not 10MiB).
+// unset. A relative directory is refused, here and on the command line: it
+// would name another directory in each working directory. So are a size of
+// zero and a size with a comma or a fraction of a byte. An error names the
+// variable that was set. EngineFromEnv builds only the engine, as the
+// command line does.
 //
 // Options passed to Open and OpenEnv come after those the URL or the
 // environment imply, so they override them: WithEngineOptions adds engine
@@ -39,7 +44,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/claimstash/claimstash/claimcheck"
@@ -50,6 +54,7 @@ import (
 	_ "github.com/claimstash/claimstash/stash/filestash"
 	_ "github.com/claimstash/claimstash/stash/memstash"
 	_ "github.com/claimstash/claimstash/stash/natsstash"
+	_ "github.com/claimstash/claimstash/stash/objectstash"
 	_ "github.com/claimstash/claimstash/stash/s3stash"
 )
 
@@ -161,50 +166,57 @@ func engineFromEnv(ctx context.Context, c *config) (*stash.Engine, error) {
 // EnvOptions returns the engine options the CLAIMSTASH_* variables read
 // through getenv imply, for callers (a command line with flags that override
 // the environment) that assemble the engine themselves. A missing
-// CLAIMSTASH_BACKEND is an error.
+// CLAIMSTASH_BACKEND is an error. Each value goes through its Parse
+// function (ParseBackends, ParseNamespace, ParseMaxSize, ParseLinkKeys,
+// ParseShareURL, ParseOrigins), the ones the command line's flags and
+// variables go through, and an error names the variable that was set.
 func EnvOptions(ctx context.Context, getenv func(string) string) ([]stash.Option, error) {
 	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	named := func(name string, err error) error { return fmt.Errorf("claimstash: %s: %w", name, err) }
+	backends, err := ParseBackends(env(EnvBackend))
+	if err != nil {
+		return nil, named(EnvBackend, err)
+	}
+	if len(backends) == 0 {
+		return nil, fmt.Errorf("claimstash: no backend: set %s (an absolute directory, or a URL such as file:///var/lib/claimstash)", EnvBackend)
+	}
 	var opts []stash.Option
-	for _, b := range list(env(EnvBackend)) {
+	for _, b := range backends {
 		opts = append(opts, stash.WithBackendURL(ctx, b))
 	}
-	if len(opts) == 0 {
-		return nil, fmt.Errorf("claimstash: no backend: set %s (for example file:///var/lib/claimstash)", EnvBackend)
+	ns, err := ParseNamespace(env(EnvNamespace))
+	if err != nil {
+		return nil, named(EnvNamespace, err)
 	}
-	if ns := env(EnvNamespace); ns != "" {
+	if ns != "" {
 		opts = append(opts, stash.WithNamespace(ns))
 	}
 	if s := env(EnvMaxSize); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("claimstash: %s=%q: want a positive number of bytes", EnvMaxSize, s)
+		n, err := ParseMaxSize(s)
+		if err != nil {
+			return nil, named(fmt.Sprintf("%s=%s", EnvMaxSize, quote(s)), err)
 		}
 		opts = append(opts, stash.WithMaxSize(n))
 	}
-	keys := env(EnvLinkKeys)
-	if keys == "" {
-		keys = env(EnvLinkKey)
+	keysVar := EnvLinkKeys
+	if env(EnvLinkKeys) == "" && env(EnvLinkKey) != "" {
+		keysVar = EnvLinkKey
 	}
-	var k []links.Key
-	if keys != "" {
-		var err error
-		if k, err = links.ParseKeys(keys); err != nil {
-			return nil, fmt.Errorf("claimstash: %s: %w", EnvLinkKeys, err)
-		}
-	}
-	_, lopts, err := links.EngineOptions(k, env(EnvShareURL), list(env(EnvTrustedOrigins))...)
+	keys, err := ParseLinkKeys(env(keysVar))
 	if err != nil {
-		return nil, fmt.Errorf("claimstash: share links: %w", err)
+		return nil, named(keysVar, err)
+	}
+	shareURL, err := ParseShareURL(env(EnvShareURL))
+	if err != nil {
+		return nil, named(EnvShareURL, err)
+	}
+	origins, err := ParseOrigins(env(EnvTrustedOrigins))
+	if err != nil {
+		return nil, named(EnvTrustedOrigins, err)
+	}
+	_, lopts, err := links.EngineOptions(keys, shareURL, origins...)
+	if err != nil {
+		return nil, fmt.Errorf("claimstash: %s, %s and %s: %w", keysVar, EnvShareURL, EnvTrustedOrigins, err)
 	}
 	return append(opts, lopts...), nil
-}
-
-func list(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -135,12 +135,12 @@ for the shape of each command's --json output.`,
 
 	pf := root.PersistentFlags()
 	c := &a.common
-	pf.VarP(&c.backends, "backend", "b", "backend `URL` or directory, repeatable, tried in order:\nfile:///var/lib/claimstash (or just a path), s3://?region=eu-west-1, nats://host:4222, mem://,\nobjectstore://host:8888?kid=KID&key_file=KID.key (a claimstash serve or objectstore)")
+	pf.VarP(&c.backends, "backend", "b", "backend `URL` or absolute directory, repeatable, tried in order:\nfile:///var/lib/claimstash (or just /var/lib/claimstash), s3://?region=eu-west-1, nats://host:4222, mem://,\nobjectstore://host:8888?kid=KID&key_file=KID.key (a claimstash serve or objectstore)")
 	pf.StringVarP(&c.namespace, "namespace", "n", "", "namespace to store in and list (default \"default\")")
 	pf.StringVar(&c.linkKeys, "link-keys", "", "share-link `keys` as id:base64secret,...; the first signs, all verify (see keygen)")
 	pf.StringVar(&c.shareURL, "share-url", "", "`URL` where serve is reachable, for the links share prints")
 	pf.Var(&c.trust, "trusted-origins", "`origins` (https://host[:port]) whose share links get may fetch, besides\nthe share URL's and the S3 backend's own (also --trust)")
-	pf.Var(newBytesValue(&c.maxSize), "max-size", "largest payload in `bytes`, such as 10MB or 10MiB (default 5 GiB)")
+	pf.Var(newMaxSizeValue(&c.maxSize), "max-size", "largest payload in `bytes`, such as 10MB or 10MiB (default 5 GiB)")
 	pf.BoolVar(&c.json, "json", false, "machine-readable output (see \"claimstash help json\")")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "no progress bar")
 	// Older names of three flags and of their variables.
@@ -239,29 +239,17 @@ func version() string {
 	return out + " " + bi.GoVersion
 }
 
-// listValue is a repeatable flag whose values may also be given
-// comma-separated (as its environment variable is). A comma only separates
-// values where the next one starts a URL or a path, so "s3://?buckets=a,b"
-// stays one value.
+// listValue is a repeatable flag (--backend, --trusted-origins) whose values
+// may also be given comma-separated, as its variable is. It keeps each value
+// as given: openEngine reads them with the parser OpenEnv reads the variable
+// with (claimstash.ParseBackends, claimstash.ParseOrigins), so the flag and
+// the variable split, trim and refuse alike.
 type listValue []string
 
 func (l *listValue) String() string { return strings.Join(*l, ",") }
 func (l *listValue) Type() string   { return "list" }
 func (l *listValue) Set(v string) error {
-	var parts []string
-	for _, p := range strings.Split(v, ",") {
-		p = strings.TrimSpace(p)
-		if len(parts) > 0 && !strings.Contains(p, "://") && !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, ".") {
-			parts[len(parts)-1] += "," + p
-			continue
-		}
-		parts = append(parts, p)
-	}
-	for _, p := range parts {
-		if p = strings.Trim(p, ", "); p != "" {
-			*l = append(*l, p)
-		}
-	}
+	*l = append(*l, v)
 	return nil
 }
 

@@ -1,19 +1,25 @@
 package main
 
 import (
-	"errors"
-	"math"
 	"strconv"
 
-	"github.com/dustin/go-humanize"
+	"github.com/claimstash/claimstash"
 )
 
-// bytesValue is a flag holding a number of bytes, written as a plain
-// integer or with a unit: 10MB is 10,000,000 bytes, 10MiB is 10,485,760
-// ("5 GiB", "64k" and "1.5GB" work too).
-type bytesValue struct{ p *int64 }
+// bytesValue is a flag holding a number of bytes, read by the parser
+// OpenEnv reads CLAIMSTASH_MAX_SIZE with: a plain integer or a number with a
+// unit, 10MB is 10,000,000 bytes, 10MiB is 10,485,760 ("5 GiB", "64k" and
+// "1.5GB" work too; claimstash.ParseSize).
+type bytesValue struct {
+	p     *int64
+	parse func(string) (int64, error)
+}
 
-func newBytesValue(p *int64) *bytesValue { return &bytesValue{p} }
+// newBytesValue is a size flag that takes zero (claimstash.ParseSize).
+func newBytesValue(p *int64) *bytesValue { return &bytesValue{p, claimstash.ParseSize} }
+
+// newMaxSizeValue is --max-size: a positive size (claimstash.ParseMaxSize).
+func newMaxSizeValue(p *int64) *bytesValue { return &bytesValue{p, claimstash.ParseMaxSize} }
 
 func (v *bytesValue) String() string {
 	if v.p == nil {
@@ -23,14 +29,11 @@ func (v *bytesValue) String() string {
 }
 
 func (v *bytesValue) Set(s string) error {
-	n, err := humanize.ParseBytes(s)
+	n, err := v.parse(s)
 	if err != nil {
-		return errors.New("want a number of bytes, such as 1048576, 10MB or 10MiB")
+		return err
 	}
-	if n > math.MaxInt64 {
-		return errors.New("too large a number of bytes")
-	}
-	*v.p = int64(n)
+	*v.p = n
 	return nil
 }
 

@@ -12,6 +12,10 @@ import (
 // main one is unset.
 const envAliasAnnotation = "claimstash_env_alias"
 
+// envSourceAnnotation is set on a flag that bindEnv set from a variable:
+// the variable's name, which an error about the value names (setting).
+const envSourceAnnotation = "claimstash_env_source"
+
 // envName is the variable of a flag: CLAIMSTASH_ and the name in capitals,
 // dashes as underscores.
 func envName(flag string) string {
@@ -39,6 +43,7 @@ func bindEnv(cmd *cobra.Command, getenv func(string) string) error {
 			if err := cmd.Flags().Set(f.Name, v); err != nil {
 				errs = append(errs, usagef("%s=%q: %v", name, v, err))
 			}
+			_ = cmd.Flags().SetAnnotation(f.Name, envSourceAnnotation, []string{name})
 			return
 		}
 	})
@@ -46,6 +51,20 @@ func bindEnv(cmd *cobra.Command, getenv func(string) string) error {
 		return errs[0]
 	}
 	return nil
+}
+
+// setting names where the value of cmd's flag came from, for an error
+// about it: the variable bindEnv read it from (CLAIMSTASH_LINK_KEY, say),
+// or the flag given on the line.
+func setting(cmd *cobra.Command, flag string) string {
+	if cmd != nil {
+		if f := cmd.Flags().Lookup(flag); f != nil {
+			if src := f.Annotations[envSourceAnnotation]; len(src) > 0 {
+				return src[0]
+			}
+		}
+	}
+	return "--" + flag
 }
 
 // documentEnv adds each flag's variable to its help line, for every command.

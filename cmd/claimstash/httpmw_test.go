@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/claimstash/claimstash"
 )
 
 func TestParseRange(t *testing.T) {
@@ -78,15 +80,29 @@ func TestRangeOfCorruptStash(t *testing.T) {
 	}
 }
 
+// TestListValue: --backend keeps each value as given, and openEngine splits
+// them with the parser claimstash.OpenEnv splits CLAIMSTASH_BACKEND with.
 func TestListValue(t *testing.T) {
 	var l listValue
-	for _, v := range []string{"file:///a,s3://?buckets=x,y&region=r", "/plain/dir, ./rel", "mem://"} {
+	in := []string{"file:///a,s3://?buckets=x,y&region=r", "/plain/dir, /abs/../rel", "mem://"}
+	for _, v := range in {
 		if err := l.Set(v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := []string{"file:///a", "s3://?buckets=x,y&region=r", "/plain/dir", "./rel", "mem://"}
-	if strings.Join(l, " ") != strings.Join(want, " ") {
-		t.Errorf("listValue = %q, want %q", []string(l), want)
+	if strings.Join(l, " ") != strings.Join(in, " ") {
+		t.Errorf("listValue = %q, want %q", []string(l), in)
+	}
+	var got []string
+	for _, v := range l {
+		b, err := claimstash.ParseBackends(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b...)
+	}
+	want := []string{"file:///a", "s3://?buckets=x,y&region=r", "file:///plain/dir", "file:///rel", "mem://"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("backends %q, want %q", got, want)
 	}
 }

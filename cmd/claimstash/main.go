@@ -35,7 +35,12 @@
 // Flags may come anywhere on the line. Every flag has an environment
 // variable, CLAIMSTASH_ and the flag's name in capitals with dashes as
 // underscores (--max-size: CLAIMSTASH_MAX_SIZE); a flag on the command line
-// wins over its variable. "claimstash help exit-codes" lists the exit
+// wins over its variable. --backend, --namespace, --max-size, --link-keys,
+// --share-url and --trusted-origins, and their variables, are read by the
+// parsers claimstash.OpenEnv reads the variables with (claimstash.ParseBackends
+// and the rest), so a service given the same environment builds the same
+// engine: a backend is a URL or an absolute directory, never a relative one.
+// "claimstash help exit-codes" lists the exit
 // statuses, "claimstash help json" the shape of every command's --json
 // output.
 package main

@@ -116,7 +116,9 @@ func TestPutGetRoundTrip(t *testing.T) {
 	}
 }
 
-// TestPlainPathBackend: a directory is a file backend.
+// TestPlainPathBackend: an absolute directory is a file backend; a
+// relative one is refused, on the line as in the variable (and in
+// claimstash.OpenEnv), with the absolute path it would have meant.
 func TestPlainPathBackend(t *testing.T) {
 	dir := t.TempDir()
 	addr := mustCLI(t, bytes.NewReader(randomBytes(1000)), "put", "--backend", dir, "--name", "p")
@@ -126,8 +128,22 @@ func TestPlainPathBackend(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "default")); err != nil {
 		t.Errorf("the stash is not under the directory: %v", err)
 	}
+	mustCLI(t, nil, "stat", "-b", "file://"+dir, addr)
 	t.Chdir(dir)
-	mustCLI(t, nil, "stat", "-b", ".", addr)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"stat", "-b", ".", addr}, {"stat", "--backend=./", addr}} {
+		_, errs, code := cli(t, nil, args...)
+		if code != exitUsage || !strings.Contains(errs, "--backend") || !strings.Contains(errs, `write "`+wd+`"`) {
+			t.Errorf("claimstash %v: exit %d, want %d naming --backend and %s; %s", args, code, exitUsage, wd, errs)
+		}
+	}
+	t.Setenv("CLAIMSTASH_BACKEND", "default/..")
+	if _, errs, code := cli(t, nil, "stat", addr); code != exitUsage || !strings.Contains(errs, "CLAIMSTASH_BACKEND") || !strings.Contains(errs, "absolute") {
+		t.Errorf("a relative CLAIMSTASH_BACKEND: exit %d, want %d naming it; %s", code, exitUsage, errs)
+	}
 }
 
 func TestConfigFromEnv(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/claimstash/claimstash"
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/otelstash"
 	"github.com/claimstash/claimstash/otelstash/otelprom"
@@ -61,24 +62,45 @@ func (e *engine) Close() error {
 	return err
 }
 
-// backendURL turns a plain directory into a file backend URL.
-func backendURL(raw string) (string, error) {
-	if strings.Contains(raw, "://") {
-		return raw, nil
-	}
-	abs, err := filepath.Abs(raw)
-	if err != nil {
-		return "", usagef("--backend %q: %v", raw, err)
-	}
-	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), nil
-}
-
 // openEngine builds the engine from the common flags (and their variables).
+// Each value goes through the parser claimstash.OpenEnv reads its variable
+// with, so the command line and a service configured alike build the same
+// engine; an error names the flag, or the variable, the value came from.
 func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error) {
 	c := &a.common
-	if need.backend && len(c.backends) == 0 {
-		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (a directory, or a URL such as file:///var/lib/claimstash)")
+	named := func(flag string, err error) error { return usagef("%s: %v", setting(a.cmd, flag), err) }
+	var backends []string
+	for _, raw := range c.backends {
+		b, err := claimstash.ParseBackends(raw)
+		if err != nil {
+			return nil, named("backend", err)
+		}
+		backends = append(backends, b...)
 	}
+	if need.backend && len(backends) == 0 {
+		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (an absolute directory, or a URL such as file:///var/lib/claimstash)")
+	}
+	namespace, err := claimstash.ParseNamespace(c.namespace)
+	if err != nil {
+		return nil, named("namespace", err)
+	}
+	keys, err := claimstash.ParseLinkKeys(c.linkKeys)
+	if err != nil {
+		return nil, named("link-keys", err)
+	}
+	shareURL, err := claimstash.ParseShareURL(c.shareURL)
+	if err != nil {
+		return nil, named("share-url", err)
+	}
+	var trust []string
+	for _, raw := range c.trust {
+		o, err := claimstash.ParseOrigins(raw)
+		if err != nil {
+			return nil, named("trusted-origins", err)
+		}
+		trust = append(trust, o...)
+	}
+
 	logger := a.logger()
 	e := &engine{logger: logger, inst: need.inst}
 	opts := []stash.Option{stash.WithLogger(logger)}
@@ -91,23 +113,16 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		}
 		return nil, err
 	}
-	for _, raw := range c.backends {
-		u, err := backendURL(raw)
-		if err != nil {
-			return fail(err)
-		}
+	for _, u := range backends {
 		scheme, _, _ := strings.Cut(u, ":")
 		d, err := openDriver(ctx, u, a.getenv)
 		if err != nil {
-			switch {
-			case errors.Is(err, stash.ErrUnsupported):
-				err = usagef("--backend %q: no backend for %q (want a directory, file://, s3://, nats://, mem:// or objectstore://)", raw, scheme)
-			case unreachable(err):
+			if unreachable(err) {
 				// A backend that is down is a failure (exit 1), as
 				// "help exit-codes" says, not a wrong setting.
-				err = fmt.Errorf("--backend %q: %w", raw, err)
-			default:
-				err = usagef("--backend %q: %v", raw, err)
+				err = fmt.Errorf("%s: %s backend: %w", setting(a.cmd, "backend"), scheme, err)
+			} else {
+				err = named("backend", fmt.Errorf("%s backend: %w", scheme, err))
 			}
 			return fail(err)
 		}
@@ -117,46 +132,21 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 		}
 		opts = append(opts, stash.WithBackend(d))
 	}
-	if c.namespace != "" {
-		if err := stash.ValidateNamespace(c.namespace); err != nil {
-			return fail(usagef("--namespace: %v", err))
-		}
-		opts = append(opts, stash.WithNamespace(c.namespace))
+	if namespace != "" {
+		opts = append(opts, stash.WithNamespace(namespace))
 	}
-	var keys []links.Key
-	if c.linkKeys != "" {
-		k, err := links.ParseKeys(c.linkKeys)
-		if err != nil {
-			return fail(usagef("--link-keys: %v", err))
-		}
-		keys = k
-	}
-	trust := append([]string(nil), c.trust...)
 	if need.link != "" {
 		if o := e.ownOrigin(ctx, need.link); o != "" {
 			trust = append(trust, o)
 		}
 	}
-	signer, lopts, err := links.EngineOptions(keys, c.shareURL, trust...)
+	signer, lopts, err := links.EngineOptions(keys, shareURL, trust...)
 	if err != nil {
-		flag := "--link-keys"
-		switch {
-		case c.shareURL != "" && strings.Contains(err.Error(), c.shareURL):
-			flag = "--share-url"
-		case len(c.trust) > 0:
-			for _, o := range c.trust {
-				if strings.Contains(err.Error(), o) {
-					flag = "--trusted-origins"
-				}
-			}
-		}
-		return fail(usagef("%s: %v", flag, err))
+		// Each value was checked on its own above.
+		return fail(usagef("--link-keys, --share-url and --trusted-origins: %v", err))
 	}
 	e.signer = signer
 	opts = append(opts, lopts...)
-	if c.maxSize < 0 {
-		return fail(usagef("--max-size must be positive"))
-	}
 	if c.maxSize > 0 {
 		opts = append(opts, stash.WithMaxSize(c.maxSize))
 	}
@@ -315,6 +305,6 @@ func (e *engine) createFrom(ctx context.Context, name string, r io.Reader, p put
 
 // checkLinkKeys checks keys as --link-keys reads them.
 func checkLinkKeys(keys string) error {
-	_, err := links.ParseKeys(keys)
+	_, err := claimstash.ParseLinkKeys(keys)
 	return err
 }
