@@ -11,14 +11,13 @@
 //	// hand cc to a transport: ccwatermill, ccsarama, ccnats
 //
 // OpenEnv does the same from the environment the claimstash command line
-// reads, through the same parsers (the Parse functions), so a service and
-// the command line configured alike build the same engine and see the same
-// stashes:
+// reads, through the same parsers, so a service and the command line
+// configured alike build the same engine and see the same stashes:
 //
-//	CLAIMSTASH_BACKEND          backends, comma-separated, tried in order (required; ParseBackends):
-//	                            URLs, or absolute directories (/var/lib/claimstash is file:///var/lib/claimstash)
+//	CLAIMSTASH_BACKEND          backends, comma-separated, tried in order (required):
+//	                            URLs, or directories (/var/lib/claimstash is file:///var/lib/claimstash)
 //	CLAIMSTASH_NAMESPACE        the default namespace (stash.WithNamespace; default "default")
-//	CLAIMSTASH_MAX_SIZE         the largest payload: 10485760, 10MB or 10MiB (stash.WithMaxSize; default 5 GiB; ParseMaxSize)
+//	CLAIMSTASH_MAX_SIZE         the largest payload: 10485760, 10MB or 10MiB (stash.WithMaxSize; 0 or unset: 5 GiB)
 //	CLAIMSTASH_LINK_KEYS        share-link keys, id:base64-secret,...; the first signs (links.ParseKeys)
 //	CLAIMSTASH_LINK_KEY         the same, read when CLAIMSTASH_LINK_KEYS is unset
 //	CLAIMSTASH_SHARE_URL        where the share-link handler is reachable (links.NewHMAC)
@@ -27,10 +26,10 @@
 // The three link variables go through links.EngineOptions.
 //
 // Values are trimmed of surrounding space; an empty variable counts as
-// unset. A relative directory is refused, here and on the command line: it
-// would name another directory in each working directory. So are a size of
-// zero and a size with a comma or a fraction of a byte. An error names the
-// variable that was set. EngineFromEnv builds only the engine, as the
+// unset. A relative directory is taken from the working directory when the
+// variable is read (./stashes, or stashes, is file://<working
+// directory>/stashes), here and on the command line. A size with a comma or
+// a fraction of a byte is refused. An error names the variable that was set. EngineFromEnv builds only the engine, as the
 // command line does.
 //
 // Options passed to Open and OpenEnv come after those the URL or the
@@ -47,6 +46,7 @@ import (
 	"strings"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/settings"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/links"
 
@@ -166,25 +166,24 @@ func engineFromEnv(ctx context.Context, c *config) (*stash.Engine, error) {
 // EnvOptions returns the engine options the CLAIMSTASH_* variables read
 // through getenv imply, for callers (a command line with flags that override
 // the environment) that assemble the engine themselves. A missing
-// CLAIMSTASH_BACKEND is an error. Each value goes through its Parse
-// function (ParseBackends, ParseNamespace, ParseMaxSize, ParseLinkKeys,
-// ParseShareURL, ParseOrigins), the ones the command line's flags and
-// variables go through, and an error names the variable that was set.
+// CLAIMSTASH_BACKEND is an error. Each value goes through the parser the
+// command line's flags and variables go through, and an error names the
+// variable that was set.
 func EnvOptions(ctx context.Context, getenv func(string) string) ([]stash.Option, error) {
 	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
 	named := func(name string, err error) error { return fmt.Errorf("claimstash: %s: %w", name, err) }
-	backends, err := ParseBackends(env(EnvBackend))
+	backends, err := settings.ParseBackends(env(EnvBackend))
 	if err != nil {
 		return nil, named(EnvBackend, err)
 	}
 	if len(backends) == 0 {
-		return nil, fmt.Errorf("claimstash: no backend: set %s (an absolute directory, or a URL such as file:///var/lib/claimstash)", EnvBackend)
+		return nil, fmt.Errorf("claimstash: no backend: set %s (a directory, or a URL such as file:///var/lib/claimstash)", EnvBackend)
 	}
 	var opts []stash.Option
 	for _, b := range backends {
 		opts = append(opts, stash.WithBackendURL(ctx, b))
 	}
-	ns, err := ParseNamespace(env(EnvNamespace))
+	ns, err := settings.ParseNamespace(env(EnvNamespace))
 	if err != nil {
 		return nil, named(EnvNamespace, err)
 	}
@@ -192,25 +191,27 @@ func EnvOptions(ctx context.Context, getenv func(string) string) ([]stash.Option
 		opts = append(opts, stash.WithNamespace(ns))
 	}
 	if s := env(EnvMaxSize); s != "" {
-		n, err := ParseMaxSize(s)
+		n, err := settings.ParseSize(s)
 		if err != nil {
-			return nil, named(fmt.Sprintf("%s=%s", EnvMaxSize, quote(s)), err)
+			return nil, named(fmt.Sprintf("%s=%s", EnvMaxSize, settings.Quote(s)), err)
 		}
-		opts = append(opts, stash.WithMaxSize(n))
+		if n > 0 {
+			opts = append(opts, stash.WithMaxSize(n))
+		}
 	}
 	keysVar := EnvLinkKeys
 	if env(EnvLinkKeys) == "" && env(EnvLinkKey) != "" {
 		keysVar = EnvLinkKey
 	}
-	keys, err := ParseLinkKeys(env(keysVar))
+	keys, err := settings.ParseLinkKeys(env(keysVar))
 	if err != nil {
 		return nil, named(keysVar, err)
 	}
-	shareURL, err := ParseShareURL(env(EnvShareURL))
+	shareURL, err := settings.ParseShareURL(env(EnvShareURL))
 	if err != nil {
 		return nil, named(EnvShareURL, err)
 	}
-	origins, err := ParseOrigins(env(EnvTrustedOrigins))
+	origins, err := settings.ParseOrigins(env(EnvTrustedOrigins))
 	if err != nil {
 		return nil, named(EnvTrustedOrigins, err)
 	}

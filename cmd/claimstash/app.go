@@ -135,12 +135,12 @@ for the shape of each command's --json output.`,
 
 	pf := root.PersistentFlags()
 	c := &a.common
-	pf.VarP(&c.backends, "backend", "b", "backend `URL` or absolute directory, repeatable, tried in order:\nfile:///var/lib/claimstash (or just /var/lib/claimstash), s3://?region=eu-west-1, nats://host:4222, mem://,\nobjectstore://host:8888?kid=KID&key_file=KID.key (a claimstash serve or objectstore)")
+	pf.VarP(&c.backends, "backend", "b", "backend `URL` or directory, repeatable, tried in order:\nfile:///var/lib/claimstash (or just /var/lib/claimstash), s3://?region=eu-west-1, nats://host:4222, mem://,\nobjectstore://host:8888?kid=KID&key_file=KID.key (a claimstash serve or objectstore)")
 	pf.StringVarP(&c.namespace, "namespace", "n", "", "namespace to store in and list (default \"default\")")
 	pf.StringVar(&c.linkKeys, "link-keys", "", "share-link `keys` as id:base64secret,...; the first signs, all verify (see keygen)")
 	pf.StringVar(&c.shareURL, "share-url", "", "`URL` where serve is reachable, for the links share prints")
 	pf.Var(&c.trust, "trusted-origins", "`origins` (https://host[:port]) whose share links get may fetch, besides\nthe share URL's and the S3 backend's own (also --trust)")
-	pf.Var(newMaxSizeValue(&c.maxSize), "max-size", "largest payload in `bytes`, such as 10MB or 10MiB (default 5 GiB)")
+	pf.Var(newBytesValue(&c.maxSize), "max-size", "largest payload in `bytes`, such as 10MB or 10MiB (0: the default, 5 GiB)")
 	pf.BoolVar(&c.json, "json", false, "machine-readable output (see \"claimstash help json\")")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "no progress bar")
 	// Older names of three flags and of their variables.
@@ -242,7 +242,7 @@ func version() string {
 // listValue is a repeatable flag (--backend, --trusted-origins) whose values
 // may also be given comma-separated, as its variable is. It keeps each value
 // as given: openEngine reads them with the parser OpenEnv reads the variable
-// with (claimstash.ParseBackends, claimstash.ParseOrigins), so the flag and
+// with (settings.ParseBackends, settings.ParseOrigins), so the flag and
 // the variable split, trim and refuse alike.
 type listValue []string
 

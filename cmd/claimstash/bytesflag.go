@@ -3,23 +3,16 @@ package main
 import (
 	"strconv"
 
-	"github.com/claimstash/claimstash"
+	"github.com/claimstash/claimstash/internal/settings"
 )
 
 // bytesValue is a flag holding a number of bytes, read by the parser
 // OpenEnv reads CLAIMSTASH_MAX_SIZE with: a plain integer or a number with a
 // unit, 10MB is 10,000,000 bytes, 10MiB is 10,485,760 ("5 GiB", "64k" and
-// "1.5GB" work too; claimstash.ParseSize).
-type bytesValue struct {
-	p     *int64
-	parse func(string) (int64, error)
-}
+// "1.5GB" work too; settings.ParseSize).
+type bytesValue struct{ p *int64 }
 
-// newBytesValue is a size flag that takes zero (claimstash.ParseSize).
-func newBytesValue(p *int64) *bytesValue { return &bytesValue{p, claimstash.ParseSize} }
-
-// newMaxSizeValue is --max-size: a positive size (claimstash.ParseMaxSize).
-func newMaxSizeValue(p *int64) *bytesValue { return &bytesValue{p, claimstash.ParseMaxSize} }
+func newBytesValue(p *int64) *bytesValue { return &bytesValue{p} }
 
 func (v *bytesValue) String() string {
 	if v.p == nil {
@@ -29,7 +22,7 @@ func (v *bytesValue) String() string {
 }
 
 func (v *bytesValue) Set(s string) error {
-	n, err := v.parse(s)
+	n, err := settings.ParseSize(s)
 	if err != nil {
 		return err
 	}

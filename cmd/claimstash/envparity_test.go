@@ -66,7 +66,11 @@ func flagsOf(env map[string]string) []string {
 func TestEnvAndCLIAgree(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	other := t.TempDir()
+	other := filepath.Join(filepath.Dir(dir), "other")
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Dir(dir)) // relative directories are read from here
 	key := func(id string, b byte) string {
 		return id + ":" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
 	}
@@ -110,6 +114,14 @@ func TestEnvAndCLIAgree(t *testing.T) {
 		{name: "comma in a URL's parameters (differed)", env: map[string]string{
 			"CLAIMSTASH_BACKEND": "s3://?region=eu-west-1&endpoint=http://127.0.0.1:1&buckets=a,b,mem://", "AWS_EC2_METADATA_DISABLED": "true"},
 			want: &want{schemes: "s3,mem"}},
+		{name: "relative directory (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": filepath.Base(dir)},
+			want: &want{schemes: "file", dir: dir}},
+		{name: "dot-relative directory (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "./" + filepath.Base(dir)},
+			want: &want{schemes: "file", dir: dir}},
+		{name: "relative after a URL (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://,./" + filepath.Base(other)},
+			want: &want{schemes: "mem,file"}},
+		{name: "zero size is the default (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_MAX_SIZE": "0"},
+			want: &want{schemes: "mem"}},
 		{name: "namespace, trimmed", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_NAMESPACE": " orders "},
 			want: &want{schemes: "mem", namespace: "orders"}},
 		{name: "size in bytes", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_MAX_SIZE": "1048576"},
@@ -131,12 +143,9 @@ func TestEnvAndCLIAgree(t *testing.T) {
 			want: &want{schemes: "file,mem", namespace: "ops", maxSize: 2048, dir: dir, trusts: "st"}},
 
 		{name: "no backend", env: map[string]string{"CLAIMSTASH_NAMESPACE": "ops"}, says: "no backend", bad: "CLAIMSTASH_BACKEND"},
-		{name: "relative directory (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "stashes"}, says: "absolute"},
-		{name: "dot (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "."}, says: "absolute"},
-		{name: "relative after a URL (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://,./stashes"}, says: "absolute"},
+		{name: "tilde", env: map[string]string{"CLAIMSTASH_BACKEND": "~/stashes"}, says: "no shell expanded"},
 		{name: "unknown scheme", env: map[string]string{"CLAIMSTASH_BACKEND": "ftp://x"}, says: `"ftp"`},
 		{name: "bad namespace", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_NAMESPACE": "Not Valid"}, says: "namespace"},
-		{name: "zero size (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_MAX_SIZE": "0"}, says: "positive"},
 		{name: "size with a comma (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_MAX_SIZE": "1,5MB"}, says: "commas"},
 		{name: "fraction of a byte (differed)", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_MAX_SIZE": "1.1KiB"}, says: "whole number"},
 		{name: "negative size", env: map[string]string{"CLAIMSTASH_BACKEND": "mem://", "CLAIMSTASH_MAX_SIZE": "-1"}, says: "number of bytes"},

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/claimstash/claimstash"
+	"github.com/claimstash/claimstash/internal/settings"
 )
 
 func TestParseRange(t *testing.T) {
@@ -95,7 +95,7 @@ func TestListValue(t *testing.T) {
 	}
 	var got []string
 	for _, v := range l {
-		b, err := claimstash.ParseBackends(v)
+		b, err := settings.ParseBackends(v)
 		if err != nil {
 			t.Fatal(err)
 		}

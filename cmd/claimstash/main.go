@@ -37,9 +37,9 @@
 // underscores (--max-size: CLAIMSTASH_MAX_SIZE); a flag on the command line
 // wins over its variable. --backend, --namespace, --max-size, --link-keys,
 // --share-url and --trusted-origins, and their variables, are read by the
-// parsers claimstash.OpenEnv reads the variables with (claimstash.ParseBackends
-// and the rest), so a service given the same environment builds the same
-// engine: a backend is a URL or an absolute directory, never a relative one.
+// parsers claimstash.OpenEnv reads the variables with, so a service given
+// the same environment builds the same engine: a backend is a URL or a
+// directory (a relative one is taken from the working directory).
 // "claimstash help exit-codes" lists the exit
 // statuses, "claimstash help json" the shape of every command's --json
 // output.

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/claimstash/claimstash"
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/settings"
 	"github.com/claimstash/claimstash/otelstash"
 	"github.com/claimstash/claimstash/otelstash/otelprom"
 	"github.com/claimstash/claimstash/stash"
@@ -71,30 +71,30 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 	named := func(flag string, err error) error { return usagef("%s: %v", setting(a.cmd, flag), err) }
 	var backends []string
 	for _, raw := range c.backends {
-		b, err := claimstash.ParseBackends(raw)
+		b, err := settings.ParseBackends(raw)
 		if err != nil {
 			return nil, named("backend", err)
 		}
 		backends = append(backends, b...)
 	}
 	if need.backend && len(backends) == 0 {
-		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (an absolute directory, or a URL such as file:///var/lib/claimstash)")
+		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (a directory, or a URL such as file:///var/lib/claimstash)")
 	}
-	namespace, err := claimstash.ParseNamespace(c.namespace)
+	namespace, err := settings.ParseNamespace(c.namespace)
 	if err != nil {
 		return nil, named("namespace", err)
 	}
-	keys, err := claimstash.ParseLinkKeys(c.linkKeys)
+	keys, err := settings.ParseLinkKeys(c.linkKeys)
 	if err != nil {
 		return nil, named("link-keys", err)
 	}
-	shareURL, err := claimstash.ParseShareURL(c.shareURL)
+	shareURL, err := settings.ParseShareURL(c.shareURL)
 	if err != nil {
 		return nil, named("share-url", err)
 	}
 	var trust []string
 	for _, raw := range c.trust {
-		o, err := claimstash.ParseOrigins(raw)
+		o, err := settings.ParseOrigins(raw)
 		if err != nil {
 			return nil, named("trusted-origins", err)
 		}
@@ -305,6 +305,6 @@ func (e *engine) createFrom(ctx context.Context, name string, r io.Reader, p put
 
 // checkLinkKeys checks keys as --link-keys reads them.
 func checkLinkKeys(keys string) error {
-	_, err := claimstash.ParseLinkKeys(keys)
+	_, err := settings.ParseLinkKeys(keys)
 	return err
 }

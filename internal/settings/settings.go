@@ -1,9 +1,9 @@
-package claimstash
-
-// settings.go is the one parser of each configuration value that OpenEnv
-// reads from the environment and the claimstash command line reads from its
-// flags (and the same variables): both call these functions, so a setting
-// copied from one to the other builds the same engine.
+// Package settings is the one parser of each configuration value that
+// claimstash.OpenEnv reads from the environment and the claimstash command
+// line reads from its flags (and the same variables): both call these
+// functions, so a setting copied from one to the other builds the same
+// engine.
+package settings
 
 import (
 	"errors"
@@ -27,20 +27,21 @@ import (
 // line's --backend): backend URLs, comma-separated, tried in order, each
 // trimmed of surrounding space; empty entries are skipped. A comma separates
 // two backends only where the text after it starts a new one (scheme://, an
-// absolute directory, or a path starting with a dot, which is then refused
-// as relative), so a comma inside a URL's parameters stays in it:
+// absolute directory, or a path starting with a dot), so a comma inside a
+// URL's parameters stays in it:
 // s3://?buckets=a,b is one backend.
 //
-// An absolute directory is the file backend over exactly that directory:
+// A directory is the file backend over exactly that directory:
 // /var/lib/claimstash is file:///var/lib/claimstash (cleaned, and escaped
 // as a URL path, so /srv/a b is file:///srv/a%20b and a ? or # in it is part
-// of the directory's name). Parameters need the URL form
-// (file:///var/lib/claimstash?create_dir=true). A relative path is refused:
-// it would name a different directory in every working directory, and a
-// service started elsewhere (by systemd, in /) would not see the stashes
-// the command line wrote. A URL must have a scheme this program has a
-// backend for (stash.Schemes); it is otherwise checked only when the
-// backend is opened (stash.OpenDriver).
+// of the directory's name). A relative one (., ./stashes, or stashes: an
+// entry without a colon) is taken from the working directory now, when the
+// setting is read, so the backend names one directory however long the
+// program runs. An entry starting with ~ is refused (no shell expanded it).
+// Parameters need the URL form (file:///var/lib/claimstash?create_dir=true).
+// A URL must have a scheme this program has a backend for (stash.Schemes);
+// it is otherwise checked only when the backend is opened
+// (stash.OpenDriver).
 func ParseBackends(s string) ([]string, error) {
 	var out []string
 	for _, p := range splitBackends(s) {
@@ -100,20 +101,26 @@ func validScheme(s string) bool {
 
 // backendURL is the backend URL one entry of a backend setting names.
 func backendURL(p string) (string, error) {
+	if strings.HasPrefix(p, "~") {
+		return "", fmt.Errorf("%s starts with ~, which no shell expanded here: write the directory in full, such as /var/lib/claimstash", Quote(p))
+	}
+	if !filepath.IsAbs(p) && !strings.Contains(p, ":") {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", fmt.Errorf("directory %s: %w", Quote(p), err)
+		}
+		p = abs
+	}
 	if filepath.IsAbs(p) {
 		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Clean(p))}).String(), nil
 	}
 	scheme, _, ok := strings.Cut(p, ":")
 	if ok && strings.Contains(p, "://") && !validScheme(scheme) {
-		return "", fmt.Errorf("backend URL scheme %s: want a letter, then letters, digits, +, - or .", quote(scheme))
+		return "", fmt.Errorf("backend URL scheme %s: want a letter, then letters, digits, +, - or .", Quote(scheme))
 	}
 	if !ok || !validScheme(scheme) {
-		hint := "/var/lib/claimstash"
-		if abs, err := filepath.Abs(p); err == nil {
-			hint = abs
-		}
-		return "", fmt.Errorf("%s is neither a URL nor an absolute directory (a relative path names another directory in each working directory): write %s, or a URL such as file:///var/lib/claimstash",
-			quote(p), quote(hint))
+		return "", fmt.Errorf("%s is neither a URL nor a directory: write a URL such as file:///var/lib/claimstash, or a directory such as ./stashes",
+			Quote(p))
 	}
 	scheme = strings.ToLower(scheme)
 	for _, have := range stash.Schemes() {
@@ -121,8 +128,8 @@ func backendURL(p string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("no backend for scheme %s in this program (have %s://; or an absolute directory)",
-		quote(scheme), strings.Join(stash.Schemes(), "://, "))
+	return "", fmt.Errorf("no backend for scheme %s in this program (have %s://; or a directory)",
+		Quote(scheme), strings.Join(stash.Schemes(), "://, "))
 }
 
 // ParseNamespace reads a namespace setting (CLAIMSTASH_NAMESPACE,
@@ -138,18 +145,6 @@ func ParseNamespace(s string) (string, error) {
 		return "", err
 	}
 	return s, nil
-}
-
-// ParseMaxSize reads the largest payload (CLAIMSTASH_MAX_SIZE,
-// --max-size) as ParseSize does, and refuses zero: an operator who writes 0
-// may mean no limit or the default, and gets neither silently. Leave the
-// setting out for the default (stash.DefaultMaxSize, 5 GiB).
-func ParseMaxSize(s string) (int64, error) {
-	n, err := ParseSize(s)
-	if err == nil && n == 0 {
-		err = errors.New("want a positive number of bytes, such as 1048576, 10MB or 10MiB (leave it unset for 5 GiB)")
-	}
-	return n, err
 }
 
 // ParseSize reads a number of bytes, trimmed of surrounding space: a whole
@@ -188,7 +183,7 @@ func ParseSize(s string) (int64, error) {
 	}
 	n.Mul(n, new(big.Rat).SetUint64(m))
 	if !n.IsInt() {
-		return 0, fmt.Errorf("%s is not a whole number of bytes", quote(s))
+		return 0, fmt.Errorf("%s is not a whole number of bytes", Quote(s))
 	}
 	if !n.Num().IsInt64() {
 		return 0, errors.New("too large a number of bytes")
@@ -211,7 +206,7 @@ func ParseLinkKeys(s string) ([]links.Key, error) {
 	seen := map[string]bool{}
 	for _, k := range keys {
 		if seen[k.ID] {
-			return nil, fmt.Errorf("links: key id %s twice", quote(k.ID))
+			return nil, fmt.Errorf("links: key id %s twice", Quote(k.ID))
 		}
 		seen[k.ID] = true
 	}
@@ -256,8 +251,8 @@ func ParseOrigins(s string) ([]string, error) {
 	return out, nil
 }
 
-// quote quotes s for an error message, cut to 40 bytes.
-func quote(s string) string {
+// Quote quotes s for an error message, cut to 40 bytes.
+func Quote(s string) string {
 	if len(s) > 40 {
 		return strconv.QuoteToASCII(s[:40]) + "…"
 	}
