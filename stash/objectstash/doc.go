@@ -102,6 +102,9 @@
 // compresses by default) carries no decoded size among its metadata;
 // claimstash's server counts it and sends it as
 // x-claimstash-decoded-size, which Get and Stat read, so that the engine
-// can bound its decoding. From objectstore's own server such an object
-// has no decoded size, and the engine refuses to decode it (ErrTooLarge).
+// can bound its decoding. objectstore's own server sends no such size:
+// Get then reads the stored bytes into memory as they arrive (the object
+// is not streamed) and decodes them once to count them, up to
+// stash.DefaultMaxSize, and Stat does the same; the engine checks the size
+// against its own limit and the digest as for any other stash.
 package objectstash

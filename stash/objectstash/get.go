@@ -1,6 +1,7 @@
 package objectstash
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
@@ -21,6 +25,14 @@ import (
 // range must come from the same version of the object (its creation time),
 // or the read fails with driver.ErrIntegrity.
 func (s *Store) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	rc, a, err := s.getObject(ctx, ns, key)
+	if err != nil || a.Size != sizeUnknown {
+		return rc, a, err
+	}
+	return countDecoded(rc, a)
+}
+
+func (s *Store) getObject(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
 	o, err := parseKey(ns, key)
 	if err != nil {
 		return nil, nil, err
@@ -292,4 +304,48 @@ func (r *rangedReader) Close() error {
 		r.err = errors.New("objectstash: read after close")
 	}
 	return nil
+}
+
+// sizeUnknown marks, between attrsFrom and Get or Stat, a zstd object
+// whose decoded size no header gives: objectstore's clients send none, and
+// objectstore's own server counts none (claimstash's does). It never
+// leaves the package.
+const sizeUnknown = -1
+
+// maxCounted bounds the decoded size countDecoded counts to: the engine's
+// default largest payload. maxWindow is the largest zstd window it
+// decodes with, the engine's own limit (and that of claimstash's server
+// when it counts).
+const (
+	maxCounted = stash.DefaultMaxSize
+	maxWindow  = 8 << 20
+)
+
+// countDecoded reads the stored bytes of a zstd object whose decoded size
+// no header gives into memory (as they arrive: the buffer grows with them),
+// decodes them once to count their decoded size, and hands them back with
+// that size, so that the engine can bound and check its decoding as for any
+// other stash. Bytes that are not zstd, or that decode to more than
+// stash.DefaultMaxSize (a bomb), are an error; the engine checks the digest
+// when it decodes them again.
+func countDecoded(rc io.ReadCloser, a *driver.Attributes) (io.ReadCloser, *driver.Attributes, error) {
+	defer rc.Close()
+	comp, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec, err := zstd.NewReader(bytes.NewReader(comp), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxWindow))
+	if err != nil {
+		return nil, nil, fmt.Errorf("objectstash: %w", err)
+	}
+	defer dec.Close()
+	n, err := io.Copy(io.Discard, io.LimitReader(dec, maxCounted+1))
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w: objectstash: a zstd object without a decoded size does not decode: %v", driver.ErrIntegrity, err)
+	case n > maxCounted:
+		return nil, nil, fmt.Errorf("%w: objectstash: a zstd object without a decoded size decodes to more than %d bytes", driver.ErrTooLarge, int64(maxCounted))
+	}
+	a.Size = n
+	return io.NopCloser(bytes.NewReader(comp)), a, nil
 }

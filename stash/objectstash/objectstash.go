@@ -709,6 +709,11 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 			// body another client sent without one.
 			a.Size, _ = strconv.ParseInt(h.Get(headerDecodedSize), 10, 64)
 		}
+		if a.Size <= 0 && h.Get(headerDecodedSize) == "" {
+			// objectstore's own server does not: Get and Stat count it
+			// (sizeUnknown).
+			a.Size = sizeUnknown
+		}
 	}
 	if dot := strings.LastIndexByte(key, '.'); dot >= 0 {
 		a.Digest = key[dot+1:]
@@ -766,7 +771,16 @@ func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, e
 	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
 		return nil, statusError(resp)
 	}
-	return attrsFrom(resp.Header, o.key)
+	a, err := attrsFrom(resp.Header, o.key)
+	if err != nil || a.Size != sizeUnknown {
+		return a, err
+	}
+	rc, a, err := s.Get(ctx, ns, key) // counts the decoded size
+	if err != nil {
+		return nil, err
+	}
+	rc.Close()
+	return a, nil
 }
 
 // Delete implements driver.Driver. objectstore answers a DELETE of a missing
