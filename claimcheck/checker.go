@@ -92,6 +92,10 @@ func WithMargin(n int) Option {
 // WithMode sets the offload policy (Auto).
 func WithMode(m Mode) Option { return option(func(c *Checker) error { c.mode = m; return nil }) }
 
+// Mode returns the offload policy (WithMode), for a transport that offloads
+// for limits of its own and must know whether the checker allows it.
+func (c *Checker) Mode() Mode { return c.mode }
+
 // WithNamer sets how a stash is named from the message's topic and headers.
 // The default is the topic with characters outside the stash name grammar
 // replaced by '-' ("message" when there is no topic). The result must pass
