@@ -21,6 +21,7 @@ import (
 // deduplication, is safe.
 type JetStream struct {
 	jetstream.JetStream
+	nc  *nats.Conn // js.Conn(), whose max_payload counts
 	cc  *claimcheck.Checker
 	cfg base
 }
@@ -33,10 +34,11 @@ func NewJetStream(js jetstream.JetStream, cc *claimcheck.Checker, opts ...Option
 	if js == nil || cc == nil {
 		return nil, errors.New("ccnats: NewJetStream: nil JetStream or checker")
 	}
-	if nc := js.Conn(); nc == nil || !nc.HeadersSupported() {
+	nc := js.Conn()
+	if nc == nil || !nc.HeadersSupported() {
 		return nil, ErrHeadersNotSupported
 	}
-	return &JetStream{JetStream: js, cc: cc, cfg: newBase(opts)}, nil
+	return &JetStream{JetStream: js, nc: nc, cc: cc, cfg: newBase(opts)}, nil
 }
 
 // Unwrap returns the wrapped JetStream.
@@ -49,7 +51,7 @@ func (j *JetStream) Checker() *claimcheck.Checker { return j.cc }
 // offloading it first if the checker says so. A stash that cannot be
 // written is an error (a *claimcheck.Error) and nothing is published.
 func (j *JetStream) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if j.cc.Pass(ctx, subject, payload, Header(nil)) {
+	if pass(ctx, j.nc, j.cc, subject, payload) {
 		return j.JetStream.Publish(ctx, subject, payload, opts...)
 	}
 	return j.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: payload}, opts...)
@@ -58,10 +60,10 @@ func (j *JetStream) Publish(ctx context.Context, subject string, payload []byte,
 // PublishMsg is Publish for a message with headers. msg itself is not
 // changed.
 func (j *JetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if passes(ctx, j.cc, msg) {
+	if passes(ctx, j.nc, j.cc, msg) {
 		return j.JetStream.PublishMsg(ctx, msg, opts...)
 	}
-	out, err := offload(ctx, j.cc, msg)
+	out, err := offload(ctx, j.nc, j.cc, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ func (j *JetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetst
 // if any, is written before it returns, under the WithContext context and
 // WithTimeout bound; only the publish itself is asynchronous.
 func (j *JetStream) PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	if j.cc.Pass(j.cfg.ctx, subject, payload, Header(nil)) {
+	if pass(j.cfg.ctx, j.nc, j.cc, subject, payload) {
 		return j.JetStream.PublishAsync(subject, payload, opts...)
 	}
 	return j.PublishMsgAsync(&nats.Msg{Subject: subject, Data: payload}, opts...)
@@ -80,11 +82,11 @@ func (j *JetStream) PublishAsync(subject string, payload []byte, opts ...jetstre
 
 // PublishMsgAsync is PublishAsync for a message with headers.
 func (j *JetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	if passes(j.cfg.ctx, j.cc, msg) {
+	if passes(j.cfg.ctx, j.nc, j.cc, msg) {
 		return j.JetStream.PublishMsgAsync(msg, opts...)
 	}
 	ctx, cancel := j.cfg.context()
-	out, err := offload(ctx, j.cc, msg)
+	out, err := offload(ctx, j.nc, j.cc, msg)
 	cancel()
 	if err != nil {
 		return nil, err

@@ -93,7 +93,7 @@ func (c *WrappedConn) Unwrap() *nats.Conn { return c.Conn }
 // so. The stash is written under the WithContext context, bounded by
 // WithTimeout.
 func (c *WrappedConn) Publish(subj string, data []byte) error {
-	if c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
+	if pass(c.cfg.ctx, c.Conn, c.cc, subj, data) {
 		return c.Conn.Publish(subj, data)
 	}
 	return c.PublishMsg(&nats.Msg{Subject: subj, Data: data})
@@ -102,12 +102,12 @@ func (c *WrappedConn) Publish(subj string, data []byte) error {
 // PublishMsg publishes m, offloading its body first if the checker says
 // so. m itself is not changed: an offloaded message is sent as a copy.
 func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
-	if passes(c.cfg.ctx, c.cc, m) {
+	if passes(c.cfg.ctx, c.Conn, c.cc, m) {
 		return c.Conn.PublishMsg(m)
 	}
 	ctx, cancel := c.cfg.context()
 	defer cancel()
-	out, err := offload(ctx, c.cc, m)
+	out, err := offload(ctx, c.Conn, c.cc, m)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
 // PublishRequest publishes data on subj with reply as its reply subject,
 // offloading it first if the checker says so.
 func (c *WrappedConn) PublishRequest(subj, reply string, data []byte) error {
-	if c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
+	if pass(c.cfg.ctx, c.Conn, c.cc, subj, data) {
 		return c.Conn.PublishRequest(subj, reply, data)
 	}
 	return c.PublishMsg(&nats.Msg{Subject: subj, Reply: reply, Data: data})
@@ -128,7 +128,7 @@ func (c *WrappedConn) PublishRequest(subj, reply string, data []byte) error {
 // WithTimeout, not by timeout), and a claim-checked reply is rehydrated:
 // a reply whose stash cannot be read is an error.
 func (c *WrappedConn) Request(subj string, data []byte, timeout time.Duration) (*nats.Msg, error) {
-	if !c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
+	if !pass(c.cfg.ctx, c.Conn, c.cc, subj, data) {
 		return c.RequestMsg(&nats.Msg{Subject: subj, Data: data}, timeout)
 	}
 	reply, err := c.Conn.Request(subj, data, timeout)
@@ -141,10 +141,10 @@ func (c *WrappedConn) Request(subj string, data []byte, timeout time.Duration) (
 // RequestMsg is Request for a message with headers.
 func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
 	out := m
-	if !passes(c.cfg.ctx, c.cc, m) {
+	if !passes(c.cfg.ctx, c.Conn, c.cc, m) {
 		ctx, cancel := c.cfg.context()
 		var err error
-		out, err = offload(ctx, c.cc, m)
+		out, err = offload(ctx, c.Conn, c.cc, m)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -160,7 +160,7 @@ func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg,
 // RequestWithContext is Request with the wait, and the stash write, bounded
 // by ctx.
 func (c *WrappedConn) RequestWithContext(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
-	if !c.cc.Pass(ctx, subj, data, Header(nil)) {
+	if !pass(ctx, c.Conn, c.cc, subj, data) {
 		return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: subj, Data: data})
 	}
 	reply, err := c.Conn.RequestWithContext(ctx, subj, data)
@@ -174,9 +174,9 @@ func (c *WrappedConn) RequestWithContext(ctx context.Context, subj string, data 
 // bounded by ctx.
 func (c *WrappedConn) RequestMsgWithContext(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 	out := m
-	if !passes(ctx, c.cc, m) {
+	if !passes(ctx, c.Conn, c.cc, m) {
 		var err error
-		if out, err = offload(ctx, c.cc, m); err != nil {
+		if out, err = offload(ctx, c.Conn, c.cc, m); err != nil {
 			return nil, err
 		}
 	}

@@ -45,7 +45,7 @@ func (j *JetStreamContext) Unwrap() nats.JetStreamContext { return j.JetStreamCo
 // by WithContext and WithTimeout). A stash that cannot be written is an
 // error and nothing is published.
 func (j *JetStreamContext) Publish(subj string, data []byte, opts ...nats.PubOpt) (*nats.PubAck, error) {
-	if j.c.cc.Pass(j.c.cfg.ctx, subj, data, Header(nil)) {
+	if pass(j.c.cfg.ctx, j.c.Conn, j.c.cc, subj, data) {
 		return j.JetStreamContext.Publish(subj, data, opts...)
 	}
 	return j.PublishMsg(&nats.Msg{Subject: subj, Data: data}, opts...)
@@ -54,11 +54,11 @@ func (j *JetStreamContext) Publish(subj string, data []byte, opts ...nats.PubOpt
 // PublishMsg is Publish for a message with headers. m itself is not
 // changed.
 func (j *JetStreamContext) PublishMsg(m *nats.Msg, opts ...nats.PubOpt) (*nats.PubAck, error) {
-	if passes(j.c.cfg.ctx, j.c.cc, m) {
+	if passes(j.c.cfg.ctx, j.c.Conn, j.c.cc, m) {
 		return j.JetStreamContext.PublishMsg(m, opts...)
 	}
 	ctx, cancel := j.c.cfg.context()
-	out, err := offload(ctx, j.c.cc, m)
+	out, err := offload(ctx, j.c.Conn, j.c.cc, m)
 	cancel()
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func (j *JetStreamContext) PublishMsg(m *nats.Msg, opts ...nats.PubOpt) (*nats.P
 // stash, if any, is written before it returns. The future's Msg is the
 // message as sent (the stash address, for an offloaded one).
 func (j *JetStreamContext) PublishAsync(subj string, data []byte, opts ...nats.PubOpt) (nats.PubAckFuture, error) {
-	if j.c.cc.Pass(j.c.cfg.ctx, subj, data, Header(nil)) {
+	if pass(j.c.cfg.ctx, j.c.Conn, j.c.cc, subj, data) {
 		return j.JetStreamContext.PublishAsync(subj, data, opts...)
 	}
 	return j.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data}, opts...)
@@ -78,11 +78,11 @@ func (j *JetStreamContext) PublishAsync(subj string, data []byte, opts ...nats.P
 
 // PublishMsgAsync is PublishAsync for a message with headers.
 func (j *JetStreamContext) PublishMsgAsync(m *nats.Msg, opts ...nats.PubOpt) (nats.PubAckFuture, error) {
-	if passes(j.c.cfg.ctx, j.c.cc, m) {
+	if passes(j.c.cfg.ctx, j.c.Conn, j.c.cc, m) {
 		return j.JetStreamContext.PublishMsgAsync(m, opts...)
 	}
 	ctx, cancel := j.c.cfg.context()
-	out, err := offload(ctx, j.c.cc, m)
+	out, err := offload(ctx, j.c.Conn, j.c.cc, m)
 	cancel()
 	if err != nil {
 		return nil, err

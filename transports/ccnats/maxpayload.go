@@ -1,0 +1,116 @@
+package ccnats
+
+import (
+	"fmt"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/claimstash/claimstash/claimcheck"
+)
+
+// The server's max_payload. NATS refuses a message whose body and header
+// block together are over it (nats.ErrMaxPayload), so the publishers
+// claim-check such a message even under the checker's threshold, unless
+// the policy keeps it in the message (overCap).
+
+// minAddress is the shortest address Offload can write: a one-character
+// scheme, namespace and name, and the SHA-256 digest ("a://b/c.<64 hex>").
+const minAddress = len("a://b/c.") + 64
+
+// minContract is the least the contract's headers add to a reference:
+// claimstash-version and claimstash-size lines, the size one digit. An AWS
+// pointer (a JSON array naming a bucket and key) and its one size header
+// take more.
+var minContract = len(claimcheck.HeaderVersion) + len(claimcheck.ContractVersion) + lineFraming +
+	len(claimcheck.HeaderSize) + 1 + lineFraming
+
+// overCap reports whether the publishers claim-check a message of body and
+// h, which the checker would send as it is, because it is over nc's
+// max_payload: its wire size (body and Header.WireSize) is over it, the
+// checker's mode is not Never, the producer set no claimstash-offload
+// override (with "never" it goes out as it is, and NATS refuses it), and it
+// is not marked already (never claim-check twice). The AWS pointer contract
+// is no exception: its consumers read a pointer whatever the size.
+//
+// A body no longer than the shortest reference could be is never
+// claim-checked for the cap: the reference would be no smaller. That
+// check costs nothing, and the lock nats.go takes to read max_payload is
+// taken only after it.
+func overCap(nc *nats.Conn, cc *claimcheck.Checker, body []byte, h nats.Header) bool {
+	if len(body) <= minAddress+minContract || cc.Mode() == claimcheck.Never {
+		return false
+	}
+	limit := nc.MaxPayload()
+	if limit <= 0 {
+		return false // unknown: nats.go decides
+	}
+	n := int64(len(body))
+	if n <= limit && len(h) > 0 {
+		n += int64(wireSize(h))
+	}
+	if n <= limit {
+		return false
+	}
+	hh := Header(h)
+	if _, set := hh.Get(claimcheck.HeaderOffload); set {
+		return false // the producer's: "never" keeps it, "always" offloads it anyway
+	}
+	return !claimcheck.IsClaimChecked(hh) && !claimcheck.IsAWSPointer(hh)
+}
+
+// checkReference returns an error, before anything is stored, when the
+// reference to a message of body and h (its address, the contract's
+// headers and the producer's headers, which the reference keeps) cannot
+// fit nc's max_payload however short its address: the stash would be
+// written for a message NATS refuses. It returns nil when the checker
+// would not offload the message, or when the reference may fit; one that
+// fits only with an address shorter than the stash gets is refused by
+// NATS after the write (nats.ErrMaxPayload), and the stash is left to its
+// TTL.
+func checkReference(nc *nats.Conn, cc *claimcheck.Checker, subj string, body []byte, h claimcheck.Headers, src nats.Header) error {
+	limit := nc.MaxPayload()
+	if limit <= 0 {
+		return nil
+	}
+	least := int64(referenceFloor(cc, len(body), src))
+	if least <= limit {
+		return nil
+	}
+	if cc.Contract() == claimcheck.ContractAWSPointer && claimcheck.IsAWSPointer(h) {
+		return nil // kept as it is
+	}
+	if off, err := cc.ShouldOffload(body, h); err != nil || !off {
+		return nil // sent as it is, or Offload's error
+	}
+	return &claimcheck.Error{Op: "offload", Topic: subj, Err: fmt.Errorf(
+		"%w: the reference with the message's headers would be at least %d bytes, over the server's max_payload of %d; nothing was stored",
+		nats.ErrMaxPayload, least, limit)}
+}
+
+// referenceFloor is the fewest bytes the reference to a message of size
+// bytes with the headers h takes on the wire: h less what Offload removes
+// or replaces, the contract's headers, and the shortest address.
+func referenceFloor(cc *claimcheck.Checker, size int, h nats.Header) int {
+	n := hdrFraming
+	for k, vs := range h {
+		switch k {
+		case claimcheck.HeaderOffload, claimcheck.HeaderVersion, claimcheck.HeaderSize, claimcheck.AttrExtendedPayloadSize:
+			continue
+		}
+		for _, v := range vs {
+			n += len(k) + len(textproto.TrimString(v)) + lineFraming
+		}
+	}
+	digits := len(strconv.Itoa(size))
+	if cc.Contract() == claimcheck.ContractAWSPointer {
+		return n + len(claimcheck.AttrExtendedPayloadSize) + digits + lineFraming + minPointer
+	}
+	return n + minContract - 1 + digits + minAddress
+}
+
+// minPointer is the shortest AWS pointer body: a three-letter bucket and a
+// key that is at least a name and its digest.
+var minPointer = len(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "aaa", Key: "a." + strings.Repeat("0", 64)}))
