@@ -78,6 +78,10 @@ func WithThreshold(n int) Option {
 	})
 }
 
+// Threshold returns the size above which messages are offloaded
+// (WithThreshold).
+func (c *Checker) Threshold() int { return c.threshold }
+
 // WithMargin sets the bytes added to the counted size (DefaultMargin).
 func WithMargin(n int) Option {
 	return option(func(c *Checker) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -31,7 +32,7 @@ func (o oneMsg) Next(...jetstream.NextOpt) (jetstream.Msg, error) { return o.m, 
 // every publish fast path, every receive path on a message that is not
 // claim-checked, with the message and everything else made beforehand.
 // The publish paths read the max_payload of a connection to an idle
-// embedded server; nothing is sent.
+// embedded server (1 MiB, and 64 KiB for one of them); nothing is sent.
 func fastPaths(t testing.TB) ([]struct {
 	name string
 	f    func()
@@ -48,6 +49,9 @@ func fastPaths(t testing.TB) ([]struct {
 	}
 	ctx := context.Background()
 	nc := natstest.Start(t).Connect(t)
+	// A server whose max_payload (64 KiB) is under the threshold: the
+	// headers' wire size is added up for each message.
+	small := natstest.Start(t, func(o *server.Options) { o.MaxPayload = 64 << 10 }).Connect(t)
 	body := make([]byte, 1024)
 	withHeader := &nats.Msg{Subject: "s", Data: body, Header: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}}
 	bare := &nats.Msg{Subject: "s", Data: body}
@@ -63,6 +67,7 @@ func fastPaths(t testing.TB) ([]struct {
 	}{
 		{"publish-no-headers", func() { _ = pass(ctx, nc, cc, "s", body) }},
 		{"publish-headers", func() { _ = passes(ctx, nc, cc, withHeader) }},
+		{"publish-headers-small-max-payload", func() { _ = passes(ctx, small, cc, withHeader) }},
 		{"MsgHandler", func() { msgHandler(withHeader) }},
 		{"MsgHandler-no-headers", func() { msgHandler(bare) }},
 		{"WrappedConn-handler", func() { wcHandler(withHeader) }},

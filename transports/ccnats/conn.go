@@ -10,8 +10,9 @@ import (
 )
 
 // Conn claim-checks what it publishes on a core NATS connection: a message
-// over the checker's threshold is stored first and sent as its stash
-// address, with the contract in headers. It is safe for concurrent use; the
+// over the checker's threshold, or over the server's max_payload (see the
+// package documentation), is stored first and sent as its stash address,
+// with the contract in headers. It is safe for concurrent use; the
 // connection stays the caller's to close.
 type Conn struct {
 	nc  *nats.Conn

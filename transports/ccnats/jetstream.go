@@ -11,8 +11,9 @@ import (
 )
 
 // JetStream is a jetstream.JetStream whose publishes are claim-checked: a
-// message over the checker's threshold is stored first and published as its
-// stash address, with the contract in headers. Everything else (streams,
+// message over the checker's threshold, or over the connection's
+// max_payload, is stored first and published as its stash address, with
+// the contract in headers. Everything else (streams,
 // consumers, key-value and object stores) is the wrapped JetStream's.
 //
 // A publish that fails after its stash was written leaves the stash to its

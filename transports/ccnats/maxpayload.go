@@ -30,22 +30,26 @@ var minContract = len(claimcheck.HeaderVersion) + len(claimcheck.ContractVersion
 // overCap reports whether the publishers claim-check a message of body and
 // h, which the checker would send as it is, because it is over nc's
 // max_payload: its wire size (body and Header.WireSize) is over it, the
-// checker's mode is not Never, the producer set no claimstash-offload
-// override (with "never" it goes out as it is, and NATS refuses it), and it
-// is not marked already (never claim-check twice). The AWS pointer contract
-// is no exception: its consumers read a pointer whatever the size.
+// checker offloads by size (mode Auto: in Never mode it goes out as it is,
+// and NATS refuses it; in Always mode the checker offloads it anyway), the
+// producer set no claimstash-offload override ("never" keeps it in the
+// message), and it is not marked already (never claim-check twice). The
+// AWS pointer contract is no exception: its consumers read a pointer
+// whatever the size.
 //
-// A body no longer than the shortest reference could be is never
-// claim-checked for the cap: the reference would be no smaller. That
-// check costs nothing, and the lock nats.go takes to read max_payload is
-// taken only after it.
+// What it costs a message the checker passes: a body no longer than the
+// shortest reference could be is never claim-checked for the cap (the
+// reference would be no smaller), at no cost; for a longer one, max_payload
+// is read (a read lock in nats.go), and where it is at least the checker's
+// threshold nothing more is done: every message the checker passes fits.
+// Only under a cap below the threshold are the headers' sizes added up.
 func overCap(nc *nats.Conn, cc *claimcheck.Checker, body []byte, h nats.Header) bool {
-	if len(body) <= minAddress+minContract || cc.Mode() == claimcheck.Never {
+	if cc.Mode() != claimcheck.Auto || len(body) <= minAddress+minContract {
 		return false
 	}
 	limit := nc.MaxPayload()
-	if limit <= 0 {
-		return false // unknown: nats.go decides
+	if limit <= 0 || limit >= int64(cc.Threshold()) {
+		return false // unknown (nats.go decides), or the threshold is the tighter limit
 	}
 	n := int64(len(body))
 	if n <= limit && len(h) > 0 {

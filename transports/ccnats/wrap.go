@@ -27,7 +27,8 @@ var ErrHandled = errors.New("ccnats: message taken by the failure handler")
 //	wc, err := ccnats.WrapConn(nc, checker) // then use wc where nc was used
 //
 // Publish, PublishMsg, PublishRequest, Request, RequestMsg and their
-// WithContext forms offload a body over the checker's threshold first (the
+// WithContext forms offload a body over the checker's threshold, or over the
+// server's max_payload, first (the
 // stash is written before the message is sent; a failure to write it is
 // returned and nothing is sent). Subscribe, QueueSubscribe, ChanSubscribe,
 // ChanQueueSubscribe, SubscribeSync, QueueSubscribeSync and
