@@ -52,6 +52,7 @@ func fastPaths(t testing.TB) ([]struct {
 	// A server whose max_payload (64 KiB) is under the threshold: the
 	// headers' wire size is added up for each message.
 	small := natstest.Start(t, func(o *server.Options) { o.MaxPayload = 64 << 10 }).Connect(t)
+	mp, smallMP := newMaxPayload(nc), newMaxPayload(small)
 	body := make([]byte, 1024)
 	withHeader := &nats.Msg{Subject: "s", Data: body, Header: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}}
 	bare := &nats.Msg{Subject: "s", Data: body}
@@ -65,9 +66,9 @@ func fastPaths(t testing.TB) ([]struct {
 		name string
 		f    func()
 	}{
-		{"publish-no-headers", func() { _ = pass(ctx, nc, cc, "s", body) }},
-		{"publish-headers", func() { _ = passes(ctx, nc, cc, withHeader) }},
-		{"publish-headers-small-max-payload", func() { _ = passes(ctx, small, cc, withHeader) }},
+		{"publish-no-headers", func() { _ = pass(ctx, mp, cc, "s", body) }},
+		{"publish-headers", func() { _ = passes(ctx, mp, cc, withHeader) }},
+		{"publish-headers-small-max-payload", func() { _ = passes(ctx, smallMP, cc, withHeader) }},
 		{"MsgHandler", func() { msgHandler(withHeader) }},
 		{"MsgHandler-no-headers", func() { msgHandler(bare) }},
 		{"WrappedConn-handler", func() { wcHandler(withHeader) }},

@@ -3,6 +3,7 @@ package ccnats_test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -368,4 +369,92 @@ func TestReferenceOverMaxPayloadIsAnError(t *testing.T) {
 		t.Errorf("%d stashes written for references that cannot be sent", n)
 	}
 	nothingArrives(t, e.got)
+
+	// Headers of half the cap leave room for the reference: it is sent.
+	half := nats.Header{"half": {strings.Repeat("x", smallMaxPayload/2)}}
+	body := payload(100<<10, 4)
+	if err := e.conn.PublishMsg(ctxT(t), &nats.Msg{Subject: "lim.half", Header: half, Data: body}); err != nil {
+		t.Fatal(err)
+	}
+	m := recv(t, e.got, 10*time.Second)
+	equalBody(t, m.Data, body)
+	if m.Header.Get("half") != half.Get("half") {
+		t.Error("the producer's header did not arrive")
+	}
+	if n := len(offloads.get()); n != 1 {
+		t.Errorf("%d offloads, want 1", n)
+	}
+}
+
+// A publisher that kept a larger max_payload than the server's (read
+// before a reconnect) sends the message, nats.go refuses it, and the
+// publisher reads max_payload again and sends it claim-checked: every
+// path, the request paths and the JetStream ones included.
+func TestStaleMaxPayload(t *testing.T) {
+	var offloads addresses
+	cc, _ := newChecker(t, claimcheck.WithObserver(&offloads))
+	e := capServer(t, cc)
+	for i, p := range capPaths {
+		t.Run(p.name, func(t *testing.T) {
+			for _, w := range []any{e.conn, e.wc, e.js} {
+				ccnats.KeepMaxPayload(w, 1<<20)
+			}
+			body := payload(100<<10, uint64(200+i))
+			var h nats.Header
+			if p.headers {
+				h = nats.Header{"k": {"v"}}
+			}
+			before := len(offloads.get())
+			if err := p.send(t, e, body, h); err != nil {
+				t.Fatal(err)
+			}
+			m := recv(t, e.got, 10*time.Second)
+			equalBody(t, m.Data, body)
+			if len(offloads.get()) != before+1 {
+				t.Errorf("offloads: %d, want %d", len(offloads.get()), before+1)
+			}
+		})
+	}
+}
+
+// The same across a real reconnect: the server the connection was wrapped
+// on (1 MiB) is replaced, on the same port, by one whose max_payload is
+// 64 KiB.
+func TestMaxPayloadAfterReconnect(t *testing.T) {
+	var offloads addresses
+	cc, _ := newChecker(t, claimcheck.WithObserver(&offloads))
+	first := natstest.Start(t)
+	port := first.NATSServer().Addr().(*net.TCPAddr).Port
+	pubNC, subNC := first.Connect(t), first.Connect(t)
+	wc, err := ccnats.WrapConn(pubNC, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *nats.Msg, 4)
+	sub, err := subNC.Subscribe("re.>", ccnats.MsgHandler(cc, func(m *nats.Msg) { got <- m }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	first.Shutdown()
+	natstest.Start(t, func(o *server.Options) { o.Port = port; o.MaxPayload = smallMaxPayload })
+	deadline := time.Now().Add(10 * time.Second)
+	for pubNC.MaxPayload() != smallMaxPayload || !subNC.IsConnected() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not reconnected: max_payload %d, subscriber %v", pubNC.MaxPayload(), subNC.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := subNC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	body := payload(100<<10, 300)
+	if err := wc.PublishMsg(&nats.Msg{Subject: "re.x", Header: nats.Header{"k": {"v"}}, Data: body}); err != nil {
+		t.Fatal(err)
+	}
+	m := recv(t, got, 10*time.Second)
+	equalBody(t, m.Data, body)
+	if n := len(offloads.get()); n != 1 {
+		t.Errorf("%d offloads, want 1", n)
+	}
 }

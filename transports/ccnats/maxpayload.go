@@ -1,10 +1,12 @@
 package ccnats
 
 import (
+	"errors"
 	"fmt"
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -27,29 +29,74 @@ const minAddress = len("a://b/c.") + 64
 var minContract = len(claimcheck.HeaderVersion) + len(claimcheck.ContractVersion) + lineFraming +
 	len(claimcheck.HeaderSize) + 1 + lineFraming
 
+// maxPayload is the publishers' view of their connection's max_payload.
+// nats.go reads it under the connection's lock, which every message would
+// pay; the publishers read it once and keep it here, and read it afresh
+// only for a message over the value kept (before claim-checking one for
+// the cap) and when nats.go refuses a message for it (stale: the client
+// has reconnected to a server with a smaller one since).
+type maxPayload struct {
+	nc   *nats.Conn
+	last atomic.Int64
+}
+
+func newMaxPayload(nc *nats.Conn) *maxPayload {
+	m := &maxPayload{nc: nc}
+	m.last.Store(nc.MaxPayload())
+	return m
+}
+
+// read reads max_payload afresh and keeps it.
+func (m *maxPayload) read() int64 {
+	v := m.nc.MaxPayload()
+	m.last.Store(v)
+	return v
+}
+
+// stale reports whether err is nats.go's refusal of a message for
+// max_payload (nothing was sent) under a max_payload smaller than the one
+// kept: the message was let through on a stale value and is to be tried
+// again.
+func (m *maxPayload) stale(err error) bool {
+	if err == nil || !errors.Is(err, nats.ErrMaxPayload) {
+		return false
+	}
+	kept := m.last.Load()
+	return m.read() < kept
+}
+
+// retry reports whether a message of body and h that nats.go refused with
+// err is to be sent again, claim-checked: the max_payload it passed on was
+// stale, and under the server's it is one overCap claim-checks.
+func (m *maxPayload) retry(err error, cc *claimcheck.Checker, body []byte, h nats.Header) bool {
+	return m.stale(err) && overCap(m, cc, body, h)
+}
+
 // overCap reports whether the publishers claim-check a message of body and
-// h, which the checker would send as it is, because it is over nc's
-// max_payload: its wire size (body and Header.WireSize) is over it, the
-// checker offloads by size (mode Auto: in Never mode it goes out as it is,
-// and NATS refuses it; in Always mode the checker offloads it anyway), the
-// producer set no claimstash-offload override ("never" keeps it in the
-// message), and it is not marked already (never claim-check twice). The
-// AWS pointer contract is no exception: its consumers read a pointer
-// whatever the size.
+// h, which the checker would send as it is, because it is over the
+// connection's max_payload: its wire size (body and Header.WireSize) is
+// over it, the checker offloads by size (mode Auto: in Never mode it goes
+// out as it is, and NATS refuses it; in Always mode the checker offloads it
+// anyway), the producer set no claimstash-offload override ("never" keeps
+// it in the message), and it is not marked already (never claim-check
+// twice). The AWS pointer contract is no exception: its consumers read a
+// pointer whatever the size.
 //
 // What it costs a message the checker passes: a body no longer than the
 // shortest reference could be is never claim-checked for the cap (the
-// reference would be no smaller), at no cost; for a longer one, max_payload
-// is read (a read lock in nats.go), and where it is at least the checker's
+// reference would be no smaller); for a longer one, the max_payload kept
+// is loaded (an atomic load), and where it is at least the checker's
 // threshold nothing more is done: every message the checker passes fits.
-// Only under a cap below the threshold are the headers' sizes added up.
-func overCap(nc *nats.Conn, cc *claimcheck.Checker, body []byte, h nats.Header) bool {
+// Only under a cap below the threshold are the headers' sizes added up,
+// and max_payload is read afresh only for a message over it.
+func overCap(mp *maxPayload, cc *claimcheck.Checker, body []byte, h nats.Header) bool {
 	if cc.Mode() != claimcheck.Auto || len(body) <= minAddress+minContract {
 		return false
 	}
-	limit := nc.MaxPayload()
-	if limit <= 0 || limit >= int64(cc.Threshold()) {
-		return false // unknown (nats.go decides), or the threshold is the tighter limit
+	threshold := int64(cc.Threshold())
+	limit := mp.last.Load()
+	if limit >= threshold {
+		return false // the threshold is the tighter limit (stale: see maxPayload.stale)
 	}
 	n := int64(len(body))
 	if n <= limit && len(h) > 0 {
@@ -57,6 +104,10 @@ func overCap(nc *nats.Conn, cc *claimcheck.Checker, body []byte, h nats.Header) 
 	}
 	if n <= limit {
 		return false
+	}
+	// Over the value kept: is it over the server's?
+	if limit = mp.read(); limit <= 0 || limit >= threshold || n <= limit {
+		return false // unknown (nats.go decides), or it fits
 	}
 	hh := Header(h)
 	if _, set := hh.Get(claimcheck.HeaderOffload); set {
@@ -74,8 +125,8 @@ func overCap(nc *nats.Conn, cc *claimcheck.Checker, body []byte, h nats.Header) 
 // fits only with an address shorter than the stash gets is refused by
 // NATS after the write (nats.ErrMaxPayload), and the stash is left to its
 // TTL.
-func checkReference(nc *nats.Conn, cc *claimcheck.Checker, subj string, body []byte, h claimcheck.Headers, src nats.Header) error {
-	limit := nc.MaxPayload()
+func checkReference(mp *maxPayload, cc *claimcheck.Checker, subj string, body []byte, h claimcheck.Headers, src nats.Header) error {
+	limit := mp.last.Load() // offload has just read it
 	if limit <= 0 {
 		return nil
 	}
