@@ -26,15 +26,16 @@ const minAddress = len("a://b/c.") + 64
 // claimstash-version and claimstash-size lines, the size one digit. An AWS
 // pointer (a JSON array naming a bucket and key) and its one size header
 // take more.
-var minContract = len(claimcheck.HeaderVersion) + len(claimcheck.ContractVersion) + lineFraming +
+const minContract = len(claimcheck.HeaderVersion) + len(claimcheck.ContractVersion) + lineFraming +
 	len(claimcheck.HeaderSize) + 1 + lineFraming
 
 // maxPayload is the publishers' view of their connection's max_payload.
 // nats.go reads it under the connection's lock, which every message would
-// pay; the publishers read it once and keep it here, and read it afresh
-// only for a message over the value kept (before claim-checking one for
-// the cap) and when nats.go refuses a message for it (stale: the client
-// has reconnected to a server with a smaller one since).
+// pay; the publishers keep the value read last here and read it afresh
+// only off the fast path: for a message over the value kept (before
+// claim-checking it for the cap), on every offload, and when nats.go
+// refuses a message for it (stale: the client has reconnected to a server
+// with a smaller one since).
 type maxPayload struct {
 	nc   *nats.Conn
 	last atomic.Int64
