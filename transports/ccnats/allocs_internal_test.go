@@ -4,10 +4,12 @@ import (
 	"context"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/claimstash/claimstash/claimcheck"
+	"github.com/claimstash/claimstash/internal/natstest"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/memstash"
 )
@@ -29,6 +31,8 @@ func (o oneMsg) Next(...jetstream.NextOpt) (jetstream.Msg, error) { return o.m, 
 // fastPaths is each decorator's own work on a message below the threshold:
 // every publish fast path, every receive path on a message that is not
 // claim-checked, with the message and everything else made beforehand.
+// The publish paths read the max_payload of a connection to an idle
+// embedded server (1 MiB, and 64 KiB for one of them); nothing is sent.
 func fastPaths(t testing.TB) ([]struct {
 	name string
 	f    func()
@@ -44,6 +48,11 @@ func fastPaths(t testing.TB) ([]struct {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	nc := natstest.Start(t).Connect(t)
+	// A server whose max_payload (64 KiB) is under the threshold: the
+	// headers' wire size is added up for each message.
+	small := natstest.Start(t, func(o *server.Options) { o.MaxPayload = 64 << 10 }).Connect(t)
+	mp, smallMP := newMaxPayload(nc), newMaxPayload(small)
 	body := make([]byte, 1024)
 	withHeader := &nats.Msg{Subject: "s", Data: body, Header: nats.Header{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}}
 	bare := &nats.Msg{Subject: "s", Data: body}
@@ -57,8 +66,9 @@ func fastPaths(t testing.TB) ([]struct {
 		name string
 		f    func()
 	}{
-		{"publish-no-headers", func() { _ = cc.Pass(ctx, "s", body, Header(nil)) }},
-		{"publish-headers", func() { _ = passes(ctx, cc, withHeader) }},
+		{"publish-no-headers", func() { _ = pass(ctx, mp, cc, "s", body) }},
+		{"publish-headers", func() { _ = passes(ctx, mp, cc, withHeader) }},
+		{"publish-headers-small-max-payload", func() { _ = passes(ctx, smallMP, cc, withHeader) }},
 		{"MsgHandler", func() { msgHandler(withHeader) }},
 		{"MsgHandler-no-headers", func() { msgHandler(bare) }},
 		{"WrappedConn-handler", func() { wcHandler(withHeader) }},

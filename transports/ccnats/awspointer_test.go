@@ -114,3 +114,50 @@ func TestAWSPointerContract(t *testing.T) {
 		check(t, "Messages", m.Data(), m.Headers())
 	})
 }
+
+// With the AWS pointer contract too, a message under the threshold but
+// over the server's max_payload is offloaded, as a pointer, and arrives
+// rehydrated.
+func TestAWSPointerOverMaxPayload(t *testing.T) {
+	const bucket = "ccnats-aws-cap"
+	minio := miniotest.Start(t, bucket)
+	st, err := s3stash.New(minio.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := stash.New(stash.WithBackend(st), stash.WithNamespace(bucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	cc, err := claimcheck.New(eng, claimcheck.WithContract(claimcheck.ContractAWSPointer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := capServer(t, cc)
+	raw := e.wc.Conn
+	rawSub, err := raw.SubscribeSync("lim.aws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rawSub.Unsubscribe()
+	if err := raw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	body := payload(100<<10, 12)
+	if err := e.wc.PublishMsg(&nats.Msg{Subject: "lim.aws", Header: nats.Header{"k": {"v"}}, Data: body}); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := rawSub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !claimcheck.IsAWSPointer(ccnats.Header(sent.Header)) {
+		t.Fatalf("not sent as an AWS pointer: %d bytes, headers %v", len(sent.Data), sent.Header)
+	}
+	m := recv(t, e.got, 10*time.Second)
+	equalBody(t, m.Data, body)
+	if m.Header.Get("k") != "v" || claimcheck.IsAWSPointer(ccnats.Header(m.Header)) {
+		t.Errorf("received headers %v", m.Header)
+	}
+}

@@ -10,11 +10,13 @@ import (
 )
 
 // Conn claim-checks what it publishes on a core NATS connection: a message
-// over the checker's threshold is stored first and sent as its stash
-// address, with the contract in headers. It is safe for concurrent use; the
+// over the checker's threshold, or over the server's max_payload (see the
+// package documentation), is stored first and sent as its stash address,
+// with the contract in headers. It is safe for concurrent use; the
 // connection stays the caller's to close.
 type Conn struct {
 	nc  *nats.Conn
+	mp  *maxPayload
 	cc  *claimcheck.Checker
 	cfg base
 }
@@ -29,7 +31,7 @@ func NewConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...Option) (*Conn, erro
 	if !nc.HeadersSupported() {
 		return nil, ErrHeadersNotSupported
 	}
-	return &Conn{nc: nc, cc: cc, cfg: newBase(opts)}, nil
+	return &Conn{nc: nc, mp: newMaxPayload(nc), cc: cc, cfg: newBase(opts)}, nil
 }
 
 // NATS returns the wrapped connection.
@@ -43,10 +45,13 @@ func (c *Conn) Checker() *claimcheck.Checker { return c.cc }
 // (a *claimcheck.Error that unwraps to the stash error) and nothing is
 // sent.
 func (c *Conn) Publish(ctx context.Context, subj string, data []byte) error {
-	if c.cc.Pass(ctx, subj, data, Header(nil)) {
-		return c.nc.Publish(subj, data)
+	if pass(ctx, c.mp, c.cc, subj, data) {
+		err := c.nc.Publish(subj, data)
+		if !c.mp.retry(err, c.cc, data, nil) {
+			return err
+		}
 	}
-	m, err := offload(ctx, c.cc, &nats.Msg{Subject: subj, Data: data})
+	m, err := offload(ctx, c.mp, c.cc, &nats.Msg{Subject: subj, Data: data})
 	if err != nil {
 		return err
 	}
@@ -59,10 +64,13 @@ func (c *Conn) Publish(ctx context.Context, subj string, data []byte) error {
 // PublishMsg publishes m, offloading its body first if the checker says so.
 // m itself is not changed: an offloaded message is sent as a copy.
 func (c *Conn) PublishMsg(ctx context.Context, m *nats.Msg) error {
-	if passes(ctx, c.cc, m) {
-		return c.nc.PublishMsg(m)
+	if passes(ctx, c.mp, c.cc, m) {
+		err := c.nc.PublishMsg(m)
+		if !c.mp.retry(err, c.cc, m.Data, m.Header) {
+			return err
+		}
 	}
-	out, err := offload(ctx, c.cc, m)
+	out, err := offload(ctx, c.mp, c.cc, m)
 	if err != nil {
 		return err
 	}
@@ -73,10 +81,13 @@ func (c *Conn) PublishMsg(ctx context.Context, m *nats.Msg) error {
 // is done (give it a deadline). Both ways are claim-checked: the request is
 // offloaded if need be, and a claim-checked reply is rehydrated.
 func (c *Conn) Request(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
-	if !c.cc.Pass(ctx, subj, data, Header(nil)) {
+	if !pass(ctx, c.mp, c.cc, subj, data) {
 		return c.RequestMsg(ctx, &nats.Msg{Subject: subj, Data: data})
 	}
 	reply, err := c.nc.RequestWithContext(ctx, subj, data)
+	if c.mp.retry(err, c.cc, data, nil) {
+		return c.RequestMsg(ctx, &nats.Msg{Subject: subj, Data: data})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -89,13 +100,19 @@ func (c *Conn) Request(ctx context.Context, subj string, data []byte) (*nats.Msg
 // RequestMsg is Request for a message with headers.
 func (c *Conn) RequestMsg(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 	out := m
-	if !passes(ctx, c.cc, m) {
+	if !passes(ctx, c.mp, c.cc, m) {
 		var err error
-		if out, err = offload(ctx, c.cc, m); err != nil {
+		if out, err = offload(ctx, c.mp, c.cc, m); err != nil {
 			return nil, err
 		}
 	}
 	reply, err := c.nc.RequestMsgWithContext(ctx, out)
+	if out == m && c.mp.retry(err, c.cc, m.Data, m.Header) {
+		if out, err = offload(ctx, c.mp, c.cc, m); err != nil {
+			return nil, err
+		}
+		reply, err = c.nc.RequestMsgWithContext(ctx, out)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +125,11 @@ func (c *Conn) RequestMsg(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 // Respond replies to req with data, offloading it if need be. req must
 // have a reply subject (nats.ErrMsgNoReply otherwise).
 func (c *Conn) Respond(ctx context.Context, req *nats.Msg, data []byte) error {
-	if req != nil && req.Reply != "" && c.cc.Pass(ctx, req.Reply, data, Header(nil)) {
-		return c.nc.Publish(req.Reply, data)
+	if req != nil && req.Reply != "" && pass(ctx, c.mp, c.cc, req.Reply, data) {
+		err := c.nc.Publish(req.Reply, data)
+		if !c.mp.retry(err, c.cc, data, nil) {
+			return err
+		}
 	}
 	return c.RespondMsg(ctx, req, &nats.Msg{Data: data})
 }
@@ -121,11 +141,18 @@ func (c *Conn) RespondMsg(ctx context.Context, req, resp *nats.Msg) error {
 		return nats.ErrMsgNoReply
 	}
 	r := &nats.Msg{Subject: req.Reply, Header: resp.Header, Data: resp.Data}
-	out, err := offload(ctx, c.cc, r)
+	out, err := offload(ctx, c.mp, c.cc, r)
 	if err != nil {
 		return err
 	}
-	return c.nc.PublishMsg(out)
+	err = c.nc.PublishMsg(out)
+	if out == r && c.mp.retry(err, c.cc, r.Data, r.Header) {
+		if out, err = offload(ctx, c.mp, c.cc, r); err != nil {
+			return err
+		}
+		err = c.nc.PublishMsg(out)
+	}
+	return err
 }
 
 // Subscribe subscribes h to subj through MsgHandler: claim-checked messages
@@ -143,18 +170,40 @@ func (c *Conn) QueueSubscribe(subj, queue string, h nats.MsgHandler, opts ...Opt
 
 // passes is the publishers' fast path (claimcheck.Checker.Pass): m goes out
 // as it is, with no header copy, no context and no new message made for it.
-func passes(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) bool {
-	return m != nil && cc.Pass(ctx, m.Subject, m.Data, Header(m.Header))
+// A message over the connection's max_payload that may be claim-checked
+// does not pass (overCap). A message that passes and that nats.go then
+// refuses for max_payload (maxPayload.retry: the value kept was stale) is
+// sent again through offload.
+func passes(ctx context.Context, mp *maxPayload, cc *claimcheck.Checker, m *nats.Msg) bool {
+	return m != nil && !overCap(mp, cc, m.Data, m.Header) && cc.Pass(ctx, m.Subject, m.Data, Header(m.Header))
+}
+
+// pass is passes for a body without headers on subj.
+func pass(ctx context.Context, mp *maxPayload, cc *claimcheck.Checker, subj string, data []byte) bool {
+	return !overCap(mp, cc, data, nil) && cc.Pass(ctx, subj, data, Header(nil))
 }
 
 // offload applies the policy to m and returns the message to send: m itself
 // when nothing changed, otherwise a new message with the stash address as
 // its body and a copy of m's headers with the contract set.
-func offload(ctx context.Context, cc *claimcheck.Checker, m *nats.Msg) (*nats.Msg, error) {
+//
+// A message over the connection's max_payload that the checker would send
+// as it is is claim-checked all the same (overCap), through the
+// claimstash-offload override set on the copy. A message whose reference
+// could not fit max_payload is refused before anything is stored
+// (checkReference).
+func offload(ctx context.Context, mp *maxPayload, cc *claimcheck.Checker, m *nats.Msg) (*nats.Msg, error) {
 	if m == nil {
 		return nil, nats.ErrInvalidMsg
 	}
+	mp.read() // afresh: off the fast path, before a stash may be written
 	h := &cowHeader{src: m.Header}
+	if overCap(mp, cc, m.Data, m.Header) {
+		h.Set(claimcheck.HeaderOffload, claimcheck.OffloadAlways)
+	}
+	if err := checkReference(mp, cc, m.Subject, m.Data, h, m.Header); err != nil {
+		return nil, err
+	}
 	data, _, err := cc.Offload(ctx, m.Subject, m.Data, h)
 	if err != nil {
 		return nil, err

@@ -20,6 +20,32 @@
 // never changed. Both refuse a connection whose server does not support
 // headers (ErrHeadersNotSupported).
 //
+// # The server's max_payload
+//
+// Every publisher also claim-checks a message that is under the checker's
+// threshold but over the connection's max_payload ((*nats.Conn).MaxPayload;
+// the body and the header block, as Header.WireSize counts it), so that a
+// server configured below the threshold (64 KiB, say) does not refuse what
+// claimstash can carry. The policy still decides: with the checker's mode
+// Never, or the producer's claimstash-offload: never, the message goes out
+// as it is and NATS refuses it (nats.ErrMaxPayload); a message already
+// claim-checked is never claim-checked again. The AWS pointer contract
+// offloads such messages too. A reference that could not fit max_payload
+// whatever its address (the producer's headers alone are too big) is
+// refused before its stash is written, with a *claimcheck.Error matching
+// nats.ErrMaxPayload; one that misses only by its address's length is
+// refused by NATS after the write, and its stash is left to its TTL.
+// Headers that JetStream's publish options add (a message ID, an
+// expectation) come after the check: a message within their size of
+// max_payload is still refused.
+//
+// A publisher keeps the max_payload it last read, so that a message below
+// the threshold costs an atomic load, not nats.go's lock. After a
+// reconnect to a server with a smaller max_payload, the first message over
+// it is refused by nats.go (nothing is sent), and the publisher reads the
+// new value and sends it again, claim-checked; the checker's observer then
+// sees that message passed (OpPass) and then offloaded.
+//
 // # Drop-in for nats.go
 //
 // WrapConn wraps a *nats.Conn in a WrappedConn with nats.go's own method

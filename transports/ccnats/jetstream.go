@@ -11,8 +11,9 @@ import (
 )
 
 // JetStream is a jetstream.JetStream whose publishes are claim-checked: a
-// message over the checker's threshold is stored first and published as its
-// stash address, with the contract in headers. Everything else (streams,
+// message over the checker's threshold, or over the connection's
+// max_payload, is stored first and published as its stash address, with
+// the contract in headers. Everything else (streams,
 // consumers, key-value and object stores) is the wrapped JetStream's.
 //
 // A publish that fails after its stash was written leaves the stash to its
@@ -21,6 +22,7 @@ import (
 // deduplication, is safe.
 type JetStream struct {
 	jetstream.JetStream
+	mp  *maxPayload // of js.Conn()
 	cc  *claimcheck.Checker
 	cfg base
 }
@@ -33,10 +35,11 @@ func NewJetStream(js jetstream.JetStream, cc *claimcheck.Checker, opts ...Option
 	if js == nil || cc == nil {
 		return nil, errors.New("ccnats: NewJetStream: nil JetStream or checker")
 	}
-	if nc := js.Conn(); nc == nil || !nc.HeadersSupported() {
+	nc := js.Conn()
+	if nc == nil || !nc.HeadersSupported() {
 		return nil, ErrHeadersNotSupported
 	}
-	return &JetStream{JetStream: js, cc: cc, cfg: newBase(opts)}, nil
+	return &JetStream{JetStream: js, mp: newMaxPayload(nc), cc: cc, cfg: newBase(opts)}, nil
 }
 
 // Unwrap returns the wrapped JetStream.
@@ -49,8 +52,11 @@ func (j *JetStream) Checker() *claimcheck.Checker { return j.cc }
 // offloading it first if the checker says so. A stash that cannot be
 // written is an error (a *claimcheck.Error) and nothing is published.
 func (j *JetStream) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if j.cc.Pass(ctx, subject, payload, Header(nil)) {
-		return j.JetStream.Publish(ctx, subject, payload, opts...)
+	if pass(ctx, j.mp, j.cc, subject, payload) {
+		ack, err := j.JetStream.Publish(ctx, subject, payload, opts...)
+		if !j.mp.retry(err, j.cc, payload, nil) {
+			return ack, err
+		}
 	}
 	return j.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: payload}, opts...)
 }
@@ -58,10 +64,13 @@ func (j *JetStream) Publish(ctx context.Context, subject string, payload []byte,
 // PublishMsg is Publish for a message with headers. msg itself is not
 // changed.
 func (j *JetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if passes(ctx, j.cc, msg) {
-		return j.JetStream.PublishMsg(ctx, msg, opts...)
+	if passes(ctx, j.mp, j.cc, msg) {
+		ack, err := j.JetStream.PublishMsg(ctx, msg, opts...)
+		if !j.mp.retry(err, j.cc, msg.Data, msg.Header) {
+			return ack, err
+		}
 	}
-	out, err := offload(ctx, j.cc, msg)
+	out, err := offload(ctx, j.mp, j.cc, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -72,19 +81,25 @@ func (j *JetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetst
 // if any, is written before it returns, under the WithContext context and
 // WithTimeout bound; only the publish itself is asynchronous.
 func (j *JetStream) PublishAsync(subject string, payload []byte, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	if j.cc.Pass(j.cfg.ctx, subject, payload, Header(nil)) {
-		return j.JetStream.PublishAsync(subject, payload, opts...)
+	if pass(j.cfg.ctx, j.mp, j.cc, subject, payload) {
+		f, err := j.JetStream.PublishAsync(subject, payload, opts...)
+		if !j.mp.retry(err, j.cc, payload, nil) {
+			return f, err
+		}
 	}
 	return j.PublishMsgAsync(&nats.Msg{Subject: subject, Data: payload}, opts...)
 }
 
 // PublishMsgAsync is PublishAsync for a message with headers.
 func (j *JetStream) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	if passes(j.cfg.ctx, j.cc, msg) {
-		return j.JetStream.PublishMsgAsync(msg, opts...)
+	if passes(j.cfg.ctx, j.mp, j.cc, msg) {
+		f, err := j.JetStream.PublishMsgAsync(msg, opts...)
+		if !j.mp.retry(err, j.cc, msg.Data, msg.Header) {
+			return f, err
+		}
 	}
 	ctx, cancel := j.cfg.context()
-	out, err := offload(ctx, j.cc, msg)
+	out, err := offload(ctx, j.mp, j.cc, msg)
 	cancel()
 	if err != nil {
 		return nil, err

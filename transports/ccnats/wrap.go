@@ -27,7 +27,8 @@ var ErrHandled = errors.New("ccnats: message taken by the failure handler")
 //	wc, err := ccnats.WrapConn(nc, checker) // then use wc where nc was used
 //
 // Publish, PublishMsg, PublishRequest, Request, RequestMsg and their
-// WithContext forms offload a body over the checker's threshold first (the
+// WithContext forms offload a body over the checker's threshold, or over the
+// server's max_payload, first (the
 // stash is written before the message is sent; a failure to write it is
 // returned and nothing is sent). Subscribe, QueueSubscribe, ChanSubscribe,
 // ChanQueueSubscribe, SubscribeSync, QueueSubscribeSync and
@@ -66,6 +67,7 @@ var ErrHandled = errors.New("ccnats: message taken by the failure handler")
 // nats.go.
 type WrappedConn struct {
 	*nats.Conn
+	mp  *maxPayload
 	cc  *claimcheck.Checker
 	cfg base
 	js  *consumer // the JetStream side, over legacyMsg
@@ -80,7 +82,7 @@ func WrapConn(nc *nats.Conn, cc *claimcheck.Checker, opts ...Option) (*WrappedCo
 	if !nc.HeadersSupported() {
 		return nil, ErrHeadersNotSupported
 	}
-	return &WrappedConn{Conn: nc, cc: cc, cfg: newBase(opts), js: newConsumer(cc, opts)}, nil
+	return &WrappedConn{Conn: nc, mp: newMaxPayload(nc), cc: cc, cfg: newBase(opts), js: newConsumer(cc, opts)}, nil
 }
 
 // Checker returns the claim checker.
@@ -93,8 +95,11 @@ func (c *WrappedConn) Unwrap() *nats.Conn { return c.Conn }
 // so. The stash is written under the WithContext context, bounded by
 // WithTimeout.
 func (c *WrappedConn) Publish(subj string, data []byte) error {
-	if c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
-		return c.Conn.Publish(subj, data)
+	if pass(c.cfg.ctx, c.mp, c.cc, subj, data) {
+		err := c.Conn.Publish(subj, data)
+		if !c.mp.retry(err, c.cc, data, nil) {
+			return err
+		}
 	}
 	return c.PublishMsg(&nats.Msg{Subject: subj, Data: data})
 }
@@ -102,12 +107,15 @@ func (c *WrappedConn) Publish(subj string, data []byte) error {
 // PublishMsg publishes m, offloading its body first if the checker says
 // so. m itself is not changed: an offloaded message is sent as a copy.
 func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
-	if passes(c.cfg.ctx, c.cc, m) {
-		return c.Conn.PublishMsg(m)
+	if passes(c.cfg.ctx, c.mp, c.cc, m) {
+		err := c.Conn.PublishMsg(m)
+		if !c.mp.retry(err, c.cc, m.Data, m.Header) {
+			return err
+		}
 	}
 	ctx, cancel := c.cfg.context()
 	defer cancel()
-	out, err := offload(ctx, c.cc, m)
+	out, err := offload(ctx, c.mp, c.cc, m)
 	if err != nil {
 		return err
 	}
@@ -117,8 +125,11 @@ func (c *WrappedConn) PublishMsg(m *nats.Msg) error {
 // PublishRequest publishes data on subj with reply as its reply subject,
 // offloading it first if the checker says so.
 func (c *WrappedConn) PublishRequest(subj, reply string, data []byte) error {
-	if c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
-		return c.Conn.PublishRequest(subj, reply, data)
+	if pass(c.cfg.ctx, c.mp, c.cc, subj, data) {
+		err := c.Conn.PublishRequest(subj, reply, data)
+		if !c.mp.retry(err, c.cc, data, nil) {
+			return err
+		}
 	}
 	return c.PublishMsg(&nats.Msg{Subject: subj, Reply: reply, Data: data})
 }
@@ -128,10 +139,13 @@ func (c *WrappedConn) PublishRequest(subj, reply string, data []byte) error {
 // WithTimeout, not by timeout), and a claim-checked reply is rehydrated:
 // a reply whose stash cannot be read is an error.
 func (c *WrappedConn) Request(subj string, data []byte, timeout time.Duration) (*nats.Msg, error) {
-	if !c.cc.Pass(c.cfg.ctx, subj, data, Header(nil)) {
+	if !pass(c.cfg.ctx, c.mp, c.cc, subj, data) {
 		return c.RequestMsg(&nats.Msg{Subject: subj, Data: data}, timeout)
 	}
 	reply, err := c.Conn.Request(subj, data, timeout)
+	if c.mp.retry(err, c.cc, data, nil) {
+		return c.RequestMsg(&nats.Msg{Subject: subj, Data: data}, timeout)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -141,16 +155,19 @@ func (c *WrappedConn) Request(subj string, data []byte, timeout time.Duration) (
 // RequestMsg is Request for a message with headers.
 func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg, error) {
 	out := m
-	if !passes(c.cfg.ctx, c.cc, m) {
-		ctx, cancel := c.cfg.context()
+	if !passes(c.cfg.ctx, c.mp, c.cc, m) {
 		var err error
-		out, err = offload(ctx, c.cc, m)
-		cancel()
-		if err != nil {
+		if out, err = c.offload(m); err != nil {
 			return nil, err
 		}
 	}
 	reply, err := c.Conn.RequestMsg(out, timeout)
+	if out == m && c.mp.retry(err, c.cc, m.Data, m.Header) {
+		if out, err = c.offload(m); err != nil {
+			return nil, err
+		}
+		reply, err = c.Conn.RequestMsg(out, timeout)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -160,10 +177,13 @@ func (c *WrappedConn) RequestMsg(m *nats.Msg, timeout time.Duration) (*nats.Msg,
 // RequestWithContext is Request with the wait, and the stash write, bounded
 // by ctx.
 func (c *WrappedConn) RequestWithContext(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
-	if !c.cc.Pass(ctx, subj, data, Header(nil)) {
+	if !pass(ctx, c.mp, c.cc, subj, data) {
 		return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: subj, Data: data})
 	}
 	reply, err := c.Conn.RequestWithContext(ctx, subj, data)
+	if c.mp.retry(err, c.cc, data, nil) {
+		return c.RequestMsgWithContext(ctx, &nats.Msg{Subject: subj, Data: data})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -174,17 +194,31 @@ func (c *WrappedConn) RequestWithContext(ctx context.Context, subj string, data 
 // bounded by ctx.
 func (c *WrappedConn) RequestMsgWithContext(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 	out := m
-	if !passes(ctx, c.cc, m) {
+	if !passes(ctx, c.mp, c.cc, m) {
 		var err error
-		if out, err = offload(ctx, c.cc, m); err != nil {
+		if out, err = offload(ctx, c.mp, c.cc, m); err != nil {
 			return nil, err
 		}
 	}
 	reply, err := c.Conn.RequestMsgWithContext(ctx, out)
+	if out == m && c.mp.retry(err, c.cc, m.Data, m.Header) {
+		if out, err = offload(ctx, c.mp, c.cc, m); err != nil {
+			return nil, err
+		}
+		reply, err = c.Conn.RequestMsgWithContext(ctx, out)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return reply, c.rehydrateReply(reply)
+}
+
+// offload is offload under the WithContext context, bounded by
+// WithTimeout.
+func (c *WrappedConn) offload(m *nats.Msg) (*nats.Msg, error) {
+	ctx, cancel := c.cfg.context()
+	defer cancel()
+	return offload(ctx, c.mp, c.cc, m)
 }
 
 func (c *WrappedConn) rehydrateReply(reply *nats.Msg) error {

@@ -45,8 +45,11 @@ func (j *JetStreamContext) Unwrap() nats.JetStreamContext { return j.JetStreamCo
 // by WithContext and WithTimeout). A stash that cannot be written is an
 // error and nothing is published.
 func (j *JetStreamContext) Publish(subj string, data []byte, opts ...nats.PubOpt) (*nats.PubAck, error) {
-	if j.c.cc.Pass(j.c.cfg.ctx, subj, data, Header(nil)) {
-		return j.JetStreamContext.Publish(subj, data, opts...)
+	if pass(j.c.cfg.ctx, j.c.mp, j.c.cc, subj, data) {
+		ack, err := j.JetStreamContext.Publish(subj, data, opts...)
+		if !j.c.mp.retry(err, j.c.cc, data, nil) {
+			return ack, err
+		}
 	}
 	return j.PublishMsg(&nats.Msg{Subject: subj, Data: data}, opts...)
 }
@@ -54,12 +57,13 @@ func (j *JetStreamContext) Publish(subj string, data []byte, opts ...nats.PubOpt
 // PublishMsg is Publish for a message with headers. m itself is not
 // changed.
 func (j *JetStreamContext) PublishMsg(m *nats.Msg, opts ...nats.PubOpt) (*nats.PubAck, error) {
-	if passes(j.c.cfg.ctx, j.c.cc, m) {
-		return j.JetStreamContext.PublishMsg(m, opts...)
+	if passes(j.c.cfg.ctx, j.c.mp, j.c.cc, m) {
+		ack, err := j.JetStreamContext.PublishMsg(m, opts...)
+		if !j.c.mp.retry(err, j.c.cc, m.Data, m.Header) {
+			return ack, err
+		}
 	}
-	ctx, cancel := j.c.cfg.context()
-	out, err := offload(ctx, j.c.cc, m)
-	cancel()
+	out, err := j.c.offload(m)
 	if err != nil {
 		return nil, err
 	}
@@ -70,20 +74,24 @@ func (j *JetStreamContext) PublishMsg(m *nats.Msg, opts ...nats.PubOpt) (*nats.P
 // stash, if any, is written before it returns. The future's Msg is the
 // message as sent (the stash address, for an offloaded one).
 func (j *JetStreamContext) PublishAsync(subj string, data []byte, opts ...nats.PubOpt) (nats.PubAckFuture, error) {
-	if j.c.cc.Pass(j.c.cfg.ctx, subj, data, Header(nil)) {
-		return j.JetStreamContext.PublishAsync(subj, data, opts...)
+	if pass(j.c.cfg.ctx, j.c.mp, j.c.cc, subj, data) {
+		f, err := j.JetStreamContext.PublishAsync(subj, data, opts...)
+		if !j.c.mp.retry(err, j.c.cc, data, nil) {
+			return f, err
+		}
 	}
 	return j.PublishMsgAsync(&nats.Msg{Subject: subj, Data: data}, opts...)
 }
 
 // PublishMsgAsync is PublishAsync for a message with headers.
 func (j *JetStreamContext) PublishMsgAsync(m *nats.Msg, opts ...nats.PubOpt) (nats.PubAckFuture, error) {
-	if passes(j.c.cfg.ctx, j.c.cc, m) {
-		return j.JetStreamContext.PublishMsgAsync(m, opts...)
+	if passes(j.c.cfg.ctx, j.c.mp, j.c.cc, m) {
+		f, err := j.JetStreamContext.PublishMsgAsync(m, opts...)
+		if !j.c.mp.retry(err, j.c.cc, m.Data, m.Header) {
+			return f, err
+		}
 	}
-	ctx, cancel := j.c.cfg.context()
-	out, err := offload(ctx, j.c.cc, m)
-	cancel()
+	out, err := j.c.offload(m)
 	if err != nil {
 		return nil, err
 	}
