@@ -78,6 +78,10 @@ func WithThreshold(n int) Option {
 	})
 }
 
+// Threshold returns the size above which messages are offloaded
+// (WithThreshold).
+func (c *Checker) Threshold() int { return c.threshold }
+
 // WithMargin sets the bytes added to the counted size (DefaultMargin).
 func WithMargin(n int) Option {
 	return option(func(c *Checker) error {
@@ -91,6 +95,10 @@ func WithMargin(n int) Option {
 
 // WithMode sets the offload policy (Auto).
 func WithMode(m Mode) Option { return option(func(c *Checker) error { c.mode = m; return nil }) }
+
+// Mode returns the offload policy (WithMode), for a transport that offloads
+// for limits of its own and must know whether the checker allows it.
+func (c *Checker) Mode() Mode { return c.mode }
 
 // WithNamer sets how a stash is named from the message's topic and headers.
 // The default is the topic with characters outside the stash name grammar
