@@ -25,6 +25,7 @@ type asyncProducer struct {
 	o                    *options
 	returnErrors         bool
 	returnSuccesses      bool
+	limit                int // cfg.Producer.MaxMessageBytes
 
 	input  chan *sarama.ProducerMessage
 	errors chan *sarama.ProducerError
@@ -74,6 +75,7 @@ func WrapAsyncProducer(cfg *sarama.Config, p sarama.AsyncProducer, c *claimcheck
 		o:               o,
 		returnErrors:    cfg.Producer.Return.Errors,
 		returnSuccesses: cfg.Producer.Return.Successes,
+		limit:           cfg.Producer.MaxMessageBytes,
 		input:           make(chan *sarama.ProducerMessage, cfg.ChannelBufferSize),
 		errors:          make(chan *sarama.ProducerError, cfg.ChannelBufferSize),
 		lanes:           make([]chan *sarama.ProducerMessage, o.lanes),
@@ -161,7 +163,7 @@ func (a *asyncProducer) lane(in <-chan *sarama.ProducerMessage) {
 		}
 		ctx, cancel := a.o.withTimeout(context.Background())
 		sent := asSent{metadata: m.Metadata, value: m.Value, headers: m.Headers}
-		claimChecked, err := offloaded(ctx, a.c, m)
+		claimChecked, err := offloaded(ctx, a.c, a.limit, m)
 		cancel()
 		if err != nil {
 			a.fail(m, err)

@@ -46,7 +46,7 @@ func NewProducerInterceptor(c *claimcheck.Checker, opts ...InterceptorOption) *P
 func (i *ProducerInterceptor) OnSend(msg *sarama.ProducerMessage) {
 	ctx, cancel := i.o.withTimeout(context.Background())
 	defer cancel()
-	if err := offload(ctx, i.c, msg); err != nil {
+	if err := offload(ctx, i.c, 0, msg); err != nil {
 		if i.o.onProduceError != nil {
 			i.o.onProduceError(msg, err)
 			return
