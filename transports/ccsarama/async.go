@@ -42,7 +42,8 @@ type asyncProducer struct {
 type barrier struct{ wg sync.WaitGroup }
 
 // WrapAsyncProducer returns p claim-checking every message sent on its
-// Input. Offloads run off sarama's dispatcher goroutine, on lanes (see
+// Input, as WrapSyncProducer does (the threshold, or
+// cfg.Producer.MaxMessageBytes). Offloads run off sarama's dispatcher goroutine, on lanes (see
 // WithLanes) chosen by topic and key, so per-key order holds and one slow
 // upload stalls only its lane. A message whose offload fails is not
 // produced: it comes back on Errors as a *sarama.ProducerError holding the

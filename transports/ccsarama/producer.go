@@ -78,7 +78,8 @@ type syncProducer struct {
 var _ SyncProducer = (*syncProducer)(nil)
 
 // WrapSyncProducer returns p claim-checking every message it sends: a
-// message over the checker's threshold is stored first and its value
+// message over the checker's threshold, or over cfg.Producer.MaxMessageBytes
+// (see the package documentation), is stored first and its value
 // replaced by the stash address, with the contract headers added; keys,
 // headers, partitions and timestamps are kept. A stash failure is returned
 // to the caller and nothing is produced. cfg is the config p was built with;
