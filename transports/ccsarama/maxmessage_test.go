@@ -349,3 +349,46 @@ func TestMaxMessageBytesNoAllocs(t *testing.T) {
 		t.Errorf("%v allocations per message under a 64 KiB cap, %v under the default", low, def)
 	}
 }
+
+// SendMessages under the cap: a message the cap claim-checks and one that
+// fits are produced; one whose reference could not fit, under the
+// threshold or over it, comes back as a *sarama.ProducerError matching
+// ErrMessageSizeTooLarge, holding the message as it was, and has nothing
+// stored.
+func TestMaxMessageBytesSendMessages(t *testing.T) {
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "batch", 1, nil)
+	offloads, observe := offloadCounter()
+	c, _ := newChecker(t, observe)
+	cfg := capConfig()
+	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := []sarama.RecordHeader{{Key: []byte("big"), Value: bytes.Repeat([]byte("x"), smallMaxMessage)}}
+	msgs := []*sarama.ProducerMessage{
+		{Topic: "batch", Value: sarama.ByteEncoder(random(t, 100<<10))},
+		{Topic: "batch", Value: sarama.ByteEncoder(random(t, 100<<10)), Headers: big},
+		{Topic: "batch", Value: sarama.ByteEncoder(random(t, 300<<10)), Headers: big},
+		{Topic: "batch", Value: sarama.ByteEncoder(random(t, 1<<10))},
+	}
+	err = p.SendMessages(msgs)
+	var pes sarama.ProducerErrors
+	if !errors.As(err, &pes) || len(pes) != 2 {
+		t.Fatalf("err = %v, want two producer errors", err)
+	}
+	for i, pe := range pes {
+		if pe.Msg != msgs[i+1] || !errors.Is(pe.Err, sarama.ErrMessageSizeTooLarge) {
+			t.Errorf("error %d: %v, for message %p", i, pe.Err, pe.Msg)
+		}
+		if len(pe.Msg.Headers) != 1 {
+			t.Errorf("error %d: the message has %d headers, not the one it was sent with", i, len(pe.Msg.Headers))
+		}
+	}
+	if n := offloads.Load(); n != 1 {
+		t.Errorf("%d stash writes, want 1", n)
+	}
+	if hw := highWater(t, k.Addrs, "batch", 0); hw != 2 {
+		t.Fatalf("%d records on the topic, want 2", hw)
+	}
+}
