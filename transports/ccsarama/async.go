@@ -42,10 +42,10 @@ type asyncProducer struct {
 type barrier struct{ wg sync.WaitGroup }
 
 // WrapAsyncProducer returns p claim-checking every message sent on its
-// Input, as WrapSyncProducer does (the threshold, or
-// cfg.Producer.MaxMessageBytes). Offloads run off sarama's dispatcher goroutine, on lanes (see
-// WithLanes) chosen by topic and key, so per-key order holds and one slow
-// upload stalls only its lane. A message whose offload fails is not
+// Input, as WrapSyncProducer does (over the checker's threshold, or over
+// cfg.Producer.MaxMessageBytes). Offloads run off sarama's dispatcher
+// goroutine, on lanes (see WithLanes) chosen by topic and key, so per-key
+// order holds and one slow upload stalls only its lane. A message whose offload fails is not
 // produced: it comes back on Errors as a *sarama.ProducerError holding the
 // original message, unchanged (or is logged when
 // cfg.Producer.Return.Errors is false, as sarama does). A claim-checked
