@@ -25,6 +25,7 @@ type asyncProducer struct {
 	o                    *options
 	returnErrors         bool
 	returnSuccesses      bool
+	limit                int // cfg.Producer.MaxMessageBytes
 
 	input  chan *sarama.ProducerMessage
 	errors chan *sarama.ProducerError
@@ -41,9 +42,10 @@ type asyncProducer struct {
 type barrier struct{ wg sync.WaitGroup }
 
 // WrapAsyncProducer returns p claim-checking every message sent on its
-// Input. Offloads run off sarama's dispatcher goroutine, on lanes (see
-// WithLanes) chosen by topic and key, so per-key order holds and one slow
-// upload stalls only its lane. A message whose offload fails is not
+// Input, as WrapSyncProducer does (over the checker's threshold, or over
+// cfg.Producer.MaxMessageBytes). Offloads run off sarama's dispatcher
+// goroutine, on lanes (see WithLanes) chosen by topic and key, so per-key
+// order holds and one slow upload stalls only its lane. A message whose offload fails is not
 // produced: it comes back on Errors as a *sarama.ProducerError holding the
 // original message, unchanged (or is logged when
 // cfg.Producer.Return.Errors is false, as sarama does). A claim-checked
@@ -74,6 +76,7 @@ func WrapAsyncProducer(cfg *sarama.Config, p sarama.AsyncProducer, c *claimcheck
 		o:               o,
 		returnErrors:    cfg.Producer.Return.Errors,
 		returnSuccesses: cfg.Producer.Return.Successes,
+		limit:           cfg.Producer.MaxMessageBytes,
 		input:           make(chan *sarama.ProducerMessage, cfg.ChannelBufferSize),
 		errors:          make(chan *sarama.ProducerError, cfg.ChannelBufferSize),
 		lanes:           make([]chan *sarama.ProducerMessage, o.lanes),
@@ -161,7 +164,7 @@ func (a *asyncProducer) lane(in <-chan *sarama.ProducerMessage) {
 		}
 		ctx, cancel := a.o.withTimeout(context.Background())
 		sent := asSent{metadata: m.Metadata, value: m.Value, headers: m.Headers}
-		claimChecked, err := offloaded(ctx, a.c, m)
+		claimChecked, err := offloaded(ctx, a.c, a.limit, m)
 		cancel()
 		if err != nil {
 			a.fail(m, err)

@@ -3,6 +3,7 @@ package ccsarama_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +115,40 @@ func encoded(t *testing.T, e sarama.Encoder) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// With the AWS pointer contract too, a message under the threshold but
+// over Producer.MaxMessageBytes is offloaded, as a pointer, and arrives
+// rehydrated.
+func TestAWSPointerOverMaxMessageBytes(t *testing.T) {
+	c := awsChecker(t)
+	k := startKafka(t, 1)
+	k.CreateTopic(t, "aws-cap", 1, nil)
+	cfg := capConfig()
+	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := random(t, 100<<10)
+	msg := &sarama.ProducerMessage{Topic: "aws-cap", Key: sarama.StringEncoder("k"), Value: sarama.ByteEncoder(body),
+		Headers: []sarama.RecordHeader{{Key: []byte("h"), Value: []byte("v")}}}
+	floor := ccsarama.ReferenceFloor(c, msg, len(body))
+	if _, _, err := p.SendMessage(msg); err != nil {
+		t.Fatal(err)
+	}
+	if !claimcheck.IsAWSPointer(ccsarama.ProducerHeaders(msg)) {
+		t.Fatalf("not sent as an AWS pointer: %d bytes, headers %v", msg.Value.Length(), msg.Headers)
+	}
+	// The floor is the pointer message with the shortest pointer.
+	shortest := len(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "aaa", Key: "a." + strings.Repeat("0", 64)}))
+	if got, want := msg.ByteSize(2)-floor, msg.Value.Length()-shortest; got != want {
+		t.Errorf("the pointer message is %d bytes over the floor %d, want %d", got, floor, want)
+	}
+	col := newCollector("aws-cap")
+	runGroup(t, k.Addrs, cfg, "g-aws-cap", []string{"aws-cap"}, ccsarama.WrapConsumerGroupHandler(col, c))
+	m := receive(t, col.got, 1, 30*time.Second)[0]
+	sameBytes(t, "rehydrated", m.Value, body)
+	if v, _ := header(m, "h"); v != "v" || len(m.Headers) != 1 {
+		t.Errorf("received headers %v", m.Headers)
+	}
 }

@@ -15,11 +15,31 @@
 // and key, off sarama's dispatcher goroutine: per-key order holds, and a
 // slow upload stalls only its lane (WithLanes). Close drains.
 //
+// Both wrappers also claim-check a message that is under the checker's
+// threshold but over the config's Producer.MaxMessageBytes (read when the
+// producer is wrapped; the size as the checker counts a record: sarama's
+// ByteSize and the batch header the broker counts), so that a limit set
+// below the threshold (64 KiB, to match a topic's max.message.bytes, say)
+// does not refuse what claimstash can carry. The policy still decides: with
+// the checker's mode Never, or the producer's claimstash-offload: never,
+// the message goes out as it is and sarama refuses it (a
+// sarama.ConfigurationError naming Producer.MaxMessageBytes); a message
+// already claim-checked is never claim-checked again. The AWS pointer
+// contract offloads such messages too. A reference that could not fit
+// Producer.MaxMessageBytes whatever its address (the key and the
+// producer's headers alone are too big) is refused before its stash is
+// written, with a *claimcheck.Error matching sarama.ErrMessageSizeTooLarge;
+// one that misses only by its address's length is refused by sarama after
+// the write, and its stash is left to its TTL.
+//
 // The drop-in path is a ProducerInterceptor in config.Producer.Interceptors.
 // It needs no code change but runs on sarama's dispatcher goroutine (a slow
 // upload stalls the producer) and cannot return errors: when a stash write
 // fails, the message is left as it was and the failure is reported, so an
-// oversized message fails with sarama's own size error.
+// oversized message fails with sarama's own size error. It does not see the
+// config, so it offloads by the checker's threshold alone: under a
+// Producer.MaxMessageBytes below the threshold, lower the threshold too
+// (claimcheck.WithThreshold) or use the wrappers.
 //
 // Record headers need Kafka 0.11: the wrappers refuse an older
 // config.Version with ErrVersion. Header keys are case-sensitive; the

@@ -25,7 +25,10 @@ import (
 //     it is produced as it is, un-offloaded. A message is never produced
 //     with a reference to a stash that was not written;
 //   - the config's Version must be V0_11_0_0 or newer (headers); sarama
-//     refuses a claim-checked message on an older one.
+//     refuses a claim-checked message on an older one;
+//   - it does not see the config, so it offloads by the checker's threshold
+//     alone, not for Producer.MaxMessageBytes as the wrappers do: under a
+//     Producer.MaxMessageBytes below the threshold, lower the threshold too.
 //
 // sarama runs interceptors again on retries; a message already
 // claim-checked is never offloaded twice.
@@ -46,7 +49,7 @@ func NewProducerInterceptor(c *claimcheck.Checker, opts ...InterceptorOption) *P
 func (i *ProducerInterceptor) OnSend(msg *sarama.ProducerMessage) {
 	ctx, cancel := i.o.withTimeout(context.Background())
 	defer cancel()
-	if err := offload(ctx, i.c, msg); err != nil {
+	if err := offload(ctx, i.c, 0, msg); err != nil {
 		if i.o.onProduceError != nil {
 			i.o.onProduceError(msg, err)
 			return

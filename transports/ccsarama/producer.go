@@ -11,15 +11,22 @@ import (
 	"github.com/claimstash/claimstash/claimcheck"
 )
 
-// offload claim-checks msg in place when the checker's policy says so. On
-// error msg is left as it was.
-func offload(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMessage) error {
-	_, err := offloaded(ctx, c, msg)
+// offload claim-checks msg in place when the checker's policy says so, or
+// when it is over limit, the producer's Producer.MaxMessageBytes (overCap;
+// 0: no limit). On error msg is left as it was.
+func offload(ctx context.Context, c *claimcheck.Checker, limit int, msg *sarama.ProducerMessage) error {
+	_, err := offloaded(ctx, c, limit, msg)
 	return err
 }
 
 // offloaded is offload that also reports whether msg was claim-checked.
-func offloaded(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerMessage) (bool, error) {
+//
+// A message over limit that the checker would send as it is is
+// claim-checked all the same (overCap), through the claimstash-offload
+// override set on its headers (a new slice: the one it had is put back on
+// error). A message whose reference could not fit limit is refused before
+// anything is stored (checkReference).
+func offloaded(ctx context.Context, c *claimcheck.Checker, limit int, msg *sarama.ProducerMessage) (bool, error) {
 	if msg.Value == nil {
 		return false, nil // a tombstone stays a tombstone
 	}
@@ -27,8 +34,22 @@ func offloaded(ctx context.Context, c *claimcheck.Checker, msg *sarama.ProducerM
 	if err != nil {
 		return false, &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf("ccsarama: encoding value: %w", err)}
 	}
-	out, address, err := c.Offload(ctx, msg.Topic, body, recordHeaders{ProducerHeaders(msg), msg})
+	var h claimcheck.Headers = recordHeaders{ProducerHeaders(msg), msg}
+	forced := overCap(c, limit, msg, body)
+	if !forced && c.Pass(ctx, msg.Topic, body, h) {
+		return false, nil
+	}
+	sent := msg.Headers
+	if forced {
+		ProducerHeaders(msg).Set(claimcheck.HeaderOffload, claimcheck.OffloadAlways)
+	}
+	if err := checkReference(c, limit, msg, body, h); err != nil {
+		msg.Headers = sent
+		return false, err
+	}
+	out, address, err := c.Offload(ctx, msg.Topic, body, h)
 	if err != nil {
+		msg.Headers = sent
 		return false, err
 	}
 	if address != "" {
@@ -51,12 +72,14 @@ type syncProducer struct {
 	sarama.SyncProducer // forwards Close and the transaction methods
 	c                   *claimcheck.Checker
 	o                   *options
+	limit               int // cfg.Producer.MaxMessageBytes
 }
 
 var _ SyncProducer = (*syncProducer)(nil)
 
 // WrapSyncProducer returns p claim-checking every message it sends: a
-// message over the checker's threshold is stored first and its value
+// message over the checker's threshold, or over cfg.Producer.MaxMessageBytes
+// (see the package documentation), is stored first and its value
 // replaced by the stash address, with the contract headers added; keys,
 // headers, partitions and timestamps are kept. A stash failure is returned
 // to the caller and nothing is produced. cfg is the config p was built with;
@@ -71,7 +94,7 @@ func WrapSyncProducer(cfg *sarama.Config, p sarama.SyncProducer, c *claimcheck.C
 	if p == nil || c == nil {
 		return nil, errors.New("ccsarama: nil producer or checker")
 	}
-	return &syncProducer{SyncProducer: p, c: c, o: producerOptions(opts)}, nil
+	return &syncProducer{SyncProducer: p, c: c, o: producerOptions(opts), limit: cfg.Producer.MaxMessageBytes}, nil
 }
 
 func (p *syncProducer) SendMessage(msg *sarama.ProducerMessage) (int32, int64, error) {
@@ -80,7 +103,7 @@ func (p *syncProducer) SendMessage(msg *sarama.ProducerMessage) (int32, int64, e
 
 func (p *syncProducer) SendMessageContext(ctx context.Context, msg *sarama.ProducerMessage) (int32, int64, error) {
 	ctx, cancel := p.o.withTimeout(ctx)
-	err := offload(ctx, p.c, msg)
+	err := offload(ctx, p.c, p.limit, msg)
 	cancel()
 	if err != nil {
 		return -1, -1, err
@@ -106,7 +129,7 @@ func (p *syncProducer) SendMessagesContext(ctx context.Context, msgs []*sarama.P
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = offload(ctx, p.c, m)
+			errs[i] = offload(ctx, p.c, p.limit, m)
 		})
 	}
 	wg.Wait()
