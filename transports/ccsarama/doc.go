@@ -37,9 +37,9 @@
 // upload stalls the producer) and cannot return errors: when a stash write
 // fails, the message is left as it was and the failure is reported, so an
 // oversized message fails with sarama's own size error. It does not see the
-// config, so it offloads by the checker's threshold alone: under a
-// Producer.MaxMessageBytes below the threshold, lower the threshold too
-// (claimcheck.WithThreshold) or use the wrappers.
+// config: WithMaxMessageBytes(cfg.Producer.MaxMessageBytes) gives it the cap,
+// and it then claim-checks what would not fit it as the wrappers do; without,
+// it offloads by the checker's threshold alone.
 //
 // Record headers need Kafka 0.11: the wrappers refuse an older
 // config.Version with ErrVersion. Header keys are case-sensitive; the

@@ -26,9 +26,9 @@ import (
 //     with a reference to a stash that was not written;
 //   - the config's Version must be V0_11_0_0 or newer (headers); sarama
 //     refuses a claim-checked message on an older one;
-//   - it does not see the config, so it offloads by the checker's threshold
-//     alone, not for Producer.MaxMessageBytes as the wrappers do: under a
-//     Producer.MaxMessageBytes below the threshold, lower the threshold too.
+//   - it does not see the config: give it Producer.MaxMessageBytes with
+//     WithMaxMessageBytes to claim-check what would not fit it, as the
+//     wrappers do; without, it offloads by the checker's threshold alone.
 //
 // sarama runs interceptors again on retries; a message already
 // claim-checked is never offloaded twice.
@@ -40,7 +40,7 @@ type ProducerInterceptor struct {
 var _ sarama.ProducerInterceptor = (*ProducerInterceptor)(nil)
 
 // NewProducerInterceptor returns an interceptor offloading through c.
-// Options: WithTimeout, OnProduceError, WithLogger.
+// Options: WithTimeout, WithMaxMessageBytes, OnProduceError, WithLogger.
 func NewProducerInterceptor(c *claimcheck.Checker, opts ...InterceptorOption) *ProducerInterceptor {
 	return &ProducerInterceptor{c: c, o: interceptorOptions(opts)}
 }
@@ -49,7 +49,7 @@ func NewProducerInterceptor(c *claimcheck.Checker, opts ...InterceptorOption) *P
 func (i *ProducerInterceptor) OnSend(msg *sarama.ProducerMessage) {
 	ctx, cancel := i.o.withTimeout(context.Background())
 	defer cancel()
-	if err := offload(ctx, i.c, 0, msg); err != nil {
+	if err := offload(ctx, i.c, i.o.maxMessageBytes, msg); err != nil {
 		if i.o.onProduceError != nil {
 			i.o.onProduceError(msg, err)
 			return

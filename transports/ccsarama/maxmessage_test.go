@@ -392,3 +392,55 @@ func TestMaxMessageBytesSendMessages(t *testing.T) {
 		t.Fatalf("%d records on the topic, want 2", hw)
 	}
 }
+
+// The drop-in interceptor, given the cap with WithMaxMessageBytes, claim-
+// checks a 100 KiB message under the threshold as the wrappers do, and it
+// arrives rehydrated; a 60 KiB one is produced untouched. Without the
+// option the interceptor offloads by the threshold alone, and sarama
+// refuses the 100 KiB message as before.
+func TestMaxMessageBytesInterceptor(t *testing.T) { eachKafka(t, testMaxMessageBytesInterceptor) }
+
+func testMaxMessageBytesInterceptor(t *testing.T, k *kafkatest.Broker) {
+	topic := k.NewTopic(t, "capi", 1, map[string]string{"max.message.bytes": strconv.Itoa(smallMaxMessage)})
+	offloads, observe := offloadCounter()
+	c, _ := newChecker(t, observe)
+
+	plain := capConfig()
+	plain.Producer.Interceptors = []sarama.ProducerInterceptor{ccsarama.NewProducerInterceptor(c)}
+	if _, _, err := syncProducer(t, k.Addrs, plain).SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(random(t, 100<<10))}); !refusedBySarama(err) {
+		t.Fatalf("100 KiB without the option: %v, want sarama's refusal", err)
+	}
+	if n := offloads.Load(); n != 0 {
+		t.Fatalf("%d offloads without the option, want 0", n)
+	}
+
+	cfg := capConfig()
+	cfg.Producer.Interceptors = []sarama.ProducerInterceptor{ccsarama.NewProducerInterceptor(c, ccsarama.WithMaxMessageBytes(cfg.Producer.MaxMessageBytes))}
+	p := syncProducer(t, k.Addrs, cfg)
+	bodies := [][]byte{random(t, 100<<10), random(t, 60<<10)}
+	for i, b := range bodies {
+		m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k" + strconv.Itoa(i)), Value: sarama.ByteEncoder(b),
+			Headers: []sarama.RecordHeader{{Key: []byte("h"), Value: []byte("v")}}}
+		if _, _, err := p.SendMessage(m); err != nil {
+			t.Fatalf("message %d (%d bytes) through the interceptor: %v", i, len(b), err)
+		}
+	}
+	if n := offloads.Load(); n != 1 {
+		t.Errorf("%d offloads, want 1", n)
+	}
+	recs := rawRecords(t, k.Addrs, topic, 2)
+	if _, marked := recordHeader(recs[0], claimcheck.HeaderVersion); !marked || len(recs[0].Value) > 1024 {
+		t.Errorf("the 100 KiB record on the broker: %d bytes, claim-checked %v; want a reference", len(recs[0].Value), marked)
+	}
+	if _, marked := recordHeader(recs[1], claimcheck.HeaderVersion); marked || !bytes.Equal(recs[1].Value, bodies[1]) {
+		t.Errorf("the message that fits was changed: %d bytes, claim-checked %v", len(recs[1].Value), marked)
+	}
+	col := newCollector("a")
+	runGroup(t, k.Addrs, cfg, "g-capi-"+k.Name, []string{topic}, ccsarama.WrapConsumerGroupHandler(col, c))
+	for i, m := range receive(t, col.got, 2, 30*time.Second) {
+		sameBytes(t, "message "+strconv.Itoa(i), m.Value, bodies[i])
+		if v, _ := header(m, "h"); v != "v" || len(m.Headers) != 1 {
+			t.Errorf("message %d: %d headers, h = %q", i, len(m.Headers), v)
+		}
+	}
+}

@@ -95,12 +95,13 @@ type interceptorOption func(*options)
 func (f interceptorOption) applyInterceptor(o *options) { f(o) }
 
 type options struct {
-	timeout        time.Duration
-	lanes          int
-	readAhead      int
-	readAheadBytes int64
-	logger         *slog.Logger
-	onProduceError func(msg *sarama.ProducerMessage, err error)
+	timeout         time.Duration
+	lanes           int
+	readAhead       int
+	readAheadBytes  int64
+	logger          *slog.Logger
+	maxMessageBytes int // the interceptor's cap (WithMaxMessageBytes)
+	onProduceError  func(msg *sarama.ProducerMessage, err error)
 }
 
 func defaults() *options {
@@ -208,6 +209,21 @@ func WithLogger(l *slog.Logger) Option { return anyOption(func(o *options) { o.l
 // these errors to the caller instead.
 func OnProduceError(f func(msg *sarama.ProducerMessage, err error)) InterceptorOption {
 	return interceptorOption(func(o *options) { o.onProduceError = f })
+}
+
+// WithMaxMessageBytes gives the ProducerInterceptor the producer's
+// Producer.MaxMessageBytes, which an interceptor cannot see: a message over
+// it is claim-checked even under the checker's threshold, as the wrappers
+// do, unless the policy keeps it as it is (see the package documentation).
+// Pass the config's own value:
+//
+//	cfg.Producer.Interceptors = []sarama.ProducerInterceptor{
+//		ccsarama.NewProducerInterceptor(cc, ccsarama.WithMaxMessageBytes(cfg.Producer.MaxMessageBytes)),
+//	}
+//
+// 0, the default, offloads by the threshold alone.
+func WithMaxMessageBytes(n int) InterceptorOption {
+	return interceptorOption(func(o *options) { o.maxMessageBytes = max(n, 0) })
 }
 
 func checkConfig(cfg *sarama.Config) error {
