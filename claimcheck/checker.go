@@ -250,7 +250,10 @@ func (c *Checker) ShouldOffload(body []byte, h Headers) (bool, error) {
 func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool, err error) {
 	v, override := h.Get(HeaderOffload)
 	if IsClaimChecked(h) {
-		return false, override, nil // never claim-check twice
+		// Never claim-check twice; but a mark no consumer can read
+		// (a relay forwarding a broken reference) is refused here, not
+		// sent on for every consumer to fail on.
+		return false, override, CheckMark(body, h)
 	}
 	if override {
 		switch v {
@@ -279,7 +282,10 @@ func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool,
 // be offloaded, it stores body, and only once the stash is written does it
 // return the address as the new body and set the contract headers on h;
 // otherwise it returns body and h as they were (less HeaderOffload, if the
-// producer set it). address is "" when nothing was offloaded. On error h is
+// producer set it). A message already claim-checked (a relay forwarding
+// what it received) is never offloaded again, and its mark is checked
+// first (CheckMark): one no consumer could read is an ErrMalformed error
+// and is not sent. address is "" when nothing was offloaded. On error h is
 // unchanged and nothing should be sent.
 func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
 	if c.contract == ContractAWSPointer {

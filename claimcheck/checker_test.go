@@ -52,6 +52,7 @@ func TestPolicy(t *testing.T) {
 		name    string
 		mode    claimcheck.Mode
 		body    int
+		text    string // the body, when set (a reference forwarded)
 		headers map[string]string
 		want    bool
 		wantErr error
@@ -69,8 +70,13 @@ func TestPolicy(t *testing.T) {
 		{name: "override beats mode never", mode: claimcheck.Never, body: 1, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadAlways}, want: true},
 		{name: "override beats mode always", mode: claimcheck.Always, body: 1, headers: map[string]string{claimcheck.HeaderOffload: claimcheck.OffloadNever}, want: false},
 		{name: "bad override", body: 1, headers: map[string]string{claimcheck.HeaderOffload: "sometimes"}, wantErr: claimcheck.ErrBadOverride},
-		{name: "never twice", mode: claimcheck.Always, body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240"}, want: false},
-		{name: "never twice, override stripped", body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240", claimcheck.HeaderOffload: claimcheck.OffloadAlways}, want: false},
+		{name: "never twice", mode: claimcheck.Always, text: "mem://default/x.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240"}, want: false},
+		{name: "never twice, override stripped", text: "mem://default/x.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240", claimcheck.HeaderOffload: claimcheck.OffloadAlways}, want: false},
+		{name: "never twice, a later version forwarded", text: "whatever version 2 writes", headers: map[string]string{claimcheck.HeaderVersion: "2"}, want: false},
+		// A forwarded mark that no consumer can read is refused, not sent.
+		{name: "marked, body no address", mode: claimcheck.Always, body: 10 << 10, headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "10240"}, wantErr: claimcheck.ErrMalformed},
+		{name: "marked, size missing", text: "mem://default/x.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", headers: map[string]string{claimcheck.HeaderVersion: "1"}, wantErr: claimcheck.ErrMalformed},
+		{name: "marked, size lies in its spelling", text: "mem://default/x.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", headers: map[string]string{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "+10"}, wantErr: claimcheck.ErrMalformed},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
@@ -79,6 +85,9 @@ func TestPolicy(t *testing.T) {
 			c := newChecker(t, newEngine(t, memstash.New()), claimcheck.WithObserver(counts),
 				claimcheck.WithThreshold(threshold), claimcheck.WithMargin(margin), claimcheck.WithMode(tt.mode))
 			body := payload(tt.body)
+			if tt.text != "" {
+				body = []byte(tt.text)
+			}
 			h := claimcheck.MapHeaders(maps.Clone(tt.headers))
 			if h == nil {
 				h = claimcheck.MapHeaders{}

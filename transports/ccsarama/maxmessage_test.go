@@ -130,19 +130,28 @@ func TestMaxMessageBytesPolicyKeeps(t *testing.T) {
 	k.CreateTopic(t, "keep", 1, nil)
 	cfg := capConfig()
 	body := random(t, 100<<10)
+	// A marked message keeps a body a consumer can read as a reference
+	// (at most 64 KiB, no white space): one that is not is refused by the
+	// checker before the cap is looked at (claimcheck.ErrMalformed).
+	longestReference := bytes.Repeat([]byte("a"), 64<<10)
 	cases := []struct {
 		name    string
 		opts    []claimcheck.Option
 		headers []sarama.RecordHeader
+		body    []byte // nil: 100 KiB of random bytes
 	}{
-		{"mode never", []claimcheck.Option{claimcheck.WithMode(claimcheck.Never)}, nil},
-		{"override never", nil, []sarama.RecordHeader{{Key: []byte(claimcheck.HeaderOffload), Value: []byte(claimcheck.OffloadNever)}}},
+		{"mode never", []claimcheck.Option{claimcheck.WithMode(claimcheck.Never)}, nil, nil},
+		{"override never", nil, []sarama.RecordHeader{{Key: []byte(claimcheck.HeaderOffload), Value: []byte(claimcheck.OffloadNever)}}, nil},
 		{"marked", nil, []sarama.RecordHeader{
 			{Key: []byte(claimcheck.HeaderVersion), Value: []byte(claimcheck.ContractVersion)},
-			{Key: []byte(claimcheck.HeaderSize), Value: []byte("5")}}},
+			{Key: []byte(claimcheck.HeaderSize), Value: []byte("5")}}, longestReference},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			body := body
+			if tc.body != nil {
+				body = tc.body
+			}
 			offloads, observe := offloadCounter()
 			c, _ := newChecker(t, append(tc.opts, observe)...)
 			sp, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
