@@ -175,12 +175,12 @@ func (c *Conn) QueueSubscribe(subj, queue string, h nats.MsgHandler, opts ...Opt
 // refuses for max_payload (maxPayload.retry: the value kept was stale) is
 // sent again through offload.
 func passes(ctx context.Context, mp *maxPayload, cc *claimcheck.Checker, m *nats.Msg) bool {
-	return m != nil && !overCap(mp, cc, m.Data, m.Header) && cc.Pass(ctx, m.Subject, m.Data, Header(m.Header))
+	return m != nil && !overCap(mp, cc, m.Data, m.Header) && cc.Pass(ctx, m.Subject, m.Data, exactHeader(m.Header))
 }
 
 // pass is passes for a body without headers on subj.
 func pass(ctx context.Context, mp *maxPayload, cc *claimcheck.Checker, subj string, data []byte) bool {
-	return !overCap(mp, cc, data, nil) && cc.Pass(ctx, subj, data, Header(nil))
+	return !overCap(mp, cc, data, nil) && cc.Pass(ctx, subj, data, exactHeader(nil))
 }
 
 // offload applies the policy to m and returns the message to send: m itself

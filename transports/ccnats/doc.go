@@ -97,8 +97,12 @@
 // # Headers
 //
 // NATS headers are case-sensitive, and the contract's names are lowercase
-// ("claimstash-version", "claimstash-size"): Header reads and writes them
-// exactly as written, like nats.Header's own methods. Producers' headers
+// ("claimstash-version", "claimstash-size"): Header writes them exactly as
+// written, like nats.Header's own methods, and reads them so or under their
+// canonical names ("Claimstash-Version"), which a hop that canonicalises
+// names leaves (nats.go before v1.19 on Header.Set, an HTTP bridge): such a
+// reference is rehydrated, never handed on with its address as the payload.
+// The publishers read only the exact names. Producers' headers
 // cross unchanged, several values per key included. Any NATS client can
 // take part without claimstash: `nats sub` shows a reference's headers and
 // its body, the address, and a reference sent by hand is rehydrated like

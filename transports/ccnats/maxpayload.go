@@ -110,7 +110,7 @@ func overCap(mp *maxPayload, cc *claimcheck.Checker, body []byte, h nats.Header)
 	if limit = mp.read(); limit <= 0 || limit >= threshold || n <= limit {
 		return false // unknown (nats.go decides), or it fits
 	}
-	hh := Header(h)
+	hh := exactHeader(h)
 	if _, set := hh.Get(claimcheck.HeaderOffload); set {
 		return false // the producer's: "never" keeps it, "always" offloads it anyway
 	}
