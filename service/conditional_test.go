@@ -60,19 +60,24 @@ func TestConditionalPut(t *testing.T) {
 func hideConditional(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("If-None-Match")
-		next.ServeHTTP(stripConditional{w}, r)
+		next.ServeHTTP(stripHeader{w, service.HeaderConditionalPut}, r)
 	})
 }
 
-type stripConditional struct{ http.ResponseWriter }
+// stripHeader removes one response header (by its exact name: the server
+// writes them lowercase) before the response goes out.
+type stripHeader struct {
+	http.ResponseWriter
+	name string
+}
 
-func (s stripConditional) WriteHeader(code int) {
-	delete(s.Header(), service.HeaderConditionalPut)
+func (s stripHeader) WriteHeader(code int) {
+	delete(s.Header(), s.name)
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s stripConditional) Write(b []byte) (int, error) {
-	delete(s.Header(), service.HeaderConditionalPut)
+func (s stripHeader) Write(b []byte) (int, error) {
+	delete(s.Header(), s.name)
 	return s.ResponseWriter.Write(b)
 }
 

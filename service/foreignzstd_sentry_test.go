@@ -22,20 +22,8 @@ import (
 // counts no decoded size for a zstd body sent without one.
 func hideDecodedSize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(stripDecodedSize{w}, r)
+		next.ServeHTTP(stripHeader{w, service.HeaderDecodedSize}, r)
 	})
-}
-
-type stripDecodedSize struct{ http.ResponseWriter }
-
-func (s stripDecodedSize) WriteHeader(code int) {
-	delete(s.Header(), service.HeaderDecodedSize)
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s stripDecodedSize) Write(b []byte) (int, error) {
-	delete(s.Header(), service.HeaderDecodedSize)
-	return s.ResponseWriter.Write(b)
 }
 
 // TestForeignZstdWithoutDecodedSize: against objectstore's own server, a
