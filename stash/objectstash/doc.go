@@ -104,7 +104,8 @@
 // x-claimstash-decoded-size, which Get and Stat read, so that the engine
 // can bound its decoding. objectstore's own server sends no such size:
 // Get then reads the stored bytes into memory as they arrive (the object
-// is not streamed) and decodes them once to count them, up to
-// stash.DefaultMaxSize, and Stat does the same; the engine checks the size
+// is not streamed; at most 256 MiB of them, or ErrTooLarge) and decodes
+// them once to count them, up to stash.DefaultMaxSize, and Stat does the
+// same; the engine checks the size
 // against its own limit and the digest as for any other stash.
 package objectstash

@@ -319,10 +319,14 @@ const sizeUnknown = -1
 const (
 	maxCounted = stash.DefaultMaxSize
 	maxWindow  = 8 << 20
+	// maxCountedStored bounds the stored bytes countDecoded holds in
+	// memory to count them.
+	maxCountedStored = 256 << 20
 )
 
 // countDecoded reads the stored bytes of a zstd object whose decoded size
-// no header gives into memory (as they arrive: the buffer grows with them),
+// no header gives into memory (as they arrive: the buffer grows with them;
+// at most maxCountedStored of them),
 // decodes them once to count their decoded size, and hands them back with
 // that size, so that the engine can bound and check its decoding as for any
 // other stash. Bytes that are not zstd, or that decode to more than
@@ -330,7 +334,10 @@ const (
 // when it decodes them again.
 func countDecoded(rc io.ReadCloser, a *driver.Attributes) (io.ReadCloser, *driver.Attributes, error) {
 	defer rc.Close()
-	comp, err := io.ReadAll(rc)
+	if a.StoredSize > maxCountedStored {
+		return nil, nil, fmt.Errorf("%w: objectstash: a zstd object without a decoded size is counted in memory, up to %d stored bytes; this one has %d", driver.ErrTooLarge, maxCountedStored, a.StoredSize)
+	}
+	comp, err := io.ReadAll(io.LimitReader(rc, maxCountedStored)) // grows as the bytes arrive
 	if err != nil {
 		return nil, nil, err
 	}

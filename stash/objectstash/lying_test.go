@@ -105,3 +105,18 @@ func TestMetadataStrayPercent(t *testing.T) {
 		t.Fatalf("metadata %q, origin %q; want %q and %q", a.Metadata["note"], a.Origin, "100% and A", "5%")
 	}
 }
+
+// TestForeignZstdCountBounded: a zstd object without a decoded size is
+// counted in memory, so a server claiming more stored bytes than that
+// holds (300 MiB) is ErrTooLarge before any is read; one whose bytes are
+// not zstd is ErrIntegrity.
+func TestForeignZstdCountBounded(t *testing.T) {
+	big := lying(t, 200, "never read", "x-sn-size", "314572800", "Content-Encoding", "zstd")
+	if _, err := readObject(big); !errors.Is(err, driver.ErrTooLarge) {
+		t.Errorf("300 MiB claimed: %v, want ErrTooLarge", err)
+	}
+	garbage := lying(t, 200, "not zstd!!", "x-sn-size", "10", "Content-Encoding", "zstd")
+	if _, err := readObject(garbage); !errors.Is(err, driver.ErrIntegrity) {
+		t.Errorf("not zstd: %v, want ErrIntegrity", err)
+	}
+}
