@@ -15,11 +15,10 @@ import (
 	"github.com/claimstash/claimstash/transports/ccnats"
 )
 
-// A checker built with the AWS pointer contract writes pointers that every
-// consumer path rehydrates: the paths for messages that are not
-// claim-checked must not take a pointer for a payload.
-func TestAWSPointerContract(t *testing.T) {
-	const bucket = "ccnats-aws"
+// awsChecker is a checker with the AWS pointer contract over a MinIO
+// bucket of its own.
+func awsChecker(t *testing.T, bucket string) *claimcheck.Checker {
+	t.Helper()
 	minio := miniotest.Start(t, bucket)
 	st, err := s3stash.New(minio.Client())
 	if err != nil {
@@ -34,6 +33,14 @@ func TestAWSPointerContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cc
+}
+
+// A checker built with the AWS pointer contract writes pointers that every
+// consumer path rehydrates: the paths for messages that are not
+// claim-checked must not take a pointer for a payload.
+func TestAWSPointerContract(t *testing.T) {
+	cc := awsChecker(t, "ccnats-aws")
 	srv := natstest.Start(t)
 	body := payload(2<<20, 11) // over the server's 1 MiB payload limit
 
@@ -119,21 +126,7 @@ func TestAWSPointerContract(t *testing.T) {
 // over the server's max_payload is offloaded, as a pointer, and arrives
 // rehydrated.
 func TestAWSPointerOverMaxPayload(t *testing.T) {
-	const bucket = "ccnats-aws-cap"
-	minio := miniotest.Start(t, bucket)
-	st, err := s3stash.New(minio.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := stash.New(stash.WithBackend(st), stash.WithNamespace(bucket))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Close() })
-	cc, err := claimcheck.New(eng, claimcheck.WithContract(claimcheck.ContractAWSPointer))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc := awsChecker(t, "ccnats-aws-cap")
 	e := capServer(t, cc)
 	raw := e.wc.Conn
 	rawSub, err := raw.SubscribeSync("lim.aws")

@@ -120,6 +120,47 @@ func refusedBySarama(err error) bool {
 	return errors.As(err, &ce) && strings.Contains(ce.Error(), "MaxMessageBytes")
 }
 
+// refusedByBoth sends one message made by newMsg through a wrapped sync
+// producer and another through a wrapped async producer, both over cfg and
+// c, and checks that each is refused: check gets the error, and the message
+// as the caller holds it (the sync one) or as the async producer reports
+// it on Errors, which must be the message sent.
+func refusedByBoth(t *testing.T, k *kafkatest.Cluster, cfg *sarama.Config, c *claimcheck.Checker, newMsg func() *sarama.ProducerMessage, check func(t *testing.T, err error, m *sarama.ProducerMessage)) {
+	t.Helper()
+	sp, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMsg()
+	_, _, err = sp.SendMessage(m)
+	check(t, err, m)
+
+	rawAsync, err := sarama.NewAsyncProducer(k.Addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := ccsarama.WrapAsyncProducer(cfg, rawAsync, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := newMsg()
+	ap.Input() <- sent
+	select {
+	case pe := <-ap.Errors():
+		if pe.Msg != sent {
+			t.Fatal("async: Errors gave another message than the one sent")
+		}
+		check(t, pe.Err, pe.Msg)
+	case <-ap.Successes():
+		t.Fatal("async: produced")
+	case <-time.After(30 * time.Second):
+		t.Fatal("async: no answer")
+	}
+	if err := ap.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // What the policy keeps in the message goes out unchanged, and sarama
 // refuses it as before: a checker in mode Never, the producer's
 // claimstash-offload: never, a message already marked claim-checked.
@@ -154,44 +195,18 @@ func TestMaxMessageBytesPolicyKeeps(t *testing.T) {
 			}
 			offloads, observe := offloadCounter()
 			c, _ := newChecker(t, append(tc.opts, observe)...)
-			sp, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
-			if err != nil {
-				t.Fatal(err)
+			newMsg := func() *sarama.ProducerMessage {
+				return &sarama.ProducerMessage{Topic: "keep", Value: sarama.ByteEncoder(body), Headers: slices.Clone(tc.headers)}
 			}
-			m := &sarama.ProducerMessage{Topic: "keep", Value: sarama.ByteEncoder(body), Headers: slices.Clone(tc.headers)}
-			if _, _, err := sp.SendMessage(m); !refusedBySarama(err) {
-				t.Fatalf("sync: err = %v, want sarama's refusal over Producer.MaxMessageBytes", err)
-			}
-
-			rawAsync, err := sarama.NewAsyncProducer(k.Addrs, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ap, err := ccsarama.WrapAsyncProducer(cfg, rawAsync, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sent := &sarama.ProducerMessage{Topic: "keep", Value: sarama.ByteEncoder(body), Headers: slices.Clone(tc.headers), Metadata: "sent"}
-			ap.Input() <- sent
-			select {
-			case pe := <-ap.Errors():
-				if !refusedBySarama(pe.Err) {
-					t.Errorf("async: err = %v, want sarama's refusal", pe.Err)
+			refusedByBoth(t, k, cfg, c, newMsg, func(t *testing.T, err error, m *sarama.ProducerMessage) {
+				t.Helper()
+				if !refusedBySarama(err) {
+					t.Errorf("err = %v, want sarama's refusal over Producer.MaxMessageBytes", err)
 				}
-				if pe.Msg != sent || pe.Msg.Metadata != "sent" {
-					t.Errorf("async: Errors gave metadata %v, not the message sent", pe.Msg.Metadata)
+				if v, _ := m.Value.Encode(); !bytes.Equal(v, body) {
+					t.Errorf("the value is %d bytes, not the body", len(v))
 				}
-				if v, _ := pe.Msg.Value.Encode(); !bytes.Equal(v, body) {
-					t.Errorf("async: the reported value is %d bytes, not the body", len(v))
-				}
-			case <-ap.Successes():
-				t.Fatal("async: produced")
-			case <-time.After(30 * time.Second):
-				t.Fatal("async: no answer")
-			}
-			if err := ap.Close(); err != nil {
-				t.Fatal(err)
-			}
+			})
 			if n := offloads.Load(); n != 0 {
 				t.Errorf("%d stash writes, want none", n)
 			}
@@ -227,7 +242,7 @@ func TestMaxMessageBytesReferenceTooLarge(t *testing.T) {
 			t.Errorf("the headers changed: %d headers", len(m.Headers))
 		}
 	}
-	check := func(t *testing.T, err error) {
+	refusedByBoth(t, k, cfg, c, newMsg, func(t *testing.T, err error, m *sarama.ProducerMessage) {
 		t.Helper()
 		var ce *claimcheck.Error
 		if !errors.Is(err, sarama.ErrMessageSizeTooLarge) || !errors.As(err, &ce) {
@@ -236,42 +251,8 @@ func TestMaxMessageBytesReferenceTooLarge(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), "claimcheck: offload on ref: ccsarama: ") {
 			t.Errorf("message %q", err)
 		}
-	}
-
-	sp, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newMsg()
-	_, _, err = sp.SendMessage(m)
-	check(t, err)
-	unchanged(t, m)
-
-	rawAsync, err := sarama.NewAsyncProducer(k.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap, err := ccsarama.WrapAsyncProducer(cfg, rawAsync, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sent := newMsg()
-	ap.Input() <- sent
-	select {
-	case pe := <-ap.Errors():
-		check(t, pe.Err)
-		if pe.Msg != sent || pe.Msg.Metadata != "sent" {
-			t.Fatalf("Errors gave metadata %v, not the message sent", pe.Msg.Metadata)
-		}
-		unchanged(t, pe.Msg)
-	case <-ap.Successes():
-		t.Fatal("produced")
-	case <-time.After(30 * time.Second):
-		t.Fatal("no answer")
-	}
-	if err := ap.Close(); err != nil {
-		t.Fatal(err)
-	}
+		unchanged(t, m)
+	})
 	if n := offloads.Load(); n != 0 {
 		t.Errorf("%d stash writes, want none", n)
 	}
