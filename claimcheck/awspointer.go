@@ -267,10 +267,13 @@ func (c *Checker) awsPointerFor(address string) (AWSPointer, error) {
 // offloadAWS is Offload in the AWS contract.
 func (c *Checker) offloadAWS(ctx context.Context, topic string, body []byte, h Headers) ([]byte, string, error) {
 	// Never claim-check twice: shouldOffload keeps a claim-checked message,
-	// and an AWS pointer is kept here; the override goes in every case.
+	// and an AWS pointer is kept here, once its mark is checked as
+	// shouldOffload checks claimstash's (CheckMark); the override goes in
+	// every case.
 	offload, override, err := false, false, error(nil)
 	if IsAWSPointer(h) {
 		_, override = h.Get(HeaderOffload)
+		err = CheckMark(body, h)
 	} else {
 		offload, override, err = c.shouldOffload(body, h)
 	}

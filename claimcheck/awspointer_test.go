@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 
@@ -420,5 +421,32 @@ func TestAWSPointerEngineMaxSize(t *testing.T) {
 	out, _, err := c.Rehydrate(ctx, "q", body, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "1001"})
 	if !errors.Is(err, stash.ErrTooLarge) || out != nil {
 		t.Fatalf("a pointer of 1001 bytes under WithMaxSize(1000): %d bytes, %v; want ErrTooLarge", len(out), err)
+	}
+}
+
+// Under the AWS contract a message already marked is kept as it is, as
+// under claimstash's, but its mark is checked first: one that no consumer
+// could read (a pointer that is not one, a message with both marks) is
+// ErrMalformed and is not sent, its headers unchanged.
+func TestAWSPointerForwardedMarkChecked(t *testing.T) {
+	ctx := context.Background()
+	c, _ := awsChecker(t)
+	ptr := string(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bucket-a", Key: "p/k"}))
+	for name, tc := range map[string]struct {
+		body string
+		h    claimcheck.MapHeaders
+	}{
+		"not a pointer":   {"not json", claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5"}},
+		"size not a size": {ptr, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "five"}},
+		"both marks":      {ptr, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5", claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "5"}},
+	} {
+		before := maps.Clone(tc.h)
+		out, addr, err := c.Offload(ctx, "q", []byte(tc.body), tc.h)
+		if !errors.Is(err, claimcheck.ErrMalformed) || out != nil || addr != "" {
+			t.Errorf("%s: %q %q %v; want ErrMalformed and nothing to send", name, out, addr, err)
+		}
+		if !maps.Equal(tc.h, before) {
+			t.Errorf("%s: the headers changed: %v", name, tc.h)
+		}
 	}
 }

@@ -51,6 +51,9 @@ func TestCanonicalisedContractHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub2.Unsubscribe() }()
+	if err := wc.Conn.Flush(); err != nil { // the server has the subscription before raw publishes
+		t.Fatal(err)
+	}
 	for _, subj := range []string{"canon.handler", "canon.wrapped"} {
 		if err := raw.PublishMsg(ref(subj)); err != nil {
 			t.Fatal(err)
