@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/textproto"
 	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -17,10 +16,6 @@ import (
 // block together are over it (nats.ErrMaxPayload), so the publishers
 // claim-check such a message even under the checker's threshold, unless
 // the policy keeps it in the message (overCap).
-
-// minAddress is the shortest address Offload can write: a one-character
-// scheme, namespace and name, and the SHA-256 digest ("a://b/c.<64 hex>").
-const minAddress = len("a://b/c.") + 64
 
 // minContract is the least the contract's headers add to a reference:
 // claimstash-version and claimstash-size lines, the size one digit. An AWS
@@ -91,7 +86,7 @@ func (m *maxPayload) retry(err error, cc *claimcheck.Checker, body []byte, h nat
 // Only under a cap below the threshold are the headers' sizes added up,
 // and max_payload is read afresh only for a message over it.
 func overCap(mp *maxPayload, cc *claimcheck.Checker, body []byte, h nats.Header) bool {
-	if cc.Mode() != claimcheck.Auto || len(body) <= minAddress+minContract {
+	if cc.Mode() != claimcheck.Auto || len(body) <= cc.MinReference()+minContract {
 		return false
 	}
 	threshold := int64(cc.Threshold())
@@ -110,11 +105,7 @@ func overCap(mp *maxPayload, cc *claimcheck.Checker, body []byte, h nats.Header)
 	if limit = mp.read(); limit <= 0 || limit >= threshold || n <= limit {
 		return false // unknown (nats.go decides), or it fits
 	}
-	hh := exactHeader(h)
-	if _, set := hh.Get(claimcheck.HeaderOffload); set {
-		return false // the producer's: "never" keeps it, "always" offloads it anyway
-	}
-	return !claimcheck.IsClaimChecked(hh) && !claimcheck.IsAWSPointer(hh)
+	return cc.ForLimit(exactHeader(h))
 }
 
 // checkReference returns an error, before anything is stored, when the
@@ -162,11 +153,7 @@ func referenceFloor(cc *claimcheck.Checker, size int, h nats.Header) int {
 	}
 	digits := len(strconv.Itoa(size))
 	if cc.Contract() == claimcheck.ContractAWSPointer {
-		return n + len(claimcheck.AttrExtendedPayloadSize) + digits + lineFraming + minPointer
+		return n + len(claimcheck.AttrExtendedPayloadSize) + digits + lineFraming + cc.MinReference()
 	}
-	return n + minContract - 1 + digits + minAddress
+	return n + minContract - 1 + digits + cc.MinReference()
 }
-
-// minPointer is the shortest AWS pointer body: a three-letter bucket and a
-// key that is at least a name and its digest.
-var minPointer = len(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "aaa", Key: "a." + strings.Repeat("0", 64)}))

@@ -3,7 +3,6 @@ package ccsarama
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/IBM/sarama"
 
@@ -23,20 +22,12 @@ var (
 	headerFraming = (&sarama.ProducerMessage{Headers: make([]sarama.RecordHeader, 1)}).ByteSize(2) - recordFraming
 )
 
-// minAddress is the shortest address Offload can write: a one-character
-// scheme, namespace and name, and the SHA-256 digest ("a://b/c.<64 hex>").
-const minAddress = len("a://b/c.") + 64
-
 // minContract is the least the contract's headers add to a reference as
 // sarama counts it: claimstash-version and claimstash-size, the size one
 // digit. An AWS pointer (a JSON array naming a bucket and key) and its one
 // size header take more.
 var minContract = len(claimcheck.HeaderVersion) + len(claimcheck.ContractVersion) + headerFraming +
 	len(claimcheck.HeaderSize) + 1 + headerFraming
-
-// minPointer is the shortest AWS pointer body: a three-letter bucket and a
-// key that is at least a name and its digest.
-var minPointer = len(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "aaa", Key: "a." + strings.Repeat("0", 64)}))
 
 // overCap reports whether the producers claim-check msg, whose encoded
 // value is body and which the checker would send as it is, because it is
@@ -59,7 +50,7 @@ var minPointer = len(claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: 
 // threshold is the value's length compared to it, and sarama's size
 // counted for a value under it.
 func overCap(c *claimcheck.Checker, limit int, msg *sarama.ProducerMessage, body []byte) bool {
-	if limit <= 0 || c.Mode() != claimcheck.Auto || len(body) <= minAddress+minContract || limit >= c.Threshold() {
+	if limit <= 0 || c.Mode() != claimcheck.Auto || len(body) <= c.MinReference()+minContract || limit >= c.Threshold() {
 		return false
 	}
 	// The value alone is a lower bound of the size; the key and headers
@@ -67,11 +58,7 @@ func overCap(c *claimcheck.Checker, limit int, msg *sarama.ProducerMessage, body
 	if recordFraming+len(body)+recordBatchOverhead <= limit && msg.ByteSize(2)+recordBatchOverhead <= limit {
 		return false
 	}
-	h := ProducerHeaders(msg)
-	if _, set := h.Get(claimcheck.HeaderOffload); set {
-		return false // the producer's: "never" keeps it, "always" offloads it anyway
-	}
-	return !claimcheck.IsClaimChecked(h) && !claimcheck.IsAWSPointer(h)
+	return c.ForLimit(ProducerHeaders(msg))
 }
 
 // checkReference returns an error, before anything is stored, when the
@@ -120,7 +107,7 @@ func referenceFloor(c *claimcheck.Checker, msg *sarama.ProducerMessage, size int
 	}
 	digits := len(strconv.Itoa(size))
 	if c.Contract() == claimcheck.ContractAWSPointer {
-		return n + len(claimcheck.AttrExtendedPayloadSize) + digits + headerFraming + minPointer
+		return n + len(claimcheck.AttrExtendedPayloadSize) + digits + headerFraming + c.MinReference()
 	}
-	return n + minContract - 1 + digits + minAddress
+	return n + minContract - 1 + digits + c.MinReference()
 }
