@@ -40,7 +40,7 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-func checker(t *testing.T, minio *miniotest.Server) *claimcheck.Checker {
+func checker(t *testing.T, minio *miniotest.Server, opts ...claimcheck.Option) *claimcheck.Checker {
 	st, err := s3stash.New(minio.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func checker(t *testing.T, minio *miniotest.Server) *claimcheck.Checker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	c, err := claimcheck.New(e, claimcheck.WithContract(claimcheck.ContractAWSPointer))
+	c, err := claimcheck.New(e, append([]claimcheck.Option{claimcheck.WithContract(claimcheck.ContractAWSPointer)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +176,16 @@ func TestLimits(t *testing.T) {
 	var entries []snstypes.PublishBatchRequestEntry
 	for i := range 10 {
 		entries = append(entries, snstypes.PublishBatchRequestEntry{Id: aws.String(fmt.Sprintf("e%d", i)), Message: aws.String(strings.Repeat("y", 100_000))})
+	}
+	// A checker in mode Never keeps every body in its message, the
+	// batch's limit too: nothing is stored, and the batch is refused.
+	before = objects()
+	never := ccsns.New(rawSNS, checker(t, minio, claimcheck.WithMode(claimcheck.Never)))
+	if _, err := never.PublishBatch(ctxT(t), &sns.PublishBatchInput{TopicArn: topic.TopicArn, PublishBatchRequestEntries: entries}); !errors.Is(err, ccsns.ErrTooLarge) {
+		t.Fatalf("batch of 1 MB under mode Never: %v, want ErrTooLarge", err)
+	}
+	if n := objects() - before; n != 0 {
+		t.Fatalf("%d stashes written under mode Never", n)
 	}
 	out, err := pub.PublishBatch(ctxT(t), &sns.PublishBatchInput{TopicArn: topic.TopicArn, PublishBatchRequestEntries: entries})
 	if err != nil || len(out.Successful) != 10 {

@@ -189,7 +189,9 @@ func (c *Client) prepare(ctx context.Context, topic, msg string, attrs map[strin
 		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: topic, Err: err}
 	}
 	if force {
-		if v, ok := h.Get(claimcheck.HeaderOffload); ok && v == claimcheck.OffloadNever {
+		// For the batch's limit, as ccnats and ccsarama do for their
+		// brokers' caps: only where the policy lets it (claimcheck.ForLimit).
+		if !c.cc.ForLimit(h) {
 			return msg, attrs, false, nil
 		}
 		h.Set(claimcheck.HeaderOffload, claimcheck.OffloadAlways)

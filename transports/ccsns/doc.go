@@ -9,7 +9,8 @@
 // Publish and PublishBatch offload a message over the checker's threshold
 // before publishing, within SNS's limits: 262,144 bytes of body and
 // attributes (DefaultMaxMessageBytes), the same for a whole batch (whose
-// largest entries are offloaded until it fits), 10 attributes. A message
+// largest entries are offloaded until it fits, where the policy lets it:
+// claimcheck.Checker.ForLimit), 10 attributes. A message
 // with MessageStructure "json" is never offloaded.
 //
 // SQS queues subscribed with RawMessageDelivery receive the pointer as it

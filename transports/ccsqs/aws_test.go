@@ -351,6 +351,28 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("1.2 MB of entries that may not be offloaded: %v, want ErrTooLarge", err)
 		}
 	})
+	// A checker in mode Never keeps every body in its message, the
+	// batch's limit too (as ccnats and ccsarama keep it for their
+	// brokers' caps): nothing is stored, and the batch is refused.
+	t.Run("BatchModeNever", func(t *testing.T) {
+		url := r.queue(t, nil)
+		var offloads atomic.Int64
+		c := ccsqs.New(r.sqs, r.checker(t, claimcheck.WithMode(claimcheck.Never), claimcheck.WithObserver(observer(func(ev claimcheck.Event) {
+			if ev.Op == claimcheck.OpOffload {
+				offloads.Add(1)
+			}
+		}))))
+		var entries []types.SendMessageBatchRequestEntry
+		for i := range 6 {
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprintf("e%d", i)), MessageBody: aws.String(text(200_000, uint64(i)))})
+		}
+		if _, err := c.SendMessageBatch(ctxT(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); !errors.Is(err, ccsqs.ErrTooLarge) {
+			t.Fatalf("1.2 MB of entries under mode Never: %v, want ErrTooLarge", err)
+		}
+		if n := offloads.Load(); n != 0 {
+			t.Fatalf("%d stashes written under mode Never", n)
+		}
+	})
 }
 
 type observer func(claimcheck.Event)

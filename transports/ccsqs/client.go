@@ -180,7 +180,9 @@ func (c *Client) prepare(ctx context.Context, queue, body string, attrs map[stri
 		return "", nil, false, &claimcheck.Error{Op: "offload", Topic: queue, Err: err}
 	}
 	if force {
-		if v, ok := h.Get(claimcheck.HeaderOffload); ok && v == claimcheck.OffloadNever {
+		// For the batch's limit, as ccnats and ccsarama do for their
+		// brokers' caps: only where the policy lets it (claimcheck.ForLimit).
+		if !c.cc.ForLimit(h) {
 			return body, attrs, false, nil
 		}
 		h.Set(claimcheck.HeaderOffload, claimcheck.OffloadAlways)

@@ -35,7 +35,9 @@
 // MaximumMessageSize is lower), the sum of all of a batch's entries against
 // the same limit, and at most 10 attributes. Send checks all three before
 // anything is sent: a batch over the limit has its largest entries
-// offloaded until it fits, a message the contract's attributes would take
+// offloaded until it fits (where the policy lets it: not in mode Never,
+// not one with claimstash-offload: never, claimcheck.Checker.ForLimit), a
+// message the contract's attributes would take
 // over 10 is ErrTooManyAttributes before any stash is written, and one still
 // too large is ErrTooLarge.
 //
