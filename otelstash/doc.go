@@ -30,7 +30,9 @@
 //   - a stash.DriverHook: every backend's driver wrapped, with its optional
 //     capabilities kept, so that each backend call ("s3 put", "nats get")
 //     is a client span with its latency per backend, and a new backend is
-//     covered without code of its own.
+//     covered without code of its own. A stat that finds nothing has
+//     outcome OutcomeNotFound and a put that finds the content stored
+//     already OutcomeExists: answers the engine acts on, not failures.
 //
 // # Traces across the broker
 //

@@ -2,6 +2,7 @@ package otelstash
 
 import (
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"net/url"
@@ -34,8 +35,8 @@ const (
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
 // (driver.Updater, driver.Modifier, driver.ConditionalDeleter,
-// driver.Lister, driver.Signer, driver.Verifier, driver.BytesKeeper) that d
-// has. A Put that is
+// driver.Lister, driver.Signer, driver.Verifier, driver.BytesKeeper,
+// driver.ExclusivePutter) that d has. A Put that is
 // part of a trace (its context carries a span: the engine's create, the
 // producer's offload) records the trace id in the stash's metadata
 // (MetadataTraceID); the payload, its digest and its address are
@@ -73,6 +74,11 @@ func (w *wrapped) end(ctx context.Context, span trace.Span, start time.Time, cal
 	case reason == ReasonNotFound:
 		// An answer, not a failure: the engine asks before every write.
 		outcome, reason, err = OutcomeNotFound, "", nil
+	case call == CallPut && errors.Is(err, driver.ErrExists):
+		// An answer too: content stored already, which the engine
+		// then extends (a driver.ExclusivePutter's Put is the
+		// engine's only look before it writes).
+		outcome, reason, err = OutcomeExists, "", nil
 	case err != nil:
 		outcome = OutcomeFailed
 	}
@@ -149,6 +155,15 @@ type bytesKeeper struct {
 }
 
 func (b bytesKeeper) KeepsBytes() bool { return b.bk.KeepsBytes() }
+
+// exclusivePutter passes on driver.ExclusivePutter: a question about the
+// driver's writes, answered without a call to its store.
+type exclusivePutter struct {
+	w *wrapped
+	x driver.ExclusivePutter
+}
+
+func (x exclusivePutter) ExclusivePut(size int64) bool { return x.x.ExclusivePut(size) }
 
 type updater struct {
 	w *wrapped

@@ -20,6 +20,7 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 	s, hasS := d.(driver.Signer)
 	v, hasV := d.(driver.Verifier)
 	bk, hasB := d.(driver.BytesKeeper)
+	x, hasX := d.(driver.ExclusivePutter)
 	type (
 		U = updater
 		M = modifier
@@ -28,14 +29,1103 @@ func withCapabilities(w *wrapped, d driver.Driver) driver.Driver {
 		S = signer
 		V = verifier
 		B = bytesKeeper
+		X = exclusivePutter
 	)
 	mask := 0
-	for k, has := range []bool{hasU, hasM, hasD, hasL, hasS, hasV, hasB} {
+	for k, has := range []bool{hasU, hasM, hasD, hasL, hasS, hasV, hasB, hasX} {
 		if has {
 			mask |= 1 << k
 		}
 	}
 	switch mask {
+	case 255:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 254:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			S
+			V
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 253:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 252:
+		return struct {
+			*wrapped
+			D
+			L
+			S
+			V
+			B
+			X
+		}{w, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 251:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 250:
+		return struct {
+			*wrapped
+			M
+			L
+			S
+			V
+			B
+			X
+		}{w, M{w, m}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 249:
+		return struct {
+			*wrapped
+			U
+			L
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 248:
+		return struct {
+			*wrapped
+			L
+			S
+			V
+			B
+			X
+		}{w, L{w, l}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 247:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 246:
+		return struct {
+			*wrapped
+			M
+			D
+			S
+			V
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 245:
+		return struct {
+			*wrapped
+			U
+			D
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 244:
+		return struct {
+			*wrapped
+			D
+			S
+			V
+			B
+			X
+		}{w, D{w, cd}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 243:
+		return struct {
+			*wrapped
+			U
+			M
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 242:
+		return struct {
+			*wrapped
+			M
+			S
+			V
+			B
+			X
+		}{w, M{w, m}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 241:
+		return struct {
+			*wrapped
+			U
+			S
+			V
+			B
+			X
+		}{w, U{w, u}, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 240:
+		return struct {
+			*wrapped
+			S
+			V
+			B
+			X
+		}{w, S{w, s}, V{w, v}, B{w, bk}, X{w, x}}
+	case 239:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 238:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			V
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 237:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			V
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 236:
+		return struct {
+			*wrapped
+			D
+			L
+			V
+			B
+			X
+		}{w, D{w, cd}, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 235:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 234:
+		return struct {
+			*wrapped
+			M
+			L
+			V
+			B
+			X
+		}{w, M{w, m}, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 233:
+		return struct {
+			*wrapped
+			U
+			L
+			V
+			B
+			X
+		}{w, U{w, u}, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 232:
+		return struct {
+			*wrapped
+			L
+			V
+			B
+			X
+		}{w, L{w, l}, V{w, v}, B{w, bk}, X{w, x}}
+	case 231:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, V{w, v}, B{w, bk}, X{w, x}}
+	case 230:
+		return struct {
+			*wrapped
+			M
+			D
+			V
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, V{w, v}, B{w, bk}, X{w, x}}
+	case 229:
+		return struct {
+			*wrapped
+			U
+			D
+			V
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, V{w, v}, B{w, bk}, X{w, x}}
+	case 228:
+		return struct {
+			*wrapped
+			D
+			V
+			B
+			X
+		}{w, D{w, cd}, V{w, v}, B{w, bk}, X{w, x}}
+	case 227:
+		return struct {
+			*wrapped
+			U
+			M
+			V
+			B
+			X
+		}{w, U{w, u}, M{w, m}, V{w, v}, B{w, bk}, X{w, x}}
+	case 226:
+		return struct {
+			*wrapped
+			M
+			V
+			B
+			X
+		}{w, M{w, m}, V{w, v}, B{w, bk}, X{w, x}}
+	case 225:
+		return struct {
+			*wrapped
+			U
+			V
+			B
+			X
+		}{w, U{w, u}, V{w, v}, B{w, bk}, X{w, x}}
+	case 224:
+		return struct {
+			*wrapped
+			V
+			B
+			X
+		}{w, V{w, v}, B{w, bk}, X{w, x}}
+	case 223:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			S
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 222:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			S
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 221:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			S
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 220:
+		return struct {
+			*wrapped
+			D
+			L
+			S
+			B
+			X
+		}{w, D{w, cd}, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 219:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			S
+			B
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 218:
+		return struct {
+			*wrapped
+			M
+			L
+			S
+			B
+			X
+		}{w, M{w, m}, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 217:
+		return struct {
+			*wrapped
+			U
+			L
+			S
+			B
+			X
+		}{w, U{w, u}, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 216:
+		return struct {
+			*wrapped
+			L
+			S
+			B
+			X
+		}{w, L{w, l}, S{w, s}, B{w, bk}, X{w, x}}
+	case 215:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			S
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, B{w, bk}, X{w, x}}
+	case 214:
+		return struct {
+			*wrapped
+			M
+			D
+			S
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, S{w, s}, B{w, bk}, X{w, x}}
+	case 213:
+		return struct {
+			*wrapped
+			U
+			D
+			S
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, S{w, s}, B{w, bk}, X{w, x}}
+	case 212:
+		return struct {
+			*wrapped
+			D
+			S
+			B
+			X
+		}{w, D{w, cd}, S{w, s}, B{w, bk}, X{w, x}}
+	case 211:
+		return struct {
+			*wrapped
+			U
+			M
+			S
+			B
+			X
+		}{w, U{w, u}, M{w, m}, S{w, s}, B{w, bk}, X{w, x}}
+	case 210:
+		return struct {
+			*wrapped
+			M
+			S
+			B
+			X
+		}{w, M{w, m}, S{w, s}, B{w, bk}, X{w, x}}
+	case 209:
+		return struct {
+			*wrapped
+			U
+			S
+			B
+			X
+		}{w, U{w, u}, S{w, s}, B{w, bk}, X{w, x}}
+	case 208:
+		return struct {
+			*wrapped
+			S
+			B
+			X
+		}{w, S{w, s}, B{w, bk}, X{w, x}}
+	case 207:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, B{w, bk}, X{w, x}}
+	case 206:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, B{w, bk}, X{w, x}}
+	case 205:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, B{w, bk}, X{w, x}}
+	case 204:
+		return struct {
+			*wrapped
+			D
+			L
+			B
+			X
+		}{w, D{w, cd}, L{w, l}, B{w, bk}, X{w, x}}
+	case 203:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			B
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, B{w, bk}, X{w, x}}
+	case 202:
+		return struct {
+			*wrapped
+			M
+			L
+			B
+			X
+		}{w, M{w, m}, L{w, l}, B{w, bk}, X{w, x}}
+	case 201:
+		return struct {
+			*wrapped
+			U
+			L
+			B
+			X
+		}{w, U{w, u}, L{w, l}, B{w, bk}, X{w, x}}
+	case 200:
+		return struct {
+			*wrapped
+			L
+			B
+			X
+		}{w, L{w, l}, B{w, bk}, X{w, x}}
+	case 199:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			B
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, B{w, bk}, X{w, x}}
+	case 198:
+		return struct {
+			*wrapped
+			M
+			D
+			B
+			X
+		}{w, M{w, m}, D{w, cd}, B{w, bk}, X{w, x}}
+	case 197:
+		return struct {
+			*wrapped
+			U
+			D
+			B
+			X
+		}{w, U{w, u}, D{w, cd}, B{w, bk}, X{w, x}}
+	case 196:
+		return struct {
+			*wrapped
+			D
+			B
+			X
+		}{w, D{w, cd}, B{w, bk}, X{w, x}}
+	case 195:
+		return struct {
+			*wrapped
+			U
+			M
+			B
+			X
+		}{w, U{w, u}, M{w, m}, B{w, bk}, X{w, x}}
+	case 194:
+		return struct {
+			*wrapped
+			M
+			B
+			X
+		}{w, M{w, m}, B{w, bk}, X{w, x}}
+	case 193:
+		return struct {
+			*wrapped
+			U
+			B
+			X
+		}{w, U{w, u}, B{w, bk}, X{w, x}}
+	case 192:
+		return struct {
+			*wrapped
+			B
+			X
+		}{w, B{w, bk}, X{w, x}}
+	case 191:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			S
+			V
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 190:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			S
+			V
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 189:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			S
+			V
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 188:
+		return struct {
+			*wrapped
+			D
+			L
+			S
+			V
+			X
+		}{w, D{w, cd}, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 187:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			S
+			V
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 186:
+		return struct {
+			*wrapped
+			M
+			L
+			S
+			V
+			X
+		}{w, M{w, m}, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 185:
+		return struct {
+			*wrapped
+			U
+			L
+			S
+			V
+			X
+		}{w, U{w, u}, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 184:
+		return struct {
+			*wrapped
+			L
+			S
+			V
+			X
+		}{w, L{w, l}, S{w, s}, V{w, v}, X{w, x}}
+	case 183:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			S
+			V
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, X{w, x}}
+	case 182:
+		return struct {
+			*wrapped
+			M
+			D
+			S
+			V
+			X
+		}{w, M{w, m}, D{w, cd}, S{w, s}, V{w, v}, X{w, x}}
+	case 181:
+		return struct {
+			*wrapped
+			U
+			D
+			S
+			V
+			X
+		}{w, U{w, u}, D{w, cd}, S{w, s}, V{w, v}, X{w, x}}
+	case 180:
+		return struct {
+			*wrapped
+			D
+			S
+			V
+			X
+		}{w, D{w, cd}, S{w, s}, V{w, v}, X{w, x}}
+	case 179:
+		return struct {
+			*wrapped
+			U
+			M
+			S
+			V
+			X
+		}{w, U{w, u}, M{w, m}, S{w, s}, V{w, v}, X{w, x}}
+	case 178:
+		return struct {
+			*wrapped
+			M
+			S
+			V
+			X
+		}{w, M{w, m}, S{w, s}, V{w, v}, X{w, x}}
+	case 177:
+		return struct {
+			*wrapped
+			U
+			S
+			V
+			X
+		}{w, U{w, u}, S{w, s}, V{w, v}, X{w, x}}
+	case 176:
+		return struct {
+			*wrapped
+			S
+			V
+			X
+		}{w, S{w, s}, V{w, v}, X{w, x}}
+	case 175:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			V
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, X{w, x}}
+	case 174:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			V
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, V{w, v}, X{w, x}}
+	case 173:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			V
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, V{w, v}, X{w, x}}
+	case 172:
+		return struct {
+			*wrapped
+			D
+			L
+			V
+			X
+		}{w, D{w, cd}, L{w, l}, V{w, v}, X{w, x}}
+	case 171:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			V
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, V{w, v}, X{w, x}}
+	case 170:
+		return struct {
+			*wrapped
+			M
+			L
+			V
+			X
+		}{w, M{w, m}, L{w, l}, V{w, v}, X{w, x}}
+	case 169:
+		return struct {
+			*wrapped
+			U
+			L
+			V
+			X
+		}{w, U{w, u}, L{w, l}, V{w, v}, X{w, x}}
+	case 168:
+		return struct {
+			*wrapped
+			L
+			V
+			X
+		}{w, L{w, l}, V{w, v}, X{w, x}}
+	case 167:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			V
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, V{w, v}, X{w, x}}
+	case 166:
+		return struct {
+			*wrapped
+			M
+			D
+			V
+			X
+		}{w, M{w, m}, D{w, cd}, V{w, v}, X{w, x}}
+	case 165:
+		return struct {
+			*wrapped
+			U
+			D
+			V
+			X
+		}{w, U{w, u}, D{w, cd}, V{w, v}, X{w, x}}
+	case 164:
+		return struct {
+			*wrapped
+			D
+			V
+			X
+		}{w, D{w, cd}, V{w, v}, X{w, x}}
+	case 163:
+		return struct {
+			*wrapped
+			U
+			M
+			V
+			X
+		}{w, U{w, u}, M{w, m}, V{w, v}, X{w, x}}
+	case 162:
+		return struct {
+			*wrapped
+			M
+			V
+			X
+		}{w, M{w, m}, V{w, v}, X{w, x}}
+	case 161:
+		return struct {
+			*wrapped
+			U
+			V
+			X
+		}{w, U{w, u}, V{w, v}, X{w, x}}
+	case 160:
+		return struct {
+			*wrapped
+			V
+			X
+		}{w, V{w, v}, X{w, x}}
+	case 159:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			S
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, X{w, x}}
+	case 158:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			S
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, S{w, s}, X{w, x}}
+	case 157:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			S
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, S{w, s}, X{w, x}}
+	case 156:
+		return struct {
+			*wrapped
+			D
+			L
+			S
+			X
+		}{w, D{w, cd}, L{w, l}, S{w, s}, X{w, x}}
+	case 155:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			S
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, S{w, s}, X{w, x}}
+	case 154:
+		return struct {
+			*wrapped
+			M
+			L
+			S
+			X
+		}{w, M{w, m}, L{w, l}, S{w, s}, X{w, x}}
+	case 153:
+		return struct {
+			*wrapped
+			U
+			L
+			S
+			X
+		}{w, U{w, u}, L{w, l}, S{w, s}, X{w, x}}
+	case 152:
+		return struct {
+			*wrapped
+			L
+			S
+			X
+		}{w, L{w, l}, S{w, s}, X{w, x}}
+	case 151:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			S
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, S{w, s}, X{w, x}}
+	case 150:
+		return struct {
+			*wrapped
+			M
+			D
+			S
+			X
+		}{w, M{w, m}, D{w, cd}, S{w, s}, X{w, x}}
+	case 149:
+		return struct {
+			*wrapped
+			U
+			D
+			S
+			X
+		}{w, U{w, u}, D{w, cd}, S{w, s}, X{w, x}}
+	case 148:
+		return struct {
+			*wrapped
+			D
+			S
+			X
+		}{w, D{w, cd}, S{w, s}, X{w, x}}
+	case 147:
+		return struct {
+			*wrapped
+			U
+			M
+			S
+			X
+		}{w, U{w, u}, M{w, m}, S{w, s}, X{w, x}}
+	case 146:
+		return struct {
+			*wrapped
+			M
+			S
+			X
+		}{w, M{w, m}, S{w, s}, X{w, x}}
+	case 145:
+		return struct {
+			*wrapped
+			U
+			S
+			X
+		}{w, U{w, u}, S{w, s}, X{w, x}}
+	case 144:
+		return struct {
+			*wrapped
+			S
+			X
+		}{w, S{w, s}, X{w, x}}
+	case 143:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			L
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, L{w, l}, X{w, x}}
+	case 142:
+		return struct {
+			*wrapped
+			M
+			D
+			L
+			X
+		}{w, M{w, m}, D{w, cd}, L{w, l}, X{w, x}}
+	case 141:
+		return struct {
+			*wrapped
+			U
+			D
+			L
+			X
+		}{w, U{w, u}, D{w, cd}, L{w, l}, X{w, x}}
+	case 140:
+		return struct {
+			*wrapped
+			D
+			L
+			X
+		}{w, D{w, cd}, L{w, l}, X{w, x}}
+	case 139:
+		return struct {
+			*wrapped
+			U
+			M
+			L
+			X
+		}{w, U{w, u}, M{w, m}, L{w, l}, X{w, x}}
+	case 138:
+		return struct {
+			*wrapped
+			M
+			L
+			X
+		}{w, M{w, m}, L{w, l}, X{w, x}}
+	case 137:
+		return struct {
+			*wrapped
+			U
+			L
+			X
+		}{w, U{w, u}, L{w, l}, X{w, x}}
+	case 136:
+		return struct {
+			*wrapped
+			L
+			X
+		}{w, L{w, l}, X{w, x}}
+	case 135:
+		return struct {
+			*wrapped
+			U
+			M
+			D
+			X
+		}{w, U{w, u}, M{w, m}, D{w, cd}, X{w, x}}
+	case 134:
+		return struct {
+			*wrapped
+			M
+			D
+			X
+		}{w, M{w, m}, D{w, cd}, X{w, x}}
+	case 133:
+		return struct {
+			*wrapped
+			U
+			D
+			X
+		}{w, U{w, u}, D{w, cd}, X{w, x}}
+	case 132:
+		return struct {
+			*wrapped
+			D
+			X
+		}{w, D{w, cd}, X{w, x}}
+	case 131:
+		return struct {
+			*wrapped
+			U
+			M
+			X
+		}{w, U{w, u}, M{w, m}, X{w, x}}
+	case 130:
+		return struct {
+			*wrapped
+			M
+			X
+		}{w, M{w, m}, X{w, x}}
+	case 129:
+		return struct {
+			*wrapped
+			U
+			X
+		}{w, U{w, u}, X{w, x}}
+	case 128:
+		return struct {
+			*wrapped
+			X
+		}{w, X{w, x}}
 	case 127:
 		return struct {
 			*wrapped

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/claimstash/claimstash/otelstash"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
@@ -82,6 +84,10 @@ type bpt struct{}
 
 func (bpt) KeepsBytes() bool { return true }
 
+type xpt struct{}
+
+func (xpt) ExclusivePut(int64) bool { return true }
+
 type (
 	dB struct {
 		base
@@ -96,6 +102,26 @@ type (
 		sgn
 		vrf
 		bpt
+	}
+	dX struct {
+		base
+		xpt
+	}
+	dBX struct {
+		base
+		bpt
+		xpt
+	}
+	dUMDLSVBX struct {
+		base
+		upd
+		mod
+		cdel
+		lst
+		sgn
+		vrf
+		bpt
+		xpt
 	}
 )
 
@@ -506,6 +532,9 @@ func caps(d driver.Driver) string {
 	if _, ok := d.(driver.BytesKeeper); ok {
 		s += "B"
 	}
+	if _, ok := d.(driver.ExclusivePutter); ok {
+		s += "X"
+	}
 	return s
 }
 
@@ -513,7 +542,7 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 	tm := newTelemetry(t)
 	m := memstash.New()
 	b := base{m}
-	drivers := []driver.Driver{b, m, dB{base: b}, dUMDLSVB{base: b}, dU{base: b}, dM{base: b}, dUM{base: b}, dD{base: b}, dUD{base: b}, dMD{base: b}, dUMD{base: b}, dL{base: b}, dUL{base: b}, dML{base: b}, dUML{base: b}, dDL{base: b}, dUDL{base: b}, dMDL{base: b}, dUMDL{base: b}, dS{base: b}, dUS{base: b}, dMS{base: b}, dUMS{base: b}, dDS{base: b}, dUDS{base: b}, dMDS{base: b}, dUMDS{base: b}, dLS{base: b}, dULS{base: b}, dMLS{base: b}, dUMLS{base: b}, dDLS{base: b}, dUDLS{base: b}, dMDLS{base: b}, dUMDLS{base: b}, dV{base: b}, dUV{base: b}, dMV{base: b}, dUMV{base: b}, dDV{base: b}, dUDV{base: b}, dMDV{base: b}, dUMDV{base: b}, dLV{base: b}, dULV{base: b}, dMLV{base: b}, dUMLV{base: b}, dDLV{base: b}, dUDLV{base: b}, dMDLV{base: b}, dUMDLV{base: b}, dSV{base: b}, dUSV{base: b}, dMSV{base: b}, dUMSV{base: b}, dDSV{base: b}, dUDSV{base: b}, dMDSV{base: b}, dUMDSV{base: b}, dLSV{base: b}, dULSV{base: b}, dMLSV{base: b}, dUMLSV{base: b}, dDLSV{base: b}, dUDLSV{base: b}, dMDLSV{base: b}, dUMDLSV{base: b}}
+	drivers := []driver.Driver{b, m, dB{base: b}, dUMDLSVB{base: b}, dX{base: b}, dBX{base: b}, dUMDLSVBX{base: b}, dU{base: b}, dM{base: b}, dUM{base: b}, dD{base: b}, dUD{base: b}, dMD{base: b}, dUMD{base: b}, dL{base: b}, dUL{base: b}, dML{base: b}, dUML{base: b}, dDL{base: b}, dUDL{base: b}, dMDL{base: b}, dUMDL{base: b}, dS{base: b}, dUS{base: b}, dMS{base: b}, dUMS{base: b}, dDS{base: b}, dUDS{base: b}, dMDS{base: b}, dUMDS{base: b}, dLS{base: b}, dULS{base: b}, dMLS{base: b}, dUMLS{base: b}, dDLS{base: b}, dUDLS{base: b}, dMDLS{base: b}, dUMDLS{base: b}, dV{base: b}, dUV{base: b}, dMV{base: b}, dUMV{base: b}, dDV{base: b}, dUDV{base: b}, dMDV{base: b}, dUMDV{base: b}, dLV{base: b}, dULV{base: b}, dMLV{base: b}, dUMLV{base: b}, dDLV{base: b}, dUDLV{base: b}, dMDLV{base: b}, dUMDLV{base: b}, dSV{base: b}, dUSV{base: b}, dMSV{base: b}, dUMSV{base: b}, dDSV{base: b}, dUDSV{base: b}, dMDSV{base: b}, dUMDSV{base: b}, dLSV{base: b}, dULSV{base: b}, dMLSV{base: b}, dUMLSV{base: b}, dDLSV{base: b}, dUDLSV{base: b}, dMDLSV{base: b}, dUMDLSV{base: b}}
 	for _, d := range drivers {
 		w := tm.inst.WrapDriver(memstash.Scheme, d)
 		if caps(w) != caps(d) {
@@ -531,8 +560,8 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 			}
 		}
 	}
-	if n := len(tm.ended("mem sign")); n != 33 {
-		t.Errorf("%d sign spans, want 33", n)
+	if n := len(tm.ended("mem sign")); n != 34 {
+		t.Errorf("%d sign spans, want 34", n)
 	}
 }
 
@@ -588,5 +617,50 @@ func TestWrapDriverPassesBytesKeeper(t *testing.T) {
 	got, err := e.Retrieve(context.Background(), s.String())
 	if err != nil || !bytes.Equal(got.Data, payload) {
 		t.Fatalf("Retrieve: %v", err)
+	}
+}
+
+// exclusiveMem is memstash as a driver.ExclusivePutter: its Put answers
+// ErrExists for a key that holds an object.
+type exclusiveMem struct{ *memstash.Store }
+
+func (exclusiveMem) ExclusivePut(int64) bool { return true }
+
+// TestWrapDriverPassesExclusivePut: behind the wrapper, the engine creates
+// new content with a put and no stat, and a put that finds the content
+// stored already is measured as such, not as a failure.
+func TestWrapDriverPassesExclusivePut(t *testing.T) {
+	tm := newTelemetry(t)
+	e, err := stash.New(stash.WithBackend(exclusiveMem{memstash.New()}), stash.WithInlineMax(-1), tm.inst.EngineOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	payload := stashtest.RandomPayload(1<<10, 3)
+	if _, err := e.Create(context.Background(), "x", payload); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tm.ended("mem stat")); n != 0 {
+		t.Errorf("Create of new content: %d stat spans, want 0", n)
+	}
+	if _, err := e.Create(context.Background(), "x", payload); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tm.ended("mem stat")); n != 1 {
+		t.Errorf("Create of stored content: %d stat spans, want 1 (after the put)", n)
+	}
+	put := otelstash.KeyBackendCall.String(otelstash.CallPut)
+	for _, c := range []struct {
+		outcome string
+		want    uint64
+	}{{otelstash.OutcomeOK, 1}, {otelstash.OutcomeExists, 1}, {otelstash.OutcomeFailed, 0}} {
+		if n, _ := tm.hist(t, otelstash.MetricBackendDuration, put, otelstash.KeyOutcome.String(c.outcome)); n != c.want {
+			t.Errorf("%d put measurements with outcome %s, want %d", n, c.outcome, c.want)
+		}
+	}
+	for _, s := range tm.ended("mem put") {
+		if s.Status().Code == codes.Error {
+			t.Errorf("put span with an error status: %v", s.Status())
+		}
 	}
 }

@@ -84,6 +84,7 @@ const (
 	OutcomeFailed     = "failed"     // any, with error.type
 	OutcomeOK         = "ok"         // engine and driver calls
 	OutcomeNotFound   = "not_found"  // a driver call that found nothing (not an error of the backend)
+	OutcomeExists     = "exists"     // a driver put that found the content stored already (not an error either)
 	OutcomeIssued     = "issued"     // share links
 	OutcomeRefused    = "refused"    // share links
 )

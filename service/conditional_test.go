@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/claimstash/claimstash/service"
+	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/stashtest"
 )
@@ -154,6 +157,104 @@ func TestObjectstashPutConditional(t *testing.T) {
 					t.Fatalf("after a refused Put: %d bytes (%v), want the first %d", len(got), err, len(data))
 				}
 			}
+		})
+	}
+}
+
+// TestEngineCreateAsksNothingFirst: an engine over the backend creates a
+// stash of up to 1 MiB with one request against this server (a create-only
+// PUT, no HEAD), and with the backend's own HEAD and the PUT against one
+// like objectstore's. Content stored already is found after the refused
+// PUT, or by that HEAD, and reads back as it was. A larger payload
+// is still asked for first, and is not sent when it is there.
+func TestEngineCreateAsksNothingFirst(t *testing.T) {
+	for _, objectstore := range []bool{false, true} {
+		name := map[bool]string{false: "claimstash", true: "objectstore-like"}[objectstore]
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]int{}
+			h := &objectHarness{tb: t, wrap: func(next http.Handler) http.Handler {
+				inner := next
+				if objectstore {
+					inner = hideConditional(next)
+				}
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					seen[r.Method]++
+					mu.Unlock()
+					inner.ServeHTTP(w, r)
+				})
+			}}
+			d, err := h.MakeDriver(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			ctx := context.Background()
+			requests := func() string {
+				mu.Lock()
+				defer mu.Unlock()
+				out := fmt.Sprintf("%d HEAD, %d PUT, %d GET", seen["HEAD"], seen["PUT"], seen["GET"])
+				clear(seen)
+				return out
+			}
+			expect := func(what, want string) {
+				t.Helper()
+				if got := requests(); got != want {
+					t.Errorf("%s: %s, want %s", what, got, want)
+				}
+			}
+			// The backend has heard nothing from the server yet.
+			if _, err := e.Create(ctx, "warm", []byte("warm up the backend")); err != nil {
+				t.Fatal(err)
+			}
+			requests()
+			newStash, again := "0 HEAD, 1 PUT, 0 GET", "1 HEAD, 1 PUT, 0 GET"
+			if objectstore {
+				// Put asks first itself: objectstore's server would
+				// replace what is there.
+				newStash, again = "1 HEAD, 1 PUT, 0 GET", "2 HEAD, 0 PUT, 0 GET"
+			}
+			for _, size := range []int{1 << 10, 1 << 20} {
+				payload := stashtest.RandomPayload(size, uint64(size))
+				s, err := e.Create(ctx, "k", payload, stash.NoExpiry())
+				if err != nil {
+					t.Fatal(err)
+				}
+				expect(fmt.Sprintf("Create of %d new bytes", size), newStash)
+				// No expiry, so none to extend: the second Create
+				// makes no request to update one.
+				s2, err := e.Create(ctx, "k", payload, stash.NoExpiry())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s2.String() != s.String() {
+					t.Fatalf("second Create: %s, want %s", s2, s)
+				}
+				expect(fmt.Sprintf("Create of %d stored bytes", size), again)
+				got, err := e.Retrieve(ctx, s.String())
+				if err != nil || !bytes.Equal(got.Data, payload) {
+					t.Fatalf("Retrieve: %v", err)
+				}
+				requests()
+			}
+			big := stashtest.RandomPayload(1<<20+1, 7)
+			if _, err := e.Create(ctx, "big", big, stash.NoExpiry()); err != nil {
+				t.Fatal(err)
+			}
+			bigNew := "1 HEAD, 1 PUT, 0 GET"
+			if objectstore {
+				bigNew = "2 HEAD, 1 PUT, 0 GET"
+			}
+			expect("Create of new bytes over 1 MiB", bigNew)
+			if _, err := e.Create(ctx, "big", big, stash.NoExpiry()); err != nil {
+				t.Fatal(err)
+			}
+			expect("Create of stored bytes over 1 MiB", "1 HEAD, 0 PUT, 0 GET")
 		})
 	}
 }

@@ -279,8 +279,8 @@ func (e *Engine) create(ctx context.Context, name string, payload []byte, opts [
 	// A payload that is to be compressed is compressed, into one frame, on
 	// another core while this one hashes it (startCompress: from
 	// overlapMin, when there is a second P; otherwise after the hash). If
-	// store finds the content already there, it never calls for the result
-	// and the compression is stopped.
+	// store finds the content already there before it puts, it never calls
+	// for the result and the compression is stopped.
 	var comp *compression
 	if tryCompress(o.compression, e.compressFloor, payload) {
 		comp = startCompress(payload)
@@ -366,8 +366,11 @@ func (st *encoded) done() {
 // store is the one write path of Create and CreateFrom, once the payload's
 // size and digest are known: it picks the backend, returns the stash already
 // there when the content is (extending its expiry), and otherwise encodes the
-// payload (only then: encode is called at most once) and puts it. A Put that
-// finds the key taken by a concurrent Create extends that stash instead. On
+// payload (only then: encode is called at most once) and puts it. On a
+// driver.ExclusivePutter that puts such a payload first, it encodes and puts
+// without looking, and a Put that finds the key taken looks after. A Put
+// that finds the key taken (by a concurrent Create, or by content stored
+// already) extends that stash instead. On
 // failure the returned stash, if any, carries the address for the error.
 // digest is the payload's SHA-256 in hex.
 func (e *Engine) store(ctx context.Context, o *createOptions, name string, size int64, digest []byte, encode func() (encoded, error)) (*Stash, error) {
@@ -386,9 +389,14 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	c := new(created)
 	attrs := &c.attrs
 	e.setAttrs(attrs, o, size, addr.Digest)
-	s, err := e.existing(ctx, b, addr, key, attrs)
-	if s != nil || err != nil {
-		return s, err
+	// Content stored already is looked up before it is encoded and sent,
+	// except on a driver whose Put is its own check (driver.ExclusivePutter):
+	// there, a Put that finds the key taken is looked up after.
+	var s *Stash
+	if x, ok := b.driver.(driver.ExclusivePutter); !ok || !x.ExclusivePut(size) {
+		if s, err = e.existing(ctx, b, addr, key, attrs); s != nil || err != nil {
+			return s, err
+		}
 	}
 	st, err := encode()
 	if err != nil {

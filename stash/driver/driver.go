@@ -229,6 +229,24 @@ type Verifier interface {
 	VerifyURL(method string, u *url.URL, now time.Time) error
 }
 
+// ExclusivePutter is an optional capability of drivers whose Put is its
+// own existence check: a write the store refuses when the key holds an
+// object (S3's and claimstash's objectstore server's If-None-Match: *), or
+// one that asks the store first in the same call. Where ExclusivePut
+// reports true for a payload of size bytes, the engine's Create puts at
+// once and looks at what is stored (Stat) only when Put answers ErrExists,
+// instead of asking with a Stat before every Put: one round trip fewer for
+// every new stash, at the cost, for content stored already, of encoding it
+// and sending what the store reads before it refuses. Drivers report true
+// only where a Stat costs a round trip and a refused Put of size bytes
+// costs little more.
+//
+// A driver that reports true returns ErrExists, never nil, for a key that
+// holds an object, and never replaces it.
+type ExclusivePutter interface {
+	ExclusivePut(size int64) bool
+}
+
 // Modifier is an optional capability: a read-modify-write of an object's
 // attributes that is atomic with respect to every other ModifyAttributes,
 // DeleteIf and Delete of the same key, by the backend's own guarantee (a

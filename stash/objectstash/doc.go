@@ -44,7 +44,9 @@
 // says in every object response that it honours If-None-Match: * on a PUT
 // (a 412 when the key holds an object); after such a response Put sends
 // the condition instead of the HEAD, one round trip fewer, and the check
-// is the server's own, atomic against concurrent writers. Get streams an object of up to parallel_above bytes
+// is the server's own, atomic against concurrent writers. Either way Put
+// is its own check, so the engine creates a stash of up to 1 MiB without
+// a HEAD of its own first (driver.ExclusivePutter). Get streams an object of up to parallel_above bytes
 // in one GET; a larger one streams those while the rest comes in parallel
 // ranges. Delete of a missing object is ErrNotFound (a HEAD first).
 //

@@ -182,6 +182,8 @@ var (
 	_ driver.Driver  = (*Store)(nil)
 	_ driver.Signer  = (*Store)(nil)
 	_ driver.Updater = (*Store)(nil)
+
+	_ driver.ExclusivePutter = (*Store)(nil)
 )
 
 // New makes a Store for the service at endpoint ("http://host:port" or
@@ -434,6 +436,18 @@ func (s *Store) do(req *http.Request) (*http.Response, error) {
 	s.createOnly.Store(resp.Header.Get(headerConditionalPut) == conditionalPutValue)
 	return resp, nil
 }
+
+// exclusivePutMax is the largest payload Create puts without a HEAD first
+// (ExclusivePut). Against objectstore's server, Put asks with its own HEAD
+// anyway; against claimstash's, a PUT refused because the content is stored
+// already sends what the server reads before its 412, which up to this size
+// costs about what the HEAD it saves for every new stash does.
+const exclusivePutMax = 1 << 20
+
+// ExclusivePut implements driver.ExclusivePutter: Put never replaces an
+// object and answers driver.ErrExists for one that is there, so the engine
+// puts a payload of up to 1 MiB without asking with a HEAD first.
+func (s *Store) ExclusivePut(size int64) bool { return size <= exclusivePutMax }
 
 // Put implements driver.Driver. An existing object is left alone
 // (driver.ErrExists). objectstore's server would replace it, so Put asks

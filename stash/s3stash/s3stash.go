@@ -235,6 +235,8 @@ var (
 	_ driver.Lister  = (*Store)(nil)
 	_ driver.Signer  = (*Store)(nil)
 
+	_ driver.ExclusivePutter = (*Store)(nil)
+
 	_ driver.Modifier           = (*Store)(nil)
 	_ driver.ConditionalDeleter = (*Store)(nil)
 )

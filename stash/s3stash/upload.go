@@ -67,6 +67,19 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	return s.checkLifecycle(ctx, ns, key, expiration, attrs.ExpiresAt)
 }
 
+// exclusivePutMax is the largest payload Create puts without a HEAD first
+// (ExclusivePut): up to it, a PutObject refused because the content is
+// stored already sends about as much as a HEAD costs in time on a distant
+// endpoint, while every new stash saves the HEAD's round trip.
+const exclusivePutMax = 1 << 20
+
+// ExclusivePut implements driver.ExclusivePutter: a PutObject carries
+// If-None-Match: *, so the engine puts a payload of up to 1 MiB without
+// asking with a HEAD first. A bucket that ignores the condition (an old
+// S3-compatible store) then has a second write of the same content replace
+// the first, with the same bytes and the second write's attributes.
+func (s *Store) ExclusivePut(size int64) bool { return size <= exclusivePutMax }
+
 // checkLifecycle refuses an object written where a bucket lifecycle rule
 // removes it at once (an expiration date already past: S3 and MinIO then
 // serve it to no one) or before the stash's own expiry, and deletes it:

@@ -163,6 +163,11 @@ func testDriver(t *testing.T, newHarness HarnessMaker) {
 		if err != nil && !errors.Is(err, driver.ErrExists) {
 			t.Fatalf("Put of an existing key: got %v, want nil or ErrExists", err)
 		}
+		// Where the engine puts without looking first, ErrExists is
+		// how it learns of the stash to extend: nil would lose that.
+		if x, ok := d.(driver.ExclusivePutter); ok && x.ExclusivePut(int64(len(other))) && !errors.Is(err, driver.ErrExists) {
+			t.Fatalf("Put of an existing key by a driver whose Put is exclusive: got %v, want ErrExists", err)
+		}
 		checkObject(t, d, "ns", key, payload, attrs)
 	})
 

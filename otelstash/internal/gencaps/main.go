@@ -25,6 +25,7 @@ var caps = []struct{ alias, typ, iface, v string }{
 	{"S", "signer", "Signer", "s"},
 	{"V", "verifier", "Verifier", "v"},
 	{"B", "bytesKeeper", "BytesKeeper", "bk"},
+	{"X", "exclusivePutter", "ExclusivePutter", "x"},
 }
 
 func main() {
