@@ -54,7 +54,9 @@
 // JetStream refused a chunk but took the info after it (a bucket full to
 // its MaxBytes does), Put withdraws that record too, so that no Stat
 // reports an object without its bytes. Put looks the key up first and
-// returns driver.ErrExists if it is there. Puts of one key are serialised
+// returns driver.ErrExists if it is there, so the engine creates a stash
+// of up to 1 MiB without a lookup of its own (driver.ExclusivePutter).
+// Puts of one key are serialised
 // within a Store; two processes putting the same key at the same moment
 // may both write, and the second replaces the first with identical bytes
 // (keys are content addressed); a read of the first in flight at that

@@ -167,6 +167,7 @@ var (
 	_ driver.Updater = (*Store)(nil)
 	_ driver.Lister  = (*Store)(nil)
 
+	_ driver.ExclusivePutter    = (*Store)(nil)
 	_ driver.Modifier           = (*Store)(nil)
 	_ driver.ConditionalDeleter = (*Store)(nil)
 )
@@ -425,6 +426,18 @@ func (s *Store) lock(ns, key string) *sync.Mutex {
 	h.Write([]byte(key))
 	return &s.locks[h.Sum32()%uint32(len(s.locks))]
 }
+
+// exclusivePutMax is the largest payload Create puts without a lookup of
+// its own first (ExclusivePut): Put looks anyway, and a payload stored
+// already is then only compressed in vain, which up to this size costs
+// less than the lookup it saves for every new stash.
+const exclusivePutMax = 1 << 20
+
+// ExclusivePut implements driver.ExclusivePutter: Put looks the key up
+// before it reads a byte and answers driver.ErrExists for one that is
+// there, so the engine puts a payload of up to 1 MiB without a lookup of
+// its own first.
+func (s *Store) ExclusivePut(size int64) bool { return size <= exclusivePutMax }
 
 // Put implements driver.Driver. It streams r into the object store, which
 // publishes the object's info only after every chunk is stored: a failed
