@@ -28,12 +28,13 @@ func (c *methodsHTTP) Do(r *http.Request) (*http.Response, error) {
 	return c.next.Do(r)
 }
 
-func (c *methodsHTTP) take() string {
+// take returns the HEADs and PUTs counted since the last take.
+func (c *methodsHTTP) take() (heads, puts int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := fmt.Sprintf("%d HEAD, %d PUT", c.seen[http.MethodHead], c.seen[http.MethodPut])
+	heads, puts = c.seen[http.MethodHead], c.seen[http.MethodPut]
 	clear(c.seen)
-	return out
+	return heads, puts
 }
 
 // TestEngineCreateWithoutHead: the engine creates a stash of up to 1 MiB
@@ -57,10 +58,10 @@ func TestEngineCreateWithoutHead(t *testing.T) {
 	}
 	defer e.Close()
 	ctx := context.Background()
-	expect := func(what, want string) {
+	expect := func(what string, wantHeads, wantPuts int) {
 		t.Helper()
-		if got := counted.take(); got != want {
-			t.Errorf("%s: %s, want %s", what, got, want)
+		if heads, puts := counted.take(); heads != wantHeads || puts != wantPuts {
+			t.Errorf("%s: %d HEAD and %d PUT, want %d and %d", what, heads, puts, wantHeads, wantPuts)
 		}
 	}
 	for _, size := range []int{1 << 10, 1 << 20} {
@@ -70,7 +71,7 @@ func TestEngineCreateWithoutHead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect(fmt.Sprintf("Create of %d new bytes", size), "0 HEAD, 1 PUT")
+		expect(fmt.Sprintf("Create of %d new bytes", size), 0, 1)
 		s2, err := e.Create(ctx, "k", data, stash.NoExpiry())
 		if err != nil {
 			t.Fatal(err)
@@ -78,10 +79,11 @@ func TestEngineCreateWithoutHead(t *testing.T) {
 		if s2.String() != s.String() {
 			t.Fatalf("second Create: %s, want %s", s2, s)
 		}
-		// The PutObject refused (or cut off by MinIO, which the store
-		// then asks about with a HEAD of its own), then the engine's HEAD.
-		if got := counted.take(); got != "1 HEAD, 1 PUT" && got != "2 HEAD, 1 PUT" {
-			t.Errorf("Create of %d stored bytes: %s, want 1 HEAD, 1 PUT", size, got)
+		// The PutObject refused, then the engine's HEAD. MinIO may cut
+		// off a refused body instead of answering: the SDK may then
+		// send it again, and the store asks with a HEAD of its own.
+		if heads, puts := counted.take(); heads < 1 || heads > 2 || puts < 1 || puts > 3 {
+			t.Errorf("Create of %d stored bytes: %d HEAD and %d PUT, want 1 and 1 (or, cut off, up to 2 and 3)", size, heads, puts)
 		}
 		got, err := e.Retrieve(ctx, s.String())
 		if err != nil || !bytes.Equal(got.Data, data) {
@@ -93,9 +95,9 @@ func TestEngineCreateWithoutHead(t *testing.T) {
 	if _, err := e.Create(ctx, "big", big, stash.NoExpiry()); err != nil {
 		t.Fatal(err)
 	}
-	expect("Create of new bytes over 1 MiB", "1 HEAD, 1 PUT")
+	expect("Create of new bytes over 1 MiB", 1, 1)
 	if _, err := e.Create(ctx, "big", big, stash.NoExpiry()); err != nil {
 		t.Fatal(err)
 	}
-	expect("Create of stored bytes over 1 MiB", "1 HEAD, 0 PUT")
+	expect("Create of stored bytes over 1 MiB", 1, 0)
 }
