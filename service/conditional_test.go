@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -256,5 +257,43 @@ func TestEngineCreateAsksNothingFirst(t *testing.T) {
 			}
 			expect("Create of stored bytes over 1 MiB", "1 HEAD, 0 PUT, 0 GET")
 		})
+	}
+}
+
+// TestRefusedCreateKeepsTheConnection: a Create of up to 1 MiB of content
+// stored already is a PUT the server refuses; the server reads and drops
+// its body and the backend reads the answer to its end, so the connection
+// is used again instead of a new one made for every such Create.
+func TestRefusedCreateKeepsTheConnection(t *testing.T) {
+	var conns atomic.Int64
+	h := &objectHarness{tb: t, connState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	d, err := h.MakeDriver(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	for _, size := range []int{1 << 10, 300 << 10, 1 << 20} {
+		payload := stashtest.RandomPayload(size, uint64(size))
+		if _, err := e.Create(ctx, "again", payload, stash.NoExpiry()); err != nil {
+			t.Fatal(err)
+		}
+		before := conns.Load()
+		for range 10 {
+			if _, err := e.Create(ctx, "again", payload, stash.NoExpiry()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := conns.Load() - before; n != 0 {
+			t.Errorf("10 Creates of %d bytes stored already: %d new connections, want 0", size, n)
+		}
 	}
 }

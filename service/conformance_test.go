@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,6 +33,8 @@ type objectHarness struct {
 	options []objectstash.Option
 	// wrap, when set, wraps the server's handler (to watch requests).
 	wrap func(http.Handler) http.Handler
+	// connState, when set, is the server's http.Server.ConnState.
+	connState func(net.Conn, http.ConnState)
 }
 
 func newObjectHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
@@ -70,7 +73,9 @@ func (h *objectHarness) MakeDriver(context.Context) (driver.Driver, error) {
 	if h.wrap != nil {
 		handler = h.wrap(s)
 	}
-	h.ts = httptest.NewServer(handler)
+	h.ts = httptest.NewUnstartedServer(handler)
+	h.ts.Config.ConnState = h.connState
+	h.ts.Start()
 	h.tb.Cleanup(func() { h.ts.Close(); fs.Close() })
 	return objectstash.New(h.ts.URL, append([]objectstash.Option{objectstash.WithSigner(h.signer)}, h.options...)...)
 }

@@ -477,8 +477,9 @@ func (m *meta) attrs(now time.Time, key string, stored int64) *driver.Attributes
 // place. Either way at most a copy buffer is in memory.
 //
 // With If-None-Match: * a PUT only creates: when the key holds an object,
-// or another PUT stores one first, it is 412 and nothing is stored (the
-// body is not read). That check is the driver's own (a driver never
+// or another PUT stores one first, it is 412 and nothing is stored (a
+// body of up to 1 MiB is read and dropped, to keep the connection; a
+// larger one is not read). That check is the driver's own (a driver never
 // replaces an object on Put), so it holds against concurrent PUTs.
 func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code int) error {
 	m, err := parseMeta(r.Header)
@@ -502,6 +503,13 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code 
 		exists = false
 	}
 	if exists && createOnly {
+		// A client sends the body whatever the answer: one of up to
+		// refusedBodyMax is read and dropped, so that its connection is
+		// kept for the next request (net/http closes one whose unread
+		// body is 256 KiB or more). A larger one is not read.
+		if r.ContentLength > 0 && r.ContentLength <= refusedBodyMax {
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, refusedBodyMax))
+		}
 		return errPreconditionFailed
 	}
 	// A zstd body without its decoded size (objectstore's own clients
@@ -544,6 +552,12 @@ func (s *Server) dropExpired(ctx context.Context, ns, key string) error {
 	}
 	return nil
 }
+
+// refusedBodyMax is the largest body of a refused create-only PUT that is
+// read (and dropped) to keep the connection: the largest an Engine sends
+// without asking first whether the content is there (see
+// driver.ExclusivePutter).
+const refusedBodyMax = 1 << 20
 
 // errPreconditionFailed answers a create-only PUT of a key that holds an
 // object.

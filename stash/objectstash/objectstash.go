@@ -533,6 +533,9 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusPreconditionFailed && createOnly {
+		// Read to its end, so that the connection is kept: a refused
+		// PUT is what every Create of content stored already gets.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return driver.ErrExists
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
