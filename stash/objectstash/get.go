@@ -42,6 +42,7 @@ func (s *Store) getObject(ctx context.Context, ns, key string) (io.ReadCloser, *
 		return nil, nil, err
 	}
 	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable { // empty
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keeps the connection
 		resp.Body.Close()
 		if resp, err = s.get(ctx, o, -1, 0); err != nil {
 			return nil, nil, err
