@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash"
@@ -295,5 +296,45 @@ func TestRefusedCreateKeepsTheConnection(t *testing.T) {
 		if n := conns.Load() - before; n != 0 {
 			t.Errorf("10 Creates of %d bytes stored already: %d new connections, want 0", size, n)
 		}
+	}
+}
+
+// countedBody counts the bytes read from it.
+type countedBody struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countedBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestRefusedCreateWaitingClient: a create-only PUT that waits to send its
+// body until asked (Expect: 100-continue) is refused without being asked,
+// so its body is never sent.
+func TestRefusedCreateWaitingClient(t *testing.T) {
+	ts, _ := open(t)
+	u := ts.URL + "/v1/objects/testing/org=1/waits"
+	wantStatus(t, do(t, "PUT", u, strings.NewReader("first")), 200)
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+	defer client.CloseIdleConnections()
+	body := &countedBody{r: bytes.NewReader(stashtest.RandomPayload(64<<10, 1))}
+	req, err := http.NewRequest("PUT", u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 64 << 10
+	req.Header.Set("If-None-Match", "*")
+	req.Header.Set("Expect", "100-continue")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	wantStatus(t, resp, 412)
+	if n := body.n.Load(); n != 0 {
+		t.Errorf("the client was asked for its body: %d bytes sent, want 0", n)
 	}
 }

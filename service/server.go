@@ -506,8 +506,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, p ObjectPath, code 
 		// A client sends the body whatever the answer: one of up to
 		// refusedBodyMax is read and dropped, so that its connection is
 		// kept for the next request (net/http closes one whose unread
-		// body is 256 KiB or more). A larger one is not read.
-		if r.ContentLength > 0 && r.ContentLength <= refusedBodyMax {
+		// body is 256 KiB or more). A larger one is not read, nor one a
+		// client waits to send until asked (Expect: 100-continue).
+		if r.ContentLength > 0 && r.ContentLength <= refusedBodyMax && r.Header.Get("Expect") == "" {
 			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, refusedBodyMax))
 		}
 		return errPreconditionFailed
