@@ -94,9 +94,9 @@
 //
 // A second claimstash extension: a PUT with If-None-Match: * only creates.
 // It is 412 (and nothing is stored; a body of up to 1 MiB is read and
-// dropped so that the connection is kept, a larger one is not read) when
-// the key holds an object that has not expired, or when a concurrent PUT
-// stores one first; an expired object that nothing has removed yet does not count, and
+// dropped so that the connection is kept, a larger one, or one the client
+// holds back with Expect: 100-continue, is not read) when the key holds an
+// object that has not expired, or when a concurrent PUT stores one first; an expired object that nothing has removed yet does not count, and
 // nothing of it is left in the object stored over it. Every object
 // response says so with x-claimstash-conditional-put: if-none-match
 // (HeaderConditionalPut), so that claimstash's backend can write without
