@@ -21,13 +21,18 @@ import (
 // wrapped: its guarantee is what is tested.
 
 // hooked wraps a driver, running hooks in Stat and in List's callback.
+// It passes on driver.ExclusivePutter's answer, so that the races run
+// through the write path the engine takes with the backend.
 type hooked struct {
 	driver.Driver
 	upd    driver.Updater
 	lst    driver.Lister
+	xp     driver.ExclusivePutter
 	onStat func()
 	onList func(ns, key string)
 }
+
+func (h *hooked) ExclusivePut(size int64) bool { return h.xp != nil && h.xp.ExclusivePut(size) }
 
 func (h *hooked) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
 	a, err := h.Driver.Stat(ctx, ns, key)
@@ -73,6 +78,7 @@ func hook(t *testing.T, f *fixture, h *hooked) *stash.Engine {
 	h.Driver = f.d
 	h.upd, _ = f.d.(driver.Updater)
 	h.lst, _ = f.d.(driver.Lister)
+	h.xp, _ = f.d.(driver.ExclusivePutter)
 	var d driver.Driver = h
 	m, isMod := f.d.(driver.Modifier)
 	cd, isDel := f.d.(driver.ConditionalDeleter)
