@@ -42,14 +42,13 @@ func (s *Store) getObject(ctx context.Context, ns, key string) (io.ReadCloser, *
 		return nil, nil, err
 	}
 	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable { // empty
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keeps the connection
-		resp.Body.Close()
+		release(resp)
 		if resp, err = s.get(ctx, o, -1, 0); err != nil {
 			return nil, nil, err
 		}
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
-		defer resp.Body.Close()
+		defer release(resp)
 		return nil, nil, statusError(resp)
 	}
 	a, err := attrsFrom(resp.Header, o.key)

@@ -428,6 +428,14 @@ func statusError(resp *http.Response) error {
 	return &StatusError{Method: resp.Request.Method, URL: u.String(), Status: resp.StatusCode, Detail: body.Detail}
 }
 
+// release reads what is left of a short answer (up to 4 KiB) and closes
+// it. net/http ends the connection of a response body closed before its
+// end; read to it, the connection serves the next request.
+func release(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+}
+
 func (s *Store) do(req *http.Request) (*http.Response, error) {
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -531,17 +539,13 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 		}
 		return err
 	}
-	defer resp.Body.Close()
+	defer release(resp)
 	if resp.StatusCode == http.StatusPreconditionFailed && createOnly {
-		// Read to its end, so that the connection is kept: a refused
-		// PUT is what every Create of content stored already gets.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return driver.ErrExists
+		return driver.ErrExists // what every Create of content stored already gets
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		return statusError(resp)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	if body.err != nil {
 		return fmt.Errorf("objectstash: reading the payload: %w", body.err)
 	}
@@ -784,7 +788,7 @@ func (s *Store) Stat(ctx context.Context, ns, key string) (*driver.Attributes, e
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer release(resp)
 	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
 		return nil, statusError(resp)
 	}
@@ -815,7 +819,7 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer release(resp)
 	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
 		return statusError(resp)
 	}

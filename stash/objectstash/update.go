@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -66,10 +65,9 @@ func (s *Store) UpdateAttributes(ctx context.Context, ns, key string, attrs *dri
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer release(resp)
 	switch resp.StatusCode {
 	case http.StatusNoContent, http.StatusOK:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil
 	case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusConflict, http.StatusBadRequest, http.StatusForbidden:
 		// No extension here: none at all (405, 501), none for this
