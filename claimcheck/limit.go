@@ -47,3 +47,30 @@ func (c *Checker) ForLimit(h Headers) bool {
 	}
 	return !IsClaimChecked(h) && !IsAWSPointer(h)
 }
+
+// Stores reports whether Offload of body with headers h would write a
+// stash: the policy offloads the message (ShouldOffload, without its
+// error), and under ContractAWSPointer it is not an AWS pointer, which
+// Offload forwards as it is. A transport that refuses a reference too big
+// for its broker's cap before anything is stored asks it once it has found
+// that even the shortest reference could not fit.
+func (c *Checker) Stores(body []byte, h Headers) bool {
+	if c.contract == ContractAWSPointer && IsAWSPointer(h) {
+		return false
+	}
+	off, err := c.ShouldOffload(body, h)
+	return err == nil && off
+}
+
+// Rewritten reports whether Offload removes or sets the header named key
+// in the reference it writes: the override (HeaderOffload), the contract's
+// headers (HeaderVersion, HeaderSize) and the AWS pointer's size
+// (AttrExtendedPayloadSize). A transport sizing a reference from the
+// message's headers leaves these out and counts the contract's own.
+func Rewritten(key string) bool {
+	switch key {
+	case HeaderOffload, HeaderVersion, HeaderSize, AttrExtendedPayloadSize:
+		return true
+	}
+	return false
+}

@@ -1,6 +1,7 @@
 package claimcheck_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/claimstash/claimstash/claimcheck"
@@ -41,5 +42,46 @@ func TestForLimit(t *testing.T) {
 	shortest := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "aaa", Key: "a.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})
 	if n := aws.MinReference(); n != len(shortest) {
 		t.Errorf("MinReference under the AWS contract = %d, want %d", n, len(shortest))
+	}
+}
+
+// Stores: whether Offload would write a stash for the message, which a
+// transport asks before it refuses a reference too big for its cap.
+// Rewritten names the headers Offload removes or sets.
+func TestStores(t *testing.T) {
+	auto := newChecker(t, newEngine(t, memstash.New()))
+	aws, _ := awsChecker(t)
+	big := make([]byte, 1<<20)
+	small := []byte("small")
+	digest := strings.Repeat("0", 64)
+	pointer := claimcheck.MarshalAWSPointer(claimcheck.AWSPointer{Bucket: "bkt", Key: "k." + digest})
+	for name, c := range map[string]struct {
+		c    *claimcheck.Checker
+		body []byte
+		h    claimcheck.MapHeaders
+		want bool
+	}{
+		"over the threshold":  {auto, big, claimcheck.MapHeaders{}, true},
+		"under the threshold": {auto, small, claimcheck.MapHeaders{}, false},
+		"override always":     {auto, small, claimcheck.MapHeaders{claimcheck.HeaderOffload: claimcheck.OffloadAlways}, true},
+		"override never":      {auto, big, claimcheck.MapHeaders{claimcheck.HeaderOffload: claimcheck.OffloadNever}, false},
+		"a bad override":      {auto, big, claimcheck.MapHeaders{claimcheck.HeaderOffload: "sometimes"}, false},
+		"claim-checked":       {auto, []byte("mem://default/a." + digest), claimcheck.MapHeaders{claimcheck.HeaderVersion: "1", claimcheck.HeaderSize: "5"}, false},
+		"AWS, over":           {aws, big, claimcheck.MapHeaders{}, true},
+		"AWS, a pointer":      {aws, pointer, claimcheck.MapHeaders{claimcheck.AttrExtendedPayloadSize: "5", claimcheck.HeaderOffload: claimcheck.OffloadAlways}, false},
+	} {
+		if got := c.c.Stores(c.body, c.h); got != c.want {
+			t.Errorf("%s: Stores = %v, want %v", name, got, c.want)
+		}
+	}
+	for _, k := range []string{claimcheck.HeaderOffload, claimcheck.HeaderVersion, claimcheck.HeaderSize, claimcheck.AttrExtendedPayloadSize} {
+		if !claimcheck.Rewritten(k) {
+			t.Errorf("Rewritten(%q) = false", k)
+		}
+	}
+	for _, k := range []string{"app", "Claimstash-Version", "traceparent", ""} {
+		if claimcheck.Rewritten(k) {
+			t.Errorf("Rewritten(%q) = true", k)
+		}
 	}
 }

@@ -126,10 +126,7 @@ func checkReference(mp *maxPayload, cc *claimcheck.Checker, subj string, body []
 	if least <= limit {
 		return nil
 	}
-	if cc.Contract() == claimcheck.ContractAWSPointer && claimcheck.IsAWSPointer(h) {
-		return nil // kept as it is
-	}
-	if off, err := cc.ShouldOffload(body, h); err != nil || !off {
+	if !cc.Stores(body, h) {
 		return nil // sent as it is, or Offload's error
 	}
 	return &claimcheck.Error{Op: "offload", Topic: subj, Err: fmt.Errorf(
@@ -143,8 +140,7 @@ func checkReference(mp *maxPayload, cc *claimcheck.Checker, subj string, body []
 func referenceFloor(cc *claimcheck.Checker, size int, h nats.Header) int {
 	n := hdrFraming
 	for k, vs := range h {
-		switch k {
-		case claimcheck.HeaderOffload, claimcheck.HeaderVersion, claimcheck.HeaderSize, claimcheck.AttrExtendedPayloadSize:
+		if claimcheck.Rewritten(k) {
 			continue
 		}
 		for _, v := range vs {

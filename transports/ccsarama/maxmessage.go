@@ -79,10 +79,7 @@ func checkReference(c *claimcheck.Checker, limit int, msg *sarama.ProducerMessag
 	if least <= limit {
 		return nil
 	}
-	if c.Contract() == claimcheck.ContractAWSPointer && claimcheck.IsAWSPointer(h) {
-		return nil // kept as it is
-	}
-	if off, err := c.ShouldOffload(body, h); err != nil || !off {
+	if !c.Stores(body, h) {
 		return nil // sent as it is, or Offload's error
 	}
 	return &claimcheck.Error{Op: claimcheck.OpOffload, Topic: msg.Topic, Err: fmt.Errorf(
@@ -100,8 +97,7 @@ func referenceFloor(c *claimcheck.Checker, msg *sarama.ProducerMessage, size int
 		n -= msg.Value.Length()
 	}
 	for _, r := range msg.Headers {
-		switch string(r.Key) {
-		case claimcheck.HeaderOffload, claimcheck.HeaderVersion, claimcheck.HeaderSize, claimcheck.AttrExtendedPayloadSize:
+		if claimcheck.Rewritten(string(r.Key)) {
 			n -= len(r.Key) + len(r.Value) + headerFraming
 		}
 	}
