@@ -191,11 +191,7 @@ func TestEngineCreateAsksNothingFirst(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
+			e := engineOn(t, d)
 			ctx := context.Background()
 			requests := func() string {
 				mu.Lock()
@@ -276,11 +272,7 @@ func TestRefusedCreateKeepsTheConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := engineOn(t, d)
 	ctx := context.Background()
 	for _, size := range []int{1 << 10, 300 << 10, 1 << 20} {
 		payload := stashtest.RandomPayload(size, uint64(size))

@@ -80,6 +80,18 @@ func (h *objectHarness) MakeDriver(context.Context) (driver.Driver, error) {
 	return objectstash.New(h.ts.URL, append([]objectstash.Option{objectstash.WithSigner(h.signer)}, h.options...)...)
 }
 
+// engineOn returns an engine over d alone that never inlines, closed at the
+// end of the test.
+func engineOn(t testing.TB, d driver.Driver) *stash.Engine {
+	t.Helper()
+	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 // Corrupt flips a stored byte in the server's file store: the service keeps
 // claimstash's keys as they are, so the object is where filestash puts it.
 func (h *objectHarness) Corrupt(_ context.Context, ns, key string) error {
@@ -121,10 +133,7 @@ func TestObjectstashRanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := engineOn(t, d)
 	ctx := context.Background()
 	for _, n := range []int{0, 1, 64 << 10, 64<<10 + 1, 1<<20 + 12345} {
 		payload := stashtest.RandomPayload(n, uint64(n))

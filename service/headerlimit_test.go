@@ -31,11 +31,7 @@ func TestMetadataOverHeaderLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := engineOn(t, d)
 	big := map[string]string{"note": strings.Repeat("m", service.DefaultMaxHeaderBytes)}
 	_, err = e.Create(context.Background(), "big-meta", []byte("payload"), stash.Metadata(big))
 	if !errors.Is(err, stash.ErrTooLarge) {

@@ -71,11 +71,7 @@ func TestOfficialPythonClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(stash.WithBackend(backend), stash.WithInlineMax(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := engineOn(t, backend)
 	stashScopes := []stash.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}
 	fromGo := bytes.Repeat([]byte("written by a go engine "), 1000)
 	made, err := e.Create(ctx, "from-go", fromGo, stash.InNamespace("testing"), stash.InScopes(stashScopes...),

@@ -192,10 +192,10 @@ var capPaths = []struct {
 		return err
 	}},
 	{"JetStream.PublishAsync", false, func(_ *testing.T, e *capEnv, body []byte, _ nats.Header) error {
-		return jsAck(e.js.PublishAsync("limjs.publishasync", body))
+		return ack(e.js.PublishAsync("limjs.publishasync", body))
 	}},
 	{"JetStream.PublishMsgAsync", true, func(_ *testing.T, e *capEnv, body []byte, h nats.Header) error {
-		return jsAck(e.js.PublishMsgAsync(&nats.Msg{Subject: "limjs.publishmsgasync", Header: h, Data: body}))
+		return ack(e.js.PublishMsgAsync(&nats.Msg{Subject: "limjs.publishmsgasync", Header: h, Data: body}))
 	}},
 	{"JetStreamContext.Publish", false, func(_ *testing.T, e *capEnv, body []byte, _ nats.Header) error {
 		_, err := e.ljs.Publish("limjs.legacy.publish", body)
@@ -206,10 +206,10 @@ var capPaths = []struct {
 		return err
 	}},
 	{"JetStreamContext.PublishAsync", false, func(_ *testing.T, e *capEnv, body []byte, _ nats.Header) error {
-		return legacyAck(e.ljs.PublishAsync("limjs.legacy.publishasync", body))
+		return ack(e.ljs.PublishAsync("limjs.legacy.publishasync", body))
 	}},
 	{"JetStreamContext.PublishMsgAsync", true, func(_ *testing.T, e *capEnv, body []byte, h nats.Header) error {
-		return legacyAck(e.ljs.PublishMsgAsync(&nats.Msg{Subject: "limjs.legacy.publishmsgasync", Header: h, Data: body}))
+		return ack(e.ljs.PublishMsgAsync(&nats.Msg{Subject: "limjs.legacy.publishmsgasync", Header: h, Data: body}))
 	}},
 }
 
@@ -223,21 +223,13 @@ func okReply(m *nats.Msg, err error) error {
 	return nil
 }
 
-func jsAck(f jetstream.PubAckFuture, err error) error {
-	if err != nil {
-		return err
-	}
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return err
-	case <-time.After(10 * time.Second):
-		return errors.New("no acknowledgement")
-	}
-}
-
-func legacyAck(f nats.PubAckFuture, err error) error {
+// ack waits for the acknowledgement of an asynchronous JetStream publish,
+// through the jetstream package (jetstream.PubAckFuture) or the legacy
+// API (nats.PubAckFuture).
+func ack[A any](f interface {
+	Ok() <-chan A
+	Err() <-chan error
+}, err error) error {
 	if err != nil {
 		return err
 	}

@@ -276,6 +276,15 @@ func header(m *sarama.ConsumerMessage, k string) (string, bool) {
 	return "", false
 }
 
+// nothingOn fails the test if any record was produced to partition 0 of
+// topic.
+func nothingOn(t testing.TB, addrs []string, topic string) {
+	t.Helper()
+	if hw := highWater(t, addrs, topic, 0); hw != 0 {
+		t.Fatalf("%d records on topic %s, want none", hw, topic)
+	}
+}
+
 // highWater returns the next offset of topic/partition: the count of
 // records produced to it.
 func highWater(t testing.TB, addrs []string, topic string, partition int32) int64 {
