@@ -56,15 +56,7 @@ func TestShareEndsWithStash(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := stashtest.NewClock(start)
-			signer, err := links.NewHMAC("https://share.test/", key("k1", 1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithInlineMax(-1),
-				stash.WithLinkSigner(signer), stash.WithClock(clk.Now))
-			if err != nil {
-				t.Fatal(err)
-			}
+			e, signer := signingEngine(t, clk)
 			st := create(t, e, "doc", payload(4<<10), tc.opts...)
 			link, err := e.Share(ctx, st.String(), tc.ttl)
 			if err != nil {
@@ -103,15 +95,7 @@ func TestShareEndsWithStash(t *testing.T) {
 func TestShareRefusesExpired(t *testing.T) {
 	ctx := context.Background()
 	clk := stashtest.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 300_000_000, time.UTC))
-	signer, err := links.NewHMAC("https://share.test/", key("k1", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithInlineMax(-1),
-		stash.WithLinkSigner(signer), stash.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, _ := signingEngine(t, clk)
 	st := create(t, e, "soon", payload(4<<10), stash.TTL(10*time.Second))
 	clk.Advance(9*time.Second + 500*time.Millisecond) // 12:00:09.8: until 12:00:10 is left
 	if _, err := e.Share(ctx, st.String(), time.Hour); err != nil {
@@ -199,4 +183,21 @@ func TestShareObjectstoreEndsWithStash(t *testing.T) {
 	if err := trustedAt(t, link, time.Now().Add(time.Hour+2*time.Second), trust); !errors.Is(err, stash.ErrExpired) {
 		t.Errorf("no expiry: past the hour: %v, want ErrExpired", err)
 	}
+}
+
+// signingEngine is an engine over memory that signs share links with the
+// HMAC key "k1", on clk, and its signer.
+func signingEngine(t *testing.T, clk *stashtest.Clock) (*stash.Engine, *links.HMAC) {
+	t.Helper()
+	signer, err := links.NewHMAC("https://share.test/", key("k1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(stash.WithBackend(memstash.New()), stash.WithInlineMax(-1),
+		stash.WithLinkSigner(signer), stash.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, signer
 }
