@@ -62,6 +62,21 @@ func (e *engine) Close() error {
 	return err
 }
 
+// parseEach parses each value of a flag given several times (and of its
+// variable) with parse, which takes a comma-separated list, and joins the
+// lists.
+func parseEach(raws []string, parse func(string) ([]string, error)) ([]string, error) {
+	var all []string
+	for _, raw := range raws {
+		v, err := parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, v...)
+	}
+	return all, nil
+}
+
 // openEngine builds the engine from the common flags (and their variables).
 // Each value goes through the parser claimstash.OpenEnv reads its variable
 // with, so the command line and a service configured alike build the same
@@ -69,13 +84,9 @@ func (e *engine) Close() error {
 func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error) {
 	c := &a.common
 	named := func(flag string, err error) error { return usagef("%s: %v", setting(a.cmd, flag), err) }
-	var backends []string
-	for _, raw := range c.backends {
-		b, err := settings.ParseBackends(raw)
-		if err != nil {
-			return nil, named("backend", err)
-		}
-		backends = append(backends, b...)
+	backends, err := parseEach(c.backends, settings.ParseBackends)
+	if err != nil {
+		return nil, named("backend", err)
 	}
 	if need.backend && len(backends) == 0 {
 		return nil, usagef("no backend: set --backend or CLAIMSTASH_BACKEND (a directory, or a URL such as file:///var/lib/claimstash)")
@@ -92,13 +103,9 @@ func (a *app) openEngine(ctx context.Context, need engineNeeds) (*engine, error)
 	if err != nil {
 		return nil, named("share-url", err)
 	}
-	var trust []string
-	for _, raw := range c.trust {
-		o, err := settings.ParseOrigins(raw)
-		if err != nil {
-			return nil, named("trusted-origins", err)
-		}
-		trust = append(trust, o...)
+	trust, err := parseEach(c.trust, settings.ParseOrigins)
+	if err != nil {
+		return nil, named("trusted-origins", err)
 	}
 
 	logger := a.logger()
