@@ -9,12 +9,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/objectstash"
 )
 
@@ -113,4 +115,51 @@ func TestForeignZstdWithoutDecodedSize(t *testing.T) {
 		}
 		do(t, "DELETE", ts.URL+"/v1/objects/testing/org=42/"+addr[len("objectstore://testing/org=42/"):], nil)
 	}
+}
+
+// TestForeignZstdExistence: against objectstore's own server, Put and
+// Delete only ask whether an object is there, so a zstd object without a
+// decoded size costs them a HEAD, not a GET that reads and decodes the
+// whole object to count it (as Stat does).
+func TestForeignZstdExistence(t *testing.T) {
+	ctx := context.Background()
+	s, err := service.New(newStore(t), service.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gets atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			gets.Add(1)
+		}
+		hideDecodedSize(hideConditional(s)).ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	d, err := objectstash.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("stored by objectstore's Python client "), 5000)
+	var b bytes.Buffer
+	w, _ := zstd.NewWriter(&b)
+	_, _ = w.Write(payload)
+	_ = w.Close()
+	sum := sha256.Sum256(payload)
+	key := "foreign." + hex.EncodeToString(sum[:])
+	u := ts.URL + "/v1/objects/testing/org=42/" + key
+	wantStatus(t, do(t, "PUT", u, bytes.NewReader(b.Bytes()), "Content-Encoding", "zstd"), 200)
+	gets.Store(0)
+
+	other := []byte("other bytes")
+	err = d.Put(ctx, "testing", "org=42/"+key, bytes.NewReader(other), int64(len(other)), &driver.Attributes{Size: int64(len(other)), StoredSize: int64(len(other))})
+	if !errors.Is(err, driver.ErrExists) {
+		t.Fatalf("Put over the object: %v, want ErrExists", err)
+	}
+	if err := d.Delete(ctx, "testing", "org=42/"+key); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("Put and Delete made %d GETs, want none", n)
+	}
+	wantStatus(t, do(t, "HEAD", u, nil), http.StatusNotFound)
 }
