@@ -59,29 +59,14 @@ func newEncoder() *zstd.Encoder {
 	return enc
 }
 
-var encoders = sync.Pool{New: func() any { return newEncoder() }}
+// encoders pools the one-shot encoders, keeping one per P for good.
+var encoders = newKeptPool(max(2, runtime.GOMAXPROCS(0)), newEncoder)
 
-// encodersKept holds a couple of encoders for good: an encoder's history
-// costs megabytes to allocate, and sync.Pool misses (after a GC, or on
-// another P) would pay it again.
-var encodersKept = make(chan *zstd.Encoder, max(2, runtime.GOMAXPROCS(0)))
-
-func getEncoder() *zstd.Encoder {
-	select {
-	case enc := <-encodersKept:
-		return enc
-	default:
-		return encoders.Get().(*zstd.Encoder)
-	}
-}
+func getEncoder() *zstd.Encoder { return encoders.get() }
 
 func putEncoder(enc *zstd.Encoder) {
 	enc.Reset(nil)
-	select {
-	case encodersKept <- enc:
-	default:
-		encoders.Put(enc)
-	}
+	encoders.put(enc)
 }
 
 // decoder is a pooled zstd decoder with the buffered reader it reads
@@ -315,10 +300,10 @@ const (
 )
 
 // streamEncoders pools the streaming encoders of payloads from overlapMin
-// (index 0) and from parallelMin (index 1).
-var streamEncoders = [2]sync.Pool{
-	{New: func() any { return newStreamEncoder(false) }},
-	{New: func() any { return newStreamEncoder(true) }},
+// (index 0) and from parallelMin (index 1), keeping one of each for good.
+var streamEncoders = [2]*keptPool[*zstd.Encoder]{
+	newKeptPool(1, func() *zstd.Encoder { return newStreamEncoder(false) }),
+	newKeptPool(1, func() *zstd.Encoder { return newStreamEncoder(true) }),
 }
 
 func newStreamEncoder(parallel bool) *zstd.Encoder {
@@ -409,11 +394,11 @@ func compressStream(src []byte, stop *atomic.Bool) []byte {
 // compressStreamWith is compressStream with the section-parallel encoder
 // or not.
 func compressStreamWith(src []byte, stop *atomic.Bool, sections bool) []byte {
-	pool := &streamEncoders[0]
+	pool := streamEncoders[0]
 	if sections {
-		pool = &streamEncoders[1]
+		pool = streamEncoders[1]
 	}
-	enc := pool.Get().(*zstd.Encoder)
+	enc := pool.get()
 	buf := buffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	buf.Grow(len(src)/2 + 64)
@@ -423,7 +408,7 @@ func compressStreamWith(src []byte, stop *atomic.Bool, sections bool) []byte {
 	}
 	_ = enc.Close() // the encoder's goroutines are done with src
 	enc.Reset(nil)
-	pool.Put(enc)
+	pool.put(enc)
 	return buf.Bytes()
 }
 

@@ -8,45 +8,22 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/claimstash/claimstash/stash/driver"
-	"github.com/klauspost/compress/zstd"
 )
 
 // firstRead is how much CreateFrom reads before it commits to the pooled
 // spool buffer: a small payload costs about its own size in allocations.
 const firstRead = 64 << 10
 
-// Spool buffers are DefaultSpoolMemory bytes. A large CreateFrom reads its
-// first DefaultSpoolMemory bytes into one and then uses it as the copy
-// buffer. One buffer is kept for good (spoolKept) so that streaming large
-// payloads one after another allocates nothing per call; more, for
-// concurrent calls, come from a sync.Pool that the GC may empty.
-var (
-	spoolKept    = make(chan *[]byte, 1)
-	spoolBuffers = sync.Pool{New: func() any {
-		b := make([]byte, DefaultSpoolMemory)
-		return &b
-	}}
-)
-
-func getSpool() *[]byte {
-	select {
-	case b := <-spoolKept:
-		return b
-	default:
-		return spoolBuffers.Get().(*[]byte)
-	}
-}
-
-func putSpool(b *[]byte) {
-	select {
-	case spoolKept <- b:
-	default:
-		spoolBuffers.Put(b)
-	}
-}
+// spools pools the spool buffers, of DefaultSpoolMemory bytes. A large
+// CreateFrom reads its first DefaultSpoolMemory bytes into one and then uses
+// it as the copy buffer. One buffer is kept for good, so that streaming
+// large payloads one after another allocates nothing per call.
+var spools = newKeptPool(1, func() *[]byte {
+	b := make([]byte, DefaultSpoolMemory)
+	return &b
+})
 
 // CreateFrom is Create for a payload read from r, which it reads to EOF. A
 // payload of up to DefaultSpoolMemory bytes is buffered in memory and takes
@@ -92,8 +69,8 @@ func (e *Engine) createFrom(ctx context.Context, name string, r io.Reader, opts 
 	case err != nil:
 		return nil, err
 	}
-	bp := getSpool()
-	defer putSpool(bp)
+	bp := spools.get()
+	defer spools.put(bp)
 	buf := *bp
 	copy(buf, small)
 	m, err := readFull(ctx, lr, buf[n:])
@@ -243,15 +220,15 @@ func (e *Engine) compressFile(src *os.File, size, limit int64, buf []byte) (*tem
 	// sync.Pool of its own, and whenever that pool is emptied (a GC, or the
 	// race detector's dropping) a 64 MiB payload allocates 23 to 28 MiB of
 	// them (TestCreateFromBoundedMemory); CreateFrom bounds its memory.
-	pool := &streamEncoders[0]
-	enc := pool.Get().(*zstd.Encoder)
+	pool := streamEncoders[0]
+	enc := pool.get()
 	enc.ResetContentSize(lw, size) // in the header: one-shot readers need it
 	_, err = io.CopyBuffer(enc, io.NewSectionReader(src, 0, size), buf)
 	if cerr := enc.Close(); err == nil {
 		err = cerr
 	}
 	enc.Reset(nil)
-	pool.Put(enc)
+	pool.put(enc)
 	if err != nil {
 		z.discard()
 		if errors.Is(err, errNoGain) {

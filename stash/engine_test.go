@@ -389,9 +389,12 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 }
 
 // TestCreateFromBoundedMemory: streaming 64 MiB allocates, beyond the
-// pooled spool buffer and zstd encoder, well under 8 MiB (under 2 MiB here).
-// It takes the best of three runs: a GC between two runs may empty the pools,
-// as it would in a long-running process now and then.
+// spool buffer and zstd encoder it keeps for good, well under 8 MiB (under
+// 2 MiB here). After a first run, every run counts, each after two GCs: a
+// sync.Pool alone would have dropped the buffer and the encoder by then (and
+// the race detector drops a quarter of what is put back), as it would in a
+// long-running process now and then. The file store's own 1 MiB copy
+// buffer, which it does not keep, is in the count.
 func TestCreateFromBoundedMemory(t *testing.T) {
 	ctx := context.Background()
 	// A store on disk: a store in memory allocates its own copy of the
@@ -410,8 +413,10 @@ func TestCreateFromBoundedMemory(t *testing.T) {
 	// Random tiles longer than the zstd window stay incompressible.
 	tiles := map[bool][]byte{false: stashtest.RandomPayload(8<<20, 1), true: stashtest.JSONPayload(64<<10, 1)}
 	for _, compressible := range []bool{false, true} {
-		best := int64(1 << 62)
-		for range 4 {
+		worst := int64(0)
+		for run := range 4 {
+			runtime.GC()
+			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			s, err := e.CreateFrom(ctx, "big", &patternReader{n: size, tile: tiles[compressible]})
@@ -422,7 +427,9 @@ func TestCreateFromBoundedMemory(t *testing.T) {
 			if (s.Encoding == driver.EncodingZstd) != compressible {
 				t.Fatalf("compressible=%v: stored as %q", compressible, s.Encoding)
 			}
-			best = min(best, int64(after.TotalAlloc-before.TotalAlloc))
+			if run > 0 {
+				worst = max(worst, int64(after.TotalAlloc-before.TotalAlloc))
+			}
 			r, err := e.Open(ctx, s.String())
 			if err != nil {
 				t.Fatal(err)
@@ -437,9 +444,9 @@ func TestCreateFromBoundedMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		t.Logf("compressible=%v: CreateFrom of 64 MiB allocated %d KiB", compressible, best>>10)
-		if best > 2<<20 {
-			t.Errorf("compressible=%v: CreateFrom of 64 MiB allocated %d KiB, want under 2 MiB", compressible, best>>10)
+		t.Logf("compressible=%v: CreateFrom of 64 MiB allocated up to %d KiB", compressible, worst>>10)
+		if worst > 2<<20 {
+			t.Errorf("compressible=%v: CreateFrom of 64 MiB allocated up to %d KiB, want under 2 MiB", compressible, worst>>10)
 		}
 	}
 }
