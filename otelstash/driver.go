@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"maps"
-	"net/url"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -29,8 +28,6 @@ const (
 	CallSign     = "sign"      // driver.Signer
 )
 
-//go:generate go run ./internal/gencaps
-
 // WrapDriver implements stash.DriverHook: it returns d instrumented, with
 // a client span ("s3 put", "nats get", ...) and a MetricBackendDuration
 // measurement per call, and exactly the optional capabilities
@@ -46,7 +43,7 @@ func (i *Instrumentation) WrapDriver(scheme string, d driver.Driver) driver.Driv
 	if i == nil {
 		return d
 	}
-	return withCapabilities(&wrapped{d: d, i: i, scheme: scheme}, d)
+	return driver.Wrap(&wrapped{d: d, i: i, scheme: scheme}, d)
 }
 
 // wrapped instruments the Driver methods.
@@ -55,9 +52,6 @@ type wrapped struct {
 	i      *Instrumentation
 	scheme string
 }
-
-// Unwrap returns the driver that was wrapped.
-func (w *wrapped) Unwrap() driver.Driver { return w.d }
 
 // start opens the span of one call.
 func (w *wrapped) start(ctx context.Context, call, ns, key string) (context.Context, trace.Span, time.Time) {
@@ -147,97 +141,49 @@ func (w *wrapped) Scheme() string { return w.d.Scheme() }
 
 func (w *wrapped) Close() error { return w.d.Close() }
 
-// bytesKeeper passes on driver.BytesKeeper; the writes themselves go
-// through the wrapper's Put, which hands the driver.OwnedBytes reader on.
-type bytesKeeper struct {
-	w  *wrapped
-	bk driver.BytesKeeper
-}
+// The optional capabilities that call the store are instrumented; the
+// others (driver.Verifier: checking a link is local and quick,
+// driver.BytesKeeper and driver.ExclusivePutter: questions about the
+// driver's writes) go to the driver directly. driver.Wrap calls these only
+// when the driver has the capability.
 
-func (b bytesKeeper) KeepsBytes() bool { return b.bk.KeepsBytes() }
-
-// exclusivePutter passes on driver.ExclusivePutter: a question about the
-// driver's writes, answered without a call to its store.
-type exclusivePutter struct {
-	w *wrapped
-	x driver.ExclusivePutter
-}
-
-func (x exclusivePutter) ExclusivePut(size int64) bool { return x.x.ExclusivePut(size) }
-
-type updater struct {
-	w *wrapped
-	u driver.Updater
-}
-
-func (u updater) UpdateAttributes(ctx context.Context, ns, key string, a *driver.Attributes) error {
-	ctx, span, start := u.w.start(ctx, CallUpdate, ns, key)
-	err := u.u.UpdateAttributes(ctx, ns, key, a)
-	u.w.end(ctx, span, start, CallUpdate, a, err)
+func (w *wrapped) UpdateAttributes(ctx context.Context, ns, key string, a *driver.Attributes) error {
+	ctx, span, start := w.start(ctx, CallUpdate, ns, key)
+	err := w.d.(driver.Updater).UpdateAttributes(ctx, ns, key, a)
+	w.end(ctx, span, start, CallUpdate, a, err)
 	return err
 }
 
-type lister struct {
-	w *wrapped
-	l driver.Lister
-}
-
-func (l lister) List(ctx context.Context, fn func(ns, key string, a *driver.Attributes) error) error {
-	ctx, span, start := l.w.start(ctx, CallList, "", "")
+func (w *wrapped) List(ctx context.Context, fn func(ns, key string, a *driver.Attributes) error) error {
+	ctx, span, start := w.start(ctx, CallList, "", "")
 	n := 0
-	err := l.l.List(ctx, func(ns, key string, a *driver.Attributes) error {
+	err := w.d.(driver.Lister).List(ctx, func(ns, key string, a *driver.Attributes) error {
 		n++
 		return fn(ns, key, a)
 	})
 	span.SetAttributes(attribute.Int("claimstash.backend.listed", n))
-	l.w.end(ctx, span, start, CallList, nil, err)
+	w.end(ctx, span, start, CallList, nil, err)
 	return err
 }
 
-type signer struct {
-	w *wrapped
-	s driver.Signer
-}
-
-func (s signer) SignURL(ctx context.Context, r driver.LinkRequest) (string, error) {
-	ctx, span, start := s.w.start(ctx, CallSign, r.Namespace, r.Key)
-	u, err := s.s.SignURL(ctx, r)
-	s.w.end(ctx, span, start, CallSign, nil, err)
+func (w *wrapped) SignURL(ctx context.Context, r driver.LinkRequest) (string, error) {
+	ctx, span, start := w.start(ctx, CallSign, r.Namespace, r.Key)
+	u, err := w.d.(driver.Signer).SignURL(ctx, r)
+	w.end(ctx, span, start, CallSign, nil, err)
 	return u, err
 }
 
-type deleter struct {
-	w  *wrapped
-	cd driver.ConditionalDeleter
-}
-
-func (d deleter) DeleteIf(ctx context.Context, ns, key string, cond func(have *driver.Attributes) bool) (bool, error) {
-	ctx, span, start := d.w.start(ctx, CallDeleteIf, ns, key)
-	deleted, err := d.cd.DeleteIf(ctx, ns, key, cond)
+func (w *wrapped) DeleteIf(ctx context.Context, ns, key string, cond func(have *driver.Attributes) bool) (bool, error) {
+	ctx, span, start := w.start(ctx, CallDeleteIf, ns, key)
+	deleted, err := w.d.(driver.ConditionalDeleter).DeleteIf(ctx, ns, key, cond)
 	span.SetAttributes(attribute.Bool("claimstash.backend.deleted", deleted))
-	d.w.end(ctx, span, start, CallDeleteIf, nil, err)
+	w.end(ctx, span, start, CallDeleteIf, nil, err)
 	return deleted, err
 }
 
-type modifier struct {
-	w *wrapped
-	m driver.Modifier
-}
-
-func (m modifier) ModifyAttributes(ctx context.Context, ns, key string, fn func(have *driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
-	ctx, span, start := m.w.start(ctx, CallModify, ns, key)
-	a, err := m.m.ModifyAttributes(ctx, ns, key, fn)
-	m.w.end(ctx, span, start, CallModify, a, err)
+func (w *wrapped) ModifyAttributes(ctx context.Context, ns, key string, fn func(have *driver.Attributes) *driver.Attributes) (*driver.Attributes, error) {
+	ctx, span, start := w.start(ctx, CallModify, ns, key)
+	a, err := w.d.(driver.Modifier).ModifyAttributes(ctx, ns, key, fn)
+	w.end(ctx, span, start, CallModify, a, err)
 	return a, err
-}
-
-// verifier forwards driver.Verifier: checking a link is local and quick,
-// so it gets no span of its own.
-type verifier struct {
-	w *wrapped
-	v driver.Verifier
-}
-
-func (v verifier) VerifyURL(method string, u *url.URL, now time.Time) error {
-	return v.v.VerifyURL(method, u, now)
 }

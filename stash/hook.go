@@ -26,8 +26,9 @@ type Hook any
 // A DriverHook wraps the driver of every backend the engine is built with,
 // once, when New returns, so that a backend is covered without code of its
 // own. The wrapper must forward the optional capabilities of the driver it
-// wraps (driver.Updater, driver.Lister, driver.Signer), and claim none that
-// the wrapped driver lacks: the engine finds them by type assertion.
+// wraps (driver.Updater, driver.Lister, driver.Signer, ...), and claim none
+// that the wrapped driver lacks, since the engine finds them by type
+// assertion: return it through driver.Wrap, which does both.
 type DriverHook interface {
 	WrapDriver(scheme string, d driver.Driver) driver.Driver
 }
