@@ -21,18 +21,13 @@ import (
 // wrapped: its guarantee is what is tested.
 
 // hooked wraps a driver, running hooks in Stat and in List's callback.
-// It passes on driver.ExclusivePutter's answer, so that the races run
-// through the write path the engine takes with the backend.
+// driver.Wrap gives it the driver's optional capabilities, so that the
+// races run through the write path the engine takes with the backend.
 type hooked struct {
 	driver.Driver
-	upd    driver.Updater
-	lst    driver.Lister
-	xp     driver.ExclusivePutter
 	onStat func()
 	onList func(ns, key string)
 }
-
-func (h *hooked) ExclusivePut(size int64) bool { return h.xp != nil && h.xp.ExclusivePut(size) }
 
 func (h *hooked) Stat(ctx context.Context, ns, key string) (*driver.Attributes, error) {
 	a, err := h.Driver.Stat(ctx, ns, key)
@@ -42,12 +37,9 @@ func (h *hooked) Stat(ctx context.Context, ns, key string) (*driver.Attributes, 
 	return a, err
 }
 
-func (h *hooked) UpdateAttributes(ctx context.Context, ns, key string, a *driver.Attributes) error {
-	return h.upd.UpdateAttributes(ctx, ns, key, a)
-}
-
+// List is called only for a driver.Lister (driver.Wrap).
 func (h *hooked) List(ctx context.Context, fn func(ns, key string, a *driver.Attributes) error) error {
-	return h.lst.List(ctx, func(ns, key string, a *driver.Attributes) error {
+	return h.Driver.(driver.Lister).List(ctx, func(ns, key string, a *driver.Attributes) error {
 		if h.onList != nil {
 			h.onList(ns, key)
 		}
@@ -55,41 +47,12 @@ func (h *hooked) List(ctx context.Context, fn func(ns, key string, a *driver.Att
 	})
 }
 
-type hookedMod struct {
-	*hooked
-	driver.Modifier
-}
-
-type hookedDel struct {
-	*hooked
-	driver.ConditionalDeleter
-}
-
-type hookedBoth struct {
-	*hooked
-	driver.Modifier
-	driver.ConditionalDeleter
-}
-
-// hook wraps f's driver (which must be an Updater and a Lister) with the
-// same optional capabilities, and returns an engine over it with f's clock.
+// hook wraps f's driver with the same optional capabilities, and returns an
+// engine over it with f's clock.
 func hook(t *testing.T, f *fixture, h *hooked) *stash.Engine {
 	t.Helper()
 	h.Driver = f.d
-	h.upd, _ = f.d.(driver.Updater)
-	h.lst, _ = f.d.(driver.Lister)
-	h.xp, _ = f.d.(driver.ExclusivePutter)
-	var d driver.Driver = h
-	m, isMod := f.d.(driver.Modifier)
-	cd, isDel := f.d.(driver.ConditionalDeleter)
-	switch {
-	case isMod && isDel:
-		d = &hookedBoth{h, m, cd}
-	case isMod:
-		d = &hookedMod{h, m}
-	case isDel:
-		d = &hookedDel{h, cd}
-	}
+	d := driver.Wrap(h, f.d)
 	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1), stash.WithClock(f.clock.Now), stash.WithTempDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
