@@ -122,8 +122,7 @@ func (pr *progressReader) Read(b []byte) (int, error) {
 }
 
 // storeCounter wraps a backend for put, so the bar counts the bytes the
-// backend takes. It forwards the one optional capability put uses
-// (driver.Updater, to extend the expiry of existing content).
+// backend takes; driver.Wrap keeps the backend's optional capabilities.
 type storeCounter struct {
 	driver.Driver
 	p *progress
@@ -134,25 +133,12 @@ func (s *storeCounter) Put(ctx context.Context, ns, key string, r io.Reader, siz
 	return s.Driver.Put(ctx, ns, key, s.p.reader(r), size, attrs)
 }
 
-type storeCounterUpdater struct {
-	*storeCounter
-	u driver.Updater
-}
-
-func (s *storeCounterUpdater) UpdateAttributes(ctx context.Context, ns, key string, attrs *driver.Attributes) error {
-	return s.u.UpdateAttributes(ctx, ns, key, attrs)
-}
-
 // counting returns the wrap function for put's engine.
 func (p *progress) counting() func(driver.Driver) driver.Driver {
 	if p.bar == nil {
 		return nil
 	}
 	return func(d driver.Driver) driver.Driver {
-		sc := &storeCounter{Driver: d, p: p}
-		if u, ok := d.(driver.Updater); ok {
-			return &storeCounterUpdater{storeCounter: sc, u: u}
-		}
-		return sc
+		return driver.Wrap(&storeCounter{Driver: d, p: p}, d)
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/claimstash/claimstash/stash/driver"
+	"github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/memstash"
 )
 
 // buildCLI builds the command into a temporary directory.
@@ -205,4 +209,42 @@ func TestInterrupt(t *testing.T) {
 	if code := wait(serve); code != 0 || !strings.Contains(stderr.String(), "shut down") {
 		t.Errorf("serve interrupted: exit %d, want 0; %s", code, stderr)
 	}
+}
+
+// TestProgressKeepsCapabilities: put's counting wrapper keeps every
+// optional capability of the backend it wraps (a create-only put, a
+// conditional delete of an expired leftover, ...) and claims none more.
+func TestProgressKeepsCapabilities(t *testing.T) {
+	a := newApp(strings.NewReader(""), io.Discard, io.Discard)
+	a.terminal, a.width = true, func() int { return 100 }
+	wrap := a.newProgress("read", "big", 1<<30).counting()
+	if wrap == nil {
+		t.Fatal("no counting wrapper for a bar")
+	}
+	files, err := filestash.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []driver.Driver{files, memstash.New(), struct{ driver.Driver }{files}} {
+		w := wrap(d)
+		for name, has := range map[string]func(driver.Driver) bool{
+			"update":             is[driver.Updater],
+			"modify":             is[driver.Modifier],
+			"conditional delete": is[driver.ConditionalDeleter],
+			"list":               is[driver.Lister],
+			"sign":               is[driver.Signer],
+			"verify":             is[driver.Verifier],
+			"keep bytes":         is[driver.BytesKeeper],
+			"exclusive put":      is[driver.ExclusivePutter],
+		} {
+			if has(w) != has(d) {
+				t.Errorf("%T: wrapped can %s: %v, the backend: %v", d, name, has(w), has(d))
+			}
+		}
+	}
+}
+
+func is[T any](d driver.Driver) bool {
+	_, ok := d.(T)
+	return ok
 }
