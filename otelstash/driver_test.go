@@ -63,7 +63,7 @@ func (signing) SignURL(context.Context, driver.LinkRequest) (string, error) {
 }
 
 // TestWrapDriverKeepsCapabilities: the wrapper has the capabilities of the
-// driver it wraps (driver.Wrap's own test has every combination), and the
+// driver it wraps (driver.Wrap's own test has 70 combinations), and the
 // ones that call the store are measured.
 func TestWrapDriverKeepsCapabilities(t *testing.T) {
 	tm := newTelemetry(t)

@@ -11,7 +11,9 @@ import (
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
-// Drivers with every combination of the optional capabilities.
+// Drivers with every combination of the first six optional capabilities
+// (Updater to Verifier), and with BytesKeeper and ExclusivePutter alone,
+// together and with all six.
 type (
 	base struct{ driver.Driver }
 	upd  struct{}
