@@ -218,7 +218,7 @@ func TestReadAheadPlainRetriesAhead(t *testing.T) {
 // where paced starts (the average over the window apart) would spread the
 // second window over most of a third.
 func TestReadAheadUnpacedAtConstantLatency(t *testing.T) {
-	const delay = 100 * time.Millisecond
+	const delay = 300 * time.Millisecond // long beside a loaded machine's scheduling noise
 	c, st, addrs, topic := readAheadBacklog(t, 2*ccsarama.DefaultReadAhead)
 	st.getDelay = func(int64) time.Duration { return delay }
 	col := newCollector("a")
