@@ -71,8 +71,8 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 	m := memstash.New()
 	for _, d := range []driver.Driver{m, signing{m}, struct{ driver.Driver }{m}} {
 		w := tm.inst.WrapDriver(memstash.Scheme, d)
-		if caps(w) != caps(d) {
-			t.Errorf("%T: wrapped has capabilities %q, want %q", d, caps(w), caps(d))
+		if stashtest.Capabilities(w) != stashtest.Capabilities(d) {
+			t.Errorf("%T: wrapped has capabilities %q, want %q", d, stashtest.Capabilities(w), stashtest.Capabilities(d))
 		}
 		if u, ok := w.(interface{ Unwrap() driver.Driver }); !ok || u.Unwrap() != d {
 			t.Errorf("%T: Unwrap does not return the wrapped driver", d)
@@ -102,29 +102,6 @@ func TestWrapDriverKeepsCapabilities(t *testing.T) {
 			t.Errorf("%d %q spans, want 1", n, span)
 		}
 	}
-}
-
-// caps lists the optional capabilities of d.
-func caps(d driver.Driver) string {
-	s := ""
-	for _, c := range []struct {
-		name string
-		has  bool
-	}{
-		{"U", is[driver.Updater](d)}, {"M", is[driver.Modifier](d)}, {"D", is[driver.ConditionalDeleter](d)},
-		{"L", is[driver.Lister](d)}, {"S", is[driver.Signer](d)}, {"V", is[driver.Verifier](d)},
-		{"B", is[driver.BytesKeeper](d)}, {"X", is[driver.ExclusivePutter](d)},
-	} {
-		if c.has {
-			s += c.name
-		}
-	}
-	return s
-}
-
-func is[T any](d driver.Driver) bool {
-	_, ok := d.(T)
-	return ok
 }
 
 // countingBytes is memstash counting the Puts that reach it with a reader

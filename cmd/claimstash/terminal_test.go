@@ -16,6 +16,7 @@ import (
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/filestash"
 	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
 )
 
 // buildCLI builds the command into a temporary directory.
@@ -226,25 +227,8 @@ func TestProgressKeepsCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []driver.Driver{files, memstash.New(), struct{ driver.Driver }{files}} {
-		w := wrap(d)
-		for name, has := range map[string]func(driver.Driver) bool{
-			"update":             is[driver.Updater],
-			"modify":             is[driver.Modifier],
-			"conditional delete": is[driver.ConditionalDeleter],
-			"list":               is[driver.Lister],
-			"sign":               is[driver.Signer],
-			"verify":             is[driver.Verifier],
-			"keep bytes":         is[driver.BytesKeeper],
-			"exclusive put":      is[driver.ExclusivePutter],
-		} {
-			if has(w) != has(d) {
-				t.Errorf("%T: wrapped can %s: %v, the backend: %v", d, name, has(w), has(d))
-			}
+		if got, want := stashtest.Capabilities(wrap(d)), stashtest.Capabilities(d); got != want {
+			t.Errorf("%T: wrapped has capabilities %q, want %q", d, got, want)
 		}
 	}
-}
-
-func is[T any](d driver.Driver) bool {
-	_, ok := d.(T)
-	return ok
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/stash/stashtest"
 )
 
 // Drivers with every combination of the first six optional capabilities
@@ -505,8 +506,8 @@ func TestWrap(t *testing.T) {
 		for _, o := range []driver.Driver{struct{ driver.Driver }{d}, outer{d}} {
 			_, own := o.(outer)
 			w := driver.Wrap(o, d)
-			if caps(w) != caps(d) {
-				t.Errorf("%T in %T: wrapped has capabilities %q, want %q", d, o, caps(w), caps(d))
+			if stashtest.Capabilities(w) != stashtest.Capabilities(d) {
+				t.Errorf("%T in %T: wrapped has capabilities %q, want %q", d, o, stashtest.Capabilities(w), stashtest.Capabilities(d))
 			}
 			if w.Scheme() != d.Scheme() {
 				t.Errorf("%T in %T: scheme %q, want %q", d, o, w.Scheme(), d.Scheme())
@@ -531,27 +532,4 @@ func TestWrap(t *testing.T) {
 			}
 		}
 	}
-}
-
-// caps lists the optional capabilities of d.
-func caps(d driver.Driver) string {
-	s := ""
-	for _, c := range []struct {
-		name string
-		has  bool
-	}{
-		{"U", is[driver.Updater](d)}, {"M", is[driver.Modifier](d)}, {"D", is[driver.ConditionalDeleter](d)},
-		{"L", is[driver.Lister](d)}, {"S", is[driver.Signer](d)}, {"V", is[driver.Verifier](d)},
-		{"B", is[driver.BytesKeeper](d)}, {"X", is[driver.ExclusivePutter](d)},
-	} {
-		if c.has {
-			s += c.name
-		}
-	}
-	return s
-}
-
-func is[T any](d driver.Driver) bool {
-	_, ok := d.(T)
-	return ok
 }
