@@ -167,7 +167,8 @@ func TestObjectstashPutConditional(t *testing.T) {
 // stash of up to 1 MiB with one request against this server (a create-only
 // PUT, no HEAD), and with the backend's own HEAD and the PUT against one
 // like objectstore's. Content stored already is found after the refused
-// PUT, or by that HEAD, and reads back as it was. A larger payload
+// PUT, or by that HEAD, and reads back as it was; content the same engine
+// stored lately is asked for first, and not sent again. A larger payload
 // is still asked for first, and is not sent when it is there.
 func TestEngineCreateAsksNothingFirst(t *testing.T) {
 	for _, objectstore := range []bool{false, true} {
@@ -191,7 +192,7 @@ func TestEngineCreateAsksNothingFirst(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := engineOn(t, d)
+			e, other := engineOn(t, d), engineOn(t, d)
 			ctx := context.Background()
 			requests := func() string {
 				mu.Lock()
@@ -211,11 +212,12 @@ func TestEngineCreateAsksNothingFirst(t *testing.T) {
 				t.Fatal(err)
 			}
 			requests()
-			newStash, again := "0 HEAD, 1 PUT, 0 GET", "1 HEAD, 1 PUT, 0 GET"
+			// Content the engine stored lately is asked for first.
+			newStash, again, elsewhere := "0 HEAD, 1 PUT, 0 GET", "1 HEAD, 0 PUT, 0 GET", "1 HEAD, 1 PUT, 0 GET"
 			if objectstore {
 				// Put asks first itself: objectstore's server would
 				// replace what is there.
-				newStash, again = "1 HEAD, 1 PUT, 0 GET", "2 HEAD, 0 PUT, 0 GET"
+				newStash, elsewhere = "1 HEAD, 1 PUT, 0 GET", "2 HEAD, 0 PUT, 0 GET"
 			}
 			for _, size := range []int{1 << 10, 1 << 20} {
 				payload := stashtest.RandomPayload(size, uint64(size))
@@ -234,6 +236,11 @@ func TestEngineCreateAsksNothingFirst(t *testing.T) {
 					t.Fatalf("second Create: %s, want %s", s2, s)
 				}
 				expect(fmt.Sprintf("Create of %d stored bytes", size), again)
+				// Stored by another engine: put first on our server.
+				if _, err := other.Create(ctx, "k", payload, stash.NoExpiry()); err != nil {
+					t.Fatal(err)
+				}
+				expect(fmt.Sprintf("Create of %d bytes another engine stored", size), elsewhere)
 				got, err := e.Retrieve(ctx, s.String())
 				if err != nil || !bytes.Equal(got.Data, payload) {
 					t.Fatalf("Retrieve: %v", err)

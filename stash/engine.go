@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/stash/driver"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Engine is the portable stash store that users hold. It does the hashing,
@@ -48,7 +49,16 @@ type backend struct {
 	driver  driver.Driver
 	maxSize int64
 	owned   bool
+	// stored holds the keys of the latest Creates on a
+	// driver.ExclusivePutter (nil on others): content created again is
+	// looked up first, so a retry or a fan-out of the same payload sends
+	// nothing again (see store).
+	stored *lru.Cache[string, struct{}]
 }
+
+// recentStores is how many keys a backend's stored cache holds: a few
+// hundred KiB at most.
+const recentStores = 1024
 
 // New builds an Engine. It needs at least one backend (WithBackend or
 // WithBackendURL) unless it is only ever to create inline stashes; see the
@@ -73,6 +83,11 @@ func New(opts ...Option) (*Engine, error) {
 		return nil, errors.New("stash: no backend configured and inline disabled: add WithBackend or WithBackendURL")
 	}
 	e.wrapDrivers()
+	for _, b := range e.backends {
+		if _, ok := b.driver.(driver.ExclusivePutter); ok {
+			b.stored, _ = lru.New[string, struct{}](recentStores) // a positive size never fails
+		}
+	}
 	return e, nil
 }
 
@@ -391,10 +406,12 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	e.setAttrs(attrs, o, size, addr.Digest)
 	// Content stored already is looked up before it is encoded and sent,
 	// except on a driver whose Put is its own check (driver.ExclusivePutter):
-	// there, a Put that finds the key taken is looked up after.
+	// there, a Put that finds the key taken is looked up after, unless
+	// this engine stored the key lately, when the content is likely there.
 	var s *Stash
-	if x, ok := b.driver.(driver.ExclusivePutter); !ok || !x.ExclusivePut(size) {
+	if x, ok := b.driver.(driver.ExclusivePutter); !ok || !x.ExclusivePut(size) || b.stored.Contains(full) {
 		if s, err = e.existing(ctx, b, addr, key, attrs); s != nil || err != nil {
+			e.remember(b, full, err)
 			return s, err
 		}
 	}
@@ -435,7 +452,15 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 		c.stash.addr = full
 		s = &c.stash
 	}
+	e.remember(b, full, nil)
 	return s, nil
+}
+
+// remember records a Create of full on b that err did not fail.
+func (e *Engine) remember(b *backend, full string, err error) {
+	if b.stored != nil && err == nil {
+		b.stored.Add(full, struct{}{})
+	}
 }
 
 // putAttempts bounds the rounds of a Create whose Put finds the key taken

@@ -236,8 +236,9 @@ type Verifier interface {
 // reports true for a payload of size bytes, the engine's Create puts at
 // once and looks at what is stored (Stat) only when Put answers ErrExists,
 // instead of asking with a Stat before every Put: one round trip fewer for
-// every new stash, at the cost, for content stored already, of encoding it
-// and sending what the store reads before it refuses. Drivers report true
+// every new stash, at the cost, for content stored already (unless the same
+// engine stored it lately, when it asks first), of encoding it and sending
+// what the store reads before it refuses. Drivers report true
 // only where a Stat costs a round trip and a refused Put of size bytes
 // costs little more.
 //

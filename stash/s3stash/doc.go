@@ -36,7 +36,8 @@
 // CompleteMultipartUpload carry If-None-Match: *, and an existing object is
 // driver.ErrExists, which the engine counts as success; so the engine
 // creates a stash of up to 1 MiB with the PutObject alone, asking with a
-// HEAD only when it is refused (driver.ExclusivePutter). Payloads up to
+// HEAD only when it is refused (driver.ExclusivePutter), or first for
+// content the engine stored lately. Payloads up to
 // PartSize (DefaultPartSize, 8 MiB) take one PutObject; larger ones a
 // multipart upload of Concurrency (DefaultConcurrency, 4) parts at a time.
 // A payload that is an io.ReaderAt and io.Seeker (a bytes.Reader, a spooled
