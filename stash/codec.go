@@ -300,10 +300,12 @@ const (
 )
 
 // streamEncoders pools the streaming encoders of payloads from overlapMin
-// (index 0) and from parallelMin (index 1), keeping one of each for good.
+// (index 0, which CreateFrom uses too) and from parallelMin (index 1). One
+// of the first is kept for good (about 9 MiB); none of the second, whose
+// section encoders grow with GOMAXPROCS (36 MiB at 16).
 var streamEncoders = [2]*keptPool[*zstd.Encoder]{
 	newKeptPool(1, func() *zstd.Encoder { return newStreamEncoder(false) }),
-	newKeptPool(1, func() *zstd.Encoder { return newStreamEncoder(true) }),
+	newKeptPool(0, func() *zstd.Encoder { return newStreamEncoder(true) }),
 }
 
 func newStreamEncoder(parallel bool) *zstd.Encoder {

@@ -2,7 +2,8 @@ package stash
 
 import "sync"
 
-// keptPool is a sync.Pool that keeps up to keep values for good. The
+// keptPool is a sync.Pool that keeps up to keep values (none: a plain
+// sync.Pool) for good. The
 // values it pools (zstd encoders, spool buffers) cost megabytes each to
 // allocate, and a sync.Pool alone drops them at every other GC (and, under
 // the race detector, a quarter of the values put back), so a steady stream
