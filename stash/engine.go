@@ -409,9 +409,11 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 	// there, a Put that finds the key taken is looked up after, unless
 	// this engine stored the key lately, when the content is likely there.
 	var s *Stash
-	if x, ok := b.driver.(driver.ExclusivePutter); !ok || !x.ExclusivePut(size) || b.stored.Contains(full) {
+	x, ok := b.driver.(driver.ExclusivePutter)
+	putFirst := ok && x.ExclusivePut(size)
+	if !putFirst || b.stored.Contains(full) {
 		if s, err = e.existing(ctx, b, addr, key, attrs); s != nil || err != nil {
-			e.remember(b, full, err)
+			e.remember(b, putFirst, full, err)
 			return s, err
 		}
 	}
@@ -452,13 +454,14 @@ func (e *Engine) store(ctx context.Context, o *createOptions, name string, size 
 		c.stash.addr = full
 		s = &c.stash
 	}
-	e.remember(b, full, nil)
+	e.remember(b, putFirst, full, nil)
 	return s, nil
 }
 
-// remember records a Create of full on b that err did not fail.
-func (e *Engine) remember(b *backend, full string, err error) {
-	if b.stored != nil && err == nil {
+// remember records a Create of full on b that err did not fail, where the
+// payload is one b puts first.
+func (e *Engine) remember(b *backend, putFirst bool, full string, err error) {
+	if putFirst && err == nil {
 		b.stored.Add(full, struct{}{})
 	}
 }
