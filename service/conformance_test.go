@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/claimstash/claimstash/osauth"
 	"github.com/claimstash/claimstash/service"
@@ -77,7 +78,11 @@ func (h *objectHarness) MakeDriver(context.Context) (driver.Driver, error) {
 	h.ts.Config.ConnState = h.connState
 	h.ts.Start()
 	h.tb.Cleanup(func() { h.ts.Close(); fs.Close() })
-	return objectstash.New(h.ts.URL, append([]objectstash.Option{objectstash.WithSigner(h.signer)}, h.options...)...)
+	// A connect timeout above the default 100 ms: on loopback a dial fails
+	// only when the race detector, on a busy 2-core machine, leaves the
+	// dialing goroutine unscheduled that long (connection retries are
+	// tested in objectstash).
+	return objectstash.New(h.ts.URL, append([]objectstash.Option{objectstash.WithSigner(h.signer), objectstash.WithConnectTimeout(2 * time.Second)}, h.options...)...)
 }
 
 // engineOn returns an engine over d alone that never inlines, closed at the
