@@ -181,14 +181,7 @@ func testAsyncOrderAndFailure(t *testing.T, k *kafkatest.Broker) {
 	c, st := newChecker(t)
 	st.delay = 5 * time.Millisecond // uploads are slow: small messages behind them must wait
 	cfg := config()
-	raw, err := sarama.NewAsyncProducer(k.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ccsarama.WrapAsyncProducer(cfg, raw, c, ccsarama.WithLanes(4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := asyncProducer(t, k.Addrs, cfg, c, ccsarama.WithLanes(4))
 	const keys, perKey = 6, 12
 	big := random(t, 300<<10)
 	var wg sync.WaitGroup

@@ -19,6 +19,7 @@ import (
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/memstash"
+	"github.com/claimstash/claimstash/transports/ccsarama"
 )
 
 // flakyStore is memstash whose Put fails while failing is set, whose Get
@@ -136,6 +137,22 @@ func syncProducer(t testing.TB, addrs []string, cfg *sarama.Config) sarama.SyncP
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// asyncProducer is a sarama async producer on addrs wrapped with c; the
+// caller closes it.
+func asyncProducer(t testing.TB, addrs []string, cfg *sarama.Config, c *claimcheck.Checker, opts ...ccsarama.ProducerOption) sarama.AsyncProducer {
+	t.Helper()
+	raw, err := sarama.NewAsyncProducer(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ccsarama.WrapAsyncProducer(cfg, raw, c, opts...)
+	if err != nil {
+		raw.Close()
+		t.Fatal(err)
+	}
 	return p
 }
 

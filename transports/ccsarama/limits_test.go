@@ -109,14 +109,7 @@ func TestAsyncRefusedReferenceIsReportedAsSent(t *testing.T) {
 		c, _ := newChecker(t)
 		cfg := config()
 		cfg.Producer.Retry.Max = 0
-		raw, err := sarama.NewAsyncProducer(k.Addrs, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := ccsarama.WrapAsyncProducer(cfg, raw, c)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := asyncProducer(t, k.Addrs, cfg, c)
 		body, big := random(t, 300<<10), bytes.Repeat([]byte("x"), 8<<10)
 		refused := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k"), Value: sarama.ByteEncoder(body),
 			Headers: []sarama.RecordHeader{{Key: []byte("big"), Value: big}}, Metadata: "refused"}

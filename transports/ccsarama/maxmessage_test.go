@@ -55,14 +55,7 @@ func testMaxMessageBytesOffloads(t *testing.T, k *kafkatest.Broker) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rawAsync, err := sarama.NewAsyncProducer(k.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap, err := ccsarama.WrapAsyncProducer(cfg, rawAsync, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ap := asyncProducer(t, k.Addrs, cfg, c)
 	bodies := [][]byte{random(t, 100<<10), random(t, 100<<10), random(t, 60<<10)}
 	msg := func(i int) *sarama.ProducerMessage {
 		return &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k" + strconv.Itoa(i)), Value: sarama.ByteEncoder(bodies[i]),
@@ -135,14 +128,7 @@ func refusedByBoth(t *testing.T, k *kafkatest.Cluster, cfg *sarama.Config, c *cl
 	_, _, err = sp.SendMessage(m)
 	check(t, err, m)
 
-	rawAsync, err := sarama.NewAsyncProducer(k.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap, err := ccsarama.WrapAsyncProducer(cfg, rawAsync, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ap := asyncProducer(t, k.Addrs, cfg, c)
 	sent := newMsg()
 	ap.Input() <- sent
 	select {

@@ -24,14 +24,7 @@ func testAsyncAbortTxn(t *testing.T, k *kafkatest.Broker) {
 	cfg.Producer.Idempotent = true
 	cfg.Producer.Transaction.ID = "ccsarama-" + topic
 	cfg.Net.MaxOpenRequests = 1
-	raw, err := sarama.NewAsyncProducer(k.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ccsarama.WrapAsyncProducer(cfg, raw, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := asyncProducer(t, k.Addrs, cfg, c)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for range p.Successes() {
