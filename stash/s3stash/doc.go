@@ -14,7 +14,8 @@
 // The URL names no bucket: buckets come from the addresses. Its query
 // parameters map onto the options of Open (region, endpoint, path_style, max_attempts,
 // retry_mode, bucket, prefix, part_size, concurrency, buckets,
-// create_buckets); an unknown parameter, or one given twice, is refused.
+// create_buckets, conditional_writes); an unknown parameter, or one given
+// twice, is refused.
 // Credentials come from the SDK's default chain (config.LoadDefaultConfig:
 // AWS_* environment variables, shared config and credentials files, SSO,
 // IAM roles), never from the URL. Opening does no I/O. What the SDK logs (its
@@ -37,7 +38,8 @@
 // driver.ErrExists, which the engine counts as success; so the engine
 // creates a stash of up to 1 MiB with the PutObject alone, asking with a
 // HEAD only when it is refused (driver.ExclusivePutter), or first for
-// content the engine stored lately. Payloads up to
+// content the engine stored lately (for a store without conditional
+// writes, see Limits). Payloads up to
 // PartSize (DefaultPartSize, 8 MiB) take one PutObject; larger ones a
 // multipart upload of Concurrency (DefaultConcurrency, 4) parts at a time.
 // A payload that is an io.ReaderAt and io.Seeker (a bytes.Reader, a spooled
@@ -173,7 +175,12 @@
 // # Limits
 //
 // Objects up to the engine's size limit (5 GiB by default); more than
-// 10,000 parts grow the part size. Buckets that ignore If-None-Match (old
-// S3-compatible stores) would let a second write of the same content replace
-// the first; its bytes are the same by construction.
+// 10,000 parts grow the part size. A store that does not implement
+// If-None-Match on writes (some older S3-compatible ones) either refuses it
+// with 501 Not Implemented, an error that names conditional_writes=false,
+// or ignores it, and a second write of the same content then replaces the
+// first: the same bytes by construction, but the second write's expiry.
+// Open such a store WithoutConditionalWrites (URL:
+// conditional_writes=false): writes carry no condition, and Put asks with
+// a HEAD before every write instead.
 package s3stash

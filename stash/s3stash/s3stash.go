@@ -161,6 +161,18 @@ func WithBuckets(buckets ...string) Option {
 // URL: create_buckets=true.
 func CreateBuckets() Option { return storeOption(func(c *settings) { c.CreateBuckets = true }) }
 
+// WithoutConditionalWrites is for a store that does not implement
+// conditional writes: one that answers If-None-Match with 501 Not
+// Implemented, or ignores it and replaces the object. Writes then carry no
+// If-None-Match, and Put asks with a HEAD first, so content stored already
+// is never written over (its expiry kept, or extended by the engine). Two
+// writers of the same new content at the same moment may still both write
+// it: the bytes are the same, and the later write's expiry is the one
+// kept. URL: conditional_writes=false.
+func WithoutConditionalWrites() Option {
+	return storeOption(func(c *settings) { c.NoConditionalWrites = true })
+}
+
 // settings is what the options set. The URL opener maps query parameters
 // onto the same fields.
 type settings struct {
@@ -212,6 +224,10 @@ type settings struct {
 	// of failing with ErrNotFound. Meant for development stores.
 	// URL: create_buckets=true.
 	CreateBuckets bool
+	// NoConditionalWrites leaves If-None-Match off every write, for a
+	// store that does not implement it; Put then asks with a HEAD first.
+	// URL: conditional_writes=false.
+	NoConditionalWrites bool
 }
 
 // Store is the S3 backend. It is safe for concurrent use.
@@ -466,6 +482,10 @@ func optionsFromURL(u *url.URL) (*settings, error) {
 			}
 		case "create_buckets":
 			o.CreateBuckets, err = strconv.ParseBool(v)
+		case "conditional_writes":
+			var on bool
+			on, err = strconv.ParseBool(v)
+			o.NoConditionalWrites = !on
 		default:
 			return nil, fmt.Errorf("%w: s3stash: unknown URL parameter %q", driver.ErrInvalidAddress, k)
 		}

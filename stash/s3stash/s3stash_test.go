@@ -71,9 +71,10 @@ func server(tb testing.TB) *miniotest.Server {
 // one bucket, namespaces being the first segment of their keys (the suite's
 // namespaces, "ns" among them, are not all valid bucket names).
 type harness struct {
-	srv    *miniotest.Server
-	raw    *s3.Client
-	stores []*s3stash.Store
+	srv           *miniotest.Server
+	raw           *s3.Client
+	stores        []*s3stash.Store
+	unconditional bool // the stores are opened WithoutConditionalWrites
 }
 
 func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
@@ -82,7 +83,7 @@ func newHarness(_ context.Context, tb testing.TB) (stashtest.Harness, error) {
 }
 
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
-	s, err := s3stash.NewConfig(h.raw, s3stash.Config{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
+	s, err := s3stash.NewConfig(h.raw, s3stash.Config{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize, NoConditionalWrites: h.unconditional})
 	if err == nil {
 		h.stores = append(h.stores, s)
 	}
@@ -125,6 +126,19 @@ func (h *harness) Close() {}
 func TestConformance(t *testing.T) {
 	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
 		return newHarness(ctx, t)
+	})
+}
+
+// TestConformanceWithoutConditionalWrites: the store opened for a bucket
+// without conditional writes keeps the driver contract too (a Put of an
+// existing key is ErrExists and replaces nothing).
+func TestConformanceWithoutConditionalWrites(t *testing.T) {
+	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
+		h, err := newHarness(ctx, t)
+		if err == nil {
+			h.(*harness).unconditional = true
+		}
+		return h, err
 	})
 }
 
@@ -791,7 +805,7 @@ func TestURL(t *testing.T) {
 // TestOptionsFromURL checks that each query parameter lands in its field.
 func TestOptionsFromURL(t *testing.T) {
 	u, err := url.Parse("s3://?region=eu-west-1&endpoint=https%3A%2F%2Fminio.local%3A9000&path_style=true&max_attempts=7&retry_mode=adaptive" +
-		"&bucket=b1&prefix=p%2F&part_size=16777216&concurrency=9&buckets=x,y,&create_buckets=1")
+		"&bucket=b1&prefix=p%2F&part_size=16777216&concurrency=9&buckets=x,y,&create_buckets=1&conditional_writes=false")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -802,6 +816,7 @@ func TestOptionsFromURL(t *testing.T) {
 	want := &s3stash.Config{
 		Region: "eu-west-1", Endpoint: "https://minio.local:9000", PathStyle: true, MaxAttempts: 7, RetryMode: aws.RetryModeAdaptive,
 		Bucket: "b1", Prefix: "p/", PartSize: 16 << 20, Concurrency: 9, Buckets: []string{"x", "y"}, CreateBuckets: true,
+		NoConditionalWrites: true,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("OptionsFromURL = %+v\nwant             %+v", got, want)
@@ -809,6 +824,13 @@ func TestOptionsFromURL(t *testing.T) {
 	empty, err := s3stash.OptionsFromURL(&url.URL{Scheme: "s3"})
 	if err != nil || !reflect.DeepEqual(empty, &s3stash.Config{}) {
 		t.Errorf("OptionsFromURL(s3://) = %+v, %v; want the zero configuration", empty, err)
+	}
+	on, err := s3stash.OptionsFromURL(&url.URL{Scheme: "s3", RawQuery: "conditional_writes=true"})
+	if err != nil || on.NoConditionalWrites {
+		t.Errorf("OptionsFromURL(conditional_writes=true) = %+v, %v; want conditional writes", on, err)
+	}
+	if _, err := s3stash.OptionsFromURL(&url.URL{Scheme: "s3", RawQuery: "conditional_writes=maybe"}); !errors.Is(err, driver.ErrInvalidAddress) {
+		t.Errorf("OptionsFromURL(conditional_writes=maybe) = %v; want ErrInvalidAddress", err)
 	}
 }
 

@@ -35,7 +35,7 @@ const abortTimeout = 30 * time.Second
 // Every request carries a checksum of its body, which S3 verifies before it
 // stores anything: a PutObject its SHA-256, a part its CRC32C. The write is
 // conditional (If-None-Match: *): an existing object is ErrExists and is
-// left as it is. A payload stored as given in one PutObject is not hashed
+// left as it is (WithoutConditionalWrites, a HEAD first finds it). A payload stored as given in one PutObject is not hashed
 // again: its digest is the SHA-256 of the body, so S3 checks the bytes
 // against the address itself, and a payload that does not match its digest
 // is ErrIntegrity, with nothing stored.
@@ -49,6 +49,11 @@ func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64
 	meta, err := encodeAttrs(attrs)
 	if err != nil {
 		return err
+	}
+	if s.opts.NoConditionalWrites {
+		if err := s.absent(ctx, ns, key); err != nil {
+			return err
+		}
 	}
 	src, err := s.newSource(r, size)
 	if err != nil {
@@ -76,9 +81,46 @@ const exclusivePutMax = 1 << 20
 // ExclusivePut implements driver.ExclusivePutter: a PutObject carries
 // If-None-Match: *, so the engine puts a payload of up to 1 MiB without
 // asking with a HEAD first. A bucket that ignores the condition (an old
-// S3-compatible store) then has a second write of the same content replace
-// the first, with the same bytes and the second write's attributes.
+// S3-compatible store) would then have a second write of the same content
+// replace the first, with the same bytes and the second write's
+// attributes, its expiry among them: open such a store
+// WithoutConditionalWrites, and Put asks with a HEAD itself.
 func (s *Store) ExclusivePut(size int64) bool { return size <= exclusivePutMax }
+
+// absent is Put's own check WithoutConditionalWrites: a HEAD, and
+// ErrExists for an object already under the key. Two writers of the same
+// new content at the same moment may both write it; the bytes are the
+// same, and the later write's attributes are kept.
+func (s *Store) absent(ctx context.Context, ns, key string) error {
+	bk, k := s.Locate(ns, key)
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bk), Key: aws.String(k)})
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: s3stash: put: the object exists", driver.ErrExists)
+	case isNotFound(err):
+		return nil
+	}
+	return wrap("put", ns, key, err)
+}
+
+// ifNoneMatch is the If-None-Match of a write: "*", or none
+// WithoutConditionalWrites.
+func (s *Store) ifNoneMatch() *string {
+	if s.opts.NoConditionalWrites {
+		return nil
+	}
+	return aws.String("*")
+}
+
+// explainUnconditional names the way out when a store refuses a
+// conditional write as a feature it lacks (501 Not Implemented, as S3
+// answers a header it does not implement).
+func (s *Store) explainUnconditional(err error) error {
+	if err == nil || s.opts.NoConditionalWrites || apiCode(err) != "NotImplemented" && httpStatus(err) != http.StatusNotImplemented {
+		return err
+	}
+	return fmt.Errorf("%w (the store does not implement conditional writes, If-None-Match; open it with conditional_writes=false)", err)
+}
 
 // checkLifecycle refuses an object written where a bucket lifecycle rule
 // removes it at once (an expiration date already past: S3 and MinIO then
@@ -200,7 +242,7 @@ func (s *Store) explainCutWrite(ctx context.Context, bk string, err error) error
 // the answer had arrived: the key is content addressed, so whoever wrote
 // it wrote these bytes.
 func (s *Store) explainCutConditional(ctx context.Context, bk, k string, err error) error {
-	if err == nil || apiCode(err) != "" || httpStatus(err) != 0 || ctx.Err() != nil {
+	if err == nil || s.opts.NoConditionalWrites || apiCode(err) != "" || httpStatus(err) != 0 || ctx.Err() != nil {
 		return err
 	}
 	if _, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bk), Key: aws.String(k)}); herr != nil {
@@ -337,7 +379,7 @@ func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size 
 		ContentLength:     aws.Int64(size),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    b64(sum),
-		IfNoneMatch:       aws.String("*"),
+		IfNoneMatch:       s.ifNoneMatch(),
 		Metadata:          meta,
 	}
 	if ct != "" {
@@ -357,7 +399,7 @@ func (s *Store) putSingle(ctx context.Context, ns, key string, src source, size 
 		return err
 	}
 	err = s.retryOnNoBucket(ctx, bk, call(), call)
-	err = s.explainCutConditional(ctx, bk, k, err)
+	err = s.explainUnconditional(s.explainCutConditional(ctx, bk, k, err))
 	if known && isChecksumMismatch(err) {
 		// The engine names the address, as for wrap's errors.
 		return "", fmt.Errorf("%w: s3stash: put: the payload does not match its digest: %w", driver.ErrIntegrity, err)
@@ -473,11 +515,11 @@ func (s *Store) putMultipart(parent context.Context, ns, key string, src source,
 		Key:             aws.String(k),
 		UploadId:        uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-		IfNoneMatch:     aws.String("*"),
+		IfNoneMatch:     s.ifNoneMatch(),
 	})
 	if err != nil {
 		abort()
-		return "", wrap("put", ns, key, err)
+		return "", wrap("put", ns, key, s.explainUnconditional(err))
 	}
 	return aws.ToString(out.Expiration), nil
 }
