@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 50000x
 TOOLS     := $(CURDIR)/.tools
 
-.PHONY: all demo test vet race fuzz bench bench-all tools python kafka natscli up down clean
+.PHONY: all demo test vet race fuzz bench bench-all tools python kafka natscli rust up down clean
 
 all: test
 
@@ -56,7 +56,7 @@ ifeq ($(wildcard $(TOOLS)/bin/minio),)
 .PHONY: $(MINIO_STAMP)
 endif
 
-tools: $(MINIO_STAMP) natscli python kafka
+tools: $(MINIO_STAMP) natscli python kafka rust
 
 ## natscli: the NATS CLI (`nats`), which the interop tests run against what the nats backend and
 ## transports/ccnats store and send. Built from the Go module proxy with `go install` (outside our
@@ -86,6 +86,17 @@ $(PY_STAMP): $(PY_REQS)
 	test -x $(TOOLS)/venv/bin/python || python3 -m venv $(TOOLS)/venv
 	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQS)
 	@cp $(PY_REQS) $@
+
+## rust: Sentry's Rust objectstore client (objectstore-client from crates.io) as a test peer of the
+## server (service.TestOfficialRustClient): service/testdata/rust, built --locked into
+## $(TOOLS)/bin/objectstore-rs-peer, about a minute the first time. Cargo rebuilds only what changed.
+## Without cargo it is left out, and the test skips.
+RUST_PEER := service/testdata/rust
+rust:
+	@if command -v cargo >/dev/null; then \
+	  CARGO_TARGET_DIR=$(TOOLS)/rust-target cargo build --quiet --locked --manifest-path $(RUST_PEER)/Cargo.toml && \
+	  mkdir -p $(TOOLS)/bin && cp $(TOOLS)/rust-target/debug/objectstore-rs-peer $(TOOLS)/bin/objectstore-rs-peer; \
+	else echo "cargo not found: the Rust objectstore peer is not built, and its test skips"; fi
 
 ## kafka: the Apache Kafka broker the tests start (internal/kafkabroker): kafka_2.13 and its
 ## runtime dependencies, copied from Maven Central by mvn into $(TOOLS)/kafka/lib (under ten seconds
