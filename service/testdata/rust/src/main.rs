@@ -254,6 +254,61 @@ async fn tokens() -> Res {
     check(matches!(status(&err), Some(400) | Some(401)), format!("no token: {err} (status {:?}), want 400 or 401", status(&err)))
 }
 
+/// A presigned URL for url (method GET), signed with objectstore's own
+/// canonical form (objectstore_types::presign) over the path and query as
+/// they go on the wire. encode_query: the timestamp's colons
+/// percent-encoded, as a form encoder writes them, or as they are.
+fn presign(url: &mut reqwest::Url, duration: u64, encode_query: bool) -> Res {
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    use objectstore_types::presign::{CanonicalRequest, PARAM_DURATION, PARAM_KID, PARAM_SIG, PARAM_TIMESTAMP};
+    let pem = std::fs::read_to_string(env("OS_KEY")).map_err(|e| format!("reading OS_KEY: {e}"))?;
+    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("the keygen key: {e}"))?;
+    let now = objectstore_types::time::Timestamp::now().as_rfc3339().to_string();
+    if encode_query {
+        url.query_pairs_mut()
+            .append_pair(PARAM_KID, &env("OS_KID"))
+            .append_pair(PARAM_TIMESTAMP, &now)
+            .append_pair(PARAM_DURATION, &duration.to_string());
+    } else {
+        url.set_query(Some(&format!("{PARAM_TIMESTAMP}={now}&{PARAM_DURATION}={duration}&{PARAM_KID}={}", env("OS_KID"))));
+    }
+    let sig = CanonicalRequest::new(&http::Method::GET, url.path(), url.query()).sign(&key.to_bytes());
+    let q = format!("{}&{PARAM_SIG}={sig}", url.query().unwrap_or_default());
+    url.set_query(Some(&q));
+    Ok(())
+}
+
+async fn presigned(s: &Session) -> Res {
+    // A key that needs escaping on the wire: the signature covers it as sent.
+    let key = "shared/a b+c(1)";
+    s.put("presigned bytes").key(key).compress(None).send().await.map_err(|e| format!("put: {e}"))?;
+    let http = reqwest::Client::new();
+    for encode in [true, false] {
+        let mut url = s.object_url(key);
+        presign(&mut url, 600, encode)?;
+        let r = http.get(url.clone()).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let status = r.status().as_u16();
+        let body = r.bytes().await.map_err(|e| format!("body: {e}"))?;
+        check(status == 200 && body.as_ref() == b"presigned bytes", format!("GET of a presigned URL ({url}): {status}, {:?}", String::from_utf8_lossy(&body)))?;
+        let r = http.head(url.clone()).send().await.map_err(|e| format!("HEAD {url}: {e}"))?;
+        check(r.status().is_success(), format!("HEAD of a presigned URL: {}", r.status()))?;
+        let r = http.delete(url.clone()).send().await.map_err(|e| format!("DELETE {url}: {e}"))?;
+        check(r.status().as_u16() == 401 || r.status().as_u16() == 403, format!("DELETE with a presigned URL: {}, want 401 or 403", r.status()))?;
+        // The same signature with a longer lifetime, or for another key.
+        let longer = reqwest::Url::parse(&url.as_str().replace("os_duration=600", "os_duration=6000")).map_err(|e| e.to_string())?;
+        let r = http.get(longer).send().await.map_err(|e| format!("GET: {e}"))?;
+        check(r.status().as_u16() == 401, format!("GET with a lifetime the signature does not cover: {}, want 401", r.status()))?;
+        let other = reqwest::Url::parse(&url.as_str().replace("a%20b", "a%20c")).map_err(|e| e.to_string())?;
+        let r = http.get(other).send().await.map_err(|e| format!("GET: {e}"))?;
+        check(r.status().as_u16() == 401, format!("GET of another key with the signature: {}, want 401", r.status()))?;
+    }
+    // Over the seven days objectstore allows.
+    let mut url = s.object_url(key);
+    presign(&mut url, 8 * 86400, true)?;
+    let r = http.get(url).send().await.map_err(|e| format!("GET: {e}"))?;
+    check(r.status().is_client_error(), format!("GET of a URL valid for 8 days: {}, want refused", r.status()))
+}
+
 async fn go_interop(s: &Session) -> Res {
     let key = env("OS_GO_STASH_KEY");
     let got = s.get(&key).send().await.map_err(|e| format!("get the Go stash: {e}"))?.ok_or("the Go stash is not there")?;
@@ -277,6 +332,7 @@ async fn main() {
         ("zstd", zstd(&s).await),
         ("batch", batch(&s).await),
         ("tokens", tokens().await),
+        ("presigned", presigned(&s).await),
         ("go_interop", go_interop(&s).await),
     ];
     let mut failed = false;
