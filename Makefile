@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 50000x
 TOOLS     := $(CURDIR)/.tools
 
-.PHONY: all demo test vet race fuzz bench bench-all tools python kafka natscli rust up down clean
+.PHONY: all demo test vet race fuzz bench bench-all tools python kafka javapeer natscli rust up down clean
 
 all: test
 
@@ -56,7 +56,7 @@ ifeq ($(wildcard $(TOOLS)/bin/minio),)
 .PHONY: $(MINIO_STAMP)
 endif
 
-tools: $(MINIO_STAMP) natscli python kafka rust
+tools: $(MINIO_STAMP) natscli python kafka javapeer rust
 
 ## natscli: the NATS CLI (`nats`), which the interop tests run against what the nats backend and
 ## transports/ccnats store and send. Built from the Go module proxy with `go install` (outside our
@@ -86,6 +86,23 @@ $(PY_STAMP): $(PY_REQS)
 	test -x $(TOOLS)/venv/bin/python || python3 -m venv $(TOOLS)/venv
 	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQS)
 	@cp $(PY_REQS) $@
+
+## javapeer: AWS's Java SQS extended client (amazon-sqs-java-extended-client-lib from Maven Central) as
+## a test peer of transports/ccsqs (TestJavaExtendedClient): transports/ccsqs/testdata/java, built by
+## mvn into $(TOOLS)/javapeer (its jar, and its runtime dependencies in lib/). The stamp records the
+## pom and the source it came from.
+JAVAPEER_DIR   := transports/ccsqs/testdata/java
+JAVAPEER_SRC   := $(JAVAPEER_DIR)/pom.xml $(wildcard $(JAVAPEER_DIR)/src/main/java/*.java)
+JAVAPEER_STAMP := $(TOOLS)/javapeer/.built
+ifeq ($(wildcard $(TOOLS)/javapeer/build/sqs-extended-peer.jar),)
+.PHONY: $(JAVAPEER_STAMP)
+endif
+javapeer: $(JAVAPEER_STAMP)
+
+$(JAVAPEER_STAMP): $(JAVAPEER_SRC)
+	rm -rf $(TOOLS)/javapeer
+	$(MVN) -B -q -Dstyle.color=never -f $(JAVAPEER_DIR)/pom.xml -Dpeer.out=$(TOOLS)/javapeer package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(TOOLS)/javapeer/lib
+	@touch $@
 
 ## rust: Sentry's Rust objectstore client (objectstore-client from crates.io) as a test peer of the
 ## server (service.TestOfficialRustClient): service/testdata/rust, built --locked into

@@ -152,18 +152,6 @@ func Lib() (string, bool) {
 	return dir, len(jars) > 0
 }
 
-// Java returns the java binary the broker runs on: $JAVA_HOME/bin/java,
-// else java on PATH.
-func Java() (string, bool) {
-	if home := os.Getenv("JAVA_HOME"); home != "" {
-		p := filepath.Join(home, "bin", "java")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, true
-		}
-	}
-	p, err := exec.LookPath("java")
-	return p, err == nil
-}
 
 // unavailable skips tb with reason, or fails it under CI=true.
 func unavailable(tb testing.TB, reason string) {
@@ -271,7 +259,7 @@ func tryLaunch(opts []Option) (b *Broker, reason string, err error) {
 	if !ok {
 		return nil, fmt.Sprintf("kafkabroker: Apache Kafka jars not found in %q: run `make kafka`", lib), nil
 	}
-	java, ok := Java()
+	java, ok := testproc.Java()
 	if !ok {
 		return nil, "kafkabroker: java not found (set JAVA_HOME or put Java 17 on PATH)", nil
 	}

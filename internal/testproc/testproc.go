@@ -1,13 +1,15 @@
 // Package testproc holds what the test-server harnesses (miniotest,
-// kafkabroker, mototest, pypeer) share: where `make tools` puts the servers
-// that are not Go libraries, free loopback ports, and child processes that
-// never outlive the test binary.
+// kafkabroker, mototest, pypeer) and the test peers share: where `make
+// tools` puts the servers that are not Go libraries, the java they run on,
+// free loopback ports, and child processes that never outlive the test
+// binary.
 package testproc
 
 import (
 	"bytes"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 )
@@ -25,6 +27,19 @@ func ToolsPath(elem ...string) (string, bool) {
 		dir = filepath.Join(root, ".tools")
 	}
 	return filepath.Join(append([]string{dir}, elem...)...), true
+}
+
+// Java returns the java binary the Java servers and peers run on:
+// $JAVA_HOME/bin/java, else java on PATH.
+func Java() (string, bool) {
+	if home := os.Getenv("JAVA_HOME"); home != "" {
+		p := filepath.Join(home, "bin", "java")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, true
+		}
+	}
+	p, err := exec.LookPath("java")
+	return p, err == nil
 }
 
 func moduleRoot() (string, bool) {
