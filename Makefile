@@ -87,14 +87,14 @@ $(PY_STAMP): $(PY_REQS)
 	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQS)
 	@cp $(PY_REQS) $@
 
-## javapeer: AWS's Java SQS extended client (amazon-sqs-java-extended-client-lib from Maven Central) as
-## a test peer of transports/ccsqs (TestJavaExtendedClient): transports/ccsqs/testdata/java, built by
-## mvn into $(TOOLS)/javapeer (its jar, and its runtime dependencies in lib/). The stamp records the
-## pom and the source it came from.
-JAVAPEER_DIR   := transports/ccsqs/testdata/java
+## javapeer: AWS's Java SQS and SNS extended clients (amazon-sqs-java-extended-client-lib,
+## sns-extended-client, from Maven Central) as test peers of transports/ccsqs and transports/ccsns:
+## internal/javapeer, built by mvn into $(TOOLS)/javapeer (its jar, and its runtime dependencies in
+## lib/), in seconds once ~/.m2 has them. Rebuilt when the pom or the source changes.
+JAVAPEER_DIR   := internal/javapeer
 JAVAPEER_SRC   := $(JAVAPEER_DIR)/pom.xml $(wildcard $(JAVAPEER_DIR)/src/main/java/*.java)
 JAVAPEER_STAMP := $(TOOLS)/javapeer/.built
-ifeq ($(wildcard $(TOOLS)/javapeer/build/sqs-extended-peer.jar),)
+ifeq ($(wildcard $(TOOLS)/javapeer/build/extended-peer.jar),)
 .PHONY: $(JAVAPEER_STAMP)
 endif
 javapeer: $(JAVAPEER_STAMP)

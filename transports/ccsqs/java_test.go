@@ -6,9 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,37 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/claimstash/claimstash/claimcheck"
-	"github.com/claimstash/claimstash/internal/clitool"
+	"github.com/claimstash/claimstash/internal/javapeer"
 	"github.com/claimstash/claimstash/internal/miniotest"
-	"github.com/claimstash/claimstash/internal/testproc"
 	"github.com/claimstash/claimstash/transports/ccsqs"
 )
-
-// javaPeer runs testdata/java (AWS's Java SQS extended client, built by
-// `make tools` into .tools/javapeer) with args and env, and returns what it
-// printed. Without the build, or without Java, it skips t, and fails it
-// under CI=true.
-func javaPeer(t *testing.T, env []string, args ...string) []byte {
-	t.Helper()
-	dir, _ := testproc.ToolsPath("javapeer")
-	jar := filepath.Join(dir, "build", "sqs-extended-peer.jar")
-	java, haveJava := testproc.Java()
-	if _, err := os.Stat(jar); err != nil || !haveJava {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("java peer: %s or java missing under CI=true (run make tools)", jar)
-		}
-		t.Skipf("java peer not built, or no java (run make tools): %s", jar)
-	}
-	cmd := exec.CommandContext(ctxT(t), java, "-cp", jar+string(os.PathListSeparator)+filepath.Join(dir, "lib", "*"), "ExtendedPeer")
-	cmd.Args = append(cmd.Args, args...)
-	cmd.Env = clitool.Environ(env)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("java peer %v: %v\nstderr:\n%s\nstdout:\n%s", args, err, stderr.Bytes(), stdout.Bytes())
-	}
-	return stdout.Bytes()
-}
 
 // AWS's own Java extended client (amazon-sqs-java-extended-client-lib 2.x,
 // the one the Python client follows) and claimstash share one queue, both
@@ -68,7 +38,7 @@ func TestJavaExtendedClient(t *testing.T) {
 	c := ccsqs.New(r.sqs, r.checker(t))
 
 	t.Run("JavaToGo", func(t *testing.T) {
-		javaPeer(t, env, "send")
+		javapeer.Run(t, ctxT(t), env, "sqs-send")
 		got := map[string]string{}
 		for _, m := range receiveAll(t, c, url, 2) {
 			got[aws.ToString(m.MessageAttributes["from"].StringValue)] = aws.ToString(m.Body)
@@ -89,7 +59,7 @@ func TestJavaExtendedClient(t *testing.T) {
 			MessageAttributes: map[string]types.MessageAttributeValue{"from": str("go")}}); err != nil {
 			t.Fatal(err)
 		}
-		out := javaPeer(t, env, "receive", "1")
+		out := javapeer.Run(t, ctxT(t), env, "sqs-receive", "1")
 		var m struct {
 			Len    int               `json:"len"`
 			SHA256 string            `json:"sha256"`
@@ -107,9 +77,9 @@ func TestJavaExtendedClient(t *testing.T) {
 		}
 	})
 	t.Run("ExtendedReceiptHandles", func(t *testing.T) {
-		javaPeer(t, env, "send")
+		javapeer.Run(t, ctxT(t), env, "sqs-send")
 		var handles []string
-		sc := bufio.NewScanner(bytes.NewReader(javaPeer(t, env, "handles", "2")))
+		sc := bufio.NewScanner(bytes.NewReader(javapeer.Run(t, ctxT(t), env, "sqs-handles", "2")))
 		for sc.Scan() {
 			var m struct {
 				Handle string `json:"handle"`

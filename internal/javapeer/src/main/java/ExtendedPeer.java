@@ -10,17 +10,22 @@ import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.sns.SnsClient;
+import software.amazon.sns.AmazonSNSExtendedClient;
+import software.amazon.sns.SNSExtendedClientConfiguration;
 import software.amazon.awssdk.services.sqs.SqsClient;
 import software.amazon.awssdk.services.sqs.model.Message;
 import software.amazon.awssdk.services.sqs.model.MessageAttributeValue;
 
 /**
- * AWS's Java SQS extended client (amazon-sqs-java-extended-client-lib) as a test peer:
- * {@code send} sends a large message with the client's defaults (2.x sends the legacy
- * SQSLargePayloadSize attribute with the new pointer class) and a small one through S3 with
- * ExtendedPayloadSize; {@code receive N} receives N messages and prints what it got as JSON
- * lines, deleting them; {@code handles N} prints the receipt handles it hands its application,
- * deleting nothing. Endpoints and credentials come from the environment the Go test sets.
+ * AWS's Java extended clients as test peers. SQS (amazon-sqs-java-extended-client-lib, on
+ * QUEUE_URL): {@code sqs-send} sends a large message with the client's defaults (2.x sends the
+ * legacy SQSLargePayloadSize attribute with the new pointer class) and a small one through S3
+ * with ExtendedPayloadSize; {@code sqs-receive N} receives N messages and prints what it got as
+ * JSON lines, deleting them; {@code sqs-handles N} prints the receipt handles it hands its
+ * application, deleting nothing. SNS (sns-extended-client, on TOPIC_ARN): {@code sns-publish}
+ * publishes a large message and a small one through S3. Endpoints and credentials come from the
+ * environment the Go test sets.
  */
 public final class ExtendedPeer {
   private static String env(String name) {
@@ -33,6 +38,11 @@ public final class ExtendedPeer {
 
   private static MessageAttributeValue str(String v) {
     return MessageAttributeValue.builder().dataType("String").stringValue(v).build();
+  }
+
+  private static software.amazon.awssdk.services.sns.model.MessageAttributeValue snsStr(String v) {
+    return software.amazon.awssdk.services.sns.model.MessageAttributeValue.builder()
+        .dataType("String").stringValue(v).build();
   }
 
   private static String quote(String s) {
@@ -63,12 +73,30 @@ public final class ExtendedPeer {
         .credentialsProvider(StaticCredentialsProvider.create(
             AwsBasicCredentials.create(env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))))
         .build();
-    String queue = env("QUEUE_URL");
     String bucket = env("BUCKET");
+    if (args[0].equals("sns-publish")) {
+      SnsClient rawSns = SnsClient.builder()
+          .endpointOverride(URI.create(env("SQS_ENDPOINT")))
+          .region(Region.of(env("AWS_DEFAULT_REGION")))
+          .credentialsProvider(StaticCredentialsProvider.create(
+              AwsBasicCredentials.create(env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))))
+          .build();
+      String topic = env("TOPIC_ARN");
+      SnsClient sns = new AmazonSNSExtendedClient(rawSns,
+          new SNSExtendedClientConfiguration().withPayloadSupportEnabled(s3, bucket));
+      sns.publish(b -> b.topicArn(topic).message("n".repeat(300000))
+          .messageAttributes(Map.of("from", snsStr("java-big"))));
+      SnsClient always = new AmazonSNSExtendedClient(rawSns, new SNSExtendedClientConfiguration()
+          .withPayloadSupportEnabled(s3, bucket).withAlwaysThroughS3(true));
+      always.publish(b -> b.topicArn(topic).message("small via s3 from java")
+          .messageAttributes(Map.of("from", snsStr("java-small"))));
+      return;
+    }
+    String queue = env("QUEUE_URL");
     SqsClient sqs = new AmazonSQSExtendedClient(raw,
         new ExtendedClientConfiguration().withPayloadSupportEnabled(s3, bucket, false));
     switch (args[0]) {
-      case "send" -> {
+      case "sqs-send" -> {
         sqs.sendMessage(b -> b.queueUrl(queue).messageBody("j".repeat(300000))
             .messageAttributes(Map.of("from", str("java-big"))));
         SqsClient always = new AmazonSQSExtendedClient(raw, new ExtendedClientConfiguration()
@@ -78,8 +106,8 @@ public final class ExtendedPeer {
         always.sendMessage(b -> b.queueUrl(queue).messageBody("small via s3 from java")
             .messageAttributes(Map.of("from", str("java-small"))));
       }
-      case "receive", "handles" -> {
-        boolean delete = args[0].equals("receive");
+      case "sqs-receive", "sqs-handles" -> {
+        boolean delete = args[0].equals("sqs-receive");
         int want = Integer.parseInt(args[1]);
         int got = 0;
         for (int i = 0; i < 20 && got < want; i++) {
