@@ -1,5 +1,5 @@
 // Package testproc holds what the test-server harnesses (miniotest,
-// kafkabroker, mototest, pypeer) and the test peers share: where `make
+// kafkabroker, mototest) and the test peers (pypeer, javapeer) share: where `make
 // tools` puts the servers that are not Go libraries, the java they run on,
 // free loopback ports, and child processes that never outlive the test
 // binary.
