@@ -19,8 +19,11 @@ import (
 	"github.com/claimstash/claimstash/service"
 )
 
+// authFixture is a server with auth on over a fresh file store, on a
+// loopback socket, and the key pair (kid "relay") it trusts.
 type authFixture struct {
 	ts     *httptest.Server
+	files  osauth.KeyFiles
 	signer *osauth.Signer
 	pubPEM []byte
 }
@@ -47,7 +50,7 @@ func openAuth(t *testing.T) *authFixture {
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	pem, _ := os.ReadFile(filepath.Join(dir, "relay.pub"))
-	return &authFixture{ts: ts, signer: signer, pubPEM: pem}
+	return &authFixture{ts: ts, files: files, signer: signer, pubPEM: pem}
 }
 
 var scopes = []osauth.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}

@@ -5,16 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/claimstash/claimstash/internal/pypeer"
-	"github.com/claimstash/claimstash/osauth"
-	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/objectstash"
@@ -28,40 +23,8 @@ func TestOfficialPythonClient(t *testing.T) {
 		t.Skip("python peers take a few seconds; skipped with -short")
 	}
 	pypeer.Python(t) // skip (fail under CI=true) without the virtualenv
-	dir := t.TempDir()
-	files, err := osauth.GenerateKey(dir, osauth.NewKid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := osauth.OpenKeyDir(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := service.New(newStore(t), service.WithAuth(osauth.NewVerifier(keys)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	defer ts.Close()
-	signer, err := osauth.NewSigner(files.Kid, files.Private)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scopes := []osauth.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}
-	tok, err := signer.Token("testing", scopes, nil, 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
-		"res":         map[string]string{"os:usecase": "testing", "org": "42", "project": "7"},
-		"permissions": osauth.AllPermissions,
-		"exp":         time.Now().Add(-time.Minute).Unix(),
-	})
-	expired.Header["kid"] = files.Kid
-	expiredTok, err := expired.SignedString(signer.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := newPeerServer(t)
+	ts, files, signer, tok, expiredTok := ps.ts, ps.files, ps.signer, ps.token, ps.expiredTok
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

@@ -52,19 +52,18 @@ func (c *methodsHTTP) take() (heads, puts int) {
 	return heads, puts
 }
 
-// TestEngineCreateWithoutHead: the engine creates a stash of up to 1 MiB
-// with one conditional PutObject and no HeadObject first. Content stored
-// already (by another engine) is found by the HEAD after MinIO refuses the
-// PutObject, and reads back as it was; content the same engine stored
-// lately, and a larger payload, are asked for first, and not sent again.
-func TestEngineCreateWithoutHead(t *testing.T) {
+// countedEngines is two engines over one store (a fresh prefix of the test
+// bucket on MinIO, with opts) whose requests are counted.
+func countedEngines(t *testing.T, opts ...s3stash.Option) (counted *methodsHTTP, e, other *stash.Engine) {
+	t.Helper()
 	srv := server(t)
-	counted := &methodsHTTP{seen: map[string]int{}}
+	counted = &methodsHTTP{seen: map[string]int{}}
 	client := s3.New(srv.Client().Options(), func(o *s3.Options) {
 		counted.next = o.HTTPClient
 		o.HTTPClient = counted
 	})
-	store, err := s3stash.NewConfig(client, s3stash.Config{Bucket: testBucket, Prefix: freshPrefix(), PartSize: partSize})
+	store, err := s3stash.New(client, append([]s3stash.Option{s3stash.WithBucket(testBucket), s3stash.WithPrefix(freshPrefix()),
+		s3stash.WithPartSize(partSize)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +75,16 @@ func TestEngineCreateWithoutHead(t *testing.T) {
 		t.Cleanup(func() { _ = e.Close() })
 		return e
 	}
-	e, other := engine(), engine()
+	return counted, engine(), engine()
+}
+
+// TestEngineCreateWithoutHead: the engine creates a stash of up to 1 MiB
+// with one conditional PutObject and no HeadObject first. Content stored
+// already (by another engine) is found by the HEAD after MinIO refuses the
+// PutObject, and reads back as it was; content the same engine stored
+// lately, and a larger payload, are asked for first, and not sent again.
+func TestEngineCreateWithoutHead(t *testing.T) {
+	counted, e, other := countedEngines(t)
 	ctx := context.Background()
 	expect := func(what string, wantHeads, wantPuts int) {
 		t.Helper()
@@ -133,26 +141,7 @@ func TestEngineCreateWithoutHead(t *testing.T) {
 // it again with a shorter one. (Up to 1 MiB the HEAD is Put's; beyond, the
 // engine asks first too.)
 func TestWithoutConditionalWrites(t *testing.T) {
-	srv := server(t)
-	counted := &methodsHTTP{seen: map[string]int{}}
-	client := s3.New(srv.Client().Options(), func(o *s3.Options) {
-		counted.next = o.HTTPClient
-		o.HTTPClient = counted
-	})
-	store, err := s3stash.New(client, s3stash.WithBucket(testBucket), s3stash.WithPrefix(freshPrefix()),
-		s3stash.WithPartSize(partSize), s3stash.WithoutConditionalWrites())
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine := func() *stash.Engine {
-		e, err := stash.New(stash.WithBackend(store), stash.WithInlineMax(-1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close() })
-		return e
-	}
-	e, other := engine(), engine()
+	counted, e, other := countedEngines(t, s3stash.WithoutConditionalWrites())
 	ctx := context.Background()
 	for _, size := range []int{1 << 10, partSize + 1} {
 		data := payload(size, uint64(size)+11)

@@ -1,11 +1,6 @@
 package ccsqs_test
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -13,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/internal/miniotest"
 	"github.com/claimstash/claimstash/internal/pypeer"
 	"github.com/claimstash/claimstash/transports/ccsqs"
@@ -32,14 +26,7 @@ func TestPythonExtendedClient(t *testing.T) {
 
 	t.Run("PythonToGo", func(t *testing.T) {
 		pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "send")
-		got := map[string]string{}
-		for _, m := range receiveAll(t, c, url, 2) {
-			got[aws.ToString(m.MessageAttributes["from"].StringValue)] = aws.ToString(m.Body)
-			if _, ok := m.MessageAttributes[claimcheck.AttrExtendedPayloadSize]; ok {
-				t.Error("ExtendedPayloadSize left on a rehydrated message")
-			}
-			_, _ = r.sqs.DeleteMessage(ctxT(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
-		}
+		got, _ := fromPeer(t, r, c, url, 2)
 		if got["python-big"] != strings.Repeat("p", 300000) || got["python-small"] != "small via s3" {
 			t.Fatalf("got %d and %q", len(got["python-big"]), got["python-small"])
 		}
@@ -48,17 +35,12 @@ func TestPythonExtendedClient(t *testing.T) {
 	// class), with keys the producer chose under a prefix of its own.
 	t.Run("PythonLegacyToGo", func(t *testing.T) {
 		pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "send-legacy")
-		got := map[string]string{}
-		for _, m := range receiveAll(t, c, url, 2) {
+		got, msgs := fromPeer(t, r, c, url, 2)
+		for _, m := range msgs {
 			from := aws.ToString(m.MessageAttributes["from"].StringValue)
-			got[from] = aws.ToString(m.Body)
-			if _, ok := m.MessageAttributes[claimcheck.AttrLegacyPayloadSize]; ok {
-				t.Error("SQSLargePayloadSize left on a rehydrated message")
-			}
 			if k := aws.ToString(m.MessageAttributes["S3Key"].StringValue); k != "custom/prefix/"+from {
 				t.Errorf("%s: the producer's S3Key attribute is %q", from, k)
 			}
-			_, _ = r.sqs.DeleteMessage(ctxT(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
 		}
 		if got["legacy-big"] != strings.Repeat("l", 300000) || got["legacy-small"] != "legacy small" {
 			t.Fatalf("got %d bytes and %q", len(got["legacy-big"]), got["legacy-small"])
@@ -70,78 +52,13 @@ func TestPythonExtendedClient(t *testing.T) {
 			MessageAttributes: map[string]types.MessageAttributeValue{"from": str("go")}}); err != nil {
 			t.Fatal(err)
 		}
-		out := pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "receive", "1")
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		if !sc.Scan() {
-			t.Fatalf("python printed nothing: %q", out)
-		}
-		var m struct {
-			Len    int               `json:"len"`
-			SHA256 string            `json:"sha256"`
-			Attrs  map[string]string `json:"attrs"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256([]byte(big))
-		if m.Len != len(big) || m.SHA256 != hex.EncodeToString(sum[:]) || m.Attrs["from"] != "go" {
-			t.Fatalf("python received %+v, want %d bytes with sha256 %x", m, len(big), sum)
-		}
-		if _, ok := m.Attrs[claimcheck.AttrExtendedPayloadSize]; ok {
-			t.Error("python's client left ExtendedPayloadSize: it did not see an extended message")
-		}
+		checkPeerReceived(t, "python", pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "receive", "1"), big)
 	})
 	// The receipt handles the extended client hands its application (the
 	// S3 pointer prepended) settle the messages through Client as through
 	// the extended client, and the objects are kept.
 	t.Run("ExtendedReceiptHandles", func(t *testing.T) {
 		pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "send")
-		out := pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "handles", "2")
-		var handles []string
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			var m struct {
-				Handle string `json:"handle"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.HasPrefix(m.Handle, "-..s3BucketName..-"+bucket+"-..s3BucketName..-") {
-				t.Fatalf("python's handle %q does not carry the pointer", m.Handle)
-			}
-			handles = append(handles, m.Handle)
-		}
-		if len(handles) != 2 {
-			t.Fatalf("python printed %d handles: %q", len(handles), out)
-		}
-		h0, h1 := aws.String(handles[0]), aws.String(handles[1])
-		if _, err := c.ChangeMessageVisibility(ctxT(t), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: h0, VisibilityTimeout: 60}); err != nil {
-			t.Fatalf("change visibility with python's handle: %v", err)
-		}
-		if out, err := c.ChangeMessageVisibilityBatch(ctxT(t), &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url),
-			Entries: []types.ChangeMessageVisibilityBatchRequestEntry{{Id: aws.String("h1"), ReceiptHandle: h1, VisibilityTimeout: 60}}}); err != nil || len(out.Failed) != 0 {
-			t.Fatalf("change visibility in a batch with python's handle: %v, %+v", err, out)
-		}
-		if _, err := c.DeleteMessage(ctxT(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: h0}); err != nil {
-			t.Fatalf("delete with python's handle: %v", err)
-		}
-		if out, err := c.DeleteMessageBatch(ctxT(t), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url),
-			Entries: []types.DeleteMessageBatchRequestEntry{{Id: aws.String("h1"), ReceiptHandle: h1}}}); err != nil || len(out.Failed) != 0 {
-			t.Fatalf("delete in a batch with python's handle: %v, %+v", err, out)
-		}
-		attrs, err := r.sqs.GetQueueAttributes(ctxT(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := attrs.Attributes["ApproximateNumberOfMessages"] + "+" + attrs.Attributes["ApproximateNumberOfMessagesNotVisible"]; n != "0+0" {
-			t.Fatalf("queue holds %s messages (visible+in flight) after the deletes, want none", n)
-		}
-		for _, h := range handles {
-			key := strings.SplitN(h, "-..s3Key..-", 3)[1]
-			if _, err := r.getObject(t, bucket, key); err != nil {
-				t.Errorf("object %s after the delete: %v, want it kept", key, err)
-			}
-		}
+		settleWithPeerHandles(t, r, c, url, "python", pypeer.Run(t, ctxT(t), env, "testdata/extended_peer.py", "handles", "2"))
 	})
 }
