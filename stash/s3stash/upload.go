@@ -35,10 +35,11 @@ const abortTimeout = 30 * time.Second
 // Every request carries a checksum of its body, which S3 verifies before it
 // stores anything: a PutObject its SHA-256, a part its CRC32C. The write is
 // conditional (If-None-Match: *): an existing object is ErrExists and is
-// left as it is (WithoutConditionalWrites, a HEAD first finds it). A payload stored as given in one PutObject is not hashed
-// again: its digest is the SHA-256 of the body, so S3 checks the bytes
-// against the address itself, and a payload that does not match its digest
-// is ErrIntegrity, with nothing stored.
+// left as it is (WithoutConditionalWrites, a HEAD first finds it). A
+// payload stored as given in one PutObject is not hashed again: its digest
+// is the SHA-256 of the body, so S3 checks the bytes against the address
+// itself, and a payload that does not match its digest is ErrIntegrity,
+// with nothing stored.
 func (s *Store) Put(ctx context.Context, ns, key string, r io.Reader, size int64, attrs *driver.Attributes) error {
 	if size < 0 {
 		return fmt.Errorf("s3stash: put %s/%s: negative size %d", ns, key, size)
@@ -112,14 +113,14 @@ func (s *Store) ifNoneMatch() *string {
 	return aws.String("*")
 }
 
-// explainUnconditional names the way out when a store refuses a
+// explainUnconditional names the likely way out when a store refuses a
 // conditional write as a feature it lacks (501 Not Implemented, as S3
 // answers a header it does not implement).
 func (s *Store) explainUnconditional(err error) error {
 	if err == nil || s.opts.NoConditionalWrites || apiCode(err) != "NotImplemented" && httpStatus(err) != http.StatusNotImplemented {
 		return err
 	}
-	return fmt.Errorf("%w (the store does not implement conditional writes, If-None-Match; open it with conditional_writes=false)", err)
+	return fmt.Errorf("%w (if the store does not implement conditional writes, If-None-Match, open it with conditional_writes=false)", err)
 }
 
 // checkLifecycle refuses an object written where a bucket lifecycle rule
