@@ -107,13 +107,13 @@ $(JAVAPEER_STAMP): $(JAVAPEER_SRC)
 ## rust: Sentry's Rust objectstore client (objectstore-client from crates.io) as a test peer of the
 ## server (service.TestOfficialRustClient): service/testdata/rust, built --locked into
 ## $(TOOLS)/bin/objectstore-rs-peer, about a minute the first time. Cargo rebuilds only what changed.
-## Without cargo it is left out, and the test skips.
+## Without a working cargo it is left out, and the test skips.
 RUST_PEER := service/testdata/rust
 rust:
-	@if command -v cargo >/dev/null; then \
+	@if cargo --version >/dev/null 2>&1; then \
 	  CARGO_TARGET_DIR=$(TOOLS)/rust-target cargo build --quiet --locked --manifest-path $(RUST_PEER)/Cargo.toml && \
 	  mkdir -p $(TOOLS)/bin && cp $(TOOLS)/rust-target/debug/objectstore-rs-peer $(TOOLS)/bin/objectstore-rs-peer; \
-	else echo "cargo not found: the Rust objectstore peer is not built, and its test skips"; fi
+	else echo "no working cargo: the Rust objectstore peer is not built, and its test skips"; fi
 
 ## kafka: the Apache Kafka broker the tests start (internal/kafkabroker): kafka_2.13 and its
 ## runtime dependencies, copied from Maven Central by mvn into $(TOOLS)/kafka/lib (under ten seconds

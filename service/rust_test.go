@@ -21,16 +21,16 @@ import (
 
 // rustPeer returns the test peer built by `make tools` from testdata/rust
 // (Sentry's Rust objectstore client), or skips t without it. Under CI=true a
-// missing peer fails t, unless the machine has no Rust toolchain to build
-// it with.
+// missing peer fails t, unless the machine has no working Rust toolchain to
+// build it with.
 func rustPeer(t *testing.T) string {
 	t.Helper()
 	path, _ := testproc.ToolsPath("bin", "objectstore-rs-peer")
 	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
 		return path
 	}
-	_, noCargo := exec.LookPath("cargo")
-	if os.Getenv("CI") == "true" && noCargo == nil {
+	haveCargo := exec.Command("cargo", "--version").Run() == nil
+	if os.Getenv("CI") == "true" && haveCargo {
 		t.Fatalf("rust peer: %s missing under CI=true (run make tools)", path)
 	}
 	t.Skipf("rust peer not built (run make tools; it needs cargo): %s", path)
