@@ -309,6 +309,23 @@ async fn presigned(s: &Session) -> Res {
     check(r.status().is_client_error(), format!("GET of a URL valid for 8 days: {}, want refused", r.status()))
 }
 
+/// Objectstore's resumable uploads, which claimstash's server declines with
+/// 501: the client reports that (None) for a keyed and an unkeyed upload,
+/// and the plain put it falls back to stores the object.
+async fn resumable_declined(s: &Session) -> Res {
+    for key in [Some("resumable"), None] {
+        let mut b = s.create_upload(11);
+        if let Some(k) = key {
+            b = b.key(k);
+        }
+        let up = b.send().await.map_err(|e| format!("create_upload({key:?}): {e}"))?;
+        check(up.is_none(), format!("create_upload({key:?}) was accepted; want it declined"))?;
+    }
+    let put = s.put("fell back!!").key("resumable").send().await.map_err(|e| format!("put: {e}"))?;
+    let got = s.get(&put.key).send().await.map_err(|e| format!("get: {e}"))?.ok_or("get: not found")?;
+    check(got.text().await.map_err(|e| e.to_string())? == "fell back!!", "the plain put after the declined upload".into())
+}
+
 async fn go_interop(s: &Session) -> Res {
     let key = env("OS_GO_STASH_KEY");
     let got = s.get(&key).send().await.map_err(|e| format!("get the Go stash: {e}"))?.ok_or("the Go stash is not there")?;
@@ -333,6 +350,7 @@ async fn main() {
         ("batch", batch(&s).await),
         ("tokens", tokens().await),
         ("presigned", presigned(&s).await),
+        ("resumable_declined", resumable_declined(&s).await),
         ("go_interop", go_interop(&s).await),
     ];
     let mut failed = false;
