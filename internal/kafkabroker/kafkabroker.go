@@ -152,7 +152,6 @@ func Lib() (string, bool) {
 	return dir, len(jars) > 0
 }
 
-
 // unavailable skips tb with reason, or fails it under CI=true.
 func unavailable(tb testing.TB, reason string) {
 	tb.Helper()
