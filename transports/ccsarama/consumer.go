@@ -3,6 +3,8 @@ package ccsarama
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,10 +46,13 @@ type groupHandler struct {
 // synchronous Commit, once for every mark that releases a stash): a
 // consumer that dies or loses the partition after the mark never comes
 // back to a message whose stash is gone. sarama reports a commit that
-// fails on the group's Errors channel, not to its caller, so a stash is
-// deleted after a failed commit too; the next commit of the partition
-// carries the offset. A Kafka message is replayed by every group that reads the topic
-// and after any offset reset, so use it only with one group and no resets.
+// fails on the group's Errors channel, not to its caller: pass
+// WithCommitCheck, so that the wrapper reads the committed offset back and
+// keeps the stashes that a failed commit did not pass. Without it (the
+// wrapper warns once), a stash is deleted after a failed commit too. A
+// Kafka message is replayed by every group that reads the topic and after
+// any offset reset, so use DeleteAfterAck only with one group and no
+// resets.
 //
 // Rehydration reads ahead of h: up to WithReadAhead messages of a claim
 // are rehydrated at once (their stash reads overlap), within a budget of
@@ -57,9 +62,15 @@ type groupHandler struct {
 // their average duration over the window after the last (the rate the
 // window sustains), so that they do not end in bursts. Messages that are not
 // claim-checked take no part in the budget and start nothing. Options:
-// WithTimeout, WithReadAhead, WithReadAheadBytes, WithLogger.
+// WithTimeout, WithReadAhead, WithReadAheadBytes, WithCommitCheck,
+// WithLogger.
 func WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler, c *claimcheck.Checker, opts ...HandlerOption) sarama.ConsumerGroupHandler {
-	return &groupHandler{h: h, c: c, o: handlerOptions(opts)}
+	o := handlerOptions(opts)
+	if c.DeletesAfterAck() && o.commits == nil {
+		o.logger.Warn("ccsarama: stashes are deleted after each offset commit without reading the commit back; " +
+			"after a commit that fails, as in a rebalance, the messages are replayed without their stashes (configure the commit check)")
+	}
+	return &groupHandler{h: h, c: c, o: o}
 }
 
 func (g *groupHandler) Setup(s sarama.ConsumerGroupSession) error   { return g.h.Setup(s) }
@@ -98,6 +109,9 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.
 		cancel()
 		if ferr := <-fail; ferr != nil {
 			err = errors.Join(ferr, err)
+		}
+		if acks != nil {
+			acks.ended()
 		}
 	}()
 	return g.h.ConsumeClaim(sess, cl)
@@ -343,7 +357,8 @@ func declaredSize(h claimcheck.Headers) int64 {
 }
 
 // ackSession is the session the wrapped handler gets under DeleteAfterAck:
-// marking a rehydrated message deletes its stash (claimcheck.Checker.Acked).
+// marking a rehydrated message deletes its stash (claimcheck.Checker.Acked)
+// once the offset past it is committed.
 type ackSession struct {
 	sarama.ConsumerGroupSession
 	c         *claimcheck.Checker
@@ -351,8 +366,9 @@ type ackSession struct {
 	topic     string
 	partition int32
 
-	mu   sync.Mutex
-	wait []pendingAck // in offset order
+	mu     sync.Mutex
+	wait   []pendingAck // delivered to h, not yet marked; in offset order
+	commit []pendingAck // marked, the commit not yet confirmed (WithCommitCheck); in offset order
 }
 
 type pendingAck struct {
@@ -376,7 +392,9 @@ func (a *ackSession) MarkOffset(topic string, partition int32, offset int64, met
 	a.marked(topic, partition, offset)
 }
 
-// marked deletes the stashes of this claim's messages below next.
+// marked commits a mark that releases stashes of this claim's messages
+// (those below next, and those whose commit is not confirmed yet) and
+// deletes the stashes that the committed offset has passed.
 func (a *ackSession) marked(topic string, partition int32, next int64) {
 	if topic != a.topic || partition != a.partition {
 		return
@@ -386,15 +404,36 @@ func (a *ackSession) marked(topic string, partition int32, next int64) {
 	for i < len(a.wait) && a.wait[i].offset < next {
 		i++
 	}
-	done := a.wait[:i:i]
+	a.commit = append(a.commit, a.wait[:i]...)
 	a.wait = a.wait[i:]
+	waiting := len(a.commit)
 	a.mu.Unlock()
-	if len(done) == 0 {
+	if waiting == 0 {
 		return
 	}
 	// The offset first: deleted before its commit, a stash would be gone
 	// for the replay of its message by whoever takes the partition next.
 	a.ConsumerGroupSession.Commit()
+	committed := int64(math.MaxInt64) // without the check, taken as done
+	if a.o.commits != nil {
+		var err error
+		if committed, err = a.committed(); err != nil {
+			a.o.logger.Warn("ccsarama: reading the committed offset back; the stashes wait for the next commit", "topic", topic, "partition", partition, "err", err)
+			return
+		}
+	}
+	a.mu.Lock()
+	i = 0
+	for i < len(a.commit) && a.commit[i].offset < committed {
+		i++
+	}
+	done := a.commit[:i:i]
+	a.commit = a.commit[i:]
+	left := len(a.commit)
+	a.mu.Unlock()
+	if left > 0 {
+		a.o.logger.Warn("ccsarama: the offset commit did not pass marked messages; their stashes wait for the next commit", "topic", topic, "partition", partition, "committed", committed, "waiting", left)
+	}
 	for _, p := range done {
 		ctx, cancel := a.o.withTimeout(context.WithoutCancel(a.Context()))
 		if err := a.c.Acked(ctx, p.address); err != nil {
@@ -403,6 +442,34 @@ func (a *ackSession) marked(topic string, partition int32, next int64) {
 			a.o.logger.Warn("ccsarama: deleting a marked message's stash", "topic", topic, "partition", partition, "offset", p.offset, "err", err)
 		}
 		cancel()
+	}
+}
+
+// committed reads the group's committed offset of the claim's partition
+// from its coordinator (WithCommitCheck).
+func (a *ackSession) committed() (int64, error) {
+	resp, err := a.o.commits.ListConsumerGroupOffsets(a.o.group, map[string][]int32{a.topic: {a.partition}})
+	if err != nil {
+		return 0, err
+	}
+	b := resp.GetBlock(a.topic, a.partition)
+	switch {
+	case b == nil:
+		return 0, fmt.Errorf("the coordinator of group %q sent no offset for the partition", a.o.group)
+	case !errors.Is(b.Err, sarama.ErrNoError):
+		return 0, b.Err
+	}
+	return b.Offset, nil
+}
+
+// ended reports the stashes whose commit was never confirmed, when the
+// claim ends: they are left to their TTL.
+func (a *ackSession) ended() {
+	a.mu.Lock()
+	left := len(a.commit)
+	a.mu.Unlock()
+	if left > 0 {
+		a.o.logger.Warn("ccsarama: the claim ended before an offset commit passed marked messages; their stashes are left to their TTL", "topic", a.topic, "partition", a.partition, "stashes", left)
 	}
 }
 

@@ -104,5 +104,10 @@
 // For the same reason the checker's DeleteAfterAck (applied once the handler
 // marks a message and its offset is committed) suits one consumer group
 // without offset resets only: any other group, or a reset, may read a
-// message again.
+// message again. Give the group handler wrapper WithCommitCheck with it, so
+// that a commit that fails deletes nothing:
+//
+//	admin, err := sarama.NewClusterAdminFromClient(client)
+//	...
+//	h := ccsarama.WrapConsumerGroupHandler(app, checker, ccsarama.WithCommitCheck(admin, groupID))
 package ccsarama

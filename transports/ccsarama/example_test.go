@@ -2,6 +2,7 @@ package ccsarama_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -79,4 +80,68 @@ func Example() {
 	// Output:
 	// sent as a claim check: true
 	// received 8388608 bytes, key q3, claim-checked false
+}
+
+// With the checker's DeleteAfterAck, a marked message's stash is deleted
+// once the offset past it is committed, and WithCommitCheck reads the
+// commit back first, so that a commit that failed deletes nothing.
+func ExampleWithCommitCheck() {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "invoices"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer kc.Close()
+	addrs := kc.ListenAddrs()
+
+	engine, _ := stash.New(stash.WithBackend(memstash.New()))
+	defer engine.Close()
+	checker, _ := claimcheck.New(engine, claimcheck.DeleteAfterAck())
+
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+
+	raw, err := sarama.NewSyncProducer(addrs, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	producer, err := ccsarama.WrapSyncProducer(cfg, raw, checker)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer producer.Close()
+	msg := &sarama.ProducerMessage{Topic: "invoices", Value: sarama.ByteEncoder(make([]byte, 2<<20))}
+	if _, _, err := producer.SendMessage(msg); err != nil {
+		log.Fatal(err)
+	}
+	address, _ := msg.Value.Encode()
+
+	client, err := sarama.NewClient(addrs, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer admin.Close() // closes client too
+	group, err := sarama.NewConsumerGroupFromClient("billing", client)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer group.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h := printer{done: make(chan struct{})}
+	go func() { <-h.done; cancel() }()
+	handler := ccsarama.WrapConsumerGroupHandler(h, checker, ccsarama.WithCommitCheck(admin, "billing"))
+	if err := group.Consume(ctx, []string{"invoices"}, handler); err != nil {
+		log.Fatal(err)
+	}
+	_, err = engine.Stat(context.Background(), string(address))
+	fmt.Println("stash deleted:", errors.Is(err, stash.ErrNotFound))
+	// Output:
+	// received 2097152 bytes, key , claim-checked false
+	// stash deleted: true
 }

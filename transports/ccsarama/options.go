@@ -86,6 +86,10 @@ type readAheadOption func(*options)
 func (f readAheadOption) applyHandler(o *options)   { f(o) }
 func (f readAheadOption) applyPartition(o *options) { f(o) }
 
+type handlerOption func(*options)
+
+func (f handlerOption) applyHandler(o *options) { f(o) }
+
 type producerOption func(*options)
 
 func (f producerOption) applyProducer(o *options) { f(o) }
@@ -102,6 +106,8 @@ type options struct {
 	logger          *slog.Logger
 	maxMessageBytes int // the interceptor's cap (WithMaxMessageBytes)
 	onProduceError  func(msg *sarama.ProducerMessage, err error)
+	commits         OffsetLister // WithCommitCheck
+	group           string
 }
 
 func defaults() *options {
@@ -197,6 +203,30 @@ func WithReadAhead(n int) ReadAheadOption {
 // (DefaultReadAheadBytes). A message larger than the bound is read alone.
 func WithReadAheadBytes(n int64) ReadAheadOption {
 	return readAheadOption(func(o *options) { o.readAheadBytes = n })
+}
+
+// An OffsetLister reads a consumer group's committed offsets from the
+// group's coordinator. sarama.ClusterAdmin is one.
+type OffsetLister interface {
+	ListConsumerGroupOffsets(group string, topicPartitions map[string][]int32) (*sarama.OffsetFetchResponse, error)
+}
+
+// WithCommitCheck makes the consumer group handler wrapper confirm each
+// offset commit with admin before it deletes stashes under the checker's
+// claimcheck.DeleteAfterAck: after committing a mark, it reads group's
+// committed offset of the partition, and deletes only the stashes of
+// messages below it. sarama reports a commit that fails (during a
+// rebalance, say) on the group's Errors channel and not to its caller, so
+// without this check such a commit still deletes the stashes, and the
+// consumer that replays the messages finds them gone. A stash whose commit
+// is not confirmed waits for the next commit of its partition; one still
+// waiting when the claim ends is left to its TTL.
+//
+// group must be the consumer group's ID. admin may share the group's
+// client (sarama.NewClusterAdminFromClient); the check costs one request to
+// the coordinator per commit that releases stashes.
+func WithCommitCheck(admin OffsetLister, group string) HandlerOption {
+	return handlerOption(func(o *options) { o.commits, o.group = admin, group })
 }
 
 // WithLogger sets the logger the interceptors report failures to when no
