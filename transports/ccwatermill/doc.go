@@ -38,5 +38,11 @@
 //
 // With claimcheck.DeleteAfterAck a stash is deleted once its message is
 // acknowledged; leave it off (the default) when more than one consumer
-// reads a topic.
+// reads a topic, and where the subscriber may deliver an acknowledged
+// message again: Watermill's Kafka subscriber commits an acknowledged
+// offset after the ack (with sarama's auto-commit, its default, up to a
+// second later), so a consumer that dies in between leaves the next one a
+// replay whose stash is gone. For Kafka, ccsarama's consumer group handler wrapper
+// deletes only after the commit (and with ccsarama.WithCommitCheck, only
+// after the coordinator confirms it).
 package ccwatermill
