@@ -470,6 +470,34 @@ func TestRehydrateFailurePolicy(t *testing.T) {
 	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: err}); d != claimcheck.Handled {
 		t.Errorf("DiscardAfter with a handler that takes it: %v, want Handled", d)
 	}
+
+	// A message in a later version of the contract (a producer upgraded
+	// before its consumers) is not discarded: an upgraded consumer reads
+	// it. A version that is no number is.
+	for _, tc := range []struct {
+		version string
+		want    claimcheck.Decision
+	}{{"2", claimcheck.Redeliver}, {"10", claimcheck.Redeliver}, {"0", claimcheck.Discard}, {"02", claimcheck.Discard}, {"x", claimcheck.Discard}, {"", claimcheck.Discard}} {
+		vh := claimcheck.MapHeaders{claimcheck.HeaderVersion: tc.version, claimcheck.HeaderSize: "5"}
+		_, _, rerr := c.Rehydrate(ctx, "orders", missing, vh)
+		if !errors.Is(rerr, claimcheck.ErrUnsupportedVersion) || !claimcheck.IsPermanent(rerr) {
+			t.Fatalf("version %q: %v, want a permanent ErrUnsupportedVersion", tc.version, rerr)
+		}
+		for _, dc := range []*claimcheck.Checker{newChecker(t, e, claimcheck.DiscardAfter(1)), newChecker(t, e, claimcheck.DiscardAfter(3))} {
+			if d, _ := dc.Decide(ctx, claimcheck.Failure{Err: rerr, Deliveries: 7}); d != tc.want {
+				t.Errorf("DiscardAfter, version %q: %v, want %v", tc.version, d, tc.want)
+			}
+		}
+	}
+	var seen int
+	c = newChecker(t, e, claimcheck.DiscardAfter(1), claimcheck.OnRehydrateFailure(func(_ context.Context, f claimcheck.Failure) error {
+		seen++
+		return f.Err
+	}))
+	_, _, rerr := c.Rehydrate(ctx, "orders", missing, claimcheck.MapHeaders{claimcheck.HeaderVersion: "2", claimcheck.HeaderSize: "5"})
+	if d, _ := c.Decide(ctx, claimcheck.Failure{Err: rerr}); d != claimcheck.Redeliver || seen != 1 {
+		t.Errorf("a newer version with a handler that leaves it: %v, handler called %d times; want Redeliver, once", d, seen)
+	}
 }
 
 // A catch-all failure handler (a poison topic, say) must never see a

@@ -90,6 +90,10 @@ func Reference(body []byte, h Headers) (address string, size int64, ok bool, err
 		return "", 0, false, nil
 	}
 	if v != ContractVersion {
+		if n, ok := parseSize(v); ok && n > contractVersion {
+			// A newer producer's: a newer consumer reads it.
+			return "", 0, true, newerVersion{fmt.Errorf("%w: %s (this build reads %q; upgrade this consumer to read it)", ErrUnsupportedVersion, quote(v), ContractVersion)}
+		}
 		return "", 0, true, fmt.Errorf("%w: %s (this build reads %q)", ErrUnsupportedVersion, quote(v), ContractVersion)
 	}
 	sv, _ := h.Get(HeaderSize)
@@ -105,6 +109,21 @@ func Reference(body []byte, h Headers) (address string, size int64, ok bool, err
 		return "", 0, true, fmt.Errorf("%w: body is not a stash address", ErrMalformed)
 	}
 	return address, size, true, nil
+}
+
+// contractVersion is ContractVersion as a number.
+const contractVersion = 1
+
+// newerVersion is the ErrUnsupportedVersion of a message in a later version
+// of the contract than this build reads: it is not bad, only ahead of this
+// consumer, so DiscardAfter never discards it.
+type newerVersion struct{ error }
+
+func (e newerVersion) Unwrap() error { return e.error }
+
+func isNewerVersion(err error) bool {
+	var n newerVersion
+	return errors.As(err, &n)
 }
 
 // maxReference bounds the body of a claim-checked message: no stash

@@ -18,7 +18,9 @@
 // size in bytes, in one spelling only: ASCII digits, no sign, no space, no
 // leading zero ("0" for an empty body), within an int64; any other value, or
 // none, is ErrMalformed, and a payload of another length is
-// stash.ErrIntegrity. A version other than "1" is ErrUnsupportedVersion.
+// stash.ErrIntegrity. A version other than "1" is ErrUnsupportedVersion;
+// a higher one is a newer producer's, which DiscardAfter never discards
+// (upgrade consumers before producers).
 // The producer's headers are kept. A producer may set "claimstash-offload"
 // (HeaderOffload) to "always" or "never" on a message; the checker removes
 // it before sending. Reference reads the contract

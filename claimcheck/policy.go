@@ -101,6 +101,12 @@ func OnRehydrateFailure(h FailureHandler) Option {
 // message, comes first. By default nothing is discarded, so a stash that is
 // written late, or a store that is briefly inconsistent, still gets its
 // message through.
+//
+// A message in a later version of the contract than this build reads
+// (ErrUnsupportedVersion with a higher version number: its producer was
+// upgraded first) is never discarded, because an upgraded consumer reads
+// it: it is redelivered until this consumer is upgraded. An
+// OnRehydrateFailure handler still sees it, and may take it.
 func DiscardAfter(deliveries int) Option {
 	return option(func(c *Checker) error { c.discardAt = max(deliveries, 1); return nil })
 }
@@ -133,7 +139,7 @@ func (c *Checker) Decide(ctx context.Context, f Failure) (Decision, error) {
 			return Handled, nil
 		}
 	}
-	if c.discardAt > 0 && (f.Deliveries >= c.discardAt || f.Deliveries == 0 && c.discardAt <= 1) {
+	if c.discardAt > 0 && !isNewerVersion(f.Err) && (f.Deliveries >= c.discardAt || f.Deliveries == 0 && c.discardAt <= 1) {
 		return Discard, err
 	}
 	return Redeliver, err
