@@ -88,13 +88,7 @@ func testDeleteAfterFailedCommit(t *testing.T, k *kafkatest.Broker) {
 			return ""
 		}
 	}
-	cfg := config()
-	cfg.Consumer.Offsets.AutoCommit.Interval = time.Hour
-	admin, err := sarama.NewClusterAdmin(k.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	cfg, admin := manualCommits(t, k.Addrs)
 	c, _ := newChecker(t, claimcheck.DeleteAfterAck())
 	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
 	if err != nil {

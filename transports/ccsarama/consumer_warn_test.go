@@ -110,13 +110,7 @@ func TestDeleteAfterCommit(t *testing.T) { eachKafka(t, testDeleteAfterCommit) }
 func testDeleteAfterCommit(t *testing.T, k *kafkatest.Broker) {
 	topic := k.NewTopic(t, "committed", 1, nil)
 	const group = "g-delete-committed"
-	cfg := config()
-	cfg.Consumer.Offsets.AutoCommit.Interval = time.Hour
-	admin, err := sarama.NewClusterAdmin(k.Addrs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	cfg, admin := manualCommits(t, k.Addrs)
 	w := &commitWatch{Store: memstash.New(), committed: func() int64 {
 		resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
 		if err != nil {

@@ -318,6 +318,21 @@ func highWater(t testing.TB, addrs []string, topic string, partition int32) int6
 	return off
 }
 
+// manualCommits returns a config whose auto-commit is an hour away, so
+// that only the wrappers' own commits count, and an admin client on it,
+// closed with the test.
+func manualCommits(t testing.TB, addrs []string) (*sarama.Config, sarama.ClusterAdmin) {
+	t.Helper()
+	cfg := config()
+	cfg.Consumer.Offsets.AutoCommit.Interval = time.Hour
+	admin, err := sarama.NewClusterAdmin(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	return cfg, admin
+}
+
 // committed returns the group's committed offset of topic/partition (-1 for
 // none).
 func committed(t testing.TB, addrs []string, id, topic string, partition int32) int64 {
