@@ -26,10 +26,13 @@
 // # Metadata
 //
 // Content-Type (default application/octet-stream); Content-Encoding: zstd
-// (the only encoding accepted: bodies are stored as sent and served as
-// stored); x-sn-expiration: manual, ttl:<duration> or tti:<duration>, with
-// durations as objectstore's clients write them (ParseDuration: "1 days",
-// "30m", "3600 seconds"), written back as "1d 2h 3m 4s"; x-sn-origin;
+// or gzip (the encodings objectstore accepts; objectstore's Rust client
+// sends gzip on request; bodies are stored as sent and served as stored,
+// and an Engine reads zstd ones only); x-sn-expiration: manual,
+// ttl:<duration> or tti:<duration>, with durations as objectstore's clients
+// write them (ParseDuration: "1 days", "30m", "3600 seconds"), rounded up
+// to whole seconds ("0s", which the Python client writes for anything under
+// a second, is one second) and written back as "1d 2h 3m 4s"; x-sn-origin;
 // x-sn-filename; x-snme-<key> custom metadata (keys lowercased). Values
 // of those three are percent-decoded as objectstore's clients encode them
 // (a '%' that starts no escape is kept as it is) and must be UTF-8 then

@@ -110,32 +110,29 @@ type Expiration struct {
 }
 
 // ParseExpiration parses an x-sn-expiration value: "manual", "ttl:<duration>"
-// or "tti:<duration>". A zero duration is refused; others are rounded up to
-// whole seconds, the precision the header is written back with.
+// or "tti:<duration>". Durations are rounded up to whole seconds, the
+// precision the header is written back with, and zero is taken as one
+// second: objectstore's Python client writes any duration under a second as
+// "0s".
 func ParseExpiration(v string) (Expiration, error) {
 	v = strings.TrimSpace(v)
 	var e Expiration
-	var d time.Duration
-	var err error
+	var field *time.Duration
 	switch {
 	case v == ExpirationManual:
 		return e, nil
 	case strings.HasPrefix(v, expirationTTL):
-		d, err = ParseDuration(v[len(expirationTTL):])
-		e.TTL = d
+		v, field = v[len(expirationTTL):], &e.TTL
 	case strings.HasPrefix(v, expirationTTI):
-		d, err = ParseDuration(v[len(expirationTTI):])
-		e.TTI = d
+		v, field = v[len(expirationTTI):], &e.TTI
 	default:
 		return e, fmt.Errorf("expiration %q: want manual, ttl:<duration> or tti:<duration>", clip(v))
 	}
+	d, err := ParseDuration(v)
 	if err != nil {
 		return Expiration{}, fmt.Errorf("expiration: %w", err)
 	}
-	if d <= 0 {
-		return Expiration{}, fmt.Errorf("expiration %q: want a duration above zero", clip(v))
-	}
-	e.TTL, e.TTI = ceilSecond(e.TTL), ceilSecond(e.TTI)
+	*field = max(ceilSecond(d), time.Second)
 	return e, nil
 }
 

@@ -31,7 +31,14 @@ func TestParseDuration(t *testing.T) {
 	if err != nil || e.TTL != 2*time.Second || e.String() != "ttl:2s" {
 		t.Errorf("ParseExpiration(ttl:1500ms) = %+v %q, %v; want 2s", e, e.String(), err)
 	}
-	for _, in := range []string{"ttl:0s", "tti:", "forever", "ttl:1 days extra"} {
+	// objectstore's Python client writes a duration under a second as
+	// "0s": taken as one second, the least the header states.
+	for in, want := range map[string]service.Expiration{"ttl:0s": {TTL: time.Second}, "tti:0s": {TTI: time.Second}, "ttl:0d 0h": {TTL: time.Second}} {
+		if e, err := service.ParseExpiration(in); err != nil || e != want {
+			t.Errorf("ParseExpiration(%q) = %+v, %v; want %+v", in, e, err, want)
+		}
+	}
+	for _, in := range []string{"ttl:-1s", "tti:", "ttl:", "forever", "ttl:1 days extra"} {
 		if _, err := service.ParseExpiration(in); err == nil {
 			t.Errorf("ParseExpiration(%q) accepted", in)
 		}

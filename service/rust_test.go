@@ -96,8 +96,8 @@ func TestOfficialRustClient(t *testing.T) {
 		t.Fatalf("rust peer: %v\n%s%s", err, stdout.Bytes(), stderr.Bytes())
 	}
 	t.Logf("%s", stdout.Bytes())
-	if n := strings.Count(stdout.String(), "ok "); n != 11 {
-		t.Fatalf("rust peer passed %d checks, want 11", n)
+	if n := strings.Count(stdout.String(), "ok "); n != 13 {
+		t.Fatalf("rust peer passed %d checks, want 13", n)
 	}
 
 	// The Go stash, as the Rust client read it (decompressed).

@@ -386,8 +386,12 @@ func parseMeta(h http.Header) (*meta, error) {
 	case "", "identity":
 	case "zstd":
 		m.encoding = driver.EncodingZstd
+	case "gzip":
+		// objectstore's Rust client compresses with it on request; the
+		// object is stored and served as sent, labelled.
+		m.encoding = driver.EncodingGzip
 	default:
-		return nil, status(http.StatusBadRequest, "content-encoding %q: only zstd is accepted", clip(ce))
+		return nil, status(http.StatusBadRequest, "content-encoding %q: only zstd and gzip are accepted", clip(ce))
 	}
 	if v := h.Get(HeaderExpiration); v != "" {
 		e, err := ParseExpiration(v)
@@ -452,8 +456,8 @@ func (m *meta) attrs(now time.Time, key string, stored int64) *driver.Attributes
 		LastAccess:  now,
 		TTI:         m.exp.TTI,
 	}
-	if m.encoding == driver.EncodingZstd {
-		a.Size = max(m.decodedSize, 0)
+	if m.encoding != driver.EncodingIdentity {
+		a.Size = max(m.decodedSize, 0) // 0: unknown (a gzip body's)
 	}
 	if m.exp.TTL > 0 {
 		a.ExpiresAt = now.Add(m.exp.TTL)

@@ -231,7 +231,8 @@ func TestBadRequests(t *testing.T) {
 		body         string
 		want         int
 	}{
-		{"PUT", "/v1/objects/testing/_/k", []string{"Content-Encoding", "gzip"}, "x", 400},
+		{"PUT", "/v1/objects/testing/_/k", []string{"Content-Encoding", "br"}, "x", 400},
+		{"PUT", "/v1/objects/testing/_/k", []string{"Content-Encoding", "zstd, gzip"}, "x", 400},
 		{"PUT", "/v1/objects/testing/_/k", []string{"x-sn-expiration", "ttl:forever"}, "x", 400},
 		{"PUT", "/v1/objects/testing/_/k", nil, "01234567890", 413},
 		{"PUT", "/v1/objects/testing/a=1;b=2;c=3/k", nil, "x", 400},

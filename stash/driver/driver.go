@@ -70,6 +70,10 @@ const (
 	EncodingIdentity Encoding = ""
 	// EncodingZstd: stored zstd-compressed.
 	EncodingZstd Encoding = "zstd"
+	// EncodingGzip: stored gzip-compressed, as objectstore's clients may
+	// send an object. The engine never writes it and does not decode it
+	// (ErrUnsupported); the service stores and serves it as sent.
+	EncodingGzip Encoding = "gzip"
 )
 
 // Attributes is what a driver stores beside the bytes and hands back on Get

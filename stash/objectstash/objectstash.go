@@ -722,6 +722,14 @@ func attrsFrom(h http.Header, key string) (*driver.Attributes, error) {
 		return &a, nil
 	}
 	a := &driver.Attributes{StoredSize: stored, Size: stored, ContentType: h.Get("Content-Type"), TTI: tti}
+	switch ce := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); ce {
+	case "", "identity", "zstd":
+	default:
+		// Another client's encoding (objectstore's Rust client may send
+		// gzip), which the engine reports as unsupported: the bytes are
+		// not the payload.
+		a.Encoding = driver.Encoding(ce)
+	}
 	if h.Get("Content-Encoding") == "zstd" {
 		a.Encoding = driver.EncodingZstd
 		a.Size, _ = strconv.ParseInt(h.Get("x-snme-"+metaSize), 10, 64)

@@ -178,6 +178,38 @@ async fn zstd(s: &Session) -> Res {
     check(data.as_ref() == body.as_slice(), "uncompressed object changed".into())
 }
 
+async fn gzip(s: &Session) -> Res {
+    // objectstore's server takes gzip as well as zstd, from a put and a
+    // batch insert, and serves it labelled.
+    let body = "gzip me ".repeat(4000).into_bytes();
+    s.put(body.clone()).key("gzip").compress(Compression::Gzip).send().await.map_err(|e| format!("put: {e}"))?;
+    let mut results = s.many().push(s.put(body.clone()).key("gzip-batch").compress(Compression::Gzip)).send().await;
+    while let Some(r) = results.next().await {
+        if let OperationResult::Put(k, Err(e)) = r {
+            return Err(format!("batch put of {k:?}: {e}"));
+        }
+    }
+    for key in ["gzip", "gzip-batch"] {
+        let got = s.get(key).send().await.map_err(|e| format!("{key}: get: {e}"))?.ok_or(format!("{key}: get: not found"))?;
+        let data = got.payload().await.map_err(|e| format!("{key}: payload: {e}"))?;
+        check(data.as_ref() == body.as_slice(), format!("{key}: decompressed get returned {} bytes, want {}", data.len(), body.len()))?;
+        let raw = s.get(key).decompress(false).send().await.map_err(|e| format!("{key}: raw get: {e}"))?.ok_or(format!("{key}: raw get: not found"))?;
+        check(raw.metadata.compression == Some(Compression::Gzip), format!("{key}: stored compression {:?}", raw.metadata.compression))?;
+        let stored = raw.payload().await.map_err(|e| format!("{key}: raw payload: {e}"))?;
+        check(stored.len() < body.len() / 10 && stored.starts_with(&[0x1f, 0x8b]), format!("{key}: raw get returned {} bytes that are not gzip", stored.len()))?;
+    }
+    Ok(())
+}
+
+async fn zero_expiry(s: &Session) -> Res {
+    // The client writes a zero duration as "ttl:0s", which objectstore's
+    // server takes; claimstash's takes it as one second.
+    s.put("gone soon").key("ttl-zero").expiration_policy(ExpirationPolicy::TimeToLive(Duration::ZERO)).send().await.map_err(|e| format!("put: {e}"))?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let gone = s.get("ttl-zero").send().await.map_err(|e| format!("get: {e}"))?;
+    check(gone.is_none(), "an object put with a zero TTL is still there after 2.5 s".into())
+}
+
 async fn batch(s: &Session) -> Res {
     s.put("to be deleted").key("batch-del").send().await.map_err(|e| format!("put: {e}"))?;
     let mut results = s
@@ -347,6 +379,8 @@ async fn main() {
         ("expiry", expiry(&s).await),
         ("metadata", metadata(&s).await),
         ("zstd", zstd(&s).await),
+        ("gzip", gzip(&s).await),
+        ("zero_expiry", zero_expiry(&s).await),
         ("batch", batch(&s).await),
         ("tokens", tokens().await),
         ("presigned", presigned(&s).await),
