@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,6 +136,51 @@ func testDeleteAfterFailedCommit(t *testing.T, k *kafkatest.Broker) {
 	}
 }
 
+// A commit check that never confirms (here: given another group's ID)
+// deletes nothing, and keeps a bounded number of stashes waiting: past the
+// bound the oldest are left to their TTL, and the logger says so.
+func TestCommitCheckWrongGroup(t *testing.T) {
+	ccsarama.SetMaxUnconfirmed(t, 2)
+	k := startKafka(t, 1)
+	const topic = "wrong-group"
+	k.CreateTopic(t, topic, 1, nil)
+	cfg, admin := manualCommits(t, k.Addrs)
+	c, _ := newChecker(t, claimcheck.DeleteAfterAck(), claimcheck.WithMode(claimcheck.Always))
+	p, err := ccsarama.WrapSyncProducer(cfg, syncProducer(t, k.Addrs, cfg), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for i := range 5 {
+		m := &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(strings.Repeat("x", i+1))}
+		if _, _, err := p.SendMessage(m); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := m.Value.Encode()
+		addrs = append(addrs, string(a))
+	}
+	var log lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	h := &markFirst{meta: func() string { return "" }, got: make(chan *sarama.ConsumerMessage, 16)}
+	runGroup(t, k.Addrs, cfg, "g-real", []string{topic}, ccsarama.WrapConsumerGroupHandler(h, c,
+		ccsarama.WithCommitCheck(admin, "g-not-this-one"), ccsarama.WithLogger(logger)))
+	receive(t, h.got, 5, 20*time.Second)
+	for i, a := range addrs {
+		if _, err := c.Engine().Stat(context.Background(), a); err != nil {
+			t.Errorf("the stash of offset %d: %v; want it kept, its commit never confirmed", i, err)
+		}
+	}
+	if off := committed(t, k.Addrs, "g-real", topic, 0); off != 5 {
+		t.Fatalf("the real group committed %d, want 5", off)
+	}
+	logged := log.String()
+	for _, want := range []string{"too many stashes wait", "if this lasts, check that the commit check is given the consumer group's ID"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("log lacks %q:\n%s", want, logged)
+		}
+	}
+}
+
 // Under DeleteAfterAck, the group handler wrapper says on its logger that
 // it cannot tell a failed commit unless WithCommitCheck is given.
 func TestDeleteAfterAckWithoutCommitCheckWarns(t *testing.T) {
@@ -164,4 +210,23 @@ type noOffsets struct{}
 
 func (noOffsets) ListConsumerGroupOffsets(string, map[string][]int32) (*sarama.OffsetFetchResponse, error) {
 	return nil, errors.New("no offsets here")
+}
+
+// lockedBuffer is a log the wrapper's goroutines may write while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

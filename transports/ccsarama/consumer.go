@@ -369,7 +369,13 @@ type ackSession struct {
 	mu     sync.Mutex
 	wait   []pendingAck // delivered to h, not yet marked; in offset order
 	commit []pendingAck // marked, the commit not yet confirmed (WithCommitCheck); in offset order
+	warned int          // len(commit) when it was last reported, 0 once it is empty again
 }
+
+// maxUnconfirmed bounds the stashes a claim keeps waiting for a confirmed
+// commit (WithCommitCheck): past it, the oldest are left to their TTL, so
+// that a check that never confirms (a wrong group ID) costs no more memory.
+var maxUnconfirmed = 4096
 
 type pendingAck struct {
 	offset  int64
@@ -393,8 +399,8 @@ func (a *ackSession) MarkOffset(topic string, partition int32, offset int64, met
 }
 
 // marked commits a mark that releases stashes of this claim's messages
-// (those below next, and those whose commit is not confirmed yet) and
-// deletes the stashes that the committed offset has passed.
+// (those below next) and deletes the stashes that the committed offset has
+// passed: those, and those of earlier marks whose commit was not confirmed.
 func (a *ackSession) marked(topic string, partition int32, next int64) {
 	if topic != a.topic || partition != a.partition {
 		return
@@ -406,33 +412,65 @@ func (a *ackSession) marked(topic string, partition int32, next int64) {
 	}
 	a.commit = append(a.commit, a.wait[:i]...)
 	a.wait = a.wait[i:]
+	var dropped int
+	if len(a.commit) > maxUnconfirmed {
+		dropped = len(a.commit) - maxUnconfirmed
+		a.commit = append(a.commit[:0], a.commit[dropped:]...)
+	}
 	waiting := len(a.commit)
 	a.mu.Unlock()
-	if waiting == 0 {
+	if dropped > 0 {
+		a.o.logger.Warn("ccsarama: too many stashes wait for a confirmed offset commit; the oldest are left to their TTL", "topic", topic, "partition", partition, "group", a.o.group, "stashes", dropped)
+	}
+	if i == 0 || waiting == 0 {
+		// Only a mark that releases stashes commits: those still waiting
+		// for a confirmed commit are retried with the next such mark.
 		return
 	}
 	// The offset first: deleted before its commit, a stash would be gone
 	// for the replay of its message by whoever takes the partition next.
 	a.ConsumerGroupSession.Commit()
 	committed := int64(math.MaxInt64) // without the check, taken as done
+	var err error
 	if a.o.commits != nil {
-		var err error
-		if committed, err = a.committed(); err != nil {
-			a.o.logger.Warn("ccsarama: reading the committed offset back; the stashes wait for the next commit", "topic", topic, "partition", partition, "err", err)
-			return
-		}
+		committed, err = a.committed()
 	}
 	a.mu.Lock()
-	i = 0
-	for i < len(a.commit) && a.commit[i].offset < committed {
-		i++
+	var done []pendingAck
+	if err == nil {
+		i = 0
+		for i < len(a.commit) && a.commit[i].offset < committed {
+			i++
+		}
+		done = a.commit[:i:i]
+		a.commit = a.commit[i:]
 	}
-	done := a.commit[:i:i]
-	a.commit = a.commit[i:]
 	left := len(a.commit)
+	// Reported when the number waiting first reaches 1, 2, 4, ...: a
+	// commit or a check that keeps failing does not log every mark.
+	report := left > 0 && left >= 2*a.warned
+	switch {
+	case report:
+		a.warned = left
+	case left == 0:
+		a.warned = 0
+	}
 	a.mu.Unlock()
-	if left > 0 {
-		a.o.logger.Warn("ccsarama: the offset commit did not pass marked messages; their stashes wait for the next commit", "topic", topic, "partition", partition, "committed", committed, "waiting", left)
+	if report {
+		msg := "ccsarama: the offset commit did not pass marked messages; their stashes wait for the next commit"
+		if err != nil {
+			msg = "ccsarama: the offset commit could not be read back; the stashes wait for the next commit"
+		}
+		if committed < 0 || errors.Is(err, sarama.ErrGroupIDNotFound) {
+			msg += " (the group has no committed offset yet; if this lasts, check that the commit check is given the consumer group's ID)"
+		}
+		args := []any{"topic", topic, "partition", partition, "group", a.o.group, "waiting", left}
+		if err != nil {
+			args = append(args, "err", err)
+		} else {
+			args = append(args, "committed", committed)
+		}
+		a.o.logger.Warn(msg, args...)
 	}
 	for _, p := range done {
 		ctx, cancel := a.o.withTimeout(context.WithoutCancel(a.Context()))

@@ -219,8 +219,10 @@ type OffsetLister interface {
 // rebalance, say) on the group's Errors channel and not to its caller, so
 // without this check such a commit still deletes the stashes, and the
 // consumer that replays the messages finds them gone. A stash whose commit
-// is not confirmed waits for the next commit of its partition; one still
-// waiting when the claim ends is left to its TTL.
+// is not confirmed waits for the next commit of its partition that the
+// wrapper makes (for the next mark that releases a stash); one still
+// waiting when the claim ends, or beyond the first few thousand waiting,
+// is left to its TTL, and the logger says so.
 //
 // group must be the consumer group's ID. admin may share the group's
 // client (sarama.NewClusterAdminFromClient); the check costs one request to
