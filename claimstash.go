@@ -88,6 +88,9 @@ type config struct {
 func newConfig(opts []Option) *config {
 	c := &config{getenv: os.Getenv}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(c)
 	}
 	return c

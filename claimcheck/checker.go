@@ -178,6 +178,9 @@ func New(engine *stash.Engine, opts ...Option) (*Checker, error) {
 		retryDelay: DefaultRetryDelay,
 	}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		if err := o.apply(c); err != nil {
 			return nil, err
 		}
@@ -288,6 +291,9 @@ func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool,
 // and is not sent. address is "" when nothing was offloaded. On error h is
 // unchanged and nothing should be sent.
 func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
+	if c.engine == nil || h == nil {
+		return nil, "", &Error{Op: "offload", Topic: topic, Err: c.unusable(h)}
+	}
 	if c.contract == ContractAWSPointer {
 		return c.offloadAWS(ctx, topic, body, h)
 	}
@@ -371,6 +377,9 @@ func (c *Checker) Plain(ctx context.Context, topic string, size int, h Headers) 
 // stash.ErrIntegrity, ErrNotAllowed, ...). Never hand the body of a failed
 // rehydrate to a handler.
 func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
+	if c.engine == nil || h == nil {
+		return nil, "", &Error{Op: "rehydrate", Topic: topic, Err: c.unusable(h)}
+	}
 	if c.contract == ContractAWSPointer && IsAWSPointer(h) {
 		return c.rehydrateAWS(ctx, topic, body, h)
 	}
@@ -407,6 +416,16 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 	defer restoreOnPanic(h, size)
 	c.observer.Observe(ctx, Event{Op: OpRehydrate, Topic: topic, Address: shown, Size: size, StoredSize: s.StoredSize, Duration: c.now().Sub(start), Headers: h})
 	return s.Data, address, nil
+}
+
+// unusable is the error of Offload and Rehydrate called on a Checker that
+// New did not make, or with nil headers (a message without any cannot say
+// whether it is claim-checked, nor carry a claim check).
+func (c *Checker) unusable(h Headers) error {
+	if c.engine == nil {
+		return errors.New("claimcheck: the checker has no stash engine (it was not made by claimcheck.New)")
+	}
+	return errors.New("claimcheck: nil headers: pass the message's headers, empty if it has none (MapHeaders{})")
 }
 
 // restoreOnPanic puts the contract headers back on h if the observer

@@ -214,6 +214,9 @@ type Incoming struct {
 // and the failure policy decides (see Decide), the error being the one to
 // report (nil when Handled). The transport translates the decision.
 func (c *Checker) RehydrateInPlace(ctx context.Context, m Incoming) (address string, d Decision, err error) {
+	if c.engine == nil {
+		return "", Redeliver, &Error{Op: "rehydrate", Topic: m.Topic, Err: c.unusable(m.Headers)}
+	}
 	if m.Headers == nil || !c.marked(m.Headers) {
 		c.observer.Observe(ctx, Event{Op: OpPlain, Topic: m.Topic, Size: int64(len(*m.Body)), Headers: m.Headers})
 		return "", Deliver, nil

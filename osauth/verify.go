@@ -155,6 +155,9 @@ func WithClock(now func() time.Time) VerifierOption {
 func NewVerifier(keys KeySource, opts ...VerifierOption) *Verifier {
 	v := &Verifier{keys: keys, now: time.Now}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(v)
 	}
 	v.parser = jwt.NewParser(

@@ -240,6 +240,9 @@ var ratioBuckets = []float64{0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 
 func New(opts ...Option) (*Instrumentation, error) {
 	c := config{}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(&c)
 	}
 	if c.tp == nil {

@@ -93,6 +93,9 @@ func WithErrorLog(l *log.Logger) ServeOption {
 func Serve(ctx context.Context, ln net.Listener, s *Server, h http.Handler, opts ...ServeOption) error {
 	c := serveConfig{drain: DefaultDrainDelay, grace: DefaultShutdownTimeout}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.applyServe(&c)
 	}
 	if (c.certFile == "") != (c.keyFile == "") {

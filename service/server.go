@@ -136,6 +136,9 @@ func New(d driver.Driver, opts ...Option) (*Server, error) {
 	}
 	s := &Server{d: d, maxBody: DefaultMaxBodySize, maxScope: DefaultMaxScopes, now: time.Now, log: slog.Default()}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(s)
 	}
 	switch {

@@ -74,6 +74,9 @@ func New(opts ...Option) (*Engine, error) {
 		logger:        slog.Default(),
 	}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		if err := o.applyEngine(e); err != nil {
 			_ = e.Close()
 			return nil, err
@@ -148,6 +151,9 @@ func (e *Engine) createOpts(opts []CreateOption) (createOptions, error) {
 		p := new(createOptions)
 		*p = o
 		for _, opt := range opts {
+			if opt == nil {
+				continue // a nil option is none
+			}
 			opt.applyCreate(p)
 		}
 		o = *p

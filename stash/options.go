@@ -67,6 +67,9 @@ func WithBackend(d driver.Driver, opts ...BackendOption) Option {
 		}
 		b := &backend{scheme: d.Scheme(), driver: d}
 		for _, o := range opts {
+			if o == nil {
+				continue // a nil option is none
+			}
 			o.applyBackend(b)
 		}
 		return e.addBackend(b)
@@ -83,6 +86,9 @@ func WithBackendURL(ctx context.Context, rawURL string, opts ...BackendOption) O
 		}
 		b := &backend{scheme: d.Scheme(), driver: d, owned: true}
 		for _, o := range opts {
+			if o == nil {
+				continue // a nil option is none
+			}
 			o.applyBackend(b)
 		}
 		if err := e.addBackend(b); err != nil {

@@ -264,6 +264,9 @@ func tryLaunch(opts []Option) (b *Broker, reason string, err error) {
 	}
 	cfg := config{props: defaults(), heap: "512m"}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(&cfg)
 	}
 	for _, k := range reserved {

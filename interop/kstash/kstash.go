@@ -139,6 +139,9 @@ func New(engine *stash.Engine, opts ...Option) (*Store, error) {
 	}
 	c := config{namespace: DefaultNamespace, inlineMax: DefaultInlineMax, now: time.Now}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(&c)
 	}
 	if err := stash.ValidateNamespace(c.namespace); err != nil {
@@ -189,6 +192,9 @@ func New(engine *stash.Engine, opts ...Option) (*Store, error) {
 func (s *Store) Create(ctx context.Context, name string, value any, opts ...CreateOption) (*Stash, error) {
 	cc := createConfig{namespace: s.cfg.namespace}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.applyCreate(&cc)
 	}
 	st, err := s.create(ctx, name, value, &cc)

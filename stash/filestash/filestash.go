@@ -162,6 +162,9 @@ var (
 func New(dir string, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil option is none
+		}
 		opt.apply(&o)
 	}
 	if dir == "" {

@@ -76,6 +76,9 @@ var _ stash.LinkFetcher = (*Fetcher)(nil)
 func NewFetcher(opts ...FetcherOption) (*Fetcher, error) {
 	f := &Fetcher{origins: map[string]bool{}, verifiers: map[string]*HMAC{}, now: time.Now, stall: DefaultStallTimeout}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		if err := o.applyFetcher(f); err != nil {
 			return nil, err
 		}

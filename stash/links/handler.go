@@ -53,6 +53,9 @@ const (
 func NewHandler(e *stash.Engine, v driver.Verifier, opts ...HandlerOption) http.Handler {
 	h := &handler{e: e, v: v, now: time.Now, logger: slog.Default()}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.applyHandler(h)
 	}
 	return h

@@ -177,6 +177,9 @@ var (
 func New(js jetstream.JetStream, opts ...Option) (*Store, error) {
 	var o settings
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil option is none
+		}
 		opt.apply(&o)
 	}
 	return newStore(js, o)

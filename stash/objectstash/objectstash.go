@@ -203,6 +203,9 @@ func New(endpoint string, opts ...Option) (*Store, error) {
 	u.RawPath = ""
 	o := options{connectTimeout: DefaultConnectTimeout, retries: DefaultConnectRetries, partSize: DefaultPartSize, parallelAbove: DefaultParallelAbove, concurrency: DefaultConcurrency, tokenLifetime: DefaultTokenLifetime}
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil option is none
+		}
 		opt.apply(&o)
 	}
 	if o.token != "" && o.signer != nil {

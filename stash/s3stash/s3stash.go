@@ -281,6 +281,9 @@ func OpenURL(ctx context.Context, u *url.URL) (*Store, error) {
 func New(client *s3.Client, opts ...Option) (*Store, error) {
 	var o settings
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil option is none
+		}
 		opt.applyStore(&o)
 	}
 	return newStore(client, o)
@@ -311,6 +314,9 @@ func newStore(client *s3.Client, o settings) (*Store, error) {
 func Open(ctx context.Context, opts ...OpenOption) (*Store, error) {
 	var o settings
 	for _, opt := range opts {
+		if opt == nil {
+			continue // a nil option is none
+		}
 		opt.applyOpen(&o)
 	}
 	return openConfig(ctx, o)

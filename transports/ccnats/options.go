@@ -32,6 +32,9 @@ func newBase(opts []Option) base {
 	}
 	b := defaultBase()
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(&b)
 	}
 	return b

@@ -133,6 +133,9 @@ func (o *options) finish() *options {
 func producerOptions(opts []ProducerOption) *options {
 	o := defaults()
 	for _, f := range opts {
+		if f == nil {
+			continue // a nil option is none
+		}
 		f.applyProducer(o)
 	}
 	return o.finish()
@@ -141,6 +144,9 @@ func producerOptions(opts []ProducerOption) *options {
 func handlerOptions(opts []HandlerOption) *options {
 	o := defaults()
 	for _, f := range opts {
+		if f == nil {
+			continue // a nil option is none
+		}
 		f.applyHandler(o)
 	}
 	return o.finish()
@@ -149,6 +155,9 @@ func handlerOptions(opts []HandlerOption) *options {
 func consumerOptions(opts []ConsumerOption) *options {
 	o := defaults()
 	for _, f := range opts {
+		if f == nil {
+			continue // a nil option is none
+		}
 		f.applyConsumer(o)
 	}
 	return o.finish()
@@ -157,6 +166,9 @@ func consumerOptions(opts []ConsumerOption) *options {
 func partitionOptions(opts []PartitionOption) *options {
 	o := defaults()
 	for _, f := range opts {
+		if f == nil {
+			continue // a nil option is none
+		}
 		f.applyPartition(o)
 	}
 	return o.finish()
@@ -165,6 +177,9 @@ func partitionOptions(opts []PartitionOption) *options {
 func interceptorOptions(opts []InterceptorOption) *options {
 	o := defaults()
 	for _, f := range opts {
+		if f == nil {
+			continue // a nil option is none
+		}
 		f.applyInterceptor(o)
 	}
 	return o.finish()

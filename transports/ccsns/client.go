@@ -80,6 +80,9 @@ func WithMaxMessageBytes(n int) Option {
 func New(client *sns.Client, cc *claimcheck.Checker, opts ...Option) *Client {
 	c := &Client{Client: client, cc: cc, maxBytes: DefaultMaxMessageBytes}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(c)
 	}
 	if cc.DeletesAfterAck() {

@@ -70,6 +70,9 @@ type Client struct {
 func New(client *sqs.Client, cc *claimcheck.Checker, opts ...Option) *Client {
 	c := &Client{Client: client, cc: cc, cfg: newConfig()}
 	for _, o := range opts {
+		if o == nil {
+			continue // a nil option is none
+		}
 		o.apply(&c.cfg)
 	}
 	if cc.DeletesAfterAck() {
