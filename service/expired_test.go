@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/stash"
-	"github.com/claimstash/claimstash/stash/objectstash"
 )
 
 // TestCreateOverExpiredLeftover: an object past its expiry that nothing has
@@ -19,15 +18,7 @@ import (
 // the expired leftover would publish a reference nobody can read.
 func TestCreateOverExpiredLeftover(t *testing.T) {
 	ts, clk := open(t)
-	d, err := objectstash.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := stash.New(stash.WithBackend(d), stash.WithClock(clk.now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := engineOver(t, ts.URL, stash.WithClock(clk.now))
 	ctx := context.Background()
 	payload := bytes.Repeat([]byte("leftover "), 1000)
 	first, err := e.Create(ctx, "expiry", payload, stash.TTL(time.Hour))

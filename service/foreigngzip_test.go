@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/claimstash/claimstash/stash"
-	"github.com/claimstash/claimstash/stash/objectstash"
 )
 
 // TestForeignGzip: objectstore's Rust client compresses with gzip on
@@ -22,15 +21,7 @@ import (
 // is ErrUnsupported, never the gzip bytes taken for the payload.
 func TestForeignGzip(t *testing.T) {
 	ts, _ := open(t)
-	d, err := objectstash.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := stash.New(stash.WithBackend(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := engineOver(t, ts.URL)
 	for _, how := range []string{"put", "batch"} {
 		payload := bytes.Repeat([]byte("compressed with gzip by another client "+how+" "), 3000)
 		sum := sha256.Sum256(payload)

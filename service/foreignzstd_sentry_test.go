@@ -44,15 +44,7 @@ func TestForeignZstdWithoutDecodedSize(t *testing.T) {
 	}
 	ts := httptest.NewServer(hideDecodedSize(s))
 	t.Cleanup(ts.Close)
-	d, err := objectstash.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := stash.New(stash.WithBackend(d), stash.WithMaxSize(1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := engineOver(t, ts.URL, stash.WithMaxSize(1<<20))
 	streamed := func(p []byte) []byte { // as python-zstandard's stream_reader writes it
 		var b bytes.Buffer
 		w, _ := zstd.NewWriter(&b)

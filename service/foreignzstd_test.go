@@ -22,15 +22,7 @@ import (
 // is not zstd is stored as sent, without a decoded size.
 func TestForeignZstd(t *testing.T) {
 	ts, _ := open(t)
-	d, err := objectstash.New(ts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := stash.New(stash.WithBackend(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := engineOver(t, ts.URL)
 	enc, _ := zstd.NewWriter(nil)
 	for i, how := range []string{"put", "put-chunked", "batch"} {
 		payload := bytes.Repeat([]byte("compressed by another client "+how+" "), 3000)
@@ -69,4 +61,20 @@ func TestForeignZstd(t *testing.T) {
 	if got := readAll(t, r); got != "not zstd at all" || r.Header.Get("x-snme-claimstash-size") != "" {
 		t.Fatalf("GET of an undecodable zstd body: %q, size %q", got, r.Header.Get("x-snme-claimstash-size"))
 	}
+}
+
+// engineOver is an engine over objectstash talking to the server at url,
+// closed with the test.
+func engineOver(t *testing.T, url string, opts ...stash.Option) *stash.Engine {
+	t.Helper()
+	d, err := objectstash.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(d)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/claimstash/claimstash/claimcheck"
 	"github.com/claimstash/claimstash/internal/kafkatest"
+	"github.com/claimstash/claimstash/internal/testproc"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/transports/ccsarama"
 )
@@ -159,7 +159,7 @@ func TestCommitCheckWrongGroup(t *testing.T) {
 		a, _ := m.Value.Encode()
 		addrs = append(addrs, string(a))
 	}
-	var log lockedBuffer
+	var log testproc.Output // written by the wrapper's goroutines
 	logger := slog.New(slog.NewTextHandler(&log, nil))
 	h := &markFirst{meta: func() string { return "" }, got: make(chan *sarama.ConsumerMessage, 16)}
 	runGroup(t, k.Addrs, cfg, "g-real", []string{topic}, ccsarama.WrapConsumerGroupHandler(h, c,
@@ -210,23 +210,4 @@ type noOffsets struct{}
 
 func (noOffsets) ListConsumerGroupOffsets(string, map[string][]int32) (*sarama.OffsetFetchResponse, error) {
 	return nil, errors.New("no offsets here")
-}
-
-// lockedBuffer is a log the wrapper's goroutines may write while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
