@@ -85,11 +85,11 @@ func (h *objectHarness) MakeDriver(context.Context) (driver.Driver, error) {
 	return objectstash.New(h.ts.URL, append([]objectstash.Option{objectstash.WithSigner(h.signer), objectstash.WithConnectTimeout(2 * time.Second)}, h.options...)...)
 }
 
-// engineOn returns an engine over d alone that never inlines, closed at the
-// end of the test.
-func engineOn(t testing.TB, d driver.Driver) *stash.Engine {
+// engineOn returns an engine over d alone that never inlines (opts
+// follow), closed at the end of the test.
+func engineOn(t testing.TB, d driver.Driver, opts ...stash.Option) *stash.Engine {
 	t.Helper()
-	e, err := stash.New(stash.WithBackend(d), stash.WithInlineMax(-1))
+	e, err := stash.New(append([]stash.Option{stash.WithBackend(d), stash.WithInlineMax(-1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

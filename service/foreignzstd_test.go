@@ -63,18 +63,12 @@ func TestForeignZstd(t *testing.T) {
 	}
 }
 
-// engineOver is an engine over objectstash talking to the server at url,
-// closed with the test.
+// engineOver is engineOn over objectstash talking to the server at url.
 func engineOver(t *testing.T, url string, opts ...stash.Option) *stash.Engine {
 	t.Helper()
 	d, err := objectstash.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := stash.New(append([]stash.Option{stash.WithBackend(d)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
+	return engineOn(t, d, opts...)
 }

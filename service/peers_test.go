@@ -7,14 +7,19 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/claimstash/claimstash/osauth"
+	"github.com/claimstash/claimstash/stash"
+	"github.com/claimstash/claimstash/stash/objectstash"
 )
 
 // peerServer is what the official clients' tests share: the server and
 // key pair of openAuth, a token osauth.Signer minted for
-// testing/org=42;project=7, and the same token already expired.
+// testing/org=42;project=7, the same token already expired, and a Go
+// engine on the server through the objectstore backend, signing its own
+// tokens.
 type peerServer struct {
 	*authFixture
 	token, expiredTok string
+	engine            *stash.Engine
 }
 
 func newPeerServer(t *testing.T) *peerServer {
@@ -34,5 +39,9 @@ func newPeerServer(t *testing.T) *peerServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &peerServer{authFixture: f, token: tok, expiredTok: expiredTok}
+	backend, err := objectstash.New(f.ts.URL, objectstash.WithSigner(f.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &peerServer{authFixture: f, token: tok, expiredTok: expiredTok, engine: engineOn(t, backend)}
 }

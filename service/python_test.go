@@ -12,7 +12,6 @@ import (
 	"github.com/claimstash/claimstash/internal/pypeer"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
-	"github.com/claimstash/claimstash/stash/objectstash"
 )
 
 // TestOfficialPythonClient drives the server with objectstore's own Python
@@ -24,17 +23,13 @@ func TestOfficialPythonClient(t *testing.T) {
 	}
 	pypeer.Python(t) // skip (fail under CI=true) without the virtualenv
 	ps := newPeerServer(t)
-	ts, files, signer, tok, expiredTok := ps.ts, ps.files, ps.signer, ps.token, ps.expiredTok
+	ts, files, tok, expiredTok := ps.ts, ps.files, ps.token, ps.expiredTok
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	// A stash made by a Go engine through the objectstore backend, zstd
 	// compressed, for the Python client to read.
-	backend, err := objectstash.New(ts.URL, objectstash.WithSigner(signer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := engineOn(t, backend)
+	e := ps.engine
 	stashScopes := []stash.Scope{{Key: "org", Value: "42"}, {Key: "project", Value: "7"}}
 	fromGo := bytes.Repeat([]byte("written by a go engine "), 1000)
 	made, err := e.Create(ctx, "from-go", fromGo, stash.InNamespace("testing"), stash.InScopes(stashScopes...),

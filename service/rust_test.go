@@ -16,7 +16,6 @@ import (
 	"github.com/claimstash/claimstash/internal/testproc"
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
-	"github.com/claimstash/claimstash/stash/objectstash"
 )
 
 // rustPeer returns the test peer built by `make tools` from testdata/rust
@@ -55,15 +54,11 @@ func TestOfficialRustClient(t *testing.T) {
 	}
 	peer := rustPeer(t)
 	ps := newPeerServer(t)
-	ts, files, signer, tok, expiredTok := ps.ts, ps.files, ps.signer, ps.token, ps.expiredTok
+	ts, files, tok, expiredTok := ps.ts, ps.files, ps.token, ps.expiredTok
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	backend, err := objectstash.New(ts.URL, objectstash.WithSigner(signer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := engineOn(t, backend)
+	e := ps.engine
 	in := []stash.CreateOption{stash.InNamespace("testing"), stash.InScopes(stash.Scope{Key: "org", Value: "42"}, stash.Scope{Key: "project", Value: "7"})}
 	fromGo := bytes.Repeat([]byte("written by a go engine for rust "), 1000)
 	made, err := e.Create(ctx, "from-go", fromGo, in...)
