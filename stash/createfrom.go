@@ -36,6 +36,9 @@ var spools = newKeptPool(1, func() *[]byte {
 // reading more than one byte past the limit. Temporary files are removed
 // before CreateFrom returns.
 func (e *Engine) CreateFrom(ctx context.Context, name string, r io.Reader, opts ...CreateOption) (_ *Stash, err error) {
+	if !e.made() {
+		return nil, opError("create", name, errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpCreate, name)
 	s, err := e.createFrom(ctx, name, r, opts)
 	defer func() { done(s, err) }()

@@ -21,6 +21,8 @@ import (
 // Engine is the portable stash store that users hold. It does the hashing,
 // compression, integrity checks, expiry and error wrapping once, over an
 // ordered list of backends (drivers). It is safe for concurrent use.
+// Build one with New: every operation of a nil or zero Engine returns an
+// error instead.
 type Engine struct {
 	backends      []*backend
 	byScheme      map[string]*backend
@@ -94,6 +96,14 @@ func New(opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
+// errNotMade is every operation of an Engine that New did not build (a nil
+// or a zero Engine): a mistake in the calling code, reported instead of a
+// panic.
+var errNotMade = errors.New("stash: this engine was not built by stash.New")
+
+// made reports whether New built the engine.
+func (e *Engine) made() bool { return e != nil && e.now != nil }
+
 func (e *Engine) addBackend(b *backend) error {
 	if b.scheme == SchemeInline || ValidateScheme(b.scheme) != nil {
 		return fmt.Errorf("stash: backend with scheme %q: want [a-z][a-z0-9+.-]*, not inline, http or https", truncate(b.scheme))
@@ -108,6 +118,9 @@ func (e *Engine) addBackend(b *backend) error {
 
 // Close closes the backends the engine opened itself (WithBackendURL).
 func (e *Engine) Close() error {
+	if e == nil {
+		return nil
+	}
 	var errs []error
 	for _, b := range e.backends {
 		if b.owned {
@@ -118,14 +131,27 @@ func (e *Engine) Close() error {
 }
 
 // Namespace is the engine's default namespace.
-func (e *Engine) Namespace() string { return e.namespace }
+func (e *Engine) Namespace() string {
+	if e == nil {
+		return ""
+	}
+	return e.namespace
+}
 
 // MaxSize is the largest payload the engine stores or reads (WithMaxSize).
-func (e *Engine) MaxSize() int64 { return e.maxSize }
+func (e *Engine) MaxSize() int64 {
+	if e == nil {
+		return 0
+	}
+	return e.maxSize
+}
 
 // Schemes lists the schemes of the engine's backends, in the order they are
 // tried.
 func (e *Engine) Schemes() []string {
+	if e == nil {
+		return nil
+	}
 	out := make([]string, len(e.backends))
 	for i, b := range e.backends {
 		out[i] = b.scheme
@@ -135,6 +161,9 @@ func (e *Engine) Schemes() []string {
 
 // Backend returns the driver configured for scheme, if any.
 func (e *Engine) Backend(scheme string) (driver.Driver, bool) {
+	if e == nil {
+		return nil, false
+	}
 	b, ok := e.byScheme[scheme]
 	if !ok {
 		return nil, false
@@ -262,6 +291,9 @@ func (e *Engine) pick(size int64) (*backend, error) {
 // always one that ParseAddress accepts: a name, namespace and scopes that
 // would make it longer than MaxAddressLength are ErrInvalidAddress.
 func (e *Engine) Create(ctx context.Context, name string, payload []byte, opts ...CreateOption) (_ *Stash, err error) {
+	if !e.made() {
+		return nil, opError("create", name, errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpCreate, name)
 	s, err := e.create(ctx, name, payload, opts)
 	defer func() { done(s, err) }()
@@ -640,6 +672,9 @@ func extend(have, want *driver.Attributes) (*driver.Attributes, bool) {
 // built on NewReader: there is one read path, for addresses and share links
 // alike.
 func (e *Engine) Retrieve(ctx context.Context, address string) (_ *Stash, err error) {
+	if !e.made() {
+		return nil, opError("retrieve", address, errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpRetrieve, address)
 	s, err := e.retrieve(ctx, address)
 	defer func() { done(s, err) }()
@@ -829,6 +864,9 @@ func (e *Engine) touch(ctx context.Context, b *backend, addr Address, a *driver.
 // tentative. It never reads more than the recorded size, plus one byte to
 // detect a longer stream.
 func (e *Engine) Open(ctx context.Context, address string) (_ *Reader, err error) {
+	if !e.made() {
+		return nil, opError("open", address, errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpOpen, address)
 	r, err := e.open(ctx, address, false)
 	defer func() {
@@ -914,6 +952,9 @@ func (e *Engine) open(ctx context.Context, address string, whole bool) (*Reader,
 
 // Stat returns a stash's attributes without its data.
 func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error) {
+	if !e.made() {
+		return nil, opError("stat", address, errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpStat, address)
 	defer func() { done(s, err) }()
 	addr, b, err := e.resolve(address)
@@ -941,6 +982,9 @@ func (e *Engine) Stat(ctx context.Context, address string) (s *Stash, err error)
 // Delete removes a stash. Deleting an inline stash does nothing; deleting a
 // missing one is ErrNotFound.
 func (e *Engine) Delete(ctx context.Context, address string) (err error) {
+	if !e.made() {
+		return opError("delete", address, errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpDelete, address)
 	defer func() { done(nil, err) }()
 	addr, b, err := e.resolve(address)
@@ -959,6 +1003,9 @@ func (e *Engine) Delete(ctx context.Context, address string) (err error) {
 // are not stash addresses are skipped. An error from fn stops the walk and is
 // returned as it is; an engine with no listing backend is ErrUnsupported.
 func (e *Engine) List(ctx context.Context, namespace string, fn func(*Stash) error) error {
+	if !e.made() {
+		return opError("list", namespace, errNotMade)
+	}
 	listed := false
 	for _, b := range e.backends {
 		l, ok := b.driver.(driver.Lister)
@@ -1001,6 +1048,9 @@ func (e *Engine) List(ctx context.Context, namespace string, fn func(*Stash) err
 // the backend's own guarantee, so a stash that a concurrent Create renewed
 // after it was listed is kept.
 func (e *Engine) Sweep(ctx context.Context) (_ int, err error) {
+	if !e.made() {
+		return 0, opError("sweep", "", errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpSweep, "")
 	defer func() { done(nil, err) }()
 	n := 0

@@ -214,6 +214,9 @@ func WithLinkFetcher(f LinkFetcher) Option {
 // engine with neither a presigning backend nor a link signer, is
 // ErrUnsupported.
 func (e *Engine) Share(ctx context.Context, address string, ttl time.Duration) (_ string, err error) {
+	if !e.made() {
+		return "", opError("share", address, errNotMade)
+	}
 	ctx, done := e.startOp(ctx, OpShare, address)
 	defer func() { done(nil, err) }()
 	link, err := e.share(ctx, address, ttl)
@@ -326,6 +329,9 @@ func presignedLink(raw string, addr Address, a *driver.Attributes) (string, erro
 // error matching ErrForbidden (no LinkFetcher, or one that does not trust
 // the link) or ErrInvalidAddress (not a link). It makes no request.
 func (e *Engine) TrustsLink(link string) error {
+	if !e.made() {
+		return errNotMade
+	}
 	l, err := ParseLink(link)
 	if err != nil {
 		return err
