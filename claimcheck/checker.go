@@ -291,7 +291,7 @@ func (c *Checker) shouldOffload(body []byte, h Headers) (offload, override bool,
 // and is not sent. address is "" when nothing was offloaded. On error h is
 // unchanged and nothing should be sent.
 func (c *Checker) Offload(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
-	if c.engine == nil || h == nil {
+	if c == nil || c.engine == nil || h == nil {
 		return nil, "", &Error{Op: "offload", Topic: topic, Err: c.unusable(h)}
 	}
 	if c.contract == ContractAWSPointer {
@@ -365,6 +365,9 @@ func (c *Checker) start(ctx context.Context, ev Event) context.Context {
 // on fast paths that skip Rehydrate for such messages, so that every message
 // is counted; Rehydrate reports them itself.
 func (c *Checker) Plain(ctx context.Context, topic string, size int, h Headers) {
+	if c == nil || c.observer == nil {
+		return // a Checker that New did not make observes nothing
+	}
 	c.observer.Observe(ctx, Event{Op: OpPlain, Topic: topic, Size: int64(size), Headers: h})
 }
 
@@ -377,7 +380,7 @@ func (c *Checker) Plain(ctx context.Context, topic string, size int, h Headers) 
 // stash.ErrIntegrity, ErrNotAllowed, ...). Never hand the body of a failed
 // rehydrate to a handler.
 func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h Headers) (out []byte, address string, err error) {
-	if c.engine == nil || h == nil {
+	if c == nil || c.engine == nil || h == nil {
 		return nil, "", &Error{Op: "rehydrate", Topic: topic, Err: c.unusable(h)}
 	}
 	if c.contract == ContractAWSPointer && IsAWSPointer(h) {
@@ -422,7 +425,7 @@ func (c *Checker) Rehydrate(ctx context.Context, topic string, body []byte, h He
 // New did not make, or with nil headers (a message without any cannot say
 // whether it is claim-checked, nor carry a claim check).
 func (c *Checker) unusable(h Headers) error {
-	if c.engine == nil {
+	if c == nil || c.engine == nil {
 		return errors.New("claimcheck: the checker has no stash engine (it was not made by claimcheck.New)")
 	}
 	return errors.New("claimcheck: nil headers: pass the message's headers, empty if it has none (MapHeaders{})")
@@ -477,7 +480,7 @@ func (c *Checker) Allowed(address string) error {
 // otherwise it does nothing. It never deletes what a share link names: that
 // stash is the sharer's, and a link is often handed to several consumers.
 func (c *Checker) Acked(ctx context.Context, address string) error {
-	if !c.deleteOnAck || address == "" || stash.IsLink(address) {
+	if c == nil || !c.deleteOnAck || address == "" || stash.IsLink(address) {
 		return nil
 	}
 	start := c.now()

@@ -9,7 +9,7 @@ import (
 	"github.com/claimstash/claimstash/stash/memstash"
 )
 
-// A Checker that New did not make, nil headers and nil options are
+// A Checker that New did not make (zero or nil), nil headers and nil options are
 // mistakes in the calling code; each gets an error that says what is wrong,
 // never a panic.
 func TestMisuseIsAnError(t *testing.T) {
@@ -26,6 +26,25 @@ func TestMisuseIsAnError(t *testing.T) {
 	body := []byte("x")
 	if _, d, err := zero.RehydrateInPlace(ctx, claimcheck.Incoming{Topic: "t", Body: &body, Headers: h}); err == nil || d != claimcheck.Redeliver {
 		t.Errorf("RehydrateInPlace on a zero Checker: %v, %v; want Redeliver and an error", d, err)
+	}
+
+	zero.Plain(ctx, "t", 1, h) // observes nothing, and does not panic
+	if err := zero.Acked(ctx, "mem://default/x."+strings.Repeat("0", 64)); err != nil {
+		t.Errorf("Acked on a zero Checker: %v", err)
+	}
+	var none *claimcheck.Checker
+	if _, _, err := none.Offload(ctx, "t", big, claimcheck.MapHeaders{}); err == nil || !strings.Contains(err.Error(), "no stash engine") {
+		t.Errorf("Offload on a nil Checker: %v", err)
+	}
+	if _, _, err := none.Rehydrate(ctx, "t", []byte("mem://default/x."+strings.Repeat("0", 64)), h); err == nil || !strings.Contains(err.Error(), "no stash engine") {
+		t.Errorf("Rehydrate on a nil Checker: %v", err)
+	}
+	if _, d, err := none.RehydrateInPlace(ctx, claimcheck.Incoming{Topic: "t", Body: &body, Headers: h}); err == nil || d != claimcheck.Redeliver {
+		t.Errorf("RehydrateInPlace on a nil Checker: %v, %v; want Redeliver and an error", d, err)
+	}
+	none.Plain(ctx, "t", 1, h)
+	if err := none.Acked(ctx, "mem://default/x."+strings.Repeat("0", 64)); err != nil {
+		t.Errorf("Acked on a nil Checker: %v", err)
 	}
 
 	c := newChecker(t, newEngine(t, memstash.New(), nil), nil, claimcheck.WithThreshold(1024), nil)

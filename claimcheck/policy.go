@@ -214,7 +214,7 @@ type Incoming struct {
 // and the failure policy decides (see Decide), the error being the one to
 // report (nil when Handled). The transport translates the decision.
 func (c *Checker) RehydrateInPlace(ctx context.Context, m Incoming) (address string, d Decision, err error) {
-	if c.engine == nil {
+	if c == nil || c.engine == nil {
 		return "", Redeliver, &Error{Op: "rehydrate", Topic: m.Topic, Err: c.unusable(m.Headers)}
 	}
 	if m.Headers == nil || !c.marked(m.Headers) {
