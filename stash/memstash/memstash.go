@@ -47,7 +47,8 @@ type object struct {
 	limit int64
 }
 
-// Store is an in-memory backend. The zero value is not usable; call New.
+// Store is an in-memory backend. The zero value is an empty store, ready to
+// use, as is the one New returns.
 type Store struct {
 	mu      sync.RWMutex
 	objects map[objectID]*object
@@ -117,6 +118,9 @@ func (s *Store) put(ns, key string, o *object) error {
 	defer s.mu.Unlock()
 	if _, exists := s.objects[id(ns, key)]; exists {
 		return driver.ErrExists
+	}
+	if s.objects == nil {
+		s.objects = map[objectID]*object{} // the zero Store
 	}
 	s.objects[id(ns, key)] = o
 	return nil

@@ -11,7 +11,10 @@ import (
 	"github.com/claimstash/claimstash/stash/stashtest"
 )
 
-type harness struct{ store *memstash.Store }
+type harness struct {
+	store *memstash.Store
+	zero  bool // a zero Store instead of one from New
+}
 
 var _ stashtest.Harness = (*harness)(nil)
 
@@ -19,6 +22,9 @@ func newHarness(context.Context, testing.TB) (stashtest.Harness, error) { return
 
 func (h *harness) MakeDriver(context.Context) (driver.Driver, error) {
 	h.store = memstash.New()
+	if h.zero {
+		h.store = new(memstash.Store)
+	}
 	return h.store, nil
 }
 
@@ -39,6 +45,13 @@ func (h *harness) Close() {}
 func TestConformance(t *testing.T) {
 	stashtest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (stashtest.Harness, error) {
 		return newHarness(ctx, t)
+	})
+}
+
+// The zero Store is as good as New's.
+func TestConformanceZeroStore(t *testing.T) {
+	stashtest.RunConformanceTests(t, func(context.Context, *testing.T) (stashtest.Harness, error) {
+		return &harness{zero: true}, nil
 	})
 }
 
