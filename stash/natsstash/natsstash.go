@@ -144,7 +144,8 @@ func validBucket(s string) bool {
 }
 
 // Store is a stash backend on the JetStream object store: one bucket per
-// namespace, one object per stash. It is safe for concurrent use.
+// namespace, one object per stash. It is safe for concurrent use. The zero
+// value is not usable; call New.
 type Store struct {
 	js    jetstream.JetStream
 	nc    *nats.Conn // closed by Close when the store opened it

@@ -230,7 +230,8 @@ type settings struct {
 	NoConditionalWrites bool
 }
 
-// Store is the S3 backend. It is safe for concurrent use.
+// Store is the S3 backend. It is safe for concurrent use. The zero value is
+// not usable; call New.
 type Store struct {
 	client   *s3.Client
 	presign  *s3.PresignClient
