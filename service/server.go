@@ -176,6 +176,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeText(w, http.StatusOK, "OK")
+	case s.d == nil && (strings.HasPrefix(path, "/v1/objects/") || strings.HasPrefix(path, "/v1/objects:batch/")):
+		// A Server that New did not build: nothing to serve from, and no
+		// keys to check tokens with.
+		writeError(w, http.StatusInternalServerError, errors.New("the server has no storage configured"))
 	case strings.HasPrefix(path, "/v1/objects/"):
 		s.object(w, r, path[len("/v1/objects/"):])
 	case strings.HasPrefix(path, "/v1/objects:batch/"):
@@ -276,8 +280,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) authorize(r *http.Request, p ObjectPath, perm osauth.Permission) error {
-	if s.auth == nil {
+	if s.noAuth {
 		return nil
+	}
+	if s.auth == nil { // never past New: fail closed, not open
+		return status(http.StatusInternalServerError, "the server has no keys to check tokens with")
 	}
 	return s.auth.Authorize(r, osauth.Request{Usecase: p.Usecase, Scopes: p.Scopes, Permission: perm})
 }
