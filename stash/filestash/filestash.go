@@ -180,6 +180,10 @@ func New(dir string, opts ...Option) (*Store, error) {
 		}
 	}
 	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Never made silently: a typo would start an empty store.
+		return nil, fmt.Errorf("filestash: %w (make the directory, or add create_dir=true to the backend URL)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("filestash: %w", err)
 	}
