@@ -740,8 +740,8 @@ func TestNew(t *testing.T) {
 	if _, err := filestash.New(f); err == nil {
 		t.Error("New over a file succeeded")
 	}
-	if _, err := filestash.New(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("New over a missing directory: %v, want ErrNotExist", err)
+	if _, err := filestash.New(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "create_dir=true") {
+		t.Errorf("New over a missing directory: %v, want ErrNotExist and how to have it made", err)
 	}
 	s, err := filestash.New(".")
 	if err != nil {
