@@ -478,6 +478,13 @@ func linkKeys() string {
 // startServe runs serve in the background and returns its base URL.
 func startServe(t *testing.T, args ...string) (base string, stop func() (int, string)) {
 	t.Helper()
+	hello, stop := startServeHello(t, args...)
+	return strings.TrimSuffix(hello.URL, "/"), stop
+}
+
+// startServeHello is startServe, returning what serve announced.
+func startServeHello(t *testing.T, args ...string) (hello serveJSON, stop func() (int, string)) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var serveErr syncBuffer
@@ -487,7 +494,6 @@ func startServe(t *testing.T, args ...string) (base string, stop func() (int, st
 		pw.Close()
 		done <- code
 	}()
-	var hello serveJSON
 	dec := json.NewDecoder(pr)
 	if err := dec.Decode(&hello); err != nil || hello.URL == "" {
 		cancel()
@@ -510,7 +516,7 @@ func startServe(t *testing.T, args ...string) (base string, stop func() (int, st
 		return -1, ""
 	}
 	t.Cleanup(func() { stop() })
-	return strings.TrimSuffix(hello.URL, "/"), stop
+	return hello, stop
 }
 
 func TestShareServeGet(t *testing.T) {

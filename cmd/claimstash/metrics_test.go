@@ -145,3 +145,28 @@ func TestServeNoMetrics(t *testing.T) {
 		t.Errorf("/metrics with CLAIMSTASH_NO_METRICS=true: %d, want 404", code)
 	}
 }
+
+// With --metrics-listen, /metrics moves to a listener of its own, which
+// serve announces; the API's listener no longer answers it.
+func TestServeMetricsListen(t *testing.T) {
+	be, _ := backend(t)
+	hello, _ := startServeHello(t, be, "--no-auth", "--metrics-listen", "127.0.0.1:0")
+	base := strings.TrimSuffix(hello.URL, "/")
+	if hello.Metrics == "" || strings.HasPrefix(hello.Metrics, base) {
+		t.Fatalf("serve announced metrics at %q, want a listener other than %s", hello.Metrics, base)
+	}
+	obj := base + "/v1/objects/testing/_/metered"
+	if code, body := httpDo(t, http.MethodPut, obj, "", bytes.NewReader(randomBytes(1000))); code != 200 {
+		t.Fatalf("PUT %s: %d %s", obj, code, body)
+	}
+	if code, _ := httpDo(t, http.MethodGet, base+"/metrics", "", nil); code != http.StatusNotFound {
+		t.Errorf("/metrics on the API listener with --metrics-listen: %d, want 404", code)
+	}
+	fams := scrape(t, strings.TrimSuffix(hello.Metrics, "/metrics"))
+	if got := sample(fams, "http_server_request_duration_seconds", "http_request_method=PUT", "http_response_status_code=200"); got != 1 {
+		t.Errorf("the PUT on the API listener, as the metrics listener counts it: %v, want 1", got)
+	}
+	if _, errs, code := cli(t, nil, "serve", be, "--no-auth", "--no-metrics", "--metrics-listen", "127.0.0.1:0"); code != 2 || !strings.Contains(errs, "contradict") {
+		t.Errorf("--metrics-listen with --no-metrics: exit %d, %s; want a usage error", code, errs)
+	}
+}

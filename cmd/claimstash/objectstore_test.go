@@ -164,7 +164,7 @@ func TestServeOfficialPythonClient(t *testing.T) {
 
 	store := t.TempDir()
 	s := startServeBin(t, bin, "--backend=file://"+store+"?create_dir=true&nosync=true", "--auth-keys", keys, "--drain", "2s")
-	if !s.hello.Auth || s.hello.ShareLinks || s.hello.Backend != "file" || s.hello.API != s.hello.URL+"v1/objects/" {
+	if s.hello.Auth == nil || !*s.hello.Auth || s.hello.ShareLinks || s.hello.Backend != "file" || s.hello.API != s.hello.URL+"v1/objects/" {
 		t.Errorf("serve announced %+v", s.hello)
 	}
 	base := s.base()
@@ -400,7 +400,7 @@ func TestServeRefusesWithoutAuth(t *testing.T) {
 func TestServeSecondSignal(t *testing.T) {
 	bin := buildCLI(t)
 	s := startServeBin(t, bin, "--backend=mem://", "--no-auth", "--drain", "1m")
-	if s.hello.Auth {
+	if s.hello.Auth == nil || *s.hello.Auth {
 		t.Errorf("--no-auth announced auth: %+v", s.hello)
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
@@ -425,7 +425,11 @@ func TestServeShareLinksOnly(t *testing.T) {
 	keys := "--link-keys=" + linkKeys()
 	data := randomBytes(5000)
 	addr := mustCLI(t, bytes.NewReader(data), "put", be, "--no-inline")
-	base, stop := startServe(t, be, keys, "--no-api")
+	hello, stop := startServeHello(t, be, keys, "--no-api")
+	base := strings.TrimSuffix(hello.URL, "/")
+	if hello.API != "" || hello.Backend != "" || hello.Auth != nil || !hello.ShareLinks {
+		t.Errorf("serve --no-api announced %+v; want no api, backend or auth, and share links", hello)
+	}
 	link := mustCLI(t, nil, "share", be, keys, "--share-url", base+"/", addr)
 	if code, body := httpDo(t, http.MethodGet, link, "", nil); code != 200 || !bytes.Equal(body, data) {
 		t.Errorf("share link: %d, %d bytes", code, len(body))

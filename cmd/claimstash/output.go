@@ -47,8 +47,10 @@ value are left out. The other commands print:
   share         {"url": "https://...", "address": "...", "expires_at": "..."}
   serve         {"listen": "127.0.0.1:8080", "url": "http://127.0.0.1:8080/",
                  "api": "http://127.0.0.1:8080/v1/objects/", "backend": "file",
-                 "auth": true, "share_links": true} (with --no-api: listen, url and
-                share_links only), then its access log as JSON lines on stderr
+                 "auth": true, "share_links": true,
+                 "metrics": "http://127.0.0.1:8080/metrics"} (with --no-api: no api,
+                backend or auth; no metrics with --no-metrics), then its access
+                log as JSON lines on stderr
   inspect       {"claim_checked": true, "contract_version": "1", "size": 1048576,
                  "address": "...", "headers": {...}, "verified": true, "stash": <stash>,
                  "error": "..." (when the check failed)}

@@ -22,14 +22,16 @@ type serveJSON struct {
 	Listen     string `json:"listen"`
 	URL        string `json:"url"`
 	API        string `json:"api,omitempty"`
-	Backend    string `json:"backend"`
-	Auth       bool   `json:"auth"`
+	Backend    string `json:"backend,omitempty"`
+	Auth       *bool  `json:"auth,omitempty"` // nil with --no-api
 	ShareLinks bool   `json:"share_links"`
+	Metrics    string `json:"metrics,omitempty"`
 }
 
 // serveParams are serve's own flags.
 type serveParams struct {
 	listen, cert, key string
+	metricsListen     string
 	grace, drain      time.Duration
 	noMetrics         bool
 	api               apiParams
@@ -51,7 +53,8 @@ func (a *app) serveCmd() *cobra.Command {
   /health, /ready   liveness, and readiness: /ready answers 503 once shutdown
                     has begun.
   /healthz          answers "ok".
-  /metrics          the Prometheus metrics (off with --no-metrics): stash
+  /metrics          the Prometheus metrics (off with --no-metrics, or on a
+                    listener of their own with --metrics-listen): stash
                     operations by outcome with sizes and latency, backend
                     call latency, share links issued and refused, and HTTP
                     requests by method, route and status.
@@ -92,6 +95,7 @@ request is logged on stderr (as JSON with --json), without its query string.`,
 	f.DurationVar(&p.grace, "grace", 30*time.Second, "how long shutdown waits for in-flight requests")
 	f.DurationVar(&p.drain, "drain", 5*time.Second, "how long /ready answers 503 before the listener closes, at shutdown")
 	f.BoolVar(&p.noMetrics, "no-metrics", false, "do not serve /metrics or collect metrics")
+	f.StringVar(&p.metricsListen, "metrics-listen", "", "serve /metrics (plain HTTP, no token) on this `address` instead of on --listen, such as a private 127.0.0.1:9090")
 	p.api.flags(f)
 	return cmd
 }
@@ -107,6 +111,9 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 	}
 	if err := p.api.check(); err != nil {
 		return err
+	}
+	if p.noMetrics && p.metricsListen != "" {
+		return usagef("--metrics-listen and --no-metrics contradict each other")
 	}
 	a.stopsItself.Store(true)
 	ctx := cmd.Context()
@@ -136,7 +143,19 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	if metrics != nil {
+	metricsURL := ""
+	if metrics != nil && p.metricsListen != "" {
+		mln, err := net.Listen("tcp", p.metricsListen)
+		if err != nil {
+			return usagef("--metrics-listen %s: %v", p.metricsListen, err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", metrics)
+		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close() // after the API's shutdown: the last scrape sees it
+		metricsURL = "http://" + mln.Addr().String() + "/metrics"
+	} else if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
 	shareLinks := e.signer != nil
@@ -159,6 +178,9 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		proto = "https"
 	}
 	url := proto + "://" + ln.Addr().String() + "/"
+	if metrics != nil && metricsURL == "" {
+		metricsURL = url + "metrics"
+	}
 	switch {
 	case p.api.noAPI:
 	case !p.api.noAuth:
@@ -167,9 +189,10 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		logger.Warn("object API WITHOUT authentication (--no-auth): anyone who reaches " + url + " may read, write and delete")
 	}
 	if a.common.json {
-		j := serveJSON{Listen: ln.Addr().String(), URL: url, ShareLinks: shareLinks}
+		j := serveJSON{Listen: ln.Addr().String(), URL: url, ShareLinks: shareLinks, Metrics: metricsURL}
 		if !p.api.noAPI {
-			j.API, j.Backend, j.Auth = url+"v1/objects/", scheme, !p.api.noAuth
+			auth := !p.api.noAuth
+			j.API, j.Backend, j.Auth = url+"v1/objects/", scheme, &auth
 		}
 		if err := a.printJSON(j); err != nil {
 			ln.Close()
@@ -185,7 +208,11 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		default:
 			what = "the object API (" + scheme + " backend)"
 		}
-		if _, err := fmt.Fprintf(a.stdout, "serving %s on %s\n", what, url); err != nil {
+		line := fmt.Sprintf("serving %s on %s\n", what, url)
+		if p.metricsListen != "" {
+			line += "serving metrics on " + metricsURL + "\n"
+		}
+		if _, err := io.WriteString(a.stdout, line); err != nil {
 			ln.Close() // as with --json: not serving unannounced
 			return err
 		}
