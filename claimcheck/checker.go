@@ -365,10 +365,9 @@ func (c *Checker) start(ctx context.Context, ev Event) context.Context {
 // on fast paths that skip Rehydrate for such messages, so that every message
 // is counted; Rehydrate reports them itself.
 func (c *Checker) Plain(ctx context.Context, topic string, size int, h Headers) {
-	if c == nil || c.observer == nil {
-		return // a Checker that New did not make observes nothing
+	if o := c.observer; o != nil { // nil in a zero Checker, which observes nothing
+		o.Observe(ctx, Event{Op: OpPlain, Topic: topic, Size: int64(size), Headers: h})
 	}
-	c.observer.Observe(ctx, Event{Op: OpPlain, Topic: topic, Size: int64(size), Headers: h})
 }
 
 // Rehydrate restores one incoming message. For a message that is not
@@ -480,7 +479,7 @@ func (c *Checker) Allowed(address string) error {
 // otherwise it does nothing. It never deletes what a share link names: that
 // stash is the sharer's, and a link is often handed to several consumers.
 func (c *Checker) Acked(ctx context.Context, address string) error {
-	if c == nil || !c.deleteOnAck || address == "" || stash.IsLink(address) {
+	if address == "" || c == nil || !c.deleteOnAck || stash.IsLink(address) {
 		return nil
 	}
 	start := c.now()

@@ -42,7 +42,6 @@ func TestMisuseIsAnError(t *testing.T) {
 	if _, d, err := none.RehydrateInPlace(ctx, claimcheck.Incoming{Topic: "t", Body: &body, Headers: h}); err == nil || d != claimcheck.Redeliver {
 		t.Errorf("RehydrateInPlace on a nil Checker: %v, %v; want Redeliver and an error", d, err)
 	}
-	none.Plain(ctx, "t", 1, h)
 	if err := none.Acked(ctx, "mem://default/x."+strings.Repeat("0", 64)); err != nil {
 		t.Errorf("Acked on a nil Checker: %v", err)
 	}
