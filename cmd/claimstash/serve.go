@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/claimstash/claimstash/otelstash/otelprom"
+	"github.com/claimstash/claimstash/service"
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
@@ -151,7 +152,7 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
-		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second}
+		msrv := service.NewHTTPServer(mmux) // the API listener's limits and timeouts
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close() // after the API's shutdown: the last scrape sees it
 		metricsURL = "http://" + mln.Addr().String() + "/metrics"
