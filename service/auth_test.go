@@ -102,6 +102,25 @@ func TestAuthMatrix(t *testing.T) {
 		{"PATCH", base + "k", osauth.Write, 204, extend, []string{"Content-Type", "application/json"}},
 		{"DELETE", base + "k", osauth.Delete, 204, "", nil},
 	}
+	// objectstore's multipart uploads are not served, but only a caller
+	// the token lets in learns that.
+	mp := f.ts.URL + "/v1/objects:multipart/testing/org=42;project=7/"
+	parts := f.ts.URL + "/v1/objects:multipart:parts/testing/org=42;project=7/big?upload_id=u"
+	complete := f.ts.URL + "/v1/objects:multipart:complete/testing/org=42;project=7/big?upload_id=u"
+	routes = append(routes, []struct {
+		method, url string
+		perm        osauth.Permission
+		ok          int
+		body        string
+		hdr         []string
+	}{
+		{"POST", mp, osauth.Write, 501, "", nil},
+		{"PUT", mp + "big", osauth.Write, 501, "", nil},
+		{"PUT", parts + "&part_number=1", osauth.Write, 501, "a part", nil},
+		{"GET", parts, osauth.Read, 501, "", nil},
+		{"POST", complete, osauth.Write, 501, `{"parts":[]}`, []string{"Content-Type", "application/json"}},
+		{"DELETE", mp + "big?upload_id=u", osauth.Delete, 501, "", nil},
+	}...)
 	for _, rt := range routes {
 		var others []osauth.Permission
 		for _, p := range all {

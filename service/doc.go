@@ -14,6 +14,7 @@
 //	PATCH  /v1/objects/{usecase}/{scopes}/{key}   204: extend the expiry (see below)
 //	DELETE /v1/objects/{usecase}/{scopes}/{key}   204
 //	POST   /v1/objects:batch/{usecase}/{scopes}/  multipart operations (see below)
+//	*      /v1/objects:multipart…/…               501: multipart uploads are not served
 //	GET    /health, /ready                        "OK" (text); /ready is 503 "Shutting down" once draining
 //
 // Scopes are "k=v;k2=v2" or "_" for none, keys and values of
@@ -109,7 +110,10 @@
 // objectstore's resumable uploads are not served: a request carrying
 // upload_type= or session= in its query is 501 and touches nothing, which
 // objectstore's Python client takes as its cue to send a big object in
-// one plain PUT.
+// one plain PUT. Nor are its multipart uploads: every request under
+// /v1/objects:multipart/, /v1/objects:multipart:parts/ and
+// /v1/objects:multipart:complete/ is 501 once its path and token check
+// out, and touches nothing.
 //
 // # Auth
 //

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,4 +41,38 @@ func TestResumableDeclined(t *testing.T) {
 	post := ts.URL + "/v1/objects/testing/org=42/"
 	r := do(t, "POST", post+"?upload_type=resumable", bytes.NewReader(nil), "Upload-Length", "1000")
 	wantStatus(t, r, http.StatusNotImplemented)
+}
+
+// TestMultipartDeclined: objectstore's multipart uploads (the Python
+// client's initiate_multipart_upload, put_part, list_parts, complete and
+// abort) are not served. Each is 501 with a detail that says what to do
+// instead, and touches nothing; before, they were 404 "no such route".
+func TestMultipartDeclined(t *testing.T) {
+	ts, _ := open(t)
+	obj := ts.URL + "/v1/objects/testing/org=42/big"
+	wantStatus(t, do(t, "PUT", obj, strings.NewReader("the object")), 200)
+	mp := ts.URL + "/v1/objects:multipart/testing/org=42/"
+	parts := ts.URL + "/v1/objects:multipart:parts/testing/org=42/big?upload_id=u"
+	for _, c := range []struct{ method, url, body string }{
+		{"POST", mp, ""},
+		{"PUT", mp + "big", ""},
+		{"PUT", parts + "&part_number=1", "a part"},
+		{"GET", parts, ""},
+		{"POST", ts.URL + "/v1/objects:multipart:complete/testing/org=42/big?upload_id=u", `{"parts":[{"part_number":1,"etag":"x"}]}`},
+		{"DELETE", mp + "big?upload_id=u", ""},
+	} {
+		r := do(t, c.method, c.url, strings.NewReader(c.body))
+		var e struct{ Detail string }
+		err := json.NewDecoder(r.Body).Decode(&e)
+		r.Body.Close()
+		if r.StatusCode != http.StatusNotImplemented || err != nil || !strings.Contains(e.Detail, "multipart uploads are not supported") {
+			t.Errorf("%s %s: %d %q (%v), want 501 saying multipart uploads are not supported", c.method, c.url, r.StatusCode, e.Detail, err)
+		}
+		if got := readAll(t, do(t, "GET", obj, nil)); got != "the object" {
+			t.Fatalf("GET after %s %s: %q, want the object untouched", c.method, c.url, got)
+		}
+	}
+	// The path is checked as an object path first.
+	wantStatus(t, do(t, "POST", ts.URL+"/v1/objects:multipart/testing/org=42;;/", nil), http.StatusBadRequest)
+	wantStatus(t, do(t, "PUT", ts.URL+"/v1/objects:multipart/testing/org=42/a/../b", nil), http.StatusBadRequest)
 }

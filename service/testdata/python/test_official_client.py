@@ -206,6 +206,19 @@ def test_resumable_put_falls_back_to_a_plain_put():
     assert s.get(key).payload.read() == payload
 
 
+def test_multipart_upload_is_declined():
+    # The server has no multipart uploads: initiating one, with a key or
+    # without, is a clear 501, and the object under the key is untouched.
+    s = session()
+    s.put(b"whole", key="parts")
+    for key in ("parts", None):
+        with pytest.raises(RequestError) as e:
+            s.initiate_multipart_upload(key=key)
+        assert e.value.status == 501
+        assert "multipart uploads are not supported" in e.value.response
+    assert s.get("parts").payload.read() == b"whole"
+
+
 def test_token_minted_by_claimstash():
     c = Client(URL, token=os.environ["OS_GO_TOKEN"])
     s = c.session(USECASE, org=42, project=7)
