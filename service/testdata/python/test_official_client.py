@@ -194,6 +194,20 @@ def test_zstd_round_trip():
     assert s.get("plain").payload.read() == payload
 
 
+def test_precompressed_and_accept_encoding():
+    # A body the caller compressed is stored verbatim and labelled zstd; a
+    # read decodes it, and one that accepts zstd gets the stored bytes.
+    payload = b"compressed by the caller " * 4000
+    frame = zstandard.ZstdCompressor().compress(payload)
+    s = session()
+    s.put(frame, key="pre", precompressed="zstd")
+    assert s.head("pre").compression == "zstd"
+    assert s.get("pre").payload.read() == payload
+    raw = s.get("pre", accept_encoding=["zstd"])
+    assert raw.metadata.compression == "zstd"
+    assert raw.payload.read() == frame
+
+
 def test_resumable_put_falls_back_to_a_plain_put():
     # At or above resumable_threshold_bytes the client asks for a resumable
     # upload first; the server declines (501) and the client sends one PUT.
