@@ -185,9 +185,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.object(w, r, path[len("/v1/objects/"):])
 	case strings.HasPrefix(path, "/v1/objects:batch/"):
 		s.batch(w, r, path[len("/v1/objects:batch/"):])
-	case multipartRoute(path) != "":
-		s.multipart(w, r, path[len(multipartRoute(path)):])
 	default:
+		if rt := multipartRoute(path); rt != "" {
+			s.multipart(w, r, path[len(rt):])
+			return
+		}
 		writeError(w, http.StatusNotFound, errors.New("no such route"))
 	}
 }
