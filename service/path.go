@@ -200,14 +200,18 @@ func parseObjectPath(rest string, maxScopes int) (ObjectPath, error) {
 // so that claimstash's own content-addressed addresses land exactly where an
 // Engine over the same driver looks for them. Anything else is replaced by a
 // SHA-256 of it in a reserved form: namespace "os--<56 hex>", one scope
-// segment "osh=<64 hex>", name "_os.<64 hex>". The reserved forms are never
-// used directly (a usecase starting "os--", a scope key "osh", a key named
-// "_os.…" is hashed too), so the mapping is one-to-one and nothing a request
-// names can reach outside its own usecase and scopes.
+// segment "osh=<64 hex>", name "_os.<64 hex>". The state of a multipart
+// upload (see multipart.go) is kept beside the objects of its scopes under
+// the name "_osmp.<64 hex>". The reserved forms are never used directly (a
+// usecase starting "os--", a scope key "osh", a key named "_os.…" or
+// "_osmp.…" is hashed too), so the mapping is one-to-one and nothing a
+// request names can reach outside its own usecase and scopes, or reach an
+// upload's state.
 const (
 	hashedNamespacePrefix = "os--"
 	hashedScopeKey        = "osh"
 	hashedName            = "_os"
+	multipartName         = "_osmp"
 )
 
 func sha(s string) string {
@@ -225,7 +229,16 @@ func storageNamespace(usecase string) string {
 
 // storageKey maps scopes and an object key to a driver key.
 func storageKey(scopes []Scope, key string) string {
-	var b strings.Builder
+	prefix := scopePrefix(scopes)
+	if directName(key) {
+		return prefix + key
+	}
+	return prefix + hashedName + "." + sha(key)
+}
+
+// scopePrefix maps scopes to the start of a driver key: "k=v/..." when
+// every scope is a valid stash scope, else the one hashed segment.
+func scopePrefix(scopes []Scope) string {
 	direct := len(scopes) <= stash.MaxScopes
 	for _, s := range scopes {
 		if s.Key == hashedScopeKey || (stash.Scope{Key: s.Key, Value: s.Value}).Validate() != nil {
@@ -233,20 +246,15 @@ func storageKey(scopes []Scope, key string) string {
 			break
 		}
 	}
-	if direct {
-		for _, s := range scopes {
-			b.WriteString(s.Key)
-			b.WriteByte('=')
-			b.WriteString(s.Value)
-			b.WriteByte('/')
-		}
-	} else {
-		b.WriteString(hashedScopeKey + "=" + sha(FormatScopes(scopes)) + "/")
+	if !direct {
+		return hashedScopeKey + "=" + sha(FormatScopes(scopes)) + "/"
 	}
-	if directName(key) {
-		b.WriteString(key)
-	} else {
-		b.WriteString(hashedName + "." + sha(key))
+	var b strings.Builder
+	for _, s := range scopes {
+		b.WriteString(s.Key)
+		b.WriteByte('=')
+		b.WriteString(s.Value)
+		b.WriteByte('/')
 	}
 	return b.String()
 }
@@ -258,7 +266,7 @@ func directName(key string) bool {
 		return false
 	}
 	name := key[:dot]
-	if name == hashedName || stash.ValidateName(name) != nil {
+	if name == hashedName || name == multipartName || stash.ValidateName(name) != nil {
 		return false
 	}
 	a, err := stash.ParseAddress("mem://x/" + key)
