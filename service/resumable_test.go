@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/claimstash/claimstash/service"
+	"github.com/claimstash/claimstash/stash/driver"
 )
 
 // TestResumableDeclined: objectstore's Python client starts a big put
@@ -43,23 +47,33 @@ func TestResumableDeclined(t *testing.T) {
 	wantStatus(t, r, http.StatusNotImplemented)
 }
 
-// TestMultipartDeclined: objectstore's multipart uploads (the Python
-// client's initiate_multipart_upload, put_part, list_parts, complete and
-// abort) are not served. Each is 501 with a detail that says what to do
-// instead, and touches nothing; before, they were 404 "no such route".
+// plainDriver hides every optional interface of the driver it wraps,
+// driver.Modifier among them.
+type plainDriver struct{ driver.Driver }
+
+// TestMultipartDeclined: over a driver without an atomic change of
+// attributes (driver.Modifier) objectstore's multipart uploads are not
+// served. Each request is 501 with a detail that says what to do instead,
+// and touches nothing.
 func TestMultipartDeclined(t *testing.T) {
-	ts, _ := open(t)
+	s, err := service.New(plainDriver{newStore(t)}, service.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
 	obj := ts.URL + "/v1/objects/testing/org=42/big"
 	wantStatus(t, do(t, "PUT", obj, strings.NewReader("the object")), 200)
 	mp := ts.URL + "/v1/objects:multipart/testing/org=42/"
-	parts := ts.URL + "/v1/objects:multipart:parts/testing/org=42/big?upload_id=u"
+	id := "upload_id=9f1c6f43-3a8e-4a43-9d56-2b8f3e7f1a10"
+	parts := ts.URL + "/v1/objects:multipart:parts/testing/org=42/big?" + id
 	for _, c := range []struct{ method, url, body string }{
 		{"POST", mp, ""},
 		{"PUT", mp + "big", ""},
 		{"PUT", parts + "&part_number=1", "a part"},
 		{"GET", parts, ""},
-		{"POST", ts.URL + "/v1/objects:multipart:complete/testing/org=42/big?upload_id=u", `{"parts":[{"part_number":1,"etag":"x"}]}`},
-		{"DELETE", mp + "big?upload_id=u", ""},
+		{"POST", ts.URL + "/v1/objects:multipart:complete/testing/org=42/big?" + id, `{"parts":[{"part_number":1,"etag":"x"}]}`},
+		{"DELETE", mp + "big?" + id, ""},
 	} {
 		r := do(t, c.method, c.url, strings.NewReader(c.body))
 		var e struct{ Detail string }

@@ -164,8 +164,8 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func (s *Server) Draining() bool { return s.draining.Load() }
 
 // ServeHTTP implements http.Handler: /health, /ready, /v1/objects/… and
-// /v1/objects:batch/…; objectstore's multipart-upload routes are 501;
-// anything else is 404.
+// /v1/objects:batch/… and objectstore's multipart uploads
+// (/v1/objects:multipart…/…); anything else is 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
@@ -187,7 +187,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.batch(w, r, path[len("/v1/objects:batch/"):])
 	default:
 		if rt := multipartRoute(path); rt != "" {
-			s.multipart(w, r, path[len(rt):])
+			s.multipart(w, r, rt, path[len(rt):])
 			return
 		}
 		writeError(w, http.StatusNotFound, errors.New("no such route"))
@@ -380,47 +380,6 @@ func resumable(rawQuery string) bool {
 }
 
 var errNoResumable = status(http.StatusNotImplemented, "resumable uploads are not supported: send the object in one PUT")
-
-// The routes of objectstore's multipart uploads (initiate and abort, parts,
-// complete), which this server does not serve.
-var multipartRoutes = [...]string{"/v1/objects:multipart/", "/v1/objects:multipart:parts/", "/v1/objects:multipart:complete/"}
-
-// multipartRoute returns the multipart-upload route that path starts with,
-// or "".
-func multipartRoute(path string) string {
-	for _, p := range multipartRoutes {
-		if strings.HasPrefix(path, p) {
-			return p
-		}
-	}
-	return ""
-}
-
-// multipart answers objectstore's multipart uploads: 501 once the path and
-// the token check out, and nothing touched. Without this route the Python
-// client's initiate_multipart_upload got 404 "no such route", which reads
-// like a wrong base URL.
-func (s *Server) multipart(w http.ResponseWriter, r *http.Request, rest string) {
-	p, err := parseObjectPath(rest, s.maxScope)
-	if err != nil {
-		s.fail(w, r, &apiError{http.StatusBadRequest, err})
-		return
-	}
-	perm := osauth.Write
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		perm = osauth.Read
-	case http.MethodDelete:
-		perm = osauth.Delete
-	}
-	if err := s.authorize(r, p, perm); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeError(w, http.StatusNotImplemented, errNoMultipart) // not a failure to log
-}
-
-var errNoMultipart = status(http.StatusNotImplemented, "multipart uploads are not supported: send the object in one PUT")
 
 // meta is an object's metadata as the request headers give it.
 type meta struct {
