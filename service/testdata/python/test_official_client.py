@@ -15,6 +15,7 @@ in the environment:
   OS_GO_STASH_SHA256 the SHA-256 of its payload
 """
 
+import hashlib
 import os
 import time
 import urllib.error
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import zstandard
+from objectstore_client.multipart import CompletePart, MultipartCompleteError
 from objectstore_client import (
     Client,
     ExpiryExtensionRejected,
@@ -220,17 +222,91 @@ def test_resumable_put_falls_back_to_a_plain_put():
     assert s.get(key).payload.read() == payload
 
 
-def test_multipart_upload_is_declined():
-    # The server has no multipart uploads: initiating one, with a key or
-    # without, is a clear 501, and the object under the key is untouched.
+def test_multipart_upload():
+    # Parts put out of order, listed and completed make the object, with
+    # the metadata given at initiate; the upload is gone after.
+    s = session(PLAIN)
+    s.put(b"old", key="parts/big")
+    up = s.initiate_multipart_upload(
+        key="parts/big",
+        content_type="text/plain",
+        metadata={"color": "blue"},
+        origin="10.0.0.9",
+        expiration_policy=TimeToLive(timedelta(hours=1)),
+    )
+    assert up.key == "parts/big"
+    chunks = [b"alpha-" * 1000, b"bravo-" * 2000, b"charlie"]
+    done = {}
+    for n in (3, 1, 2):
+        done[n] = up.put_part(chunks[n - 1], part_number=n, content_length=len(chunks[n - 1]))
+    listed = up.list_parts()
+    assert [p.part_number for p in listed] == [1, 2, 3]
+    assert [p.etag for p in listed] == [done[n].etag for n in (1, 2, 3)]
+    assert [p.size for p in listed] == [len(c) for c in chunks]
+    assert all(p.last_modified.tzinfo is not None for p in listed)
+    assert s.get("parts/big").payload.read() == b"old"
+    assert up.complete(listed) == "parts/big"
+    got = s.get("parts/big")
+    assert got.payload.read() == b"".join(chunks)
+    assert got.metadata.content_type == "text/plain"
+    assert got.metadata.custom == {"color": "blue"}
+    assert got.metadata.origin == "10.0.0.9"
+    assert got.metadata.expiration_policy == TimeToLive(timedelta(hours=1))
+    with pytest.raises(RequestError) as e:
+        up.list_parts()
+    assert e.value.status == 404
+
+
+def test_multipart_upload_key_made_by_server():
+    s = session(PLAIN)
+    up = s.initiate_multipart_upload()
+    assert up.key
+    part = up.put_part(b"made", part_number=1, content_length=4, content_md5=hashlib.md5(b"made").digest())
+    assert up.complete([part]) == up.key
+    assert s.get(up.key).payload.read() == b"made"
+
+
+def test_multipart_upload_refusals():
+    s = session(PLAIN)
+    up = s.initiate_multipart_upload(key="refused")
+    good = up.put_part(b"one", part_number=1, content_length=3)
+    with pytest.raises(RequestError) as e:
+        up.put_part(b"two", part_number=2, content_length=3, content_md5=hashlib.md5(b"not two").digest())
+    assert e.value.status == 400
+    assert [p.part_number for p in up.list_parts()] == [1]
+    with pytest.raises(MultipartCompleteError) as e:
+        up.complete([CompletePart(part_number=1, etag="not the etag")])
+    assert e.value.code == "InvalidPart"
+    assert up.complete([good]) == "refused"
+
+
+def test_multipart_upload_abort():
+    s = session(PLAIN)
+    up = s.initiate_multipart_upload(key="aborted")
+    up.put_part(b"gone", part_number=1, content_length=4)
+    up.abort()
+    with pytest.raises(RequestError) as e:
+        up.list_parts()
+    assert e.value.status == 404
+    assert s.get("aborted") is None
+
+
+def test_multipart_upload_zstd():
+    # With zstd each part is compressed by the caller, a frame of its
+    # own; the object reads back as the parts' decompressed bytes.
     s = session()
-    s.put(b"whole", key="parts")
-    for key in ("parts", None):
-        with pytest.raises(RequestError) as e:
-            s.initiate_multipart_upload(key=key)
-        assert e.value.status == 501
-        assert "multipart uploads are not supported" in e.value.response
-    assert s.get("parts").payload.read() == b"whole"
+    up = s.initiate_multipart_upload(key="zparts", compression="zstd")
+    cctx = zstandard.ZstdCompressor()
+    chunks = [b"x" * 100_000, b"y" * 50_000]
+    parts = []
+    for n, c in enumerate(chunks, 1):
+        z = cctx.compress(c)
+        parts.append(up.put_part(z, part_number=n, content_length=len(z)))
+    assert up.complete(parts) == "zparts"
+    assert s.head("zparts").compression == "zstd"
+    assert s.get("zparts").payload.read() == b"".join(chunks)
+    raw = s.get("zparts", accept_encoding=["zstd"])
+    assert raw.payload.read() == b"".join(cctx.compress(c) for c in chunks)
 
 
 def test_token_minted_by_claimstash():
