@@ -14,7 +14,12 @@
 //	PATCH  /v1/objects/{usecase}/{scopes}/{key}   204: extend the expiry (see below)
 //	DELETE /v1/objects/{usecase}/{scopes}/{key}   204
 //	POST   /v1/objects:batch/{usecase}/{scopes}/  multipart operations (see below)
-//	*      /v1/objects:multipart…/…               501: multipart uploads are not served
+//	POST   /v1/objects:multipart/{usecase}/{scopes}/        initiate, key made: 200 {"key","upload_id"}
+//	PUT    /v1/objects:multipart/{usecase}/{scopes}/{key}   initiate: 200 {"key","upload_id"}
+//	DELETE /v1/objects:multipart/…/{key}?upload_id=         abort: 204
+//	PUT    /v1/objects:multipart:parts/…/{key}?upload_id=&part_number=   200 {"etag"}
+//	GET    /v1/objects:multipart:parts/…/{key}?upload_id=   the parts stored (see below)
+//	POST   /v1/objects:multipart:complete/…/{key}?upload_id=   200 {"key"} or 200 {"error"}
 //	GET    /health, /ready                        "OK" (text); /ready is 503 "Shutting down" once draining
 //
 // Scopes are "k=v;k2=v2" or "_" for none, keys and values of
@@ -110,10 +115,37 @@
 // objectstore's resumable uploads are not served: a request carrying
 // upload_type= or session= in its query is 501 and touches nothing, which
 // objectstore's Python client takes as its cue to send a big object in
-// one plain PUT. Nor are its multipart uploads: every request under
-// /v1/objects:multipart/, /v1/objects:multipart:parts/ and
-// /v1/objects:multipart:complete/ is 501 once its path and token check
-// out, and touches nothing.
+// one plain PUT.
+//
+// # Multipart uploads
+//
+// objectstore's multipart uploads, as its Python client speaks them
+// (initiate_multipart_upload, put_part, list_parts, complete, abort), with
+// S3's shape. The initiate's headers are the object's metadata, as for a
+// PUT; its answer names the upload (a UUID, for that key and those scopes
+// only: with any other it is 404). Parts are numbered 1 to MaxParts, put
+// in any order and at once, each with a Content-Length (else 411) and, if
+// the client sends one, a Content-MD5 they must match (else 400, nothing
+// stored); a part put again is replaced and gets a new etag, and two puts
+// of one part number at the same moment are 409 for one of them. A part
+// of a zstd upload is a zstd frame the client made. The list is
+// {"parts":[{"part_number","etag","last_modified","size"}],"is_truncated",
+// "next_part_number_marker"}, at most MaxListParts a page (max_parts,
+// part_number_marker). The complete is JSON {"parts":[{"part_number",
+// "etag"}]}, ascending: it is 400 when malformed or empty, and otherwise
+// 200 even when it fails, with {"error":{"code","message"}} (InvalidPart,
+// InvalidPartOrder, EntityTooLarge past the body limit, InternalError),
+// since assembling a big object takes a while: after a second the 200 goes
+// out and a space follows every second until the answer. The object
+// replaces any under the key, its time-to-live counts from the complete,
+// and the decoded size of a zstd object is recorded as unknown. The
+// upload's state (a record and the parts) lives in the driver beside the
+// objects of its scopes under reserved names no key reaches, and expires
+// MultipartTTL after the initiate, so that `claimstash sweep` removes an
+// abandoned upload like any expired object. Multipart uploads need a
+// driver with atomic attribute updates (driver.Modifier: file, s3, nats
+// and mem have one); over any other each request is 501 once its path and
+// token check out, and touches nothing.
 //
 // # Auth
 //

@@ -75,6 +75,7 @@ func TestDefaultsTable(t *testing.T) {
 		{"`objectstash.WithParallelAbove`", "64 MiB, 8 MiB, 4 at once", objectstash.DefaultParallelAbove == 64<<20 && objectstash.DefaultPartSize == 8<<20 && objectstash.DefaultConcurrency == 4},
 		{"`objectstash.WithTokenLifetime`", "1 minute", objectstash.DefaultTokenLifetime == time.Minute},
 		{"`service.WithMaxBodySize`", "5 GiB, 16, 64 KiB", service.DefaultMaxBodySize == 5<<30 && service.DefaultMaxScopes == 16 && service.DefaultMaxHeaderBytes == 64<<10},
+		{"multipart upload lifetime", "7 days from the initiate, 1 to 10,000, 1,000", service.MultipartTTL == 7*24*time.Hour && service.MaxParts == 10000 && service.MaxListParts == 1000},
 		{"`service.WithDrainDelay`", "5 s, 30 s", service.DefaultDrainDelay == 5*time.Second && service.DefaultShutdownTimeout == 30*time.Second},
 		{"`osauth.OpenKeyDir`", "10 s", osauth.DefaultReload == 10*time.Second},
 		{"`ccnats.WithTimeout`", "1 minute", ccnats.DefaultTimeout == time.Minute},
