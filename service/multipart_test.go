@@ -19,6 +19,18 @@ import (
 	"github.com/claimstash/claimstash/stash/filestash"
 )
 
+// serveDriver starts a server without auth over d.
+func serveDriver(t *testing.T, d driver.Driver) *httptest.Server {
+	t.Helper()
+	s, err := service.New(d, service.WithoutAuth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
 // mpClient speaks objectstore's multipart protocol to one server, for one
 // usecase and scopes.
 type mpClient struct {
@@ -33,6 +45,17 @@ func (c mpClient) url(route, key, query string) string {
 		u += "?" + query
 	}
 	return u
+}
+
+// object reads the object under key, "" when there is none.
+func (c mpClient) object(key string) string {
+	c.t.Helper()
+	r := do(c.t, "GET", c.base+"/v1/objects/"+c.path+"/"+key, nil)
+	if r.StatusCode == http.StatusNotFound {
+		return ""
+	}
+	wantStatus(c.t, r, 200)
+	return readAll(c.t, r)
 }
 
 func decode[T any](t *testing.T, r *http.Response) T {
@@ -216,7 +239,7 @@ func TestMultipartRoundTrip(t *testing.T) {
 	if res := c.complete(up.Key, up.UploadID, ref{1, e}); res.Key != up.Key {
 		t.Fatalf("complete: %+v", res)
 	}
-	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/org=42/"+up.Key, nil)); got != "made" {
+	if got := c.object(up.Key); got != "made" {
 		t.Fatalf("GET = %q", got)
 	}
 	up2 := c.initiate(up.Key)
@@ -224,7 +247,7 @@ func TestMultipartRoundTrip(t *testing.T) {
 	if res := c.complete(up.Key, up2.UploadID, ref{7, e}); res.Key != up.Key {
 		t.Fatalf("complete: %+v", res)
 	}
-	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/org=42/"+up.Key, nil)); got != "again" {
+	if got := c.object(up.Key); got != "again" {
 		t.Fatalf("GET after a second upload = %q", got)
 	}
 }
@@ -241,7 +264,7 @@ func TestMultipartSubset(t *testing.T) {
 	if res := c.complete("k", up.UploadID, ref{1, e1}, ref{3, e3}); res.Error != nil {
 		t.Fatalf("complete: %+v", res.Error)
 	}
-	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/k", nil)); got != "onethree" {
+	if got := c.object("k"); got != "onethree" {
 		t.Fatalf("GET = %q", got)
 	}
 }
@@ -250,12 +273,7 @@ func TestMultipartSubset(t *testing.T) {
 // is unknown after.
 func TestMultipartAbort(t *testing.T) {
 	st := newStore(t)
-	s, err := service.New(st, service.WithoutAuth())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(ts.Close)
+	ts := serveDriver(t, st)
 	c := mpClient{t, ts.URL, "testing/org=42"}
 	wantStatus(t, do(t, "PUT", ts.URL+"/v1/objects/testing/org=42/k", strings.NewReader("old")), 200)
 	up := c.initiate("k")
@@ -266,7 +284,7 @@ func TestMultipartAbort(t *testing.T) {
 	wantStatus(t, c.completeRaw("k", up.UploadID, `{"parts":[{"part_number":1,"etag":"`+e+`"}]}`), 404)
 	wantStatus(t, c.putPart("k", up.UploadID, 3, "c"), 404)
 	wantStatus(t, c.abort("k", up.UploadID), 404)
-	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/org=42/k", nil)); got != "old" {
+	if got := c.object("k"); got != "old" {
 		t.Fatalf("the object under the key after an abort: %q", got)
 	}
 	// Nothing of the upload is left in the store.
@@ -378,7 +396,7 @@ func TestMultipartRefusals(t *testing.T) {
 	if res := c.complete("k", id, ref{1, e1b}, ref{2, e2}); res.Error != nil {
 		t.Fatalf("complete: %+v", res.Error)
 	}
-	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/org=42/k", nil)); got != "ONEtwo" {
+	if got := c.object("k"); got != "ONEtwo" {
 		t.Fatalf("GET = %q", got)
 	}
 }
@@ -387,12 +405,7 @@ func TestMultipartRefusals(t *testing.T) {
 // names that no object key reaches.
 func TestMultipartStateUnreachable(t *testing.T) {
 	st := newStore(t)
-	s, err := service.New(st, service.WithoutAuth())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(ts.Close)
+	ts := serveDriver(t, st)
 	c := mpClient{t, ts.URL, "testing/org=42"}
 	up := c.initiate("k")
 	c.part("k", up.UploadID, 1, "secret part")
@@ -446,12 +459,7 @@ func (s slowStore) Put(ctx context.Context, ns, key string, r io.Reader, size in
 // TestMultipartKeepAlive: a complete that takes more than a second sends
 // its 200 and a space a second until the answer, which then follows.
 func TestMultipartKeepAlive(t *testing.T) {
-	s, err := service.New(slowStore{newStore(t)}, service.WithoutAuth())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(ts.Close)
+	ts := serveDriver(t, slowStore{newStore(t)})
 	c := mpClient{t, ts.URL, "testing/_"}
 	up := c.initiate("k")
 	e := c.part("k", up.UploadID, 1, "a")
@@ -466,7 +474,7 @@ func TestMultipartKeepAlive(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(body)), &res); err != nil || res.Key != "k" || res.Error != nil {
 		t.Fatalf("slow complete: %q: %+v %v", body, res, err)
 	}
-	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/_/k", nil)); got != "ab" {
+	if got := c.object("k"); got != "ab" {
 		t.Fatalf("GET = %q", got)
 	}
 }
@@ -518,7 +526,7 @@ func TestMultipartParallelParts(t *testing.T) {
 	if res := c.complete("k", up.UploadID, refs...); res.Error != nil {
 		t.Fatalf("complete: %+v", res.Error)
 	}
-	if got := readAll(t, do(t, "GET", ts.URL+"/v1/objects/testing/org=42/k", nil)); got != want.String() {
+	if got := c.object("k"); got != want.String() {
 		t.Fatalf("GET = %q, want %q", got, want.String())
 	}
 }

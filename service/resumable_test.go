@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash/driver"
 )
 
@@ -56,12 +54,7 @@ type plainDriver struct{ driver.Driver }
 // served. Each request is 501 with a detail that says what to do instead,
 // and touches nothing.
 func TestMultipartDeclined(t *testing.T) {
-	s, err := service.New(plainDriver{newStore(t)}, service.WithoutAuth())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	t.Cleanup(ts.Close)
+	ts := serveDriver(t, plainDriver{newStore(t)})
 	obj := ts.URL + "/v1/objects/testing/org=42/big"
 	wantStatus(t, do(t, "PUT", obj, strings.NewReader("the object")), 200)
 	mp := ts.URL + "/v1/objects:multipart/testing/org=42/"
