@@ -170,3 +170,23 @@ func TestServeMetricsListen(t *testing.T) {
 		t.Errorf("--metrics-listen with --no-metrics: exit %d, %s; want a usage error", code, errs)
 	}
 }
+
+// TestRouteLabel: each route of the API is counted under its own label,
+// with no usecase, scope or key in it.
+func TestRouteLabel(t *testing.T) {
+	for path, want := range map[string]string{
+		"/health":                               "/health",
+		"/v1/objects/testing/org=42/a/b":        "/v1/objects/{usecase}/{scopes}/{key}",
+		"/v1/objects:batch/testing/_/":          "/v1/objects:batch/{usecase}/{scopes}/",
+		"/v1/objects:multipart/testing/_/":      "/v1/objects:multipart/{usecase}/{scopes}/{key}",
+		"/v1/objects:multipart/testing/_/k":     "/v1/objects:multipart/{usecase}/{scopes}/{key}",
+		"/v1/objects:multipart:parts/t/_/k":     "/v1/objects:multipart:parts/{usecase}/{scopes}/{key}",
+		"/v1/objects:multipart:complete/t/_/k":  "/v1/objects:multipart:complete/{usecase}/{scopes}/{key}",
+		"/v1/objects:multipartx/testing/_/k":    "/v1/{other}",
+		"/s/objectstore/testing/org=42/k?sig=x": "/",
+	} {
+		if got := route(path); got != want {
+			t.Errorf("route(%q) = %q, want %q", path, got, want)
+		}
+	}
+}

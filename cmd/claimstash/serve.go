@@ -253,6 +253,12 @@ func route(path string) string {
 		return "/v1/objects/{usecase}/{scopes}/{key}"
 	case strings.HasPrefix(path, "/v1/objects:batch/"):
 		return "/v1/objects:batch/{usecase}/{scopes}/"
+	case strings.HasPrefix(path, "/v1/objects:multipart/"):
+		return "/v1/objects:multipart/{usecase}/{scopes}/{key}"
+	case strings.HasPrefix(path, "/v1/objects:multipart:parts/"):
+		return "/v1/objects:multipart:parts/{usecase}/{scopes}/{key}"
+	case strings.HasPrefix(path, "/v1/objects:multipart:complete/"):
+		return "/v1/objects:multipart:complete/{usecase}/{scopes}/{key}"
 	case strings.HasPrefix(path, "/v1/"):
 		return "/v1/{other}"
 	default:
