@@ -138,7 +138,8 @@
 // since assembling a big object takes a while: after a second the 200 goes
 // out and a space follows every second until the answer. The object
 // replaces any under the key, its time-to-live counts from the complete,
-// and the decoded size of a zstd object is recorded as unknown. The
+// and a zstd object's decoded size is counted as the parts are copied, as
+// a PUT's is (set just after the object is stored). The
 // upload's state (a record and the parts) lives in the driver beside the
 // objects of its scopes under reserved names no key reaches, and expires
 // MultipartTTL after the initiate, so that `claimstash sweep` removes an

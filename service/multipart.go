@@ -631,7 +631,19 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 		}
 		exists = false
 	}
-	if err := s.store(ctx, u.p, m, body, total, exists); err != nil && !errors.Is(err, driver.ErrExists) {
+	var in io.Reader = body
+	var count *decodedCounter
+	if m.encoding == driver.EncodingZstd && m.decodedSize < 0 {
+		count = countAlong(body)
+		in = count
+	}
+	err = s.store(ctx, u.p, m, in, total, exists)
+	if count != nil {
+		if n := count.finish(err); n >= 0 && err == nil {
+			s.recordDecoded(ctx, ns, key, n)
+		}
+	}
+	if err != nil && !errors.Is(err, driver.ErrExists) {
 		var ce *completeError
 		if errors.As(err, &ce) {
 			return map[string]any{"error": ce}
@@ -644,6 +656,55 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 	}
 	s.dropParts(ctx, u, max(lastPart(rec), nums[len(nums)-1]))
 	return map[string]string{"key": u.p.Key}
+}
+
+// decodedCounter counts what the zstd bytes read through it decode to, as
+// a PUT's zstd body is counted (countDecoded), so that an object made of
+// parts records its decoded size too. A body that does not decode, or
+// decodes past MaxCountedSize, is read through all the same.
+type decodedCounter struct {
+	io.Reader
+	pw   *io.PipeWriter
+	done chan int64
+}
+
+func countAlong(r io.Reader) *decodedCounter {
+	pr, pw := io.Pipe()
+	c := &decodedCounter{Reader: io.TeeReader(r, pw), pw: pw, done: make(chan int64, 1)}
+	go func() {
+		n := countDecoded(pr)
+		_, _ = io.Copy(io.Discard, pr) // what the decoder left, so the tee never waits
+		c.done <- n
+	}()
+	return c
+}
+
+// finish ends the count once the body is read (err nil) or given up
+// (err), and returns the decoded size, or -1.
+func (c *decodedCounter) finish(err error) int64 {
+	if err != nil {
+		c.pw.CloseWithError(err)
+		<-c.done
+		return -1
+	}
+	c.pw.Close()
+	return <-c.done
+}
+
+// recordDecoded sets the decoded size of the zstd object stored under key.
+// Until it is set the object serves without one; a failure is logged.
+func (s *Server) recordDecoded(ctx context.Context, ns, key string, n int64) {
+	err := s.modify(context.WithoutCancel(ctx), ns, key, func(a *driver.Attributes) *driver.Attributes {
+		if a.Encoding != driver.EncodingZstd || a.Size > 0 {
+			return nil
+		}
+		b := *a
+		b.Size = n
+		return &b
+	})
+	if err != nil {
+		s.log.Warn("service: recording the decoded size of a multipart upload's object", "err", err)
+	}
 }
 
 func (s *Server) assembleFailed(err error) any {

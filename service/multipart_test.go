@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/filestash"
@@ -528,5 +530,48 @@ func TestMultipartParallelParts(t *testing.T) {
 	}
 	if got := c.object("k"); got != want.String() {
 		t.Fatalf("GET = %q, want %q", got, want.String())
+	}
+}
+
+// TestMultipartZstd: the parts of a zstd upload are frames the client
+// made; the object is served as stored, and records what it decodes to,
+// as a zstd PUT's body does.
+func TestMultipartZstd(t *testing.T) {
+	ts, _ := open(t)
+	c := mpClient{t, ts.URL, "testing/_"}
+	up := c.initiate("z", "Content-Encoding", "zstd")
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := []string{strings.Repeat("a", 100_000), strings.Repeat("b", 50_000)}
+	var refs []ref
+	var stored string
+	for i, p := range plain {
+		z := string(enc.EncodeAll([]byte(p), nil))
+		stored += z
+		refs = append(refs, ref{i + 1, c.part("z", up.UploadID, i+1, z)})
+	}
+	if res := c.complete("z", up.UploadID, refs...); res.Error != nil {
+		t.Fatalf("complete: %+v", res.Error)
+	}
+	r := do(t, "GET", ts.URL+"/v1/objects/testing/_/z", nil)
+	wantStatus(t, r, 200)
+	if got := readAll(t, r); got != stored {
+		t.Fatalf("GET: %d bytes, want the %d stored", len(got), len(stored))
+	}
+	if r.Header.Get("Content-Encoding") != "zstd" || r.Header.Get(service.HeaderDecodedSize) != "150000" {
+		t.Fatalf("headers %v: want zstd, decoded size 150000", r.Header)
+	}
+	// Parts that are not zstd are stored as sent, without a decoded size.
+	up = c.initiate("notz", "Content-Encoding", "zstd")
+	e := c.part("notz", up.UploadID, 1, "not zstd at all")
+	if res := c.complete("notz", up.UploadID, ref{1, e}); res.Error != nil {
+		t.Fatalf("complete: %+v", res.Error)
+	}
+	r = do(t, "HEAD", ts.URL+"/v1/objects/testing/_/notz", nil)
+	wantStatus(t, r, 204)
+	if v := r.Header.Get(service.HeaderDecodedSize); v != "" {
+		t.Fatalf("decoded size %q of parts that are not zstd", v)
 	}
 }
