@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -19,6 +20,7 @@ import (
 	"github.com/claimstash/claimstash/service"
 	"github.com/claimstash/claimstash/stash/driver"
 	"github.com/claimstash/claimstash/stash/filestash"
+	"github.com/claimstash/claimstash/stash/memstash"
 )
 
 // serveDriver starts a server without auth over d.
@@ -574,4 +576,77 @@ func TestMultipartZstd(t *testing.T) {
 	if v := r.Header.Get(service.HeaderDecodedSize); v != "" {
 		t.Fatalf("decoded size %q of parts that are not zstd", v)
 	}
+}
+
+// FuzzMultipart runs an upload with whatever a client might send for its
+// parts and its complete. Nothing panics or is a server error, every
+// refusal is a JSON detail, a complete answers {"key"} or {"error"}, and a
+// completed object is as long as the parts it names.
+func FuzzMultipart(f *testing.F) {
+	f.Add("part_number=1", []byte("hello"), "", `{"parts":[{"part_number":1,"etag":"$1"}]}`)
+	f.Add("part_number=2&part_number=3", []byte("x"), "XUFAKrxLKna5cZ2REBfFkg==", `{"parts":[{"part_number":2,"etag":"$1"},{"part_number":2,"etag":"$1"}]}`)
+	f.Add("part_number=10000&max_parts=1", []byte{}, "", `{"parts":[{"part_number":10000,"etag":"$1"}]}`)
+	f.Add("part_number=1&upload_id=x", []byte("y"), "bad", `{"parts":[{"part_number":-1}]}`)
+	f.Add("part_number=1", []byte("z"), "", `{"parts":[{"part_number":1,"etag":"$1"}],"parts":null}`)
+	f.Fuzz(func(t *testing.T, query string, part []byte, md5 string, complete string) {
+		srv, err := service.New(memstash.New(), service.WithoutAuth(), service.WithMaxBodySize(1<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		call := func(method, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+			req, err := http.NewRequest(method, "http://objectstore.test"+target, bytes.NewReader(body))
+			if err != nil {
+				return nil
+			}
+			for i := 0; i+1 < len(hdr); i += 2 {
+				if hdr[i+1] != "" {
+					req.Header.Set(hdr[i], hdr[i+1])
+				}
+			}
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, req)
+			if w.Code >= 500 {
+				t.Fatalf("%s %.100q: %d %s", method, target, w.Code, w.Body.String())
+			}
+			if w.Code >= 400 && w.Body.Len() > 0 && !strings.HasPrefix(w.Body.String(), `{"detail":`) {
+				t.Fatalf("%s %.100q: %d with a body that is not a JSON detail: %.200q", method, target, w.Code, w.Body.String())
+			}
+			return w
+		}
+		w := call("PUT", "/v1/objects:multipart/testing/_/k", nil)
+		var up initiated
+		if err := json.Unmarshal(w.Body.Bytes(), &up); err != nil || up.UploadID == "" {
+			t.Fatalf("initiate: %s", w.Body.String())
+		}
+		q := "upload_id=" + up.UploadID + "&" + query
+		etag := ""
+		if w := call("PUT", "/v1/objects:multipart:parts/testing/_/k?"+q, part, "Content-MD5", md5); w != nil && w.Code == 200 {
+			var v struct{ ETag string }
+			if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil || v.ETag == "" {
+				t.Fatalf("put part: 200 %q", w.Body.String())
+			}
+			etag = v.ETag
+		}
+		if w := call("GET", "/v1/objects:multipart:parts/testing/_/k?"+q, nil); w != nil && w.Code == 200 {
+			var l listed
+			if err := json.Unmarshal(w.Body.Bytes(), &l); err != nil || (l.Truncated && l.Next == nil) {
+				t.Fatalf("list parts: 200 %q (%v)", w.Body.String(), err)
+			}
+		}
+		w = call("POST", "/v1/objects:multipart:complete/testing/_/k?upload_id="+up.UploadID, []byte(strings.ReplaceAll(complete, "$1", etag)))
+		if w.Code != 200 {
+			return
+		}
+		var res completed
+		if err := json.Unmarshal(bytes.TrimSpace(w.Body.Bytes()), &res); err != nil || (res.Key == "") == (res.Error == nil) {
+			t.Fatalf("complete: 200 %q (%v), want a key or an error", w.Body.String(), err)
+		}
+		if res.Key == "" {
+			return
+		}
+		g := call("GET", "/v1/objects/testing/_/k", nil)
+		if g.Code != 200 || !bytes.Equal(g.Body.Bytes(), part) {
+			t.Fatalf("GET after complete: %d, %d bytes, want the one part's %d", g.Code, g.Body.Len(), len(part))
+		}
+	})
 }
