@@ -123,12 +123,12 @@
 // (initiate_multipart_upload, put_part, list_parts, complete, abort), with
 // S3's shape. The initiate's headers are the object's metadata, as for a
 // PUT; its answer names the upload (a UUID, for that key and those scopes
-// only: with any other it is 404). Parts are numbered 1 to MaxParts, put
-// in any order and at once, each with a Content-Length (else 411) and, if
-// the client sends one, a Content-MD5 they must match (else 400, nothing
+// only: with any other it is 404). Parts are numbered 1 to MaxParts, put in
+// any order and at once, each with a Content-Length (else 411) and, if the
+// client sends one, a Content-MD5 they must match (else 400, nothing
 // stored); a part put again is replaced and gets a new etag, and two puts
-// of one part number at the same moment are 409 for one of them. A part
-// of a zstd upload is a zstd frame the client made. The list is
+// of one part number at the same moment are 409 for one of them. A part of
+// a zstd upload is a zstd frame the client made. The list is
 // {"parts":[{"part_number","etag","last_modified","size"}],"is_truncated",
 // "next_part_number_marker"}, at most MaxListParts a page (max_parts,
 // part_number_marker). The complete is JSON {"parts":[{"part_number",
@@ -137,16 +137,19 @@
 // InvalidPartOrder, EntityTooLarge past the body limit, InternalError),
 // since assembling a big object takes a while: after a second the 200 goes
 // out and a space follows every second until the answer. The object
-// replaces any under the key, its time-to-live counts from the complete,
-// and a zstd object's decoded size is counted as the parts are copied, as
-// a PUT's is (set just after the object is stored). The
-// upload's state (a record and the parts) lives in the driver beside the
-// objects of its scopes under reserved names no key reaches, and expires
-// MultipartTTL after the initiate, so that `claimstash sweep` removes an
-// abandoned upload like any expired object. Multipart uploads need a
-// driver with atomic attribute updates (driver.Modifier: file, s3, nats
-// and mem have one); over any other each request is 501 once its path and
-// token check out, and touches nothing.
+// replaces any under the key (copied to a spool first, as a replacing PUT's
+// body is, so that a complete that fails partway leaves the old object, and
+// the upload to complete again), its time-to-live counts from the complete,
+// and a zstd object's decoded size is counted as the parts are copied, as a
+// PUT's is (for a new key, set just after the object is stored). The
+// upload's state (a
+// record and the parts) lives in the driver beside the objects of its
+// scopes under reserved names no key reaches, and expires MultipartTTL
+// after the initiate, so that `claimstash sweep` removes an abandoned
+// upload like any expired object. Multipart uploads need a driver with
+// atomic attribute updates (driver.Modifier: file, s3, nats and mem have
+// one); over any other each request is 501 once its path and token check
+// out, and touches nothing.
 //
 // # Auth
 //

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -637,6 +638,24 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 		count = countAlong(body)
 		in = count
 	}
+	if exists {
+		// The object under the key goes only once the new one is all
+		// here: the parts are copied to a spool first, as a replacing
+		// PUT's body is, so that a part that cannot be read leaves the
+		// old object in place (and the upload, to complete again).
+		f, cleanup, err := s.spoolParts(in, total)
+		if count != nil {
+			if n := count.finish(err); n >= 0 {
+				m.decodedSize = n
+			}
+			count = nil
+		}
+		if err != nil {
+			return s.completeFailed(err)
+		}
+		defer cleanup()
+		in = f
+	}
 	err = s.store(ctx, u.p, m, in, total, exists)
 	if count != nil {
 		if n := count.finish(err); n >= 0 && err == nil {
@@ -644,11 +663,7 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 		}
 	}
 	if err != nil && !errors.Is(err, driver.ErrExists) {
-		var ce *completeError
-		if errors.As(err, &ce) {
-			return map[string]any{"error": ce}
-		}
-		return s.assembleFailed(err)
+		return s.completeFailed(err)
 	}
 	// The object is stored: the upload is done.
 	if err := s.d.Delete(context.WithoutCancel(ctx), u.ns(), u.record()); err != nil && !errors.Is(err, driver.ErrNotFound) {
@@ -705,6 +720,38 @@ func (s *Server) recordDecoded(ctx context.Context, ns, key string, n int64) {
 	if err != nil {
 		s.log.Warn("service: recording the decoded size of a multipart upload's object", "err", err)
 	}
+}
+
+// spoolParts copies the parts, total bytes, to a temporary file, and
+// returns it read from the start, and what removes it.
+func (s *Server) spoolParts(r io.Reader, total int64) (*os.File, func(), error) {
+	f, err := os.CreateTemp(s.tempDir, "claimstash-spool-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(f, r)
+	if err == nil && n != total {
+		err = fmt.Errorf("service: the parts gave %d bytes, not the %d listed", n, total)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return f, cleanup, nil
+}
+
+// completeFailed is the answer to a complete whose object could not be
+// stored: the part's own error, or an internal one.
+func (s *Server) completeFailed(err error) any {
+	var ce *completeError
+	if errors.As(err, &ce) {
+		return map[string]any{"error": ce}
+	}
+	return s.assembleFailed(err)
 }
 
 func (s *Server) assembleFailed(err error) any {

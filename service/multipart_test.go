@@ -6,12 +6,14 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -565,6 +567,17 @@ func TestMultipartZstd(t *testing.T) {
 	if r.Header.Get("Content-Encoding") != "zstd" || r.Header.Get(service.HeaderDecodedSize) != "150000" {
 		t.Fatalf("headers %v: want zstd, decoded size 150000", r.Header)
 	}
+	// Again over the object: the parts go through a spool, counted there.
+	up = c.initiate("z", "Content-Encoding", "zstd")
+	z := enc.EncodeAll([]byte(plain[0]), nil)
+	if res := c.complete("z", up.UploadID, ref{1, c.part("z", up.UploadID, 1, string(z))}); res.Error != nil {
+		t.Fatalf("complete over the object: %+v", res.Error)
+	}
+	r = do(t, "HEAD", ts.URL+"/v1/objects/testing/_/z", nil)
+	wantStatus(t, r, 204)
+	if v := r.Header.Get(service.HeaderDecodedSize); v != "100000" {
+		t.Fatalf("decoded size %q after a complete over the object, want 100000", v)
+	}
 	// Parts that are not zstd are stored as sent, without a decoded size.
 	up = c.initiate("notz", "Content-Encoding", "zstd")
 	e := c.part("notz", up.UploadID, 1, "not zstd at all")
@@ -649,4 +662,46 @@ func FuzzMultipart(f *testing.F) {
 			t.Fatalf("GET after complete: %d, %d bytes, want the one part's %d", g.Code, g.Body.Len(), len(part))
 		}
 	})
+}
+
+// flakyParts fails the reads of upload parts while fail is set, after the
+// first: a store that breaks partway through an assembly.
+type flakyParts struct {
+	*filestash.Store
+	fail  atomic.Bool
+	reads atomic.Int32
+}
+
+func (f *flakyParts) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
+	if strings.Contains(key, "_osmp.") && f.fail.Load() && f.reads.Add(1) > 1 {
+		return nil, nil, errors.New("the store is down")
+	}
+	return f.Store.Get(ctx, ns, key)
+}
+
+// TestMultipartFailedCompleteKeepsObject: a complete that cannot read a
+// part answers an InternalError and changes nothing: the object under the
+// key stays, and so does the upload, which completes once the store is
+// back.
+func TestMultipartFailedCompleteKeepsObject(t *testing.T) {
+	st := &flakyParts{Store: newStore(t)}
+	ts := serveDriver(t, st)
+	c := mpClient{t, ts.URL, "testing/org=42"}
+	wantStatus(t, do(t, "PUT", ts.URL+"/v1/objects/testing/org=42/k", strings.NewReader("old")), 200)
+	up := c.initiate("k")
+	refs := []ref{{1, c.part("k", up.UploadID, 1, "new-")}, {2, c.part("k", up.UploadID, 2, "object")}}
+	st.fail.Store(true)
+	if res := c.complete("k", up.UploadID, refs...); res.Error == nil || res.Error.Code != "InternalError" {
+		t.Fatalf("complete over a failing store: %+v", res)
+	}
+	if got := c.object("k"); got != "old" {
+		t.Fatalf("the object after a failed complete: %q, want the old one", got)
+	}
+	st.fail.Store(false)
+	if res := c.complete("k", up.UploadID, refs...); res.Error != nil {
+		t.Fatalf("complete again: %+v", res.Error)
+	}
+	if got := c.object("k"); got != "new-object" {
+		t.Fatalf("GET = %q", got)
+	}
 }
