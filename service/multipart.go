@@ -530,6 +530,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, p ObjectPath, 
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCompleteBody))
 	if err := dec.Decode(&req); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return status(http.StatusRequestEntityTooLarge, "complete: a body of at most %d bytes", maxCompleteBody)
+		}
 		return status(http.StatusBadRequest, "complete: want {\"parts\":[{\"part_number\":…,\"etag\":…},…]}: %v", err)
 	}
 	ctx := r.Context()

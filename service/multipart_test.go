@@ -375,6 +375,7 @@ func TestMultipartRefusals(t *testing.T) {
 	for _, body := range []string{`{"parts":[]}`, `{}`, `not json`} {
 		wantStatus(t, c.completeRaw("k", id, body), 400)
 	}
+	wantStatus(t, c.completeRaw("k", id, `{"parts":[`+strings.Repeat(" ", 4<<20)+`]}`), http.StatusRequestEntityTooLarge)
 	wantStatus(t, do(t, "GET", ts.URL+"/v1/objects/testing/org=42/k", nil), 404)
 
 	// A part put again gets a new etag; the old one no longer completes.
