@@ -627,11 +627,11 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 	a, err := s.d.Stat(ctx, ns, key)
 	exists := err == nil
 	if err != nil && !errors.Is(err, driver.ErrNotFound) {
-		return s.assembleFailed(err)
+		return s.assembleFailed(ctx, err)
 	}
 	if exists && a.Expired(s.now().UTC()) {
 		if err := s.dropExpired(ctx, ns, key); err != nil {
-			return s.assembleFailed(err)
+			return s.assembleFailed(ctx, err)
 		}
 		exists = false
 	}
@@ -654,7 +654,7 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 			count = nil
 		}
 		if err != nil {
-			return s.completeFailed(err)
+			return s.completeFailed(ctx, err)
 		}
 		defer cleanup()
 		in = f
@@ -666,7 +666,7 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 		}
 	}
 	if err != nil && !errors.Is(err, driver.ErrExists) {
-		return s.completeFailed(err)
+		return s.completeFailed(ctx, err)
 	}
 	// The object is stored: the upload is done.
 	if err := s.d.Delete(context.WithoutCancel(ctx), u.ns(), u.record()); err != nil && !errors.Is(err, driver.ErrNotFound) {
@@ -749,16 +749,21 @@ func (s *Server) spoolParts(r io.Reader, total int64) (*os.File, func(), error) 
 
 // completeFailed is the answer to a complete whose object could not be
 // stored: the part's own error, or an internal one.
-func (s *Server) completeFailed(err error) any {
+func (s *Server) completeFailed(ctx context.Context, err error) any {
 	var ce *completeError
 	if errors.As(err, &ce) {
 		return map[string]any{"error": ce}
 	}
-	return s.assembleFailed(err)
+	return s.assembleFailed(ctx, err)
 }
 
-func (s *Server) assembleFailed(err error) any {
-	s.log.Error("service: completing a multipart upload", "err", err)
+func (s *Server) assembleFailed(ctx context.Context, err error) any {
+	if ctx.Err() != nil {
+		// The client went away: nothing is stored, the upload stays.
+		s.log.Info("service: a multipart complete ended with its request; the upload stays", "err", err)
+	} else {
+		s.log.Error("service: completing a multipart upload", "err", err)
+	}
 	return map[string]any{"error": &completeError{"InternalError", "the object could not be stored (the server's log has the cause)"}}
 }
 
