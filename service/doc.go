@@ -141,14 +141,15 @@
 // body is, so that a complete that fails partway leaves the old object, and
 // the upload to complete again), its time-to-live counts from the complete,
 // and a zstd object's decoded size is counted as the parts are copied, as a
-// PUT's is (for a new key, set just after the object is stored). The
-// upload's state (a record and the parts) lives in the driver beside the
-// objects of its scopes under reserved names no key reaches, and expires
-// MultipartTTL after the initiate, so that `claimstash sweep` removes an
-// abandoned upload like any expired object. Multipart uploads need a driver
-// with atomic attribute updates (driver.Modifier: file, s3, nats and mem
-// have one); over any other each request is 501 once its path and token
-// check out, and touches nothing.
+// PUT's is: such an object's parts, like those of one that replaces an
+// object, go through a spool first. The upload's state (a record and the
+// parts) lives in the driver beside the objects of its scopes under
+// reserved names no key reaches, and expires MultipartTTL after the
+// initiate, so that `claimstash sweep` removes an abandoned upload like any
+// expired object. Multipart uploads need a driver with atomic attribute
+// updates (driver.Modifier: file, s3, nats and mem have one); over any
+// other each request is 501 once its path and token check out, and touches
+// nothing.
 //
 // # Auth
 //

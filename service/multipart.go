@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -329,9 +329,9 @@ func (s *Server) putPart(w http.ResponseWriter, r *http.Request, p ObjectPath, m
 			return nil
 		}
 		b := *have
-		b.Metadata = make(map[string]string, len(have.Metadata))
-		for k, v := range have.Metadata {
-			b.Metadata[k] = v
+		b.Metadata = maps.Clone(have.Metadata)
+		if b.Metadata == nil {
+			b.Metadata = map[string]string{}
 		}
 		b.Metadata[mpLast] = strconv.Itoa(n)
 		return &b
@@ -635,37 +635,27 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 		}
 		exists = false
 	}
+	// Over an object, the parts are copied to a spool first, as a
+	// replacing PUT's body is, so that a part that cannot be read leaves
+	// the old object in place (and the upload, to complete again); and so
+	// are the parts of a zstd object, counted there as a PUT's zstd body
+	// is, for the decoded size its attributes record.
 	var in io.Reader = body
-	var count *decodedCounter
-	if m.encoding == driver.EncodingZstd && m.decodedSize < 0 {
-		count = countAlong(body)
-		in = count
-	}
-	if exists {
-		// The object under the key goes only once the new one is all
-		// here: the parts are copied to a spool first, as a replacing
-		// PUT's body is, so that a part that cannot be read leaves the
-		// old object in place (and the upload, to complete again).
-		f, cleanup, err := s.spoolParts(in, total)
-		if count != nil {
-			if n := count.finish(err); n >= 0 {
-				m.decodedSize = n
-			}
-			count = nil
-		}
+	if count := m.encoding == driver.EncodingZstd && m.decodedSize < 0; exists || count {
+		f, n, decoded, cleanup, err := s.spoolTo(body, count)
 		if err != nil {
 			return s.completeFailed(ctx, err)
 		}
 		defer cleanup()
+		if n != total {
+			return s.assembleFailed(ctx, fmt.Errorf("service: the parts gave %d bytes, not the %d listed", n, total))
+		}
+		if count {
+			m.decodedSize = decoded
+		}
 		in = f
 	}
-	err = s.store(ctx, u.p, m, in, total, exists)
-	if count != nil {
-		if n := count.finish(err); n >= 0 && err == nil {
-			s.recordDecoded(ctx, ns, key, n)
-		}
-	}
-	if err != nil && !errors.Is(err, driver.ErrExists) {
+	if err := s.store(ctx, u.p, m, in, total, exists); err != nil && !errors.Is(err, driver.ErrExists) {
 		return s.completeFailed(ctx, err)
 	}
 	// The object is stored: the upload is done.
@@ -674,77 +664,6 @@ func (s *Server) assemble(ctx context.Context, u upload, rec *driver.Attributes,
 	}
 	s.dropParts(ctx, u, max(lastPart(rec), nums[len(nums)-1]))
 	return map[string]string{"key": u.p.Key}
-}
-
-// decodedCounter counts what the zstd bytes read through it decode to, as
-// a PUT's zstd body is counted (countDecoded), so that an object made of
-// parts records its decoded size too. A body that does not decode, or
-// decodes past MaxCountedSize, is read through all the same.
-type decodedCounter struct {
-	io.Reader
-	pw   *io.PipeWriter
-	done chan int64
-}
-
-func countAlong(r io.Reader) *decodedCounter {
-	pr, pw := io.Pipe()
-	c := &decodedCounter{Reader: io.TeeReader(r, pw), pw: pw, done: make(chan int64, 1)}
-	go func() {
-		n := countDecoded(pr)
-		_, _ = io.Copy(io.Discard, pr) // what the decoder left, so the tee never waits
-		c.done <- n
-	}()
-	return c
-}
-
-// finish ends the count once the body is read (err nil) or given up
-// (err), and returns the decoded size, or -1.
-func (c *decodedCounter) finish(err error) int64 {
-	if err != nil {
-		c.pw.CloseWithError(err)
-		<-c.done
-		return -1
-	}
-	c.pw.Close()
-	return <-c.done
-}
-
-// recordDecoded sets the decoded size of the zstd object stored under key.
-// Until it is set the object serves without one; a failure is logged.
-func (s *Server) recordDecoded(ctx context.Context, ns, key string, n int64) {
-	err := s.modify(context.WithoutCancel(ctx), ns, key, func(a *driver.Attributes) *driver.Attributes {
-		if a.Encoding != driver.EncodingZstd || a.Size > 0 {
-			return nil
-		}
-		b := *a
-		b.Size = n
-		return &b
-	})
-	if err != nil {
-		s.log.Warn("service: recording the decoded size of a multipart upload's object", "err", err)
-	}
-}
-
-// spoolParts copies the parts, total bytes, to a temporary file, and
-// returns it read from the start, and what removes it.
-func (s *Server) spoolParts(r io.Reader, total int64) (*os.File, func(), error) {
-	f, err := os.CreateTemp(s.tempDir, "claimstash-spool-*")
-	if err != nil {
-		return nil, nil, err
-	}
-	cleanup := func() { f.Close(); os.Remove(f.Name()) }
-	n, err := io.Copy(f, r)
-	if err == nil && n != total {
-		err = fmt.Errorf("service: the parts gave %d bytes, not the %d listed", n, total)
-	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	return f, cleanup, nil
 }
 
 // completeFailed is the answer to a complete whose object could not be

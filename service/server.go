@@ -616,36 +616,11 @@ func (s *Server) sizedBody(r *http.Request, spool, count bool) (body io.Reader, 
 	if r.ContentLength >= 0 && !spool {
 		return r.Body, r.ContentLength, -1, func() {}, nil
 	}
-	f, err := os.CreateTemp(s.tempDir, "claimstash-spool-*")
+	f, n, decoded, cleanup, err := s.spoolTo(io.LimitReader(r.Body, s.maxBody+1), count)
+	if rf, ok := errors.AsType[*readFailure](err); ok {
+		return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", rf.err)
+	}
 	if err != nil {
-		return nil, 0, 0, nil, err
-	}
-	cleanup = func() { f.Close(); os.Remove(f.Name()) }
-	src := io.LimitReader(r.Body, s.maxBody+1)
-	decoded = -1
-	if count {
-		// What the decoder reads goes to the spool; the rest (past a
-		// frame it cannot decode, or past the count's bound) follows.
-		var rerr error
-		spool := &writeErr{w: f}
-		decoded = countDecoded(io.TeeReader(readErr{src, &rerr}, spool))
-		switch {
-		case spool.err != nil:
-			// Bytes read but not spooled: never store what is left.
-			cleanup()
-			return nil, 0, 0, nil, fmt.Errorf("service: spooling the body: %w", spool.err)
-		case rerr != nil:
-			cleanup()
-			return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", rerr)
-		}
-	}
-	if _, err := io.Copy(f, src); err != nil {
-		cleanup()
-		return nil, 0, 0, nil, status(http.StatusBadRequest, "reading body: %w", err)
-	}
-	n, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		cleanup()
 		return nil, 0, 0, nil, err
 	}
 	if n > s.maxBody {
@@ -656,9 +631,57 @@ func (s *Server) sizedBody(r *http.Request, spool, count bool) (body io.Reader, 
 		cleanup()
 		return nil, 0, 0, nil, status(http.StatusBadRequest, "body of %d bytes, Content-Length says %d", n, r.ContentLength)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	return f, n, decoded, cleanup, nil
+}
+
+// readFailure is a failure to read what is being spooled, as opposed to
+// a failure of the spool itself.
+type readFailure struct{ err error }
+
+func (e *readFailure) Error() string { return e.err.Error() }
+func (e *readFailure) Unwrap() error { return e.err }
+
+// spoolTo copies src to a temporary file, and returns it read from the
+// start, its size and what removes it. With count the bytes are decoded
+// as zstd on the way: decoded is what they decode to, or -1 (see
+// countDecoded). An error reading src is a *readFailure.
+func (s *Server) spoolTo(src io.Reader, count bool) (f *os.File, n, decoded int64, cleanup func(), err error) {
+	f, err = os.CreateTemp(s.tempDir, "claimstash-spool-*")
+	if err != nil {
+		return nil, 0, 0, nil, err
+	}
+	cleanup = func() { f.Close(); os.Remove(f.Name()) }
+	fail := func(err error) (*os.File, int64, int64, func(), error) {
 		cleanup()
 		return nil, 0, 0, nil, err
+	}
+	var rerr error
+	src = readErr{src, &rerr}
+	decoded = -1
+	if count {
+		// What the decoder reads goes to the spool; the rest (past a
+		// frame it cannot decode, or past the count's bound) follows.
+		spool := &writeErr{w: f}
+		decoded = countDecoded(io.TeeReader(src, spool))
+		switch {
+		case spool.err != nil:
+			// Bytes read but not spooled: never store what is left.
+			return fail(fmt.Errorf("service: spooling the body: %w", spool.err))
+		case rerr != nil:
+			return fail(&readFailure{rerr})
+		}
+	}
+	if _, err := io.Copy(f, src); err != nil {
+		if rerr != nil {
+			return fail(&readFailure{rerr})
+		}
+		return fail(fmt.Errorf("service: spooling the body: %w", err))
+	}
+	if n, err = f.Seek(0, io.SeekCurrent); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
 	}
 	return f, n, decoded, cleanup, nil
 }
