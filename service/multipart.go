@@ -17,10 +17,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/claimstash/claimstash/osauth"
 	"github.com/claimstash/claimstash/stash/driver"
@@ -382,27 +382,23 @@ type partInfo struct {
 // and returns the attributes of those stored (nil for the others).
 func (s *Server) stats(ctx context.Context, u upload, nums []int) ([]*driver.Attributes, error) {
 	out := make([]*driver.Attributes, len(nums))
-	errs := make([]error, len(nums))
-	sem := make(chan struct{}, probeConcurrency)
-	var wg sync.WaitGroup
 	now := s.now().UTC()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(probeConcurrency)
 	for i, n := range nums {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			a, err := s.d.Stat(ctx, u.ns(), u.part(n))
+		g.Go(func() error {
+			a, err := s.d.Stat(gctx, u.ns(), u.part(n))
 			switch {
 			case errors.Is(err, driver.ErrNotFound):
 			case err != nil:
-				errs[i] = err
+				return err
 			case !a.Expired(now):
 				out[i] = a
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	return out, g.Wait()
 }
 
 // listParts lists the parts stored, in order: at most max_parts
@@ -481,25 +477,18 @@ func (s *Server) abort(w http.ResponseWriter, r *http.Request, p ObjectPath, _ d
 // deleted now is logged, and expires with the upload.
 func (s *Server) dropParts(ctx context.Context, u upload, last int) {
 	ctx = context.WithoutCancel(ctx)
-	sem := make(chan struct{}, probeConcurrency)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failed error
+	var g errgroup.Group // every part is tried: no context to cancel the rest
+	g.SetLimit(probeConcurrency)
 	for n := 1; n <= last; n++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			if err := s.d.Delete(ctx, u.ns(), u.part(n)); err != nil && !errors.Is(err, driver.ErrNotFound) {
-				mu.Lock()
-				failed = err
-				mu.Unlock()
+				return err
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if failed != nil {
-		s.log.Warn("service: removing the parts of a multipart upload; they expire with it", "expires_in", MultipartTTL.String(), "err", failed)
+	if err := g.Wait(); err != nil {
+		s.log.Warn("service: removing the parts of a multipart upload; they expire with it", "expires_in", MultipartTTL.String(), "err", err)
 	}
 }
 
