@@ -34,6 +34,7 @@ type serveParams struct {
 	listen, cert, key string
 	metricsListen     string
 	grace, drain      time.Duration
+	sweepEvery        time.Duration
 	noMetrics         bool
 	api               apiParams
 }
@@ -75,6 +76,12 @@ On SIGINT or SIGTERM serve shuts down gracefully: /ready answers 503 for
 requests in flight get up to --grace to finish; then it exits 0. A second
 signal ends it at once.
 
+Expired objects are never served, but their space comes back only when they
+are deleted: with --sweep-every (1h, say) serve deletes the expired stashes of
+its backends at start and then at that interval, as "claimstash sweep" does,
+abandoned multipart uploads included. A stash renewed while a sweep runs is
+kept.
+
 Share-link downloads are verified as they stream; a stash whose bytes do not
 match is cut off, never ended cleanly, and a client that asks for trailers
 (TE: trailers, as claimstash itself does) is told why in the
@@ -95,6 +102,7 @@ request is logged on stderr (as JSON with --json), without its query string.`,
 	f.StringVar(&p.key, "tls-key", "", "TLS key `file`")
 	f.DurationVar(&p.grace, "grace", 30*time.Second, "how long shutdown waits for in-flight requests")
 	f.DurationVar(&p.drain, "drain", 5*time.Second, "how long /ready answers 503 before the listener closes, at shutdown")
+	f.DurationVar(&p.sweepEvery, "sweep-every", 0, "delete expired stashes at start and then at this `interval` (0: never; \"claimstash sweep\" does it once)")
 	f.BoolVar(&p.noMetrics, "no-metrics", false, "do not serve /metrics or collect metrics")
 	f.StringVar(&p.metricsListen, "metrics-listen", "", "serve /metrics (plain HTTP, no token) on this `address` instead of on --listen, such as a private 127.0.0.1:9090")
 	p.api.flags(f)
@@ -109,6 +117,9 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		// A negative grace would cut every request in flight at the first
 		// signal, the very loss a graceful shutdown is for.
 		return usagef("--grace and --drain must not be negative")
+	}
+	if p.sweepEvery < 0 || (p.sweepEvery > 0 && p.sweepEvery < time.Second) {
+		return usagef("--sweep-every must be 0 (never) or at least 1s")
 	}
 	if err := p.api.check(); err != nil {
 		return err
@@ -225,11 +236,45 @@ func (a *app) serve(cmd *cobra.Command, p serveParams) error {
 		h = otelhttp.NewHandler(routeLabel(h), "claimstash serve", otelhttp.WithMeterProvider(metrics.MeterProvider()),
 			otelhttp.WithTracerProvider(tracenoop.NewTracerProvider()))
 	}
+	if p.sweepEvery > 0 {
+		stop := sweepEvery(ctx, p.sweepEvery, e.Sweep, logger)
+		defer stop() // before the engine closes
+	}
 	if err := serveAPI(ctx, ln, api, accessLog(logger, h), p, errLog); err != nil {
 		return fmt.Errorf("serving on %s: %w", url, err)
 	}
 	logger.Info("shut down")
 	return nil
+}
+
+// sweepEvery runs sweep now and then every interval until ctx ends or
+// the returned stop is called; stop waits for a sweep under way to end.
+// Each sweep that deletes something, and each that fails, is logged.
+func sweepEvery(ctx context.Context, every time.Duration, sweep func(context.Context) (int, error), logger *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			n, err := sweep(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return // shutting down: not a failure
+			case err != nil:
+				logger.Warn("sweeping expired stashes failed; trying again at the next interval", "deleted", n, "next_in", every.String(), "err", err)
+			case n > 0:
+				logger.Info("swept expired stashes", "deleted", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // routeLabel adds the request's route (http.route) to the request metrics:
