@@ -71,7 +71,7 @@ func TestTelemetryKeepsLinkSignaturesOut(t *testing.T) {
 			}
 		}
 		for _, kv := range sp.Attributes() {
-			v := kv.Value.Emit()
+			v := kv.Value.String()
 			check(string(kv.Key), v)
 			if kv.Key == otelstash.KeyAddress && strings.HasPrefix(v, "http") {
 				shown++
@@ -82,7 +82,7 @@ func TestTelemetryKeepsLinkSignaturesOut(t *testing.T) {
 		}
 		for _, ev := range sp.Events() {
 			for _, kv := range ev.Attributes {
-				check("event "+ev.Name+" "+string(kv.Key), kv.Value.Emit())
+				check("event "+ev.Name+" "+string(kv.Key), kv.Value.String())
 			}
 		}
 		check("status", sp.Status().Description)
@@ -142,7 +142,7 @@ func TestTelemetryKeepsInlinePayloadsOut(t *testing.T) {
 			}
 		}
 		for _, kv := range sp.Attributes() {
-			v := kv.Value.Emit()
+			v := kv.Value.String()
 			check(string(kv.Key), v)
 			if kv.Key == otelstash.KeyAddress {
 				shown++
@@ -153,7 +153,7 @@ func TestTelemetryKeepsInlinePayloadsOut(t *testing.T) {
 		}
 		for _, ev := range sp.Events() {
 			for _, kv := range ev.Attributes {
-				check("event "+ev.Name+" "+string(kv.Key), kv.Value.Emit())
+				check("event "+ev.Name+" "+string(kv.Key), kv.Value.String())
 			}
 		}
 		check("status", sp.Status().Description)

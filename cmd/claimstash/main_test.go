@@ -611,9 +611,11 @@ func TestShareServeGet(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
 		t.Errorf("Range past the end: %s", resp.Status)
 	}
-	etag := resp.Header.Get("ETag")
 	resp, body = get(nil)
-	etag = resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || !bytes.Equal(body, data) {
+		t.Errorf("GET: %s, %d bytes", resp.Status, len(body))
+	}
+	etag := resp.Header.Get("ETag")
 	if etag == "" {
 		t.Fatal("no ETag")
 	}

@@ -116,7 +116,7 @@ func backendURL(p string) (string, error) {
 	}
 	scheme, _, ok := strings.Cut(p, ":")
 	if ok && strings.Contains(p, "://") && !validScheme(scheme) {
-		return "", fmt.Errorf("backend URL scheme %s: want a letter, then letters, digits, +, - or .", Quote(scheme))
+		return "", fmt.Errorf("backend URL scheme %s: only letters, digits and the signs + - . may follow its first letter, which must be a letter", Quote(scheme))
 	}
 	if !ok || !validScheme(scheme) {
 		return "", fmt.Errorf("%s is neither a URL nor a directory: write a URL such as file:///var/lib/claimstash, or a directory such as ./stashes",

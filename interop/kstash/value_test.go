@@ -81,7 +81,8 @@ func TestMarshalForms(t *testing.T) {
 		{int64(math.MinInt64), "d38000000000000000", 0},
 		{1.5, "cb3ff8000000000000", 0},
 		{float32(1.5), "cb3ff8000000000000", 0},
-		{-0.0, "cb0000000000000000", 0},
+		{0.0, "cb0000000000000000", 0},
+		{math.Copysign(0, -1), "cb8000000000000000", 0}, // negative zero keeps its sign, as Python's msgpack writes it
 		{"", "a0", 0},
 		{"é", "a2c3a9", 0},
 		{strings.Repeat("a", 31), "bf", 32},

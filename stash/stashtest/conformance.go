@@ -97,15 +97,6 @@ func digest(p []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func mustAddr(t testing.TB, s string) stash.Address {
-	t.Helper()
-	a, err := stash.ParseAddress(s)
-	if err != nil {
-		t.Fatalf("ParseAddress(%q): %v", s, err)
-	}
-	return a
-}
-
 func wantErr(t testing.TB, what string, err error, targets ...error) {
 	t.Helper()
 	for _, target := range targets {
