@@ -3,6 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 50000x
 TOOLS     := $(CURDIR)/.tools
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all demo test vet race fuzz bench bench-all tools python kafka javapeer natscli rust up down clean
 
@@ -12,11 +13,12 @@ all: test
 demo:
 	$(GO) run ./examples/demo
 
-## test: vet, the race-enabled suite against real servers started in-process, then short fuzz runs.
+## test: vet (go vet and staticcheck), the race-enabled suite against real servers started in-process, then short fuzz runs.
 test: vet tools race fuzz
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 race:
 	CLAIMSTASH_TOOLS=$(TOOLS) $(GO) test -race -count=1 -timeout 40m $(PKGS)
