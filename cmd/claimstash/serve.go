@@ -260,12 +260,13 @@ func sweepEvery(ctx context.Context, every time.Duration, sweep func(context.Con
 		for {
 			n, err := sweep(ctx)
 			switch {
-			case ctx.Err() != nil:
-				return // shutting down: not a failure
-			case err != nil:
+			case err != nil && ctx.Err() == nil: // cut short by shutdown is no failure
 				logger.Warn("sweeping expired stashes failed; trying again at the next interval", "deleted", n, "next_in", every.String(), "err", err)
-			case n > 0:
+			case n > 0: // what was deleted, even by a sweep that shutdown ended
 				logger.Info("swept expired stashes", "deleted", n)
+			}
+			if ctx.Err() != nil {
+				return // never another sweep once stopped, even with a tick waiting
 			}
 			select {
 			case <-ctx.Done():
