@@ -380,8 +380,7 @@ func TestSweepAndLs(t *testing.T) {
 // corrupt flips a byte in the middle of a stash of the file backend.
 func corrupt(t *testing.T, dir, addr string) {
 	t.Helper()
-	_, key, _ := strings.Cut(strings.TrimPrefix(addr, "file://"), "/")
-	f := filepath.Join(dir, "default", key, "data")
+	f := filepath.Join(storedFile(dir, addr), "data")
 	raw, err := os.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)

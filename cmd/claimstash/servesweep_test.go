@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// storedFile is where the file backend under dir keeps the bytes of addr.
+// storedFile is the directory in which the file backend under dir keeps
+// the stash at addr (its bytes in data).
 func storedFile(dir, addr string) string {
 	_, key, _ := strings.Cut(strings.TrimPrefix(addr, "file://"), "/")
 	return filepath.Join(dir, "default", key)
