@@ -578,51 +578,62 @@ func readAll(r *Reader) ([]byte, error) {
 		putHash(r.h)
 		r.h = nil
 	}
-	if a.Encoding == driver.EncodingIdentity {
+	ahead := r.h != nil && r.n == 0 && r.err == nil && r.size >= overlapMin && runtime.GOMAXPROCS(0) > 1
+	switch {
+	case a.Encoding == driver.EncodingIdentity:
 		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
 			return r.writeAll(wt)
 		}
-	}
-	if a.Encoding == driver.EncodingZstd && r.dec != nil && r.n == 0 && r.err == nil && r.h != nil &&
-		r.size >= overlapMin && runtime.GOMAXPROCS(0) > 1 &&
-		(r.counted || !beyondRatio(&driver.Attributes{Size: r.size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax)) {
-		return r.decodeAhead()
+		if ahead {
+			return r.readAhead(min(r.size, r.startMax, storedReadStart))
+		}
+	case a.Encoding == driver.EncodingZstd && r.dec != nil && ahead &&
+		(r.counted || !beyondRatio(&driver.Attributes{Size: r.size, StoredSize: a.StoredSize, Encoding: a.Encoding}, r.startMax)):
+		return r.readAhead(r.size)
 	}
 	return readDecoded(r)
 }
 
-// decodeAheadStep is how much a decodeAhead helper decodes before it hands
-// the bytes to the hashing goroutine.
-const decodeAheadStep = 128 << 10
+// aheadStep is the most a readAhead helper reads before it hands the bytes
+// to the hashing goroutine.
+const aheadStep = 128 << 10
 
-// decodeAhead is readDecoded for a compressed stash of at least overlapMin
-// bytes, under the bounds that let its buffer be the recorded size: a
-// helper goroutine decodes the one stream (a frame cannot be split) into
-// the buffer while this one hashes what it has decoded so far. The helper
-// never decodes more than the recorded size plus one byte (which is an
-// error).
-func (r *Reader) decodeAhead() ([]byte, error) {
-	size := int(r.size)
-	data := make([]byte, size)
-	progress := make(chan int, size/decodeAheadStep+2)
+// readAhead is readDecoded, of at least overlapMin bytes, with the hash
+// beside the read: a helper goroutine reads r.src (the backend's stream,
+// or the one zstd stream decoded from it: a frame cannot be split) into the
+// buffer while this one hashes what has arrived, so that hashing a stash
+// overlaps waiting on the network for it, or decoding it. The buffer starts
+// at start bytes (the recorded size only where readDecoded's would) and
+// grows as bytes arrive, as readDecoded's does; the helper never reads more
+// than the recorded size plus one byte (which is an error).
+func (r *Reader) readAhead(start int64) ([]byte, error) {
+	size := r.size
+	// arrived is the buffer so far. It grows by replacement, and the prefix
+	// hashed already is the same in every one.
+	type arrived struct{ data []byte }
+	progress := make(chan arrived, 8)
 	var herr error
 	go func() {
 		defer close(progress)
-		n, sent := 0, 0
-		for n < size {
-			m, err := r.src.Read(data[n:min(n+decodeAheadStep, size)])
-			n += m
-			if n-sent >= decodeAheadStep || err != nil && n > sent {
-				progress <- n
-				sent = n
+		data := make([]byte, 0, start)
+		sent := 0
+		for int64(len(data)) < size {
+			if len(data) == cap(data) {
+				data = grow(data, min(size, max(readFloor, readGrowth*int64(cap(data)))))
+			}
+			m, err := r.src.Read(data[len(data):min(cap(data), len(data)+aheadStep)])
+			data = data[:len(data)+m]
+			if len(data)-sent >= aheadStep || err != nil && len(data) > sent {
+				progress <- arrived{data}
+				sent = len(data)
 			}
 			if err != nil {
 				herr = err
 				return
 			}
 		}
-		if n > sent {
-			progress <- n
+		if len(data) > sent {
+			progress <- arrived{data}
 		}
 		var one [1]byte
 		if m, err := io.ReadFull(r.src, one[:]); m > 0 {
@@ -631,12 +642,12 @@ func (r *Reader) decodeAhead() ([]byte, error) {
 			herr = err
 		}
 	}()
-	hashed := 0
-	for n := range progress {
-		r.h.Write(data[hashed:n])
-		hashed = n
+	var data []byte
+	for a := range progress {
+		r.h.Write(a.data[len(data):])
+		data = a.data
 	}
-	r.n = int64(hashed)
+	r.n = int64(len(data))
 	switch {
 	case herr == errOverlong:
 		r.err = herr
