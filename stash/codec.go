@@ -578,7 +578,7 @@ func readAll(r *Reader) ([]byte, error) {
 		putHash(r.h)
 		r.h = nil
 	}
-	ahead := r.h != nil && r.n == 0 && r.err == nil && r.size >= overlapMin && runtime.GOMAXPROCS(0) > 1
+	ahead := !sequentialReads.Load() && r.h != nil && r.n == 0 && r.err == nil && r.size >= overlapMin && runtime.GOMAXPROCS(0) > 1
 	switch {
 	case a.Encoding == driver.EncodingIdentity:
 		if wt, ok := r.sr.r.(io.WriterTo); ok && r.src == io.Reader(r.sr) && r.n == 0 && r.err == nil {
@@ -593,6 +593,9 @@ func readAll(r *Reader) ([]byte, error) {
 	}
 	return readDecoded(r)
 }
+
+// sequentialReads turns readAhead off: BenchmarkStreamAhead's other side.
+var sequentialReads atomic.Bool
 
 // aheadStep is the most a readAhead helper reads before it hands the bytes
 // to the hashing goroutine.

@@ -81,3 +81,7 @@ func CompressHelperForBench(sections bool) func(p []byte) {
 		putBuffer(<-done)
 	}
 }
+
+// SetSequentialReads makes Retrieve read and hash a stream in turn, as it
+// did before readAhead (BenchmarkStreamAhead's other side).
+func SetSequentialReads(on bool) { sequentialReads.Store(on) }
