@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/claimstash/claimstash/stash"
 	"github.com/claimstash/claimstash/stash/driver"
@@ -24,6 +25,9 @@ type streamed struct {
 	edit func([]byte) []byte
 	end  error
 	size int64 // if not 0, the size claimed, stored and decoded
+	// stall: after its bytes the stream waits for the request's context
+	// to end, and fails with its error, as an HTTP body does.
+	stall bool
 }
 
 func (d streamed) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driver.Attributes, error) {
@@ -44,18 +48,29 @@ func (d streamed) Get(ctx context.Context, ns, key string) (io.ReadCloser, *driv
 		m.Size, m.StoredSize = d.size, d.size
 		a = &m
 	}
-	return io.NopCloser(&pieces{b: b, end: d.end}), a, nil
+	p := &pieces{b: b, end: d.end}
+	if d.stall {
+		p.stall = ctx.Done()
+		p.ctx = ctx
+	}
+	return io.NopCloser(p), a, nil
 }
 
 // pieces hands out b in pieces of 1 to about 100 KiB, then end (io.EOF if
 // nil).
 type pieces struct {
-	b   []byte
-	n   int
-	end error
+	b     []byte
+	n     int
+	end   error
+	stall <-chan struct{}
+	ctx   context.Context
 }
 
 func (p *pieces) Read(q []byte) (int, error) {
+	if len(p.b) == 0 && p.stall != nil {
+		<-p.stall
+		return 0, p.ctx.Err()
+	}
 	if len(p.b) == 0 {
 		if p.end != nil {
 			return 0, p.end
@@ -155,6 +170,23 @@ func TestRetrieveFromALyingStream(t *testing.T) {
 	// The store's own copy (1 MiB), the 16 MiB buffer, and change.
 	if n > 24<<20 {
 		t.Errorf("Retrieve allocated %d MiB for 1 MiB received", n>>20)
+	}
+}
+
+// TestRetrieveFromAStalledStream: a Retrieve whose stream stops halfway
+// returns once its context ends, with the context's error.
+func TestRetrieveFromAStalledStream(t *testing.T) {
+	good, store := memEngine(t)
+	s, err := good.Create(context.Background(), "stalled", stashtest.RandomPayload(1<<20, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engineOver(t, streamed{Driver: store, edit: func(b []byte) []byte { return b[:len(b)/2] }, stall: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	got, err := e.Retrieve(ctx, s.String())
+	if got != nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Retrieve: %v, want the context's deadline", err)
 	}
 }
 
