@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -231,6 +232,27 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	l.bytes += int64(n)
 	return n, err
 }
+
+// ReadFrom hands a body to the wrapped writer's own ReadFrom, so that a
+// stash served from a file still goes out by sendfile, not through a
+// buffer of this process's.
+func (l *logWriter) ReadFrom(r io.Reader) (int64, error) {
+	if l.status == 0 {
+		l.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := l.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{l.ResponseWriter}, r)
+	}
+	l.bytes += n
+	return n, err
+}
+
+// writerOnly hides every method of a writer but Write.
+type writerOnly struct{ io.Writer }
 
 // Unwrap lets http.ResponseController reach the connection's writer
 // (flushing, full duplex for batch requests).

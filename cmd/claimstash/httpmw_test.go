@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -104,5 +108,53 @@ func TestListValue(t *testing.T) {
 	want := []string{"file:///a", "s3://?buckets=x,y&region=r", "file:///plain/dir", "file:///rel", "mem://"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("backends %q, want %q", got, want)
+	}
+}
+
+// readFromRecorder is a ResponseWriter with a ReadFrom of its own, as
+// net/http's is (its sendfile path), counting the bodies it was handed.
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	readFroms int
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.readFroms++
+	return io.Copy(r.ResponseRecorder, src)
+}
+
+// TestAccessLogKeepsReadFrom: a body served from a file through the access
+// log reaches the connection's own ReadFrom (sendfile, for net/http), and
+// the log still counts its bytes.
+func TestAccessLogKeepsReadFrom(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	body := bytes.Repeat([]byte("0123456789"), 100_000)
+	if _, err := f.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	h := accessLog(slog.New(slog.NewJSONHandler(&logged, nil)), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			t.Error(err)
+		}
+		if _, err := io.Copy(w, f); err != nil {
+			t.Error(err)
+		}
+	}))
+	w := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/s/x", nil))
+	if w.readFroms != 1 || !bytes.Equal(w.Body.Bytes(), body) {
+		t.Errorf("the body reached ReadFrom %d times (want 1), %d bytes of %d", w.readFroms, w.Body.Len(), len(body))
+	}
+	var entry struct {
+		Bytes  int64 `json:"bytes"`
+		Status int   `json:"status"`
+	}
+	if err := json.Unmarshal(logged.Bytes(), &entry); err != nil || entry.Bytes != int64(len(body)) || entry.Status != http.StatusOK {
+		t.Errorf("logged %s: want %d bytes, status 200 (%v)", logged.Bytes(), len(body), err)
 	}
 }
