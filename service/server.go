@@ -28,6 +28,10 @@ import (
 const (
 	// DefaultMaxBodySize bounds a PUT or POST body (WithMaxBodySize).
 	DefaultMaxBodySize = 5 << 30
+	// DefaultStallTimeout is how long a request's body may bring nothing,
+	// or a response wait on a client that takes nothing, before the
+	// server gives up on the request (WithStallTimeout).
+	DefaultStallTimeout = time.Minute
 	// DefaultMaxHeaderBytes bounds a request's headers (http.Server's
 	// MaxHeaderBytes; see NewHTTPServer).
 	DefaultMaxHeaderBytes = 64 << 10
@@ -87,6 +91,7 @@ type Server struct {
 	auth     *osauth.Verifier
 	maxBody  int64
 	maxScope int
+	stall    time.Duration
 	tempDir  string
 	now      func() time.Time
 	log      *slog.Logger
@@ -111,6 +116,12 @@ func WithoutAuth() Option { return option(func(s *Server) { s.noAuth = true }) }
 // WithMaxBodySize bounds PUT and POST bodies (DefaultMaxBodySize).
 func WithMaxBodySize(n int64) Option { return option(func(s *Server) { s.maxBody = n }) }
 
+// WithStallTimeout sets how long a request's body may bring no byte, or a
+// response wait on a client that takes none (at least 1 MiB each time),
+// before the server gives up on the request and closes its connection
+// (DefaultStallTimeout; negative: never).
+func WithStallTimeout(d time.Duration) Option { return option(func(s *Server) { s.stall = d }) }
+
 // WithMaxScopes bounds the scopes of a path (DefaultMaxScopes).
 func WithMaxScopes(n int) Option { return option(func(s *Server) { s.maxScope = n }) }
 
@@ -134,7 +145,7 @@ func New(d driver.Driver, opts ...Option) (*Server, error) {
 	if d == nil {
 		return nil, errors.New("service: no driver")
 	}
-	s := &Server{d: d, maxBody: DefaultMaxBodySize, maxScope: DefaultMaxScopes, now: time.Now, log: slog.Default()}
+	s := &Server{d: d, maxBody: DefaultMaxBodySize, maxScope: DefaultMaxScopes, stall: DefaultStallTimeout, now: time.Now, log: slog.Default()}
 	for _, o := range opts {
 		if o == nil {
 			continue // a nil option is none
@@ -152,6 +163,9 @@ func New(d driver.Driver, opts ...Option) (*Server, error) {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodySize
+	}
+	if s.stall == 0 {
+		s.stall = DefaultStallTimeout
 	}
 	return s, nil
 }
@@ -182,11 +196,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// keys to check tokens with.
 		writeError(w, http.StatusInternalServerError, errors.New("the server has no storage configured"))
 	case strings.HasPrefix(path, "/v1/objects/"):
+		w, r, done := guard(w, r, s.stall)
+		defer done()
 		s.object(w, r, path[len("/v1/objects/"):])
 	case strings.HasPrefix(path, "/v1/objects:batch/"):
+		w, r, done := guard(w, r, s.stall)
+		defer done()
 		s.batch(w, r, path[len("/v1/objects:batch/"):])
 	default:
 		if rt := multipartRoute(path); rt != "" {
+			w, r, done := guard(w, r, s.stall)
+			defer done()
 			s.multipart(w, r, rt, path[len(rt):])
 			return
 		}
@@ -211,6 +231,8 @@ func status(code int, format string, args ...any) error {
 func statusOf(err error) int {
 	var ae *apiError
 	switch {
+	case errors.Is(err, errStalled):
+		return http.StatusRequestTimeout
 	case errors.As(err, &ae):
 		return ae.status
 	case errors.Is(err, osauth.ErrMissing):
