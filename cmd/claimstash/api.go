@@ -30,6 +30,7 @@ type apiParams struct {
 	backend   string
 	maxBody   int64
 	maxScopes int
+	stall     time.Duration
 }
 
 func (p *apiParams) flags(f *pflag.FlagSet) {
@@ -40,6 +41,7 @@ func (p *apiParams) flags(f *pflag.FlagSet) {
 	f.StringVar(&p.backend, "api-backend", "", "`scheme` of the backend the API stores in, one of --backend (default: the first)")
 	f.Var(newBytesValue(&p.maxBody), "max-body", "largest API upload in `bytes`, such as 100MB or 1GiB (default 5 GiB)")
 	f.IntVar(&p.maxScopes, "max-scopes", 0, "most scopes an API path may name (default 16)")
+	f.DurationVar(&p.stall, "stall-timeout", service.DefaultStallTimeout, "give up on an API request whose body brings nothing, or whose client reads nothing\n(at least 1 MiB each time), for this `duration` (0: never)")
 }
 
 // check refuses contradictory or missing settings before anything is opened.
@@ -57,6 +59,8 @@ func (p *apiParams) check() error {
 		return usagef("--max-body must be positive")
 	case p.maxScopes < 0:
 		return usagef("--max-scopes must be positive")
+	case p.stall < 0:
+		return usagef("--stall-timeout must be 0 (never) or positive")
 	}
 	return nil
 }
@@ -92,6 +96,11 @@ func (e *engine) objectAPI(p apiParams, logger *slog.Logger) (*service.Server, s
 	}
 	if p.maxScopes > 0 {
 		opts = append(opts, service.WithMaxScopes(p.maxScopes))
+	}
+	if p.stall == 0 {
+		opts = append(opts, service.WithStallTimeout(-1))
+	} else {
+		opts = append(opts, service.WithStallTimeout(p.stall))
 	}
 	s, err := service.New(d, opts...)
 	if err != nil {

@@ -76,6 +76,10 @@ On SIGINT or SIGTERM serve shuts down gracefully: /ready answers 503 for
 requests in flight get up to --grace to finish; then it exits 0. A second
 signal ends it at once.
 
+An API request whose body brings no byte for --stall-timeout (1m), or whose
+client takes none for as long, is given up: an upload is answered 408 and
+stores nothing, and a download is cut off.
+
 Expired objects are never served, but their space comes back only when they
 are deleted: with --sweep-every (1h, say) serve deletes the expired stashes of
 its backends at start and then at that interval, as "claimstash sweep" does,
