@@ -181,6 +181,9 @@
 // Bodies (WithMaxBodySize, DefaultMaxBodySize: 413), scopes
 // (WithMaxScopes, DefaultMaxScopes: 400), custom metadata (MaxMetadata:
 // 431) and, through NewHTTPServer, headers (DefaultMaxHeaderBytes: 431).
+// A body that brings no byte for the stall timeout (WithStallTimeout,
+// DefaultStallTimeout) is answered 408, and a response whose client takes
+// nothing for as long is cut off.
 //
 // # Serving
 //
