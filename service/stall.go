@@ -97,15 +97,11 @@ func (w *stallWriter) Write(p []byte) (int, error) {
 // deadline, through the wrapped writer's ReadFrom (net/http's sends a file
 // by sendfile).
 func (w *stallWriter) ReadFrom(src io.Reader) (int64, error) {
-	rf, ok := w.ResponseWriter.(io.ReaderFrom)
-	if !ok {
-		rf = readFromWrites{w}
-	}
 	var total int64
 	for {
 		_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
 		lr := &io.LimitedReader{R: src, N: stallChunk}
-		n, err := rf.ReadFrom(lr)
+		n, err := io.Copy(w.ResponseWriter, lr) // the wrapped writer's ReadFrom, if it has one
 		total += n
 		if err != nil || lr.N > 0 {
 			// An error, or src ended before the piece did.
@@ -116,13 +112,3 @@ func (w *stallWriter) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// readFromWrites is ReadFrom by Write, for a writer without ReadFrom.
-type readFromWrites struct{ w io.Writer }
-
-func (r readFromWrites) ReadFrom(src io.Reader) (int64, error) {
-	return io.Copy(writerOnly{r.w}, src)
-}
-
-// writerOnly hides every method of a writer but Write.
-type writerOnly struct{ io.Writer }

@@ -240,19 +240,10 @@ func (l *logWriter) ReadFrom(r io.Reader) (int64, error) {
 	if l.status == 0 {
 		l.status = http.StatusOK
 	}
-	var n int64
-	var err error
-	if rf, ok := l.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(writerOnly{l.ResponseWriter}, r)
-	}
+	n, err := io.Copy(l.ResponseWriter, r) // the wrapped writer's ReadFrom, if it has one
 	l.bytes += n
 	return n, err
 }
-
-// writerOnly hides every method of a writer but Write.
-type writerOnly struct{ io.Writer }
 
 // Unwrap lets http.ResponseController reach the connection's writer
 // (flushing, full duplex for batch requests).
